@@ -2,9 +2,4 @@ module github.com/udpkit/udpkit
 
 go 1.26
 
-require (
-	github.com/hashicorp/go-sockaddr v1.0.7 // indirect
-	github.com/spf13/pflag v1.1.0 // indirect
-	golang.org/x/net v0.62.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
-)
+require github.com/spf13/pflag v1.1.0

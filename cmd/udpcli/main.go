@@ -1,0 +1,189 @@
+// Command udpcli sends, pings, discovers and tests UDP services on the LAN.
+//
+// Run "udpcli help" for the list of subcommands and "udpcli help COMMAND"
+// (or "udpcli COMMAND --help") for each one's flags and examples.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/pflag"
+)
+
+// Exit statuses, as ping and nc users expect them.
+const (
+	exitOK      = 0 // everything asked for happened
+	exitFailed  = 1 // the network said no: not acknowledged, no reply, nothing found
+	exitUsage   = 2 // bad flags, bad arguments, bad input, or a local error
+	exitFailure = exitFailed
+)
+
+// stdio is what a subcommand may read and write; tests pass buffers.
+type stdio struct {
+	in  io.Reader
+	out io.Writer
+	err io.Writer
+}
+
+// command is one udpcli subcommand.
+type command struct {
+	name    string
+	summary string // one line for "udpcli help"
+	usage   string // synopsis and explanation shown by --help, before the flags
+	// flags registers the subcommand's flags on fs and returns the function
+	// that runs it with the positional arguments.
+	setup func(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error
+}
+
+// commands is filled by the init functions of the subcommand files.
+var commands []*command
+
+func register(c *command) { commands = append(commands, c) }
+
+// usageError is a mistake on the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// exitError carries an exit status with an optional message (empty: the
+// command already reported what happened).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// failed returns an error that makes udpcli exit with status 1 and print err
+// (nothing when err is nil).
+func failed(err error) error { return &exitError{code: exitFailed, err: err} }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr}))
+}
+
+// run executes udpcli with args (without the program name) and returns the
+// exit status.
+func run(ctx context.Context, args []string, io stdio) int {
+	if len(args) == 0 {
+		printHelp(io.err)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "--help":
+		if len(args) > 1 {
+			if c := lookup(args[1]); c != nil {
+				fs := newFlagSet(c, io.out)
+				fs.Usage()
+				return exitOK
+			}
+			fmt.Fprintf(io.err, "udpcli: unknown command %q; run 'udpcli help' for the list\n", args[1])
+			return exitUsage
+		}
+		printHelp(io.out)
+		return exitOK
+	case "version", "--version":
+		fmt.Fprintln(io.out, "udpcli", version())
+		return exitOK
+	}
+	c := lookup(name)
+	if c == nil {
+		fmt.Fprintf(io.err, "udpcli: unknown command %q; run 'udpcli help' for the list\n", name)
+		return exitUsage
+	}
+	fs := newFlagSet(c, io.err)
+	exec := c.setup(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fs.SetOutput(io.out)
+			fs.Usage()
+			return exitOK
+		}
+		fmt.Fprintf(io.err, "udpcli %s: %v\nRun 'udpcli %s --help' for usage.\n", c.name, err, c.name)
+		return exitUsage
+	}
+	err := exec(ctx, io, fs.Args())
+	return report(io.err, c.name, err)
+}
+
+// report prints err (if any) and maps it to an exit status.
+func report(w io.Writer, name string, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(w, "udpcli %s: %v\nRun 'udpcli %s --help' for usage.\n", name, ue, name)
+		return exitUsage
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(w, "udpcli %s: %v\n", name, ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(w, "udpcli %s: %v\n", name, err)
+	return exitUsage
+}
+
+func lookup(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func newFlagSet(c *command, w io.Writer) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("udpcli "+c.name, pflag.ContinueOnError)
+	fs.SetOutput(w)
+	fs.SortFlags = false
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprintf(out, "%s\n\nFlags:\n", c.usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprint(w, `udpcli: send, ping, discover and test UDP services on the LAN.
+
+Usage:
+  udpcli COMMAND [flags] [arguments]
+
+Commands:
+`)
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Run 'udpcli COMMAND --help' for the flags and examples of one command.
+Flags may come before or after the arguments; '--' ends the flags.
+
+Exit status: 0 success, 1 the network did not answer as asked
+(not acknowledged, no reply, nothing found), 2 usage error or bad input.
+`)
+}
