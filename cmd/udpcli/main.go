@@ -21,7 +21,6 @@ const (
 	exitOK      = 0 // everything asked for happened
 	exitFailed  = 1 // the network said no: not acknowledged, no reply, nothing found
 	exitUsage   = 2 // bad flags, bad arguments, bad input, or a local error
-	exitFailure = exitFailed
 )
 
 // stdio is what a subcommand may read and write; tests pass buffers.
