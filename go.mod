@@ -3,6 +3,7 @@ module github.com/udpkit/udpkit
 go 1.26
 
 require (
+	github.com/hashicorp/errwrap v1.1.0 // indirect
 	github.com/hashicorp/go-sockaddr v1.0.7 // indirect
 	github.com/spf13/pflag v1.1.0 // indirect
 	golang.org/x/net v0.62.0 // indirect
