@@ -1,6 +1,6 @@
 module github.com/udpkit/udpkit
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/hashicorp/errwrap v1.1.0 // indirect
