@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/spf13/pflag"
@@ -18,9 +19,9 @@ import (
 
 // Exit statuses, as ping and nc users expect them.
 const (
-	exitOK      = 0 // everything asked for happened
-	exitFailed  = 1 // the network said no: not acknowledged, no reply, nothing found
-	exitUsage   = 2 // bad flags, bad arguments, bad input, or a local error
+	exitOK     = 0 // everything asked for happened
+	exitFailed = 1 // the network said no: not acknowledged, no reply, nothing found
+	exitUsage  = 2 // bad flags, bad arguments, bad input, or a local error
 )
 
 // stdio is what a subcommand may read and write; tests pass buffers.
@@ -43,7 +44,21 @@ type command struct {
 // commands is filled by the init functions of the subcommand files.
 var commands []*command
 
-func register(c *command) { commands = append(commands, c) }
+// helpOrder is the order of "udpcli help": the everyday commands first.
+var helpOrder = []string{"send", "ping", "discover", "watch", "ifaces", "mcast", "bench"}
+
+func register(c *command) {
+	commands = append(commands, c)
+	rank := func(name string) int {
+		for i, n := range helpOrder {
+			if n == name {
+				return i
+			}
+		}
+		return len(helpOrder)
+	}
+	slices.SortStableFunc(commands, func(a, b *command) int { return rank(a.name) - rank(b.name) })
+}
 
 // usageError is a mistake on the command line: exit status 2.
 type usageError struct{ msg string }
