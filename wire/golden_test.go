@@ -224,3 +224,25 @@ func TestGoldenHelpers(t *testing.T) {
 		}
 	}
 }
+
+// The worked examples pasted into PROTOCOL.md are the golden vectors.
+func TestProtocolExamples(t *testing.T) {
+	doc, err := os.ReadFile("../PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]bool{}
+	for l := range strings.Lines(string(doc)) {
+		lines[strings.Join(strings.Fields(l), "")] = true
+	}
+	want := map[string]bool{"data-hello": true, "ack": true}
+	for _, v := range loadVectors(t) {
+		if want[v.name] && !lines[hex.EncodeToString(v.in)] {
+			t.Errorf("PROTOCOL.md does not show vector %s as a hex line: %x", v.name, v.in)
+		}
+		delete(want, v.name)
+	}
+	if len(want) != 0 {
+		t.Errorf("vectors missing: %v", want)
+	}
+}
