@@ -1,0 +1,252 @@
+// Command demo is udpkit's main job, end to end, on a LAN that it builds out
+// of network namespaces: several hosts run udpserver, which announces itself;
+// a client on another host runs udpcli discover, then sends every server it
+// found a message with udpcli send and waits for the acknowledgement. One
+// server is on two segments, and a client on the second segment finds it with
+// its address there. Frames are dropped at random on the way (nft), as on a
+// bad Wi-Fi.
+//
+// Run it as root from the repository: go run ./demo
+//
+// Nothing it sends leaves the namespaces it creates, and it removes all of
+// them when it ends, also on Ctrl-C. Without root it says why and exits 2.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/udpkit/udpkit/internal/netlab"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// server is one udpserver host of the demo.
+type server struct {
+	host     *netlab.Host
+	instance string
+	cmd      *exec.Cmd
+	out      bytes.Buffer // its JSON lines
+	log      bytes.Buffer // its stderr
+}
+
+// found is the part of udpcli discover --json that the demo uses.
+type found struct {
+	Instance   string   `json:"instance"`
+	Addrs      []string `json:"addrs"`
+	Interface  string   `json:"interface"`
+	FoundAfter float64  `json:"found_after_ms"`
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	servers := fs.Int("servers", 4, "number of server hosts (2 to 50)")
+	loss := fs.Int("loss", 10, "percent of frames the LAN drops (0 to 90)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: go run ./demo [-servers N] [-loss P]\n\nBuilds a LAN of network namespaces, runs udpserver on N hosts and udpcli discover\nand send on two more, prints what happens and removes everything again. Needs root.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *servers < 2 || *servers > 50 || *loss < 0 || *loss > 90 {
+		fmt.Fprintln(stderr, "demo: -servers must be 2..50 and -loss 0..90")
+		return 2
+	}
+	if err := netlab.Available(); err != nil {
+		fmt.Fprintf(stderr, "demo: cannot build the namespace LAN: %v\n"+
+			"The demo creates network namespaces so that its broadcasts and multicasts never reach\n"+
+			"your real network; that needs root. Run it as root: sudo \"$(command -v go)\" run ./demo\n", err)
+		return 2
+	}
+	if err := demo(ctx, *servers, *loss, stdout); err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "demo: interrupted; everything it created has been removed")
+			return 1
+		}
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
+	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+
+	say("==> building udpserver and udpcli")
+	bin, err := os.MkdirTemp("", "udpkit-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bin)
+	for _, name := range []string{"udpserver", "udpcli"} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, name), "github.com/udpkit/udpkit/cmd/"+name)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", name, err, b)
+		}
+	}
+	udpserver, udpcli := filepath.Join(bin, "udpserver"), filepath.Join(bin, "udpcli")
+
+	// Hosts 0..n-1 are servers, host 1 on both segments; host n is a client on
+	// segment A, host n+1 a client that looks only at segment B.
+	clientA, clientB := nServers, nServers+1
+	lab, err := netlab.New(ctx, netlab.Config{Hosts: nServers + 2, SecondSegment: []int{1, clientB}, Loss: loss})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		say("==> removing the LAN")
+		if cerr := lab.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	say("==> a LAN of %d hosts in network namespaces: segment A 198.18.0.0/24 + fd18::/64, segment B 198.18.1.0/24, %d%% of frames dropped", nServers+2, loss)
+
+	names := []string{"kitchen", "garage", "attic", "cellar", "porch", "study", "hall", "loft"}
+	var servers []*server
+	defer func() {
+		for _, s := range servers {
+			if s.cmd.Process != nil {
+				s.cmd.Process.Kill()
+				s.cmd.Wait()
+			}
+		}
+	}()
+	for i := 0; i < nServers; i++ {
+		h := lab.Host(i)
+		s := &server{host: h, instance: fmt.Sprintf("demo-%s", names[i%len(names)])}
+		if i >= len(names) {
+			s.instance = fmt.Sprintf("demo-%s-%d", names[i%len(names)], i)
+		}
+		args := []string{"--instance", s.instance, "--attr", "room=" + names[i%len(names)]}
+		s.cmd = h.Command(ctx, udpserver, args...)
+		s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.log
+		where := h.IPv4.String()
+		if h.SecondIPv4.IsValid() {
+			where += " and " + h.SecondIPv4.String() + " (two segments)"
+		}
+		say("    %s  %-32s udpserver --instance %s", h.Name, where, s.instance)
+		if err := s.cmd.Start(); err != nil {
+			return fmt.Errorf("start udpserver on %s: %w", h.Name, err)
+		}
+		servers = append(servers, s)
+	}
+	say("    %s  %-32s client", lab.Host(clientA).Name, lab.Host(clientA).IPv4)
+	say("    %s  %-32s client looking at segment B only (-I eth1)", lab.Host(clientB).Name, lab.Host(clientB).SecondIPv4)
+
+	// Discovery on segment A: every server.
+	say("\n==> on %s: udpcli discover -n %d -t 5s", lab.Host(clientA).Name, nServers)
+	results, err := discover(ctx, lab.Host(clientA), udpcli, nServers)
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		say("    found %-16s at %-22s on %s after %.1f ms", r.Instance, strings.Join(ipv4First(r.Addrs), " "), r.Interface, r.FoundAfter)
+	}
+
+	// Every server gets a message and must acknowledge it.
+	acked := 0
+	for _, r := range results {
+		addr := ipv4First(r.Addrs)[0]
+		msg := fmt.Sprintf("hello %s, from %s", r.Instance, lab.Host(clientA).Name)
+		say("==> udpcli send %s %q", addr, msg)
+		cmd := lab.Host(clientA).Command(ctx, udpcli, "send", "--retries", "10", addr, msg)
+		b, err := cmd.CombinedOutput()
+		say("    %s", strings.TrimSpace(strings.ReplaceAll(string(b), "\n", "\n    ")))
+		if err == nil {
+			acked++
+		}
+	}
+
+	// Segment B: the two-segment server, with its address on segment B.
+	say("\n==> on %s: udpcli discover -I eth1 -n 1 -t 5s", lab.Host(clientB).Name)
+	resB, err := discover(ctx, lab.Host(clientB), udpcli, 1, "-I", "eth1")
+	if err != nil {
+		return err
+	}
+	for _, r := range resB {
+		say("    found %-16s at %-22s on %s after %.1f ms", r.Instance, strings.Join(ipv4First(r.Addrs), " "), r.Interface, r.FoundAfter)
+	}
+
+	say("\n==> stopping the servers (SIGTERM: each says goodbye on the LAN); what they received:")
+	for _, s := range servers {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, s := range servers {
+		s.cmd.Wait()
+		sc := bufio.NewScanner(&s.out)
+		for sc.Scan() {
+			var line struct {
+				From string `json:"from"`
+				Text string `json:"text"`
+			}
+			if json.Unmarshal(sc.Bytes(), &line) == nil {
+				say("    %s (%s) got %q from %s", s.instance, s.host.Name, line.Text, line.From)
+			}
+		}
+	}
+	servers = nil
+
+	say("\n%d of %d servers found, %d acknowledged; segment B saw %d server(s).", len(results), nServers, acked, len(resB))
+	if len(results) != nServers || acked != nServers || len(resB) != 1 {
+		return errors.New("not every server was found and acknowledged")
+	}
+	return nil
+}
+
+// discover runs udpcli discover --json on h and returns what it found.
+func discover(ctx context.Context, h *netlab.Host, udpcli string, n int, extra ...string) ([]found, error) {
+	args := append([]string{"discover", "--json", "-n", fmt.Sprint(n), "-t", "5s"}, extra...)
+	cmd := h.Command(ctx, udpcli, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	var res []found
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		var f found
+		if json.Unmarshal(sc.Bytes(), &f) == nil && f.Instance != "" {
+			res = append(res, f)
+		}
+	}
+	if err != nil && len(res) == 0 {
+		return nil, fmt.Errorf("udpcli discover on %s: %v\n%s", h.Name, err, stderr.String())
+	}
+	return res, nil
+}
+
+// ipv4First orders addresses so that IPv4 ones come first (they read
+// better in a demo); there is always at least one element.
+func ipv4First(addrs []string) []string {
+	var v4, v6 []string
+	for _, a := range addrs {
+		if strings.HasPrefix(a, "[") {
+			v6 = append(v6, a)
+		} else {
+			v4 = append(v4, a)
+		}
+	}
+	all := append(v4, v6...)
+	if len(all) == 0 {
+		return []string{"?"}
+	}
+	return all
+}
+
