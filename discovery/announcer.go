@@ -71,7 +71,7 @@ type Announcer struct {
 	log     *slog.Logger
 	links   []link
 	ttl     uint32
-	shared  []pconn // discovery port: hear queries
+	shared  []pconn  // discovery port: hear queries
 	uni     [2]pconn // ephemeral, IPv4 and IPv6: send, hear unicast queries
 	running atomic.Bool
 	closeMu sync.Once

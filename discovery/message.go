@@ -63,7 +63,7 @@ func KnownHash(service, instance string) uint64 {
 
 const (
 	fnvOffset uint64 = 14695981039346656037
-	fnvPrime  = 1099511628211
+	fnvPrime         = 1099511628211
 )
 
 func fnvAdd(h uint64, s string) uint64 {

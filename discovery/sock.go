@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -157,6 +158,12 @@ func (c *conn6) writeTo(b []byte, dst netip.AddrPort, ifIndex int) error {
 	var cm *ipv6.ControlMessage
 	if ifIndex != 0 {
 		cm = &ipv6.ControlMessage{IfIndex: ifIndex}
+		if dst.Addr().Zone() != "" {
+			// A numeric zone: the net package's name-to-index cache is
+			// shared by every network namespace a process enters, so a
+			// name may map to another namespace's index.
+			dst = netip.AddrPortFrom(dst.Addr().WithZone(strconv.Itoa(ifIndex)), dst.Port())
+		}
 	}
 	_, err := c.p.WriteTo(b, cm, net.UDPAddrFromAddrPort(dst))
 	return err
