@@ -186,7 +186,10 @@ func TestLabWatch(t *testing.T) {
 	}
 	// Graceful stop: goodbye.
 	var a *Announcer
-	lab.Host(0).Do(func() (err error) { a, err = NewAnnouncer(AnnouncerConfig{Port: 9797, Instance: "polite", TTL: 3 * time.Second}); return err })
+	lab.Host(0).Do(func() (err error) {
+		a, err = NewAnnouncer(AnnouncerConfig{Port: 9797, Instance: "polite", TTL: 3 * time.Second})
+		return err
+	})
 	actx, acancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(actx); close(done) }()
@@ -200,7 +203,10 @@ func TestLabWatch(t *testing.T) {
 
 	// Crash: expiry after the TTL.
 	var k *Announcer
-	lab.Host(1).Do(func() (err error) { k, err = NewAnnouncer(AnnouncerConfig{Port: 9797, Instance: "crash", TTL: 2 * time.Second}); return err })
+	lab.Host(1).Do(func() (err error) {
+		k, err = NewAnnouncer(AnnouncerConfig{Port: 9797, Instance: "crash", TTL: 2 * time.Second})
+		return err
+	})
 	k.running.Store(true)
 	k.sendAll(0x11, 2) // one announcement, then silence: as if killed
 	next(Up, "announce", 2*time.Second)

@@ -232,7 +232,7 @@ func ParseRecord(body []byte) (Record, error) {
 			}
 		case 6:
 			if b := r.bytes(16, "IPv6 address"); b != nil {
-				rec.Addrs = append(rec.Addrs, netip.AddrFrom16([16]byte(b)))
+				rec.Addrs = append(rec.Addrs, netip.AddrFrom16([16]byte(b)).Unmap())
 			}
 		default:
 			if r.err == nil {
