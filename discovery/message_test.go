@@ -119,7 +119,7 @@ func TestParseRecordErrors(t *testing.T) {
 	for name, b := range map[string][]byte{
 		"empty":  {},
 		"cut":    body[:len(body)-3],
-		"port 0": append(append([]byte{0, 0, 0, 0, 1, 0, 0}, body[7:]...)),
+		"port 0": append([]byte{0, 0, 0, 0, 1, 0, 0}, body[7:]...),
 		"bad family": func() []byte {
 			c, _ := AppendRecord(nil, wire.TypeAnnounce, 1, Record{TTL: 1, Port: 1, Service: "_a._udp", Instance: "x", Addrs: []netip.Addr{netip.MustParseAddr("1.2.3.4")}})
 			c[wire.HeaderLen+7+8+2+1] = 5
