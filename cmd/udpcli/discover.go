@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/discovery"
+)
+
+func init() {
+	register(&command{
+		name:    "discover",
+		summary: "find udpkit servers on the LAN",
+		usage: `Usage: udpcli discover [flags] [SERVICE]
+
+Queries every selected interface (directed broadcast, 239.255.97.97 and
+ff02::9797, port 9798) for instances of SERVICE (default: every service)
+and prints each one as its first answer arrives: a table, or with --json
+one JSON object per instance and line. Queries are repeated at 0, 25, 75,
+175, 375 and 775 ms, then every second, until the timeout or until -n
+instances were found.
+
+Exit status: 0 when at least one instance was found (with -n: when N were
+found), 1 when none (or fewer than N) were found, 2 on a usage or local
+error. (avahi-browse exits 0 even when it found nothing; udpcli does not.)
+
+Examples:
+  udpcli discover
+  udpcli discover -n 3 -t 5s _udpkit._udp
+  udpcli discover -I eth0 -I 10.0.0.0/8 --json
+  udpcli discover -I '{{ GetPrivateInterfaces | attr "name" }}'`,
+		setup: setupDiscover,
+	})
+}
+
+// instanceJSON is one line of discover --json and the instance of watch --json.
+type instanceJSON struct {
+	Instance   string         `json:"instance"`
+	Service    string         `json:"service"`
+	Addrs      []string       `json:"addrs"`
+	Interface  string         `json:"interface"`
+	FoundAfter *float64       `json:"found_after_ms,omitempty"`
+	TTL        float64        `json:"ttl_s"`
+	Attrs      map[string]any `json:"attrs"`
+	Truncated  bool           `json:"truncated,omitempty"`
+}
+
+func toJSON(in discovery.Instance) instanceJSON {
+	j := instanceJSON{Instance: in.Instance, Service: in.Service, Interface: in.Interface,
+		TTL: in.TTL.Seconds(), Attrs: attrMap(in.Attrs), Truncated: in.Truncated, Addrs: []string{}}
+	for _, a := range in.Addrs {
+		j.Addrs = append(j.Addrs, a.String())
+	}
+	return j
+}
+
+// attrMap turns attributes into a JSON object: "key=value" becomes a
+// string, a bare "key" true.
+func attrMap(attrs []string) map[string]any {
+	m := make(map[string]any, len(attrs))
+	for _, a := range attrs {
+		k, v, ok := strings.Cut(a, "=")
+		if ok {
+			m[k] = v
+		} else {
+			m[k] = true
+		}
+	}
+	return m
+}
+
+func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+	timeout := fs.DurationP("timeout", "t", time.Second, "stop after this long")
+	count := fs.IntP("count", "n", 0, "stop after N instances (0: run until the timeout)")
+	ifaces := fs.StringArrayP("iface", "I", nil, "interface to use: name, address, CIDR or go-sockaddr template (repeatable; default: every interface that is up, not loopback, and can broadcast or multicast)")
+	asJSON := fs.Bool("json", false, "print one JSON object per instance and line")
+	querySize := fs.Int("query-size", discovery.DefaultQuerySize, "pad queries to this many bytes (answers are never larger than the query)")
+	return func(ctx context.Context, io stdio, args []string) error {
+		if len(args) > 1 {
+			return usagef("at most one SERVICE, got %d arguments", len(args))
+		}
+		service := ""
+		if len(args) == 1 {
+			service = args[0]
+			if err := discovery.ValidateService(service); err != nil {
+				return usagef("%v", err)
+			}
+		}
+		if *timeout <= 0 || *count < 0 || *querySize < 0 {
+			return usagef("-t must be positive, -n and --query-size not negative")
+		}
+		b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: *ifaces, QuerySize: *querySize})
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		found := 0
+		enc := json.NewEncoder(io.out)
+		if !*asJSON {
+			fmt.Fprintf(io.out, "%-24s %-16s %-26s %-10s %9s  %s\n", "INSTANCE", "SERVICE", "ADDRESS", "INTERFACE", "TIME", "ATTRIBUTES")
+		}
+		err = b.Browse(ctx, service, func(in discovery.Instance) {
+			if *count > 0 && found >= *count {
+				return
+			}
+			found++
+			if *asJSON {
+				j := toJSON(in)
+				ms := float64(in.FoundAfter.Microseconds()) / 1000
+				j.FoundAfter = &ms
+				enc.Encode(j)
+			} else {
+				printRow(io.out, in)
+			}
+			if *count > 0 && found >= *count {
+				cancel()
+			}
+		})
+		if err != nil {
+			return err
+		}
+		switch {
+		case found == 0:
+			return failed(errors.New("no instance found"))
+		case *count > 0 && found < *count:
+			return failed(fmt.Errorf("found %d of %d instances", found, *count))
+		}
+		return nil
+	}
+}
+
+// printRow prints one table row: the first address in the column, the
+// others after the attributes.
+func printRow(w io.Writer, in discovery.Instance) {
+	addr := ""
+	var more []string
+	for i, a := range in.Addrs {
+		if i == 0 {
+			addr = a.String()
+		} else {
+			more = append(more, a.String())
+		}
+	}
+	attrs := strings.Join(quoteAll(in.Attrs), " ")
+	if in.Truncated {
+		attrs += " (truncated)"
+	}
+	if len(more) > 0 {
+		attrs += "  also " + strings.Join(more, " ")
+	}
+	fmt.Fprintf(w, "%-24s %-16s %-26s %-10s %9s  %s\n", in.Instance, in.Service, addr, in.Interface, fmtDur(in.FoundAfter), strings.TrimSpace(attrs))
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		if strings.ContainsAny(s, " \"\\") || !isPrint(s) {
+			s = fmt.Sprintf("%q", s)
+		}
+		out[i] = s
+	}
+	return out
+}
+
+func isPrint(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// fmtDur prints a duration in ms with precision shrinking as it grows.
+func fmtDur(d time.Duration) string {
+	ms := float64(d.Microseconds()) / 1000
+	switch {
+	case ms < 10:
+		return fmt.Sprintf("%.2fms", ms)
+	case ms < 100:
+		return fmt.Sprintf("%.1fms", ms)
+	}
+	return fmt.Sprintf("%.0fms", ms)
+}
+
+// addrString joins AddrPorts.
+func addrString(as []netip.AddrPort) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ",")
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/udpkit/udpkit/discovery"
+	"github.com/udpkit/udpkit/internal/netlab"
+)
+
+// TestMain doubles as a tiny announcing server when UDPCLI_TEST_ANNOUNCE
+// holds an instance name: it announces until SIGTERM (then says goodbye).
+func TestMain(m *testing.M) {
+	if name := os.Getenv("UDPCLI_TEST_ANNOUNCE"); name != "" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		defer stop()
+		a, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{Port: 9797, Instance: name, TTL: 2 * time.Second, Attrs: []string{"role=test"}})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("ready")
+		a.Run(ctx)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func TestDiscoverUsage(t *testing.T) {
+	for _, args := range [][]string{{"discover", "a", "b"}, {"discover", "bad"}, {"discover", "-t", "0"}, {"watch", "--json", "-p"}} {
+		var out, errb strings.Builder
+		if code := run(context.Background(), args, stdio{strings.NewReader(""), &out, &errb}); code != exitUsage {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errb.String())
+		}
+	}
+}
+
+func labFor(t *testing.T, hosts int) (*netlab.Lab, string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("namespace LAN test skipped in -short mode")
+	}
+	if err := netlab.Available(); err != nil {
+		t.Skipf("namespace LAN not available (needs root and ip): %v", err)
+	}
+	bin := filepath.Join(t.TempDir(), "udpcli")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	lab, err := netlab.New(context.Background(), netlab.Config{Hosts: hosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lab.Close() })
+	return lab, bin
+}
+
+// startServer runs this test binary as an announcing server in host h.
+func startServer(t *testing.T, h *netlab.Host, name string) *exec.Cmd {
+	t.Helper()
+	cmd := h.Command(context.Background(), os.Args[0])
+	cmd.Env = append(os.Environ(), "UDPCLI_TEST_ANNOUNCE="+name)
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "ready\n" {
+		t.Fatalf("server %s: %q", name, line)
+	}
+	return cmd
+}
+
+func TestLabDiscoverAndWatch(t *testing.T) {
+	lab, bin := labFor(t, 4)
+	// watch on host 3, passive, parsable.
+	wcmd := exec.Command("ip", "netns", "exec", lab.Host(3).Name, bin, "watch", "-p", "--passive")
+	wout, _ := wcmd.StdoutPipe()
+	if err := wcmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { wcmd.Process.Kill(); wcmd.Wait() })
+	lines := make(chan string, 16)
+	go func() {
+		s := bufio.NewScanner(wout)
+		for s.Scan() {
+			lines <- s.Text()
+		}
+		close(lines)
+	}()
+	expect := func(prefix string, within time.Duration) {
+		t.Helper()
+		select {
+		case l := <-lines:
+			if !strings.HasPrefix(l, prefix) {
+				t.Fatalf("watch printed %q, want %q...", l, prefix)
+			}
+		case <-time.After(within):
+			t.Fatalf("watch printed nothing like %q within %v", prefix, within)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // let watch bind and join
+	s0 := startServer(t, lab.Host(0), "polite")
+	expect("+;eth0;polite;_udpkit._udp;198.18.0.10,", 2*time.Second)
+	s1 := startServer(t, lab.Host(1), "crashy")
+	expect("+;eth0;crashy;_udpkit._udp;198.18.0.11,", 2*time.Second)
+
+	// discover -n 2 --json on host 2.
+	out, err := lab.Host(2).Command(context.Background(), bin, "discover", "-n", "2", "-t", "3s", "--json").Output()
+	if err != nil {
+		t.Fatalf("discover: %v\n%s", err, out)
+	}
+	var names []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var j instanceJSON
+		if err := json.Unmarshal([]byte(l), &j); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		names = append(names, j.Instance)
+		if j.Attrs["role"] != "test" || len(j.Addrs) == 0 || j.Interface != "eth0" || j.FoundAfter == nil {
+			t.Errorf("instance %+v", j)
+		}
+	}
+	if len(names) != 2 {
+		t.Errorf("discover found %v", names)
+	}
+
+	// SIGTERM: goodbye, at once. Kill: gone when the TTL (2 s) passes.
+	s0.Process.Signal(syscall.SIGTERM)
+	expect("-;eth0;polite;_udpkit._udp;198.18.0.10,", time.Second)
+	s1.Process.Kill()
+	expect("-;eth0;crashy;_udpkit._udp;198.18.0.11,", 3*time.Second)
+
+	// Nothing left: discover exits 1.
+	code := lab.Host(2).Command(context.Background(), bin, "discover", "-t", "300ms").Run()
+	if ee, ok := code.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Errorf("discover with nothing to find: %v, want exit status 1", code)
+	}
+}

@@ -1,0 +1,465 @@
+package discovery
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/udpkit/udpkit/wire"
+)
+
+// AnnouncerConfig configures an Announcer. The zero value of every field
+// but Port works; each field documents its default.
+type AnnouncerConfig struct {
+	// Service is the DNS-SD service type; default DefaultService.
+	Service string
+	// Instance is the instance name, unique on the LAN (1 to 63 bytes of
+	// UTF-8); default DefaultInstance(Port, the announced addresses).
+	Instance string
+	// Port is the UDP port the server listens on. Required.
+	Port uint16
+	// Bound are the addresses the server's sockets are bound to. A server
+	// bound to specific addresses is announced only on the interfaces
+	// that hold them, with only those addresses; bound to loopback only,
+	// it is announced nowhere (NewAnnouncer returns ErrNoInterface).
+	// Default (empty, or any unspecified address): every selected
+	// interface with all its addresses.
+	Bound []netip.Addr
+	// Interfaces selects interfaces in netif syntax (names, addresses,
+	// CIDR prefixes, go-sockaddr templates). Default: the netif default
+	// selection (up, not loopback, broadcast or multicast capable).
+	Interfaces []string
+	// Attrs are attributes in DNS-SD TXT form, "key=value" or "key".
+	// Default none.
+	Attrs []string
+	// TTL is how long receivers keep an announcement, rounded down to
+	// whole seconds; re-announcements come every TTL/3. Default
+	// DefaultTTL (120 s); at least 1 s.
+	TTL time.Duration
+	// MaxAnswerDelay is the longest random delay before answering a
+	// query. Default DefaultMaxAnswerDelay (5 ms); negative means none.
+	MaxAnswerDelay time.Duration
+	// DiscoveryPort is the UDP port of discovery traffic. Default Port
+	// (9798); tests change it.
+	DiscoveryPort int
+	// Logger receives warnings (an interface that failed) and debug
+	// detail. Default: nothing is logged.
+	Logger *slog.Logger
+}
+
+// An Announcer makes one service instance known on the LAN (PROTOCOL.md
+// section 6): a burst of announcements when Run starts, re-announcements
+// every TTL/3 with jitter, an answer to every matching query after a small
+// random delay, and goodbyes when Run's context ends. On each interface it
+// sends to the subnet's directed broadcast address, to the IPv4 group
+// 239.255.97.97 and to the IPv6 group ff02::9797, always naming only the
+// server's addresses on that interface.
+//
+// Several Announcers, in one process or many, can share a host: they all
+// bind the discovery port with address reuse.
+type Announcer struct {
+	cfg     AnnouncerConfig // resolved copy
+	log     *slog.Logger
+	links   []link
+	ttl     uint32
+	shared  []pconn  // discovery port: hear queries
+	uni     [2]pconn // ephemeral, IPv4 and IPv6: send, hear unicast queries
+	running atomic.Bool
+	closeMu sync.Once
+	closeEr error
+
+	mu   sync.Mutex
+	seen map[queryKey]time.Time // query copies already handled
+}
+
+type queryKey struct {
+	id      uint64
+	family  int
+	ifIndex int
+}
+
+// NewAnnouncer validates cfg, selects the interfaces and opens the
+// sockets. It fails when cfg is invalid (ErrInvalidName and others) or no
+// interface can be used (ErrNoInterface); losing one address family or
+// one interface is only logged. Call Run to start announcing, or Close.
+func NewAnnouncer(cfg AnnouncerConfig) (*Announcer, error) {
+	links, err := selectLinks(cfg.Interfaces)
+	if err != nil {
+		return nil, err
+	}
+	return newAnnouncer(cfg, links, sysNetwork{})
+}
+
+func newAnnouncer(cfg AnnouncerConfig, links []link, nw network) (*Announcer, error) {
+	if cfg.Port == 0 {
+		return nil, errors.New("discovery: announcer needs the server's port")
+	}
+	if cfg.Service == "" {
+		cfg.Service = DefaultService
+	}
+	if err := ValidateService(cfg.Service); err != nil {
+		return nil, err
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = DefaultTTL
+	}
+	if cfg.TTL < time.Second {
+		return nil, fmt.Errorf("discovery: TTL %v is shorter than one second", cfg.TTL)
+	}
+	if cfg.MaxAnswerDelay == 0 {
+		cfg.MaxAnswerDelay = DefaultMaxAnswerDelay
+	}
+	if cfg.DiscoveryPort == 0 {
+		cfg.DiscoveryPort = Port
+	}
+	cfg.Attrs = slices.Clone(cfg.Attrs)
+	if err := validateAttrs(cfg.Attrs); err != nil {
+		return nil, err
+	}
+	cfg.Bound = slices.Clone(cfg.Bound)
+	cfg.Interfaces = slices.Clone(cfg.Interfaces)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	all := links
+	links = restrict(links, cfg.Bound)
+	if len(links) == 0 {
+		if !slices.ContainsFunc(cfg.Bound, func(a netip.Addr) bool { return !a.IsLoopback() }) {
+			return nil, fmt.Errorf("%w: the server is bound to loopback only (%s), so it is not announced", ErrNoInterface, boundString(cfg.Bound))
+		}
+		names := make([]string, len(all))
+		for i, l := range all {
+			names[i] = l.name
+		}
+		return nil, fmt.Errorf("%w: no selected interface (%v) holds a bound address (%s)", ErrNoInterface, names, boundString(cfg.Bound))
+	}
+	if cfg.Instance == "" {
+		var as []string
+		for _, l := range links {
+			for _, a := range l.addrs(netip.Addr{}) {
+				as = append(as, a.String())
+			}
+		}
+		cfg.Instance = DefaultInstance(cfg.Port, as)
+	}
+	if err := ValidateInstance(cfg.Instance); err != nil {
+		return nil, err
+	}
+	a := &Announcer{cfg: cfg, log: log, links: links, ttl: uint32(cfg.TTL / time.Second), seen: make(map[queryKey]time.Time)}
+	// The largest record must fit a datagram.
+	for _, l := range links {
+		if n := recordLen(a.record(&l, netip.Addr{}, a.ttl)); n > wire.DefaultMaxDatagram {
+			return nil, fmt.Errorf("discovery: the announcement on %s would be %d bytes, more than %d: use fewer or shorter attributes",
+				l.name, n, wire.DefaultMaxDatagram)
+		}
+	}
+	var errs []error
+	for i, fam := range []int{4, 6} {
+		if !slices.ContainsFunc(links, func(l link) bool { return l.hasFamily(fam) }) {
+			continue
+		}
+		s, err := nw.listen(fam, cfg.DiscoveryPort, true, links, log)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("IPv%d discovery port %d: %w", fam, cfg.DiscoveryPort, err))
+			log.Warn("discovery: announcer cannot use this address family", "family", fam, "err", err)
+			continue
+		}
+		u, err := nw.listen(fam, 0, false, links, log)
+		if err != nil {
+			s.close()
+			errs = append(errs, fmt.Errorf("IPv%d: %w", fam, err))
+			log.Warn("discovery: announcer cannot use this address family", "family", fam, "err", err)
+			continue
+		}
+		a.shared = append(a.shared, s)
+		a.uni[i] = u
+	}
+	if len(a.shared) == 0 {
+		return nil, fmt.Errorf("%w: %w", ErrNoInterface, errors.Join(errs...))
+	}
+	return a, nil
+}
+
+func (l *link) hasFamily(fam int) bool {
+	if fam == 4 {
+		return len(l.v4) > 0
+	}
+	return l.ll6.IsValid()
+}
+
+// Instance returns the instance name the Announcer announces.
+func (a *Announcer) Instance() string { return a.cfg.Instance }
+
+// Service returns the service type the Announcer announces.
+func (a *Announcer) Service() string { return a.cfg.Service }
+
+// Interfaces returns the names of the interfaces the Announcer serves.
+func (a *Announcer) Interfaces() []string {
+	out := make([]string, len(a.links))
+	for i, l := range a.links {
+		out[i] = l.name
+	}
+	return out
+}
+
+// Close closes the Announcer's sockets without a goodbye (Run sends the
+// goodbye when its context ends). It is safe to call more than once.
+func (a *Announcer) Close() error {
+	a.closeMu.Do(func() {
+		var errs []error
+		for _, c := range a.shared {
+			errs = append(errs, c.close())
+		}
+		for _, c := range a.uni {
+			if c != nil {
+				errs = append(errs, c.close())
+			}
+		}
+		a.closeEr = errors.Join(errs...)
+	})
+	return a.closeEr
+}
+
+// inPacket is a datagram handed from a read loop to the main loop.
+type inPacket struct {
+	b       []byte
+	src     netip.AddrPort
+	ifIndex int
+}
+
+// pendingAnswer is an answer waiting for its random delay.
+type pendingAnswer struct {
+	due     time.Time
+	msg     []byte
+	dst     netip.AddrPort
+	ifIndex int
+}
+
+// Run announces until ctx ends, then sends goodbyes, closes the sockets
+// and returns nil. It returns an error only when called twice.
+func (a *Announcer) Run(ctx context.Context) error {
+	if !a.running.CompareAndSwap(false, true) {
+		return errors.New("discovery: Announcer.Run called twice")
+	}
+	in := make(chan inPacket, 128)
+	var wg sync.WaitGroup
+	conns := slices.Clone(a.shared)
+	for _, u := range a.uni {
+		if u != nil {
+			conns = append(conns, u)
+		}
+	}
+	for _, c := range conns {
+		wg.Go(func() { readLoop(c, in, a.log) })
+	}
+	defer wg.Wait()
+	defer a.Close()
+
+	var pending []pendingAnswer
+	announceT := time.NewTimer(0)
+	defer announceT.Stop()
+	answerT := time.NewTimer(time.Hour)
+	answerT.Stop()
+	defer answerT.Stop()
+	n := 0
+	for {
+		select {
+		case <-ctx.Done():
+			for _, p := range pending { // answer what was promised
+				a.send(p.msg, p.dst, p.ifIndex)
+			}
+			a.sendAll(wire.TypeGoodbye, 0)
+			time.Sleep(20 * time.Millisecond)
+			a.sendAll(wire.TypeGoodbye, 0)
+			return nil
+		case <-announceT.C:
+			a.sendAll(wire.TypeAnnounce, a.ttl)
+			announceT.Reset(announceDelay(n, a.cfg.TTL))
+			n++
+		case p := <-in:
+			if ans, ok := a.answer(p, time.Now()); ok {
+				pending = append(pending, ans)
+				slices.SortFunc(pending, func(x, y pendingAnswer) int { return x.due.Compare(y.due) })
+				answerT.Reset(time.Until(pending[0].due))
+			}
+		case now := <-answerT.C:
+			for len(pending) > 0 && !pending[0].due.After(now) {
+				a.send(pending[0].msg, pending[0].dst, pending[0].ifIndex)
+				pending = pending[1:]
+			}
+			if len(pending) > 0 {
+				answerT.Reset(time.Until(pending[0].due))
+			}
+		}
+	}
+}
+
+// readLoop reads datagrams from c into in until c is closed. Other read
+// errors are logged and backed off.
+func readLoop(c pconn, in chan<- inPacket, log *slog.Logger) {
+	buf := make([]byte, 2048)
+	for {
+		n, src, idx, err := c.readFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			log.Debug("discovery: read failed", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		if !wire.IsMessage(buf[:n]) {
+			continue
+		}
+		select {
+		case in <- inPacket{b: slices.Clone(buf[:n]), src: src, ifIndex: idx}:
+		default: // the main loop is overwhelmed: drop
+		}
+	}
+}
+
+// answer decides whether datagram p is a query to answer and builds the
+// answer (PROTOCOL.md section 6.4).
+func (a *Announcer) answer(p inPacket, now time.Time) (pendingAnswer, bool) {
+	h, body, err := wire.Parse(p.b)
+	if err != nil || h.Type != wire.TypeQuery || h.Flags&wire.FlagAuth != 0 {
+		return pendingAnswer{}, false
+	}
+	l := linkByIndex(a.links, p.ifIndex)
+	if l == nil {
+		return pendingAnswer{}, false // arrived on an interface we do not serve
+	}
+	q, err := ParseQuery(body)
+	if err != nil {
+		a.log.Debug("discovery: malformed query", "from", p.src, "err", err)
+		return pendingAnswer{}, false
+	}
+	if q.Service != "" && !equalFold(q.Service, a.cfg.Service) || q.Instance != "" && !equalFold(q.Instance, a.cfg.Instance) {
+		return pendingAnswer{}, false
+	}
+	fam := 6
+	if p.src.Addr().Is4() {
+		fam = 4
+	}
+	if a.uni[fam/6] == nil { // unreachable: a query of a family we have no socket for
+		return pendingAnswer{}, false
+	}
+	key := queryKey{h.ID, fam, p.ifIndex}
+	a.mu.Lock()
+	_, dup := a.seen[key]
+	if !dup {
+		if len(a.seen) >= 4096 {
+			for k, t := range a.seen {
+				if now.Sub(t) > 10*time.Second {
+					delete(a.seen, k)
+				}
+			}
+			if len(a.seen) >= 4096 {
+				clear(a.seen)
+			}
+		}
+		a.seen[key] = now
+	}
+	a.mu.Unlock()
+	if dup {
+		return pendingAnswer{}, false
+	}
+	if slices.Contains(q.Known, KnownHash(a.cfg.Service, a.cfg.Instance)) {
+		return pendingAnswer{}, false
+	}
+	rec, ok := fitRecord(a.record(l, p.src.Addr(), a.ttl), len(p.b))
+	if !ok {
+		a.log.Debug("discovery: query too small for an answer", "from", p.src, "size", len(p.b))
+		return pendingAnswer{}, false
+	}
+	msg, err := AppendRecord(nil, wire.TypeAnswer, h.ID, rec)
+	if err != nil {
+		return pendingAnswer{}, false
+	}
+	return pendingAnswer{due: now.Add(answerDelay(a.cfg.MaxAnswerDelay)), msg: msg, dst: p.src, ifIndex: p.ifIndex}, true
+}
+
+// record returns the Announcer's record for link l.
+func (a *Announcer) record(l *link, near netip.Addr, ttl uint32) Record {
+	return Record{TTL: ttl, Port: a.cfg.Port, Service: a.cfg.Service, Instance: a.cfg.Instance,
+		Addrs: l.addrs(near), Attrs: a.cfg.Attrs}
+}
+
+// send writes msg to dst from the socket of dst's family.
+func (a *Announcer) send(msg []byte, dst netip.AddrPort, ifIndex int) {
+	u := a.uni[0]
+	if !dst.Addr().Is4() {
+		u = a.uni[1]
+	}
+	if u == nil {
+		return
+	}
+	if err := u.writeTo(msg, dst, ifIndex); err != nil {
+		a.log.Debug("discovery: send failed", "to", dst, "err", err)
+	}
+}
+
+// sendAll sends an ANNOUNCE or GOODBYE on every link: to each directed
+// broadcast address, the IPv4 group and the IPv6 group.
+func (a *Announcer) sendAll(t wire.Type, ttl uint32) {
+	for i := range a.links {
+		l := &a.links[i]
+		msg, err := AppendRecord(nil, t, rand.Uint64(), a.record(l, netip.Addr{}, ttl))
+		if err != nil {
+			continue
+		}
+		forEachTarget(l, a.cfg.DiscoveryPort, func(dst netip.AddrPort) { a.send(msg, dst, l.index) })
+	}
+}
+
+// forEachTarget calls f with every destination discovery traffic goes to
+// on link l: each directed broadcast address, the IPv4 group and the IPv6
+// group (with the link's zone).
+func forEachTarget(l *link, port int, f func(netip.AddrPort)) {
+	p := uint16(port)
+	if l.broadcast {
+		var done []netip.Addr
+		for _, v := range l.v4 {
+			if v.bcast.IsValid() && !slices.Contains(done, v.bcast) {
+				done = append(done, v.bcast)
+				f(netip.AddrPortFrom(v.bcast, p))
+			}
+		}
+	}
+	if l.multicast && len(l.v4) > 0 {
+		f(netip.AddrPortFrom(Group4, p))
+	}
+	if l.multicast && l.ll6.IsValid() {
+		f(netip.AddrPortFrom(Group6.WithZone(l.name), p))
+	}
+}
+
+func equalFold(a, b string) bool {
+	return len(a) == len(b) && cmp.Compare(toLower(a), toLower(b)) == 0
+}
+
+// toLower lower-cases ASCII letters only, as DNS does.
+func toLower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if b[j] >= 'A' && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}

@@ -1,0 +1,359 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/udpkit/udpkit/wire"
+)
+
+// Instance is one service instance found on the LAN.
+type Instance struct {
+	// Service is the service type, such as "_udpkit._udp".
+	Service string `json:"service"`
+	// Instance is the instance name.
+	Instance string `json:"instance"`
+	// Addrs are the instance's addresses on the interface it was found
+	// on, with its port; IPv6 link-local addresses carry that interface
+	// as their zone (fe80::1%eth0), so they can be used as they are.
+	Addrs []netip.AddrPort `json:"addrs"`
+	// Interface is the name of the local interface the instance was
+	// found on.
+	Interface string `json:"interface"`
+	// TTL is how long the record stays valid after it arrived.
+	TTL time.Duration `json:"-"`
+	// Attrs are the instance's attributes, "key=value" or "key".
+	Attrs []string `json:"attrs"`
+	// Truncated is set when the instance left attributes out and did not
+	// answer the unicast follow-up query that asks for all of them.
+	Truncated bool `json:"truncated,omitempty"`
+	// FoundAfter is the time from the start of the browse to the answer.
+	FoundAfter time.Duration `json:"-"`
+	// Source is the address and port the record came from.
+	Source netip.AddrPort `json:"-"`
+}
+
+// Attr returns the value of attribute key and whether the instance has it.
+func (in Instance) Attr(key string) (string, bool) { return LookupAttr(in.Attrs, key) }
+
+// instanceFrom builds an Instance from a record that arrived from src on
+// interface ifName.
+func instanceFrom(rec Record, src netip.AddrPort, ifName string) Instance {
+	in := Instance{Service: rec.Service, Instance: rec.Instance, Interface: ifName,
+		TTL: time.Duration(rec.TTL) * time.Second, Attrs: rec.Attrs, Truncated: rec.Truncated, Source: src}
+	for _, a := range rec.Addrs {
+		if a.Is6() && (a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast()) {
+			a = a.WithZone(ifName)
+		}
+		in.Addrs = append(in.Addrs, netip.AddrPortFrom(a, rec.Port))
+	}
+	if len(in.Addrs) == 0 {
+		in.Addrs = []netip.AddrPort{netip.AddrPortFrom(src.Addr(), rec.Port)}
+	}
+	return in
+}
+
+// BrowserConfig configures a Browser. Its zero value works; each field
+// documents its default.
+type BrowserConfig struct {
+	// Interfaces selects interfaces in netif syntax (names, addresses,
+	// CIDR prefixes, go-sockaddr templates). Default: the netif default
+	// selection. Queries leave only through these interfaces.
+	Interfaces []string
+	// QuerySize is the size queries are padded to, so that answers fit
+	// (an answer is never larger than its query). Default
+	// DefaultQuerySize (512 bytes); at most wire.DefaultMaxDatagram.
+	QuerySize int
+	// DiscoveryPort is the UDP port queries are sent to. Default Port.
+	DiscoveryPort int
+	// Logger receives warnings and debug detail. Default: none.
+	Logger *slog.Logger
+}
+
+// A Browser finds service instances on the LAN by sending queries (PROTOCOL.md
+// section 6). It uses ephemeral ports only, so it works next to servers that
+// announce on the same host.
+type Browser struct {
+	cfg   BrowserConfig
+	log   *slog.Logger
+	links []link
+	conns [2]pconn // IPv4, IPv6; either may be nil
+	in    chan inPacket
+	wg    sync.WaitGroup
+	mu    sync.Mutex // one Browse at a time
+	once  sync.Once
+	cerr  error
+}
+
+// NewBrowser selects the interfaces and opens the Browser's sockets (one
+// IPv4, one IPv6; losing one family is only logged). Close it when done.
+func NewBrowser(cfg BrowserConfig) (*Browser, error) {
+	links, err := selectLinks(cfg.Interfaces)
+	if err != nil {
+		return nil, err
+	}
+	return newBrowser(cfg, links, sysNetwork{})
+}
+
+func newBrowser(cfg BrowserConfig, links []link, nw network) (*Browser, error) {
+	if cfg.QuerySize == 0 {
+		cfg.QuerySize = DefaultQuerySize
+	}
+	cfg.QuerySize = min(cfg.QuerySize, wire.DefaultMaxDatagram)
+	if cfg.DiscoveryPort == 0 {
+		cfg.DiscoveryPort = Port
+	}
+	cfg.Interfaces = slices.Clone(cfg.Interfaces)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	b := &Browser{cfg: cfg, log: log, links: links, in: make(chan inPacket, 256)}
+	var errs []error
+	for i, fam := range []int{4, 6} {
+		if !slices.ContainsFunc(links, func(l link) bool { return l.hasFamily(fam) }) {
+			continue
+		}
+		c, err := nw.listen(fam, 0, false, links, log)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("IPv%d: %w", fam, err))
+			log.Warn("discovery: browser cannot use this address family", "family", fam, "err", err)
+			continue
+		}
+		b.conns[i] = c
+	}
+	if b.conns[0] == nil && b.conns[1] == nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoInterface, errors.Join(errs...))
+	}
+	for _, c := range b.conns {
+		if c != nil {
+			b.wg.Go(func() { readLoop(c, b.in, log) })
+		}
+	}
+	return b, nil
+}
+
+// Interfaces returns the names of the interfaces the Browser queries.
+func (b *Browser) Interfaces() []string {
+	out := make([]string, len(b.links))
+	for i, l := range b.links {
+		out[i] = l.name
+	}
+	return out
+}
+
+// Close closes the Browser's sockets; a running Browse returns.
+func (b *Browser) Close() error {
+	b.once.Do(func() {
+		var errs []error
+		for _, c := range b.conns {
+			if c != nil {
+				errs = append(errs, c.close())
+			}
+		}
+		b.wg.Wait()
+		close(b.in)
+		b.cerr = errors.Join(errs...)
+	})
+	return b.cerr
+}
+
+// found is what a Browse knows about one instance.
+type found struct {
+	hash    uint64
+	pending *Instance // truncated answer waiting for the unicast follow-up
+	since   time.Time
+}
+
+// truncatedWait is how long a Browse waits for the full record of an
+// instance whose answer was truncated before it reports what it has.
+const truncatedWait = 300 * time.Millisecond
+
+// Browse queries for instances of service ("" for every service) until
+// ctx ends and calls fn, from Browse's goroutine, once for each instance as
+// its first answer arrives. Each instance is reported once, with the
+// addresses of the interface its first answer came through. Queries go out
+// at 0, 25, 75, 175, 375 and 775 ms, then once a second, on every selected
+// interface by directed broadcast, the IPv4 group and the IPv6 group; each
+// lists the instances already found so that they stay quiet.
+//
+// To stop after n instances, cancel ctx from fn. Browse returns nil when ctx
+// ends, and an error when the first round of queries could not be sent at
+// all. Only one Browse runs at a time on a Browser.
+func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance)) error {
+	if service != "" {
+		if err := ValidateService(service); err != nil {
+			return err
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for len(b.in) > 0 { // left over from an earlier Browse
+		<-b.in
+	}
+	start := time.Now()
+	ids := make(map[uint64]bool)
+	known := make(map[string]*found)
+	var order []string // keys of known, in the order found
+	report := func(in Instance) {
+		if ctx.Err() == nil {
+			fn(in)
+		}
+	}
+	// flush reports the truncated instances whose follow-up took too long
+	// (all of them when the browse ends).
+	flush := func(all bool) {
+		for _, k := range order {
+			f := known[k]
+			if f.pending != nil && (all || time.Since(f.since) >= truncatedWait) {
+				in := *f.pending
+				f.pending = nil
+				if all {
+					fn(in)
+				} else {
+					report(in)
+				}
+			}
+		}
+	}
+	round := 0
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			flush(true)
+			return nil
+		case <-timer.C:
+			flush(false)
+			hashes := make([]uint64, 0, len(order))
+			for _, k := range order {
+				hashes = append(hashes, known[k].hash)
+			}
+			id := rand.Uint64()
+			ids[id] = true
+			sent, err := b.sendQuery(id, Query{Service: service, Known: fitKnown(hashes, service)})
+			if round == 0 && sent == 0 {
+				return fmt.Errorf("discovery: no query could be sent: %w", err)
+			}
+			for _, k := range order { // ask truncated ones again, by unicast
+				if f := known[k]; f.pending != nil {
+					b.followUp(ids, f.pending)
+				}
+			}
+			round++
+			timer.Reset(time.Until(start.Add(queryOffset(round))))
+		case p, ok := <-b.in:
+			if !ok {
+				return nil
+			}
+			h, body, err := wire.Parse(p.b)
+			if err != nil || h.Type != wire.TypeAnswer || !ids[h.ID] {
+				continue
+			}
+			rec, err := ParseRecord(body)
+			if err != nil {
+				b.log.Debug("discovery: malformed answer", "from", p.src, "err", err)
+				continue
+			}
+			if rec.TTL == 0 || service != "" && !equalFold(rec.Service, service) {
+				continue
+			}
+			key := toLower(rec.Service) + "\x00" + toLower(rec.Instance)
+			in := instanceFrom(rec, p.src, ifaceName(b.links, p.ifIndex))
+			in.FoundAfter = time.Since(start)
+			f := known[key]
+			switch {
+			case f == nil && !rec.Truncated:
+				known[key] = &found{hash: KnownHash(rec.Service, rec.Instance)}
+				order = append(order, key)
+				report(in)
+			case f == nil:
+				known[key] = &found{hash: KnownHash(rec.Service, rec.Instance), pending: &in, since: time.Now()}
+				order = append(order, key)
+				b.followUp(ids, &in)
+			case f.pending != nil && !rec.Truncated:
+				in.Interface, in.Addrs = f.pending.Interface, f.pending.Addrs
+				f.pending = nil
+				report(in)
+			}
+		}
+	}
+}
+
+// fitKnown cuts the known-answer list to what fits a query for service.
+func fitKnown(h []uint64, service string) []uint64 {
+	n := (wire.DefaultMaxDatagram - queryFixedLen - len(service)) / 8
+	n = min(n, 255)
+	if len(h) > n {
+		h = h[len(h)-n:] // the most recent ones
+	}
+	return h
+}
+
+// followUp asks the instance in, whose answer was truncated, for its
+// whole record by unicast, with a query padded to the largest datagram.
+func (b *Browser) followUp(ids map[uint64]bool, in *Instance) {
+	id := rand.Uint64()
+	ids[id] = true
+	msg, err := AppendQuery(nil, id, Query{Service: in.Service, Instance: in.Instance}, wire.DefaultMaxDatagram)
+	if err != nil {
+		return
+	}
+	c := b.conns[0]
+	if !in.Source.Addr().Is4() {
+		c = b.conns[1]
+	}
+	if c == nil {
+		return
+	}
+	idx := 0
+	for _, l := range b.links {
+		if l.name == in.Interface {
+			idx = l.index
+		}
+	}
+	if err := c.writeTo(msg, in.Source, idx); err != nil {
+		b.log.Debug("discovery: follow-up query failed", "to", in.Source, "err", err)
+	}
+}
+
+// sendQuery sends one round of query q on every link and returns how many
+// datagrams left and the last error.
+func (b *Browser) sendQuery(id uint64, q Query) (int, error) {
+	msg, err := AppendQuery(nil, id, q, b.cfg.QuerySize)
+	if err != nil {
+		return 0, err
+	}
+	sent := 0
+	var last error
+	for i := range b.links {
+		l := &b.links[i]
+		forEachTarget(l, b.cfg.DiscoveryPort, func(dst netip.AddrPort) {
+			c := b.conns[0]
+			if !dst.Addr().Is4() {
+				c = b.conns[1]
+			}
+			if c == nil {
+				return
+			}
+			if err := c.writeTo(msg, dst, l.index); err != nil {
+				last = fmt.Errorf("%s to %v: %w", l.name, dst, err)
+				b.log.Debug("discovery: query not sent", "interface", l.name, "to", dst, "err", err)
+				return
+			}
+			sent++
+		})
+	}
+	if sent == 0 && last == nil {
+		last = ErrNoInterface
+	}
+	return sent, last
+}

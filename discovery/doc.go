@@ -1,0 +1,62 @@
+// Package discovery finds udpkit servers on the LAN without configuration.
+//
+// A server runs an Announcer; a client runs a Browser (find what is there
+// now) or a Watcher (follow servers coming and going). The protocol is
+// section 6 of PROTOCOL.md: QUERY, ANNOUNCE, ANSWER and GOODBYE messages
+// of the udpkit wire protocol, sent per interface by directed broadcast,
+// to the IPv4 group 239.255.97.97 and to the IPv6 group ff02::9797, on
+// UDP port 9798. Names and attributes follow DNS-SD (RFC 6763).
+//
+// # Announcing
+//
+//	a, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{
+//		Port:  9797,
+//		Bound: []netip.Addr{netip.IPv4Unspecified()}, // the server's bind addresses
+//		Attrs: []string{"version=1"},
+//	})
+//	if errors.Is(err, discovery.ErrNoInterface) {
+//		// bound to loopback, or no usable interface: run unannounced
+//	}
+//	go a.Run(ctx) // announces until ctx ends, then says goodbye
+//
+// The Announcer sends three announcements at start (0, 100 ms, 500 ms),
+// re-announces every TTL/3 with jitter, answers matching queries after a
+// random 0–5 ms, and sends goodbyes (TTL 0) when Run's context ends. Each
+// interface gets only the server's own addresses on that interface. A
+// server bound to specific addresses is announced only on the interfaces
+// holding them. Many Announcers (and Watchers) share port 9798 on one host.
+//
+// # Browsing
+//
+//	b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: []string{"eth0"}})
+//	defer b.Close()
+//	ctx, cancel := context.WithTimeout(ctx, time.Second)
+//	defer cancel()
+//	err = b.Browse(ctx, "_udpkit._udp", func(in discovery.Instance) {
+//		fmt.Println(in.Instance, in.Addrs, in.Interface)
+//	})
+//
+// Query rounds go out at 0, 25, 75, 175, 375, 775 ms and then every
+// second; each lists the instances already found (known-answer
+// suppression, RFC 6762 section 7.1). On a LAN all answers arrive within a
+// few milliseconds; with 30% frame loss the front-loaded retries find
+// everything within a few hundred milliseconds. The Browser sends from
+// ephemeral ports, so it works on a host that also runs servers.
+//
+// # Watching
+//
+// A Watcher binds port 9798, joins both groups on every selected
+// interface, and reports Up, Update and Down events: Down at a goodbye or
+// when an instance's TTL passes without an announcement.
+//
+// # Interfaces
+//
+// Every type selects interfaces with package netif: names, addresses,
+// CIDR prefixes or go-sockaddr templates; by default every interface that
+// is up, not a loopback, and can broadcast or multicast. Groups are joined
+// per interface, never on "any"; an interface that fails is logged and the
+// others carry on. IPv4 and IPv6 use separate sockets, and the interface
+// each datagram arrived on comes from control messages (IP_PKTINFO,
+// IPV6_PKTINFO), so answers leave through the interface the query came in
+// on.
+package discovery

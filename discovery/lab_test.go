@@ -1,0 +1,219 @@
+package discovery
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/udpkit/udpkit/internal/netlab"
+)
+
+// newLab builds a namespace LAN or skips the test with the reason.
+func newLab(t *testing.T, cfg netlab.Config) *netlab.Lab {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("namespace LAN test skipped in -short mode")
+	}
+	if err := netlab.Available(); err != nil {
+		t.Skipf("namespace LAN not available (needs root and ip): %v", err)
+	}
+	lab, err := netlab.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lab.Close() })
+	return lab
+}
+
+// startAnnouncer runs an Announcer inside host h until the test ends.
+func startAnnouncer(t *testing.T, h *netlab.Host, cfg AnnouncerConfig) *Announcer {
+	t.Helper()
+	var a *Announcer
+	err := h.Do(func() (err error) {
+		a, err = NewAnnouncer(cfg)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("%s: %v", h.Name, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return a
+}
+
+func browserIn(t *testing.T, h *netlab.Host, cfg BrowserConfig) *Browser {
+	t.Helper()
+	var b *Browser
+	if err := h.Do(func() (err error) { b, err = NewBrowser(cfg); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// browseN browses until n instances are found or timeout passes.
+func browseN(t *testing.T, b *Browser, n int, timeout time.Duration) ([]Instance, time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var got []Instance
+	var last time.Duration
+	err := b.Browse(ctx, "", func(in Instance) {
+		got = append(got, in)
+		last = in.FoundAfter
+		if len(got) == n {
+			cancel()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got, last
+}
+
+func TestLabTenServers(t *testing.T) {
+	const servers = 10
+	lab := newLab(t, netlab.Config{Hosts: servers + 1})
+	for i := range servers {
+		startAnnouncer(t, lab.Host(i), AnnouncerConfig{Port: 9797, Instance: fmt.Sprintf("server-%d", i), Attrs: []string{"n=" + fmt.Sprint(i)}})
+	}
+	b := browserIn(t, lab.Host(servers), BrowserConfig{})
+	measure := func(name string, runs int) {
+		var times []time.Duration
+		for range runs {
+			got, last := browseN(t, b, servers, 3*time.Second)
+			if len(got) != servers {
+				t.Errorf("%s: found %d of %d", name, len(got), servers)
+				continue
+			}
+			times = append(times, last)
+		}
+		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+		if len(times) > 0 {
+			t.Logf("%s: %d runs, all %d found: median %v, worst %v", name, len(times), servers, times[len(times)/2], times[len(times)-1])
+		}
+	}
+	got, _ := browseN(t, b, servers, 3*time.Second)
+	slices.SortFunc(got, func(a, b Instance) int { return a.Addrs[0].Compare(b.Addrs[0]) })
+	for i, in := range got {
+		want := netip.AddrPortFrom(lab.Host(i).IPv4, 9797)
+		if in.Instance != fmt.Sprintf("server-%d", i) || in.Addrs[0] != want || in.Interface != "eth0" {
+			t.Errorf("instance %d = %+v, want server-%d at %v on eth0", i, in, i, want)
+		}
+		if v, _ := in.Attr("n"); v != fmt.Sprint(i) {
+			t.Errorf("instance %d attrs %v", i, in.Attrs)
+		}
+	}
+	measure("no loss", 20)
+	if err := lab.SetLoss(30); err != nil {
+		t.Skipf("cannot set loss: %v", err)
+	}
+	measure("30% loss", 20)
+}
+
+func TestLabTwoSegments(t *testing.T) {
+	// Host 0 serves on both segments; host 1 browses on A, host 2 on B.
+	lab := newLab(t, netlab.Config{Hosts: 3, SecondSegment: []int{0, 2}})
+	startAnnouncer(t, lab.Host(0), AnnouncerConfig{Port: 9797, Instance: "dual"})
+	for _, c := range []struct {
+		host  int
+		iface string
+		want  netip.Addr
+	}{{1, "eth0", lab.Host(0).IPv4}, {2, "eth1", lab.Host(0).SecondIPv4}} {
+		b := browserIn(t, lab.Host(c.host), BrowserConfig{Interfaces: []string{c.iface}})
+		got, _ := browseN(t, b, 1, 2*time.Second)
+		if len(got) != 1 || got[0].Addrs[0].Addr() != c.want || got[0].Interface != c.iface {
+			t.Errorf("host %d on %s found %+v, want the server at %v", c.host, c.iface, got, c.want)
+		}
+	}
+}
+
+func TestLabBoundAddress(t *testing.T) {
+	lab := newLab(t, netlab.Config{Hosts: 3, SecondSegment: []int{0, 2}})
+	// Bound to its segment-B address only: invisible on A.
+	startAnnouncer(t, lab.Host(0), AnnouncerConfig{Port: 9797, Instance: "b-only", Bound: []netip.Addr{lab.Host(0).SecondIPv4}})
+	a := browserIn(t, lab.Host(1), BrowserConfig{})
+	if got, _ := browseN(t, a, 1, 500*time.Millisecond); len(got) != 0 {
+		t.Errorf("segment A found %+v", got)
+	}
+	bb := browserIn(t, lab.Host(2), BrowserConfig{Interfaces: []string{"eth1"}})
+	got, _ := browseN(t, bb, 1, 2*time.Second)
+	if len(got) != 1 || !slices.Equal(got[0].Addrs, []netip.AddrPort{netip.AddrPortFrom(lab.Host(0).SecondIPv4, 9797)}) {
+		t.Errorf("segment B found %+v", got)
+	}
+	// Bound to loopback: not announced at all.
+	err := lab.Host(0).Do(func() error {
+		_, err := NewAnnouncer(AnnouncerConfig{Port: 9797, Bound: []netip.Addr{netip.MustParseAddr("127.0.0.1")}})
+		return err
+	})
+	if err == nil {
+		t.Error("announcer bound to loopback: no error")
+	}
+}
+
+func TestLabWatch(t *testing.T) {
+	lab := newLab(t, netlab.Config{Hosts: 3})
+	var w *Watcher
+	if err := lab.Host(2).Do(func() (err error) { w, err = NewWatcher(WatcherConfig{Passive: true}); return err }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	events := make(chan Event, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { w.Watch(ctx, "", func(e Event) { events <- e }) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	next := func(want EventKind, reason string, within time.Duration) Event {
+		t.Helper()
+		select {
+		case e := <-events:
+			if e.Kind != want || e.Reason != reason {
+				t.Fatalf("event %v/%s %s, want %v/%s", e.Kind, e.Reason, e.Instance.Instance, want, reason)
+			}
+			return e
+		case <-time.After(within):
+			t.Fatalf("no %v event within %v", want, within)
+		}
+		return Event{}
+	}
+	// Graceful stop: goodbye.
+	var a *Announcer
+	lab.Host(0).Do(func() (err error) {
+		a, err = NewAnnouncer(AnnouncerConfig{Port: 9797, Instance: "polite", TTL: 3 * time.Second})
+		return err
+	})
+	actx, acancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(actx); close(done) }()
+	e := next(Up, "announce", 2*time.Second)
+	if e.Instance.Instance != "polite" {
+		t.Errorf("up %+v", e.Instance)
+	}
+	acancel()
+	<-done
+	next(Down, "goodbye", time.Second)
+
+	// Crash: expiry after the TTL.
+	var k *Announcer
+	lab.Host(1).Do(func() (err error) {
+		k, err = NewAnnouncer(AnnouncerConfig{Port: 9797, Instance: "crash", TTL: 2 * time.Second})
+		return err
+	})
+	k.running.Store(true)
+	k.sendAll(0x11, 2) // one announcement, then silence: as if killed
+	next(Up, "announce", 2*time.Second)
+	start := time.Now()
+	next(Down, "expired", 4*time.Second)
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("expired after %v, TTL 2s", d)
+	}
+	k.Close()
+}

@@ -1,0 +1,138 @@
+package discovery
+
+import (
+	"log/slog"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/udpkit/udpkit/wire"
+)
+
+func testLinks() []link {
+	return []link{
+		{name: "eth0", index: 2, broadcast: true, multicast: true,
+			v4:  []v4addr{{netip.MustParsePrefix("198.18.0.10/24"), netip.MustParseAddr("198.18.0.255")}},
+			ll6: netip.MustParseAddr("fe80::10%eth0")},
+		{name: "eth1", index: 3, broadcast: true, multicast: true,
+			v4: []v4addr{{netip.MustParsePrefix("198.18.1.10/24"), netip.MustParseAddr("198.18.1.255")}}},
+	}
+}
+
+func TestAnswerDecisions(t *testing.T) {
+	a := &Announcer{cfg: AnnouncerConfig{Service: "_udpkit._udp", Instance: "srv", Port: 9797, Attrs: []string{"a=1", "b=2"}, MaxAnswerDelay: 5 * time.Millisecond},
+		links: testLinks(), ttl: 120, seen: map[queryKey]time.Time{}}
+	a.log = slog.New(slog.DiscardHandler)
+	a.uni[0], a.uni[1] = dummyConn{}, dummyConn{}
+	src4 := netip.MustParseAddrPort("198.18.0.20:40000")
+	q := func(id uint64, query Query, size int) []byte {
+		b, _ := AppendQuery(nil, id, query, size)
+		return b
+	}
+	now := time.Now()
+	cases := []struct {
+		name string
+		p    inPacket
+		want bool
+	}{
+		{"any service", inPacket{q(1, Query{}, 512), src4, 2}, true},
+		{"same query again (other path)", inPacket{q(1, Query{}, 512), src4, 2}, false},
+		{"same ID over IPv6", inPacket{q(1, Query{}, 512), netip.MustParseAddrPort("[fe80::20%eth0]:40000"), 2}, true},
+		{"same ID on the other interface", inPacket{q(1, Query{}, 512), netip.MustParseAddrPort("198.18.1.20:40000"), 3}, true},
+		{"new round", inPacket{q(2, Query{}, 512), src4, 2}, true},
+		{"other service", inPacket{q(3, Query{Service: "_x._udp"}, 512), src4, 2}, false},
+		{"service, any case", inPacket{q(4, Query{Service: "_UDPKIT._udp"}, 512), src4, 2}, true},
+		{"other instance", inPacket{q(5, Query{Instance: "other"}, 512), src4, 2}, false},
+		{"known", inPacket{q(6, Query{Known: []uint64{KnownHash("_udpkit._udp", "SRV")}}, 512), src4, 2}, false},
+		{"interface not served", inPacket{q(7, Query{}, 512), src4, 9}, false},
+		{"not a query", inPacket{wire.AppendAck(nil, 8), src4, 2}, false},
+		{"malformed", inPacket{q(9, Query{}, 0)[:18], src4, 2}, false},
+	}
+	for _, c := range cases {
+		ans, ok := a.answer(c.p, now)
+		if ok != c.want {
+			t.Errorf("%s: answered %v, want %v", c.name, ok, c.want)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if len(ans.msg) > len(c.p.b) {
+			t.Errorf("%s: answer of %d bytes to a query of %d", c.name, len(ans.msg), len(c.p.b))
+		}
+		if ans.dst != c.p.src || ans.ifIndex != c.p.ifIndex || ans.due.Sub(now) > 5*time.Millisecond {
+			t.Errorf("%s: answer %+v", c.name, ans)
+		}
+		h, body, _ := wire.Parse(ans.msg)
+		rec, err := ParseRecord(body)
+		if err != nil || h.Type != wire.TypeAnswer {
+			t.Fatalf("%s: %v %v", c.name, h, err)
+		}
+		// Only the addresses of the interface the query came in on.
+		l := linkByIndex(a.links, c.p.ifIndex)
+		for _, ad := range rec.Addrs {
+			if !l.has(ad) {
+				t.Errorf("%s: answer names %v, not an address of %s", c.name, ad, l.name)
+			}
+		}
+	}
+	// A small query gets a truncated answer; a tiny one none.
+	ans, ok := a.answer(inPacket{q(20, Query{}, 0), src4, 2}, now)
+	if ok {
+		t.Errorf("answered a %d-byte query with %d bytes", queryFixedLen, len(ans.msg))
+	}
+	r := a.record(&a.links[0], netip.Addr{}, 120)
+	ans, ok = a.answer(inPacket{q(21, Query{}, recordLen(r)-1), src4, 2}, now)
+	if !ok {
+		t.Fatal("no truncated answer")
+	}
+	_, body, _ := wire.Parse(ans.msg)
+	if rec, _ := ParseRecord(body); !rec.Truncated || len(rec.Attrs) != 1 {
+		t.Errorf("truncated answer %+v", rec)
+	}
+}
+
+func TestRestrict(t *testing.T) {
+	links := testLinks()
+	if got := restrict(links, nil); len(got) != 2 {
+		t.Error("no bound addresses: all links")
+	}
+	if got := restrict(links, []netip.Addr{netip.IPv4Unspecified()}); len(got) != 2 {
+		t.Error("wildcard: all links")
+	}
+	got := restrict(links, []netip.Addr{netip.MustParseAddr("198.18.1.10")})
+	if len(got) != 1 || got[0].name != "eth1" || len(got[0].addrs(netip.Addr{})) != 1 {
+		t.Errorf("bound to eth1's address: %+v", got)
+	}
+	if got := restrict(links, []netip.Addr{netip.MustParseAddr("127.0.0.1")}); len(got) != 0 {
+		t.Errorf("loopback: %+v", got)
+	}
+}
+
+func TestSchedules(t *testing.T) {
+	prev := time.Duration(-1)
+	for n := range 10 {
+		o := queryOffset(n)
+		if o <= prev {
+			t.Errorf("round %d at %v, not after %v", n, o, prev)
+		}
+		prev = o
+	}
+	if queryOffset(6)-queryOffset(5) != time.Second {
+		t.Error("after the front-loaded rounds: one a second")
+	}
+	for range 100 {
+		if d := announceDelay(5, 3*time.Second); d > time.Second || d < 900*time.Millisecond {
+			t.Errorf("re-announce after %v with TTL 3s", d)
+		}
+		if d := answerDelay(5 * time.Millisecond); d < 0 || d > 5*time.Millisecond {
+			t.Errorf("answer delay %v", d)
+		}
+	}
+}
+
+type dummyConn struct{}
+
+func (dummyConn) readFrom([]byte) (int, netip.AddrPort, int, error) { select {} }
+func (dummyConn) writeTo([]byte, netip.AddrPort, int) error         { return nil }
+func (dummyConn) close() error                                      { return nil }

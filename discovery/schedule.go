@@ -1,0 +1,59 @@
+package discovery
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// Timing defaults (PROTOCOL.md section 6.5).
+const (
+	// DefaultTTL is how long an announcement stays valid.
+	DefaultTTL = 120 * time.Second
+	// DefaultMaxAnswerDelay is the longest random delay before an answer.
+	DefaultMaxAnswerDelay = 5 * time.Millisecond
+	// DefaultQuerySize is the size browsers pad their queries to.
+	DefaultQuerySize = 512
+	// maxQueryInterval is the query interval once the front-loaded
+	// schedule has run out.
+	maxQueryInterval = time.Second
+)
+
+// queryOffsets are the times, from the start of a browse, of the first
+// query rounds: front-loaded so that losses are repaired within a few
+// round trips, then doubling.
+var queryOffsets = [...]time.Duration{0, 25 * time.Millisecond, 75 * time.Millisecond,
+	175 * time.Millisecond, 375 * time.Millisecond, 775 * time.Millisecond}
+
+// queryOffset returns when query round n (0-based) is due, measured from
+// the start of the browse: the front-loaded offsets, then one round a
+// second.
+func queryOffset(n int) time.Duration {
+	if n < len(queryOffsets) {
+		return queryOffsets[n]
+	}
+	return queryOffsets[len(queryOffsets)-1] + time.Duration(n-len(queryOffsets)+1)*maxQueryInterval
+}
+
+// burstOffsets are the times, from the start of an announcer, of its first
+// announcements.
+var burstOffsets = [...]time.Duration{0, 100 * time.Millisecond, 500 * time.Millisecond}
+
+// announceDelay returns the wait before announcement n+1 (n is 0-based)
+// for an announcer whose TTL is ttl: the start burst, then ttl/3 less up
+// to 10% (jitter, so that servers started together drift apart, and never
+// later than ttl/3, so two lost announcements never expire a record).
+func announceDelay(n int, ttl time.Duration) time.Duration {
+	if n+1 < len(burstOffsets) {
+		return burstOffsets[n+1] - burstOffsets[n]
+	}
+	period := ttl / 3
+	return period - time.Duration(rand.Int64N(int64(period/10)+1))
+}
+
+// answerDelay returns a random delay in [0, max].
+func answerDelay(max time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(max) + 1))
+}

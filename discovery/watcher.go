@@ -1,0 +1,285 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/udpkit/udpkit/wire"
+)
+
+// EventKind says what happened to an instance.
+type EventKind int
+
+// Event kinds.
+const (
+	// Up: the instance appeared (first announcement or answer).
+	Up EventKind = iota + 1
+	// Down: the instance left (goodbye) or its TTL passed (expired).
+	Down
+	// Update: the instance announced different addresses, port or
+	// attributes.
+	Update
+)
+
+// String returns "up", "down" or "update".
+func (k EventKind) String() string {
+	switch k {
+	case Up:
+		return "up"
+	case Down:
+		return "down"
+	case Update:
+		return "update"
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
+
+// Event is a change seen by a Watcher.
+type Event struct {
+	Kind EventKind
+	// Reason is "announce", "answer" (from the Watcher's initial query),
+	// "goodbye" or "expired".
+	Reason string
+	// Instance is the instance as last seen; on Down, its addresses and
+	// attributes are those of its last announcement.
+	Instance Instance
+	// Time is when the event happened.
+	Time time.Time
+}
+
+// WatcherConfig configures a Watcher. Its zero value works; each field
+// documents its default.
+type WatcherConfig struct {
+	// Interfaces selects interfaces in netif syntax. Default: the netif
+	// default selection.
+	Interfaces []string
+	// Passive, when set, makes the Watcher only listen. By default it
+	// also queries once when Watch starts (one Browse of about a second),
+	// so instances already running show up at once instead of at their
+	// next re-announcement.
+	Passive bool
+	// DiscoveryPort is the UDP port announcements are sent to. Default
+	// Port.
+	DiscoveryPort int
+	// Logger receives warnings and debug detail. Default: none.
+	Logger *slog.Logger
+}
+
+// A Watcher listens to announcements and goodbyes and reports instances
+// coming and going, expiring those whose TTL passes without a new
+// announcement. It binds the discovery port with address reuse (next to
+// any Announcer on the host) and joins the groups on every selected
+// interface. Instances are tracked per interface: one seen on two
+// interfaces is reported twice, once with the addresses of each.
+type Watcher struct {
+	cfg     WatcherConfig
+	log     *slog.Logger
+	links   []link
+	conns   []pconn
+	browser *Browser // nil when Passive
+	mu      sync.Mutex
+	once    sync.Once
+	cerr    error
+	done    chan struct{} // closed by Close
+	in      chan inPacket
+	rwg     sync.WaitGroup // read loops
+}
+
+// NewWatcher selects the interfaces and opens the Watcher's sockets.
+func NewWatcher(cfg WatcherConfig) (*Watcher, error) {
+	links, err := selectLinks(cfg.Interfaces)
+	if err != nil {
+		return nil, err
+	}
+	return newWatcher(cfg, links, sysNetwork{})
+}
+
+func newWatcher(cfg WatcherConfig, links []link, nw network) (*Watcher, error) {
+	if cfg.DiscoveryPort == 0 {
+		cfg.DiscoveryPort = Port
+	}
+	cfg.Interfaces = slices.Clone(cfg.Interfaces)
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	w := &Watcher{cfg: cfg, log: log, links: links, done: make(chan struct{}), in: make(chan inPacket, 256)}
+	var errs []error
+	for _, fam := range []int{4, 6} {
+		if !slices.ContainsFunc(links, func(l link) bool { return l.hasFamily(fam) }) {
+			continue
+		}
+		c, err := nw.listen(fam, cfg.DiscoveryPort, true, links, log)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("IPv%d discovery port %d: %w", fam, cfg.DiscoveryPort, err))
+			log.Warn("discovery: watcher cannot use this address family", "family", fam, "err", err)
+			continue
+		}
+		w.conns = append(w.conns, c)
+	}
+	if len(w.conns) == 0 {
+		return nil, fmt.Errorf("%w: %w", ErrNoInterface, errors.Join(errs...))
+	}
+	for _, c := range w.conns {
+		w.rwg.Go(func() { readLoop(c, w.in, log) })
+	}
+	if !cfg.Passive {
+		b, err := newBrowser(BrowserConfig{DiscoveryPort: cfg.DiscoveryPort, Logger: cfg.Logger}, links, nw)
+		if err != nil {
+			log.Warn("discovery: watcher cannot query; listening only", "err", err)
+		} else {
+			w.browser = b
+		}
+	}
+	return w, nil
+}
+
+// Interfaces returns the names of the interfaces the Watcher listens on.
+func (w *Watcher) Interfaces() []string {
+	out := make([]string, len(w.links))
+	for i, l := range w.links {
+		out[i] = l.name
+	}
+	return out
+}
+
+// Close closes the Watcher's sockets; a running Watch returns.
+func (w *Watcher) Close() error {
+	w.once.Do(func() {
+		close(w.done)
+		var errs []error
+		for _, c := range w.conns {
+			errs = append(errs, c.close())
+		}
+		if w.browser != nil {
+			errs = append(errs, w.browser.Close())
+		}
+		w.rwg.Wait()
+		w.cerr = errors.Join(errs...)
+	})
+	return w.cerr
+}
+
+// watched is one instance on one interface.
+type watched struct {
+	in      Instance
+	expires time.Time
+}
+
+// expiryTick is how often a Watch looks for expired instances.
+const expiryTick = 100 * time.Millisecond
+
+// initialBrowse is how long a Watch queries when it starts.
+const initialBrowse = time.Second
+
+// Watch reports events for instances of service ("" for every service)
+// until ctx ends, calling fn from Watch's goroutine. It returns nil when
+// ctx ends or the Watcher is closed. Only one Watch runs at a time.
+func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) error {
+	if service != "" {
+		if err := ValidateService(service); err != nil {
+			return err
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for len(w.in) > 0 { // left over from an earlier Watch
+		<-w.in
+	}
+	in := w.in
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	answers := make(chan Instance, 64)
+	if w.browser != nil {
+		bctx, bcancel := context.WithTimeout(ctx, initialBrowse)
+		wg.Go(func() {
+			defer bcancel()
+			_ = w.browser.Browse(bctx, service, func(i Instance) {
+				select {
+				case answers <- i:
+				case <-bctx.Done():
+				}
+			})
+		})
+	}
+	closed := make(chan struct{})
+	go func() { // Close makes every reader return; notice it
+		select {
+		case <-ctx.Done():
+		case <-w.done:
+		}
+		close(closed)
+	}()
+	table := make(map[string]*watched)
+	tick := time.NewTicker(expiryTick)
+	defer tick.Stop()
+	seen := func(inst Instance, reason string, now time.Time) {
+		key := toLower(inst.Service) + "\x00" + toLower(inst.Instance) + "\x00" + inst.Interface
+		e := table[key]
+		switch {
+		case e == nil:
+			table[key] = &watched{in: inst, expires: now.Add(inst.TTL)}
+			fn(Event{Kind: Up, Reason: reason, Instance: inst, Time: now})
+		case !sameInstance(e.in, inst):
+			e.in, e.expires = inst, now.Add(inst.TTL)
+			fn(Event{Kind: Update, Reason: reason, Instance: inst, Time: now})
+		default:
+			e.expires = now.Add(inst.TTL)
+		}
+	}
+	for {
+		select {
+		case <-closed:
+			return nil
+		case inst := <-answers:
+			seen(inst, "answer", time.Now())
+		case now := <-tick.C:
+			for k, e := range table {
+				if !now.Before(e.expires) {
+					delete(table, k)
+					fn(Event{Kind: Down, Reason: "expired", Instance: e.in, Time: now})
+				}
+			}
+		case p := <-in:
+			h, body, err := wire.Parse(p.b)
+			if err != nil || h.Type != wire.TypeAnnounce && h.Type != wire.TypeGoodbye {
+				continue
+			}
+			rec, err := ParseRecord(body)
+			if err != nil {
+				w.log.Debug("discovery: malformed announcement", "from", p.src, "err", err)
+				continue
+			}
+			if service != "" && !equalFold(rec.Service, service) {
+				continue
+			}
+			if linkByIndex(w.links, p.ifIndex) == nil {
+				continue // heard on an interface not selected
+			}
+			now := time.Now()
+			inst := instanceFrom(rec, p.src, ifaceName(w.links, p.ifIndex))
+			if h.Type == wire.TypeGoodbye || rec.TTL == 0 {
+				key := toLower(inst.Service) + "\x00" + toLower(inst.Instance) + "\x00" + inst.Interface
+				if e := table[key]; e != nil {
+					delete(table, key)
+					fn(Event{Kind: Down, Reason: "goodbye", Instance: e.in, Time: now})
+				}
+				continue
+			}
+			seen(inst, "announce", now)
+		}
+	}
+}
+
+// sameInstance reports whether a and b announce the same addresses, port
+// and attributes.
+func sameInstance(a, b Instance) bool {
+	return slices.Equal(a.Addrs, b.Addrs) && slices.Equal(a.Attrs, b.Attrs) && a.Truncated == b.Truncated
+}
