@@ -2,9 +2,11 @@ module github.com/udpkit/udpkit
 
 go 1.26.0
 
-require github.com/spf13/pflag v1.1.0
-
 require (
-	golang.org/x/net v0.62.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
+	github.com/hashicorp/go-sockaddr v1.0.7
+	github.com/spf13/pflag v1.1.0
+	golang.org/x/net v0.62.0
+	golang.org/x/sys v0.50.0
 )
+
+require github.com/hashicorp/errwrap v1.1.0 // indirect
