@@ -274,15 +274,42 @@ type tester struct {
 // participants' probes with unicast replies, and returns what it measured
 // per peer. Every participant runs the same test. When ctx ends during the
 // run, RunTest returns the figures so far with Report.Interrupted set;
-// errors are for setup failures only.
+// errors are for setup failures only. It is NewTest, Run and Close.
 func RunTest(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*Report, error) {
+	t, err := NewTest(ctx, group, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	return t.Run(ctx), nil
+}
+
+// Test is a prepared multicast test: its socket is open and joined, and
+// it answers nothing until Run. Close releases it.
+type Test struct{ t *tester }
+
+// NewTest opens the socket of a test and joins the group (see RunTest).
+// ctx bounds the setup only.
+func NewTest(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*Test, error) {
 	t, err := newTester(ctx, group, cfg)
 	if err != nil {
 		return nil, err
 	}
-	defer t.conn.Close()
-	return t.run(ctx), nil
+	return &Test{t: t}, nil
 }
+
+// Conn returns the test's socket (to read its interfaces and memberships).
+func (t *Test) Conn() *Conn { return t.t.conn }
+
+// Session returns the test's session.
+func (t *Test) Session() uint32 { return t.t.session }
+
+// Run runs the test until its last probe was answered or ctx ends, and
+// returns the report. Call it once.
+func (t *Test) Run(ctx context.Context) *Report { return t.t.run(ctx) }
+
+// Close leaves the group and closes the socket.
+func (t *Test) Close() error { return t.t.conn.Close() }
 
 func newTester(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*tester, error) {
 	if cfg.Count == 0 {
