@@ -114,6 +114,6 @@ func lossPercent(xmt, rcv int) float64 {
 	if xmt <= 0 {
 		return 0
 	}
-	l := 100 * (1 - float64(rcv)/float64(xmt))
+	l := 100 * float64(xmt-rcv) / float64(xmt)
 	return math.Max(0, math.Min(100, l))
 }
