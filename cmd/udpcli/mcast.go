@@ -1,0 +1,449 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/udpkit/udpkit/multicast"
+	"github.com/udpkit/udpkit/netif"
+)
+
+// defaultMcastPort is used when GROUP has no port (PROTOCOL.md section 8).
+const defaultMcastPort = 9797
+
+func init() {
+	register(&command{
+		name:    "mcast",
+		summary: "join, listen to, send to and test multicast groups",
+		usage: `Usage:
+  udpcli mcast listen GROUP[:PORT] [flags]
+  udpcli mcast send GROUP[:PORT] [MESSAGE] [flags]
+  udpcli mcast test GROUP[:PORT] [PEER...] [flags]
+
+Subcommands:
+  listen  join GROUP on the selected interfaces and print every datagram:
+          source, group, arrival interface, TTL (hop limit), size
+  send    send MESSAGE to GROUP out of each selected interface
+  test    omping-style test: every participant runs the same command;
+          reports per peer multicast and unicast loss, duplicates,
+          reordering, latency and TTL; exit status 0 when every peer
+          received the group within --max-loss
+
+GROUP is an IPv4 (239.1.2.3) or IPv6 group ([ff02::1234%eth0], [ff05::1234]);
+PORT defaults to 9797. Run 'udpcli mcast SUBCOMMAND --help' for its flags.`,
+		setup: func(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+			fs.SetInterspersed(false) // the subcommand parses its own flags
+			return func(ctx context.Context, io stdio, args []string) error {
+				if len(args) == 0 {
+					return usagef("missing subcommand: listen, send or test")
+				}
+				var sub func(context.Context, stdio, []string) error
+				switch args[0] {
+				case "listen":
+					sub = mcastListen
+				case "send":
+					sub = mcastSend
+				case "test":
+					sub = mcastTest
+				default:
+					return usagef("unknown subcommand %q: want listen, send or test", args[0])
+				}
+				return sub(ctx, io, args[1:])
+			}
+		},
+	})
+}
+
+// mcastFlags are the flags every mcast subcommand has.
+type mcastFlags struct {
+	ifaces  []string
+	json    bool
+	source  string
+	ttl     int
+	loop    bool
+	verbose bool
+}
+
+func newMcastFlagSet(name, usage string, io stdio) (*pflag.FlagSet, *mcastFlags) {
+	fs := pflag.NewFlagSet("udpcli mcast "+name, pflag.ContinueOnError)
+	fs.SetOutput(io.err)
+	fs.SortFlags = false
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\n\nFlags:\n", usage)
+		fs.PrintDefaults()
+	}
+	f := &mcastFlags{}
+	fs.StringArrayVarP(&f.ifaces, "interface", "I", nil,
+		"interface to use: name, address, CIDR or go-sockaddr template (repeatable; default: every up, multicast-capable, non-loopback interface)")
+	fs.BoolVar(&f.json, "json", false, "write JSON Lines instead of text")
+	return fs, f
+}
+
+// parseMcast parses a subcommand's flags; done is true when --help was
+// printed.
+func parseMcast(fs *pflag.FlagSet, io stdio, args []string) (done bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			fs.SetOutput(io.out)
+			fs.Usage()
+			return true, nil
+		}
+		return false, usagef("%v", err)
+	}
+	return false, nil
+}
+
+// parseGroup parses GROUP[:PORT].
+func parseGroup(s string) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		a, aerr := netip.ParseAddr(strings.Trim(s, "[]"))
+		if aerr != nil {
+			return netip.AddrPort{}, usagef("bad group %q: want GROUP[:PORT], such as 239.1.2.3:9797 or [ff02::1234%%eth0]:9797", s)
+		}
+		ap = netip.AddrPortFrom(a, defaultMcastPort)
+	}
+	if !ap.Addr().IsMulticast() {
+		return netip.AddrPort{}, usagef("%v is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8)", ap.Addr())
+	}
+	if ap.Port() == 0 {
+		return netip.AddrPort{}, usagef("group port 0")
+	}
+	return ap, nil
+}
+
+// parsePeer parses PEER as ADDR or ADDR:PORT (port default: the group's).
+func parsePeer(s string, group netip.AddrPort) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		a, aerr := netip.ParseAddr(strings.Trim(s, "[]"))
+		if aerr != nil {
+			ips, lerr := net.LookupIP(s)
+			if lerr != nil || len(ips) == 0 {
+				return netip.AddrPort{}, usagef("bad peer %q: want ADDRESS[:PORT] or a host name", s)
+			}
+			for _, ip := range ips {
+				if x, ok := netip.AddrFromSlice(ip); ok && x.Unmap().Is4() == group.Addr().Is4() {
+					a = x.Unmap()
+					break
+				}
+			}
+			if !a.IsValid() {
+				return netip.AddrPort{}, usagef("peer %q has no address of the group's family", s)
+			}
+		}
+		ap = netip.AddrPortFrom(a, group.Port())
+	}
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if ap.Addr().Is4() != group.Addr().Is4() {
+		return netip.AddrPort{}, usagef("peer %v is not of the group's address family (%v)", ap.Addr(), group.Addr())
+	}
+	return ap, nil
+}
+
+// selectInterfaces resolves -I for a group's family, warning on stderr
+// about selected interfaces that cannot carry it.
+func selectInterfaces(specs []string, group netip.Addr, w io.Writer) ([]net.Interface, error) {
+	if group.Zone() != "" && len(specs) == 0 {
+		specs = []string{group.Zone()}
+	}
+	sel, err := netif.Select(specs...)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	list := sel.Interfaces
+	if len(specs) == 0 {
+		list = sel.Multicast()
+	}
+	var out []net.Interface
+	for _, ifi := range list {
+		ok := len(ifi.IPv4) > 0
+		if group.Is6() {
+			ok = ifi.IPv6LinkLocal.IsValid() || len(ifi.IPv6) > 0 || ifi.Flags&net.FlagLoopback != 0
+		}
+		if !ok {
+			fmt.Fprintf(w, "udpcli mcast: skipping %s: no address of the group's family\n", ifi.Name)
+			continue
+		}
+		out = append(out, net.Interface{Index: ifi.Index, MTU: ifi.MTU, Name: ifi.Name, Flags: ifi.Flags})
+	}
+	if len(out) == 0 {
+		return nil, failed(fmt.Errorf("no selected interface can carry %v", group))
+	}
+	return out, nil
+}
+
+func ifaceNames(ifs []net.Interface) string {
+	var names []string
+	for _, ifi := range ifs {
+		names = append(names, ifi.Name)
+	}
+	return strings.Join(names, ",")
+}
+
+// parseSource parses --source for a group.
+func parseSource(s string, group netip.Addr) (netip.Addr, error) {
+	if s == "" {
+		return netip.Addr{}, nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Unmap().Is4() != group.Is4() || a.IsMulticast() {
+		return netip.Addr{}, usagef("bad --source %q: want a unicast address of the group's family", s)
+	}
+	return a.Unmap(), nil
+}
+
+// seconds converts a flag value in seconds.
+func seconds(name string, v float64) (time.Duration, error) {
+	if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) || v > 1e6 {
+		return 0, usagef("bad --%s %v", name, v)
+	}
+	return time.Duration(v * float64(time.Second)), nil
+}
+
+// ---- listen ----
+
+func mcastListen(ctx context.Context, io stdio, args []string) error {
+	fs, f := newMcastFlagSet("listen", `Usage: udpcli mcast listen GROUP[:PORT] [flags]
+
+Joins GROUP on each selected interface (any-source, or source-specific with
+--source) and prints one line per datagram: source, group, arrival interface,
+TTL (IPv6: hop limit) and size, then the payload if it is text.
+
+Examples:
+  udpcli mcast listen 239.1.2.3:5000 -I eth0
+  udpcli mcast listen [ff02::1234%eth0]:5000 --json
+  udpcli mcast listen 232.1.2.3:5000 --source 198.18.0.10 -c 1 -w 5
+
+Exit status: 0 when -c datagrams arrived (or until interrupted), 1 when the
+-w deadline passed first, 2 on usage errors or when the group cannot be joined.`, io)
+	fs.StringVar(&f.source, "source", "", "source-specific join (SSM): receive only from this address")
+	count := fs.IntP("count", "c", 0, "exit after this many datagrams (0: run until interrupted)")
+	deadline := fs.Float64P("deadline", "w", 0, "exit after this many seconds (0: no deadline)")
+	if done, err := parseMcast(fs, io, args); done || err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usagef("want exactly one GROUP[:PORT], got %d arguments", fs.NArg())
+	}
+	group, err := parseGroup(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	src, err := parseSource(f.source, group.Addr())
+	if err != nil {
+		return err
+	}
+	dl, err := seconds("deadline", *deadline)
+	if err != nil {
+		return err
+	}
+	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
+	if err != nil {
+		return err
+	}
+	c, err := multicast.Listen(ctx, group, multicast.Config{Interfaces: ifs, Source: src, ReuseAddr: true})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	for _, m := range c.Memberships() {
+		if m.Err != nil {
+			fmt.Fprintf(io.err, "udpcli mcast listen: %v\n", m.Err)
+		} else if !f.json {
+			fmt.Fprintf(io.err, "joined %v on %s%s\n", group, m.Interface.Name, sourceSuffix(src))
+		}
+	}
+	if dl > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, dl)
+		defer cancel()
+	}
+	enc := json.NewEncoder(io.out)
+	b := make([]byte, 65536)
+	n := 0
+	for *count == 0 || n < *count {
+		p, err := c.Read(ctx, b)
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return failed(fmt.Errorf("deadline reached after %d datagrams", n))
+			}
+			if ctx.Err() != nil {
+				return nil // interrupted
+			}
+			return failed(err)
+		}
+		n++
+		data := b[:p.N]
+		if f.json {
+			enc.Encode(listenJSON{Time: time.Now().UTC().Format(time.RFC3339Nano), Source: p.Src, Destination: p.Dst,
+				Group: group, Multicast: p.Multicast, Interface: p.Interface, TTL: p.TTL, Size: p.N, Data: printable(data)})
+			continue
+		}
+		dst := p.Dst.String()
+		if !p.Dst.IsValid() {
+			dst = "?"
+		}
+		line := fmt.Sprintf("%v > %s on %s ttl=%s %d bytes", p.Src, dst, orDash(p.Interface), ttlString(p.TTL), p.N)
+		if s := printable(data); s != "" {
+			line += " " + strconv.Quote(s)
+		}
+		fmt.Fprintln(io.out, line)
+	}
+	return nil
+}
+
+type listenJSON struct {
+	Time        string         `json:"time"`
+	Source      netip.AddrPort `json:"source"`
+	Destination netip.Addr     `json:"destination"`
+	Group       netip.AddrPort `json:"group"`
+	Multicast   bool           `json:"multicast"`
+	Interface   string         `json:"interface"`
+	TTL         int            `json:"ttl"`
+	Size        int            `json:"size"`
+	Data        string         `json:"data,omitempty"`
+}
+
+// printable returns b as text when it is short printable UTF-8 (cut to 200
+// bytes), else "".
+func printable(b []byte) string {
+	if len(b) > 200 {
+		b = b[:200]
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	for _, r := range s {
+		if r == '\uFFFD' || r < 0x20 && r != '\t' {
+			return ""
+		}
+	}
+	return s
+}
+
+func ttlString(ttl int) string {
+	if ttl < 0 {
+		return "?"
+	}
+	return strconv.Itoa(ttl)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func sourceSuffix(src netip.Addr) string {
+	if src.IsValid() {
+		return " from source " + src.String()
+	}
+	return ""
+}
+
+// ---- send ----
+
+func mcastSend(ctx context.Context, io stdio, args []string) error {
+	fs, f := newMcastFlagSet("send", `Usage: udpcli mcast send GROUP[:PORT] [MESSAGE] [flags]
+
+Sends MESSAGE (default "udpcli mcast send N", N the sequence number) to GROUP
+out of each selected interface, -c times every -i seconds, from an ephemeral
+port, without joining. One line per datagram sent.
+
+Examples:
+  udpcli mcast send 239.1.2.3:5000 hello -I eth0 --ttl 4
+  udpcli mcast send [ff02::1234%eth0]:5000 -c 10 -i 0.2
+
+Exit status: 0 when every datagram left on every interface, 1 otherwise,
+2 on usage errors.`, io)
+	fs.IntVar(&f.ttl, "ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the datagrams, 1..255")
+	fs.BoolVar(&f.loop, "loop", false, "deliver to members on this host too (IP_MULTICAST_LOOP)")
+	count := fs.IntP("count", "c", 1, "number of datagrams per interface")
+	interval := fs.Float64P("interval", "i", 1, "seconds between datagrams")
+	if done, err := parseMcast(fs, io, args); done || err != nil {
+		return err
+	}
+	if fs.NArg() < 1 || fs.NArg() > 2 {
+		return usagef("want GROUP[:PORT] [MESSAGE], got %d arguments", fs.NArg())
+	}
+	group, err := parseGroup(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if f.ttl < 1 || f.ttl > 255 {
+		return usagef("--ttl %d out of range 1..255", f.ttl)
+	}
+	if *count < 1 {
+		return usagef("--count must be at least 1")
+	}
+	iv, err := seconds("interval", *interval)
+	if err != nil {
+		return err
+	}
+	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
+	if err != nil {
+		return err
+	}
+	c, err := multicast.Dial(ctx, group, multicast.Config{Interfaces: ifs, TTL: f.ttl, Loopback: f.loop})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	enc := json.NewEncoder(io.out)
+	failures := 0
+	for seq := 1; seq <= *count; seq++ {
+		msg := fmt.Sprintf("udpcli mcast send %d", seq)
+		if fs.NArg() == 2 {
+			msg = fs.Arg(1)
+		}
+		for _, ifi := range c.Interfaces() {
+			err := c.WriteGroupOn([]byte(msg), ifi.Index)
+			if err != nil {
+				failures++
+			}
+			if f.json {
+				ev := sendJSON{Seq: seq, Group: group, Interface: ifi.Name, TTL: f.ttl, Size: len(msg), Source: c.LocalAddr()}
+				if err != nil {
+					ev.Error = err.Error()
+				}
+				enc.Encode(ev)
+			} else if err != nil {
+				fmt.Fprintf(io.err, "udpcli mcast send: %v\n", err)
+			} else {
+				fmt.Fprintf(io.out, "sent %d bytes to %v on %s ttl=%d seq=%d\n", len(msg), group, ifi.Name, f.ttl, seq)
+			}
+		}
+		if seq < *count {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(iv):
+			}
+		}
+	}
+	if failures > 0 {
+		return failed(fmt.Errorf("%d datagrams could not be sent", failures))
+	}
+	return nil
+}
+
+type sendJSON struct {
+	Seq       int            `json:"seq"`
+	Group     netip.AddrPort `json:"group"`
+	Source    netip.AddrPort `json:"source"`
+	Interface string         `json:"interface"`
+	TTL       int            `json:"ttl"`
+	Size      int            `json:"size"`
+	Error     string         `json:"error,omitempty"`
+}

@@ -1,0 +1,338 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/udpkit/udpkit/multicast"
+)
+
+const mcastTestUsage = `Usage: udpcli mcast test GROUP[:PORT] [PEER...] [flags]
+
+An omping-style test. Every participant runs the same command with the
+others as PEERs (ADDRESS or ADDRESS:PORT; the port defaults to the group's).
+Each one joins GROUP, waits up to --wait seconds for the listed peers to
+answer, then sends --count sequenced probes, one every --interval seconds,
+to the group and to each peer by unicast, and answers every probe it
+receives with a unicast reply. Participants that probe the group without
+being listed are found and reported too.
+
+Per peer and per kind (multicast, unicast) it prints:
+  xmt/rcv/%loss   probes sent / probes the peer received (counted by the
+                  peer and reported in its replies) = one-way loss to it
+  min/avg/max/std-dev  round-trip time of the replies, in ms
+  ttl             the TTL (IPv6: hop limit) our probes arrived with there
+and, on the next lines, what we received of the peer's own probes (one-way,
+from it) and the round-trip figures (probe out, reply back, as omping
+counts). A peer that answers unicast but says it did not join is reported
+"not joined"; one that never answered, "no answer".
+
+Examples:
+  # on each of three hosts (the same command, the other two as peers):
+  udpcli mcast test 239.255.0.1:9797 198.18.0.11 198.18.0.12 -c 200 -i 0.01
+  # a host that only answers unicast (does not join):
+  udpcli mcast test 239.255.0.1:9797 198.18.0.10 --no-join
+  # IPv6, source-specific:
+  udpcli mcast test [ff35::8000:1]:9797 fd18::11 --source fd18::11
+
+Exit status: 0 when every peer received the group with at most --max-loss
+percent loss (for --no-join: the unicast loss), 1 otherwise (a peer that did
+not answer, did not join, or lost more), 2 on usage errors.`
+
+func mcastTest(ctx context.Context, io stdio, args []string) error {
+	fs, f := newMcastFlagSet("test", mcastTestUsage, io)
+	fs.IntVar(&f.ttl, "ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the multicast probes, 1..255")
+	fs.BoolVar(&f.loop, "loop", false, "deliver our own multicast probes to this host too")
+	fs.StringVar(&f.source, "source", "", "source-specific join (SSM): receive the group only from this address")
+	fs.BoolVarP(&f.verbose, "verbose", "v", false, "print every reply and probe received")
+	count := fs.IntP("count", "c", multicast.DefaultCount, "number of probes of each kind (0: until interrupted)")
+	interval := fs.Float64P("interval", "i", multicast.DefaultInterval.Seconds(), "seconds between probes")
+	wait := fs.Float64("wait", multicast.DefaultStartWait.Seconds(), "seconds to wait for the listed peers before the first probe")
+	maxLoss := fs.Float64("max-loss", 5, "highest multicast loss in percent that still counts as success")
+	size := fs.IntP("size", "s", multicast.ProbeLen, "probe datagram size in bytes")
+	noJoin := fs.Bool("no-join", false, "do not join the group (nor send to it): answer and probe by unicast only, like a host that is not a member")
+	unicastOnly := fs.Bool("unicast-only", false, "same as --no-join")
+	if done, err := parseMcast(fs, io, args); done || err != nil {
+		return err
+	}
+	if fs.NArg() < 1 {
+		return usagef("missing GROUP[:PORT]")
+	}
+	group, err := parseGroup(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	var peers []netip.AddrPort
+	for _, s := range fs.Args()[1:] {
+		p, err := parsePeer(s, group)
+		if err != nil {
+			return err
+		}
+		peers = append(peers, p)
+	}
+	src, err := parseSource(f.source, group.Addr())
+	if err != nil {
+		return err
+	}
+	if f.ttl < 1 || f.ttl > 255 {
+		return usagef("--ttl %d out of range 1..255", f.ttl)
+	}
+	if *count < 0 {
+		return usagef("--count must not be negative")
+	}
+	iv, err := seconds("interval", *interval)
+	if err != nil || iv <= 0 {
+		return usagef("bad --interval %v", *interval)
+	}
+	wt, err := seconds("wait", *wait)
+	if err != nil {
+		return err
+	}
+	if *maxLoss < 0 || *maxLoss > 100 || math.IsNaN(*maxLoss) {
+		return usagef("--max-loss %v out of range 0..100", *maxLoss)
+	}
+	if *size < multicast.ProbeLen || *size > 65507 {
+		return usagef("--size %d out of range %d..65507", *size, multicast.ProbeLen)
+	}
+	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
+	if err != nil {
+		return err
+	}
+	n := *count
+	if n == 0 {
+		n = -1 // until interrupted
+	}
+	if wt == 0 {
+		wt = -1
+	}
+	enc := json.NewEncoder(io.out)
+	cfg := multicast.TestConfig{
+		Config: multicast.Config{Interfaces: ifs, Source: src, TTL: f.ttl, Loopback: f.loop,
+			NoJoin: *noJoin || *unicastOnly},
+		Peers: peers, Count: n, Interval: iv, StartWait: wt, Size: *size,
+	}
+	if f.verbose {
+		cfg.OnEvent = func(e multicast.Event) {
+			if f.json {
+				enc.Encode(eventJSON(e))
+				return
+			}
+			fmt.Fprintln(io.out, formatEvent(e))
+		}
+	}
+	t, err := multicast.NewTest(ctx, group, cfg)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	for _, m := range t.Conn().Memberships() {
+		if m.Err != nil {
+			fmt.Fprintf(io.err, "udpcli mcast test: %v\n", m.Err)
+		}
+	}
+	if !f.json {
+		role := "joined"
+		if cfg.NoJoin {
+			role = "not joined (unicast only)"
+		}
+		fmt.Fprintf(io.out, "MCAST TEST %v%s on %s, %s, ttl %d, %d peers listed, %s probes every %v (session %08x)\n",
+			group, sourceSuffix(src), ifaceNames(t.Conn().Interfaces()), role, f.ttl, len(peers), countString(n), iv, t.Session())
+	}
+	r := t.Run(ctx)
+	if f.json {
+		for _, p := range r.Peers {
+			enc.Encode(peerJSON{Type: "peer", PeerReport: p, Status: p.Status(*maxLoss)})
+		}
+		enc.Encode(summaryJSON(r, *maxLoss))
+	} else {
+		writeSummary(io.out, r, *maxLoss)
+	}
+	if !r.OK(*maxLoss) {
+		return failed(nil)
+	}
+	return nil
+}
+
+func countString(n int) string {
+	if n < 0 {
+		return "unlimited"
+	}
+	return strconv.Itoa(n)
+}
+
+// formatEvent is the -v line, in omping's shape.
+func formatEvent(e multicast.Event) string {
+	var sb strings.Builder
+	if e.Reply {
+		fmt.Fprintf(&sb, "%v : %-9s reply seq=%d, size=%d bytes, ttl=%s, time=%s ms", e.Peer, e.Kind.String()+",",
+			e.Seq, e.Size, ttlString(e.TTL), msString(e.RTT))
+	} else {
+		fmt.Fprintf(&sb, "%v : %-9s probe seq=%d, size=%d bytes, ttl=%s, on %s", e.Peer, e.Kind.String()+",",
+			e.Seq, e.Size, ttlString(e.TTL), orDash(e.Interface))
+	}
+	if e.Duplicate {
+		sb.WriteString(" (DUP!)")
+	} else if e.Reordered {
+		sb.WriteString(" (reordered)")
+	}
+	return sb.String()
+}
+
+type eventJSONT struct {
+	Type      string         `json:"type"`
+	Peer      netip.AddrPort `json:"peer"`
+	Kind      string         `json:"kind"`
+	Seq       uint32         `json:"seq"`
+	Size      int            `json:"size"`
+	RTTMillis *float64       `json:"rtt_ms,omitempty"`
+	TTL       int            `json:"ttl"`
+	Interface string         `json:"interface,omitempty"`
+	Duplicate bool           `json:"duplicate"`
+	Reordered bool           `json:"reordered"`
+}
+
+func eventJSON(e multicast.Event) eventJSONT {
+	j := eventJSONT{Type: "probe", Peer: e.Peer, Kind: e.Kind.String(), Seq: e.Seq, Size: e.Size, TTL: e.TTL,
+		Interface: e.Interface, Duplicate: e.Duplicate, Reordered: e.Reordered}
+	if e.Reply {
+		j.Type = "reply"
+		ms := float64(e.RTT) / 1e6
+		j.RTTMillis = &ms
+	}
+	return j
+}
+
+type peerJSON struct {
+	Type string `json:"type"`
+	multicast.PeerReport
+	Status string `json:"status"`
+}
+
+type summaryJSONT struct {
+	Type string `json:"type"`
+	*multicast.Report
+	Peers   int     `json:"peers"`
+	PeersOK int     `json:"peers_ok"`
+	MaxLoss float64 `json:"max_loss_percent"`
+	OK      bool    `json:"ok"`
+}
+
+func summaryJSON(r *multicast.Report, maxLoss float64) summaryJSONT {
+	s := summaryJSONT{Type: "summary", Report: r, Peers: len(r.Peers), MaxLoss: maxLoss, OK: r.OK(maxLoss)}
+	for _, p := range r.Peers {
+		if p.Status(maxLoss) == multicast.StatusOK {
+			s.PeersOK++
+		}
+	}
+	return s
+}
+
+// writeSummary prints the per-peer summary.
+func writeSummary(w io.Writer, r *multicast.Report, maxLoss float64) {
+	fmt.Fprintf(w, "\n--- %v mcast test statistics ---\n", r.Group)
+	width := 0
+	for _, p := range r.Peers {
+		width = max(width, len(p.Peer.String()))
+	}
+	ok := 0
+	for _, p := range r.Peers {
+		name := fmt.Sprintf("%-*s", width, p.Peer.String())
+		pad := strings.Repeat(" ", width)
+		st := p.Status(maxLoss)
+		if st == multicast.StatusOK {
+			ok++
+		}
+		var lines []string
+		if p.Multicast != nil {
+			lines = append(lines,
+				"multicast : "+kindLine(p.Multicast),
+				"unicast   : "+kindLine(p.Unicast),
+				"from peer : multicast "+flowLine(p.Multicast.From)+", unicast "+flowLine(p.Unicast.From),
+				fmt.Sprintf("round trip: multicast %d/%d/%s, unicast %d/%d/%s",
+					p.Multicast.Sent, p.Multicast.Replies, pct(p.Multicast.RoundTripLoss),
+					p.Unicast.Sent, p.Unicast.Replies, pct(p.Unicast.RoundTripLoss)))
+		} else {
+			lines = append(lines,
+				"unicast   : "+kindLine(p.Unicast),
+				"from peer : unicast "+flowLine(p.Unicast.From),
+				fmt.Sprintf("round trip: unicast %d/%d/%s", p.Unicast.Sent, p.Unicast.Replies, pct(p.Unicast.RoundTripLoss)))
+		}
+		for k, l := range lines {
+			if k == 0 {
+				fmt.Fprintf(w, "%s  %s\n", name, l)
+			} else {
+				fmt.Fprintf(w, "%s  %s\n", pad, l)
+			}
+		}
+		fmt.Fprintf(w, "%s  status    : %s%s\n", pad, st, statusDetail(p, st))
+	}
+	what := "received the group"
+	if !r.Joined {
+		what = "answered by unicast"
+	}
+	fmt.Fprintf(w, "%d of %d peers %s within %s loss", ok, len(r.Peers), what, pct(maxLoss))
+	if r.Interrupted {
+		fmt.Fprint(w, " (interrupted)")
+	}
+	fmt.Fprintln(w)
+}
+
+func statusDetail(p multicast.PeerReport, st string) string {
+	switch st {
+	case multicast.StatusNotJoined:
+		return " (the peer answers unicast but says it did not join the group)"
+	case multicast.StatusNoMcast:
+		return " (the peer answers unicast, but none of our group probes reached it)"
+	case multicast.StatusNoAnswer:
+		return " (nothing came back: host down, firewalled or not running the test)"
+	}
+	return ""
+}
+
+func kindLine(k *multicast.KindReport) string {
+	s := fmt.Sprintf("xmt/rcv/%%loss = %d/%d/%s", k.Xmt, k.Rcv, pct(k.Loss))
+	if k.Replies > 0 {
+		s += fmt.Sprintf(", min/avg/max/std-dev = %s/%s/%s/%s ms", msString(k.RTTMin), msString(k.RTTAvg),
+			msString(k.RTTMax), msString(k.RTTStdDev))
+	}
+	s += ", ttl=" + ttlString(k.TTLSeen)
+	if k.Duplicates > 0 {
+		s += fmt.Sprintf(", %d dup", k.Duplicates)
+	}
+	if k.Reordered > 0 {
+		s += fmt.Sprintf(", %d reordered", k.Reordered)
+	}
+	return s
+}
+
+func flowLine(f multicast.FlowReport) string {
+	if f.Expected == 0 {
+		return "none"
+	}
+	s := fmt.Sprintf("%d/%d/%s ttl=%s", f.Expected, f.Received, pct(f.Loss), ttlString(f.TTL))
+	if f.Duplicates > 0 {
+		s += fmt.Sprintf(" %d dup", f.Duplicates)
+	}
+	if f.Reordered > 0 {
+		s += fmt.Sprintf(" %d reordered", f.Reordered)
+	}
+	return s
+}
+
+// pct formats a percentage with at most one decimal: "0%", "19.5%".
+func pct(v float64) string {
+	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) + "%"
+}
+
+// msString formats a duration in milliseconds with 3 decimals, as omping
+// and ping's summary do.
+func msString(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/1e6, 'f', 3, 64)
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestParseGroup(t *testing.T) {
+	tests := []struct {
+		in, want string
+		bad      bool
+	}{
+		{"239.1.2.3:5000", "239.1.2.3:5000", false},
+		{"239.1.2.3", "239.1.2.3:9797", false},
+		{"[ff02::1%eth0]:5000", "[ff02::1%eth0]:5000", false},
+		{"ff05::1", "[ff05::1]:9797", false},
+		{"[ff05::1]", "[ff05::1]:9797", false},
+		{"10.0.0.1:5000", "", true},
+		{"239.1.2.3:0", "", true},
+		{"nonsense", "", true},
+	}
+	for _, tc := range tests {
+		got, err := parseGroup(tc.in)
+		if tc.bad != (err != nil) || !tc.bad && got.String() != tc.want {
+			t.Errorf("parseGroup(%q) = %v, %v", tc.in, got, err)
+		}
+	}
+}
+
+func TestParsePeer(t *testing.T) {
+	g4 := netip.MustParseAddrPort("239.1.2.3:5000")
+	g6 := netip.MustParseAddrPort("[ff05::1]:5000")
+	tests := []struct {
+		in    string
+		group netip.AddrPort
+		want  string
+		bad   bool
+	}{
+		{"198.18.0.11", g4, "198.18.0.11:5000", false},
+		{"198.18.0.11:6000", g4, "198.18.0.11:6000", false},
+		{"fd18::11", g6, "[fd18::11]:5000", false},
+		{"[fe80::1%eth0]:7", g6, "[fe80::1%eth0]:7", false},
+		{"fd18::11", g4, "", true},
+		{"198.18.0.11", g6, "", true},
+	}
+	for _, tc := range tests {
+		got, err := parsePeer(tc.in, tc.group)
+		if tc.bad != (err != nil) || !tc.bad && got.String() != tc.want {
+			t.Errorf("parsePeer(%q) = %v, %v", tc.in, got, err)
+		}
+	}
+}
+
+func TestPct(t *testing.T) {
+	for v, want := range map[float64]string{0: "0%", 100: "100%", 19.54: "19.5%", 5: "5%", 33.333: "33.3%"} {
+		if got := pct(v); got != want {
+			t.Errorf("pct(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+func TestMcastUsage(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"mcast"}, exitUsage, "missing subcommand"},
+		{[]string{"mcast", "frob"}, exitUsage, "unknown subcommand"},
+		{[]string{"mcast", "listen"}, exitUsage, "exactly one GROUP"},
+		{[]string{"mcast", "listen", "10.1.1.1:5"}, exitUsage, "not a multicast address"},
+		{[]string{"mcast", "send", "239.1.1.1:5", "--ttl", "0"}, exitUsage, "--ttl 0"},
+		{[]string{"mcast", "test", "239.1.1.1:5", "--max-loss", "101"}, exitUsage, "--max-loss"},
+		{[]string{"mcast", "test", "239.1.1.1:5", "fd00::1"}, exitUsage, "family"},
+		{[]string{"mcast", "test", "239.1.1.1:5", "--source", "239.1.1.2"}, exitUsage, "--source"},
+		{[]string{"mcast", "test", "--bogus"}, exitUsage, "unknown flag"},
+		{[]string{"mcast", "test", "--help"}, exitOK, "omping-style"},
+		{[]string{"mcast", "--help"}, exitOK, "Subcommands"},
+	}
+	for _, tc := range tests {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), tc.args, stdio{strings.NewReader(""), &out, &errb})
+		if code != tc.code || !strings.Contains(out.String()+errb.String(), tc.msg) {
+			t.Errorf("%v: exit %d, want %d with %q\nstdout: %s\nstderr: %s", tc.args, code, tc.code, tc.msg, out.String(), errb.String())
+		}
+	}
+}
+
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// TestMcastTestUnicastOnlyLoopback runs two --no-join participants on
+// 127.0.0.1 (-I lo): nothing is joined or sent to a group, so it runs in
+// the machine's own namespace.
+func TestMcastTestUnicastOnlyLoopback(t *testing.T) {
+	pa, pb := freeUDPPort(t), freeUDPPort(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		outs  [2]bytes.Buffer
+		errs  [2]bytes.Buffer
+		codes [2]int
+	)
+	for k, ports := range [][2]int{{pa, pb}, {pb, pa}} {
+		wg.Go(func() {
+			args := []string{"mcast", "test", "239.255.1.1:" + strconv.Itoa(ports[0]), "127.0.0.1:" + strconv.Itoa(ports[1]),
+				"--no-join", "-I", "lo", "-c", "5", "-i", "0.01", "-v"}
+			codes[k] = run(ctx, args, stdio{strings.NewReader(""), &outs[k], &errs[k]})
+		})
+	}
+	wg.Wait()
+	for k := range 2 {
+		out := outs[k].String()
+		if codes[k] != exitOK || !strings.Contains(out, "unicast   : xmt/rcv/%loss = 5/5/0%") ||
+			!strings.Contains(out, "reply seq=5") || strings.Contains(out, "multicast :") {
+			t.Errorf("participant %d: exit %d\n%s%s", k, codes[k], out, errs[k].String())
+		}
+	}
+}

@@ -1,0 +1,64 @@
+// Package multicast joins, sends to and tests IP multicast groups, for IPv4
+// and IPv6, any-source (ASM) and source-specific (SSM, RFC 4607), on an
+// explicit set of interfaces. It is built on golang.org/x/net/ipv4 and
+// golang.org/x/net/ipv6 and backs "udpcli mcast".
+//
+// # Receiving a group
+//
+// Listen binds the group's port, joins the group on every interface of
+// Config.Interfaces (by default every up, multicast-capable, non-loopback
+// interface with an address of the group's family) and reports per
+// interface whether the join worked (Conn.Memberships). Read tells, for
+// every datagram, the destination (group or unicast), the arrival interface
+// and the remaining TTL (IPv6: hop limit):
+//
+//	c, err := multicast.Listen(ctx, netip.MustParseAddrPort("239.1.2.3:5000"), multicast.Config{})
+//	if err != nil { ... }
+//	defer c.Close() // leaves the group on every interface
+//	b := make([]byte, 1500)
+//	for {
+//		p, err := c.Read(ctx, b)
+//		if err != nil { ... }
+//		fmt.Println(p.Src, p.Dst, p.Interface, p.TTL, p.N)
+//	}
+//
+// Set Config.Source for a source-specific join (IGMPv3 / MLDv2).
+//
+// # Sending to a group
+//
+// Dial opens an ephemeral port without joining; WriteGroup sends one copy
+// out of each interface (the interface is chosen per datagram with
+// IP_PKTINFO / IPV6_PKTINFO, so one socket serves them all). Config.TTL
+// sets the TTL or hop limit (default 1: the local link) and Config.Loopback
+// the delivery to members on the sending host.
+//
+// # Testing a group
+//
+// RunTest (or NewTest, Run, Close) is an omping-style test: every
+// participant sends sequenced PROBE messages to the group and to each peer
+// by unicast, answers the probes it receives with a unicast REPLY, and
+// reports per peer the one-way loss (from the counters the peer puts in
+// its replies), the round-trip loss, duplicates, reordering, RTT and the
+// TTL seen, plus what it received of the peer's own probes. A peer that
+// does not join (Config.NoJoin) says so in its flags and is reported as
+// "not joined" rather than as a dead host. The wire format is in
+// PROTOCOL.md, section 7; AppendProbe, ParseProbe, AppendReply and
+// ParseReply are its pure codec.
+//
+// # Traps handled
+//
+//   - On Linux a socket bound to a port receives every group joined on that
+//     port by any socket of the host. The socket turns IP_MULTICAST_ALL
+//     (IPV6_MULTICAST_ALL on Linux 4.20+) off, and Read also drops datagrams
+//     whose destination is another group, and, with SSM, another source
+//     (counted by Conn.Dropped).
+//   - The kernel limits memberships per socket (Linux:
+//     net.ipv4.igmp_max_memberships, 20 by default); a join beyond it fails
+//     with ErrTooManyGroups for that interface, the others stay joined.
+//   - IPv4 and IPv6 need separate sockets: a Conn serves one group.
+//   - IPv6 link-local groups (ff02::/16) need an interface: give it as the
+//     zone (ff02::1234%eth0) or in Config.Interfaces.
+//
+// Interface selection by name, address, CIDR or template is package netif's
+// job; pass the result as Config.Interfaces.
+package multicast

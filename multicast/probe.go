@@ -1,0 +1,218 @@
+package multicast
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/udpkit/udpkit/wire"
+)
+
+// Kind says how a probe was sent: to the group or to one peer.
+type Kind uint8
+
+// Probe kinds. Only append: the numbers are the protocol (PROTOCOL.md
+// section 7).
+const (
+	KindMulticast Kind = 1 // sent to the group
+	KindUnicast   Kind = 2 // sent to one peer's unicast address
+)
+
+// String returns "multicast", "unicast" or "kind(N)".
+func (k Kind) String() string {
+	switch k {
+	case KindMulticast:
+		return "multicast"
+	case KindUnicast:
+		return "unicast"
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// ProbeFlags are the flag bits of a probe or a reply.
+type ProbeFlags uint8
+
+// Probe and reply flags. Senders set unknown bits to zero; receivers
+// ignore them.
+const (
+	// FlagMember says that the sender of the probe (or of the reply) has
+	// joined the group. A peer started with --no-join clears it, so the
+	// others report it as "not joined" instead of guessing.
+	FlagMember ProbeFlags = 0x01
+	// FlagLast marks the last probe of a run (sequence number = Count).
+	FlagLast ProbeFlags = 0x02
+)
+
+// Body lengths of PROBE and REPLY (PROTOCOL.md section 7). A PROBE may be
+// longer (zero padding, ignored); a REPLY is exactly ReplyBodyLen, so a
+// reply is never larger than the probe that caused it.
+const (
+	ProbeBodyLen = 24
+	ReplyBodyLen = 24
+	// ProbeLen and ReplyLen are the smallest whole datagrams.
+	ProbeLen = wire.HeaderLen + ProbeBodyLen
+	ReplyLen = wire.HeaderLen + ReplyBodyLen
+)
+
+// ErrProbe is wrapped by every error of ParseProbe and ParseReply about a
+// datagram that is a udpkit message but not a valid PROBE or REPLY.
+var ErrProbe = errors.New("multicast: malformed probe or reply")
+
+// Probe is one PROBE message: a sequenced, timestamped datagram that a test
+// participant sends to the group and to each peer.
+type Probe struct {
+	// Session identifies the sender's run (random, fixed for the run);
+	// it is the high 32 bits of the message ID.
+	Session uint32
+	// Seq is the sequence number, the low 32 bits of the message ID. 0 is
+	// a hello (start-up handshake, never counted); 1..Count are counted.
+	Seq uint32
+	// Time is the sender's clock in nanoseconds, opaque to everyone else
+	// and echoed in the reply.
+	Time uint64
+	// Kind says whether the probe went to the group or to one peer.
+	Kind Kind
+	// TTL is the TTL (IPv4) or hop limit (IPv6) the sender set; 0 if
+	// unknown.
+	TTL uint8
+	// Flags are FlagMember and FlagLast.
+	Flags ProbeFlags
+	// Count is the number of counted probes the sender plans to send (0:
+	// until stopped).
+	Count uint32
+	// IntervalMillis is the sender's interval between probes in
+	// milliseconds (0: unknown).
+	IntervalMillis uint32
+	// Pad is the number of zero bytes appended after the body (to test a
+	// size); ParseProbe reports how many bytes followed the body.
+	Pad int
+}
+
+// ID returns the message ID of the probe: Session<<32 | Seq.
+func (p Probe) ID() uint64 { return uint64(p.Session)<<32 | uint64(p.Seq) }
+
+// Reply is one REPLY message: the unicast answer to a probe.
+type Reply struct {
+	// Session and Seq are those of the probe (the same message ID).
+	Session uint32
+	Seq     uint32
+	// Time, Kind and TTL are the probe's, echoed.
+	Time uint64
+	Kind Kind
+	TTL  uint8
+	// TTLSeen is the TTL or hop limit the probe arrived with at the
+	// responder (0 if the responder's system does not tell).
+	TTLSeen uint8
+	// Flags are the responder's: FlagMember if it joined the group.
+	Flags ProbeFlags
+	// Responder is the responder's own session.
+	Responder uint32
+	// Received is how many distinct probes of this Kind from this Session
+	// the responder has received so far, counting sequence numbers from
+	// First on (including this one).
+	Received uint32
+	// First is the lowest sequence number of this Kind from this Session
+	// the responder has received.
+	First uint32
+}
+
+// AppendProbe appends the PROBE datagram for p (header, body, p.Pad zero
+// bytes) to dst.
+func AppendProbe(dst []byte, p Probe) []byte {
+	dst = wire.AppendHeader(dst, wire.Header{Type: wire.TypeProbe, ID: p.ID()})
+	dst = binary.BigEndian.AppendUint64(dst, p.Time)
+	dst = append(dst, byte(p.Kind), p.TTL, byte(p.Flags), 0)
+	dst = binary.BigEndian.AppendUint32(dst, p.Count)
+	dst = binary.BigEndian.AppendUint32(dst, p.IntervalMillis)
+	dst = binary.BigEndian.AppendUint32(dst, 0)
+	for range max(p.Pad, 0) {
+		dst = append(dst, 0)
+	}
+	return dst
+}
+
+// AppendReply appends the REPLY datagram for r to dst.
+func AppendReply(dst []byte, r Reply) []byte {
+	dst = wire.AppendHeader(dst, wire.Header{Type: wire.TypeReply, ID: uint64(r.Session)<<32 | uint64(r.Seq)})
+	dst = binary.BigEndian.AppendUint64(dst, r.Time)
+	dst = append(dst, byte(r.Kind), r.TTL, r.TTLSeen, byte(r.Flags))
+	dst = binary.BigEndian.AppendUint32(dst, r.Responder)
+	dst = binary.BigEndian.AppendUint32(dst, r.Received)
+	return binary.BigEndian.AppendUint32(dst, r.First)
+}
+
+// ReplyTo returns the reply a responder sends for probe p: the probe's
+// fields echoed, with the TTL the probe arrived with and the responder's
+// own session, flags and reception counters.
+func ReplyTo(p Probe, ttlSeen uint8, responder uint32, flags ProbeFlags, received, first uint32) Reply {
+	return Reply{
+		Session: p.Session, Seq: p.Seq, Time: p.Time, Kind: p.Kind, TTL: p.TTL,
+		TTLSeen: ttlSeen, Flags: flags, Responder: responder, Received: received, First: first,
+	}
+}
+
+// parse checks the header of b for type t and returns it with the body.
+func parse(b []byte, t wire.Type, bodyLen int) (wire.Header, []byte, error) {
+	h, body, err := wire.Parse(b)
+	if err != nil {
+		return h, nil, err
+	}
+	if h.Type != t {
+		return h, nil, fmt.Errorf("%w: %v is not a %v", ErrProbe, h.Type, t)
+	}
+	if h.Flags&wire.FlagAuth != 0 {
+		// PROTOCOL.md section 5: a peer without keys drops AUTH datagrams.
+		return h, nil, fmt.Errorf("%w: authenticated %v not supported", ErrProbe, t)
+	}
+	if len(body) < bodyLen {
+		return h, nil, fmt.Errorf("%w: %v body is %d bytes, need %d", ErrProbe, t, len(body), bodyLen)
+	}
+	if k := Kind(body[8]); k != KindMulticast && k != KindUnicast {
+		return h, nil, fmt.Errorf("%w: unknown kind %d", ErrProbe, uint8(k))
+	}
+	return h, body, nil
+}
+
+// ParseProbe decodes a PROBE datagram. Errors wrap ErrProbe or one of the
+// wire errors (test with errors.Is).
+func ParseProbe(b []byte) (Probe, error) {
+	h, body, err := parse(b, wire.TypeProbe, ProbeBodyLen)
+	if err != nil {
+		return Probe{}, err
+	}
+	return Probe{
+		Session:        uint32(h.ID >> 32),
+		Seq:            uint32(h.ID),
+		Time:           binary.BigEndian.Uint64(body[0:8]),
+		Kind:           Kind(body[8]),
+		TTL:            body[9],
+		Flags:          ProbeFlags(body[10]),
+		Count:          binary.BigEndian.Uint32(body[12:16]),
+		IntervalMillis: binary.BigEndian.Uint32(body[16:20]),
+		Pad:            len(body) - ProbeBodyLen,
+	}, nil
+}
+
+// ParseReply decodes a REPLY datagram. A reply body must be exactly
+// ReplyBodyLen bytes. Errors wrap ErrProbe or one of the wire errors.
+func ParseReply(b []byte) (Reply, error) {
+	h, body, err := parse(b, wire.TypeReply, ReplyBodyLen)
+	if err != nil {
+		return Reply{}, err
+	}
+	if len(body) != ReplyBodyLen {
+		return Reply{}, fmt.Errorf("%w: reply body is %d bytes, want %d", ErrProbe, len(body), ReplyBodyLen)
+	}
+	return Reply{
+		Session:   uint32(h.ID >> 32),
+		Seq:       uint32(h.ID),
+		Time:      binary.BigEndian.Uint64(body[0:8]),
+		Kind:      Kind(body[8]),
+		TTL:       body[9],
+		TTLSeen:   body[10],
+		Flags:     ProbeFlags(body[11]),
+		Responder: binary.BigEndian.Uint32(body[12:16]),
+		Received:  binary.BigEndian.Uint32(body[16:20]),
+		First:     binary.BigEndian.Uint32(body[20:24]),
+	}, nil
+}

@@ -1,0 +1,779 @@
+package multicast
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Test defaults.
+const (
+	// DefaultCount is the number of probes of each kind when
+	// TestConfig.Count is 0.
+	DefaultCount = 10
+	// DefaultInterval is the time between probes (omping and ping use 1 s).
+	DefaultInterval = time.Second
+	// DefaultStartWait bounds the start-up handshake: how long a
+	// participant waits for every listed peer to answer a hello before it
+	// sends its first counted probe.
+	DefaultStartWait = 5 * time.Second
+	// maxPeers bounds the peers one test tracks (probes from further
+	// addresses are answered but not reported).
+	maxPeers = 1024
+)
+
+// TestConfig configures RunTest. The zero value tests the group with
+// DefaultCount probes at DefaultInterval against whoever else probes the
+// group; list Peers to also measure unicast and to wait for them.
+type TestConfig struct {
+	// Config is the socket configuration (interfaces, SSM source, TTL,
+	// loopback, NoJoin, logger). With NoJoin the participant neither
+	// joins nor sends to the group: it only answers and sends unicast
+	// probes, like a host that is not a member.
+	Config
+	// Peers are the other participants' unicast addresses (port: the
+	// group's). Peers that probe the group without being listed are
+	// found and reported too.
+	Peers []netip.AddrPort
+	// Count is the number of probes of each kind. Default (0):
+	// DefaultCount; negative: until ctx ends.
+	Count int
+	// Interval is the time between probes. Default (0): DefaultInterval.
+	Interval time.Duration
+	// StartWait bounds the start-up handshake with the listed peers.
+	// Default (0): DefaultStartWait; negative: no handshake.
+	StartWait time.Duration
+	// Linger is how long, after its last probe, a participant keeps
+	// answering peers that are still probing and waits for late replies;
+	// a peer whose last probe arrived ends the wait early. Default (0):
+	// the larger of 1 s and 3 intervals.
+	Linger time.Duration
+	// Size is the size of each probe datagram in bytes (ProbeLen..65507).
+	// Default (0): ProbeLen.
+	Size int
+	// Session identifies this run in the message IDs. Default (0):
+	// random.
+	Session uint32
+	// OnEvent, if set, is called for every reply and every counted probe
+	// received, from the test's reading goroutine; it must not block.
+	OnEvent func(Event)
+}
+
+// Event is one datagram seen during a test, for per-packet output.
+type Event struct {
+	// Peer is the address of the other participant.
+	Peer netip.AddrPort
+	// Reply is true for a reply to one of our probes (RTT is set), false
+	// for a probe from the peer.
+	Reply bool
+	// Kind, Seq and Size describe the datagram.
+	Kind Kind
+	Seq  uint32
+	Size int
+	// RTT is the round-trip time of a reply.
+	RTT time.Duration
+	// TTL is, for a reply, the TTL our probe arrived with at the peer;
+	// for a probe, the TTL it arrived with here (-1 if unknown).
+	TTL int
+	// Interface is where the datagram arrived.
+	Interface string
+	// Duplicate and Reordered mark a sequence number seen before, or
+	// lower than the highest seen.
+	Duplicate bool
+	Reordered bool
+}
+
+// Report is the outcome of RunTest.
+type Report struct {
+	// Group, Source and TTL are what was tested.
+	Group  netip.AddrPort `json:"group"`
+	Source netip.Addr     `json:"source,omitzero"`
+	TTL    int            `json:"ttl"`
+	// Joined is false for a participant started with NoJoin.
+	Joined bool `json:"joined"`
+	// Session is this participant's session.
+	Session uint32 `json:"session"`
+	// Sent is the number of counted probes of each kind sent.
+	Sent int `json:"sent"`
+	// Interfaces are the interfaces used.
+	Interfaces []string `json:"interfaces"`
+	// Interrupted is true when ctx ended the test early.
+	Interrupted bool `json:"interrupted"`
+	// Duration is the length of the test.
+	Duration time.Duration `json:"duration_ns"`
+	// Peers has one entry per peer, listed ones first.
+	Peers []PeerReport `json:"peers"`
+}
+
+// PeerReport is what one participant measured towards one peer.
+type PeerReport struct {
+	// Peer is the peer's unicast address.
+	Peer netip.AddrPort `json:"peer"`
+	// Listed is true for a peer given in TestConfig.Peers, false for one
+	// found because it probed the group.
+	Listed bool `json:"listed"`
+	// Answered is true when anything (a probe or a reply) came from it.
+	Answered bool `json:"answered"`
+	// Member says whether the peer joined the group, as its own packets
+	// tell: "yes", "no" or "unknown" (nothing heard).
+	Member string `json:"member"`
+	// Multicast and Unicast are the figures for each kind of probe.
+	// Multicast is nil when this participant did not send to the group.
+	Multicast *KindReport `json:"multicast"`
+	Unicast   *KindReport `json:"unicast"`
+}
+
+// KindReport holds the figures of one kind of probe towards one peer.
+type KindReport struct {
+	// Xmt is the number of our probes the peer's counters cover (sent
+	// since the peer was first heard, up to the last probe it answered);
+	// Rcv is how many of them the peer received, as it reported in its
+	// replies; Loss is the one-way loss from us to the peer in percent.
+	// This is the headline figure: the back path does not count.
+	Xmt  int     `json:"xmt"`
+	Rcv  int     `json:"rcv"`
+	Loss float64 `json:"loss_percent"`
+	// Sent, Replies and RoundTripLoss count the replies that came back
+	// (loss out and back, as omping reports it).
+	Sent          int     `json:"sent"`
+	Replies       int     `json:"replies"`
+	RoundTripLoss float64 `json:"round_trip_loss_percent"`
+	// Duplicates and Reordered count duplicate and out-of-order replies.
+	Duplicates int `json:"duplicates"`
+	Reordered  int `json:"reordered"`
+	// RTTMin, RTTAvg, RTTMax and RTTStdDev summarize the round-trip times
+	// (zero without replies).
+	RTTMin    time.Duration `json:"rtt_min_ns"`
+	RTTAvg    time.Duration `json:"rtt_avg_ns"`
+	RTTMax    time.Duration `json:"rtt_max_ns"`
+	RTTStdDev time.Duration `json:"rtt_stddev_ns"`
+	// TTLSent is the TTL our probes left with; TTLSeen the TTL they
+	// arrived with at the peer (from its last reply; -1 unknown).
+	TTLSent int `json:"ttl_sent"`
+	TTLSeen int `json:"ttl_seen"`
+	// From is what we received of the peer's own probes of this kind.
+	From FlowReport `json:"from_peer"`
+}
+
+// FlowReport counts the probes received from a peer (one-way, peer to us),
+// counted from the first one received (as asmping does).
+type FlowReport struct {
+	// Expected is the number of probes the peer sent from the first we
+	// received to its last (the highest seen, or its planned count).
+	Expected int `json:"expected"`
+	// Received counts distinct sequence numbers received.
+	Received int `json:"received"`
+	// Loss is the one-way loss in percent.
+	Loss float64 `json:"loss_percent"`
+	// Duplicates and Reordered count repeated and late probes.
+	Duplicates int `json:"duplicates"`
+	Reordered  int `json:"reordered"`
+	// TTL is the TTL the last probe arrived with here (-1 unknown).
+	TTL int `json:"ttl"`
+}
+
+// Status values of PeerReport.Status.
+const (
+	StatusOK        = "ok"           // within the loss threshold
+	StatusNoAnswer  = "no answer"    // nothing came back at all
+	StatusNotJoined = "not joined"   // the peer says it is not a member
+	StatusNoMcast   = "no multicast" // a member that received none of our group probes
+	StatusLoss      = "loss"         // more loss than allowed
+)
+
+// Status judges the peer against maxLoss (percent): StatusOK when the
+// multicast loss (the unicast loss for a participant that did not join) is
+// at most maxLoss; otherwise the reason.
+func (p PeerReport) Status(maxLoss float64) string {
+	if !p.Answered {
+		return StatusNoAnswer
+	}
+	k := p.Multicast
+	if k == nil {
+		k = p.Unicast
+	} else if p.Member == "no" {
+		return StatusNotJoined
+	} else if k.Xmt > 0 && k.Rcv == 0 {
+		return StatusNoMcast
+	}
+	if k.Loss > maxLoss {
+		return StatusLoss
+	}
+	return StatusOK
+}
+
+// OK reports whether every peer is StatusOK and there is at least one.
+func (r *Report) OK(maxLoss float64) bool {
+	if len(r.Peers) == 0 {
+		return false
+	}
+	for _, p := range r.Peers {
+		if p.Status(maxLoss) != StatusOK {
+			return false
+		}
+	}
+	return true
+}
+
+// kindState is what we know of one kind of probe towards one peer.
+type kindState struct {
+	base     uint32 // first of our seqs sent after the peer was heard; 0 none yet
+	replies  seqTracker
+	rtt      rttStats
+	lastSeq  uint32 // highest seq replied to
+	received uint32 // the peer's counters in that reply
+	first    uint32
+	ttlSeen  int
+	// from the peer's probes of this kind
+	from     map[uint32]*seqTracker // by sender session
+	fromTTL  int
+	fromLast uint32 // session of the last probe
+}
+
+type peerState struct {
+	addr     netip.AddrPort
+	listed   bool
+	heard    bool
+	member   string
+	session  uint32
+	count    uint32 // the peer's planned count
+	lastHigh uint32 // highest seq of any kind from the peer
+	lastSeen time.Time
+	kinds    [3]kindState // by Kind
+}
+
+// tester is one running test.
+type tester struct {
+	cfg     TestConfig
+	conn    *Conn
+	log     *slog.Logger
+	start   time.Time
+	session uint32
+	flags   ProbeFlags
+	mcast   bool
+	count   uint32 // 0 = unbounded
+
+	mu       sync.Mutex
+	peers    []*peerState
+	byAddr   map[netip.AddrPort]*peerState
+	bySess   map[uint32]*peerState
+	seq      uint32 // last counted seq sent
+	buf      []byte
+	peerDone chan struct{} // signalled when something arrives
+}
+
+// RunTest runs an omping-style test of group: it joins the group, sends
+// Count sequenced probes to the group and to every peer, answers the other
+// participants' probes with unicast replies, and returns what it measured
+// per peer. Every participant runs the same test. When ctx ends during the
+// run, RunTest returns the figures so far with Report.Interrupted set;
+// errors are for setup failures only. It is NewTest, Run and Close.
+func RunTest(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*Report, error) {
+	t, err := NewTest(ctx, group, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close()
+	return t.Run(ctx), nil
+}
+
+// Test is a prepared multicast test: its socket is open and joined, and
+// it answers nothing until Run. Close releases it.
+type Test struct{ t *tester }
+
+// NewTest opens the socket of a test and joins the group (see RunTest).
+// ctx bounds the setup only.
+func NewTest(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*Test, error) {
+	t, err := newTester(ctx, group, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Test{t: t}, nil
+}
+
+// Conn returns the test's socket (to read its interfaces and memberships).
+func (t *Test) Conn() *Conn { return t.t.conn }
+
+// Session returns the test's session.
+func (t *Test) Session() uint32 { return t.t.session }
+
+// Run runs the test until its last probe was answered or ctx ends, and
+// returns the report. Call it once.
+func (t *Test) Run(ctx context.Context) *Report { return t.t.run(ctx) }
+
+// Close leaves the group and closes the socket.
+func (t *Test) Close() error { return t.t.conn.Close() }
+
+func newTester(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*tester, error) {
+	if cfg.Count == 0 {
+		cfg.Count = DefaultCount
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = DefaultInterval
+	}
+	if cfg.StartWait == 0 {
+		cfg.StartWait = DefaultStartWait
+	}
+	if cfg.Linger <= 0 {
+		cfg.Linger = max(time.Second, 3*cfg.Interval)
+	}
+	if cfg.Size == 0 {
+		cfg.Size = ProbeLen
+	}
+	if cfg.Size < ProbeLen || cfg.Size > 65507 {
+		return nil, fmt.Errorf("multicast: probe size %d out of range %d..65507", cfg.Size, ProbeLen)
+	}
+	if cfg.Session == 0 {
+		var b [4]byte
+		for cfg.Session == 0 {
+			rand.Read(b[:])
+			cfg.Session = binary.BigEndian.Uint32(b[:])
+		}
+	}
+	t := &tester{
+		cfg:      cfg,
+		session:  cfg.Session,
+		mcast:    !cfg.NoJoin,
+		byAddr:   make(map[netip.AddrPort]*peerState),
+		bySess:   make(map[uint32]*peerState),
+		peerDone: make(chan struct{}, 1),
+		log:      cfg.Logger,
+	}
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Count > 0 {
+		t.count = uint32(cfg.Count)
+	}
+	for _, p := range cfg.Peers {
+		if p.Port() == 0 {
+			p = netip.AddrPortFrom(p.Addr(), group.Port())
+		}
+		if p.Addr().Unmap().Is4() != group.Addr().Unmap().Is4() {
+			return nil, fmt.Errorf("multicast: peer %v is not of the group's address family", p)
+		}
+		if _, dup := t.byAddr[peerKey(p)]; dup {
+			continue
+		}
+		t.addPeer(p, true)
+	}
+	c, err := Listen(ctx, group, cfg.Config)
+	if err != nil {
+		return nil, err
+	}
+	t.conn = c
+	if c.Joined() {
+		t.flags = FlagMember
+	}
+	return t, nil
+}
+
+// peerKey is the map key of a peer address: unmapped, without zone.
+func peerKey(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap().WithZone(""), a.Port())
+}
+
+func (t *tester) addPeer(a netip.AddrPort, listed bool) *peerState {
+	p := &peerState{addr: netip.AddrPortFrom(a.Addr().Unmap(), a.Port()), listed: listed, member: "unknown"}
+	for k := range p.kinds {
+		p.kinds[k].ttlSeen, p.kinds[k].fromTTL = -1, -1
+		p.kinds[k].from = make(map[uint32]*seqTracker)
+	}
+	t.peers = append(t.peers, p)
+	t.byAddr[peerKey(a)] = p
+	return p
+}
+
+func (t *tester) now() uint64 { return uint64(time.Since(t.start)) }
+
+func (t *tester) run(ctx context.Context) *Report {
+	t.start = time.Now()
+	readCtx, stopRead := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { t.readLoop(readCtx) })
+
+	interrupted := !t.handshake(ctx)
+	if !interrupted {
+		interrupted = !t.probeLoop(ctx)
+	}
+	if !interrupted {
+		interrupted = !t.linger(ctx)
+	}
+	stopRead()
+	wg.Wait()
+	return t.report(interrupted)
+}
+
+// handshake sends hellos (seq 0) until every listed peer has been heard
+// or StartWait has passed. It returns false if ctx ended.
+func (t *tester) handshake(ctx context.Context) bool {
+	if t.cfg.StartWait < 0 || len(t.cfg.Peers) == 0 {
+		return ctx.Err() == nil
+	}
+	deadline := time.NewTimer(t.cfg.StartWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(min(t.cfg.Interval, 200*time.Millisecond))
+	defer tick.Stop()
+	for {
+		if t.allListedHeard() {
+			return true
+		}
+		t.send(0, true)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return true
+		case <-tick.C:
+		case <-t.peerDone:
+		}
+	}
+}
+
+func (t *tester) allListedHeard() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range t.peers {
+		if p.listed && !p.heard {
+			return false
+		}
+	}
+	return true
+}
+
+// probeLoop sends the counted probes. It returns false if ctx ended.
+func (t *tester) probeLoop(ctx context.Context) bool {
+	tick := time.NewTicker(t.cfg.Interval)
+	defer tick.Stop()
+	for seq := uint32(1); t.count == 0 || seq <= t.count; seq++ {
+		t.send(seq, false)
+		if t.count != 0 && seq == t.count {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+	return true
+}
+
+// linger keeps answering until every peer that was heard has finished (its
+// last probe arrived, or it was silent for Linger) and our own last
+// replies had Linger to come back. It returns false if ctx ended.
+func (t *tester) linger(ctx context.Context) bool {
+	end := time.Now().Add(t.cfg.Linger)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		if t.finished(now, end) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
+// finished reports whether the linger phase may end.
+func (t *tester) finished(now, end time.Time) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	repliesIn := true
+	for _, p := range t.peers {
+		if !p.heard {
+			continue
+		}
+		peerDone := p.count != 0 && p.lastHigh >= p.count || now.Sub(p.lastSeen) > t.cfg.Linger
+		if !peerDone {
+			return false
+		}
+		for _, k := range t.kinds() {
+			if p.kinds[k].lastSeq < t.seq {
+				repliesIn = false
+			}
+		}
+	}
+	return repliesIn || !now.Before(end)
+}
+
+// kinds returns the kinds of probe this participant sends.
+func (t *tester) kinds() []Kind {
+	if t.mcast {
+		return []Kind{KindMulticast, KindUnicast}
+	}
+	return []Kind{KindUnicast}
+}
+
+// send sends probe seq to the group and to every peer (hello: only to the
+// listed peers not heard yet, and to the group).
+func (t *tester) send(seq uint32, hello bool) {
+	t.mu.Lock()
+	if !hello {
+		t.seq = seq
+	}
+	var targets []netip.AddrPort
+	for _, p := range t.peers {
+		if hello && (p.heard || !p.listed) {
+			continue
+		}
+		targets = append(targets, p.addr)
+		if !hello && p.heard {
+			for _, k := range t.kinds() {
+				if p.kinds[k].base == 0 {
+					p.kinds[k].base = seq
+				}
+			}
+		}
+	}
+	t.mu.Unlock()
+
+	pr := Probe{
+		Session: t.session, Seq: seq, Flags: t.flags, Count: t.count,
+		IntervalMillis: uint32(t.cfg.Interval / time.Millisecond), Pad: t.cfg.Size - ProbeLen,
+	}
+	if t.count != 0 && seq == t.count {
+		pr.Flags |= FlagLast
+	}
+	if t.mcast {
+		pr.Kind, pr.TTL, pr.Time = KindMulticast, uint8(t.conn.TTL()), t.now()
+		t.buf = AppendProbe(t.buf[:0], pr)
+		if _, err := t.conn.WriteGroup(t.buf); err != nil {
+			t.log.Warn("multicast: probe to group", "seq", seq, "err", err)
+		}
+	}
+	pr.Kind, pr.TTL = KindUnicast, uint8(t.conn.UnicastTTL())
+	for _, a := range targets {
+		pr.Time = t.now()
+		t.buf = AppendProbe(t.buf[:0], pr)
+		if err := t.conn.WriteTo(t.buf, a); err != nil {
+			t.log.Debug("multicast: probe to peer", "peer", a, "seq", seq, "err", err)
+		}
+	}
+}
+
+// readLoop answers probes and records replies until ctx ends.
+func (t *tester) readLoop(ctx context.Context) {
+	b := make([]byte, 65536)
+	var out []byte
+	for {
+		pk, err := t.conn.Read(ctx, b)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+				return
+			}
+			t.log.Warn("multicast: read", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			continue
+		}
+		d := b[:pk.N]
+		if len(d) < 4 {
+			continue
+		}
+		switch d[3] { // wire type byte; the parsers check everything
+		case 0x20:
+			pr, err := ParseProbe(d)
+			if err != nil || pr.Session == t.session {
+				continue
+			}
+			if r, ok := t.onProbe(pr, pk); ok {
+				out = AppendReply(out[:0], r)
+				if len(out) <= len(d) { // never larger than the probe
+					if err := t.conn.WriteTo(out, pk.Src); err != nil {
+						t.log.Debug("multicast: reply", "peer", pk.Src, "err", err)
+					}
+				}
+			}
+		case 0x21:
+			r, err := ParseReply(d)
+			if err != nil || r.Session != t.session {
+				continue
+			}
+			t.onReply(r, pk)
+		}
+		select {
+		case t.peerDone <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// peerFor finds or adds the peer that sent a datagram.
+func (t *tester) peerFor(src netip.AddrPort, session uint32) *peerState {
+	p := t.byAddr[peerKey(src)]
+	if p == nil && session != 0 {
+		p = t.bySess[session]
+	}
+	if p == nil {
+		if len(t.peers) >= maxPeers {
+			return nil
+		}
+		p = t.addPeer(src, false)
+	}
+	if session != 0 && p.session != session {
+		p.session = session
+		t.bySess[session] = p
+	}
+	return p
+}
+
+func (t *tester) onProbe(pr Probe, pk Packet) (Reply, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.peerFor(pk.Src, pr.Session)
+	var received, first uint32
+	if p != nil {
+		p.heard = true
+		p.lastSeen = time.Now()
+		p.count = pr.Count
+		if pr.Flags&FlagMember != 0 {
+			p.member = "yes"
+		} else if p.member == "unknown" {
+			p.member = "no"
+		}
+		if pr.Seq > p.lastHigh {
+			p.lastHigh = pr.Seq
+		}
+		if pr.Seq != 0 {
+			ks := &p.kinds[pr.Kind]
+			tr := ks.from[pr.Session]
+			if tr == nil {
+				tr = &seqTracker{}
+				ks.from[pr.Session] = tr
+			}
+			ks.fromLast = pr.Session
+			dup, reord := tr.add(pr.Seq)
+			ks.fromTTL = pk.TTL
+			received, first = tr.received, tr.first
+			if t.cfg.OnEvent != nil {
+				t.cfg.OnEvent(Event{Peer: p.addr, Kind: pr.Kind, Seq: pr.Seq, Size: pk.N, TTL: pk.TTL,
+					Interface: pk.Interface, Duplicate: dup, Reordered: reord})
+			}
+		}
+	}
+	ttl := uint8(0)
+	if pk.TTL > 0 && pk.TTL < 256 {
+		ttl = uint8(pk.TTL)
+	}
+	return ReplyTo(pr, ttl, t.session, t.flags, received, first), true
+}
+
+func (t *tester) onReply(r Reply, pk Packet) {
+	rtt := time.Duration(t.now() - r.Time)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.peerFor(pk.Src, r.Responder)
+	if p == nil {
+		return
+	}
+	p.heard = true
+	p.lastSeen = time.Now()
+	if r.Flags&FlagMember != 0 {
+		p.member = "yes"
+	} else if p.member == "unknown" {
+		p.member = "no"
+	}
+	if r.Seq == 0 || r.Kind != KindMulticast && r.Kind != KindUnicast {
+		return // a hello
+	}
+	ks := &p.kinds[r.Kind]
+	if ks.base != 0 && r.Seq < ks.base {
+		return
+	}
+	dup, reord := ks.replies.add(r.Seq)
+	if !dup {
+		ks.rtt.add(rtt)
+		if r.Seq >= ks.lastSeq {
+			ks.lastSeq, ks.received, ks.first = r.Seq, r.Received, r.First
+			ks.ttlSeen = int(r.TTLSeen)
+			if r.TTLSeen == 0 {
+				ks.ttlSeen = -1
+			}
+		}
+	}
+	if t.cfg.OnEvent != nil {
+		ttl := int(r.TTLSeen)
+		if ttl == 0 {
+			ttl = -1
+		}
+		t.cfg.OnEvent(Event{Peer: p.addr, Reply: true, Kind: r.Kind, Seq: r.Seq, Size: pk.N, RTT: rtt,
+			TTL: ttl, Interface: pk.Interface, Duplicate: dup, Reordered: reord})
+	}
+}
+
+func (t *tester) report(interrupted bool) *Report {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r := &Report{
+		Group: t.conn.Group(), Source: t.conn.Source(), TTL: t.conn.TTL(), Joined: t.conn.Joined(),
+		Session: t.session, Sent: int(t.seq), Interrupted: interrupted, Duration: time.Since(t.start),
+	}
+	for _, ifi := range t.conn.Interfaces() {
+		r.Interfaces = append(r.Interfaces, ifi.Name)
+	}
+	for _, p := range t.peers {
+		pr := PeerReport{Peer: p.addr, Listed: p.listed, Answered: p.heard, Member: p.member}
+		if t.mcast {
+			pr.Multicast = t.kindReport(p, KindMulticast, t.conn.TTL())
+		}
+		pr.Unicast = t.kindReport(p, KindUnicast, t.conn.UnicastTTL())
+		r.Peers = append(r.Peers, pr)
+	}
+	sort.SliceStable(r.Peers, func(i, j int) bool { return r.Peers[i].Listed && !r.Peers[j].Listed })
+	return r
+}
+
+func (t *tester) kindReport(p *peerState, k Kind, ttl int) *KindReport {
+	ks := &p.kinds[k]
+	kr := &KindReport{TTLSent: ttl, TTLSeen: ks.ttlSeen}
+	sent := int(t.seq)
+	if ks.base != 0 {
+		sent = int(t.seq) - int(ks.base) + 1
+	}
+	kr.Sent = max(sent, 0)
+	kr.Replies = int(ks.replies.received)
+	kr.Duplicates, kr.Reordered = ks.replies.dups, ks.replies.reordered
+	kr.RoundTripLoss = lossPercent(kr.Sent, kr.Replies)
+	if ks.rtt.n > 0 {
+		kr.RTTMin, kr.RTTMax = ks.rtt.min, ks.rtt.max
+		kr.RTTAvg, kr.RTTStdDev = time.Duration(ks.rtt.mean), ks.rtt.stddev()
+	}
+	if ks.lastSeq == 0 {
+		kr.Xmt, kr.Rcv = kr.Sent, 0
+	} else {
+		low := ks.first
+		if ks.base != 0 && ks.base < low || low == 0 {
+			low = max(ks.base, 1)
+		}
+		kr.Xmt = int(ks.lastSeq) - int(low) + 1
+		kr.Rcv = min(int(ks.received), kr.Xmt)
+	}
+	kr.Loss = lossPercent(kr.Xmt, kr.Rcv)
+	kr.From.TTL = ks.fromTTL
+	if tr := ks.from[ks.fromLast]; tr != nil {
+		end := tr.highest
+		if p.session == ks.fromLast && p.count > end {
+			end = p.count
+		}
+		kr.From.Expected = int(end) - int(tr.first) + 1
+		kr.From.Received = int(tr.received)
+		kr.From.Duplicates, kr.From.Reordered = tr.dups, tr.reordered
+		kr.From.Loss = lossPercent(kr.From.Expected, kr.From.Received)
+	}
+	return kr
+}
