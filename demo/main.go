@@ -249,4 +249,3 @@ func ipv4First(addrs []string) []string {
 	}
 	return all
 }
-
