@@ -188,10 +188,9 @@ func TestAdaptiveTimeout(t *testing.T) {
 		if err != nil || res.Attempts != 2 {
 			t.Fatalf("res %+v, err %v", res, err)
 		}
-		// The timeout backed off (doubled) and no sample came from the
-		// retransmitted message.
-		if got := c.rtt.base(); got != 2*before {
-			t.Errorf("base after a retransmission %v, want %v", got, 2*before)
+		// No sample came from the retransmitted message.
+		if got := c.rtt.base(); got != before {
+			t.Errorf("base after a retransmission %v, want %v", got, before)
 		}
 	})
 }

@@ -33,7 +33,7 @@
 // Once a round trip was measured, the first timeout adapts to the path as
 // in RFC 6298 (SRTT + 4*RTTVAR, floored at Config.MinTimeout, 50 ms),
 // sampled only from messages answered at the first transmission (Karn's
-// algorithm) and doubled after a timeout.
+// algorithm).
 //
 // # Fail fast
 //

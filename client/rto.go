@@ -9,8 +9,13 @@ import (
 // as RFC 6298 does: SRTT and RTTVAR smoothed with gains 1/8 and 1/4, RTO =
 // SRTT + 4*RTTVAR, clamped to [min, max]. Before the first sample the
 // timeout is the configured initial one. Only unambiguous samples are fed
-// (Karn's algorithm: never from a retransmitted message). A retransmission
-// timeout doubles the RTO (RFC 6298 5.5) until the next sample.
+// (Karn's algorithm: never from a retransmitted message).
+//
+// Unlike RFC 6298 5.5, a retransmission timeout does not double the shared
+// RTO for later messages: each message backs off its own timer, and SendAll
+// halves its window. Under heavy random loss (30% each way, about half the
+// exchanges lose a datagram) a shared back-off that only an unambiguous
+// sample can undo grows without bound and stalls the sender for seconds.
 type rtoEstimator struct {
 	mu                sync.Mutex
 	initial, min, max time.Duration
@@ -57,13 +62,6 @@ func (e *rtoEstimator) sample(r time.Duration) {
 		e.srtt = (7*e.srtt + r) / 8
 	}
 	e.rto = max(e.min, min(e.srtt+4*e.rttvar, e.max))
-}
-
-// backoff doubles the timeout after a retransmission timeout.
-func (e *rtoEstimator) backoff() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.rto = min(2*e.rto, e.max)
 }
 
 // congestionWindow limits SendAll's datagrams in flight (RFC 8085 3.1): one

@@ -85,7 +85,6 @@ func (c *Client) Send(ctx context.Context, payload []byte) (Result, error) {
 				res.Elapsed = now.Sub(first)
 				return res, timeoutError(res)
 			}
-			c.rtt.backoff()
 			timeout = min(2*timeout, c.cfg.max)
 		case <-ctx.Done():
 			res.Elapsed = time.Since(first)
@@ -275,7 +274,6 @@ func (c *Client) SendAll(ctx context.Context, payloads iter.Seq[[]byte], fn func
 				}
 				if f.last.After(lastCut) { // one cut per window of losses
 					cw.onLoss()
-					c.rtt.backoff()
 					lastCut = now
 				}
 				if f.res.Attempts > c.cfg.retries || now.Sub(f.first) >= c.cfg.lifetime {
