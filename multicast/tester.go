@@ -131,7 +131,8 @@ type Report struct {
 	// group: one started with NoJoin, and, in a source-specific test,
 	// every participant but the source (it only receives the group).
 	SendsGroup bool `json:"sends_group"`
-	// Ignored counts the probes that came through the group from
+	// Ignored counts the counted probes (not hellos) that came through
+	// the group from
 	// sources that were not accepted (neither listed, discovered nor
 	// introduced by unicast), and so were not answered; IgnoredSources
 	// is how many distinct addresses sent them (counted up to 1024).
@@ -540,18 +541,23 @@ func (t *tester) handshake(ctx context.Context) bool {
 	defer deadline.Stop()
 	tick := time.NewTicker(min(t.cfg.Interval, 200*time.Millisecond))
 	defer tick.Stop()
+	send := true
 	for {
 		if t.handshakeDone(time.Now()) {
 			return true
 		}
-		t.send(0, true)
+		if send { // on the ticker only: answers must not trigger hellos
+			t.send(0, true)
+		}
 		select {
 		case <-ctx.Done():
 			return false
 		case <-deadline.C:
 			return true
 		case <-tick.C:
+			send = true
 		case <-t.peerDone:
+			send = false
 		}
 	}
 }
@@ -772,6 +778,9 @@ func (t *tester) acceptProbe(pr Probe, pk Packet) *peerState {
 		return p
 	}
 	if pk.Multicast {
+		if pr.Seq == 0 {
+			return nil // a hello to the group from a participant not known yet
+		}
 		t.ignored++
 		if t.ignSrc == nil {
 			t.ignSrc = make(map[netip.Addr]struct{})
