@@ -214,7 +214,7 @@ func TestCLIMcastDiscover(t *testing.T) {
 	ended := time.Now()
 	for i := range 3 {
 		if res[i].code != 0 || !strings.Contains(res[i].out, "2 of 2 peers received the group within 0% loss") ||
-			!strings.Contains(res[i].out, "(discovered)") || strings.Count(res[i].out, "status    : ok") != 2 {
+			!strings.Contains(res[i].out, "0 peers listed + discovery") || strings.Count(res[i].out, "status    : ok") != 2 {
 			t.Errorf("host %d: exit %d\n%s%s", i, res[i].code, res[i].out, res[i].err)
 		}
 	}
