@@ -1,5 +1,9 @@
 module github.com/udpkit/udpkit
 
-go 1.26
+go 1.26.0
 
-require github.com/spf13/pflag v1.1.0
+require (
+	github.com/spf13/pflag v1.1.0
+	golang.org/x/net v0.62.0
+	golang.org/x/sys v0.50.0
+)
