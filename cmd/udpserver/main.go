@@ -60,10 +60,18 @@ address with an empty host (":9797") means the same pair of sockets.
 On a wildcard address every reply leaves from the address its request was
 sent to; bind a specific address to serve one interface only.
 
+Discovery: the server announces itself on the LAN (UDP port 9798: directed
+broadcast, 239.255.97.97 and ff02::9797) on every selected interface, with
+only its addresses on that interface, answers 'udpcli discover', and says
+goodbye when it stops. Bound to specific addresses, it announces only on
+their interfaces; bound to loopback only, nowhere. --no-announce turns it off.
+
 Examples:
   udpserver                                  # 0.0.0.0:9797 and [::]:9797
   udpserver --listen 127.0.0.1:9797 --listen [::1]:9797
   udpserver --listen 192.168.1.5:9797 --no-raw
+  udpserver --instance kitchen --attr room=kitchen --attr fw=1.2
+  udpserver -I eth0 --announce-ttl 30s       # announce on eth0 only
   udpserver --quiet --log-level debug        # answer, print nothing
   udpserver | jq -r .text                    # just the messages
   echo hello | nc -u -w1 localhost 9797      # prints "ack" (raw mode)
@@ -80,6 +88,7 @@ type options struct {
 	logLevel        slog.Level
 	logFormat       string
 	shutdownTimeout time.Duration
+	announce        announceOptions
 }
 
 func main() {
@@ -121,6 +130,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Error("cannot listen", "err", err)
 		return exitFailed
 	}
+	// The announcer lives until the server stops; its goodbyes go out
+	// before the sockets close, so browsers drop the server at once.
+	annCtx, stopAnnouncing := context.WithCancel(context.Background())
+	announced := startAnnouncer(annCtx, opts.announce, conns, log)
+	defer func() { stopAnnouncing(); <-announced }()
+
 	errs := make(chan error, len(conns))
 	for _, c := range conns {
 		log.Info("listening", "addr", c.LocalAddr().String())
@@ -136,6 +151,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Error("serving failed", "err", err)
 		status = exitFailed
 	}
+	stopAnnouncing()
+	<-announced
 	sctx, cancel := context.WithTimeout(context.Background(), opts.shutdownTimeout)
 	defer cancel()
 	if err := s.Shutdown(sctx); err != nil {
@@ -151,6 +168,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := pflag.NewFlagSet("udpserver", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.SortFlags = false
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
@@ -162,7 +180,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format` on stderr: text or json")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long running handlers may take to finish after SIGINT or SIGTERM")
+	o.announce.register(fs)
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if err := o.announce.validate(); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
