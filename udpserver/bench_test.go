@@ -56,15 +56,18 @@ func BenchmarkServe(b *testing.B) {
 	for _, tc := range []struct {
 		name     string
 		bind, to string
+		batch    int // Server.BatchSize
 		mk       func([]byte, uint64) []byte
 	}{
-		{"data-ack", "127.0.0.1:0", "127.0.0.1", appendBenchData},
-		{"ping-pong", "127.0.0.1:0", "127.0.0.1", appendBenchPing},
-		{"data-ack-wildcard-pktinfo", "0.0.0.0:0", "127.0.0.1", appendBenchData},
+		{"data-ack", "127.0.0.1:0", "127.0.0.1", 0, appendBenchData},
+		{"data-ack-nobatch", "127.0.0.1:0", "127.0.0.1", 1, appendBenchData},
+		{"ping-pong", "127.0.0.1:0", "127.0.0.1", 0, appendBenchPing},
+		{"data-ack-wildcard-pktinfo", "0.0.0.0:0", "127.0.0.1", 0, appendBenchData},
+		{"data-ack-wildcard-pktinfo-nobatch", "0.0.0.0:0", "127.0.0.1", 1, appendBenchData},
 	} {
 		for _, inflight := range []int{1, 64} {
 			b.Run(fmt.Sprintf("%s/inflight=%d", tc.name, inflight), func(b *testing.B) {
-				s := &Server{Handler: HandlerFunc(func(ctx context.Context, r *Request) error { return nil })}
+				s := &Server{BatchSize: tc.batch, Handler: HandlerFunc(func(ctx context.Context, r *Request) error { return nil })}
 				pc, err := net.ListenPacket("udp4", tc.bind)
 				if err != nil {
 					b.Fatal(err)

@@ -111,3 +111,10 @@ var bg = context.Background()
 func netipAddrPort(i int) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i % 5)}), uint16(1000+i))
 }
+
+func netipAddrPortFrom(t testing.TB, ip string, port uint16) netip.AddrPort {
+	t.Helper()
+	return netip.AddrPortFrom(netip.MustParseAddr(ip), port)
+}
+
+func timeoutFromNow() time.Time { return time.Now().Add(waitTimeout) }

@@ -178,7 +178,7 @@ func (s *Server) serveUDP(ctx context.Context, r *Request) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.stats.panics.Add(1)
-			s.log.Error("udpserver: handler panicked", "panic", v, "from", r.Remote, "id", r.ID, "stack", string(debug.Stack()))
+			s.logLimited(&s.logPanic, slog.LevelError, "udpserver: handler panicked", "panic", v, "from", r.Remote, "id", r.ID, "stack", string(debug.Stack()))
 			err = errHandlerPanic
 		}
 	}()
@@ -191,7 +191,7 @@ func (s *Server) malformed(c *atomic.Uint64, p *packet, why string) []byte {
 	s.stats.malformed.Add(1)
 	s.stats.dropped.Add(1)
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
-		s.log.Log(context.Background(), slog.LevelDebug, "udpserver: dropped malformed datagram", "from", p.remote, "reason", why, "size", p.n)
+		s.logLimited(&s.logMalformed, slog.LevelDebug, "udpserver: dropped malformed datagram", "from", p.remote, "reason", why, "size", p.n)
 	}
 	return nil
 }

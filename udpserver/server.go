@@ -147,12 +147,25 @@ type Server struct {
 	// blocks (disk, network) and order does not matter.
 	Workers int
 
+	// BatchSize is how many datagrams a worker reads with one system call
+	// (recvmmsg) and how many replies it sends with one (sendmmsg), for a
+	// *net.UDPConn on Linux. The replies to a batch leave together after
+	// the handler ran for each of its datagrams, so a handler that blocks
+	// delays the replies to the whole batch. Default DefaultBatchSize (64)
+	// on Linux with one worker, and 1 with several (Workers > 1 says the
+	// handler blocks); 1 reads and answers one datagram at a time, the
+	// only way elsewhere and for other PacketConns.
+	BatchSize int
+
 	initOnce sync.Once
 	cfg      config
 	log      *slog.Logger
 	dedup    *dedupTable
 	stats    counters
 	start    time.Time
+
+	// Rate-limited logs, one budget per kind (log.go).
+	logMalformed, logWrite, logPanic logLimiter
 
 	ctx    context.Context // handlers' context; canceled by Close
 	cancel context.CancelFunc
@@ -175,6 +188,7 @@ type config struct {
 	dedupEntries   int
 	dedupPerSource int
 	workers        int
+	batchSize      int
 	err            error // invalid configuration
 }
 
@@ -188,6 +202,7 @@ func (s *Server) init() {
 			dedupEntries:   s.DedupEntries,
 			dedupPerSource: s.DedupPerSource,
 			workers:        s.Workers,
+			batchSize:      s.BatchSize,
 		}
 		if c.maxDatagram == 0 {
 			c.maxDatagram = wire.DefaultMaxDatagram
@@ -205,6 +220,12 @@ func (s *Server) init() {
 		if c.workers == 0 {
 			c.workers = 1
 		}
+		if c.batchSize == 0 {
+			c.batchSize = 1
+			if batchSupported && c.workers == 1 {
+				c.batchSize = DefaultBatchSize
+			}
+		}
 		switch {
 		case c.maxDatagram < wire.HeaderLen || c.maxDatagram > wire.MaxDatagram:
 			c.err = fmt.Errorf("udpserver: MaxDatagram %d out of range [%d, %d]", c.maxDatagram, wire.HeaderLen, wire.MaxDatagram)
@@ -216,6 +237,8 @@ func (s *Server) init() {
 			c.err = fmt.Errorf("udpserver: negative DedupPerSource %d", c.dedupPerSource)
 		case c.workers < 0:
 			c.err = fmt.Errorf("udpserver: negative Workers %d", c.workers)
+		case c.batchSize < 0 || c.batchSize > 1024:
+			c.err = fmt.Errorf("udpserver: BatchSize %d out of range [1, 1024]", c.batchSize)
 		}
 		s.cfg = c
 		s.log = s.Logger
@@ -260,11 +283,17 @@ func (s *Server) Serve(pc net.PacketConn) error {
 	s.mu.Unlock()
 
 	c := newConn(pc, s.log)
+	worker := func() error {
+		if bc := newBatchConn(c, s.cfg.batchSize, s.cfg.maxDatagram); bc != nil {
+			return s.serveBatch(bc)
+		}
+		return s.serveWorker(c)
+	}
 	errs := make(chan error, s.cfg.workers)
 	for range s.cfg.workers - 1 {
-		go func() { errs <- s.serveWorker(c) }()
+		go func() { errs <- worker() }()
 	}
-	err := s.serveWorker(c)
+	err := worker()
 	for range s.cfg.workers - 1 {
 		if e := <-errs; err == nil {
 			err = e
@@ -286,25 +315,12 @@ func (s *Server) serveWorker(c conn) error {
 	defer s.wg.Done()
 	p := newPacket(s.cfg.maxDatagram)
 	reply := make([]byte, 0, max(s.cfg.maxDatagram, wire.HeaderLen+maxReasonLen))
-	var backoff time.Duration
+	var backoff readBackoff
 	for {
 		err := c.read(p)
 		if err != nil {
-			if s.isClosing() {
-				return ErrServerClosed
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return fmt.Errorf("udpserver: socket closed: %w", err)
-			}
-			s.stats.readErrors.Add(1)
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Warn("udpserver: read failed; backing off", "err", err, "backoff", backoff)
-			t := time.NewTimer(backoff)
-			select {
-			case <-t.C:
-			case <-s.done:
-				t.Stop()
-				return ErrServerClosed
+			if err := s.readFailed(&backoff, err); err != nil {
+				return err
 			}
 			continue
 		}
@@ -315,10 +331,36 @@ func (s *Server) serveWorker(c conn) error {
 		}
 		if err := c.write(p, out); err != nil && !s.isClosing() {
 			s.stats.writeErrors.Add(1)
-			if s.log.Enabled(s.ctx, slog.LevelDebug) {
-				s.log.Debug("udpserver: write failed", "to", p.remote, "err", err)
-			}
+			s.logLimited(&s.logWrite, slog.LevelWarn, "udpserver: write failed", "to", p.remote, "err", err)
 		}
+	}
+}
+
+// readBackoff is how long a worker waits after a failed read: it doubles
+// from 5 ms to 1 s while reads keep failing, so that a broken socket is
+// never hot-looped.
+type readBackoff time.Duration
+
+// readFailed handles a read error: it returns ErrServerClosed (or the
+// socket's own closing error) when the worker must stop, or nil after
+// counting, logging and waiting out the back-off.
+func (s *Server) readFailed(b *readBackoff, err error) error {
+	if s.isClosing() {
+		return ErrServerClosed
+	}
+	if errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("udpserver: socket closed: %w", err)
+	}
+	s.stats.readErrors.Add(1)
+	*b = readBackoff(min(max(2*time.Duration(*b), 5*time.Millisecond), time.Second))
+	s.log.Warn("udpserver: read failed; backing off", "err", err, "backoff", time.Duration(*b))
+	t := time.NewTimer(time.Duration(*b))
+	select {
+	case <-t.C:
+		return nil
+	case <-s.done:
+		t.Stop()
+		return ErrServerClosed
 	}
 }
 

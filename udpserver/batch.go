@@ -1,0 +1,59 @@
+package udpserver
+
+import (
+	"log/slog"
+
+	"github.com/udpkit/udpkit/wire"
+)
+
+// DefaultBatchSize is how many datagrams a worker reads in one system call
+// on Linux (recvmmsg) and how many replies it sends in one (sendmmsg).
+const DefaultBatchSize = 64
+
+// batchConn is the batch I/O layer of one socket (batch_linux.go). Its
+// packets are owned by one worker: readBatch fills the first n of them and
+// writeBatch sends the replies to those n.
+type batchConn interface {
+	// packets returns the conn's packets, BatchSize of them.
+	packets() []*packet
+	// readBatch blocks for at least one datagram and returns how many
+	// packets it filled.
+	readBatch() (n int, err error)
+	// writeBatch sends outs[i] to packet i's sender, from the address the
+	// packet was sent to, for each non-nil outs[i] with i < n. It returns
+	// how many replies it could not send, and the last error.
+	writeBatch(n int, outs [][]byte) (failed int, err error)
+}
+
+// serveBatch is the read-handle-reply loop of one worker on a batchConn:
+// it reads up to BatchSize datagrams, runs process on each in order, and
+// sends all their replies at once. A reply thus waits for the handlers of
+// the datagrams read after its request in the same batch; with a handler
+// that blocks, prefer BatchSize 1 and more Workers.
+func (s *Server) serveBatch(bc batchConn) error {
+	defer s.wg.Done()
+	pkts := bc.packets()
+	bufs := make([][]byte, len(pkts))
+	outs := make([][]byte, len(pkts))
+	for i := range bufs {
+		bufs[i] = make([]byte, 0, max(s.cfg.maxDatagram, wire.HeaderLen+maxReasonLen))
+	}
+	var backoff readBackoff
+	for {
+		n, err := bc.readBatch()
+		if err != nil {
+			if err := s.readFailed(&backoff, err); err != nil {
+				return err
+			}
+			continue
+		}
+		backoff = 0
+		for i := range n {
+			outs[i] = s.process(s.ctx, pkts[i], bufs[i])
+		}
+		if failed, err := bc.writeBatch(n, outs); failed > 0 && !s.isClosing() {
+			s.stats.writeErrors.Add(uint64(failed))
+			s.logLimited(&s.logWrite, slog.LevelWarn, "udpserver: write failed", "err", err, "replies", failed)
+		}
+	}
+}

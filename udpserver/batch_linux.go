@@ -1,0 +1,260 @@
+package udpserver
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// This file is batch I/O on Linux: recvmmsg reads up to BatchSize
+// datagrams in one system call and sendmmsg sends their replies in one.
+//
+// It calls the system calls itself, through the socket's syscall.RawConn
+// (so deadlines and the runtime's poller work as for any net.Conn), rather
+// than through golang.org/x/net's ipv4.PacketConn.ReadBatch: x/net reports
+// each sender as a new *net.UDPAddr, two allocations per datagram
+// (BenchmarkXNetReadBatch measures them), while this file decodes the
+// sender's sockaddr into a netip.AddrPort in place. The mmsghdr, iovec,
+// sockaddr and control-message buffers are allocated once per worker.
+
+const batchSupported = true
+
+// batchUDPConn is a batchConn over a *net.UDPConn.
+type batchUDPConn struct {
+	u  *udpConn
+	rc syscall.RawConn
+
+	pkts  []*packet
+	rhs   []unix.Mmsghdr          // read headers, one per packet
+	riov  []unix.Iovec            // read iovecs, one per packet
+	rname []unix.RawSockaddrInet6 // senders, large enough for both families
+	scope []uint32                // IPv6 scope ID of each sender, for its reply
+	whs   []unix.Mmsghdr          // write headers, one per reply
+	wiov  []unix.Iovec            // write iovecs
+	wname []unix.RawSockaddrInet6 // reply destinations
+	flags int                     // recvmmsg flags
+	n     int                     // result of the last system call
+	errno syscall.Errno           // error of the last system call
+	rfn   func(fd uintptr) bool   // bound once: a method value per call would allocate
+	wfn   func(fd uintptr) bool
+	wfrom int               // first header the next sendmmsg sends
+	wlen  int               // headers filled for this batch
+	zones map[uint32]string // scope ID -> zone name, filled once per interface
+	zmu   sync.Mutex
+}
+
+func newBatchConn(c conn, size, maxDatagram int) batchConn {
+	u, ok := c.(*udpConn)
+	if !ok || size <= 1 {
+		return nil
+	}
+	rc, err := u.c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	b := &batchUDPConn{
+		u:     u,
+		rc:    rc,
+		pkts:  make([]*packet, size),
+		rhs:   make([]unix.Mmsghdr, size),
+		riov:  make([]unix.Iovec, size),
+		rname: make([]unix.RawSockaddrInet6, size),
+		scope: make([]uint32, size),
+		whs:   make([]unix.Mmsghdr, size),
+		wiov:  make([]unix.Iovec, size),
+		wname: make([]unix.RawSockaddrInet6, size),
+		flags: unix.MSG_WAITFORONE,
+	}
+	b.rfn, b.wfn = b.recvmmsg, b.sendmmsg
+	for i := range b.pkts {
+		p := newPacket(maxDatagram)
+		b.pkts[i] = p
+		b.riov[i].Base = &p.buf[0]
+		b.riov[i].SetLen(len(p.buf))
+		h := &b.rhs[i].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&b.rname[i]))
+		h.Iov = &b.riov[i]
+		h.SetIovlen(1)
+		if u.pktinfo {
+			h.Control = &p.oob[0]
+		}
+		b.whs[i].Hdr.Iov = &b.wiov[i]
+		b.whs[i].Hdr.SetIovlen(1)
+		b.whs[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.wname[i]))
+	}
+	return b
+}
+
+func (b *batchUDPConn) packets() []*packet { return b.pkts }
+
+func (b *batchUDPConn) recvmmsg(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rhs[0])), uintptr(len(b.rhs)), uintptr(b.flags), 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		b.n, b.errno = int(r), e
+		return e != unix.EAGAIN
+	}
+}
+
+func (b *batchUDPConn) readBatch() (int, error) {
+	for i := range b.rhs {
+		h := &b.rhs[i].Hdr
+		h.Namelen = unix.SizeofSockaddrInet6
+		if b.u.pktinfo {
+			h.SetControllen(oobSize)
+		}
+		h.Flags = 0
+	}
+	if err := b.rc.Read(b.rfn); err != nil {
+		return 0, err
+	}
+	if b.errno != 0 {
+		return 0, os.NewSyscallError("recvmmsg", b.errno)
+	}
+	u := b.u
+	for i := range b.n {
+		p, h := b.pkts[i], &b.rhs[i]
+		p.n, p.local, p.ifindex, p.dst = int(h.Len), u.local, 0, false
+		if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
+			p.n = len(p.buf) + 1 // too large, as process expects
+		}
+		p.remote, b.scope[i] = b.sender(&b.rname[i])
+		if u.pktinfo {
+			if addr, ifindex, ok := parsePktinfo(p.oob[:h.Hdr.Controllen]); ok {
+				p.local, p.ifindex, p.dst = netip.AddrPortFrom(addr, u.local.Port()), ifindex, true
+			} else {
+				p.local = netip.AddrPort{}
+			}
+		}
+	}
+	return b.n, nil
+}
+
+// sender decodes a sockaddr written by recvmmsg.
+func (b *batchUDPConn) sender(sa *unix.RawSockaddrInet6) (netip.AddrPort, uint32) {
+	switch sa.Family {
+	case unix.AF_INET:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), ntohs(sa4.Port)), 0
+	case unix.AF_INET6:
+		a := netip.AddrFrom16(sa.Addr)
+		if sa.Scope_id != 0 {
+			a = a.WithZone(b.zone(sa.Scope_id))
+		}
+		return netip.AddrPortFrom(a, ntohs(sa.Port)), sa.Scope_id
+	}
+	return netip.AddrPort{}, 0
+}
+
+// zone names an IPv6 scope ID as net does: the interface name, or the
+// number when the interface is gone. Names are cached; there are as many
+// as the host has interfaces.
+func (b *batchUDPConn) zone(id uint32) string {
+	b.zmu.Lock()
+	defer b.zmu.Unlock()
+	if z, ok := b.zones[id]; ok {
+		return z
+	}
+	z := strconv.FormatUint(uint64(id), 10)
+	if ifi, err := net.InterfaceByIndex(int(id)); err == nil {
+		z = ifi.Name
+	}
+	if b.zones == nil {
+		b.zones = make(map[uint32]string)
+	}
+	b.zones[id] = z
+	return z
+}
+
+func (b *batchUDPConn) sendmmsg(fd uintptr) bool {
+	for {
+		r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.whs[b.wfrom])), uintptr(b.wlen-b.wfrom), 0, 0, 0)
+		if e == unix.EINTR {
+			continue
+		}
+		b.n, b.errno = int(r), e
+		return e != unix.EAGAIN
+	}
+}
+
+// writeBatch sends outs[i] to the sender of packet i for every non-nil
+// outs[i], in as few sendmmsg calls as the kernel allows. It returns how
+// many replies could not be sent and the last error.
+func (b *batchUDPConn) writeBatch(n int, outs [][]byte) (failed int, err error) {
+	u, m := b.u, 0
+	for i := range n {
+		out := outs[i]
+		if out == nil {
+			continue
+		}
+		p, h := b.pkts[i], &b.whs[m]
+		b.wiov[m].Base = &out[0]
+		b.wiov[m].SetLen(len(out))
+		h.Hdr.Namelen = b.putSockaddr(&b.wname[m], p.remote, b.scope[i])
+		h.Hdr.Control = nil
+		h.Hdr.SetControllen(0)
+		if p.dst && usableSource(p.local.Addr()) {
+			oob := appendPktinfo(p.woob[:0], u.v6, p.local.Addr(), p.ifindex)
+			h.Hdr.Control = &oob[0]
+			h.Hdr.SetControllen(len(oob))
+		}
+		m++
+	}
+	b.wfrom, b.wlen = 0, m
+	for b.wfrom < b.wlen {
+		if e := b.rc.Write(b.wfn); e != nil {
+			return failed + b.wlen - b.wfrom, e // closed
+		}
+		if b.errno == 0 {
+			b.wfrom += b.n
+			continue
+		}
+		// The first message of the rest failed. The kernel may refuse
+		// the source (a subnet broadcast address, say): a reply from its
+		// own choice beats no reply. Otherwise skip it.
+		h := &b.whs[b.wfrom].Hdr
+		if h.Control != nil {
+			h.Control = nil
+			h.SetControllen(0)
+			continue
+		}
+		err = os.NewSyscallError("sendmmsg", b.errno)
+		failed++
+		b.wfrom++
+	}
+	return failed, err
+}
+
+// putSockaddr writes ap as the socket's family wants it and returns its
+// length.
+func (b *batchUDPConn) putSockaddr(sa *unix.RawSockaddrInet6, ap netip.AddrPort, scope uint32) uint32 {
+	if !b.u.v6 {
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		*sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: htons(ap.Port()), Addr: ap.Addr().Unmap().As4()}
+		return unix.SizeofSockaddrInet4
+	}
+	*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: htons(ap.Port()), Addr: ap.Addr().As16(), Scope_id: scope}
+	return unix.SizeofSockaddrInet6
+}
+
+// ntohs and htons convert a port between the sockaddr's byte order (big
+// endian, stored in a native uint16) and a number.
+func ntohs(v uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(&v))
+	return uint16(b[0])<<8 | uint16(b[1])
+}
+
+func htons(v uint16) uint16 {
+	var r uint16
+	b := (*[2]byte)(unsafe.Pointer(&r))
+	b[0], b[1] = byte(v>>8), byte(v)
+	return r
+}

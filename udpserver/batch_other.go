@@ -1,0 +1,9 @@
+//go:build !linux
+
+package udpserver
+
+// Without recvmmsg/sendmmsg every socket is served one datagram at a time.
+
+const batchSupported = false
+
+func newBatchConn(c conn, size, maxDatagram int) batchConn { return nil }
