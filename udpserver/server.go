@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/udpkit/udpkit/wire"
@@ -157,6 +158,15 @@ type Server struct {
 	// only way elsewhere and for other PacketConns.
 	BatchSize int
 
+	// Sockets is how many sockets serve each address given to Serve, for
+	// a *net.UDPConn on Linux: Serve sets SO_REUSEPORT on the socket it is
+	// given and opens Sockets-1 more on the same address, each with its own
+	// Workers, and the kernel spreads senders across them by a hash of
+	// their address and port. It helps when the server has several cores
+	// to spare and traffic comes from many senders; one sender always
+	// lands on one socket. Default 1. See also ListenConfig.ReusePort.
+	Sockets int
+
 	initOnce sync.Once
 	cfg      config
 	log      *slog.Logger
@@ -189,6 +199,7 @@ type config struct {
 	dedupPerSource int
 	workers        int
 	batchSize      int
+	sockets        int
 	err            error // invalid configuration
 }
 
@@ -203,6 +214,7 @@ func (s *Server) init() {
 			dedupPerSource: s.DedupPerSource,
 			workers:        s.Workers,
 			batchSize:      s.BatchSize,
+			sockets:        max(s.Sockets, 1),
 		}
 		if c.maxDatagram == 0 {
 			c.maxDatagram = wire.DefaultMaxDatagram
@@ -237,6 +249,8 @@ func (s *Server) init() {
 			c.err = fmt.Errorf("udpserver: negative DedupPerSource %d", c.dedupPerSource)
 		case c.workers < 0:
 			c.err = fmt.Errorf("udpserver: negative Workers %d", c.workers)
+		case s.Sockets < 0 || s.Sockets > 1024:
+			c.err = fmt.Errorf("udpserver: Sockets %d out of range [1, 1024]", s.Sockets)
 		case c.batchSize < 0 || c.batchSize > 1024:
 			c.err = fmt.Errorf("udpserver: BatchSize %d out of range [1, 1024]", c.batchSize)
 		}
@@ -272,6 +286,84 @@ func (s *Server) Serve(pc net.PacketConn) error {
 		pc.Close()
 		return s.cfg.err
 	}
+	pcs := []net.PacketConn{pc}
+	if s.cfg.sockets > 1 {
+		more, err := s.reusePortSiblings(pc)
+		if err != nil {
+			pc.Close()
+			return err
+		}
+		pcs = append(pcs, more...)
+	}
+	if len(pcs) == 1 {
+		return s.serve(pc)
+	}
+	errs := make(chan error, len(pcs))
+	for _, pc := range pcs {
+		go func() { errs <- s.serve(pc) }()
+	}
+	var err error
+	for range pcs {
+		e := <-errs
+		if err == nil && !errors.Is(e, ErrServerClosed) {
+			err = e
+			for _, pc := range pcs {
+				pc.Close() // one socket failed for good: stop them all
+			}
+		}
+	}
+	if err == nil || s.isClosing() {
+		return ErrServerClosed
+	}
+	return err
+}
+
+// reusePortSiblings sets SO_REUSEPORT on pc and opens Sockets-1 more
+// sockets on its address.
+func (s *Server) reusePortSiblings(pc net.PacketConn) ([]net.PacketConn, error) {
+	uc, ok := pc.(*net.UDPConn)
+	if !ok {
+		return nil, fmt.Errorf("udpserver: Sockets %d needs a *net.UDPConn, not %T", s.cfg.sockets, pc)
+	}
+	rc, err := uc.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("udpserver: SO_REUSEPORT: %w", err)
+	}
+	if err := setReusePort(rc); err != nil {
+		return nil, fmt.Errorf("udpserver: SO_REUSEPORT: %w", err)
+	}
+	la := uc.LocalAddr().(*net.UDPAddr)
+	network, only6 := "udp4", false
+	if isIPv6Socket(uc, la.AddrPort()) {
+		network = "udp6"
+		if only6, err = v6Only(uc); err != nil {
+			return nil, fmt.Errorf("udpserver: IPV6_V6ONLY: %w", err)
+		}
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		if network == "udp6" {
+			if err := setV6Only(c, only6); err != nil {
+				return err
+			}
+		}
+		return setReusePort(c)
+	}}
+	var more []net.PacketConn
+	for range s.cfg.sockets - 1 {
+		c, err := lc.ListenPacket(context.Background(), network, la.String())
+		if err != nil {
+			for _, c := range more {
+				c.Close()
+			}
+			return nil, fmt.Errorf("udpserver: open another socket on %v: %w", la, err)
+		}
+		more = append(more, c)
+	}
+	return more, nil
+}
+
+// serve serves one socket with Workers workers.
+func (s *Server) serve(pc net.PacketConn) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -398,8 +490,28 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 // Listen opens a UDP socket for a Server on addr (host:port). An IPv4
 // literal host opens an IPv4 socket, an IPv6 literal an IPv6-only socket,
 // an empty host a dual-stack wildcard socket and a name whatever it
-// resolves to first.
+// resolves to first. It is ListenConfig{}.Listen.
 func Listen(ctx context.Context, addr string) (*net.UDPConn, error) {
+	return (&ListenConfig{}).Listen(ctx, addr)
+}
+
+// ListenConfig holds options for opening a server's socket. Its zero value
+// opens an ordinary socket, as Listen does.
+type ListenConfig struct {
+	// ReusePort sets SO_REUSEPORT (Linux only; elsewhere Listen fails), so
+	// that several sockets, in this process or another of the same user,
+	// can bind the same address and port; the kernel spreads the senders
+	// across them by a hash of their address and port. One Server can
+	// Serve them all, a worker per socket, each on its own core. It helps
+	// on a multi-core server with many senders; it does nothing for one
+	// sender, and it lets any program of the same user bind the port too.
+	// Default false.
+	ReusePort bool
+}
+
+// Listen opens a UDP socket on addr as the package-level Listen does, with
+// lc's options.
+func (lc *ListenConfig) Listen(ctx context.Context, addr string) (*net.UDPConn, error) {
 	network := "udp"
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		if ip, err := netip.ParseAddr(host); err == nil {
@@ -410,8 +522,11 @@ func Listen(ctx context.Context, addr string) (*net.UDPConn, error) {
 			}
 		}
 	}
-	var lc net.ListenConfig
-	pc, err := lc.ListenPacket(ctx, network, addr)
+	var nlc net.ListenConfig
+	if lc.ReusePort {
+		nlc.Control = func(_, _ string, c syscall.RawConn) error { return setReusePort(c) }
+	}
+	pc, err := nlc.ListenPacket(ctx, network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("udpserver: listen: %w", err)
 	}

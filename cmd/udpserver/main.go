@@ -89,6 +89,10 @@ type options struct {
 	logFormat       string
 	shutdownTimeout time.Duration
 	announce        announceOptions
+	batch           int     // udpserver.Server.BatchSize
+	sockets         int     // udpserver.Server.Sockets
+	rateLimit       float64 // udpserver.Server.RateLimit, datagrams/s per source IP
+	rateBurst       int     // udpserver.Server.RateBurst
 }
 
 func main() {
@@ -114,6 +118,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Logger:      log,
 		DisableRaw:  opts.noRaw,
 		MaxDatagram: opts.maxSize,
+		BatchSize:   opts.batch,
+		Sockets:     opts.sockets,
 	}
 	if !opts.quiet {
 		s.Handler = udpserver.HandlerFunc(func(ctx context.Context, r *udpserver.Request) error {
@@ -180,6 +186,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format` on stderr: text or json")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long running handlers may take to finish after SIGINT or SIGTERM")
+	fs.IntVar(&o.batch, "batch", 0, "datagrams read (recvmmsg) and replies sent (sendmmsg) per system call on Linux; 0 means 64, 1 turns batching off")
+	fs.IntVar(&o.sockets, "sockets", 1, "`N` sockets per listen address with SO_REUSEPORT (Linux), each served on its own; helps with several cores and many senders")
 	o.announce.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -198,6 +206,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.maxSize < wire.HeaderLen || o.maxSize > wire.MaxDatagram {
 		return o, fmt.Errorf("invalid --max-size %d: want %d to %d bytes", o.maxSize, wire.HeaderLen, wire.MaxDatagram)
+	}
+	if o.batch < 0 || o.batch > 1024 {
+		return o, fmt.Errorf("invalid --batch %d: want 0 to 1024", o.batch)
+	}
+	if o.sockets < 1 || o.sockets > 1024 {
+		return o, fmt.Errorf("invalid --sockets %d: want 1 to 1024", o.sockets)
 	}
 	if o.shutdownTimeout < 0 {
 		return o, fmt.Errorf("invalid --shutdown-timeout %v: want a positive duration such as 5s", o.shutdownTimeout)
