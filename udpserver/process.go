@@ -52,6 +52,11 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 	n := min(p.n, len(p.buf))
 	b := p.buf[:n]
 	over := p.n > s.cfg.maxDatagram
+	if s.rates != nil {
+		if ok, nack := s.rates.allow(rateKey(p.remote), s.now()); !ok {
+			return s.rateLimited(b, nack && !over, reply)
+		}
+	}
 
 	if !wire.IsMessage(b) {
 		if len(b) == 1 && b[0] == wire.Magic0 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"sync"
@@ -167,10 +168,30 @@ type Server struct {
 	// lands on one socket. Default 1. See also ListenConfig.ReusePort.
 	Sockets int
 
+	// RateLimit is how many datagrams a second each source may send
+	// (an IPv4 address, or the /64 prefix of an IPv6 address), every kind
+	// counted: DATA, PING, raw and malformed. It is checked before
+	// anything else, de-duplication and handler included. Over the limit,
+	// a DATA gets NACK "rate limited" (16 bytes, never more than the
+	// request) at most once a second per source and everything else is
+	// dropped; Stats.RateLimited counts them. Default 0: no limit.
+	RateLimit float64
+
+	// RateBurst is how many datagrams a source may send at once, above
+	// its RateLimit (the token bucket's depth). Default RateLimit/5,
+	// rounded up: a fifth of a second's worth.
+	RateBurst int
+
+	// RateSources is the hard cap of the rate-limit table; when it is
+	// full the source heard from least recently is forgotten (and starts
+	// again with a full burst). Default DefaultRateSources (16384).
+	RateSources int
+
 	initOnce sync.Once
 	cfg      config
 	log      *slog.Logger
 	dedup    *dedupTable
+	rates    *rateTable // nil without a RateLimit
 	stats    counters
 	start    time.Time
 
@@ -251,6 +272,10 @@ func (s *Server) init() {
 			c.err = fmt.Errorf("udpserver: negative Workers %d", c.workers)
 		case s.Sockets < 0 || s.Sockets > 1024:
 			c.err = fmt.Errorf("udpserver: Sockets %d out of range [1, 1024]", s.Sockets)
+		case s.RateLimit < 0 || s.RateLimit != s.RateLimit || s.RateLimit > 1e9:
+			c.err = fmt.Errorf("udpserver: RateLimit %v out of range [0, 1e9]", s.RateLimit)
+		case s.RateBurst < 0 || s.RateSources < 0:
+			c.err = fmt.Errorf("udpserver: negative RateBurst %d or RateSources %d", s.RateBurst, s.RateSources)
 		case c.batchSize < 0 || c.batchSize > 1024:
 			c.err = fmt.Errorf("udpserver: BatchSize %d out of range [1, 1024]", c.batchSize)
 		}
@@ -261,6 +286,17 @@ func (s *Server) init() {
 		}
 		s.start = time.Now()
 		s.dedup = newDedupTable(c.dedupEntries, c.dedupPerSource, c.dedupWindow)
+		if s.RateLimit > 0 && c.err == nil {
+			burst := s.RateBurst
+			if burst == 0 {
+				burst = max(1, int(math.Ceil(s.RateLimit/5)))
+			}
+			sources := s.RateSources
+			if sources == 0 {
+				sources = DefaultRateSources
+			}
+			s.rates = newRateTable(s.RateLimit, burst, sources)
+		}
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.conns = make(map[net.PacketConn]struct{})
 		s.done = make(chan struct{})

@@ -5,7 +5,8 @@ import "sync/atomic"
 // Stats is a snapshot of a Server's counters since it started. Every
 // datagram read is counted in Received and then in exactly one of the
 // outcome counters: Handled (DATA and raw messages whose handler ran),
-// Duplicates, InProgress, Pings, Oversized, Empty, RawDropped or Malformed.
+// Duplicates, InProgress, Pings, RateLimited, Oversized, Empty, RawDropped
+// or Malformed.
 type Stats struct {
 	Received uint64 // datagrams read from the sockets
 
@@ -19,6 +20,13 @@ type Stats struct {
 
 	Acked  uint64 // ACKs and raw "ack\n" replies sent, repeats for duplicates included
 	Nacked uint64 // NACKs sent, repeats for duplicates and "too large" included
+
+	// RateLimited counts datagrams over their source's rate limit: at
+	// most one NACK "rate limited" per source and second (counted in
+	// Nacked), the rest dropped (counted in Dropped).
+	RateLimited uint64
+	RateSources int    // sources in the rate-limit table now
+	RateEvicted uint64 // sources forgotten because the table was full
 
 	Oversized  uint64 // datagrams larger than MaxDatagram (a DATA among them got NACK "too large")
 	Empty      uint64 // empty datagrams (never answered)
@@ -39,7 +47,7 @@ type Stats struct {
 	DedupEvicted uint64 // exchanges forgotten early because a cap was reached
 	DedupExpired uint64 // exchanges forgotten after the whole window
 
-	Dropped uint64 // datagrams dropped unanswered on purpose: InProgress, Empty, RawDropped, Malformed and oversized non-DATA
+	Dropped uint64 // datagrams dropped unanswered on purpose: InProgress, Empty, RawDropped, Malformed, oversized non-DATA and RateLimited without a NACK
 
 	ReadErrors  uint64 // socket read errors other than closing
 	WriteErrors uint64 // replies the socket refused
@@ -51,7 +59,7 @@ type counters struct {
 	acked, nacked                                                           atomic.Uint64
 	oversized, empty, rawDropped                                            atomic.Uint64
 	malformed, short, version, badType, flags, field, unexpected, auth      atomic.Uint64
-	dropped, readErrors, writeErrors                                        atomic.Uint64
+	dropped, readErrors, writeErrors, rateLimited                           atomic.Uint64
 }
 
 // Stats returns a snapshot of the server's counters.
@@ -69,6 +77,7 @@ func (s *Server) Stats() Stats {
 		Pings:            c.pings.Load(),
 		Acked:            c.acked.Load(),
 		Nacked:           c.nacked.Load(),
+		RateLimited:      c.rateLimited.Load(),
 		Oversized:        c.oversized.Load(),
 		Empty:            c.empty.Load(),
 		RawDropped:       c.rawDropped.Load(),
@@ -84,6 +93,7 @@ func (s *Server) Stats() Stats {
 		ReadErrors:       c.readErrors.Load(),
 		WriteErrors:      c.writeErrors.Load(),
 	}
+	st.RateSources, st.RateEvicted = s.rates.counts()
 	st.DedupEntries = s.dedup.len()
 	st.DedupEvicted, st.DedupExpired = s.dedup.counts()
 	return st

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -120,6 +121,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		MaxDatagram: opts.maxSize,
 		BatchSize:   opts.batch,
 		Sockets:     opts.sockets,
+		RateLimit:   opts.rateLimit,
+		RateBurst:   opts.rateBurst,
 	}
 	if !opts.quiet {
 		s.Handler = udpserver.HandlerFunc(func(ctx context.Context, r *udpserver.Request) error {
@@ -188,6 +191,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long running handlers may take to finish after SIGINT or SIGTERM")
 	fs.IntVar(&o.batch, "batch", 0, "datagrams read (recvmmsg) and replies sent (sendmmsg) per system call on Linux; 0 means 64, 1 turns batching off")
 	fs.IntVar(&o.sockets, "sockets", 1, "`N` sockets per listen address with SO_REUSEPORT (Linux), each served on its own; helps with several cores and many senders")
+	rateLimit := fs.String("rate-limit", "1000/s", "datagrams a second each source IP (IPv6: /64) may send, as `N/s` or N; over it DATA gets one NACK \"rate limited\" a second, the rest is dropped; 0 turns it off (do that for 'udpcli bench')")
+	fs.IntVar(&o.rateBurst, "rate-burst", 200, "datagrams a source may send at once above --rate-limit (`N`)")
 	o.announce.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -206,6 +211,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.maxSize < wire.HeaderLen || o.maxSize > wire.MaxDatagram {
 		return o, fmt.Errorf("invalid --max-size %d: want %d to %d bytes", o.maxSize, wire.HeaderLen, wire.MaxDatagram)
+	}
+	rl := strings.TrimSuffix(*rateLimit, "/s")
+	var err error
+	if o.rateLimit, err = strconv.ParseFloat(rl, 64); err != nil || o.rateLimit < 0 || o.rateLimit > 1e9 || o.rateLimit != o.rateLimit {
+		return o, fmt.Errorf("invalid --rate-limit %q: want datagrams a second such as 1000/s, or 0 for no limit", *rateLimit)
+	}
+	if o.rateBurst < 1 {
+		return o, fmt.Errorf("invalid --rate-burst %d: want 1 or more", o.rateBurst)
 	}
 	if o.batch < 0 || o.batch > 1024 {
 		return o, fmt.Errorf("invalid --batch %d: want 0 to 1024", o.batch)
