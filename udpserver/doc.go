@@ -37,11 +37,33 @@
 // # Execution model
 //
 // Each socket is served by Workers goroutines (default 1), each of which
-// reads a datagram, runs the handler inline, sends the reply and reads the
-// next. With the default, messages arriving on one socket are handled one
-// at a time in arrival order. Buffers, control-message space and the
-// Request are reused, so steady-state serving allocates nothing per
-// datagram (see BenchmarkServe and TestProcessAllocs).
+// reads datagrams, runs the handler inline for each, sends the replies and
+// reads again. With the default, messages arriving on one socket are
+// handled one at a time in arrival order. Buffers, control-message space
+// and the Request are reused, so steady-state serving allocates nothing
+// per datagram (see BenchmarkServe, TestServeAllocs and TestProcessAllocs).
+//
+// On Linux a worker reads up to BatchSize datagrams (default 64 with one
+// worker) with one recvmmsg call and sends their replies with one
+// sendmmsg call, which halves the system calls per datagram under load
+// and costs nothing at one request in flight (a batch is whatever is
+// queued, never waited for). BatchSize 1 turns it off.
+//
+// Sockets > 1 (or ListenConfig.ReusePort for sockets you open) serves one
+// address with several SO_REUSEPORT sockets, which the kernel balances by
+// sender: useful on a multi-core host with many senders.
+//
+// # Limits for an exposed server
+//
+// RateLimit gives every source (IPv4 address or IPv6 /64) a token bucket,
+// checked before anything else; over it, a DATA gets NACK "rate limited"
+// once a second and the rest is dropped. The rate-limit and
+// de-duplication tables have hard caps (RateSources, DedupEntries,
+// DedupPerSource), so memory stays bounded under any flood, spoofed
+// sources included; logs about single datagrams are rate-limited too.
+// Replies are never longer than their requests.
+//
+//	s := &udpserver.Server{RateLimit: 1000, RateBurst: 200} // per source
 //
 // # Raw mode
 //
