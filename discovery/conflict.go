@@ -91,7 +91,12 @@ func (a *Announcer) conflict(p inPacket, now time.Time) bool {
 		return false
 	}
 	a.stats.conflicts.Add(1)
+	// A peer announces over IPv4 and IPv6 from two source addresses but
+	// with one record: its first address names it.
 	peer := p.src.Addr().WithZone("")
+	if len(rec.Addrs) > 0 {
+		peer = rec.Addrs[0]
+	}
 	if !a.auto {
 		if !slices.Contains(a.logged, peer) {
 			if len(a.logged) < maxLoggedPeers {
