@@ -16,7 +16,7 @@ type Rate struct {
 	Burst int
 }
 
-// Answer rate defaults (PROTOCOL.md section 6.4). A browser sends six
+// Answer rate defaults (PROTOCOL.md section 6.5). A browser sends six
 // rounds in its first 775 ms and then one a second, and each round asks
 // for at most one answer per address family and interface; the defaults
 // leave room for a few browsers on one host.
