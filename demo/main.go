@@ -142,14 +142,14 @@ func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
 		if h.SecondIPv4.IsValid() {
 			where += " and " + h.SecondIPv4.String() + " (two segments)"
 		}
-		say("    %s  %-32s udpserver --instance %s", h.Name, where, s.instance)
+		say("    %s  %-44s udpserver --instance %s", h.Name, where, s.instance)
 		if err := s.cmd.Start(); err != nil {
 			return fmt.Errorf("start udpserver on %s: %w", h.Name, err)
 		}
 		servers = append(servers, s)
 	}
-	say("    %s  %-32s client", lab.Host(clientA).Name, lab.Host(clientA).IPv4)
-	say("    %s  %-32s client looking at segment B only (-I eth1)", lab.Host(clientB).Name, lab.Host(clientB).SecondIPv4)
+	say("    %s  %-44s client", lab.Host(clientA).Name, lab.Host(clientA).IPv4)
+	say("    %s  %-44s client looking at segment B only (-I eth1)", lab.Host(clientB).Name, lab.Host(clientB).SecondIPv4)
 
 	// Discovery on segment A: every server.
 	say("\n==> on %s: udpcli discover -n %d -t 5s", lab.Host(clientA).Name, nServers)
@@ -158,7 +158,7 @@ func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
 		return err
 	}
 	for _, r := range results {
-		say("    found %-16s at %-22s on %s after %.1f ms", r.Instance, strings.Join(ipv4First(r.Addrs), " "), r.Interface, r.FoundAfter)
+		say("    found %-14s at %s on %s after %.1f ms", r.Instance, describe(r.Addrs), r.Interface, r.FoundAfter)
 	}
 
 	// Every server gets a message and must acknowledge it.
@@ -182,7 +182,7 @@ func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
 		return err
 	}
 	for _, r := range resB {
-		say("    found %-16s at %-22s on %s after %.1f ms", r.Instance, strings.Join(ipv4First(r.Addrs), " "), r.Interface, r.FoundAfter)
+		say("    found %-14s at %s on %s after %.1f ms", r.Instance, describe(r.Addrs), r.Interface, r.FoundAfter)
 	}
 
 	say("\n==> stopping the servers (SIGTERM: each says goodbye on the LAN); what they received:")
@@ -230,6 +230,15 @@ func discover(ctx context.Context, h *netlab.Host, udpcli string, n int, extra .
 		return nil, fmt.Errorf("udpcli discover on %s: %v\n%s", h.Name, err, stderr.String())
 	}
 	return res, nil
+}
+
+// describe shows the first address and how many more there are.
+func describe(addrs []string) string {
+	all := ipv4First(addrs)
+	if len(all) == 1 {
+		return all[0]
+	}
+	return fmt.Sprintf("%s (+%d IPv6)", all[0], len(all)-1)
 }
 
 // ipv4First orders addresses so that IPv4 ones come first (they read

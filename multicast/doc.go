@@ -41,7 +41,12 @@
 // its replies), the round-trip loss, duplicates, reordering, RTT and the
 // TTL seen, plus what it received of the peer's own probes. A peer that
 // does not join (Config.NoJoin) says so in its flags and is reported as
-// "not joined" rather than as a dead host. The wire format is in
+// "not joined" rather than as a dead host. A participant answers only
+// accepted sources (listed peers, peers added with Test.AddPeer by
+// discovery, and sources that introduced themselves with a unicast probe),
+// each within a reply budget, so that a spoofed probe to the group is not
+// reflected by every member. In a source-specific test only the source
+// sends to the group. The wire format is in
 // PROTOCOL.md, section 7; AppendProbe, ParseProbe, AppendReply and
 // ParseReply are its pure codec.
 //

@@ -313,3 +313,88 @@ func TestLabListenSend(t *testing.T) {
 		})
 	}
 }
+
+// TestLabNoReflection: hosts 0 and 1 test the group, listing each other.
+// Host 2, listed by nobody, sends counted probes to the group: no member
+// answers it (a spoofed source would otherwise get one reply per member).
+// After host 2 introduces itself with a unicast hello to host 0, host 0
+// answers it, within its reply budget.
+func TestLabNoReflection(t *testing.T) {
+	lab := newLab(t, netlab.Config{Hosts: 3})
+	group := netip.MustParseAddrPort("239.255.77.9:9803")
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var attacker *multicast.Conn
+	if err := lab.Host(2).Do(func() (err error) {
+		attacker, err = multicast.Dial(ctx, group, multicast.Config{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer attacker.Close()
+	tests := make([]*multicast.Test, 2)
+	for i := range 2 {
+		cfg := multicast.TestConfig{Count: 100, Interval: 20 * time.Millisecond,
+			Peers: []netip.AddrPort{netip.AddrPortFrom(lab.Host(1-i).IPv4, group.Port())}}
+		if err := lab.Host(i).Do(func() (err error) {
+			tests[i], err = multicast.NewTest(ctx, group, cfg)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tests[i].Close() })
+	}
+	reports := make([]*multicast.Report, 2)
+	var wg sync.WaitGroup
+	for i, tt := range tests {
+		wg.Go(func() { reports[i] = tt.Run(ctx) })
+	}
+	// replies counts the replies host 2 gets within d.
+	b := make([]byte, 1500)
+	replies := func(d time.Duration) map[netip.Addr]int {
+		rctx, rcancel := context.WithTimeout(ctx, d)
+		defer rcancel()
+		got := map[netip.Addr]int{}
+		for {
+			p, err := attacker.Read(rctx, b)
+			if err != nil {
+				return got
+			}
+			if _, err := multicast.ParseReply(b[:p.N]); err == nil {
+				got[p.Src.Addr()]++
+			}
+		}
+	}
+	pr := multicast.Probe{Session: 0x5f00f, Kind: multicast.KindMulticast, Count: 100, TTL: 1}
+	for seq := uint32(1); seq <= 20; seq++ {
+		pr.Seq = seq
+		if _, err := attacker.WriteGroup(multicast.AppendProbe(nil, pr)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := replies(300 * time.Millisecond); len(got) != 0 {
+		t.Errorf("20 group probes from an unknown source drew replies: %v", got)
+	}
+	hello := multicast.Probe{Session: 0x5f00f, Kind: multicast.KindUnicast, Count: 100}
+	if err := attacker.WriteTo(multicast.AppendProbe(nil, hello), netip.AddrPortFrom(lab.Host(0).IPv4, group.Port())); err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint32(21); seq <= 120; seq++ {
+		pr.Seq = seq
+		attacker.WriteGroup(multicast.AppendProbe(nil, pr))
+	}
+	got := replies(300 * time.Millisecond)
+	if got[lab.Host(1).IPv4] != 0 || got[lab.Host(0).IPv4] == 0 || got[lab.Host(0).IPv4] > 60 {
+		t.Errorf("after a unicast hello to host 0 and 100 group probes: replies %v, want some from host 0 only, rate-limited", got)
+	}
+	wg.Wait()
+	t.Logf("replies after the hello: %v; host 0 ignored %d, rate-limited %d; host 1 ignored %d from %d sources",
+		got, reports[0].Ignored, reports[0].RateLimited, reports[1].Ignored, reports[1].IgnoredSources)
+	if reports[1].Ignored < 100 || reports[1].IgnoredSources != 1 || reports[0].RateLimited == 0 {
+		t.Errorf("reports: host 0 %+v, host 1 %+v", reports[0], reports[1])
+	}
+	p := peerReport(t, reports[1], lab.Host(0).IPv4)
+	if p.Status(0) != multicast.StatusOK {
+		t.Errorf("host 1 -> host 0: %s", p.Status(0))
+	}
+}

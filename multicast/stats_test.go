@@ -76,6 +76,12 @@ func TestStatus(t *testing.T) {
 		{"loss", PeerReport{Answered: true, Member: "yes", Multicast: lossy, Unicast: ok}, StatusLoss},
 		{"unicast only ok", PeerReport{Answered: true, Member: "yes", Unicast: ok}, StatusOK},
 		{"unicast only loss", PeerReport{Answered: true, Member: "no", Unicast: lossy}, StatusLoss},
+		{"ssm receiver ok", PeerReport{Answered: true, Member: "yes", Unicast: ok,
+			Multicast: &KindReport{ReceiveOnly: true, From: FlowReport{Expected: 10, Received: 10}}}, StatusOK},
+		{"ssm receiver loss", PeerReport{Answered: true, Member: "yes", Unicast: ok,
+			Multicast: &KindReport{ReceiveOnly: true, From: FlowReport{Expected: 10, Received: 8, Loss: 20}}}, StatusLoss},
+		{"ssm receiver nothing", PeerReport{Answered: true, Member: "yes", Unicast: ok,
+			Multicast: &KindReport{ReceiveOnly: true}}, StatusNoMcast},
 	}
 	for _, tc := range tests {
 		if got := tc.p.Status(5); got != tc.want {

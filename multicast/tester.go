@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sort"
 	"sync"
@@ -24,9 +25,21 @@ const (
 	// participant waits for every listed peer to answer a hello before it
 	// sends its first counted probe.
 	DefaultStartWait = 5 * time.Second
-	// maxPeers bounds the peers one test tracks (probes from further
-	// addresses are answered but not reported).
+	// DefaultSettle is, with TestConfig.Discover, how long the start-up
+	// handshake waits after the last newly found peer before the first
+	// counted probe (when every found peer has answered).
+	DefaultSettle = time.Second
+	// maxPeers bounds the peers one test tracks, and so the table of
+	// accepted sources and their reply budgets: unicast probes from
+	// further addresses are neither answered nor reported.
 	maxPeers = 1024
+	// replyBurst and replyPerInterval are the per-source reply budget
+	// (a token bucket): at most replyBurst replies at once, refilled
+	// with replyPerInterval replies per TestConfig.Interval. A peer
+	// running the same test needs 2 per interval (one group and one
+	// unicast probe).
+	replyBurst       = 16
+	replyPerInterval = 4
 )
 
 // TestConfig configures RunTest. The zero value tests the group with
@@ -39,9 +52,19 @@ type TestConfig struct {
 	// probes, like a host that is not a member.
 	Config
 	// Peers are the other participants' unicast addresses (port: the
-	// group's). Peers that probe the group without being listed are
-	// found and reported too.
+	// group's). A participant answers only probes from accepted sources
+	// (PROTOCOL.md section 7): listed peers, peers added with
+	// Test.AddPeer (discovery), sources that sent it a probe by unicast
+	// (a hello introduces a participant that was not listed) and sources
+	// that answered its probes. Probes that arrive through the group
+	// from any other source are counted in Report.Ignored, not answered.
 	Peers []netip.AddrPort
+	// Discover says that peers are also added while the test runs, with
+	// Test.AddPeer (from service discovery): the start-up handshake then
+	// lasts until at least one peer was found, every peer found has
+	// answered and none was added for DefaultSettle, or until StartWait.
+	// Default: false.
+	Discover bool
 	// Count is the number of probes of each kind. Default (0):
 	// DefaultCount; negative: until ctx ends.
 	Count int
@@ -104,6 +127,20 @@ type Report struct {
 	Sent int `json:"sent"`
 	// Interfaces are the interfaces used.
 	Interfaces []string `json:"interfaces"`
+	// SendsGroup is false for a participant that does not send to the
+	// group: one started with NoJoin, and, in a source-specific test,
+	// every participant but the source (it only receives the group).
+	SendsGroup bool `json:"sends_group"`
+	// Ignored counts the counted probes (not hellos) that came through
+	// the group from
+	// sources that were not accepted (neither listed, discovered nor
+	// introduced by unicast), and so were not answered; IgnoredSources
+	// is how many distinct addresses sent them (counted up to 1024).
+	Ignored        int `json:"ignored"`
+	IgnoredSources int `json:"ignored_sources"`
+	// RateLimited counts the probes not answered because their source
+	// exceeded its reply budget.
+	RateLimited int `json:"rate_limited"`
 	// Interrupted is true when ctx ended the test early.
 	Interrupted bool `json:"interrupted"`
 	// Duration is the length of the test.
@@ -117,15 +154,24 @@ type PeerReport struct {
 	// Peer is the peer's unicast address.
 	Peer netip.AddrPort `json:"peer"`
 	// Listed is true for a peer given in TestConfig.Peers, false for one
-	// found because it probed the group.
+	// found otherwise.
 	Listed bool `json:"listed"`
-	// Answered is true when anything (a probe or a reply) came from it.
+	// Discovered is true for a peer added with Test.AddPeer.
+	Discovered bool `json:"discovered"`
+	// Answered is true when the peer showed that it knows us: it sent us
+	// a probe by unicast or answered one of ours.
 	Answered bool `json:"answered"`
+	// Interface is the local interface the peer's last datagram arrived
+	// on ("" when the system does not tell).
+	Interface string `json:"interface,omitempty"`
 	// Member says whether the peer joined the group, as its own packets
 	// tell: "yes", "no" or "unknown" (nothing heard).
 	Member string `json:"member"`
 	// Multicast and Unicast are the figures for each kind of probe.
-	// Multicast is nil when this participant did not send to the group.
+	// Multicast is nil when neither this participant nor the peer sends
+	// to the group (NoJoin, or two receivers of a source-specific test).
+	// In a source-specific test a receiver sends nothing to the group:
+	// its Multicast report on the source is ReceiveOnly.
 	Multicast *KindReport `json:"multicast"`
 	Unicast   *KindReport `json:"unicast"`
 }
@@ -160,6 +206,10 @@ type KindReport struct {
 	TTLSeen int `json:"ttl_seen"`
 	// From is what we received of the peer's own probes of this kind.
 	From FlowReport `json:"from_peer"`
+	// ReceiveOnly is set on the multicast report of a receiver of a
+	// source-specific test, about the source: we sent nothing to the
+	// group, only From counts.
+	ReceiveOnly bool `json:"receive_only,omitempty"`
 }
 
 // FlowReport counts the probes received from a peer (one-way, peer to us),
@@ -189,18 +239,28 @@ const (
 )
 
 // Status judges the peer against maxLoss (percent): StatusOK when the
-// multicast loss (the unicast loss for a participant that did not join) is
-// at most maxLoss; otherwise the reason.
+// multicast loss (the unicast loss when there is no multicast report; the
+// loss of the source's group probes for a receiver of a source-specific
+// test) is at most maxLoss; otherwise the reason.
 func (p PeerReport) Status(maxLoss float64) string {
 	if !p.Answered {
 		return StatusNoAnswer
 	}
 	k := p.Multicast
-	if k == nil {
+	switch {
+	case k == nil:
 		k = p.Unicast
-	} else if p.Member == "no" {
+	case p.Member == "no":
 		return StatusNotJoined
-	} else if k.Xmt > 0 && k.Rcv == 0 {
+	case k.ReceiveOnly: // SSM receiver: judge what came from the source
+		if k.From.Received == 0 {
+			return StatusNoMcast
+		}
+		if k.From.Loss > maxLoss {
+			return StatusLoss
+		}
+		return StatusOK
+	case k.Xmt > 0 && k.Rcv == 0:
 		return StatusNoMcast
 	}
 	if k.Loss > maxLoss {
@@ -238,15 +298,19 @@ type kindState struct {
 }
 
 type peerState struct {
-	addr     netip.AddrPort
-	listed   bool
-	heard    bool
-	member   string
-	session  uint32
-	count    uint32 // the peer's planned count
-	lastHigh uint32 // highest seq of any kind from the peer
-	lastSeen time.Time
-	kinds    [3]kindState // by Kind
+	addr       netip.AddrPort
+	listed     bool
+	discovered bool
+	heard      bool // it knows us: a unicast probe or a reply came from it
+	iface      string
+	tokens     float64   // reply budget
+	refilled   time.Time // when tokens was last refilled
+	member     string
+	session    uint32
+	count      uint32 // the peer's planned count
+	lastHigh   uint32 // highest seq of any kind from the peer
+	lastSeen   time.Time
+	kinds      [3]kindState // by Kind
 }
 
 // tester is one running test.
@@ -257,7 +321,8 @@ type tester struct {
 	start   time.Time
 	session uint32
 	flags   ProbeFlags
-	mcast   bool
+	mcast   bool   // joined: reports multicast figures
+	sendG   bool   // sends to the group (not NoJoin; SSM: only the source)
 	count   uint32 // 0 = unbounded
 
 	mu       sync.Mutex
@@ -267,6 +332,10 @@ type tester struct {
 	seq      uint32 // last counted seq sent
 	buf      []byte
 	peerDone chan struct{} // signalled when something arrives
+	added    time.Time     // when the last peer was added by AddPeer
+	ignored  int
+	ignSrc   map[netip.Addr]struct{}
+	limited  int
 }
 
 // RunTest runs an omping-style test of group: it joins the group, sends
@@ -310,6 +379,38 @@ func (t *Test) Run(ctx context.Context) *Report { return t.t.run(ctx) }
 
 // Close leaves the group and closes the socket.
 func (t *Test) Close() error { return t.t.conn.Close() }
+
+// AddPeer adds a peer found while the test runs (by service discovery):
+// like a listed peer, it is probed, greeted during the start-up handshake
+// and answered. session is the peer's session if known (0 if not); a
+// unicast probe carrying it may then come from another of the peer's
+// addresses, which replaces addr. Adding a known peer again does nothing.
+// It is safe to call from any goroutine, before or during Run.
+func (t *Test) AddPeer(addr netip.AddrPort, session uint32) {
+	tt := t.t
+	if addr.Port() == 0 {
+		addr = netip.AddrPortFrom(addr.Addr(), tt.conn.Group().Port())
+	}
+	if !addr.IsValid() || addr.Addr().Unmap().Is4() != tt.conn.Group().Addr().Is4() || session == tt.session {
+		return
+	}
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	if tt.byAddr[peerKey(addr)] != nil || session != 0 && tt.bySess[session] != nil || len(tt.peers) >= maxPeers {
+		return
+	}
+	p := tt.addPeer(addr, true)
+	p.discovered = true
+	if session != 0 {
+		p.session = session
+		tt.bySess[session] = p
+	}
+	tt.added = time.Now()
+	select {
+	case tt.peerDone <- struct{}{}:
+	default:
+	}
+}
 
 func newTester(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*tester, error) {
 	if cfg.Count == 0 {
@@ -372,6 +473,7 @@ func newTester(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*test
 	if c.Joined() {
 		t.flags = FlagMember
 	}
+	t.sendG = t.mcast && (!cfg.Source.IsValid() || isLocalAddr(cfg.Source))
 	return t, nil
 }
 
@@ -380,8 +482,26 @@ func peerKey(a netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(a.Addr().Unmap().WithZone(""), a.Port())
 }
 
+// isLocalAddr reports whether a is one of this host's addresses: in a
+// source-specific test only the source sends to the group.
+func isLocalAddr(a netip.Addr) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, x := range addrs {
+		if ipn, ok := x.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Unmap() == a.Unmap().WithZone("") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (t *tester) addPeer(a netip.AddrPort, listed bool) *peerState {
-	p := &peerState{addr: netip.AddrPortFrom(a.Addr().Unmap(), a.Port()), listed: listed, member: "unknown"}
+	p := &peerState{addr: netip.AddrPortFrom(a.Addr().Unmap(), a.Port()), listed: listed, member: "unknown",
+		tokens: replyBurst}
 	for k := range p.kinds {
 		p.kinds[k].ttlSeen, p.kinds[k].fromTTL = -1, -1
 		p.kinds[k].from = make(map[uint32]*seqTracker)
@@ -414,32 +534,43 @@ func (t *tester) run(ctx context.Context) *Report {
 // handshake sends hellos (seq 0) until every listed peer has been heard
 // or StartWait has passed. It returns false if ctx ended.
 func (t *tester) handshake(ctx context.Context) bool {
-	if t.cfg.StartWait < 0 || len(t.cfg.Peers) == 0 {
+	if t.cfg.StartWait < 0 || len(t.cfg.Peers) == 0 && !t.cfg.Discover {
 		return ctx.Err() == nil
 	}
 	deadline := time.NewTimer(t.cfg.StartWait)
 	defer deadline.Stop()
 	tick := time.NewTicker(min(t.cfg.Interval, 200*time.Millisecond))
 	defer tick.Stop()
+	send := true
 	for {
-		if t.allListedHeard() {
+		if t.handshakeDone(time.Now()) {
 			return true
 		}
-		t.send(0, true)
+		if send { // on the ticker only: answers must not trigger hellos
+			t.send(0, true)
+		}
 		select {
 		case <-ctx.Done():
 			return false
 		case <-deadline.C:
 			return true
 		case <-tick.C:
+			send = true
 		case <-t.peerDone:
+			send = false
 		}
 	}
 }
 
-func (t *tester) allListedHeard() bool {
+// handshakeDone reports whether every listed (or found) peer was heard
+// and, with Discover, at least one was found and none was added for
+// DefaultSettle.
+func (t *tester) handshakeDone(now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.cfg.Discover && (len(t.peers) == 0 || now.Sub(t.added) < min(DefaultSettle, t.cfg.StartWait)) {
+		return false
+	}
 	for _, p := range t.peers {
 		if p.listed && !p.heard {
 			return false
@@ -510,7 +641,7 @@ func (t *tester) finished(now, end time.Time) bool {
 
 // kinds returns the kinds of probe this participant sends.
 func (t *tester) kinds() []Kind {
-	if t.mcast {
+	if t.sendG {
 		return []Kind{KindMulticast, KindUnicast}
 	}
 	return []Kind{KindUnicast}
@@ -546,7 +677,7 @@ func (t *tester) send(seq uint32, hello bool) {
 	if t.count != 0 && seq == t.count {
 		pr.Flags |= FlagLast
 	}
-	if t.mcast {
+	if t.sendG {
 		pr.Kind, pr.TTL, pr.Time = KindMulticast, uint8(t.conn.TTL()), t.now()
 		t.buf = AppendProbe(t.buf[:0], pr)
 		if _, err := t.conn.WriteGroup(t.buf); err != nil {
@@ -613,7 +744,8 @@ func (t *tester) readLoop(ctx context.Context) {
 	}
 }
 
-// peerFor finds or adds the peer that sent a datagram.
+// peerFor finds or adds the peer that sent a reply (a reply carries our
+// session, so its sender got our probe).
 func (t *tester) peerFor(src netip.AddrPort, session uint32) *peerState {
 	p := t.byAddr[peerKey(src)]
 	if p == nil && session != 0 {
@@ -632,39 +764,111 @@ func (t *tester) peerFor(src netip.AddrPort, session uint32) *peerState {
 	return p
 }
 
+// acceptProbe returns the peer that sent a probe, or nil when the probe
+// must not be answered (PROTOCOL.md section 7, "Whom to answer"): a probe
+// through the group is answered only for an accepted source (a known
+// peer's address); a probe by unicast introduces its source.
+func (t *tester) acceptProbe(pr Probe, pk Packet) *peerState {
+	p := t.byAddr[peerKey(pk.Src)]
+	if p != nil {
+		if pr.Session != 0 && p.session != pr.Session {
+			p.session = pr.Session
+			t.bySess[pr.Session] = p
+		}
+		return p
+	}
+	if pk.Multicast {
+		if pr.Seq == 0 {
+			return nil // a hello to the group from a participant not known yet
+		}
+		t.ignored++
+		if t.ignSrc == nil {
+			t.ignSrc = make(map[netip.Addr]struct{})
+		}
+		if len(t.ignSrc) < maxPeers {
+			t.ignSrc[pk.Src.Addr().WithZone("")] = struct{}{}
+		}
+		return nil
+	}
+	// A unicast probe: the source introduces itself. A peer added by
+	// AddPeer with this session, not heard yet, moves to this address.
+	if q := t.bySess[pr.Session]; q != nil && q.discovered && !q.heard {
+		delete(t.byAddr, peerKey(q.addr))
+		q.addr = netip.AddrPortFrom(pk.Src.Addr().Unmap(), pk.Src.Port())
+		t.byAddr[peerKey(q.addr)] = q
+		return q
+	}
+	if len(t.peers) >= maxPeers {
+		t.ignored++
+		return nil
+	}
+	p = t.addPeer(pk.Src, false)
+	p.session = pr.Session
+	t.bySess[pr.Session] = p
+	return p
+}
+
+// allowReply takes one reply from p's budget.
+func (t *tester) allowReply(p *peerState, now time.Time) bool {
+	if !p.refilled.IsZero() {
+		per := float64(replyPerInterval) / t.cfg.Interval.Seconds()
+		p.tokens = min(replyBurst, p.tokens+now.Sub(p.refilled).Seconds()*per)
+	}
+	p.refilled = now
+	if p.tokens < 1 {
+		t.limited++
+		return false
+	}
+	p.tokens--
+	return true
+}
+
 func (t *tester) onProbe(pr Probe, pk Packet) (Reply, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p := t.peerFor(pk.Src, pr.Session)
-	var received, first uint32
-	if p != nil {
+	p := t.acceptProbe(pr, pk)
+	if p == nil {
+		return Reply{}, false
+	}
+	now := time.Now()
+	if !pk.Multicast {
 		p.heard = true
-		p.lastSeen = time.Now()
-		p.count = pr.Count
-		if pr.Flags&FlagMember != 0 {
-			p.member = "yes"
-		} else if p.member == "unknown" {
-			p.member = "no"
-		}
-		if pr.Seq > p.lastHigh {
-			p.lastHigh = pr.Seq
-		}
-		if pr.Seq != 0 {
-			ks := &p.kinds[pr.Kind]
-			tr := ks.from[pr.Session]
-			if tr == nil {
-				tr = &seqTracker{}
-				ks.from[pr.Session] = tr
+	}
+	p.lastSeen = now
+	if pk.Interface != "" {
+		p.iface = pk.Interface
+	}
+	p.count = pr.Count
+	if pr.Flags&FlagMember != 0 {
+		p.member = "yes"
+	} else if p.member == "unknown" {
+		p.member = "no"
+	}
+	if pr.Seq > p.lastHigh {
+		p.lastHigh = pr.Seq
+	}
+	var received, first uint32
+	if pr.Seq != 0 {
+		ks := &p.kinds[pr.Kind]
+		tr := ks.from[pr.Session]
+		if tr == nil {
+			if len(ks.from) >= 16 { // a peer restarting over and over
+				clear(ks.from)
 			}
-			ks.fromLast = pr.Session
-			dup, reord := tr.add(pr.Seq)
-			ks.fromTTL = pk.TTL
-			received, first = tr.received, tr.first
-			if t.cfg.OnEvent != nil {
-				t.cfg.OnEvent(Event{Peer: p.addr, Kind: pr.Kind, Seq: pr.Seq, Size: pk.N, TTL: pk.TTL,
-					Interface: pk.Interface, Duplicate: dup, Reordered: reord})
-			}
+			tr = &seqTracker{}
+			ks.from[pr.Session] = tr
 		}
+		ks.fromLast = pr.Session
+		dup, reord := tr.add(pr.Seq)
+		ks.fromTTL = pk.TTL
+		received, first = tr.received, tr.first
+		if t.cfg.OnEvent != nil {
+			t.cfg.OnEvent(Event{Peer: p.addr, Kind: pr.Kind, Seq: pr.Seq, Size: pk.N, TTL: pk.TTL,
+				Interface: pk.Interface, Duplicate: dup, Reordered: reord})
+		}
+	}
+	if !t.allowReply(p, now) {
+		return Reply{}, false
 	}
 	ttl := uint8(0)
 	if pk.TTL > 0 && pk.TTL < 256 {
@@ -683,6 +887,9 @@ func (t *tester) onReply(r Reply, pk Packet) {
 	}
 	p.heard = true
 	p.lastSeen = time.Now()
+	if pk.Interface != "" {
+		p.iface = pk.Interface
+	}
 	if r.Flags&FlagMember != 0 {
 		p.member = "yes"
 	} else if p.member == "unknown" {
@@ -722,13 +929,15 @@ func (t *tester) report(interrupted bool) *Report {
 	r := &Report{
 		Group: t.conn.Group(), Source: t.conn.Source(), TTL: t.conn.TTL(), Joined: t.conn.Joined(),
 		Session: t.session, Sent: int(t.seq), Interrupted: interrupted, Duration: time.Since(t.start),
+		SendsGroup: t.sendG, Ignored: t.ignored, IgnoredSources: len(t.ignSrc), RateLimited: t.limited,
 	}
 	for _, ifi := range t.conn.Interfaces() {
 		r.Interfaces = append(r.Interfaces, ifi.Name)
 	}
 	for _, p := range t.peers {
-		pr := PeerReport{Peer: p.addr, Listed: p.listed, Answered: p.heard, Member: p.member}
-		if t.mcast {
+		pr := PeerReport{Peer: p.addr, Listed: p.listed && !p.discovered, Discovered: p.discovered,
+			Answered: p.heard, Interface: p.iface, Member: p.member}
+		if t.sendG || t.mcast && p.addr.Addr().WithZone("") == t.conn.Source().WithZone("") {
 			pr.Multicast = t.kindReport(p, KindMulticast, t.conn.TTL())
 		}
 		pr.Unicast = t.kindReport(p, KindUnicast, t.conn.UnicastTTL())
@@ -742,6 +951,9 @@ func (t *tester) kindReport(p *peerState, k Kind, ttl int) *KindReport {
 	ks := &p.kinds[k]
 	kr := &KindReport{TTLSent: ttl, TTLSeen: ks.ttlSeen}
 	sent := int(t.seq)
+	if k == KindMulticast && !t.sendG {
+		sent, kr.ReceiveOnly = 0, true
+	}
 	if ks.base != 0 {
 		sent = int(t.seq) - int(ks.base) + 1
 	}

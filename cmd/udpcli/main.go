@@ -107,8 +107,9 @@ func run(ctx context.Context, args []string, io stdio) int {
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			if c := lookup(args[1]); c != nil {
-				fs := newFlagSet(c, io.out)
-				fs.Usage()
+				fs := newFlagSet(c)
+				c.setup(fs)
+				printUsage(io.out, c, fs)
 				return exitOK
 			}
 			fmt.Fprintf(io.err, "udpcli: unknown command %q; run 'udpcli help' for the list\n", args[1])
@@ -125,12 +126,11 @@ func run(ctx context.Context, args []string, io stdio) int {
 		fmt.Fprintf(io.err, "udpcli: unknown command %q; run 'udpcli help' for the list\n", name)
 		return exitUsage
 	}
-	fs := newFlagSet(c, io.err)
+	fs := newFlagSet(c)
 	exec := c.setup(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			fs.SetOutput(io.out)
-			fs.Usage()
+			printUsage(io.out, c, fs)
 			return exitOK
 		}
 		fmt.Fprintf(io.err, "udpcli %s: %v\nRun 'udpcli %s --help' for usage.\n", c.name, err, c.name)
@@ -170,16 +170,22 @@ func lookup(name string) *command {
 	return nil
 }
 
-func newFlagSet(c *command, w io.Writer) *pflag.FlagSet {
+func newFlagSet(c *command) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("udpcli "+c.name, pflag.ContinueOnError)
-	fs.SetOutput(w)
+	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
-	fs.Usage = func() {
-		out := fs.Output()
-		fmt.Fprintf(out, "%s\n\nFlags:\n", c.usage)
-		fs.PrintDefaults()
-	}
+	// Parse reports errors to us; run prints them with a hint instead of
+	// the whole usage text, and --help prints the usage to stdout.
+	fs.Usage = func() {}
 	return fs
+}
+
+// printUsage writes the --help text of c.
+func printUsage(w io.Writer, c *command, fs *pflag.FlagSet) {
+	fmt.Fprintf(w, "%s\n\nFlags:\n", c.usage)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
 }
 
 func printHelp(w io.Writer) {

@@ -17,12 +17,29 @@ import (
 const mcastTestUsage = `Usage: udpcli mcast test GROUP[:PORT] [PEER...] [flags]
 
 An omping-style test. Every participant runs the same command with the
-others as PEERs (ADDRESS or ADDRESS:PORT; the port defaults to the group's).
-Each one joins GROUP, waits up to --wait seconds for the listed peers to
-answer, then sends --count sequenced probes, one every --interval seconds,
-to the group and to each peer by unicast, and answers every probe it
-receives with a unicast reply. Participants that probe the group without
-being listed are found and reported too.
+others as PEERs (ADDRESS or ADDRESS:PORT; the port defaults to the group's),
+or with no PEER at all to find them through discovery. Each one joins
+GROUP, waits up to --wait seconds for the peers to answer, then sends
+--count sequenced probes, one every --interval seconds, to the group and to
+each peer by unicast, and answers the probes of its peers with a unicast
+reply.
+
+Discovery (the default when no PEER is given; --discover with PEERs too,
+--no-discover to turn it off): for the length of the test the participant
+announces itself as service _udpkit-mcast._udp (attributes group=GROUP:PORT
+and session=ID) on the selected interfaces and browses for the others
+announcing the same group; it says goodbye when the test ends. The probes
+start when every participant found has answered and no new one appeared
+for a second, or after --wait seconds.
+
+Whom it answers: listed and discovered peers, and any participant that
+first sent it a probe by unicast (the hellos do that, so a peer that lists
+this host is answered even if not listed here). Probes that come through
+the group from anyone else are not answered (a spoofed probe to the group
+must not make every member reply to a victim) and are counted as ignored;
+each peer's replies are also rate-limited. With --source (SSM) only the
+host holding the source address sends to the group; the others receive it
+and are judged on what arrived from the source.
 
 Per peer and per kind (multicast, unicast) it prints:
   xmt/rcv/%loss   probes sent / probes the peer received (counted by the
@@ -39,7 +56,9 @@ Examples:
   udpcli mcast test 239.255.0.1:9797 198.18.0.11 198.18.0.12 -c 200 -i 0.01
   # a host that only answers unicast (does not join):
   udpcli mcast test 239.255.0.1:9797 198.18.0.10 --no-join
-  # IPv6, source-specific:
+  # no peer list: find the participants of the group by discovery:
+  udpcli mcast test 239.255.0.1:9797 -c 100 -i 0.1
+  # IPv6, source-specific (the host holding fd18::11 sends to the group):
   udpcli mcast test [ff35::8000:1]:9797 fd18::11 --source fd18::11
 
 Exit status: 0 when every peer received the group with at most --max-loss
@@ -59,6 +78,8 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	size := fs.IntP("size", "s", multicast.ProbeLen, "probe datagram size in bytes")
 	noJoin := fs.Bool("no-join", false, "do not join the group (nor send to it): answer and probe by unicast only, like a host that is not a member")
 	unicastOnly := fs.Bool("unicast-only", false, "same as --no-join")
+	discover := fs.Bool("discover", false, "find peers by discovery even when PEERs are given (default: only when none is)")
+	noDiscover := fs.Bool("no-discover", false, "do not announce this participant nor browse for others")
 	if done, err := parseMcast(fs, io, args); done || err != nil {
 		return err
 	}
@@ -81,6 +102,10 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *discover && *noDiscover {
+		return usagef("--discover and --no-discover exclude each other")
+	}
+	useDiscovery := *discover || len(peers) == 0 && !*noDiscover
 	if f.ttl < 1 || f.ttl > 255 {
 		return usagef("--ttl %d out of range 1..255", f.ttl)
 	}
@@ -116,7 +141,7 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	cfg := multicast.TestConfig{
 		Config: multicast.Config{Interfaces: ifs, Source: src, TTL: f.ttl, Loopback: f.loop,
 			NoJoin: *noJoin || *unicastOnly},
-		Peers: peers, Count: n, Interval: iv, StartWait: wt, Size: *size,
+		Peers: peers, Count: n, Interval: iv, StartWait: wt, Size: *size, Discover: useDiscovery,
 	}
 	if f.verbose {
 		cfg.OnEvent = func(e multicast.Event) {
@@ -137,13 +162,28 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 			fmt.Fprintf(io.err, "udpcli mcast test: %v\n", m.Err)
 		}
 	}
+	if useDiscovery {
+		stop, err := mcastDiscovery(ctx, t, group, f.ifaces, io.err)
+		if err != nil {
+			if len(peers) == 0 {
+				return failed(err)
+			}
+			fmt.Fprintf(io.err, "udpcli mcast test: %v (going on with the listed peers)\n", err)
+		} else {
+			defer stop()
+		}
+	}
 	if !f.json {
 		role := "joined"
 		if cfg.NoJoin {
 			role = "not joined (unicast only)"
 		}
-		fmt.Fprintf(io.out, "MCAST TEST %v%s on %s, %s, ttl %d, %d peers listed, %s probes every %v (session %08x)\n",
-			group, sourceSuffix(src), ifaceNames(t.Conn().Interfaces()), role, f.ttl, len(peers), countString(n), iv, t.Session())
+		disc := ""
+		if useDiscovery {
+			disc = " + discovery"
+		}
+		fmt.Fprintf(io.out, "MCAST TEST %v%s on %s, %s, ttl %d, %d peers listed%s, %s probes every %v (session %08x)\n",
+			group, sourceSuffix(src), ifaceNames(t.Conn().Interfaces()), role, f.ttl, len(peers), disc, countString(n), iv, t.Session())
 	}
 	r := t.Run(ctx)
 	if f.json {
@@ -250,7 +290,13 @@ func writeSummary(w io.Writer, r *multicast.Report, maxLoss float64) {
 			ok++
 		}
 		var lines []string
-		if p.Multicast != nil {
+		if p.Multicast != nil && p.Multicast.ReceiveOnly {
+			lines = append(lines,
+				"multicast : receiver only (source-specific); from source "+flowLine(p.Multicast.From),
+				"unicast   : "+kindLine(p.Unicast),
+				"from peer : unicast "+flowLine(p.Unicast.From),
+				fmt.Sprintf("round trip: unicast %d/%d/%s", p.Unicast.Sent, p.Unicast.Replies, pct(p.Unicast.RoundTripLoss)))
+		} else if p.Multicast != nil {
 			lines = append(lines,
 				"multicast : "+kindLine(p.Multicast),
 				"unicast   : "+kindLine(p.Unicast),
@@ -263,6 +309,13 @@ func writeSummary(w io.Writer, r *multicast.Report, maxLoss float64) {
 				"unicast   : "+kindLine(p.Unicast),
 				"from peer : unicast "+flowLine(p.Unicast.From),
 				fmt.Sprintf("round trip: unicast %d/%d/%s", p.Unicast.Sent, p.Unicast.Replies, pct(p.Unicast.RoundTripLoss)))
+		}
+		if p.Interface != "" || p.Discovered {
+			l := "via       : " + orDash(p.Interface)
+			if p.Discovered {
+				l += " (discovered)"
+			}
+			lines = append(lines, l)
 		}
 		for k, l := range lines {
 			if k == 0 {
@@ -282,6 +335,10 @@ func writeSummary(w io.Writer, r *multicast.Report, maxLoss float64) {
 		fmt.Fprint(w, " (interrupted)")
 	}
 	fmt.Fprintln(w)
+	if r.Ignored > 0 || r.RateLimited > 0 {
+		fmt.Fprintf(w, "not answered: %d group probes from %d unknown sources, %d probes over a peer's rate limit\n",
+			r.Ignored, r.IgnoredSources, r.RateLimited)
+	}
 }
 
 func statusDetail(p multicast.PeerReport, st string) string {

@@ -1,0 +1,474 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/udpkit/udpkit/wire"
+)
+
+// Protocol constants from PROTOCOL.md, section 8.
+const (
+	// DefaultInitialTimeout is the first retransmission timeout before any
+	// round trip was measured: a LAN value (CoAP's 2-3 s is for radio links).
+	DefaultInitialTimeout = 200 * time.Millisecond
+	// DefaultMaxTimeout caps the doubling back-off.
+	DefaultMaxTimeout = 4 * time.Second
+	// DefaultRetries is the number of retransmissions after the first send.
+	DefaultRetries = 5
+	// DefaultWindow is the most datagrams SendAll keeps in flight.
+	DefaultWindow = 8
+	// DefaultMinTimeout is the floor of the adaptive timeout.
+	DefaultMinTimeout = 50 * time.Millisecond
+	// ExchangeLifetime is the longest a message is retransmitted after its
+	// first transmission; a server de-duplicates IDs for this long.
+	ExchangeLifetime = 120 * time.Second
+
+	maxWindow = 1024    // SendAll scans its window on each event
+	maxPings  = 1 << 16 // PING records kept for late and duplicate PONGs
+)
+
+// Config tunes a Client. The zero value works; each field documents its
+// default. Dial copies the configuration: later changes have no effect, and
+// Dial never writes to it.
+type Config struct {
+	// InitialTimeout is the first retransmission timeout, used until a
+	// round trip has been measured. It is multiplied by a random factor in
+	// [1, 1.5) per message, so that clients do not retransmit in step.
+	// Default DefaultInitialTimeout (200 ms).
+	InitialTimeout time.Duration
+
+	// MinTimeout is the floor of the adaptive timeout computed from
+	// measured round trips (RFC 6298 with a LAN floor instead of 1 s: the
+	// time includes the server's handler, and a spurious retransmission
+	// only costs a datagram, because the server de-duplicates). Default
+	// the smaller of DefaultMinTimeout (50 ms) and InitialTimeout.
+	MinTimeout time.Duration
+
+	// MaxTimeout caps the doubling back-off and the adaptive timeout.
+	// Default DefaultMaxTimeout (4 s); at most ExchangeLifetime.
+	MaxTimeout time.Duration
+
+	// Retries is the number of retransmissions after the first
+	// transmission. Default DefaultRetries (5, six transmissions in all);
+	// negative means none. Whatever the count, a message is never
+	// retransmitted later than ExchangeLifetime (120 s) after its first
+	// transmission.
+	Retries int
+
+	// Window is the most datagrams SendAll keeps in flight. SendAll starts
+	// with one until a round trip was measured and grows towards Window
+	// (slow start, then one more per window acknowledged); it halves on a
+	// retransmission timeout. Default DefaultWindow (8); at most 1024.
+	// Send and Ping are not limited by it.
+	Window int
+
+	// MaxDatagram is the largest datagram the client sends, header
+	// included. Default wire.DefaultMaxDatagram (1472: one Ethernet frame
+	// without fragmentation); at most wire.MaxDatagram.
+	MaxDatagram int
+
+	// Logger receives debug records (malformed and unmatched replies) and
+	// warnings (socket read errors). Nil means silent.
+	Logger *slog.Logger
+
+	// Test hooks.
+	jitter   func() float64 // in [0, 1); default math/rand/v2
+	lifetime time.Duration  // default ExchangeLifetime
+}
+
+// config is a Config with every default resolved.
+type config struct {
+	initial, min, max time.Duration
+	retries           int
+	window            int
+	maxDatagram       int
+	log               *slog.Logger
+	jitter            func() float64
+	lifetime          time.Duration
+}
+
+func (cfg *Config) resolve() config {
+	var c config
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	c.initial = cfg.InitialTimeout
+	if c.initial <= 0 {
+		c.initial = DefaultInitialTimeout
+	}
+	c.lifetime = cfg.lifetime
+	if c.lifetime <= 0 {
+		c.lifetime = ExchangeLifetime
+	}
+	c.max = cfg.MaxTimeout
+	if c.max <= 0 {
+		c.max = DefaultMaxTimeout
+	}
+	c.max = min(c.max, c.lifetime)
+	c.initial = min(c.initial, c.max)
+	c.min = cfg.MinTimeout
+	if c.min <= 0 {
+		c.min = min(DefaultMinTimeout, c.initial)
+	}
+	c.min = min(c.min, c.max)
+	switch {
+	case cfg.Retries == 0:
+		c.retries = DefaultRetries
+	case cfg.Retries < 0:
+		c.retries = 0
+	default:
+		c.retries = cfg.Retries
+	}
+	c.window = cfg.Window
+	if c.window <= 0 {
+		c.window = DefaultWindow
+	}
+	c.window = min(c.window, maxWindow)
+	c.maxDatagram = cfg.MaxDatagram
+	if c.maxDatagram <= 0 {
+		c.maxDatagram = wire.DefaultMaxDatagram
+	}
+	c.maxDatagram = max(min(c.maxDatagram, wire.MaxDatagram), wire.HeaderLen)
+	c.log = cfg.Logger
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.jitter = cfg.jitter
+	if c.jitter == nil {
+		c.jitter = rand.Float64
+	}
+	return c
+}
+
+// packetConn is the part of a connected UDP socket the client uses; tests
+// substitute an in-memory fake.
+type packetConn interface {
+	Read(b []byte) (int, error)
+	Write(b []byte) (int, error)
+	Close() error
+}
+
+// Stats counts what a Client sent and received.
+type Stats struct {
+	Sent          uint64 // datagrams transmitted, retransmissions included
+	Retransmitted uint64 // retransmissions of DATA
+	Received      uint64 // datagrams read from the socket
+	Malformed     uint64 // received datagrams that failed wire.Parse, dropped
+	Unmatched     uint64 // ACK, NACK or PONG for no waiting message (duplicate or late), ignored
+	Unexpected    uint64 // well-formed datagrams of a type a client never gets, ignored
+	Refused       uint64 // ICMP port unreachable errors reported by the socket
+}
+
+// Client sends messages to one udpkit server over a connected UDP socket and
+// matches the replies to them by message ID. Its methods may be called
+// concurrently. A Client owns a socket and a reading goroutine: Close it.
+type Client struct {
+	conn   packetConn
+	remote netip.AddrPort
+	cfg    config
+	rtt    rtoEstimator
+	nextID atomic.Uint64
+
+	mu        sync.Mutex
+	closed    bool
+	pending   map[uint64]func(reply) // DATA awaiting ACK/NACK; called once, outside mu
+	pings     map[uint64]*pingRecord
+	pingOrder []uint64 // IDs of pings, oldest first
+
+	done       chan struct{} // closed by Close
+	readerDone chan struct{}
+	closeOnce  sync.Once
+
+	sent, retransmitted, received, malformed, unmatched, unexpected, refusedCount atomic.Uint64
+}
+
+// reply is what the reader hands to a waiting message.
+type reply struct {
+	id     uint64
+	typ    wire.Type // TypeAck or TypeNack; zero with err
+	code   wire.Code
+	reason string
+	at     time.Time // when the reader got it
+	err    error     // ErrRefused or net.ErrClosed instead of a reply
+}
+
+// Dial resolves address ("host:port": a name, an IPv4 address or a bracketed
+// IPv6 address such as "[::1]:9797") and returns a Client with a connected
+// UDP socket to it. A connected socket makes the kernel report an ICMP port
+// unreachable for our traffic as ECONNREFUSED, which the client turns into
+// ErrRefused at once instead of waiting for timeouts. cfg may be nil.
+func Dial(ctx context.Context, address string, cfg *Config) (*Client, error) {
+	ap, err := resolve(ctx, address)
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "udp", ap.String())
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	return newClient(nc.(*net.UDPConn), ap, cfg), nil
+}
+
+func badAddress(address, why string) error {
+	return fmt.Errorf("bad address %q: %s; want HOST:PORT, e.g. 127.0.0.1:9797 or [::1]:9797", address, why)
+}
+
+// resolve turns "host:port" into one address and port.
+func resolve(ctx context.Context, address string) (netip.AddrPort, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		why := "no port"
+		if strings.Count(address, ":") > 1 && !strings.HasPrefix(address, "[") {
+			why = "IPv6 addresses need brackets"
+		} else if strings.Contains(address, ":") {
+			why = strings.TrimPrefix(err.Error(), "address "+address+": ")
+		}
+		return netip.AddrPort{}, badAddress(address, why)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil || p == 0 {
+		return netip.AddrPort{}, badAddress(address, fmt.Sprintf("port %q is not a number from 1 to 65535", port))
+	}
+	if host == "" {
+		return netip.AddrPort{}, badAddress(address, "no host")
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return netip.AddrPortFrom(a.Unmap(), uint16(p)), nil
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("bad address %q: %w", address, err)
+	}
+	if len(addrs) == 0 {
+		return netip.AddrPort{}, fmt.Errorf("bad address %q: host %s has no address", address, host)
+	}
+	return netip.AddrPortFrom(addrs[0].Unmap(), uint16(p)), nil
+}
+
+// newClient starts the client's reader on c.
+func newClient(c packetConn, remote netip.AddrPort, cfg *Config) *Client {
+	cl := &Client{
+		conn:       c,
+		remote:     remote,
+		cfg:        cfg.resolve(),
+		pending:    make(map[uint64]func(reply)),
+		pings:      make(map[uint64]*pingRecord),
+		done:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+	}
+	cl.rtt.init(cl.cfg.initial, cl.cfg.min, cl.cfg.max)
+	cl.nextID.Store(rand.Uint64())
+	go cl.readLoop()
+	return cl
+}
+
+// RemoteAddr returns the server's address and port.
+func (c *Client) RemoteAddr() netip.AddrPort { return c.remote }
+
+// Stats returns the client's counters.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Sent:          c.sent.Load(),
+		Retransmitted: c.retransmitted.Load(),
+		Received:      c.received.Load(),
+		Malformed:     c.malformed.Load(),
+		Unmatched:     c.unmatched.Load(),
+		Unexpected:    c.unexpected.Load(),
+		Refused:       c.refusedCount.Load(),
+	}
+}
+
+// Close closes the socket and stops the reader. Calls waiting for a reply
+// return an error that matches net.ErrClosed. Close is idempotent.
+func (c *Client) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		waiters := c.pending
+		c.pending = map[uint64]func(reply){}
+		c.mu.Unlock()
+		close(c.done)
+		err = c.conn.Close()
+		<-c.readerDone
+		closedErr := fmt.Errorf("client: %w", net.ErrClosed)
+		for id, fn := range waiters {
+			fn(reply{id: id, at: time.Now(), err: closedErr})
+		}
+	})
+	return err
+}
+
+// newID returns a message ID not used by this client before: a random
+// 64-bit start, then +1 per message.
+func (c *Client) newID() uint64 { return c.nextID.Add(1) - 1 }
+
+// register makes the reader call fn with the reply to message id (once).
+func (c *Client) register(id uint64, fn func(reply)) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return fmt.Errorf("client: %w", net.ErrClosed)
+	}
+	c.pending[id] = fn
+	return nil
+}
+
+func (c *Client) unregister(id uint64) {
+	c.mu.Lock()
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// transmit writes one datagram. A write can report the ICMP error of an
+// earlier datagram (the kernel keeps one pending socket error); that is
+// handled as a refusal of the traffic sent so far, and the datagram was not
+// sent: transmit returns an error matching ErrRefused.
+func (c *Client) transmit(b []byte) error {
+	_, err := c.conn.Write(b)
+	if err == nil {
+		c.sent.Add(1)
+		return nil
+	}
+	if isRefused(err) {
+		c.refused()
+		return c.refusedErr()
+	}
+	if errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("client: %w", net.ErrClosed)
+	}
+	return fmt.Errorf("client: send to %s: %w", c.remote, err)
+}
+
+func (c *Client) refusedErr() error {
+	return fmt.Errorf("%w: nothing listening on %s (ICMP port unreachable)", ErrRefused, c.remote)
+}
+
+// readLoop reads replies until the socket is closed and hands each to the
+// message waiting for its ID.
+func (c *Client) readLoop() {
+	defer close(c.readerDone)
+	buf := make([]byte, wire.MaxDatagram+1)
+	for {
+		n, err := c.conn.Read(buf)
+		at := time.Now()
+		if err != nil {
+			select {
+			case <-c.done:
+				return
+			default:
+			}
+			if isRefused(err) {
+				c.refused()
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			c.cfg.log.Warn("udpkit client: read error", "remote", c.remote, "err", err)
+			t := time.NewTimer(10 * time.Millisecond) // never hot-loop on a failing socket
+			select {
+			case <-c.done:
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
+		c.received.Add(1)
+		c.dispatch(buf[:n], at)
+	}
+}
+
+// dispatch matches one received datagram to its waiter.
+func (c *Client) dispatch(b []byte, at time.Time) {
+	h, body, err := wire.Parse(b)
+	if err != nil {
+		c.malformed.Add(1)
+		c.cfg.log.Debug("udpkit client: dropped malformed datagram", "remote", c.remote, "size", len(b), "err", err)
+		return
+	}
+	switch h.Type {
+	case wire.TypeAck, wire.TypeNack:
+		c.mu.Lock()
+		fn := c.pending[h.ID]
+		delete(c.pending, h.ID)
+		c.mu.Unlock()
+		if fn == nil {
+			c.unmatched.Add(1)
+			c.cfg.log.Debug("udpkit client: ignored reply for no waiting message", "remote", c.remote, "type", h.Type, "id", h.ID)
+			return
+		}
+		r := reply{id: h.ID, typ: h.Type, code: h.Code, at: at}
+		if h.Type == wire.TypeNack {
+			r.reason = strings.ToValidUTF8(string(body), "\uFFFD")
+		}
+		fn(r)
+	case wire.TypePong:
+		c.pong(h.ID, len(b), at)
+	default:
+		c.unexpected.Add(1)
+		c.cfg.log.Debug("udpkit client: ignored unexpected message", "remote", c.remote, "type", h.Type, "id", h.ID)
+	}
+}
+
+// refused handles an ICMP port unreachable reported by the socket. On a
+// connected socket it can only have been caused by traffic this client sent
+// to the server, so every DATA message waiting for a reply fails with
+// ErrRefused, and so does the newest unanswered PING. When nothing is
+// waiting, the error is counted and otherwise ignored.
+func (c *Client) refused() {
+	c.refusedCount.Add(1)
+	c.mu.Lock()
+	waiters := c.pending
+	c.pending = map[uint64]func(reply){}
+	var ping *pingRecord
+	for i := len(c.pingOrder) - 1; i >= 0; i-- {
+		r := c.pings[c.pingOrder[i]]
+		if r != nil && r.sent && r.replies == 0 && !r.refused {
+			r.refused = true
+			ping = r
+			break
+		}
+	}
+	c.mu.Unlock()
+	err := c.refusedErr()
+	now := time.Now()
+	for id, fn := range waiters {
+		fn(reply{id: id, at: now, err: err})
+	}
+	if ping != nil {
+		ping.fn(Pong{ID: ping.id, RTT: now.Sub(ping.sentAt), Err: err})
+	}
+	if len(waiters) == 0 && ping == nil {
+		c.cfg.log.Debug("udpkit client: ICMP port unreachable with nothing waiting", "remote", c.remote)
+	}
+}
+
+// firstTimeout returns the first retransmission timeout of a new message:
+// the current base timeout times a random factor in [1, 1.5).
+func (c *Client) firstTimeout() time.Duration {
+	t := time.Duration(float64(c.rtt.base()) * (1 + 0.5*c.cfg.jitter()))
+	return min(t, c.cfg.max)
+}
+
+// datagram encodes a DATA message or reports ErrTooLarge.
+func (c *Client) datagram(id uint64, payload []byte) ([]byte, error) {
+	if n := wire.HeaderLen + len(payload); n > c.cfg.maxDatagram {
+		return nil, fmt.Errorf("%w: %d-byte payload + %d-byte header = %d bytes, more than the %d-byte limit",
+			ErrTooLarge, len(payload), wire.HeaderLen, n, c.cfg.maxDatagram)
+	}
+	return wire.AppendData(make([]byte, 0, wire.HeaderLen+len(payload)), id, payload), nil
+}

@@ -1,0 +1,58 @@
+// Package client sends messages to a udpkit server and knows whether they
+// arrived: each DATA message is retransmitted until the server acknowledges
+// it (ACK), refuses it (NACK), nothing listens (ICMP port unreachable), or
+// the retransmissions run out. PROTOCOL.md, section 3, is the normative
+// description of the exchange.
+//
+// # Sending
+//
+//	c, err := client.Dial(ctx, "127.0.0.1:9797", nil) // zero Config: LAN defaults
+//	if err != nil {
+//		return err
+//	}
+//	defer c.Close()
+//	res, err := c.Send(ctx, []byte("temperature=21.5"))
+//	switch {
+//	case err == nil:
+//		fmt.Printf("acked after %d attempt(s) in %v\n", res.Attempts, res.RTT)
+//	case errors.Is(err, client.ErrRefused): // nothing listens there
+//	case errors.Is(err, client.ErrTimeout): // no answer after every retransmission
+//	case errors.Is(err, client.ErrRejected): // the server said no; see *RejectedError
+//	}
+//
+// # Retransmission
+//
+// A message keeps its ID across retransmissions, so the server handles it
+// once and answers every copy. The first timeout is Config.InitialTimeout
+// (200 ms, a LAN value; CoAP's 2-3 s is for radio links) times a random
+// factor in [1, 1.5); each further timeout doubles, up to Config.MaxTimeout
+// (4 s); after Config.Retries retransmissions (5) the client gives up. It
+// never retransmits more than ExchangeLifetime (120 s) after the first
+// transmission, the time for which servers remember IDs.
+//
+// Once a round trip was measured, the first timeout adapts to the path as
+// in RFC 6298 (SRTT + 4*RTTVAR, floored at Config.MinTimeout, 50 ms),
+// sampled only from messages answered at the first transmission (Karn's
+// algorithm).
+//
+// # Fail fast
+//
+// The socket is connected to the server, so the kernel reports an ICMP port
+// unreachable caused by our datagrams as "connection refused": the waiting
+// messages fail at once with ErrRefused instead of timing out.
+//
+// # Many messages
+//
+// SendAll keeps several messages in flight with the congestion control
+// RFC 8085, section 3.1, asks of UDP applications: one in flight until a
+// round trip was measured, then growing towards Config.Window, halved on a
+// loss. Outcomes are reported as they arrive.
+//
+// # Ping
+//
+// Ping and StartPing measure round trips with PING/PONG, which the server
+// answers at once without running its handler; StartPing does not wait,
+// reports duplicates and late replies, like ping(8).
+//
+// Package clienttest has a fake server for tests.
+package client

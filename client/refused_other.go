@@ -1,0 +1,12 @@
+//go:build !windows
+
+package client
+
+import (
+	"errors"
+	"syscall"
+)
+
+// isRefused reports whether err is the socket's report of an ICMP port
+// unreachable on a connected UDP socket.
+func isRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }

@@ -1,0 +1,346 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/udpkit/udpkit/wire"
+)
+
+// Result describes one message's exchange.
+type Result struct {
+	// ID is the message ID the client chose.
+	ID uint64
+	// Attempts is the number of transmissions: 1 when the first one was
+	// answered.
+	Attempts int
+	// RTT is the round trip of the exchange that got the reply, measured
+	// from the latest transmission. With Attempts == 1 it is exact and feeds
+	// the adaptive timeout; after a retransmission the reply may answer an
+	// earlier copy, so the figure is a lower bound and is not used for the
+	// timeout (Karn's algorithm).
+	RTT time.Duration
+	// Elapsed is the time from the first transmission to the outcome,
+	// whatever it was.
+	Elapsed time.Duration
+}
+
+// Send sends payload as one DATA message and waits for the server's ACK,
+// retransmitting the identical datagram (same ID) with exponential back-off:
+// the first timeout is the base timeout (Config.InitialTimeout until a round
+// trip was measured, the adaptive RTO after that) times a random factor in
+// [1, 1.5), each further one twice the previous, capped at
+// Config.MaxTimeout; after Config.Retries retransmissions and the last
+// timeout, or ExchangeLifetime after the first transmission, Send gives up
+// with ErrTimeout.
+//
+// The error is nil for an ACK; a *RejectedError for a NACK; ErrRefused (at
+// once) when the kernel reports an ICMP port unreachable; ErrTooLarge before
+// sending anything; the context's error, wrapped, when ctx ends first. The
+// Result is filled as far as the exchange got.
+func (c *Client) Send(ctx context.Context, payload []byte) (Result, error) {
+	id := c.newID()
+	res := Result{ID: id}
+	dg, err := c.datagram(id, payload)
+	if err != nil {
+		return res, err
+	}
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("message %#x: %w", id, err)
+	}
+	ch := make(chan reply, 1) // the reader delivers at most once
+	if err := c.register(id, func(r reply) { ch <- r }); err != nil {
+		return res, err
+	}
+	defer c.unregister(id)
+
+	timeout := c.firstTimeout()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	var first, last time.Time
+	var lastErr error
+	for {
+		last = time.Now()
+		if res.Attempts == 0 {
+			first = last
+		} else {
+			c.retransmitted.Add(1)
+		}
+		res.Attempts++
+		if err := c.transmit(dg); err != nil && !errors.Is(err, ErrRefused) {
+			if !isTransient(err) {
+				res.Elapsed = time.Since(first)
+				return res, err
+			}
+			lastErr = err // as good as lost on the way: the timer resends
+		} // a refusal was delivered to ch
+		timer.Reset(timeout)
+		select {
+		case r := <-ch:
+			return c.outcome(res, r, first, last)
+		case <-timer.C:
+			now := time.Now()
+			if res.Attempts > c.cfg.retries || now.Sub(first) >= c.cfg.lifetime {
+				res.Elapsed = now.Sub(first)
+				return res, timeoutError(res, lastErr)
+			}
+			timeout = min(2*timeout, c.cfg.max)
+		case <-ctx.Done():
+			res.Elapsed = time.Since(first)
+			return res, fmt.Errorf("message %#x: %w", id, ctx.Err())
+		case <-c.done:
+			res.Elapsed = time.Since(first)
+			return res, fmt.Errorf("client: %w", net.ErrClosed)
+		}
+	}
+}
+
+func timeoutError(res Result, lastErr error) error {
+	if lastErr != nil {
+		return fmt.Errorf("%w after %d attempts over %v (last send error: %v)", ErrTimeout, res.Attempts, res.Elapsed.Round(time.Millisecond), lastErr)
+	}
+	return fmt.Errorf("%w after %d attempts over %v", ErrTimeout, res.Attempts, res.Elapsed.Round(time.Millisecond))
+}
+
+// isTransient reports whether a failed send should count as a datagram lost
+// on the way rather than end the exchange: a firewall that drops it
+// (EPERM), a full queue (ENOBUFS, EAGAIN), or a route that is missing for
+// now. Retransmission covers those like any other loss; if they persist,
+// the timeout error names the last one.
+func isTransient(err error) bool {
+	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOBUFS) ||
+		errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.ENETUNREACH) ||
+		errors.Is(err, syscall.EHOSTUNREACH)
+}
+
+// outcome turns a reply into the message's result and error, and feeds the
+// round trip to the estimator when it is unambiguous.
+func (c *Client) outcome(res Result, r reply, first, last time.Time) (Result, error) {
+	res.RTT = r.at.Sub(last)
+	res.Elapsed = r.at.Sub(first)
+	if r.err != nil {
+		return res, r.err
+	}
+	if res.Attempts == 1 {
+		c.rtt.sample(res.RTT)
+	}
+	if r.typ == wire.TypeNack {
+		return res, &RejectedError{ID: res.ID, Code: r.code, Reason: r.reason}
+	}
+	return res, nil
+}
+
+// SendAll sends every payload of the sequence as its own DATA message with
+// several in flight at once, and calls fn with each outcome as it arrives,
+// in any order: i is the payload's index in the sequence (from 0), r and
+// err are what Send would have returned for it.
+//
+// The number in flight follows RFC 8085, section 3.1: one until a round
+// trip was measured, then growing towards Config.Window (slow start, then
+// one more per window acknowledged), halved on a retransmission timeout.
+// Each message is retransmitted as Send does, with the adaptive timeout.
+//
+// fn is called from the goroutine that called SendAll, one call at a time;
+// a slow fn delays the other messages' timers. A payload that is too large
+// is reported with ErrTooLarge and the others go on. SendAll copies each
+// payload before the sequence goes on, so the sequence may reuse its buffer.
+// The sequence runs in a goroutine of its own; if it blocks (on a terminal,
+// say) when SendAll returns, that goroutine ends when the sequence next
+// yields.
+//
+// SendAll returns nil when the sequence ended and every message had its
+// outcome. It returns early, after reporting every message in flight with
+// the same error, when the server refuses (ErrRefused: nothing listens, so
+// the rest would fail too), when ctx ends (its error, wrapped) or when the
+// client is closed.
+func (c *Client) SendAll(ctx context.Context, payloads iter.Seq[[]byte], fn func(i int, r Result, err error)) error {
+	type item struct {
+		i   int
+		id  uint64
+		dg  []byte
+		err error
+	}
+	items := make(chan item)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(items)
+		i := 0
+		for p := range payloads {
+			it := item{i: i, id: c.newID()}
+			it.dg, it.err = c.datagram(it.id, p) // copies p
+			i++
+			select {
+			case items <- it:
+			case <-stop:
+				return
+			}
+		}
+	}()
+
+	type flight struct {
+		i           int
+		res         Result
+		dg          []byte
+		first, last time.Time
+		timeout     time.Duration
+		deadline    time.Time
+		lastErr     error // the last transient send error, for the timeout message
+	}
+	inflight := make(map[uint64]*flight)
+	var box inbox
+	box.kick = make(chan struct{}, 1)
+	cw := newCongestionWindow(c.cfg.window)
+	var lastCut time.Time // flights last sent before it do not halve the window again
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+
+	// fail reports every message in flight with err and returns err.
+	fail := func(err error) error {
+		now := time.Now()
+		for id, f := range inflight {
+			c.unregister(id)
+			delete(inflight, id)
+			f.res.Elapsed = now.Sub(f.first)
+			fn(f.i, f.res, err)
+		}
+		return err
+	}
+	// send transmits f; it reports whether f is still in flight.
+	send := func(id uint64, f *flight) bool {
+		f.last = time.Now()
+		if f.res.Attempts == 0 {
+			f.first = f.last
+		} else {
+			c.retransmitted.Add(1)
+		}
+		f.res.Attempts++
+		f.deadline = f.last.Add(f.timeout)
+		err := c.transmit(f.dg)
+		if err == nil || errors.Is(err, ErrRefused) { // a refusal arrives through box
+			return true
+		}
+		if isTransient(err) { // lost on the way; the deadline resends
+			f.lastErr = err
+			return true
+		}
+		c.unregister(id)
+		delete(inflight, id)
+		f.res.Elapsed = time.Since(f.first)
+		fn(f.i, f.res, err)
+		return false
+	}
+
+	more := true
+	for more || len(inflight) > 0 {
+		var in <-chan item
+		if more && len(inflight) < cw.size(c.rtt.hasSample()) {
+			in = items
+		}
+		if len(inflight) > 0 {
+			var next time.Time
+			for _, f := range inflight {
+				if next.IsZero() || f.deadline.Before(next) {
+					next = f.deadline
+				}
+			}
+			timer.Reset(time.Until(next))
+		} else {
+			timer.Stop()
+		}
+		select {
+		case it, ok := <-in:
+			if !ok {
+				more = false
+				continue
+			}
+			if it.err != nil {
+				fn(it.i, Result{ID: it.id}, it.err)
+				continue
+			}
+			f := &flight{i: it.i, res: Result{ID: it.id}, dg: it.dg, timeout: c.firstTimeout()}
+			if err := c.register(it.id, box.push); err != nil {
+				fn(it.i, f.res, err)
+				return fail(err)
+			}
+			inflight[it.id] = f
+			send(it.id, f)
+		case <-box.kick:
+			var refused error
+			for _, r := range box.drain() {
+				f := inflight[r.id]
+				if f == nil {
+					continue // given up on a moment ago
+				}
+				delete(inflight, r.id)
+				res, err := c.outcome(f.res, r, f.first, f.last)
+				if r.err == nil {
+					cw.onAck(c.rtt.hasSample())
+				} else if errors.Is(r.err, ErrRefused) {
+					refused = r.err
+				}
+				fn(f.i, res, err)
+			}
+			if refused != nil {
+				return fail(refused)
+			}
+		case <-timer.C:
+			now := time.Now()
+			for id, f := range inflight {
+				if f.deadline.After(now) {
+					continue
+				}
+				if f.last.After(lastCut) { // one cut per window of losses
+					cw.onLoss()
+					lastCut = now
+				}
+				if f.res.Attempts > c.cfg.retries || now.Sub(f.first) >= c.cfg.lifetime {
+					c.unregister(id)
+					delete(inflight, id)
+					f.res.Elapsed = now.Sub(f.first)
+					fn(f.i, f.res, timeoutError(f.res, f.lastErr))
+					continue
+				}
+				f.timeout = min(2*f.timeout, c.cfg.max)
+				send(id, f)
+			}
+		case <-ctx.Done():
+			return fail(fmt.Errorf("client: %w", ctx.Err()))
+		case <-c.done:
+			return fail(fmt.Errorf("client: %w", net.ErrClosed))
+		}
+	}
+	return nil
+}
+
+// inbox collects the replies of SendAll's messages without ever blocking
+// the reader.
+type inbox struct {
+	mu   sync.Mutex
+	q    []reply
+	kick chan struct{} // capacity 1: "something is queued"
+}
+
+func (b *inbox) push(r reply) {
+	b.mu.Lock()
+	b.q = append(b.q, r)
+	b.mu.Unlock()
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (b *inbox) drain() []reply {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	q := b.q
+	b.q = nil
+	return q
+}

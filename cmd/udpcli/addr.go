@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/client"
+)
+
+// dialServer opens a client to address; a bad address or a name that does
+// not resolve is a usage error (exit 2).
+func dialServer(ctx context.Context, address string, cfg *client.Config) (*client.Client, error) {
+	c, err := client.Dial(ctx, address, cfg)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return c, nil
+}
+
+// secondsValue is a duration flag that takes plain seconds ("0.5", as ping
+// does) or a Go duration ("200ms", "1m30s").
+type secondsValue time.Duration
+
+func secondsFlag(fs *pflag.FlagSet, name, short string, value time.Duration, usage string) *time.Duration {
+	p := new(time.Duration)
+	*p = value
+	fs.VarP((*secondsValue)(p), name, short, usage)
+	return p
+}
+
+func (v *secondsValue) Set(s string) error {
+	d, err := parseSeconds(s)
+	if err != nil {
+		return err
+	}
+	*v = secondsValue(d)
+	return nil
+}
+
+func (v *secondsValue) Type() string { return "seconds" }
+
+func (v *secondsValue) String() string {
+	return strconv.FormatFloat(time.Duration(*v).Seconds(), 'f', -1, 64)
+}
+
+func parseSeconds(s string) (time.Duration, error) {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if f < 0 || f > 1e6 {
+			return 0, fmt.Errorf("%q is out of range", s)
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration: want seconds (0.5) or a unit (200ms)", s)
+	}
+	return d, nil
+}
+
+// fmtMs formats a duration in milliseconds with ping's precision: three
+// decimals below 1 ms, two below 10, one below 100, none above.
+func fmtMs(d time.Duration) string {
+	ms := float64(d) / float64(time.Millisecond)
+	switch {
+	case ms < 1:
+		return strconv.FormatFloat(ms, 'f', 3, 64)
+	case ms < 10:
+		return strconv.FormatFloat(ms, 'f', 2, 64)
+	case ms < 100:
+		return strconv.FormatFloat(ms, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(ms, 'f', 0, 64)
+}
+
+// msNumber is a duration in milliseconds for JSON, rounded to microseconds.
+func msNumber(d time.Duration) float64 {
+	return float64(d.Round(time.Microsecond)) / float64(time.Millisecond)
+}
+
+// plural returns "1 attempt" or "n attempts".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}
+
+// oneLine makes untrusted text (a server's NACK reason) safe to print on
+// one line.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"sync"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/client"
+	"github.com/udpkit/udpkit/wire"
+)
+
+func init() {
+	register(&command{
+		name:    "send",
+		summary: "send datagrams and report whether each was acknowledged",
+		usage: `Usage: udpcli send [flags] HOST:PORT [MESSAGE]
+
+Send MESSAGE, or every line of standard input when MESSAGE is absent or "-"
+(one datagram per line, without the newline; a trailing CR is dropped too),
+to the udpkit server at HOST:PORT and report each outcome as it arrives:
+acknowledged, rejected by the server, refused (nothing listens there: ICMP
+port unreachable), or timed out after every retransmission.
+
+Each datagram is retransmitted unchanged until the server answers: first
+after --timeout (times a random 1-1.5), then twice as long each time, at
+most 4 s apart, --retries times. After the first measured round trip the
+first timeout adapts to it. Lines are sent with up to --window datagrams in
+flight, starting with one until a round trip was measured.
+
+HOST:PORT is a name or an address with a port: 127.0.0.1:9797,
+[::1]:9797, server.lan:9797 (the udpkit server's default port is 9797).
+
+A refusal ends the run at once: the datagrams in flight are reported as
+refused and the rest of the input is not read.
+
+Lines longer than a datagram holds (1456 bytes of payload) are reported as
+errors with their line number and not sent; the others go on.
+
+Output: one line per datagram on stdout, in the order the answers come:
+  1: acked in 0.213 ms (1 attempt)
+  2: timed out after 6 attempts (10.3 s)
+then a summary on stderr: "200 sent, 200 acknowledged, 0 failed".
+With --json, one object per datagram: {"seq":1,"id":...,"status":"acked",
+"attempts":1,"rtt_ms":0.213,"elapsed_ms":0.213}; status is acked, rejected
+(with "code" and "reason"), refused, timeout or error (with "error").
+
+Exit status: 0 every datagram was acknowledged; 1 some were not (timed out,
+refused, rejected); 2 usage error or bad input (bad address, line too long).
+
+Examples:
+  echo hi | udpcli send 127.0.0.1:9797
+  udpcli send --json [::1]:9797 hello
+  seq 200 | udpcli send -w 16 127.0.0.1:9797
+  udpcli send --retries 10 --timeout 0.5 sensor.lan:9797 "temp=21.5"`,
+		setup: setupSend,
+	})
+}
+
+type sendOptions struct {
+	retries int
+	timeout time.Duration
+	window  int
+	json    bool
+	quiet   bool
+}
+
+func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+	var o sendOptions
+	fs.IntVar(&o.retries, "retries", client.DefaultRetries, "retransmissions of each datagram after the first send (0: none)")
+	timeout := secondsFlag(fs, "timeout", "t", client.DefaultInitialTimeout, "first retransmission timeout: seconds (0.5) or a duration (200ms)")
+	fs.IntVarP(&o.window, "window", "w", 8, "datagrams in flight at most, for lines from stdin")
+	fs.BoolVar(&o.json, "json", false, "write one JSON object per datagram (JSON Lines)")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only the summary")
+	return func(ctx context.Context, io stdio, args []string) error {
+		o.timeout = *timeout
+		return runSend(ctx, io, args, o)
+	}
+}
+
+// sendRecord is one --json line.
+type sendRecord struct {
+	Seq       int      `json:"seq"`
+	ID        uint64   `json:"id"`
+	Status    string   `json:"status"`
+	Attempts  int      `json:"attempts"`
+	RTTms     *float64 `json:"rtt_ms,omitempty"`
+	ElapsedMs float64  `json:"elapsed_ms"`
+	Code      *int     `json:"code,omitempty"`
+	Reason    *string  `json:"reason,omitempty"`
+	Error     string   `json:"error,omitempty"`
+}
+
+func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) error {
+	switch {
+	case len(args) == 0:
+		return usagef("missing HOST:PORT")
+	case len(args) > 2:
+		return usagef("too many arguments: quote the message (udpcli send HOST:PORT \"hello world\") or send lines on stdin")
+	case o.retries < 0:
+		return usagef("--retries %d: want 0 or more", o.retries)
+	case o.window < 1:
+		return usagef("--window %d: want 1 or more", o.window)
+	case o.timeout <= 0:
+		return usagef("--timeout must be more than 0")
+	}
+	cfg := &client.Config{InitialTimeout: o.timeout, Retries: o.retries, Window: o.window}
+	if o.retries == 0 {
+		cfg.Retries = -1
+	}
+	if o.timeout > client.DefaultMaxTimeout {
+		cfg.MaxTimeout = o.timeout
+	}
+	c, err := dialServer(ctx, args[0], cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+
+	maxPayload := wire.DefaultMaxDatagram - wire.HeaderLen
+	var payloads iter.Seq[[]byte]
+	lines := &lineReader{max: maxPayload, long: map[int]int{}}
+	if len(args) == 2 && args[1] != "-" {
+		payloads = func(yield func([]byte) bool) { yield([]byte(args[1])) }
+	} else {
+		lines.r = bufio.NewReaderSize(stdio.in, 64*1024)
+		payloads = lines.all
+	}
+
+	var sent, acked, failedN, badInput int
+	enc := json.NewEncoder(stdio.out)
+	report := func(i int, r client.Result, err error) {
+		seq := i + 1
+		sent++
+		rec := sendRecord{Seq: seq, ID: r.ID, Attempts: r.Attempts, ElapsedMs: msNumber(r.Elapsed)}
+		var text string
+		var re *client.RejectedError
+		switch {
+		case err == nil:
+			acked++
+			rtt := msNumber(r.RTT)
+			rec.Status, rec.RTTms = "acked", &rtt
+			text = fmt.Sprintf("acked in %s ms (%s)", fmtMs(r.RTT), plural(r.Attempts, "attempt"))
+		case errors.As(err, &re):
+			failedN++
+			code, reason := int(re.Code), oneLine(re.Reason)
+			rtt := msNumber(r.RTT)
+			rec.Status, rec.Code, rec.Reason, rec.RTTms, rec.Error = "rejected", &code, &reason, &rtt, oneLine(err.Error())
+			text = fmt.Sprintf("rejected (%v)", re.Code)
+			if reason != "" {
+				text += ": " + reason
+			}
+		case errors.Is(err, client.ErrRefused):
+			failedN++
+			rec.Status, rec.Error = "refused", err.Error()
+			text = "refused: " + err.Error()
+		case errors.Is(err, client.ErrTimeout):
+			failedN++
+			rec.Status, rec.Error = "timeout", err.Error()
+			text = fmt.Sprintf("timed out after %s (%.1f s)", plural(r.Attempts, "attempt"), r.Elapsed.Seconds())
+		default:
+			failedN++
+			if errors.Is(err, client.ErrTooLarge) {
+				badInput++
+				if n, ok := lines.longLine(seq); ok {
+					err = fmt.Errorf("line %d is %d bytes; a datagram holds at most %d bytes of payload", seq, n, maxPayload)
+				} else {
+					err = fmt.Errorf("message is %d bytes; a datagram holds at most %d bytes of payload", len(args[len(args)-1]), maxPayload)
+				}
+			}
+			rec.Status, rec.Error = "error", err.Error()
+			text = "error: " + err.Error()
+		}
+		switch {
+		case o.quiet:
+		case o.json:
+			enc.Encode(rec)
+		default:
+			fmt.Fprintf(stdio.out, "%d: %s\n", seq, text)
+		}
+	}
+
+	runErr := c.SendAll(ctx, payloads, report)
+	if lines.err != nil && runErr == nil {
+		runErr = lines.err
+	}
+	fmt.Fprintf(stdio.err, "%d sent, %d acknowledged, %d failed\n", sent, acked, failedN)
+	switch {
+	case errors.Is(runErr, client.ErrRefused):
+		if lines.r != nil {
+			runErr = fmt.Errorf("%w; the rest of the input was not sent", runErr)
+		}
+		return failed(runErr)
+	case errors.Is(runErr, context.Canceled), errors.Is(runErr, context.DeadlineExceeded):
+		return failed(errors.New("interrupted"))
+	case runErr != nil:
+		return &exitError{code: exitUsage, err: runErr}
+	case badInput > 0:
+		return &exitError{code: exitUsage}
+	case failedN > 0:
+		return failed(nil)
+	}
+	return nil
+}
+
+// lineReader yields the lines of r without their newline. A line longer
+// than max is not buffered whole: its first max+1 bytes are yielded (so that
+// the client reports it as too large) and its length is remembered.
+type lineReader struct {
+	r   *bufio.Reader
+	max int
+	err error // a read error other than EOF
+
+	mu   sync.Mutex
+	long map[int]int // line number -> length, for lines longer than max
+}
+
+func (l *lineReader) longLine(n int) (int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	size, ok := l.long[n]
+	return size, ok
+}
+
+func (l *lineReader) all(yield func([]byte) bool) {
+	var line []byte
+	for n := 1; ; n++ {
+		line = line[:0]
+		size := 0
+		var err error
+		var before, last byte // the two last bytes read
+		for {
+			var chunk []byte
+			chunk, err = l.r.ReadSlice('\n')
+			size += len(chunk)
+			for _, b := range chunk[max(0, len(chunk)-2):] {
+				before, last = last, b
+			}
+			if len(line) <= l.max {
+				line = append(line, chunk[:min(len(chunk), l.max+1-len(line))]...)
+			}
+			if err != bufio.ErrBufferFull {
+				break
+			}
+		}
+		if size == 0 && err != nil {
+			if err != io.EOF {
+				l.err = fmt.Errorf("reading line %d: %w", n, err)
+			}
+			return
+		}
+		// Drop the newline and a CR before it from the size and the line.
+		trim := 0
+		if err == nil { // ended with '\n'
+			trim = 1
+			if size >= 2 && before == '\r' {
+				trim = 2
+			}
+		}
+		size -= trim
+		if size > l.max {
+			l.mu.Lock()
+			l.long[n] = size
+			l.mu.Unlock()
+			line = line[:l.max+1]
+		} else {
+			line = line[:size]
+		}
+		if !yield(line) {
+			return
+		}
+		if err != nil {
+			if err != io.EOF {
+				l.err = fmt.Errorf("reading line %d: %w", n+1, err)
+			}
+			return
+		}
+	}
+}

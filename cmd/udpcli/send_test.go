@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/udpkit/udpkit/client/clienttest"
+	"github.com/udpkit/udpkit/wire"
+)
+
+// lockedBuffer is a bytes.Buffer safe for the reader goroutine's writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// runCLI runs udpcli in-process with stdin and returns stdout, stderr and
+// the exit status.
+func runCLI(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errb lockedBuffer
+	code := run(ctx, args, stdio{in: strings.NewReader(stdin), out: &out, err: &errb})
+	return out.String(), errb.String(), code
+}
+
+func responder(t *testing.T, addr string, b clienttest.Behavior) *clienttest.Responder {
+	t.Helper()
+	r, err := clienttest.Start(addr, b)
+	if err != nil {
+		if strings.HasPrefix(addr, "[") {
+			t.Skipf("skipping: no IPv6 loopback: %v", err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func deadPort(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := pc.LocalAddr().String()
+	pc.Close()
+	return a
+}
+
+func numberedLines(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "reading %03d\n", i)
+	}
+	return b.String()
+}
+
+func TestSendLines(t *testing.T) {
+	for _, tt := range []struct {
+		addr string
+		b    clienttest.Behavior
+		args []string
+	}{
+		{"127.0.0.1:0", clienttest.Behavior{}, nil},
+		{"[::1]:0", clienttest.Behavior{}, []string{"-w", "16"}},
+		{"127.0.0.1:0", clienttest.Behavior{DropIn: 0.3, DropOut: 0.3},
+			[]string{"--timeout", "5ms", "--retries", "40", "--window", "8"}},
+	} {
+		t.Run(fmt.Sprint(tt.addr, tt.args), func(t *testing.T) {
+			r := responder(t, tt.addr, tt.b)
+			args := append([]string{"send", "--json", r.Addr()}, tt.args...) // flags after the address too
+			out, stderr, code := runCLI(t, numberedLines(200), args...)
+			if code != 0 {
+				t.Fatalf("exit %d\nstderr: %s", code, stderr)
+			}
+			seen := map[int]bool{}
+			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+				var rec sendRecord
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Fatalf("not JSON: %q", line)
+				}
+				if rec.Status != "acked" || rec.RTTms == nil || rec.Attempts < 1 || seen[rec.Seq] {
+					t.Errorf("record %+v", rec)
+				}
+				seen[rec.Seq] = true
+			}
+			if len(seen) != 200 {
+				t.Errorf("%d records, want 200", len(seen))
+			}
+			if !strings.Contains(stderr, "200 sent, 200 acknowledged, 0 failed") {
+				t.Errorf("summary: %q", stderr)
+			}
+			if got := len(r.Handled()); got != 200 {
+				t.Errorf("responder handled %d, want 200", got)
+			}
+		})
+	}
+}
+
+func TestSendOneMessageHuman(t *testing.T) {
+	r := responder(t, "127.0.0.1:0", clienttest.Behavior{})
+	out, stderr, code := runCLI(t, "", "send", r.Addr(), "hello world")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !regexp.MustCompile(`^1: acked in \d+\.\d+ ms \(1 attempt\)\n$`).MatchString(out) {
+		t.Errorf("output %q", out)
+	}
+	if got := r.Handled(); len(got) != 1 || string(got[0]) != "hello world" {
+		t.Errorf("handled %q", got)
+	}
+}
+
+func TestSendRefused(t *testing.T) {
+	addr := deadPort(t)
+	// Long timeouts: only the ICMP error can end the run before the test's
+	// context does.
+	out, stderr, code := runCLI(t, numberedLines(50), "send", "--timeout", "60", addr)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout: %s\nstderr: %s", code, out, stderr)
+	}
+	if !strings.Contains(out, "refused: connection refused: nothing listening on "+addr) {
+		t.Errorf("stdout %q", out)
+	}
+	if !strings.Contains(stderr, "the rest of the input was not sent") {
+		t.Errorf("stderr %q", stderr)
+	}
+	_, stderr, code = runCLI(t, "", "send", "--json", addr, "anyone?")
+	if code != 1 || !strings.Contains(stderr, "refused") {
+		t.Errorf("one message: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestSendSilentServerTimesOut(t *testing.T) {
+	r := responder(t, "127.0.0.1:0", clienttest.Behavior{Silent: true})
+	out, stderr, code := runCLI(t, "", "send", "--retries", "3", "--timeout", "0.005", r.Addr(), "hello?")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1: %s", code, stderr)
+	}
+	if !regexp.MustCompile(`^1: timed out after 4 attempts \(\d+\.\d s\)\n$`).MatchString(out) {
+		t.Errorf("output %q", out)
+	}
+	if !strings.Contains(stderr, "1 sent, 0 acknowledged, 1 failed") {
+		t.Errorf("stderr %q", stderr)
+	}
+	if n := r.Datagrams(); n > 4 {
+		t.Errorf("responder got %d datagrams, want at most 4", n)
+	}
+}
+
+func TestSendRejected(t *testing.T) {
+	r := responder(t, "127.0.0.1:0", clienttest.Behavior{Nack: wire.CodeRejected, NackReason: "bad\nreading"})
+	out, _, code := runCLI(t, "", "send", r.Addr(), "temperature=9000")
+	if code != 1 || out != "1: rejected (rejected): bad reading\n" {
+		t.Errorf("exit %d, output %q", code, out)
+	}
+	out, _, _ = runCLI(t, "", "send", "--json", r.Addr(), "temperature=9000")
+	var rec sendRecord
+	if err := json.Unmarshal([]byte(out), &rec); err != nil || rec.Status != "rejected" || rec.Code == nil || *rec.Code != 1 || *rec.Reason != "bad reading" {
+		t.Errorf("record %s", out)
+	}
+}
+
+func TestSendLongLines(t *testing.T) {
+	r := responder(t, "127.0.0.1:0", clienttest.Behavior{})
+	input := "short\n" + strings.Repeat("x", 70000) + "\n" + strings.Repeat("y", 1457) + "\r\nlast line without newline"
+	out, stderr, code := runCLI(t, input, "send", r.Addr())
+	if code != 2 {
+		t.Errorf("exit %d, want 2 (bad input)", code)
+	}
+	for _, want := range []string{
+		"2: error: line 2 is 70000 bytes; a datagram holds at most 1456 bytes of payload",
+		"3: error: line 3 is 1457 bytes",
+		"4: acked",
+		"1: acked",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(stderr, "4 sent, 2 acknowledged, 2 failed") {
+		t.Errorf("stderr %q", stderr)
+	}
+	got := r.Handled()
+	if len(got) != 2 {
+		t.Fatalf("handled %q", got)
+	}
+}
+
+func TestSendUsage(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"send", "foo", "hi"}, `bad address "foo": no port; want HOST:PORT, e.g. 127.0.0.1:9797 or [::1]:9797`},
+		{[]string{"send", "::1:9797", "hi"}, `IPv6 addresses need brackets`},
+		{[]string{"send"}, "missing HOST:PORT"},
+		{[]string{"send", "127.0.0.1:9", "a", "b"}, "too many arguments"},
+		{[]string{"send", "--window", "0", "127.0.0.1:9"}, "--window 0"},
+		{[]string{"send", "--timeout", "soon", "127.0.0.1:9"}, "not a duration"},
+		{[]string{"send", "--retries", "-1", "127.0.0.1:9"}, "--retries -1"},
+	}
+	for _, tt := range tests {
+		_, stderr, code := runCLI(t, "", tt.args...)
+		if code != 2 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tt.args, code, stderr, tt.want)
+		}
+	}
+}
+
+func TestSendHelp(t *testing.T) {
+	out, _, code := runCLI(t, "", "send", "--help")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"echo hi | udpcli send 127.0.0.1:9797", "udpcli send --json [::1]:9797 hello", "seq 200 | udpcli send -w 16 127.0.0.1:9797", "--retries", "--window"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+}
+
+func TestSecondsFlag(t *testing.T) {
+	for in, want := range map[string]time.Duration{"0.5": 500 * time.Millisecond, "200ms": 200 * time.Millisecond, "2": 2 * time.Second, "1m": time.Minute} {
+		if got, err := parseSeconds(in); err != nil || got != want {
+			t.Errorf("parseSeconds(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"-1", "x", "", "-5ms"} {
+		if _, err := parseSeconds(in); err == nil {
+			t.Errorf("parseSeconds(%q) succeeded", in)
+		}
+	}
+}
+
+func TestFmtMs(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		45 * time.Microsecond: "0.045", 2345 * time.Microsecond: "2.35", 23456 * time.Microsecond: "23.5", 234567 * time.Microsecond: "235",
+	} {
+		if got := fmtMs(d); got != want {
+			t.Errorf("fmtMs(%v) = %q, want %q", d, got, want)
+		}
+	}
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/discovery"
+)
+
+// announceOptions are the discovery flags of udpserver.
+type announceOptions struct {
+	off      bool
+	service  string
+	instance string
+	ifaces   []string
+	attrs    []string
+	ttl      time.Duration
+}
+
+func (o *announceOptions) register(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.off, "no-announce", false, "do not announce the server on the LAN (and do not answer discovery queries)")
+	fs.StringVar(&o.service, "service", discovery.DefaultService, "DNS-SD service `type` to announce")
+	fs.StringVar(&o.instance, "instance", "", "instance `name`, unique on the LAN, up to 63 bytes of UTF-8 (default: host name and a short hash of port and addresses)")
+	fs.StringArrayVarP(&o.ifaces, "iface", "I", nil, "announce on this interface: `name`, address, CIDR or go-sockaddr template (repeatable; default: every interface that is up, not loopback, and can broadcast or multicast; see 'udpcli ifaces')")
+	fs.StringArrayVar(&o.attrs, "attr", nil, "attribute to announce, `key=value` as in DNS-SD TXT records (repeatable)")
+	fs.DurationVar(&o.ttl, "announce-ttl", discovery.DefaultTTL, "how long browsers keep the announcement; re-announced every third of it")
+}
+
+// validate checks the names before any socket is opened, so that a typo is
+// a usage error (exit 2), not a failure at run time.
+func (o *announceOptions) validate() error {
+	if o.off {
+		return nil
+	}
+	if err := discovery.ValidateService(o.service); err != nil {
+		return fmt.Errorf("invalid --service %q: %w", o.service, err)
+	}
+	if o.instance != "" {
+		if err := discovery.ValidateInstance(o.instance); err != nil {
+			return fmt.Errorf("invalid --instance %q: %w", o.instance, err)
+		}
+	}
+	for _, a := range o.attrs {
+		if err := discovery.ValidateAttr(a); err != nil {
+			return fmt.Errorf("invalid --attr %q: %w (want key=value)", a, err)
+		}
+	}
+	if o.ttl < time.Second {
+		return fmt.Errorf("invalid --announce-ttl %v: want at least 1s", o.ttl)
+	}
+	return nil
+}
+
+// startAnnouncer announces the server bound to conns until ctx ends, then
+// sends the goodbyes; the returned channel is closed when they are out. A
+// server that cannot be announced (bound to loopback, no usable interface,
+// discovery port unavailable) is still served: that is logged, not fatal.
+func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn, log *slog.Logger) <-chan struct{} {
+	done := make(chan struct{})
+	if o.off || len(conns) == 0 {
+		close(done)
+		return done
+	}
+	var bound []netip.Addr
+	port := uint16(0)
+	for _, c := range conns {
+		ap := c.LocalAddr().(*net.UDPAddr).AddrPort()
+		if port == 0 {
+			port = ap.Port()
+		} else if ap.Port() != port {
+			log.Warn("listening on several ports; announcing the first", "port", port, "other", ap.Port())
+			continue
+		}
+		bound = append(bound, ap.Addr().Unmap())
+	}
+	a, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{
+		Service:    o.service,
+		Instance:   o.instance,
+		Port:       port,
+		Bound:      bound,
+		Interfaces: o.ifaces,
+		Attrs:      o.attrs,
+		TTL:        o.ttl,
+		Logger:     log,
+	})
+	if err != nil {
+		if errors.Is(err, discovery.ErrNoInterface) {
+			log.Info("not announcing on the LAN", "reason", err)
+		} else {
+			log.Warn("not announcing on the LAN", "err", err)
+		}
+		close(done)
+		return done
+	}
+	log.Info("announcing", "service", a.Service(), "instance", a.Instance(), "port", port, "interfaces", a.Interfaces(), "ttl", o.ttl)
+	go func() {
+		defer close(done)
+		if err := a.Run(ctx); err != nil {
+			log.Warn("announcer stopped", "err", err)
+		}
+	}()
+	return done
+}

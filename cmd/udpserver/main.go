@@ -1,0 +1,320 @@
+// Command udpserver receives udpkit messages (and plain text datagrams) over
+// UDP, writes each accepted message as one JSON line to stdout, and
+// acknowledges it only after the line is written.
+//
+// Run "udpserver --help" for flags and examples.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/pflag"
+
+	"github.com/udpkit/udpkit/udpserver"
+	"github.com/udpkit/udpkit/wire"
+)
+
+// Exit statuses.
+const (
+	exitOK     = 0 // stopped by a signal after serving
+	exitFailed = 1 // a socket could not be opened or failed while serving
+	exitUsage  = 2 // bad flags or arguments
+)
+
+const usage = `udpserver receives udpkit messages over UDP and acknowledges them.
+
+Usage:
+  udpserver [flags]
+
+Every accepted message (a DATA message, or a plain text datagram from nc or a
+script) is written to stdout as one JSON line, and only then acknowledged:
+an ACK means the line was written. Retransmissions of a message are answered
+again without a second line; PINGs are answered and not written. Logs go to
+stderr; the first lines name the addresses actually bound (useful with port 0).
+
+  {"time":"2025-01-02T15:04:05.123456789Z","from":"192.168.1.20:50123",
+   "to":"192.168.1.5:9797","id":17,"raw":false,"size":5,"text":"hello"}
+
+"to" is the address the message was sent to, when known; "text" holds the
+payload when it is valid UTF-8, "base64" otherwise.
+
+Listening: --listen may be given several times. Without it udpserver listens
+on 0.0.0.0:9797 and [::]:9797, two sockets (the IPv6 one IPv6-only), and goes
+on with IPv4 alone, with a warning, where the machine has no IPv6. A listen
+address with an empty host (":9797") means the same pair of sockets.
+On a wildcard address every reply leaves from the address its request was
+sent to; bind a specific address to serve one interface only.
+
+Discovery: the server announces itself on the LAN (UDP port 9798: directed
+broadcast, 239.255.97.97 and ff02::9797) on every selected interface, with
+only its addresses on that interface, answers 'udpcli discover', and says
+goodbye when it stops. Bound to specific addresses, it announces only on
+their interfaces; bound to loopback only, nowhere. --no-announce turns it off.
+
+Examples:
+  udpserver                                  # 0.0.0.0:9797 and [::]:9797
+  udpserver --listen 127.0.0.1:9797 --listen [::1]:9797
+  udpserver --listen 192.168.1.5:9797 --no-raw
+  udpserver --instance kitchen --attr room=kitchen --attr fw=1.2
+  udpserver -I eth0 --announce-ttl 30s       # announce on eth0 only
+  udpserver --quiet --log-level debug        # answer, print nothing
+  udpserver | jq -r .text                    # just the messages
+  echo hello | nc -u -w1 localhost 9797      # prints "ack" (raw mode)
+
+Flags:
+`
+
+// options are the parsed command line.
+type options struct {
+	listen          []string
+	quiet           bool
+	noRaw           bool
+	maxSize         int
+	logLevel        slog.Level
+	logFormat       string
+	shutdownTimeout time.Duration
+	announce        announceOptions
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is udpserver: it serves until ctx is done and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	opts, err := parseFlags(args, stderr)
+	if errors.Is(err, pflag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "udpserver: %v\nRun 'udpserver --help' for usage.\n", err)
+		return exitUsage
+	}
+	log := newLogger(stderr, opts)
+
+	out := &lineWriter{w: bufio.NewWriter(stdout)}
+	s := &udpserver.Server{
+		Logger:      log,
+		DisableRaw:  opts.noRaw,
+		MaxDatagram: opts.maxSize,
+	}
+	if !opts.quiet {
+		s.Handler = udpserver.HandlerFunc(func(ctx context.Context, r *udpserver.Request) error {
+			if err := out.write(r); err != nil {
+				log.Error("cannot write to stdout; refusing messages", "err", err)
+				return udpserver.Reject(wire.CodeBusy, "cannot record the message")
+			}
+			return nil
+		})
+	}
+
+	conns, err := listenAll(ctx, opts.listen, log)
+	if err != nil {
+		log.Error("cannot listen", "err", err)
+		return exitFailed
+	}
+	// The announcer lives until the server stops; its goodbyes go out
+	// before the sockets close, so browsers drop the server at once.
+	annCtx, stopAnnouncing := context.WithCancel(context.Background())
+	announced := startAnnouncer(annCtx, opts.announce, conns, log)
+	defer func() { stopAnnouncing(); <-announced }()
+
+	errs := make(chan error, len(conns))
+	for _, c := range conns {
+		log.Info("listening", "addr", c.LocalAddr().String())
+		go func() { errs <- s.Serve(c) }()
+	}
+
+	status := exitOK
+	select {
+	case <-ctx.Done():
+		log.Info("stopping", "timeout", opts.shutdownTimeout)
+	case err := <-errs:
+		// A socket failed for good: stop the others too.
+		log.Error("serving failed", "err", err)
+		status = exitFailed
+	}
+	stopAnnouncing()
+	<-announced
+	sctx, cancel := context.WithTimeout(context.Background(), opts.shutdownTimeout)
+	defer cancel()
+	if err := s.Shutdown(sctx); err != nil {
+		log.Warn("handlers still running at the shutdown timeout; closed", "err", err)
+	}
+	st := s.Stats()
+	log.Info("stopped", "received", st.Received, "handled", st.Handled, "acked", st.Acked,
+		"nacked", st.Nacked, "duplicates", st.Duplicates, "pings", st.Pings, "dropped", st.Dropped)
+	return status
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := pflag.NewFlagSet("udpserver", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.SortFlags = false
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	fs.StringArrayVar(&o.listen, "listen", nil, "`ADDR` to listen on, host:port (repeatable; default 0.0.0.0:9797 and [::]:9797)")
+	fs.BoolVarP(&o.quiet, "quiet", "q", false, "write nothing to stdout (messages are still handled and acknowledged)")
+	fs.BoolVar(&o.noRaw, "no-raw", false, "drop datagrams that are not udpkit messages instead of answering \"ack\"")
+	fs.IntVar(&o.maxSize, "max-size", wire.DefaultMaxDatagram, fmt.Sprintf("largest datagram accepted, in `bytes` (%d to %d); larger DATA gets NACK \"too large\"", wire.HeaderLen, wire.MaxDatagram))
+	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log `format` on stderr: text or json")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long running handlers may take to finish after SIGINT or SIGTERM")
+	o.announce.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if err := o.announce.validate(); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q: udpserver takes flags only (did you mean --listen %s?)", fs.Arg(0), fs.Arg(0))
+	}
+	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
+		return o, fmt.Errorf("invalid --log-level %q: want debug, info, warn or error", *level)
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return o, fmt.Errorf("invalid --log-format %q: want text or json", o.logFormat)
+	}
+	if o.maxSize < wire.HeaderLen || o.maxSize > wire.MaxDatagram {
+		return o, fmt.Errorf("invalid --max-size %d: want %d to %d bytes", o.maxSize, wire.HeaderLen, wire.MaxDatagram)
+	}
+	if o.shutdownTimeout < 0 {
+		return o, fmt.Errorf("invalid --shutdown-timeout %v: want a positive duration such as 5s", o.shutdownTimeout)
+	}
+	for _, a := range o.listen {
+		host, port, err := net.SplitHostPort(a)
+		if err != nil {
+			return o, fmt.Errorf("invalid --listen %q: want host:port, such as 127.0.0.1:9797, [::1]:9797 or :9797", a)
+		}
+		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return o, fmt.Errorf("invalid --listen %q: port %q is not a number from 0 to 65535", a, port)
+		}
+		_ = host // a name such as localhost is resolved when listening
+	}
+	return o, nil
+}
+
+func newLogger(w io.Writer, o options) *slog.Logger {
+	ho := &slog.HandlerOptions{Level: o.logLevel}
+	if o.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+// listenAll opens a socket per listen address; an empty host (or no
+// address at all) means an IPv4 and an IPv6-only wildcard socket, of which
+// the IPv6 one may fail with a warning. Either every required socket opens
+// or none stays open.
+func listenAll(ctx context.Context, addrs []string, log *slog.Logger) ([]*net.UDPConn, error) {
+	if len(addrs) == 0 {
+		addrs = []string{":" + strconv.Itoa(udpserver.DefaultPort)}
+	}
+	var conns []*net.UDPConn
+	fail := func(err error) ([]*net.UDPConn, error) {
+		for _, c := range conns {
+			c.Close()
+		}
+		return nil, err
+	}
+	for _, a := range addrs {
+		host, port, _ := net.SplitHostPort(a)
+		if host != "" {
+			c, err := udpserver.Listen(ctx, a)
+			if err != nil {
+				return fail(err)
+			}
+			conns = append(conns, c)
+			continue
+		}
+		c, err := udpserver.Listen(ctx, net.JoinHostPort("0.0.0.0", port))
+		if err != nil {
+			return fail(err)
+		}
+		conns = append(conns, c)
+		if port == "0" {
+			// Same port number for both families makes the pair one service.
+			port = strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port)
+		}
+		c6, err := udpserver.Listen(ctx, net.JoinHostPort("::", port))
+		if err != nil {
+			log.Warn("no IPv6: serving IPv4 only", "addr", net.JoinHostPort("::", port), "err", err)
+			continue
+		}
+		conns = append(conns, c6)
+	}
+	return conns, nil
+}
+
+// record is one JSON line on stdout.
+type record struct {
+	Time   string  `json:"time"`
+	From   string  `json:"from"`
+	To     string  `json:"to,omitempty"`
+	ID     uint64  `json:"id"`
+	Raw    bool    `json:"raw"`
+	Size   int     `json:"size"`
+	Text   *string `json:"text,omitempty"`
+	Base64 *string `json:"base64,omitempty"`
+}
+
+// lineWriter writes records to a buffered stdout, one whole line at a time,
+// flushed before the handler returns so that the ACK follows the line.
+type lineWriter struct {
+	mu  sync.Mutex
+	w   *bufio.Writer
+	buf []byte
+}
+
+func (lw *lineWriter) write(r *udpserver.Request) error {
+	rec := record{
+		Time: time.Now().UTC().Format(time.RFC3339Nano),
+		From: r.Remote.String(),
+		ID:   r.ID,
+		Raw:  r.Raw,
+		Size: len(r.Payload),
+	}
+	if r.Local.IsValid() {
+		rec.To = r.Local.String()
+	}
+	if utf8.Valid(r.Payload) {
+		s := string(r.Payload)
+		rec.Text = &s
+	} else {
+		s := base64.StdEncoding.EncodeToString(r.Payload)
+		rec.Base64 = &s
+	}
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	var err error
+	lw.buf, err = json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	lw.buf = append(lw.buf, '\n')
+	if _, err := lw.w.Write(lw.buf); err != nil {
+		return err
+	}
+	return lw.w.Flush()
+}

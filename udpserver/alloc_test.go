@@ -1,0 +1,48 @@
+package udpserver
+
+import (
+	"context"
+	"testing"
+
+	"github.com/udpkit/udpkit/wire"
+)
+
+// TestProcessAllocs proves that the protocol path allocates nothing per
+// datagram once the de-dup table has reached its working size.
+func TestProcessAllocs(t *testing.T) {
+	if testing.CoverMode() != "" {
+		t.Skip("coverage instrumentation allocates")
+	}
+	h := HandlerFunc(func(ctx context.Context, r *Request) error { return nil })
+	s := &Server{Handler: h, DedupEntries: 1024}
+	reply := make([]byte, 0, 2048)
+	data := newPacketFor(s, wire.AppendData(nil, 0, []byte("payload")), "192.0.2.1:4000")
+	id := uint64(0)
+	newID := func() {
+		id++
+		data.buf[8], data.buf[9], data.buf[10], data.buf[11] = byte(id>>56), byte(id>>48), byte(id>>40), byte(id>>32)
+		data.buf[12], data.buf[13], data.buf[14], data.buf[15] = byte(id>>24), byte(id>>16), byte(id>>8), byte(id)
+	}
+	// Fill the table so that every new message evicts the oldest.
+	for range 4096 {
+		newID()
+		s.process(bg, data, reply)
+	}
+	ping := newPacketFor(s, wire.Append(nil, hdr(wire.TypePing, 1), make([]byte, 64)), "192.0.2.1:4000")
+	raw := newPacketFor(s, []byte("hello\n"), "192.0.2.1:4000")
+	bad := newPacketFor(s, []byte{wire.Magic0, wire.Magic1, 7, 1}, "192.0.2.1:4000")
+	for _, tc := range []struct {
+		name string
+		f    func()
+	}{
+		{"data new", func() { newID(); s.process(bg, data, reply) }},
+		{"data duplicate", func() { s.process(bg, data, reply) }},
+		{"ping", func() { s.process(bg, ping, reply) }},
+		{"raw", func() { s.process(bg, raw, reply) }},
+		{"malformed", func() { s.process(bg, bad, reply) }},
+	} {
+		if n := testing.AllocsPerRun(1000, tc.f); n != 0 {
+			t.Errorf("%s: %v allocations per datagram, want 0", tc.name, n)
+		}
+	}
+}

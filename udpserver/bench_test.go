@@ -1,0 +1,145 @@
+package udpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/udpkit/udpkit/wire"
+)
+
+var benchPayload = make([]byte, 32)
+
+func appendBenchData(dst []byte, id uint64) []byte { return wire.AppendData(dst, id, benchPayload) }
+
+func appendBenchPing(dst []byte, id uint64) []byte {
+	return wire.Append(dst, wire.Header{Type: wire.TypePing, ID: id}, benchPayload)
+}
+
+// closedLoop sends b.N requests from one connected client socket, keeping
+// inflight of them outstanding: each reply releases the next request.
+func closedLoop(b *testing.B, c *net.UDPConn, inflight int, mk func([]byte, uint64) []byte) {
+	msg := make([]byte, 0, 128)
+	rbuf := make([]byte, 2048)
+	c.SetReadDeadline(time.Now().Add(5 * time.Minute))
+	id, sent := uint64(1)<<40, 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for ; sent < min(inflight, b.N); sent++ {
+		id++
+		if _, err := c.Write(mk(msg[:0], id)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for range b.N {
+		if _, err := c.Read(rbuf); err != nil {
+			b.Fatalf("read (a datagram lost?): %v", err)
+		}
+		if sent < b.N {
+			id++
+			sent++
+			if _, err := c.Write(mk(msg[:0], id)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StopTimer()
+}
+
+// BenchmarkServe measures whole exchanges over real loopback sockets:
+// client write, server read, process, server write, client read.
+func BenchmarkServe(b *testing.B) {
+	for _, tc := range []struct {
+		name     string
+		bind, to string
+		mk       func([]byte, uint64) []byte
+	}{
+		{"data-ack", "127.0.0.1:0", "127.0.0.1", appendBenchData},
+		{"ping-pong", "127.0.0.1:0", "127.0.0.1", appendBenchPing},
+		{"data-ack-wildcard-pktinfo", "0.0.0.0:0", "127.0.0.1", appendBenchData},
+	} {
+		for _, inflight := range []int{1, 64} {
+			b.Run(fmt.Sprintf("%s/inflight=%d", tc.name, inflight), func(b *testing.B) {
+				s := &Server{Handler: HandlerFunc(func(ctx context.Context, r *Request) error { return nil })}
+				pc, err := net.ListenPacket("udp4", tc.bind)
+				if err != nil {
+					b.Fatal(err)
+				}
+				done := make(chan error, 1)
+				go func() { done <- s.Serve(pc) }()
+				port := pc.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+				c := dial(b, "udp4", netip.AddrPortFrom(netip.MustParseAddr(tc.to), port))
+				closedLoop(b, c, inflight, tc.mk)
+				s.Close()
+				if err := <-done; !errors.Is(err, ErrServerClosed) {
+					b.Fatal(err)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkBaselineReadFromUDP is the floor: a plain ReadFromUDP /
+// WriteToUDP loop that answers every datagram with a 16-byte ACK, no
+// parsing, no de-duplication, no handler.
+func BenchmarkBaselineReadFromUDP(b *testing.B) {
+	for _, inflight := range []int{1, 64} {
+		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
+			pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				buf := make([]byte, 2048)
+				ack := wire.AppendAck(nil, 1)
+				for {
+					n, addr, err := pc.ReadFromUDP(buf)
+					if err != nil {
+						return
+					}
+					copy(ack[8:], buf[8:min(n, 16)])
+					pc.WriteToUDP(ack, addr)
+				}
+			}()
+			c := dial(b, "udp4", pc.LocalAddr().(*net.UDPAddr).AddrPort())
+			closedLoop(b, c, inflight, appendBenchData)
+			pc.Close()
+			<-done
+		})
+	}
+}
+
+// BenchmarkProcess measures the protocol logic alone, without sockets.
+func BenchmarkProcess(b *testing.B) {
+	s := &Server{Handler: HandlerFunc(func(ctx context.Context, r *Request) error { return nil })}
+	reply := make([]byte, 0, 2048)
+	b.Run("data-ack", func(b *testing.B) {
+		p := newPacketFor(s, appendBenchData(nil, 0), "192.0.2.1:4000")
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			appendBenchData(p.buf[:0], uint64(i)) // a new ID each time: a handler run and a table insert
+			s.process(bg, p, reply)
+		}
+	})
+	b.Run("data-duplicate", func(b *testing.B) {
+		p := newPacketFor(s, appendBenchData(nil, 1<<60), "192.0.2.1:4000")
+		s.process(bg, p, reply)
+		b.ReportAllocs()
+		for b.Loop() {
+			s.process(bg, p, reply)
+		}
+	})
+	b.Run("ping-pong", func(b *testing.B) {
+		p := newPacketFor(s, appendBenchPing(nil, 1), "192.0.2.1:4000")
+		b.ReportAllocs()
+		for b.Loop() {
+			s.process(bg, p, reply)
+		}
+	})
+}

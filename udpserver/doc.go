@@ -1,0 +1,52 @@
+// Package udpserver is the udpkit acknowledgement server: it receives DATA
+// messages (and raw text datagrams) over UDP, hands each to a Handler once,
+// and answers with ACK or NACK as PROTOCOL.md describes.
+//
+// It is shaped like net/http and miekg/dns: a one-method Handler with a
+// HandlerFunc adapter, Serve for a socket you bring, ListenAndServe for one
+// it opens, Shutdown for a graceful stop and Close for an immediate one.
+//
+//	s := &udpserver.Server{
+//		Handler: udpserver.HandlerFunc(func(ctx context.Context, r *udpserver.Request) error {
+//			if len(r.Payload) == 0 {
+//				return udpserver.Reject(wire.CodeRejected, "empty message")
+//			}
+//			return store(ctx, r.Payload) // the ACK leaves only after this returned nil
+//		}),
+//	}
+//	err := s.ListenAndServe(ctx, ":9797")
+//
+// # What the server guarantees
+//
+//   - At most once: the handler runs once per (sender address and port,
+//     message ID) within DedupWindow (120 s, EXCHANGE_LIFETIME). A
+//     retransmission gets the stored reply again; one that arrives while the
+//     handler still runs is dropped (its reply is on the way). The table is
+//     bounded in total (DedupEntries, oldest out) and per source address
+//     (DedupPerSource), so a flood cannot push everyone else out.
+//   - Acknowledged means handled: the ACK is sent after ServeUDP returned nil.
+//   - No amplification: a reply is never longer than its request; malformed
+//     datagrams, replies and unknown types are dropped and counted, never
+//     answered. Stats returns the counters.
+//   - Replies leave from the address the request was sent to: on a wildcard
+//     bind the server reads the destination of each datagram from
+//     IP_PKTINFO / IPV6_PKTINFO and sets it as the reply's source, with the
+//     interface index (as miekg/dns does). On a specific bind the socket can
+//     only send from that address.
+//
+// # Execution model
+//
+// Each socket is served by Workers goroutines (default 1), each of which
+// reads a datagram, runs the handler inline, sends the reply and reads the
+// next. With the default, messages arriving on one socket are handled one
+// at a time in arrival order. Buffers, control-message space and the
+// Request are reused, so steady-state serving allocates nothing per
+// datagram (see BenchmarkServe and TestProcessAllocs).
+//
+// # Raw mode
+//
+// A datagram without the udpkit magic (from nc -u, or echo >/dev/udp/...)
+// is handed to the handler with Request.Raw set and answered "ack\n", cut
+// to the datagram's length when shorter. A refused raw message gets no
+// reply (raw mode has no words for a refusal). Set DisableRaw to drop them.
+package udpserver

@@ -1,0 +1,217 @@
+package udpserver
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"sync/atomic"
+
+	"github.com/udpkit/udpkit/wire"
+)
+
+// packet is one received datagram and the per-worker scratch space that
+// goes with it. The I/O layer fills buf[:n], remote, local and ifindex;
+// process reads them. A worker owns one packet and reuses it.
+type packet struct {
+	buf     []byte         // MaxDatagram+1 bytes: a datagram that fills it is too large
+	n       int            // bytes received
+	remote  netip.AddrPort // sender, as the socket reported it (may be IPv4-mapped)
+	local   netip.AddrPort // destination of the datagram when known, as reported
+	ifindex int            // interface the datagram arrived on, 0 if unknown
+	dst     bool           // local came from a control message: reply from it
+
+	oob  []byte   // control messages received
+	woob []byte   // control messages to send
+	addr net.Addr // sender as a net.Addr, for PacketConns that are not *net.UDPConn
+	req  Request  // handed to the handler
+}
+
+// oobSize fits IPV6_PKTINFO and IP_PKTINFO with room to spare.
+const oobSize = 128
+
+func newPacket(maxDatagram int) *packet {
+	return &packet{
+		buf:  make([]byte, maxDatagram+1),
+		oob:  make([]byte, oobSize),
+		woob: make([]byte, 0, oobSize),
+	}
+}
+
+// errHandlerPanic is the refusal recorded when a handler panics.
+var errHandlerPanic = errors.New("internal error")
+
+// process is the protocol: it takes one received datagram, runs the
+// handler when the datagram asks for it, and returns the reply to send
+// (appended to reply[:0]), or nil to send nothing. It does no I/O of its
+// own and is safe for concurrent use.
+func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
+	s.stats.received.Add(1)
+	n := min(p.n, len(p.buf))
+	b := p.buf[:n]
+	over := p.n > s.cfg.maxDatagram
+
+	if !wire.IsMessage(b) {
+		if len(b) == 1 && b[0] == wire.Magic0 {
+			// 0xFA is never text: a lone first magic byte is a cut-off header.
+			return s.malformed(&s.stats.short, p, "short")
+		}
+		return s.processRaw(ctx, p, b, over, reply)
+	}
+	// Cheap checks first, so that a flood of bad datagrams costs no
+	// allocation (wire.Parse wraps its errors with detail).
+	switch {
+	case len(b) < wire.HeaderLen:
+		return s.malformed(&s.stats.short, p, "short")
+	case b[2] != wire.Version:
+		return s.malformed(&s.stats.version, p, "version")
+	case !wire.Type(b[3]).Known():
+		return s.malformed(&s.stats.badType, p, "type")
+	case wire.Flags(b[4])&^wire.FlagAuth != 0:
+		return s.malformed(&s.stats.flags, p, "flags")
+	case wire.Flags(b[4])&wire.FlagAuth != 0:
+		// No keys in this release: PROTOCOL.md section 5.
+		return s.malformed(&s.stats.auth, p, "auth")
+	}
+	t := wire.Type(b[3])
+	if t != wire.TypeData && t != wire.TypePing {
+		// Replies (ACK, NACK, PONG) and discovery or multicast-test
+		// messages are not for this server; answering could loop.
+		return s.malformed(&s.stats.unexpected, p, "unexpected type")
+	}
+	h, body, err := wire.Parse(b)
+	if err != nil {
+		return s.malformed(&s.stats.field, p, "field")
+	}
+	if over {
+		s.stats.oversized.Add(1)
+		if t != wire.TypeData {
+			s.stats.dropped.Add(1)
+			return nil // a PONG would be as large as the PING
+		}
+		s.stats.nacked.Add(1)
+		return wire.AppendNack(reply[:0], h.ID, wire.CodeTooLarge, "", wire.HeaderLen)
+	}
+	if t == wire.TypePing {
+		s.stats.pings.Add(1)
+		return wire.Append(reply[:0], wire.Header{Type: wire.TypePong, ID: h.ID}, body)
+	}
+
+	key := dedupKey{addr: unmap(p.remote), id: h.ID}
+	state, code, reason := s.dedup.begin(key, s.now())
+	switch state {
+	case dedupRunning:
+		s.stats.inProgress.Add(1)
+		s.stats.dropped.Add(1)
+		return nil
+	case dedupDone:
+		s.stats.duplicates.Add(1)
+		return s.answer(reply, h.ID, code, reason, n)
+	}
+	code, reason = s.handle(ctx, p, h.ID, false, body)
+	s.dedup.finish(key, code, reason)
+	return s.answer(reply, h.ID, code, reason, n)
+}
+
+// processRaw handles a datagram without the udpkit magic (PROTOCOL.md
+// section 4).
+func (s *Server) processRaw(ctx context.Context, p *packet, b []byte, over bool, reply []byte) []byte {
+	switch {
+	case len(b) == 0:
+		s.stats.empty.Add(1)
+		s.stats.dropped.Add(1)
+		return nil
+	case s.cfg.disableRaw:
+		s.stats.rawDropped.Add(1)
+		s.stats.dropped.Add(1)
+		return nil
+	case over:
+		s.stats.oversized.Add(1)
+		s.stats.dropped.Add(1)
+		return nil
+	}
+	s.stats.raw.Add(1)
+	if code, _ := s.handle(ctx, p, 0, true, b); code != wire.CodeNone {
+		// Raw mode has no words for a refusal: stay silent.
+		return nil
+	}
+	s.stats.acked.Add(1)
+	return append(reply[:0], "ack\n"[:min(4, len(b))]...)
+}
+
+// answer appends the ACK (code wire.CodeNone) or NACK for id, never
+// longer than the request of size limit.
+func (s *Server) answer(reply []byte, id uint64, code wire.Code, reason string, limit int) []byte {
+	if code == wire.CodeNone {
+		s.stats.acked.Add(1)
+		return wire.AppendAck(reply[:0], id)
+	}
+	s.stats.nacked.Add(1)
+	return wire.AppendNack(reply[:0], id, code, reason, limit)
+}
+
+// handle runs the handler and turns its result into a reply code and text.
+func (s *Server) handle(ctx context.Context, p *packet, id uint64, raw bool, payload []byte) (wire.Code, string) {
+	s.stats.handled.Add(1)
+	if s.cfg.handler == nil {
+		return wire.CodeNone, ""
+	}
+	r := &p.req
+	*r = Request{ID: id, Raw: raw, Payload: payload, Remote: unmap(p.remote), Local: unmap(p.local)}
+	err := s.serveUDP(ctx, r)
+	*r = Request{}
+	if err == nil {
+		return wire.CodeNone, ""
+	}
+	s.stats.rejected.Add(1)
+	if re, ok := errors.AsType[*RejectError](err); ok {
+		return re.code(), cut(re.Reason, maxReasonLen)
+	}
+	return wire.CodeRejected, cut(err.Error(), maxReasonLen)
+}
+
+// serveUDP calls the handler, turning a panic into an error: one bad
+// message must not take the server down.
+func (s *Server) serveUDP(ctx context.Context, r *Request) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.stats.panics.Add(1)
+			s.log.Error("udpserver: handler panicked", "panic", v, "from", r.Remote, "id", r.ID, "stack", string(debug.Stack()))
+			err = errHandlerPanic
+		}
+	}()
+	return s.cfg.handler.ServeUDP(ctx, r)
+}
+
+// malformed counts a dropped datagram under c and logs it at debug level.
+func (s *Server) malformed(c *atomic.Uint64, p *packet, why string) []byte {
+	c.Add(1)
+	s.stats.malformed.Add(1)
+	s.stats.dropped.Add(1)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Log(context.Background(), slog.LevelDebug, "udpserver: dropped malformed datagram", "from", p.remote, "reason", why, "size", p.n)
+	}
+	return nil
+}
+
+// unmap returns ap with an IPv4-mapped IPv6 address turned into IPv4, so
+// that one sender has one key whichever socket it reached.
+func unmap(ap netip.AddrPort) netip.AddrPort {
+	if ap.Addr().Is4In6() {
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return ap
+}
+
+// cut shortens s to at most n bytes without splitting a UTF-8 sequence.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}

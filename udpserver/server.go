@@ -1,0 +1,432 @@
+package udpserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/udpkit/udpkit/wire"
+)
+
+// Defaults of the Server's configuration fields, used when a field is zero.
+const (
+	// DefaultDedupWindow is how long the server remembers a (source, message
+	// ID) pair: EXCHANGE_LIFETIME, which covers a client's whole
+	// retransmission span (PROTOCOL.md section 3).
+	DefaultDedupWindow = 120 * time.Second
+
+	// DefaultDedupEntries is the hard cap of the de-duplication table.
+	// At about 100 bytes an entry it bounds the table to a few MiB while
+	// remembering 65536 exchanges, i.e. 546 messages a second sustained
+	// over the whole 120 s window.
+	DefaultDedupEntries = 65536
+
+	// DefaultDedupPerSource is how many entries one source IP address may
+	// hold, so that one host (or one spoofed address) cannot push everybody
+	// else's entries out of the table.
+	DefaultDedupPerSource = 256
+
+	// DefaultPort is the UDP port of a udpkit server (PROTOCOL.md section 8).
+	DefaultPort = 9797
+
+	// maxReasonLen bounds the NACK text kept in the de-duplication table.
+	maxReasonLen = 256
+)
+
+// ErrServerClosed is returned by Serve and ListenAndServe after Shutdown or
+// Close.
+var ErrServerClosed = errors.New("udpserver: server closed")
+
+// Request is one message handed to a Handler: a DATA message or a raw
+// datagram. A Request and its Payload are only valid until ServeUDP
+// returns; the server reuses them for the next datagram, so a handler that
+// keeps anything must copy it.
+type Request struct {
+	ID      uint64         // message ID; 0 for raw messages
+	Raw     bool           // true for a datagram without the udpkit magic (nc -u, scripts)
+	Payload []byte         // the DATA body or the whole raw datagram; valid only until ServeUDP returns
+	Remote  netip.AddrPort // sender (IPv4-mapped IPv6 addresses are unmapped)
+	Local   netip.AddrPort // address the datagram was sent to, when known (zero otherwise)
+}
+
+// Handler handles the messages a Server accepts. ServeUDP runs at most once
+// per (sender address and port, message ID) within the server's
+// de-duplication window. Returning nil acknowledges the message (ACK, or
+// "ack\n" for a raw datagram); returning an error refuses it with a NACK
+// whose code and text come from a *RejectError in err's chain, or code
+// wire.CodeRejected and err.Error() as text. The server sends the reply
+// only after ServeUDP returned, so the acknowledgement means "handled".
+//
+// ServeUDP may be called concurrently from several goroutines (one per
+// socket and worker) and must be safe for that.
+type Handler interface {
+	ServeUDP(ctx context.Context, r *Request) error
+}
+
+// HandlerFunc adapts an ordinary function to a Handler.
+type HandlerFunc func(ctx context.Context, r *Request) error
+
+// ServeUDP calls f(ctx, r).
+func (f HandlerFunc) ServeUDP(ctx context.Context, r *Request) error { return f(ctx, r) }
+
+// RejectError is an error a Handler returns to choose the NACK's code and
+// text. It may be wrapped; the server finds it with errors.As.
+type RejectError struct {
+	Code   wire.Code // reason code; zero means wire.CodeRejected
+	Reason string    // UTF-8 text for the NACK, cut to fit the reply
+}
+
+// Error returns the reason, or the code's name when the reason is empty.
+func (e *RejectError) Error() string {
+	if e.Reason != "" {
+		return e.Reason
+	}
+	return e.code().String()
+}
+
+func (e *RejectError) code() wire.Code {
+	if e.Code == wire.CodeNone {
+		return wire.CodeRejected
+	}
+	return e.Code
+}
+
+// Reject returns a *RejectError with the given code and text.
+func Reject(code wire.Code, reason string) error {
+	return &RejectError{Code: code, Reason: reason}
+}
+
+// Server is a udpkit acknowledgement server. Its zero value is ready to use
+// and accepts every message. The fields must not be changed after the first
+// call to Serve or ListenAndServe.
+//
+// Execution model: each socket is served by Workers goroutines; each of
+// them reads one datagram, runs the handler inline, sends the reply and
+// reads the next. Nothing is allocated per datagram on this path.
+type Server struct {
+	// Handler handles DATA and raw messages. Nil accepts everything.
+	Handler Handler
+
+	// Logger receives the server's diagnostics (socket errors, handler
+	// panics; malformed datagrams at debug level). Nil is silent.
+	Logger *slog.Logger
+
+	// DisableRaw drops (and counts in Stats.RawDropped) datagrams without
+	// the udpkit magic instead of handing them to the handler and answering
+	// "ack\n". Default false: raw mode on.
+	DisableRaw bool
+
+	// MaxDatagram is the largest datagram accepted, in bytes, between
+	// wire.HeaderLen and wire.MaxDatagram. A larger DATA gets NACK "too
+	// large" (16 bytes, so it never amplifies); other larger datagrams are
+	// dropped. Default wire.DefaultMaxDatagram (1472).
+	MaxDatagram int
+
+	// DedupWindow is how long a (source, message ID) pair is remembered.
+	// Default DefaultDedupWindow (120 s, EXCHANGE_LIFETIME).
+	DedupWindow time.Duration
+
+	// DedupEntries is the hard cap of the de-duplication table; when it is
+	// full the oldest entry goes. Default DefaultDedupEntries (65536).
+	DedupEntries int
+
+	// DedupPerSource is the most entries one source IP address may hold;
+	// past it that source's oldest entry goes. Default
+	// DefaultDedupPerSource (256).
+	DedupPerSource int
+
+	// Workers is the number of goroutines that read, handle and answer
+	// datagrams on each socket. Default 1: messages from one socket are
+	// handled one at a time, in arrival order. Raise it when the handler
+	// blocks (disk, network) and order does not matter.
+	Workers int
+
+	initOnce sync.Once
+	cfg      config
+	log      *slog.Logger
+	dedup    *dedupTable
+	stats    counters
+	start    time.Time
+
+	ctx    context.Context // handlers' context; canceled by Close
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	conns    map[net.PacketConn]struct{}
+	closed   bool // Shutdown or Close was called
+	inShut   atomic.Bool
+	wg       sync.WaitGroup // running workers
+	done     chan struct{}  // closed by Shutdown and Close
+	doneOnce sync.Once
+}
+
+// config is the resolved copy of the Server's fields.
+type config struct {
+	handler        Handler
+	disableRaw     bool
+	maxDatagram    int
+	dedupWindow    time.Duration
+	dedupEntries   int
+	dedupPerSource int
+	workers        int
+	err            error // invalid configuration
+}
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		c := config{
+			handler:        s.Handler,
+			disableRaw:     s.DisableRaw,
+			maxDatagram:    s.MaxDatagram,
+			dedupWindow:    s.DedupWindow,
+			dedupEntries:   s.DedupEntries,
+			dedupPerSource: s.DedupPerSource,
+			workers:        s.Workers,
+		}
+		if c.maxDatagram == 0 {
+			c.maxDatagram = wire.DefaultMaxDatagram
+		}
+		if c.dedupWindow == 0 {
+			c.dedupWindow = DefaultDedupWindow
+		}
+		if c.dedupEntries == 0 {
+			c.dedupEntries = DefaultDedupEntries
+		}
+		if c.dedupPerSource == 0 {
+			c.dedupPerSource = DefaultDedupPerSource
+		}
+		c.dedupPerSource = min(c.dedupPerSource, c.dedupEntries)
+		if c.workers == 0 {
+			c.workers = 1
+		}
+		switch {
+		case c.maxDatagram < wire.HeaderLen || c.maxDatagram > wire.MaxDatagram:
+			c.err = fmt.Errorf("udpserver: MaxDatagram %d out of range [%d, %d]", c.maxDatagram, wire.HeaderLen, wire.MaxDatagram)
+		case c.dedupWindow < 0:
+			c.err = fmt.Errorf("udpserver: negative DedupWindow %v", c.dedupWindow)
+		case c.dedupEntries < 0 || c.dedupEntries > 1<<30:
+			c.err = fmt.Errorf("udpserver: DedupEntries %d out of range [1, %d]", c.dedupEntries, 1<<30)
+		case c.dedupPerSource < 0:
+			c.err = fmt.Errorf("udpserver: negative DedupPerSource %d", c.dedupPerSource)
+		case c.workers < 0:
+			c.err = fmt.Errorf("udpserver: negative Workers %d", c.workers)
+		}
+		s.cfg = c
+		s.log = s.Logger
+		if s.log == nil {
+			s.log = slog.New(slog.DiscardHandler)
+		}
+		s.start = time.Now()
+		s.dedup = newDedupTable(c.dedupEntries, c.dedupPerSource, c.dedupWindow)
+		s.ctx, s.cancel = context.WithCancel(context.Background())
+		s.conns = make(map[net.PacketConn]struct{})
+		s.done = make(chan struct{})
+	})
+}
+
+// now is the server's monotonic clock in nanoseconds since it started.
+func (s *Server) now() int64 { return int64(time.Since(s.start)) }
+
+// Serve reads datagrams from pc and answers them until Shutdown or Close,
+// then returns ErrServerClosed. The server owns pc from then on and closes
+// it when it stops. Serve may be called for several sockets at once (an
+// IPv4 and an IPv6 one, say); they share the handler, the de-duplication
+// table and the counters.
+//
+// For a *net.UDPConn, Serve asks for the destination address of each
+// datagram (IP_PKTINFO / IPV6_RECVPKTINFO) so that on a wildcard bind the
+// reply leaves from the address the request was sent to. Other PacketConn
+// implementations are served through ReadFrom and WriteTo.
+func (s *Server) Serve(pc net.PacketConn) error {
+	s.init()
+	if s.cfg.err != nil {
+		pc.Close()
+		return s.cfg.err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		pc.Close()
+		return ErrServerClosed
+	}
+	s.conns[pc] = struct{}{}
+	s.wg.Add(s.cfg.workers)
+	s.mu.Unlock()
+
+	c := newConn(pc, s.log)
+	errs := make(chan error, s.cfg.workers)
+	for range s.cfg.workers - 1 {
+		go func() { errs <- s.serveWorker(c) }()
+	}
+	err := s.serveWorker(c)
+	for range s.cfg.workers - 1 {
+		if e := <-errs; err == nil {
+			err = e
+		}
+	}
+	s.mu.Lock()
+	delete(s.conns, pc)
+	closed := s.closed
+	s.mu.Unlock()
+	pc.Close() // the workers are gone: every reply has been sent
+	if closed {
+		return ErrServerClosed
+	}
+	return err
+}
+
+// serveWorker is one read-handle-reply loop on c.
+func (s *Server) serveWorker(c conn) error {
+	defer s.wg.Done()
+	p := newPacket(s.cfg.maxDatagram)
+	reply := make([]byte, 0, max(s.cfg.maxDatagram, wire.HeaderLen+maxReasonLen))
+	var backoff time.Duration
+	for {
+		err := c.read(p)
+		if err != nil {
+			if s.isClosing() {
+				return ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return fmt.Errorf("udpserver: socket closed: %w", err)
+			}
+			s.stats.readErrors.Add(1)
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("udpserver: read failed; backing off", "err", err, "backoff", backoff)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-s.done:
+				t.Stop()
+				return ErrServerClosed
+			}
+			continue
+		}
+		backoff = 0
+		out := s.process(s.ctx, p, reply)
+		if out == nil {
+			continue
+		}
+		if err := c.write(p, out); err != nil && !s.isClosing() {
+			s.stats.writeErrors.Add(1)
+			if s.log.Enabled(s.ctx, slog.LevelDebug) {
+				s.log.Debug("udpserver: write failed", "to", p.remote, "err", err)
+			}
+		}
+	}
+}
+
+func (s *Server) isClosing() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// ListenAndServe opens a UDP socket on addr (host:port; an empty host means
+// every address, as with net.ListenUDP) and serves it until Shutdown or
+// Close, or until ctx is done, which shuts the server down gracefully
+// (running handlers finish and are answered). It returns ErrServerClosed
+// then, or the error that prevented it from listening.
+func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	s.init()
+	if s.cfg.err != nil {
+		return s.cfg.err
+	}
+	if s.isClosing() {
+		return ErrServerClosed
+	}
+	pc, err := Listen(ctx, addr)
+	if err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { s.Shutdown(context.WithoutCancel(ctx)) })
+	defer stop()
+	return s.Serve(pc)
+}
+
+// Listen opens a UDP socket for a Server on addr (host:port). An IPv4
+// literal host opens an IPv4 socket, an IPv6 literal an IPv6-only socket,
+// an empty host a dual-stack wildcard socket and a name whatever it
+// resolves to first.
+func Listen(ctx context.Context, addr string) (*net.UDPConn, error) {
+	network := "udp"
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		if ip, err := netip.ParseAddr(host); err == nil {
+			if ip.Is4() {
+				network = "udp4"
+			} else {
+				network = "udp6"
+			}
+		}
+	}
+	var lc net.ListenConfig
+	pc, err := lc.ListenPacket(ctx, network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("udpserver: listen: %w", err)
+	}
+	return pc.(*net.UDPConn), nil
+}
+
+// Shutdown stops the server gracefully: it stops reading from every socket,
+// waits until the running handlers have returned and their replies are
+// sent, closes the sockets and returns. If ctx ends first, Shutdown closes
+// everything at once (as Close) and returns ctx's error. Serve returns
+// ErrServerClosed.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.mu.Lock()
+	s.closed = true
+	s.doneOnce.Do(func() { close(s.done) })
+	past := time.Unix(1, 0)
+	for pc := range s.conns {
+		pc.SetReadDeadline(past) // unblocks the readers; they see s.done
+	}
+	s.mu.Unlock()
+
+	idle := make(chan struct{})
+	go func() { s.wg.Wait(); close(idle) }()
+	select {
+	case <-idle:
+		s.closeConns()
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+		s.Close()
+		return ctx.Err()
+	}
+}
+
+// Close stops the server at once: it closes every socket and cancels the
+// context of running handlers, whose replies are lost. Serve returns
+// ErrServerClosed.
+func (s *Server) Close() error {
+	s.init()
+	s.mu.Lock()
+	s.closed = true
+	s.doneOnce.Do(func() { close(s.done) })
+	s.mu.Unlock()
+	s.cancel()
+	return s.closeConns()
+}
+
+func (s *Server) closeConns() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for pc := range s.conns {
+		if err := pc.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+		delete(s.conns, pc)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,90 @@
+package udpserver
+
+import "sync/atomic"
+
+// Stats is a snapshot of a Server's counters since it started. Every
+// datagram read is counted in Received and then in exactly one of the
+// outcome counters: Handled (DATA and raw messages whose handler ran),
+// Duplicates, InProgress, Pings, Oversized, Empty, RawDropped or Malformed.
+type Stats struct {
+	Received uint64 // datagrams read from the sockets
+
+	Handled    uint64 // handler runs: new DATA messages and raw datagrams
+	Rejected   uint64 // handler runs that returned an error (NACK; silence for raw)
+	Panics     uint64 // handler runs that panicked (counted in Rejected too)
+	Raw        uint64 // raw datagrams handed to the handler (counted in Handled too)
+	Duplicates uint64 // retransmissions answered from the de-dup table without running the handler
+	InProgress uint64 // retransmissions dropped because their handler was still running
+	Pings      uint64 // PINGs answered with a PONG
+
+	Acked  uint64 // ACKs and raw "ack\n" replies sent, repeats for duplicates included
+	Nacked uint64 // NACKs sent, repeats for duplicates and "too large" included
+
+	Oversized  uint64 // datagrams larger than MaxDatagram (a DATA among them got NACK "too large")
+	Empty      uint64 // empty datagrams (never answered)
+	RawDropped uint64 // raw datagrams dropped because DisableRaw is set
+
+	// Malformed counts datagrams with the udpkit magic that were dropped
+	// unanswered; the fields after it split it by reason.
+	Malformed        uint64
+	MalformedShort   uint64 // shorter than the header (or the auth tag is missing)
+	MalformedVersion uint64 // protocol version other than 1
+	MalformedType    uint64 // unknown message type
+	MalformedFlags   uint64 // unknown flag bits
+	MalformedField   uint64 // reserved field, reason code or body breaks a rule of PROTOCOL.md
+	Unexpected       uint64 // a known type a server never takes: ACK, NACK, PONG, discovery, multicast tests
+	AuthUnsupported  uint64 // AUTH flag set: this release has no keys, so it drops them
+
+	DedupEntries int    // exchanges remembered now
+	DedupEvicted uint64 // exchanges forgotten early because a cap was reached
+	DedupExpired uint64 // exchanges forgotten after the whole window
+
+	Dropped uint64 // datagrams dropped unanswered on purpose: InProgress, Empty, RawDropped, Malformed and oversized non-DATA
+
+	ReadErrors  uint64 // socket read errors other than closing
+	WriteErrors uint64 // replies the socket refused
+}
+
+// counters are the live, atomic counterparts of Stats.
+type counters struct {
+	received, handled, rejected, panics, raw, duplicates, inProgress, pings atomic.Uint64
+	acked, nacked                                                           atomic.Uint64
+	oversized, empty, rawDropped                                            atomic.Uint64
+	malformed, short, version, badType, flags, field, unexpected, auth      atomic.Uint64
+	dropped, readErrors, writeErrors                                        atomic.Uint64
+}
+
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() Stats {
+	s.init()
+	c := &s.stats
+	st := Stats{
+		Received:         c.received.Load(),
+		Handled:          c.handled.Load(),
+		Rejected:         c.rejected.Load(),
+		Panics:           c.panics.Load(),
+		Raw:              c.raw.Load(),
+		Duplicates:       c.duplicates.Load(),
+		InProgress:       c.inProgress.Load(),
+		Pings:            c.pings.Load(),
+		Acked:            c.acked.Load(),
+		Nacked:           c.nacked.Load(),
+		Oversized:        c.oversized.Load(),
+		Empty:            c.empty.Load(),
+		RawDropped:       c.rawDropped.Load(),
+		Malformed:        c.malformed.Load(),
+		MalformedShort:   c.short.Load(),
+		MalformedVersion: c.version.Load(),
+		MalformedType:    c.badType.Load(),
+		MalformedFlags:   c.flags.Load(),
+		MalformedField:   c.field.Load(),
+		Unexpected:       c.unexpected.Load(),
+		AuthUnsupported:  c.auth.Load(),
+		Dropped:          c.dropped.Load(),
+		ReadErrors:       c.readErrors.Load(),
+		WriteErrors:      c.writeErrors.Load(),
+	}
+	st.DedupEntries = s.dedup.len()
+	st.DedupEvicted, st.DedupExpired = s.dedup.counts()
+	return st
+}
