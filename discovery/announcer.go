@@ -547,6 +547,9 @@ func forEachTarget(l *link, port int, f func(netip.AddrPort)) {
 	}
 }
 
+// equalFold compares names the way DNS does (RFC 4343): ASCII letters
+// case-insensitively, every other byte exactly. strings.EqualFold would also
+// fold non-ASCII letters, which DNS-SD names must not.
 func equalFold(a, b string) bool {
 	return len(a) == len(b) && cmp.Compare(toLower(a), toLower(b)) == 0
 }
