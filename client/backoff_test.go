@@ -5,7 +5,10 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -23,6 +26,8 @@ type fakeConn struct {
 	once   sync.Once
 	onData func(id uint64, copy int) // called for each DATA written
 	copies map[uint64]int
+	failN  int // the first failN writes fail with failErr and send nothing
+	failEr error
 }
 
 func newFakeConn() *fakeConn {
@@ -46,6 +51,11 @@ func (f *fakeConn) Write(b []byte) (int, error) {
 	}
 	f.mu.Lock()
 	f.writes = append(f.writes, time.Now())
+	if f.failN > 0 {
+		f.failN--
+		f.mu.Unlock()
+		return 0, f.failEr
+	}
 	h, _, err := wire.Parse(b)
 	var cb func(uint64, int)
 	n := 0
@@ -275,4 +285,35 @@ func TestSendAllWindowGrows(t *testing.T) {
 			t.Errorf("peak in flight %d, want the window, 4", peak)
 		}
 	})
+}
+
+// TestTransientSendErrors: a send that a firewall drops (EPERM) or a full
+// queue refuses (ENOBUFS) is a lost datagram, retransmitted on schedule; if
+// it persists, the timeout error names it.
+func TestTransientSendErrors(t *testing.T) {
+	for _, errno := range []error{syscall.EPERM, syscall.ENOBUFS} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				fc := newFakeConn()
+				fc.failN, fc.failEr = 2, &net.OpError{Op: "write", Net: "udp", Err: os.NewSyscallError("sendto", errno)}
+				fc.onData = func(id uint64, _ int) { fc.reads <- wire.AppendAck(nil, id) }
+				c := newClient(fc, fakeRemote, &Config{jitter: func() float64 { return 0 }})
+				defer c.Close()
+				res, err := c.Send(context.Background(), []byte("x"))
+				if err != nil || res.Attempts != 3 {
+					t.Fatalf("Send = %+v, %v; want acked on the third attempt", res, err)
+				}
+			})
+			synctest.Test(t, func(t *testing.T) {
+				fc := newFakeConn()
+				fc.failN, fc.failEr = 1000, &net.OpError{Op: "write", Net: "udp", Err: os.NewSyscallError("sendto", errno)}
+				c := newClient(fc, fakeRemote, &Config{Retries: 2, jitter: func() float64 { return 0 }})
+				defer c.Close()
+				_, err := c.Send(context.Background(), []byte("x"))
+				if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), errno.Error()) {
+					t.Fatalf("err = %v, want a timeout naming %v", err, errno)
+				}
+			})
+		})
+	}
 }

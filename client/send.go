@@ -7,6 +7,7 @@ import (
 	"iter"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/udpkit/udpkit/wire"
@@ -63,6 +64,7 @@ func (c *Client) Send(ctx context.Context, payload []byte) (Result, error) {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	var first, last time.Time
+	var lastErr error
 	for {
 		last = time.Now()
 		if res.Attempts == 0 {
@@ -72,8 +74,11 @@ func (c *Client) Send(ctx context.Context, payload []byte) (Result, error) {
 		}
 		res.Attempts++
 		if err := c.transmit(dg); err != nil && !errors.Is(err, ErrRefused) {
-			res.Elapsed = time.Since(first)
-			return res, err
+			if !isTransient(err) {
+				res.Elapsed = time.Since(first)
+				return res, err
+			}
+			lastErr = err // as good as lost on the way: the timer resends
 		} // a refusal was delivered to ch
 		timer.Reset(timeout)
 		select {
@@ -83,7 +88,7 @@ func (c *Client) Send(ctx context.Context, payload []byte) (Result, error) {
 			now := time.Now()
 			if res.Attempts > c.cfg.retries || now.Sub(first) >= c.cfg.lifetime {
 				res.Elapsed = now.Sub(first)
-				return res, timeoutError(res)
+				return res, timeoutError(res, lastErr)
 			}
 			timeout = min(2*timeout, c.cfg.max)
 		case <-ctx.Done():
@@ -96,8 +101,22 @@ func (c *Client) Send(ctx context.Context, payload []byte) (Result, error) {
 	}
 }
 
-func timeoutError(res Result) error {
+func timeoutError(res Result, lastErr error) error {
+	if lastErr != nil {
+		return fmt.Errorf("%w after %d attempts over %v (last send error: %v)", ErrTimeout, res.Attempts, res.Elapsed.Round(time.Millisecond), lastErr)
+	}
 	return fmt.Errorf("%w after %d attempts over %v", ErrTimeout, res.Attempts, res.Elapsed.Round(time.Millisecond))
+}
+
+// isTransient reports whether a failed send should count as a datagram lost
+// on the way rather than end the exchange: a firewall that drops it
+// (EPERM), a full queue (ENOBUFS, EAGAIN), or a route that is missing for
+// now. Retransmission covers those like any other loss; if they persist,
+// the timeout error names the last one.
+func isTransient(err error) bool {
+	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOBUFS) ||
+		errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.ENETUNREACH) ||
+		errors.Is(err, syscall.EHOSTUNREACH)
 }
 
 // outcome turns a reply into the message's result and error, and feeds the
@@ -172,6 +191,7 @@ func (c *Client) SendAll(ctx context.Context, payloads iter.Seq[[]byte], fn func
 		first, last time.Time
 		timeout     time.Duration
 		deadline    time.Time
+		lastErr     error // the last transient send error, for the timeout message
 	}
 	inflight := make(map[uint64]*flight)
 	var box inbox
@@ -204,6 +224,10 @@ func (c *Client) SendAll(ctx context.Context, payloads iter.Seq[[]byte], fn func
 		f.deadline = f.last.Add(f.timeout)
 		err := c.transmit(f.dg)
 		if err == nil || errors.Is(err, ErrRefused) { // a refusal arrives through box
+			return true
+		}
+		if isTransient(err) { // lost on the way; the deadline resends
+			f.lastErr = err
 			return true
 		}
 		c.unregister(id)
@@ -280,7 +304,7 @@ func (c *Client) SendAll(ctx context.Context, payloads iter.Seq[[]byte], fn func
 					c.unregister(id)
 					delete(inflight, id)
 					f.res.Elapsed = now.Sub(f.first)
-					fn(f.i, f.res, timeoutError(f.res))
+					fn(f.i, f.res, timeoutError(f.res, f.lastErr))
 					continue
 				}
 				f.timeout = min(2*f.timeout, c.cfg.max)

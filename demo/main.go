@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -59,8 +60,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	servers := fs.Int("servers", 4, "number of server hosts (2 to 50)")
 	loss := fs.Int("loss", 10, "percent of frames the LAN drops (0 to 90)")
+	labOnly := fs.Bool("lab", false, "only build the LAN and the binaries, print how to use them, and keep it all until Ctrl-C")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: go run ./demo [-servers N] [-loss P]\n\nBuilds a LAN of network namespaces, runs udpserver on N hosts and udpcli discover\nand send on two more, prints what happens and removes everything again. Needs root.\n\n")
+		fmt.Fprintf(stderr, "Usage: go run ./demo [-servers N] [-loss P] [-lab]\n\nBuilds a LAN of network namespaces, runs udpserver on N hosts and udpcli discover\nand send on two more, prints what happens and removes everything again. Needs root.\nWith -lab it builds the LAN (N+2 hosts) and waits, so that you can try commands by hand.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -76,7 +78,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			"your real network; that needs root. Run it as root: sudo \"$(command -v go)\" run ./demo\n", err)
 		return 2
 	}
-	if err := demo(ctx, *servers, *loss, stdout); err != nil {
+	run := demo
+	if *labOnly {
+		run = labShell
+	}
+	if err := run(ctx, *servers, *loss, stdout); err != nil {
 		if ctx.Err() != nil {
 			fmt.Fprintln(stderr, "demo: interrupted; everything it created has been removed")
 			return 1
@@ -87,21 +93,81 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
-	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+// buildBinaries builds udpserver and udpcli into a new temporary directory.
+func buildBinaries(ctx context.Context) (dir string, err error) {
+	dir, err = os.MkdirTemp("", "udpkit-demo-")
+	if err != nil {
+		return "", err
+	}
+	for _, name := range []string{"udpserver", "udpcli"} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, name), "github.com/udpkit/udpkit/cmd/"+name)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			os.RemoveAll(dir)
+			return "", fmt.Errorf("go build %s: %v\n%s", name, err, b)
+		}
+	}
+	return dir, nil
+}
 
+// labShell builds the LAN and waits until ctx ends, for trying commands by hand.
+func labShell(ctx context.Context, nServers, loss int, out io.Writer) error {
+	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	say("==> building udpserver and udpcli")
-	bin, err := os.MkdirTemp("", "udpkit-demo-")
+	bin, err := buildBinaries(ctx)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(bin)
-	for _, name := range []string{"udpserver", "udpcli"} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, name), "github.com/udpkit/udpkit/cmd/"+name)
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", name, err, b)
+	lab, err := netlab.New(ctx, netlab.Config{Hosts: nServers + 2, SecondSegment: []int{1, nServers + 1}, Loss: loss})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		say("\n==> removing the LAN")
+		lab.Close()
+	}()
+	say("==> a LAN of %d hosts, %d%% of frames dropped at the switch:", nServers+2, loss)
+	for _, h := range lab.Hosts() {
+		where := h.IPv4.String() + " " + h.IPv6.String()
+		if h.SecondIPv4.IsValid() {
+			where += "  eth1: " + h.SecondIPv4.String() + " " + h.SecondIPv6.String()
+		}
+		say("    %s  eth0: %s", h.Name, where)
+	}
+	h0, h1 := lab.Host(0).Name, lab.Host(1).Name
+	say(`
+Run commands on a host with 'ip netns exec HOST COMMAND', in another terminal, for example:
+
+    ip netns exec %[1]s %[3]s/udpserver --instance one &
+    ip netns exec %[2]s %[3]s/udpcli discover
+    ip netns exec %[2]s %[3]s/udpcli send 198.18.0.10:9797 hello
+    ip netns exec %[2]s %[3]s/udpcli mcast listen 239.1.2.3:5000 &
+    ip netns exec %[1]s %[3]s/udpcli mcast send -c 3 239.1.2.3:5000 hi
+
+Press Ctrl-C here to remove the LAN (processes still running in it are killed).`, h0, h1, bin)
+	<-ctx.Done()
+	// Processes started by hand would keep their namespace alive after
+	// its name is gone: stop them first (SIGTERM, so servers say goodbye).
+	for _, ns := range lab.Namespaces() {
+		pids, _ := exec.Command("ip", "netns", "pids", ns).Output()
+		for _, f := range strings.Fields(string(pids)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				syscall.Kill(pid, syscall.SIGTERM)
+			}
 		}
 	}
+	return nil
+}
+
+func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
+	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+
+	say("==> building udpserver and udpcli")
+	bin, err := buildBinaries(ctx)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(bin)
 	udpserver, udpcli := filepath.Join(bin, "udpserver"), filepath.Join(bin, "udpcli")
 
 	// Hosts 0..n-1 are servers, host 1 on both segments; host n is a client on
@@ -142,14 +208,14 @@ func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
 		if h.SecondIPv4.IsValid() {
 			where += " and " + h.SecondIPv4.String() + " (two segments)"
 		}
-		say("    %s  %-32s udpserver --instance %s", h.Name, where, s.instance)
+		say("    %s  %-44s udpserver --instance %s", h.Name, where, s.instance)
 		if err := s.cmd.Start(); err != nil {
 			return fmt.Errorf("start udpserver on %s: %w", h.Name, err)
 		}
 		servers = append(servers, s)
 	}
-	say("    %s  %-32s client", lab.Host(clientA).Name, lab.Host(clientA).IPv4)
-	say("    %s  %-32s client looking at segment B only (-I eth1)", lab.Host(clientB).Name, lab.Host(clientB).SecondIPv4)
+	say("    %s  %-44s client", lab.Host(clientA).Name, lab.Host(clientA).IPv4)
+	say("    %s  %-44s client looking at segment B only (-I eth1)", lab.Host(clientB).Name, lab.Host(clientB).SecondIPv4)
 
 	// Discovery on segment A: every server.
 	say("\n==> on %s: udpcli discover -n %d -t 5s", lab.Host(clientA).Name, nServers)
@@ -158,7 +224,7 @@ func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
 		return err
 	}
 	for _, r := range results {
-		say("    found %-16s at %-22s on %s after %.1f ms", r.Instance, strings.Join(ipv4First(r.Addrs), " "), r.Interface, r.FoundAfter)
+		say("    found %-14s at %s on %s after %.1f ms", r.Instance, describe(r.Addrs), r.Interface, r.FoundAfter)
 	}
 
 	// Every server gets a message and must acknowledge it.
@@ -182,7 +248,7 @@ func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
 		return err
 	}
 	for _, r := range resB {
-		say("    found %-16s at %-22s on %s after %.1f ms", r.Instance, strings.Join(ipv4First(r.Addrs), " "), r.Interface, r.FoundAfter)
+		say("    found %-14s at %s on %s after %.1f ms", r.Instance, describe(r.Addrs), r.Interface, r.FoundAfter)
 	}
 
 	say("\n==> stopping the servers (SIGTERM: each says goodbye on the LAN); what they received:")
@@ -230,6 +296,15 @@ func discover(ctx context.Context, h *netlab.Host, udpcli string, n int, extra .
 		return nil, fmt.Errorf("udpcli discover on %s: %v\n%s", h.Name, err, stderr.String())
 	}
 	return res, nil
+}
+
+// describe shows the first address and how many more there are.
+func describe(addrs []string) string {
+	all := ipv4First(addrs)
+	if len(all) == 1 {
+		return all[0]
+	}
+	return fmt.Sprintf("%s (+%d IPv6)", all[0], len(all)-1)
 }
 
 // ipv4First orders addresses so that IPv4 ones come first (they read

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
@@ -48,6 +47,15 @@ type AnnouncerConfig struct {
 	// MaxAnswerDelay is the longest random delay before answering a
 	// query. Default DefaultMaxAnswerDelay (5 ms); negative means none.
 	MaxAnswerDelay time.Duration
+	// SourceRate limits the answers sent to one source address, so that
+	// a flood of queries (spoofed or not) never turns into a flood of
+	// answers. Default DefaultSourceRate (20 a second, bursts of 40);
+	// PerSecond < 0: no per-source limit. At most 1024 source addresses
+	// are tracked; while all of them are active, new ones get no answer.
+	SourceRate Rate
+	// GlobalRate limits all answers together. Default DefaultGlobalRate
+	// (200 a second, bursts of 400); PerSecond < 0: no limit.
+	GlobalRate Rate
 	// DiscoveryPort is the UDP port of discovery traffic. Default Port
 	// (9798); tests change it.
 	DiscoveryPort int
@@ -66,11 +74,18 @@ type AnnouncerConfig struct {
 //
 // Several Announcers, in one process or many, can share a host: they all
 // bind the discovery port with address reuse.
+//
+// An Announcer detects another server using its instance name (PROTOCOL.md
+// section 6.6): it probes for its own name in its start burst and listens
+// to the others' announcements. A generated name (AnnouncerConfig.Instance
+// empty) is then replaced by a new one, logged as a warning; a configured
+// name is kept and the conflict logged as an error.
 type Announcer struct {
-	cfg     AnnouncerConfig // resolved copy
+	cfg     AnnouncerConfig // resolved copy; cfg.Instance changes on a rename (under mu)
 	log     *slog.Logger
 	links   []link
 	ttl     uint32
+	auto    bool     // the instance name was generated: rename on a conflict
 	shared  []pconn  // discovery port: hear queries
 	uni     [2]pconn // ephemeral, IPv4 and IPv6: send, hear unicast queries
 	running atomic.Bool
@@ -79,6 +94,52 @@ type Announcer struct {
 
 	mu   sync.Mutex
 	seen map[queryKey]time.Time // query copies already handled
+
+	// Used by Run's goroutine only.
+	limiter    *answerLimiter // nil: no limit
+	own        [256]uint64    // IDs of recent messages this Announcer sent
+	ownN       int
+	logged     []netip.Addr // conflicting peers already logged (capped)
+	lastRename time.Time
+
+	stats struct {
+		queries, answers, dups, known, limSrc, limGlob, conflicts, renames atomic.Uint64
+	}
+}
+
+// AnnouncerStats are an Announcer's counters since it was created.
+type AnnouncerStats struct {
+	// Queries counts the queries received that ask for this instance,
+	// every copy included.
+	Queries uint64
+	// Answers counts the answers sent.
+	Answers uint64
+	// Duplicates counts the query copies ignored because the same query
+	// (message ID, address family, interface) was already handled.
+	Duplicates uint64
+	// KnownSuppressed counts the queries that listed this instance as
+	// known, so got no answer.
+	KnownSuppressed uint64
+	// LimitedSource counts the answers not sent because of the per-source
+	// rate limit (or a full table of sources).
+	LimitedSource uint64
+	// LimitedGlobal counts the answers not sent because of the global
+	// rate limit.
+	LimitedGlobal uint64
+	// Conflicts counts the announcements and answers of this instance
+	// name heard from another server.
+	Conflicts uint64
+	// Renames counts the times a generated instance name was replaced
+	// after a conflict.
+	Renames uint64
+}
+
+// Stats returns the Announcer's counters. It is safe to call at any time.
+func (a *Announcer) Stats() AnnouncerStats {
+	s := &a.stats
+	return AnnouncerStats{Queries: s.queries.Load(), Answers: s.answers.Load(), Duplicates: s.dups.Load(),
+		KnownSuppressed: s.known.Load(), LimitedSource: s.limSrc.Load(), LimitedGlobal: s.limGlob.Load(),
+		Conflicts: s.conflicts.Load(), Renames: s.renames.Load()}
 }
 
 type queryKey struct {
@@ -125,6 +186,8 @@ func newAnnouncer(cfg AnnouncerConfig, links []link, nw network) (*Announcer, er
 	if err := validateAttrs(cfg.Attrs); err != nil {
 		return nil, err
 	}
+	cfg.SourceRate = resolveRate(cfg.SourceRate, DefaultSourceRate)
+	cfg.GlobalRate = resolveRate(cfg.GlobalRate, DefaultGlobalRate)
 	cfg.Bound = slices.Clone(cfg.Bound)
 	cfg.Interfaces = slices.Clone(cfg.Interfaces)
 	log := cfg.Logger
@@ -143,7 +206,8 @@ func newAnnouncer(cfg AnnouncerConfig, links []link, nw network) (*Announcer, er
 		}
 		return nil, fmt.Errorf("%w: no selected interface (%v) holds a bound address (%s)", ErrNoInterface, names, boundString(cfg.Bound))
 	}
-	if cfg.Instance == "" {
+	auto := cfg.Instance == ""
+	if auto {
 		var as []string
 		for _, l := range links {
 			for _, a := range l.addrs(netip.Addr{}) {
@@ -155,7 +219,8 @@ func newAnnouncer(cfg AnnouncerConfig, links []link, nw network) (*Announcer, er
 	if err := ValidateInstance(cfg.Instance); err != nil {
 		return nil, err
 	}
-	a := &Announcer{cfg: cfg, log: log, links: links, ttl: uint32(cfg.TTL / time.Second), seen: make(map[queryKey]time.Time)}
+	a := &Announcer{cfg: cfg, log: log, links: links, ttl: uint32(cfg.TTL / time.Second), auto: auto,
+		seen: make(map[queryKey]time.Time), limiter: newAnswerLimiter(cfg.SourceRate, cfg.GlobalRate, maxSources)}
 	// The largest record must fit a datagram.
 	for _, l := range links {
 		if n := recordLen(a.record(&l, netip.Addr{}, a.ttl)); n > wire.DefaultMaxDatagram {
@@ -197,8 +262,13 @@ func (l *link) hasFamily(fam int) bool {
 	return l.ll6.IsValid()
 }
 
-// Instance returns the instance name the Announcer announces.
-func (a *Announcer) Instance() string { return a.cfg.Instance }
+// Instance returns the instance name the Announcer announces. A generated
+// name changes when another server turns out to use it.
+func (a *Announcer) Instance() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg.Instance
+}
 
 // Service returns the service type the Announcer announces.
 func (a *Announcer) Service() string { return a.cfg.Service }
@@ -276,7 +346,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			for _, p := range pending { // answer what was promised
-				a.send(p.msg, p.dst, p.ifIndex)
+				a.sendAnswer(p)
 			}
 			a.sendAll(wire.TypeGoodbye, 0)
 			time.Sleep(20 * time.Millisecond)
@@ -284,17 +354,28 @@ func (a *Announcer) Run(ctx context.Context) error {
 			return nil
 		case <-announceT.C:
 			a.sendAll(wire.TypeAnnounce, a.ttl)
+			if n < len(burstOffsets) {
+				a.probe()
+			}
 			announceT.Reset(announceDelay(n, a.cfg.TTL))
 			n++
 		case p := <-in:
-			if ans, ok := a.answer(p, time.Now()); ok {
+			now := time.Now()
+			if a.conflict(p, now) { // renamed: start over under the new name
+				pending = pending[:0]
+				answerT.Stop()
+				n = 0
+				announceT.Reset(0)
+				continue
+			}
+			if ans, ok := a.answer(p, now); ok {
 				pending = append(pending, ans)
 				slices.SortFunc(pending, func(x, y pendingAnswer) int { return x.due.Compare(y.due) })
 				answerT.Reset(time.Until(pending[0].due))
 			}
 		case now := <-answerT.C:
 			for len(pending) > 0 && !pending[0].due.After(now) {
-				a.send(pending[0].msg, pending[0].dst, pending[0].ifIndex)
+				a.sendAnswer(pending[0])
 				pending = pending[1:]
 			}
 			if len(pending) > 0 {
@@ -347,6 +428,10 @@ func (a *Announcer) answer(p inPacket, now time.Time) (pendingAnswer, bool) {
 	if q.Service != "" && !equalFold(q.Service, a.cfg.Service) || q.Instance != "" && !equalFold(q.Instance, a.cfg.Instance) {
 		return pendingAnswer{}, false
 	}
+	if a.isOwn(h.ID) {
+		return pendingAnswer{}, false // our own probe, looped back
+	}
+	a.stats.queries.Add(1)
 	fam := 6
 	if p.src.Addr().Is4() {
 		fam = 4
@@ -372,10 +457,22 @@ func (a *Announcer) answer(p inPacket, now time.Time) (pendingAnswer, bool) {
 	}
 	a.mu.Unlock()
 	if dup {
+		a.stats.dups.Add(1)
 		return pendingAnswer{}, false
 	}
 	if slices.Contains(q.Known, KnownHash(a.cfg.Service, a.cfg.Instance)) {
+		a.stats.known.Add(1)
 		return pendingAnswer{}, false
+	}
+	if a.limiter != nil {
+		switch a.limiter.allow(p.src.Addr(), now) {
+		case limitedSource:
+			a.stats.limSrc.Add(1)
+			return pendingAnswer{}, false
+		case limitedGlobal:
+			a.stats.limGlob.Add(1)
+			return pendingAnswer{}, false
+		}
 	}
 	rec, ok := fitRecord(a.record(l, p.src.Addr(), a.ttl), len(p.b))
 	if !ok {
@@ -414,12 +511,18 @@ func (a *Announcer) send(msg []byte, dst netip.AddrPort, ifIndex int) {
 func (a *Announcer) sendAll(t wire.Type, ttl uint32) {
 	for i := range a.links {
 		l := &a.links[i]
-		msg, err := AppendRecord(nil, t, rand.Uint64(), a.record(l, netip.Addr{}, ttl))
+		msg, err := AppendRecord(nil, t, a.newID(), a.record(l, netip.Addr{}, ttl))
 		if err != nil {
 			continue
 		}
 		forEachTarget(l, a.cfg.DiscoveryPort, func(dst netip.AddrPort) { a.send(msg, dst, l.index) })
 	}
+}
+
+// sendAnswer sends an answer that waited for its delay.
+func (a *Announcer) sendAnswer(p pendingAnswer) {
+	a.stats.answers.Add(1)
+	a.send(p.msg, p.dst, p.ifIndex)
 }
 
 // forEachTarget calls f with every destination discovery traffic goes to
@@ -444,6 +547,9 @@ func forEachTarget(l *link, port int, f func(netip.AddrPort)) {
 	}
 }
 
+// equalFold compares names the way DNS does (RFC 4343): ASCII letters
+// case-insensitively, every other byte exactly. strings.EqualFold would also
+// fold non-ASCII letters, which DNS-SD names must not.
 func equalFold(a, b string) bool {
 	return len(a) == len(b) && cmp.Compare(toLower(a), toLower(b)) == 0
 }

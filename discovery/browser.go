@@ -170,6 +170,9 @@ type found struct {
 	hash    uint64
 	pending *Instance // truncated answer waiting for the unicast follow-up
 	since   time.Time
+	src     netip.Addr // where the first answer came from
+	iface   string     // the interface it came through
+	warned  bool       // a name conflict was logged
 }
 
 // truncatedWait is how long a Browse waits for the full record of an
@@ -178,8 +181,11 @@ const truncatedWait = 300 * time.Millisecond
 
 // Browse queries for instances of service ("" for every service) until
 // ctx ends and calls fn, from Browse's goroutine, once for each instance as
-// its first answer arrives. Each instance is reported once, with the
-// addresses of the interface its first answer came through. Queries go out
+// its first answer arrives. Each instance (service type and instance name)
+// is reported once, with the addresses of the interface its first answer
+// came through; addresses of later answers are never merged in. When two
+// servers answer with the same name (a conflict, PROTOCOL.md section 6.6)
+// the first answer wins and the other is logged as a warning. Queries go out
 // at 0, 25, 75, 175, 375 and 775 ms, then once a second, on every selected
 // interface by directed broadcast, the IPv4 group and the IPv6 group; each
 // lists the instances already found so that they stay quiet.
@@ -272,13 +278,22 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			f := known[key]
 			switch {
 			case f == nil && !rec.Truncated:
-				known[key] = &found{hash: KnownHash(rec.Service, rec.Instance)}
+				known[key] = &found{hash: KnownHash(rec.Service, rec.Instance), src: p.src.Addr(), iface: in.Interface}
 				order = append(order, key)
 				report(in)
 			case f == nil:
-				known[key] = &found{hash: KnownHash(rec.Service, rec.Instance), pending: &in, since: time.Now()}
+				known[key] = &found{hash: KnownHash(rec.Service, rec.Instance), pending: &in, since: time.Now(),
+					src: p.src.Addr(), iface: in.Interface}
 				order = append(order, key)
 				b.followUp(ids, &in)
+			case !f.warned && f.iface == in.Interface && f.src.Is4() == p.src.Addr().Is4() && f.src != p.src.Addr():
+				// One server answers each query once per address family
+				// and interface, from one address: a second source is a
+				// second server with the same name (PROTOCOL.md 6.6).
+				f.warned = true
+				b.log.Warn("discovery: two servers answer with the same instance name; reporting the first only",
+					"instance", rec.Instance, "service", rec.Service, "interface", in.Interface,
+					"first", f.src, "also", p.src.Addr())
 			case f.pending != nil && !rec.Truncated:
 				in.Interface, in.Addrs = f.pending.Interface, f.pending.Addrs
 				f.pending = nil

@@ -43,11 +43,35 @@
 // everything within a few hundred milliseconds. The Browser sends from
 // ephemeral ports, so it works on a host that also runs servers.
 //
+// # Limits
+//
+// An answer is never larger than its query, and an Announcer limits its
+// answers per source address (AnnouncerConfig.SourceRate, default 20 a
+// second after a burst of 40) and in all (GlobalRate, 200 a second after a
+// burst of 400), tracking at most 1024 sources, so a flood of queries,
+// spoofed or not, costs bounded memory and sends bounded answers.
+// Announcer.Stats counts answers, duplicates, suppressed and limited
+// queries.
+//
+// # Name conflicts
+//
+// Instance names are unique per service type on the LAN. With each start
+// announcement an Announcer probes for its own name (RFC 6762 sections 8
+// and 9, without delaying the announcement) and it listens to the others'
+// announcements. When another server uses its name, a generated name
+// (AnnouncerConfig.Instance empty) is replaced by a new one and announced
+// at once, with a warning in the log; a configured name is kept and the
+// conflict logged as an error. A Browser reports each name once (the first
+// answer wins; addresses of other answers are never merged in) and logs a
+// warning when a second server answers with the same name. PROTOCOL.md
+// section 6.6 has the rules.
+//
 // # Watching
 //
 // A Watcher binds port 9798, joins both groups on every selected
-// interface, and reports Up, Update and Down events: Down at a goodbye or
-// when an instance's TTL passes without an announcement.
+// interface, and reports Up, Update and Down events: Down at once at a
+// goodbye, or exactly when an instance's TTL passes without an
+// announcement.
 //
 // # Interfaces
 //

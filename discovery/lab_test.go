@@ -3,14 +3,17 @@ package discovery
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/udpkit/udpkit/internal/netlab"
+	"github.com/udpkit/udpkit/wire"
 )
 
 // newLab builds a namespace LAN or skips the test with the reason.
@@ -78,26 +81,102 @@ func browseN(t *testing.T, b *Browser, n int, timeout time.Duration) ([]Instance
 	return got, last
 }
 
+// countingNet counts the datagrams a Browser sends and the answers it
+// receives, for the packet figures of TestLabTenServers.
+type countingNet struct {
+	network
+	sent, answers atomic.Int64
+}
+
+func (c *countingNet) listen(family int, port int, shared bool, links []link, log *slog.Logger) (pconn, error) {
+	p, err := c.network.listen(family, port, shared, links, log)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{pconn: p, n: c}, nil
+}
+
+type countingConn struct {
+	pconn
+	n *countingNet
+}
+
+func (c *countingConn) writeTo(b []byte, dst netip.AddrPort, ifIndex int) error {
+	err := c.pconn.writeTo(b, dst, ifIndex)
+	if err == nil {
+		c.n.sent.Add(1)
+	}
+	return err
+}
+
+func (c *countingConn) readFrom(b []byte) (int, netip.AddrPort, int, error) {
+	n, src, idx, err := c.pconn.readFrom(b)
+	if h, _, perr := wire.Parse(b[:n]); err == nil && perr == nil && h.Type == wire.TypeAnswer {
+		c.n.answers.Add(1)
+	}
+	return n, src, idx, err
+}
+
+// TestLabTenServers is the discovery benchmark of BENCHMARKS.md: ten
+// servers and a browser on a namespace LAN, without loss and with 30%
+// frame loss; it reports the time to find all ten (median and worst of
+// the runs) and the packets: queries the browser sent, answers it
+// received, answers the servers sent.
 func TestLabTenServers(t *testing.T) {
 	const servers = 10
-	lab := newLab(t, netlab.Config{Hosts: servers + 1})
-	for i := range servers {
-		startAnnouncer(t, lab.Host(i), AnnouncerConfig{Port: 9797, Instance: fmt.Sprintf("server-%d", i), Attrs: []string{"n=" + fmt.Sprint(i)}})
+	runs := 20
+	if testing.Verbose() {
+		runs = 50
 	}
-	b := browserIn(t, lab.Host(servers), BrowserConfig{})
+	lab := newLab(t, netlab.Config{Hosts: servers + 1})
+	var anns []*Announcer
+	for i := range servers {
+		anns = append(anns, startAnnouncer(t, lab.Host(i), AnnouncerConfig{Port: 9797, Instance: fmt.Sprintf("server-%d", i), Attrs: []string{"n=" + fmt.Sprint(i)}}))
+	}
+	cn := &countingNet{network: sysNetwork{}}
+	var b *Browser
+	if err := lab.Host(servers).Do(func() error {
+		links, err := selectLinks(nil)
+		if err != nil {
+			return err
+		}
+		b, err = newBrowser(BrowserConfig{}, links, cn)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	answersSent := func() (n uint64, limited uint64) {
+		for _, a := range anns {
+			st := a.Stats()
+			n += st.Answers
+			limited += st.LimitedSource + st.LimitedGlobal
+		}
+		return n, limited
+	}
+	time.Sleep(time.Second) // let the servers' start bursts pass
 	measure := func(name string, runs int) {
 		var times []time.Duration
+		var queries, answers, sent []int64
 		for range runs {
+			cn.sent.Store(0)
+			cn.answers.Store(0)
+			before, _ := answersSent()
 			got, last := browseN(t, b, servers, 3*time.Second)
+			q, a := cn.sent.Load(), cn.answers.Load()
+			time.Sleep(100 * time.Millisecond) // late answers to the last round count as sent
+			after, _ := answersSent()
 			if len(got) != servers {
 				t.Errorf("%s: found %d of %d", name, len(got), servers)
 				continue
 			}
 			times = append(times, last)
+			queries, answers, sent = append(queries, q), append(answers, a), append(sent, int64(after-before))
 		}
 		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 		if len(times) > 0 {
-			t.Logf("%s: %d runs, all %d found: median %v, worst %v", name, len(times), servers, times[len(times)/2], times[len(times)-1])
+			t.Logf("%s: %d runs, all %d found: median %v, worst %v; per run: queries sent %s, answers received %s, answers sent %s",
+				name, len(times), servers, times[len(times)/2], times[len(times)-1], spread(queries), spread(answers), spread(sent))
 		}
 	}
 	got, _ := browseN(t, b, servers, 3*time.Second)
@@ -111,11 +190,24 @@ func TestLabTenServers(t *testing.T) {
 			t.Errorf("instance %d attrs %v", i, in.Attrs)
 		}
 	}
-	measure("no loss", 20)
+	measure("no loss", runs)
 	if err := lab.SetLoss(30); err != nil {
 		t.Skipf("cannot set loss: %v", err)
 	}
-	measure("30% loss", 20)
+	measure("30% loss", runs)
+	if _, limited := answersSent(); limited != 0 {
+		t.Errorf("%d answers held back by the rate limits", limited)
+	}
+}
+
+// spread formats counts as "median (min–max)".
+func spread(v []int64) string {
+	if len(v) == 0 {
+		return "-"
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return fmt.Sprintf("%d (%d–%d)", s[len(s)/2], s[0], s[len(s)-1])
 }
 
 func TestLabTwoSegments(t *testing.T) {

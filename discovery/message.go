@@ -3,6 +3,8 @@ package discovery
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"net/netip"
 	"unicode/utf8"
 
@@ -55,23 +57,11 @@ type Record struct {
 // case-insensitively, as in DNS): how a QUERY lists an instance its sender
 // already knows.
 func KnownHash(service, instance string) uint64 {
-	h := fnvOffset
-	h = fnvAdd(h, toLower(service))
-	h = fnvAdd(h, "\x00")
-	return fnvAdd(h, toLower(instance))
-}
-
-const (
-	fnvOffset uint64 = 14695981039346656037
-	fnvPrime         = 1099511628211
-)
-
-func fnvAdd(h uint64, s string) uint64 {
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= fnvPrime
-	}
-	return h
+	h := fnv.New64a()
+	io.WriteString(h, toLower(service))
+	io.WriteString(h, "\x00")
+	io.WriteString(h, toLower(instance))
+	return h.Sum64()
 }
 
 // queryFixedLen is the size of a QUERY with empty names and no known

@@ -87,9 +87,10 @@ func TestKnownHash(t *testing.T) {
 	if KnownHash("_a._udp", "b") == KnownHash("_a._udp", "c") {
 		t.Error("collision")
 	}
-	// FNV-1a 64 of "" is the offset basis.
-	if fnvAdd(fnvOffset, "") != 0xcbf29ce484222325 {
-		t.Error("offset basis")
+	// The value PROTOCOL.md specifies: FNV-1a 64 of "_a._udp\x00b",
+	// computed independently.
+	if got := KnownHash("_A._udp", "B"); got != 0x5cb05fdb322d54eb {
+		t.Errorf("KnownHash = %#x", got)
 	}
 }
 

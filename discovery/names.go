@@ -3,6 +3,8 @@ package discovery
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"io"
 	"os"
 	"strings"
 	"unicode/utf8"
@@ -155,12 +157,12 @@ func DefaultInstance(port uint16, addrs []string) string {
 		host = "udpkit"
 	}
 	host, _, _ = strings.Cut(host, ".")
-	h := fnvOffset
-	h = fnvAdd(h, fmt.Sprint(port))
+	h := fnv.New64a()
+	fmt.Fprint(h, port)
 	for _, a := range addrs {
-		h = fnvAdd(h, "\x00"+a)
+		io.WriteString(h, "\x00"+a)
 	}
-	suffix := fmt.Sprintf("-%06x", h&0xffffff)
+	suffix := fmt.Sprintf("-%06x", h.Sum64()&0xffffff)
 	if len(host)+len(suffix) > MaxInstanceLen {
 		host = truncateUTF8(host, MaxInstanceLen-len(suffix))
 	}

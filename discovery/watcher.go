@@ -171,8 +171,9 @@ type watched struct {
 	expires time.Time
 }
 
-// expiryTick is how often a Watch looks for expired instances.
-const expiryTick = 100 * time.Millisecond
+// maxWatched caps the instances a Watch tracks, so that a flood of
+// announcements with made-up names cannot grow its memory without bound.
+const maxWatched = 4096
 
 // initialBrowse is how long a Watch queries when it starts.
 const initialBrowse = time.Second
@@ -218,12 +219,34 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 		close(closed)
 	}()
 	table := make(map[string]*watched)
-	tick := time.NewTicker(expiryTick)
-	defer tick.Stop()
+	// expiry fires when the earliest record expires: exactly at its TTL.
+	expiry := time.NewTimer(time.Hour)
+	expiry.Stop()
+	defer expiry.Stop()
+	var next time.Time // when expiry is set to fire; zero: stopped
+	rearm := func(now time.Time) {
+		var first time.Time
+		for _, e := range table {
+			if first.IsZero() || e.expires.Before(first) {
+				first = e.expires
+			}
+		}
+		if first.Equal(next) {
+			return
+		}
+		next = first
+		if first.IsZero() {
+			expiry.Stop()
+		} else {
+			expiry.Reset(first.Sub(now))
+		}
+	}
 	seen := func(inst Instance, reason string, now time.Time) {
 		key := toLower(inst.Service) + "\x00" + toLower(inst.Instance) + "\x00" + inst.Interface
 		e := table[key]
 		switch {
+		case e == nil && len(table) >= maxWatched:
+			w.log.Debug("discovery: watch table full; instance ignored", "instance", inst.Instance, "from", inst.Source)
 		case e == nil:
 			table[key] = &watched{in: inst, expires: now.Add(inst.TTL)}
 			fn(Event{Kind: Up, Reason: reason, Instance: inst, Time: now})
@@ -233,6 +256,7 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 		default:
 			e.expires = now.Add(inst.TTL)
 		}
+		rearm(now)
 	}
 	for {
 		select {
@@ -240,13 +264,15 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 			return nil
 		case inst := <-answers:
 			seen(inst, "answer", time.Now())
-		case now := <-tick.C:
+		case now := <-expiry.C:
+			next = time.Time{}
 			for k, e := range table {
 				if !now.Before(e.expires) {
 					delete(table, k)
 					fn(Event{Kind: Down, Reason: "expired", Instance: e.in, Time: now})
 				}
 			}
+			rearm(now)
 		case p := <-in:
 			h, body, err := wire.Parse(p.b)
 			if err != nil || h.Type != wire.TypeAnnounce && h.Type != wire.TypeGoodbye {
@@ -270,6 +296,7 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 				if e := table[key]; e != nil {
 					delete(table, key)
 					fn(Event{Kind: Down, Reason: "goodbye", Instance: e.in, Time: now})
+					rearm(now)
 				}
 				continue
 			}

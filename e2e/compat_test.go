@@ -62,7 +62,7 @@ func TestNetcatGetsReply(t *testing.T) {
 	startServer(t, plain, srvBin, port)
 	// -q1: quit a second after stdin ends; -w2: idle timeout. The reply
 	// arrives long before either.
-	out, _ := run(t, 10*time.Second, "hello from nc\n", "nc", "-u", "-w2", "-q1", "127.0.0.1", fmt.Sprint(port))
+	out, _ := run(t, 10*time.Second, "hello from nc\n", "nc", "-u", "-w1", "127.0.0.1", fmt.Sprint(port))
 	if !strings.HasPrefix(out, "ack") {
 		t.Fatalf("nc -u printed %q, want the server's plain-text ack", out)
 	}

@@ -47,6 +47,7 @@ func labServer(t *testing.T, h *netlab.Host, bin string, args ...string) *server
 		t.Fatal(err)
 	}
 	go func() { s.done <- cmd.Wait() }()
+	waitListening(t, s)
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		select {

@@ -130,12 +130,14 @@ func (ns *netns) run(t *testing.T, name string, args ...string) {
 	}
 }
 
-// dropUDP drops percent of the UDP datagrams to and from port on loopback.
+// dropUDP drops percent of the UDP datagrams to and from port on loopback,
+// on the input hook: as if lost on the wire (a drop on the output hook
+// would fail the sender's write with EPERM instead).
 func (ns *netns) dropUDP(t *testing.T, port, percent int) {
 	t.Helper()
 	rules := fmt.Sprintf(`table inet e2eloss {
-	chain out {
-		type filter hook output priority 0; policy accept;
+	chain in {
+		type filter hook input priority 0; policy accept;
 		udp dport %[1]d numgen random mod 100 < %[2]d counter drop
 		udp sport %[1]d numgen random mod 100 < %[2]d counter drop
 	}
@@ -171,6 +173,7 @@ func startServer(t *testing.T, mk func(ctx context.Context, name string, args ..
 		t.Fatal(err)
 	}
 	go func() { s.done <- cmd.Wait() }()
+	waitListening(t, s)
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt)
 		select {
@@ -183,6 +186,23 @@ func startServer(t *testing.T, mk func(ctx context.Context, name string, args ..
 		}
 	})
 	return s
+}
+
+// waitListening waits until the server logged that its sockets are bound.
+func waitListening(t *testing.T, s *server) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(s.cmd.Stderr.(*syncWriter).String(), "msg=listening") {
+		select {
+		case err := <-s.done:
+			t.Fatalf("udpserver exited before listening: %v\n%s", err, s.cmd.Stderr.(*syncWriter).String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("udpserver did not start listening within 20 s:\n%s", s.cmd.Stderr.(*syncWriter).String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // stop sends SIGTERM and waits for a clean exit.

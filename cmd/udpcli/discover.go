@@ -79,7 +79,8 @@ func attrMap(attrs []string) map[string]any {
 func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
 	timeout := fs.DurationP("timeout", "t", time.Second, "stop after this long")
 	count := fs.IntP("count", "n", 0, "stop after N instances (0: run until the timeout)")
-	ifaces := fs.StringArrayP("iface", "I", nil, "interface to use: name, address, CIDR or go-sockaddr template (repeatable; default: every interface that is up, not loopback, and can broadcast or multicast)")
+	ifaces := new([]string)
+	ifaceFlag(fs, ifaces)
 	asJSON := fs.Bool("json", false, "print one JSON object per instance and line")
 	querySize := fs.Int("query-size", discovery.DefaultQuerySize, "pad queries to this many bytes (answers are never larger than the query)")
 	return func(ctx context.Context, io stdio, args []string) error {

@@ -9,6 +9,13 @@ import (
 	"github.com/udpkit/udpkit/netif"
 )
 
+// ifaceFlag registers -I/--iface, the interface selection that discover,
+// watch and mcast share with udpserver: repeatable, and not split at commas
+// (templates contain them).
+func ifaceFlag(fs *pflag.FlagSet, p *[]string) {
+	fs.StringArrayVarP(p, "iface", "I", nil, "interface to use: `name`, address, CIDR or go-sockaddr template (repeatable; default: every interface that is up, not loopback, and can broadcast or multicast; 'udpcli ifaces SPEC' shows what a SPEC selects)")
+}
+
 func init() {
 	register(&command{
 		name:    "ifaces",

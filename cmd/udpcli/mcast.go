@@ -77,15 +77,16 @@ type mcastFlags struct {
 
 func newMcastFlagSet(name, usage string, io stdio) (*pflag.FlagSet, *mcastFlags) {
 	fs := pflag.NewFlagSet("udpcli mcast "+name, pflag.ContinueOnError)
-	fs.SetOutput(io.err)
+	// pflag prints the usage itself on --help (and nothing on errors in
+	// ContinueOnError mode), so it goes to stdout, once.
+	fs.SetOutput(io.out)
 	fs.SortFlags = false
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "%s\n\nFlags:\n", usage)
 		fs.PrintDefaults()
 	}
 	f := &mcastFlags{}
-	fs.StringArrayVarP(&f.ifaces, "interface", "I", nil,
-		"interface to use: name, address, CIDR or go-sockaddr template (repeatable; default: every up, multicast-capable, non-loopback interface)")
+	ifaceFlag(fs, &f.ifaces)
 	fs.BoolVar(&f.json, "json", false, "write JSON Lines instead of text")
 	return fs, f
 }
@@ -95,9 +96,7 @@ func newMcastFlagSet(name, usage string, io stdio) (*pflag.FlagSet, *mcastFlags)
 func parseMcast(fs *pflag.FlagSet, io stdio, args []string) (done bool, err error) {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
-			fs.SetOutput(io.out)
-			fs.Usage()
-			return true, nil
+			return true, nil // pflag printed the usage
 		}
 		return false, usagef("%v", err)
 	}

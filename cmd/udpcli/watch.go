@@ -42,7 +42,8 @@ Examples:
 }
 
 func setupWatch(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
-	ifaces := fs.StringArrayP("iface", "I", nil, "interface to use: name, address, CIDR or go-sockaddr template (repeatable)")
+	ifaces := new([]string)
+	ifaceFlag(fs, ifaces)
 	asJSON := fs.Bool("json", false, "print one JSON object per event and line")
 	parsable := fs.BoolP("parsable", "p", false, "print avahi-browse style ';'-separated lines starting with +, = or -")
 	passive := fs.Bool("passive", false, "only listen; do not query at the start")

@@ -191,8 +191,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long running handlers may take to finish after SIGINT or SIGTERM")
 	fs.IntVar(&o.batch, "batch", 0, "datagrams read (recvmmsg) and replies sent (sendmmsg) per system call on Linux; 0 means 64, 1 turns batching off")
 	fs.IntVar(&o.sockets, "sockets", 1, "`N` sockets per listen address with SO_REUSEPORT (Linux), each served on its own; helps with several cores and many senders")
-	rateLimit := fs.String("rate-limit", "1000/s", "datagrams a second each source IP (IPv6: /64) may send, as `N/s` or N; over it DATA gets one NACK \"rate limited\" a second, the rest is dropped; 0 turns it off (do that for 'udpcli bench')")
-	fs.IntVar(&o.rateBurst, "rate-burst", 200, "datagrams a source may send at once above --rate-limit (`N`)")
+	rateLimit := fs.String("rate-limit", "10000/s", "datagrams a second each source IP (IPv6: /64) may send, as `N/s` or N; over it DATA gets one NACK \"rate limited\" a second, the rest is dropped; 0 turns it off (do that for 'udpcli bench')")
+	fs.IntVar(&o.rateBurst, "rate-burst", 2000, "datagrams a source may send at once above --rate-limit (`N`)")
 	o.announce.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -1,0 +1,150 @@
+package discovery
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/udpkit/udpkit/wire"
+)
+
+// Instance name conflicts (PROTOCOL.md section 6.6). Two servers that
+// announce the same service type and instance name are indistinguishable
+// to browsers, which report an instance name once. As mDNS does (RFC 6762
+// sections 8 and 9), an Announcer looks for its own name in use: it sends a
+// QUERY for its own instance with each of its three start announcements
+// (probing, without delaying the announcements), and it listens to every
+// ANNOUNCE on the discovery port. An ANSWER to one of its probes, or an
+// ANNOUNCE of its service and instance name from another server, is a
+// conflict.
+
+const (
+	// minRenameInterval is the shortest time between two renames, so that
+	// forged announcements cannot make an Announcer rename itself
+	// continuously.
+	minRenameInterval = 10 * time.Second
+	// maxLoggedPeers caps the conflicting peers remembered so that each
+	// is logged once.
+	maxLoggedPeers = 16
+)
+
+// newID returns a random message ID and remembers it as the Announcer's
+// own, so that its messages are recognized when they loop back.
+func (a *Announcer) newID() uint64 {
+	id := rand.Uint64()
+	a.own[a.ownN%len(a.own)] = id
+	a.ownN++
+	return id
+}
+
+// isOwn reports whether id is one of the Announcer's recent message IDs.
+func (a *Announcer) isOwn(id uint64) bool {
+	return slices.Contains(a.own[:min(a.ownN, len(a.own))], id)
+}
+
+// probe sends a QUERY for the Announcer's own instance on every link. A
+// server that already uses the name answers it.
+func (a *Announcer) probe() {
+	q := Query{Service: a.cfg.Service, Instance: a.cfg.Instance}
+	for i := range a.links {
+		l := &a.links[i]
+		msg, err := AppendQuery(nil, a.newID(), q, DefaultQuerySize)
+		if err != nil {
+			return
+		}
+		forEachTarget(l, a.cfg.DiscoveryPort, func(dst netip.AddrPort) { a.send(msg, dst, l.index) })
+	}
+}
+
+// conflict checks whether datagram p shows another server using the
+// Announcer's instance name, and reacts: a generated name is replaced (and
+// conflict returns true: the caller starts announcing the new name), a
+// configured one is kept and the conflict logged as an error.
+func (a *Announcer) conflict(p inPacket, now time.Time) bool {
+	h, body, err := wire.Parse(p.b)
+	if err != nil || h.Flags&wire.FlagAuth != 0 || a.isOwn(h.ID) && h.Type == wire.TypeAnnounce {
+		return false
+	}
+	switch {
+	case h.Type == wire.TypeAnnounce:
+	case h.Type == wire.TypeAnswer && a.isOwn(h.ID): // an answer to our probe
+	default:
+		return false
+	}
+	l := linkByIndex(a.links, p.ifIndex)
+	if l == nil {
+		return false
+	}
+	rec, err := ParseRecord(body)
+	if err != nil || rec.TTL == 0 || !equalFold(rec.Service, a.cfg.Service) || !equalFold(rec.Instance, a.cfg.Instance) {
+		return false
+	}
+	// The same port at one of our addresses is this server (another
+	// Announcer for it, or our own message on a second interface of the
+	// same link): no conflict.
+	if rec.Port == a.cfg.Port && slices.ContainsFunc(rec.Addrs, func(ad netip.Addr) bool {
+		return slices.ContainsFunc(a.links, func(k link) bool { return k.has(ad) })
+	}) {
+		return false
+	}
+	a.stats.conflicts.Add(1)
+	// A peer announces over IPv4 and IPv6 from two source addresses but
+	// with one record: its first address names it.
+	peer := p.src.Addr().WithZone("")
+	if len(rec.Addrs) > 0 {
+		peer = rec.Addrs[0]
+	}
+	if !a.auto {
+		if !slices.Contains(a.logged, peer) {
+			if len(a.logged) < maxLoggedPeers {
+				a.logged = append(a.logged, peer)
+			}
+			a.log.Error("discovery: another server announces this instance name; keeping it because it was configured, but browsers will see only one of the two: give each server its own name",
+				"instance", a.cfg.Instance, "service", a.cfg.Service, "peer", p.src, "peer_port", rec.Port, "interface", l.name)
+		}
+		return false
+	}
+	if !a.lastRename.IsZero() && now.Sub(a.lastRename) < minRenameInterval {
+		return false
+	}
+	old := a.cfg.Instance
+	name := renameInstance(old)
+	a.mu.Lock()
+	a.cfg.Instance = name
+	a.mu.Unlock()
+	a.lastRename = now
+	a.stats.renames.Add(1)
+	a.log.Warn("discovery: another server announces this generated instance name; announcing a new one",
+		"instance", old, "new", name, "service", a.cfg.Service, "peer", p.src, "peer_port", rec.Port, "interface", l.name)
+	return true
+}
+
+// renameInstance returns a new generated name for old, a DefaultInstance
+// name: the host label with a new random six-hex-digit suffix. Random, not
+// "name (2)": two servers renaming at once never pick the same name again.
+func renameInstance(old string) string {
+	base := old
+	if i := strings.LastIndexByte(old, '-'); i >= 0 && len(old)-i == 7 && isHex(old[i+1:]) {
+		base = old[:i]
+	}
+	suffix := fmt.Sprintf("-%06x", rand.Uint32()&0xffffff)
+	for {
+		n := truncateUTF8(base, MaxInstanceLen-len(suffix)) + suffix
+		if n != old {
+			return n
+		}
+		suffix = fmt.Sprintf("-%06x", rand.Uint32()&0xffffff)
+	}
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,322 @@
+package discovery
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/udpkit/udpkit/wire"
+)
+
+func TestRateDefaults(t *testing.T) {
+	cases := []struct {
+		in, def, want Rate
+	}{
+		{Rate{}, DefaultSourceRate, DefaultSourceRate},
+		{Rate{PerSecond: 5}, DefaultSourceRate, Rate{5, 10}},
+		{Rate{PerSecond: 0.2}, DefaultSourceRate, Rate{0.2, 1}},
+		{Rate{PerSecond: 5, Burst: 3}, DefaultSourceRate, Rate{5, 3}},
+		{Rate{Burst: 7}, DefaultGlobalRate, Rate{DefaultGlobalRate.PerSecond, 7}},
+		{Rate{PerSecond: -1}, DefaultGlobalRate, Rate{-1, 1}},
+	}
+	for _, c := range cases {
+		if got := resolveRate(c.in, c.def); got != c.want {
+			t.Errorf("resolveRate(%+v) = %+v, want %+v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestAnswerLimiter(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := newAnswerLimiter(Rate{10, 5}, Rate{1, 8}, 3)
+	src := func(i byte) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, 0, i}) }
+	var got []int
+	for range 7 {
+		got = append(got, l.allow(src(1), now))
+	}
+	want := []int{allowed, allowed, allowed, allowed, allowed, limitedSource, limitedSource}
+	if !equalInts(got, want) {
+		t.Errorf("burst of one source: %v, want %v", got, want)
+	}
+	now = now.Add(100 * time.Millisecond) // one token back
+	if r := l.allow(src(1), now); r != allowed {
+		t.Errorf("after 100 ms at 10/s: %v", r)
+	}
+	// Global burst of 8 at 1/s: 6 used, 2.1 left; two more sources get
+	// one each, then the global limit holds.
+	if r := l.allow(src(2), now); r != allowed {
+		t.Errorf("second source: %v", r)
+	}
+	if r := l.allow(src(3), now); r != allowed {
+		t.Errorf("third source: %v", r)
+	}
+	if r := l.allow(src(3), now); r != limitedGlobal {
+		t.Errorf("global burst spent: %v", r)
+	}
+	if r := l.allow(src(4), now); r != limitedSource || len(l.sources) != 3 {
+		t.Errorf("fourth source with a full table of active sources: %v, %d tracked", r, len(l.sources))
+	}
+	now = now.Add(time.Second) // every bucket refills: the sweep frees the table
+	if r := l.allow(src(4), now); r != allowed || len(l.sources) != 1 {
+		t.Errorf("after the sources went idle: %v, %d tracked", r, len(l.sources))
+	}
+	// No limit at all.
+	u := newAnswerLimiter(Rate{-1, 1}, Rate{-1, 1}, 1)
+	for i := range 1000 {
+		if u.allow(src(byte(i)), now) != allowed {
+			t.Fatal("unlimited limiter refused")
+		}
+	}
+	if len(u.sources) != 0 {
+		t.Error("unlimited limiter tracks sources")
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestSyncQueryFlood floods an Announcer with queries, from one source and
+// from many spoofed ones, and checks that its answers stay within the
+// limits while its tables stay within their caps.
+func TestSyncQueryFlood(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		sources int
+		maxAns  int // burst + 2 s of rate
+	}{
+		{"one source", 1, DefaultSourceRate.Burst + 2*int(DefaultSourceRate.PerSecond)},
+		{"many spoofed sources", 10000, DefaultGlobalRate.Burst + 2*int(DefaultGlobalRate.PerSecond)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				lan := newFakeLAN()
+				srv := lan.addHost("srv", 10)
+				a, stop := runFake(t, srv, AnnouncerConfig{Port: 9797, Instance: "srv", TTL: time.Hour})
+				defer stop()
+				time.Sleep(time.Second) // past the start burst
+				const total, batch = 10000, 50
+				id := uint64(1)
+				for sent := 0; sent < total; sent += batch {
+					for i := range batch {
+						n := (sent + i) % c.sources
+						src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(n >> 16), byte(n >> 8), byte(n)}), 5353)
+						q, _ := AppendQuery(nil, id, Query{}, 512)
+						id++
+						lan.inject(srv, Port, src, 2, q)
+						if i%10 == 0 { // and copies of the same query: handled once
+							lan.inject(srv, Port, src, 2, q)
+						}
+					}
+					time.Sleep(10 * time.Millisecond) // 10000 queries in 2 s
+				}
+				time.Sleep(time.Second)
+				synctest.Wait()
+				answers := len(lan.sends(byType(srv, wire.TypeAnswer, netip.AddrPort{})))
+				st := a.Stats()
+				if answers > c.maxAns || answers < c.maxAns/2 {
+					t.Errorf("%d answers to %d queries in 2 s, want at most %d (and not far below)", answers, total, c.maxAns)
+				}
+				if uint64(answers) != st.Answers {
+					t.Errorf("%d answers sent, counted %d", answers, st.Answers)
+				}
+				if st.Queries != total+total/10 || st.Duplicates != total/10 ||
+					st.Answers+st.LimitedSource+st.LimitedGlobal != total {
+					t.Errorf("stats %+v do not add up to %d queries", st, total)
+				}
+				a.mu.Lock()
+				seen := len(a.seen)
+				a.mu.Unlock()
+				if seen > 4096 || len(a.limiter.sources) > maxSources {
+					t.Errorf("tables: %d de-duplication entries (cap 4096), %d sources (cap %d)", seen, len(a.limiter.sources), maxSources)
+				}
+				t.Logf("%d answers; %+v", answers, st)
+			})
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer for slog that several goroutines write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func bufLogger(buf *syncBuffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// TestSyncConfiguredNameConflict: two servers configured with one name
+// keep it, detect each other (the late one by its probe, at once) and log
+// an error once; a browser reports the name once and warns.
+func TestSyncConfiguredNameConflict(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newFakeLAN()
+		h1, h2, cli := lan.addHost("one", 10), lan.addHost("two", 11), lan.addHost("cli", 20)
+		var log1, log2, logB syncBuffer
+		a1, stop1 := runFake(t, h1, AnnouncerConfig{Port: 9797, Instance: "dup", Logger: bufLogger(&log1)})
+		defer stop1()
+		time.Sleep(5 * time.Second)
+		a2, stop2 := runFake(t, h2, AnnouncerConfig{Port: 9797, Instance: "dup", Logger: bufLogger(&log2)})
+		defer stop2()
+		time.Sleep(10 * time.Millisecond) // the first probe is answered within 5 ms
+		if a2.Stats().Conflicts == 0 {
+			t.Error("the second server did not notice the first within 10 ms")
+		}
+		if a1.Stats().Conflicts == 0 {
+			t.Error("the first server did not notice the second's announcement")
+		}
+		time.Sleep(2 * time.Second)
+		for i, a := range []*Announcer{a1, a2} {
+			if st := a.Stats(); a.Instance() != "dup" || st.Renames != 0 {
+				t.Errorf("server %d: instance %q, %+v", i+1, a.Instance(), st)
+			}
+		}
+		for i, l := range []string{log1.String(), log2.String()} {
+			if n := strings.Count(l, "level=ERROR"); n != 1 || !strings.Contains(l, "instance=dup") {
+				t.Errorf("server %d logged %d errors (want 1, once per peer):\n%s", i+1, n, l)
+			}
+		}
+		b, err := newBrowser(BrowserConfig{Logger: bufLogger(&logB)}, cli.links, cli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		var got []Instance
+		b.Browse(ctx, "", func(in Instance) { got = append(got, in) })
+		if len(got) != 1 || got[0].Instance != "dup" {
+			t.Errorf("browser found %+v, want dup once", got)
+		}
+		if !strings.Contains(logB.String(), "same instance name") {
+			t.Errorf("browser did not warn: %q", logB.String())
+		}
+	})
+}
+
+// TestSyncGeneratedNameConflict: a server with a generated name that hears
+// it announced by another server picks a new name, announces it at once
+// (a new start burst, no goodbye for the old name), and does not rename
+// again within minRenameInterval.
+func TestSyncGeneratedNameConflict(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newFakeLAN()
+		srv := lan.addHost("srv", 10)
+		var logs syncBuffer
+		a, stop := runFake(t, srv, AnnouncerConfig{Port: 9797, Logger: bufLogger(&logs)})
+		defer stop()
+		time.Sleep(time.Second)
+		old := a.Instance()
+		forged := func(name string) []byte {
+			b, _ := AppendRecord(nil, wire.TypeAnnounce, 77, Record{TTL: 120, Port: 9797, Service: DefaultService,
+				Instance: name, Addrs: []netip.Addr{netip.MustParseAddr("198.18.0.99")}})
+			return b
+		}
+		peer := netip.MustParseAddrPort("198.18.0.99:9798")
+		at := time.Now()
+		lan.inject(srv, Port, peer, 2, forged(old))
+		synctest.Wait()
+		renamed := a.Instance()
+		if renamed == old || ValidateInstance(renamed) != nil || a.Stats().Renames != 1 {
+			t.Fatalf("after a conflict: %q (was %q), %+v", renamed, old, a.Stats())
+		}
+		if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), renamed) {
+			t.Errorf("log: %s", logs.String())
+		}
+		time.Sleep(time.Second)
+		var times []time.Duration
+		for _, s := range lan.sends(byType(srv, wire.TypeAnnounce, g4)) {
+			_, body, _ := wire.Parse(s.b)
+			if rec, _ := ParseRecord(body); rec.Instance == renamed {
+				times = append(times, s.at.Sub(at))
+			}
+		}
+		if len(times) != 3 || times[0] != 0 || times[1] != 100*time.Millisecond || times[2] != 500*time.Millisecond {
+			t.Errorf("new name announced at %v, want a new start burst", times)
+		}
+		if n := len(lan.sends(byType(srv, wire.TypeGoodbye, netip.AddrPort{}))); n != 0 {
+			t.Errorf("%d goodbyes: the old name belongs to the other server now", n)
+		}
+		// A second conflict soon after: counted, not renamed.
+		lan.inject(srv, Port, peer, 2, forged(renamed))
+		synctest.Wait()
+		if a.Instance() != renamed || a.Stats().Conflicts != 2 {
+			t.Errorf("renamed again within %v: %q %+v", minRenameInterval, a.Instance(), a.Stats())
+		}
+		time.Sleep(minRenameInterval)
+		lan.inject(srv, Port, peer, 2, forged(renamed))
+		synctest.Wait()
+		if a.Instance() == renamed || a.Stats().Renames != 2 {
+			t.Errorf("not renamed after %v: %+v", minRenameInterval, a.Stats())
+		}
+	})
+}
+
+// TestSyncSameServerNoConflict: two Announcers for one server (one host,
+// one port, one name) and a server's own looped-back messages are no
+// conflict.
+func TestSyncSameServerNoConflict(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newFakeLAN()
+		srv := lan.addHost("srv", 10)
+		a1, stop1 := runFake(t, srv, AnnouncerConfig{Port: 9797, Instance: "same"})
+		defer stop1()
+		a2, stop2 := runFake(t, srv, AnnouncerConfig{Port: 9797, Instance: "same"})
+		defer stop2()
+		time.Sleep(2 * time.Second)
+		if a1.Stats().Conflicts+a2.Stats().Conflicts != 0 {
+			t.Errorf("conflicts: %+v %+v", a1.Stats(), a2.Stats())
+		}
+		// Another port on the same host is another server.
+		a3, stop3 := runFake(t, srv, AnnouncerConfig{Port: 9798, Instance: "same"})
+		defer stop3()
+		time.Sleep(time.Second)
+		if a3.Stats().Conflicts == 0 || a1.Stats().Conflicts == 0 {
+			t.Errorf("same host, other port: %+v %+v", a1.Stats(), a3.Stats())
+		}
+	})
+}
+
+func TestRenameInstance(t *testing.T) {
+	long := strings.Repeat("é", 28) // 56 bytes
+	for _, old := range []string{"host-0a1b2c", "host", "my-server", long + "-abcdef", "x-ABCDEF"} {
+		n := renameInstance(old)
+		if n == old || ValidateInstance(n) != nil || len(n) > MaxInstanceLen {
+			t.Errorf("renameInstance(%q) = %q", old, n)
+		}
+		base, _, _ := strings.Cut(old, "-")
+		if !strings.HasPrefix(n, base[:min(len(base), 10)]) {
+			t.Errorf("renameInstance(%q) = %q: lost the host part", old, n)
+		}
+	}
+	if n := renameInstance("host-0a1b2c"); len(n) != len("host-0a1b2c") {
+		t.Errorf("suffix replaced, not appended: %q", n)
+	}
+}

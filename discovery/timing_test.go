@@ -1,0 +1,314 @@
+package discovery
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/udpkit/udpkit/wire"
+)
+
+// These tests run the Announcer, Browser and Watcher on the in-memory
+// fakeLAN inside a synctest bubble: no sockets, no root, and time is
+// virtual, so the schedules are checked to the nanosecond.
+
+var g4 = netip.AddrPortFrom(Group4, Port)
+
+// runFake starts an Announcer for cfg on host h and returns it with a
+// stop function that cancels Run and waits for it (goodbyes included).
+func runFake(t *testing.T, h *fakeHost, cfg AnnouncerConfig) (*Announcer, func()) {
+	t.Helper()
+	a, err := newAnnouncer(cfg, h.links, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	var once sync.Once
+	return a, func() { once.Do(func() { cancel(); <-done }) }
+}
+
+func TestSyncAnnounceSchedule(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newFakeLAN()
+		h := lan.addHost("srv", 10)
+		start := time.Now()
+		_, stop := runFake(t, h, AnnouncerConfig{Port: 9797, Instance: "srv", TTL: 3 * time.Second})
+		time.Sleep(10 * time.Second)
+		stopAt := time.Now()
+		stop()
+
+		anns := lan.sends(byType(h, wire.TypeAnnounce, g4))
+		if len(anns) < 12 {
+			t.Fatalf("%d announcements in 10 s", len(anns))
+		}
+		for i, want := range []time.Duration{0, 100 * time.Millisecond, 500 * time.Millisecond} {
+			if got := anns[i].at.Sub(start); got != want {
+				t.Errorf("announcement %d at %v, want %v", i, got, want)
+			}
+		}
+		gaps := map[time.Duration]bool{}
+		for i := 3; i < len(anns); i++ {
+			gap := anns[i].at.Sub(anns[i-1].at)
+			gaps[gap] = true
+			if gap > time.Second || gap < 900*time.Millisecond {
+				t.Errorf("re-announcement %d after %v; want TTL/3 (1 s) less up to 10%%", i, gap)
+			}
+		}
+		if len(gaps) < 2 {
+			t.Errorf("re-announcement gaps %v: no jitter", gaps)
+		}
+		// Every round goes to the broadcast address and both groups.
+		for _, dst := range []string{"198.18.0.255:9798", "[ff02::9797%eth0]:9798"} {
+			if n := len(lan.sends(byType(h, wire.TypeAnnounce, netip.MustParseAddrPort(dst)))); n != len(anns) {
+				t.Errorf("%d announcements to %s, %d to the IPv4 group", n, dst, len(anns))
+			}
+		}
+		byes := lan.sends(byType(h, wire.TypeGoodbye, g4))
+		if len(byes) != 2 || !byes[0].at.Equal(stopAt) || byes[1].at.Sub(stopAt) != 20*time.Millisecond {
+			t.Errorf("goodbyes %v, want at the stop and 20 ms later", byes)
+		}
+		for _, b := range byes {
+			_, body, _ := wire.Parse(b.b)
+			if rec, err := ParseRecord(body); err != nil || rec.TTL != 0 {
+				t.Errorf("goodbye %+v %v", rec, err)
+			}
+		}
+	})
+}
+
+func TestSyncAnswerDelay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newFakeLAN()
+		srv, cli := lan.addHost("srv", 10), lan.addHost("cli", 20)
+		_, stop := runFake(t, srv, AnnouncerConfig{Port: 9797, Instance: "srv", MaxAnswerDelay: 5 * time.Millisecond,
+			SourceRate: Rate{PerSecond: -1}})
+		defer stop()
+		b, err := newBrowser(BrowserConfig{}, cli.links, cli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		for range 40 { // one answer per family and browse
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			b.Browse(ctx, "", func(Instance) {})
+			cancel()
+		}
+		queries := lan.sends(byType(cli, wire.TypeQuery, netip.AddrPort{}))
+		answers := lan.sends(byType(srv, wire.TypeAnswer, netip.AddrPort{}))
+		if len(answers) != 80 {
+			t.Errorf("%d answers to 40 browses, want 80 (IPv4 and IPv6)", len(answers))
+		}
+		delays := map[time.Duration]bool{}
+		for _, a := range answers {
+			i := slices.IndexFunc(queries, func(q fakeSend) bool { return q.h.ID == a.h.ID })
+			if i < 0 {
+				t.Fatalf("answer %x to no query", a.h.ID)
+			}
+			d := a.at.Sub(queries[i].at)
+			delays[d] = true
+			if d < 0 || d > 5*time.Millisecond {
+				t.Errorf("answered after %v, want 0 to 5 ms", d)
+			}
+		}
+		if len(delays) < 10 {
+			t.Errorf("only %d distinct answer delays: no jitter", len(delays))
+		}
+	})
+}
+
+func TestSyncQueryRounds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newFakeLAN()
+		cli := lan.addHost("cli", 20)
+		b, err := newBrowser(BrowserConfig{}, cli.links, cli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := b.Browse(ctx, "", func(Instance) {}); err != nil {
+			t.Fatal(err)
+		}
+		qs := lan.sends(byType(cli, wire.TypeQuery, g4))
+		want := []time.Duration{0, 25, 75, 175, 375, 775, 1775, 2775, 3775, 4775}
+		if len(qs) != len(want) {
+			t.Fatalf("%d rounds in 5 s, want %d", len(qs), len(want))
+		}
+		ids := map[uint64]bool{}
+		for i, q := range qs {
+			if got := q.at.Sub(start); got != want[i]*time.Millisecond {
+				t.Errorf("round %d at %v, want %v ms", i, got, want[i])
+			}
+			ids[q.h.ID] = true
+			// The same round (ID) goes to the broadcast address and the IPv6 group.
+			same := lan.sends(func(s fakeSend) bool { return s.h.ID == q.h.ID })
+			if len(same) != 3 {
+				t.Errorf("round %d: %d copies, want 3 (broadcast, two groups)", i, len(same))
+			}
+			if len(q.b) != DefaultQuerySize {
+				t.Errorf("query of %d bytes, want padding to %d", len(q.b), DefaultQuerySize)
+			}
+		}
+		if len(ids) != len(qs) {
+			t.Error("rounds reuse message IDs")
+		}
+	})
+}
+
+func TestSyncKnownAnswerSuppression(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newFakeLAN()
+		names := []string{"a", "b", "c"}
+		var srvs []*fakeHost
+		for i, n := range names {
+			h := lan.addHost(n, 10+i)
+			srvs = append(srvs, h)
+			_, stop := runFake(t, h, AnnouncerConfig{Port: 9797, Instance: n})
+			defer stop()
+		}
+		cli := lan.addHost("cli", 20)
+		// c's answers to the first round are lost.
+		lan.mu.Lock()
+		lan.drop = func(s fakeSend, to *fakeHost) bool {
+			return s.from == srvs[2] && s.h.Type == wire.TypeAnswer && to == cli && firstRound(lan, cli, s.h.ID)
+		}
+		lan.mu.Unlock()
+		b, err := newBrowser(BrowserConfig{}, cli.links, cli)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		time.Sleep(time.Second) // past the announcers' start bursts
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		var got []string
+		b.Browse(ctx, "", func(in Instance) { got = append(got, in.Instance) })
+		slices.Sort(got)
+		if !slices.Equal(got, names) {
+			t.Errorf("found %v, want %v once each", got, names)
+		}
+		rounds := lan.sends(byType(cli, wire.TypeQuery, g4))
+		for i, r := range rounds {
+			_, body, _ := wire.Parse(r.b)
+			q, _ := ParseQuery(body)
+			answered := map[string]int{}
+			for _, a := range lan.sends(func(s fakeSend) bool { return s.h.Type == wire.TypeAnswer && s.h.ID == r.h.ID }) {
+				answered[a.from.name]++
+			}
+			var want map[string]int
+			var known []uint64
+			switch i {
+			case 0:
+				want = map[string]int{"a": 2, "b": 2, "c": 2} // IPv4 and IPv6 each
+			case 1:
+				want = map[string]int{"c": 2}
+				known = []uint64{KnownHash(DefaultService, "a"), KnownHash(DefaultService, "b")}
+			default:
+				want = map[string]int{}
+				known = []uint64{KnownHash(DefaultService, "a"), KnownHash(DefaultService, "b"), KnownHash(DefaultService, "c")}
+			}
+			slices.Sort(known)
+			slices.Sort(q.Known)
+			if !maps_equal(answered, want) || !slices.Equal(q.Known, known) {
+				t.Errorf("round %d: known %x, answered by %v; want known %x, answers %v", i, q.Known, answered, known, want)
+			}
+		}
+		if len(rounds) < 8 {
+			t.Errorf("%d rounds in 3 s", len(rounds))
+		}
+	})
+}
+
+// firstRound reports whether id is the ID of host h's first query.
+func firstRound(lan *fakeLAN, h *fakeHost, id uint64) bool {
+	for _, s := range lan.log { // lan.mu is held by the caller (writeTo)
+		if s.from == h && s.h.Type == wire.TypeQuery {
+			return s.h.ID == id
+		}
+	}
+	return false
+}
+
+func maps_equal(a, b map[string]int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestSyncWatcherExpiryAndGoodbye(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newFakeLAN()
+		crash, polite, wh := lan.addHost("crash", 10), lan.addHost("polite", 11), lan.addHost("w", 20)
+		w, err := newWatcher(WatcherConfig{Passive: true}, wh.links, wh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Close()
+		var events []Event
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { w.Watch(ctx, "", func(e Event) { events = append(events, e) }) })
+		defer func() { cancel(); wg.Wait() }()
+
+		start := time.Now()
+		_, stopCrash := runFake(t, crash, AnnouncerConfig{Port: 9797, Instance: "crash", TTL: 2 * time.Second})
+		defer stopCrash()
+		_, stopPolite := runFake(t, polite, AnnouncerConfig{Port: 9797, Instance: "polite", TTL: 2 * time.Second})
+		time.Sleep(3 * time.Second)
+		// Pull crash's cable: nothing it sends arrives any more.
+		lan.mu.Lock()
+		lan.drop = func(s fakeSend, _ *fakeHost) bool { return s.from == crash }
+		lan.mu.Unlock()
+		cut := time.Now()
+		time.Sleep(time.Second)
+		stopAt := time.Now()
+		stopPolite()
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+
+		last := lan.sends(func(s fakeSend) bool {
+			return s.from == crash && s.h.Type == wire.TypeAnnounce && s.at.Before(cut)
+		})
+		lastAt := last[len(last)-1].at
+		type ev struct {
+			name   string
+			kind   EventKind
+			reason string
+			at     time.Duration
+		}
+		var got []ev
+		for _, e := range events {
+			got = append(got, ev{e.Instance.Instance, e.Kind, e.Reason, e.Time.Sub(start)})
+		}
+		slices.SortStableFunc(got, func(a, b ev) int {
+			if a.at != b.at {
+				return int(a.at - b.at)
+			}
+			return strings.Compare(a.name, b.name)
+		})
+		want := []ev{
+			{"crash", Up, "announce", 0},
+			{"polite", Up, "announce", 0},
+			{"polite", Down, "goodbye", stopAt.Sub(start)},
+			{"crash", Down, "expired", lastAt.Add(2 * time.Second).Sub(start)},
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("events\n got %v\nwant %v", got, want)
+		}
+	})
+}
