@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -203,8 +202,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	conns    map[net.PacketConn]struct{}
-	closed   bool // Shutdown or Close was called
-	inShut   atomic.Bool
+	closed   bool           // Shutdown or Close was called
 	wg       sync.WaitGroup // running workers
 	done     chan struct{}  // closed by Shutdown and Close
 	doneOnce sync.Once
