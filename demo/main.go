@@ -152,7 +152,9 @@ Press Ctrl-C here to remove the LAN (processes still running in it are killed).`
 		pids, _ := exec.Command("ip", "netns", "pids", ns).Output()
 		for _, f := range strings.Fields(string(pids)) {
 			if pid, err := strconv.Atoi(f); err == nil {
-				syscall.Kill(pid, syscall.SIGTERM)
+				if p, err := os.FindProcess(pid); err == nil {
+					p.Signal(syscall.SIGTERM)
+				}
 			}
 		}
 	}
