@@ -46,7 +46,7 @@ func TestAccountingDupReorder(t *testing.T) {
 	}
 	for _, seq := range []uint32{1, 2, 2, 4, 3, 5} {
 		pr := Probe{Session: peerSess, Seq: seq, Kind: KindMulticast, Flags: FlagMember, Count: 10}
-		r, ok := tt.onProbe(pr, Packet{Src: peer, Multicast: true, TTL: 1, N: ProbeLen})
+		r, _, ok := tt.onProbe(pr, Packet{Src: peer, Multicast: true, TTL: 1, N: ProbeLen})
 		if !ok {
 			t.Fatalf("probe %d from a listed peer not answered", seq)
 		}
@@ -70,8 +70,9 @@ func TestAccountingDupReorder(t *testing.T) {
 	if k.Duplicates != 1 || k.Reordered != 1 || k.Replies != 5 || k.Sent != 10 || k.RoundTripLoss != 50 {
 		t.Errorf("replies: %+v", k)
 	}
-	if k.Xmt != 5 || k.Rcv != 5 || k.Loss != 0 {
-		t.Errorf("one-way to the peer: xmt %d rcv %d loss %v, want 5/5/0", k.Xmt, k.Rcv, k.Loss)
+	// The peer answered nothing after 5: all 10 count, 5 of them lost.
+	if k.Xmt != 10 || k.Rcv != 5 || k.Loss != 50 || k.First != 1 {
+		t.Errorf("one-way to the peer: xmt %d rcv %d loss %v first %d, want 10/5/50 from 1", k.Xmt, k.Rcv, k.Loss, k.First)
 	}
 	if f := k.From; f.Expected != 10 || f.Received != 5 || f.Duplicates != 1 || f.Reordered != 1 || f.Loss != 50 {
 		t.Errorf("from the peer: %+v", f)
@@ -101,7 +102,7 @@ func TestAcceptRules(t *testing.T) {
 	tt := newTestTester(listed)
 	tt.cfg.Interval = time.Hour // no refill during the test
 	probe := func(src netip.AddrPort, sess, seq uint32, group bool) bool {
-		_, ok := tt.onProbe(Probe{Session: sess, Seq: seq, Kind: KindUnicast, Count: 10},
+		_, _, ok := tt.onProbe(Probe{Session: sess, Seq: seq, Kind: KindUnicast, Count: 10},
 			Packet{Src: src, Multicast: group, N: ProbeLen})
 		return ok
 	}
@@ -147,5 +148,169 @@ func TestAcceptRules(t *testing.T) {
 	}
 	if len(tt.peers) != maxPeers {
 		t.Errorf("%d peers tracked, want the bound %d", len(tt.peers), maxPeers)
+	}
+}
+
+// TestAccountingHonest runs the cases where the old accounting hid loss
+// (it counted our probes only up to the last one the peer answered) and
+// where the "from peer" figures missed a late start, through the receive
+// path, with count 50.
+func TestAccountingHonest(t *testing.T) {
+	peer := netip.MustParseAddrPort("198.18.0.11:9797")
+	const peerSess = 0xbbbb0002
+	type reply struct {
+		kind     Kind
+		from, to uint32 // our seqs the peer answered (received counts them)
+	}
+	tests := []struct {
+		name       string
+		base       uint32 // first of our probes counted towards the peer
+		hello      bool   // the peer's hello came before its probes
+		replies    []reply
+		probes     map[Kind][2]uint32 // the peer's probes that arrived, from..to
+		mx, mr     int                // multicast xmt/rcv
+		ux, ur     int                // unicast xmt/rcv
+		fromM      [2]int             // from peer, multicast: expected, received
+		status     string
+		firstCount int
+	}{
+		{name: "healthy", base: 1, hello: true,
+			replies: []reply{{KindMulticast, 1, 50}, {KindUnicast, 1, 50}},
+			probes:  map[Kind][2]uint32{KindMulticast: {1, 50}, KindUnicast: {1, 50}},
+			mx:      50, mr: 50, ux: 50, ur: 50, fromM: [2]int{50, 50}, status: StatusOK, firstCount: 1},
+		{name: "group blocked after 26 (IGMP snooping timeout)", base: 1, hello: true,
+			replies: []reply{{KindMulticast, 1, 26}, {KindUnicast, 1, 50}},
+			probes:  map[Kind][2]uint32{KindMulticast: {1, 26}, KindUnicast: {1, 50}},
+			mx:      50, mr: 26, ux: 50, ur: 50, fromM: [2]int{50, 26}, status: StatusLoss, firstCount: 1},
+		{name: "peer killed after 20", base: 1, hello: true,
+			replies: []reply{{KindMulticast, 1, 20}, {KindUnicast, 1, 20}},
+			probes:  map[Kind][2]uint32{KindMulticast: {1, 20}, KindUnicast: {1, 20}},
+			mx:      50, mr: 20, ux: 50, ur: 20, fromM: [2]int{50, 20}, status: StatusLoss, firstCount: 1},
+		{name: "group blocked for the first 14", base: 1, hello: true,
+			replies: []reply{{KindMulticast, 15, 50}, {KindUnicast, 1, 50}},
+			probes:  map[Kind][2]uint32{KindMulticast: {15, 50}, KindUnicast: {1, 50}},
+			mx:      50, mr: 36, ux: 50, ur: 50, fromM: [2]int{50, 36}, status: StatusLoss, firstCount: 1},
+		{name: "we started after the peer's probe 20", base: 21,
+			replies: []reply{{KindMulticast, 21, 50}, {KindUnicast, 21, 50}},
+			probes:  map[Kind][2]uint32{KindMulticast: {20, 50}, KindUnicast: {20, 50}},
+			mx:      30, mr: 30, ux: 30, ur: 30, fromM: [2]int{31, 31}, status: StatusOK, firstCount: 21},
+		{name: "nothing came back", base: 0,
+			mx: 50, mr: 0, ux: 50, ur: 0, status: StatusNoAnswer, firstCount: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tt := newTestTester(peer)
+			tt.count, tt.cfg.Count = 50, 50
+			p := tt.byAddr[peerKey(peer)]
+			if tc.hello {
+				tt.onProbe(Probe{Session: peerSess, Kind: KindUnicast, Flags: FlagMember, Count: 50},
+					Packet{Src: peer, N: ProbeLen})
+			}
+			for _, k := range []Kind{KindUnicast, KindMulticast} { // unicast first: the group may be late
+				if r, ok := tc.probes[k]; ok {
+					for seq := r[0]; seq <= r[1]; seq++ {
+						tt.onProbe(Probe{Session: peerSess, Seq: seq, Kind: k, Flags: FlagMember, Count: 50},
+							Packet{Src: peer, Multicast: k == KindMulticast, N: ProbeLen})
+					}
+				}
+			}
+			if tc.base != 0 {
+				p.heard = true
+				p.kinds[KindMulticast].base, p.kinds[KindUnicast].base = tc.base, tc.base
+			}
+			tt.seq = 50
+			for _, r := range tc.replies {
+				for seq := r.from; seq <= r.to; seq++ {
+					tt.onReply(Reply{Session: tt.session, Seq: seq, Kind: r.kind, Flags: FlagMember, Responder: peerSess,
+						Received: seq - r.from + 1, First: r.from, Time: tt.now()}, Packet{Src: peer})
+				}
+			}
+			m, u := tt.kindReport(p, KindMulticast, 1), tt.kindReport(p, KindUnicast, 64)
+			pr := PeerReport{Peer: peer, Answered: p.heard, Member: p.member, Multicast: m, Unicast: u}
+			if m.Xmt != tc.mx || m.Rcv != tc.mr || u.Xmt != tc.ux || u.Rcv != tc.ur || m.First != tc.firstCount {
+				t.Errorf("multicast %d/%d (from seq %d), unicast %d/%d; want %d/%d (from %d), %d/%d",
+					m.Xmt, m.Rcv, m.First, u.Xmt, u.Rcv, tc.mx, tc.mr, tc.firstCount, tc.ux, tc.ur)
+			}
+			if m.From.Expected != tc.fromM[0] || m.From.Received != tc.fromM[1] {
+				t.Errorf("from peer, multicast %d/%d, want %d/%d", m.From.Expected, m.From.Received, tc.fromM[0], tc.fromM[1])
+			}
+			if st := pr.Status(5); st != tc.status {
+				t.Errorf("status %q, want %q", st, tc.status)
+			}
+		})
+	}
+}
+
+// TestAcceptBySession: a peer listed (or discovered) by a global IPv6
+// address sends to a link-local group from its fe80:: address. Its group
+// probes are matched by the session its unicast hello introduced and
+// answered at the known address, never at the probe's source; an unknown
+// session through the group is still ignored.
+func TestAcceptBySession(t *testing.T) {
+	listed := netip.MustParseAddrPort("[fd18::11]:9797")
+	ll := netip.MustParseAddrPort("[fe80::11%eth0]:9797")
+	tt := newTestTester(listed)
+	const sess = 0xbbbb0002
+	probe := func(src netip.AddrPort, sess, seq uint32, group bool) (netip.AddrPort, bool) {
+		_, dst, ok := tt.onProbe(Probe{Session: sess, Seq: seq, Kind: KindMulticast, Flags: FlagMember, Count: 10},
+			Packet{Src: src, Multicast: group, N: ProbeLen})
+		return dst, ok
+	}
+	if _, ok := probe(ll, sess, 1, true); ok {
+		t.Error("group probe with a session not known yet answered")
+	}
+	if dst, ok := probe(listed, sess, 0, false); !ok || dst != listed {
+		t.Errorf("unicast hello: answered %v at %v", ok, dst)
+	}
+	for seq := uint32(2); seq <= 10; seq++ {
+		if dst, ok := probe(ll, sess, seq, true); !ok || dst != listed {
+			t.Fatalf("group probe %d from %v: answered %v at %v, want at %v", seq, ll, ok, dst, listed)
+		}
+	}
+	if _, ok := probe(netip.MustParseAddrPort("[fe80::99%eth0]:9797"), 0x99, 3, true); ok {
+		t.Error("group probe from an unknown session answered")
+	}
+	if len(tt.peers) != 1 {
+		t.Errorf("%d peers, want 1 (one participant, two addresses)", len(tt.peers))
+	}
+	p := tt.peers[0]
+	if f := tt.kindReport(p, KindMulticast, 1).From; f.Received != 9 || f.Expected != 10 {
+		t.Errorf("from peer: %+v, want 9 of 10", f)
+	}
+	// A unicast probe from the peer's other address (same session) is
+	// answered there, and does not make a second peer.
+	if _, dst, ok := tt.onProbe(Probe{Session: sess, Seq: 5, Kind: KindUnicast, Count: 10},
+		Packet{Src: ll, N: ProbeLen}); !ok || dst != netip.AddrPortFrom(ll.Addr(), ll.Port()) || len(tt.peers) != 1 {
+		t.Errorf("unicast from the other address: answered %v at %v, %d peers", ok, dst, len(tt.peers))
+	}
+}
+
+// TestLingerWaitsForBothKinds: the last group probe of a peer arrived but
+// not its last unicast probe: we must keep answering (the old rule, any
+// kind's last seq, left the unicast one unanswered under load).
+func TestLingerWaitsForBothKinds(t *testing.T) {
+	peer := netip.MustParseAddrPort("198.18.0.11:9797")
+	tt := newTestTester(peer)
+	tt.cfg.Linger = time.Hour
+	const sess = 0xbbbb0002
+	send := func(k Kind, seq uint32) {
+		tt.onProbe(Probe{Session: sess, Seq: seq, Kind: k, Flags: FlagMember, Count: 10},
+			Packet{Src: peer, Multicast: k == KindMulticast, N: ProbeLen})
+	}
+	for seq := uint32(1); seq <= 9; seq++ {
+		send(KindMulticast, seq)
+		send(KindUnicast, seq)
+	}
+	send(KindMulticast, 10)
+	p := tt.peers[0]
+	if tt.peerFinished(p, time.Now()) {
+		t.Error("finished before the last unicast probe")
+	}
+	send(KindUnicast, 10)
+	if !tt.peerFinished(p, time.Now()) {
+		t.Error("not finished after both last probes")
+	}
+	if !tt.peerFinished(p, time.Now().Add(2*time.Hour)) {
+		t.Error("not finished after Linger of silence")
 	}
 }

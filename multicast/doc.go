@@ -45,8 +45,22 @@
 // accepted sources (listed peers, peers added with Test.AddPeer by
 // discovery, and sources that introduced themselves with a unicast probe),
 // each within a reply budget, so that a spoofed probe to the group is not
-// reflected by every member. In a source-specific test only the source
-// sends to the group. The wire format is in
+// reflected by every member. A group probe from another address of a
+// known peer (an IPv6 host sends to ff02:: groups from its fe80:: address)
+// is matched by its session and answered at the peer's known address. In
+// a source-specific test only the source sends to the group.
+//
+// # How the figures are computed
+//
+// The headline one-way loss towards a peer (KindReport.Xmt, Rcv, Loss)
+// counts every probe sent to it from the first counted one (1 for a peer
+// heard during the start-up handshake) to the last of the run; Rcv is
+// the peer's own counter from its replies. A peer that stops answering,
+// or whose group traffic stops halfway, shows everything after that as
+// lost. What came from the peer (FlowReport) counts from its seq 1 when
+// its session was heard before its first probe of that kind, to the
+// count it announces in its probes, so a group that works late or stops
+// early is seen from both sides. The wire format is in
 // PROTOCOL.md, section 7; AppendProbe, ParseProbe, AppendReply and
 // ParseReply are its pure codec.
 //

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -396,5 +398,147 @@ func TestLabNoReflection(t *testing.T) {
 	p := peerReport(t, reports[1], lab.Host(0).IPv4)
 	if p.Status(0) != multicast.StatusOK {
 		t.Errorf("host 1 -> host 0: %s", p.Status(0))
+	}
+}
+
+// bridgeNS returns the lab's switch namespace.
+func bridgeNS(t *testing.T, lab *netlab.Lab) string {
+	t.Helper()
+	for _, ns := range lab.Namespaces() {
+		if strings.HasSuffix(ns, "-br") {
+			return ns
+		}
+	}
+	t.Fatal("no bridge namespace")
+	return ""
+}
+
+// TestLabGroupStops: the group stops working halfway (the IGMP snooping
+// timeout omping is used to catch: an nft rule on the bridge drops the
+// group from host 0's 20th probe from the peer on), or the peer is killed
+// after its 20th probe. Both sides must count every probe they sent and
+// report the loss: before, xmt stopped at the last answered probe (0%).
+func TestLabGroupStops(t *testing.T) {
+	lab := newLab(t, netlab.Config{Hosts: 2})
+	if err := lab.SetLoss(0); err != nil { // creates the nft table
+		t.Skip("needs nft:", err)
+	}
+	const n = 80
+	for _, tc := range []struct {
+		name  string
+		group string
+		kill  bool
+	}{
+		{"group blocked", "239.255.77.10:9805", false},
+		{"peer killed", "239.255.77.11:9806", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			group := netip.MustParseAddrPort(tc.group)
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			peerCtx, kill := context.WithCancel(ctx)
+			defer kill()
+			trigger := make(chan struct{}, 1)
+			tests := make([]*multicast.Test, 2)
+			for i := range 2 {
+				cfg := multicast.TestConfig{Count: n, Interval: 20 * time.Millisecond,
+					Peers: []netip.AddrPort{netip.AddrPortFrom(lab.Host(1-i).IPv4, group.Port())}}
+				if i == 0 {
+					cfg.OnEvent = func(e multicast.Event) {
+						if !e.Reply && e.Kind == multicast.KindMulticast && e.Seq == 20 {
+							select {
+							case trigger <- struct{}{}:
+							default:
+							}
+						}
+					}
+				}
+				if err := lab.Host(i).Do(func() (err error) {
+					tests[i], err = multicast.NewTest(ctx, group, cfg)
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { tests[i].Close() })
+			}
+			reports := make([]*multicast.Report, 2)
+			var wg sync.WaitGroup
+			wg.Go(func() { reports[0] = tests[0].Run(ctx) })
+			wg.Go(func() { reports[1] = tests[1].Run(peerCtx) })
+			select {
+			case <-trigger:
+			case <-ctx.Done():
+				t.Fatal("the peer's 20th group probe never came")
+			}
+			if tc.kill {
+				kill()
+			} else {
+				out, err := exec.Command("ip", "netns", "exec", bridgeNS(t, lab), "nft", "add", "rule", "bridge", "netlab",
+					"forward", "ip", "daddr", "239.0.0.0/8", "drop").CombinedOutput()
+				if err != nil {
+					t.Fatalf("nft: %v %s", err, out)
+				}
+				t.Cleanup(func() { lab.SetLoss(0) })
+			}
+			wg.Wait()
+			p := peerReport(t, reports[0], lab.Host(1).IPv4)
+			m, u := p.Multicast, p.Unicast
+			t.Logf("host 0: multicast %d/%d/%.0f%%, from peer %d/%d; unicast %d/%d; status %s",
+				m.Xmt, m.Rcv, m.Loss, m.From.Expected, m.From.Received, u.Xmt, u.Rcv, p.Status(5))
+			if m.Xmt != n || m.Rcv >= n || m.Loss == 0 || m.First != 1 {
+				t.Errorf("host 0 multicast: %d/%d/%.1f%% from seq %d, want %d sent, loss > 0", m.Xmt, m.Rcv, m.Loss, m.First, n)
+			}
+			if st := p.Status(5); st != multicast.StatusLoss && st != multicast.StatusNoMcast {
+				t.Errorf("host 0: status %q", st)
+			}
+			if reports[0].OK(5) {
+				t.Error("host 0: report OK")
+			}
+			if m.From.Expected != n || m.From.Received >= n {
+				t.Errorf("host 0 from peer: %d/%d, want %d expected, some lost", m.From.Expected, m.From.Received, n)
+			}
+			if tc.kill {
+				if u.Xmt != n || u.Rcv >= n {
+					t.Errorf("host 0 unicast to the killed peer: %d/%d, want %d sent, some lost", u.Xmt, u.Rcv, n)
+				}
+				return
+			}
+			if u.Xmt != n || u.Rcv != n {
+				t.Errorf("host 0 unicast: %d/%d, want %d/%d", u.Xmt, u.Rcv, n, n)
+			}
+			q := peerReport(t, reports[1], lab.Host(0).IPv4)
+			t.Logf("host 1: multicast %d/%d/%.0f%%, from peer %d/%d", q.Multicast.Xmt, q.Multicast.Rcv, q.Multicast.Loss,
+				q.Multicast.From.Expected, q.Multicast.From.Received)
+			if q.Multicast.Xmt != n || q.Multicast.Rcv >= n || reports[1].OK(5) {
+				t.Errorf("host 1 multicast: %d/%d, OK %v; want %d sent, loss", q.Multicast.Xmt, q.Multicast.Rcv, reports[1].OK(5), n)
+			}
+		})
+	}
+}
+
+// TestLabLinkLocalGroup tests an IPv6 link-local group with the peers
+// listed by their global (ULA) addresses: the group probes come from the
+// peers' fe80:: addresses and are matched by session.
+func TestLabLinkLocalGroup(t *testing.T) {
+	lab := newLab(t, netlab.Config{Hosts: 2})
+	group := netip.MustParseAddrPort("[ff02::7707%eth0]:9807")
+	var ps []participant
+	for i := range 2 {
+		ps = append(ps, participant{host: lab.Host(i), peers: others(lab, 2, i),
+			cfg: multicast.TestConfig{Count: 30, Interval: 10 * time.Millisecond}})
+	}
+	reports := runLab(t, group, true, ps)
+	for i := range 2 {
+		r := reports[i]
+		if len(r.Peers) != 1 || r.Ignored != 0 {
+			t.Errorf("host %d: %d peers, %d ignored: %+v", i, len(r.Peers), r.Ignored, r.Peers)
+		}
+		for _, p := range r.Peers {
+			m := p.Multicast
+			if m.Xmt != 30 || m.Rcv != 30 || m.From.Received != 30 || p.Status(0) != multicast.StatusOK {
+				t.Errorf("host %d -> %v: multicast %d/%d, from %d/%d, status %s", i, p.Peer, m.Xmt, m.Rcv,
+					m.From.Expected, m.From.Received, p.Status(0))
+			}
+		}
 	}
 }

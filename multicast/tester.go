@@ -178,16 +178,25 @@ type PeerReport struct {
 
 // KindReport holds the figures of one kind of probe towards one peer.
 type KindReport struct {
-	// Xmt is the number of our probes the peer's counters cover (sent
-	// since the peer was first heard, up to the last probe it answered);
-	// Rcv is how many of them the peer received, as it reported in its
-	// replies; Loss is the one-way loss from us to the peer in percent.
-	// This is the headline figure: the back path does not count.
+	// Xmt is the number of our probes of this kind counted towards the
+	// peer: every one sent from First to the end of the run (all of them
+	// for a peer heard before the first probe), whether or not the peer
+	// was still answering. Rcv is how many of them the peer received, as
+	// its own counter says (the highest value in its replies; probes it
+	// received after its last reply that came back are not known, so
+	// they count as lost). Loss is the one-way loss from us to the peer
+	// in percent: the headline figure, the back path does not count
+	// except for the replies to the last probes. A peer that stops
+	// answering halfway, or whose group traffic stops, shows that loss.
 	Xmt  int     `json:"xmt"`
 	Rcv  int     `json:"rcv"`
 	Loss float64 `json:"loss_percent"`
+	// First is the first of our sequence numbers counted (1 unless the
+	// peer was first heard after the probes started; 0 when none were
+	// sent).
+	First int `json:"first_seq"`
 	// Sent, Replies and RoundTripLoss count the replies that came back
-	// (loss out and back, as omping reports it).
+	// (loss out and back, as omping reports it); Sent equals Xmt.
 	Sent          int     `json:"sent"`
 	Replies       int     `json:"replies"`
 	RoundTripLoss float64 `json:"round_trip_loss_percent"`
@@ -212,11 +221,18 @@ type KindReport struct {
 	ReceiveOnly bool `json:"receive_only,omitempty"`
 }
 
-// FlowReport counts the probes received from a peer (one-way, peer to us),
-// counted from the first one received (as asmping does).
+// FlowReport counts the probes received from a peer (one-way, peer to us).
 type FlowReport struct {
-	// Expected is the number of probes the peer sent from the first we
-	// received to its last (the highest seen, or its planned count).
+	// First is the first of the peer's sequence numbers counted: 1 when
+	// we heard from the peer's session before (a hello, an answer to our
+	// hello, or an earlier probe of the other kind), so a stream that
+	// starts late counts its missing start as lost; otherwise the first
+	// one received (we may have started after the peer, as asmping
+	// counts "since the first packet").
+	First int `json:"first_seq"`
+	// Expected is the number of probes the peer sent from First to its
+	// last (its planned count, announced in every probe, or the highest
+	// seen when it runs until stopped).
 	Expected int `json:"expected"`
 	// Received counts distinct sequence numbers received.
 	Received int `json:"received"`
@@ -288,13 +304,14 @@ type kindState struct {
 	replies  seqTracker
 	rtt      rttStats
 	lastSeq  uint32 // highest seq replied to
-	received uint32 // the peer's counters in that reply
-	first    uint32
+	received uint32 // the peer's counter of our probes: the highest reported
+	first    uint32 // the lowest of our seqs the peer says it received
 	ttlSeen  int
 	// from the peer's probes of this kind
 	from     map[uint32]*seqTracker // by sender session
 	fromTTL  int
-	fromLast uint32 // session of the last probe
+	fromLast uint32    // session of the last probe
+	fromSeen time.Time // when the last probe of this kind came
 }
 
 type peerState struct {
@@ -311,6 +328,10 @@ type peerState struct {
 	lastHigh   uint32 // highest seq of any kind from the peer
 	lastSeen   time.Time
 	kinds      [3]kindState // by Kind
+	// sessLow is, per sender session, the lowest seq of anything
+	// received from it (0: a hello, or a reply to our hello): a session
+	// heard before its first counted probe is counted from seq 1.
+	sessLow map[uint32]uint32
 }
 
 // tester is one running test.
@@ -391,7 +412,8 @@ func (t *Test) AddPeer(addr netip.AddrPort, session uint32) {
 	if addr.Port() == 0 {
 		addr = netip.AddrPortFrom(addr.Addr(), tt.conn.Group().Port())
 	}
-	if !addr.IsValid() || addr.Addr().Unmap().Is4() != tt.conn.Group().Addr().Is4() || session == tt.session {
+	if !addr.IsValid() || addr.Addr().Unmap().Is4() != tt.conn.Group().Addr().Is4() || session == tt.session ||
+		!unicastPeer(addr.Addr()) {
 		return
 	}
 	tt.mu.Lock()
@@ -460,6 +482,9 @@ func newTester(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*test
 		if p.Addr().Unmap().Is4() != group.Addr().Unmap().Is4() {
 			return nil, fmt.Errorf("multicast: peer %v is not of the group's address family", p)
 		}
+		if !unicastPeer(p.Addr()) {
+			return nil, fmt.Errorf("multicast: peer %v is not a unicast address", p.Addr())
+		}
 		if _, dup := t.byAddr[peerKey(p)]; dup {
 			continue
 		}
@@ -475,6 +500,13 @@ func newTester(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*test
 	}
 	t.sendG = t.mcast && (!cfg.Source.IsValid() || isLocalAddr(cfg.Source))
 	return t, nil
+}
+
+// unicastPeer reports whether a can be a peer: not a multicast,
+// unspecified or limited broadcast (255.255.255.255) address.
+func unicastPeer(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsValid() && !a.IsMulticast() && !a.IsUnspecified() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }
 
 // peerKey is the map key of a peer address: unmapped, without zone.
@@ -501,7 +533,7 @@ func isLocalAddr(a netip.Addr) bool {
 
 func (t *tester) addPeer(a netip.AddrPort, listed bool) *peerState {
 	p := &peerState{addr: netip.AddrPortFrom(a.Addr().Unmap(), a.Port()), listed: listed, member: "unknown",
-		tokens: replyBurst}
+		tokens: replyBurst, sessLow: make(map[uint32]uint32)}
 	for k := range p.kinds {
 		p.kinds[k].ttlSeen, p.kinds[k].fromTTL = -1, -1
 		p.kinds[k].from = make(map[uint32]*seqTracker)
@@ -626,8 +658,7 @@ func (t *tester) finished(now, end time.Time) bool {
 		if !p.heard {
 			continue
 		}
-		peerDone := p.count != 0 && p.lastHigh >= p.count || now.Sub(p.lastSeen) > t.cfg.Linger
-		if !peerDone {
+		if !t.peerFinished(p, now) {
 			return false
 		}
 		for _, k := range t.kinds() {
@@ -637,6 +668,30 @@ func (t *tester) finished(now, end time.Time) bool {
 		}
 	}
 	return repliesIn || !now.Before(end)
+}
+
+// peerFinished reports whether we may stop answering p: it runs until
+// stopped (it does not wait for us either), it was silent for Linger, or
+// its last probe of each kind arrived. Both kinds count: the last group
+// probe and the last unicast probe of a run travel separately, and a
+// participant that left after the first of them would leave the other
+// unanswered (the peer would count it as lost). A kind of which nothing
+// came for Linger (or nothing at all) is not waited for.
+func (t *tester) peerFinished(p *peerState, now time.Time) bool {
+	if p.count == 0 || now.Sub(p.lastSeen) > t.cfg.Linger {
+		return true
+	}
+	if p.lastHigh < p.count {
+		return false
+	}
+	for _, k := range []Kind{KindMulticast, KindUnicast} {
+		ks := &p.kinds[k]
+		tr := ks.from[p.session]
+		if tr != nil && tr.highest < p.count && now.Sub(ks.fromSeen) <= t.cfg.Linger {
+			return false
+		}
+	}
+	return true
 }
 
 // kinds returns the kinds of probe this participant sends.
@@ -722,11 +777,11 @@ func (t *tester) readLoop(ctx context.Context) {
 			if err != nil || pr.Session == t.session {
 				continue
 			}
-			if r, ok := t.onProbe(pr, pk); ok {
+			if r, dst, ok := t.onProbe(pr, pk); ok {
 				out = AppendReply(out[:0], r)
 				if len(out) <= len(d) { // never larger than the probe
-					if err := t.conn.WriteTo(out, pk.Src); err != nil {
-						t.log.Debug("multicast: reply", "peer", pk.Src, "err", err)
+					if err := t.conn.WriteTo(out, dst); err != nil {
+						t.log.Debug("multicast: reply", "peer", dst, "err", err)
 					}
 				}
 			}
@@ -764,22 +819,42 @@ func (t *tester) peerFor(src netip.AddrPort, session uint32) *peerState {
 	return p
 }
 
-// acceptProbe returns the peer that sent a probe, or nil when the probe
-// must not be answered (PROTOCOL.md section 7, "Whom to answer"): a probe
-// through the group is answered only for an accepted source (a known
-// peer's address); a probe by unicast introduces its source.
-func (t *tester) acceptProbe(pr Probe, pk Packet) *peerState {
+// acceptProbe returns the peer that sent a probe and the address to send
+// the reply to, or nil when the probe must not be answered (PROTOCOL.md
+// section 7, "Whom to answer"):
+//
+//   - a probe by unicast introduces its source (one datagram in, one
+//     out): it is answered at its source address;
+//   - a probe through the group from an accepted address is answered at
+//     that address;
+//   - a probe through the group from another address but carrying the
+//     session of a known peer (an IPv6 host sends to a link-local group
+//     from its fe80:: address, while it was listed, discovered or
+//     introduced with another one) is that peer's, and is answered at the
+//     peer's known address, never at the probe's source: a forged probe
+//     with a known session draws replies only to that peer, within its
+//     budget, not to a victim;
+//   - any other probe through the group is ignored.
+func (t *tester) acceptProbe(pr Probe, pk Packet) (*peerState, netip.AddrPort) {
+	src := netip.AddrPortFrom(pk.Src.Addr().Unmap(), pk.Src.Port())
 	p := t.byAddr[peerKey(pk.Src)]
 	if p != nil {
 		if pr.Session != 0 && p.session != pr.Session {
+			if q := t.bySess[p.session]; q == p {
+				delete(t.bySess, p.session)
+			}
 			p.session = pr.Session
 			t.bySess[pr.Session] = p
 		}
-		return p
+		return p, src
 	}
+	q := t.bySess[pr.Session]
 	if pk.Multicast {
+		if q != nil {
+			return q, q.addr
+		}
 		if pr.Seq == 0 {
-			return nil // a hello to the group from a participant not known yet
+			return nil, src // a hello to the group from a participant not known yet
 		}
 		t.ignored++
 		if t.ignSrc == nil {
@@ -788,24 +863,28 @@ func (t *tester) acceptProbe(pr Probe, pk Packet) *peerState {
 		if len(t.ignSrc) < maxPeers {
 			t.ignSrc[pk.Src.Addr().WithZone("")] = struct{}{}
 		}
-		return nil
+		return nil, src
 	}
 	// A unicast probe: the source introduces itself. A peer added by
-	// AddPeer with this session, not heard yet, moves to this address.
-	if q := t.bySess[pr.Session]; q != nil && q.discovered && !q.heard {
-		delete(t.byAddr, peerKey(q.addr))
-		q.addr = netip.AddrPortFrom(pk.Src.Addr().Unmap(), pk.Src.Port())
-		t.byAddr[peerKey(q.addr)] = q
-		return q
+	// AddPeer with this session, not heard yet, moves to this address;
+	// another known peer keeps its address (it has several) and is
+	// answered at this one.
+	if q != nil {
+		if q.discovered && !q.heard {
+			delete(t.byAddr, peerKey(q.addr))
+			q.addr = src
+			t.byAddr[peerKey(q.addr)] = q
+		}
+		return q, src
 	}
 	if len(t.peers) >= maxPeers {
 		t.ignored++
-		return nil
+		return nil, src
 	}
 	p = t.addPeer(pk.Src, false)
 	p.session = pr.Session
 	t.bySess[pr.Session] = p
-	return p
+	return p, src
 }
 
 // allowReply takes one reply from p's budget.
@@ -823,12 +902,13 @@ func (t *tester) allowReply(p *peerState, now time.Time) bool {
 	return true
 }
 
-func (t *tester) onProbe(pr Probe, pk Packet) (Reply, bool) {
+// onProbe records a probe and returns the reply to send and where to.
+func (t *tester) onProbe(pr Probe, pk Packet) (Reply, netip.AddrPort, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	p := t.acceptProbe(pr, pk)
+	p, dst := t.acceptProbe(pr, pk)
 	if p == nil {
-		return Reply{}, false
+		return Reply{}, dst, false
 	}
 	now := time.Now()
 	if !pk.Multicast {
@@ -847,9 +927,16 @@ func (t *tester) onProbe(pr Probe, pk Packet) (Reply, bool) {
 	if pr.Seq > p.lastHigh {
 		p.lastHigh = pr.Seq
 	}
+	if low, ok := p.sessLow[pr.Session]; !ok || pr.Seq < low {
+		if !ok && len(p.sessLow) >= 16 { // a peer restarting over and over
+			clear(p.sessLow)
+		}
+		p.sessLow[pr.Session] = pr.Seq
+	}
 	var received, first uint32
 	if pr.Seq != 0 {
 		ks := &p.kinds[pr.Kind]
+		ks.fromSeen = now
 		tr := ks.from[pr.Session]
 		if tr == nil {
 			if len(ks.from) >= 16 { // a peer restarting over and over
@@ -868,13 +955,13 @@ func (t *tester) onProbe(pr Probe, pk Packet) (Reply, bool) {
 		}
 	}
 	if !t.allowReply(p, now) {
-		return Reply{}, false
+		return Reply{}, dst, false
 	}
 	ttl := uint8(0)
 	if pk.TTL > 0 && pk.TTL < 256 {
 		ttl = uint8(pk.TTL)
 	}
-	return ReplyTo(pr, ttl, t.session, t.flags, received, first), true
+	return ReplyTo(pr, ttl, t.session, t.flags, received, first), dst, true
 }
 
 func (t *tester) onReply(r Reply, pk Packet) {
@@ -895,8 +982,19 @@ func (t *tester) onReply(r Reply, pk Packet) {
 	} else if p.member == "unknown" {
 		p.member = "no"
 	}
-	if r.Seq == 0 || r.Kind != KindMulticast && r.Kind != KindUnicast {
-		return // a hello
+	if r.Seq == 0 {
+		// An answer to our hello: the peer runs, and so its probe 1
+		// comes later.
+		if r.Responder != 0 {
+			if _, ok := p.sessLow[r.Responder]; !ok && len(p.sessLow) >= 16 {
+				clear(p.sessLow)
+			}
+			p.sessLow[r.Responder] = 0
+		}
+		return
+	}
+	if r.Kind != KindMulticast && r.Kind != KindUnicast {
+		return
 	}
 	ks := &p.kinds[r.Kind]
 	if ks.base != 0 && r.Seq < ks.base {
@@ -905,8 +1003,14 @@ func (t *tester) onReply(r Reply, pk Packet) {
 	dup, reord := ks.replies.add(r.Seq)
 	if !dup {
 		ks.rtt.add(rtt)
+		// The peer's counter only grows: the highest one reported is
+		// the most recent, whatever order the replies came in.
+		ks.received = max(ks.received, r.Received)
+		if r.First != 0 && (ks.first == 0 || r.First < ks.first) {
+			ks.first = r.First
+		}
 		if r.Seq >= ks.lastSeq {
-			ks.lastSeq, ks.received, ks.first = r.Seq, r.Received, r.First
+			ks.lastSeq = r.Seq
 			ks.ttlSeen = int(r.TTLSeen)
 			if r.TTLSeen == 0 {
 				ks.ttlSeen = -1
@@ -950,14 +1054,26 @@ func (t *tester) report(interrupted bool) *Report {
 func (t *tester) kindReport(p *peerState, k Kind, ttl int) *KindReport {
 	ks := &p.kinds[k]
 	kr := &KindReport{TTLSent: ttl, TTLSeen: ks.ttlSeen}
-	sent := int(t.seq)
+	// Our probes towards p are counted from its base (the first sent
+	// after p was heard; 1 for a peer heard before the first probe),
+	// or from the lowest the peer says it received if that is earlier,
+	// to the last one sent: a peer that stops answering halfway is not
+	// covered up.
+	low := uint32(1)
+	if ks.base != 0 {
+		low = ks.base
+	}
+	if ks.first != 0 && ks.first < low {
+		low = ks.first
+	}
+	sent := int(t.seq) - int(low) + 1
 	if k == KindMulticast && !t.sendG {
 		sent, kr.ReceiveOnly = 0, true
 	}
-	if ks.base != 0 {
-		sent = int(t.seq) - int(ks.base) + 1
-	}
 	kr.Sent = max(sent, 0)
+	if kr.Sent > 0 {
+		kr.First = int(low)
+	}
 	kr.Replies = int(ks.replies.received)
 	kr.Duplicates, kr.Reordered = ks.replies.dups, ks.replies.reordered
 	kr.RoundTripLoss = lossPercent(kr.Sent, kr.Replies)
@@ -965,24 +1081,25 @@ func (t *tester) kindReport(p *peerState, k Kind, ttl int) *KindReport {
 		kr.RTTMin, kr.RTTMax = ks.rtt.min, ks.rtt.max
 		kr.RTTAvg, kr.RTTStdDev = time.Duration(ks.rtt.mean), ks.rtt.stddev()
 	}
-	if ks.lastSeq == 0 {
-		kr.Xmt, kr.Rcv = kr.Sent, 0
-	} else {
-		low := ks.first
-		if ks.base != 0 && ks.base < low || low == 0 {
-			low = max(ks.base, 1)
-		}
-		kr.Xmt = int(ks.lastSeq) - int(low) + 1
-		kr.Rcv = min(int(ks.received), kr.Xmt)
-	}
+	kr.Xmt = kr.Sent
+	kr.Rcv = min(int(ks.received), kr.Xmt)
 	kr.Loss = lossPercent(kr.Xmt, kr.Rcv)
 	kr.From.TTL = ks.fromTTL
 	if tr := ks.from[ks.fromLast]; tr != nil {
+		// The peer's probes are counted from its seq 1 when we heard
+		// its session before (a hello, or a probe of the other kind),
+		// else from the first received (we may have started late), to
+		// its planned count (or the highest seen).
 		end := tr.highest
 		if p.session == ks.fromLast && p.count > end {
 			end = p.count
 		}
-		kr.From.Expected = int(end) - int(tr.first) + 1
+		first := tr.first
+		if l, ok := p.sessLow[ks.fromLast]; ok && l < first {
+			first = max(l, 1)
+		}
+		kr.From.First = int(first)
+		kr.From.Expected = int(end) - int(first) + 1
 		kr.From.Received = int(tr.received)
 		kr.From.Duplicates, kr.From.Reordered = tr.dups, tr.reordered
 		kr.From.Loss = lossPercent(kr.From.Expected, kr.From.Received)

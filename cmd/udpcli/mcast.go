@@ -22,11 +22,7 @@ import (
 // defaultMcastPort is used when GROUP has no port (PROTOCOL.md section 8).
 const defaultMcastPort = 9797
 
-func init() {
-	register(&command{
-		name:    "mcast",
-		summary: "join, listen to, send to and test multicast groups",
-		usage: `Usage:
+const mcastUsage = `Usage:
   udpcli mcast listen GROUP[:PORT] [flags]
   udpcli mcast send GROUP[:PORT] [MESSAGE] [flags]
   udpcli mcast test GROUP[:PORT] [PEER...] [flags]
@@ -41,10 +37,24 @@ Subcommands:
           received the group within --max-loss
 
 GROUP is an IPv4 (239.1.2.3) or IPv6 group ([ff02::1234%eth0], [ff05::1234]);
-PORT defaults to 9797. Run 'udpcli mcast SUBCOMMAND --help' for its flags.`,
+PORT defaults to 9797. Run 'udpcli mcast SUBCOMMAND --help' for its flags.`
+
+func init() {
+	register(&command{
+		name:    "mcast",
+		summary: "join, listen to, send to and test multicast groups",
+		usage:   mcastUsage,
 		setup: func(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
 			fs.SetInterspersed(false) // the subcommand parses its own flags
+			// A real flag, so that the help shows it under "Flags:".
+			help := fs.BoolP("help", "h", false, "show this help (and 'udpcli mcast SUBCOMMAND --help' for a subcommand's)")
 			return func(ctx context.Context, io stdio, args []string) error {
+				if *help {
+					fmt.Fprintf(io.out, "%s\n\nFlags:\n", mcastUsage)
+					fs.SetOutput(io.out)
+					fs.PrintDefaults()
+					return nil
+				}
 				if len(args) == 0 {
 					return usagef("missing subcommand: listen, send or test")
 				}
@@ -59,10 +69,33 @@ PORT defaults to 9797. Run 'udpcli mcast SUBCOMMAND --help' for its flags.`,
 				default:
 					return usagef("unknown subcommand %q: want listen, send or test", args[0])
 				}
-				return sub(ctx, io, args[1:])
+				return subReport(io.err, args[0], sub(ctx, io, args[1:]))
 			}
 		},
 	})
+}
+
+// subReport prints a subcommand's error under its own name ("udpcli mcast
+// listen: ..."), with the hint for its own --help, and returns the exit
+// status for main to use without printing anything more.
+func subReport(w io.Writer, name string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(w, "udpcli mcast %s: %v\nRun 'udpcli mcast %s --help' for usage.\n", name, ue, name)
+		return &exitError{code: exitUsage}
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(w, "udpcli mcast %s: %v\n", name, ee.err)
+		}
+		return &exitError{code: ee.code}
+	}
+	fmt.Fprintf(w, "udpcli mcast %s: %v\n", name, err)
+	return &exitError{code: exitUsage}
 }
 
 // mcastFlags are the flags every mcast subcommand has.
@@ -117,7 +150,7 @@ func parseGroup(s string) (netip.AddrPort, error) {
 		return netip.AddrPort{}, usagef("%v is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8)", ap.Addr())
 	}
 	if ap.Port() == 0 {
-		return netip.AddrPort{}, usagef("group port 0")
+		return netip.AddrPort{}, usagef("bad group %q: port 0 cannot be joined; give a port from 1 to 65535, or none for %d", s, defaultMcastPort)
 	}
 	return ap, nil
 }
@@ -128,12 +161,21 @@ func parsePeer(s string, group netip.AddrPort) (netip.AddrPort, error) {
 	if err != nil {
 		a, aerr := netip.ParseAddr(strings.Trim(s, "[]"))
 		if aerr != nil {
-			ips, lerr := net.LookupIP(s)
-			if lerr != nil || len(ips) == 0 {
+			if strings.ContainsAny(s, "[]%") {
 				return netip.AddrPort{}, usagef("bad peer %q: want ADDRESS[:PORT] or a host name", s)
 			}
-			for _, ip := range ips {
-				if x, ok := netip.AddrFromSlice(ip); ok && x.Unmap().Is4() == group.Addr().Is4() {
+			ips, lerr := lookupHost(s)
+			if lerr != nil || len(ips) == 0 {
+				msg := "no address"
+				if lerr != nil {
+					msg = lerr.Error()
+				}
+				// Exit 2, as ping does for an unknown host.
+				return netip.AddrPort{}, &exitError{code: exitUsage,
+					err: fmt.Errorf("peer %q: the name could not be resolved (%s)", s, msg)}
+			}
+			for _, x := range ips {
+				if x.Unmap().Is4() == group.Addr().Is4() {
 					a = x.Unmap()
 					break
 				}
@@ -145,10 +187,59 @@ func parsePeer(s string, group netip.AddrPort) (netip.AddrPort, error) {
 		ap = netip.AddrPortFrom(a, group.Port())
 	}
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	if ap.Addr().Is4() != group.Addr().Is4() {
-		return netip.AddrPort{}, usagef("peer %v is not of the group's address family (%v)", ap.Addr(), group.Addr())
+	a := ap.Addr()
+	if a.Is4() != group.Addr().Is4() {
+		return netip.AddrPort{}, usagef("peer %v is not of the group's address family (%v)", a, group.Addr())
+	}
+	switch {
+	case a.IsMulticast():
+		return netip.AddrPort{}, usagef("peer %v is a multicast address: a PEER is another participant's unicast address (the group is the first argument)", a)
+	case a.IsUnspecified():
+		return netip.AddrPort{}, usagef("peer %v is the unspecified address: give the participant's unicast address", a)
+	case isBroadcast(a):
+		return netip.AddrPort{}, usagef("peer %v is a broadcast address: give the participant's unicast address", a)
+	case ap.Port() == 0:
+		return netip.AddrPort{}, usagef("peer %v: port 0", a)
 	}
 	return ap, nil
+}
+
+// lookupHost resolves a peer's host name (a variable for tests).
+var lookupHost = func(name string) ([]netip.Addr, error) {
+	return net.DefaultResolver.LookupNetIP(context.Background(), "ip", name)
+}
+
+// isBroadcast reports whether a is 255.255.255.255 or the broadcast
+// address of one of this host's IPv4 subnets.
+func isBroadcast(a netip.Addr) bool {
+	if !a.Is4() {
+		return false
+	}
+	if a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return true
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, x := range addrs {
+		ipn, ok := x.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip4, mask := ipn.IP.To4(), ipn.Mask
+		if ip4 == nil || len(mask) != 4 {
+			continue
+		}
+		if ones, _ := mask.Size(); ones >= 31 {
+			continue // point-to-point links have no broadcast address
+		}
+		var b [4]byte
+		for i := range b {
+			b[i] = ip4[i] | ^mask[i]
+		}
+		if netip.AddrFrom4(b) == a {
+			return true
+		}
+	}
+	return false
 }
 
 // selectInterfaces resolves -I for a group's family, warning on stderr
@@ -225,8 +316,13 @@ Examples:
   udpcli mcast listen [ff02::1234%eth0]:5000 --json
   udpcli mcast listen 232.1.2.3:5000 --source 198.18.0.10 -c 1 -w 5
 
-Exit status: 0 when -c datagrams arrived (or until interrupted), 1 when the
--w deadline passed first, 2 on usage errors or when the group cannot be joined.`, io)
+When it stops (-c reached, -w deadline, Ctrl-C) it prints on stderr how
+many datagrams arrived.
+
+Exit status, as ping's: 0 when at least one datagram arrived (and, with -c
+and -w together, all -c of them before the deadline), 1 when nothing
+arrived (or fewer than -c before the -w deadline), 2 on usage errors or
+when the group cannot be joined.`, io)
 	fs.StringVar(&f.source, "source", "", "source-specific join (SSM): receive only from this address")
 	count := fs.IntP("count", "c", 0, "exit after this many datagrams (0: run until interrupted)")
 	deadline := fs.Float64P("deadline", "w", 0, "exit after this many seconds (0: no deadline)")
@@ -247,6 +343,9 @@ Exit status: 0 when -c datagrams arrived (or until interrupted), 1 when the
 	dl, err := seconds("deadline", *deadline)
 	if err != nil {
 		return err
+	}
+	if *count < 0 {
+		return usagef("--count %d: must be 0 (until interrupted) or more", *count)
 	}
 	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
 	if err != nil {
@@ -272,15 +371,29 @@ Exit status: 0 when -c datagrams arrived (or until interrupted), 1 when the
 	enc := json.NewEncoder(io.out)
 	b := make([]byte, 65536)
 	n := 0
+	start := time.Now()
+	// summary prints the count on stderr and decides the exit status.
+	summary := func(why string) error {
+		fmt.Fprintf(io.err, "%s received from %v in %.1fs (%s)\n", plural(n, "datagram"), group,
+			time.Since(start).Seconds(), why)
+		switch {
+		case n == 0:
+			return failed(nil)
+		case *count > 0 && n < *count && why == "deadline reached":
+			return failed(nil)
+		}
+		return nil
+	}
 	for *count == 0 || n < *count {
 		p, err := c.Read(ctx, b)
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) {
-				return failed(fmt.Errorf("deadline reached after %d datagrams", n))
+				return summary("deadline reached")
 			}
 			if ctx.Err() != nil {
-				return nil // interrupted
+				return summary("interrupted")
 			}
+			summary("error")
 			return failed(err)
 		}
 		n++
@@ -300,7 +413,7 @@ Exit status: 0 when -c datagrams arrived (or until interrupted), 1 when the
 		}
 		fmt.Fprintln(io.out, line)
 	}
-	return nil
+	return summary("count reached")
 }
 
 type listenJSON struct {
@@ -364,8 +477,15 @@ Examples:
   udpcli mcast send 239.1.2.3:5000 hello -I eth0 --ttl 4
   udpcli mcast send [ff02::1234%eth0]:5000 -c 10 -i 0.2
 
-Exit status: 0 when every datagram left on every interface, 1 otherwise,
-2 on usage errors.`, io)
+With --json the "source" of each datagram is the address the system uses
+on that interface for the group (IPv4: the interface's first address;
+IPv6: its link-local address for a link-local group, else its first global
+one) and the sending port.
+
+Exit status: 0 when every datagram left on every interface; when
+interrupted (Ctrl-C), as ping: 0 if at least one datagram left and none
+failed, with "interrupted: N of M datagrams sent" on stderr; 1 when a
+datagram could not be sent (or none was), 2 on usage errors.`, io)
 	fs.IntVar(&f.ttl, "ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the datagrams, 1..255")
 	fs.BoolVar(&f.loop, "loop", false, "deliver to members on this host too (IP_MULTICAST_LOOP)")
 	count := fs.IntP("count", "c", 1, "number of datagrams per interface")
@@ -400,7 +520,13 @@ Exit status: 0 when every datagram left on every interface, 1 otherwise,
 	}
 	defer c.Close()
 	enc := json.NewEncoder(io.out)
-	failures := 0
+	failures, sent := 0, 0
+	srcs := make(map[int]netip.AddrPort)
+	for _, ifi := range c.Interfaces() {
+		srcs[ifi.Index] = netip.AddrPortFrom(ifaceSource(ifi, group.Addr()), c.LocalAddr().Port())
+	}
+	interrupted := false
+send:
 	for seq := 1; seq <= *count; seq++ {
 		msg := fmt.Sprintf("udpcli mcast send %d", seq)
 		if fs.NArg() == 2 {
@@ -410,9 +536,11 @@ Exit status: 0 when every datagram left on every interface, 1 otherwise,
 			err := c.WriteGroupOn([]byte(msg), ifi.Index)
 			if err != nil {
 				failures++
+			} else {
+				sent++
 			}
 			if f.json {
-				ev := sendJSON{Seq: seq, Group: group, Interface: ifi.Name, TTL: f.ttl, Size: len(msg), Source: c.LocalAddr()}
+				ev := sendJSON{Seq: seq, Group: group, Interface: ifi.Name, TTL: f.ttl, Size: len(msg), Source: srcs[ifi.Index]}
 				if err != nil {
 					ev.Error = err.Error()
 				}
@@ -426,15 +554,65 @@ Exit status: 0 when every datagram left on every interface, 1 otherwise,
 		if seq < *count {
 			select {
 			case <-ctx.Done():
-				return nil
+				interrupted = true
+				break send
 			case <-time.After(iv):
 			}
 		}
 	}
+	total := *count * len(c.Interfaces())
+	if interrupted {
+		fmt.Fprintf(io.err, "udpcli mcast send: interrupted: %d of %s sent\n", sent, plural(total, "datagram"))
+	}
 	if failures > 0 {
-		return failed(fmt.Errorf("%d datagrams could not be sent", failures))
+		return failed(fmt.Errorf("%s could not be sent", plural(failures, "datagram")))
+	}
+	if sent == 0 {
+		return failed(nil)
 	}
 	return nil
+}
+
+// ifaceSource is the source address the system uses to send to group out
+// of ifi: IPv4, the interface's first address; IPv6, its link-local
+// address for a link-local (or interface-local) group, else its first
+// global or ULA address, else the link-local one. Invalid if it has none.
+func ifaceSource(ifi net.Interface, group netip.Addr) netip.Addr {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}
+	}
+	var ll, global netip.Addr
+	for _, x := range addrs {
+		ipn, ok := x.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		a, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok {
+			continue
+		}
+		a = a.Unmap()
+		if a.Is4() != group.Is4() {
+			continue
+		}
+		if a.Is4() {
+			return a
+		}
+		if a.IsLinkLocalUnicast() {
+			if !ll.IsValid() {
+				ll = a.WithZone(ifi.Name)
+			}
+		} else if !global.IsValid() && !a.IsLoopback() {
+			global = a
+		}
+	}
+	if group.IsLinkLocalMulticast() || group.IsInterfaceLocalMulticast() || !global.IsValid() {
+		if ll.IsValid() {
+			return ll
+		}
+	}
+	return global
 }
 
 type sendJSON struct {

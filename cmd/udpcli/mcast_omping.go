@@ -42,12 +42,16 @@ host holding the source address sends to the group; the others receive it
 and are judged on what arrived from the source.
 
 Per peer and per kind (multicast, unicast) it prints:
-  xmt/rcv/%loss   probes sent / probes the peer received (counted by the
-                  peer and reported in its replies) = one-way loss to it
+  xmt/rcv/%loss   probes sent to the peer over the whole run / probes the
+                  peer received (counted by the peer and reported in its
+                  replies) = one-way loss to it. A peer that stops
+                  answering, or whose group traffic stops halfway, shows
+                  the rest as lost. "from seq N": the peer was first
+                  heard after the probes started, earlier ones not counted
   min/avg/max/std-dev  round-trip time of the replies, in ms
   ttl             the TTL (IPv6: hop limit) our probes arrived with there
 and, on the next lines, what we received of the peer's own probes (one-way,
-from it) and the round-trip figures (probe out, reply back, as omping
+from it, from its first probe to the count it announced) and the round-trip figures (probe out, reply back, as omping
 counts). A peer that answers unicast but says it did not join is reported
 "not joined"; one that never answered, "no answer".
 
@@ -101,6 +105,9 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	src, err := parseSource(f.source, group.Addr())
 	if err != nil {
 		return err
+	}
+	if src.IsValid() && (*noJoin || *unicastOnly) {
+		return usagef("--source with --no-join: a participant that does not join receives no group, from any source; drop one of them")
 	}
 	if *discover && *noDiscover {
 		return usagef("--discover and --no-discover exclude each other")
@@ -182,8 +189,9 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 		if useDiscovery {
 			disc = " + discovery"
 		}
-		fmt.Fprintf(io.out, "MCAST TEST %v%s on %s, %s, ttl %d, %d peers listed%s, %s probes every %v (session %08x)\n",
-			group, sourceSuffix(src), ifaceNames(t.Conn().Interfaces()), role, f.ttl, len(peers), disc, countString(n), iv, t.Session())
+		fmt.Fprintf(io.out, "MCAST TEST %v%s on %s, %s, ttl %d, %s listed%s, %s probes every %v (session %08x)\n",
+			group, sourceSuffix(src), ifaceNames(t.Conn().Interfaces()), role, f.ttl, plural(len(peers), "peer"), disc,
+			countString(n), iv, t.Session())
 	}
 	r := t.Run(ctx)
 	if f.json {
@@ -330,14 +338,18 @@ func writeSummary(w io.Writer, r *multicast.Report, maxLoss float64) {
 	if !r.Joined {
 		what = "answered by unicast"
 	}
-	fmt.Fprintf(w, "%d of %d peers %s within %s loss", ok, len(r.Peers), what, pct(maxLoss))
+	if len(r.Peers) == 0 {
+		fmt.Fprint(w, "no peer found: nobody answered or probed this participant")
+	} else {
+		fmt.Fprintf(w, "%d of %s %s within %s loss", ok, plural(len(r.Peers), "peer"), what, pct(maxLoss))
+	}
 	if r.Interrupted {
 		fmt.Fprint(w, " (interrupted)")
 	}
 	fmt.Fprintln(w)
 	if r.Ignored > 0 || r.RateLimited > 0 {
-		fmt.Fprintf(w, "not answered: %d group probes from %d unknown sources, %d probes over a peer's rate limit\n",
-			r.Ignored, r.IgnoredSources, r.RateLimited)
+		fmt.Fprintf(w, "not answered: %s from %s, %s over a peer's rate limit\n",
+			plural(r.Ignored, "group probe"), plural(r.IgnoredSources, "unknown source"), plural(r.RateLimited, "probe"))
 	}
 }
 
@@ -355,6 +367,9 @@ func statusDetail(p multicast.PeerReport, st string) string {
 
 func kindLine(k *multicast.KindReport) string {
 	s := fmt.Sprintf("xmt/rcv/%%loss = %d/%d/%s", k.Xmt, k.Rcv, pct(k.Loss))
+	if k.First > 1 {
+		s += fmt.Sprintf(" from seq %d", k.First)
+	}
 	if k.Replies > 0 {
 		s += fmt.Sprintf(", min/avg/max/std-dev = %s/%s/%s/%s ms", msString(k.RTTMin), msString(k.RTTAvg),
 			msString(k.RTTMax), msString(k.RTTStdDev))
@@ -374,6 +389,9 @@ func flowLine(f multicast.FlowReport) string {
 		return "none"
 	}
 	s := fmt.Sprintf("%d/%d/%s ttl=%s", f.Expected, f.Received, pct(f.Loss), ttlString(f.TTL))
+	if f.First > 1 {
+		s += fmt.Sprintf(" from seq %d", f.First)
+	}
 	if f.Duplicates > 0 {
 		s += fmt.Sprintf(" %d dup", f.Duplicates)
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/udpkit/udpkit/multicast"
 )
 
 func TestParseGroup(t *testing.T) {
@@ -49,6 +51,12 @@ func TestParsePeer(t *testing.T) {
 		{"[fe80::1%eth0]:7", g6, "[fe80::1%eth0]:7", false},
 		{"fd18::11", g4, "", true},
 		{"198.18.0.11", g6, "", true},
+		{"239.1.1.1", g4, "", true},
+		{"ff05::1", g6, "", true},
+		{"0.0.0.0", g4, "", true},
+		{"[::]:5000", g6, "", true},
+		{"255.255.255.255", g4, "", true},
+		{"198.18.0.11:0", g4, "", true},
 	}
 	for _, tc := range tests {
 		got, err := parsePeer(tc.in, tc.group)
@@ -83,6 +91,16 @@ func TestMcastUsage(t *testing.T) {
 		{[]string{"mcast", "test", "--bogus"}, exitUsage, "unknown flag"},
 		{[]string{"mcast", "test", "--help"}, exitOK, "omping-style"},
 		{[]string{"mcast", "--help"}, exitOK, "Subcommands"},
+		{[]string{"mcast", "--help"}, exitOK, "-h, --help"},
+		{[]string{"mcast", "test", "239.255.0.1:9797", "239.1.1.1"}, exitUsage, "is a multicast address"},
+		{[]string{"mcast", "test", "239.255.0.1:9797", "0.0.0.0"}, exitUsage, "unspecified"},
+		{[]string{"mcast", "test", "239.255.0.1:9797", "255.255.255.255"}, exitUsage, "broadcast"},
+		{[]string{"mcast", "test", "239.255.0.1:9797", "--no-join", "--source", "198.18.0.10"}, exitUsage, "--source with --no-join"},
+		{[]string{"mcast", "test", "239.255.0.1:0"}, exitUsage, "port 0 cannot be joined"},
+		{[]string{"mcast", "listen", "239.9.9.9:5000", "-c", "-1"}, exitUsage, "--count -1"},
+		{[]string{"mcast", "listen"}, exitUsage, "Run 'udpcli mcast listen --help'"},
+		{[]string{"mcast", "send", "239.1.1.1:5", "-c", "-1"}, exitUsage, "Run 'udpcli mcast send --help'"},
+		{[]string{"mcast", "test", "--bogus"}, exitUsage, "udpcli mcast test: unknown flag"},
 	}
 	for _, tc := range tests {
 		var out, errb bytes.Buffer
@@ -130,5 +148,42 @@ func TestMcastTestUnicastOnlyLoopback(t *testing.T) {
 			!strings.Contains(out, "reply seq=5") || strings.Contains(out, "multicast :") {
 			t.Errorf("participant %d: exit %d\n%s%s", k, codes[k], out, errs[k].String())
 		}
+	}
+}
+
+// TestParsePeerUnresolved: a peer name that does not resolve says so and
+// exits 2 (as ping does for an unknown host). The resolver is stubbed: the
+// test machine must not query DNS.
+func TestParsePeerUnresolved(t *testing.T) {
+	old := lookupHost
+	t.Cleanup(func() { lookupHost = old })
+	lookupHost = func(name string) ([]netip.Addr, error) {
+		if name == "peer-b" {
+			return []netip.Addr{netip.MustParseAddr("fd18::11"), netip.MustParseAddr("198.18.0.11")}, nil
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+	}
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"mcast", "test", "239.255.0.1:9797", "nosuchhost"}, stdio{strings.NewReader(""), &out, &errb})
+	if code != exitUsage || !strings.Contains(errb.String(), `peer "nosuchhost": the name could not be resolved`) {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+	if got, err := parsePeer("peer-b", netip.MustParseAddrPort("239.1.1.1:7")); err != nil || got.String() != "198.18.0.11:7" {
+		t.Errorf("parsePeer(peer-b) = %v, %v", got, err)
+	}
+}
+
+// TestMcastGrammar checks the summary lines that used to read "1 peers"
+// and "0 of 0 peers received the group".
+func TestMcastGrammar(t *testing.T) {
+	var b bytes.Buffer
+	writeSummary(&b, &multicast.Report{Group: netip.MustParseAddrPort("239.1.1.1:7"), Joined: true, Ignored: 1, IgnoredSources: 1}, 5)
+	if s := b.String(); !strings.Contains(s, "no peer found") || strings.Contains(s, "0 of 0") ||
+		!strings.Contains(s, "1 group probe from 1 unknown source,") {
+		t.Errorf("summary without peers:\n%s", s)
+	}
+	k := &multicast.KindReport{Xmt: 30, Rcv: 30, First: 21, TTLSeen: -1}
+	if s := kindLine(k); !strings.Contains(s, "30/30/0% from seq 21") {
+		t.Errorf("kindLine = %q", s)
 	}
 }
