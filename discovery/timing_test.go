@@ -264,6 +264,7 @@ func TestSyncWatcherExpiryAndGoodbye(t *testing.T) {
 		var wg sync.WaitGroup
 		wg.Go(func() { w.Watch(ctx, "", func(e Event) { events = append(events, e) }) })
 		defer func() { cancel(); wg.Wait() }()
+		synctest.Wait() // the watcher is listening before anyone announces
 
 		start := time.Now()
 		_, stopCrash := runFake(t, crash, AnnouncerConfig{Port: 9797, Instance: "crash", TTL: 2 * time.Second})
