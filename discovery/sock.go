@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/udpkit/udpkit/internal/sockopt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
+	"syscall"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -49,7 +51,7 @@ type sysNetwork struct{}
 func (sysNetwork) listen(family int, port int, shared bool, links []link, log *slog.Logger) (pconn, error) {
 	var lc net.ListenConfig
 	if shared {
-		lc.Control = reuseControl
+		lc.Control = func(_, _ string, c syscall.RawConn) error { return sockopt.ShareAddr(c) }
 	} else {
 		port = 0
 	}

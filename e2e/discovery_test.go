@@ -345,3 +345,28 @@ func TestWatchGoodbyeAndExpiry(t *testing.T) {
 		t.Errorf("killed went down for %q, want expired", e.Reason)
 	}
 }
+
+// TestTwoServersOneHost: two servers on one host share the discovery port,
+// and a browser on that same host finds both, as does one on another host.
+func TestTwoServersOneHost(t *testing.T) {
+	srvBin, cli := build(t)
+	lab := newLab(t, netlab.Config{Hosts: 2})
+	a := labServer(t, lab.Host(0), srvBin, "--quiet", "--instance", "first", "--listen", ":9797")
+	b := labServer(t, lab.Host(0), srvBin, "--quiet", "--instance", "second", "--listen", ":9799")
+	waitAnnounced(t, []*server{a, b})
+	for _, h := range []*netlab.Host{lab.Host(0), lab.Host(1)} {
+		res, code, stderr := discover(t, h, cli, "-n", "2", "-t", "5s")
+		if code != 0 || len(res) != 2 {
+			t.Fatalf("discover on %s: exit %d, %d results\n%s", h.Name, code, len(res), stderr)
+		}
+		ports := map[string]bool{}
+		for _, r := range res {
+			for _, addr := range r.Addrs {
+				ports[addr[strings.LastIndex(addr, ":")+1:]] = true
+			}
+		}
+		if !ports["9797"] || !ports["9799"] {
+			t.Errorf("discover on %s: ports %v, want 9797 and 9799", h.Name, ports)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package multicast
 
 import (
+	"github.com/udpkit/udpkit/internal/sockopt"
 	"log/slog"
 	"syscall"
 
@@ -15,13 +16,13 @@ import (
 // kernel without the IPv6 option only costs a log line.
 func socketControl(v6, reuse bool, log *slog.Logger) func(network, address string, rc syscall.RawConn) error {
 	return func(network, address string, rc syscall.RawConn) error {
+		if reuse {
+			if err := sockopt.ShareAddr(rc); err != nil {
+				return err
+			}
+		}
 		var serr error
 		err := rc.Control(func(fd uintptr) {
-			if reuse {
-				if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
-					return
-				}
-			}
 			if v6 {
 				if e := unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_MULTICAST_ALL, 0); e != nil {
 					log.Debug("multicast: IPV6_MULTICAST_ALL not supported; filtering by destination only", "err", e)

@@ -1,23 +1,22 @@
-//go:build !unix
+//go:build !linux
 
 package multicast
 
 import (
-	"errors"
 	"log/slog"
 	"syscall"
+
+	"github.com/udpkit/udpkit/internal/sockopt"
 )
 
-// errNoReuse: the platform has no SO_REUSEADDR support in this package.
-var errNoReuse = errors.New("multicast: ReuseAddr is not supported on this platform")
-
 // socketControl returns the net.ListenConfig.Control function that sets
-// the socket options before bind. Here no option is available, so a
-// requested ReuseAddr is an error rather than silently ignored.
+// the socket options before bind. Outside Linux a socket receives only the
+// groups it joined, so the only option is sharing the port (ReuseAddr),
+// which is an error where the platform cannot do it.
 func socketControl(v6, reuse bool, log *slog.Logger) func(network, address string, rc syscall.RawConn) error {
 	return func(network, address string, rc syscall.RawConn) error {
 		if reuse {
-			return errNoReuse
+			return sockopt.ShareAddr(rc)
 		}
 		return nil
 	}

@@ -1,12 +1,12 @@
 //go:build windows
 
-package discovery
+package sockopt
 
 import "syscall"
 
-// reuseControl lets several processes bind the discovery port
+// ShareAddr lets several sockets bind the same address and port
 // (SO_REUSEADDR; Windows has no SO_REUSEPORT).
-func reuseControl(network, address string, c syscall.RawConn) error {
+func ShareAddr(c syscall.RawConn) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
 		serr = syscall.SetsockoptInt(syscall.Handle(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)

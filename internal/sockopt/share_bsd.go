@@ -1,0 +1,27 @@
+//go:build unix && !linux
+
+package sockopt
+
+import (
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ShareAddr lets several sockets, in one process or many, bind the same
+// address and port, so that each receives every broadcast and multicast
+// datagram sent there: macOS and the BSDs need SO_REUSEPORT for that, next
+// to SO_REUSEADDR.
+func ShareAddr(c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
+			return
+		}
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
