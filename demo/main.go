@@ -27,7 +27,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/udpkit/udpkit/internal/netlab"
 )
@@ -44,7 +46,43 @@ type server struct {
 	instance string
 	cmd      *exec.Cmd
 	out      bytes.Buffer // its JSON lines
-	log      bytes.Buffer // its stderr
+	log      syncBuffer   // its stderr
+}
+
+// syncBuffer is a bytes.Buffer that a process writes while we read it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// waitAnnouncing waits until every server logged that it announces.
+func waitAnnouncing(ctx context.Context, servers []*server) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for _, s := range servers {
+		for !strings.Contains(s.log.String(), "msg=announcing") {
+			if strings.Contains(s.log.String(), "level=ERROR") || time.Now().After(deadline) {
+				return fmt.Errorf("udpserver on %s did not start announcing:\n%s", s.host.Name, s.log.String())
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	return nil
 }
 
 // found is the part of udpcli discover --json that the demo uses.
@@ -66,6 +104,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if *servers < 2 || *servers > 50 || *loss < 0 || *loss > 90 {
@@ -215,6 +256,12 @@ func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
 			return fmt.Errorf("start udpserver on %s: %w", h.Name, err)
 		}
 		servers = append(servers, s)
+	}
+	// Discovery starts once every server announces, as on a LAN where they
+	// have been running for a while; a server that is still starting would
+	// only be found by a later query round.
+	if err := waitAnnouncing(ctx, servers); err != nil {
+		return err
 	}
 	say("    %s  %-44s client", lab.Host(clientA).Name, lab.Host(clientA).IPv4)
 	say("    %s  %-44s client looking at segment B only (-I eth1)", lab.Host(clientB).Name, lab.Host(clientB).SecondIPv4)

@@ -173,8 +173,8 @@ func newAnnouncer(cfg AnnouncerConfig, links []link, nw network) (*Announcer, er
 	if cfg.TTL == 0 {
 		cfg.TTL = DefaultTTL
 	}
-	if cfg.TTL < time.Second {
-		return nil, fmt.Errorf("discovery: TTL %v is shorter than one second", cfg.TTL)
+	if cfg.TTL < time.Second || cfg.TTL > MaxTTL {
+		return nil, fmt.Errorf("discovery: TTL %v is outside 1s to %v", cfg.TTL, MaxTTL)
 	}
 	if cfg.MaxAnswerDelay == 0 {
 		cfg.MaxAnswerDelay = DefaultMaxAnswerDelay

@@ -103,6 +103,10 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 }
 
 func newBrowser(cfg BrowserConfig, links []link, nw network) (*Browser, error) {
+	if cfg.QuerySize != 0 && (cfg.QuerySize < MinQuerySize || cfg.QuerySize > wire.DefaultMaxDatagram) {
+		return nil, fmt.Errorf("discovery: query size %d is outside %d to %d bytes (answers are never larger than the query, and the smallest answer needs about %d)",
+			cfg.QuerySize, MinQuerySize, wire.DefaultMaxDatagram, MinQuerySize)
+	}
 	if cfg.QuerySize == 0 {
 		cfg.QuerySize = DefaultQuerySize
 	}

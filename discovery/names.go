@@ -36,9 +36,10 @@ var ErrInvalidName = errors.New("discovery: invalid name")
 // least one letter, no hyphen at either end or twice in a row, RFC 6335),
 // then "._udp" or "._tcp".
 func ValidateService(s string) error {
-	name, ok := strings.CutSuffix(s, "._udp")
-	if !ok {
-		name, ok = strings.CutSuffix(s, "._tcp")
+	// The protocol label compares without case, as every DNS label does.
+	name, ok := s, false
+	if n := len(s) - len("._udp"); n >= 0 && (strings.EqualFold(s[n:], "._udp") || strings.EqualFold(s[n:], "._tcp")) {
+		name, ok = s[:n], true
 	}
 	if !ok {
 		return fmt.Errorf("%w: service type %q must end in ._udp or ._tcp", ErrInvalidName, s)

@@ -9,10 +9,17 @@ import (
 const (
 	// DefaultTTL is how long an announcement stays valid.
 	DefaultTTL = 120 * time.Second
+	// MaxTTL is the longest TTL an announcer accepts: a day, far below the
+	// 32-bit seconds of the wire field, and long enough for anything that
+	// re-announces every third of it.
+	MaxTTL = 24 * time.Hour
 	// DefaultMaxAnswerDelay is the longest random delay before an answer.
 	DefaultMaxAnswerDelay = 5 * time.Millisecond
 	// DefaultQuerySize is the size browsers pad their queries to.
 	DefaultQuerySize = 512
+	// MinQuerySize is the smallest query size a browser accepts: room for
+	// an answer with a short name and one IPv4 address.
+	MinQuerySize = 128
 	// maxQueryInterval is the query interval once the front-loaded
 	// schedule has run out.
 	maxQueryInterval = time.Second

@@ -82,7 +82,7 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 	ifaces := new([]string)
 	ifaceFlag(fs, ifaces)
 	asJSON := fs.Bool("json", false, "print one JSON object per instance and line")
-	querySize := fs.Int("query-size", discovery.DefaultQuerySize, "pad queries to this many bytes (answers are never larger than the query)")
+	querySize := fs.Int("query-size", discovery.DefaultQuerySize, fmt.Sprintf("pad queries to this many bytes, %d to %d (servers never answer with more bytes than the query)", discovery.MinQuerySize, 1472))
 	return func(ctx context.Context, io stdio, args []string) error {
 		if len(args) > 1 {
 			return usagef("at most one SERVICE, got %d arguments", len(args))
@@ -96,6 +96,9 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 		}
 		if *timeout <= 0 || *count < 0 || *querySize < 0 {
 			return usagef("-t must be positive, -n and --query-size not negative")
+		}
+		if *querySize != 0 && (*querySize < discovery.MinQuerySize || *querySize > 1472) {
+			return usagef("--query-size %d: want %d to 1472 bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize)
 		}
 		b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: *ifaces, QuerySize: *querySize})
 		if err != nil {

@@ -146,7 +146,13 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 			acked++
 			rtt := msNumber(r.RTT)
 			rec.Status, rec.RTTms = "acked", &rtt
-			text = fmt.Sprintf("acked in %s ms (%s)", fmtMs(r.RTT), plural(r.Attempts, "attempt"))
+			// The time until the ACK; after retransmissions that is not
+			// the round trip, which then follows in brackets.
+			if r.Attempts == 1 {
+				text = fmt.Sprintf("acked in %s ms (1 attempt)", fmtMs(r.Elapsed))
+			} else {
+				text = fmt.Sprintf("acked in %s ms (%d attempts, last round trip %s ms)", fmtMs(r.Elapsed), r.Attempts, fmtMs(r.RTT))
+			}
 		case errors.As(err, &re):
 			failedN++
 			code, reason := int(re.Code), oneLine(re.Reason)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/udpkit/udpkit/netif"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -51,21 +52,43 @@ func (o *announceOptions) validate() error {
 			return fmt.Errorf("invalid --attr %q: %w (want key=value)", a, err)
 		}
 	}
-	if o.ttl < time.Second {
-		return fmt.Errorf("invalid --announce-ttl %v: want at least 1s", o.ttl)
+	if o.ttl < time.Second || o.ttl > discovery.MaxTTL {
+		return fmt.Errorf("invalid --announce-ttl %v: want 1s to %v", o.ttl, discovery.MaxTTL)
+	}
+	for _, spec := range o.ifaces {
+		if _, err := netif.Select(spec); err != nil {
+			return fmt.Errorf("invalid -I %q: %w (run 'udpcli ifaces' to see the interfaces)", spec, err)
+		}
 	}
 	return nil
 }
 
+// announceError is a reason not to start: the announcement that the flags
+// ask for cannot be made. Its exit status is 2 for a mistake on the command
+// line, 1 for anything else.
+type announceError struct {
+	err   error
+	usage bool
+}
+
+func (e *announceError) Error() string {
+	return "cannot announce on the LAN: " + e.err.Error() + " (--no-announce serves without discovery)"
+}
+
+func (e *announceError) Unwrap() error { return e.err }
+
 // startAnnouncer announces the server bound to conns until ctx ends, then
-// sends the goodbyes; the returned channel is closed when they are out. A
-// server that cannot be announced (bound to loopback, no usable interface,
-// discovery port unavailable) is still served: that is logged, not fatal.
-func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn, log *slog.Logger) <-chan struct{} {
+// sends the goodbyes; the returned channel is closed when they are out.
+// With the default selection, a server that has nothing to announce on
+// (bound to loopback, a container without a LAN interface) is still served,
+// with a log line. Everything else that stops the announcement the flags
+// ask for (-I naming an interface that cannot carry it, attributes that do
+// not fit, the discovery port unavailable) is an *announceError.
+func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn, log *slog.Logger) (<-chan struct{}, error) {
 	done := make(chan struct{})
 	if o.off || len(conns) == 0 {
 		close(done)
-		return done
+		return done, nil
 	}
 	var bound []netip.Addr
 	port := uint16(0)
@@ -90,13 +113,12 @@ func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn
 		Logger:     log,
 	})
 	if err != nil {
-		if errors.Is(err, discovery.ErrNoInterface) {
+		if errors.Is(err, discovery.ErrNoInterface) && len(o.ifaces) == 0 {
 			log.Info("not announcing on the LAN", "reason", err)
-		} else {
-			log.Warn("not announcing on the LAN", "err", err)
+			close(done)
+			return done, nil
 		}
-		close(done)
-		return done
+		return nil, &announceError{err: err, usage: len(o.ifaces) > 0 || errors.Is(err, discovery.ErrInvalidName)}
 	}
 	log.Info("announcing", "service", a.Service(), "instance", a.Instance(), "port", port, "interfaces", a.Interfaces(), "ttl", o.ttl)
 	go func() {
@@ -105,5 +127,5 @@ func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn
 			log.Warn("announcer stopped", "err", err)
 		}
 	}()
-	return done
+	return done, nil
 }

@@ -142,7 +142,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// The announcer lives until the server stops; its goodbyes go out
 	// before the sockets close, so browsers drop the server at once.
 	annCtx, stopAnnouncing := context.WithCancel(context.Background())
-	announced := startAnnouncer(annCtx, opts.announce, conns, log)
+	announced, err := startAnnouncer(annCtx, opts.announce, conns, log)
+	if err != nil {
+		stopAnnouncing()
+		for _, c := range conns {
+			c.Close()
+		}
+		fmt.Fprintf(stderr, "udpserver: %v\n", err)
+		var ae *announceError
+		if errors.As(err, &ae) && ae.usage {
+			return exitUsage
+		}
+		return exitFailed
+	}
 	defer func() { stopAnnouncing(); <-announced }()
 
 	errs := make(chan error, len(conns))
