@@ -312,6 +312,7 @@ type pendingAnswer struct {
 	due     time.Time
 	msg     []byte
 	dst     netip.AddrPort
+	shared  netip.AddrPort // the copy that needs no neighbour resolution; zero if none
 	ifIndex int
 }
 
@@ -483,8 +484,36 @@ func (a *Announcer) answer(p inPacket, now time.Time) (pendingAnswer, bool) {
 	if err != nil {
 		return pendingAnswer{}, false
 	}
-	return pendingAnswer{due: now.Add(answerDelay(a.cfg.MaxAnswerDelay)), msg: msg, dst: p.src, ifIndex: p.ifIndex}, true
+	return pendingAnswer{due: now.Add(answerDelay(a.cfg.MaxAnswerDelay)), msg: msg, dst: p.src,
+		shared: sharedDst(l, p.src), ifIndex: p.ifIndex}, true
 }
+
+// sharedDst returns where the second copy of an answer to src goes: the
+// directed broadcast address of src's subnet (IPv4) or the all-nodes group
+// ff02::1 (IPv6), at src's port. A unicast answer waits in the kernel until
+// ARP or neighbour discovery has resolved src, and when that exchange is
+// lost Linux asks again only a second later; the shared copy needs no
+// resolution, so one lost ARP frame does not cost the browser a second
+// (PROTOCOL.md section 6.5). Other hosts drop it: nothing listens on the
+// browser's ephemeral port.
+func sharedDst(l *link, src netip.AddrPort) netip.AddrPort {
+	a := src.Addr()
+	if a.Is4() {
+		for _, v := range l.v4 {
+			if l.broadcast && v.bcast.IsValid() && v.prefix.Contains(a) {
+				return netip.AddrPortFrom(v.bcast, src.Port())
+			}
+		}
+		return netip.AddrPort{}
+	}
+	if l.multicast && l.ll6.IsValid() {
+		return netip.AddrPortFrom(allNodes.WithZone(l.name), src.Port())
+	}
+	return netip.AddrPort{}
+}
+
+// allNodes is the IPv6 link-local all-nodes group (RFC 4291).
+var allNodes = netip.MustParseAddr("ff02::1")
 
 // record returns the Announcer's record for link l.
 func (a *Announcer) record(l *link, near netip.Addr, ttl uint32) Record {
@@ -523,6 +552,9 @@ func (a *Announcer) sendAll(t wire.Type, ttl uint32) {
 func (a *Announcer) sendAnswer(p pendingAnswer) {
 	a.stats.answers.Add(1)
 	a.send(p.msg, p.dst, p.ifIndex)
+	if p.shared.IsValid() {
+		a.send(p.msg, p.shared, p.ifIndex)
+	}
 }
 
 // forEachTarget calls f with every destination discovery traffic goes to

@@ -101,9 +101,12 @@ func TestSyncAnswerDelay(t *testing.T) {
 			cancel()
 		}
 		queries := lan.sends(byType(cli, wire.TypeQuery, netip.AddrPort{}))
-		answers := lan.sends(byType(srv, wire.TypeAnswer, netip.AddrPort{}))
+		answers := lan.sends(unicastAnswers(srv))
 		if len(answers) != 80 {
 			t.Errorf("%d answers to 40 browses, want 80 (IPv4 and IPv6)", len(answers))
+		}
+		if shared := lan.sends(byType(srv, wire.TypeAnswer, netip.AddrPort{})); len(shared) != 160 {
+			t.Errorf("%d answer datagrams, want 160: each answer also goes to the broadcast address or ff02::1", len(shared))
 		}
 		delays := map[time.Duration]bool{}
 		for _, a := range answers {
@@ -201,7 +204,7 @@ func TestSyncKnownAnswerSuppression(t *testing.T) {
 			_, body, _ := wire.Parse(r.b)
 			q, _ := ParseQuery(body)
 			answered := map[string]int{}
-			for _, a := range lan.sends(func(s fakeSend) bool { return s.h.Type == wire.TypeAnswer && s.h.ID == r.h.ID }) {
+			for _, a := range lan.sends(func(s fakeSend) bool { return s.h.Type == wire.TypeAnswer && s.h.ID == r.h.ID && !s.dst.Addr().IsMulticast() && !isBroadcast(s.dst.Addr()) }) {
 				answered[a.from.name]++
 			}
 			var want map[string]int
@@ -313,3 +316,15 @@ func TestSyncWatcherExpiryAndGoodbye(t *testing.T) {
 		}
 	})
 }
+
+// unicastAnswers selects the answers from h sent to the querier itself, not
+// their broadcast or multicast copies.
+func unicastAnswers(h *fakeHost) func(fakeSend) bool {
+	return func(s fakeSend) bool {
+		return s.from == h && s.h.Type == wire.TypeAnswer && !s.dst.Addr().IsMulticast() && !isBroadcast(s.dst.Addr())
+	}
+}
+
+// isBroadcast reports whether a is a directed broadcast address of the fake
+// LAN (its hosts are in /24s).
+func isBroadcast(a netip.Addr) bool { return a.Is4() && a.As4()[3] == 255 }
