@@ -1,9 +1,9 @@
 package discovery
 
 import (
-	"strings"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/udpkit/udpkit/netif"
 )

@@ -204,7 +204,9 @@ func TestSyncKnownAnswerSuppression(t *testing.T) {
 			_, body, _ := wire.Parse(r.b)
 			q, _ := ParseQuery(body)
 			answered := map[string]int{}
-			for _, a := range lan.sends(func(s fakeSend) bool { return s.h.Type == wire.TypeAnswer && s.h.ID == r.h.ID && !s.dst.Addr().IsMulticast() && !isBroadcast(s.dst.Addr()) }) {
+			for _, a := range lan.sends(func(s fakeSend) bool {
+				return s.h.Type == wire.TypeAnswer && s.h.ID == r.h.ID && !s.dst.Addr().IsMulticast() && !isBroadcast(s.dst.Addr())
+			}) {
 				answered[a.from.name]++
 			}
 			var want map[string]int
