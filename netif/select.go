@@ -172,6 +172,10 @@ func match(src source, entries []entry, spec string) ([]int, error) {
 		}
 		return out, nil
 	}
+	if strings.Contains(s, "/") {
+		// Interface names never hold a slash: this was meant as a CIDR.
+		return nil, fmt.Errorf("invalid CIDR %q: want an address and a prefix length, such as 192.168.1.0/24 or fd00::/64", s)
+	}
 	if a, err := netip.ParseAddr(s); err == nil {
 		zone := a.Zone()
 		for k, e := range entries {

@@ -187,6 +187,7 @@ func TestSelectErrors(t *testing.T) {
 		{name: "cidr outside", specs: []string{"192.0.2.0/24"}, is: ErrNoMatch, msg: `no interface matches "192.0.2.0/24"`, part: true},
 		{name: "zone mismatch", specs: []string{"fe80::10%eth1"}, is: ErrNoMatch, msg: `no interface matches "fe80::10%eth1"`, part: true},
 		{name: "empty spec", specs: []string{" "}, msg: `empty interface spec " "`},
+		{name: "bad cidr", specs: []string{"198.18.1.0/33"}, msg: `invalid CIDR "198.18.1.0/33"`, part: true},
 		{
 			name: "template selects nothing", specs: []string{`{{ GetAllInterfaces | include "name" "nope" }}`}, is: ErrNoMatch,
 			msg: `holds no address or name of an interface`, part: true,

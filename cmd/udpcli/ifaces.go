@@ -39,7 +39,8 @@ Examples:
   udpcli ifaces '{{ GetPrivateInterfaces | include "flags" "broadcast" }}'
   udpcli ifaces --json | jq '.interfaces[].name'
 
-Exit status: 0 when at least one interface is selected, 1 when none is.`,
+Exit status: 0 when at least one interface is selected; 1 when the
+default selection is empty; 2 when a SPEC is invalid or selects nothing.`,
 		setup: func(fs *pflag.FlagSet) func(context.Context, stdio, []string) error {
 			asJSON := fs.Bool("json", false, "write the selection as one JSON object")
 			return func(ctx context.Context, io stdio, args []string) error {
@@ -55,10 +56,13 @@ Exit status: 0 when at least one interface is selected, 1 when none is.`,
 					}
 				}
 				if err != nil {
-					if errors.Is(err, netif.ErrNoMatch) {
+					// A SPEC that selects nothing, or is not a SPEC,
+					// is bad input (exit 2), as in discover and mcast;
+					// an empty default selection is a fact (exit 1).
+					if len(args) == 0 && errors.Is(err, netif.ErrNoMatch) {
 						return failed(err)
 					}
-					return err
+					return usagef("%v", err)
 				}
 				return nil
 			}
