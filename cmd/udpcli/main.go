@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/internal/version"
 )
 
 // Exit statuses, as ping and nc users expect them.
@@ -118,7 +119,7 @@ func run(ctx context.Context, args []string, io stdio) int {
 		printHelp(io.out)
 		return exitOK
 	case "version", "--version":
-		fmt.Fprintln(io.out, "udpcli", version())
+		fmt.Fprintln(io.out, "udpcli", version.String())
 		return exitOK
 	}
 	c := lookup(name)

@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -25,6 +26,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/internal/version"
 
 	"github.com/udpkit/udpkit/udpserver"
 	"github.com/udpkit/udpkit/wire"
@@ -52,7 +54,9 @@ stderr; the first lines name the addresses actually bound (useful with port 0).
    "to":"192.168.1.5:9797","id":17,"raw":false,"size":5,"text":"hello"}
 
 "to" is the address the message was sent to, when known; "text" holds the
-payload when it is valid UTF-8, "base64" otherwise.
+payload when it is valid UTF-8, "base64" otherwise. If stdout fails (a
+closed pipe, a full disk), the message gets a NACK "busy" and the server
+stops with status 1: it never acknowledges what it could not record.
 
 Listening: --listen may be given several times. Without it udpserver listens
 on 0.0.0.0:9797 and [::]:9797, two sockets (the IPv6 one IPv6-only), and goes
@@ -90,6 +94,7 @@ type options struct {
 	logFormat       string
 	shutdownTimeout time.Duration
 	announce        announceOptions
+	version         bool
 	batch           int     // udpserver.Server.BatchSize
 	sockets         int     // udpserver.Server.Sockets
 	rateLimit       float64 // udpserver.Server.RateLimit, datagrams/s per source IP
@@ -99,13 +104,20 @@ type options struct {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// A closed stdout (udpserver | head -1) is an error the handler sees and
+	// reports, not a silent death by SIGPIPE.
+	signal.Ignore(syscall.SIGPIPE)
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // run is udpserver: it serves until ctx is done and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	opts, err := parseFlags(args, stderr)
+	opts, err := parseFlags(args, stdout)
 	if errors.Is(err, pflag.ErrHelp) {
+		return exitOK
+	}
+	if opts.version {
+		fmt.Fprintln(stdout, "udpserver", version.String())
 		return exitOK
 	}
 	if err != nil {
@@ -114,6 +126,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(stderr, opts)
 
+	// The server stops when ctx ends, or when stdout is gone: nothing
+	// could be recorded, so nothing should be acknowledged any more.
+	ctx, stopServing := context.WithCancelCause(ctx)
+	defer stopServing(nil)
 	out := &lineWriter{w: bufio.NewWriter(stdout)}
 	s := &udpserver.Server{
 		Logger:      log,
@@ -127,7 +143,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !opts.quiet {
 		s.Handler = udpserver.HandlerFunc(func(ctx context.Context, r *udpserver.Request) error {
 			if err := out.write(r); err != nil {
-				log.Error("cannot write to stdout; refusing messages", "err", err)
+				log.Error("cannot write to stdout; refusing messages and stopping", "err", err)
+				stopServing(fmt.Errorf("stdout: %w", err))
 				return udpserver.Reject(wire.CodeBusy, "cannot record the message")
 			}
 			return nil
@@ -166,7 +183,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	status := exitOK
 	select {
 	case <-ctx.Done():
-		log.Info("stopping", "timeout", opts.shutdownTimeout)
+		log.Info("stopping", "timeout", opts.shutdownTimeout.String())
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			status = exitFailed // stdout failed: the output is incomplete
+		}
 	case err := <-errs:
 		// A socket failed for good: stop the others too.
 		log.Error("serving failed", "err", err)
@@ -185,15 +205,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
-func parseFlags(args []string, stderr io.Writer) (options, error) {
+// parseFlags parses the command line; --help is printed to helpOut.
+func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	var o options
 	fs := pflag.NewFlagSet("udpserver", pflag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(helpOut)
 	fs.SortFlags = false
 	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(helpOut, usage)
 		fs.PrintDefaults()
 	}
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringArrayVar(&o.listen, "listen", nil, "`ADDR` to listen on, host:port (repeatable; default 0.0.0.0:9797 and [::]:9797)")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "write nothing to stdout (messages are still handled and acknowledged)")
 	fs.BoolVar(&o.noRaw, "no-raw", false, "drop datagrams that are not udpkit messages instead of answering \"ack\"")
@@ -249,9 +271,24 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 			return o, fmt.Errorf("invalid --listen %q: port %q is not a number from 0 to 65535", a, port)
 		}
-		_ = host // a name such as localhost is resolved when listening
+		// A name such as localhost is resolved when listening; what looks
+		// like an address must be one (and is never sent to a resolver).
+		if looksNumeric(host) {
+			if _, err := netip.ParseAddr(host); err != nil {
+				return o, fmt.Errorf("invalid --listen %q: %q is not an IP address", a, host)
+			}
+		}
 	}
 	return o, nil
+}
+
+// looksNumeric reports whether host can only have been meant as an IP
+// address: digits and dots, or a colon.
+func looksNumeric(host string) bool {
+	if strings.Contains(host, ":") {
+		return true
+	}
+	return host != "" && strings.Trim(host, "0123456789.") == ""
 }
 
 func newLogger(w io.Writer, o options) *slog.Logger {

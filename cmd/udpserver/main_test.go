@@ -184,8 +184,16 @@ func TestRunStdoutFailureNacksBusy(t *testing.T) {
 	if err != nil || h.Type != wire.TypeNack || h.Code != wire.CodeBusy {
 		t.Errorf("reply %+v %v, want NACK busy", h, err)
 	}
-	cancel()
-	<-done
+	// Nothing can be recorded any more: the server stops by itself, with
+	// status 1, so that a pipeline such as "udpserver | head -1" ends.
+	select {
+	case s := <-done:
+		if s != exitFailed {
+			t.Errorf("exit %d after stdout failed, want %d", s, exitFailed)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("the server kept running after stdout failed")
+	}
 	if !strings.Contains(stderr.String(), "cannot write to stdout") {
 		t.Errorf("no log line about stdout: %s", stderr)
 	}
@@ -225,9 +233,15 @@ func TestRunUsageErrors(t *testing.T) {
 			t.Errorf("%v: message %q does not say how to get help", args, stderr.String())
 		}
 	}
-	var stderr bytes.Buffer
-	if s := run(context.Background(), []string{"--help"}, io.Discard, &stderr); s != exitOK || !strings.Contains(stderr.String(), "Examples:") {
-		t.Errorf("--help: exit %d, %q", s, stderr.String())
+	var stdout bytes.Buffer
+	if s := run(context.Background(), []string{"--help"}, &stdout, io.Discard); s != exitOK || !strings.Contains(stdout.String(), "Examples:") {
+		t.Errorf("--help: exit %d, %q (want the usage on stdout)", s, stdout.String())
+	}
+	for _, args := range [][]string{{"--listen", "1.2.3.4.5:9797"}, {"--listen", "[fe80::zz]:9797"}} {
+		var stderr bytes.Buffer // an address that is no address never reaches a resolver
+		if s := run(context.Background(), args, io.Discard, &stderr); s != exitUsage || !strings.Contains(stderr.String(), "not an IP address") {
+			t.Errorf("%v: exit %d, %q", args, s, stderr.String())
+		}
 	}
 }
 
