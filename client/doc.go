@@ -41,6 +41,15 @@
 // unreachable caused by our datagrams as "connection refused": the waiting
 // messages fail at once with ErrRefused instead of timing out.
 //
+// # Names with several addresses
+//
+// A name may resolve to several addresses: "localhost" is ::1 and
+// 127.0.0.1 in Debian's /etc/hosts, while a server may listen on only one
+// of them. Dial then tries each in turn with one PING: the first address
+// that answers, or that stays silent (a slow or lossy server is still a
+// server), is used; an address that refuses (ICMP port unreachable) is
+// skipped. A literal address, or a name with one address, is used as it is.
+//
 // # Many messages
 //
 // SendAll keeps several messages in flight with the congestion control
