@@ -52,7 +52,8 @@ With --json, one object per datagram: {"seq":1,"id":...,"status":"acked",
 (with "code" and "reason"), refused, timeout or error (with "error").
 
 Exit status: 0 every datagram was acknowledged; 1 some were not (timed out,
-refused, rejected); 2 usage error or bad input (bad address, line too long).
+refused, rejected), or a network error (no route to the address); 2 usage
+error or bad input (bad address, unknown host, line too long).
 
 Examples:
   echo hi | udpcli send 127.0.0.1:9797
