@@ -222,7 +222,7 @@ func newClient(c packetConn, remote netip.AddrPort, cfg *Config) *Client {
 		readerDone: make(chan struct{}),
 	}
 	cl.rtt.init(cl.cfg.initial, cl.cfg.min, cl.cfg.max)
-	cl.nextID.Store(rand.Uint64())
+	cl.nextID.Store(startID())
 	go cl.readLoop()
 	return cl
 }
@@ -264,8 +264,20 @@ func (c *Client) Close() error {
 	return err
 }
 
+// startIDSpan bounds the client's random first message ID. The protocol
+// allows any 64-bit ID, but IDs end up as JSON numbers (udpserver's log,
+// udpcli send --json), and JavaScript and jq before 1.7 read those as
+// float64, exact only up to 2^53. A start below 2^52 keeps every ID exact
+// for 2^52 further messages (over a century at a million a second), and 52
+// random bits still make it unlikely that a restarted client reuses a
+// recent ID.
+const startIDSpan = 1 << 52
+
+// startID returns a random first message ID in [1, 2^52].
+func startID() uint64 { return rand.Uint64N(startIDSpan) + 1 }
+
 // newID returns a message ID not used by this client before: a random
-// 64-bit start, then +1 per message.
+// start below 2^52 (see startIDSpan), then +1 per message.
 func (c *Client) newID() uint64 { return c.nextID.Add(1) - 1 }
 
 // register makes the reader call fn with the reply to message id (once).

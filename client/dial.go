@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -109,7 +108,7 @@ func dialUDP(ctx context.Context, ap netip.AddrPort) (*net.UDPConn, error) {
 // whether the PONG came; the error is the socket's refusal (or another
 // error of the socket, or ctx's) and is nil when nothing came back.
 func probe(ctx context.Context, nc *net.UDPConn, wait time.Duration) (bool, error) {
-	id := rand.Uint64()
+	id := startID()
 	if _, err := nc.Write(wire.Append(nil, wire.Header{Type: wire.TypePing, ID: id}, nil)); err != nil {
 		return false, err
 	}

@@ -155,3 +155,23 @@ func TestDialBadAddressIs(t *testing.T) {
 		}
 	}
 }
+
+func TestIDsExactInJSON(t *testing.T) {
+	for range 100000 {
+		if id := startID(); id == 0 || id > startIDSpan {
+			t.Fatalf("startID() = %d, want 1 to 2^52", id)
+		}
+	}
+	r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{})
+	for range 20 {
+		c := dial(t, r.Addr(), nil)
+		res, err := c.Send(testContext(t), []byte("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first ID leaves 2^52 IDs before float64 loses precision.
+		if res.ID > startIDSpan || uint64(float64(res.ID+startIDSpan-1)) != res.ID+startIDSpan-1 {
+			t.Errorf("first ID %d: not exact as a float64 for 2^52 increments", res.ID)
+		}
+	}
+}

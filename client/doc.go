@@ -20,6 +20,14 @@
 //	case errors.Is(err, client.ErrRejected): // the server said no; see *RejectedError
 //	}
 //
+// # Message IDs
+//
+// A client numbers its messages from a random start, +1 per message. The
+// start is below 2^52, so IDs stay exact as JSON numbers in JavaScript and
+// jq before 1.7, which hold numbers as float64 (exact up to 2^53), for
+// 2^52 messages. Other clients may use any 64-bit ID: the protocol and
+// udpkit's server accept them all.
+//
 // # Retransmission
 //
 // A message keeps its ID across retransmissions, so the server handles it
