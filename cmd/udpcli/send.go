@@ -49,7 +49,8 @@ Output: one line per datagram on stdout, in the order the answers come:
 then a summary on stderr: "200 sent, 200 acknowledged, 0 failed".
 With --json, one object per datagram: {"seq":1,"id":...,"status":"acked",
 "attempts":1,"rtt_ms":0.213,"elapsed_ms":0.213}; status is acked, rejected
-(with "code" and "reason"), refused, timeout or error (with "error").
+(with "code" and "reason"), refused, timeout, interrupted (Ctrl-C came
+first) or error (with "error").
 
 Exit status: 0 every datagram was acknowledged; 1 some were not (timed out,
 refused, rejected), or a network error (no route to the address); 2 usage
@@ -167,6 +168,11 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 			failedN++
 			rec.Status, rec.Error = "refused", err.Error()
 			text = "refused: " + err.Error()
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			// Ctrl-C with the answer outstanding: not the network's verdict.
+			failedN++
+			rec.Status = "interrupted"
+			text = "interrupted"
 		case errors.Is(err, client.ErrTimeout):
 			failedN++
 			rec.Status, rec.Error = "timeout", err.Error()

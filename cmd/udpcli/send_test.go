@@ -264,3 +264,40 @@ func TestFmtMs(t *testing.T) {
 		}
 	}
 }
+
+func TestSendInterrupted(t *testing.T) {
+	for _, json := range []bool{false, true} {
+		r := responder(t, "127.0.0.1:0", clienttest.Behavior{Silent: true})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() { // Ctrl-C once the datagram is out
+			deadline := time.After(time.Minute)
+			tick := time.NewTicker(time.Millisecond)
+			defer tick.Stop()
+			for r.Datagrams() == 0 {
+				select {
+				case <-tick.C:
+				case <-deadline:
+					return
+				}
+			}
+			cancel()
+		}()
+		args := []string{"send", "--timeout", "60", r.Addr(), "hello?"}
+		if json {
+			args = append(args, "--json")
+		}
+		var out, errb lockedBuffer
+		code := run(ctx, args, stdio{in: strings.NewReader(""), out: &out, err: &errb})
+		if code != 1 || !strings.Contains(errb.String(), "udpcli send: interrupted") || strings.Contains(errb.String(), "--help") {
+			t.Errorf("json %v: exit %d, stderr %q", json, code, errb.String())
+		}
+		want := "1: interrupted\n"
+		if json {
+			want = `"status":"interrupted"`
+		}
+		if got := out.String(); !strings.Contains(got, want) || strings.Contains(got, "context canceled") {
+			t.Errorf("json %v: stdout %q, want %q", json, got, want)
+		}
+	}
+}
