@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,6 +84,7 @@ type Config struct {
 	// Test hooks.
 	jitter   func() float64 // in [0, 1); default math/rand/v2
 	lifetime time.Duration  // default ExchangeLifetime
+	lookup   lookupFunc     // host name -> addresses; default net.DefaultResolver
 }
 
 // config is a Config with every default resolved.
@@ -96,6 +96,7 @@ type config struct {
 	log               *slog.Logger
 	jitter            func() float64
 	lifetime          time.Duration
+	lookup            lookupFunc
 }
 
 func (cfg *Config) resolve() config {
@@ -147,6 +148,12 @@ func (cfg *Config) resolve() config {
 	c.jitter = cfg.jitter
 	if c.jitter == nil {
 		c.jitter = rand.Float64
+	}
+	c.lookup = cfg.lookup
+	if c.lookup == nil {
+		c.lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
 	}
 	return c
 }
@@ -203,60 +210,6 @@ type reply struct {
 	err    error     // ErrRefused or net.ErrClosed instead of a reply
 }
 
-// Dial resolves address ("host:port": a name, an IPv4 address or a bracketed
-// IPv6 address such as "[::1]:9797") and returns a Client with a connected
-// UDP socket to it. A connected socket makes the kernel report an ICMP port
-// unreachable for our traffic as ECONNREFUSED, which the client turns into
-// ErrRefused at once instead of waiting for timeouts. cfg may be nil.
-func Dial(ctx context.Context, address string, cfg *Config) (*Client, error) {
-	ap, err := resolve(ctx, address)
-	if err != nil {
-		return nil, err
-	}
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "udp", ap.String())
-	if err != nil {
-		return nil, fmt.Errorf("client: %w", err)
-	}
-	return newClient(nc.(*net.UDPConn), ap, cfg), nil
-}
-
-func badAddress(address, why string) error {
-	return fmt.Errorf("bad address %q: %s; want HOST:PORT, e.g. 127.0.0.1:9797 or [::1]:9797", address, why)
-}
-
-// resolve turns "host:port" into one address and port.
-func resolve(ctx context.Context, address string) (netip.AddrPort, error) {
-	host, port, err := net.SplitHostPort(address)
-	if err != nil {
-		why := "no port"
-		if strings.Count(address, ":") > 1 && !strings.HasPrefix(address, "[") {
-			why = "IPv6 addresses need brackets"
-		} else if strings.Contains(address, ":") {
-			why = strings.TrimPrefix(err.Error(), "address "+address+": ")
-		}
-		return netip.AddrPort{}, badAddress(address, why)
-	}
-	p, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || p == 0 {
-		return netip.AddrPort{}, badAddress(address, fmt.Sprintf("port %q is not a number from 1 to 65535", port))
-	}
-	if host == "" {
-		return netip.AddrPort{}, badAddress(address, "no host")
-	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		return netip.AddrPortFrom(a.Unmap(), uint16(p)), nil
-	}
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("bad address %q: %w", address, err)
-	}
-	if len(addrs) == 0 {
-		return netip.AddrPort{}, fmt.Errorf("bad address %q: host %s has no address", address, host)
-	}
-	return netip.AddrPortFrom(addrs[0].Unmap(), uint16(p)), nil
-}
-
 // newClient starts the client's reader on c.
 func newClient(c packetConn, remote netip.AddrPort, cfg *Config) *Client {
 	cl := &Client{
@@ -269,7 +222,7 @@ func newClient(c packetConn, remote netip.AddrPort, cfg *Config) *Client {
 		readerDone: make(chan struct{}),
 	}
 	cl.rtt.init(cl.cfg.initial, cl.cfg.min, cl.cfg.max)
-	cl.nextID.Store(rand.Uint64())
+	cl.nextID.Store(startID())
 	go cl.readLoop()
 	return cl
 }
@@ -311,8 +264,20 @@ func (c *Client) Close() error {
 	return err
 }
 
+// startIDSpan bounds the client's random first message ID. The protocol
+// allows any 64-bit ID, but IDs end up as JSON numbers (udpserver's log,
+// udpcli send --json), and JavaScript and jq before 1.7 read those as
+// float64, exact only up to 2^53. A start below 2^52 keeps every ID exact
+// for 2^52 further messages (over a century at a million a second), and 52
+// random bits still make it unlikely that a restarted client reuses a
+// recent ID.
+const startIDSpan = 1 << 52
+
+// startID returns a random first message ID in [1, 2^52].
+func startID() uint64 { return rand.Uint64N(startIDSpan) + 1 }
+
 // newID returns a message ID not used by this client before: a random
-// 64-bit start, then +1 per message.
+// start below 2^52 (see startIDSpan), then +1 per message.
 func (c *Client) newID() uint64 { return c.nextID.Add(1) - 1 }
 
 // register makes the reader call fn with the reply to message id (once).

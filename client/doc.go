@@ -20,6 +20,14 @@
 //	case errors.Is(err, client.ErrRejected): // the server said no; see *RejectedError
 //	}
 //
+// # Message IDs
+//
+// A client numbers its messages from a random start, +1 per message. The
+// start is below 2^52, so IDs stay exact as JSON numbers in JavaScript and
+// jq before 1.7, which hold numbers as float64 (exact up to 2^53), for
+// 2^52 messages. Other clients may use any 64-bit ID: the protocol and
+// udpkit's server accept them all.
+//
 // # Retransmission
 //
 // A message keeps its ID across retransmissions, so the server handles it
@@ -40,6 +48,15 @@
 // The socket is connected to the server, so the kernel reports an ICMP port
 // unreachable caused by our datagrams as "connection refused": the waiting
 // messages fail at once with ErrRefused instead of timing out.
+//
+// # Names with several addresses
+//
+// A name may resolve to several addresses: "localhost" is ::1 and
+// 127.0.0.1 in Debian's /etc/hosts, while a server may listen on only one
+// of them. Dial then tries each in turn with one PING: the first address
+// that answers, or that stays silent (a slow or lossy server is still a
+// server), is used; an address that refuses (ICMP port unreachable) is
+// skipped. A literal address, or a name with one address, is used as it is.
 //
 // # Many messages
 //

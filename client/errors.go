@@ -7,7 +7,7 @@ import (
 	"github.com/udpkit/udpkit/wire"
 )
 
-// Errors returned by Send, SendAll and Ping, wrapped with detail; test them
+// Errors returned by Dial, Send, SendAll and Ping, wrapped with detail; test them
 // with errors.Is.
 var (
 	// ErrTimeout means that no ACK or NACK came back after every
@@ -26,6 +26,13 @@ var (
 	// ErrTooLarge means that the payload and the 16-byte header do not fit
 	// in Config.MaxDatagram. Nothing was sent.
 	ErrTooLarge = errors.New("message too large")
+
+	// ErrBadAddress is returned by Dial for an address that is not
+	// HOST:PORT, a port out of range, or a host name that does not exist:
+	// a mistake of the caller, not of the network. A resolver that cannot
+	// be reached, a missing route or another local network error does not
+	// match it.
+	ErrBadAddress = errors.New("bad address")
 )
 
 // RejectedError is the server's NACK for a message. errors.Is(err,

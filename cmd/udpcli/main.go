@@ -134,7 +134,7 @@ func run(ctx context.Context, args []string, io stdio) int {
 			printUsage(io.out, c, fs)
 			return exitOK
 		}
-		fmt.Fprintf(io.err, "udpcli %s: %v\nRun 'udpcli %s --help' for usage.\n", c.name, err, c.name)
+		fmt.Fprintf(io.err, "udpcli %s: %s\nRun 'udpcli %s --help' for usage.\n", c.name, flagErrorText(err), c.name)
 		return exitUsage
 	}
 	err := exec(ctx, io, fs.Args())

@@ -41,7 +41,8 @@ mdev is the population standard deviation. With --json: one object per
 reply or error ("type":"reply"|"error") and a "summary" object at the end.
 
 Ctrl-C prints the summary. Exit status: 0 some reply came (with -w and -c:
-all -c of them); 1 no reply; 2 usage error or bad address.
+all -c of them); 1 no reply, or a network error (no route, every
+address of the name refused); 2 usage error or bad address.
 
 Examples:
   udpcli ping 127.0.0.1:9797

@@ -46,13 +46,16 @@ errors with their line number and not sent; the others go on.
 Output: one line per datagram on stdout, in the order the answers come:
   1: acked in 0.213 ms (1 attempt)
   2: timed out after 6 attempts (10.3 s)
-then a summary on stderr: "200 sent, 200 acknowledged, 0 failed".
+then a summary on stderr: "200 lines: 198 acknowledged, 2 failed", with
+"(N too long, not sent)" after it when some lines were too long.
 With --json, one object per datagram: {"seq":1,"id":...,"status":"acked",
 "attempts":1,"rtt_ms":0.213,"elapsed_ms":0.213}; status is acked, rejected
-(with "code" and "reason"), refused, timeout or error (with "error").
+(with "code" and "reason"), refused, timeout, interrupted (Ctrl-C came
+first) or error (with "error").
 
 Exit status: 0 every datagram was acknowledged; 1 some were not (timed out,
-refused, rejected); 2 usage error or bad input (bad address, line too long).
+refused, rejected), or a network error (no route to the address); 2 usage
+error or bad input (bad address, unknown host, line too long).
 
 Examples:
   echo hi | udpcli send 127.0.0.1:9797
@@ -133,11 +136,11 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 		payloads = lines.all
 	}
 
-	var sent, acked, failedN, badInput int
+	var total, acked, failedN, badInput int
 	enc := json.NewEncoder(stdio.out)
 	report := func(i int, r client.Result, err error) {
 		seq := i + 1
-		sent++
+		total++
 		rec := sendRecord{Seq: seq, ID: r.ID, Attempts: r.Attempts, ElapsedMs: msNumber(r.Elapsed)}
 		var text string
 		var re *client.RejectedError
@@ -166,6 +169,11 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 			failedN++
 			rec.Status, rec.Error = "refused", err.Error()
 			text = "refused: " + err.Error()
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			// Ctrl-C with the answer outstanding: not the network's verdict.
+			failedN++
+			rec.Status = "interrupted"
+			text = "interrupted"
 		case errors.Is(err, client.ErrTimeout):
 			failedN++
 			rec.Status, rec.Error = "timeout", err.Error()
@@ -196,7 +204,7 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	if lines.err != nil && runErr == nil {
 		runErr = lines.err
 	}
-	fmt.Fprintf(stdio.err, "%d sent, %d acknowledged, %d failed\n", sent, acked, failedN)
+	fmt.Fprintln(stdio.err, sendSummary(lines.r != nil, total, acked, failedN, badInput))
 	switch {
 	case errors.Is(runErr, client.ErrRefused):
 		if lines.r != nil {
@@ -213,6 +221,21 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 		return failed(nil)
 	}
 	return nil
+}
+
+// sendSummary is the line on stderr after a send: "4 lines: 2 acknowledged,
+// 2 failed (2 too long, not sent)". Lines too long for a datagram count as
+// failed, but were never sent, so the summary does not call them sent.
+func sendSummary(fromLines bool, total, acked, failedN, tooLong int) string {
+	unit := "message"
+	if fromLines {
+		unit = "line"
+	}
+	s := fmt.Sprintf("%s: %d acknowledged, %d failed", plural(total, unit), acked, failedN)
+	if tooLong > 0 {
+		s += fmt.Sprintf(" (%d too long, not sent)", tooLong)
+	}
+	return s
 }
 
 // lineReader yields the lines of r without their newline. A line longer

@@ -109,7 +109,7 @@ func TestSendLines(t *testing.T) {
 			if len(seen) != 200 {
 				t.Errorf("%d records, want 200", len(seen))
 			}
-			if !strings.Contains(stderr, "200 sent, 200 acknowledged, 0 failed") {
+			if !strings.Contains(stderr, "200 lines: 200 acknowledged, 0 failed\n") {
 				t.Errorf("summary: %q", stderr)
 			}
 			if got := len(r.Handled()); got != 200 {
@@ -162,7 +162,7 @@ func TestSendSilentServerTimesOut(t *testing.T) {
 	if !regexp.MustCompile(`^1: timed out after 4 attempts \(\d+\.\d s\)\n$`).MatchString(out) {
 		t.Errorf("output %q", out)
 	}
-	if !strings.Contains(stderr, "1 sent, 0 acknowledged, 1 failed") {
+	if !strings.Contains(stderr, "1 message: 0 acknowledged, 1 failed\n") {
 		t.Errorf("stderr %q", stderr)
 	}
 	if n := r.Datagrams(); n > 4 {
@@ -200,7 +200,7 @@ func TestSendLongLines(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if !strings.Contains(stderr, "4 sent, 2 acknowledged, 2 failed") {
+	if !strings.Contains(stderr, "4 lines: 2 acknowledged, 2 failed (2 too long, not sent)\n") {
 		t.Errorf("stderr %q", stderr)
 	}
 	got := r.Handled()
@@ -262,5 +262,64 @@ func TestFmtMs(t *testing.T) {
 		if got := fmtMs(d); got != want {
 			t.Errorf("fmtMs(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+func TestSendInterrupted(t *testing.T) {
+	for _, json := range []bool{false, true} {
+		r := responder(t, "127.0.0.1:0", clienttest.Behavior{Silent: true})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() { // Ctrl-C once the datagram is out
+			deadline := time.After(time.Minute)
+			tick := time.NewTicker(time.Millisecond)
+			defer tick.Stop()
+			for r.Datagrams() == 0 {
+				select {
+				case <-tick.C:
+				case <-deadline:
+					return
+				}
+			}
+			cancel()
+		}()
+		args := []string{"send", "--timeout", "60", r.Addr(), "hello?"}
+		if json {
+			args = append(args, "--json")
+		}
+		var out, errb lockedBuffer
+		code := run(ctx, args, stdio{in: strings.NewReader(""), out: &out, err: &errb})
+		if code != 1 || !strings.Contains(errb.String(), "udpcli send: interrupted") || strings.Contains(errb.String(), "--help") {
+			t.Errorf("json %v: exit %d, stderr %q", json, code, errb.String())
+		}
+		want := "1: interrupted\n"
+		if json {
+			want = `"status":"interrupted"`
+		}
+		if got := out.String(); !strings.Contains(got, want) || strings.Contains(got, "context canceled") {
+			t.Errorf("json %v: stdout %q, want %q", json, got, want)
+		}
+	}
+}
+
+func TestSendSummary(t *testing.T) {
+	tests := []struct {
+		lines                         bool
+		total, acked, failed, tooLong int
+		want                          string
+	}{
+		{true, 4, 2, 2, 2, "4 lines: 2 acknowledged, 2 failed (2 too long, not sent)"},
+		{true, 1, 1, 0, 0, "1 line: 1 acknowledged, 0 failed"},
+		{true, 0, 0, 0, 0, "0 lines: 0 acknowledged, 0 failed"},
+		{false, 1, 0, 1, 1, "1 message: 0 acknowledged, 1 failed (1 too long, not sent)"},
+	}
+	for _, tt := range tests {
+		if got := sendSummary(tt.lines, tt.total, tt.acked, tt.failed, tt.tooLong); got != tt.want {
+			t.Errorf("sendSummary(%v, %d, %d, %d, %d) = %q, want %q", tt.lines, tt.total, tt.acked, tt.failed, tt.tooLong, got, tt.want)
+		}
+	}
+	_, stderr, code := runCLI(t, "", "send", deadPort(t), strings.Repeat("z", 2000))
+	if code != exitUsage || !strings.Contains(stderr, "1 message: 0 acknowledged, 1 failed (1 too long, not sent)\n") {
+		t.Errorf("too long message: exit %d, stderr %q", code, stderr)
 	}
 }
