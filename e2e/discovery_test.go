@@ -37,29 +37,7 @@ func newLab(t *testing.T, cfg netlab.Config) *netlab.Lab {
 // labServer starts udpserver on h with the given flags.
 func labServer(t *testing.T, h *netlab.Host, bin string, args ...string) *server {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := h.Command(ctx, bin, args...)
-	s := &server{cmd: cmd, stdout: new(bytes.Buffer), stderr: new(bytes.Buffer), done: make(chan error, 1)}
-	cmd.Stdout = s.stdout
-	cmd.Stderr = &syncWriter{w: s.stderr}
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	go func() { s.done <- cmd.Wait() }()
-	waitListening(t, s)
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(5 * time.Second):
-			cancel()
-		}
-		if t.Failed() {
-			t.Logf("udpserver on %s, stderr:\n%s", h.Name, cmd.Stderr)
-		}
-	})
-	return s
+	return runServer(t, h.Command, bin, args...)
 }
 
 // discovered is one line of udpcli discover --json.

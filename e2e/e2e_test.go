@@ -158,13 +158,19 @@ type server struct {
 	done   chan error
 }
 
-// startServer starts udpserver with args via mk (which wraps the command in
-// a namespace or not) and waits until it is ready.
+// startServer starts udpserver on 127.0.0.1:port with args via mk (which
+// wraps the command in a namespace or not) and waits until it is ready.
 func startServer(t *testing.T, mk func(ctx context.Context, name string, args ...string) *exec.Cmd, bin string, port int, args ...string) *server {
 	t.Helper()
+	return runServer(t, mk, bin, append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", port)}, args...)...)
+}
+
+// runServer starts udpserver with args via mk, waits until it listens, and
+// stops it (SIGINT, then SIGKILL after 10 s) when the test ends.
+func runServer(t *testing.T, mk func(ctx context.Context, name string, args ...string) *exec.Cmd, bin string, args ...string) *server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	all := append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", port)}, args...)
-	cmd := mk(ctx, bin, all...)
+	cmd := mk(ctx, bin, args...)
 	s := &server{cmd: cmd, stdout: new(bytes.Buffer), stderr: new(bytes.Buffer), done: make(chan error, 1)}
 	cmd.Stdout = s.stdout
 	cmd.Stderr = &syncWriter{w: s.stderr}
@@ -182,7 +188,7 @@ func startServer(t *testing.T, mk func(ctx context.Context, name string, args ..
 			cancel()
 		}
 		if t.Failed() {
-			t.Logf("udpserver stderr:\n%s", s.stderr.String())
+			t.Logf("udpserver %v, stderr:\n%s", args, cmd.Stderr.(*syncWriter).String())
 		}
 	})
 	return s
