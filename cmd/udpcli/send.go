@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"os"
 	"sync"
 	"time"
 
@@ -61,7 +62,8 @@ Examples:
   echo hi | udpcli send 127.0.0.1:9797
   udpcli send --json [::1]:9797 hello
   seq 200 | udpcli send -w 16 127.0.0.1:9797
-  udpcli send --retries 10 --timeout 0.5 sensor.lan:9797 "temp=21.5"`,
+  udpcli send --retries 10 --timeout 0.5 sensor.lan:9797 "temp=21.5"
+  udpcli send -f reading.bin 127.0.0.1:9797     # binary, one datagram`,
 		setup: setupSend,
 	})
 }
@@ -72,6 +74,7 @@ type sendOptions struct {
 	window  int
 	json    bool
 	quiet   bool
+	file    string
 }
 
 func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
@@ -81,6 +84,7 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []str
 	fs.IntVarP(&o.window, "window", "w", 8, "datagrams in flight at most, for lines from stdin")
 	fs.BoolVar(&o.json, "json", false, "write one JSON object per datagram (JSON Lines)")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only the summary")
+	fs.StringVarP(&o.file, "file", "f", "", "send the whole of `FILE` (\"-\": standard input) as one datagram, bytes unchanged, instead of lines")
 	return func(ctx context.Context, io stdio, args []string) error {
 		o.timeout = *timeout
 		return runSend(ctx, io, args, o)
@@ -112,6 +116,16 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 		return usagef("--window %d: want 1 or more", o.window)
 	case o.timeout <= 0:
 		return usagef("--timeout must be more than 0")
+	case o.file != "" && len(args) == 2:
+		return usagef("give either MESSAGE or --file, not both")
+	}
+	maxPayload := wire.DefaultMaxDatagram - wire.HeaderLen
+	var whole []byte // --file: the one datagram
+	if o.file != "" {
+		var err error
+		if whole, err = readWhole(stdio.in, o.file, maxPayload); err != nil {
+			return usagef("--file %s: %v", o.file, err)
+		}
 	}
 	cfg := &client.Config{InitialTimeout: o.timeout, Retries: o.retries, Window: o.window}
 	if o.retries == 0 {
@@ -126,10 +140,11 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	}
 	defer c.Close()
 
-	maxPayload := wire.DefaultMaxDatagram - wire.HeaderLen
 	var payloads iter.Seq[[]byte]
 	lines := &lineReader{max: maxPayload, long: map[int]int{}}
-	if len(args) == 2 && args[1] != "-" {
+	if whole != nil {
+		payloads = func(yield func([]byte) bool) { yield(whole) }
+	} else if len(args) == 2 && args[1] != "-" {
 		payloads = func(yield func([]byte) bool) { yield([]byte(args[1])) }
 	} else {
 		lines.r = bufio.NewReaderSize(stdio.in, 64*1024)
@@ -311,4 +326,28 @@ func (l *lineReader) all(yield func([]byte) bool) {
 			return
 		}
 	}
+}
+
+// readWhole reads all of name ("-": in) if it fits in one datagram of max
+// payload bytes.
+func readWhole(in io.Reader, name string, max int) ([]byte, error) {
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		in = f
+	}
+	b, err := io.ReadAll(io.LimitReader(in, int64(max)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > max {
+		return nil, fmt.Errorf("more than %d bytes, the most one datagram carries", max)
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return b, nil
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -321,5 +323,37 @@ func TestSendSummary(t *testing.T) {
 	_, stderr, code := runCLI(t, "", "send", deadPort(t), strings.Repeat("z", 2000))
 	if code != exitUsage || !strings.Contains(stderr, "1 message: 0 acknowledged, 1 failed (1 too long, not sent)\n") {
 		t.Errorf("too long message: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestSendFile sends a binary file, CR, LF and NUL bytes included, as one
+// datagram, byte for byte.
+func TestSendFile(t *testing.T) {
+	r, err := clienttest.Start("127.0.0.1:0", clienttest.Behavior{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	payload := []byte("line one\r\nline two\n\x00\xff binary tail\r")
+	path := filepath.Join(t.TempDir(), "reading.bin")
+	if err := os.WriteFile(path, payload, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := runCLI(t, "", "send", "-f", path, r.Addr()); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := runCLI(t, string(payload), "send", "--file", "-", r.Addr()); code != 0 {
+		t.Fatalf("stdin: exit %d: %s", code, stderr)
+	}
+	got := r.Handled()
+	if len(got) != 2 || !bytes.Equal(got[0], payload) || !bytes.Equal(got[1], payload) {
+		t.Errorf("server handled %q, want the file twice, unchanged", got)
+	}
+	big := filepath.Join(t.TempDir(), "big.bin")
+	os.WriteFile(big, make([]byte, 2000), 0o644)
+	for _, args := range [][]string{{"send", "-f", big, r.Addr()}, {"send", "-f", path, r.Addr(), "msg"}, {"send", "-f", "/nonexistent", r.Addr()}} {
+		if _, _, code := runCLI(t, "", args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
 	}
 }
