@@ -275,11 +275,7 @@ func (a *Announcer) Service() string { return a.cfg.Service }
 
 // Interfaces returns the names of the interfaces the Announcer serves.
 func (a *Announcer) Interfaces() []string {
-	out := make([]string, len(a.links))
-	for i, l := range a.links {
-		out[i] = l.name
-	}
-	return out
+	return linkNames(a.links)
 }
 
 // Close closes the Announcer's sockets without a goodbye (Run sends the

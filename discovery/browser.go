@@ -146,11 +146,7 @@ func newBrowser(cfg BrowserConfig, links []link, nw network) (*Browser, error) {
 
 // Interfaces returns the names of the interfaces the Browser queries.
 func (b *Browser) Interfaces() []string {
-	out := make([]string, len(b.links))
-	for i, l := range b.links {
-		out[i] = l.name
-	}
-	return out
+	return linkNames(b.links)
 }
 
 // Close closes the Browser's sockets; a running Browse returns.

@@ -130,3 +130,12 @@ func ifaceName(links []link, i int) string {
 	}
 	return fmt.Sprintf("if%d", i)
 }
+
+// linkNames returns the interface names of links, in order.
+func linkNames(links []link) []string {
+	out := make([]string, len(links))
+	for i, l := range links {
+		out[i] = l.name
+	}
+	return out
+}

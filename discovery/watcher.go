@@ -141,11 +141,7 @@ func newWatcher(cfg WatcherConfig, links []link, nw network) (*Watcher, error) {
 
 // Interfaces returns the names of the interfaces the Watcher listens on.
 func (w *Watcher) Interfaces() []string {
-	out := make([]string, len(w.links))
-	for i, l := range w.links {
-		out[i] = l.name
-	}
-	return out
+	return linkNames(w.links)
 }
 
 // Close closes the Watcher's sockets; a running Watch returns.
