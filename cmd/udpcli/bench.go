@@ -51,6 +51,7 @@ type benchResult struct {
 	Replies    int     `json:"replies"`
 	Lost       int     `json:"lost"`
 	Nacks      int     `json:"nacks"`
+	Limited    int     `json:"rate_limited"`
 	PerSecond  float64 `json:"replies_per_second"`
 	P50        float64 `json:"rtt_p50_us"`
 	P90        float64 `json:"rtt_p90_us"`
@@ -106,6 +107,10 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 			fmt.Fprintf(io.out, "%d sent, %d replies, %d lost, %d nacks\n", r.Sent, r.Replies, r.Lost, r.Nacks)
 			fmt.Fprintf(io.out, "%.0f replies/s\n", r.PerSecond)
 			fmt.Fprintf(io.out, "rtt p50/p90/p99/max = %.1f/%.1f/%.1f/%.1f µs, mean %.1f µs\n", r.P50, r.P90, r.P99, r.Max, r.MeanMicros)
+		}
+		if r.Limited > 0 {
+			fmt.Fprintf(io.err, "udpcli bench: the server rate-limited this host (%d NACKs \"rate limited\", and the datagrams over the limit were dropped): "+
+				"run the server with --rate-limit 0 to measure it\n", r.Limited)
 		}
 		if r.Replies == 0 {
 			return failed(errors.New("no reply came"))
@@ -200,6 +205,9 @@ func runBench(ctx context.Context, conn *net.UDPConn, kind wire.Type, inflight, 
 		lastReply = now
 		if h.Type == wire.TypeNack {
 			res.Nacks++
+			if h.Code == wire.CodeRateLimited {
+				res.Limited++
+			}
 		} else {
 			res.Replies++
 			rtts = append(rtts, now.Sub(sentAt[slot]))
