@@ -69,7 +69,9 @@ func newBatchConn(c conn, size, maxDatagram int) batchConn {
 		whs:   make([]unix.Mmsghdr, size),
 		wiov:  make([]unix.Iovec, size),
 		wname: make([]unix.RawSockaddrInet6, size),
-		flags: unix.MSG_WAITFORONE,
+		// MSG_DONTWAIT: RawSyscall6 must never block, even if a dup of
+		// the fd (os.File.Fd) switched the socket to blocking mode.
+		flags: unix.MSG_WAITFORONE | unix.MSG_DONTWAIT,
 	}
 	b.rfn, b.wfn = b.recvmmsg, b.sendmmsg
 	for i := range b.pkts {
@@ -182,7 +184,7 @@ func (b *batchUDPConn) zone(id uint32) string {
 
 func (b *batchUDPConn) sendmmsg(fd uintptr) bool {
 	for {
-		r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.whs[b.wfrom])), uintptr(b.wlen-b.wfrom), 0, 0, 0)
+		r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.whs[b.wfrom])), uintptr(b.wlen-b.wfrom), unix.MSG_DONTWAIT, 0, 0)
 		if e == unix.EINTR {
 			continue
 		}

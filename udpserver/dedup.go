@@ -23,6 +23,7 @@ const (
 	dedupNew     dedupState = iota // first sight: the caller runs the handler, then calls finish
 	dedupRunning                   // the handler for this exchange is still running: drop
 	dedupDone                      // handled: repeat the stored reply
+	dedupFull                      // no room without forgetting a running exchange: refuse (NACK busy)
 )
 
 // dedupEntry is one remembered exchange. Entries live in a slice and are
@@ -96,11 +97,22 @@ func (t *dedupTable) begin(key dedupKey, now int64) (dedupState, wire.Code, stri
 	}
 	src := key.addr.Addr()
 	sl, ok := t.sources[src]
+	// Make room by forgetting the oldest entry, but never one whose
+	// handler is still running: its retransmission would run the handler
+	// a second time. Then the new message is refused instead (the client
+	// retries later), which happens only when a source has more messages
+	// in its handlers at once than the per-source cap.
 	if ok && sl.n >= t.perSource {
+		if t.entries[sl.head].state == dedupRunning {
+			return dedupFull, 0, ""
+		}
 		t.evicted++
 		t.remove(sl.head)
 	}
 	if len(t.index) >= t.max {
+		if t.entries[t.head].state == dedupRunning {
+			return dedupFull, 0, ""
+		}
 		t.evicted++
 		t.remove(t.head)
 	}

@@ -206,3 +206,39 @@ func (t *dedupTable) check() error {
 	}
 	return nil
 }
+
+// TestDedupNeverForgetsRunning: making room never evicts an exchange whose
+// handler is still running (its retransmission would run the handler
+// again); the new message is refused instead, until one finishes.
+func TestDedupNeverForgetsRunning(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		max, perSource  int
+		first, second   dedupKey
+		third, finished dedupKey
+	}{
+		{"per source", 100, 2, dk(1, 1), dk(1, 2), dk(1, 3), dk(1, 1)},
+		{"table", 2, 100, dk(1, 1), dk(2, 2), dk(3, 3), dk(1, 1)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := newDedupTable(tc.max, tc.perSource, time.Minute)
+			tab.begin(tc.first, 0)
+			tab.begin(tc.second, 1)
+			if st, _, _ := tab.begin(tc.third, 2); st != dedupFull {
+				t.Fatalf("third exchange with two running: state %v, want dedupFull", st)
+			}
+			if st, _, _ := tab.begin(tc.first, 3); st != dedupRunning {
+				t.Fatalf("the running exchange was forgotten: state %v", st)
+			}
+			tab.finish(tc.finished, wire.CodeNone, "")
+			if st, _, _ := tab.begin(tc.third, 4); st != dedupNew {
+				t.Fatalf("after one finished: state %v, want dedupNew", st)
+			}
+			if err := tab.check(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func dk(host, id int) dedupKey { return dedupKey{addr: netipAddrPort(host), id: uint64(id)} }

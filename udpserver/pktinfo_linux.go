@@ -73,8 +73,15 @@ func parsePktinfo(oob []byte) (addr netip.Addr, ifindex int, ok bool) {
 }
 
 // appendPktinfo appends to b (which must have room for it) the control
-// message that makes a reply leave from src through interface ifindex.
+// message that makes a reply leave from src. The interface index is set only
+// for an IPv6 link-local source, which means nothing without it: forcing the
+// interface otherwise would make Linux treat the client as on-link there,
+// and on a host with asymmetric or policy routing the reply would go, without
+// an error, to the wrong link. The routing table picks the interface.
 func appendPktinfo(b []byte, v6 bool, src netip.Addr, ifindex int) []byte {
+	if !src.Is6() || !src.IsLinkLocalUnicast() {
+		ifindex = 0
+	}
 	if v6 {
 		n := unix.CmsgSpace(unix.SizeofInet6Pktinfo)
 		b = b[:n]

@@ -114,6 +114,9 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 	case dedupDone:
 		s.stats.duplicates.Add(1)
 		return s.answer(reply, h.ID, code, reason, n)
+	case dedupFull:
+		s.stats.nacked.Add(1)
+		return wire.AppendNack(reply[:0], h.ID, wire.CodeBusy, "", wire.HeaderLen)
 	}
 	code, reason = s.handle(ctx, p, h.ID, false, body)
 	s.dedup.finish(key, code, reason)
