@@ -480,13 +480,20 @@ func (a *Announcer) answer(p inPacket, now time.Time) (pendingAnswer, bool) {
 	if err != nil {
 		return pendingAnswer{}, false
 	}
-	return pendingAnswer{due: now.Add(answerDelay(a.cfg.MaxAnswerDelay)), msg: msg, dst: p.src,
-		shared: sharedDst(l, p.src), ifIndex: p.ifIndex}, true
+	ans := pendingAnswer{due: now.Add(answerDelay(a.cfg.MaxAnswerDelay)), msg: msg, dst: p.src, ifIndex: p.ifIndex}
+	// The shared copy doubles the bytes: only when both copies together
+	// still fit in the query, so that a query never draws more bytes than
+	// it carried.
+	if 2*len(msg) <= len(p.b) {
+		ans.shared = sharedDst(l, p.src)
+	}
+	return ans, true
 }
 
 // sharedDst returns where the second copy of an answer to src goes: the
-// directed broadcast address of src's subnet (IPv4) or the all-nodes group
-// ff02::1 (IPv6), at src's port. A unicast answer waits in the kernel until
+// directed broadcast address of src's subnet (IPv4, src inside it) or the
+// all-nodes group ff02::1 (IPv6, src link-local), at src's port; zero when
+// src is not surely on the link. A unicast answer waits in the kernel until
 // ARP or neighbour discovery has resolved src, and when that exchange is
 // lost Linux asks again only a second later; the shared copy needs no
 // resolution, so one lost ARP frame does not cost the browser a second
@@ -502,7 +509,9 @@ func sharedDst(l *link, src netip.AddrPort) netip.AddrPort {
 		}
 		return netip.AddrPort{}
 	}
-	if l.multicast && l.ll6.IsValid() {
+	// Only a link-local querier is surely on this link; a routed address
+	// must not be able to make the server multicast to the whole link.
+	if l.multicast && l.ll6.IsValid() && a.IsLinkLocalUnicast() {
 		return netip.AddrPortFrom(allNodes.WithZone(l.name), src.Port())
 	}
 	return netip.AddrPort{}

@@ -249,8 +249,10 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			if round == 0 && sent == 0 {
 				return fmt.Errorf("discovery: no query could be sent: %w", err)
 			}
+			asked := map[netip.Addr]bool{} // one follow-up per source and round
 			for _, k := range order { // ask truncated ones again, by unicast
-				if f := known[k]; f.pending != nil {
+				if f := known[k]; f.pending != nil && !asked[f.src] {
+					asked[f.src] = true
 					b.followUp(ids, f.pending)
 				}
 			}
@@ -276,6 +278,17 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			in := instanceFrom(rec, p.src, ifaceName(b.links, p.ifIndex))
 			in.FoundAfter = time.Since(start)
 			f := known[key]
+			if f == nil && len(known) >= maxWatched {
+				continue // a flood of made-up names: memory stays bounded
+			}
+			if f == nil && rec.Truncated {
+				// The follow-up is a 1472-byte query to the answer's
+				// source: only to a neighbour, never to whatever address
+				// a forged answer names.
+				if l := linkByIndex(b.links, p.ifIndex); l == nil || !l.onLink(p.src.Addr()) {
+					continue
+				}
+			}
 			switch {
 			case f == nil && !rec.Truncated:
 				known[key] = &found{hash: KnownHash(rec.Service, rec.Instance), src: p.src.Addr(), iface: in.Interface}

@@ -139,3 +139,18 @@ func linkNames(links []link) []string {
 	}
 	return out
 }
+
+// onLink reports whether a is surely a neighbour on link l: inside one of
+// its IPv4 subnets, or an IPv6 link-local address.
+func (l *link) onLink(a netip.Addr) bool {
+	a = a.Unmap()
+	if a.Is6() {
+		return a.IsLinkLocalUnicast()
+	}
+	for _, v := range l.v4 {
+		if v.prefix.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
