@@ -1076,7 +1076,13 @@ func (t *tester) kindReport(p *peerState, k Kind, ttl int) *KindReport {
 	}
 	kr.Replies = int(ks.replies.received)
 	kr.Duplicates, kr.Reordered = ks.replies.dups, ks.replies.reordered
-	kr.RoundTripLoss = lossPercent(kr.Sent, kr.Replies)
+	// Replies to probes below base are not counted (see handleReply), so
+	// the round trip is judged over the probes from base on.
+	rtSent := kr.Sent
+	if ks.base > low {
+		rtSent = max(rtSent-int(ks.base-low), 0)
+	}
+	kr.RoundTripLoss = lossPercent(rtSent, kr.Replies)
 	if ks.rtt.n > 0 {
 		kr.RTTMin, kr.RTTMax = ks.rtt.min, ks.rtt.max
 		kr.RTTAvg, kr.RTTStdDev = time.Duration(ks.rtt.mean), ks.rtt.stddev()
