@@ -250,7 +250,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 				return fmt.Errorf("discovery: no query could be sent: %w", err)
 			}
 			asked := map[netip.Addr]bool{} // one follow-up per source and round
-			for _, k := range order { // ask truncated ones again, by unicast
+			for _, k := range order {      // ask truncated ones again, by unicast
 				if f := known[k]; f.pending != nil && !asked[f.src] {
 					asked[f.src] = true
 					b.followUp(ids, f.pending)
