@@ -77,17 +77,20 @@ type WatcherConfig struct {
 // interface. Instances are tracked per interface: one seen on two
 // interfaces is reported twice, once with the addresses of each.
 type Watcher struct {
-	cfg     WatcherConfig
-	log     *slog.Logger
-	links   []link
-	conns   []pconn
-	browser *Browser // nil when Passive
-	mu      sync.Mutex
-	once    sync.Once
-	cerr    error
-	done    chan struct{} // closed by Close
-	in      chan inPacket
-	rwg     sync.WaitGroup // read loops
+	cfg   WatcherConfig
+	log   *slog.Logger
+	links []link
+	conns []pconn
+	// browsers query at the start, one per interface, so that an instance
+	// reachable on two interfaces shows up on both at once (a Browser
+	// reports an instance once); none when Passive.
+	browsers []*Browser
+	mu       sync.Mutex
+	once     sync.Once
+	cerr     error
+	done     chan struct{} // closed by Close
+	in       chan inPacket
+	rwg      sync.WaitGroup // read loops
 }
 
 // NewWatcher selects the interfaces and opens the Watcher's sockets.
@@ -129,11 +132,13 @@ func newWatcher(cfg WatcherConfig, links []link, nw network) (*Watcher, error) {
 		w.rwg.Go(func() { readLoop(c, w.in, log) })
 	}
 	if !cfg.Passive {
-		b, err := newBrowser(BrowserConfig{DiscoveryPort: cfg.DiscoveryPort, Logger: cfg.Logger}, links, nw)
-		if err != nil {
-			log.Warn("discovery: watcher cannot query; listening only", "err", err)
-		} else {
-			w.browser = b
+		for _, l := range links {
+			b, err := newBrowser(BrowserConfig{DiscoveryPort: cfg.DiscoveryPort, Logger: cfg.Logger}, []link{l}, nw)
+			if err != nil {
+				log.Warn("discovery: watcher cannot query; listening only", "interface", l.name, "err", err)
+				continue
+			}
+			w.browsers = append(w.browsers, b)
 		}
 	}
 	return w, nil
@@ -152,8 +157,8 @@ func (w *Watcher) Close() error {
 		for _, c := range w.conns {
 			errs = append(errs, c.close())
 		}
-		if w.browser != nil {
-			errs = append(errs, w.browser.Close())
+		for _, b := range w.browsers {
+			errs = append(errs, b.Close())
 		}
 		w.rwg.Wait()
 		w.cerr = errors.Join(errs...)
@@ -194,11 +199,11 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	answers := make(chan Instance, 64)
-	if w.browser != nil {
-		bctx, bcancel := context.WithTimeout(ctx, initialBrowse)
+	bctx, bcancel := context.WithTimeout(ctx, initialBrowse)
+	defer bcancel()
+	for _, b := range w.browsers {
 		wg.Go(func() {
-			defer bcancel()
-			_ = w.browser.Browse(bctx, service, func(i Instance) {
+			_ = b.Browse(bctx, service, func(i Instance) {
 				select {
 				case answers <- i:
 				case <-bctx.Done():
