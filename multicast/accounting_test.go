@@ -314,3 +314,24 @@ func TestLingerWaitsForBothKinds(t *testing.T) {
 		t.Error("not finished after Linger of silence")
 	}
 }
+
+// TestRoundTripFromBase: the peer got our probes from seq 10 on, but we
+// heard it only at 21 (base), so replies below 21 are not counted: the
+// round trip must be judged over 21..50, where every reply came back.
+func TestRoundTripFromBase(t *testing.T) {
+	peer := netip.MustParseAddrPort("198.18.0.11:9797")
+	tt := newTestTester(peer)
+	tt.count, tt.cfg.Count = 50, 50
+	p := tt.byAddr[peerKey(peer)]
+	p.heard = true
+	p.kinds[KindUnicast].base = 21
+	tt.seq = 50
+	for seq := uint32(10); seq <= 50; seq++ {
+		tt.onReply(Reply{Session: tt.session, Seq: seq, Kind: KindUnicast, Flags: FlagMember, Responder: 0xbbbb0002,
+			Received: seq - 9, First: 10, Time: tt.now()}, Packet{Src: peer})
+	}
+	u := tt.kindReport(p, KindUnicast, 64)
+	if u.RoundTripLoss != 0 || u.Replies != 30 {
+		t.Errorf("round trip: %d replies, %.1f%% loss; want 30 and 0%% (probes 21..50)", u.Replies, u.RoundTripLoss)
+	}
+}
