@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/udpkit/udpkit/internal/cliflag"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -61,11 +62,11 @@ type benchResult struct {
 }
 
 func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error {
-	duration := secondsFlag(fs, "duration", "d", 5*time.Second, "how long to load the server")
+	duration := cliflag.Seconds(fs, "duration", "d", 5*time.Second, "how long to load the server")
 	inflight := fs.Int("inflight", 1, "requests outstanding at once (1 to 4096)")
 	size := fs.IntP("size", "s", 120, "bytes per request, header included (16 to 1472)")
 	ping := fs.Bool("ping", false, "send PINGs (no handler, no de-duplication) instead of DATA")
-	timeout := secondsFlag(fs, "timeout", "W", 500*time.Millisecond, "a request unanswered this long counts as lost")
+	timeout := cliflag.Seconds(fs, "timeout", "W", 500*time.Millisecond, "a request unanswered this long counts as lost")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
 	return func(ctx context.Context, io stdio, args []string) error {
 		if len(args) != 1 {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
 	"os"
 	"os/signal"
@@ -134,7 +135,7 @@ func run(ctx context.Context, args []string, io stdio) int {
 			printUsage(io.out, c, fs)
 			return exitOK
 		}
-		fmt.Fprintf(io.err, "udpcli %s: %s\nRun 'udpcli %s --help' for usage.\n", c.name, flagErrorText(err), c.name)
+		fmt.Fprintf(io.err, "udpcli %s: %s\nRun 'udpcli %s --help' for usage.\n", c.name, cliflag.ErrorText(err), c.name)
 		return exitUsage
 	}
 	err := exec(ctx, io, fs.Args())

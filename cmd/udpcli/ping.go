@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/udpkit/udpkit/internal/cliflag"
 	"math"
 	"strconv"
 	"sync"
@@ -65,9 +66,9 @@ type pingOptions struct {
 func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
 	var o pingOptions
 	fs.IntVarP(&o.count, "count", "c", 0, "stop after sending this many probes (0: until Ctrl-C or -w)")
-	interval := secondsFlag(fs, "interval", "i", time.Second, "seconds between probes (0.2 or 200ms)")
-	wait := secondsFlag(fs, "timeout", "W", time.Second, "seconds to wait for the last replies after the last probe (-c)")
-	deadline := secondsFlag(fs, "deadline", "w", 0, "stop after this many seconds, whatever happened (0: no deadline)")
+	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "seconds between probes (0.2 or 200ms)")
+	wait := cliflag.Seconds(fs, "timeout", "W", time.Second, "seconds to wait for the last replies after the last probe (-c)")
+	deadline := cliflag.Seconds(fs, "deadline", "w", 0, "stop after this many seconds, whatever happened (0: no deadline)")
 	fs.IntVarP(&o.size, "size", "s", 56, "bytes of padding in each PING (the header adds 16)")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only the first line and the summary")
 	fs.BoolVar(&o.json, "json", false, "write JSON Lines: one object per reply and a summary object")

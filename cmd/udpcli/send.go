@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
 	"iter"
 	"os"
@@ -80,7 +81,7 @@ type sendOptions struct {
 func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
 	var o sendOptions
 	fs.IntVar(&o.retries, "retries", client.DefaultRetries, "retransmissions of each datagram after the first send (0: none)")
-	timeout := secondsFlag(fs, "timeout", "t", client.DefaultInitialTimeout, "first retransmission timeout: seconds (0.5) or a duration (200ms)")
+	timeout := cliflag.Seconds(fs, "timeout", "t", client.DefaultInitialTimeout, "first retransmission timeout: seconds (0.5) or a duration (200ms)")
 	fs.IntVarP(&o.window, "window", "w", 8, "datagrams in flight at most, for lines from stdin")
 	fs.BoolVar(&o.json, "json", false, "write one JSON object per datagram (JSON Lines)")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only the summary")

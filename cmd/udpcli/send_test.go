@@ -244,19 +244,6 @@ func TestSendHelp(t *testing.T) {
 	}
 }
 
-func TestSecondsFlag(t *testing.T) {
-	for in, want := range map[string]time.Duration{"0.5": 500 * time.Millisecond, "200ms": 200 * time.Millisecond, "2": 2 * time.Second, "1m": time.Minute} {
-		if got, err := parseSeconds(in); err != nil || got != want {
-			t.Errorf("parseSeconds(%q) = %v, %v; want %v", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"-1", "x", "", "-5ms"} {
-		if _, err := parseSeconds(in); err == nil {
-			t.Errorf("parseSeconds(%q) succeeded", in)
-		}
-	}
-}
-
 func TestFmtMs(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		45 * time.Microsecond: "0.045", 2345 * time.Microsecond: "2.35", 23456 * time.Microsecond: "23.5", 234567 * time.Microsecond: "235",

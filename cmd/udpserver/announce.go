@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/netif"
 	"log/slog"
 	"net"
@@ -22,6 +23,7 @@ type announceOptions struct {
 	ifaces   []string
 	attrs    []string
 	ttl      time.Duration
+	ttlFlag  *time.Duration // set by Parse; copied into ttl by validate
 }
 
 func (o *announceOptions) register(fs *pflag.FlagSet) {
@@ -30,12 +32,15 @@ func (o *announceOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.instance, "instance", "", "instance `name`, unique on the LAN, up to 63 bytes of UTF-8 (default: host name and a short hash of port and addresses)")
 	fs.StringArrayVarP(&o.ifaces, "iface", "I", nil, "announce on this interface: `name`, address, CIDR or go-sockaddr template (repeatable; default: every interface that is up, not loopback, and can broadcast or multicast; see 'udpcli ifaces')")
 	fs.StringArrayVar(&o.attrs, "attr", nil, "attribute to announce, `key=value` as in DNS-SD TXT records (repeatable)")
-	fs.DurationVar(&o.ttl, "announce-ttl", discovery.DefaultTTL, "how long browsers keep the announcement; re-announced every third of it")
+	o.ttlFlag = cliflag.Seconds(fs, "announce-ttl", "", discovery.DefaultTTL, "how long browsers keep the announcement, in seconds (120) or a duration (2m); re-announced every third of it")
 }
 
 // validate checks the names before any socket is opened, so that a typo is
 // a usage error (exit 2), not a failure at run time.
 func (o *announceOptions) validate() error {
+	if o.ttlFlag != nil {
+		o.ttl = *o.ttlFlag
+	}
 	if o.off {
 		return nil
 	}

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
 	"log/slog"
 	"net"
@@ -121,7 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "udpserver: %v\nRun 'udpserver --help' for usage.\n", err)
+		fmt.Fprintf(stderr, "udpserver: %s\nRun 'udpserver --help' for usage.\n", cliflag.ErrorText(err))
 		return exitUsage
 	}
 	log := newLogger(stderr, opts)
@@ -222,7 +223,7 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	fs.IntVar(&o.maxSize, "max-size", wire.DefaultMaxDatagram, fmt.Sprintf("largest datagram accepted, in `bytes` (%d to %d); larger DATA gets NACK \"too large\"", wire.HeaderLen, wire.MaxDatagram))
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format` on stderr: text or json")
-	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 5*time.Second, "how long running handlers may take to finish after SIGINT or SIGTERM")
+	shutdownTimeout := cliflag.Seconds(fs, "shutdown-timeout", "", 5*time.Second, "how long running handlers may take to finish after SIGINT or SIGTERM, in seconds (5) or a duration (500ms)")
 	fs.IntVar(&o.batch, "batch", 0, "datagrams read (recvmmsg) and replies sent (sendmmsg) per system call on Linux; 0 means 64, 1 turns batching off")
 	fs.IntVar(&o.sockets, "sockets", 1, "`N` sockets per listen address with SO_REUSEPORT (Linux), each served on its own; helps with several cores and many senders")
 	rateLimit := fs.String("rate-limit", "10000/s", "datagrams a second each source IP (IPv6: /64) may send, as `N/s` or N; over it DATA gets one NACK \"rate limited\" a second, the rest is dropped; 0 turns it off (do that for 'udpcli bench')")
@@ -231,6 +232,7 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	o.shutdownTimeout = *shutdownTimeout
 	if err := o.announce.validate(); err != nil {
 		return o, err
 	}
