@@ -176,6 +176,12 @@ type watched struct {
 // announcements with made-up names cannot grow its memory without bound.
 const maxWatched = 4096
 
+// goodbyeHold is how long after a goodbye announcements of the same
+// instance are taken for late copies. It is shorter than the 500 ms of a
+// restarted server's third start-up announcement, so a quick restart is
+// still seen at once.
+const goodbyeHold = 250 * time.Millisecond
+
 // initialBrowse is how long a Watch queries when it starts.
 const initialBrowse = time.Second
 
@@ -220,6 +226,11 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 		close(closed)
 	}()
 	table := make(map[string]*watched)
+	// gone holds recent goodbyes. An announcement and a goodbye of one
+	// server can cross on the way (IPv4 and IPv6 copies are read by
+	// different goroutines), and a copy of an announcement that arrives
+	// just after the goodbye must not bring the server back.
+	gone := make(map[string]time.Time)
 	// expiry fires when the earliest record expires: exactly at its TTL.
 	expiry := time.NewTimer(time.Hour)
 	expiry.Stop()
@@ -292,14 +303,24 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 			}
 			now := time.Now()
 			inst := instanceFrom(rec, p.src, ifaceName(w.links, p.ifIndex))
+			key := toLower(inst.Service) + "\x00" + toLower(inst.Instance) + "\x00" + inst.Interface
 			if h.Type == wire.TypeGoodbye || rec.TTL == 0 {
-				key := toLower(inst.Service) + "\x00" + toLower(inst.Instance) + "\x00" + inst.Interface
+				if len(gone) >= maxWatched {
+					clear(gone)
+				}
+				gone[key] = now
 				if e := table[key]; e != nil {
 					delete(table, key)
 					fn(Event{Kind: Down, Reason: "goodbye", Instance: e.in, Time: now})
 					rearm(now)
 				}
 				continue
+			}
+			if t, ok := gone[key]; ok {
+				if now.Sub(t) < goodbyeHold {
+					continue // a late copy from before the goodbye
+				}
+				delete(gone, key)
 			}
 			seen(inst, "announce", now)
 		}
