@@ -29,15 +29,7 @@ func testContext(t *testing.T) context.Context {
 
 func startResponder(t *testing.T, addr string, b clienttest.Behavior) *clienttest.Responder {
 	t.Helper()
-	r, err := clienttest.Start(addr, b)
-	if err != nil {
-		if strings.HasPrefix(addr, "[") {
-			t.Skipf("skipping: no IPv6 loopback: %v", err)
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
+	return clienttest.StartT(t, addr, b)
 }
 
 func dial(t *testing.T, addr string, cfg *Config) *Client {

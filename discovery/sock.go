@@ -119,15 +119,20 @@ type conn4 struct{ p *ipv4.PacketConn }
 
 func (c *conn4) readFrom(b []byte) (int, netip.AddrPort, int, error) {
 	n, cm, src, err := c.p.ReadFrom(b)
-	if err != nil {
-		return 0, netip.AddrPort{}, 0, err
-	}
-	ap := udpAddrPort(src)
 	idx := 0
 	if cm != nil {
 		idx = cm.IfIndex
 	}
-	return n, ap, idx, nil
+	return received(n, src, idx, err)
+}
+
+// received shapes the result of an ipv4 or ipv6 PacketConn.ReadFrom for
+// pconn.readFrom.
+func received(n int, src net.Addr, ifIndex int, err error) (int, netip.AddrPort, int, error) {
+	if err != nil {
+		return 0, netip.AddrPort{}, 0, err
+	}
+	return n, udpAddrPort(src), ifIndex, nil
 }
 
 func (c *conn4) writeTo(b []byte, dst netip.AddrPort, ifIndex int) error {
@@ -145,15 +150,11 @@ type conn6 struct{ p *ipv6.PacketConn }
 
 func (c *conn6) readFrom(b []byte) (int, netip.AddrPort, int, error) {
 	n, cm, src, err := c.p.ReadFrom(b)
-	if err != nil {
-		return 0, netip.AddrPort{}, 0, err
-	}
-	ap := udpAddrPort(src)
 	idx := 0
 	if cm != nil {
 		idx = cm.IfIndex
 	}
-	return n, ap, idx, nil
+	return received(n, src, idx, err)
 }
 
 func (c *conn6) writeTo(b []byte, dst netip.AddrPort, ifIndex int) error {

@@ -52,8 +52,10 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 	n := min(p.n, len(p.buf))
 	b := p.buf[:n]
 	over := p.n > s.cfg.maxDatagram
+	now := int64(-1) // the clock, read once, and only when needed
 	if s.rates != nil {
-		if ok, nack := s.rates.allow(rateKey(p.remote), s.now()); !ok {
+		now = s.now()
+		if ok, nack := s.rates.allow(rateKey(p.remote), now); !ok {
 			return s.rateLimited(b, nack && !over, reply)
 		}
 	}
@@ -105,7 +107,10 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 	}
 
 	key := dedupKey{addr: unmap(p.remote), id: h.ID}
-	state, code, reason := s.dedup.begin(key, s.now())
+	if now < 0 {
+		now = s.now()
+	}
+	state, code, reason := s.dedup.begin(key, now)
 	switch state {
 	case dedupRunning:
 		s.stats.inProgress.Add(1)

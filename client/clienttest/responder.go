@@ -15,7 +15,9 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
+	"testing"
 
 	"github.com/udpkit/udpkit/wire"
 )
@@ -192,4 +194,19 @@ func (r *Responder) serve() {
 			r.conn.WriteToUDPAddrPort(out, from)
 		}
 	}
+}
+
+// StartT starts a Responder for a test and closes it when the test ends.
+// A missing IPv6 loopback ("[::1]:0") skips the test rather than failing it.
+func StartT(t testing.TB, address string, b Behavior) *Responder {
+	t.Helper()
+	r, err := Start(address, b)
+	if err != nil {
+		if strings.HasPrefix(address, "[") {
+			t.Skipf("skipping: no IPv6 loopback: %v", err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }

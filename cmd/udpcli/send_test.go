@@ -49,15 +49,7 @@ func runCLI(t *testing.T, stdin string, args ...string) (string, string, int) {
 
 func responder(t *testing.T, addr string, b clienttest.Behavior) *clienttest.Responder {
 	t.Helper()
-	r, err := clienttest.Start(addr, b)
-	if err != nil {
-		if strings.HasPrefix(addr, "[") {
-			t.Skipf("skipping: no IPv6 loopback: %v", err)
-		}
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	return r
+	return clienttest.StartT(t, addr, b)
 }
 
 func deadPort(t *testing.T) string {
