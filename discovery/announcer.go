@@ -1,7 +1,6 @@
 package discovery
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -56,7 +55,7 @@ type AnnouncerConfig struct {
 	// GlobalRate limits all answers together. Default DefaultGlobalRate
 	// (200 a second, bursts of 400); PerSecond < 0: no limit.
 	GlobalRate Rate
-	// DiscoveryPort is the UDP port of discovery traffic. Default Port
+	// DiscoveryPort is the UDP port of discovery traffic. Default wire.DiscoveryPort
 	// (9798); tests change it.
 	DiscoveryPort int
 	// Logger receives warnings (an interface that failed) and debug
@@ -149,7 +148,7 @@ type queryKey struct {
 }
 
 // NewAnnouncer validates cfg, selects the interfaces and opens the
-// sockets. It fails when cfg is invalid (ErrInvalidName and others) or no
+// sockets. It fails when cfg is invalid (wire.ErrInvalidName and others) or no
 // interface can be used (ErrNoInterface); losing one address family or
 // one interface is only logged. Call Run to start announcing, or Close.
 func NewAnnouncer(cfg AnnouncerConfig) (*Announcer, error) {
@@ -167,7 +166,7 @@ func newAnnouncer(cfg AnnouncerConfig, links []link, nw network) (*Announcer, er
 	if cfg.Service == "" {
 		cfg.Service = DefaultService
 	}
-	if err := ValidateService(cfg.Service); err != nil {
+	if err := wire.ValidateService(cfg.Service); err != nil {
 		return nil, err
 	}
 	if cfg.TTL == 0 {
@@ -180,10 +179,10 @@ func newAnnouncer(cfg AnnouncerConfig, links []link, nw network) (*Announcer, er
 		cfg.MaxAnswerDelay = DefaultMaxAnswerDelay
 	}
 	if cfg.DiscoveryPort == 0 {
-		cfg.DiscoveryPort = Port
+		cfg.DiscoveryPort = wire.DiscoveryPort
 	}
 	cfg.Attrs = slices.Clone(cfg.Attrs)
-	if err := validateAttrs(cfg.Attrs); err != nil {
+	if err := wire.ValidateAttrs(cfg.Attrs); err != nil {
 		return nil, err
 	}
 	cfg.SourceRate = resolveRate(cfg.SourceRate, DefaultSourceRate)
@@ -216,14 +215,14 @@ func newAnnouncer(cfg AnnouncerConfig, links []link, nw network) (*Announcer, er
 		}
 		cfg.Instance = DefaultInstance(cfg.Port, as)
 	}
-	if err := ValidateInstance(cfg.Instance); err != nil {
+	if err := wire.ValidateInstance(cfg.Instance); err != nil {
 		return nil, err
 	}
 	a := &Announcer{cfg: cfg, log: log, links: links, ttl: uint32(cfg.TTL / time.Second), auto: auto,
 		seen: make(map[queryKey]time.Time), limiter: newAnswerLimiter(cfg.SourceRate, cfg.GlobalRate, maxSources)}
 	// The largest record must fit a datagram.
 	for _, l := range links {
-		if n := recordLen(a.record(&l, netip.Addr{}, a.ttl)); n > wire.DefaultMaxDatagram {
+		if n := wire.RecordLen(a.record(&l, netip.Addr{}, a.ttl)); n > wire.DefaultMaxDatagram {
 			return nil, fmt.Errorf("discovery: the announcement on %s would be %d bytes, more than %d: use fewer or shorter attributes",
 				l.name, n, wire.DefaultMaxDatagram)
 		}
@@ -357,15 +356,15 @@ func (a *Announcer) Run(ctx context.Context) error {
 			announceT.Reset(announceDelay(n, a.cfg.TTL))
 			n++
 		case p := <-in:
-			now := time.Now()
-			if a.conflict(p, now) { // renamed: start over under the new name
+			ans, ok, renamed := a.receive(p, time.Now())
+			if renamed { // start over under the new name
 				pending = pending[:0]
 				answerT.Stop()
 				n = 0
 				announceT.Reset(0)
 				continue
 			}
-			if ans, ok := a.answer(p, now); ok {
+			if ok {
 				pending = append(pending, ans)
 				slices.SortFunc(pending, func(x, y pendingAnswer) int { return x.due.Compare(y.due) })
 				answerT.Reset(time.Until(pending[0].due))
@@ -406,23 +405,37 @@ func readLoop(c pconn, in chan<- inPacket, log *slog.Logger) {
 	}
 }
 
-// answer decides whether datagram p is a query to answer and builds the
-// answer (PROTOCOL.md section 6.4).
-func (a *Announcer) answer(p inPacket, now time.Time) (pendingAnswer, bool) {
+// receive handles one datagram: parsed once, dispatched by type. A QUERY
+// may need an answer (returned, with ok); an ANNOUNCE or ANSWER may show a
+// name conflict (renamed: the Announcer took a new name).
+func (a *Announcer) receive(p inPacket, now time.Time) (ans pendingAnswer, ok, renamed bool) {
 	h, body, err := wire.Parse(p.b)
-	if err != nil || h.Type != wire.TypeQuery || h.Flags&wire.FlagAuth != 0 {
-		return pendingAnswer{}, false
+	if err != nil || h.Flags&wire.FlagAuth != 0 {
+		return pendingAnswer{}, false, false
 	}
+	switch h.Type {
+	case wire.TypeQuery:
+		ans, ok = a.answer(p, h, body, now)
+		return ans, ok, false
+	case wire.TypeAnnounce, wire.TypeAnswer:
+		return pendingAnswer{}, false, a.conflict(p, h, body, now)
+	}
+	return pendingAnswer{}, false, false
+}
+
+// answer decides whether datagram p, a QUERY with header h and body, is
+// to be answered and builds the answer (PROTOCOL.md section 6.4).
+func (a *Announcer) answer(p inPacket, h wire.Header, body []byte, now time.Time) (pendingAnswer, bool) {
 	l := linkByIndex(a.links, p.ifIndex)
 	if l == nil {
 		return pendingAnswer{}, false // arrived on an interface we do not serve
 	}
-	q, err := ParseQuery(body)
+	q, err := wire.ParseQuery(body)
 	if err != nil {
 		a.log.Debug("discovery: malformed query", "from", p.src, "err", err)
 		return pendingAnswer{}, false
 	}
-	if q.Service != "" && !equalFold(q.Service, a.cfg.Service) || q.Instance != "" && !equalFold(q.Instance, a.cfg.Instance) {
+	if q.Service != "" && !wire.EqualFold(q.Service, a.cfg.Service) || q.Instance != "" && !wire.EqualFold(q.Instance, a.cfg.Instance) {
 		return pendingAnswer{}, false
 	}
 	if a.isOwn(h.ID) {
@@ -457,7 +470,7 @@ func (a *Announcer) answer(p inPacket, now time.Time) (pendingAnswer, bool) {
 		a.stats.dups.Add(1)
 		return pendingAnswer{}, false
 	}
-	if slices.Contains(q.Known, KnownHash(a.cfg.Service, a.cfg.Instance)) {
+	if slices.Contains(q.Known, wire.KnownHash(a.cfg.Service, a.cfg.Instance)) {
 		a.stats.known.Add(1)
 		return pendingAnswer{}, false
 	}
@@ -471,12 +484,12 @@ func (a *Announcer) answer(p inPacket, now time.Time) (pendingAnswer, bool) {
 			return pendingAnswer{}, false
 		}
 	}
-	rec, ok := fitRecord(a.record(l, p.src.Addr(), a.ttl), len(p.b))
+	rec, ok := wire.FitRecord(a.record(l, p.src.Addr(), a.ttl), len(p.b))
 	if !ok {
 		a.log.Debug("discovery: query too small for an answer", "from", p.src, "size", len(p.b))
 		return pendingAnswer{}, false
 	}
-	msg, err := AppendRecord(nil, wire.TypeAnswer, h.ID, rec)
+	msg, err := wire.AppendRecord(nil, wire.TypeAnswer, h.ID, rec)
 	if err != nil {
 		return pendingAnswer{}, false
 	}
@@ -521,8 +534,8 @@ func sharedDst(l *link, src netip.AddrPort) netip.AddrPort {
 var allNodes = netip.MustParseAddr("ff02::1")
 
 // record returns the Announcer's record for link l.
-func (a *Announcer) record(l *link, near netip.Addr, ttl uint32) Record {
-	return Record{TTL: ttl, Port: a.cfg.Port, Service: a.cfg.Service, Instance: a.cfg.Instance,
+func (a *Announcer) record(l *link, near netip.Addr, ttl uint32) wire.Record {
+	return wire.Record{TTL: ttl, Port: a.cfg.Port, Service: a.cfg.Service, Instance: a.cfg.Instance,
 		Addrs: l.addrs(near), Attrs: a.cfg.Attrs}
 }
 
@@ -545,7 +558,7 @@ func (a *Announcer) send(msg []byte, dst netip.AddrPort, ifIndex int) {
 func (a *Announcer) sendAll(t wire.Type, ttl uint32) {
 	for i := range a.links {
 		l := &a.links[i]
-		msg, err := AppendRecord(nil, t, a.newID(), a.record(l, netip.Addr{}, ttl))
+		msg, err := wire.AppendRecord(nil, t, a.newID(), a.record(l, netip.Addr{}, ttl))
 		if err != nil {
 			continue
 		}
@@ -577,32 +590,9 @@ func forEachTarget(l *link, port int, f func(netip.AddrPort)) {
 		}
 	}
 	if l.multicast && len(l.v4) > 0 {
-		f(netip.AddrPortFrom(Group4, p))
+		f(netip.AddrPortFrom(wire.DiscoveryGroup4, p))
 	}
 	if l.multicast && l.ll6.IsValid() {
-		f(netip.AddrPortFrom(Group6.WithZone(l.name), p))
+		f(netip.AddrPortFrom(wire.DiscoveryGroup6.WithZone(l.name), p))
 	}
-}
-
-// equalFold compares names the way DNS does (RFC 4343): ASCII letters
-// case-insensitively, every other byte exactly. strings.EqualFold would also
-// fold non-ASCII letters, which DNS-SD names must not.
-func equalFold(a, b string) bool {
-	return len(a) == len(b) && cmp.Compare(toLower(a), toLower(b)) == 0
-}
-
-// toLower lower-cases ASCII letters only, as DNS does.
-func toLower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if b[j] >= 'A' && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
 }

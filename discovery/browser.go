@@ -41,11 +41,11 @@ type Instance struct {
 }
 
 // Attr returns the value of attribute key and whether the instance has it.
-func (in Instance) Attr(key string) (string, bool) { return LookupAttr(in.Attrs, key) }
+func (in Instance) Attr(key string) (string, bool) { return wire.LookupAttr(in.Attrs, key) }
 
 // instanceFrom builds an Instance from a record that arrived from src on
 // interface ifName.
-func instanceFrom(rec Record, src netip.AddrPort, ifName string) Instance {
+func instanceFrom(rec wire.Record, src netip.AddrPort, ifName string) Instance {
 	in := Instance{Service: rec.Service, Instance: rec.Instance, Interface: ifName,
 		TTL: time.Duration(rec.TTL) * time.Second, Attrs: rec.Attrs, Truncated: rec.Truncated, Source: src}
 	for _, a := range rec.Addrs {
@@ -71,7 +71,7 @@ type BrowserConfig struct {
 	// (an answer is never larger than its query). Default
 	// DefaultQuerySize (512 bytes); at most wire.DefaultMaxDatagram.
 	QuerySize int
-	// DiscoveryPort is the UDP port queries are sent to. Default Port.
+	// DiscoveryPort is the UDP port queries are sent to. Default wire.DiscoveryPort.
 	DiscoveryPort int
 	// Logger receives warnings and debug detail. Default: none.
 	Logger *slog.Logger
@@ -112,7 +112,7 @@ func newBrowser(cfg BrowserConfig, links []link, nw network) (*Browser, error) {
 	}
 	cfg.QuerySize = min(cfg.QuerySize, wire.DefaultMaxDatagram)
 	if cfg.DiscoveryPort == 0 {
-		cfg.DiscoveryPort = Port
+		cfg.DiscoveryPort = wire.DiscoveryPort
 	}
 	cfg.Interfaces = slices.Clone(cfg.Interfaces)
 	log := cfg.Logger
@@ -195,7 +195,7 @@ const truncatedWait = 300 * time.Millisecond
 // all. Only one Browse runs at a time on a Browser.
 func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance)) error {
 	if service != "" {
-		if err := ValidateService(service); err != nil {
+		if err := wire.ValidateService(service); err != nil {
 			return err
 		}
 	}
@@ -245,7 +245,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			}
 			id := rand.Uint64()
 			ids[id] = true
-			sent, err := b.sendQuery(id, Query{Service: service, Known: fitKnown(hashes, service)})
+			sent, err := b.sendQuery(id, wire.Query{Service: service, Known: fitKnown(hashes, service)})
 			if round == 0 && sent == 0 {
 				return fmt.Errorf("discovery: no query could be sent: %w", err)
 			}
@@ -266,15 +266,15 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			if err != nil || h.Type != wire.TypeAnswer || !ids[h.ID] {
 				continue
 			}
-			rec, err := ParseRecord(body)
+			rec, err := wire.ParseRecord(body)
 			if err != nil {
 				b.log.Debug("discovery: malformed answer", "from", p.src, "err", err)
 				continue
 			}
-			if rec.TTL == 0 || service != "" && !equalFold(rec.Service, service) {
+			if rec.TTL == 0 || service != "" && !wire.EqualFold(rec.Service, service) {
 				continue
 			}
-			key := toLower(rec.Service) + "\x00" + toLower(rec.Instance)
+			key := wire.FoldCase(rec.Service) + "\x00" + wire.FoldCase(rec.Instance)
 			in := instanceFrom(rec, p.src, ifaceName(b.links, p.ifIndex))
 			in.FoundAfter = time.Since(start)
 			f := known[key]
@@ -291,11 +291,11 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			}
 			switch {
 			case f == nil && !rec.Truncated:
-				known[key] = &found{hash: KnownHash(rec.Service, rec.Instance), src: p.src.Addr(), iface: in.Interface}
+				known[key] = &found{hash: wire.KnownHash(rec.Service, rec.Instance), src: p.src.Addr(), iface: in.Interface}
 				order = append(order, key)
 				report(in)
 			case f == nil:
-				known[key] = &found{hash: KnownHash(rec.Service, rec.Instance), pending: &in, since: time.Now(),
+				known[key] = &found{hash: wire.KnownHash(rec.Service, rec.Instance), pending: &in, since: time.Now(),
 					src: p.src.Addr(), iface: in.Interface}
 				order = append(order, key)
 				b.followUp(ids, &in)
@@ -318,7 +318,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 
 // fitKnown cuts the known-answer list to what fits a query for service.
 func fitKnown(h []uint64, service string) []uint64 {
-	n := (wire.DefaultMaxDatagram - queryFixedLen - len(service)) / 8
+	n := (wire.DefaultMaxDatagram - wire.QueryFixedLen - len(service)) / 8
 	n = min(n, 255)
 	if len(h) > n {
 		h = h[len(h)-n:] // the most recent ones
@@ -331,7 +331,7 @@ func fitKnown(h []uint64, service string) []uint64 {
 func (b *Browser) followUp(ids map[uint64]bool, in *Instance) {
 	id := rand.Uint64()
 	ids[id] = true
-	msg, err := AppendQuery(nil, id, Query{Service: in.Service, Instance: in.Instance}, wire.DefaultMaxDatagram)
+	msg, err := wire.AppendQuery(nil, id, wire.Query{Service: in.Service, Instance: in.Instance}, wire.DefaultMaxDatagram)
 	if err != nil {
 		return
 	}
@@ -355,8 +355,8 @@ func (b *Browser) followUp(ids map[uint64]bool, in *Instance) {
 
 // sendQuery sends one round of query q on every link and returns how many
 // datagrams left and the last error.
-func (b *Browser) sendQuery(id uint64, q Query) (int, error) {
-	msg, err := AppendQuery(nil, id, q, b.cfg.QuerySize)
+func (b *Browser) sendQuery(id uint64, q wire.Query) (int, error) {
+	msg, err := wire.AppendQuery(nil, id, q, b.cfg.QuerySize)
 	if err != nil {
 		return 0, err
 	}

@@ -48,10 +48,10 @@ func (a *Announcer) isOwn(id uint64) bool {
 // probe sends a QUERY for the Announcer's own instance on every link. A
 // server that already uses the name answers it.
 func (a *Announcer) probe() {
-	q := Query{Service: a.cfg.Service, Instance: a.cfg.Instance}
+	q := wire.Query{Service: a.cfg.Service, Instance: a.cfg.Instance}
 	for i := range a.links {
 		l := &a.links[i]
-		msg, err := AppendQuery(nil, a.newID(), q, DefaultQuerySize)
+		msg, err := wire.AppendQuery(nil, a.newID(), q, DefaultQuerySize)
 		if err != nil {
 			return
 		}
@@ -59,13 +59,12 @@ func (a *Announcer) probe() {
 	}
 }
 
-// conflict checks whether datagram p shows another server using the
+// conflict checks whether datagram p (header h, body) shows another server using the
 // Announcer's instance name, and reacts: a generated name is replaced (and
 // conflict returns true: the caller starts announcing the new name), a
 // configured one is kept and the conflict logged as an error.
-func (a *Announcer) conflict(p inPacket, now time.Time) bool {
-	h, body, err := wire.Parse(p.b)
-	if err != nil || h.Flags&wire.FlagAuth != 0 || a.isOwn(h.ID) && h.Type == wire.TypeAnnounce {
+func (a *Announcer) conflict(p inPacket, h wire.Header, body []byte, now time.Time) bool {
+	if a.isOwn(h.ID) && h.Type == wire.TypeAnnounce {
 		return false
 	}
 	switch {
@@ -78,8 +77,8 @@ func (a *Announcer) conflict(p inPacket, now time.Time) bool {
 	if l == nil {
 		return false
 	}
-	rec, err := ParseRecord(body)
-	if err != nil || rec.TTL == 0 || !equalFold(rec.Service, a.cfg.Service) || !equalFold(rec.Instance, a.cfg.Instance) {
+	rec, err := wire.ParseRecord(body)
+	if err != nil || rec.TTL == 0 || !wire.EqualFold(rec.Service, a.cfg.Service) || !wire.EqualFold(rec.Instance, a.cfg.Instance) {
 		return false
 	}
 	// The same port at one of our addresses is this server (another
@@ -132,7 +131,7 @@ func renameInstance(old string) string {
 	}
 	suffix := fmt.Sprintf("-%06x", rand.Uint32()&0xffffff)
 	for {
-		n := truncateUTF8(base, MaxInstanceLen-len(suffix)) + suffix
+		n := wire.TruncateUTF8(base, wire.MaxInstanceLen-len(suffix)) + suffix
 		if n != old {
 			return n
 		}

@@ -150,7 +150,7 @@ func (c *fakeConn) writeTo(b []byte, dst netip.AddrPort, ifIndex int) error {
 		dst: dst, link: l.name, h: h, b: slices.Clone(b)}
 	lan.log = append(lan.log, s)
 	to := dst.Addr().WithZone("")
-	group := to == Group4 || to == Group6 || slices.ContainsFunc(l.v4, func(v v4addr) bool { return v.bcast == to })
+	group := to == wire.DiscoveryGroup4 || to == wire.DiscoveryGroup6 || slices.ContainsFunc(l.v4, func(v v4addr) bool { return v.bcast == to })
 	for _, r := range lan.conns {
 		if r.family != c.family || r.port != int(dst.Port()) || r.closed() {
 			continue

@@ -4,29 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/udpkit/udpkit/internal/sockopt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
 	"syscall"
 
+	"github.com/udpkit/udpkit/internal/sockopt"
+	"github.com/udpkit/udpkit/wire"
+
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
-)
-
-// Discovery transport constants (PROTOCOL.md sections 6.1 and 8).
-const (
-	// Port is the UDP port discovery announcements and queries are sent to.
-	Port = 9798
-)
-
-// Multicast groups discovery uses (PROTOCOL.md section 6.1).
-var (
-	// Group4 is the IPv4 group, organization-local scope (RFC 2365).
-	Group4 = netip.MustParseAddr("239.255.97.97")
-	// Group6 is the IPv6 group, link-local scope.
-	Group6 = netip.MustParseAddr("ff02::9797")
 )
 
 // pconn is one UDP socket of one address family as the discovery logic
@@ -68,14 +56,14 @@ func (sysNetwork) listen(family int, port int, shared bool, links []link, log *s
 		}
 		_ = p.SetMulticastTTL(1) // the default; discovery never leaves the link
 		if shared {
-			group := &net.UDPAddr{IP: Group4.AsSlice()}
+			group := &net.UDPAddr{IP: wire.DiscoveryGroup4.AsSlice()}
 			for _, l := range links {
 				if !l.multicast || len(l.v4) == 0 {
 					continue
 				}
 				if err := p.JoinGroup(&net.Interface{Index: l.index, Name: l.name}, group); err != nil {
 					log.Warn("discovery: joining the IPv4 group failed; this interface hears broadcasts only",
-						"interface", l.name, "group", Group4, "err", err)
+						"interface", l.name, "group", wire.DiscoveryGroup4, "err", err)
 				}
 			}
 		}
@@ -92,7 +80,7 @@ func (sysNetwork) listen(family int, port int, shared bool, links []link, log *s
 		}
 		_ = p.SetMulticastHopLimit(1)
 		if shared {
-			group := &net.UDPAddr{IP: Group6.AsSlice()}
+			group := &net.UDPAddr{IP: wire.DiscoveryGroup6.AsSlice()}
 			joined := 0
 			for _, l := range links {
 				if !l.multicast || !l.ll6.IsValid() {
@@ -100,7 +88,7 @@ func (sysNetwork) listen(family int, port int, shared bool, links []link, log *s
 				}
 				if err := p.JoinGroup(&net.Interface{Index: l.index, Name: l.name}, group); err != nil {
 					log.Warn("discovery: joining the IPv6 group failed on this interface",
-						"interface", l.name, "group", Group6, "err", err)
+						"interface", l.name, "group", wire.DiscoveryGroup6, "err", err)
 					continue
 				}
 				joined++

@@ -64,7 +64,7 @@ type WatcherConfig struct {
 	// next re-announcement.
 	Passive bool
 	// DiscoveryPort is the UDP port announcements are sent to. Default
-	// Port.
+	// wire.DiscoveryPort.
 	DiscoveryPort int
 	// Logger receives warnings and debug detail. Default: none.
 	Logger *slog.Logger
@@ -104,7 +104,7 @@ func NewWatcher(cfg WatcherConfig) (*Watcher, error) {
 
 func newWatcher(cfg WatcherConfig, links []link, nw network) (*Watcher, error) {
 	if cfg.DiscoveryPort == 0 {
-		cfg.DiscoveryPort = Port
+		cfg.DiscoveryPort = wire.DiscoveryPort
 	}
 	cfg.Interfaces = slices.Clone(cfg.Interfaces)
 	log := cfg.Logger
@@ -190,7 +190,7 @@ const initialBrowse = time.Second
 // ctx ends or the Watcher is closed. Only one Watch runs at a time.
 func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) error {
 	if service != "" {
-		if err := ValidateService(service); err != nil {
+		if err := wire.ValidateService(service); err != nil {
 			return err
 		}
 	}
@@ -254,7 +254,7 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 		}
 	}
 	seen := func(inst Instance, reason string, now time.Time) {
-		key := toLower(inst.Service) + "\x00" + toLower(inst.Instance) + "\x00" + inst.Interface
+		key := wire.FoldCase(inst.Service) + "\x00" + wire.FoldCase(inst.Instance) + "\x00" + inst.Interface
 		e := table[key]
 		switch {
 		case e == nil && len(table) >= maxWatched:
@@ -290,12 +290,12 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 			if err != nil || h.Type != wire.TypeAnnounce && h.Type != wire.TypeGoodbye {
 				continue
 			}
-			rec, err := ParseRecord(body)
+			rec, err := wire.ParseRecord(body)
 			if err != nil {
 				w.log.Debug("discovery: malformed announcement", "from", p.src, "err", err)
 				continue
 			}
-			if service != "" && !equalFold(rec.Service, service) {
+			if service != "" && !wire.EqualFold(rec.Service, service) {
 				continue
 			}
 			if linkByIndex(w.links, p.ifIndex) == nil {
@@ -303,7 +303,7 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 			}
 			now := time.Now()
 			inst := instanceFrom(rec, p.src, ifaceName(w.links, p.ifIndex))
-			key := toLower(inst.Service) + "\x00" + toLower(inst.Instance) + "\x00" + inst.Interface
+			key := wire.FoldCase(inst.Service) + "\x00" + wire.FoldCase(inst.Instance) + "\x00" + inst.Interface
 			if h.Type == wire.TypeGoodbye || rec.TTL == 0 {
 				if len(gone) >= maxWatched {
 					clear(gone)

@@ -61,8 +61,8 @@
 // its session was heard before its first probe of that kind, to the
 // count it announces in its probes, so a group that works late or stops
 // early is seen from both sides. The wire format is in
-// PROTOCOL.md, section 7; AppendProbe, ParseProbe, AppendReply and
-// ParseReply are its pure codec.
+// PROTOCOL.md, section 7; its pure codec is in package wire
+// (wire.AppendProbe, wire.ParseProbe, wire.AppendReply, wire.ParseReply).
 //
 // # Traps handled
 //

@@ -1,9 +1,10 @@
 package multicast
 
 import (
-	"github.com/udpkit/udpkit/internal/sockopt"
 	"log/slog"
 	"syscall"
+
+	"github.com/udpkit/udpkit/internal/sockopt"
 
 	"golang.org/x/sys/unix"
 )

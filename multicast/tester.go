@@ -12,6 +12,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/udpkit/udpkit/wire"
 )
 
 // Test defaults.
@@ -78,8 +80,8 @@ type TestConfig struct {
 	// a peer whose last probe arrived ends the wait early. Default (0):
 	// the larger of 1 s and 3 intervals.
 	Linger time.Duration
-	// Size is the size of each probe datagram in bytes (ProbeLen..65507).
-	// Default (0): ProbeLen.
+	// Size is the size of each probe datagram in bytes (wire.ProbeLen..65507).
+	// Default (0): wire.ProbeLen.
 	Size int
 	// Session identifies this run in the message IDs. Default (0):
 	// random.
@@ -93,11 +95,11 @@ type TestConfig struct {
 type Event struct {
 	// Peer is the address of the other participant.
 	Peer netip.AddrPort
-	// Reply is true for a reply to one of our probes (RTT is set), false
+	// wire.Reply is true for a reply to one of our probes (RTT is set), false
 	// for a probe from the peer.
 	Reply bool
-	// Kind, Seq and Size describe the datagram.
-	Kind Kind
+	// wire.Kind, Seq and Size describe the datagram.
+	Kind wire.Kind
 	Seq  uint32
 	Size int
 	// RTT is the round-trip time of a reply.
@@ -327,7 +329,7 @@ type peerState struct {
 	count      uint32 // the peer's planned count
 	lastHigh   uint32 // highest seq of any kind from the peer
 	lastSeen   time.Time
-	kinds      [3]kindState // by Kind
+	kinds      [3]kindState // by wire.Kind
 	// sessLow is, per sender session, the lowest seq of anything
 	// received from it (0: a hello, or a reply to our hello): a session
 	// heard before its first counted probe is counted from seq 1.
@@ -341,7 +343,7 @@ type tester struct {
 	log     *slog.Logger
 	start   time.Time
 	session uint32
-	flags   ProbeFlags
+	flags   wire.ProbeFlags
 	mcast   bool   // joined: reports multicast figures
 	sendG   bool   // sends to the group (not NoJoin; SSM: only the source)
 	count   uint32 // 0 = unbounded
@@ -448,10 +450,10 @@ func newTester(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*test
 		cfg.Linger = max(time.Second, 3*cfg.Interval)
 	}
 	if cfg.Size == 0 {
-		cfg.Size = ProbeLen
+		cfg.Size = wire.ProbeLen
 	}
-	if cfg.Size < ProbeLen || cfg.Size > 65507 {
-		return nil, fmt.Errorf("multicast: probe size %d out of range %d..65507", cfg.Size, ProbeLen)
+	if cfg.Size < wire.ProbeLen || cfg.Size > 65507 {
+		return nil, fmt.Errorf("multicast: probe size %d out of range %d..65507", cfg.Size, wire.ProbeLen)
 	}
 	if cfg.Session == 0 {
 		var b [4]byte
@@ -496,7 +498,7 @@ func newTester(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*test
 	}
 	t.conn = c
 	if c.Joined() {
-		t.flags = FlagMember
+		t.flags = wire.ProbeMember
 	}
 	t.sendG = t.mcast && (!cfg.Source.IsValid() || isLocalAddr(cfg.Source))
 	return t, nil
@@ -684,7 +686,7 @@ func (t *tester) peerFinished(p *peerState, now time.Time) bool {
 	if p.lastHigh < p.count {
 		return false
 	}
-	for _, k := range []Kind{KindMulticast, KindUnicast} {
+	for _, k := range []wire.Kind{wire.KindMulticast, wire.KindUnicast} {
 		ks := &p.kinds[k]
 		tr := ks.from[p.session]
 		if tr != nil && tr.highest < p.count && now.Sub(ks.fromSeen) <= t.cfg.Linger {
@@ -695,11 +697,11 @@ func (t *tester) peerFinished(p *peerState, now time.Time) bool {
 }
 
 // kinds returns the kinds of probe this participant sends.
-func (t *tester) kinds() []Kind {
+func (t *tester) kinds() []wire.Kind {
 	if t.sendG {
-		return []Kind{KindMulticast, KindUnicast}
+		return []wire.Kind{wire.KindMulticast, wire.KindUnicast}
 	}
-	return []Kind{KindUnicast}
+	return []wire.Kind{wire.KindUnicast}
 }
 
 // send sends probe seq to the group and to every peer (hello: only to the
@@ -725,24 +727,24 @@ func (t *tester) send(seq uint32, hello bool) {
 	}
 	t.mu.Unlock()
 
-	pr := Probe{
+	pr := wire.Probe{
 		Session: t.session, Seq: seq, Flags: t.flags, Count: t.count,
-		IntervalMillis: uint32(t.cfg.Interval / time.Millisecond), Pad: t.cfg.Size - ProbeLen,
+		IntervalMillis: uint32(t.cfg.Interval / time.Millisecond), Pad: t.cfg.Size - wire.ProbeLen,
 	}
 	if t.count != 0 && seq == t.count {
-		pr.Flags |= FlagLast
+		pr.Flags |= wire.ProbeLast
 	}
 	if t.sendG {
-		pr.Kind, pr.TTL, pr.Time = KindMulticast, uint8(t.conn.TTL()), t.now()
-		t.buf = AppendProbe(t.buf[:0], pr)
+		pr.Kind, pr.TTL, pr.Time = wire.KindMulticast, uint8(t.conn.TTL()), t.now()
+		t.buf = wire.AppendProbe(t.buf[:0], pr)
 		if _, err := t.conn.WriteGroup(t.buf); err != nil {
 			t.log.Warn("multicast: probe to group", "seq", seq, "err", err)
 		}
 	}
-	pr.Kind, pr.TTL = KindUnicast, uint8(t.conn.UnicastTTL())
+	pr.Kind, pr.TTL = wire.KindUnicast, uint8(t.conn.UnicastTTL())
 	for _, a := range targets {
 		pr.Time = t.now()
-		t.buf = AppendProbe(t.buf[:0], pr)
+		t.buf = wire.AppendProbe(t.buf[:0], pr)
 		if err := t.conn.WriteTo(t.buf, a); err != nil {
 			t.log.Debug("multicast: probe to peer", "peer", a, "seq", seq, "err", err)
 		}
@@ -768,25 +770,26 @@ func (t *tester) readLoop(ctx context.Context) {
 			continue
 		}
 		d := b[:pk.N]
-		if len(d) < 4 {
+		h, body, err := wire.Parse(d) // parsed once, dispatched by type
+		if err != nil {
 			continue
 		}
-		switch d[3] { // wire type byte; the parsers check everything
-		case 0x20:
-			pr, err := ParseProbe(d)
+		switch h.Type {
+		case wire.TypeProbe:
+			pr, err := wire.ParseProbe(h, body)
 			if err != nil || pr.Session == t.session {
 				continue
 			}
 			if r, dst, ok := t.onProbe(pr, pk); ok {
-				out = AppendReply(out[:0], r)
+				out = wire.AppendReply(out[:0], r)
 				if len(out) <= len(d) { // never larger than the probe
 					if err := t.conn.WriteTo(out, dst); err != nil {
 						t.log.Debug("multicast: reply", "peer", dst, "err", err)
 					}
 				}
 			}
-		case 0x21:
-			r, err := ParseReply(d)
+		case wire.TypeReply:
+			r, err := wire.ParseReply(h, body)
 			if err != nil || r.Session != t.session {
 				continue
 			}
@@ -835,7 +838,7 @@ func (t *tester) peerFor(src netip.AddrPort, session uint32) *peerState {
 //     with a known session draws replies only to that peer, within its
 //     budget, not to a victim;
 //   - any other probe through the group is ignored.
-func (t *tester) acceptProbe(pr Probe, pk Packet) (*peerState, netip.AddrPort) {
+func (t *tester) acceptProbe(pr wire.Probe, pk Packet) (*peerState, netip.AddrPort) {
 	src := netip.AddrPortFrom(pk.Src.Addr().Unmap(), pk.Src.Port())
 	p := t.byAddr[peerKey(pk.Src)]
 	if p != nil {
@@ -903,12 +906,12 @@ func (t *tester) allowReply(p *peerState, now time.Time) bool {
 }
 
 // onProbe records a probe and returns the reply to send and where to.
-func (t *tester) onProbe(pr Probe, pk Packet) (Reply, netip.AddrPort, bool) {
+func (t *tester) onProbe(pr wire.Probe, pk Packet) (wire.Reply, netip.AddrPort, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p, dst := t.acceptProbe(pr, pk)
 	if p == nil {
-		return Reply{}, dst, false
+		return wire.Reply{}, dst, false
 	}
 	now := time.Now()
 	if !pk.Multicast {
@@ -919,7 +922,7 @@ func (t *tester) onProbe(pr Probe, pk Packet) (Reply, netip.AddrPort, bool) {
 		p.iface = pk.Interface
 	}
 	p.count = pr.Count
-	if pr.Flags&FlagMember != 0 {
+	if pr.Flags&wire.ProbeMember != 0 {
 		p.member = "yes"
 	} else if p.member == "unknown" {
 		p.member = "no"
@@ -955,16 +958,16 @@ func (t *tester) onProbe(pr Probe, pk Packet) (Reply, netip.AddrPort, bool) {
 		}
 	}
 	if !t.allowReply(p, now) {
-		return Reply{}, dst, false
+		return wire.Reply{}, dst, false
 	}
 	ttl := uint8(0)
 	if pk.TTL > 0 && pk.TTL < 256 {
 		ttl = uint8(pk.TTL)
 	}
-	return ReplyTo(pr, ttl, t.session, t.flags, received, first), dst, true
+	return wire.ReplyTo(pr, ttl, t.session, t.flags, received, first), dst, true
 }
 
-func (t *tester) onReply(r Reply, pk Packet) {
+func (t *tester) onReply(r wire.Reply, pk Packet) {
 	rtt := time.Duration(t.now() - r.Time)
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -977,7 +980,7 @@ func (t *tester) onReply(r Reply, pk Packet) {
 	if pk.Interface != "" {
 		p.iface = pk.Interface
 	}
-	if r.Flags&FlagMember != 0 {
+	if r.Flags&wire.ProbeMember != 0 {
 		p.member = "yes"
 	} else if p.member == "unknown" {
 		p.member = "no"
@@ -993,7 +996,7 @@ func (t *tester) onReply(r Reply, pk Packet) {
 		}
 		return
 	}
-	if r.Kind != KindMulticast && r.Kind != KindUnicast {
+	if r.Kind != wire.KindMulticast && r.Kind != wire.KindUnicast {
 		return
 	}
 	ks := &p.kinds[r.Kind]
@@ -1042,16 +1045,16 @@ func (t *tester) report(interrupted bool) *Report {
 		pr := PeerReport{Peer: p.addr, Listed: p.listed && !p.discovered, Discovered: p.discovered,
 			Answered: p.heard, Interface: p.iface, Member: p.member}
 		if t.sendG || t.mcast && p.addr.Addr().WithZone("") == t.conn.Source().WithZone("") {
-			pr.Multicast = t.kindReport(p, KindMulticast, t.conn.TTL())
+			pr.Multicast = t.kindReport(p, wire.KindMulticast, t.conn.TTL())
 		}
-		pr.Unicast = t.kindReport(p, KindUnicast, t.conn.UnicastTTL())
+		pr.Unicast = t.kindReport(p, wire.KindUnicast, t.conn.UnicastTTL())
 		r.Peers = append(r.Peers, pr)
 	}
 	sort.SliceStable(r.Peers, func(i, j int) bool { return r.Peers[i].Listed && !r.Peers[j].Listed })
 	return r
 }
 
-func (t *tester) kindReport(p *peerState, k Kind, ttl int) *KindReport {
+func (t *tester) kindReport(p *peerState, k wire.Kind, ttl int) *KindReport {
 	ks := &p.kinds[k]
 	kr := &KindReport{TTLSent: ttl, TTLSeen: ks.ttlSeen}
 	// Our probes towards p are counted from its base (the first sent
@@ -1067,7 +1070,7 @@ func (t *tester) kindReport(p *peerState, k Kind, ttl int) *KindReport {
 		low = ks.first
 	}
 	sent := int(t.seq) - int(low) + 1
-	if k == KindMulticast && !t.sendG {
+	if k == wire.KindMulticast && !t.sendG {
 		sent, kr.ReceiveOnly = 0, true
 	}
 	kr.Sent = max(sent, 0)

@@ -53,10 +53,13 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 	b := p.buf[:n]
 	over := p.n > s.cfg.maxDatagram
 	now := int64(-1) // the clock, read once, and only when needed
+	// Parsed once: the rate limiter, the counters and the dispatch below
+	// all use this result. Parse does not allocate, even when it fails.
+	h, body, perr := wire.Parse(b)
 	if s.rates != nil {
 		now = s.now()
 		if ok, nack := s.rates.allow(rateKey(p.remote), now); !ok {
-			return s.rateLimited(b, nack && !over, reply)
+			return s.rateLimited(h, perr, nack && !over, len(b), reply)
 		}
 	}
 
@@ -67,29 +70,27 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 		}
 		return s.processRaw(ctx, p, b, over, reply)
 	}
-	// Cheap checks first, so that a flood of bad datagrams costs no
-	// allocation (wire.Parse wraps its errors with detail).
 	switch {
-	case len(b) < wire.HeaderLen:
+	case perr == wire.ErrShort && len(b) < wire.HeaderLen:
 		return s.malformed(&s.stats.short, p, "short")
-	case b[2] != wire.Version:
+	case perr == wire.ErrVersion:
 		return s.malformed(&s.stats.version, p, "version")
-	case !wire.Type(b[3]).Known():
+	case perr == wire.ErrType:
 		return s.malformed(&s.stats.badType, p, "type")
-	case wire.Flags(b[4])&^wire.FlagAuth != 0:
+	case perr == wire.ErrFlags:
 		return s.malformed(&s.stats.flags, p, "flags")
-	case wire.Flags(b[4])&wire.FlagAuth != 0:
-		// No keys in this release: PROTOCOL.md section 5.
+	case h.Flags&wire.FlagAuth != 0:
+		// No keys in this release: PROTOCOL.md section 5. (A missing
+		// tag, ErrShort on a full header, lands here too.)
 		return s.malformed(&s.stats.auth, p, "auth")
 	}
-	t := wire.Type(b[3])
+	t := h.Type
 	if t != wire.TypeData && t != wire.TypePing {
 		// Replies (ACK, NACK, PONG) and discovery or multicast-test
 		// messages are not for this server; answering could loop.
 		return s.malformed(&s.stats.unexpected, p, "unexpected type")
 	}
-	h, body, err := wire.Parse(b)
-	if err != nil {
+	if perr != nil {
 		return s.malformed(&s.stats.field, p, "field")
 	}
 	if over {
@@ -180,9 +181,9 @@ func (s *Server) handle(ctx context.Context, p *packet, id uint64, raw bool, pay
 	}
 	s.stats.rejected.Add(1)
 	if re, ok := errors.AsType[*RejectError](err); ok {
-		return re.code(), cut(re.Reason, maxReasonLen)
+		return re.code(), wire.TruncateUTF8(re.Reason, maxReasonLen)
 	}
-	return wire.CodeRejected, cut(err.Error(), maxReasonLen)
+	return wire.CodeRejected, wire.TruncateUTF8(err.Error(), maxReasonLen)
 }
 
 // serveUDP calls the handler, turning a panic into an error: one bad
@@ -216,15 +217,4 @@ func unmap(ap netip.AddrPort) netip.AddrPort {
 		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	return ap
-}
-
-// cut shortens s to at most n bytes without splitting a UTF-8 sequence.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }

@@ -138,17 +138,15 @@ func (t *rateTable) counts() (sources int, evicted uint64) {
 	return len(t.index), t.evicted
 }
 
-// rateLimited handles a datagram over its source's limit: a well-formed
-// DATA gets NACK "rate limited" (a header, never longer than the request)
-// when nack is set; everything else is dropped.
-func (s *Server) rateLimited(b []byte, nack bool, reply []byte) []byte {
+// rateLimited handles a datagram over its source's limit, given what
+// wire.Parse made of it: a well-formed DATA without flags gets NACK "rate
+// limited" (a header, never longer than the request of n bytes) when nack
+// is set; everything else is dropped.
+func (s *Server) rateLimited(h wire.Header, perr error, nack bool, n int, reply []byte) []byte {
 	s.stats.rateLimited.Add(1)
-	if nack && len(b) >= wire.HeaderLen && wire.IsMessage(b) && b[2] == wire.Version &&
-		wire.Type(b[3]) == wire.TypeData && b[4] == 0 {
-		if h, _, err := wire.Parse(b); err == nil {
-			s.stats.nacked.Add(1)
-			return wire.AppendNack(reply[:0], h.ID, wire.CodeRateLimited, "", len(b))
-		}
+	if nack && perr == nil && h.Type == wire.TypeData && h.Flags == 0 {
+		s.stats.nacked.Add(1)
+		return wire.AppendNack(reply[:0], h.ID, wire.CodeRateLimited, "", n)
 	}
 	s.stats.dropped.Add(1)
 	return nil

@@ -34,7 +34,7 @@ const (
 	DefaultDedupPerSource = 256
 
 	// DefaultPort is the UDP port of a udpkit server (PROTOCOL.md section 8).
-	DefaultPort = 9797
+	DefaultPort = wire.DataPort
 
 	// maxReasonLen bounds the NACK text kept in the de-duplication table.
 	maxReasonLen = 256

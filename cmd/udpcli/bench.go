@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/udpkit/udpkit/internal/cliflag"
 	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
 	"time"
+
+	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/wire"

@@ -10,11 +10,8 @@ import (
 
 	"github.com/udpkit/udpkit/discovery"
 	"github.com/udpkit/udpkit/multicast"
+	"github.com/udpkit/udpkit/wire"
 )
-
-// mcastService is the DNS-SD service type under which mcast test
-// participants announce themselves (PROTOCOL.md section 7).
-const mcastService = "_udpkit-mcast._udp"
 
 // mcastDiscovery announces this participant and adds the participants of
 // the same group that announce themselves as peers of t, until stop is
@@ -22,11 +19,11 @@ const mcastService = "_udpkit-mcast._udp"
 func mcastDiscovery(ctx context.Context, t *multicast.Test, group netip.AddrPort, ifaces []string, w io.Writer) (stop func(), err error) {
 	session := fmt.Sprintf("%08x", t.Session())
 	a, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{
-		Service:    mcastService,
+		Service:    wire.ServiceMulticastTest,
 		Instance:   "udpcli mcast test " + session,
 		Port:       group.Port(),
 		Interfaces: ifaces,
-		Attrs:      []string{"group=" + group.String(), "session=" + session},
+		Attrs:      []string{wire.AttrGroup + "=" + group.String(), wire.AttrSession + "=" + session},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("discovery: %w", err)
@@ -44,11 +41,11 @@ func mcastDiscovery(ctx context.Context, t *multicast.Test, group netip.AddrPort
 		}
 	})
 	wg.Go(func() {
-		err := b.Browse(ctx, mcastService, func(in discovery.Instance) {
-			if g, _ := in.Attr("group"); g != group.String() {
+		err := b.Browse(ctx, wire.ServiceMulticastTest, func(in discovery.Instance) {
+			if g, _ := in.Attr(wire.AttrGroup); g != group.String() {
 				return
 			}
-			s, _ := in.Attr("session")
+			s, _ := in.Attr(wire.AttrSession)
 			sess, err := strconv.ParseUint(s, 16, 32)
 			if err != nil || uint32(sess) == t.Session() {
 				return

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/multicast"
+	"github.com/udpkit/udpkit/wire"
 )
 
 const mcastTestUsage = `Usage: udpcli mcast test GROUP[:PORT] [PEER...] [flags]
@@ -79,7 +80,7 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	interval := fs.Float64P("interval", "i", multicast.DefaultInterval.Seconds(), "seconds between probes")
 	wait := fs.Float64("wait", multicast.DefaultStartWait.Seconds(), "seconds to wait for the listed peers before the first probe")
 	maxLoss := fs.Float64("max-loss", 5, "highest multicast loss in percent that still counts as success")
-	size := fs.IntP("size", "s", multicast.ProbeLen, "probe datagram size in bytes")
+	size := fs.IntP("size", "s", wire.ProbeLen, "probe datagram size in bytes")
 	noJoin := fs.Bool("no-join", false, "do not join the group (nor send to it): answer and probe by unicast only, like a host that is not a member")
 	unicastOnly := fs.Bool("unicast-only", false, "same as --no-join")
 	discover := fs.Bool("discover", false, "find peers by discovery even when PEERs are given (default: only when none is)")
@@ -130,8 +131,8 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	if *maxLoss < 0 || *maxLoss > 100 || math.IsNaN(*maxLoss) {
 		return usagef("--max-loss %v out of range 0..100", *maxLoss)
 	}
-	if *size < multicast.ProbeLen || *size > 65507 {
-		return usagef("--size %d out of range %d..65507", *size, multicast.ProbeLen)
+	if *size < wire.ProbeLen || *size > 65507 {
+		return usagef("--size %d out of range %d..65507", *size, wire.ProbeLen)
 	}
 	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
 	"log/slog"
 	"net"
@@ -25,6 +24,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/internal/version"
