@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -82,7 +83,7 @@ type AnnouncerConfig struct {
 type Announcer struct {
 	cfg     AnnouncerConfig // resolved copy; cfg.Instance changes on a rename (under mu)
 	log     *slog.Logger
-	links   []link
+	links   []netif.Interface
 	ttl     uint32
 	auto    bool     // the instance name was generated: rename on a conflict
 	shared  []pconn  // discovery port: hear queries
@@ -159,7 +160,7 @@ func NewAnnouncer(cfg AnnouncerConfig) (*Announcer, error) {
 	return newAnnouncer(cfg, links, sysNetwork{})
 }
 
-func newAnnouncer(cfg AnnouncerConfig, links []link, nw network) (*Announcer, error) {
+func newAnnouncer(cfg AnnouncerConfig, links []netif.Interface, nw network) (*Announcer, error) {
 	if cfg.Port == 0 {
 		return nil, errors.New("discovery: announcer needs the server's port")
 	}
@@ -201,7 +202,7 @@ func newAnnouncer(cfg AnnouncerConfig, links []link, nw network) (*Announcer, er
 		}
 		names := make([]string, len(all))
 		for i, l := range all {
-			names[i] = l.name
+			names[i] = l.Name
 		}
 		return nil, fmt.Errorf("%w: no selected interface (%v) holds a bound address (%s)", ErrNoInterface, names, boundString(cfg.Bound))
 	}
@@ -209,7 +210,7 @@ func newAnnouncer(cfg AnnouncerConfig, links []link, nw network) (*Announcer, er
 	if auto {
 		var as []string
 		for _, l := range links {
-			for _, a := range l.addrs(netip.Addr{}) {
+			for _, a := range announced(&l, netip.Addr{}) {
 				as = append(as, a.String())
 			}
 		}
@@ -224,12 +225,12 @@ func newAnnouncer(cfg AnnouncerConfig, links []link, nw network) (*Announcer, er
 	for _, l := range links {
 		if n := wire.RecordLen(a.record(&l, netip.Addr{}, a.ttl)); n > wire.DefaultMaxDatagram {
 			return nil, fmt.Errorf("discovery: the announcement on %s would be %d bytes, more than %d: use fewer or shorter attributes",
-				l.name, n, wire.DefaultMaxDatagram)
+				l.Name, n, wire.DefaultMaxDatagram)
 		}
 	}
 	var errs []error
 	for i, fam := range []int{4, 6} {
-		if !slices.ContainsFunc(links, func(l link) bool { return l.hasFamily(fam) }) {
+		if !slices.ContainsFunc(links, func(l netif.Interface) bool { return hasFamily(&l, fam) }) {
 			continue
 		}
 		s, err := nw.listen(fam, cfg.DiscoveryPort, true, links, log)
@@ -254,11 +255,13 @@ func newAnnouncer(cfg AnnouncerConfig, links []link, nw network) (*Announcer, er
 	return a, nil
 }
 
-func (l *link) hasFamily(fam int) bool {
+// hasFamily reports whether l has an address discovery uses in family
+// fam: an IPv4 address, or an IPv6 link-local one.
+func hasFamily(l *netif.Interface, fam int) bool {
 	if fam == 4 {
-		return len(l.v4) > 0
+		return len(l.IPv4) > 0
 	}
-	return l.ll6.IsValid()
+	return l.IPv6LinkLocal.IsValid()
 }
 
 // Instance returns the instance name the Announcer announces. A generated
@@ -512,20 +515,20 @@ func (a *Announcer) answer(p inPacket, h wire.Header, body []byte, now time.Time
 // resolution, so one lost ARP frame does not cost the browser a second
 // (PROTOCOL.md section 6.5). Other hosts drop it: nothing listens on the
 // browser's ephemeral port.
-func sharedDst(l *link, src netip.AddrPort) netip.AddrPort {
+func sharedDst(l *netif.Interface, src netip.AddrPort) netip.AddrPort {
 	a := src.Addr()
 	if a.Is4() {
-		for _, v := range l.v4 {
-			if l.broadcast && v.bcast.IsValid() && v.prefix.Contains(a) {
-				return netip.AddrPortFrom(v.bcast, src.Port())
+		for _, v := range l.IPv4 {
+			if l.CanBroadcast() && v.Broadcast.IsValid() && v.Addr.Contains(a) {
+				return netip.AddrPortFrom(v.Broadcast, src.Port())
 			}
 		}
 		return netip.AddrPort{}
 	}
 	// Only a link-local querier is surely on this link; a routed address
 	// must not be able to make the server multicast to the whole link.
-	if l.multicast && l.ll6.IsValid() && a.IsLinkLocalUnicast() {
-		return netip.AddrPortFrom(allNodes.WithZone(l.name), src.Port())
+	if l.CanMulticast() && l.IPv6LinkLocal.IsValid() && a.IsLinkLocalUnicast() {
+		return netip.AddrPortFrom(allNodes.WithZone(l.Name), src.Port())
 	}
 	return netip.AddrPort{}
 }
@@ -534,9 +537,9 @@ func sharedDst(l *link, src netip.AddrPort) netip.AddrPort {
 var allNodes = netip.MustParseAddr("ff02::1")
 
 // record returns the Announcer's record for link l.
-func (a *Announcer) record(l *link, near netip.Addr, ttl uint32) wire.Record {
+func (a *Announcer) record(l *netif.Interface, near netip.Addr, ttl uint32) wire.Record {
 	return wire.Record{TTL: ttl, Port: a.cfg.Port, Service: a.cfg.Service, Instance: a.cfg.Instance,
-		Addrs: l.addrs(near), Attrs: a.cfg.Attrs}
+		Addrs: announced(l, near), Attrs: a.cfg.Attrs}
 }
 
 // send writes msg to dst from the socket of dst's family.
@@ -562,7 +565,7 @@ func (a *Announcer) sendAll(t wire.Type, ttl uint32) {
 		if err != nil {
 			continue
 		}
-		forEachTarget(l, a.cfg.DiscoveryPort, func(dst netip.AddrPort) { a.send(msg, dst, l.index) })
+		forEachTarget(l, a.cfg.DiscoveryPort, func(dst netip.AddrPort) { a.send(msg, dst, l.Index) })
 	}
 }
 
@@ -578,21 +581,21 @@ func (a *Announcer) sendAnswer(p pendingAnswer) {
 // forEachTarget calls f with every destination discovery traffic goes to
 // on link l: each directed broadcast address, the IPv4 group and the IPv6
 // group (with the link's zone).
-func forEachTarget(l *link, port int, f func(netip.AddrPort)) {
+func forEachTarget(l *netif.Interface, port int, f func(netip.AddrPort)) {
 	p := uint16(port)
-	if l.broadcast {
+	if l.CanBroadcast() {
 		var done []netip.Addr
-		for _, v := range l.v4 {
-			if v.bcast.IsValid() && !slices.Contains(done, v.bcast) {
-				done = append(done, v.bcast)
-				f(netip.AddrPortFrom(v.bcast, p))
+		for _, v := range l.IPv4 {
+			if v.Broadcast.IsValid() && !slices.Contains(done, v.Broadcast) {
+				done = append(done, v.Broadcast)
+				f(netip.AddrPortFrom(v.Broadcast, p))
 			}
 		}
 	}
-	if l.multicast && len(l.v4) > 0 {
+	if l.CanMulticast() && len(l.IPv4) > 0 {
 		f(netip.AddrPortFrom(wire.DiscoveryGroup4, p))
 	}
-	if l.multicast && l.ll6.IsValid() {
-		f(netip.AddrPortFrom(wire.DiscoveryGroup6.WithZone(l.name), p))
+	if l.CanMulticast() && l.IPv6LinkLocal.IsValid() {
+		f(netip.AddrPortFrom(wire.DiscoveryGroup6.WithZone(l.Name), p))
 	}
 }

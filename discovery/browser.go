@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -83,7 +84,7 @@ type BrowserConfig struct {
 type Browser struct {
 	cfg   BrowserConfig
 	log   *slog.Logger
-	links []link
+	links []netif.Interface
 	conns [2]pconn // IPv4, IPv6; either may be nil
 	in    chan inPacket
 	wg    sync.WaitGroup
@@ -102,7 +103,7 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 	return newBrowser(cfg, links, sysNetwork{})
 }
 
-func newBrowser(cfg BrowserConfig, links []link, nw network) (*Browser, error) {
+func newBrowser(cfg BrowserConfig, links []netif.Interface, nw network) (*Browser, error) {
 	if cfg.QuerySize != 0 && (cfg.QuerySize < MinQuerySize || cfg.QuerySize > wire.DefaultMaxDatagram) {
 		return nil, fmt.Errorf("discovery: query size %d is outside %d to %d bytes (answers are never larger than the query, and the smallest answer needs about %d)",
 			cfg.QuerySize, MinQuerySize, wire.DefaultMaxDatagram, MinQuerySize)
@@ -122,7 +123,7 @@ func newBrowser(cfg BrowserConfig, links []link, nw network) (*Browser, error) {
 	b := &Browser{cfg: cfg, log: log, links: links, in: make(chan inPacket, 256)}
 	var errs []error
 	for i, fam := range []int{4, 6} {
-		if !slices.ContainsFunc(links, func(l link) bool { return l.hasFamily(fam) }) {
+		if !slices.ContainsFunc(links, func(l netif.Interface) bool { return hasFamily(&l, fam) }) {
 			continue
 		}
 		c, err := nw.listen(fam, 0, false, links, log)
@@ -285,7 +286,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 				// The follow-up is a 1472-byte query to the answer's
 				// source: only to a neighbour, never to whatever address
 				// a forged answer names.
-				if l := linkByIndex(b.links, p.ifIndex); l == nil || !l.onLink(p.src.Addr()) {
+				if l := linkByIndex(b.links, p.ifIndex); l == nil || !l.OnLink(p.src.Addr()) {
 					continue
 				}
 			}
@@ -344,8 +345,8 @@ func (b *Browser) followUp(ids map[uint64]bool, in *Instance) {
 	}
 	idx := 0
 	for _, l := range b.links {
-		if l.name == in.Interface {
-			idx = l.index
+		if l.Name == in.Interface {
+			idx = l.Index
 		}
 	}
 	if err := c.writeTo(msg, in.Source, idx); err != nil {
@@ -372,9 +373,9 @@ func (b *Browser) sendQuery(id uint64, q wire.Query) (int, error) {
 			if c == nil {
 				return
 			}
-			if err := c.writeTo(msg, dst, l.index); err != nil {
-				last = fmt.Errorf("%s to %v: %w", l.name, dst, err)
-				b.log.Debug("discovery: query not sent", "interface", l.name, "to", dst, "err", err)
+			if err := c.writeTo(msg, dst, l.Index); err != nil {
+				last = fmt.Errorf("%s to %v: %w", l.Name, dst, err)
+				b.log.Debug("discovery: query not sent", "interface", l.Name, "to", dst, "err", err)
 				return
 			}
 			sent++

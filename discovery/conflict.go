@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -55,7 +56,7 @@ func (a *Announcer) probe() {
 		if err != nil {
 			return
 		}
-		forEachTarget(l, a.cfg.DiscoveryPort, func(dst netip.AddrPort) { a.send(msg, dst, l.index) })
+		forEachTarget(l, a.cfg.DiscoveryPort, func(dst netip.AddrPort) { a.send(msg, dst, l.Index) })
 	}
 }
 
@@ -85,7 +86,7 @@ func (a *Announcer) conflict(p inPacket, h wire.Header, body []byte, now time.Ti
 	// Announcer for it, or our own message on a second interface of the
 	// same link): no conflict.
 	if rec.Port == a.cfg.Port && slices.ContainsFunc(rec.Addrs, func(ad netip.Addr) bool {
-		return slices.ContainsFunc(a.links, func(k link) bool { return k.has(ad) })
+		return slices.ContainsFunc(a.links, func(k netif.Interface) bool { return k.Has(ad) })
 	}) {
 		return false
 	}
@@ -102,7 +103,7 @@ func (a *Announcer) conflict(p inPacket, h wire.Header, body []byte, now time.Ti
 				a.logged = append(a.logged, peer)
 			}
 			a.log.Error("discovery: another server announces this instance name; keeping it because it was configured, but browsers will see only one of the two: give each server its own name",
-				"instance", a.cfg.Instance, "service", a.cfg.Service, "peer", p.src, "peer_port", rec.Port, "interface", l.name)
+				"instance", a.cfg.Instance, "service", a.cfg.Service, "peer", p.src, "peer_port", rec.Port, "interface", l.Name)
 		}
 		return false
 	}
@@ -117,7 +118,7 @@ func (a *Announcer) conflict(p inPacket, h wire.Header, body []byte, now time.Ti
 	a.lastRename = now
 	a.stats.renames.Add(1)
 	a.log.Warn("discovery: another server announces this generated instance name; announcing a new one",
-		"instance", old, "new", name, "service", a.cfg.Service, "peer", p.src, "peer_port", rec.Port, "interface", l.name)
+		"instance", old, "new", name, "service", a.cfg.Service, "peer", p.src, "peer_port", rec.Port, "interface", l.Name)
 	return true
 }
 

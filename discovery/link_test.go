@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -15,12 +16,12 @@ func TestDefaultInstance(t *testing.T) {
 }
 
 func TestLinkOnLink(t *testing.T) {
-	l := link{v4: []v4addr{{prefix: netip.MustParsePrefix("198.18.0.10/24")}}}
+	l := netif.Interface{IPv4: []netif.IPv4Addr{{Addr: netip.MustParsePrefix("198.18.0.10/24")}}}
 	for addr, want := range map[string]bool{
 		"198.18.0.99": true, "::ffff:198.18.0.99": true, "198.18.1.99": false, "203.0.113.1": false,
 		"fe80::1": true, "fd18::99": false, "2001:db8::1": false,
 	} {
-		if got := l.onLink(netip.MustParseAddr(addr)); got != want {
+		if got := l.OnLink(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("onLink(%s) = %v, want %v", addr, got, want)
 		}
 	}

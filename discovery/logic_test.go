@@ -2,20 +2,22 @@ package discovery
 
 import (
 	"log/slog"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
-func testLinks() []link {
-	return []link{
-		{name: "eth0", index: 2, broadcast: true, multicast: true,
-			v4:  []v4addr{{netip.MustParsePrefix("198.18.0.10/24"), netip.MustParseAddr("198.18.0.255")}},
-			ll6: netip.MustParseAddr("fe80::10%eth0")},
-		{name: "eth1", index: 3, broadcast: true, multicast: true,
-			v4: []v4addr{{netip.MustParsePrefix("198.18.1.10/24"), netip.MustParseAddr("198.18.1.255")}}},
+func testLinks() []netif.Interface {
+	return []netif.Interface{
+		{Name: "eth0", Index: 2, Flags: net.FlagUp | net.FlagBroadcast | net.FlagMulticast,
+			IPv4:          []netif.IPv4Addr{{Addr: netip.MustParsePrefix("198.18.0.10/24"), Broadcast: netip.MustParseAddr("198.18.0.255")}},
+			IPv6LinkLocal: netip.MustParseAddr("fe80::10%eth0")},
+		{Name: "eth1", Index: 3, Flags: net.FlagUp | net.FlagBroadcast | net.FlagMulticast,
+			IPv4: []netif.IPv4Addr{{Addr: netip.MustParsePrefix("198.18.1.10/24"), Broadcast: netip.MustParseAddr("198.18.1.255")}}},
 	}
 }
 
@@ -71,8 +73,8 @@ func TestAnswerDecisions(t *testing.T) {
 		// Only the addresses of the interface the query came in on.
 		l := linkByIndex(a.links, c.p.ifIndex)
 		for _, ad := range rec.Addrs {
-			if !l.has(ad) {
-				t.Errorf("%s: answer names %v, not an address of %s", c.name, ad, l.name)
+			if !l.Has(ad) {
+				t.Errorf("%s: answer names %v, not an address of %s", c.name, ad, l.Name)
 			}
 		}
 	}
@@ -101,7 +103,7 @@ func TestRestrict(t *testing.T) {
 		t.Error("wildcard: all links")
 	}
 	got := restrict(links, []netip.Addr{netip.MustParseAddr("198.18.1.10")})
-	if len(got) != 1 || got[0].name != "eth1" || len(got[0].addrs(netip.Addr{})) != 1 {
+	if len(got) != 1 || got[0].Name != "eth1" || len(announced(&got[0], netip.Addr{})) != 1 {
 		t.Errorf("bound to eth1's address: %+v", got)
 	}
 	if got := restrict(links, []netip.Addr{netip.MustParseAddr("127.0.0.1")}); len(got) != 0 {

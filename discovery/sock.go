@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/udpkit/udpkit/internal/sockopt"
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 
 	"golang.org/x/net/ipv4"
@@ -31,12 +32,12 @@ type pconn interface {
 // address reuse and join group on every link; the others bind an
 // ephemeral port.
 type network interface {
-	listen(family int, port int, shared bool, links []link, log *slog.Logger) (pconn, error)
+	listen(family int, port int, shared bool, links []netif.Interface, log *slog.Logger) (pconn, error)
 }
 
 type sysNetwork struct{}
 
-func (sysNetwork) listen(family int, port int, shared bool, links []link, log *slog.Logger) (pconn, error) {
+func (sysNetwork) listen(family int, port int, shared bool, links []netif.Interface, log *slog.Logger) (pconn, error) {
 	var lc net.ListenConfig
 	if shared {
 		lc.Control = func(_, _ string, c syscall.RawConn) error { return sockopt.ShareAddr(c) }
@@ -58,12 +59,12 @@ func (sysNetwork) listen(family int, port int, shared bool, links []link, log *s
 		if shared {
 			group := &net.UDPAddr{IP: wire.DiscoveryGroup4.AsSlice()}
 			for _, l := range links {
-				if !l.multicast || len(l.v4) == 0 {
+				if !l.CanMulticast() || len(l.IPv4) == 0 {
 					continue
 				}
-				if err := p.JoinGroup(&net.Interface{Index: l.index, Name: l.name}, group); err != nil {
+				if err := p.JoinGroup(&net.Interface{Index: l.Index, Name: l.Name}, group); err != nil {
 					log.Warn("discovery: joining the IPv4 group failed; this interface hears broadcasts only",
-						"interface", l.name, "group", wire.DiscoveryGroup4, "err", err)
+						"interface", l.Name, "group", wire.DiscoveryGroup4, "err", err)
 				}
 			}
 		}
@@ -83,12 +84,12 @@ func (sysNetwork) listen(family int, port int, shared bool, links []link, log *s
 			group := &net.UDPAddr{IP: wire.DiscoveryGroup6.AsSlice()}
 			joined := 0
 			for _, l := range links {
-				if !l.multicast || !l.ll6.IsValid() {
+				if !l.CanMulticast() || !l.IPv6LinkLocal.IsValid() {
 					continue
 				}
-				if err := p.JoinGroup(&net.Interface{Index: l.index, Name: l.name}, group); err != nil {
+				if err := p.JoinGroup(&net.Interface{Index: l.Index, Name: l.Name}, group); err != nil {
 					log.Warn("discovery: joining the IPv6 group failed on this interface",
-						"interface", l.name, "group", wire.DiscoveryGroup6, "err", err)
+						"interface", l.Name, "group", wire.DiscoveryGroup6, "err", err)
 					continue
 				}
 				joined++

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -79,7 +80,7 @@ type WatcherConfig struct {
 type Watcher struct {
 	cfg   WatcherConfig
 	log   *slog.Logger
-	links []link
+	links []netif.Interface
 	conns []pconn
 	// browsers query at the start, one per interface, so that an instance
 	// reachable on two interfaces shows up on both at once (a Browser
@@ -102,7 +103,7 @@ func NewWatcher(cfg WatcherConfig) (*Watcher, error) {
 	return newWatcher(cfg, links, sysNetwork{})
 }
 
-func newWatcher(cfg WatcherConfig, links []link, nw network) (*Watcher, error) {
+func newWatcher(cfg WatcherConfig, links []netif.Interface, nw network) (*Watcher, error) {
 	if cfg.DiscoveryPort == 0 {
 		cfg.DiscoveryPort = wire.DiscoveryPort
 	}
@@ -114,7 +115,7 @@ func newWatcher(cfg WatcherConfig, links []link, nw network) (*Watcher, error) {
 	w := &Watcher{cfg: cfg, log: log, links: links, done: make(chan struct{}), in: make(chan inPacket, 256)}
 	var errs []error
 	for _, fam := range []int{4, 6} {
-		if !slices.ContainsFunc(links, func(l link) bool { return l.hasFamily(fam) }) {
+		if !slices.ContainsFunc(links, func(l netif.Interface) bool { return hasFamily(&l, fam) }) {
 			continue
 		}
 		c, err := nw.listen(fam, cfg.DiscoveryPort, true, links, log)
@@ -133,9 +134,9 @@ func newWatcher(cfg WatcherConfig, links []link, nw network) (*Watcher, error) {
 	}
 	if !cfg.Passive {
 		for _, l := range links {
-			b, err := newBrowser(BrowserConfig{DiscoveryPort: cfg.DiscoveryPort, Logger: cfg.Logger}, []link{l}, nw)
+			b, err := newBrowser(BrowserConfig{DiscoveryPort: cfg.DiscoveryPort, Logger: cfg.Logger}, []netif.Interface{l}, nw)
 			if err != nil {
-				log.Warn("discovery: watcher cannot query; listening only", "interface", l.name, "err", err)
+				log.Warn("discovery: watcher cannot query; listening only", "interface", l.Name, "err", err)
 				continue
 			}
 			w.browsers = append(w.browsers, b)

@@ -85,12 +85,27 @@ func (i Interface) Addrs() []netip.Addr {
 	return out
 }
 
-// hasAddr reports whether a (zone ignored) is one of the interface's
-// addresses.
-func (i Interface) hasAddr(a netip.Addr) bool {
+// Has reports whether a (zone ignored, IPv4-mapped unmapped) is one of the
+// interface's addresses.
+func (i Interface) Has(a netip.Addr) bool {
 	a = a.WithZone("").Unmap()
 	for _, b := range i.Addrs() {
 		if b.WithZone("") == a {
+			return true
+		}
+	}
+	return false
+}
+
+// OnLink reports whether a is surely a neighbour on the interface's link:
+// inside one of its IPv4 subnets, or an IPv6 link-local address.
+func (i Interface) OnLink(a netip.Addr) bool {
+	a = a.Unmap()
+	if a.Is6() {
+		return a.IsLinkLocalUnicast()
+	}
+	for _, v := range i.IPv4 {
+		if v.Addr.Contains(a) {
 			return true
 		}
 	}
