@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/udpkit/udpkit/internal/readloop"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -326,6 +327,7 @@ func (c *Client) refusedErr() error {
 func (c *Client) readLoop() {
 	defer close(c.readerDone)
 	buf := make([]byte, wire.MaxDatagram+1)
+	var fails readloop.Failures
 	for {
 		n, err := c.conn.Read(buf)
 		at := time.Now()
@@ -342,16 +344,13 @@ func (c *Client) readLoop() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			c.cfg.log.Warn("udpkit client: read error", "remote", c.remote, "err", err)
-			t := time.NewTimer(10 * time.Millisecond) // never hot-loop on a failing socket
-			select {
-			case <-c.done:
-				t.Stop()
+			// Never hot-loop on a failing socket, never flood the log.
+			if !fails.Failed(c.done, c.cfg.log, "udpkit client: read error", err, "remote", c.remote) {
 				return
-			case <-t.C:
 			}
 			continue
 		}
+		fails.Succeeded()
 		c.received.Add(1)
 		c.dispatch(buf[:n], at)
 	}

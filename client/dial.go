@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/udpkit/udpkit/internal/readloop"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -116,12 +117,15 @@ func probe(ctx context.Context, nc *net.UDPConn, wait time.Duration) (bool, erro
 	if err := nc.SetReadDeadline(deadline); err != nil {
 		return false, err
 	}
-	stop := context.AfterFunc(ctx, func() { nc.SetReadDeadline(time.Now()) })
-	defer stop()
-	defer nc.SetReadDeadline(time.Time{})
+	// The socket goes to the client afterwards: it must leave without a
+	// deadline, whenever ctx ends (readloop.Wake waits for the wake-up).
+	defer readloop.Wake(ctx, nc, time.Time{})()
 	buf := make([]byte, wire.MaxDatagram+1)
 	for {
 		n, err := nc.Read(buf)
+		if testHookProbeRead != nil {
+			testHookProbeRead()
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
@@ -137,6 +141,9 @@ func probe(ctx context.Context, nc *net.UDPConn, wait time.Duration) (bool, erro
 		// Anything else (a stray or malformed datagram) is not the answer.
 	}
 }
+
+// testHookProbeRead, for tests, runs after each read of probe.
+var testHookProbeRead func()
 
 func badAddress(address, why string) error {
 	return fmt.Errorf("%w %q: %s; want HOST:PORT, e.g. 127.0.0.1:9797 or [::1]:9797", ErrBadAddress, address, why)

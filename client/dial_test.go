@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/client/clienttest"
+	"github.com/udpkit/udpkit/internal/readloop"
 )
 
 // fakeLookup resolves every name to addrs, so that tests never look a name
@@ -173,5 +174,32 @@ func TestIDsExactInJSON(t *testing.T) {
 		if res.ID > startIDSpan || uint64(float64(res.ID+startIDSpan-1)) != res.ID+startIDSpan-1 {
 			t.Errorf("first ID %d: not exact as a float64 for 2^52 increments", res.ID)
 		}
+	}
+}
+
+// The context of Dial ending just after the probe's PONG arrived must not
+// leave a read deadline in the past on the socket handed to the client:
+// its read loop would fail every read and no reply would ever arrive.
+// The hooks widen the window: the context ends right after the read, and
+// its wake-up runs late.
+func TestDialContextEndsAfterProbe(t *testing.T) {
+	r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{})
+	port := portOf(t, r.Addr())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	testHookProbeRead = cancel
+	readloop.TestHookWake = func() { time.Sleep(50 * time.Millisecond) }
+	t.Cleanup(func() { testHookProbeRead, readloop.TestHookWake = nil, nil })
+	c, err := Dial(ctx, "server.test:"+port, &Config{
+		InitialTimeout: 50 * time.Millisecond,
+		lookup:         fakeLookup(t, "127.0.0.1", "::1"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(150 * time.Millisecond) // a late wake-up has run by now
+	if _, err := c.Send(testContext(t), []byte("hi")); err != nil {
+		t.Fatalf("Send after Dial's context ended: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/udpkit/udpkit/internal/readloop"
 	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -385,19 +386,22 @@ func (a *Announcer) Run(ctx context.Context) error {
 }
 
 // readLoop reads datagrams from c into in until c is closed. Other read
-// errors are logged and backed off.
+// errors are logged within a budget and backed off (internal/readloop).
 func readLoop(c pconn, in chan<- inPacket, log *slog.Logger) {
 	buf := make([]byte, 2048)
+	var fails readloop.Failures
 	for {
 		n, src, idx, err := c.readFrom(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			log.Debug("discovery: read failed", "err", err)
-			time.Sleep(10 * time.Millisecond)
+			// A socket that is not closed ends with the loop's owner,
+			// which closes it: nothing else to wait for.
+			fails.Failed(nil, log, "discovery: read failed", err)
 			continue
 		}
+		fails.Succeeded()
 		if !wire.IsMessage(buf[:n]) {
 			continue
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/internal/groupsock"
+	"github.com/udpkit/udpkit/internal/readloop"
 	"github.com/udpkit/udpkit/netif"
 )
 
@@ -252,24 +253,9 @@ func (c *Conn) Read(ctx context.Context, b []byte) (Packet, error) {
 	if err := ctx.Err(); err != nil {
 		return Packet{}, err
 	}
-	// When ctx ends, the deadline in the past wakes the read. If it ends
-	// after the read returned, stop reports false while the function may
-	// not have run yet: wait for it before clearing the deadline, or a
-	// past deadline stays on the socket and fails every later Read.
-	woken := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(woken)
-		if testHookWake != nil {
-			testHookWake()
-		}
-		c.gs.SetReadDeadline(time.Unix(1, 0))
-	})
-	defer func() {
-		if !stop() {
-			<-woken
-			c.gs.SetReadDeadline(time.Time{})
-		}
-	}()
+	// ctx's end wakes the read; the socket is left without a deadline
+	// whenever ctx ends (readloop.Wake waits for the wake-up).
+	defer readloop.Wake(ctx, c.gs, time.Time{})()
 	for {
 		p, err := c.readOne(b)
 		if testHookRead != nil {
@@ -289,9 +275,8 @@ func (c *Conn) Read(ctx context.Context, b []byte) (Packet, error) {
 	}
 }
 
-// Test hooks of Read: testHookWake runs in the context's wake-up function
-// before it sets the deadline, testHookRead after every read.
-var testHookWake, testHookRead func()
+// testHookRead, for tests, runs after every read of Read.
+var testHookRead func()
 
 func (c *Conn) readOne(b []byte) (Packet, error) {
 	gp, err := c.gs.ReadFrom(b)

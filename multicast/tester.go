@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/udpkit/udpkit/internal/readloop"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -755,20 +756,19 @@ func (t *tester) send(seq uint32, hello bool) {
 func (t *tester) readLoop(ctx context.Context) {
 	b := make([]byte, 65536)
 	var out []byte
+	var fails readloop.Failures
 	for {
 		pk, err := t.conn.Read(ctx, b)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 				return
 			}
-			t.log.Warn("multicast: read", "err", err)
-			select {
-			case <-ctx.Done():
+			if !fails.Failed(ctx.Done(), t.log, "multicast: read", err) {
 				return
-			case <-time.After(10 * time.Millisecond):
 			}
 			continue
 		}
+		fails.Succeeded()
 		d := b[:pk.N]
 		h, body, err := wire.Parse(d) // parsed once, dispatched by type
 		if err != nil {

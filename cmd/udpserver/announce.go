@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/internal/cliflag"
+	"github.com/udpkit/udpkit/internal/netaddr"
 	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 
@@ -100,7 +101,7 @@ func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn
 	var bound []netip.Addr
 	port := uint16(0)
 	for _, c := range conns {
-		ap := c.LocalAddr().(*net.UDPAddr).AddrPort()
+		ap := netaddr.AddrPort(c.LocalAddr())
 		if port == 0 {
 			port = ap.Port()
 		} else if ap.Port() != port {

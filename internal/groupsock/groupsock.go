@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 
+	"github.com/udpkit/udpkit/internal/netaddr"
 	"github.com/udpkit/udpkit/internal/sockopt"
 	"github.com/udpkit/udpkit/netif"
 )
@@ -360,10 +361,7 @@ func (c *Conn) UnicastTTL() int {
 
 // LocalAddr returns the address the socket is bound to.
 func (c *Conn) LocalAddr() netip.AddrPort {
-	if ua, ok := c.pc.LocalAddr().(*net.UDPAddr); ok {
-		return ua.AddrPort()
-	}
-	return netip.AddrPort{}
+	return netaddr.AddrPort(c.pc.LocalAddr())
 }
 
 // SetReadDeadline sets the deadline of ReadFrom (zero: none).
@@ -397,13 +395,9 @@ func (c *Conn) ReadFrom(b []byte) (Packet, error) {
 	if a, ok := netip.AddrFromSlice(dst); ok {
 		p.Dst = a.Unmap()
 	}
-	if ua, ok := src.(*net.UDPAddr); ok {
-		ap := ua.AddrPort()
-		a := ap.Addr().Unmap()
-		if a.Is6() && a.IsLinkLocalUnicast() && a.Zone() == "" && p.IfIndex > 0 {
-			a = a.WithZone(c.InterfaceName(p.IfIndex))
-		}
-		p.Src = netip.AddrPortFrom(a, ap.Port())
+	p.Src = netaddr.Unmapped(src)
+	if a := p.Src.Addr(); a.Is6() && a.IsLinkLocalUnicast() && a.Zone() == "" && p.IfIndex > 0 {
+		p.Src = netip.AddrPortFrom(a.WithZone(c.InterfaceName(p.IfIndex)), p.Src.Port())
 	}
 	return p, nil
 }
