@@ -92,6 +92,7 @@ type Announcer struct {
 	running atomic.Bool
 	closeMu sync.Once
 	closeEr error
+	closing chan struct{} // closed by Close: Run returns
 
 	mu   sync.Mutex
 	seen map[queryKey]time.Time // query copies already handled
@@ -220,7 +221,7 @@ func newAnnouncer(cfg AnnouncerConfig, links []netif.Interface, nw network) (*An
 	if err := wire.ValidateInstance(cfg.Instance); err != nil {
 		return nil, err
 	}
-	a := &Announcer{cfg: cfg, log: log, links: links, ttl: uint32(cfg.TTL / time.Second), auto: auto,
+	a := &Announcer{cfg: cfg, log: log, links: links, ttl: uint32(cfg.TTL / time.Second), auto: auto, closing: make(chan struct{}),
 		seen: make(map[queryKey]time.Time), limiter: newAnswerLimiter(cfg.SourceRate, cfg.GlobalRate, maxSources)}
 	// The largest record must fit a datagram.
 	for _, l := range links {
@@ -282,9 +283,11 @@ func (a *Announcer) Interfaces() []string {
 }
 
 // Close closes the Announcer's sockets without a goodbye (Run sends the
-// goodbye when its context ends). It is safe to call more than once.
+// goodbye when its context ends) and makes Run return. It is safe to call
+// more than once.
 func (a *Announcer) Close() error {
 	a.closeMu.Do(func() {
+		close(a.closing)
 		var errs []error
 		for _, c := range a.shared {
 			errs = append(errs, c.close())
@@ -316,7 +319,8 @@ type pendingAnswer struct {
 }
 
 // Run announces until ctx ends, then sends goodbyes, closes the sockets
-// and returns nil. It returns an error only when called twice.
+// and returns nil; after Close it returns nil at once, without goodbyes.
+// It returns an error only when called twice.
 func (a *Announcer) Run(ctx context.Context) error {
 	if !a.running.CompareAndSwap(false, true) {
 		return errors.New("discovery: Announcer.Run called twice")
@@ -344,6 +348,8 @@ func (a *Announcer) Run(ctx context.Context) error {
 	n := 0
 	for {
 		select {
+		case <-a.closing: // closed without goodbyes
+			return nil
 		case <-ctx.Done():
 			for _, p := range pending { // answer what was promised
 				a.sendAnswer(p)

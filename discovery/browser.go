@@ -18,27 +18,27 @@ import (
 // Instance is one service instance found on the LAN.
 type Instance struct {
 	// Service is the service type, such as "_udpkit._udp".
-	Service string `json:"service"`
+	Service string
 	// Instance is the instance name.
-	Instance string `json:"instance"`
+	Instance string
 	// Addrs are the instance's addresses on the interface it was found
 	// on, with its port; IPv6 link-local addresses carry that interface
 	// as their zone (fe80::1%eth0), so they can be used as they are.
-	Addrs []netip.AddrPort `json:"addrs"`
+	Addrs []netip.AddrPort
 	// Interface is the name of the local interface the instance was
 	// found on.
-	Interface string `json:"interface"`
+	Interface string
 	// TTL is how long the record stays valid after it arrived.
-	TTL time.Duration `json:"-"`
+	TTL time.Duration
 	// Attrs are the instance's attributes, "key=value" or "key".
-	Attrs []string `json:"attrs"`
+	Attrs []string
 	// Truncated is set when the instance left attributes out and did not
 	// answer the unicast follow-up query that asks for all of them.
-	Truncated bool `json:"truncated,omitempty"`
+	Truncated bool
 	// FoundAfter is the time from the start of the browse to the answer.
-	FoundAfter time.Duration `json:"-"`
+	FoundAfter time.Duration
 	// Source is the address and port the record came from.
-	Source netip.AddrPort `json:"-"`
+	Source netip.AddrPort
 }
 
 // Attr returns the value of attribute key and whether the instance has it.

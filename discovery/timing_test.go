@@ -330,3 +330,33 @@ func unicastAnswers(h *fakeHost) func(fakeSend) bool {
 // isBroadcast reports whether a is a directed broadcast address of the fake
 // LAN (its hosts are in /24s).
 func isBroadcast(a netip.Addr) bool { return a.Is4() && a.As4()[3] == 255 }
+
+// Close ends Run, as Browser.Close and Watcher.Close end theirs: Run
+// returns without waiting for its context.
+func TestSyncAnnouncerCloseEndsRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newFakeLAN()
+		h := lan.addHost("srv", 10)
+		a, err := newAnnouncer(AnnouncerConfig{Port: 9797, Instance: "srv"}, h.links, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		time.Sleep(time.Second)
+		a.Close()
+		time.Sleep(time.Second)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run after Close: %v", err)
+			}
+		default:
+			cancel()
+			<-done
+			t.Fatal("Close did not end Run")
+		}
+	})
+}

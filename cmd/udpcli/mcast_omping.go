@@ -171,7 +171,9 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 		}
 	}
 	if useDiscovery {
-		stop, err := mcastDiscovery(ctx, t, group, f.ifaces, io.err)
+		stop, err := t.Discover(ctx, multicast.DiscoverConfig{Interfaces: f.ifaces, OnError: func(err error) {
+			fmt.Fprintf(io.err, "udpcli mcast test: %v\n", err)
+		}})
 		if err != nil {
 			if len(peers) == 0 {
 				return failed(err)
@@ -197,7 +199,7 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	r := t.Run(ctx)
 	if f.json {
 		for _, p := range r.Peers {
-			enc.Encode(peerJSON{Type: "peer", PeerReport: p, Status: p.Status(*maxLoss)})
+			enc.Encode(toPeerJSON(p, *maxLoss))
 		}
 		enc.Encode(summaryJSON(r, *maxLoss))
 	} else {
@@ -256,31 +258,6 @@ func eventJSON(e multicast.Event) eventJSONT {
 		j.RTTMillis = &ms
 	}
 	return j
-}
-
-type peerJSON struct {
-	Type string `json:"type"`
-	multicast.PeerReport
-	Status string `json:"status"`
-}
-
-type summaryJSONT struct {
-	Type string `json:"type"`
-	*multicast.Report
-	Peers   int     `json:"peers"`
-	PeersOK int     `json:"peers_ok"`
-	MaxLoss float64 `json:"max_loss_percent"`
-	OK      bool    `json:"ok"`
-}
-
-func summaryJSON(r *multicast.Report, maxLoss float64) summaryJSONT {
-	s := summaryJSONT{Type: "summary", Report: r, Peers: len(r.Peers), MaxLoss: maxLoss, OK: r.OK(maxLoss)}
-	for _, p := range r.Peers {
-		if p.Status(maxLoss) == multicast.StatusOK {
-			s.PeersOK++
-		}
-	}
-	return s
 }
 
 // writeSummary prints the per-peer summary.
