@@ -288,3 +288,30 @@ func SelectGroup(specs []string, group netip.Addr) ([]Interface, []Skipped, erro
 	}
 	return out, skipped, nil
 }
+
+// SourceFor returns the source address the system uses to send to group
+// out of the interface: IPv4, its first address; IPv6, its link-local
+// address (zoned) for a link-local or interface-local group, else its
+// first global or ULA address, else the link-local one. Invalid if it has
+// none.
+func (i Interface) SourceFor(group netip.Addr) netip.Addr {
+	if group.Is4() {
+		if len(i.IPv4) > 0 {
+			return i.IPv4[0].Addr.Addr()
+		}
+		return netip.Addr{}
+	}
+	ll, global := i.IPv6LinkLocal, netip.Addr{}
+	for _, p := range i.IPv6 {
+		if !p.Addr().IsLoopback() {
+			global = p.Addr()
+			break
+		}
+	}
+	if group.IsLinkLocalMulticast() || group.IsInterfaceLocalMulticast() || !global.IsValid() {
+		if ll.IsValid() {
+			return ll
+		}
+	}
+	return global
+}

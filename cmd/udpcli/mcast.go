@@ -507,7 +507,7 @@ datagram could not be sent (or none was), 2 on usage errors.`, io)
 	failures, sent := 0, 0
 	srcs := make(map[int]netip.AddrPort)
 	for _, ifi := range c.Interfaces() {
-		srcs[ifi.Index] = netip.AddrPortFrom(ifaceSource(ifi, group.Addr()), c.LocalAddr().Port())
+		srcs[ifi.Index] = netip.AddrPortFrom(ifi.SourceFor(group.Addr()), c.LocalAddr().Port())
 	}
 	interrupted := false
 send:
@@ -555,32 +555,6 @@ send:
 		return failed(nil)
 	}
 	return nil
-}
-
-// ifaceSource is the source address the system uses to send to group out
-// of ifi: IPv4, the interface's first address; IPv6, its link-local
-// address for a link-local (or interface-local) group, else its first
-// global or ULA address, else the link-local one. Invalid if it has none.
-func ifaceSource(ifi netif.Interface, group netip.Addr) netip.Addr {
-	if group.Is4() {
-		if len(ifi.IPv4) > 0 {
-			return ifi.IPv4[0].Addr.Addr()
-		}
-		return netip.Addr{}
-	}
-	ll, global := ifi.IPv6LinkLocal, netip.Addr{}
-	for _, p := range ifi.IPv6 {
-		if !p.Addr().IsLoopback() {
-			global = p.Addr()
-			break
-		}
-	}
-	if group.IsLinkLocalMulticast() || group.IsInterfaceLocalMulticast() || !global.IsValid() {
-		if ll.IsValid() {
-			return ll
-		}
-	}
-	return global
 }
 
 type sendJSON struct {
