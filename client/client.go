@@ -100,11 +100,23 @@ type config struct {
 	lookup            lookupFunc
 }
 
-func (cfg *Config) resolve() config {
-	var c config
-	if cfg == nil {
-		cfg = &Config{}
+// DefaultConfig returns the configuration a zero Config stands for, with
+// every default spelled out (udpkit's convention, after memberlist's
+// DefaultLANConfig): start from it to change one value. Dial(ctx, addr,
+// DefaultConfig()) and Dial(ctx, addr, Config{}) behave the same.
+// MinTimeout stays 0: its default follows InitialTimeout.
+func DefaultConfig() Config {
+	return Config{
+		InitialTimeout: DefaultInitialTimeout,
+		MaxTimeout:     DefaultMaxTimeout,
+		Retries:        DefaultRetries,
+		Window:         DefaultWindow,
+		MaxDatagram:    wire.DefaultMaxDatagram,
 	}
+}
+
+func (cfg Config) resolve() config {
+	var c config
 	c.initial = cfg.InitialTimeout
 	if c.initial <= 0 {
 		c.initial = DefaultInitialTimeout
@@ -212,7 +224,7 @@ type reply struct {
 }
 
 // newClient starts the client's reader on c.
-func newClient(c packetConn, remote netip.AddrPort, cfg *Config) *Client {
+func newClient(c packetConn, remote netip.AddrPort, cfg Config) *Client {
 	cl := &Client{
 		conn:       c,
 		remote:     remote,

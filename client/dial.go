@@ -23,7 +23,8 @@ type lookupFunc func(ctx context.Context, host string) ([]netip.Addr, error)
 // IPv6 address such as "[::1]:9797") and returns a Client with a connected
 // UDP socket to it. A connected socket makes the kernel report an ICMP port
 // unreachable for our traffic as ECONNREFUSED, which the client turns into
-// ErrRefused at once instead of waiting for timeouts. cfg may be nil.
+// ErrRefused at once instead of waiting for timeouts. A zero cfg (or
+// DefaultConfig()) uses the defaults.
 //
 // When a name has several addresses ("localhost" is often both ::1 and
 // 127.0.0.1, but a server may listen on only one), Dial tries them in the
@@ -44,7 +45,7 @@ type lookupFunc func(ctx context.Context, host string) ([]netip.Addr, error)
 //
 // An address that cannot be parsed, or a name that does not exist, gives an
 // error matching ErrBadAddress; a resolver that cannot be reached does not.
-func Dial(ctx context.Context, address string, cfg *Config) (*Client, error) {
+func Dial(ctx context.Context, address string, cfg Config) (*Client, error) {
 	rc := cfg.resolve()
 	aps, err := resolve(ctx, address, rc.lookup)
 	if err != nil {

@@ -68,7 +68,7 @@ func TestDialTriesEachAddress(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := startResponder(t, "127.0.0.1:0", tt.behavior)
 			port := portOf(t, r.Addr())
-			c := dial(t, "server.test:"+port, &Config{
+			c := dial(t, "server.test:"+port, Config{
 				InitialTimeout: 50 * time.Millisecond,
 				lookup:         fakeLookup(t, tt.addrs...),
 			})
@@ -91,7 +91,7 @@ func TestDialTriesEachAddress(t *testing.T) {
 func TestDialAllRefused(t *testing.T) {
 	haveIPv6Loopback(t)
 	port := portOf(t, closedPort(t, "udp4", "127.0.0.1:0"))
-	_, err := Dial(testContext(t), "server.test:"+port, &Config{lookup: fakeLookup(t, "::1", "127.0.0.1")})
+	_, err := Dial(testContext(t), "server.test:"+port, Config{lookup: fakeLookup(t, "::1", "127.0.0.1")})
 	if !errors.Is(err, ErrRefused) {
 		t.Fatalf("err = %v, want ErrRefused", err)
 	}
@@ -117,7 +117,7 @@ func TestDialProbeHonoursContext(t *testing.T) {
 			cancel()
 		}
 	}()
-	_, err = Dial(ctx, "server.test:"+portOf(t, pc.LocalAddr().String()), &Config{
+	_, err = Dial(ctx, "server.test:"+portOf(t, pc.LocalAddr().String()), Config{
 		lookup: fakeLookup(t, "127.0.0.1", "::1"),
 	})
 	if !errors.Is(err, context.Canceled) {
@@ -146,7 +146,7 @@ func TestDialBadAddressIs(t *testing.T) {
 		{"server.test:9797", unreachable, false},
 	}
 	for _, tt := range tests {
-		_, err := Dial(testContext(t), tt.addr, &Config{lookup: tt.lookup})
+		_, err := Dial(testContext(t), tt.addr, Config{lookup: tt.lookup})
 		if err == nil {
 			t.Errorf("Dial(%q) succeeded", tt.addr)
 			continue
@@ -165,7 +165,7 @@ func TestIDsExactInJSON(t *testing.T) {
 	}
 	r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{})
 	for range 20 {
-		c := dial(t, r.Addr(), nil)
+		c := dial(t, r.Addr(), Config{})
 		res, err := c.Send(testContext(t), []byte("x"))
 		if err != nil {
 			t.Fatal(err)
@@ -190,7 +190,7 @@ func TestDialContextEndsAfterProbe(t *testing.T) {
 	testHookProbeRead = cancel
 	readloop.TestHookWake = func() { time.Sleep(50 * time.Millisecond) }
 	t.Cleanup(func() { testHookProbeRead, readloop.TestHookWake = nil, nil })
-	c, err := Dial(ctx, "server.test:"+port, &Config{
+	c, err := Dial(ctx, "server.test:"+port, Config{
 		InitialTimeout: 50 * time.Millisecond,
 		lookup:         fakeLookup(t, "127.0.0.1", "::1"),
 	})

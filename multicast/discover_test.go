@@ -26,3 +26,14 @@ func TestDiscoveredAddr(t *testing.T) {
 		}
 	}
 }
+
+// DefaultTestConfig spells out exactly what a zero TestConfig stands for.
+func TestDefaultTestConfig(t *testing.T) {
+	if z, d := (TestConfig{}).withDefaults(), DefaultTestConfig().withDefaults(); z.Count != d.Count ||
+		z.Interval != d.Interval || z.StartWait != d.StartWait || z.Linger != d.Linger || z.Size != d.Size {
+		t.Errorf("zero %+v\ndefault %+v", z, d)
+	}
+	if DefaultConfig().TTL != DefaultTTL {
+		t.Error("DefaultConfig().TTL")
+	}
+}

@@ -188,7 +188,20 @@ func (t *Test) AddPeer(addr netip.AddrPort, session uint32) {
 	}
 }
 
-func newTester(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*tester, error) {
+// DefaultTestConfig returns the defaults of a TestConfig spelled out
+// (udpkit's convention: NewTest(ctx, g, DefaultTestConfig()) and
+// NewTest(ctx, g, TestConfig{}) behave the same). Linger stays 0: its
+// default follows Interval; Session stays 0: it is drawn per test.
+func DefaultTestConfig() TestConfig {
+	return TestConfig{Count: DefaultCount, Interval: DefaultInterval, StartWait: DefaultStartWait, Size: wire.ProbeLen}
+}
+
+// DefaultConfig returns the defaults of a Config spelled out (see
+// DefaultTestConfig).
+func DefaultConfig() Config { return Config{TTL: DefaultTTL} }
+
+// withDefaults fills in the zero fields but Session.
+func (cfg TestConfig) withDefaults() TestConfig {
 	if cfg.Count == 0 {
 		cfg.Count = DefaultCount
 	}
@@ -204,6 +217,11 @@ func newTester(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*test
 	if cfg.Size == 0 {
 		cfg.Size = wire.ProbeLen
 	}
+	return cfg
+}
+
+func newTester(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*tester, error) {
+	cfg = cfg.withDefaults()
 	if cfg.Size < wire.ProbeLen || cfg.Size > 65507 {
 		return nil, fmt.Errorf("multicast: probe size %d out of range %d..65507", cfg.Size, wire.ProbeLen)
 	}
