@@ -138,15 +138,17 @@ func (t *rateTable) counts() (sources int, evicted uint64) {
 	return len(t.index), t.evicted
 }
 
-// rateLimited handles a datagram over its source's limit, given what
-// wire.Parse made of it: a well-formed DATA without flags gets NACK "rate
-// limited" (a header, never longer than the request of n bytes) when nack
+// rateLimited handles a datagram over its source's limit: a well-formed
+// DATA without flags (wire.Parse decides, the datagram's one parse) gets
+// NACK "rate limited" (a header, never longer than the request) when nack
 // is set; everything else is dropped.
-func (s *Server) rateLimited(h wire.Header, perr error, nack bool, n int, reply []byte) []byte {
+func (s *Server) rateLimited(b []byte, nack bool, reply []byte) []byte {
 	s.stats.rateLimited.Add(1)
-	if nack && perr == nil && h.Type == wire.TypeData && h.Flags == 0 {
-		s.stats.nacked.Add(1)
-		return wire.AppendNack(reply[:0], h.ID, wire.CodeRateLimited, "", n)
+	if nack {
+		if h, _, err := wire.Parse(b); err == nil && h.Type == wire.TypeData && h.Flags == 0 {
+			s.stats.nacked.Add(1)
+			return wire.AppendNack(reply[:0], h.ID, wire.CodeRateLimited, "", len(b))
+		}
 	}
 	s.stats.dropped.Add(1)
 	return nil
