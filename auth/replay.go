@@ -15,10 +15,12 @@ import (
 // WindowSize counters kept as a bitmap, as RFC 6479 describes it and
 // WireGuard and IPsec use it.
 const (
-	// WindowSize is how many counters below the highest accepted one a
-	// window tracks: a datagram reordered by less is still accepted once.
-	// The ring holds one 64-bit block more, so that sliding clears whole
-	// blocks (RFC 6479 section 2).
+	// WindowSize is the width of a sender's replay window: a counter c is
+	// accepted (once) only if highest - c < WindowSize, where highest is the
+	// highest counter accepted from that sender, so a datagram reordered by
+	// fewer than WindowSize datagrams still gets through. The ring holds one
+	// 64-bit block more, so that sliding clears whole blocks (RFC 6479
+	// section 2).
 	WindowSize = ringBits - 64
 
 	windowWords = 32 // a ring of 32 × 64 = 2048 bits, 256 bytes a sender
