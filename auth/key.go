@@ -69,28 +69,46 @@ var (
 	ErrUnknownKey = errors.New("auth: unknown key ID")
 )
 
-// macState is one HMAC-SHA-256 instance and a buffer for its sum. HMAC
-// states are not safe for concurrent use, so each key keeps a pool of them.
+// macState is one HMAC-SHA-256 instance and a buffer for its sum.
 type macState struct {
 	h   hash.Hash
 	sum [sha256.Size]byte
 }
 
-// keyEntry is a Key with its pool of HMAC states.
+// maxFree bounds the HMAC states a key keeps for reuse: about one per
+// goroutine that verifies at the same time.
+const maxFree = 16
+
+// keyEntry is a Key with a free list of HMAC states. HMAC states are not
+// safe for concurrent use; a mutex-guarded stack rather than a sync.Pool
+// keeps reuse deterministic (the race detector drops pooled items at
+// random, which would make the zero-allocation tests meaningless there).
 type keyEntry struct {
 	Key
-	pool sync.Pool // of *macState
+	mu   sync.Mutex
+	free []*macState
 }
 
 func (e *keyEntry) get() *macState {
-	if m, ok := e.pool.Get().(*macState); ok {
+	e.mu.Lock()
+	if n := len(e.free); n > 0 {
+		m := e.free[n-1]
+		e.free = e.free[:n-1]
+		e.mu.Unlock()
 		m.h.Reset()
 		return m
 	}
+	e.mu.Unlock()
 	return &macState{h: hmac.New(sha256.New, e.Secret[:])}
 }
 
-func (e *keyEntry) put(m *macState) { e.pool.Put(m) }
+func (e *keyEntry) put(m *macState) {
+	e.mu.Lock()
+	if len(e.free) < maxFree {
+		e.free = append(e.free, m)
+	}
+	e.mu.Unlock()
+}
 
 // Keyring is a set of keys by ID: one current key and at most one previous
 // and one next key. It is immutable once made and safe for concurrent use;
@@ -126,7 +144,7 @@ func NewKeyring(keys ...Key) (*Keyring, error) {
 				return nil, fmt.Errorf("%w: keys %d and %d have the same secret", ErrKeyFile, o.ID, k.ID)
 			}
 		}
-		e := &keyEntry{Key: k}
+		e := &keyEntry{Key: k, free: make([]*macState, 0, maxFree)}
 		kr.keys = append(kr.keys, e)
 		if k.Role == RoleCurrent {
 			kr.current = e
