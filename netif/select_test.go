@@ -2,9 +2,7 @@ package netif
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -293,54 +291,6 @@ func TestBroadcastAddr(t *testing.T) {
 		if tt.want == "" && got.IsValid() || tt.want != "" && got != netip.MustParseAddr(tt.want) {
 			t.Errorf("broadcastAddr(%s) = %v, want %q", tt.prefix, got, tt.want)
 		}
-	}
-}
-
-func TestJSON(t *testing.T) {
-	sel, err := selectFrom(lan(), []string{"eth0", "eth1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := json.Marshal(sel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got struct {
-		Interfaces []map[string]any `json:"interfaces"`
-		Skipped    []Skipped        `json:"skipped"`
-	}
-	if err := json.Unmarshal(b, &got); err != nil {
-		t.Fatal(err)
-	}
-	eth0 := got.Interfaces[0]
-	want := map[string]any{
-		"name":            "eth0",
-		"index":           float64(2),
-		"mtu":             float64(1500),
-		"flags":           []any{"up", "broadcast", "multicast", "running"},
-		"can_broadcast":   true,
-		"can_multicast":   true,
-		"ipv4":            []any{map[string]any{"addr": "198.18.0.10/24", "broadcast": "198.18.0.255"}},
-		"ipv6_link_local": "fe80::10%eth0",
-		"ipv6":            []any{"fd18::10/64"},
-	}
-	if fmt.Sprint(eth0) != fmt.Sprint(want) {
-		t.Errorf("eth0 as JSON\n %v\nwant\n %v", eth0, want)
-	}
-	if v4 := got.Interfaces[1]["ipv4"].([]any)[1].(map[string]any); len(v4) != 1 {
-		t.Errorf("a /31 should have no broadcast key: %v", v4)
-	}
-	if len(got.Skipped) != 6 || got.Skipped[0] != (Skipped{"lo", ReasonNotMatched}) {
-		t.Errorf("skipped %v", got.Skipped)
-	}
-
-	b, _ = json.Marshal(Selection{})
-	if string(b) != `{"interfaces":[],"skipped":[]}` {
-		t.Errorf("empty selection as JSON: %s", b)
-	}
-	b, _ = json.Marshal(Interface{Name: "x"})
-	if want := `{"name":"x","index":0,"mtu":0,"flags":[],"can_broadcast":false,"can_multicast":false,"ipv4":[],"ipv6":[]}`; string(b) != want {
-		t.Errorf("bare interface as JSON\n %s\nwant\n %s", b, want)
 	}
 }
 
