@@ -253,3 +253,37 @@ func (i Interface) SourceFor(group netip.Addr) netip.Addr {
 	}
 	return global
 }
+
+// IsBroadcast reports whether a is the limited broadcast address
+// 255.255.255.255 or the directed broadcast address of one of this host's
+// IPv4 subnets (point-to-point /31 and /32 have none).
+func IsBroadcast(a netip.Addr) bool {
+	if !a.Is4() {
+		return false
+	}
+	if a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return true
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, x := range addrs {
+		ipn, ok := x.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip4, mask := ipn.IP.To4(), ipn.Mask
+		if ip4 == nil || len(mask) != 4 {
+			continue
+		}
+		if ones, _ := mask.Size(); ones >= 31 {
+			continue
+		}
+		var b [4]byte
+		for i := range b {
+			b[i] = ip4[i] | ^mask[i]
+		}
+		if netip.AddrFrom4(b) == a {
+			return true
+		}
+	}
+	return false
+}
