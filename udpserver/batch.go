@@ -3,6 +3,7 @@ package udpserver
 import (
 	"log/slog"
 
+	"github.com/udpkit/udpkit/internal/readloop"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -38,16 +39,16 @@ func (s *Server) serveBatch(bc batchConn) error {
 	for i := range bufs {
 		bufs[i] = make([]byte, 0, max(s.cfg.maxDatagram, wire.HeaderLen+maxReasonLen))
 	}
-	var backoff readBackoff
+	var fails readloop.Failures
 	for {
 		n, err := bc.readBatch()
 		if err != nil {
-			if err := s.readFailed(&backoff, err); err != nil {
+			if err := s.readFailed(&fails, err); err != nil {
 				return err
 			}
 			continue
 		}
-		backoff = 0
+		fails.Succeeded()
 		for i := range n {
 			outs[i] = s.process(s.ctx, pkts[i], bufs[i])
 		}

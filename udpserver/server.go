@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/udpkit/udpkit/internal/readloop"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -218,7 +219,7 @@ type Server struct {
 	clock    func() int64 // test hook: replaces now
 
 	// Rate-limited logs, one budget per kind (log.go).
-	logMalformed, logWrite, logPanic logLimiter
+	logMalformed, logWrite, logPanic readloop.LogLimiter
 
 	ctx    context.Context // handlers' context; canceled by Close
 	cancel context.CancelFunc
@@ -475,16 +476,16 @@ func (s *Server) serveWorker(c conn) error {
 	defer s.wg.Done()
 	p := newPacket(s.cfg.maxDatagram)
 	reply := make([]byte, 0, max(s.cfg.maxDatagram, wire.HeaderLen+maxReasonLen))
-	var backoff readBackoff
+	var fails readloop.Failures
 	for {
 		err := c.read(p)
 		if err != nil {
-			if err := s.readFailed(&backoff, err); err != nil {
+			if err := s.readFailed(&fails, err); err != nil {
 				return err
 			}
 			continue
 		}
-		backoff = 0
+		fails.Succeeded()
 		out := s.process(s.ctx, p, reply)
 		if out == nil {
 			continue
@@ -496,32 +497,22 @@ func (s *Server) serveWorker(c conn) error {
 	}
 }
 
-// readBackoff is how long a worker waits after a failed read: it doubles
-// from 5 ms to 1 s while reads keep failing, so that a broken socket is
-// never hot-looped.
-type readBackoff time.Duration
-
-// readFailed handles a read error: it returns ErrServerClosed (or the
-// socket's own closing error) when the worker must stop, or nil after
-// counting, logging and waiting out the back-off.
-func (s *Server) readFailed(b *readBackoff, err error) error {
-	if s.isClosing() {
+// readFailed handles a worker's failed read with the one read-loop
+// discipline (internal/readloop: back-off 5 ms..1 s, warnings within a
+// budget): it returns ErrServerClosed (or the socket's own closing error)
+// when the worker must stop, or nil after counting, logging and waiting.
+func (s *Server) readFailed(f *readloop.Failures, err error) error {
+	switch {
+	case s.isClosing():
 		return ErrServerClosed
-	}
-	if errors.Is(err, net.ErrClosed) {
+	case errors.Is(err, net.ErrClosed):
 		return fmt.Errorf("udpserver: socket closed: %w", err)
 	}
 	s.stats.readErrors.Add(1)
-	*b = readBackoff(min(max(2*time.Duration(*b), 5*time.Millisecond), time.Second))
-	s.log.Warn("udpserver: read failed; backing off", "err", err, "backoff", time.Duration(*b))
-	t := time.NewTimer(time.Duration(*b))
-	select {
-	case <-t.C:
-		return nil
-	case <-s.done:
-		t.Stop()
+	if !f.Failed(s.done, s.log, "udpserver: read failed; backing off", err) {
 		return ErrServerClosed
 	}
+	return nil
 }
 
 func (s *Server) isClosing() bool {
