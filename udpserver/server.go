@@ -120,6 +120,11 @@ func Reject(code wire.Code, reason string) error {
 // and accepts every message. The fields must not be changed after the first
 // call to Serve or ListenAndServe.
 //
+// Configuration: shaped like net/http's Server, the Server is its own
+// configuration (udpkit's one convention, with the struct standing for an
+// XConfig): every zero field stands for its documented default, and
+// DefaultServer returns a Server with those defaults spelled out.
+//
 // Execution model: each socket is served by Workers goroutines; each of
 // them reads one datagram, runs the handler inline, sends the reply and
 // reads the next. Nothing is allocated per datagram on this path.
@@ -230,6 +235,24 @@ type Server struct {
 	wg       sync.WaitGroup // running workers
 	done     chan struct{}  // closed by Shutdown and Close
 	doneOnce sync.Once
+}
+
+// DefaultServer returns a Server with every default of its fields spelled
+// out (udpkit's convention, after memberlist's DefaultLANConfig): start
+// from it to change one value. It serves exactly as a zero Server does.
+// BatchSize and RateBurst stay 0: their defaults follow Workers and
+// RateLimit; Handler and Logger stay nil (accept everything, silent).
+func DefaultServer() *Server {
+	return &Server{
+		MaxDatagram:    wire.DefaultMaxDatagram,
+		DedupWindow:    DefaultDedupWindow,
+		DedupEntries:   DefaultDedupEntries,
+		DedupPerSource: DefaultDedupPerSource,
+		DedupPerHost:   DefaultDedupPerHost,
+		Workers:        1,
+		Sockets:        1,
+		RateSources:    DefaultRateSources,
+	}
 }
 
 // config is the resolved copy of the Server's fields.
