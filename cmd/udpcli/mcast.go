@@ -79,20 +79,7 @@ func subReport(w io.Writer, name string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var ue *usageError
-	if errors.As(err, &ue) {
-		fmt.Fprintf(w, "udpcli mcast %s: %v\nRun 'udpcli mcast %s --help' for usage.\n", name, ue, name)
-		return &exitError{code: exitUsage}
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil {
-			fmt.Fprintf(w, "udpcli mcast %s: %v\n", name, ee.err)
-		}
-		return &exitError{code: ee.code}
-	}
-	fmt.Fprintf(w, "udpcli mcast %s: %v\n", name, err)
-	return &exitError{code: exitUsage}
+	return &exitError{code: report(w, "mcast "+name, err)}
 }
 
 // mcastFlags are the flags every mcast subcommand has.
@@ -314,35 +301,6 @@ type listenJSON struct {
 	TTL         int            `json:"ttl"`
 	Size        int            `json:"size"`
 	Data        string         `json:"data,omitempty"`
-}
-
-// printable returns b as text when it is short printable UTF-8 (cut to 200
-// bytes), else "".
-func printable(b []byte) string {
-	if len(b) > 200 {
-		b = b[:200]
-	}
-	s := strings.TrimRight(string(b), "\r\n")
-	for _, r := range s {
-		if r == '\uFFFD' || r < 0x20 && r != '\t' {
-			return ""
-		}
-	}
-	return s
-}
-
-func ttlString(ttl int) string {
-	if ttl < 0 {
-		return "?"
-	}
-	return strconv.Itoa(ttl)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func sourceSuffix(src netip.Addr) string {

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/udpkit/udpkit/multicast"
 	"github.com/udpkit/udpkit/wire"
@@ -377,15 +376,4 @@ func flowLine(f multicast.FlowReport) string {
 		s += fmt.Sprintf(" %d reordered", f.Reordered)
 	}
 	return s
-}
-
-// pct formats a percentage with at most one decimal: "0%", "19.5%".
-func pct(v float64) string {
-	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) + "%"
-}
-
-// msString formats a duration in milliseconds with 3 decimals, as omping
-// and ping's summary do.
-func msString(d time.Duration) string {
-	return strconv.FormatFloat(float64(d)/1e6, 'f', 3, 64)
 }
