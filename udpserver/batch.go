@@ -3,7 +3,6 @@ package udpserver
 import (
 	"log/slog"
 
-	"github.com/udpkit/udpkit/internal/readloop"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -39,16 +38,16 @@ func (s *Server) serveBatch(bc batchConn) error {
 	for i := range bufs {
 		bufs[i] = make([]byte, 0, max(s.cfg.maxDatagram, wire.HeaderLen+maxReasonLen))
 	}
-	var fails readloop.Failures
+	var backoff readBackoff
 	for {
 		n, err := bc.readBatch()
 		if err != nil {
-			if err := s.readFailed(&fails, err); err != nil {
+			if err := s.readFailed(&backoff, err); err != nil {
 				return err
 			}
 			continue
 		}
-		fails.Succeeded()
+		backoff = 0
 		for i := range n {
 			outs[i] = s.process(s.ctx, pkts[i], bufs[i])
 		}

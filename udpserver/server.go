@@ -224,10 +224,12 @@ type Server struct {
 	clock    func() int64 // test hook: replaces now
 
 	// Rate-limited logs, one budget per kind (log.go).
-	logMalformed, logWrite, logPanic readloop.LogLimiter
+	logMalformed, logWrite, logPanic logLimiter
 
 	ctx    context.Context // handlers' context; canceled by Close
 	cancel context.CancelFunc
+
+	logRead logLimiter // failed reads (readFailed), besides the kinds above
 
 	mu       sync.Mutex
 	conns    map[net.PacketConn]struct{}
@@ -499,16 +501,16 @@ func (s *Server) serveWorker(c conn) error {
 	defer s.wg.Done()
 	p := newPacket(s.cfg.maxDatagram)
 	reply := make([]byte, 0, max(s.cfg.maxDatagram, wire.HeaderLen+maxReasonLen))
-	var fails readloop.Failures
+	var backoff readBackoff
 	for {
 		err := c.read(p)
 		if err != nil {
-			if err := s.readFailed(&fails, err); err != nil {
+			if err := s.readFailed(&backoff, err); err != nil {
 				return err
 			}
 			continue
 		}
-		fails.Succeeded()
+		backoff = 0
 		out := s.process(s.ctx, p, reply)
 		if out == nil {
 			continue
@@ -520,19 +522,26 @@ func (s *Server) serveWorker(c conn) error {
 	}
 }
 
-// readFailed handles a worker's failed read with the one read-loop
-// discipline (internal/readloop: back-off 5 ms..1 s, warnings within a
-// budget): it returns ErrServerClosed (or the socket's own closing error)
-// when the worker must stop, or nil after counting, logging and waiting.
-func (s *Server) readFailed(f *readloop.Failures, err error) error {
-	switch {
-	case s.isClosing():
+// readBackoff is how long a worker waits after a failed read: the one
+// read-loop discipline of internal/readloop (5 ms doubling to 1 s), so that
+// a broken socket is never hot-looped.
+type readBackoff = readloop.Backoff
+
+// readFailed handles a read error: it returns ErrServerClosed (or the
+// socket's own closing error) when the worker must stop, or nil after
+// counting, logging (within readloop's budget) and waiting out the
+// back-off.
+func (s *Server) readFailed(b *readBackoff, err error) error {
+	if s.isClosing() {
 		return ErrServerClosed
-	case errors.Is(err, net.ErrClosed):
+	}
+	if errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("udpserver: socket closed: %w", err)
 	}
 	s.stats.readErrors.Add(1)
-	if !f.Failed(s.done, s.log, "udpserver: read failed; backing off", err) {
+	d := b.Next()
+	s.logLimited(&s.logRead, slog.LevelWarn, "udpserver: read failed; backing off", "err", err, "backoff", d)
+	if !readloop.Pause(s.done, d) {
 		return ErrServerClosed
 	}
 	return nil
