@@ -54,6 +54,8 @@ type Request struct {
 	Payload []byte         // the DATA body or the whole raw datagram; valid only until ServeUDP returns
 	Remote  netip.AddrPort // sender (IPv4-mapped IPv6 addresses are unmapped)
 	Local   netip.AddrPort // address the datagram was sent to, when known (zero otherwise)
+
+	ex *exchange // for Defer; nil outside a handler call
 }
 
 // Handler handles the messages a Server accepts. ServeUDP runs at most once
@@ -186,11 +188,17 @@ type Server struct {
 	// again with a full burst). Default DefaultRateSources (16384).
 	RateSources int
 
+	// MaxDeferred is how many replies handlers may have deferred
+	// (Request.Defer) and not yet completed at once; past it Defer fails
+	// with NACK busy. Default DefaultMaxDeferred (4096).
+	MaxDeferred int
+
 	initOnce sync.Once
 	cfg      config
 	log      *slog.Logger
 	dedup    *dedupTable
 	rates    *rateTable // nil without a RateLimit
+	deferred deferrals
 	stats    counters
 	start    time.Time
 
@@ -411,6 +419,9 @@ func (s *Server) serve(pc net.PacketConn) error {
 	c := newConn(pc, s.log)
 	worker := func() error {
 		if bc := newBatchConn(c, s.cfg.batchSize, s.cfg.maxDatagram); bc != nil {
+			for _, p := range bc.packets() {
+				p.c = c
+			}
 			return s.serveBatch(bc)
 		}
 		return s.serveWorker(c)
@@ -429,7 +440,8 @@ func (s *Server) serve(pc net.PacketConn) error {
 	delete(s.conns, pc)
 	closed := s.closed
 	s.mu.Unlock()
-	pc.Close() // the workers are gone: every reply has been sent
+	s.waitDeferred()
+	pc.Close() // the workers are gone and no reply is deferred: every reply has been sent
 	if closed {
 		return ErrServerClosed
 	}
@@ -440,6 +452,7 @@ func (s *Server) serve(pc net.PacketConn) error {
 func (s *Server) serveWorker(c conn) error {
 	defer s.wg.Done()
 	p := newPacket(s.cfg.maxDatagram)
+	p.c = c
 	reply := make([]byte, 0, max(s.cfg.maxDatagram, wire.HeaderLen+maxReasonLen))
 	var backoff readBackoff
 	for {
@@ -584,7 +597,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 
 	idle := make(chan struct{})
-	go func() { s.wg.Wait(); close(idle) }()
+	go func() { s.wg.Wait(); s.waitDeferred(); close(idle) }()
 	select {
 	case <-idle:
 		s.closeConns()
