@@ -187,8 +187,8 @@ type Client struct {
 	// busyFails makes NACK busy end a Send at once instead of being
 	// retried: a ServiceClient moves to the next server instead.
 	busyFails bool
-	rtt    rtoEstimator
-	nextID atomic.Uint64
+	rtt       rtoEstimator
+	nextID    atomic.Uint64
 
 	mu        sync.Mutex
 	closed    bool
