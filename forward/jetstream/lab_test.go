@@ -2,8 +2,8 @@ package jetstream
 
 import (
 	"net"
-	"sync"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
