@@ -159,12 +159,12 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Forwarder, error) {
 	if len(f.parts) == 1 {
 		f.subject, f.parts = tmpl, nil
 	}
+	if err := ValidTemplate(cfg.Subject); err != nil {
+		return nil, fmt.Errorf("jetstream forwarder: %w %q: %w", ErrBadSubject, cfg.Subject, err)
+	}
 	probe := strings.Join(f.parts, "probe")
 	if f.parts == nil {
 		probe = f.subject
-	}
-	if err := ValidSubject(probe); err != nil {
-		return nil, fmt.Errorf("jetstream forwarder: %w %q: %w", ErrBadSubject, cfg.Subject, err)
 	}
 	js, err := njs.New(nc,
 		njs.WithPublishAsyncMaxPending(cfg.MaxPending),
