@@ -52,6 +52,10 @@ func (c *Client) retryBusy(r reply, attempts int, first time.Time) bool {
 // timeout, or ExchangeLifetime after the first transmission, Send gives up
 // with ErrTimeout.
 //
+// A NACK busy (the server could not take the message now) is retransmitted
+// like a loss, with the same ID, while retries remain (Result.Busy counts
+// them); after the last one it is the error.
+//
 // The error is nil for an ACK; a *RejectedError for a NACK; ErrRefused (at
 // once) when the kernel reports an ICMP port unreachable; ErrTooLarge before
 // sending anything; the context's error, wrapped, when ctx ends first. The

@@ -64,7 +64,8 @@ type Request struct {
 // "ack\n" for a raw datagram); returning an error refuses it with a NACK
 // whose code and text come from a *RejectError in err's chain, or code
 // wire.CodeRejected and err.Error() as text. The server sends the reply
-// only after ServeUDP returned, so the acknowledgement means "handled".
+// only after ServeUDP returned, so the acknowledgement means "handled";
+// a handler that calls Request.Defer replies later instead.
 //
 // ServeUDP may be called concurrently from several goroutines (one per
 // socket and worker) and must be safe for that.
