@@ -9,6 +9,7 @@ import (
 	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
 	"iter"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -129,6 +130,11 @@ type sendRecord struct {
 
 func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) error {
 	if o.service.name != "" {
+		if len(args) > 0 {
+			if _, err := netip.ParseAddrPort(args[0]); err == nil {
+				return usagef("give either HOST:PORT or --service, not both (%s would be sent as the message)", args[0])
+			}
+		}
 		// No HOST:PORT: the servers are discovered.
 		args = append([]string{""}, args...)
 	}
