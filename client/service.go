@@ -180,9 +180,12 @@ func pickAddr(addrs []netip.AddrPort, want4 bool) (netip.AddrPort, bool) {
 func (s *ServiceClient) Servers() []discovery.Instance { return slices.Clone(s.servers) }
 
 // Send sends payload to the current server and fails over to the next
-// ones, as the type's comment says, until one acknowledges it, refuses it
-// for good (a NACK other than busy, ErrTooLarge) or every server failed it
-// (the last server's error, with ErrNoServer in its chain).
+// ones, as the type's comment says, until one acknowledges it or refuses it
+// for good (a NACK other than busy, ErrTooLarge). When every server failed
+// it, it waits (first Config.InitialTimeout, doubling up to MaxTimeout) and
+// goes round again while the message's transmissions stay within
+// Config.Retries+1 and ExchangeLifetime; then it returns the last server's
+// error, with ErrNoServer in its chain.
 func (s *ServiceClient) Send(ctx context.Context, payload []byte) (ServiceResult, error) {
 	return s.send(ctx, s.nextID.Add(1)-1, payload)
 }
@@ -191,11 +194,29 @@ func (s *ServiceClient) send(ctx context.Context, id uint64, payload []byte) (Se
 	s.mu.Lock()
 	start := s.cur
 	s.mu.Unlock()
+	rc := s.ccfg.resolve()
 	n := len(s.servers)
 	var out ServiceResult
 	var lastErr error
 	begin := time.Now()
-	for k := range n {
+	pause := rc.initial
+	for k := 0; ; k++ {
+		if k > 0 && k%n == 0 {
+			// Every server failed the message once. Only NACK busy or a
+			// refusal (nothing listening) can leave retries in the budget:
+			// wait, as after a loss, and go round again.
+			if out.Attempts > rc.retries || time.Since(begin)+pause >= rc.lifetime {
+				break
+			}
+			t := time.NewTimer(pause)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return out, fmt.Errorf("message %#x: %w", id, ctx.Err())
+			}
+			pause = min(2*pause, rc.max)
+		}
 		i := (start + k) % n
 		out.Server, out.Addr, out.Failovers = s.servers[i].Instance, s.addrs[i], k
 		c, err := s.client(i)
@@ -221,9 +242,6 @@ func (s *ServiceClient) send(ctx context.Context, id uint64, payload []byte) (Se
 		}
 		lastErr = fmt.Errorf("%s (%v): %w", s.servers[i].Instance, s.addrs[i], err)
 		s.failed(i)
-		if time.Since(begin) >= ExchangeLifetime {
-			break // never retransmit past the exchange lifetime
-		}
 	}
 	return out, fmt.Errorf("client: %w left: %w", ErrNoServer, lastErr)
 }

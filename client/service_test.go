@@ -109,13 +109,14 @@ func TestServiceFailover(t *testing.T) {
 func TestServiceAllFail(t *testing.T) {
 	busy := startRecording(t, "busy", udpserver.Reject(wire.CodeBusy, "full"))
 	no := startRecording(t, "no", errors.New("not this"))
-	sc, err := NewServiceClient([]discovery.Instance{busy.instance()}, nil)
+	sc, err := NewServiceClient([]discovery.Instance{busy.instance()}, &ServiceConfig{Client: &Config{Retries: 2, InitialTimeout: 20 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sc.Close()
-	if _, err := sc.Send(t.Context(), []byte("x")); !errors.Is(err, ErrNoServer) || !errors.Is(err, ErrRejected) {
-		t.Errorf("every server busy: %v, want ErrNoServer and ErrRejected", err)
+	// Busy everywhere: round again after a pause, within the retry budget.
+	if r, err := sc.Send(t.Context(), []byte("x")); !errors.Is(err, ErrNoServer) || !errors.Is(err, ErrRejected) || r.Attempts != 3 || r.Busy != 3 {
+		t.Errorf("every server busy: %+v %v, want 3 attempts, 3 busy, ErrNoServer and ErrRejected", r, err)
 	}
 	sc2, err := NewServiceClient([]discovery.Instance{no.instance(), busy.instance()}, nil)
 	if err != nil {
@@ -125,8 +126,8 @@ func TestServiceAllFail(t *testing.T) {
 	if r, err := sc2.Send(t.Context(), []byte("x")); !errors.Is(err, ErrRejected) || errors.Is(err, ErrNoServer) || r.Server != "no" {
 		t.Errorf("rejected: %+v %v, want the rejection of the first server, no failover", r, err)
 	}
-	if len(busy.handled()) != 1 {
-		t.Errorf("busy server handled %d, want 1 (the first test only)", len(busy.handled()))
+	if n := len(busy.handled()); n != 3 {
+		t.Errorf("busy server handled %d, want 3 (the first test only)", n)
 	}
 	if _, err := NewServiceClient([]discovery.Instance{{Instance: "x"}}, nil); !errors.Is(err, ErrNoServer) {
 		t.Errorf("no address: %v, want ErrNoServer", err)
