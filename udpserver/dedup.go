@@ -93,6 +93,12 @@ func (t *dedupTable) begin(key dedupKey, now int64) (dedupState, wire.Code, stri
 	t.expire(now)
 	if i, ok := t.index[key]; ok {
 		e := &t.entries[i]
+		if e.state == dedupDone && e.code == wire.CodeBusy {
+			// NACK busy is not an answer to repeat: the handler did not
+			// take the message, so its retransmission runs it again.
+			e.state = dedupRunning
+			return dedupNew, 0, ""
+		}
 		return e.state, e.code, e.reason
 	}
 	src := key.addr.Addr()
@@ -143,17 +149,11 @@ func (t *dedupTable) begin(key dedupKey, now int64) (dedupState, wire.Code, stri
 }
 
 // finish records the reply of an exchange begin returned dedupNew for.
-// An entry that was evicted meanwhile stays forgotten. NACK busy is not
-// remembered: the handler did not take the message, so its retransmission
-// (same ID, later or after a failover) is handled anew.
+// An entry that was evicted meanwhile stays forgotten.
 func (t *dedupTable) finish(key dedupKey, code wire.Code, reason string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if i, ok := t.index[key]; ok && t.entries[i].state == dedupRunning {
-		if code == wire.CodeBusy {
-			t.remove(i)
-			return
-		}
 		e := &t.entries[i]
 		e.state, e.code, e.reason = dedupDone, code, reason
 	}
