@@ -296,9 +296,14 @@ func (s *ServiceClient) client(i int) (*Client, error) {
 }
 
 // dialFromPort connects a UDP socket to ap from local port (0: any), with
-// SO_REUSEADDR so that sockets to other servers can share the port.
+// SO_REUSEADDR so that sockets to other servers can share the port. The
+// first socket gets SO_REUSEADDR only after the kernel chose its port, so
+// that the port is one nobody else uses.
 func dialFromPort(ap netip.AddrPort, port uint16) (*net.UDPConn, error) {
-	d := net.Dialer{Control: reuseAddr}
+	var d net.Dialer
+	if port != 0 {
+		d.Control = reuseAddr
+	}
 	if ap.Addr().Is4() {
 		d.LocalAddr = &net.UDPAddr{IP: net.IPv4zero, Port: int(port)}
 	} else {
@@ -308,7 +313,18 @@ func dialFromPort(ap netip.AddrPort, port uint16) (*net.UDPConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	return nc.(*net.UDPConn), nil
+	uc := nc.(*net.UDPConn)
+	if port == 0 {
+		rc, err := uc.SyscallConn()
+		if err == nil {
+			err = reuseAddr("", "", rc)
+		}
+		if err != nil {
+			uc.Close()
+			return nil, fmt.Errorf("client: SO_REUSEADDR: %w", err)
+		}
+	}
+	return uc, nil
 }
 
 // SendAll sends every payload as Send does, with up to Config.Window
