@@ -3,6 +3,7 @@ package jetstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -235,21 +236,26 @@ func TestForwardClusterNodeKilled(t *testing.T) {
 	log := newAckLog()
 	var acked atomic.Int32
 	killed := make(chan string, 1)
+	gone := make(chan struct{})
 	go func() {
+		defer close(gone)
 		for acked.Load() < 200 {
 			time.Sleep(time.Millisecond)
 		}
 		// The node this server is connected to: the hardest case.
 		name := nc.ConnectedServerName()
 		for i, nd := range cl.Nodes {
-			if name == "n"+string(rune('0'+i)) {
+			if name == fmt.Sprintf("n%d", i) {
 				nd.Stop()
 			}
 		}
 		killed <- name
 	}()
 	seq := func(yield func([]byte) bool) {
-		for _, p := range want {
+		for i, p := range want {
+			if i == 300 {
+				<-gone // the last 300 go out after the node is down
+			}
 			if !yield([]byte(p)) {
 				return
 			}
