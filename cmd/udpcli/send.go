@@ -55,7 +55,9 @@ then a summary on stderr: "200 lines: 198 acknowledged, 2 failed", with
 With --json, one object per datagram: {"seq":1,"id":...,"status":"acked",
 "attempts":1,"rtt_ms":0.213,"elapsed_ms":0.213}; status is acked, rejected
 (with "code" and "reason"), refused, timeout, interrupted (Ctrl-C came
-first) or error (with "error").
+first) or error (with "error"); "busy" counts the NACK busy answers that
+were retried, and with --service "server", "addr" and "failovers" say which
+server answered and how many failed the datagram before.
 
 Exit status: 0 every datagram was acknowledged; 1 some were not (timed out,
 refused, rejected), or a network error (no route to the address); 2 usage
