@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -300,4 +301,31 @@ func TestNewErrors(t *testing.T) {
 		t.Errorf("subject %q", got)
 	}
 	var _ njs.JetStream = f.js
+}
+
+// A duplicate window shorter than a device's retransmission span is
+// warned about: a late retransmission could be stored twice.
+func TestShortDuplicateWindowWarns(t *testing.T) {
+	node := natstest.Start(t)
+	nc := connect(t, node.URL())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := EnsureStream(ctx, nc, njs.StreamConfig{Name: "SHORT", Subjects: []string{"short.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := njs.New(nc)
+	if _, err := js.UpdateStream(ctx, njs.StreamConfig{Name: "SHORT", Subjects: []string{"short.>"}, Duplicates: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	if _, err := New(ctx, nc, Config{Subject: "short.{instance}", Logger: slog.New(slog.NewTextHandler(&logs, nil))}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "duplicate window is shorter") {
+		t.Errorf("no warning about a 10 s duplicate window: %q", logs.String())
+	}
+	// EnsureStream on an existing stream changes nothing.
+	if created, err := EnsureStream(ctx, nc, njs.StreamConfig{Name: "SHORT"}); err != nil || created {
+		t.Errorf("EnsureStream on an existing stream: %v %v", created, err)
+	}
 }
