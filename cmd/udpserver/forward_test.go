@@ -3,14 +3,26 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/udpkit/udpkit/internal/natstest"
 	"github.com/udpkit/udpkit/wire"
@@ -104,4 +116,83 @@ func TestForwardStores(t *testing.T) {
 	if !strings.Contains(stderr.String(), `"stored":20`) {
 		t.Errorf("no forward summary in the log: %s", stderr)
 	}
+}
+
+// The credential and TLS flags reach the NATS connection: a server that
+// wants an NKey refuses udpserver without --forward-nkey and takes it with;
+// a TLS server is reached through tls:// with --forward-tls-ca, and not
+// without it.
+func TestForwardNkeyAndTLS(t *testing.T) {
+	user, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := user.Seed()
+	pub, _ := user.PublicKey()
+	seedFile := filepath.Join(t.TempDir(), "user.nk")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ca, cert := selfSigned(t)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, ca, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	node := natstest.StartWith(t, func(o *server.Options) {
+		o.Nkeys = []*server.NkeyUser{{Nkey: pub}}
+		o.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		o.TLS = true
+	})
+	base := []string{"--listen", "127.0.0.1:0", "--no-announce", "--forward", node.URL(), "--forward-create"}
+	for _, tc := range []struct {
+		extra []string
+		want  string
+	}{
+		{[]string{"--forward-tls-ca", caFile}, "uthorization"},
+		{[]string{"--forward-nkey", seedFile}, "certificate"},
+	} {
+		var stderr bytes.Buffer
+		if s := run(context.Background(), append(base, tc.extra...), io.Discard, &stderr); s != exitFailed || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: exit %d, %q; want %d and %q", tc.extra, s, stderr.String(), exitFailed, tc.want)
+		}
+	}
+	addr, _, stderr, stop := start(t, append(base, "--forward-nkey", seedFile, "--forward-tls-ca", caFile)...)
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if r := exchange(t, c, wire.AppendData(nil, 1, []byte("over TLS"))); !bytes.Equal(r, wire.AppendAck(nil, 1)) {
+		t.Errorf("reply %x, want ACK", r)
+	}
+	if s := stop(); s != exitOK || !strings.Contains(stderr.String(), `"stored":1`) {
+		t.Errorf("exit %d: %s", s, stderr)
+	}
+}
+
+// selfSigned returns a self-signed certificate for 127.0.0.1, as PEM and
+// as a tls.Certificate.
+func selfSigned(t *testing.T) ([]byte, tls.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "udpkit test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }

@@ -44,6 +44,18 @@ func Start(t testing.TB) *Node {
 // the test ends.
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
+	return startCluster(t, n, nil)
+}
+
+// StartWith starts one JetStream server as Start does, after edit changed
+// its options (authentication, TLS).
+func StartWith(t testing.TB, edit func(*server.Options)) *Node {
+	t.Helper()
+	return startCluster(t, 1, edit).Nodes[0]
+}
+
+func startCluster(t testing.TB, n int, edit func(*server.Options)) *Cluster {
+	t.Helper()
 	if n != 1 && n < 3 {
 		t.Fatalf("natstest: a cluster of %d nodes; want 1, or 3 or more", n)
 	}
@@ -71,6 +83,9 @@ func StartCluster(t testing.TB, n int) *Cluster {
 		if n > 1 {
 			o.Cluster = server.ClusterOpts{Name: "udpkit-test", Host: "127.0.0.1", Port: routePorts[i]}
 			o.Routes = routes
+		}
+		if edit != nil {
+			edit(&o)
 		}
 		c.Nodes = append(c.Nodes, &Node{t: t, opts: o})
 	}
@@ -121,8 +136,14 @@ func (c *Cluster) WaitLeader(t testing.TB, d time.Duration) {
 	t.Fatalf("natstest: no JetStream leader after %v", d)
 }
 
-// URL is the node's client URL, nats://127.0.0.1:PORT.
-func (nd *Node) URL() string { return fmt.Sprintf("nats://127.0.0.1:%d", nd.opts.Port) }
+// URL is the node's client URL, nats://127.0.0.1:PORT (tls:// with TLS).
+func (nd *Node) URL() string {
+	scheme := "nats"
+	if nd.opts.TLSConfig != nil {
+		scheme = "tls"
+	}
+	return fmt.Sprintf("%s://127.0.0.1:%d", scheme, nd.opts.Port)
+}
 
 // Port is the node's client port.
 func (nd *Node) Port() int { return nd.opts.Port }
