@@ -25,12 +25,13 @@ const DefaultDiscoverTime = time.Second
 var ErrNoServer = errors.New("no server")
 
 // ServiceConfig configures DialService and NewServiceClient. Its zero
-// value works.
+// value works: zero fields take the defaults DefaultServiceConfig spells
+// out.
 type ServiceConfig struct {
 	// Client configures the exchange with each server (timeouts, retries,
-	// Window: messages in flight at once in SendAll). Nil means the
-	// defaults.
-	Client *Config
+	// Window: messages in flight at once in SendAll). Zero fields take
+	// DefaultConfig's values.
+	Client Config
 	// Interfaces selects the interfaces to browse on (netif syntax).
 	// Default: the netif default selection.
 	Interfaces []string
@@ -40,6 +41,12 @@ type ServiceConfig struct {
 	// Servers stops the browse as soon as that many servers were found.
 	// Default 0: browse for DiscoverTime.
 	Servers int
+}
+
+// DefaultServiceConfig returns the configuration the zero ServiceConfig
+// stands for.
+func DefaultServiceConfig() ServiceConfig {
+	return ServiceConfig{Client: DefaultConfig(), DiscoverTime: DefaultDiscoverTime}
 }
 
 // ServiceResult is the outcome of one message sent through a
@@ -88,11 +95,8 @@ type ServiceClient struct {
 // for ServiceConfig.DiscoverTime, or until ServiceConfig.Servers were
 // found, and returns a ServiceClient for them, in the order they answered.
 // It fails with ErrNoServer when none answered.
-func DialService(ctx context.Context, service string, cfg *ServiceConfig) (*ServiceClient, error) {
-	if cfg == nil {
-		cfg = &ServiceConfig{}
-	}
-	if err := discovery.ValidateService(service); err != nil {
+func DialService(ctx context.Context, service string, cfg ServiceConfig) (*ServiceClient, error) {
+	if err := wire.ValidateService(service); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: cfg.Interfaces})
@@ -128,14 +132,8 @@ func DialService(ctx context.Context, service string, cfg *ServiceConfig) (*Serv
 // NewServiceClient returns a ServiceClient for servers (found by a
 // discovery.Browser, or listed by hand with Instance and Addrs set), tried
 // in that order. It opens no socket until the first message.
-func NewServiceClient(servers []discovery.Instance, cfg *ServiceConfig) (*ServiceClient, error) {
-	if cfg == nil {
-		cfg = &ServiceConfig{}
-	}
-	s := &ServiceClient{cfg: *cfg}
-	if cfg.Client != nil {
-		s.ccfg = *cfg.Client
-	}
+func NewServiceClient(servers []discovery.Instance, cfg ServiceConfig) (*ServiceClient, error) {
+	s := &ServiceClient{cfg: cfg, ccfg: cfg.Client}
 	want4 := true
 	for i, in := range servers {
 		ap, ok := pickAddr(in.Addrs, want4)
@@ -289,7 +287,7 @@ func (s *ServiceClient) client(i int) (*Client, error) {
 	if s.port == 0 {
 		s.port = nc.LocalAddr().(*net.UDPAddr).AddrPort().Port()
 	}
-	c := newClient(nc, s.addrs[i], &s.ccfg)
+	c := newClient(nc, s.addrs[i], s.ccfg)
 	c.busyFails = true
 	s.clients[i] = c
 	return c, nil

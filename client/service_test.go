@@ -58,7 +58,7 @@ func TestServiceFailover(t *testing.T) {
 	good := startRecording(t, "good", nil)
 	spare := startRecording(t, "spare", nil)
 	sc, err := NewServiceClient([]discovery.Instance{busy.instance(), good.instance(), spare.instance()},
-		&ServiceConfig{Client: &Config{Retries: 2, InitialTimeout: 50 * time.Millisecond}})
+		ServiceConfig{Client: Config{Retries: 2, InitialTimeout: 50 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestServiceFailover(t *testing.T) {
 func TestServiceAllFail(t *testing.T) {
 	busy := startRecording(t, "busy", udpserver.Reject(wire.CodeBusy, "full"))
 	no := startRecording(t, "no", errors.New("not this"))
-	sc, err := NewServiceClient([]discovery.Instance{busy.instance()}, &ServiceConfig{Client: &Config{Retries: 2, InitialTimeout: 20 * time.Millisecond}})
+	sc, err := NewServiceClient([]discovery.Instance{busy.instance()}, ServiceConfig{Client: Config{Retries: 2, InitialTimeout: 20 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestServiceAllFail(t *testing.T) {
 	if r, err := sc.Send(t.Context(), []byte("x")); !errors.Is(err, ErrNoServer) || !errors.Is(err, ErrRejected) || r.Attempts != 3 || r.Busy != 3 {
 		t.Errorf("every server busy: %+v %v, want 3 attempts, 3 busy, ErrNoServer and ErrRejected", r, err)
 	}
-	sc2, err := NewServiceClient([]discovery.Instance{no.instance(), busy.instance()}, nil)
+	sc2, err := NewServiceClient([]discovery.Instance{no.instance(), busy.instance()}, ServiceConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestServiceAllFail(t *testing.T) {
 	if n := len(busy.handled()); n != 3 {
 		t.Errorf("busy server handled %d, want 3 (the first test only)", n)
 	}
-	if _, err := NewServiceClient([]discovery.Instance{{Instance: "x"}}, nil); !errors.Is(err, ErrNoServer) {
+	if _, err := NewServiceClient([]discovery.Instance{{Instance: "x"}}, ServiceConfig{}); !errors.Is(err, ErrNoServer) {
 		t.Errorf("no address: %v, want ErrNoServer", err)
 	}
 }

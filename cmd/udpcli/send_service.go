@@ -12,6 +12,7 @@ import (
 	"github.com/udpkit/udpkit/client"
 	"github.com/udpkit/udpkit/discovery"
 	"github.com/udpkit/udpkit/internal/cliflag"
+	"github.com/udpkit/udpkit/wire"
 )
 
 // serviceOptions are send's --service flags: discover the servers of a
@@ -31,18 +32,18 @@ func (o *serviceOptions) register(fs *pflag.FlagSet) {
 }
 
 // dialService finds the servers and says which on stderr.
-func dialService(ctx context.Context, stdio stdio, o serviceOptions, cfg *client.Config) (*client.ServiceClient, error) {
-	if err := discovery.ValidateService(o.name); err != nil {
+func dialService(ctx context.Context, stdio stdio, o serviceOptions, cfg client.Config) (*client.ServiceClient, error) {
+	if err := wire.ValidateService(o.name); err != nil {
 		return nil, usagef("--service %q: %v", o.name, err)
 	}
 	if *o.wait <= 0 || o.count < 0 {
 		return nil, usagef("--discover-time must be more than 0 and --servers 0 or more")
 	}
-	sc, err := client.DialService(ctx, o.name, &client.ServiceConfig{Client: cfg, Interfaces: o.ifaces, DiscoverTime: *o.wait, Servers: o.count})
+	sc, err := client.DialService(ctx, o.name, client.ServiceConfig{Client: cfg, Interfaces: o.ifaces, DiscoverTime: *o.wait, Servers: o.count})
 	switch {
 	case errors.Is(err, context.Canceled):
 		return nil, failed(errors.New("interrupted"))
-	case errors.Is(err, discovery.ErrNoInterface), errors.Is(err, discovery.ErrInvalidName):
+	case errors.Is(err, discovery.ErrNoInterface), errors.Is(err, wire.ErrInvalidName):
 		return nil, usagef("%v", err)
 	case err != nil:
 		return nil, failed(err)

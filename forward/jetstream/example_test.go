@@ -39,7 +39,7 @@ func Example() {
 	srv := &udpserver.Server{Handler: fwd}
 	go srv.Serve(pc)
 
-	c, err := client.Dial(ctx, pc.LocalAddr().(*net.UDPAddr).String(), nil)
+	c, err := client.Dial(ctx, pc.LocalAddr().(*net.UDPAddr).String(), client.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -63,8 +63,9 @@ var (
 	ErrBadSubject = errors.New("bad subject template")
 )
 
-// Config configures a Forwarder. Its zero value works, given a stream that
-// stores "udpkit.<instance>".
+// Config configures a Forwarder, by value; zero fields take the defaults
+// DefaultConfig spells out. Its zero value works, given a stream that
+// stores "udpkit.udpkit".
 type Config struct {
 	// Subject is the subject template. {instance}, {service} and {source}
 	// are replaced by the server's instance name, its service type and the
@@ -89,6 +90,13 @@ type Config struct {
 	// Logger receives warnings (a short duplicate window) and failed
 	// publishes at debug level. Default: none.
 	Logger *slog.Logger
+}
+
+// DefaultConfig returns the configuration the zero Config stands for
+// (Stream stays empty: the stream that stores the subject).
+func DefaultConfig() Config {
+	return Config{Subject: DefaultSubject, Instance: "udpkit", Service: DefaultService,
+		Timeout: DefaultTimeout, MaxPending: DefaultMaxPending}
 }
 
 // Stats are a Forwarder's counters.

@@ -28,7 +28,7 @@ func TestForwardStoresEachOnce(t *testing.T) {
 		t.Errorf("stream %q, want UDPKIT", st.fwd.Stream())
 	}
 
-	c, err := client.Dial(t.Context(), st.addr.String(), &client.Config{Window: 32})
+	c, err := client.Dial(t.Context(), st.addr.String(), client.Config{Window: 32})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestForwardBrokerRestart(t *testing.T) {
 	nc := connect(t, node.URL())
 	js := addStream(t, nc, "UDPKIT", 1)
 	st := startStack(t, nc, Config{Timeout: 500 * time.Millisecond}, nil)
-	c, err := client.Dial(t.Context(), st.addr.String(), &client.Config{Window: 16, Retries: 15})
+	c, err := client.Dial(t.Context(), st.addr.String(), client.Config{Window: 16, Retries: 15})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestForwardClusterNodeKilled(t *testing.T) {
 	nc := connect(t, cl.URL())
 	js := addStream(t, nc, "UDPKIT", 3)
 	st := startStack(t, nc, Config{Timeout: time.Second}, nil)
-	c, err := client.Dial(t.Context(), st.addr.String(), &client.Config{Window: 16, Retries: 15})
+	c, err := client.Dial(t.Context(), st.addr.String(), client.Config{Window: 16, Retries: 15})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,5 +327,20 @@ func TestShortDuplicateWindowWarns(t *testing.T) {
 	// EnsureStream on an existing stream changes nothing.
 	if created, err := EnsureStream(ctx, nc, njs.StreamConfig{Name: "SHORT"}); err != nil || created {
 		t.Errorf("EnsureStream on an existing stream: %v %v", created, err)
+	}
+}
+
+func TestDefaultConfig(t *testing.T) {
+	node := natstest.Start(t)
+	nc := connect(t, node.URL())
+	if _, err := EnsureStream(t.Context(), nc, njs.StreamConfig{Name: "D", Subjects: []string{"udpkit.udpkit"}}); err != nil {
+		t.Fatal(err)
+	}
+	zero, err := New(t.Context(), nc, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zero.cfg != DefaultConfig() {
+		t.Errorf("the zero Config resolves to %+v, DefaultConfig says %+v", zero.cfg, DefaultConfig())
 	}
 }

@@ -43,7 +43,7 @@ func TestForwardUnderLoss(t *testing.T) {
 
 	var c *client.Client
 	if err := cliHost.Do(func() (err error) {
-		c, err = client.Dial(t.Context(), st.addr.String(), &client.Config{Window: 16, Retries: 15})
+		c, err = client.Dial(t.Context(), st.addr.String(), client.Config{Window: 16, Retries: 15})
 		return err
 	}); err != nil {
 		t.Fatal(err)
