@@ -30,6 +30,24 @@ type PingRunConfig struct {
 	OnReply func(seq int, p Pong)
 }
 
+// DefaultPingRunConfig returns the defaults of a PingRunConfig spelled out
+// (udpkit's convention: PingRun(ctx, DefaultPingRunConfig()) and
+// PingRun(ctx, PingRunConfig{}) behave the same).
+func DefaultPingRunConfig() PingRunConfig {
+	return PingRunConfig{Interval: time.Second, Wait: time.Second}
+}
+
+func (cfg PingRunConfig) withDefaults() PingRunConfig {
+	d := DefaultPingRunConfig()
+	if cfg.Interval <= 0 {
+		cfg.Interval = d.Interval
+	}
+	if cfg.Wait <= 0 {
+		cfg.Wait = d.Wait
+	}
+	return cfg
+}
+
 // PingStats sums up a PingRun, as ping's statistics.
 type PingStats struct {
 	// Transmitted counts the PINGs sent, Received the first PONG of each,
@@ -78,12 +96,7 @@ func (s PingStats) RTT() (minRTT, avg, maxRTT, mdev time.Duration) {
 // when a PING could not be sent (a refusal, ErrRefused, is a reply, not an
 // error).
 func (c *Client) PingRun(ctx context.Context, cfg PingRunConfig) (PingStats, error) {
-	if cfg.Interval <= 0 {
-		cfg.Interval = time.Second
-	}
-	if cfg.Wait <= 0 {
-		cfg.Wait = time.Second
-	}
+	cfg = cfg.withDefaults()
 	var (
 		mu       sync.Mutex
 		st       PingStats

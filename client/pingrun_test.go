@@ -43,3 +43,10 @@ func TestPingStats(t *testing.T) {
 		t.Error("empty stats not zero")
 	}
 }
+
+func TestDefaultPingRunConfig(t *testing.T) {
+	z, d := PingRunConfig{}.withDefaults(), DefaultPingRunConfig().withDefaults()
+	if z.Interval != d.Interval || z.Wait != d.Wait || d.Interval != time.Second || d.Wait != time.Second {
+		t.Errorf("zero %+v, default %+v", z, d)
+	}
+}

@@ -17,6 +17,14 @@ func TestDefaultServer(t *testing.T) {
 		if !reflect.DeepEqual(z.cfg, d.cfg) {
 			t.Errorf("rate %v: zero Server resolves to %+v, DefaultServer to %+v", limit, z.cfg, d.cfg)
 		}
+		for range DefaultMaxDeferred {
+			if !z.deferAdd() || !d.deferAdd() {
+				t.Fatal("fewer deferred replies than DefaultMaxDeferred")
+			}
+		}
+		if z.deferAdd() || d.deferAdd() {
+			t.Error("more deferred replies than DefaultMaxDeferred")
+		}
 		if (z.rates == nil) != (d.rates == nil) || z.rates != nil && (z.rates.burst != d.rates.burst || z.rates.max != d.rates.max || z.rates.perNs != d.rates.perNs) {
 			t.Errorf("rate %v: rate tables differ", limit)
 		}
