@@ -95,10 +95,11 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 	if over {
 		s.stats.oversized.Add(1)
 		if t != wire.TypeData {
+			s.stats.oversizedDropped.Add(1)
 			s.stats.dropped.Add(1)
 			return nil // a PONG would be as large as the PING
 		}
-		s.stats.nacked.Add(1)
+		s.stats.nack(wire.CodeTooLarge)
 		return wire.AppendNack(reply[:0], h.ID, wire.CodeTooLarge, "", wire.HeaderLen)
 	}
 	if t == wire.TypePing {
@@ -120,10 +121,10 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 		s.stats.duplicates.Add(1)
 		return s.answer(reply, h.ID, code, reason, n)
 	case dedupFull:
-		s.stats.nacked.Add(1)
+		s.stats.nack(wire.CodeBusy)
 		return wire.AppendNack(reply[:0], h.ID, wire.CodeBusy, "", wire.HeaderLen)
 	}
-	code, reason = s.handle(ctx, p, h.ID, false, body)
+	code, reason = s.handle(ctx, p, h.ID, false, body, now)
 	s.dedup.finish(key, code, reason)
 	return s.answer(reply, h.ID, code, reason, n)
 }
@@ -142,11 +143,12 @@ func (s *Server) processRaw(ctx context.Context, p *packet, b []byte, over bool,
 		return nil
 	case over:
 		s.stats.oversized.Add(1)
+		s.stats.oversizedDropped.Add(1)
 		s.stats.dropped.Add(1)
 		return nil
 	}
 	s.stats.raw.Add(1)
-	if code, _ := s.handle(ctx, p, 0, true, b); code != wire.CodeNone {
+	if code, _ := s.handle(ctx, p, 0, true, b, -1); code != wire.CodeNone {
 		// Raw mode has no words for a refusal: stay silent.
 		return nil
 	}
@@ -161,19 +163,27 @@ func (s *Server) answer(reply []byte, id uint64, code wire.Code, reason string, 
 		s.stats.acked.Add(1)
 		return wire.AppendAck(reply[:0], id)
 	}
-	s.stats.nacked.Add(1)
+	s.stats.nack(code)
 	return wire.AppendNack(reply[:0], id, code, reason, limit)
 }
 
 // handle runs the handler and turns its result into a reply code and text.
-func (s *Server) handle(ctx context.Context, p *packet, id uint64, raw bool, payload []byte) (wire.Code, string) {
+// now is the clock read just before, or -1; it is only used to time the
+// handler when MeasureHandlers is set.
+func (s *Server) handle(ctx context.Context, p *packet, id uint64, raw bool, payload []byte, now int64) (wire.Code, string) {
 	s.stats.handled.Add(1)
 	if s.cfg.handler == nil {
 		return wire.CodeNone, ""
 	}
 	r := &p.req
 	*r = Request{ID: id, Raw: raw, Payload: payload, Remote: unmap(p.remote), Local: unmap(p.local)}
+	if s.cfg.measure && now < 0 {
+		now = s.now()
+	}
 	err := s.serveUDP(ctx, r)
+	if s.cfg.measure {
+		s.stats.handlerTime.observe(s.now() - now)
+	}
 	*r = Request{}
 	if err == nil {
 		return wire.CodeNone, ""

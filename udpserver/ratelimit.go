@@ -146,10 +146,11 @@ func (s *Server) rateLimited(b []byte, nack bool, reply []byte) []byte {
 	if nack && len(b) >= wire.HeaderLen && wire.IsMessage(b) && b[2] == wire.Version &&
 		wire.Type(b[3]) == wire.TypeData && b[4] == 0 {
 		if h, _, err := wire.Parse(b); err == nil {
-			s.stats.nacked.Add(1)
+			s.stats.nack(wire.CodeRateLimited)
 			return wire.AppendNack(reply[:0], h.ID, wire.CodeRateLimited, "", len(b))
 		}
 	}
+	s.stats.rateLimitedDropped.Add(1)
 	s.stats.dropped.Add(1)
 	return nil
 }

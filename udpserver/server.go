@@ -186,6 +186,11 @@ type Server struct {
 	// again with a full burst). Default DefaultRateSources (16384).
 	RateSources int
 
+	// MeasureHandlers records how long each handler run takes in
+	// Stats.HandlerTime, for a latency histogram (udpserver/metrics). It
+	// costs one clock read per handled datagram. Default false.
+	MeasureHandlers bool
+
 	initOnce sync.Once
 	cfg      config
 	log      *slog.Logger
@@ -219,6 +224,7 @@ type config struct {
 	workers        int
 	batchSize      int
 	sockets        int
+	measure        bool  // MeasureHandlers
 	err            error // invalid configuration
 }
 
@@ -234,6 +240,7 @@ func (s *Server) init() {
 			workers:        s.Workers,
 			batchSize:      s.BatchSize,
 			sockets:        max(s.Sockets, 1),
+			measure:        s.MeasureHandlers,
 		}
 		if c.maxDatagram == 0 {
 			c.maxDatagram = wire.DefaultMaxDatagram

@@ -79,6 +79,7 @@ Examples:
   udpserver --instance kitchen --attr room=kitchen --attr fw=1.2
   udpserver -I eth0 --announce-ttl 30s       # announce on eth0 only
   udpserver --quiet --log-level debug        # answer, print nothing
+  udpserver --metrics 127.0.0.1:9100         # Prometheus: curl 127.0.0.1:9100/metrics
   udpserver | jq -r .text                    # just the messages
   echo hello | nc -u -w1 localhost 9797      # prints "ack" (raw mode)
 
@@ -100,6 +101,7 @@ type options struct {
 	sockets         int     // udpserver.Server.Sockets
 	rateLimit       float64 // udpserver.Server.RateLimit, datagrams/s per source IP
 	rateBurst       int     // udpserver.Server.RateBurst
+	metrics         string  // --metrics ADDR: Prometheus endpoint
 }
 
 func main() {
@@ -140,6 +142,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Sockets:     opts.sockets,
 		RateLimit:   opts.rateLimit,
 		RateBurst:   opts.rateBurst,
+		// Handler latency for udpkit_handler_duration_seconds: one clock
+		// read per message, paid only when someone is watching.
+		MeasureHandlers: opts.metrics != "",
 	}
 	if !opts.quiet {
 		s.Handler = udpserver.HandlerFunc(func(ctx context.Context, r *udpserver.Request) error {
@@ -160,7 +165,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// The announcer lives until the server stops; its goodbyes go out
 	// before the sockets close, so browsers drop the server at once.
 	annCtx, stopAnnouncing := context.WithCancel(context.Background())
-	announced, err := startAnnouncer(annCtx, opts.announce, conns, log)
+	ann, announced, err := startAnnouncer(annCtx, opts.announce, conns, log)
 	if err != nil {
 		stopAnnouncing()
 		for _, c := range conns {
@@ -174,6 +179,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	defer func() { stopAnnouncing(); <-announced }()
+
+	if opts.metrics != "" {
+		stopMetrics, err := serveMetrics(ctx, opts.metrics, s, ann, log)
+		if err != nil {
+			log.Error("cannot serve metrics", "err", err)
+			return exitFailed
+		}
+		defer stopMetrics()
+	}
 
 	errs := make(chan error, len(conns))
 	for _, c := range conns {
@@ -228,6 +242,7 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	fs.IntVar(&o.sockets, "sockets", 1, "`N` sockets per listen address with SO_REUSEPORT (Linux), each served on its own; helps with several cores and many senders")
 	rateLimit := fs.String("rate-limit", "10000/s", "datagrams a second each source IP (IPv6: /64) may send, as `N/s` or N; over it DATA gets one NACK \"rate limited\" a second, the rest is dropped; 0 turns it off (do that for 'udpcli bench')")
 	fs.IntVar(&o.rateBurst, "rate-burst", 2000, "datagrams a source may send at once above --rate-limit (`N`)")
+	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics and a health check at /healthz, host:port (e.g. 127.0.0.1:9100; :9100 for every address)")
 	o.announce.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -264,6 +279,13 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	}
 	if o.shutdownTimeout < 0 {
 		return o, fmt.Errorf("invalid --shutdown-timeout %v: want a positive duration such as 5s", o.shutdownTimeout)
+	}
+	if o.metrics != "" {
+		if _, port, err := net.SplitHostPort(o.metrics); err != nil {
+			return o, fmt.Errorf("invalid --metrics %q: want host:port, such as 127.0.0.1:9100 or :9100", o.metrics)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return o, fmt.Errorf("invalid --metrics %q: port %q is not a number from 0 to 65535", o.metrics, port)
+		}
 	}
 	for _, a := range o.listen {
 		host, port, err := net.SplitHostPort(a)

@@ -224,6 +224,8 @@ func TestRunUsageErrors(t *testing.T) {
 		{"--log-format", "xml"},
 		{"--no-such-flag"},
 		{"127.0.0.1:9797"},
+		{"--metrics", "9100"},
+		{"--metrics", "127.0.0.1:http"},
 	} {
 		var stderr bytes.Buffer
 		if s := run(context.Background(), args, io.Discard, &stderr); s != exitUsage {
@@ -242,6 +244,21 @@ func TestRunUsageErrors(t *testing.T) {
 		if s := run(context.Background(), args, io.Discard, &stderr); s != exitUsage || !strings.Contains(stderr.String(), "not an IP address") {
 			t.Errorf("%v: exit %d, %q", args, s, stderr.String())
 		}
+	}
+}
+
+// TestRunMetricsPortTaken: a --metrics address that cannot be bound stops
+// the server at once with status 1, before it serves anything.
+func TestRunMetricsPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer ln.Close()
+	var stderr syncBuffer
+	s := run(context.Background(), []string{"--listen", "127.0.0.1:0", "--metrics", ln.Addr().String()}, io.Discard, &stderr)
+	if s != exitFailed || !strings.Contains(stderr.String(), "cannot serve metrics") {
+		t.Errorf("exit %d, %q", s, stderr.String())
 	}
 }
 
