@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 func TestDiscoverUsage(t *testing.T) {
 	for _, args := range [][]string{{"discover", "a", "b"}, {"discover", "bad"}, {"discover", "-t", "0"}, {"watch", "--json", "-p"}} {
 		var out, errb strings.Builder
-		if code := run(context.Background(), args, stdio{strings.NewReader(""), &out, &errb}); code != exitUsage {
+		if code := run(context.Background(), args, stdio{in: strings.NewReader(""), out: &out, err: &errb}); code != exitUsage {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errb.String())
 		}
 	}

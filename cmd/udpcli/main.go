@@ -31,6 +31,10 @@ type stdio struct {
 	in  io.Reader
 	out io.Writer
 	err io.Writer
+	// flags, when set, asks a command that builds its flag set only when
+	// it runs (the mcast subcommands) to hand the complete set over and
+	// return without doing anything: completion and man pages need it.
+	flags func(*pflag.FlagSet)
 }
 
 // command is one udpcli subcommand.
@@ -47,7 +51,7 @@ type command struct {
 var commands []*command
 
 // helpOrder is the order of "udpcli help": the everyday commands first.
-var helpOrder = []string{"send", "ping", "discover", "watch", "ifaces", "mcast", "bench"}
+var helpOrder = []string{"send", "ping", "discover", "watch", "ifaces", "mcast", "bench", "completion", "man"}
 
 func register(c *command) {
 	commands = append(commands, c)
@@ -94,7 +98,7 @@ func failed(err error) error { return &exitError{code: exitFailed, err: err} }
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr}))
+	os.Exit(run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr}))
 }
 
 // run executes udpcli with args (without the program name) and returns the
@@ -120,7 +124,7 @@ func run(ctx context.Context, args []string, io stdio) int {
 		printHelp(io.out)
 		return exitOK
 	case "version", "--version":
-		fmt.Fprintln(io.out, "udpcli", version.String())
+		fmt.Fprintln(io.out, version.Line("udpcli"))
 		return exitOK
 	}
 	c := lookup(name)
@@ -202,7 +206,8 @@ Commands:
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
-Run 'udpcli COMMAND --help' for the flags and examples of one command.
+Run 'udpcli COMMAND --help' for the flags and examples of one command,
+'udpcli --version' for the version.
 Flags may come before or after the arguments; '--' ends the flags.
 
 Exit status: 0 success, 1 the network did not answer as asked

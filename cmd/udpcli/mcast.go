@@ -127,6 +127,10 @@ func newMcastFlagSet(name, usage string, io stdio) (*pflag.FlagSet, *mcastFlags)
 // parseMcast parses a subcommand's flags; done is true when --help was
 // printed.
 func parseMcast(fs *pflag.FlagSet, io stdio, args []string) (done bool, err error) {
+	if io.flags != nil {
+		io.flags(fs)
+		return true, nil
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return true, nil // pflag printed the usage

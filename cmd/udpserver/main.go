@@ -27,6 +27,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/internal/manpage"
 	"github.com/udpkit/udpkit/internal/version"
 
 	"github.com/udpkit/udpkit/udpserver"
@@ -79,7 +80,7 @@ Examples:
   udpserver --instance kitchen --attr room=kitchen --attr fw=1.2
   udpserver -I eth0 --announce-ttl 30s       # announce on eth0 only
   udpserver --quiet --log-level debug        # answer, print nothing
-  udpserver --metrics 127.0.0.1:9100         # Prometheus: curl 127.0.0.1:9100/metrics
+  udpserver --metrics 127.0.0.1:9799         # Prometheus: curl 127.0.0.1:9799/metrics
   udpserver | jq -r .text                    # just the messages
   echo hello | nc -u -w1 localhost 9797      # prints "ack" (raw mode)
 
@@ -102,6 +103,8 @@ type options struct {
 	rateLimit       float64 // udpserver.Server.RateLimit, datagrams/s per source IP
 	rateBurst       int     // udpserver.Server.RateBurst
 	metrics         string  // --metrics ADDR: Prometheus endpoint
+	man             bool    // --man: print the manual page
+	flags           *pflag.FlagSet
 }
 
 func main() {
@@ -120,7 +123,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if opts.version {
-		fmt.Fprintln(stdout, "udpserver", version.String())
+		if _, err := fmt.Fprintln(stdout, version.Line("udpserver")); err != nil {
+			fmt.Fprintf(stderr, "udpserver: write: %v\n", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+	if opts.man && err == nil {
+		if err := manPage(opts.flags).Write(stdout); err != nil {
+			fmt.Fprintf(stderr, "udpserver: write: %v\n", err)
+			return exitFailed
+		}
 		return exitOK
 	}
 	if err != nil {
@@ -230,7 +243,9 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 		fmt.Fprint(helpOut, usage)
 		fs.PrintDefaults()
 	}
+	o.flags = fs
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.BoolVar(&o.man, "man", false, "print the manual page and exit (man -l <(udpserver --man))")
 	fs.StringArrayVar(&o.listen, "listen", nil, "`ADDR` to listen on, host:port (repeatable; default 0.0.0.0:9797 and [::]:9797)")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "write nothing to stdout (messages are still handled and acknowledged)")
 	fs.BoolVar(&o.noRaw, "no-raw", false, "drop datagrams that are not udpkit messages instead of answering \"ack\"")
@@ -242,7 +257,7 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	fs.IntVar(&o.sockets, "sockets", 1, "`N` sockets per listen address with SO_REUSEPORT (Linux), each served on its own; helps with several cores and many senders")
 	rateLimit := fs.String("rate-limit", "10000/s", "datagrams a second each source IP (IPv6: /64) may send, as `N/s` or N; over it DATA gets one NACK \"rate limited\" a second, the rest is dropped; 0 turns it off (do that for 'udpcli bench')")
 	fs.IntVar(&o.rateBurst, "rate-burst", 2000, "datagrams a source may send at once above --rate-limit (`N`)")
-	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics and a health check at /healthz, host:port (e.g. 127.0.0.1:9100; :9100 for every address)")
+	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics and a health check at /healthz, host:port (e.g. 127.0.0.1:9799; :9799 for every address)")
 	o.announce.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -282,7 +297,7 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	}
 	if o.metrics != "" {
 		if _, port, err := net.SplitHostPort(o.metrics); err != nil {
-			return o, fmt.Errorf("invalid --metrics %q: want host:port, such as 127.0.0.1:9100 or :9100", o.metrics)
+			return o, fmt.Errorf("invalid --metrics %q: want host:port, such as 127.0.0.1:9799 or :9799", o.metrics)
 		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
 			return o, fmt.Errorf("invalid --metrics %q: port %q is not a number from 0 to 65535", o.metrics, port)
 		}
@@ -304,6 +319,13 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 		}
 	}
 	return o, nil
+}
+
+// manPage is udpserver(1), made from --help.
+func manPage(fs *pflag.FlagSet) manpage.Page {
+	return manpage.Page{Name: "udpserver", Section: 1, Summary: "receive udpkit messages over UDP and acknowledge them",
+		Help: strings.TrimSuffix(usage, "Flags:\n"), Flags: fs, Version: "udpkit " + version.String(),
+		SeeAlso: []string{"udpcli(1)", "systemd.service(5)"}}
 }
 
 // looksNumeric reports whether host can only have been meant as an IP

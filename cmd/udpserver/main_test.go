@@ -247,6 +247,23 @@ func TestRunUsageErrors(t *testing.T) {
 	}
 }
 
+// TestRunVersionAndMan: --version says something useful without VCS
+// stamping, and --man prints a page made from --help.
+func TestRunVersionAndMan(t *testing.T) {
+	var out bytes.Buffer
+	if s := run(context.Background(), []string{"--version"}, &out, io.Discard); s != exitOK || !strings.HasPrefix(out.String(), "udpserver ") || !strings.Contains(out.String(), "go1") {
+		t.Errorf("--version: exit %d, %q", s, out.String())
+	}
+	out.Reset()
+	if s := run(context.Background(), []string{"--help"}, &out, io.Discard); s != exitOK || !strings.Contains(out.String(), "--version") || !strings.Contains(out.String(), "--metrics") {
+		t.Errorf("--help does not list --version and --metrics: %q", out.String())
+	}
+	out.Reset()
+	if s := run(context.Background(), []string{"--man"}, &out, io.Discard); s != exitOK || !strings.HasPrefix(out.String(), ".TH UDPSERVER 1") || !strings.Contains(out.String(), `\-\-rate\-limit`) {
+		t.Errorf("--man: exit %d, %q", s, out.String())
+	}
+}
+
 // TestRunMetricsPortTaken: a --metrics address that cannot be bound stops
 // the server at once with status 1, before it serves anything.
 func TestRunMetricsPortTaken(t *testing.T) {

@@ -9,12 +9,12 @@ import (
 	"github.com/udpkit/udpkit/udpserver/metrics"
 )
 
-// A server with its metrics at http://127.0.0.1:9100/metrics.
+// A server with its metrics at http://127.0.0.1:9799/metrics.
 func Example() {
 	srv := &udpserver.Server{MeasureHandlers: true} // for udpkit_handler_duration_seconds
 	reg := metrics.NewRegistry(metrics.NewCollector(srv, nil))
 	go func() {
-		log.Print(http.ListenAndServe("127.0.0.1:9100", metrics.NewHandler(reg, nil)))
+		log.Print(http.ListenAndServe("127.0.0.1:9799", metrics.NewHandler(reg, nil)))
 	}()
 	log.Print(srv.ListenAndServe(context.Background(), "127.0.0.1:9797"))
 }
