@@ -41,7 +41,13 @@ The byte count is the PONG's: the 16-byte header and -s bytes of padding.
 mdev is the population standard deviation. With --json: one object per
 reply or error ("type":"reply"|"error") and a "summary" object at the end.
 
-Ctrl-C prints the summary. Exit status: 0 some reply came (with -w and -c:
+Ctrl-C prints the summary. SIGQUIT (Ctrl-\), SIGUSR1 or SIGINFO (Ctrl-T
+on BSD and macOS) print a status line on stderr and the run goes on:
+  5/5 packets, 0% loss, min/avg/ewma/max = 0.031/0.045/0.043/0.060 ms
+(ewma: the moving average of the round trips, as iputils ping).
+A stdout that cannot be written (> /dev/full) stops ping with status 1.
+
+Exit status: 0 some reply came (with -w and -c:
 all -c of them); 1 no reply, or a network error (no route, every
 address of the name refused); 2 usage error or bad address.
 
@@ -49,7 +55,8 @@ Examples:
   udpcli ping 127.0.0.1:9797
   udpcli ping -c 5 -i 0.2 [::1]:9797
   udpcli ping -c 3 -q --json server.lan:9797`,
-		setup: setupPing,
+		setup:  setupPing,
+		status: true,
 	})
 }
 
@@ -93,7 +100,27 @@ type pingState struct {
 	errs        int
 	answered    map[int]bool
 	rtts        []time.Duration
+	ewma        float64 // ms, weight 1/8 as iputils ping
 	kick        chan struct{}
+}
+
+// printStatus writes ping's interim status line (SIGQUIT) to stderr, as
+// iputils ping does. s.mu is held.
+func (s *pingState) printStatus() {
+	loss := 0
+	if s.transmitted > 0 {
+		loss = (s.transmitted - s.received) * 100 / s.transmitted
+	}
+	line := fmt.Sprintf("%d/%d packets, %d%% loss", s.received, s.transmitted, loss)
+	if n := len(s.rtts); n > 0 {
+		minR, maxR, sum := s.rtts[0], s.rtts[0], time.Duration(0)
+		for _, r := range s.rtts {
+			minR, maxR, sum = min(minR, r), max(maxR, r), sum+r
+		}
+		line += fmt.Sprintf(", min/avg/ewma/max = %.3f/%.3f/%.3f/%.3f ms",
+			msNumber(minR), float64(sum)/float64(n)/1e6, s.ewma, msNumber(maxR))
+	}
+	fmt.Fprintln(s.io.err, line)
 }
 
 type pingRecordJSON struct {
@@ -132,6 +159,11 @@ func (s *pingState) handle(seq int, p client.Pong) {
 			s.received++
 			s.answered[seq] = true
 			s.rtts = append(s.rtts, p.RTT)
+			if len(s.rtts) == 1 {
+				s.ewma = float64(p.RTT) / 1e6
+			} else {
+				s.ewma += (float64(p.RTT)/1e6 - s.ewma) / 8
+			}
 		}
 	}
 	switch {
@@ -223,6 +255,10 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 					break loop
 				}
 			case <-s.kick:
+			case <-stdio.status:
+				s.mu.Lock()
+				s.printStatus()
+				s.mu.Unlock()
 			case <-linger:
 				break loop
 			case <-deadline:

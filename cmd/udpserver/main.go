@@ -67,6 +67,11 @@ address with an empty host (":9797") means the same pair of sockets.
 On a wildcard address every reply leaves from the address its request was
 sent to; bind a specific address to serve one interface only.
 
+Signals: SIGINT, SIGTERM and SIGHUP (a closed terminal or SSH session) stop
+the server gracefully: goodbye on the LAN, running handlers finish (within
+--shutdown-timeout), exit 0. udpserver has no configuration file, so SIGHUP
+reloads nothing.
+
 Discovery: the server announces itself on the LAN (UDP port 9798: directed
 broadcast, 239.255.97.97 and ff02::9797) on every selected interface, with
 only its addresses on that interface, answers 'udpcli discover', and says
@@ -108,7 +113,10 @@ type options struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP stops it too: a server started from an SSH session that
+	// closes must say goodbye, not linger as a ghost in 'udpcli watch'
+	// for a whole TTL. There is no configuration file to reload.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	// A closed stdout (udpserver | head -1) is an error the handler sees and
 	// reports, not a silent death by SIGPIPE.
@@ -118,8 +126,15 @@ func main() {
 
 // run is udpserver: it serves until ctx is done and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	opts, err := parseFlags(args, stdout)
+	// --help, --version and --man fail with status 1 when stdout cannot
+	// take them (> /dev/full); the messages have their own check.
+	hw := &errWriter{w: stdout}
+	opts, err := parseFlags(args, hw)
 	if errors.Is(err, pflag.ErrHelp) {
+		if hw.err != nil {
+			fmt.Fprintf(stderr, "udpserver: write: %v\n", hw.err)
+			return exitFailed
+		}
 		return exitOK
 	}
 	if opts.version {
@@ -252,7 +267,7 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	fs.IntVar(&o.maxSize, "max-size", wire.DefaultMaxDatagram, fmt.Sprintf("largest datagram accepted, in `bytes` (%d to %d); larger DATA gets NACK \"too large\"", wire.HeaderLen, wire.MaxDatagram))
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format` on stderr: text or json")
-	shutdownTimeout := cliflag.Seconds(fs, "shutdown-timeout", "", 5*time.Second, "how long running handlers may take to finish after SIGINT or SIGTERM, in seconds (5) or a duration (500ms)")
+	shutdownTimeout := cliflag.Seconds(fs, "shutdown-timeout", "", 5*time.Second, "how long running handlers may take to finish after SIGINT, SIGTERM or SIGHUP, in seconds (5) or a duration (500ms)")
 	fs.IntVar(&o.batch, "batch", 0, "datagrams read (recvmmsg) and replies sent (sendmmsg) per system call on Linux; 0 means 64, 1 turns batching off")
 	fs.IntVar(&o.sockets, "sockets", 1, "`N` sockets per listen address with SO_REUSEPORT (Linux), each served on its own; helps with several cores and many senders")
 	rateLimit := fs.String("rate-limit", "10000/s", "datagrams a second each source IP (IPv6: /64) may send, as `N/s` or N; over it DATA gets one NACK \"rate limited\" a second, the rest is dropped; 0 turns it off (do that for 'udpcli bench')")
@@ -326,6 +341,21 @@ func manPage(fs *pflag.FlagSet) manpage.Page {
 	return manpage.Page{Name: "udpserver", Section: 1, Summary: "receive udpkit messages over UDP and acknowledge them",
 		Help: strings.TrimSuffix(usage, "Flags:\n"), Flags: fs, Version: "udpkit " + version.String(),
 		SeeAlso: []string{"udpcli(1)", "systemd.service(5)"}}
+}
+
+// errWriter remembers the first write error.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
 }
 
 // looksNumeric reports whether host can only have been meant as an IP
