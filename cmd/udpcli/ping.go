@@ -184,6 +184,9 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 	case len(args) == 0:
 		return usagef("missing HOST:PORT")
 	case len(args) > 1:
+		if hint := splitPortHint(args); hint != "" && len(args) == 2 {
+			return usagef("too many arguments: want one HOST:PORT, such as %s", hint)
+		}
 		return usagef("too many arguments: want one HOST:PORT")
 	case o.count < 0:
 		return usagef("-c %d: want 0 or more", o.count)
@@ -203,6 +206,13 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 	body := make([]byte, o.size)
 	for i := range body {
 		body[i] = byte(i) // ping's pattern
+	}
+	// udpserver drops a PING larger than its --max-size (default 1472, an
+	// Ethernet frame) without answering: it cannot echo one smaller.
+	oversized := wire.HeaderLen+o.size > wire.DefaultMaxDatagram
+	if oversized {
+		fmt.Fprintf(stdio.err, "udpcli ping: note: a %d-byte PING is larger than udpserver accepts by default (%d bytes, --max-size) and than one Ethernet frame holds: a server with that limit drops it unanswered\n",
+			wire.HeaderLen+o.size, wire.DefaultMaxDatagram)
 	}
 	s := &pingState{o: o, io: stdio, enc: json.NewEncoder(stdio.out), from: c.RemoteAddr().String(),
 		answered: map[int]bool{}, kick: make(chan struct{}, 1)}
@@ -278,6 +288,9 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 	switch {
 	case loopErr != nil:
 		return failed(loopErr)
+	case received == 0 && oversized:
+		return failed(fmt.Errorf("no reply to %d-byte PINGs: more than the server's default limit of %d bytes (try -s %d or less, or udpserver --max-size)",
+			wire.HeaderLen+o.size, wire.DefaultMaxDatagram, wire.DefaultMaxDatagram-wire.HeaderLen))
 	case received == 0:
 		return failed(nil)
 	case o.deadline > 0 && o.count > 0 && received < o.count:

@@ -109,6 +109,8 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	switch {
 	case len(args) == 0:
 		return usagef("missing HOST:PORT")
+	case len(args) > 1 && splitPortHint(args) != "":
+		return usagef("%q has no port and %q looks like one: did you mean %s?", args[0], args[1], splitPortHint(args))
 	case len(args) > 2:
 		return usagef("too many arguments: quote the message (udpcli send HOST:PORT \"hello world\") or send lines on stdin")
 	case o.retries < 0:
@@ -219,6 +221,11 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	runErr := c.SendAll(ctx, payloads, report)
 	if lines.err != nil && runErr == nil {
 		runErr = lines.err
+	}
+	if lines.r != nil && total == 0 && runErr == nil && ctx.Err() == nil {
+		// Nothing to send is a mistake, not a success: a script whose
+		// input came out empty must notice.
+		return usagef("no message: stdin was empty (give MESSAGE, --file, or lines on stdin)")
 	}
 	fmt.Fprintln(stdio.err, sendSummary(lines.r != nil, total, acked, failedN, badInput))
 	switch {
