@@ -96,7 +96,7 @@ func Dial(ctx context.Context, address string, cfg *Config) (*Client, error) {
 
 // dialUDP returns a UDP socket connected to ap.
 func dialUDP(ctx context.Context, ap netip.AddrPort) (*net.UDPConn, error) {
-	var d net.Dialer
+	d := net.Dialer{Control: recvErr}
 	nc, err := d.DialContext(ctx, "udp", ap.String())
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)

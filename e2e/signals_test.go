@@ -225,3 +225,36 @@ func TestStdoutFull(t *testing.T) {
 		})
 	}
 }
+
+// TestPingHostUnreachable: when ICMP host unreachable comes back, ping
+// says "Destination Host Unreachable" for each probe, as ping(8) does,
+// and goes on. The ICMP errors come from an nft reject rule on loopback,
+// in a namespace of the test's own.
+func TestPingHostUnreachable(t *testing.T) {
+	_, cli := build(t)
+	ns := newNetns(t)
+	cmd := ns.command(context.Background(), "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(`table inet e2eunreach {
+	chain in {
+		type filter hook input priority 0; policy accept;
+		udp dport 9797 reject with icmp type host-unreachable
+	}
+}
+`)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("nft: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := ns.command(ctx, cli, "ping", "-c", "3", "-i", "0.05", "-W", "1", "127.0.0.1:9797").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("exit %v, want 1", err)
+	}
+	if n := strings.Count(string(out), "Destination Host Unreachable"); n != 3 {
+		t.Errorf("%d unreachable lines, want 3:\n%s", n, out)
+	}
+	if !strings.Contains(string(out), "3 packets transmitted, 0 received, +3 errors, 100% packet loss") {
+		t.Errorf("summary:\n%s", out)
+	}
+}

@@ -27,7 +27,9 @@ each PONG, the way ping(8) does. The server answers a PING at once, without
 running its handler. A probe does not wait for the previous reply; a late
 reply still counts, a repeated one is marked (DUP!). When nothing listens
 (ICMP port unreachable), each probe prints "Destination Port Unreachable"
-and counts as an error.
+and counts as an error; when the host or its network cannot be reached
+(ICMP host or network unreachable, or no ARP answer on the LAN), "Destination
+Host Unreachable".
 
 Output:
   PING 127.0.0.1:9797 (127.0.0.1:9797) 56 bytes of data.
@@ -143,6 +145,11 @@ func (s *pingState) handle(seq int, p client.Pong) {
 	rec := pingRecordJSON{Type: "reply", Seq: seq, ID: p.ID, From: s.from}
 	var line string
 	switch {
+	case errors.Is(p.Err, client.ErrUnreachable):
+		s.errs++
+		s.answered[seq] = true
+		rec.Type, rec.Error = "error", "destination host unreachable"
+		line = fmt.Sprintf("From %s seq=%d Destination Host Unreachable", s.from, seq)
 	case p.Err != nil:
 		s.errs++
 		s.answered[seq] = true
@@ -238,7 +245,11 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 		s.transmitted++
 		s.mu.Unlock()
 		_, err := c.StartPing(body, func(p client.Pong) { s.handle(n, p) })
-		if err != nil && !errors.Is(err, client.ErrRefused) {
+		if errors.Is(err, client.ErrUnreachable) {
+			// The local system knows no way there (no route, no ARP
+			// answer): this probe's error, as ping says it; go on.
+			s.handle(n, client.Pong{Err: err})
+		} else if err != nil && !errors.Is(err, client.ErrRefused) {
 			return err
 		}
 		if o.count > 0 && seq >= o.count {
