@@ -258,3 +258,32 @@ func TestPingHostUnreachable(t *testing.T) {
 		t.Errorf("summary:\n%s", out)
 	}
 }
+
+// TestBenchSIGUSR1: SIGUSR1 makes a running bench print its counts so far
+// on stderr, as dd does, and the run goes on to its end.
+func TestBenchSIGUSR1(t *testing.T) {
+	srvBin, cli := build(t)
+	port := freePort(t)
+	startServer(t, plain, srvBin, port, "--quiet", "--rate-limit", "0")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, cli, "bench", "-d", "3", fmt.Sprintf("127.0.0.1:%d", port))
+	var stdout strings.Builder
+	cmd.Stdout = &stdout
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	errs := newLineReader(stderr)
+	time.Sleep(500 * time.Millisecond) // bench is running (and has caught the signal) by then
+	cmd.Process.Signal(syscall.SIGUSR1)
+	errs.wait(t, regexp.MustCompile(`^\d+ sent, \d+ replies, \d+ lost, \d+ nacks in [0-9.]+ s: \d+ replies/s so far$`), 10*time.Second)
+	for range errs.lines {
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("bench: %v", err)
+	}
+	if !strings.Contains(stdout.String(), "replies/s") {
+		t.Errorf("no final result after SIGUSR1:\n%s", stdout.String())
+	}
+}

@@ -29,7 +29,8 @@ Each request carries a fresh message ID, so the server handles every one.
 A request unanswered for --timeout counts as lost and is replaced.
 
 Prints requests per second, round-trip percentiles and losses; --json
-prints the same as one object. Compare runs on one machine only: the
+prints the same as one object. SIGUSR1 (as dd; also SIGQUIT, SIGINFO)
+prints the counts so far on stderr and the run goes on. Compare runs on one machine only: the
 figures depend on the CPU, the kernel and what else runs.
 
 Run the server with --quiet (or it spends its time writing JSON lines),
@@ -38,7 +39,8 @@ ideally pinned to its own core:
   taskset -c 1 udpcli bench -d 5s --inflight 64 127.0.0.1:9797
 
 Exit status: 0 when replies came, 1 when none came, 2 on usage errors.`,
-		setup: setupBench,
+		setup:  setupBench,
+		status: true,
 	})
 }
 
@@ -94,7 +96,11 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		if *ping {
 			kind = wire.TypePing
 		}
-		r, err := runBench(ctx, conn, kind, *inflight, *size, *duration, *timeout)
+		r, err := runBench(ctx, conn, kind, *inflight, *size, *duration, *timeout, func(r benchResult, elapsed time.Duration) {
+			// SIGUSR1 (as dd), SIGQUIT or SIGINFO: progress on stderr.
+			fmt.Fprintf(io.err, "%d sent, %d replies, %d lost, %d nacks in %.1f s: %.0f replies/s so far\n",
+				r.Sent, r.Replies, r.Lost, r.Nacks, elapsed.Seconds(), float64(r.Replies)/elapsed.Seconds())
+		}, io.status)
 		if err != nil {
 			return failed(err)
 		}
@@ -123,7 +129,9 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 // runBench keeps inflight requests outstanding on conn for d. Send times
 // live in a ring indexed by message ID, so matching a reply costs no
 // allocation and no map.
-func runBench(ctx context.Context, conn *net.UDPConn, kind wire.Type, inflight, size int, d, timeout time.Duration) (benchResult, error) {
+// On each signal from status it calls progress with the counts so far.
+func runBench(ctx context.Context, conn *net.UDPConn, kind wire.Type, inflight, size int, d, timeout time.Duration,
+	progress func(benchResult, time.Duration), status <-chan os.Signal) (benchResult, error) {
 	res := benchResult{Kind: kind.String(), InFlight: inflight, Size: size}
 	ringSize := 1
 	for ringSize < 4*inflight {
@@ -172,6 +180,11 @@ func runBench(ctx context.Context, conn *net.UDPConn, kind wire.Type, inflight, 
 		now := time.Now()
 		if now.After(end) {
 			break
+		}
+		select {
+		case <-status:
+			progress(res, now.Sub(start))
+		default:
 		}
 		conn.SetReadDeadline(now.Add(timeout / 4))
 		n, err := conn.Read(buf)
