@@ -62,7 +62,8 @@ func scrapeMetrics(t *testing.T, url string) (string, map[string]float64) {
 func TestMetricsMatchBench(t *testing.T) {
 	srvBin, cli := build(t)
 	port := freePort(t)
-	s := startServer(t, plain, srvBin, port, "--no-announce", "--rate-limit", "0", "--metrics", "127.0.0.1:0")
+	s := startServer(t, plain, srvBin, port, "--no-announce", "--rate-limit", "0", "--metrics", "127.0.0.1:0",
+		"--dedup-window", "0.2", "--dedup-per-source", "262144", "--dedup-per-host", "262144") // fresh IDs past the shares: no NACK busy
 	url := metricsURL(t, s)
 
 	out, code := run(t, 60*time.Second, "", cli, "bench", "-d", "1", "--inflight", "8", "--json", "127.0.0.1:"+strconv.Itoa(port))

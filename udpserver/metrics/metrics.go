@@ -52,8 +52,9 @@ var (
 	dRateSources = desc("rate_limit_sources", "Sources in the rate-limit table.")
 	dRateEvicted = desc("rate_limit_sources_evicted_total", "Sources forgotten because the rate-limit table was full.")
 	dDedup       = desc("dedup_entries", "Exchanges in the de-duplication table.")
-	dDedupEvict  = desc("dedup_evicted_total", "Exchanges forgotten before the end of the window because a cap was reached.")
+	dDedupBytes  = desc("dedup_bytes", "Memory the de-duplication table holds, in bytes.")
 	dDedupExpire = desc("dedup_expired_total", "Exchanges forgotten after the whole de-duplication window.")
+	dBusy        = desc("dedup_busy_total", "New DATA messages refused with NACK busy because the de-duplication table had no room, by cause: full (the whole table), sender (one address and port's share), host (one host's share).", "cause")
 	dReadErrors  = desc("socket_read_errors_total", "Socket read errors other than closing.")
 	dWriteErrors = desc("socket_write_errors_total", "Replies the socket refused to send.")
 	dSocketDrops = desc("socket_receive_drops_total", "Datagrams the kernel dropped before the server read them, almost always a full receive buffer (Linux /proc/net/udp drops).")
@@ -68,7 +69,7 @@ var (
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dReceived, dHandled, dHandlerErr, dPanics, dHandlerTime, dAcked,
 		dNacked, dDuplicates, dPongs, dDropped, dRateLimited, dRateSources, dRateEvicted, dDedup,
-		dDedupEvict, dDedupExpire, dReadErrors, dWriteErrors, dSocketDrops, dBuildInfo} {
+		dDedupBytes, dDedupExpire, dBusy, dReadErrors, dWriteErrors, dSocketDrops, dBuildInfo} {
 		ch <- d
 	}
 	if c.ann != nil {
@@ -135,8 +136,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(dRateSources, st.RateSources)
 	counter(dRateEvicted, st.RateEvicted)
 	gauge(dDedup, st.DedupEntries)
-	counter(dDedupEvict, st.DedupEvicted)
+	gauge(dDedupBytes, st.DedupBytes)
 	counter(dDedupExpire, st.DedupExpired)
+	counter(dBusy, st.DedupFull, "full")
+	counter(dBusy, st.DedupOverShare, "sender")
+	counter(dBusy, st.DedupOverHost, "host")
 	counter(dReadErrors, st.ReadErrors)
 	counter(dWriteErrors, st.WriteErrors)
 	if drops, err := c.srv.SocketDrops(); err == nil {
