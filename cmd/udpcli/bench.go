@@ -45,22 +45,22 @@ Exit status: 0 when replies came, 1 when none came, 2 on usage errors.`,
 }
 
 type benchResult struct {
-	Target     string  `json:"target"`
-	Kind       string  `json:"kind"`
-	InFlight   int     `json:"inflight"`
-	Size       int     `json:"request_bytes"`
-	Seconds    float64 `json:"seconds"`
-	Sent       int     `json:"sent"`
-	Replies    int     `json:"replies"`
-	Lost       int     `json:"lost"`
-	Nacks      int     `json:"nacks"`
-	Limited    int     `json:"rate_limited"`
-	PerSecond  float64 `json:"replies_per_second"`
-	P50        float64 `json:"rtt_p50_us"`
-	P90        float64 `json:"rtt_p90_us"`
-	P99        float64 `json:"rtt_p99_us"`
-	Max        float64 `json:"rtt_max_us"`
-	MeanMicros float64 `json:"rtt_mean_us"`
+	Target    string  `json:"addr"`
+	Kind      string  `json:"kind"`
+	InFlight  int     `json:"inflight"`
+	Size      int     `json:"size"`
+	ElapsedMs float64 `json:"elapsed_ms"`
+	Sent      int     `json:"sent"`
+	Replies   int     `json:"replies"`
+	Lost      int     `json:"lost"`
+	Nacks     int     `json:"nacks"`
+	Limited   int     `json:"rate_limited"`
+	PerSecond float64 `json:"replies_per_second"`
+	P50       float64 `json:"rtt_p50_ms"` // round trips in milliseconds, as every --json
+	P90       float64 `json:"rtt_p90_ms"`
+	P99       float64 `json:"rtt_p99_ms"`
+	Max       float64 `json:"rtt_max_ms"`
+	Mean      float64 `json:"rtt_mean_ms"`
 }
 
 func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error {
@@ -110,10 +110,10 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 				return err
 			}
 		} else {
-			fmt.Fprintf(io.out, "BENCH %s: %s, %d bytes, %d in flight, %.1f s\n", r.Target, r.Kind, r.Size, r.InFlight, r.Seconds)
+			fmt.Fprintf(io.out, "BENCH %s: %s, %d bytes, %d in flight, %.1f s\n", r.Target, r.Kind, r.Size, r.InFlight, r.ElapsedMs/1000)
 			fmt.Fprintf(io.out, "%d sent, %d replies, %d lost, %d nacks\n", r.Sent, r.Replies, r.Lost, r.Nacks)
 			fmt.Fprintf(io.out, "%.0f replies/s\n", r.PerSecond)
-			fmt.Fprintf(io.out, "rtt p50/p90/p99/max = %.1f/%.1f/%.1f/%.1f µs, mean %.1f µs\n", r.P50, r.P90, r.P99, r.Max, r.MeanMicros)
+			fmt.Fprintf(io.out, "rtt p50/p90/p99/max = %.1f/%.1f/%.1f/%.1f µs, mean %.1f µs\n", r.P50*1000, r.P90*1000, r.P99*1000, r.Max*1000, r.Mean*1000)
 		}
 		if r.Limited > 0 {
 			fmt.Fprintf(io.err, "udpcli bench: the server rate-limited this host (%d NACKs \"rate limited\", and the datagrams over the limit were dropped): "+
@@ -230,18 +230,18 @@ func runBench(ctx context.Context, conn *net.UDPConn, kind wire.Type, inflight, 
 			return res, fmt.Errorf("send: %w", err)
 		}
 	}
-	res.Seconds = time.Since(start).Seconds()
-	res.PerSecond = float64(res.Replies) / res.Seconds
+	elapsed := time.Since(start)
+	res.ElapsedMs = msNumber(elapsed)
+	res.PerSecond = float64(res.Replies) / elapsed.Seconds()
 	if len(rtts) > 0 {
 		slices.Sort(rtts)
-		us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-		pct := func(p float64) float64 { return us(rtts[min(len(rtts)-1, int(p*float64(len(rtts))))]) }
-		res.P50, res.P90, res.P99, res.Max = pct(0.50), pct(0.90), pct(0.99), us(rtts[len(rtts)-1])
+		pct := func(p float64) float64 { return msNumber(rtts[min(len(rtts)-1, int(p*float64(len(rtts))))]) }
+		res.P50, res.P90, res.P99, res.Max = pct(0.50), pct(0.90), pct(0.99), msNumber(rtts[len(rtts)-1])
 		var sum time.Duration
 		for _, r := range rtts {
 			sum += r
 		}
-		res.MeanMicros = us(sum / time.Duration(len(rtts)))
+		res.Mean = msNumber(sum / time.Duration(len(rtts)))
 	}
 	return res, nil
 }

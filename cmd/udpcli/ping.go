@@ -126,14 +126,14 @@ func (s *pingState) printStatus() {
 }
 
 type pingRecordJSON struct {
-	Type   string   `json:"type"`
-	Seq    int      `json:"seq"`
-	ID     uint64   `json:"id"`
-	From   string   `json:"from"`
-	Bytes  int      `json:"bytes,omitempty"`
-	TimeMs *float64 `json:"time_ms,omitempty"`
-	Dup    bool     `json:"dup,omitempty"`
-	Error  string   `json:"error,omitempty"`
+	Type  string   `json:"type"`
+	Seq   int      `json:"seq"`
+	ID    uint64   `json:"id"`
+	Addr  string   `json:"addr"`
+	Size  int      `json:"size,omitempty"`
+	RTTms *float64 `json:"rtt_ms,omitempty"`
+	Dup   bool     `json:"dup,omitempty"`
+	Error string   `json:"error,omitempty"`
 }
 
 func (s *pingState) handle(seq int, p client.Pong) {
@@ -142,7 +142,7 @@ func (s *pingState) handle(seq int, p client.Pong) {
 	if s.stopped {
 		return
 	}
-	rec := pingRecordJSON{Type: "reply", Seq: seq, ID: p.ID, From: s.from}
+	rec := pingRecordJSON{Type: "reply", Seq: seq, ID: p.ID, Addr: s.from}
 	var line string
 	switch {
 	case errors.Is(p.Err, client.ErrUnreachable):
@@ -157,7 +157,7 @@ func (s *pingState) handle(seq int, p client.Pong) {
 		line = fmt.Sprintf("From %s seq=%d Destination Port Unreachable", s.from, seq)
 	default:
 		t := msNumber(p.RTT)
-		rec.Bytes, rec.TimeMs, rec.Dup = p.Size, &t, p.Dup
+		rec.Size, rec.RTTms, rec.Dup = p.Size, &t, p.Dup
 		line = fmt.Sprintf("%d bytes from %s: seq=%d time=%s ms", p.Size, s.from, seq, fmtMs(p.RTT))
 		if p.Dup {
 			s.dups++
@@ -339,7 +339,7 @@ func (s *pingState) printSummary(host string, elapsed time.Duration) {
 		sum := map[string]any{
 			"type": "summary", "host": host, "addr": s.from,
 			"transmitted": s.transmitted, "received": s.received, "duplicates": s.dups, "errors": s.errs,
-			"loss_percent": loss, "time_ms": elapsed.Milliseconds(),
+			"loss_percent": loss, "elapsed_ms": msNumber(elapsed),
 		}
 		if len(s.rtts) > 0 {
 			sum["rtt_min_ms"], sum["rtt_avg_ms"], sum["rtt_max_ms"], sum["rtt_mdev_ms"] = round3(ms(minR)), round3(avg), round3(ms(maxR)), round3(mdev)
