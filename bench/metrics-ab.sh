@@ -13,7 +13,7 @@ for round in 1 2 3 4; do
       sleep 0.3; CP=
     fi
     r=$(taskset -c 1 $B/udpcli bench -d 4 --inflight 64 --json 127.0.0.1:29811)
-    echo "$round $mode $(echo "$r" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(int(d["replies_per_second"]), d["rtt_p50_us"], d["rtt_p99_us"], d["nacks"])')"
+    echo "$round $mode $(echo "$r" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(int(d["replies_per_second"]), d["rtt_p50_ms"], d["rtt_p99_ms"], d["nacks"])')"
     [ -n "$CP" ] && wait $CP
     kill -INT $SP; wait $SP
   done
