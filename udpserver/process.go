@@ -56,7 +56,7 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 	if s.rates != nil {
 		now = s.now()
 		if ok, nack := s.rates.allow(rateKey(p.remote), now); !ok {
-			return s.rateLimited(b, nack && !over, reply)
+			return s.rateLimited(p, b, nack && !over, reply)
 		}
 	}
 
@@ -95,9 +95,7 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 	if over {
 		s.stats.oversized.Add(1)
 		if t != wire.TypeData {
-			s.stats.oversizedDropped.Add(1)
-			s.stats.dropped.Add(1)
-			return nil // a PONG would be as large as the PING
+			return s.drop(&s.stats.oversizedDropped, p, "oversized") // a PONG would be as large as the PING
 		}
 		s.stats.nack(wire.CodeTooLarge)
 		return wire.AppendNack(reply[:0], h.ID, wire.CodeTooLarge, "", wire.HeaderLen)
@@ -114,9 +112,7 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 	state, code, reason := s.dedup.begin(key, now)
 	switch state {
 	case dedupRunning:
-		s.stats.inProgress.Add(1)
-		s.stats.dropped.Add(1)
-		return nil
+		return s.drop(&s.stats.inProgress, p, "in progress")
 	case dedupDone:
 		s.stats.duplicates.Add(1)
 		return s.answer(reply, h.ID, code, reason, n)
@@ -135,18 +131,12 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 func (s *Server) processRaw(ctx context.Context, p *packet, b []byte, over bool, reply []byte) []byte {
 	switch {
 	case len(b) == 0:
-		s.stats.empty.Add(1)
-		s.stats.dropped.Add(1)
-		return nil
+		return s.drop(&s.stats.empty, p, "empty")
 	case s.cfg.disableRaw:
-		s.stats.rawDropped.Add(1)
-		s.stats.dropped.Add(1)
-		return nil
+		return s.drop(&s.stats.rawDropped, p, "raw disabled")
 	case over:
 		s.stats.oversized.Add(1)
-		s.stats.oversizedDropped.Add(1)
-		s.stats.dropped.Add(1)
-		return nil
+		return s.drop(&s.stats.oversizedDropped, p, "oversized")
 	}
 	s.stats.raw.Add(1)
 	if code, _ := s.handle(ctx, p, 0, true, b, -1); code != wire.CodeNone {
@@ -207,6 +197,17 @@ func (s *Server) serveUDP(ctx context.Context, r *Request) (err error) {
 		}
 	}()
 	return s.cfg.handler.ServeUDP(ctx, r)
+}
+
+// drop counts a datagram dropped unanswered under c (and Dropped) and
+// logs it at debug level with its reason, rate-limited (log.go).
+func (s *Server) drop(c *atomic.Uint64, p *packet, why string) []byte {
+	c.Add(1)
+	s.stats.dropped.Add(1)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.logLimited(&s.logDrop, slog.LevelDebug, "udpserver: dropped datagram", "from", p.remote, "reason", why, "size", p.n)
+	}
+	return nil
 }
 
 // malformed counts a dropped datagram under c and logs it at debug level.

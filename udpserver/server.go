@@ -223,7 +223,7 @@ type Server struct {
 	clock    func() int64 // test hook: replaces now
 
 	// Rate-limited logs, one budget per kind (log.go).
-	logMalformed, logWrite, logPanic logLimiter
+	logMalformed, logWrite, logPanic, logDrop logLimiter
 
 	ctx    context.Context // handlers' context; canceled by Close
 	cancel context.CancelFunc

@@ -1,10 +1,14 @@
 package udpserver
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,4 +188,35 @@ func TestSocketDrops(t *testing.T) {
 		t.Errorf("SocketDrops = 0 after 2000 datagrams into a full 4 KiB buffer")
 	}
 	t.Logf("SocketDrops = %d", n)
+}
+
+// TestDropLogs: at debug level every kind of drop is logged with its
+// reason, within the log budget.
+func TestDropLogs(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s := &Server{Logger: log, DisableRaw: true, RateLimit: 1, RateBurst: 4}
+	big := make([]byte, wire.DefaultMaxDatagram+1)
+	for i, in := range [][]byte{
+		{},
+		[]byte("raw"),
+		wire.Append(nil, hdr(wire.TypePing, 1), big),
+	} {
+		s.process(bg, newPacketFor(s, in, fmt.Sprintf("192.0.2.%d:4000", i+1)), make([]byte, 0, 2000))
+	}
+	for range 100 { // one source over its limit: one NACK, then drops
+		s.process(bg, newPacketFor(s, wire.AppendData(nil, 7, nil), "192.0.2.9:4000"), make([]byte, 0, 2000))
+	}
+	out := buf.String()
+	for _, want := range []string{`reason=empty`, `reason="raw disabled"`, `reason=oversized`, `reason="rate limited"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no drop logged with %s:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "dropped datagram"); n > logBurst {
+		t.Errorf("%d drop lines for 100 drops in an instant: not rate-limited", n)
+	}
+	if st := s.Stats(); st.Dropped < 90 {
+		t.Errorf("Dropped = %d", st.Dropped)
+	}
 }
