@@ -71,3 +71,19 @@ func TestPingOversized(t *testing.T) {
 		t.Errorf("server saw %d oversized datagrams, want 1", st.Oversized)
 	}
 }
+
+// TestSendFlagLetters: -W is the per-try timeout as in ping; the earlier
+// letters -t and -w still work (aliases) and are not in --help.
+func TestSendFlagLetters(t *testing.T) {
+	r := responder(t, "127.0.0.1:0", clienttest.Behavior{})
+	for _, args := range [][]string{{"-W", "0.2"}, {"-t", "0.2"}, {"--window", "4"}, {"-w", "4"}} {
+		_, stderr, code := runCLI(t, "a\nb\n", append(append([]string{"send"}, args...), r.Addr())...)
+		if code != 0 {
+			t.Errorf("send %v: exit %d %s", args, code, stderr)
+		}
+	}
+	help, _, _ := runCLI(t, "", "send", "--help")
+	if !strings.Contains(help, "-W, --timeout") || strings.Contains(help, "-t,") || strings.Contains(help, "-w,") {
+		t.Errorf("send --help:\n%s", help)
+	}
+}
