@@ -279,7 +279,7 @@ func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	say("\n==> on %s: udpcli discover -n %d -t 5s", lab.Host(clientA).Name, nServers)
+	say("\n==> on %s: udpcli discover -c %d -w 5", lab.Host(clientA).Name, nServers)
 	for _, r := range results {
 		say("    found %-14s at %s on %s after %.1f ms", r.Instance, describe(r.Addrs), r.Interface, r.FoundAfter)
 	}
@@ -306,7 +306,7 @@ func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	say("\n==> on %s: udpcli discover -I eth1 -n 1 -t 5s", lab.Host(clientB).Name)
+	say("\n==> on %s: udpcli discover -I eth1 -c 1 -w 5", lab.Host(clientB).Name)
 	for _, r := range resB {
 		say("    found %-14s at %s on %s after %.1f ms", r.Instance, describe(r.Addrs), r.Interface, r.FoundAfter)
 	}
@@ -346,7 +346,7 @@ func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
 
 // discover runs udpcli discover --json on h and returns what it found.
 func discover(ctx context.Context, h *netlab.Host, udpcli string, n int, extra ...string) ([]found, error) {
-	args := append([]string{"discover", "--json", "-n", fmt.Sprint(n), "-t", "5s"}, extra...)
+	args := append([]string{"discover", "--json", "-c", fmt.Sprint(n), "-w", "5"}, extra...)
 	cmd := h.Command(ctx, udpcli, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

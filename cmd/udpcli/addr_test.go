@@ -67,7 +67,7 @@ func TestFlagErrorText(t *testing.T) {
 		{[]string{"ping", "-i", "soon", "h:1"}, `-i/--interval "soon": not a duration: want seconds (0.5)`},
 		{[]string{"send", "--json=maybe", "h:1"}, `--json "maybe": want true or false`},
 		{[]string{"send", "--nosuch", "h:1"}, `unknown flag: --nosuch`},
-		{[]string{"discover", "-t", "soon"}, `-t/--timeout "soon": not a duration: want a number with a unit, e.g. 1.5s or 200ms`},
+		{[]string{"discover", "-t", "soon"}, `-t/--deadline "soon": not a duration: want seconds (0.5) or a duration with a unit (200ms)`},
 	}
 	for _, tt := range tests {
 		_, stderr, code := runCLI(t, "", tt.args...)

@@ -87,3 +87,39 @@ func TestSendFlagLetters(t *testing.T) {
 		t.Errorf("send --help:\n%s", help)
 	}
 }
+
+// TestDiscoverFlags: discover's time flag takes seconds and durations, as
+// every time flag; -w and -c are ping's letters, -t, --timeout and -n the
+// old spellings. Only parsed: running discover would broadcast.
+func TestDiscoverFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-w", "0.3", "-c", "2", "-q"},
+		{"-t", "0.3", "-n", "2", "-q"},
+		{"--timeout", "300ms", "--count", "2", "--quiet"},
+		{"--deadline", "0.3", "-c2", "-q"},
+	} {
+		c := lookup("discover")
+		fs := newFlagSet(c)
+		c.setup(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Errorf("%v: %v", args, err)
+			continue
+		}
+		if d := fs.Lookup("deadline").Value.String(); d != "0.3" {
+			t.Errorf("%v: deadline %s", args, d)
+		}
+		if n := fs.Lookup("count").Value.String(); n != "2" {
+			t.Errorf("%v: count %s", args, n)
+		}
+	}
+}
+
+// TestIfacesFlag: ifaces takes -I SPEC as the other commands do, as well
+// as positional SPECs.
+func TestIfacesFlag(t *testing.T) {
+	a, _, codeA := runCLI(t, "", "ifaces", "-I", "lo")
+	b, _, codeB := runCLI(t, "", "ifaces", "lo")
+	if codeA != 0 || a != b || !strings.Contains(a, "lo ") {
+		t.Errorf("ifaces -I lo (exit %d):\n%s\nifaces lo (exit %d):\n%s", codeA, a, codeB, b)
+	}
+}

@@ -96,6 +96,18 @@ func Alias(fs *pflag.FlagSet, name, short string) {
 	a.Annotations = map[string][]string{aliasOf: {name}}
 }
 
+// AliasName makes --long another name of the flag name, like Alias.
+func AliasName(fs *pflag.FlagSet, name, long string) {
+	f := fs.Lookup(name)
+	if f == nil {
+		panic("cliflag: alias of undefined flag --" + name)
+	}
+	a := fs.VarPF(f.Value, long, "", "alias of --"+name)
+	a.NoOptDefVal = f.NoOptDefVal
+	a.Hidden = true
+	a.Annotations = map[string][]string{aliasOf: {name}}
+}
+
 // ErrorText rewrites an error of pflag's Parse for people: the flag,
 // the value given, what is wrong with it and what would be right, instead
 // of Go's wording (invalid argument "abc" for "--retries" flag:

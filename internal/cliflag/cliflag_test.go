@@ -29,6 +29,10 @@ func TestAlias(t *testing.T) {
 	q := fs.Bool("quiet", false, "quiet")
 	Alias(fs, "timeout", "t")
 	Alias(fs, "quiet", "Q")
+	AliasName(fs, "timeout", "wait")
+	if err := fs.Parse([]string{"--wait", "3"}); err != nil || *d != 3*time.Second {
+		t.Errorf("--wait: %v %v", *d, err)
+	}
 	if err := fs.Parse([]string{"-t", "0.25", "-Q"}); err != nil {
 		t.Fatal(err)
 	}
