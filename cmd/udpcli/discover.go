@@ -37,6 +37,7 @@ Examples:
   udpcli discover
   udpcli discover -c 3 -w 5 _udpkit._udp
   udpcli discover -q -w 0.3 && echo "a server is up"
+  udpcli discover -p | grep '^='            # as avahi-browse -p -r -t
   udpcli discover -I eth0 -I 10.0.0.0/8 --json
   udpcli discover -I '{{ GetPrivateInterfaces | attr "name" }}'`,
 		setup: setupDiscover,
@@ -86,6 +87,7 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 	ifaceFlag(fs, ifaces)
 	asJSON := fs.Bool("json", false, "print one JSON object per instance and line")
 	quiet := fs.BoolP("quiet", "q", false, "print nothing: the exit status says whether a server was found")
+	parsable := fs.BoolP("parsable", "p", false, "print the lines of avahi-browse -p -r ('+' found, '=' resolved; see 'udpcli watch --help'); with the default -w 1 it stops after the first full round of queries, as avahi-browse -p -r -t")
 	// The spellings of earlier releases, for scripts.
 	cliflag.Alias(fs, "deadline", "t")
 	cliflag.AliasName(fs, "deadline", "timeout")
@@ -102,6 +104,9 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 				return usagef("%v", err)
 			}
 		}
+		if *asJSON && *parsable {
+			return usagef("--json and -p exclude each other")
+		}
 		if *timeout <= 0 || *count < 0 || *querySize < 0 {
 			return usagef("-w must be positive, -c and --query-size not negative")
 		}
@@ -117,7 +122,7 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 		defer cancel()
 		found := 0
 		enc := json.NewEncoder(io.out)
-		if !*asJSON && !*quiet {
+		if !*asJSON && !*quiet && !*parsable {
 			fmt.Fprintf(io.out, "%-24s %-16s %-26s %-10s %9s  %s\n", "INSTANCE", "SERVICE", "ADDRESS", "INTERFACE", "TIME", "ATTRIBUTES")
 		}
 		err = b.Browse(ctx, service, func(in discovery.Instance) {
@@ -127,6 +132,9 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 			found++
 			if *quiet {
 				// nothing
+			} else if *parsable {
+				printAvahi(io.out, '+', in)
+				printAvahi(io.out, '=', in)
 			} else if *asJSON {
 				j := toJSON(in)
 				ms := float64(in.FoundAfter.Microseconds()) / 1000
