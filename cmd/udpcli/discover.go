@@ -51,14 +51,14 @@ type instanceJSON struct {
 	Addrs      []string       `json:"addrs"`
 	Interface  string         `json:"interface"`
 	FoundAfter *float64       `json:"found_after_ms,omitempty"`
-	TTL        float64        `json:"ttl_s"`
+	TTL        float64        `json:"ttl_ms"` // milliseconds, as every duration in --json
 	Attrs      map[string]any `json:"attrs"`
 	Truncated  bool           `json:"truncated,omitempty"`
 }
 
 func toJSON(in discovery.Instance) instanceJSON {
 	j := instanceJSON{Instance: in.Instance, Service: in.Service, Interface: in.Interface,
-		TTL: in.TTL.Seconds(), Attrs: attrMap(in.Attrs), Truncated: in.Truncated, Addrs: []string{}}
+		TTL: msNumber(in.TTL), Attrs: attrMap(in.Attrs), Truncated: in.Truncated, Addrs: []string{}}
 	for _, a := range in.Addrs {
 		j.Addrs = append(j.Addrs, a.String())
 	}
