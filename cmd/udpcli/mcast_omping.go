@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -17,8 +18,10 @@ import (
 const mcastTestUsage = `Usage: udpcli mcast test GROUP[:PORT] [PEER...] [flags]
 
 An omping-style test. Every participant runs the same command with the
-others as PEERs (ADDRESS or ADDRESS:PORT; the port defaults to the group's),
-or with no PEER at all to find them through discovery. Each one joins
+participants as PEERs (ADDRESS or ADDRESS:PORT; the port defaults to the
+group's; this host's own address in the list is skipped, as omping does, so
+that one command line runs on every host), or with no PEER at all to find
+them through discovery. Each one joins
 GROUP, waits up to --wait seconds for the peers to answer, then sends
 --count sequenced probes, one every --interval seconds, to the group and to
 each peer by unicast, and answers the probes of its peers with a unicast
@@ -95,10 +98,16 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 		return err
 	}
 	var peers []netip.AddrPort
+	listed := len(fs.Args()) > 1
 	for _, s := range fs.Args()[1:] {
 		p, err := parsePeer(s, group)
 		if err != nil {
 			return err
+		}
+		// As omping: the list may name this host, so that the same
+		// command line runs on every host of the group.
+		if isSelf(p, group.Port()) {
+			continue
 		}
 		peers = append(peers, p)
 	}
@@ -112,7 +121,7 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	if *discover && *noDiscover {
 		return usagef("--discover and --no-discover exclude each other")
 	}
-	useDiscovery := *discover || len(peers) == 0 && !*noDiscover
+	useDiscovery := *discover || !listed && !*noDiscover
 	if f.ttl < 1 || f.ttl > 255 {
 		return usagef("--ttl %d out of range 1..255", f.ttl)
 	}
@@ -410,4 +419,21 @@ func pct(v float64) string {
 // and ping's summary do.
 func msString(d time.Duration) string {
 	return strconv.FormatFloat(float64(d)/1e6, 'f', 3, 64)
+}
+
+// isSelf reports whether peer is this participant: one of this host's
+// addresses, at the port it uses (the group's).
+func isSelf(peer netip.AddrPort, port uint16) bool {
+	if peer.Port() != port {
+		return false
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, x := range addrs {
+		if ipn, ok := x.(*net.IPNet); ok {
+			if a, ok := netip.AddrFromSlice(ipn.IP); ok && a.Unmap() == peer.Addr().Unmap().WithZone("") {
+				return true
+			}
+		}
+	}
+	return false
 }
