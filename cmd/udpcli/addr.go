@@ -19,7 +19,7 @@ var dial = client.Dial
 // does not exist is a usage error (exit 2, with the hint to --help); any
 // other failure, such as no route to the address or every address of a name
 // refusing, is the network's answer (exit 1).
-func dialServer(ctx context.Context, address string, cfg *client.Config) (*client.Client, error) {
+func dialServer(ctx context.Context, address string, cfg client.Config) (*client.Client, error) {
 	if host, _, err := net.SplitHostPort(address); err == nil {
 		if a, err := netip.ParseAddr(host); err == nil && a.IsMulticast() {
 			return nil, usagef("%s is a multicast group; a udpkit server has a unicast address (find one with 'udpcli discover'; for groups see 'udpcli mcast')", host)

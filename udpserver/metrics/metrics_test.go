@@ -80,7 +80,7 @@ func TestScrape(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, pc.LocalAddr().String(), nil)
+	c, err := client.Dial(ctx, pc.LocalAddr().String(), client.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
