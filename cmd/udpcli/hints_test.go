@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/client/clienttest"
 	"github.com/udpkit/udpkit/udpserver"
 )
@@ -122,4 +123,36 @@ func TestIfacesFlag(t *testing.T) {
 	if codeA != 0 || a != b || !strings.Contains(a, "lo ") {
 		t.Errorf("ifaces -I lo (exit %d):\n%s\nifaces lo (exit %d):\n%s", codeA, a, codeB, b)
 	}
+}
+
+// TestEveryTimeFlag: every time flag of every command takes 5, 0.05 and
+// 50ms (parsed only: the commands are not run).
+func TestEveryTimeFlag(t *testing.T) {
+	n := 0
+	for _, c := range allSpecs(specs()) {
+		c.flags.VisitAll(func(f *pflag.Flag) {
+			if f.Value.Type() != "seconds" || f.Hidden {
+				return
+			}
+			n++
+			for _, v := range []string{"5", "0.05", "50ms"} {
+				if err := f.Value.Set(v); err != nil {
+					t.Errorf("%s --%s %s: %v", c.name, f.Name, v, err)
+				}
+			}
+		})
+	}
+	// ping -i -W -w, send -W, discover -w, bench -d -W, mcast listen -w,
+	// mcast send -i, mcast test -i --wait.
+	if n < 11 {
+		t.Errorf("only %d time flags found", n)
+	}
+	c := lookup("ping")
+	fs := newFlagSet(c)
+	c.setup(fs)
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Value.Type() == "float64" {
+			t.Errorf("ping --%s is a float flag, not seconds", f.Name)
+		}
+	})
 }

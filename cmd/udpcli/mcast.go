@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
-	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -135,7 +135,7 @@ func parseMcast(fs *pflag.FlagSet, io stdio, args []string) (done bool, err erro
 		if errors.Is(err, pflag.ErrHelp) {
 			return true, nil // pflag printed the usage
 		}
-		return false, usagef("%v", err)
+		return false, usagef("%s", cliflag.ErrorText(err))
 	}
 	return false, nil
 }
@@ -282,14 +282,6 @@ func parseSource(s string, group netip.Addr) (netip.Addr, error) {
 	return a.Unmap(), nil
 }
 
-// seconds converts a flag value in seconds.
-func seconds(name string, v float64) (time.Duration, error) {
-	if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) || v > 1e6 {
-		return 0, usagef("bad --%s %v", name, v)
-	}
-	return time.Duration(v * float64(time.Second)), nil
-}
-
 // ---- listen ----
 
 func mcastListen(ctx context.Context, io stdio, args []string) error {
@@ -313,7 +305,7 @@ arrived (or fewer than -c before the -w deadline), 2 on usage errors or
 when the group cannot be joined.`, io)
 	fs.StringVar(&f.source, "source", "", "source-specific join (SSM): receive only from this address")
 	count := fs.IntP("count", "c", 0, "exit after this many datagrams (0: run until interrupted)")
-	deadline := fs.Float64P("deadline", "w", 0, "exit after this many seconds (0: no deadline)")
+	deadline := cliflag.Seconds(fs, "deadline", "w", 0, "exit after this many seconds (0.5) or this long (500ms); 0: no deadline")
 	if done, err := parseMcast(fs, io, args); done || err != nil {
 		return err
 	}
@@ -328,10 +320,7 @@ when the group cannot be joined.`, io)
 	if err != nil {
 		return err
 	}
-	dl, err := seconds("deadline", *deadline)
-	if err != nil {
-		return err
-	}
+	dl := *deadline
 	if *count < 0 {
 		return usagef("--count %d: must be 0 (until interrupted) or more", *count)
 	}
@@ -477,7 +466,7 @@ datagram could not be sent (or none was), 2 on usage errors.`, io)
 	fs.IntVar(&f.ttl, "ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the datagrams, 1..255")
 	fs.BoolVar(&f.loop, "loop", false, "deliver to members on this host too (IP_MULTICAST_LOOP)")
 	count := fs.IntP("count", "c", 1, "number of datagrams per interface")
-	interval := fs.Float64P("interval", "i", 1, "seconds between datagrams")
+	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "time between datagrams: seconds (0.05) or a duration (50ms)")
 	if done, err := parseMcast(fs, io, args); done || err != nil {
 		return err
 	}
@@ -494,10 +483,7 @@ datagram could not be sent (or none was), 2 on usage errors.`, io)
 	if *count < 1 {
 		return usagef("--count must be at least 1")
 	}
-	iv, err := seconds("interval", *interval)
-	if err != nil {
-		return err
-	}
+	iv := *interval
 	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
 	"math"
 	"net"
@@ -80,8 +81,8 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	fs.StringVar(&f.source, "source", "", "source-specific join (SSM): receive the group only from this address")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "print every reply and probe received")
 	count := fs.IntP("count", "c", multicast.DefaultCount, "number of probes of each kind (0: until interrupted)")
-	interval := fs.Float64P("interval", "i", multicast.DefaultInterval.Seconds(), "seconds between probes")
-	wait := fs.Float64("wait", multicast.DefaultStartWait.Seconds(), "seconds to wait for the listed peers before the first probe")
+	interval := cliflag.Seconds(fs, "interval", "i", multicast.DefaultInterval, "time between probes: seconds (0.05) or a duration (50ms)")
+	wait := cliflag.Seconds(fs, "wait", "", multicast.DefaultStartWait, "how long to wait for the listed peers before the first probe: seconds or a duration")
 	maxLoss := fs.Float64("max-loss", 5, "highest multicast loss in percent that still counts as success")
 	size := fs.IntP("size", "s", wire.ProbeLen, "probe datagram size in bytes")
 	noJoin := fs.Bool("no-join", false, "do not join the group (nor send to it): answer and probe by unicast only, like a host that is not a member")
@@ -129,13 +130,9 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	if *count < 0 {
 		return usagef("--count must not be negative")
 	}
-	iv, err := seconds("interval", *interval)
-	if err != nil || iv <= 0 {
-		return usagef("bad --interval %v", *interval)
-	}
-	wt, err := seconds("wait", *wait)
-	if err != nil {
-		return err
+	iv, wt := *interval, *wait
+	if iv <= 0 {
+		return usagef("-i/--interval must be more than 0")
 	}
 	if *maxLoss < 0 || *maxLoss > 100 || math.IsNaN(*maxLoss) {
 		return usagef("--max-loss %v out of range 0..100", *maxLoss)
