@@ -106,6 +106,7 @@ type mcastFlags struct {
 	ttl     int
 	loop    bool
 	verbose bool
+	quiet   bool
 }
 
 func newMcastFlagSet(name, usage string, io stdio) (*pflag.FlagSet, *mcastFlags) {
@@ -120,6 +121,7 @@ func newMcastFlagSet(name, usage string, io stdio) (*pflag.FlagSet, *mcastFlags)
 	}
 	f := &mcastFlags{}
 	ifaceFlag(fs, &f.ifaces)
+	fs.BoolVarP(&f.quiet, "quiet", "q", false, "print no line per datagram, only the summary (mcast test prints only that by default)")
 	fs.BoolVar(&f.json, "json", false, "write JSON Lines instead of text")
 	return fs, f
 }
@@ -375,6 +377,9 @@ when the group cannot be joined.`, io)
 		}
 		n++
 		data := b[:p.N]
+		if f.quiet {
+			continue
+		}
 		if f.json {
 			enc.Encode(listenJSON{Time: time.Now().UTC().Format(time.RFC3339Nano), Source: p.Src, Destination: p.Dst,
 				Group: group, Multicast: p.Multicast, Interface: p.Interface, TTL: p.TTL, Size: p.N, Data: printable(data)})
@@ -402,7 +407,7 @@ type listenJSON struct {
 	Interface   string         `json:"interface"`
 	TTL         int            `json:"ttl"`
 	Size        int            `json:"size"`
-	Data        string         `json:"data,omitempty"`
+	Data        string         `json:"text,omitempty"` // the payload as text, as in udpserver's records
 }
 
 // printable returns b as text when it is short printable UTF-8 (cut to 200
@@ -521,7 +526,7 @@ send:
 				enc.Encode(ev)
 			} else if err != nil {
 				fmt.Fprintf(io.err, "udpcli mcast send: %v\n", err)
-			} else {
+			} else if !f.quiet {
 				fmt.Fprintf(io.out, "sent %d bytes to %v on %s ttl=%d seq=%d\n", len(msg), group, ifi.Name, f.ttl, seq)
 			}
 		}
