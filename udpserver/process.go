@@ -163,6 +163,11 @@ func (s *Server) answer(reply []byte, id uint64, code wire.Code, reason string, 
 		return wire.AppendAck(reply[:0], id)
 	}
 	s.stats.nack(code)
+	if len(reason) > limit-wire.HeaderLen {
+		// Whole or not at all: a reason cut to what a short request
+		// leaves room for ("rejected (busy): c") says nothing true.
+		reason = ""
+	}
 	return wire.AppendNack(reply[:0], id, code, reason, limit)
 }
 
@@ -189,9 +194,18 @@ func (s *Server) handle(ctx context.Context, p *packet, id uint64, raw bool, pay
 	}
 	s.stats.rejected.Add(1)
 	if re, ok := errors.AsType[*RejectError](err); ok {
-		return re.code(), wire.TruncateUTF8(re.Reason, maxReasonLen)
+		return re.code(), wholeReason(re.Reason)
 	}
-	return wire.CodeRejected, wire.TruncateUTF8(err.Error(), maxReasonLen)
+	return wire.CodeRejected, wholeReason(err.Error())
+}
+
+// wholeReason is a handler's reason as the NACK carries it: whole, or not
+// at all when longer than maxReasonLen (the code alone then says it).
+func wholeReason(s string) string {
+	if len(s) > maxReasonLen {
+		return ""
+	}
+	return s
 }
 
 // serveUDP calls the handler, turning a panic into an error: one bad
