@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/udpkit/udpkit/client"
@@ -85,6 +86,9 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
 	return func(ctx context.Context, io stdio, args []string) error {
 		if len(args) != 1 {
+			if hint := splitPortHint(args); hint != "" && len(args) == 2 {
+				return usagef("want exactly one HOST:PORT, such as %s", hint)
+			}
 			return usagef("want exactly one HOST:PORT, got %d arguments", len(args))
 		}
 		if *inflight < 1 || *inflight > 4096 {
@@ -96,10 +100,18 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		if *duration <= 0 || *timeout <= 0 {
 			return usagef("--duration and --timeout must be positive")
 		}
-		raddr, err := net.ResolveUDPAddr("udp", args[0])
-		if err != nil {
-			return usagef("bad address %q: %v; want HOST:PORT, e.g. 127.0.0.1:9797", args[0], err)
+		// The one address parser of udpcli (client.Resolve, as send and
+		// ping through Dial): same errors, same hints.
+		if a, err := netip.ParseAddrPort(args[0]); err == nil && a.Addr().IsMulticast() {
+			return usagef("%s is a multicast group; a udpkit server has a unicast address", a.Addr())
 		}
+		aps, err := client.Resolve(ctx, args[0])
+		if errors.Is(err, client.ErrBadAddress) {
+			return usagef("%v", err)
+		} else if err != nil {
+			return failed(err)
+		}
+		raddr := net.UDPAddrFromAddrPort(aps[0])
 		conn, err := net.DialUDP("udp", nil, raddr)
 		if err != nil {
 			return fmt.Errorf("dial %s: %w", args[0], err)

@@ -25,6 +25,10 @@ func TestAddressHints(t *testing.T) {
 		{[]string{"send", "239.1.2.3:5000", "x"}, "239.1.2.3 is a multicast group"},
 		{[]string{"ping", "::1:9797"}, "IPv6 addresses need brackets"},
 		{[]string{"ping", "127.0.0.1:99999"}, "not a number from 1 to 65535"},
+		{[]string{"bench", "::1:9797"}, "IPv6 addresses need brackets"},
+		{[]string{"bench", "127.0.0.1:99999"}, "not a number from 1 to 65535"},
+		{[]string{"bench", "127.0.0.1", "9797"}, "such as 127.0.0.1:9797"},
+		{[]string{"bench", "239.1.2.3:9797"}, "239.1.2.3 is a multicast group"},
 	} {
 		_, stderr, code := runCLI(t, "", tt.args...)
 		if code != exitUsage || !strings.Contains(stderr, tt.want) {
