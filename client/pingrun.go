@@ -24,10 +24,16 @@ type PingRunConfig struct {
 	Deadline time.Duration
 	// Body is the padding of each PING, echoed by the server.
 	Body []byte
-	// OnReply is called for every PONG, duplicate PONG or error (Pong.Err)
-	// with the sequence number of its PING (from 1), one call at a time
-	// and never after PingRun returned. It must not block.
+	// OnReply is called for every PONG, duplicate PONG or error (Pong.Err:
+	// ErrRefused, ErrUnreachable) with the sequence number of its PING
+	// (from 1), one call at a time and never after PingRun returned. It
+	// must not block.
 	OnReply func(seq int, p Pong)
+	// Status, when not nil, asks for the statistics so far while the run
+	// goes on: each value received from it calls OnStatus with them (as
+	// ping on SIGQUIT).
+	Status   <-chan struct{}
+	OnStatus func(PingStats)
 }
 
 // DefaultPingRunConfig returns the defaults of a PingRunConfig spelled out
@@ -52,10 +58,13 @@ func (cfg PingRunConfig) withDefaults() PingRunConfig {
 type PingStats struct {
 	// Transmitted counts the PINGs sent, Received the first PONG of each,
 	// Duplicates the further ones, Errors the PINGs answered with an
-	// error (ICMP port unreachable).
+	// error (ICMP port, host or network unreachable).
 	Transmitted, Received, Duplicates, Errors int
 	// RTTs are the round trips of the received PONGs, in arrival order.
 	RTTs []time.Duration
+	// EWMA is the moving average of the round trips, weight 1/8, as
+	// iputils ping shows it on SIGQUIT.
+	EWMA time.Duration
 	// Elapsed is the length of the run.
 	Elapsed time.Duration
 }
@@ -93,8 +102,8 @@ func (s PingStats) RTT() (minRTT, avg, maxRTT, mdev time.Duration) {
 // without waiting for the previous reply (late replies still count), until
 // Count were sent and answered or Wait passed after the last, the
 // Deadline, or the end of ctx. It returns the statistics, and an error
-// when a PING could not be sent (a refusal, ErrRefused, is a reply, not an
-// error).
+// when a PING could not be sent (ErrRefused and ErrUnreachable are that
+// PING's reply, not an error of the run).
 func (c *Client) PingRun(ctx context.Context, cfg PingRunConfig) (PingStats, error) {
 	cfg = cfg.withDefaults()
 	var (
@@ -120,6 +129,11 @@ func (c *Client) PingRun(ctx context.Context, cfg PingRunConfig) (PingStats, err
 			st.Received++
 			answered[seq] = true
 			st.RTTs = append(st.RTTs, p.RTT)
+			if len(st.RTTs) == 1 {
+				st.EWMA = p.RTT
+			} else {
+				st.EWMA += (p.RTT - st.EWMA) / 8
+			}
 		}
 		if cfg.OnReply != nil {
 			cfg.OnReply(seq, p)
@@ -148,7 +162,11 @@ func (c *Client) PingRun(ctx context.Context, cfg PingRunConfig) (PingStats, err
 		st.Transmitted++
 		mu.Unlock()
 		_, err := c.StartPing(cfg.Body, func(p Pong) { handle(n, p) })
-		if err != nil && !errors.Is(err, ErrRefused) {
+		if errors.Is(err, ErrUnreachable) {
+			// The local system knows no way there (no route, no ARP
+			// answer): this PING's error, as ping says it; go on.
+			handle(n, Pong{Err: err})
+		} else if err != nil && !errors.Is(err, ErrRefused) {
 			return err
 		}
 		if cfg.Count > 0 && seq >= cfg.Count {
@@ -172,6 +190,15 @@ loop:
 		case <-ticker.C:
 			err = send()
 		case <-kick:
+		case <-cfg.Status:
+			if cfg.OnStatus != nil {
+				mu.Lock()
+				now := st
+				now.RTTs = append([]time.Duration(nil), st.RTTs...)
+				now.Elapsed = time.Since(start)
+				mu.Unlock()
+				cfg.OnStatus(now)
+			}
 		case <-linger:
 			break loop
 		case <-deadline:

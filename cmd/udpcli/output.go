@@ -4,6 +4,7 @@ package main
 // untrusted text as udpcli prints them.
 
 import (
+	"context"
 	"math"
 	"strconv"
 	"strings"
@@ -87,4 +88,25 @@ func pct(v float64) string {
 // and ping's summary do.
 func msString(d time.Duration) string {
 	return strconv.FormatFloat(float64(d)/1e6, 'f', 3, 64)
+}
+
+// statusRequests turns the signals that ask for an interim status line
+// (io.status: SIGQUIT, SIGUSR1, SIGINFO) into the Status channel of
+// client.Bench and client.PingRun, until ctx ends.
+func statusRequests(ctx context.Context, io stdio) <-chan struct{} {
+	status := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-io.status:
+				select {
+				case status <- struct{}{}:
+				default:
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return status
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -27,7 +28,9 @@ each PONG, the way ping(8) does. The server answers a PING at once, without
 running its handler. A probe does not wait for the previous reply; a late
 reply still counts, a repeated one is marked (DUP!). When nothing listens
 (ICMP port unreachable), each probe prints "Destination Port Unreachable"
-and counts as an error.
+and counts as an error; when the host or its network cannot be reached
+(ICMP host or network unreachable, or no ARP answer on the LAN), "Destination
+Host Unreachable".
 
 Output:
   PING 127.0.0.1:9797 (127.0.0.1:9797) 56 bytes of data.
@@ -41,7 +44,13 @@ The byte count is the PONG's: the 16-byte header and -s bytes of padding.
 mdev is the population standard deviation. With --json: one object per
 reply or error ("type":"reply"|"error") and a "summary" object at the end.
 
-Ctrl-C prints the summary. Exit status: 0 some reply came (with -w and -c:
+Ctrl-C prints the summary. SIGQUIT (Ctrl-\), SIGUSR1 or SIGINFO (Ctrl-T
+on BSD and macOS) print a status line on stderr and the run goes on:
+  5/5 packets, 0% loss, min/avg/ewma/max = 0.031/0.045/0.043/0.060 ms
+(ewma: the moving average of the round trips, as iputils ping).
+A stdout that cannot be written (> /dev/full) stops ping with status 1.
+
+Exit status: 0 some reply came (with -w and -c:
 all -c of them); 1 no reply, or a network error (no route, every
 address of the name refused); 2 usage error or bad address.
 
@@ -49,7 +58,8 @@ Examples:
   udpcli ping 127.0.0.1:9797
   udpcli ping -c 5 -i 0.2 [::1]:9797
   udpcli ping -c 3 -q --json server.lan:9797`,
-		setup: setupPing,
+		setup:  setupPing,
+		status: true,
 	})
 }
 
@@ -79,14 +89,14 @@ func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []str
 }
 
 type pingRecordJSON struct {
-	Type   string   `json:"type"`
-	Seq    int      `json:"seq"`
-	ID     uint64   `json:"id"`
-	From   string   `json:"from"`
-	Bytes  int      `json:"bytes,omitempty"`
-	TimeMs *float64 `json:"time_ms,omitempty"`
-	Dup    bool     `json:"dup,omitempty"`
-	Error  string   `json:"error,omitempty"`
+	Type  string   `json:"type"`
+	Seq   int      `json:"seq"`
+	ID    uint64   `json:"id"`
+	Addr  string   `json:"addr"`
+	Size  int      `json:"size,omitempty"`
+	RTTms *float64 `json:"rtt_ms,omitempty"`
+	Dup   bool     `json:"dup,omitempty"`
+	Error string   `json:"error,omitempty"`
 }
 
 func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) error {
@@ -94,6 +104,9 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 	case len(args) == 0:
 		return usagef("missing HOST:PORT")
 	case len(args) > 1:
+		if hint := splitPortHint(args); hint != "" && len(args) == 2 {
+			return usagef("too many arguments: want one HOST:PORT, such as %s", hint)
+		}
 		return usagef("too many arguments: want one HOST:PORT")
 	case o.count < 0:
 		return usagef("-c %d: want 0 or more", o.count)
@@ -114,21 +127,40 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 	for i := range body {
 		body[i] = byte(i) // ping's pattern
 	}
+	// udpserver drops a PING larger than its --max-size (default 1472, an
+	// Ethernet frame) without answering: it cannot echo one smaller.
+	oversized := wire.HeaderLen+o.size > wire.DefaultMaxDatagram
+	if oversized {
+		fmt.Fprintf(stdio.err, "udpcli ping: note: a %d-byte PING is larger than udpserver accepts by default (%d bytes, --max-size) and than one Ethernet frame holds: a server with that limit drops it unanswered\n",
+			wire.HeaderLen+o.size, wire.DefaultMaxDatagram)
+	}
 	from := c.RemoteAddr().String()
 	enc := json.NewEncoder(stdio.out)
 	if !o.json {
 		fmt.Fprintf(stdio.out, "PING %s (%s) %d bytes of data.\n", args[0], from, o.size)
 	}
 	st, loopErr := c.PingRun(ctx, client.PingRunConfig{Count: o.count, Interval: o.interval, Wait: o.wait,
-		Deadline: o.deadline, Body: body, OnReply: func(seq int, p client.Pong) {
-			rec := pingRecordJSON{Type: "reply", Seq: seq, ID: p.ID, From: from}
+		Deadline: o.deadline, Body: body, Status: statusRequests(ctx, stdio), OnStatus: func(s client.PingStats) {
+			// SIGQUIT, SIGUSR1 or SIGINFO: iputils ping's status line.
+			line := fmt.Sprintf("%d/%d packets, %d%% loss", s.Received, s.Transmitted, int(s.Loss()))
+			if len(s.RTTs) > 0 {
+				minR, avg, maxR, _ := s.RTT()
+				line += fmt.Sprintf(", min/avg/ewma/max = %.3f/%.3f/%.3f/%.3f ms", msNumber(minR), float64(avg)/1e6, float64(s.EWMA)/1e6, msNumber(maxR))
+			}
+			fmt.Fprintln(stdio.err, line)
+		}, OnReply: func(seq int, p client.Pong) {
+			rec := pingRecordJSON{Type: "reply", Seq: seq, ID: p.ID, Addr: from}
 			var line string
-			if p.Err != nil {
+			switch {
+			case errors.Is(p.Err, client.ErrUnreachable):
+				rec.Type, rec.Error = "error", "destination host unreachable"
+				line = fmt.Sprintf("From %s seq=%d Destination Host Unreachable", from, seq)
+			case p.Err != nil:
 				rec.Type, rec.Error = "error", "destination port unreachable"
 				line = fmt.Sprintf("From %s seq=%d Destination Port Unreachable", from, seq)
-			} else {
+			default:
 				t := msNumber(p.RTT)
-				rec.Bytes, rec.TimeMs, rec.Dup = p.Size, &t, p.Dup
+				rec.Size, rec.RTTms, rec.Dup = p.Size, &t, p.Dup
 				line = fmt.Sprintf("%d bytes from %s: seq=%d time=%s ms", p.Size, from, seq, fmtMs(p.RTT))
 				if p.Dup {
 					line += " (DUP!)"
@@ -146,6 +178,9 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 	switch {
 	case loopErr != nil:
 		return failed(loopErr)
+	case st.Received == 0 && oversized:
+		return failed(fmt.Errorf("no reply to %d-byte PINGs: more than the server's default limit of %d bytes (try -s %d or less, or udpserver --max-size)",
+			wire.HeaderLen+o.size, wire.DefaultMaxDatagram, wire.DefaultMaxDatagram-wire.HeaderLen))
 	case st.Received == 0:
 		return failed(nil)
 	case o.deadline > 0 && o.count > 0 && st.Received < o.count:
@@ -165,7 +200,7 @@ func printPingSummary(w io.Writer, enc *json.Encoder, asJSON bool, host, from st
 		sum := map[string]any{
 			"type": "summary", "host": host, "addr": from,
 			"transmitted": s.Transmitted, "received": s.Received, "duplicates": s.Duplicates, "errors": s.Errors,
-			"loss_percent": loss, "time_ms": elapsed.Milliseconds(),
+			"loss_percent": loss, "elapsed_ms": msNumber(elapsed),
 		}
 		if len(s.RTTs) > 0 {
 			sum["rtt_min_ms"], sum["rtt_avg_ms"], sum["rtt_max_ms"], sum["rtt_mdev_ms"] = round3(ms(minR)), round3(avg), round3(ms(maxR)), round3(mdev)
