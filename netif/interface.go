@@ -287,3 +287,18 @@ func IsBroadcast(a netip.Addr) bool {
 	}
 	return false
 }
+
+// IsLocal reports whether a (zone ignored, IPv4-mapped unmapped) is one of
+// this host's addresses, on any interface.
+func IsLocal(a netip.Addr) bool {
+	a = a.Unmap().WithZone("")
+	addrs, _ := net.InterfaceAddrs()
+	for _, x := range addrs {
+		if ipn, ok := x.(*net.IPNet); ok {
+			if b, ok := netip.AddrFromSlice(ipn.IP); ok && b.Unmap() == a {
+				return true
+			}
+		}
+	}
+	return false
+}

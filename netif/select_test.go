@@ -389,3 +389,15 @@ func TestSourceFor(t *testing.T) {
 		t.Errorf("no address: %v", got)
 	}
 }
+
+func TestIsLocalIsBroadcast(t *testing.T) {
+	if !IsLocal(netip.MustParseAddr("127.0.0.1")) || !IsLocal(netip.MustParseAddr("::ffff:127.0.0.1")) {
+		t.Error("127.0.0.1 is not local")
+	}
+	if IsLocal(netip.MustParseAddr("192.0.2.77")) {
+		t.Error("192.0.2.77 (TEST-NET-1) is local")
+	}
+	if !IsBroadcast(netip.MustParseAddr("255.255.255.255")) || IsBroadcast(netip.MustParseAddr("127.0.0.1")) || IsBroadcast(netip.MustParseAddr("ff02::1")) {
+		t.Error("IsBroadcast")
+	}
+}
