@@ -17,6 +17,9 @@ import (
 // logLimiter is readloop's token bucket for one kind of log line.
 type logLimiter = readloop.LogLimiter
 
+// logBurst is how many lines of one kind pass at once.
+const logBurst = readloop.LogBurst
+
 // logLimited logs msg at level through l's budget, adding the count of
 // suppressed lines when there were some. Callers on the per-datagram path
 // check s.log.Enabled first so that building args costs nothing when the
