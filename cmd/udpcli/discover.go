@@ -27,6 +27,15 @@ one JSON object per instance and line. Queries are repeated at 0, 25, 75,
 175, 375 and 775 ms, then every second, until the timeout or until -n
 instances were found.
 
+With --mdns it speaks multicast DNS / DNS-SD instead (RFC 6762/6763, UDP
+5353, 224.0.0.251 and ff02::fb): SERVICE is any DNS-SD type (_http._tcp,
+_ipp._tcp, _udpkit._udp), or, without SERVICE, every type present
+(_services._dns-sd._udp.local), like avahi-browse -a. Each instance is
+printed as soon as its SRV, TXT and address records are in: host, port,
+addresses and TXT pairs as ATTRIBUTES. Questions go out at once, as one-shot
+queries again at 30, 100, 250 and 600 ms (answered by unicast), and as
+continuous queries at 1, 2, 4 ... s, with known answers.
+
 Exit status: 0 when at least one instance was found (with -n: when N were
 found), 1 when none (or fewer than N) were found, 2 on a usage or local
 error. (avahi-browse exits 0 even when it found nothing; udpcli does not.)
@@ -35,7 +44,9 @@ Examples:
   udpcli discover
   udpcli discover -n 3 -t 5s _udpkit._udp
   udpcli discover -I eth0 -I 10.0.0.0/8 --json
-  udpcli discover -I '{{ GetPrivateInterfaces | attr "name" }}'`,
+  udpcli discover -I '{{ GetPrivateInterfaces | attr "name" }}'
+  udpcli discover --mdns _http._tcp
+  udpcli discover --mdns -t 3s --json`,
 		setup: setupDiscover,
 	})
 }
@@ -50,6 +61,7 @@ type instanceJSON struct {
 	TTL        float64        `json:"ttl_s"`
 	Attrs      map[string]any `json:"attrs"`
 	Truncated  bool           `json:"truncated,omitempty"`
+	Host       string         `json:"host,omitempty"`
 }
 
 func toJSON(in discovery.Instance) instanceJSON {
@@ -82,6 +94,7 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 	ifaces := new([]string)
 	ifaceFlag(fs, ifaces)
 	asJSON := fs.Bool("json", false, "print one JSON object per instance and line")
+	useMDNS := fs.Bool("mdns", false, "browse mDNS / DNS-SD (any service type; without SERVICE every type present) instead of udpkit discovery")
 	querySize := fs.Int("query-size", discovery.DefaultQuerySize, fmt.Sprintf("pad queries to this many bytes, %d to %d (servers never answer with more bytes than the query)", discovery.MinQuerySize, 1472))
 	return func(ctx context.Context, io stdio, args []string) error {
 		if len(args) > 1 {
@@ -89,13 +102,19 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 		}
 		service := ""
 		if len(args) == 1 {
-			service = args[0]
+			service = strings.TrimSuffix(strings.TrimSuffix(args[0], "."), ".local")
 			if err := discovery.ValidateService(service); err != nil {
 				return usagef("%v", err)
 			}
 		}
 		if *timeout <= 0 || *count < 0 || *querySize < 0 {
 			return usagef("-t must be positive, -n and --query-size not negative")
+		}
+		if *useMDNS {
+			if fs.Changed("query-size") {
+				return usagef("--query-size is for udpkit discovery, not --mdns")
+			}
+			return discoverMDNS(ctx, io, service, *ifaces, *timeout, *count, *asJSON)
 		}
 		if *querySize != 0 && (*querySize < discovery.MinQuerySize || *querySize > 1472) {
 			return usagef("--query-size %d: want %d to 1472 bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize)

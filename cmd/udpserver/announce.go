@@ -24,6 +24,7 @@ type announceOptions struct {
 	attrs    []string
 	ttl      time.Duration
 	ttlFlag  *time.Duration // set by Parse; copied into ttl by validate
+	mdns     mdnsOptions
 }
 
 func (o *announceOptions) register(fs *pflag.FlagSet) {
@@ -33,6 +34,7 @@ func (o *announceOptions) register(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&o.ifaces, "iface", "I", nil, "announce on this interface: `name`, address, CIDR or go-sockaddr template (repeatable; default: every interface that is up, not loopback, and can broadcast or multicast; see 'udpcli ifaces')")
 	fs.StringArrayVar(&o.attrs, "attr", nil, "attribute to announce, `key=value` as in DNS-SD TXT records (repeatable)")
 	o.ttlFlag = cliflag.Seconds(fs, "announce-ttl", "", discovery.DefaultTTL, "how long browsers keep the announcement, in seconds (120) or a duration (2m); re-announced every third of it")
+	o.mdns.register(fs)
 }
 
 // validate checks the names before any socket is opened, so that a typo is
@@ -41,7 +43,10 @@ func (o *announceOptions) validate() error {
 	if o.ttlFlag != nil {
 		o.ttl = *o.ttlFlag
 	}
-	if o.off {
+	if err := o.mdns.validate(); err != nil {
+		return err
+	}
+	if o.off && !o.mdns.on {
 		return nil
 	}
 	if err := discovery.ValidateService(o.service); err != nil {
@@ -91,7 +96,7 @@ func (e *announceError) Unwrap() error { return e.err }
 // not fit, the discovery port unavailable) is an *announceError.
 func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn, log *slog.Logger) (<-chan struct{}, error) {
 	done := make(chan struct{})
-	if o.off || len(conns) == 0 {
+	if (o.off && !o.mdns.on) || len(conns) == 0 {
 		close(done)
 		return done, nil
 	}
@@ -106,6 +111,9 @@ func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn
 			continue
 		}
 		bound = append(bound, ap.Addr().Unmap())
+	}
+	if o.off {
+		return startMDNS(ctx, o.mdns, o, "", port, bound, log)
 	}
 	a, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{
 		Service:    o.service,
@@ -125,12 +133,18 @@ func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn
 		}
 		return nil, &announceError{err: err, usage: len(o.ifaces) > 0 || errors.Is(err, discovery.ErrInvalidName)}
 	}
+	mdnsDone, err := startMDNS(ctx, o.mdns, o, a.Instance(), port, bound, log)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	log.Info("announcing", "service", a.Service(), "instance", a.Instance(), "port", port, "interfaces", a.Interfaces(), "ttl", o.ttl)
 	go func() {
 		defer close(done)
 		if err := a.Run(ctx); err != nil {
 			log.Warn("announcer stopped", "err", err)
 		}
+		<-mdnsDone
 	}()
 	return done, nil
 }
