@@ -89,6 +89,7 @@ type Responder struct {
 	pending   []*reply
 	conflicts []time.Time
 	announced bool // records were multicast: goodbyes are due at the end
+	published atomic.Bool
 }
 
 const (
@@ -262,6 +263,9 @@ func (r *Responder) Host() string {
 	return r.svc.host
 }
 
+// announcedOnce reports whether the first announcement went out.
+func (r *Responder) announcedOnce() bool { return r.published.Load() }
+
 // Interfaces returns the names of the interfaces served.
 func (r *Responder) Interfaces() []string {
 	out := make([]string, len(r.links))
@@ -431,6 +435,7 @@ func (r *Responder) sendProbes() {
 func (r *Responder) announce(now time.Time) {
 	s := r.snapshot()
 	r.announced = true
+	r.published.Store(true)
 	r.each(func(l *link, family int, c conn) {
 		rrs := s.records(l, false)
 		r.sendResponse(c, group(family), l.index, rrs, nil, true)
