@@ -224,6 +224,8 @@ func TestRunUsageErrors(t *testing.T) {
 		{"--log-format", "xml"},
 		{"--no-such-flag"},
 		{"127.0.0.1:9797"},
+		{"--mdns", "--mdns-service", "udpkit"},
+		{"--mdns", "--mdns-service", "_toolongservicename._udp"},
 	} {
 		var stderr bytes.Buffer
 		if s := run(context.Background(), args, io.Discard, &stderr); s != exitUsage {

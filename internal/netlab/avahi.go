@@ -49,6 +49,9 @@ func AvahiAvailable() error {
 			return fmt.Errorf("netlab: %s is missing (Debian: apt-get install avahi-daemon avahi-utils dbus): %w", b, err)
 		}
 	}
+	if fi, err := os.Stat("/etc/avahi/services"); err != nil || !fi.IsDir() {
+		return fmt.Errorf("netlab: /etc/avahi/services is missing (it is where a private one is bound): %v", err)
+	}
 	return nil
 }
 
