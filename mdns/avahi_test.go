@@ -119,6 +119,7 @@ func TestBrowserListsTypes(t *testing.T) {
 	defer cancel()
 	seen := map[string]string{}
 	b.Browse(ctx, "", func(in Instance) {
+		t.Logf("%s %s after %v", in.Service, in.Name, in.FoundAfter)
 		seen[in.Service] = in.Name
 		if len(seen) == 2 {
 			cancel()

@@ -29,6 +29,10 @@ var (
 	// doubling, at most 60 minutes.
 	firstInterval = time.Second
 	maxInterval   = time.Hour
+	// addrGrace is how long a resolved instance with addresses of one
+	// family waits for the other (Avahi answers over IPv6 with AAAA
+	// records only, over IPv4 with both), so that IPv4 comes first.
+	addrGrace = 25 * time.Millisecond
 )
 
 // BrowserConfig configures a Browser.
@@ -172,6 +176,7 @@ type instState struct {
 	ifIndex  int
 	reported bool
 	resolve  []*question
+	waitAddr time.Time // when it waited for the other family's addresses
 }
 
 // browse is the state of one Browse call.
@@ -222,7 +227,13 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 		case p := <-b.pkts:
 			st.handle(p, time.Now())
 		case <-timer.C:
-			st.send(time.Now())
+			now := time.Now()
+			st.send(now)
+			for _, in := range st.insts {
+				if !in.reported && !in.waitAddr.IsZero() {
+					st.tryResolve(in, now)
+				}
+			}
 		}
 		timer.Reset(time.Until(st.nextWake()))
 	}
@@ -256,6 +267,13 @@ func (st *browse) nextWake() time.Time {
 	for _, q := range st.questions() {
 		if !q.done {
 			if n := q.next(); n.Before(w) {
+				w = n
+			}
+		}
+	}
+	for _, in := range st.insts {
+		if !in.reported && !in.waitAddr.IsZero() {
+			if n := in.waitAddr.Add(addrGrace); n.Before(w) {
 				w = n
 			}
 		}
@@ -476,8 +494,23 @@ func (st *browse) tryResolve(in *instState, now time.Time) {
 		st.askMissing(in, srv, len(txts) > 0, now)
 		return
 	}
-	in.reported = true
 	l := linkByIndex(st.b.links, in.ifIndex)
+	has4 := slices.ContainsFunc(addrs, netip.Addr.Is4)
+	if has4 != slices.ContainsFunc(addrs, netip.Addr.Is6) {
+		// One family only: wait a little for the other, asking for it.
+		if len(l.v4) > 0 && l.ll6.IsValid() && (in.waitAddr.IsZero() || now.Sub(in.waitAddr) < addrGrace) {
+			if in.waitAddr.IsZero() {
+				in.waitAddr = now
+				t := dns.TypeA
+				if has4 {
+					t = dns.TypeAAAA
+				}
+				in.resolve = append(in.resolve, newQuestion(srv.Target, t, now))
+			}
+			return
+		}
+	}
+	in.reported = true
 	slices.SortStableFunc(addrs, func(a, b netip.Addr) int { return rank(a) - rank(b) })
 	for i, a := range addrs {
 		if a.Is6() && a.IsLinkLocalUnicast() {

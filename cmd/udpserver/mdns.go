@@ -55,7 +55,7 @@ func startMDNS(ctx context.Context, o mdnsOptions, a announceOptions, instance s
 		}
 		instance = discovery.DefaultInstance(port, as)
 	}
-	text := append([]string{"udpkit=" + strconv.Itoa(wire.Version)}, a.attrs...)
+	text := append(append([]string(nil), a.attrs...), "udpkit="+strconv.Itoa(wire.Version))
 	r, err := mdns.NewResponder(mdns.ResponderConfig{
 		Service:    o.service,
 		Instance:   instance,
