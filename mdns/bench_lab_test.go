@@ -41,6 +41,7 @@ func TestLabBrowseComparison(t *testing.T) {
 	time.Sleep(4 * time.Second) // probed and announced
 	client := lab.Host(servers)
 
+	var queries []int
 	ours := func() (time.Duration, int) {
 		var b *Browser
 		if err := client.Do(func() (err error) { b, err = NewBrowser(BrowserConfig{}); return err }); err != nil {
@@ -60,6 +61,7 @@ func TestLabBrowseComparison(t *testing.T) {
 				cancel()
 			}
 		})
+		queries = append(queries, int(b.queries.Load()))
 		return last, len(seen)
 	}
 	avahi := func() (time.Duration, int) {
@@ -132,22 +134,32 @@ func TestLabBrowseComparison(t *testing.T) {
 			run  func() (time.Duration, int)
 		}{{"udpkit mdns.Browser", ours}, {"Avahi 0.8 avahi-browse", avahi}, {"hashicorp/mdns v1.0.7", hashicorp}} {
 			var times []time.Duration
+			var founds []int
 			all := 0
+			queries = nil
 			for range runs {
 				d, n := b.run()
+				founds = append(founds, n)
 				if n == servers {
 					all++
 					times = append(times, d)
 				}
 				time.Sleep(200 * time.Millisecond)
 			}
+			slices.Sort(founds)
+			slices.Sort(queries)
 			slices.Sort(times)
 			med, worst := "-", "-"
 			if len(times) > 0 {
 				med = fmtMs(times[len(times)/2])
 				worst = fmtMs(times[len(times)-1])
 			}
-			t.Logf("| %d %% | %s | %d of %d | %s | %s | %s |", loss, b.name, all, runs, med, worst, fmtAll(times))
+			q := "-"
+			if len(queries) > 0 {
+				q = fmt.Sprintf("%d (%d–%d)", queries[len(queries)/2], queries[0], queries[len(queries)-1])
+			}
+			t.Logf("| %d %% | %s | %d of %d | %d (%d–%d) | %s | %s | %s | %s |", loss, b.name, all, runs,
+				founds[len(founds)/2], founds[0], founds[len(founds)-1], med, worst, q, fmtAll(times))
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -80,6 +81,7 @@ type Browser struct {
 	once   sync.Once
 
 	malformed, offLink uint64
+	queries            atomic.Uint64 // datagrams sent, for tests and benchmarks
 }
 
 // NewBrowser selects the interfaces and opens the sockets.
@@ -352,7 +354,9 @@ func (st *browse) query(c conn, family int, l *link, qs []dns.Question, now time
 	}
 	if err := c.write(buf, group(family), l.index); err != nil {
 		st.b.log.Debug("mdns: query not sent", "interface", l.name, "err", err)
+		return
 	}
+	st.b.queries.Add(1)
 }
 
 func cacheKey(name string, t uint16) string {
