@@ -267,3 +267,42 @@ func waitFor(t *testing.T, within time.Duration, cond func() bool, what string) 
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSharesPortWithAvahi runs a Responder and a Browser on hosts where
+// avahi-daemon holds UDP 5353 too: both work, and the local Avahi sees the
+// local Responder (multicast loops back).
+func TestSharesPortWithAvahi(t *testing.T) {
+	lab := newLab(t, netlab.Config{Hosts: 2})
+	av0 := startAvahi(t, lab.Host(0))
+	av1 := startAvahi(t, lab.Host(1))
+	r, _, _ := startResponder(t, lab.Host(0), ResponderConfig{Instance: "neighbour", Port: 9797})
+	waitFor(t, 10*time.Second, r.announcedOnce, "announced")
+	for _, av := range []*netlab.Avahi{av0, av1} {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		out, err := av.Command(ctx, "avahi-browse", "-rpt", "_udpkit._udp").CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("avahi-browse on %s: %v\n%s", av.HostName, err, out)
+		}
+		ok := false
+		for _, x := range parseAvahi(string(out)) {
+			ok = ok || (x.name == "neighbour" && x.addr == lab.Host(0).IPv4.String() && x.port == "9797")
+		}
+		if !ok {
+			t.Errorf("avahi on %s does not resolve neighbour:\n%s", av.HostName, out)
+		}
+	}
+	pub := av1.Command(t.Context(), "avahi-publish", "-s", "far", "_http._tcp", "80")
+	if err := pub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pub.Process.Kill(); pub.Wait() })
+	b := newBrowser(t, lab.Host(0))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	found := false
+	b.Browse(ctx, "_http._tcp", func(in Instance) { found = in.Name == "far"; cancel() })
+	if !found {
+		t.Error("the browser next to avahi-daemon did not find far._http._tcp")
+	}
+}
