@@ -33,12 +33,11 @@ func TestLabBrowseComparison(t *testing.T) {
 	}
 	const servers, limit = 10, 10 * time.Second
 	lab := newLab(t, netlab.Config{Hosts: servers + 1})
-	var rs []*Responder
 	for i := range servers {
 		r, _, _ := startResponder(t, lab.Host(i), ResponderConfig{Instance: fmt.Sprintf("srv-%02d", i), Port: 9797})
-		rs = append(rs, r)
+		waitFor(t, 10*time.Second, r.announcedOnce, "announced")
 	}
-	time.Sleep(4 * time.Second) // probed and announced
+	time.Sleep(4 * time.Second) // the announcements are over
 	client := lab.Host(servers)
 
 	var queries []int
