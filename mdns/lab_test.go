@@ -72,3 +72,46 @@ func TestLabBrowseOwnResponder(t *testing.T) {
 		t.Errorf("attic not found: %v", got)
 	}
 }
+
+// TestLabPerInterfaceRecords: a responder on two segments publishes on
+// each one that segment's addresses only; with -I eth0 nothing reaches
+// segment B.
+func TestLabPerInterfaceRecords(t *testing.T) {
+	lab := newLab(t, netlab.Config{Hosts: 4, SecondSegment: []int{0, 1, 3}})
+	startResponder(t, lab.Host(0), ResponderConfig{Instance: "both", Port: 9797})
+	startResponder(t, lab.Host(1), ResponderConfig{Instance: "only-a", Port: 9797, Interfaces: []string{"eth0"}})
+	browse := func(h *netlab.Host, specs ...string) map[string]Instance {
+		var b *Browser
+		if err := h.Do(func() (err error) { b, err = NewBrowser(BrowserConfig{Interfaces: specs}); return err }); err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		defer cancel()
+		got := map[string]Instance{}
+		b.Browse(ctx, "_udpkit._udp", func(in Instance) { got[in.Name] = in })
+		return got
+	}
+	onA := browse(lab.Host(2)) // segment A only
+	onB := browse(lab.Host(3), "eth1")
+	addrs := func(in Instance) map[string]bool {
+		m := map[string]bool{}
+		for _, a := range in.Addrs {
+			m[a.WithZone("").String()] = true
+		}
+		return m
+	}
+	h0 := lab.Host(0)
+	if a := addrs(onA["both"]); !a[h0.IPv4.String()] || !a[h0.IPv6.String()] || a[h0.SecondIPv4.String()] || a[h0.SecondIPv6.String()] {
+		t.Errorf("segment A got %v for both", onA["both"].Addrs)
+	}
+	if b := addrs(onB["both"]); !b[h0.SecondIPv4.String()] || b[h0.IPv4.String()] || b[h0.IPv6.String()] {
+		t.Errorf("segment B got %v for both", onB["both"].Addrs)
+	}
+	if _, ok := onA["only-a"]; !ok {
+		t.Error("only-a not found on segment A")
+	}
+	if in, ok := onB["only-a"]; ok {
+		t.Errorf("only-a (-I eth0) reached segment B: %+v", in)
+	}
+}
