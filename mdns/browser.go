@@ -16,6 +16,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/udpkit/udpkit/discovery"
+	"github.com/udpkit/udpkit/netif"
 )
 
 // Query schedule of the browser.
@@ -72,7 +73,7 @@ type Instance struct {
 // answers and on an ephemeral port for unicast answers to one-shot
 // queries. One Browse runs at a time.
 type Browser struct {
-	links  []link
+	links  []netif.Interface
 	log    *slog.Logger
 	shared [2]conn // IPv4, IPv6 on port 5353
 	oneOff [2]conn // IPv4, IPv6 on ephemeral ports
@@ -134,7 +135,7 @@ func (b *Browser) Close() error {
 func (b *Browser) Interfaces() []string {
 	out := make([]string, len(b.links))
 	for i, l := range b.links {
-		out[i] = l.name
+		out[i] = l.Name
 	}
 	return out
 }
@@ -311,7 +312,7 @@ func (st *browse) send(now time.Time) {
 	for i := range st.b.links {
 		l := &st.b.links[i]
 		for fi, fam := range []int{4, 6} {
-			if (fam == 4 && len(l.v4) == 0) || (fam == 6 && !l.ll6.IsValid()) {
+			if (fam == 4 && len(l.IPv4) == 0) || (fam == 6 && !l.IPv6LinkLocal.IsValid()) {
 				continue
 			}
 			if len(oneShot) > 0 && st.b.oneOff[fi] != nil {
@@ -326,7 +327,7 @@ func (st *browse) send(now time.Time) {
 
 // query sends one query with known answers (section 7.1): the cached
 // answers to its questions, heard on l, with more than half their TTL left.
-func (st *browse) query(c conn, family int, l *link, qs []dns.Question, now time.Time) {
+func (st *browse) query(c conn, family int, l *netif.Interface, qs []dns.Question, now time.Time) {
 	m := new(dns.Msg)
 	m.Id = uint16(rand.N(1 << 16))
 	m.Question = qs
@@ -334,7 +335,7 @@ func (st *browse) query(c conn, family int, l *link, qs []dns.Question, now time
 		for _, ce := range st.cache[cacheKey(q.Name, q.Qtype)] {
 			h := ce.rr.Header()
 			left := ce.expires.Sub(now)
-			if ce.ifIndex != l.index || left <= time.Duration(h.Ttl)*time.Second/2 || h.Ttl <= LegacyTTL {
+			if ce.ifIndex != l.Index || left <= time.Duration(h.Ttl)*time.Second/2 || h.Ttl <= LegacyTTL {
 				continue
 			}
 			k := dns.Copy(ce.rr)
@@ -352,8 +353,8 @@ func (st *browse) query(c conn, family int, l *link, qs []dns.Question, now time
 		st.b.log.Warn("mdns: packing a query", "err", err)
 		return
 	}
-	if err := c.write(buf, group(family), l.index); err != nil {
-		st.b.log.Debug("mdns: query not sent", "interface", l.name, "err", err)
+	if err := c.write(buf, group(family), l.Index); err != nil {
+		st.b.log.Debug("mdns: query not sent", "interface", l.Name, "err", err)
 		return
 	}
 	st.b.queries.Add(1)
@@ -393,7 +394,7 @@ func (st *browse) handle(p packet, now time.Time) {
 	if l == nil {
 		return
 	}
-	if !l.onLink(p.info.src.Addr(), p.info.ttl) {
+	if !onLink(l, p.info.src.Addr(), p.info.ttl) {
 		st.b.offLink++
 		return
 	}
@@ -406,7 +407,7 @@ func (st *browse) handle(p packet, now time.Time) {
 		return
 	}
 	for _, rr := range append(m.Answer, m.Extra...) {
-		st.store(rr, l.index, now)
+		st.store(rr, l.Index, now)
 	}
 	for _, rr := range m.Answer {
 		ptr, ok := rr.(*dns.PTR)
@@ -421,7 +422,7 @@ func (st *browse) handle(p packet, now time.Time) {
 			continue
 		}
 		if _, ok := st.types[owner]; ok && owner != strings.ToLower(ServicesName) {
-			st.instance(ptr.Ptr, st.typeNames[owner], l.index, now)
+			st.instance(ptr.Ptr, st.typeNames[owner], l.Index, now)
 		}
 	}
 	for _, in := range st.insts {
@@ -502,7 +503,7 @@ func (st *browse) tryResolve(in *instState, now time.Time) {
 	has4 := slices.ContainsFunc(addrs, netip.Addr.Is4)
 	if has4 != slices.ContainsFunc(addrs, netip.Addr.Is6) {
 		// One family only: wait a little for the other, asking for it.
-		if len(l.v4) > 0 && l.ll6.IsValid() && (in.waitAddr.IsZero() || now.Sub(in.waitAddr) < addrGrace) {
+		if len(l.IPv4) > 0 && l.IPv6LinkLocal.IsValid() && (in.waitAddr.IsZero() || now.Sub(in.waitAddr) < addrGrace) {
 			if in.waitAddr.IsZero() {
 				in.waitAddr = now
 				t := dns.TypeA
@@ -518,7 +519,7 @@ func (st *browse) tryResolve(in *instState, now time.Time) {
 	slices.SortStableFunc(addrs, func(a, b netip.Addr) int { return rank(a) - rank(b) })
 	for i, a := range addrs {
 		if a.Is6() && a.IsLinkLocalUnicast() {
-			addrs[i] = a.WithZone(l.name)
+			addrs[i] = a.WithZone(l.Name)
 		}
 	}
 	label, _ := firstLabel(in.name)
@@ -529,7 +530,7 @@ func (st *browse) tryResolve(in *instState, now time.Time) {
 		}
 	}
 	st.fn(Instance{Name: label, Service: in.service, Host: srv.Target, Port: srv.Port, Addrs: addrs, Text: text,
-		Interface: l.name, FoundAfter: now.Sub(st.start), TTL: time.Duration(srv.Hdr.Ttl) * time.Second})
+		Interface: l.Name, FoundAfter: now.Sub(st.start), TTL: time.Duration(srv.Hdr.Ttl) * time.Second})
 }
 
 // rank orders addresses: IPv4, global IPv6, link-local IPv6.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/udpkit/udpkit/netif"
 )
 
 // memConn records what is written; reads block until closed.
@@ -39,7 +40,7 @@ func (errClosed) Error() string { return "closed" }
 func testResponder() (*Responder, *memConn) {
 	c := newMemConn()
 	r := &Responder{
-		links: []link{{name: "eth0", index: 2, v4: []netip.Prefix{netip.MustParsePrefix("198.18.0.10/24")}}},
+		links: []netif.Interface{{Name: "eth0", Index: 2, IPv4: v4("198.18.0.10/24")}},
 		log:   discardLogger(), c4: c, lastSent: map[string]time.Time{}, phase: phaseSteady,
 		svc: service{instance: "x", service: "_udpkit._udp", host: "h", port: 9797, txt: []string{"a=b"}},
 	}

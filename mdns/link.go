@@ -15,34 +15,21 @@ import (
 // one of the bound addresses.
 var ErrNoInterface = errors.New("mdns: no usable interface")
 
-// link is one multicast-capable interface and its addresses.
-type link struct {
-	name  string
-	index int
-	v4    []netip.Prefix
-	ll6   netip.Addr // link-local with zone; zero if none
-	v6    []netip.Prefix
-}
-
 // selectLinks picks the interfaces named by specs with netif.Select (the
 // default selection without specs) that can multicast.
-func selectLinks(specs []string) ([]link, error) {
+func selectLinks(specs []string) ([]netif.Interface, error) {
 	sel, err := netif.Select(specs...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoInterface, err)
 	}
-	var out []link
+	var out []netif.Interface
 	var unusable []string
 	for _, ifi := range sel.Interfaces {
 		if !ifi.CanMulticast() {
 			unusable = append(unusable, ifi.Name)
 			continue
 		}
-		l := link{name: ifi.Name, index: ifi.Index, ll6: ifi.IPv6LinkLocal, v6: ifi.IPv6}
-		for _, a := range ifi.IPv4 {
-			l.v4 = append(l.v4, a.Addr)
-		}
-		out = append(out, l)
+		out = append(out, ifi)
 	}
 	if len(out) == 0 {
 		if len(unusable) > 0 {
@@ -53,73 +40,71 @@ func selectLinks(specs []string) ([]link, error) {
 	return out, nil
 }
 
-// restrict keeps, for a server bound to specific addresses, the links that
-// hold one and only those addresses. Without bound addresses, or with a
-// wildcard among them, links are returned unchanged.
-func restrict(links []link, bound []netip.Addr) []link {
+// restrict keeps, for a server bound to specific addresses, the interfaces
+// that hold one, with only those addresses. Without bound addresses, or
+// with a wildcard among them, links are returned unchanged.
+func restrict(links []netif.Interface, bound []netip.Addr) []netif.Interface {
 	if len(bound) == 0 || slices.ContainsFunc(bound, netip.Addr.IsUnspecified) {
 		return links
 	}
-	var out []link
+	var out []netif.Interface
 	for _, l := range links {
-		k := link{name: l.name, index: l.index}
+		k := l
+		k.IPv4, k.IPv6, k.IPv6LinkLocal = nil, nil, netip.Addr{}
 		for _, b := range bound {
 			b = b.Unmap().WithZone("")
-			for _, p := range l.v4 {
-				if p.Addr() == b {
-					k.v4 = append(k.v4, p)
+			for _, a := range l.IPv4 {
+				if a.Addr.Addr() == b {
+					k.IPv4 = append(k.IPv4, a)
 				}
 			}
-			if l.ll6.WithZone("") == b {
-				k.ll6 = l.ll6
+			if l.IPv6LinkLocal.WithZone("") == b {
+				k.IPv6LinkLocal = l.IPv6LinkLocal
 			}
-			for _, p := range l.v6 {
+			for _, p := range l.IPv6 {
 				if p.Addr() == b {
-					k.v6 = append(k.v6, p)
+					k.IPv6 = append(k.IPv6, p)
 				}
 			}
 		}
-		if len(k.v4) > 0 || k.ll6.IsValid() || len(k.v6) > 0 {
+		if k.HasAddr() {
 			out = append(out, k)
 		}
 	}
 	return out
 }
 
-// addrs returns the link's addresses as published: IPv4, then global and
-// ULA IPv6, then the link-local one (without zone).
-func (l *link) addrs() []netip.Addr {
+// linkAddrs returns an interface's addresses as published: IPv4, then
+// global and ULA IPv6, then the link-local one (without zone).
+func linkAddrs(l *netif.Interface) []netip.Addr {
 	var out []netip.Addr
-	for _, p := range l.v4 {
+	for _, a := range l.IPv4 {
+		out = append(out, a.Addr.Addr())
+	}
+	for _, p := range l.IPv6 {
 		out = append(out, p.Addr())
 	}
-	for _, p := range l.v6 {
-		out = append(out, p.Addr())
-	}
-	if l.ll6.IsValid() {
-		out = append(out, l.ll6.WithZone(""))
+	if l.IPv6LinkLocal.IsValid() {
+		out = append(out, l.IPv6LinkLocal.WithZone(""))
 	}
 	return out
 }
 
 // onLink reports whether a datagram from src with IP TTL ttl (-1 unknown)
-// surely comes from this link (RFC 6762 section 11): a source inside one of
-// the link's subnets, an IPv6 link-local source, or a TTL of 255, which no
-// routed datagram can still have.
-func (l *link) onLink(src netip.Addr, ttl int) bool {
+// that arrived on l surely comes from l's link (RFC 6762 section 11): a
+// source inside one of l's subnets (IPv4 or IPv6), an IPv6 link-local
+// source, or a TTL of 255, which no routed datagram can still have.
+func onLink(l *netif.Interface, src netip.Addr, ttl int) bool {
 	src = src.Unmap().WithZone("")
-	if ttl == ipTTL {
+	if ttl == ipTTL || src.Is6() && src.IsLinkLocalUnicast() {
 		return true
 	}
-	if src.Is6() && src.IsLinkLocalUnicast() {
-		return true
-	}
-	for _, p := range l.v4 {
-		if p.Contains(src) {
+	for _, a := range l.IPv4 {
+		if a.Addr.Contains(src) {
 			return true
 		}
 	}
-	for _, p := range l.v6 {
+	for _, p := range l.IPv6 {
 		if p.Contains(src) {
 			return true
 		}
@@ -127,9 +112,9 @@ func (l *link) onLink(src netip.Addr, ttl int) bool {
 	return false
 }
 
-func linkByIndex(links []link, i int) *link {
+func linkByIndex(links []netif.Interface, i int) *netif.Interface {
 	for k := range links {
-		if links[k].index == i {
+		if links[k].Index == i {
 			return &links[k]
 		}
 	}

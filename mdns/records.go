@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+	"github.com/udpkit/udpkit/netif"
 )
 
 // Names and TTLs (RFC 6762 section 10, RFC 6763 section 9).
@@ -137,7 +138,7 @@ type service struct {
 // records returns the records the service has on link l: the two PTRs
 // (shared), SRV and TXT (unique) and the A/AAAA of l's addresses
 // (unique). ttl 0 makes goodbyes.
-func (s *service) records(l *link, goodbye bool) []dns.RR {
+func (s *service) records(l *netif.Interface, goodbye bool) []dns.RR {
 	ttl := func(t uint32) uint32 {
 		if goodbye {
 			return 0
@@ -155,7 +156,7 @@ func (s *service) records(l *link, goodbye bool) []dns.RR {
 		&dns.SRV{Hdr: hdr(inst, dns.TypeSRV, ttl(HostTTL)), Port: s.port, Target: host},
 		&dns.TXT{Hdr: hdr(inst, dns.TypeTXT, ttl(OtherTTL)), Txt: escapeTXT(txt)},
 	}
-	for _, a := range l.addrs() {
+	for _, a := range linkAddrs(l) {
 		if a.Is4() {
 			rrs = append(rrs, &dns.A{Hdr: hdr(host, dns.TypeA, ttl(HostTTL)), A: a.AsSlice()})
 		} else {

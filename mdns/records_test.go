@@ -5,7 +5,10 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+	"github.com/udpkit/udpkit/netif"
 )
+
+func v4(p string) []netif.IPv4Addr { return []netif.IPv4Addr{{Addr: netip.MustParsePrefix(p)}} }
 
 func TestRenamed(t *testing.T) {
 	for _, c := range []struct {
@@ -56,8 +59,8 @@ func TestNames(t *testing.T) {
 
 // TestRecordsRoundTrip packs the published records and reads them back.
 func TestRecordsRoundTrip(t *testing.T) {
-	l := &link{name: "eth0", index: 2, v4: []netip.Prefix{netip.MustParsePrefix("198.18.0.10/24")},
-		ll6: netip.MustParseAddr("fe80::1%eth0"), v6: []netip.Prefix{netip.MustParsePrefix("fd18::10/64")}}
+	l := &netif.Interface{Name: "eth0", Index: 2, IPv4: v4("198.18.0.10/24"),
+		IPv6LinkLocal: netip.MustParseAddr("fe80::1%eth0"), IPv6: []netip.Prefix{netip.MustParsePrefix("fd18::10/64")}}
 	s := &service{instance: `odd "name"; (x) \ y.z`, service: "_udpkit._udp", host: "vm-1", port: 9797,
 		txt: []string{"k=v w", `q="\`, "bin=\x01\xff"}}
 	m := new(dns.Msg)
@@ -121,7 +124,7 @@ func TestCompareProbes(t *testing.T) {
 }
 
 func TestSuppressAndAdditional(t *testing.T) {
-	l := &link{name: "eth0", index: 2, v4: []netip.Prefix{netip.MustParsePrefix("198.18.0.10/24")}}
+	l := &netif.Interface{Name: "eth0", Index: 2, IPv4: v4("198.18.0.10/24")}
 	s := &service{instance: "x", service: "_udpkit._udp", host: "h", port: 1}
 	all := s.records(l, false)
 	ptr := all[0]
@@ -145,7 +148,7 @@ func TestSuppressAndAdditional(t *testing.T) {
 }
 
 func TestOnLink(t *testing.T) {
-	l := &link{v4: []netip.Prefix{netip.MustParsePrefix("198.18.0.10/24")}, v6: []netip.Prefix{netip.MustParsePrefix("fd18::10/64")}}
+	l := &netif.Interface{IPv4: v4("198.18.0.10/24"), IPv6: []netip.Prefix{netip.MustParsePrefix("fd18::10/64")}}
 	for _, c := range []struct {
 		src  string
 		ttl  int
@@ -159,7 +162,7 @@ func TestOnLink(t *testing.T) {
 		{"fd18::99", 64, true},
 		{"2001:db8::1", 64, false},
 	} {
-		if got := l.onLink(netip.MustParseAddr(c.src), c.ttl); got != c.want {
+		if got := onLink(l, netip.MustParseAddr(c.src), c.ttl); got != c.want {
 			t.Errorf("onLink(%s, ttl %d) = %v", c.src, c.ttl, got)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/udpkit/udpkit/discovery"
+	"github.com/udpkit/udpkit/netif"
 )
 
 // Timing of RFC 6762.
@@ -67,7 +68,7 @@ type ResponderConfig struct {
 // legacy unicast answers and goodbyes. Create it with NewResponder; Run
 // serves until its context ends.
 type Responder struct {
-	links  []link
+	links  []netif.Interface
 	log    *slog.Logger
 	c4, c6 conn
 	pkts   chan packet
@@ -109,7 +110,7 @@ type packet struct {
 // reply is a multicast response waiting for its delay.
 type reply struct {
 	due     time.Time
-	l       *link
+	l       *netif.Interface
 	family  int
 	answers []dns.RR
 	limit   time.Duration
@@ -155,7 +156,7 @@ func NewResponder(cfg ResponderConfig) (*Responder, error) {
 	if cfg.Host == "" {
 		var as []string
 		for _, l := range links {
-			for _, a := range l.addrs() {
+			for _, a := range linkAddrs(&l) {
 				as = append(as, a.String())
 			}
 		}
@@ -195,12 +196,12 @@ func validHost(h string) error {
 
 // openShared opens the port-5353 sockets of the families the links have.
 // One family failing is fine; both failing is an error.
-func openShared(links []link, log *slog.Logger) (c4, c6 conn, err error) {
+func openShared(links []netif.Interface, log *slog.Logger) (c4, c6 conn, err error) {
 	var errs []error
 	has4, has6 := false, false
 	for _, l := range links {
-		has4 = has4 || len(l.v4) > 0
-		has6 = has6 || l.ll6.IsValid()
+		has4 = has4 || len(l.IPv4) > 0
+		has6 = has6 || l.IPv6LinkLocal.IsValid()
 	}
 	if has4 {
 		if c4, err = listen(4, true, links, log); err != nil {
@@ -270,7 +271,7 @@ func (r *Responder) announcedOnce() bool { return r.published.Load() }
 func (r *Responder) Interfaces() []string {
 	out := make([]string, len(r.links))
 	for i, l := range r.links {
-		out[i] = l.name
+		out[i] = l.Name
 	}
 	return out
 }
@@ -374,13 +375,13 @@ func (r *Responder) tick(now time.Time) {
 }
 
 // each calls fn for every link and family with an open socket.
-func (r *Responder) each(fn func(l *link, family int, c conn)) {
+func (r *Responder) each(fn func(l *netif.Interface, family int, c conn)) {
 	for i := range r.links {
 		l := &r.links[i]
-		if r.c4 != nil && len(l.v4) > 0 {
+		if r.c4 != nil && len(l.IPv4) > 0 {
 			fn(l, 4, r.c4)
 		}
-		if r.c6 != nil && l.ll6.IsValid() {
+		if r.c6 != nil && l.IPv6LinkLocal.IsValid() {
 			fn(l, 6, r.c6)
 		}
 	}
@@ -401,7 +402,7 @@ func (r *Responder) snapshot() service {
 }
 
 // proposed returns the unique records probed for on l, by name.
-func proposed(s *service, l *link) (inst, host []dns.RR) {
+func proposed(s *service, l *netif.Interface) (inst, host []dns.RR) {
 	for _, rr := range s.records(l, false) {
 		switch rr.Header().Rrtype {
 		case dns.TypeSRV, dns.TypeTXT:
@@ -418,7 +419,7 @@ func proposed(s *service, l *link) (inst, host []dns.RR) {
 // authority section.
 func (r *Responder) sendProbes() {
 	s := r.snapshot()
-	r.each(func(l *link, family int, c conn) {
+	r.each(func(l *netif.Interface, family int, c conn) {
 		inst, host := proposed(&s, l)
 		m := new(dns.Msg)
 		m.Question = []dns.Question{
@@ -426,7 +427,7 @@ func (r *Responder) sendProbes() {
 			{Name: hostName(s.host), Qtype: dns.TypeANY, Qclass: dns.ClassINET},
 		}
 		m.Ns = append(inst, host...)
-		r.send(c, m, group(family), l.index)
+		r.send(c, m, group(family), l.Index)
 	})
 }
 
@@ -436,9 +437,9 @@ func (r *Responder) announce(now time.Time) {
 	s := r.snapshot()
 	r.announced = true
 	r.published.Store(true)
-	r.each(func(l *link, family int, c conn) {
+	r.each(func(l *netif.Interface, family int, c conn) {
 		rrs := s.records(l, false)
-		r.sendResponse(c, group(family), l.index, rrs, nil, true)
+		r.sendResponse(c, group(family), l.Index, rrs, nil, true)
 		for _, rr := range rrs {
 			r.lastSent[rateKey(l, family, rr)] = now
 		}
@@ -448,8 +449,8 @@ func (r *Responder) announce(now time.Time) {
 // goodbye multicasts every record with TTL 0 (section 10.1).
 func (r *Responder) goodbye() {
 	s := r.snapshot()
-	r.each(func(l *link, family int, c conn) {
-		r.sendResponse(c, group(family), l.index, s.records(l, true), nil, true)
+	r.each(func(l *netif.Interface, family int, c conn) {
+		r.sendResponse(c, group(family), l.Index, s.records(l, true), nil, true)
 	})
 }
 
@@ -492,9 +493,9 @@ func (r *Responder) send(c conn, m *dns.Msg, dst netip.AddrPort, ifIndex int) {
 	}
 }
 
-func rateKey(l *link, family int, rr dns.RR) string {
+func rateKey(l *netif.Interface, family int, rr dns.RR) string {
 	h := rr.Header()
-	return fmt.Sprintf("%d/%d/%s/%d/%x", l.index, family, strings.ToLower(h.Name), h.Rrtype, rdata(rr))
+	return fmt.Sprintf("%d/%d/%s/%d/%x", l.Index, family, strings.ToLower(h.Name), h.Rrtype, rdata(rr))
 }
 
 // handle processes one datagram.
@@ -503,7 +504,7 @@ func (r *Responder) handle(p packet, now time.Time) {
 	if l == nil {
 		return // not an interface we serve
 	}
-	if !l.onLink(p.info.src.Addr(), p.info.ttl) {
+	if !onLink(l, p.info.src.Addr(), p.info.ttl) {
 		r.offLink.Add(1)
 		return
 	}
@@ -612,7 +613,7 @@ func (r *Responder) rename(inst, host bool, now time.Time) {
 // tieBreak handles another host's probe for one of our names while we
 // probe (section 8.2): the lexicographically later set of records wins;
 // the loser waits a second and probes again.
-func (r *Responder) tieBreak(l *link, m *dns.Msg, now time.Time) {
+func (r *Responder) tieBreak(l *netif.Interface, m *dns.Msg, now time.Time) {
 	s := r.snapshot()
 	inst, host := proposed(&s, l)
 	var theirsInst, theirsHost []dns.RR
@@ -634,7 +635,7 @@ func (r *Responder) tieBreak(l *link, m *dns.Msg, now time.Time) {
 }
 
 // answer answers a query on link l.
-func (r *Responder) answer(l *link, p packet, m *dns.Msg, now time.Time) {
+func (r *Responder) answer(l *netif.Interface, p packet, m *dns.Msg, now time.Time) {
 	s := r.snapshot()
 	all := s.records(l, false)
 	var answers []dns.RR
@@ -670,12 +671,12 @@ func (r *Responder) answer(l *link, p packet, m *dns.Msg, now time.Time) {
 		rep.Authoritative = true
 		rep.Answer = capTTL(answers)
 		rep.Extra = capTTL(extra)
-		r.send(p.c, rep, p.info.src, l.index)
+		r.send(p.c, rep, p.info.src, l.Index)
 		return
 	}
 	if wantUnicast && len(m.Ns) == 0 {
 		// QU questions (section 5.4): a unicast answer to the querier.
-		r.sendResponse(p.c, p.info.src, l.index, answers, extra, true)
+		r.sendResponse(p.c, p.info.src, l.Index, answers, extra, true)
 		return
 	}
 	limit := recordRateLimit
@@ -709,7 +710,7 @@ func (r *Responder) answer(l *link, p packet, m *dns.Msg, now time.Time) {
 
 // multicast sends answers (with their additional records) to the group on
 // l, leaving out records multicast there within limit.
-func (r *Responder) multicast(l *link, family int, answers []dns.RR, limit time.Duration, now time.Time) {
+func (r *Responder) multicast(l *netif.Interface, family int, answers []dns.RR, limit time.Duration, now time.Time) {
 	c := r.c4
 	if family == 6 {
 		c = r.c6
@@ -733,7 +734,7 @@ func (r *Responder) multicast(l *link, family int, answers []dns.RR, limit time.
 	}
 	s := r.snapshot()
 	extra := fresh(additional(answers, s.records(l, false)))
-	r.sendResponse(c, group(family), l.index, answers, extra, true)
+	r.sendResponse(c, group(family), l.Index, answers, extra, true)
 	for _, rr := range append(answers, extra...) {
 		r.lastSent[rateKey(l, family, rr)] = now
 	}

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/udpkit/udpkit/internal/sockopt"
+	"github.com/udpkit/udpkit/netif"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 )
@@ -52,7 +53,7 @@ type conn interface {
 // address sharing (other responders, Avahi, share the port) and joins the
 // group on every link; otherwise an ephemeral port is bound (one-shot
 // queries, answered by unicast).
-func listen(family int, shared bool, links []link, log *slog.Logger) (conn, error) {
+func listen(family int, shared bool, links []netif.Interface, log *slog.Logger) (conn, error) {
 	var lc net.ListenConfig
 	port := 0
 	if shared {
@@ -74,11 +75,11 @@ func listen(family int, shared bool, links []link, log *slog.Logger) (conn, erro
 		_ = p.SetTTL(ipTTL)
 		joined := 0
 		for _, l := range links {
-			if !shared || len(l.v4) == 0 {
+			if !shared || len(l.IPv4) == 0 {
 				continue
 			}
-			if err := p.JoinGroup(&net.Interface{Index: l.index, Name: l.name}, &net.UDPAddr{IP: Group4.AsSlice()}); err != nil {
-				log.Warn("mdns: joining 224.0.0.251 failed", "interface", l.name, "err", err)
+			if err := p.JoinGroup(&net.Interface{Index: l.Index, Name: l.Name}, &net.UDPAddr{IP: Group4.AsSlice()}); err != nil {
+				log.Warn("mdns: joining 224.0.0.251 failed", "interface", l.Name, "err", err)
 				continue
 			}
 			joined++
@@ -102,11 +103,11 @@ func listen(family int, shared bool, links []link, log *slog.Logger) (conn, erro
 		_ = p.SetHopLimit(ipTTL)
 		joined := 0
 		for _, l := range links {
-			if !shared || !l.ll6.IsValid() {
+			if !shared || !l.IPv6LinkLocal.IsValid() {
 				continue
 			}
-			if err := p.JoinGroup(&net.Interface{Index: l.index, Name: l.name}, &net.UDPAddr{IP: Group6.AsSlice()}); err != nil {
-				log.Warn("mdns: joining ff02::fb failed", "interface", l.name, "err", err)
+			if err := p.JoinGroup(&net.Interface{Index: l.Index, Name: l.Name}, &net.UDPAddr{IP: Group6.AsSlice()}); err != nil {
+				log.Warn("mdns: joining ff02::fb failed", "interface", l.Name, "err", err)
 				continue
 			}
 			joined++
