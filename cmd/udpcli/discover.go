@@ -32,9 +32,10 @@ With --mdns it speaks multicast DNS / DNS-SD instead (RFC 6762/6763, UDP
 _ipp._tcp, _udpkit._udp), or, without SERVICE, every type present
 (_services._dns-sd._udp.local), like avahi-browse -a. Each instance is
 printed as soon as its SRV, TXT and address records are in: host, port,
-addresses and TXT pairs as ATTRIBUTES. Questions go out at once, as one-shot
-queries again at 30, 100, 250 and 600 ms (answered by unicast), and as
-continuous queries at 1, 2, 4 ... s, with known answers.
+addresses and TXT pairs as ATTRIBUTES. Questions go out as one-shot queries
+(from an ephemeral port, answered at once by unicast) at 0, 30, 100, 250 and
+600 ms, and as RFC 6762 continuous queries from port 5353 at 0, 1, 3, 7 ... s
+(intervals doubling up to an hour), with known answers.
 
 Exit status: 0 when at least one instance was found (with -n: when N were
 found), 1 when none (or fewer than N) were found, 2 on a usage or local
