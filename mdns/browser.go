@@ -316,10 +316,10 @@ func (st *browse) send(now time.Time) {
 				continue
 			}
 			if len(oneShot) > 0 && st.b.oneOff[fi] != nil {
-				st.query(st.b.oneOff[fi], fam, l, oneShot, now)
+				st.query(st.b.oneOff[fi], true, fam, l, oneShot, now)
 			}
 			if len(cont) > 0 && st.b.shared[fi] != nil {
-				st.query(st.b.shared[fi], fam, l, cont, now)
+				st.query(st.b.shared[fi], false, fam, l, cont, now)
 			}
 		}
 	}
@@ -327,9 +327,13 @@ func (st *browse) send(now time.Time) {
 
 // query sends one query with known answers (section 7.1): the cached
 // answers to its questions, heard on l, with more than half their TTL left.
-func (st *browse) query(c conn, family int, l *netif.Interface, qs []dns.Question, now time.Time) {
+func (st *browse) query(c conn, oneShot bool, family int, l *netif.Interface, qs []dns.Question, now time.Time) {
 	m := new(dns.Msg)
-	m.Id = uint16(rand.N(1 << 16))
+	if oneShot {
+		// A one-shot query is answered like a unicast DNS query, by ID;
+		// multicast queries carry ID 0 (RFC 6762 section 18.1).
+		m.Id = uint16(1 + rand.N(1<<16-1))
+	}
 	m.Question = qs
 	for _, q := range qs {
 		for _, ce := range st.cache[cacheKey(q.Name, q.Qtype)] {
