@@ -108,6 +108,14 @@ type options struct {
 	sockets         int     // udpserver.Server.Sockets
 	rateLimit       float64 // udpserver.Server.RateLimit, datagrams/s per source IP
 	rateBurst       int     // udpserver.Server.RateBurst
+	dedup           dedupOptions
+}
+
+// dedupOptions are the de-duplication table's limits (udpserver.Server
+// fields of the same names); 0 means the library's default.
+type dedupOptions struct {
+	entries, perSource, perHost int
+	window                      time.Duration
 }
 
 func main() {
@@ -148,6 +156,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Sockets:     opts.sockets,
 		RateLimit:   opts.rateLimit,
 		RateBurst:   opts.rateBurst,
+
+		DedupEntries:   opts.dedup.entries,
+		DedupPerSource: opts.dedup.perSource,
+		DedupPerHost:   opts.dedup.perHost,
+		DedupWindow:    opts.dedup.window,
 	}
 	if !opts.quiet {
 		s.Handler = udpserver.HandlerFunc(func(ctx context.Context, r *udpserver.Request) error {
@@ -236,11 +249,19 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	fs.IntVar(&o.sockets, "sockets", 1, "`N` sockets per listen address with SO_REUSEPORT (Linux), each served on its own; helps with several cores and many senders")
 	rateLimit := fs.String("rate-limit", "10000/s", "datagrams a second each source IP (IPv6: /64) may send, as `N/s` or N; over it DATA gets one NACK \"rate limited\" a second, the rest is dropped; 0 turns it off (do that for 'udpcli bench')")
 	fs.IntVar(&o.rateBurst, "rate-burst", 2000, "datagrams a source may send at once above --rate-limit (`N`)")
+	fs.IntVar(&o.dedup.entries, "dedup-entries", udpserver.DefaultDedupEntries, fmt.Sprintf("exchanges remembered for exactly-once, all senders (`N`, %d bytes each); past it new messages get NACK \"busy\"", udpserver.DedupBytesPerEntry))
+	fs.IntVar(&o.dedup.perSource, "dedup-per-source", udpserver.DefaultDedupPerSource, "exchanges one sender (address and port) may have remembered (`N`): N new messages per --dedup-window")
+	fs.IntVar(&o.dedup.perHost, "dedup-per-host", udpserver.DefaultDedupPerHost, "exchanges one host (IP, IPv6 /64) may have remembered, all its ports (`N`)")
+	dedupWindow := cliflag.Seconds(fs, "dedup-window", "", udpserver.DefaultDedupWindow, "how long an exchange is remembered, in seconds (120: EXCHANGE_LIFETIME); shorter only for benchmarks: a client retransmitting later may be handled twice")
 	o.announce.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	o.shutdownTimeout = *shutdownTimeout
+	o.dedup.window = *dedupWindow
+	if o.dedup.entries < 1 || o.dedup.perSource < 1 || o.dedup.perHost < 1 || o.dedup.window <= 0 {
+		return o, fmt.Errorf("--dedup-entries, --dedup-per-source, --dedup-per-host and --dedup-window must be more than 0")
+	}
 	if err := o.announce.validate(); err != nil {
 		return o, err
 	}

@@ -226,6 +226,9 @@ func TestRunUsageErrors(t *testing.T) {
 		{"127.0.0.1:9797"},
 		{"--mdns", "--mdns-service", "udpkit"},
 		{"--mdns", "--mdns-service", "_toolongservicename._udp"},
+		{"--dedup-entries", "0"},
+		{"--dedup-per-source", "-1"},
+		{"--dedup-window", "0"},
 	} {
 		var stderr bytes.Buffer
 		if s := run(context.Background(), args, io.Discard, &stderr); s != exitUsage {
