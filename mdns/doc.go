@@ -10,9 +10,11 @@
 // (PTR) delayed 20–120 ms (400–500 ms for truncated queries) and
 // aggregated, unique records answered at once; known-answer suppression;
 // no record multicast twice within a second on one interface (250 ms when
-// defending against a probe); goodbyes with TTL 0 on shutdown; legacy
-// unicast answers (source port other than 5353: straight back, ID and
-// question echoed, TTL at most 10 s); nothing for off-link sources (a
+// defending against a probe); goodbyes with TTL 0 on shutdown; QU
+// questions answered by unicast unless a record was not multicast within a
+// quarter of its TTL; legacy unicast answers (source port other than 5353:
+// straight back, ID and question echoed, TTL at most 10 s, at once);
+// nothing for off-link sources (a
 // source outside the interface's subnets, unless its IP TTL is 255).
 //
 // A Browser asks for the PTR records of a service type and resolves each

@@ -156,6 +156,24 @@ func TestResponderAnswers(t *testing.T) {
 		t.Errorf("multicast answer %v", &m)
 	}
 
+	// QU question: multicast when the record was not multicast within a
+	// quarter of its TTL, unicast to the querier after an announcement.
+	quQuery := func() []byte {
+		q := new(dns.Msg)
+		q.Question = []dns.Question{{Name: "x._udpkit._udp.local.", Qtype: dns.TypeSRV, Qclass: dns.ClassINET | unicastResponse}}
+		b, _ := q.Pack()
+		return b
+	}
+	r, c = testResponder()
+	w := &addrConn{memConn: c}
+	r.c4 = w
+	r.handle(packet{data: quQuery(), info: src(5353), family: 4, c: w}, now)
+	r.announce(now.Add(time.Second))
+	r.handle(packet{data: quQuery(), info: src(5353), family: 4, c: w}, now.Add(3*time.Second))
+	if len(w.dsts) != 2+1 || w.dsts[0] != group(4) || w.dsts[2] != src(5353).src {
+		t.Errorf("QU answers went to %v, want the group first, then (after the announcement) the querier", w.dsts)
+	}
+
 	// Known answer with full TTL: nothing.
 	r, c = testResponder()
 	ptr := r.svc.records(&r.links[0], false)[0]
@@ -181,3 +199,14 @@ func TestResponderAnswers(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// addrConn records destinations too.
+type addrConn struct {
+	*memConn
+	dsts []netip.AddrPort
+}
+
+func (c *addrConn) write(b []byte, dst netip.AddrPort, ifIndex int) error {
+	c.dsts = append(c.dsts, dst)
+	return c.memConn.write(b, dst, ifIndex)
+}

@@ -674,8 +674,10 @@ func (r *Responder) answer(l *netif.Interface, p packet, m *dns.Msg, now time.Ti
 		r.send(p.c, rep, p.info.src, l.Index)
 		return
 	}
-	if wantUnicast && len(m.Ns) == 0 {
-		// QU questions (section 5.4): a unicast answer to the querier.
+	if wantUnicast && len(m.Ns) == 0 && r.multicastRecently(l, p.family, answers, now) {
+		// QU questions (section 5.4): a unicast answer to the querier,
+		// unless a record was not multicast within a quarter of its TTL
+		// (section 5.4: then everyone's cache gets it, by multicast).
 		r.sendResponse(p.c, p.info.src, l.Index, answers, extra, true)
 		return
 	}
@@ -706,6 +708,18 @@ func (r *Responder) answer(l *netif.Interface, p packet, m *dns.Msg, now time.Ti
 		}
 	}
 	r.pending = append(r.pending, &reply{due: now.Add(delay), l: l, family: p.family, answers: answers, limit: limit})
+}
+
+// multicastRecently reports whether every record was multicast on l
+// within a quarter of its TTL.
+func (r *Responder) multicastRecently(l *netif.Interface, family int, rrs []dns.RR, now time.Time) bool {
+	for _, rr := range rrs {
+		t, ok := r.lastSent[rateKey(l, family, rr)]
+		if !ok || now.Sub(t) > time.Duration(rr.Header().Ttl)*time.Second/4 {
+			return false
+		}
+	}
+	return true
 }
 
 // multicast sends answers (with their additional records) to the group on
