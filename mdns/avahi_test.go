@@ -273,11 +273,15 @@ func waitFor(t *testing.T, within time.Duration, cond func() bool, what string) 
 // local Responder (multicast loops back).
 func TestSharesPortWithAvahi(t *testing.T) {
 	lab := newLab(t, netlab.Config{Hosts: 2})
-	av0 := startAvahi(t, lab.Host(0))
-	av1 := startAvahi(t, lab.Host(1))
 	r, _, _ := startResponder(t, lab.Host(0), ResponderConfig{Instance: "neighbour", Port: 9797})
 	waitFor(t, 10*time.Second, r.announcedOnce, "announced")
-	for _, av := range []*netlab.Avahi{av0, av1} {
+	// After the announcements (0, 1, 3 s), so that the Avahis below learn
+	// of neighbour only by asking: the remote one's query must reach the
+	// Responder through a port the local Avahi holds too.
+	time.Sleep(3500 * time.Millisecond)
+	av0 := startAvahi(t, lab.Host(0))
+	av1 := startAvahi(t, lab.Host(1))
+	for _, av := range []*netlab.Avahi{av1, av0} {
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		out, err := av.Command(ctx, "avahi-browse", "-rpt", "_udpkit._udp").CombinedOutput()
 		cancel()

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/udpkit/udpkit/discovery"
 	"github.com/udpkit/udpkit/netif"
+	"github.com/udpkit/udpkit/wire"
 )
 
 // Query schedule of the browser.
@@ -200,7 +200,7 @@ type browse struct {
 // present (_services._dns-sd._udp.local). It returns nil when ctx ends.
 func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance)) error {
 	if service != "" {
-		if err := discovery.ValidateService(service); err != nil {
+		if err := wire.ValidateService(service); err != nil {
 			return err
 		}
 	}
@@ -420,7 +420,7 @@ func (st *browse) handle(p packet, now time.Time) {
 		}
 		owner := canonName(ptr.Hdr.Name)
 		if st.enumerate && owner == strings.ToLower(ServicesName) {
-			if svc := strings.TrimSuffix(ptr.Ptr, "."+Domain); svc != ptr.Ptr && discovery.ValidateService(svc) == nil {
+			if svc := strings.TrimSuffix(ptr.Ptr, "."+Domain); svc != ptr.Ptr && wire.ValidateService(svc) == nil {
 				st.addType(svc, now)
 			}
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -15,8 +16,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/udpkit/udpkit/discovery"
 	"github.com/udpkit/udpkit/netif"
+	"github.com/udpkit/udpkit/wire"
 )
 
 // Timing of RFC 6762.
@@ -117,28 +118,45 @@ type reply struct {
 }
 
 // DefaultHost returns the host label a Responder uses when none is
-// configured: the first label of the machine's host name and six hex
-// digits derived from port and addresses (as discovery.DefaultInstance),
-// so hosts that share a host name (containers, network namespaces) do not
-// have to rename.
+// configured: the first label of the machine's host name (letters, digits
+// and hyphens kept) and six hex digits derived from port and addresses, so
+// that hosts sharing a host name (containers, network namespaces, cloned
+// machines) need not rename, yet the name is stable across restarts.
 func DefaultHost(port uint16, addrs []string) string {
-	return discovery.DefaultInstance(port, addrs)
+	host, _ := os.Hostname()
+	host, _, _ = strings.Cut(host, ".")
+	var b strings.Builder
+	for i := 0; i < len(host) && b.Len() < 50; i++ {
+		if c := host[i]; c == '-' || isDigit(c) || 'a' <= c|0x20 && c|0x20 <= 'z' {
+			b.WriteByte(c)
+		}
+	}
+	label := strings.Trim(b.String(), "-")
+	if label == "" {
+		label = "udpkit"
+	}
+	h := fnv.New64a()
+	fmt.Fprint(h, port)
+	for _, a := range addrs {
+		io.WriteString(h, "\x00"+a)
+	}
+	return fmt.Sprintf("%s-%06x", label, h.Sum64()&0xffffff)
 }
 
 // NewResponder checks cfg, selects the interfaces and opens the mDNS
 // sockets (UDP 5353, shared with other responders such as Avahi).
 func NewResponder(cfg ResponderConfig) (*Responder, error) {
 	if cfg.Service == "" {
-		cfg.Service = discovery.DefaultService
+		cfg.Service = wire.ServiceServer
 	}
-	if err := discovery.ValidateService(cfg.Service); err != nil {
+	if err := wire.ValidateService(cfg.Service); err != nil {
 		return nil, err
 	}
-	if err := discovery.ValidateInstance(cfg.Instance); err != nil {
+	if err := wire.ValidateInstance(cfg.Instance); err != nil {
 		return nil, err
 	}
 	for _, t := range cfg.Text {
-		if err := discovery.ValidateAttr(t); err != nil {
+		if err := wire.ValidateAttr(t); err != nil {
 			return nil, err
 		}
 	}
@@ -183,12 +201,12 @@ func NewResponder(cfg ResponderConfig) (*Responder, error) {
 // 1 to 63 bytes.
 func validHost(h string) error {
 	if h == "" || len(h) > 63 {
-		return fmt.Errorf("%w: host label %q must be 1 to 63 bytes", discovery.ErrInvalidName, h)
+		return fmt.Errorf("%w: host label %q must be 1 to 63 bytes", wire.ErrInvalidName, h)
 	}
 	for i := 0; i < len(h); i++ {
 		c := h[i]
 		if !(c == '-' || isDigit(c) || 'a' <= c|0x20 && c|0x20 <= 'z') {
-			return fmt.Errorf("%w: host label %q may hold letters, digits and hyphens only", discovery.ErrInvalidName, h)
+			return fmt.Errorf("%w: host label %q may hold letters, digits and hyphens only", wire.ErrInvalidName, h)
 		}
 	}
 	return nil

@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/udpkit/udpkit/internal/cliflag"
-	"math/rand/v2"
 	"net"
-	"os"
-	"slices"
 	"time"
+
+	"github.com/udpkit/udpkit/client"
+	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/wire"
@@ -61,6 +60,21 @@ type benchResult struct {
 	MeanMicros float64 `json:"rtt_mean_us"`
 }
 
+// toBenchResult is the command's form of a result: seconds and
+// microseconds as floats.
+func toBenchResult(b client.BenchResult) benchResult {
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	r := benchResult{Kind: b.Kind.String(), InFlight: b.InFlight, Size: b.Size, Seconds: b.Elapsed.Seconds(),
+		Sent: b.Sent, Replies: b.Replies, Lost: b.Lost, Nacks: b.Nacks, Limited: b.RateLimited}
+	if b.Elapsed > 0 {
+		r.PerSecond = float64(b.Replies) / r.Seconds
+	}
+	if b.Replies > 0 {
+		r.P50, r.P90, r.P99, r.Max, r.MeanMicros = us(b.RTTP50), us(b.RTTP90), us(b.RTTP99), us(b.RTTMax), us(b.RTTMean)
+	}
+	return r
+}
+
 func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error {
 	duration := cliflag.Seconds(fs, "duration", "d", 5*time.Second, "how long to load the server")
 	inflight := fs.Int("inflight", 1, "requests outstanding at once (1 to 4096)")
@@ -90,11 +104,9 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 			return fmt.Errorf("dial %s: %w", args[0], err)
 		}
 		defer conn.Close()
-		kind := wire.TypeData
-		if *ping {
-			kind = wire.TypePing
-		}
-		r, err := runBench(ctx, conn, kind, *inflight, *size, *duration, *timeout)
+		br, err := client.Bench(ctx, conn, client.BenchConfig{Ping: *ping, InFlight: *inflight, Size: *size,
+			Duration: *duration, Timeout: *timeout})
+		r := toBenchResult(br)
 		if err != nil {
 			return failed(err)
 		}
@@ -118,117 +130,4 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		}
 		return nil
 	}
-}
-
-// runBench keeps inflight requests outstanding on conn for d. Send times
-// live in a ring indexed by message ID, so matching a reply costs no
-// allocation and no map.
-func runBench(ctx context.Context, conn *net.UDPConn, kind wire.Type, inflight, size int, d, timeout time.Duration) (benchResult, error) {
-	res := benchResult{Kind: kind.String(), InFlight: inflight, Size: size}
-	ringSize := 1
-	for ringSize < 4*inflight {
-		ringSize <<= 1
-	}
-	mask := uint64(ringSize - 1)
-	sentAt := make([]time.Time, ringSize)
-	pending := make([]bool, ringSize)
-	rtts := make([]time.Duration, 0, 1<<16)
-	req := make([]byte, size)
-	buf := make([]byte, 2048)
-	next := rand.Uint64() &^ mask // start at a ring boundary
-	outstanding := 0
-
-	send := func(now time.Time) error {
-		id := next
-		next++
-		slot := id & mask
-		if pending[slot] { // the ring wrapped over a request long lost
-			pending[slot] = false
-			outstanding--
-			res.Lost++
-		}
-		wire.AppendHeader(req[:0], wire.Header{Type: kind, ID: id})
-		if _, err := conn.Write(req); err != nil {
-			return err
-		}
-		sentAt[slot], pending[slot] = now, true
-		outstanding++
-		res.Sent++
-		return nil
-	}
-
-	start := time.Now()
-	end := start.Add(d)
-	for i := 0; i < inflight; i++ {
-		if err := send(start); err != nil {
-			return res, fmt.Errorf("send: %w", err)
-		}
-	}
-	lastReply := start
-	for {
-		if ctx.Err() != nil {
-			break
-		}
-		now := time.Now()
-		if now.After(end) {
-			break
-		}
-		conn.SetReadDeadline(now.Add(timeout / 4))
-		n, err := conn.Read(buf)
-		now = time.Now()
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				if now.Sub(lastReply) >= timeout { // everything outstanding is lost: refill
-					res.Lost += outstanding
-					clear(pending)
-					outstanding = 0
-					for i := 0; i < inflight; i++ {
-						if err := send(now); err != nil {
-							return res, fmt.Errorf("send: %w", err)
-						}
-					}
-					lastReply = now
-				}
-				continue
-			}
-			return res, fmt.Errorf("read: %w", err)
-		}
-		h, _, err := wire.Parse(buf[:n])
-		if err != nil {
-			continue
-		}
-		slot := h.ID & mask
-		if !pending[slot] || (h.Type != wire.TypeAck && h.Type != wire.TypeNack && h.Type != wire.TypePong) {
-			continue // duplicate, late or foreign
-		}
-		pending[slot] = false
-		outstanding--
-		lastReply = now
-		if h.Type == wire.TypeNack {
-			res.Nacks++
-			if h.Code == wire.CodeRateLimited {
-				res.Limited++
-			}
-		} else {
-			res.Replies++
-			rtts = append(rtts, now.Sub(sentAt[slot]))
-		}
-		if err := send(now); err != nil {
-			return res, fmt.Errorf("send: %w", err)
-		}
-	}
-	res.Seconds = time.Since(start).Seconds()
-	res.PerSecond = float64(res.Replies) / res.Seconds
-	if len(rtts) > 0 {
-		slices.Sort(rtts)
-		us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-		pct := func(p float64) float64 { return us(rtts[min(len(rtts)-1, int(p*float64(len(rtts))))]) }
-		res.P50, res.P90, res.P99, res.Max = pct(0.50), pct(0.90), pct(0.99), us(rtts[len(rtts)-1])
-		var sum time.Duration
-		for _, r := range rtts {
-			sum += r
-		}
-		res.MeanMicros = us(sum / time.Duration(len(rtts)))
-	}
-	return res, nil
 }

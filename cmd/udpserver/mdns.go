@@ -29,7 +29,7 @@ func (o *mdnsOptions) validate() error {
 	if !o.on {
 		return nil
 	}
-	if err := discovery.ValidateService(o.service); err != nil {
+	if err := wire.ValidateService(o.service); err != nil {
 		return fmt.Errorf("invalid --mdns-service %q: %w", o.service, err)
 	}
 	return nil
@@ -71,7 +71,7 @@ func startMDNS(ctx context.Context, o mdnsOptions, a announceOptions, instance s
 			close(done)
 			return done, nil
 		}
-		return nil, &announceError{err: fmt.Errorf("mdns: %w", err), usage: len(a.ifaces) > 0 || errors.Is(err, discovery.ErrInvalidName)}
+		return nil, &announceError{err: fmt.Errorf("mdns: %w", err), usage: len(a.ifaces) > 0 || errors.Is(err, wire.ErrInvalidName)}
 	}
 	log.Info("publishing over mDNS", "service", o.service, "instance", instance, "host", r.Host()+".local", "port", port, "interfaces", r.Interfaces())
 	go func() {
