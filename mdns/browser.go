@@ -112,7 +112,7 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 	for i, fam := range []int{4, 6} {
 		for _, c := range []conn{b.shared[i], b.oneOff[i]} {
 			if c != nil {
-				go readLoop(c, fam, b.pkts)
+				go readLoop(c, fam, b.pkts, b.log)
 			}
 		}
 	}

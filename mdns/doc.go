@@ -28,8 +28,9 @@
 // any record more often than RFC 6762 allows.
 //
 // Messages are built and parsed with github.com/miekg/dns. Sockets live in
-// sock.go behind a small interface: UDP 5353 shared with other responders
-// (SO_REUSEADDR), IPv4 and IPv6 apart, the group joined per interface, the
-// arrival interface and IP TTL from control messages, everything sent with
-// TTL 255.
+// sock.go behind a small interface, on internal/groupsock: UDP 5353 shared
+// with other responders (SO_REUSEADDR and SO_REUSEPORT, as avahi-daemon
+// sets them), IPv4 and IPv6 apart, the group joined per interface, the
+// arrival interface and IP TTL from control messages, multicast sent with
+// TTL 255 and looped back (so an Avahi on the same host hears us).
 package mdns

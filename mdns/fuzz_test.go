@@ -3,6 +3,7 @@ package mdns
 import (
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"testing"
@@ -21,7 +22,7 @@ type memConn struct {
 
 func newMemConn() *memConn { return &memConn{closed: make(chan struct{})} }
 
-func (c *memConn) read([]byte) (int, rxInfo, error) { <-c.closed; return 0, rxInfo{}, errConnClosed }
+func (c *memConn) read([]byte) (int, rxInfo, error) { <-c.closed; return 0, rxInfo{}, net.ErrClosed }
 func (c *memConn) write(b []byte, _ netip.AddrPort, _ int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -29,12 +30,6 @@ func (c *memConn) write(b []byte, _ netip.AddrPort, _ int) error {
 	return nil
 }
 func (c *memConn) close() error { return nil }
-
-var errConnClosed = errClosed{}
-
-type errClosed struct{}
-
-func (errClosed) Error() string { return "closed" }
 
 // testResponder is a responder past probing on one fake link.
 func testResponder() (*Responder, *memConn) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/udpkit/udpkit/internal/readloop"
 	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -243,23 +245,27 @@ func openShared(links []netif.Interface, log *slog.Logger) (c4, c6 conn, err err
 func (r *Responder) startReaders() {
 	for fam, c := range map[int]conn{4: r.c4, 6: r.c6} {
 		if c != nil {
-			go readLoop(c, fam, r.pkts)
+			go readLoop(c, fam, r.pkts, r.log)
 		}
 	}
 }
 
-// readLoop reads datagrams into ch until c is closed; a full channel drops
-// the datagram (as a full socket buffer would).
-func readLoop(c conn, family int, ch chan<- packet) {
+// readLoop reads datagrams into ch until c is closed; other read errors
+// are logged within a budget and backed off (internal/readloop). A full
+// channel drops the datagram (as a full socket buffer would).
+func readLoop(c conn, family int, ch chan<- packet, log *slog.Logger) {
 	buf := make([]byte, maxMessage)
+	var fails readloop.Failures
 	for {
 		n, ri, err := c.read(buf)
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			return
+			fails.Failed(nil, log, "mdns: read failed", err)
+			continue
 		}
+		fails.Succeeded()
 		select {
 		case ch <- packet{data: append([]byte(nil), buf[:n]...), info: ri, family: family, c: c}:
 		default:
