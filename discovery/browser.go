@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/udpkit/udpkit/netif"
@@ -48,7 +49,7 @@ func (in Instance) Attr(key string) (string, bool) { return wire.LookupAttr(in.A
 // interface ifName.
 func instanceFrom(rec wire.Record, src netip.AddrPort, ifName string) Instance {
 	in := Instance{Service: rec.Service, Instance: rec.Instance, Interface: ifName,
-		TTL: time.Duration(rec.TTL) * time.Second, Attrs: rec.Attrs, Truncated: rec.Truncated, Source: src}
+		TTL: recordTTL(rec.TTL), Attrs: rec.Attrs, Truncated: rec.Truncated, Source: src}
 	for _, a := range rec.Addrs {
 		if a.Is6() && (a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast()) {
 			a = a.WithZone(ifName)
@@ -59,6 +60,31 @@ func instanceFrom(rec wire.Record, src netip.AddrPort, ifName string) Instance {
 		in.Addrs = []netip.AddrPort{netip.AddrPortFrom(src.Addr(), rec.Port)}
 	}
 	return in
+}
+
+// recordTTL is a record's TTL, capped at MaxTTL whatever the datagram
+// says, so that a forged record cannot stay for 136 years.
+func recordTTL(sec uint32) time.Duration {
+	return min(time.Duration(sec)*time.Second, MaxTTL)
+}
+
+// listsOther reports whether rec lists an address of src's family but not
+// src itself. An honest server answers from its address on the link, which
+// its record lists; a record naming other addresses of that family than
+// the one it came from is someone speaking for them.
+func listsOther(rec wire.Record, src netip.Addr) bool {
+	src = src.WithZone("").Unmap()
+	other := false
+	for _, a := range rec.Addrs {
+		a = a.WithZone("").Unmap()
+		if a == src {
+			return false
+		}
+		if a.Is4() == src.Is4() {
+			other = true
+		}
+	}
+	return other
 }
 
 // BrowserConfig configures a Browser. Its zero value works; each field
@@ -91,6 +117,21 @@ type Browser struct {
 	mu    sync.Mutex // one Browse at a time
 	once  sync.Once
 	cerr  error
+	// foreign counts answers dropped because their record lists
+	// addresses of their family but not the one they came from.
+	foreign atomic.Uint64
+}
+
+// BrowserStats are a Browser's counters since it was created.
+type BrowserStats struct {
+	// ForeignAnswers counts answers dropped because their record lists
+	// addresses of the source's family but not the source itself.
+	ForeignAnswers uint64
+}
+
+// Stats returns the Browser's counters. It is safe to call at any time.
+func (b *Browser) Stats() BrowserStats {
+	return BrowserStats{ForeignAnswers: b.foreign.Load()}
 }
 
 // NewBrowser selects the interfaces and opens the Browser's sockets (one
@@ -273,6 +314,12 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 				continue
 			}
 			if rec.TTL == 0 || service != "" && !wire.EqualFold(rec.Service, service) {
+				continue
+			}
+			if listsOther(rec, p.src.Addr()) {
+				b.foreign.Add(1)
+				b.log.Debug("discovery: answer names addresses it does not come from; dropped",
+					"instance", rec.Instance, "from", p.src)
 				continue
 			}
 			key := wire.FoldCase(rec.Service) + "\x00" + wire.FoldCase(rec.Instance)
