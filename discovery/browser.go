@@ -40,6 +40,15 @@ type Instance struct {
 	FoundAfter time.Duration
 	// Source is the address and port the record came from.
 	Source netip.AddrPort
+	// Conflict is set when, within answerHold of the first answer, another
+	// source on the same interface and address family answered with the
+	// same name without listing this one's address (two servers with one
+	// name, or a forger: without keys the Browser cannot tell which is
+	// real, so it says so instead of picking one silently).
+	Conflict bool
+	// Others are the sources of the conflicting answers, with the port
+	// their records name.
+	Others []netip.AddrPort
 }
 
 // Attr returns the value of attribute key and whether the instance has it.
@@ -211,6 +220,8 @@ func (b *Browser) Close() error {
 type found struct {
 	hash    uint64
 	pending *Instance // truncated answer waiting for the unicast follow-up
+	held    *Instance // answer waiting for answerHold to pass
+	owners  []netip.Addr
 	since   time.Time
 	src     netip.Addr // where the first answer came from
 	iface   string     // the interface it came through
@@ -221,13 +232,24 @@ type found struct {
 // instance whose answer was truncated before it reports what it has.
 const truncatedWait = 300 * time.Millisecond
 
+// answerHold is how long a Browse holds the first answer to a name before
+// it reports it, so that a second answer with the same name from another
+// source marks the report as a conflict (Instance.Conflict). Servers
+// answer after 0 to 5 ms, so a forger that answers at once cannot report
+// itself silently before the real server is heard.
+const answerHold = 10 * time.Millisecond
+
 // Browse queries for instances of service ("" for every service) until
-// ctx ends and calls fn, from Browse's goroutine, once for each instance as
-// its first answer arrives. Each instance (service type and instance name)
-// is reported once, with the addresses of the interface its first answer
-// came through; addresses of later answers are never merged in. When two
-// servers answer with the same name (a conflict, PROTOCOL.md section 6.6)
-// the first answer wins and the other is logged as a warning. Queries go out
+// ctx ends and calls fn, from Browse's goroutine, once for each instance,
+// answerHold (10 ms) after its first answer arrives. Each instance (service
+// type and instance name) is reported once, with the addresses of the
+// interface its first answer came through; addresses of later answers are
+// never merged in. When another source answers with the same name within
+// the hold (a conflict, PROTOCOL.md section 6.6, or a forger), the first
+// answer is reported with Instance.Conflict set and the other sources in
+// Instance.Others, and a warning is logged. An answer whose record lists
+// addresses of its family but not the one it came from is dropped
+// (BrowserStats.ForeignAnswers). Queries go out
 // at 0, 25, 75, 175, 375 and 775 ms, then once a second, on every selected
 // interface by directed broadcast, the IPv4 group and the IPv6 group; each
 // lists the instances already found so that they stay quiet.
@@ -260,6 +282,15 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 	flush := func(all bool) {
 		for _, k := range order {
 			f := known[k]
+			if f.held != nil && (all || time.Since(f.since) >= answerHold) {
+				in := *f.held
+				f.held = nil
+				if all {
+					fn(in)
+				} else {
+					report(in)
+				}
+			}
 			if f.pending != nil && (all || time.Since(f.since) >= truncatedWait) {
 				in := *f.pending
 				f.pending = nil
@@ -274,11 +305,37 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 	round := 0
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	hold := time.NewTimer(time.Hour)
+	hold.Stop()
+	defer hold.Stop()
+	holding := 0 // held answers not reported yet
 	for {
 		select {
 		case <-ctx.Done():
 			flush(true)
 			return nil
+		case <-hold.C:
+			var first time.Time
+			holding = 0
+			for _, k := range order {
+				f := known[k]
+				if f.held == nil {
+					continue
+				}
+				if time.Since(f.since) >= answerHold {
+					in := *f.held
+					f.held = nil
+					report(in)
+					continue
+				}
+				holding++
+				if first.IsZero() {
+					first = f.since
+				}
+			}
+			if holding > 0 {
+				hold.Reset(time.Until(first.Add(answerHold)))
+			}
 		case <-timer.C:
 			flush(false)
 			hashes := make([]uint64, 0, len(order))
@@ -337,26 +394,43 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 					continue
 				}
 			}
+			src := plainAddr(p.src.Addr())
 			switch {
 			case f == nil && !rec.Truncated:
-				known[key] = &found{hash: wire.KnownHash(rec.Service, rec.Instance), src: p.src.Addr(), iface: in.Interface}
+				known[key] = &found{hash: wire.KnownHash(rec.Service, rec.Instance), held: &in, since: time.Now(),
+					owners: ownersOf(in), src: p.src.Addr(), iface: in.Interface}
 				order = append(order, key)
-				report(in)
+				if holding == 0 {
+					hold.Reset(answerHold)
+				}
+				holding++
 			case f == nil:
 				known[key] = &found{hash: wire.KnownHash(rec.Service, rec.Instance), pending: &in, since: time.Now(),
-					src: p.src.Addr(), iface: in.Interface}
+					owners: ownersOf(in), src: p.src.Addr(), iface: in.Interface}
 				order = append(order, key)
 				b.followUp(ids, &in)
-			case !f.warned && f.iface == in.Interface && f.src.Is4() == p.src.Addr().Is4() && f.src != p.src.Addr():
+			case f.iface == in.Interface && f.src.Is4() == src.Is4() && !slices.Contains(f.owners, src) &&
+				!slices.Contains(ownersOf(in), plainAddr(f.src)):
 				// One server answers each query once per address family
-				// and interface, from one address: a second source is a
-				// second server with the same name (PROTOCOL.md 6.6).
-				f.warned = true
-				b.log.Warn("discovery: two servers answer with the same instance name; reporting the first only",
-					"instance", rec.Instance, "service", rec.Service, "interface", in.Interface,
-					"first", f.src, "also", p.src.Addr())
+				// and interface, from one address it lists: a second
+				// source is a second server with the same name
+				// (PROTOCOL.md 6.6), or a forger.
+				other := netip.AddrPortFrom(p.src.Addr(), rec.Port)
+				for _, h := range []*Instance{f.held, f.pending} {
+					if h != nil && !slices.Contains(h.Others, other) && len(h.Others) < maxWarned {
+						h.Conflict = true
+						h.Others = append(h.Others, other)
+					}
+				}
+				if !f.warned {
+					f.warned = true
+					b.log.Warn("discovery: two servers answer with the same instance name",
+						"instance", rec.Instance, "service", rec.Service, "interface", in.Interface,
+						"first", f.src, "also", p.src.Addr())
+				}
 			case f.pending != nil && !rec.Truncated:
 				in.Interface, in.Addrs = f.pending.Interface, f.pending.Addrs
+				in.Conflict, in.Others = f.pending.Conflict, f.pending.Others
 				f.pending = nil
 				report(in)
 			}

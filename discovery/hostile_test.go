@@ -316,3 +316,90 @@ func TestSyncWatcherHostile(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncBrowserHostile is the table of rules B1 to B3: an attacker that
+// sees every query (they are broadcast and multicast) answers each at once,
+// before the real server's 0 to 5 ms answer delay ends.
+func TestSyncBrowserHostile(t *testing.T) {
+	type want struct {
+		addr     string // first address reported
+		conflict bool
+		others   string
+		ttl      time.Duration
+		foreign  bool // ForeignAnswers > 0
+	}
+	cases := []struct {
+		name   string
+		srv    bool   // the real server runs
+		src    string // the attacker's source address; "" for none
+		forged wire.Record
+		want   want
+	}{
+		{"B1 a forger answering first is reported as a conflict", true, "198.18.0.66", hrec("kitchen", 120, "198.18.0.66"),
+			want{"198.18.0.66", true, "[198.18.0.10:9797]", 120 * time.Second, false}},
+		{"B2 a forger naming the real server's address is dropped", true, "198.18.0.66", hrec("kitchen", 120, "198.18.0.10"),
+			want{"198.18.0.10", false, "[]", 120 * time.Second, true}},
+		{"B1 a forger listing no address is a conflict", true, "198.18.0.66", hrec("kitchen", 120),
+			want{"198.18.0.66", true, "[198.18.0.10:9797]", 120 * time.Second, false}},
+		{"B1 the real server alone: no conflict", true, "", wire.Record{},
+			want{"198.18.0.10", false, "[]", 120 * time.Second, false}},
+		{"B3 a TTL of 2^32-1 s is reported as 24 h", false, "198.18.0.66", hrec("kitchen", 1<<32-1, "198.18.0.66"),
+			want{"198.18.0.66", false, "[]", MaxTTL, false}},
+		{"limit: a forger spoofing the server's address and listing both", true, "198.18.0.10", hrec("kitchen", 120, "198.18.0.10", "198.18.0.66"),
+			want{"198.18.0.10", false, "[]", 120 * time.Second, false}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for run := range 5 {
+				synctest.Test(t, func(t *testing.T) {
+					h := newHostileLAN(t)
+					h.lan.tap = make(chan fakeSend, 1024)
+					if c.srv {
+						_, stop := runFake(t, h.srv, AnnouncerConfig{Port: 9797, Instance: "kitchen", TTL: 120 * time.Second})
+						defer stop()
+						time.Sleep(time.Second) // past the start burst
+					}
+					actx, acancel := context.WithCancel(context.Background())
+					var awg sync.WaitGroup
+					defer func() { acancel(); awg.Wait() }()
+					if c.src != "" {
+						awg.Go(func() {
+							for {
+								select {
+								case <-actx.Done():
+									return
+								case s := <-h.lan.tap:
+									if s.from != h.wh || s.h.Type != wire.TypeQuery || !s.src.Addr().Is4() || s.dst.Addr() != wire.DiscoveryGroup4 {
+										continue
+									}
+									b, _ := wire.AppendRecord(nil, wire.TypeAnswer, s.h.ID, c.forged)
+									h.lan.inject(h.wh, int(s.src.Port()), netip.AddrPortFrom(netip.MustParseAddr(c.src), 9798), 2, b)
+								}
+							}
+						})
+					}
+					b, err := newBrowser(BrowserConfig{}, h.wh.links, h.wh)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer b.Close()
+					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+					defer cancel()
+					var got []Instance
+					b.Browse(ctx, "", func(in Instance) { got = append(got, in) })
+					if len(got) != 1 {
+						t.Fatalf("run %d: %d reports %+v, want 1", run, len(got), got)
+					}
+					in := got[0]
+					g := want{in.Addrs[0].Addr().String(), in.Conflict, fmt.Sprint(in.Others), in.TTL, b.Stats().ForeignAnswers > 0}
+					if g != c.want {
+						t.Errorf("run %d: reported %+v, want %+v", run, g, c.want)
+					}
+					if c.srv && c.src == "" && in.FoundAfter > answerHold+5*time.Millisecond {
+						t.Errorf("found after %v, want within the hold and the answer delay", in.FoundAfter)
+					}
+				})
+			}
+		})
+	}
+}

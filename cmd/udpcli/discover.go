@@ -51,6 +51,8 @@ type instanceJSON struct {
 	TTL        float64        `json:"ttl_s"`
 	Attrs      map[string]any `json:"attrs"`
 	Truncated  bool           `json:"truncated,omitempty"`
+	Conflict   bool           `json:"conflict,omitempty"`
+	Others     []string       `json:"others,omitempty"` // the other sources answering with the name
 }
 
 func toJSON(in discovery.Instance) instanceJSON {
@@ -58,6 +60,10 @@ func toJSON(in discovery.Instance) instanceJSON {
 		TTL: in.TTL.Seconds(), Attrs: attrMap(in.Attrs), Truncated: in.Truncated, Addrs: []string{}}
 	for _, a := range in.Addrs {
 		j.Addrs = append(j.Addrs, a.String())
+	}
+	j.Conflict = in.Conflict
+	for _, a := range in.Others {
+		j.Others = append(j.Others, a.String())
 	}
 	return j
 }
@@ -161,6 +167,13 @@ func printRow(w io.Writer, in discovery.Instance) {
 	}
 	if len(more) > 0 {
 		attrs += "  also " + strings.Join(more, " ")
+	}
+	if in.Conflict {
+		var o []string
+		for _, a := range in.Others {
+			o = append(o, a.String())
+		}
+		attrs += "  (conflict: " + strings.Join(o, ", ") + ")"
 	}
 	fmt.Fprintf(w, "%-24s %-16s %-26s %-10s %9s  %s\n", in.Instance, in.Service, addr, in.Interface, fmtDur(in.FoundAfter), strings.TrimSpace(attrs))
 }
