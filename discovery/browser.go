@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -109,6 +110,11 @@ type BrowserConfig struct {
 	QuerySize int
 	// DiscoveryPort is the UDP port queries are sent to. Default wire.DiscoveryPort.
 	DiscoveryPort int
+	// Keys, when set, authenticates discovery (PROTOCOL.md 6.7): queries
+	// are sealed (QuerySize includes the trailer) and only answers that
+	// pass authentication and the replay window are heard, so a forger
+	// without the key shows no server. Default none.
+	Keys *auth.Keyring
 	// Logger receives warnings and debug detail. Default: none.
 	Logger *slog.Logger
 }
@@ -129,6 +135,7 @@ type Browser struct {
 	// foreign counts answers dropped because their record lists
 	// addresses of their family but not the one they came from.
 	foreign atomic.Uint64
+	gate    *gate // nil without keys
 }
 
 // BrowserStats are a Browser's counters since it was created.
@@ -136,11 +143,16 @@ type BrowserStats struct {
 	// ForeignAnswers counts answers dropped because their record lists
 	// addresses of the source's family but not the source itself.
 	ForeignAnswers uint64
+	// Unauthenticated counts, with keys, datagrams dropped because they
+	// failed authentication; Replays those refused by the replay window.
+	Unauthenticated, Replays uint64
 }
 
 // Stats returns the Browser's counters. It is safe to call at any time.
 func (b *Browser) Stats() BrowserStats {
-	return BrowserStats{ForeignAnswers: b.foreign.Load()}
+	st := BrowserStats{ForeignAnswers: b.foreign.Load()}
+	st.Unauthenticated, st.Replays = b.gate.counts()
+	return st
 }
 
 // NewBrowser selects the interfaces and opens the Browser's sockets (one
@@ -171,6 +183,11 @@ func newBrowser(cfg BrowserConfig, links []netif.Interface, nw network) (*Browse
 		log = slog.New(slog.DiscardHandler)
 	}
 	b := &Browser{cfg: cfg, log: log, links: links, in: make(chan inPacket, 256)}
+	g, err := newGate(cfg.Keys, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	b.gate = g
 	var errs []error
 	for i, fam := range []int{4, 6} {
 		if !slices.ContainsFunc(links, func(l netif.Interface) bool { return hasFamily(&l, fam) }) {
@@ -361,8 +378,8 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			if !ok {
 				return nil
 			}
-			h, body, err := wire.Parse(p.b)
-			if err != nil || h.Type != wire.TypeAnswer || !ids[h.ID] {
+			h, body, ok := b.gate.open(p.b)
+			if !ok || h.Type != wire.TypeAnswer || !ids[h.ID] {
 				continue
 			}
 			rec, err := wire.ParseRecord(body)
@@ -453,7 +470,10 @@ func fitKnown(h []uint64, service string) []uint64 {
 func (b *Browser) followUp(ids map[uint64]bool, in *Instance) {
 	id := rand.Uint64()
 	ids[id] = true
-	msg, err := wire.AppendQuery(nil, id, wire.Query{Service: in.Service, Instance: in.Instance}, wire.DefaultMaxDatagram)
+	msg, err := wire.AppendQuery(nil, id, wire.Query{Service: in.Service, Instance: in.Instance}, wire.DefaultMaxDatagram-b.gate.overhead())
+	if err == nil {
+		msg, err = b.gate.seal(msg, -1)
+	}
 	if err != nil {
 		return
 	}
@@ -478,7 +498,10 @@ func (b *Browser) followUp(ids map[uint64]bool, in *Instance) {
 // sendQuery sends one round of query q on every link and returns how many
 // datagrams left and the last error.
 func (b *Browser) sendQuery(id uint64, q wire.Query) (int, error) {
-	msg, err := wire.AppendQuery(nil, id, q, b.cfg.QuerySize)
+	msg, err := wire.AppendQuery(nil, id, q, b.cfg.QuerySize-b.gate.overhead())
+	if err == nil {
+		msg, err = b.gate.seal(msg, -1)
+	}
 	if err != nil {
 		return 0, err
 	}

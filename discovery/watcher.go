@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -70,6 +71,10 @@ type WatcherConfig struct {
 	// DiscoveryPort is the UDP port announcements are sent to. Default
 	// wire.DiscoveryPort.
 	DiscoveryPort int
+	// Keys, when set, authenticates discovery (PROTOCOL.md 6.7): only
+	// announcements and goodbyes that pass authentication and the replay
+	// window are heard, and the initial query is sealed. Default none.
+	Keys *auth.Keyring
 	// Logger receives warnings and debug detail. Default: none.
 	Logger *slog.Logger
 }
@@ -98,6 +103,7 @@ type Watcher struct {
 	stats    struct {
 		goodbyes, conflicts, evicted, ignored atomic.Uint64
 	}
+	gate *gate // nil without keys
 }
 
 // NewWatcher selects the interfaces and opens the Watcher's sockets.
@@ -119,6 +125,11 @@ func newWatcher(cfg WatcherConfig, links []netif.Interface, nw network) (*Watche
 		log = slog.New(slog.DiscardHandler)
 	}
 	w := &Watcher{cfg: cfg, log: log, links: links, done: make(chan struct{}), in: make(chan inPacket, 256)}
+	g, err := newGate(cfg.Keys, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	w.gate = g
 	var errs []error
 	for _, fam := range []int{4, 6} {
 		if !slices.ContainsFunc(links, func(l netif.Interface) bool { return hasFamily(&l, fam) }) {
@@ -140,7 +151,7 @@ func newWatcher(cfg WatcherConfig, links []netif.Interface, nw network) (*Watche
 	}
 	if !cfg.Passive {
 		for _, l := range links {
-			b, err := newBrowser(BrowserConfig{DiscoveryPort: cfg.DiscoveryPort, Logger: cfg.Logger}, []netif.Interface{l}, nw)
+			b, err := newBrowser(BrowserConfig{DiscoveryPort: cfg.DiscoveryPort, Keys: cfg.Keys, Logger: cfg.Logger}, []netif.Interface{l}, nw)
 			if err != nil {
 				log.Warn("discovery: watcher cannot query; listening only", "interface", l.Name, "err", err)
 				continue
@@ -223,13 +234,24 @@ type WatcherStats struct {
 	// full of confirmed entries or their source held its share of
 	// unconfirmed ones.
 	Ignored uint64
+	// Unauthenticated counts, with keys, datagrams dropped because they
+	// failed authentication; Replays those refused by the replay window
+	// (among them the extra copies of every announcement).
+	Unauthenticated, Replays uint64
 }
 
 // Stats returns the Watcher's counters. It is safe to call at any time.
 func (w *Watcher) Stats() WatcherStats {
 	s := &w.stats
-	return WatcherStats{ForeignGoodbyes: s.goodbyes.Load(), Conflicts: s.conflicts.Load(),
+	st := WatcherStats{ForeignGoodbyes: s.goodbyes.Load(), Conflicts: s.conflicts.Load(),
 		Evicted: s.evicted.Load(), Ignored: s.ignored.Load()}
+	st.Unauthenticated, st.Replays = w.gate.counts()
+	for _, b := range w.browsers {
+		bs := b.Stats()
+		st.Unauthenticated += bs.Unauthenticated
+		st.Replays += bs.Replays
+	}
+	return st
 }
 
 // ownersOf returns the owner sources of inst: where it came from and the
@@ -437,8 +459,8 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 			}
 			rearm(now)
 		case p := <-in:
-			h, body, err := wire.Parse(p.b)
-			if err != nil || h.Type != wire.TypeAnnounce && h.Type != wire.TypeGoodbye {
+			h, body, ok := w.gate.open(p.b)
+			if !ok || h.Type != wire.TypeAnnounce && h.Type != wire.TypeGoodbye {
 				continue
 			}
 			rec, err := wire.ParseRecord(body)
