@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/discovery"
+	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -89,6 +90,7 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 	ifaces := new([]string)
 	ifaceFlag(fs, ifaces)
 	asJSON := fs.Bool("json", false, "print one JSON object per instance and line")
+	loadKeys := cliflag.KeyFile(fs)
 	querySize := fs.Int("query-size", discovery.DefaultQuerySize, fmt.Sprintf("pad queries to this many bytes, %d to %d (servers never answer with more bytes than the query)", discovery.MinQuerySize, 1472))
 	return func(ctx context.Context, io stdio, args []string) error {
 		if len(args) > 1 {
@@ -107,7 +109,11 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 		if *querySize != 0 && (*querySize < discovery.MinQuerySize || *querySize > 1472) {
 			return usagef("--query-size %d: want %d to 1472 bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize)
 		}
-		b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: *ifaces, QuerySize: *querySize})
+		keys, _, err := loadKeys()
+		if err != nil {
+			return usagef("--key-file: %v", err)
+		}
+		b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: *ifaces, QuerySize: *querySize, Keys: keys})
 		if err != nil {
 			return err
 		}

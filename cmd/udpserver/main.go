@@ -25,6 +25,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/internal/netaddr"
 
@@ -103,6 +104,7 @@ type options struct {
 	rateLimit       float64 // udpserver.Server.RateLimit, datagrams/s per source IP
 	rateBurst       int     // udpserver.Server.RateBurst; 0 (not given): it follows rateLimit
 	dedup           dedupOptions
+	keys            *auth.Keyring // --key-file; nil: no authentication
 }
 
 // dedupOptions are the de-duplication table's limits (udpserver.Server
@@ -248,9 +250,15 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	fs.IntVar(&o.dedup.perHost, "dedup-per-host", udpserver.DefaultDedupPerHost, "exchanges one host (IP, IPv6 /64) may have remembered, all its ports (`N`)")
 	dedupWindow := cliflag.Seconds(fs, "dedup-window", "", udpserver.DefaultDedupWindow, "how long an exchange is remembered, in seconds (120: EXCHANGE_LIFETIME); shorter only for benchmarks: a client retransmitting later may be handled twice")
 	o.announce.register(fs)
+	loadKeys := cliflag.KeyFile(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	keys, _, err := loadKeys()
+	if err != nil {
+		return o, fmt.Errorf("--key-file: %w", err)
+	}
+	o.keys, o.announce.keys = keys, keys
 	o.shutdownTimeout = *shutdownTimeout
 	o.dedup.window = *dedupWindow
 	if o.dedup.entries < 1 || o.dedup.perSource < 1 || o.dedup.perHost < 1 || o.dedup.window <= 0 {
@@ -272,7 +280,6 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 		return o, fmt.Errorf("invalid --max-size %d: want %d to %d bytes", o.maxSize, wire.HeaderLen, wire.MaxDatagram)
 	}
 	rl := strings.TrimSuffix(*rateLimit, "/s")
-	var err error
 	if o.rateLimit, err = strconv.ParseFloat(rl, 64); err != nil || o.rateLimit < 0 || o.rateLimit > 1e9 || o.rateLimit != o.rateLimit {
 		return o, fmt.Errorf("invalid --rate-limit %q: want datagrams a second such as 1000/s, or 0 for no limit", *rateLimit)
 	}
