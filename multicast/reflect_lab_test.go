@@ -180,3 +180,21 @@ func TestLabAuthenticatedTest(t *testing.T) {
 		t.Logf("host %d: unauthenticated %d, replays %d", i, r.Unauthenticated, r.Replays)
 	}
 }
+
+// TestLabIntroducedPeerEchoesCookie: a participant that lists nobody
+// probes one that introduced itself only after the introducer echoed the
+// cookie of its hello's reply, and then measures it as a listed peer.
+func TestLabIntroducedPeerEchoesCookie(t *testing.T) {
+	lab := newLab(t, netlab.Config{Hosts: 2})
+	group := netip.MustParseAddrPort("239.255.77.13:9807")
+	reports := runLab(t, group, false, []participant{
+		{host: lab.Host(0), cfg: multicast.TestConfig{Count: 30, Interval: 20 * time.Millisecond}, peers: []*netlab.Host{lab.Host(1)}},
+		{host: lab.Host(1), cfg: multicast.TestConfig{Count: 30, Interval: 20 * time.Millisecond, StartWait: -1}},
+	})
+	p := peerReport(t, reports[1], lab.Host(0).IPv4)
+	u := p.Unicast
+	if u == nil || u.Xmt == 0 || u.Rcv == 0 {
+		t.Fatalf("host 1 never probed the introducer host 0 by unicast: %+v", u)
+	}
+	t.Logf("host 1 -> host 0 unicast: %d sent, %d received; status %s", u.Xmt, u.Rcv, p.Status(0))
+}
