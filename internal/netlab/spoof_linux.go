@@ -11,6 +11,7 @@ import (
 // address and port, through a raw socket opened in h's namespace (the
 // attacker of tests that forge sources on the LAN). The kernel fills in
 // the IP checksum and ID; the UDP checksum is 0 (none, allowed for IPv4).
+// dst may be a broadcast or group address (out of the route's interface).
 func (h *Host) SpoofUDP4(src, dst netip.AddrPort, payload []byte) error {
 	if !src.Addr().Is4() || !dst.Addr().Is4() {
 		return fmt.Errorf("netlab: SpoofUDP4 needs IPv4 addresses, got %v -> %v", src, dst)
@@ -38,6 +39,9 @@ func (h *Host) SpoofUDP4(src, dst netip.AddrPort, payload []byte) error {
 			return fmt.Errorf("netlab: raw socket: %w", err)
 		}
 		defer syscall.Close(fd)
+		if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_BROADCAST, 1); err != nil {
+			return fmt.Errorf("netlab: SO_BROADCAST: %w", err)
+		}
 		if err := syscall.Sendto(fd, pkt, 0, &syscall.SockaddrInet4{Addr: d4}); err != nil {
 			return fmt.Errorf("netlab: raw send to %v: %w", dst, err)
 		}
