@@ -114,6 +114,7 @@ type Announcer struct {
 
 	stats struct {
 		queries, answers, dups, known, limSrc, limGlob, conflicts, renames atomic.Uint64
+		announces                                                          atomic.Uint64
 	}
 }
 
@@ -124,6 +125,10 @@ type AnnouncerStats struct {
 	Queries uint64
 	// Answers counts the answers sent.
 	Answers uint64
+	// Announcements counts the unsolicited ANNOUNCE messages sent, one per
+	// interface and round (each goes to every destination of the
+	// interface: directed broadcast, the IPv4 and the IPv6 group).
+	Announcements uint64
 	// Duplicates counts the query copies ignored because the same query
 	// (message ID, address family, interface) was already handled.
 	Duplicates uint64
@@ -155,7 +160,7 @@ type AnnouncerStats struct {
 // Stats returns the Announcer's counters. It is safe to call at any time.
 func (a *Announcer) Stats() AnnouncerStats {
 	s := &a.stats
-	st := AnnouncerStats{Queries: s.queries.Load(), Answers: s.answers.Load(), Duplicates: s.dups.Load(),
+	st := AnnouncerStats{Queries: s.queries.Load(), Answers: s.answers.Load(), Announcements: s.announces.Load(), Duplicates: s.dups.Load(),
 		KnownSuppressed: s.known.Load(), LimitedSource: s.limSrc.Load(), LimitedGlobal: s.limGlob.Load(),
 		Conflicts: s.conflicts.Load(), Renames: s.renames.Load()}
 	st.Unauthenticated, st.Replays = a.gate.counts()
@@ -603,6 +608,9 @@ func (a *Announcer) sendAll(t wire.Type, ttl uint32) {
 		}
 		if err != nil {
 			continue
+		}
+		if t == wire.TypeAnnounce {
+			a.stats.announces.Add(1)
 		}
 		forEachTarget(l, a.cfg.DiscoveryPort, func(dst netip.AddrPort) { a.send(msg, dst, l.Index) })
 	}

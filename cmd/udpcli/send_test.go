@@ -216,6 +216,10 @@ func TestSendUsage(t *testing.T) {
 		{[]string{"send", "--window", "1025", "127.0.0.1:9"}, "--window 1025: want 1 to 1024"},
 		{[]string{"send", "--timeout", "soon", "127.0.0.1:9"}, "not a duration"},
 		{[]string{"send", "--retries", "-1", "127.0.0.1:9"}, "--retries -1"},
+		{[]string{"send", "--service", "_udpkit._udp", "127.0.0.1:9797"}, "either HOST:PORT or --service"},
+		{[]string{"send", "--service", "udpkit", "hi"}, `--service "udpkit"`},
+		{[]string{"send", "--service", "_udpkit._udp", "a", "b"}, "too many arguments"},
+		{[]string{"send", "--service", "_udpkit._udp", "--discover-time", "0", "hi"}, "--discover-time"},
 	}
 	for _, tt := range tests {
 		_, stderr, code := runCLI(t, "", tt.args...)
@@ -230,7 +234,7 @@ func TestSendHelp(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"echo hi | udpcli send 127.0.0.1:9797", "udpcli send --json [::1]:9797 hello", "seq 200 | udpcli send -w 16 127.0.0.1:9797", "--retries", "--window"} {
+	for _, want := range []string{"echo hi | udpcli send 127.0.0.1:9797", "udpcli send --json [::1]:9797 hello", "seq 200 | udpcli send --window 16 127.0.0.1:9797", "--retries", "--window"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("help lacks %q", want)
 		}
