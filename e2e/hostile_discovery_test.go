@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
+	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -154,4 +156,75 @@ func TestWatchFloodOfForgedNames(t *testing.T) {
 	srv := labServer(t, srvHost, srvBin, "--quiet", "--instance", "kitchen")
 	waitAnnounced(t, []*server{srv})
 	w.wait(t, "up", "kitchen", 5*time.Second)
+}
+
+// TestDiscoverWithKeys: udpserver --key-file and udpcli discover/watch
+// --key-file on a namespace LAN. With the key on both ends the server is
+// found; without the key, or with another key, it is not (the keyed server
+// does not answer), and a keyed browser shows no unauthenticated forger.
+func TestDiscoverWithKeys(t *testing.T) {
+	srvBin, cli := build(t)
+	dir := t.TempDir()
+	key, other := dir+"/lan.key", dir+"/other.key"
+	for _, f := range []string{key, other} {
+		if out, err := exec.Command(cli, "keygen", f).CombinedOutput(); err != nil {
+			t.Fatalf("keygen %s: %v\n%s", f, err, out)
+		}
+	}
+	lab := newLab(t, netlab.Config{Hosts: 3})
+	srvHost, cliHost, attacker := lab.Host(0), lab.Host(1), lab.Host(2)
+	srv := labServer(t, srvHost, srvBin, "--quiet", "--instance", "kitchen", "--key-file", key)
+	waitAnnounced(t, []*server{srv})
+	// An unauthenticated forger answers every query it sees (they go to
+	// the group) with a server of its own and with the real one's name.
+	var fc *net.UDPConn
+	if err := attacker.Do(func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		fc, err = net.ListenMulticastUDP("udp4", ifi, &net.UDPAddr{IP: wire.DiscoveryGroup4.AsSlice(), Port: 9798})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	forgerDone := make(chan struct{})
+	go func() {
+		defer close(forgerDone)
+		buf := make([]byte, 2048)
+		for {
+			n, src, err := fc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			h, _, err := wire.Parse(buf[:n])
+			if err != nil || h.Type != wire.TypeQuery {
+				continue
+			}
+			for _, name := range []string{"forged", "kitchen"} {
+				fc.WriteToUDPAddrPort(forgedRecord(t, wire.TypeAnswer, h.ID, name, 120, attacker.IPv4), src)
+			}
+		}
+	}()
+	defer func() { fc.Close(); <-forgerDone }()
+	names := func(args ...string) []string {
+		res, _, stderr := discover(t, cliHost, cli, append([]string{"-t", "1s"}, args...)...)
+		var out []string
+		for _, r := range res {
+			out = append(out, r.Instance)
+		}
+		t.Logf("discover %v: %v %s", args, out, stderr)
+		return out
+	}
+	if got := names("--key-file", key); len(got) != 1 || got[0] != "kitchen" {
+		t.Errorf("with the key: found %v, want kitchen only (no forged server)", got)
+	}
+	if got := names("--key-file", other); len(got) != 0 {
+		t.Errorf("with another key: found %v, want nothing", got)
+	}
+	// Without a key the forger is believed (both its names) and the keyed
+	// server stays silent: what SECURITY.md says of discovery without keys.
+	if got := names(); len(got) != 2 {
+		t.Errorf("without a key: found %v, want the forger's two answers", got)
+	}
 }
