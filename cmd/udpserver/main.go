@@ -26,6 +26,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/internal/netaddr"
 
@@ -137,6 +138,7 @@ type options struct {
 	man             bool   // --man: print the manual page
 	flags           *pflag.FlagSet
 	dedup           dedupOptions
+	keys            *auth.Keyring // --key-file; nil: no authentication
 }
 
 // dedupOptions are the de-duplication table's limits (udpserver.Server
@@ -363,12 +365,18 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics and a health check at /healthz, host:port (e.g. 127.0.0.1:9799; :9799 for every address)")
 	o.announce.register(fs)
 	o.forward.register(fs)
+	loadKeys := cliflag.KeyFile(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if err := o.forward.validate(fs); err != nil {
 		return o, err
 	}
+	keys, _, err := loadKeys()
+	if err != nil {
+		return o, fmt.Errorf("--key-file: %w", err)
+	}
+	o.keys, o.announce.keys = keys, keys
 	o.shutdownTimeout = *shutdownTimeout
 	o.dedup.window = *dedupWindow
 	if o.dedup.entries < 1 || o.dedup.perSource < 1 || o.dedup.perHost < 1 || o.dedup.window <= 0 {
@@ -390,7 +398,6 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 		return o, fmt.Errorf("invalid --max-size %d: want %d to %d bytes", o.maxSize, wire.HeaderLen, wire.MaxDatagram)
 	}
 	rl := strings.TrimSuffix(*rateLimit, "/s")
-	var err error
 	if o.rateLimit, err = strconv.ParseFloat(rl, 64); err != nil || o.rateLimit < 0 || o.rateLimit > 1e9 || o.rateLimit != o.rateLimit {
 		return o, fmt.Errorf("invalid --rate-limit %q: want datagrams a second such as 1000/s, or 0 for no limit", *rateLimit)
 	}
