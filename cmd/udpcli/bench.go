@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"time"
 
 	"github.com/udpkit/udpkit/client"
@@ -102,8 +101,8 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		}
 		// The one address parser of udpcli (client.Resolve, as send and
 		// ping through Dial): same errors, same hints.
-		if a, err := netip.ParseAddrPort(args[0]); err == nil && a.Addr().IsMulticast() {
-			return usagef("%s is a multicast group; a udpkit server has a unicast address", a.Addr())
+		if err := unicastOnly(args[0]); err != nil {
+			return err
 		}
 		aps, err := client.Resolve(ctx, args[0])
 		if errors.Is(err, client.ErrBadAddress) {
