@@ -16,7 +16,9 @@
 # idle vCPU slowly measures its wake-up latency, not the servers.)
 #
 # Prints every run, then a table of medians over the rounds (acks/s, p99 µs)
-# and the median of the per-round ratios udpserver/C.
+# and the median of the per-round ratios to C, and a table of each server's
+# CPU time per acknowledgement (from /proc/PID/stat, so only as fine as the
+# clock tick: about 1 % over a 3 s run).
 #
 # Usage: bench/ackbench.sh            (from anywhere; needs cc, go, taskset)
 # Environment:
@@ -89,6 +91,10 @@ start_servers() {
 	done
 }
 
+# ticks PID: user+system CPU time of a process, in clock ticks.
+HZ=$(getconf CLK_TCK)
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
 # load SETTING PORT INFLIGHT SECONDS: prints "acks/s p50 p99 lost".
 load() {
 	local pin=()
@@ -104,9 +110,14 @@ for r in $(seq 1 "$ROUNDS"); do
 		for f in $INFLIGHT; do
 			for k in $(seq 0 $((nsrv - 1))); do
 				i=$(((k + r - 1) % nsrv)) # rotate the order each round
+				t0=$(ticks "${pids[$i]}")
 				res=$(load "$s" $((BASE + i)) "$f" "$SECS")
-				printf 'round %d  pin %-4s  inflight %-2s  %-13s  acks/s %s  p50 %s  p99 %s  lost %s\n' \
-					"$r" "$s" "$f" "${names[$i]}" $res | tee -a "$LOG" >&2
+				t1=$(ticks "${pids[$i]}")
+				# shellcheck disable=SC2086 # res is four words on purpose
+				set -- $res
+				cpu=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v a="$1" -v s="$SECS" 'BEGIN { printf "%.2f", (a > 0 ? d / hz * 1e6 / (a * s) : 0) }')
+				printf 'round %d  pin %-4s  inflight %-2s  %-13s  acks/s %s  p50 %s  p99 %s  lost %s  cpu_us/ack %s\n' \
+					"$r" "$s" "$f" "${names[$i]}" "$1" "$2" "$3" "$4" "$cpu" | tee -a "$LOG" >&2
 			done
 		done
 		stop_servers
@@ -119,7 +130,7 @@ function median(a, n,   i, j, t) {
 	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
 	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
 }
-{ r = $2; s = $4; f = $6; n = $7; acks[s, f, n, r] = $9; p99[s, f, n, r] = $13; rounds[r] = 1 }
+{ r = $2; s = $4; f = $6; n = $7; acks[s, f, n, r] = $9; p99[s, f, n, r] = $13; cpu[s, f, n, r] = $17; rounds[r] = 1 }
 END {
 	ns = split(names, N, " "); nset = split(settings, S, " "); nf = split(inflight, F, " ")
 	printf "\n| pinning | in flight |"
@@ -137,6 +148,18 @@ END {
 			k = 0; delete x; delete y
 			for (r in rounds) { k++; x[k] = acks[S[a], F[b], N[i], r] / acks[S[a], F[b], N[1], r]; y[k] = p99[S[a], F[b], N[i], r] / p99[S[a], F[b], N[1], r] }
 			printf " %.2f× (p99 %.2f×) |", median(x, k), median(y, k)
+		}
+		printf "\n"
+	}
+	printf "\nServer CPU per acknowledgement (user+system µs, median over rounds; coarse: clock ticks):\n\n| pinning | in flight |"
+	for (i = 1; i <= ns; i++) printf " %s |", N[i]
+	printf "\n|---|---|"; for (i = 1; i <= ns; i++) printf "---|"; printf "\n"
+	for (a = 1; a <= nset; a++) for (b = 1; b <= nf; b++) {
+		printf "| %s | %s |", S[a] == "same" ? "server and load on core 0" : "none", F[b]
+		for (i = 1; i <= ns; i++) {
+			k = 0; delete x
+			for (r in rounds) { k++; x[k] = cpu[S[a], F[b], N[i], r] }
+			printf " %.2f |", median(x, k)
 		}
 		printf "\n"
 	}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
-	"sync/atomic"
 
 	"github.com/udpkit/udpkit/wire"
 )
@@ -47,7 +46,7 @@ var errHandlerPanic = errors.New("internal error")
 // handler when the datagram asks for it, and returns the reply to send
 // (appended to reply[:0]), or nil to send nothing. It does no I/O of its
 // own and is safe for concurrent use.
-func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
+func (s *worker) process(ctx context.Context, p *packet, reply []byte) []byte {
 	s.stats.received.Add(1)
 	n := min(p.n, len(p.buf))
 	b := p.buf[:n]
@@ -130,7 +129,7 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 
 // processRaw handles a datagram without the udpkit magic (PROTOCOL.md
 // section 4).
-func (s *Server) processRaw(ctx context.Context, p *packet, b []byte, over bool, reply []byte) []byte {
+func (s *worker) processRaw(ctx context.Context, p *packet, b []byte, over bool, reply []byte) []byte {
 	switch {
 	case len(b) == 0:
 		s.stats.empty.Add(1)
@@ -156,7 +155,7 @@ func (s *Server) processRaw(ctx context.Context, p *packet, b []byte, over bool,
 
 // answer appends the ACK (code wire.CodeNone) or NACK for id, never
 // longer than the request of size limit.
-func (s *Server) answer(reply []byte, id uint64, code wire.Code, reason string, limit int) []byte {
+func (s *worker) answer(reply []byte, id uint64, code wire.Code, reason string, limit int) []byte {
 	if code == wire.CodeNone {
 		s.stats.acked.Add(1)
 		return wire.AppendAck(reply[:0], id)
@@ -166,7 +165,7 @@ func (s *Server) answer(reply []byte, id uint64, code wire.Code, reason string, 
 }
 
 // handle runs the handler and turns its result into a reply code and text.
-func (s *Server) handle(ctx context.Context, p *packet, id uint64, raw bool, payload []byte) (wire.Code, string) {
+func (s *worker) handle(ctx context.Context, p *packet, id uint64, raw bool, payload []byte) (wire.Code, string) {
 	s.stats.handled.Add(1)
 	if s.cfg.handler == nil {
 		return wire.CodeNone, ""
@@ -187,7 +186,7 @@ func (s *Server) handle(ctx context.Context, p *packet, id uint64, raw bool, pay
 
 // serveUDP calls the handler, turning a panic into an error: one bad
 // message must not take the server down.
-func (s *Server) serveUDP(ctx context.Context, r *Request) (err error) {
+func (s *worker) serveUDP(ctx context.Context, r *Request) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.stats.panics.Add(1)
@@ -199,7 +198,7 @@ func (s *Server) serveUDP(ctx context.Context, r *Request) (err error) {
 }
 
 // malformed counts a dropped datagram under c and logs it at debug level.
-func (s *Server) malformed(c *atomic.Uint64, p *packet, why string) []byte {
+func (s *worker) malformed(c *count, p *packet, why string) []byte {
 	c.Add(1)
 	s.stats.malformed.Add(1)
 	s.stats.dropped.Add(1)

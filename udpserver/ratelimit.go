@@ -141,7 +141,7 @@ func (t *rateTable) counts() (sources int, evicted uint64) {
 // rateLimited handles a datagram over its source's limit: a well-formed
 // DATA gets NACK "rate limited" (a header, never longer than the request)
 // when nack is set; everything else is dropped.
-func (s *Server) rateLimited(b []byte, nack bool, reply []byte) []byte {
+func (s *worker) rateLimited(b []byte, nack bool, reply []byte) []byte {
 	s.stats.rateLimited.Add(1)
 	if nack && len(b) >= wire.HeaderLen && wire.IsMessage(b) && b[2] == wire.Version &&
 		wire.Type(b[3]) == wire.TypeData && b[4] == 0 {

@@ -441,6 +441,7 @@ func (s *Server) serveWorker(c conn) error {
 	defer s.wg.Done()
 	p := newPacket(s.cfg.maxDatagram)
 	reply := make([]byte, 0, max(s.cfg.maxDatagram, wire.HeaderLen+maxReasonLen))
+	w := newWorker(s)
 	var backoff readBackoff
 	for {
 		err := c.read(p)
@@ -451,7 +452,8 @@ func (s *Server) serveWorker(c conn) error {
 			continue
 		}
 		backoff = 0
-		out := s.process(s.ctx, p, reply)
+		out := w.process(s.ctx, p, reply)
+		w.done()
 		if out == nil {
 			continue
 		}
