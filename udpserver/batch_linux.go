@@ -38,6 +38,7 @@ type batchUDPConn struct {
 	wiov  []unix.Iovec            // write iovecs
 	flags int                     // recvmmsg flags
 	n     int                     // result of the last system call
+	dirty int                     // read headers the last recvmmsg filled
 	errno syscall.Errno           // error of the last system call
 	rfn   func(fd uintptr) bool   // bound once: a method value per call would allocate
 	wfn   func(fd uintptr) bool
@@ -70,6 +71,7 @@ func newBatchConn(c conn, size, maxDatagram int) batchConn {
 		flags: unix.MSG_WAITFORONE | unix.MSG_DONTWAIT,
 	}
 	b.rfn, b.wfn = b.recvmmsg, b.sendmmsg
+	b.dirty = size // every header needs its lengths set before the first read
 	for i := range b.pkts {
 		p := newPacket(maxDatagram)
 		b.pkts[i] = p
@@ -108,7 +110,9 @@ func (b *batchUDPConn) recvmmsg(fd uintptr) bool {
 }
 
 func (b *batchUDPConn) readBatch() (int, error) {
-	for i := range b.rhs {
+	// Only the headers the last call filled were changed by the kernel
+	// (dirty); the rest still hold what the loop below set.
+	for i := range b.dirty {
 		h := &b.rhs[i].Hdr
 		h.Namelen = unix.SizeofSockaddrInet6
 		if b.u.pktinfo {
@@ -116,12 +120,14 @@ func (b *batchUDPConn) readBatch() (int, error) {
 		}
 		h.Flags = 0
 	}
+	b.dirty = len(b.rhs) // until a call succeeds: errors may leave anything
 	if err := b.rc.Read(b.rfn); err != nil {
 		return 0, err
 	}
 	if b.errno != 0 {
 		return 0, os.NewSyscallError("recvmmsg", b.errno)
 	}
+	b.dirty = b.n
 	u := b.u
 	for i := range b.n {
 		p, h := b.pkts[i], &b.rhs[i]
