@@ -123,7 +123,7 @@ type row struct {
 
 type system struct {
 	// start starts the server of host h (index i, from 1).
-	start func(ctx context.Context, o options, h *netlab.Host, i int) (*exec.Cmd, error)
+	start func(ctx context.Context, o options, h *netlab.Host, i int) (*proc, error)
 	// browse finds n instances from h and returns the time to the n-th in ms (-1: not all).
 	browse func(ctx context.Context, o options, h *netlab.Host, n int) (float64, error)
 	// prepare and cleanup run once per lab (Avahi's browser-side daemons).
@@ -192,20 +192,13 @@ func runLoss(ctx context.Context, o options, loss int) ([]row, error) {
 // startAll starts every server of system s and returns the function that
 // stops them.
 func startAll(ctx context.Context, o options, lab *netlab.Lab, s string) (func(), error) {
-	var cmds []*exec.Cmd
+	var cmds []*proc
 	stop := func() {
 		for _, c := range cmds {
-			c.Process.Signal(syscall.SIGTERM)
+			c.c.Process.Signal(syscall.SIGTERM)
 		}
 		for _, c := range cmds {
-			done := make(chan struct{})
-			go func() { c.Wait(); close(done) }()
-			select {
-			case <-done:
-			case <-time.After(3 * time.Second):
-				c.Process.Kill()
-				<-done
-			}
+			c.stop()
 		}
 	}
 	for i := 1; i <= o.servers; i++ {
@@ -290,8 +283,10 @@ func setupCounters(ctx context.Context, bridge string) error {
 	return err
 }
 
+// resetCounters recreates the table: "reset counters" would reset only
+// named counters, and "reset rules" is not in every nft.
 func resetCounters(ctx context.Context, bridge string) error {
-	_, err := nft(ctx, bridge, "reset counters table bridge discobench\n")
+	_, err := nft(ctx, bridge, "delete table bridge discobench\n"+counterTable)
 	return err
 }
 
@@ -313,32 +308,7 @@ func readCounters(ctx context.Context, bridge string) (all, disc uint64, err err
 	return all, disc, nil
 }
 
-// startDaemon starts a long-running command and waits a little, so that
-// one that fails at once (a bad flag, a port in use) is reported.
-func startDaemon(c *exec.Cmd, what string) (*exec.Cmd, error) {
-	var stderr strings.Builder
-	c.Stderr = &stderr
-	if err := c.Start(); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- c.Wait() }()
-	select {
-	case err := <-exited:
-		return nil, fmt.Errorf("%s exited at once: %v: %s", what, err, stderr.String())
-	case <-time.After(50 * time.Millisecond):
-	}
-	// Wait is already running: hand the caller a command whose Wait
-	// returns when that one does.
-	return &exec.Cmd{Process: c.Process, Cancel: c.Cancel, Path: c.Path, Args: c.Args, Stdin: waitReader{exited}}, nil
-}
-
-// waitReader carries the exit of a started command to stopAll; see waitFor.
-type waitReader struct{ exited chan error }
-
-func (waitReader) Read([]byte) (int, error) { return 0, errors.New("not readable") }
-
-func startUdpkit(ctx context.Context, o options, h *netlab.Host, i int) (*exec.Cmd, error) {
+func startUdpkit(ctx context.Context, o options, h *netlab.Host, i int) (*proc, error) {
 	c := h.Command(ctx, filepath.Join(o.bin, "udpserver"), "--quiet", "--rate-limit", "0",
 		"--instance", fmt.Sprintf("s%02d", i), "-I", "eth0")
 	return startWaitable(c, "udpserver")
@@ -365,7 +335,7 @@ func browseUdpkit(ctx context.Context, o options, h *netlab.Host, n int) (float6
 	return last, nil
 }
 
-func startMdns(ctx context.Context, o options, h *netlab.Host, i int) (*exec.Cmd, error) {
+func startMdns(ctx context.Context, o options, h *netlab.Host, i int) (*proc, error) {
 	c := h.Command(ctx, filepath.Join(o.bin, "mdnspeer"), "serve", "-instance", fmt.Sprintf("s%02d", i), "-iface", "eth0")
 	return startWaitable(c, "mdnspeer serve")
 }
@@ -389,19 +359,39 @@ func browseMdns(ctx context.Context, o options, h *netlab.Host, n int) (float64,
 	return j.FoundAfter, nil
 }
 
-// startWaitable starts c and fails when it exits within 50 ms.
-func startWaitable(c *exec.Cmd, what string) (*exec.Cmd, error) {
-	var stderr strings.Builder
-	c.Stderr = &stderr
+// proc is a started long-running command.
+type proc struct {
+	c      *exec.Cmd
+	done   chan struct{} // closed when it exited
+	stderr strings.Builder
+}
+
+// startWaitable starts c and fails when it exits within 50 ms (a bad flag,
+// a port in use).
+func startWaitable(c *exec.Cmd, what string) (*proc, error) {
+	p := &proc{c: c, done: make(chan struct{})}
+	c.Stderr = &p.stderr
 	if err := c.Start(); err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	time.Sleep(20 * time.Millisecond)
-	if p, err := os.FindProcess(c.Process.Pid); err == nil && p.Signal(syscall.Signal(0)) != nil {
-		c.Wait()
-		return nil, fmt.Errorf("%s exited at once: %s", what, stderr.String())
+	go func() { c.Wait(); close(p.done) }()
+	select {
+	case <-p.done:
+		return nil, fmt.Errorf("%s exited at once: %s", what, p.stderr.String())
+	case <-time.After(50 * time.Millisecond):
+		return p, nil
 	}
-	return c, nil
+}
+
+// stop ends p: SIGTERM, then SIGKILL after 3 s.
+func (p *proc) stop() {
+	p.c.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(3 * time.Second):
+		p.c.Process.Kill()
+		<-p.done
+	}
 }
 
 func median(xs []float64) float64 {
@@ -451,4 +441,181 @@ func printTable(o options, rows []row) {
 		fmt.Printf("| %d %% | %s | %s | %s | %d of %d | %.0f (%.0f) | %.1f (%.1f) | %s |\n",
 			r.loss, r.system, med, worst, missed, len(r.results), median(frames), median(disc), median(st), median(dst), idle)
 	}
+}
+
+// Avahi. Every host runs its own avahi-daemon inside its namespace and a
+// private mount namespace (unshare -m) where /etc/avahi/services and
+// /run/avahi-daemon are directories of the benchmark's own, so that the
+// daemons neither see each other's files nor the machine's. The servers'
+// daemons publish one static service each and no D-Bus; the browser's
+// daemon publishes nothing (no host name probing to wait for) and talks to
+// avahi-browse over a private D-Bus bus of the benchmark's. The browser's
+// daemon is started afresh for every browse, so that it answers from the
+// network and not from what it cached of earlier runs or of the servers'
+// start-up announcements.
+
+const avahiConf = `[server]
+host-name=%s
+use-ipv4=yes
+use-ipv6=yes
+allow-interfaces=eth0
+enable-dbus=%s
+ratelimit-interval-usec=1000000
+ratelimit-burst=1000
+[wide-area]
+enable-wide-area=no
+[publish]
+disable-publishing=%s
+publish-addresses=%s
+publish-hinfo=no
+publish-workstation=no
+publish-domain=no
+[reflector]
+[rlimits]
+`
+
+const avahiService = `<?xml version="1.0" standalone='no'?>
+<!DOCTYPE service-group SYSTEM "avahi-service.dtd">
+<service-group>
+  <name>%s</name>
+  <service>
+    <type>_udpkit._udp</type>
+    <port>9797</port>
+    <txt-record>v=1</txt-record>
+  </service>
+</service-group>
+`
+
+const dbusConf = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=%s</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+`
+
+var avahiDir string // per-run files: configs, services, run dirs, the bus socket
+
+func avahiBus() string { return filepath.Join(avahiDir, "bus") }
+
+// avahiCommand runs avahi-daemon for host h with its own files.
+func avahiCommand(ctx context.Context, h *netlab.Host, conf, services string) *exec.Cmd {
+	run := filepath.Join(avahiDir, h.Name+"-run")
+	os.MkdirAll(run, 0o755)
+	script := `mount --bind "$1" /etc/avahi/services && mkdir -p /run/avahi-daemon && mount --bind "$2" /run/avahi-daemon && exec avahi-daemon -f "$3" --no-drop-root --no-chroot --no-rlimits --no-proc-title`
+	c := h.Command(ctx, "unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", services, run, conf)
+	c.Env = append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS=unix:path="+avahiBus())
+	return c
+}
+
+func prepareAvahi(ctx context.Context, o options, lab *netlab.Lab) (func(), error) {
+	for _, tool := range []string{"avahi-daemon", "avahi-browse", "dbus-daemon", "unshare"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return nil, fmt.Errorf("avahi needs %s: %w", tool, err)
+		}
+	}
+	dir, err := os.MkdirTemp("", "discobench-avahi")
+	if err != nil {
+		return nil, err
+	}
+	avahiDir = dir
+	for i := 0; i <= o.servers; i++ {
+		h := lab.Host(i)
+		svc := filepath.Join(dir, h.Name+"-services")
+		if err := os.MkdirAll(svc, 0o755); err != nil {
+			return nil, err
+		}
+		conf := fmt.Sprintf(avahiConf, fmt.Sprintf("s%02d", i), "no", "no", "yes")
+		if i == 0 {
+			conf = fmt.Sprintf(avahiConf, "browser", "yes", "yes", "no")
+		} else if err := os.WriteFile(filepath.Join(svc, "udpkit.service"), fmt.Appendf(nil, avahiService, fmt.Sprintf("s%02d", i)), 0o644); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(dir, h.Name+".conf"), []byte(conf), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	bconf := filepath.Join(dir, "dbus.conf")
+	if err := os.WriteFile(bconf, fmt.Appendf(nil, dbusConf, avahiBus()), 0o644); err != nil {
+		return nil, err
+	}
+	bus, err := startWaitable(exec.CommandContext(ctx, "dbus-daemon", "--config-file="+bconf, "--nofork", "--nopidfile", "--nosyslog"), "dbus-daemon")
+	if err != nil {
+		return nil, err
+	}
+	for range 100 {
+		if _, err := os.Stat(avahiBus()); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return func() {
+		bus.stop()
+		os.RemoveAll(dir)
+	}, nil
+}
+
+func startAvahi(ctx context.Context, o options, h *netlab.Host, i int) (*proc, error) {
+	c := avahiCommand(ctx, h, filepath.Join(avahiDir, h.Name+".conf"), filepath.Join(avahiDir, h.Name+"-services"))
+	return startWaitable(c, "avahi-daemon")
+}
+
+func browseAvahi(ctx context.Context, o options, h *netlab.Host, n int) (float64, error) {
+	d, err := startWaitable(avahiCommand(ctx, h, filepath.Join(avahiDir, h.Name+".conf"), filepath.Join(avahiDir, h.Name+"-services")), "avahi-daemon (browser)")
+	if err != nil {
+		return 0, err
+	}
+	defer d.stop()
+	// Wait until the daemon answers on the bus (it publishes nothing, so
+	// it is up at once).
+	env := append(os.Environ(), "DBUS_SYSTEM_BUS_ADDRESS=unix:path="+avahiBus())
+	up := false
+	for range 100 {
+		c := h.Command(ctx, "avahi-browse", "-t", "-p", "_none._udp")
+		c.Env = env
+		if c.Run() == nil {
+			up = true
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !up {
+		return 0, errors.New("the browser's avahi-daemon did not come up on the bus")
+	}
+	bctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	c := h.Command(bctx, "avahi-browse", "-p", "_udpkit._udp")
+	c.Env = env
+	out, err := c.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	if err := c.Start(); err != nil {
+		return 0, err
+	}
+	defer func() {
+		cancel()
+		c.Wait()
+	}()
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		// +;eth0;IPv4;s01;_udpkit._udp;local
+		f := strings.Split(sc.Text(), ";")
+		if len(f) >= 4 && f[0] == "+" && !seen[f[3]] {
+			seen[f[3]] = true
+			if len(seen) == n {
+				return float64(time.Since(start).Microseconds()) / 1000, nil
+			}
+		}
+	}
+	return -1, nil
 }
