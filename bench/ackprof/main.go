@@ -53,6 +53,6 @@ func run(listen, out string, batch int, d time.Duration) error {
 	s.Close()
 	<-done
 	st := s.Stats()
-	fmt.Fprintf(os.Stderr, "ackprof: %d received, %d acked, %d evicted\n", st.Received, st.Acked, st.DedupEvicted)
+	fmt.Fprintf(os.Stderr, "ackprof: %d received, %d acked, %d nacked\n", st.Received, st.Acked, st.Nacked)
 	return nil
 }
