@@ -25,6 +25,13 @@
 #   ROUNDS=3 SECONDS_PER_RUN=3 SETTINGS="none same" INFLIGHT="64 1"
 #   OLD_UDPSERVER=/path/to/udpserver  adds that binary as a fourth server
 #                                     ("udpserver-old"), to compare two builds
+#   UDPSERVER_FLAGS="--dedup-window 50ms"  more flags for udpserver (OLD_UDPSERVER_FLAGS
+#                                     for the old one). The generator sends one fresh ID
+#                                     after another from one socket; a server that caps
+#                                     what one sender may keep in its de-duplication
+#                                     table answers NACK busy once the cap is reached
+#                                     within the window (the run then warns), so the
+#                                     window must be short enough for the rate.
 #   OUT=/tmp/ackbench                  where binaries and the log go
 # As root it runs inside a network namespace of its own (unshare -n, loopback
 # up), so nothing can leave the machine; otherwise on the host's loopback.
@@ -56,10 +63,10 @@ BASE=29800
 names=(C plain-Go udpserver)
 cmds=("$OUT/ackserver 127.0.0.1 PORT"
 	"$OUT/plainack 127.0.0.1:PORT"
-	"$OUT/udpserver --quiet --no-announce --rate-limit 0 --listen 127.0.0.1:PORT")
+	"$OUT/udpserver --quiet --no-announce --rate-limit 0 ${UDPSERVER_FLAGS:-} --listen 127.0.0.1:PORT")
 if [ -n "${OLD_UDPSERVER:-}" ]; then
 	names+=(udpserver-old)
-	cmds+=("$OLD_UDPSERVER --quiet --no-announce --rate-limit 0 --listen 127.0.0.1:PORT")
+	cmds+=("$OLD_UDPSERVER --quiet --no-announce --rate-limit 0 ${OLD_UDPSERVER_FLAGS:-} --listen 127.0.0.1:PORT")
 fi
 nsrv=${#names[@]}
 
@@ -95,12 +102,12 @@ start_servers() {
 HZ=$(getconf CLK_TCK)
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# load SETTING PORT INFLIGHT SECONDS: prints "acks/s p50 p99 lost".
+# load SETTING PORT INFLIGHT SECONDS: prints "acks/s p50 p99 lost nacks".
 load() {
 	local pin=()
 	[ "$1" = same ] && pin=(taskset -c 0)
 	"${pin[@]}" "$OUT/loadgen" 127.0.0.1 "$2" "$3" "$4" |
-		awk '{print $1, $4, $7, $10}'
+		awk '{print $1, $4, $7, $10, $12}'
 }
 
 for r in $(seq 1 "$ROUNDS"); do
@@ -113,11 +120,14 @@ for r in $(seq 1 "$ROUNDS"); do
 				t0=$(ticks "${pids[$i]}")
 				res=$(load "$s" $((BASE + i)) "$f" "$SECS")
 				t1=$(ticks "${pids[$i]}")
-				# shellcheck disable=SC2086 # res is four words on purpose
+				# shellcheck disable=SC2086 # res is five words on purpose
 				set -- $res
 				cpu=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v a="$1" -v s="$SECS" 'BEGIN { printf "%.2f", (a > 0 ? d / hz * 1e6 / (a * s) : 0) }')
-				printf 'round %d  pin %-4s  inflight %-2s  %-13s  acks/s %s  p50 %s  p99 %s  lost %s  cpu_us/ack %s\n' \
-					"$r" "$s" "$f" "${names[$i]}" "$1" "$2" "$3" "$4" "$cpu" | tee -a "$LOG" >&2
+				printf 'round %d  pin %-4s  inflight %-2s  %-13s  acks/s %s  p50 %s  p99 %s  lost %s  cpu_us/ack %s  nacks %s\n' \
+					"$r" "$s" "$f" "${names[$i]}" "$1" "$2" "$3" "$4" "$cpu" "$5" | tee -a "$LOG" >&2
+				if [ "$5" != 0 ]; then
+					echo "warning: ${names[$i]} refused $5 requests (NACK): acks/s counts ACKs only" >&2
+				fi
 			done
 		done
 		stop_servers

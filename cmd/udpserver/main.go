@@ -94,6 +94,7 @@ type options struct {
 	logLevel        slog.Level
 	logFormat       string
 	shutdownTimeout time.Duration
+	dedupWindow     time.Duration
 	announce        announceOptions
 	version         bool
 	batch           int     // udpserver.Server.BatchSize
@@ -138,6 +139,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		MaxDatagram: opts.maxSize,
 		BatchSize:   opts.batch,
 		Sockets:     opts.sockets,
+		DedupWindow: opts.dedupWindow,
 		RateLimit:   opts.rateLimit,
 		RateBurst:   opts.rateBurst,
 	}
@@ -223,6 +225,7 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	fs.IntVar(&o.maxSize, "max-size", wire.DefaultMaxDatagram, fmt.Sprintf("largest datagram accepted, in `bytes` (%d to %d); larger DATA gets NACK \"too large\"", wire.HeaderLen, wire.MaxDatagram))
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format` on stderr: text or json")
+	dedupWindow := cliflag.Seconds(fs, "dedup-window", "", udpserver.DefaultDedupWindow, "how long a message ID is remembered, so that its retransmissions are answered without running the handler again, in seconds (120) or a duration; shorter than the clients' retransmission span breaks exactly-once (benchmarks that send one fresh ID after another from one client need it short)")
 	shutdownTimeout := cliflag.Seconds(fs, "shutdown-timeout", "", 5*time.Second, "how long running handlers may take to finish after SIGINT or SIGTERM, in seconds (5) or a duration (500ms)")
 	fs.IntVar(&o.batch, "batch", 0, "datagrams read (recvmmsg) and replies sent (sendmmsg) per system call on Linux; 0 means 64, 1 turns batching off")
 	fs.IntVar(&o.sockets, "sockets", 1, "`N` sockets per listen address with SO_REUSEPORT (Linux), each served on its own; helps with several cores and many senders")
@@ -233,6 +236,7 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 		return o, err
 	}
 	o.shutdownTimeout = *shutdownTimeout
+	o.dedupWindow = *dedupWindow
 	if err := o.announce.validate(); err != nil {
 		return o, err
 	}
@@ -261,6 +265,9 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	}
 	if o.sockets < 1 || o.sockets > 1024 {
 		return o, fmt.Errorf("invalid --sockets %d: want 1 to 1024", o.sockets)
+	}
+	if o.dedupWindow <= 0 {
+		return o, fmt.Errorf("invalid --dedup-window %v: want a positive duration such as 120s", o.dedupWindow)
 	}
 	if o.shutdownTimeout < 0 {
 		return o, fmt.Errorf("invalid --shutdown-timeout %v: want a positive duration such as 5s", o.shutdownTimeout)

@@ -222,6 +222,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{"--max-size", "8"},
 		{"--log-level", "loud"},
 		{"--log-format", "xml"},
+		{"--dedup-window", "0"},
 		{"--no-such-flag"},
 		{"127.0.0.1:9797"},
 	} {
