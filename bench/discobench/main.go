@@ -17,8 +17,11 @@
 // Frames are counted where the switch delivers them: an nftables counter on
 // the bridge's forward hook, after the lab's loss rule, so a frame flooded
 // to 10 ports counts 10 times and a dropped one not at all. "all" counts
-// every frame (ARP and neighbour discovery included: a unicast answer to a
-// cold cache costs them), "disc." only UDP to or from ports 5353 and 9798.
+// every frame (ARP, neighbour discovery, IGMP and MLD included: a unicast
+// answer to a cold cache costs them, a browser that joins a group sends
+// reports), "UDP" only UDP datagrams: queries, answers and announcements,
+// as nothing else sends UDP on the lab (udpkit answers from ports of their
+// own, so a port filter would miss them).
 //
 // It must run as root; it creates and removes network namespaces and sends
 // nothing outside them.
@@ -170,7 +173,7 @@ func runLoss(ctx context.Context, o options, loss int) ([]row, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s, loss %d%%, run %d: %w", o.systems[i], loss, run+1, err)
 			}
-			fmt.Fprintf(os.Stderr, "loss %3d%%  run %2d  %-7s found after %8.1f ms  frames %4d (disc. %4d)  start-up %4d (disc. %4d)\n",
+			fmt.Fprintf(os.Stderr, "loss %3d%%  run %2d  %-7s found after %8.1f ms  frames %4d (UDP %4d)  start-up %4d (UDP %4d)\n",
 				loss, run+1, o.systems[i], res.foundMs, res.frames, res.discFrames, res.startup, res.discStart)
 			rows[i].results = append(rows[i].results, res)
 		}
@@ -183,7 +186,7 @@ func runLoss(ctx context.Context, o options, loss int) ([]row, error) {
 			}
 			perMin := o.idle.Minutes() * float64(o.servers)
 			rows[i].idleAll, rows[i].idleDis, rows[i].idleSet = float64(all)/perMin, float64(disc)/perMin, true
-			fmt.Fprintf(os.Stderr, "loss %3d%%  idle    %-7s %d frames (disc. %d) in %v\n", loss, s, all, disc, o.idle)
+			fmt.Fprintf(os.Stderr, "loss %3d%%  idle    %-7s %d frames (UDP %d) in %v\n", loss, s, all, disc, o.idle)
 		}
 	}
 	return rows, nil
@@ -262,8 +265,7 @@ const counterTable = `table bridge discobench {
 	chain forward {
 		type filter hook forward priority 10; policy accept;
 		counter comment "all"
-		udp dport { 5353, 9798 } counter comment "disc"
-		udp sport { 5353, 9798 } udp dport != { 5353, 9798 } counter comment "disc"
+		meta l4proto udp counter comment "udp"
 	}
 }
 `
@@ -412,7 +414,7 @@ func printTable(o options, rows []row) {
 		cache = "cold (flushed before each browse)"
 	}
 	fmt.Printf("\n%d servers, %d runs per cell, neighbour caches %s\n\n", o.servers, o.runs, cache)
-	fmt.Println("| loss | system | all found: median | worst | runs that missed one | frames / browse: all (disc.) | start-up frames / server: all (disc.) | idle frames / min / server: all (disc.) |")
+	fmt.Println("| loss | system | all found: median | worst | runs that missed one | frames / browse: all (UDP) | start-up frames / server: all (UDP) | idle frames / min / server: all (UDP) |")
 	fmt.Println("| --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, r := range rows {
 		var found, frames, disc, st, dst []float64
