@@ -25,14 +25,15 @@ func main() {
 	seconds := flag.Float64("seconds", 8, "how long to serve and profile")
 	out := flag.String("o", "cpu.pprof", "CPU profile to write")
 	batch := flag.Int("batch", 0, "Server.BatchSize (0: default)")
+	window := flag.Duration("dedup-window", 0, "Server.DedupWindow (0: default)")
 	flag.Parse()
-	if err := run(*listen, *out, *batch, time.Duration(*seconds*float64(time.Second))); err != nil {
+	if err := run(*listen, *out, *batch, *window, time.Duration(*seconds*float64(time.Second))); err != nil {
 		fmt.Fprintln(os.Stderr, "ackprof:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, out string, batch int, d time.Duration) error {
+func run(listen, out string, batch int, window, d time.Duration) error {
 	f, err := os.Create(out)
 	if err != nil {
 		return err
@@ -42,7 +43,7 @@ func run(listen, out string, batch int, d time.Duration) error {
 	if err != nil {
 		return err
 	}
-	s := &udpserver.Server{BatchSize: batch}
+	s := &udpserver.Server{BatchSize: batch, DedupWindow: window}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(pc) }()
 	if err := pprof.StartCPUProfile(f); err != nil {
