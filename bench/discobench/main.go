@@ -12,7 +12,11 @@
 // after the browser stopped), stop the servers. With -cold every host's
 // neighbour cache (ARP, NDP) is flushed before each browse; otherwise the
 // caches are warm after the first run. With -idle D, the servers of each
-// system also run idle for D once, and their frames per minute are counted.
+// system also run idle once: their frames are counted for D from -idle-after
+// on, past the start-up bursts, and given per minute and server. Frames are
+// counted as delivered, so one multicast or broadcast datagram a server
+// sends counts once per other host: divide the UDP figure by -servers for
+// the datagrams a server sent.
 //
 // Frames are counted where the switch delivers them: an nftables counter on
 // the bridge's forward hook, after the lab's loss rule, so a frame flooded
@@ -57,6 +61,7 @@ type options struct {
 	startup time.Duration
 	settle  time.Duration
 	idle    time.Duration
+	after   time.Duration
 	cold    bool
 }
 
@@ -72,6 +77,7 @@ func main() {
 	flag.DurationVar(&o.startup, "startup", 3*time.Second, "how long the servers' start-up is counted before browsing")
 	flag.DurationVar(&o.settle, "settle", 300*time.Millisecond, "frames are still counted this long after the browser stopped")
 	flag.DurationVar(&o.idle, "idle", 0, "also count idle frames over this long, once per system and loss rate (0: skip)")
+	flag.DurationVar(&o.after, "idle-after", 30*time.Second, "idle frames are counted from this long after the servers started (past their start-up bursts)")
 	flag.BoolVar(&o.cold, "cold", false, "flush every neighbour cache before each browse")
 	flag.Parse()
 	for _, s := range strings.Split(losses, ",") {
@@ -251,7 +257,7 @@ func idleRun(ctx context.Context, o options, lab *netlab.Lab, bridge, s string) 
 		return 0, 0, err
 	}
 	defer stop()
-	time.Sleep(o.startup)
+	time.Sleep(o.after)
 	if err := resetCounters(ctx, bridge); err != nil {
 		return 0, 0, err
 	}
