@@ -33,8 +33,11 @@ const (
 	// first transmission; a server de-duplicates IDs for this long.
 	ExchangeLifetime = 120 * time.Second
 
-	maxWindow = 1024    // SendAll scans its window on each event
-	maxPings  = 1 << 16 // PING records kept for late and duplicate PONGs
+	// MaxWindow is the largest Config.Window: SendAll scans its window on
+	// each event.
+	MaxWindow = 1024
+
+	maxPings = 1 << 16 // PING records kept for late and duplicate PONGs
 )
 
 // Config tunes a Client. The zero value works; each field documents its
@@ -68,7 +71,8 @@ type Config struct {
 	// Window is the most datagrams SendAll keeps in flight. SendAll starts
 	// with one until a round trip was measured and grows towards Window
 	// (slow start, then one more per window acknowledged); it halves on a
-	// retransmission timeout. Default DefaultWindow (8); at most 1024.
+	// retransmission timeout. Default DefaultWindow (8); at most MaxWindow
+	// (1024).
 	// Send and Ping are not limited by it.
 	Window int
 
@@ -135,7 +139,7 @@ func (cfg *Config) resolve() config {
 	if c.window <= 0 {
 		c.window = DefaultWindow
 	}
-	c.window = min(c.window, maxWindow)
+	c.window = min(c.window, MaxWindow)
 	c.maxDatagram = cfg.MaxDatagram
 	if c.maxDatagram <= 0 {
 		c.maxDatagram = wire.DefaultMaxDatagram
@@ -277,7 +281,12 @@ const startIDSpan = 1 << 52
 func startID() uint64 { return rand.Uint64N(startIDSpan) + 1 }
 
 // newID returns a message ID not used by this client before: a random
-// start below 2^52 (see startIDSpan), then +1 per message.
+// start below 2^52 (see startIDSpan), then +1 per message. A Client owns
+// one socket (one local address and port) for its whole life, so it never
+// sends an ID twice from it; a later Client that gets the same port back
+// within EXCHANGE_LIFETIME repeats an ID only if its random range overlaps
+// the earlier one's (about 2n/2^52 for n messages each), PROTOCOL.md
+// section 3. Send, SendAll and every window share the one counter.
 func (c *Client) newID() uint64 { return c.nextID.Add(1) - 1 }
 
 // register makes the reader call fn with the reply to message id (once).

@@ -3,6 +3,7 @@ package udpserver
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/udpkit/udpkit/wire"
 )
@@ -13,8 +14,18 @@ func TestProcessAllocs(t *testing.T) {
 	if testing.CoverMode() != "" {
 		t.Skip("coverage instrumentation allocates")
 	}
-	h := HandlerFunc(func(ctx context.Context, r *Request) error { return nil })
-	s := &Server{Handler: h, DedupEntries: 1024}
+	refused := Reject(wire.CodeRejected, "no")
+	h := HandlerFunc(func(ctx context.Context, r *Request) error {
+		if r.Payload[0] == 'n' {
+			return refused
+		}
+		return nil
+	})
+	// A fake clock that moves a millisecond per datagram: with a 1 s window
+	// the table settles at 1000 entries, one expiring per insert.
+	var clock int64
+	s := &Server{Handler: h, DedupEntries: 1024, DedupWindow: time.Second}
+	s.clock = func() int64 { clock += int64(time.Millisecond); return clock }
 	reply := make([]byte, 0, 2048)
 	data := newPacketFor(s, wire.AppendData(nil, 0, []byte("payload")), "192.0.2.1:4000")
 	id := uint64(0)
@@ -23,7 +34,7 @@ func TestProcessAllocs(t *testing.T) {
 		data.buf[8], data.buf[9], data.buf[10], data.buf[11] = byte(id>>56), byte(id>>48), byte(id>>40), byte(id>>32)
 		data.buf[12], data.buf[13], data.buf[14], data.buf[15] = byte(id>>24), byte(id>>16), byte(id>>8), byte(id)
 	}
-	// Fill the table so that every new message evicts the oldest.
+	// Fill the table so that every new message expires the oldest.
 	for range 4096 {
 		newID()
 		s.process(bg, data, reply)
@@ -37,6 +48,12 @@ func TestProcessAllocs(t *testing.T) {
 	}{
 		{"data new", func() { newID(); s.process(bg, data, reply) }},
 		{"data duplicate", func() { s.process(bg, data, reply) }},
+		{"data nack", func() {
+			newID()
+			data.buf[wire.HeaderLen] = 'n'
+			s.process(bg, data, reply)
+			data.buf[wire.HeaderLen] = 'p'
+		}},
 		{"ping", func() { s.process(bg, ping, reply) }},
 		{"raw", func() { s.process(bg, raw, reply) }},
 		{"malformed", func() { s.process(bg, bad, reply) }},
@@ -44,5 +61,8 @@ func TestProcessAllocs(t *testing.T) {
 		if n := testing.AllocsPerRun(1000, tc.f); n != 0 {
 			t.Errorf("%s: %v allocations per datagram, want 0", tc.name, n)
 		}
+	}
+	if st := s.Stats(); st.Busy != 0 || st.DedupEntries != 1000 {
+		t.Errorf("the new messages were not inserted: %+v", st)
 	}
 }

@@ -1,6 +1,9 @@
 package udpserver
 
 import (
+	"encoding/binary"
+	"math/bits"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"time"
@@ -8,12 +11,43 @@ import (
 	"github.com/udpkit/udpkit/wire"
 )
 
+// The de-duplication table remembers every exchange for the whole window
+// (EXCHANGE_LIFETIME): an entry leaves only when its window has passed,
+// never to make room. Forgetting an exchange early would run its handler
+// again on a retransmission; refusing a new message (NACK busy) only makes
+// the client try again. So the bounds are enforced on admission:
+//
+//   - the table holds at most max entries (DedupEntries);
+//   - one sender (address and port) at most perPort (DedupPerSource);
+//   - one host (IPv4 address or IPv6 /64, as the rate limiter counts) at
+//     most perHost (DedupPerHost), so that one machine's sockets, or
+//     datagrams forged with its address, cannot fill the table for others.
+//
+// A sender over its share, or any sender when the table is full, gets
+// NACK busy for a new message ID; its remembered exchanges are answered
+// as before. No sender can make another (address, port)'s entries go.
+//
+// Layout (issue 12: no map, no pointers, nothing allocated per datagram):
+// the entries sit in a ring in arrival order, which is also expiry order
+// because every entry lives for the same window; an open-addressing index
+// (linear probing, load ≤ 1/2) maps a key's hash to its ring position; a
+// second open-addressing table counts the entries of each sender and
+// host by 64-bit fingerprint. Both grow by doubling up to their size for
+// max entries, so an idle server does not hold the whole budget; once
+// grown, nothing allocates. Bytes per entry at full size: see
+// DedupBytesPerEntry.
+
 // dedupKey names one exchange: the sender's address and port and the
-// message ID it chose. It is comparable, so it keys a map without
-// allocating.
+// message ID it chose. The address is unmapped and stored as 16 bytes
+// (IPv4 as ::ffff:a.b.c.d); an IPv6 zone is not part of the key.
 type dedupKey struct {
-	addr netip.AddrPort
+	addr [16]byte
+	port uint16
 	id   uint64
+}
+
+func makeDedupKey(ap netip.AddrPort, id uint64) dedupKey {
+	return dedupKey{addr: ap.Addr().As16(), port: ap.Port(), id: id}
 }
 
 // dedupState is what the table knows about an exchange.
@@ -23,201 +57,337 @@ const (
 	dedupNew     dedupState = iota // first sight: the caller runs the handler, then calls finish
 	dedupRunning                   // the handler for this exchange is still running: drop
 	dedupDone                      // handled: repeat the stored reply
-	dedupFull                      // no room without forgetting a running exchange: refuse (NACK busy)
+	dedupFull                      // the table or the sender's share is full: refuse (NACK busy)
 )
 
-// dedupEntry is one remembered exchange. Entries live in a slice and are
-// linked by index into two lists: the age list of the whole table (oldest
-// first, which is also expiry order because every entry lives for the same
-// window from its insertion) and the list of its source address.
+// dedupEntry is one remembered exchange: 40 bytes, no pointers.
 type dedupEntry struct {
-	key    dedupKey
+	addr   [16]byte
+	id     uint64
 	at     int64 // when the first copy arrived, server clock in ns
+	port   uint16
 	state  dedupState
 	code   wire.Code // wire.CodeNone for an ACK
-	reason string    // NACK text
-	prev   int32     // age list
-	next   int32
-	sprev  int32 // source list
-	snext  int32
+	reason uint32    // 1 + slot in reasons of the NACK text; 0: none
 }
 
-// srcList is the list of one source address's entries, oldest first.
-type srcList struct {
-	head, tail int32
-	n          int32
+// srcSlot counts the entries of one sender or host, by fingerprint.
+type srcSlot struct {
+	fp uint64 // 0: empty
+	n  uint32
 }
 
-const nilIndex = -1
+// reasonSlots is how many NACK texts the table keeps (a ring, 32 bytes a
+// slot): a retransmission of one of the last reasonSlots refused messages
+// gets the same text again; an older one the same code with no text.
+const reasonSlots = 4096
 
-// dedupTable remembers exchanges for a window, bounded in total and per
-// source address. Its slots are reused, so once it has grown to its
-// working size it does not allocate.
+type reasonSlot struct {
+	id   uint64 // the exchange it belongs to, to tell a reused slot
+	at   int64
+	text string
+}
+
+// DedupBytesPerEntry is the memory the de-duplication table takes per
+// entry of DedupEntries once it has grown to its full size: a 40-byte
+// entry, 2 index slots of 8 bytes and 4 counting slots of 16 bytes (one
+// per sender and one per host, at load ≤ 1/2). For a power-of-two
+// DedupEntries the table's size is exactly DedupEntries ×
+// DedupBytesPerEntry, plus 128 KiB of NACK texts; otherwise the two hash
+// tables round up to the next power of two.
+const DedupBytesPerEntry = 40 + 2*8 + 4*16
+
+// dedupInitial is the table's starting capacity.
+const dedupInitial = 1024
+
+// dedupTable remembers exchanges for a window, bounded in total, per
+// sender and per host. It is safe for concurrent use.
 type dedupTable struct {
-	mu        sync.Mutex
-	window    int64
-	max       int
-	perSource int32
+	mu      sync.Mutex
+	window  int64
+	max     int
+	perPort uint32
+	perHost uint32
+	seed    [6]uint64
 
-	index   map[dedupKey]int32
-	sources map[netip.Addr]srcList
-	entries []dedupEntry
-	free    int32 // first free slot, linked through next
-	head    int32 // oldest entry
-	tail    int32 // newest entry
+	ring  []dedupEntry // capacity: len(ring), grows to max
+	head  int          // oldest entry
+	n     int          // entries
+	index []uint64     // hash<<32 | ring position+1; 0: empty
+	srcs  []srcSlot
+
+	reasons    []reasonSlot
+	nextReason int
 
 	// Counters, read under mu.
-	evicted uint64 // entries pushed out early by either cap
-	expired uint64 // entries that lived their whole window
+	expired                  uint64 // entries that lived their whole window
+	full, overPort, overHost uint64 // refusals, by cause
 }
 
-func newDedupTable(maxEntries, perSource int, window time.Duration) *dedupTable {
-	return &dedupTable{
-		window:    window.Nanoseconds(),
-		max:       maxEntries,
-		perSource: int32(perSource),
-		index:     make(map[dedupKey]int32),
-		sources:   make(map[netip.Addr]srcList),
-		free:      nilIndex,
-		head:      nilIndex,
-		tail:      nilIndex,
+func newDedupTable(maxEntries, perPort, perHost int, window time.Duration) *dedupTable {
+	t := &dedupTable{
+		window:  window.Nanoseconds(),
+		max:     max(maxEntries, 1),
+		perPort: uint32(min(max(perPort, 1), maxEntries)),
+		perHost: uint32(min(max(perHost, 1), maxEntries)),
 	}
+	for i := range t.seed {
+		t.seed[i] = rand.Uint64() | 1
+	}
+	return t
+}
+
+// mum is the 64×64→128-bit multiply folded to 64 bits (wyhash's mixer).
+func mum(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+func (t *dedupTable) hash(k *dedupKey) uint64 {
+	a := binary.LittleEndian.Uint64(k.addr[:8])
+	b := binary.LittleEndian.Uint64(k.addr[8:])
+	h := mum(a^t.seed[0], b^t.seed[1])
+	return mum(h^k.id^t.seed[2], uint64(k.port)^t.seed[3])
+}
+
+// fingerprints returns the counting keys of k's sender (address and port)
+// and host (IPv4 address, or IPv6 /64). Neither is 0 (the empty mark).
+func (t *dedupTable) fingerprints(addr *[16]byte, port uint16) (sender, host uint64) {
+	a := binary.LittleEndian.Uint64(addr[:8])
+	b := binary.LittleEndian.Uint64(addr[8:])
+	hostB := b
+	if !netip.AddrFrom16(*addr).Is4In6() {
+		hostB = 0 // the /64
+	}
+	h := mum(a^t.seed[4], hostB^t.seed[5])
+	host = mum(h, t.seed[0]) | 1
+	sender = mum(mum(a^t.seed[4], b^t.seed[5])^uint64(port), t.seed[1]) | 1
+	if sender == host {
+		sender ^= 2 // keep the two kinds apart
+	}
+	return sender, host
 }
 
 // begin looks key up at time now. For a new exchange it records it as
 // running and returns dedupNew; for a known one it returns its state and,
-// when done, the reply to repeat.
+// when done, the reply to repeat; for a new one without room, dedupFull.
 func (t *dedupTable) begin(key dedupKey, now int64) (dedupState, wire.Code, string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.expire(now)
-	if i, ok := t.index[key]; ok {
-		e := &t.entries[i]
-		return e.state, e.code, e.reason
-	}
-	src := key.addr.Addr()
-	sl, ok := t.sources[src]
-	// Make room by forgetting the oldest entry, but never one whose
-	// handler is still running: its retransmission would run the handler
-	// a second time. Then the new message is refused instead (the client
-	// retries later), which happens only when a source has more messages
-	// in its handlers at once than the per-source cap.
-	if ok && sl.n >= t.perSource {
-		if t.entries[sl.head].state == dedupRunning {
-			return dedupFull, 0, ""
+	h := t.hash(&key)
+	if t.index != nil {
+		if _, p := t.find(&key, h); p >= 0 {
+			e := &t.ring[p]
+			return e.state, e.code, t.reasonOf(e)
 		}
-		t.evicted++
-		t.remove(sl.head)
 	}
-	if len(t.index) >= t.max {
-		if t.entries[t.head].state == dedupRunning {
-			return dedupFull, 0, ""
-		}
-		t.evicted++
-		t.remove(t.head)
+	sfp, hfp := t.fingerprints(&key.addr, key.port)
+	switch {
+	case t.n >= t.max:
+		t.full++
+		return dedupFull, 0, ""
+	case t.count(sfp) >= t.perPort:
+		t.overPort++
+		return dedupFull, 0, ""
+	case t.count(hfp) >= t.perHost:
+		t.overHost++
+		return dedupFull, 0, ""
 	}
-	i := t.alloc()
-	e := &t.entries[i]
-	*e = dedupEntry{key: key, at: now, state: dedupRunning, prev: t.tail, next: nilIndex, snext: nilIndex}
-	if t.tail != nilIndex {
-		t.entries[t.tail].next = i
-	} else {
-		t.head = i
+	if t.n == len(t.ring) {
+		t.grow()
 	}
-	t.tail = i
-	sl, ok = t.sources[src] // remove may have changed or deleted it
-	if !ok {
-		sl = srcList{head: nilIndex, tail: nilIndex}
-	}
-	e.sprev = sl.tail
-	if sl.tail != nilIndex {
-		t.entries[sl.tail].snext = i
-	} else {
-		sl.head = i
-	}
-	sl.tail = i
-	sl.n++
-	t.sources[src] = sl
-	t.index[key] = i
+	p := (t.head + t.n) % len(t.ring)
+	t.ring[p] = dedupEntry{addr: key.addr, id: key.id, at: now, port: key.port, state: dedupRunning}
+	t.n++
+	slot, _ := t.find(&key, h)
+	t.index[slot] = uint64(uint32(h))<<32 | uint64(p+1)
+	t.add(sfp, 1)
+	t.add(hfp, 1)
 	return dedupNew, 0, ""
 }
 
 // finish records the reply of an exchange begin returned dedupNew for.
-// An entry that was evicted meanwhile stays forgotten.
+// An entry that expired meanwhile (a handler that ran for the whole
+// window) stays forgotten.
 func (t *dedupTable) finish(key dedupKey, code wire.Code, reason string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if i, ok := t.index[key]; ok && t.entries[i].state == dedupRunning {
-		e := &t.entries[i]
-		e.state, e.code, e.reason = dedupDone, code, reason
+	if t.index == nil {
+		return
+	}
+	_, p := t.find(&key, t.hash(&key))
+	if p < 0 || t.ring[p].state != dedupRunning {
+		return
+	}
+	e := &t.ring[p]
+	e.state, e.code = dedupDone, code
+	if reason != "" {
+		if t.reasons == nil {
+			t.reasons = make([]reasonSlot, reasonSlots)
+		}
+		i := t.nextReason
+		t.nextReason = (i + 1) % reasonSlots
+		t.reasons[i] = reasonSlot{id: e.id, at: e.at, text: reason}
+		e.reason = uint32(i + 1)
 	}
 }
 
-// expire removes the entries older than the window. Entries are in age
-// order, so it stops at the first young one.
+func (t *dedupTable) reasonOf(e *dedupEntry) string {
+	if e.reason == 0 {
+		return ""
+	}
+	if r := &t.reasons[e.reason-1]; r.id == e.id && r.at == e.at {
+		return r.text
+	}
+	return "" // the slot went to a later NACK
+}
+
+// find returns the index slot of key (hash h) and its ring position, or
+// the empty slot where it would go and -1.
+func (t *dedupTable) find(k *dedupKey, h uint64) (slot, pos int) {
+	mask := len(t.index) - 1
+	h32 := uint32(h)
+	for i := int(h32) & mask; ; i = (i + 1) & mask {
+		v := t.index[i]
+		if v == 0 {
+			return i, -1
+		}
+		if uint32(v>>32) == h32 {
+			p := int(uint32(v)) - 1
+			if e := &t.ring[p]; e.id == k.id && e.port == k.port && e.addr == k.addr {
+				return i, p
+			}
+		}
+	}
+}
+
+// expire removes the entries older than the window. The ring is in
+// arrival order, so it stops at the first young one.
 func (t *dedupTable) expire(now int64) {
-	for t.head != nilIndex && now-t.entries[t.head].at >= t.window {
+	for t.n > 0 && now-t.ring[t.head].at >= t.window {
+		e := &t.ring[t.head]
+		k := dedupKey{addr: e.addr, port: e.port, id: e.id}
+		slot, _ := t.find(&k, t.hash(&k))
+		deleteShift(t.index, slot, func(v uint64) int { return int(uint32(v >> 32)) })
+		sfp, hfp := t.fingerprints(&e.addr, e.port)
+		t.add(sfp, -1)
+		t.add(hfp, -1)
+		*e = dedupEntry{}
+		t.head = (t.head + 1) % len(t.ring)
+		t.n--
 		t.expired++
-		t.remove(t.head)
 	}
 }
 
-// alloc returns a free slot, growing the slice while under the cap.
-func (t *dedupTable) alloc() int32 {
-	if t.free != nilIndex {
-		i := t.free
-		t.free = t.entries[i].next
-		return i
+// deleteShift empties slot i of a linear-probing table and moves later
+// entries of the same run back, so that no lookup stops early at the hole
+// (Knuth's algorithm R). home returns the hash of a non-zero slot value.
+func deleteShift[T comparable](tab []T, i int, home func(T) int) {
+	var zero T
+	mask := len(tab) - 1
+	for {
+		tab[i] = zero
+		j := i
+		for {
+			j = (j + 1) & mask
+			v := tab[j]
+			if v == zero {
+				return
+			}
+			// v may fill the hole if the hole lies on its probe path:
+			// it is at least as far from v's home as j is.
+			if (j-home(v))&mask >= (j-i)&mask {
+				tab[i] = v
+				i = j
+				break
+			}
+		}
 	}
-	t.entries = append(t.entries, dedupEntry{})
-	return int32(len(t.entries) - 1)
 }
 
-// remove unlinks entry i from both lists and the index and frees its slot.
-func (t *dedupTable) remove(i int32) {
-	e := &t.entries[i]
-	if e.prev != nilIndex {
-		t.entries[e.prev].next = e.next
-	} else {
-		t.head = e.next
+// count returns the entries counted under fingerprint fp.
+func (t *dedupTable) count(fp uint64) uint32 {
+	if t.srcs == nil {
+		return 0
 	}
-	if e.next != nilIndex {
-		t.entries[e.next].prev = e.prev
-	} else {
-		t.tail = e.prev
+	mask := len(t.srcs) - 1
+	for i := int(fp) & mask; ; i = (i + 1) & mask {
+		switch t.srcs[i].fp {
+		case fp:
+			return t.srcs[i].n
+		case 0:
+			return 0
+		}
 	}
-	src := e.key.addr.Addr()
-	sl := t.sources[src]
-	if e.sprev != nilIndex {
-		t.entries[e.sprev].snext = e.snext
-	} else {
-		sl.head = e.snext
-	}
-	if e.snext != nilIndex {
-		t.entries[e.snext].sprev = e.sprev
-	} else {
-		sl.tail = e.sprev
-	}
-	if sl.n--; sl.n <= 0 {
-		delete(t.sources, src)
-	} else {
-		t.sources[src] = sl
-	}
-	delete(t.index, e.key)
-	*e = dedupEntry{next: t.free}
-	t.free = i
 }
 
-// len returns the number of remembered exchanges.
-func (t *dedupTable) len() int {
+// add adds d (1 or -1) to fp's count, removing the slot at 0.
+func (t *dedupTable) add(fp uint64, d int) {
+	mask := len(t.srcs) - 1
+	for i := int(fp) & mask; ; i = (i + 1) & mask {
+		s := &t.srcs[i]
+		switch s.fp {
+		case fp:
+			s.n = uint32(int(s.n) + d)
+			if s.n == 0 {
+				deleteShift(t.srcs, i, func(s srcSlot) int { return int(s.fp) })
+			}
+			return
+		case 0:
+			if d > 0 {
+				*s = srcSlot{fp: fp, n: uint32(d)}
+			}
+			return
+		}
+	}
+}
+
+// grow doubles the ring (up to max) and rebuilds the index and the counts
+// for it. It runs log2(max/1024) times in a table's life.
+func (t *dedupTable) grow() {
+	c := min(max(2*len(t.ring), dedupInitial), t.max)
+	ring := make([]dedupEntry, c)
+	for i := range t.n {
+		ring[i] = t.ring[(t.head+i)%len(t.ring)]
+	}
+	t.ring, t.head = ring, 0
+	t.index = make([]uint64, pow2(2*c))
+	t.srcs = make([]srcSlot, pow2(4*c))
+	for p := range t.n {
+		e := &t.ring[p]
+		k := dedupKey{addr: e.addr, port: e.port, id: e.id}
+		h := t.hash(&k)
+		slot, _ := t.find(&k, h)
+		t.index[slot] = uint64(uint32(h))<<32 | uint64(p+1)
+		sfp, hfp := t.fingerprints(&e.addr, e.port)
+		t.add(sfp, 1)
+		t.add(hfp, 1)
+	}
+}
+
+// pow2 returns the smallest power of two ≥ n.
+func pow2(n int) int {
+	return 1 << bits.Len(uint(n-1))
+}
+
+// dedupCounts is a snapshot of the table for Stats.
+type dedupCounts struct {
+	entries                  int
+	bytes                    int
+	expired                  uint64
+	full, overPort, overHost uint64
+}
+
+func (t *dedupTable) counts() dedupCounts {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.index)
-}
-
-// counts returns the eviction and expiry counters.
-func (t *dedupTable) counts() (evicted, expired uint64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.evicted, t.expired
+	return dedupCounts{
+		entries:  t.n,
+		bytes:    len(t.ring)*40 + len(t.index)*8 + len(t.srcs)*16 + len(t.reasons)*32,
+		expired:  t.expired,
+		full:     t.full,
+		overPort: t.overPort,
+		overHost: t.overHost,
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -124,47 +125,82 @@ func TestDedupWindow(t *testing.T) {
 }
 
 func TestDedupCaps(t *testing.T) {
+	busy := func(t *testing.T, got []byte) {
+		t.Helper()
+		if h, _ := parseReply(t, got); h.Type != wire.TypeNack || h.Code != wire.CodeBusy {
+			t.Errorf("reply %x, want NACK busy", got)
+		}
+	}
 	t.Run("table", func(t *testing.T) {
 		var runs atomic.Int64
 		s := &Server{Handler: counting(&runs), DedupEntries: 4}
 		for i := range 5 {
-			send(s, wire.AppendData(nil, uint64(i), nil), fmt.Sprintf("192.0.2.%d:1000", i))
+			got := send(s, wire.AppendData(nil, uint64(i), nil), fmt.Sprintf("192.0.2.%d:1000", i))
+			if i == 4 {
+				busy(t, got) // full: refused, nobody forgotten
+			}
 		}
-		if st := s.Stats(); st.DedupEntries != 4 || st.DedupEvicted != 1 {
+		if st := s.Stats(); st.DedupEntries != 4 || st.Busy != 1 || st.DedupFull != 1 {
 			t.Errorf("stats %+v", st)
 		}
-		send(s, wire.AppendData(nil, 4, nil), "192.0.2.4:1000") // newest: remembered
-		send(s, wire.AppendData(nil, 0, nil), "192.0.2.0:1000") // oldest: forgotten
-		if runs.Load() != 6 {
-			t.Errorf("handler ran %d times, want 6", runs.Load())
+		for i := range 4 { // all four still remembered
+			send(s, wire.AppendData(nil, uint64(i), nil), fmt.Sprintf("192.0.2.%d:1000", i))
+		}
+		if runs.Load() != 4 {
+			t.Errorf("handler ran %d times, want 4", runs.Load())
 		}
 	})
-	t.Run("per source", func(t *testing.T) {
+	t.Run("per sender", func(t *testing.T) {
 		var runs atomic.Int64
 		s := &Server{Handler: counting(&runs), DedupEntries: 100, DedupPerSource: 3}
 		send(s, wire.AppendData(nil, 1, nil), "192.0.2.9:1000") // a quiet client
-		for i := range 10 {                                     // a flood from one host, many ports
-			send(s, wire.AppendData(nil, uint64(i), nil), fmt.Sprintf("192.0.2.66:%d", 2000+i))
+		for i := range 10 {                                     // a flood from one sender
+			got := send(s, wire.AppendData(nil, uint64(i), nil), "192.0.2.9:2000")
+			if i >= 3 {
+				busy(t, got)
+			}
 		}
-		if st := s.Stats(); st.DedupEntries != 4 || st.DedupEvicted != 7 {
-			t.Errorf("stats %+v", st)
+		send(s, wire.AppendData(nil, 2, nil), "192.0.2.9:1000") // same host, other port: its own share
+		if st := s.Stats(); st.DedupEntries != 5 || st.DedupOverShare != 7 || runs.Load() != 5 {
+			t.Errorf("runs %d, stats %+v", runs.Load(), st)
+		}
+		n := runs.Load()
+		for i := range 3 {
+			send(s, wire.AppendData(nil, uint64(i), nil), "192.0.2.9:2000")
+		}
+		send(s, wire.AppendData(nil, 1, nil), "192.0.2.9:1000")
+		if runs.Load() != n {
+			t.Errorf("an entry was lost")
+		}
+	})
+	t.Run("per host", func(t *testing.T) {
+		var runs atomic.Int64
+		s := &Server{Handler: counting(&runs), DedupEntries: 100, DedupPerHost: 4}
+		send(s, wire.AppendData(nil, 1, nil), "192.0.2.9:1000") // a quiet client
+		for i := range 10 {                                     // a flood from its host, many ports
+			send(s, wire.AppendData(nil, uint64(i), nil), fmt.Sprintf("192.0.2.9:%d", 2000+i))
+		}
+		send(s, wire.AppendData(nil, 1, nil), "[2001:db8::1]:1000")
+		send(s, wire.AppendData(nil, 1, nil), "[2001:db8::2]:1000") // same /64: same host
+		send(s, wire.AppendData(nil, 1, nil), "192.0.2.10:1000")    // another host
+		if st := s.Stats(); st.DedupEntries != 7 || st.DedupOverHost != 7 || runs.Load() != 7 {
+			t.Errorf("runs %d, stats %+v", runs.Load(), st)
 		}
 		n := runs.Load()
 		send(s, wire.AppendData(nil, 1, nil), "192.0.2.9:1000")
-		send(s, wire.AppendData(nil, 9, nil), "192.0.2.66:2009")
 		if runs.Load() != n {
-			t.Errorf("the quiet client's or the flood's newest entry was lost")
+			t.Errorf("the quiet client's entry was lost")
 		}
 	})
 }
 
-// TestDedupTableInvariants drives the table hard and checks its lists.
+// TestDedupTableInvariants drives the table hard and checks its structure.
 func TestDedupTableInvariants(t *testing.T) {
-	tab := newDedupTable(50, 7, time.Second)
+	tab := newDedupTable(50, 7, 20, time.Second)
 	now := int64(0)
 	for i := range 5000 {
 		now += int64(i%13) * int64(time.Millisecond)
-		key := dedupKey{addr: netipAddrPort(i % 23), id: uint64(i % 311)}
+		key := dk(i%23, i%311)
 		if st, _, _ := tab.begin(key, now); st == dedupNew && i%3 != 0 {
 			tab.finish(key, wire.CodeNone, "")
 		}
@@ -174,65 +210,81 @@ func TestDedupTableInvariants(t *testing.T) {
 	}
 }
 
+// check verifies the ring, the index and the counts against each other.
 func (t *dedupTable) check() error {
-	n, last := 0, int64(-1)
-	per := map[any]int32{}
-	for i := t.head; i != nilIndex; i = t.entries[i].next {
-		e := &t.entries[i]
+	if t.n > t.max || t.n > len(t.ring) {
+		return fmt.Errorf("%d entries, max %d, ring %d", t.n, t.max, len(t.ring))
+	}
+	last := int64(-1 << 62)
+	per := map[uint64]uint32{}
+	for i := range t.n {
+		p := (t.head + i) % len(t.ring)
+		e := &t.ring[p]
 		if e.at < last {
-			return errors.New("age list out of order")
+			return errors.New("ring out of arrival order")
 		}
 		last = e.at
-		if j, ok := t.index[e.key]; !ok || j != i {
-			return errors.New("index does not point at entry")
+		k := dedupKey{addr: e.addr, port: e.port, id: e.id}
+		if _, q := t.find(&k, t.hash(&k)); q != p {
+			return fmt.Errorf("index finds entry %d at %d", p, q)
 		}
-		per[e.key.addr.Addr()]++
-		n++
+		sfp, hfp := t.fingerprints(&e.addr, e.port)
+		per[sfp]++
+		per[hfp]++
 	}
-	if n != len(t.index) || n > t.max {
-		return fmt.Errorf("list has %d entries, index %d, max %d", n, len(t.index), t.max)
+	used := 0
+	for _, v := range t.index {
+		if v != 0 {
+			used++
+		}
 	}
-	for src, sl := range t.sources {
-		if per[src] != sl.n || sl.n > t.perSource {
-			return fmt.Errorf("source %v: list says %d, table has %d", src, sl.n, per[src])
+	if used != t.n {
+		return fmt.Errorf("index holds %d slots for %d entries", used, t.n)
+	}
+	slots := 0
+	for _, s := range t.srcs {
+		if s.fp == 0 {
+			continue
 		}
-		m := int32(0)
-		for i := sl.head; i != nilIndex; i = t.entries[i].snext {
-			m++
+		slots++
+		if per[s.fp] != s.n || t.count(s.fp) != s.n {
+			return fmt.Errorf("fingerprint %x: counted %d, has %d entries", s.fp, s.n, per[s.fp])
 		}
-		if m != sl.n {
-			return fmt.Errorf("source %v: list length %d, count %d", src, m, sl.n)
-		}
+	}
+	if slots != len(per) {
+		return fmt.Errorf("%d counting slots for %d senders and hosts", slots, len(per))
 	}
 	return nil
 }
 
-// TestDedupNeverForgetsRunning: making room never evicts an exchange whose
-// handler is still running (its retransmission would run the handler
-// again); the new message is refused instead, until one finishes.
-func TestDedupNeverForgetsRunning(t *testing.T) {
+// TestDedupNeverForgets: a full table or share refuses the new message
+// and keeps every remembered exchange, running or done.
+func TestDedupNeverForgets(t *testing.T) {
 	for _, tc := range []struct {
-		name            string
-		max, perSource  int
-		first, second   dedupKey
-		third, finished dedupKey
+		name                  string
+		max, perPort, perHost int
+		first, second, third  dedupKey
 	}{
-		{"per source", 100, 2, dk(1, 1), dk(1, 2), dk(1, 3), dk(1, 1)},
-		{"table", 2, 100, dk(1, 1), dk(2, 2), dk(3, 3), dk(1, 1)},
+		{"per sender", 100, 2, 100, dk(1, 1), dk(1, 2), dk(1, 3)},
+		{"per host", 100, 100, 2, dk(1, 1), dkp(1, 7, 2), dkp(1, 8, 3)},
+		{"table", 2, 100, 100, dk(1, 1), dk(2, 2), dk(3, 3)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tab := newDedupTable(tc.max, tc.perSource, time.Minute)
+			tab := newDedupTable(tc.max, tc.perPort, tc.perHost, time.Minute)
 			tab.begin(tc.first, 0)
 			tab.begin(tc.second, 1)
+			tab.finish(tc.second, wire.CodeNone, "")
 			if st, _, _ := tab.begin(tc.third, 2); st != dedupFull {
-				t.Fatalf("third exchange with two running: state %v, want dedupFull", st)
+				t.Fatalf("third exchange: state %v, want dedupFull", st)
 			}
 			if st, _, _ := tab.begin(tc.first, 3); st != dedupRunning {
 				t.Fatalf("the running exchange was forgotten: state %v", st)
 			}
-			tab.finish(tc.finished, wire.CodeNone, "")
-			if st, _, _ := tab.begin(tc.third, 4); st != dedupNew {
-				t.Fatalf("after one finished: state %v, want dedupNew", st)
+			if st, _, _ := tab.begin(tc.second, 3); st != dedupDone {
+				t.Fatalf("the done exchange was forgotten: state %v", st)
+			}
+			if st, _, _ := tab.begin(tc.third, int64(time.Minute)); st != dedupNew {
+				t.Fatalf("after the window: state %v, want dedupNew", st)
 			}
 			if err := tab.check(); err != nil {
 				t.Fatal(err)
@@ -241,4 +293,9 @@ func TestDedupNeverForgetsRunning(t *testing.T) {
 	}
 }
 
-func dk(host, id int) dedupKey { return dedupKey{addr: netipAddrPort(host), id: uint64(id)} }
+func dk(host, id int) dedupKey { return makeDedupKey(netipAddrPort(host), uint64(id)) }
+
+// dkp is the key of message id from port of host.
+func dkp(host int, port uint16, id int) dedupKey {
+	return makeDedupKey(netip.AddrPortFrom(netipAddrPort(host).Addr(), port), uint64(id))
+}

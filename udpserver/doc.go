@@ -19,11 +19,18 @@
 // # What the server guarantees
 //
 //   - At most once: the handler runs once per (sender address and port,
-//     message ID) within DedupWindow (120 s, EXCHANGE_LIFETIME). A
-//     retransmission gets the stored reply again; one that arrives while the
-//     handler still runs is dropped (its reply is on the way). The table is
-//     bounded in total (DedupEntries, oldest out) and per source address
-//     (DedupPerSource), so a flood cannot push everyone else out.
+//     message ID) within DedupWindow (120 s, EXCHANGE_LIFETIME) of the
+//     first copy's arrival, while the process runs (the table is in
+//     memory). A retransmission gets the stored reply again; one that
+//     arrives while the handler still runs is dropped (its reply is on the
+//     way). No entry leaves its table before its window has passed.
+//   - Bounded memory by refusal, not by forgetting: the table admits at
+//     most DedupEntries exchanges (default 262144), DedupPerSource per
+//     sender (address and port, default 16384) and DedupPerHost per host
+//     (IPv4 address or IPv6 /64, default 65536). A new message over a
+//     limit gets NACK busy (Stats.Busy) and the client may send it again
+//     later; everything remembered is still answered, so no other socket,
+//     program or forged datagram can make a sender's message run twice.
 //   - Acknowledged means handled: the ACK is sent after ServeUDP returned nil.
 //   - No amplification: a reply is never longer than its request; malformed
 //     datagrams, replies and unknown types are dropped and counted, never
@@ -59,9 +66,33 @@
 // checked before anything else; over it, a DATA gets NACK "rate limited"
 // once a second and the rest is dropped. The rate-limit and
 // de-duplication tables have hard caps (RateSources, DedupEntries,
-// DedupPerSource), so memory stays bounded under any flood, spoofed
-// sources included; logs about single datagrams are rate-limited too.
-// Replies are never longer than their requests.
+// DedupPerSource, DedupPerHost), so memory stays bounded under any flood,
+// spoofed sources included; logs about single datagrams are rate-limited
+// too. Replies are never longer than their requests.
+//
+// # Sizing the de-duplication table
+//
+// A sender needs one entry for every message it started within the last
+// EXCHANGE_LIFETIME, whatever its window: it may retransmit any of them
+// until then. So a share of S entries is a rate of S/120 new messages a
+// second sustained (bursts of any speed up to S), and the caps are rates:
+//
+//	DedupPerSource 16384   136/s per client socket
+//	DedupPerHost   65536   546/s per host, all its sockets
+//	DedupEntries   262144  2184/s for the whole server, 30 MiB
+//
+// Each entry costs DedupBytesPerEntry (120) bytes once the table has
+// grown to its size (a 40-byte entry in a ring kept in arrival order, an
+// open-addressing index at load ≤ 1/2 and the per-sender and per-host
+// counts), so memory is DedupEntries × 120 bytes at most, whatever
+// arrives: 30 MiB by default, reached after 262144 new IDs from forged
+// senders, under 4 MiB for one sender's flood (BENCHMARKS.md). A per-host
+// RateLimit of R would need R × 120 entries per host never to refuse
+// (1.2 million at cmd/udpserver's 10000/s, 144 MiB): the shares are the
+// tighter bound, and a server whose senders need more exactly-once
+// throughput raises them at 120 bytes an entry. The table grows by
+// doubling from 1024 entries, so an idle server holds ~120 KiB; once
+// grown it allocates nothing.
 //
 //	s := &udpserver.Server{RateLimit: 1000, RateBurst: 200} // per source
 //

@@ -105,7 +105,7 @@ func (s *worker) process(ctx context.Context, p *packet, reply []byte) []byte {
 		return wire.Append(reply[:0], wire.Header{Type: wire.TypePong, ID: h.ID}, body)
 	}
 
-	key := dedupKey{addr: unmap(p.remote), id: h.ID}
+	key := makeDedupKey(unmap(p.remote), h.ID)
 	if now < 0 {
 		now = s.now()
 	}
@@ -119,6 +119,7 @@ func (s *worker) process(ctx context.Context, p *packet, reply []byte) []byte {
 		s.stats.duplicates.Add(1)
 		return s.answer(reply, h.ID, code, reason, n)
 	case dedupFull:
+		s.stats.busy.Add(1)
 		s.stats.nacked.Add(1)
 		return wire.AppendNack(reply[:0], h.ID, wire.CodeBusy, "", wire.HeaderLen)
 	}

@@ -153,3 +153,6 @@ func (s *worker) rateLimited(b []byte, nack bool, reply []byte) []byte {
 	s.stats.dropped.Add(1)
 	return nil
 }
+
+// nilIndex ends the rate table's recency list.
+const nilIndex = -1

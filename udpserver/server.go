@@ -22,16 +22,28 @@ const (
 	// retransmission span (PROTOCOL.md section 3).
 	DefaultDedupWindow = 120 * time.Second
 
-	// DefaultDedupEntries is the hard cap of the de-duplication table.
-	// At about 100 bytes an entry it bounds the table to a few MiB while
-	// remembering 65536 exchanges, i.e. 546 messages a second sustained
-	// over the whole 120 s window.
-	DefaultDedupEntries = 65536
+	// DefaultDedupEntries is the hard cap of the de-duplication table:
+	// 262144 exchanges, 30 MiB at DedupBytesPerEntry (120) bytes each.
+	// Entries are never dropped before their window ends, so this is also
+	// the server's exactly-once throughput: at most DefaultDedupEntries
+	// new messages in any DedupWindow (bursts of any speed up to that, or
+	// 2184 a second sustained over 120 s, all senders together). Past it,
+	// new messages get NACK busy until entries expire.
+	DefaultDedupEntries = 1 << 18
 
-	// DefaultDedupPerSource is how many entries one source IP address may
-	// hold, so that one host (or one spoofed address) cannot push everybody
-	// else's entries out of the table.
-	DefaultDedupPerSource = 256
+	// DefaultDedupPerSource is how many entries one sender (address and
+	// port: one client socket) may hold: 16384, so that a client may start
+	// 16384 messages in any 120 s (136 a second sustained, bursts at any
+	// speed) and at least 16 senders fit in the table. udpkit's client
+	// keeps at most 1024 in flight, so a full share is 16 windows.
+	DefaultDedupPerSource = 1 << 14
+
+	// DefaultDedupPerHost is how many entries one host (IPv4 address or
+	// IPv6 /64, as RateLimit counts) may hold, all its ports together: a
+	// quarter of the table, so that one machine's programs, or datagrams
+	// forged with its address from many ports, leave three quarters to
+	// the others.
+	DefaultDedupPerHost = 1 << 16
 
 	// DefaultPort is the UDP port of a udpkit server (PROTOCOL.md section 8).
 	DefaultPort = 9797
@@ -133,14 +145,24 @@ type Server struct {
 	// Default DefaultDedupWindow (120 s, EXCHANGE_LIFETIME).
 	DedupWindow time.Duration
 
-	// DedupEntries is the hard cap of the de-duplication table; when it is
-	// full the oldest entry goes. Default DefaultDedupEntries (65536).
+	// DedupEntries is the hard cap of the de-duplication table, in
+	// exchanges (DedupBytesPerEntry bytes each: the default 262144 is 30
+	// MiB). An exchange is remembered for the whole DedupWindow and never
+	// dropped to make room: when the table is full, a new message gets
+	// NACK busy (Stats.Busy) and the client tries again later. Default
+	// DefaultDedupEntries.
 	DedupEntries int
 
-	// DedupPerSource is the most entries one source IP address may hold;
-	// past it that source's oldest entry goes. Default
-	// DefaultDedupPerSource (256).
+	// DedupPerSource is the most entries one sender (address and port)
+	// may hold; past it, that sender's new messages get NACK busy while
+	// its earlier ones are still answered from the table. Default
+	// DefaultDedupPerSource (16384).
 	DedupPerSource int
+
+	// DedupPerHost is the most entries one host (IPv4 address or IPv6
+	// /64) may hold over all its ports; past it, its new messages get
+	// NACK busy. Default DefaultDedupPerHost (65536).
+	DedupPerHost int
 
 	// Workers is the number of goroutines that read, handle and answer
 	// datagrams on each socket. Default 1: messages from one socket are
@@ -193,6 +215,7 @@ type Server struct {
 	rates    *rateTable // nil without a RateLimit
 	stats    counters
 	start    time.Time
+	clock    func() int64 // test hook: replaces now
 
 	// Rate-limited logs, one budget per kind (log.go).
 	logMalformed, logWrite, logPanic logLimiter
@@ -216,6 +239,7 @@ type config struct {
 	dedupWindow    time.Duration
 	dedupEntries   int
 	dedupPerSource int
+	dedupPerHost   int
 	workers        int
 	batchSize      int
 	sockets        int
@@ -231,6 +255,7 @@ func (s *Server) init() {
 			dedupWindow:    s.DedupWindow,
 			dedupEntries:   s.DedupEntries,
 			dedupPerSource: s.DedupPerSource,
+			dedupPerHost:   s.DedupPerHost,
 			workers:        s.Workers,
 			batchSize:      s.BatchSize,
 			sockets:        max(s.Sockets, 1),
@@ -247,7 +272,11 @@ func (s *Server) init() {
 		if c.dedupPerSource == 0 {
 			c.dedupPerSource = DefaultDedupPerSource
 		}
+		if c.dedupPerHost == 0 {
+			c.dedupPerHost = DefaultDedupPerHost
+		}
 		c.dedupPerSource = min(c.dedupPerSource, c.dedupEntries)
+		c.dedupPerHost = min(c.dedupPerHost, c.dedupEntries)
 		if c.workers == 0 {
 			c.workers = 1
 		}
@@ -264,8 +293,8 @@ func (s *Server) init() {
 			c.err = fmt.Errorf("udpserver: negative DedupWindow %v", c.dedupWindow)
 		case c.dedupEntries < 0 || c.dedupEntries > 1<<30:
 			c.err = fmt.Errorf("udpserver: DedupEntries %d out of range [1, %d]", c.dedupEntries, 1<<30)
-		case c.dedupPerSource < 0:
-			c.err = fmt.Errorf("udpserver: negative DedupPerSource %d", c.dedupPerSource)
+		case c.dedupPerSource < 0 || c.dedupPerHost < 0:
+			c.err = fmt.Errorf("udpserver: negative DedupPerSource %d or DedupPerHost %d", c.dedupPerSource, c.dedupPerHost)
 		case c.workers < 0:
 			c.err = fmt.Errorf("udpserver: negative Workers %d", c.workers)
 		case s.Sockets < 0 || s.Sockets > 1024:
@@ -283,7 +312,7 @@ func (s *Server) init() {
 			s.log = slog.New(slog.DiscardHandler)
 		}
 		s.start = time.Now()
-		s.dedup = newDedupTable(c.dedupEntries, c.dedupPerSource, c.dedupWindow)
+		s.dedup = newDedupTable(c.dedupEntries, c.dedupPerSource, c.dedupPerHost, c.dedupWindow)
 		if s.RateLimit > 0 && c.err == nil {
 			burst := s.RateBurst
 			if burst == 0 {
@@ -302,7 +331,12 @@ func (s *Server) init() {
 }
 
 // now is the server's monotonic clock in nanoseconds since it started.
-func (s *Server) now() int64 { return int64(time.Since(s.start)) }
+func (s *Server) now() int64 {
+	if s.clock != nil {
+		return s.clock()
+	}
+	return int64(time.Since(s.start))
+}
 
 // Serve reads datagrams from pc and answers them until Shutdown or Close,
 // then returns ErrServerClosed. The server owns pc from then on and closes

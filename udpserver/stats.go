@@ -5,8 +5,8 @@ import "sync/atomic"
 // Stats is a snapshot of a Server's counters since it started. Every
 // datagram read is counted in Received and then in exactly one of the
 // outcome counters: Handled (DATA and raw messages whose handler ran),
-// Duplicates, InProgress, Pings, RateLimited, Oversized, Empty, RawDropped
-// or Malformed.
+// Duplicates, InProgress, Busy, Pings, RateLimited, Oversized, Empty,
+// RawDropped or Malformed.
 type Stats struct {
 	Received uint64 // datagrams read from the sockets
 
@@ -17,6 +17,12 @@ type Stats struct {
 	Duplicates uint64 // retransmissions answered from the de-dup table without running the handler
 	InProgress uint64 // retransmissions dropped because their handler was still running
 	Pings      uint64 // PINGs answered with a PONG
+
+	// Busy counts new DATA messages refused with NACK busy because the
+	// de-duplication table had no room for them (counted in Nacked too);
+	// the handler did not run, and the client may send them again. The
+	// Dedup fields below split it by cause.
+	Busy uint64
 
 	Acked  uint64 // ACKs and raw "ack\n" replies sent, repeats for duplicates included
 	Nacked uint64 // NACKs sent, repeats for duplicates and "too large" included
@@ -43,9 +49,12 @@ type Stats struct {
 	Unexpected       uint64 // a known type a server never takes: ACK, NACK, PONG, discovery, multicast tests
 	AuthUnsupported  uint64 // AUTH flag set: this release has no keys, so it drops them
 
-	DedupEntries int    // exchanges remembered now
-	DedupEvicted uint64 // exchanges forgotten early because a cap was reached
-	DedupExpired uint64 // exchanges forgotten after the whole window
+	DedupEntries   int    // exchanges remembered now
+	DedupBytes     int    // memory the de-duplication table holds now, in bytes
+	DedupExpired   uint64 // exchanges forgotten after their whole window (the only way out)
+	DedupFull      uint64 // NACK busy: the table held DedupEntries exchanges
+	DedupOverShare uint64 // NACK busy: the sender held DedupPerSource exchanges
+	DedupOverHost  uint64 // NACK busy: the sender's host held DedupPerHost exchanges
 
 	Dropped uint64 // datagrams dropped unanswered on purpose: InProgress, Empty, RawDropped, Malformed, oversized non-DATA and RateLimited without a NACK
 
@@ -55,11 +64,11 @@ type Stats struct {
 
 // counters are the live, atomic counterparts of Stats.
 type counters struct {
-	received, handled, rejected, panics, raw, duplicates, inProgress, pings atomic.Uint64
-	acked, nacked                                                           atomic.Uint64
-	oversized, empty, rawDropped                                            atomic.Uint64
-	malformed, short, version, badType, flags, field, unexpected, auth      atomic.Uint64
-	dropped, readErrors, writeErrors, rateLimited                           atomic.Uint64
+	received, handled, rejected, panics, raw, duplicates, inProgress, pings, busy atomic.Uint64
+	acked, nacked                                                                 atomic.Uint64
+	oversized, empty, rawDropped                                                  atomic.Uint64
+	malformed, short, version, badType, flags, field, unexpected, auth            atomic.Uint64
+	dropped, readErrors, writeErrors, rateLimited                                 atomic.Uint64
 }
 
 // Stats returns a snapshot of the server's counters.
@@ -74,6 +83,7 @@ func (s *Server) Stats() Stats {
 		Raw:              c.raw.Load(),
 		Duplicates:       c.duplicates.Load(),
 		InProgress:       c.inProgress.Load(),
+		Busy:             c.busy.Load(),
 		Pings:            c.pings.Load(),
 		Acked:            c.acked.Load(),
 		Nacked:           c.nacked.Load(),
@@ -94,7 +104,8 @@ func (s *Server) Stats() Stats {
 		WriteErrors:      c.writeErrors.Load(),
 	}
 	st.RateSources, st.RateEvicted = s.rates.counts()
-	st.DedupEntries = s.dedup.len()
-	st.DedupEvicted, st.DedupExpired = s.dedup.counts()
+	d := s.dedup.counts()
+	st.DedupEntries, st.DedupBytes, st.DedupExpired = d.entries, d.bytes, d.expired
+	st.DedupFull, st.DedupOverShare, st.DedupOverHost = d.full, d.overPort, d.overHost
 	return st
 }

@@ -59,11 +59,11 @@ func (c *count) Add(n uint64) { *c += count(n) }
 
 // tally is a worker's share of counters, field for field.
 type tally struct {
-	received, handled, rejected, panics, raw, duplicates, inProgress, pings count
-	acked, nacked                                                           count
-	oversized, empty, rawDropped                                            count
-	malformed, short, version, badType, flags, field, unexpected, auth      count
-	dropped, readErrors, writeErrors, rateLimited                           count
+	received, handled, rejected, panics, raw, duplicates, inProgress, pings, busy count
+	acked, nacked                                                                 count
+	oversized, empty, rawDropped                                                  count
+	malformed, short, version, badType, flags, field, unexpected, auth            count
+	dropped, readErrors, writeErrors, rateLimited                                 count
 }
 
 // add moves t's counts into c and zeroes t: one atomic addition per
@@ -76,6 +76,7 @@ func (c *counters) add(t *tally) {
 	mv(&c.duplicates, &t.duplicates)
 	mv(&c.pings, &t.pings)
 	mv(&c.dropped, &t.dropped)
+	mv(&c.busy, &t.busy)
 	if *t == (tally{}) {
 		return // the common case: the rest never moved
 	}

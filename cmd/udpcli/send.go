@@ -82,7 +82,7 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []str
 	var o sendOptions
 	fs.IntVar(&o.retries, "retries", client.DefaultRetries, "retransmissions of each datagram after the first send (0: none)")
 	timeout := cliflag.Seconds(fs, "timeout", "t", client.DefaultInitialTimeout, "first retransmission timeout: seconds (0.5) or a duration (200ms)")
-	fs.IntVarP(&o.window, "window", "w", 8, "datagrams in flight at most, for lines from stdin")
+	fs.IntVarP(&o.window, "window", "w", 8, "datagrams in flight at most (1 to 1024), for lines from stdin")
 	fs.BoolVar(&o.json, "json", false, "write one JSON object per datagram (JSON Lines)")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only the summary")
 	fs.StringVarP(&o.file, "file", "f", "", "send the whole of `FILE` (\"-\": standard input) as one datagram, bytes unchanged, instead of lines")
@@ -113,8 +113,8 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 		return usagef("too many arguments: quote the message (udpcli send HOST:PORT \"hello world\") or send lines on stdin")
 	case o.retries < 0:
 		return usagef("--retries %d: want 0 or more", o.retries)
-	case o.window < 1:
-		return usagef("--window %d: want 1 or more", o.window)
+	case o.window < 1 || o.window > client.MaxWindow:
+		return usagef("--window %d: want 1 to %d", o.window, client.MaxWindow)
 	case o.timeout <= 0:
 		return usagef("--timeout must be more than 0")
 	case o.file != "" && len(args) == 2:

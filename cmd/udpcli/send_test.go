@@ -213,6 +213,7 @@ func TestSendUsage(t *testing.T) {
 		{[]string{"send"}, "missing HOST:PORT"},
 		{[]string{"send", "127.0.0.1:9", "a", "b"}, "too many arguments"},
 		{[]string{"send", "--window", "0", "127.0.0.1:9"}, "--window 0"},
+		{[]string{"send", "--window", "1025", "127.0.0.1:9"}, "--window 1025: want 1 to 1024"},
 		{[]string{"send", "--timeout", "soon", "127.0.0.1:9"}, "not a duration"},
 		{[]string{"send", "--retries", "-1", "127.0.0.1:9"}, "--retries -1"},
 	}

@@ -94,13 +94,20 @@ type options struct {
 	logLevel        slog.Level
 	logFormat       string
 	shutdownTimeout time.Duration
-	dedupWindow     time.Duration
 	announce        announceOptions
 	version         bool
 	batch           int     // udpserver.Server.BatchSize
 	sockets         int     // udpserver.Server.Sockets
 	rateLimit       float64 // udpserver.Server.RateLimit, datagrams/s per source IP
 	rateBurst       int     // udpserver.Server.RateBurst
+	dedup           dedupOptions
+}
+
+// dedupOptions are the de-duplication table's limits (udpserver.Server
+// fields of the same names); 0 means the library's default.
+type dedupOptions struct {
+	entries, perSource, perHost int
+	window                      time.Duration
 }
 
 func main() {
@@ -139,9 +146,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		MaxDatagram: opts.maxSize,
 		BatchSize:   opts.batch,
 		Sockets:     opts.sockets,
-		DedupWindow: opts.dedupWindow,
 		RateLimit:   opts.rateLimit,
 		RateBurst:   opts.rateBurst,
+
+		DedupEntries:   opts.dedup.entries,
+		DedupPerSource: opts.dedup.perSource,
+		DedupPerHost:   opts.dedup.perHost,
+		DedupWindow:    opts.dedup.window,
 	}
 	if !opts.quiet {
 		s.Handler = udpserver.HandlerFunc(func(ctx context.Context, r *udpserver.Request) error {
@@ -225,18 +236,24 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	fs.IntVar(&o.maxSize, "max-size", wire.DefaultMaxDatagram, fmt.Sprintf("largest datagram accepted, in `bytes` (%d to %d); larger DATA gets NACK \"too large\"", wire.HeaderLen, wire.MaxDatagram))
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format` on stderr: text or json")
-	dedupWindow := cliflag.Seconds(fs, "dedup-window", "", udpserver.DefaultDedupWindow, "how long a message ID is remembered, so that its retransmissions are answered without running the handler again, in seconds (120) or a duration; shorter than the clients' retransmission span breaks exactly-once (benchmarks that send one fresh ID after another from one client need it short)")
 	shutdownTimeout := cliflag.Seconds(fs, "shutdown-timeout", "", 5*time.Second, "how long running handlers may take to finish after SIGINT or SIGTERM, in seconds (5) or a duration (500ms)")
 	fs.IntVar(&o.batch, "batch", 0, "datagrams read (recvmmsg) and replies sent (sendmmsg) per system call on Linux; 0 means 64, 1 turns batching off")
 	fs.IntVar(&o.sockets, "sockets", 1, "`N` sockets per listen address with SO_REUSEPORT (Linux), each served on its own; helps with several cores and many senders")
 	rateLimit := fs.String("rate-limit", "10000/s", "datagrams a second each source IP (IPv6: /64) may send, as `N/s` or N; over it DATA gets one NACK \"rate limited\" a second, the rest is dropped; 0 turns it off (do that for 'udpcli bench')")
 	fs.IntVar(&o.rateBurst, "rate-burst", 2000, "datagrams a source may send at once above --rate-limit (`N`)")
+	fs.IntVar(&o.dedup.entries, "dedup-entries", udpserver.DefaultDedupEntries, fmt.Sprintf("exchanges remembered for exactly-once, all senders (`N`, %d bytes each); past it new messages get NACK \"busy\"", udpserver.DedupBytesPerEntry))
+	fs.IntVar(&o.dedup.perSource, "dedup-per-source", udpserver.DefaultDedupPerSource, "exchanges one sender (address and port) may have remembered (`N`): N new messages per --dedup-window")
+	fs.IntVar(&o.dedup.perHost, "dedup-per-host", udpserver.DefaultDedupPerHost, "exchanges one host (IP, IPv6 /64) may have remembered, all its ports (`N`)")
+	dedupWindow := cliflag.Seconds(fs, "dedup-window", "", udpserver.DefaultDedupWindow, "how long an exchange is remembered, in seconds (120: EXCHANGE_LIFETIME); shorter only for benchmarks: a client retransmitting later may be handled twice")
 	o.announce.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	o.shutdownTimeout = *shutdownTimeout
-	o.dedupWindow = *dedupWindow
+	o.dedup.window = *dedupWindow
+	if o.dedup.entries < 1 || o.dedup.perSource < 1 || o.dedup.perHost < 1 || o.dedup.window <= 0 {
+		return o, fmt.Errorf("--dedup-entries, --dedup-per-source, --dedup-per-host and --dedup-window must be more than 0")
+	}
 	if err := o.announce.validate(); err != nil {
 		return o, err
 	}
@@ -265,9 +282,6 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	}
 	if o.sockets < 1 || o.sockets > 1024 {
 		return o, fmt.Errorf("invalid --sockets %d: want 1 to 1024", o.sockets)
-	}
-	if o.dedupWindow <= 0 {
-		return o, fmt.Errorf("invalid --dedup-window %v: want a positive duration such as 120s", o.dedupWindow)
 	}
 	if o.shutdownTimeout < 0 {
 		return o, fmt.Errorf("invalid --shutdown-timeout %v: want a positive duration such as 5s", o.shutdownTimeout)

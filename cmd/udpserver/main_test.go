@@ -222,9 +222,11 @@ func TestRunUsageErrors(t *testing.T) {
 		{"--max-size", "8"},
 		{"--log-level", "loud"},
 		{"--log-format", "xml"},
-		{"--dedup-window", "0"},
 		{"--no-such-flag"},
 		{"127.0.0.1:9797"},
+		{"--dedup-entries", "0"},
+		{"--dedup-per-source", "-1"},
+		{"--dedup-window", "0"},
 	} {
 		var stderr bytes.Buffer
 		if s := run(context.Background(), args, io.Discard, &stderr); s != exitUsage {
