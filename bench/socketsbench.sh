@@ -9,7 +9,7 @@
 # help, with many it spreads them.
 #
 # Usage: bench/socketsbench.sh   (ROUNDS=3 SECONDS_PER_RUN=3 CLIENTS=4
-#        INFLIGHT=16 SOCKETS="1 2" OUT=/tmp/socketsbench)
+#        INFLIGHT=16 SOCKETS="1 2" OUT=/tmp/socketsbench UDPSERVER_FLAGS=...)
 # As root it runs inside a network namespace of its own (unshare -n).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,9 @@ CLIENTS=${CLIENTS:-4}
 INFLIGHT=${INFLIGHT:-16}
 SOCKETS=${SOCKETS:-1 2}
 OUT=${OUT:-/tmp/socketsbench}
+# The generators send fresh IDs: a short de-duplication window and shares as
+# large as the table, or the server answers NACK busy past the shares.
+UDPSERVER_FLAGS=${UDPSERVER_FLAGS---dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144}
 mkdir -p "$OUT"
 if [ -z "${SOCKETSBENCH_NS:-}" ]; then
 	cc -O2 -o "$OUT/loadgen" bench/loadgen.c
@@ -31,13 +34,15 @@ fi
 port=29870
 for r in $(seq 1 "$ROUNDS"); do
 	for n in $SOCKETS; do
-		"$OUT/udpserver" --quiet --no-announce --rate-limit 0 --sockets "$n" --listen 127.0.0.1:$port >/dev/null 2>&1 &
+		# shellcheck disable=SC2086 # the flags are split on purpose
+		"$OUT/udpserver" --quiet --no-announce --rate-limit 0 $UDPSERVER_FLAGS --sockets "$n" --listen 127.0.0.1:$port >/dev/null 2>&1 &
 		srv=$!
 		until ss -Hlun "sport = :$port" | grep -q .; do sleep 0.05; done
 		for c in $(seq 1 "$CLIENTS"); do "$OUT/loadgen" 127.0.0.1 $port "$INFLIGHT" "$SECS" >"$OUT/c$c.txt" & done
 		wait $(jobs -p | grep -v "^$srv\$") 2>/dev/null || true
 		total=$(awk '{ s += $1 } END { printf "%.0f", s }' "$OUT"/c*.txt)
-		printf 'round %d  sockets %-2s  clients %d x %d in flight  acks/s %s\n' "$r" "$n" "$CLIENTS" "$INFLIGHT" "$total"
+		nacks=$(awk '{ s += $12 } END { printf "%.0f", s }' "$OUT"/c*.txt)
+		printf 'round %d  sockets %-2s  clients %d x %d in flight  acks/s %s  nacks %s\n' "$r" "$n" "$CLIENTS" "$INFLIGHT" "$total" "$nacks"
 		kill $srv; wait $srv 2>/dev/null || true
 		rm -f "$OUT"/c*.txt
 	done
