@@ -128,7 +128,7 @@ func TestBackoffSchedule(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				fc := newFakeConn()
-				c := newClient(fc, fakeRemote, &tt.cfg)
+				c := newClient(fc, fakeRemote, tt.cfg)
 				defer c.Close()
 				res, err := c.Send(context.Background(), []byte("x"))
 				if !errors.Is(err, ErrTimeout) {
@@ -169,7 +169,7 @@ func TestAdaptiveTimeout(t *testing.T) {
 				fc.reads <- wire.AppendAck(nil, id)
 			}()
 		}
-		c := newClient(fc, fakeRemote, &Config{jitter: func() float64 { return 0 }})
+		c := newClient(fc, fakeRemote, Config{jitter: func() float64 { return 0 }})
 		defer c.Close()
 		ctx := context.Background()
 		if c.rtt.base() != 200*time.Millisecond {
@@ -261,7 +261,7 @@ func TestSendAllWindowGrows(t *testing.T) {
 				fc.reads <- wire.AppendAck(nil, id)
 			}()
 		}
-		c := newClient(fc, fakeRemote, &Config{Window: 4})
+		c := newClient(fc, fakeRemote, Config{Window: 4})
 		defer c.Close()
 		n := 0
 		err := c.SendAll(context.Background(), func(yield func([]byte) bool) {
@@ -297,7 +297,7 @@ func TestTransientSendErrors(t *testing.T) {
 				fc := newFakeConn()
 				fc.failN, fc.failEr = 2, &net.OpError{Op: "write", Net: "udp", Err: os.NewSyscallError("sendto", errno)}
 				fc.onData = func(id uint64, _ int) { fc.reads <- wire.AppendAck(nil, id) }
-				c := newClient(fc, fakeRemote, &Config{jitter: func() float64 { return 0 }})
+				c := newClient(fc, fakeRemote, Config{jitter: func() float64 { return 0 }})
 				defer c.Close()
 				res, err := c.Send(context.Background(), []byte("x"))
 				if err != nil || res.Attempts != 3 {
@@ -307,7 +307,7 @@ func TestTransientSendErrors(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				fc := newFakeConn()
 				fc.failN, fc.failEr = 1000, &net.OpError{Op: "write", Net: "udp", Err: os.NewSyscallError("sendto", errno)}
-				c := newClient(fc, fakeRemote, &Config{Retries: 2, jitter: func() float64 { return 0 }})
+				c := newClient(fc, fakeRemote, Config{Retries: 2, jitter: func() float64 { return 0 }})
 				defer c.Close()
 				_, err := c.Send(context.Background(), []byte("x"))
 				if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), errno.Error()) {

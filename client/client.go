@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/udpkit/udpkit/internal/readloop"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -103,11 +104,23 @@ type config struct {
 	lookup            lookupFunc
 }
 
-func (cfg *Config) resolve() config {
-	var c config
-	if cfg == nil {
-		cfg = &Config{}
+// DefaultConfig returns the configuration a zero Config stands for, with
+// every default spelled out (udpkit's convention, after memberlist's
+// DefaultLANConfig): start from it to change one value. Dial(ctx, addr,
+// DefaultConfig()) and Dial(ctx, addr, Config{}) behave the same.
+// MinTimeout stays 0: its default follows InitialTimeout.
+func DefaultConfig() Config {
+	return Config{
+		InitialTimeout: DefaultInitialTimeout,
+		MaxTimeout:     DefaultMaxTimeout,
+		Retries:        DefaultRetries,
+		Window:         DefaultWindow,
+		MaxDatagram:    wire.DefaultMaxDatagram,
 	}
+}
+
+func (cfg Config) resolve() config {
+	var c config
 	c.initial = cfg.InitialTimeout
 	if c.initial <= 0 {
 		c.initial = DefaultInitialTimeout
@@ -215,7 +228,7 @@ type reply struct {
 }
 
 // newClient starts the client's reader on c.
-func newClient(c packetConn, remote netip.AddrPort, cfg *Config) *Client {
+func newClient(c packetConn, remote netip.AddrPort, cfg Config) *Client {
 	cl := &Client{
 		conn:       c,
 		remote:     remote,
@@ -335,6 +348,7 @@ func (c *Client) refusedErr() error {
 func (c *Client) readLoop() {
 	defer close(c.readerDone)
 	buf := make([]byte, wire.MaxDatagram+1)
+	var fails readloop.Failures
 	for {
 		n, err := c.conn.Read(buf)
 		at := time.Now()
@@ -351,16 +365,13 @@ func (c *Client) readLoop() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			c.cfg.log.Warn("udpkit client: read error", "remote", c.remote, "err", err)
-			t := time.NewTimer(10 * time.Millisecond) // never hot-loop on a failing socket
-			select {
-			case <-c.done:
-				t.Stop()
+			// Never hot-loop on a failing socket, never flood the log.
+			if !fails.Failed(c.done, c.cfg.log, "udpkit client: read error", err, "remote", c.remote) {
 				return
-			case <-t.C:
 			}
 			continue
 		}
+		fails.Succeeded()
 		c.received.Add(1)
 		c.dispatch(buf[:n], at)
 	}

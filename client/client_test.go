@@ -32,7 +32,7 @@ func startResponder(t *testing.T, addr string, b clienttest.Behavior) *clienttes
 	return clienttest.StartT(t, addr, b)
 }
 
-func dial(t *testing.T, addr string, cfg *Config) *Client {
+func dial(t *testing.T, addr string, cfg Config) *Client {
 	t.Helper()
 	c, err := Dial(testContext(t), addr, cfg)
 	if err != nil {
@@ -60,7 +60,7 @@ func TestSendAcked(t *testing.T) {
 	for _, addr := range loopbacks {
 		t.Run(addr, func(t *testing.T) {
 			r := startResponder(t, addr, clienttest.Behavior{})
-			c := dial(t, r.Addr(), nil)
+			c := dial(t, r.Addr(), Config{})
 			res, err := c.Send(testContext(t), []byte("hello"))
 			if err != nil {
 				t.Fatal(err)
@@ -83,7 +83,7 @@ func TestSendAcked(t *testing.T) {
 
 func TestSendRetransmitsThenAcked(t *testing.T) {
 	r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{DropFirst: 1})
-	c := dial(t, r.Addr(), &Config{InitialTimeout: 5 * time.Millisecond})
+	c := dial(t, r.Addr(), Config{InitialTimeout: 5 * time.Millisecond})
 	res, err := c.Send(testContext(t), []byte("again"))
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +113,7 @@ func TestSendTimesOut(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.retries), func(t *testing.T) {
 			r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{Silent: true})
-			c := dial(t, r.Addr(), &Config{InitialTimeout: 5 * time.Millisecond, Retries: tt.retries})
+			c := dial(t, r.Addr(), Config{InitialTimeout: 5 * time.Millisecond, Retries: tt.retries})
 			res, err := c.Send(testContext(t), []byte("anyone?"))
 			if !errors.Is(err, ErrTimeout) {
 				t.Fatalf("err = %v, want ErrTimeout", err)
@@ -135,7 +135,7 @@ func TestSendRefused(t *testing.T) {
 			addr := closedPort(t, tt.network, tt.addr)
 			// Timeouts so long that only the ICMP error can end Send
 			// before the test's context does.
-			c := dial(t, addr, &Config{InitialTimeout: time.Hour, MaxTimeout: time.Hour})
+			c := dial(t, addr, Config{InitialTimeout: time.Hour, MaxTimeout: time.Hour})
 			_, err := c.Send(testContext(t), []byte("hello?"))
 			if !errors.Is(err, ErrRefused) {
 				t.Fatalf("err = %v, want ErrRefused", err)
@@ -154,7 +154,7 @@ func TestSendRefused(t *testing.T) {
 
 func TestSendRejected(t *testing.T) {
 	r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{Nack: wire.CodeRateLimited, NackReason: "slow down"})
-	c := dial(t, r.Addr(), nil)
+	c := dial(t, r.Addr(), Config{})
 	res, err := c.Send(testContext(t), []byte("a message long enough for the reason"))
 	if !errors.Is(err, ErrRejected) {
 		t.Fatalf("err = %v, want ErrRejected", err)
@@ -186,7 +186,7 @@ func TestSendTooLarge(t *testing.T) {
 	}
 	r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{})
 	for _, tt := range tests {
-		c := dial(t, r.Addr(), &Config{MaxDatagram: tt.max})
+		c := dial(t, r.Addr(), Config{MaxDatagram: tt.max})
 		_, err := c.Send(testContext(t), make([]byte, tt.payload))
 		if tt.ok != (err == nil) || (!tt.ok && !errors.Is(err, ErrTooLarge)) {
 			t.Errorf("max %d, payload %d: err = %v", tt.max, tt.payload, err)
@@ -200,7 +200,7 @@ func TestSendTooLarge(t *testing.T) {
 func TestDuplicateRepliesIgnored(t *testing.T) {
 	r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{Extra: 3, Garbage: true})
 	// Timeouts long enough that only a reply could provoke a resend.
-	c := dial(t, r.Addr(), &Config{InitialTimeout: time.Hour, MaxTimeout: time.Hour})
+	c := dial(t, r.Addr(), Config{InitialTimeout: time.Hour, MaxTimeout: time.Hour})
 	ctx := testContext(t)
 	const n = 20
 	for i := range n {
@@ -247,7 +247,7 @@ func TestSendAllLossy(t *testing.T) {
 	for _, addr := range loopbacks {
 		t.Run(addr, func(t *testing.T) {
 			r := startResponder(t, addr, clienttest.Behavior{DropIn: 0.3, DropOut: 0.3})
-			c := dial(t, r.Addr(), &Config{
+			c := dial(t, r.Addr(), Config{
 				InitialTimeout: 5 * time.Millisecond,
 				MinTimeout:     2 * time.Millisecond,
 				MaxTimeout:     50 * time.Millisecond,
@@ -295,7 +295,7 @@ func TestSendAllLossy(t *testing.T) {
 
 func TestSendAllRefused(t *testing.T) {
 	addr := closedPort(t, "udp4", "127.0.0.1:0")
-	c := dial(t, addr, &Config{InitialTimeout: time.Hour, MaxTimeout: time.Hour})
+	c := dial(t, addr, Config{InitialTimeout: time.Hour, MaxTimeout: time.Hour})
 	var mu sync.Mutex
 	reported := 0
 	err := c.SendAll(testContext(t), slices.Values(make([][]byte, 100)), func(i int, r Result, err error) {
@@ -316,7 +316,7 @@ func TestSendAllRefused(t *testing.T) {
 
 func TestSendAllMixed(t *testing.T) {
 	r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{})
-	c := dial(t, r.Addr(), &Config{MaxDatagram: 20})
+	c := dial(t, r.Addr(), Config{MaxDatagram: 20})
 	payloads := [][]byte{[]byte("ok"), []byte("far too large"), []byte("ok2")}
 	errs := make([]error, len(payloads))
 	if err := c.SendAll(testContext(t), slices.Values(payloads), func(i int, _ Result, err error) { errs[i] = err }); err != nil {
@@ -329,7 +329,7 @@ func TestSendAllMixed(t *testing.T) {
 
 func TestContextCancel(t *testing.T) {
 	r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{Silent: true})
-	c := dial(t, r.Addr(), &Config{InitialTimeout: time.Hour, MaxTimeout: time.Hour})
+	c := dial(t, r.Addr(), Config{InitialTimeout: time.Hour, MaxTimeout: time.Hour})
 
 	t.Run("Send", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(testContext(t), 20*time.Millisecond)
@@ -364,7 +364,7 @@ func TestContextCancel(t *testing.T) {
 
 func TestCloseUnblocks(t *testing.T) {
 	r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{Silent: true})
-	c, err := Dial(testContext(t), r.Addr(), &Config{InitialTimeout: time.Hour, MaxTimeout: time.Hour})
+	c, err := Dial(testContext(t), r.Addr(), Config{InitialTimeout: time.Hour, MaxTimeout: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +400,7 @@ func TestPing(t *testing.T) {
 	for _, addr := range loopbacks {
 		t.Run(addr, func(t *testing.T) {
 			r := startResponder(t, addr, clienttest.Behavior{})
-			c := dial(t, r.Addr(), nil)
+			c := dial(t, r.Addr(), Config{})
 			p, err := c.Ping(testContext(t), make([]byte, 56))
 			if err != nil {
 				t.Fatal(err)
@@ -414,7 +414,7 @@ func TestPing(t *testing.T) {
 
 func TestStartPingDuplicates(t *testing.T) {
 	r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{Extra: 1})
-	c := dial(t, r.Addr(), nil)
+	c := dial(t, r.Addr(), Config{})
 	got := make(chan Pong, 4)
 	id, err := c.StartPing([]byte("abc"), func(p Pong) { got <- p })
 	if err != nil {
@@ -434,7 +434,7 @@ func TestStartPingDuplicates(t *testing.T) {
 
 func TestPingRefused(t *testing.T) {
 	addr := closedPort(t, "udp4", "127.0.0.1:0")
-	c := dial(t, addr, nil)
+	c := dial(t, addr, Config{})
 	for i := range 3 {
 		got := make(chan Pong, 1)
 		if _, err := c.StartPing(nil, func(p Pong) { got <- p }); err != nil {
@@ -463,7 +463,7 @@ func TestDialBadAddress(t *testing.T) {
 		{":9797", "no host"},
 	}
 	for _, tt := range tests {
-		_, err := Dial(testContext(t), tt.addr, nil)
+		_, err := Dial(testContext(t), tt.addr, Config{})
 		if err == nil {
 			t.Errorf("Dial(%q) succeeded", tt.addr)
 			continue
@@ -487,7 +487,7 @@ func TestConfigDefaults(t *testing.T) {
 	if cfg.InitialTimeout != 0 || cfg.Retries != 0 || cfg.Window != 0 || cfg.MaxDatagram != 0 {
 		t.Error("resolve wrote into the caller's Config")
 	}
-	small := (&Config{InitialTimeout: 5 * time.Millisecond, Retries: -3, MaxTimeout: time.Hour}).resolve()
+	small := (Config{InitialTimeout: 5 * time.Millisecond, Retries: -3, MaxTimeout: time.Hour}).resolve()
 	if small.min != 5*time.Millisecond || small.retries != 0 || small.max != ExchangeLifetime {
 		t.Errorf("resolved %+v", small)
 	}

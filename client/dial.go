@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/udpkit/udpkit/internal/readloop"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -22,7 +23,8 @@ type lookupFunc func(ctx context.Context, host string) ([]netip.Addr, error)
 // IPv6 address such as "[::1]:9797") and returns a Client with a connected
 // UDP socket to it. A connected socket makes the kernel report an ICMP port
 // unreachable for our traffic as ECONNREFUSED, which the client turns into
-// ErrRefused at once instead of waiting for timeouts. cfg may be nil.
+// ErrRefused at once instead of waiting for timeouts. A zero cfg (or
+// DefaultConfig()) uses the defaults.
 //
 // When a name has several addresses ("localhost" is often both ::1 and
 // 127.0.0.1, but a server may listen on only one), Dial tries them in the
@@ -43,7 +45,7 @@ type lookupFunc func(ctx context.Context, host string) ([]netip.Addr, error)
 //
 // An address that cannot be parsed, or a name that does not exist, gives an
 // error matching ErrBadAddress; a resolver that cannot be reached does not.
-func Dial(ctx context.Context, address string, cfg *Config) (*Client, error) {
+func Dial(ctx context.Context, address string, cfg Config) (*Client, error) {
 	rc := cfg.resolve()
 	aps, err := resolve(ctx, address, rc.lookup)
 	if err != nil {
@@ -116,12 +118,15 @@ func probe(ctx context.Context, nc *net.UDPConn, wait time.Duration) (bool, erro
 	if err := nc.SetReadDeadline(deadline); err != nil {
 		return false, err
 	}
-	stop := context.AfterFunc(ctx, func() { nc.SetReadDeadline(time.Now()) })
-	defer stop()
-	defer nc.SetReadDeadline(time.Time{})
+	// The socket goes to the client afterwards: it must leave without a
+	// deadline, whenever ctx ends (readloop.Wake waits for the wake-up).
+	defer readloop.Wake(ctx, nc, time.Time{})()
 	buf := make([]byte, wire.MaxDatagram+1)
 	for {
 		n, err := nc.Read(buf)
+		if testHookProbeRead != nil {
+			testHookProbeRead()
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return false, ctx.Err()
@@ -137,6 +142,9 @@ func probe(ctx context.Context, nc *net.UDPConn, wait time.Duration) (bool, erro
 		// Anything else (a stray or malformed datagram) is not the answer.
 	}
 }
+
+// testHookProbeRead, for tests, runs after each read of probe.
+var testHookProbeRead func()
 
 func badAddress(address, why string) error {
 	return fmt.Errorf("%w %q: %s; want HOST:PORT, e.g. 127.0.0.1:9797 or [::1]:9797", ErrBadAddress, address, why)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/client/clienttest"
+	"github.com/udpkit/udpkit/internal/readloop"
 )
 
 // fakeLookup resolves every name to addrs, so that tests never look a name
@@ -67,7 +68,7 @@ func TestDialTriesEachAddress(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := startResponder(t, "127.0.0.1:0", tt.behavior)
 			port := portOf(t, r.Addr())
-			c := dial(t, "server.test:"+port, &Config{
+			c := dial(t, "server.test:"+port, Config{
 				InitialTimeout: 50 * time.Millisecond,
 				lookup:         fakeLookup(t, tt.addrs...),
 			})
@@ -90,7 +91,7 @@ func TestDialTriesEachAddress(t *testing.T) {
 func TestDialAllRefused(t *testing.T) {
 	haveIPv6Loopback(t)
 	port := portOf(t, closedPort(t, "udp4", "127.0.0.1:0"))
-	_, err := Dial(testContext(t), "server.test:"+port, &Config{lookup: fakeLookup(t, "::1", "127.0.0.1")})
+	_, err := Dial(testContext(t), "server.test:"+port, Config{lookup: fakeLookup(t, "::1", "127.0.0.1")})
 	if !errors.Is(err, ErrRefused) {
 		t.Fatalf("err = %v, want ErrRefused", err)
 	}
@@ -116,7 +117,7 @@ func TestDialProbeHonoursContext(t *testing.T) {
 			cancel()
 		}
 	}()
-	_, err = Dial(ctx, "server.test:"+portOf(t, pc.LocalAddr().String()), &Config{
+	_, err = Dial(ctx, "server.test:"+portOf(t, pc.LocalAddr().String()), Config{
 		lookup: fakeLookup(t, "127.0.0.1", "::1"),
 	})
 	if !errors.Is(err, context.Canceled) {
@@ -145,7 +146,7 @@ func TestDialBadAddressIs(t *testing.T) {
 		{"server.test:9797", unreachable, false},
 	}
 	for _, tt := range tests {
-		_, err := Dial(testContext(t), tt.addr, &Config{lookup: tt.lookup})
+		_, err := Dial(testContext(t), tt.addr, Config{lookup: tt.lookup})
 		if err == nil {
 			t.Errorf("Dial(%q) succeeded", tt.addr)
 			continue
@@ -164,7 +165,7 @@ func TestIDsExactInJSON(t *testing.T) {
 	}
 	r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{})
 	for range 20 {
-		c := dial(t, r.Addr(), nil)
+		c := dial(t, r.Addr(), Config{})
 		res, err := c.Send(testContext(t), []byte("x"))
 		if err != nil {
 			t.Fatal(err)
@@ -173,5 +174,32 @@ func TestIDsExactInJSON(t *testing.T) {
 		if res.ID > startIDSpan || uint64(float64(res.ID+startIDSpan-1)) != res.ID+startIDSpan-1 {
 			t.Errorf("first ID %d: not exact as a float64 for 2^52 increments", res.ID)
 		}
+	}
+}
+
+// The context of Dial ending just after the probe's PONG arrived must not
+// leave a read deadline in the past on the socket handed to the client:
+// its read loop would fail every read and no reply would ever arrive.
+// The hooks widen the window: the context ends right after the read, and
+// its wake-up runs late.
+func TestDialContextEndsAfterProbe(t *testing.T) {
+	r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{})
+	port := portOf(t, r.Addr())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	testHookProbeRead = cancel
+	readloop.TestHookWake = func() { time.Sleep(50 * time.Millisecond) }
+	t.Cleanup(func() { testHookProbeRead, readloop.TestHookWake = nil, nil })
+	c, err := Dial(ctx, "server.test:"+port, Config{
+		InitialTimeout: 50 * time.Millisecond,
+		lookup:         fakeLookup(t, "127.0.0.1", "::1"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	time.Sleep(150 * time.Millisecond) // a late wake-up has run by now
+	if _, err := c.Send(testContext(t), []byte("hi")); err != nil {
+		t.Fatalf("Send after Dial's context ended: %v", err)
 	}
 }

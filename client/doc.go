@@ -6,7 +6,7 @@
 //
 // # Sending
 //
-//	c, err := client.Dial(ctx, "127.0.0.1:9797", nil) // zero Config: LAN defaults
+//	c, err := client.Dial(ctx, "127.0.0.1:9797", client.Config{}) // zero Config: LAN defaults
 //	if err != nil {
 //		return err
 //	}

@@ -23,7 +23,7 @@ func Example() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, srv.Addr(), nil)
+	c, err := client.Dial(ctx, srv.Addr(), client.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -44,7 +44,7 @@ func ExampleClient_SendAll() {
 	}
 	defer srv.Close()
 	ctx := context.Background()
-	c, err := client.Dial(ctx, srv.Addr(), &client.Config{Window: 16})
+	c, err := client.Dial(ctx, srv.Addr(), client.Config{Window: 16})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func ExampleErrRefused() {
 	pc.Close()
 
 	ctx := context.Background()
-	c, err := client.Dial(ctx, addr, nil)
+	c, err := client.Dial(ctx, addr, client.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 // so no server could take one message for another.
 func TestIDsNeverRepeat(t *testing.T) {
 	r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{DropOut: 0.02, Seed: 13})
-	c := dial(t, r.Addr(), &Config{Window: MaxWindow + 100, InitialTimeout: 5 * time.Millisecond, MinTimeout: 5 * time.Millisecond})
+	c := dial(t, r.Addr(), Config{Window: MaxWindow + 100, InitialTimeout: 5 * time.Millisecond, MinTimeout: 5 * time.Millisecond})
 	const bulk, single = 3000, 100
 	var mu sync.Mutex
 	ids := map[uint64]string{}

@@ -1,7 +1,6 @@
 package discovery
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/udpkit/udpkit/internal/readloop"
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -56,7 +57,7 @@ type AnnouncerConfig struct {
 	// GlobalRate limits all answers together. Default DefaultGlobalRate
 	// (200 a second, bursts of 400); PerSecond < 0: no limit.
 	GlobalRate Rate
-	// DiscoveryPort is the UDP port of discovery traffic. Default Port
+	// DiscoveryPort is the UDP port of discovery traffic. Default wire.DiscoveryPort
 	// (9798); tests change it.
 	DiscoveryPort int
 	// Logger receives warnings (an interface that failed) and debug
@@ -83,7 +84,7 @@ type AnnouncerConfig struct {
 type Announcer struct {
 	cfg     AnnouncerConfig // resolved copy; cfg.Instance changes on a rename (under mu)
 	log     *slog.Logger
-	links   []link
+	links   []netif.Interface
 	ttl     uint32
 	auto    bool     // the instance name was generated: rename on a conflict
 	shared  []pconn  // discovery port: hear queries
@@ -91,6 +92,7 @@ type Announcer struct {
 	running atomic.Bool
 	closeMu sync.Once
 	closeEr error
+	closing chan struct{} // closed by Close: Run returns
 
 	mu   sync.Mutex
 	seen map[queryKey]time.Time // query copies already handled
@@ -149,7 +151,7 @@ type queryKey struct {
 }
 
 // NewAnnouncer validates cfg, selects the interfaces and opens the
-// sockets. It fails when cfg is invalid (ErrInvalidName and others) or no
+// sockets. It fails when cfg is invalid (wire.ErrInvalidName and others) or no
 // interface can be used (ErrNoInterface); losing one address family or
 // one interface is only logged. Call Run to start announcing, or Close.
 func NewAnnouncer(cfg AnnouncerConfig) (*Announcer, error) {
@@ -160,14 +162,14 @@ func NewAnnouncer(cfg AnnouncerConfig) (*Announcer, error) {
 	return newAnnouncer(cfg, links, sysNetwork{})
 }
 
-func newAnnouncer(cfg AnnouncerConfig, links []link, nw network) (*Announcer, error) {
+func newAnnouncer(cfg AnnouncerConfig, links []netif.Interface, nw network) (*Announcer, error) {
 	if cfg.Port == 0 {
 		return nil, errors.New("discovery: announcer needs the server's port")
 	}
 	if cfg.Service == "" {
 		cfg.Service = DefaultService
 	}
-	if err := ValidateService(cfg.Service); err != nil {
+	if err := wire.ValidateService(cfg.Service); err != nil {
 		return nil, err
 	}
 	if cfg.TTL == 0 {
@@ -180,10 +182,10 @@ func newAnnouncer(cfg AnnouncerConfig, links []link, nw network) (*Announcer, er
 		cfg.MaxAnswerDelay = DefaultMaxAnswerDelay
 	}
 	if cfg.DiscoveryPort == 0 {
-		cfg.DiscoveryPort = Port
+		cfg.DiscoveryPort = wire.DiscoveryPort
 	}
 	cfg.Attrs = slices.Clone(cfg.Attrs)
-	if err := validateAttrs(cfg.Attrs); err != nil {
+	if err := wire.ValidateAttrs(cfg.Attrs); err != nil {
 		return nil, err
 	}
 	cfg.SourceRate = resolveRate(cfg.SourceRate, DefaultSourceRate)
@@ -202,7 +204,7 @@ func newAnnouncer(cfg AnnouncerConfig, links []link, nw network) (*Announcer, er
 		}
 		names := make([]string, len(all))
 		for i, l := range all {
-			names[i] = l.name
+			names[i] = l.Name
 		}
 		return nil, fmt.Errorf("%w: no selected interface (%v) holds a bound address (%s)", ErrNoInterface, names, boundString(cfg.Bound))
 	}
@@ -210,27 +212,27 @@ func newAnnouncer(cfg AnnouncerConfig, links []link, nw network) (*Announcer, er
 	if auto {
 		var as []string
 		for _, l := range links {
-			for _, a := range l.addrs(netip.Addr{}) {
+			for _, a := range announced(&l, netip.Addr{}) {
 				as = append(as, a.String())
 			}
 		}
 		cfg.Instance = DefaultInstance(cfg.Port, as)
 	}
-	if err := ValidateInstance(cfg.Instance); err != nil {
+	if err := wire.ValidateInstance(cfg.Instance); err != nil {
 		return nil, err
 	}
-	a := &Announcer{cfg: cfg, log: log, links: links, ttl: uint32(cfg.TTL / time.Second), auto: auto,
+	a := &Announcer{cfg: cfg, log: log, links: links, ttl: uint32(cfg.TTL / time.Second), auto: auto, closing: make(chan struct{}),
 		seen: make(map[queryKey]time.Time), limiter: newAnswerLimiter(cfg.SourceRate, cfg.GlobalRate, maxSources)}
 	// The largest record must fit a datagram.
 	for _, l := range links {
-		if n := recordLen(a.record(&l, netip.Addr{}, a.ttl)); n > wire.DefaultMaxDatagram {
+		if n := wire.RecordLen(a.record(&l, netip.Addr{}, a.ttl)); n > wire.DefaultMaxDatagram {
 			return nil, fmt.Errorf("discovery: the announcement on %s would be %d bytes, more than %d: use fewer or shorter attributes",
-				l.name, n, wire.DefaultMaxDatagram)
+				l.Name, n, wire.DefaultMaxDatagram)
 		}
 	}
 	var errs []error
 	for i, fam := range []int{4, 6} {
-		if !slices.ContainsFunc(links, func(l link) bool { return l.hasFamily(fam) }) {
+		if !slices.ContainsFunc(links, func(l netif.Interface) bool { return hasFamily(&l, fam) }) {
 			continue
 		}
 		s, err := nw.listen(fam, cfg.DiscoveryPort, true, links, log)
@@ -255,11 +257,13 @@ func newAnnouncer(cfg AnnouncerConfig, links []link, nw network) (*Announcer, er
 	return a, nil
 }
 
-func (l *link) hasFamily(fam int) bool {
+// hasFamily reports whether l has an address discovery uses in family
+// fam: an IPv4 address, or an IPv6 link-local one.
+func hasFamily(l *netif.Interface, fam int) bool {
 	if fam == 4 {
-		return len(l.v4) > 0
+		return len(l.IPv4) > 0
 	}
-	return l.ll6.IsValid()
+	return l.IPv6LinkLocal.IsValid()
 }
 
 // Instance returns the instance name the Announcer announces. A generated
@@ -279,9 +283,11 @@ func (a *Announcer) Interfaces() []string {
 }
 
 // Close closes the Announcer's sockets without a goodbye (Run sends the
-// goodbye when its context ends). It is safe to call more than once.
+// goodbye when its context ends) and makes Run return. It is safe to call
+// more than once.
 func (a *Announcer) Close() error {
 	a.closeMu.Do(func() {
+		close(a.closing)
 		var errs []error
 		for _, c := range a.shared {
 			errs = append(errs, c.close())
@@ -313,7 +319,8 @@ type pendingAnswer struct {
 }
 
 // Run announces until ctx ends, then sends goodbyes, closes the sockets
-// and returns nil. It returns an error only when called twice.
+// and returns nil; after Close it returns nil at once, without goodbyes.
+// It returns an error only when called twice.
 func (a *Announcer) Run(ctx context.Context) error {
 	if !a.running.CompareAndSwap(false, true) {
 		return errors.New("discovery: Announcer.Run called twice")
@@ -341,6 +348,8 @@ func (a *Announcer) Run(ctx context.Context) error {
 	n := 0
 	for {
 		select {
+		case <-a.closing: // closed without goodbyes
+			return nil
 		case <-ctx.Done():
 			for _, p := range pending { // answer what was promised
 				a.sendAnswer(p)
@@ -357,15 +366,15 @@ func (a *Announcer) Run(ctx context.Context) error {
 			announceT.Reset(announceDelay(n, a.cfg.TTL))
 			n++
 		case p := <-in:
-			now := time.Now()
-			if a.conflict(p, now) { // renamed: start over under the new name
+			ans, ok, renamed := a.receive(p, time.Now())
+			if renamed { // start over under the new name
 				pending = pending[:0]
 				answerT.Stop()
 				n = 0
 				announceT.Reset(0)
 				continue
 			}
-			if ans, ok := a.answer(p, now); ok {
+			if ok {
 				pending = append(pending, ans)
 				slices.SortFunc(pending, func(x, y pendingAnswer) int { return x.due.Compare(y.due) })
 				answerT.Reset(time.Until(pending[0].due))
@@ -383,19 +392,22 @@ func (a *Announcer) Run(ctx context.Context) error {
 }
 
 // readLoop reads datagrams from c into in until c is closed. Other read
-// errors are logged and backed off.
+// errors are logged within a budget and backed off (internal/readloop).
 func readLoop(c pconn, in chan<- inPacket, log *slog.Logger) {
 	buf := make([]byte, 2048)
+	var fails readloop.Failures
 	for {
 		n, src, idx, err := c.readFrom(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			log.Debug("discovery: read failed", "err", err)
-			time.Sleep(10 * time.Millisecond)
+			// A socket that is not closed ends with the loop's owner,
+			// which closes it: nothing else to wait for.
+			fails.Failed(nil, log, "discovery: read failed", err)
 			continue
 		}
+		fails.Succeeded()
 		if !wire.IsMessage(buf[:n]) {
 			continue
 		}
@@ -406,23 +418,37 @@ func readLoop(c pconn, in chan<- inPacket, log *slog.Logger) {
 	}
 }
 
-// answer decides whether datagram p is a query to answer and builds the
-// answer (PROTOCOL.md section 6.4).
-func (a *Announcer) answer(p inPacket, now time.Time) (pendingAnswer, bool) {
+// receive handles one datagram: parsed once, dispatched by type. A QUERY
+// may need an answer (returned, with ok); an ANNOUNCE or ANSWER may show a
+// name conflict (renamed: the Announcer took a new name).
+func (a *Announcer) receive(p inPacket, now time.Time) (ans pendingAnswer, ok, renamed bool) {
 	h, body, err := wire.Parse(p.b)
-	if err != nil || h.Type != wire.TypeQuery || h.Flags&wire.FlagAuth != 0 {
-		return pendingAnswer{}, false
+	if err != nil || h.Flags&wire.FlagAuth != 0 {
+		return pendingAnswer{}, false, false
 	}
+	switch h.Type {
+	case wire.TypeQuery:
+		ans, ok = a.answer(p, h, body, now)
+		return ans, ok, false
+	case wire.TypeAnnounce, wire.TypeAnswer:
+		return pendingAnswer{}, false, a.conflict(p, h, body, now)
+	}
+	return pendingAnswer{}, false, false
+}
+
+// answer decides whether datagram p, a QUERY with header h and body, is
+// to be answered and builds the answer (PROTOCOL.md section 6.4).
+func (a *Announcer) answer(p inPacket, h wire.Header, body []byte, now time.Time) (pendingAnswer, bool) {
 	l := linkByIndex(a.links, p.ifIndex)
 	if l == nil {
 		return pendingAnswer{}, false // arrived on an interface we do not serve
 	}
-	q, err := ParseQuery(body)
+	q, err := wire.ParseQuery(body)
 	if err != nil {
 		a.log.Debug("discovery: malformed query", "from", p.src, "err", err)
 		return pendingAnswer{}, false
 	}
-	if q.Service != "" && !equalFold(q.Service, a.cfg.Service) || q.Instance != "" && !equalFold(q.Instance, a.cfg.Instance) {
+	if q.Service != "" && !wire.EqualFold(q.Service, a.cfg.Service) || q.Instance != "" && !wire.EqualFold(q.Instance, a.cfg.Instance) {
 		return pendingAnswer{}, false
 	}
 	if a.isOwn(h.ID) {
@@ -457,7 +483,7 @@ func (a *Announcer) answer(p inPacket, now time.Time) (pendingAnswer, bool) {
 		a.stats.dups.Add(1)
 		return pendingAnswer{}, false
 	}
-	if slices.Contains(q.Known, KnownHash(a.cfg.Service, a.cfg.Instance)) {
+	if slices.Contains(q.Known, wire.KnownHash(a.cfg.Service, a.cfg.Instance)) {
 		a.stats.known.Add(1)
 		return pendingAnswer{}, false
 	}
@@ -471,12 +497,12 @@ func (a *Announcer) answer(p inPacket, now time.Time) (pendingAnswer, bool) {
 			return pendingAnswer{}, false
 		}
 	}
-	rec, ok := fitRecord(a.record(l, p.src.Addr(), a.ttl), len(p.b))
+	rec, ok := wire.FitRecord(a.record(l, p.src.Addr(), a.ttl), len(p.b))
 	if !ok {
 		a.log.Debug("discovery: query too small for an answer", "from", p.src, "size", len(p.b))
 		return pendingAnswer{}, false
 	}
-	msg, err := AppendRecord(nil, wire.TypeAnswer, h.ID, rec)
+	msg, err := wire.AppendRecord(nil, wire.TypeAnswer, h.ID, rec)
 	if err != nil {
 		return pendingAnswer{}, false
 	}
@@ -499,20 +525,20 @@ func (a *Announcer) answer(p inPacket, now time.Time) (pendingAnswer, bool) {
 // resolution, so one lost ARP frame does not cost the browser a second
 // (PROTOCOL.md section 6.5). Other hosts drop it: nothing listens on the
 // browser's ephemeral port.
-func sharedDst(l *link, src netip.AddrPort) netip.AddrPort {
+func sharedDst(l *netif.Interface, src netip.AddrPort) netip.AddrPort {
 	a := src.Addr()
 	if a.Is4() {
-		for _, v := range l.v4 {
-			if l.broadcast && v.bcast.IsValid() && v.prefix.Contains(a) {
-				return netip.AddrPortFrom(v.bcast, src.Port())
+		for _, v := range l.IPv4 {
+			if l.CanBroadcast() && v.Broadcast.IsValid() && v.Addr.Contains(a) {
+				return netip.AddrPortFrom(v.Broadcast, src.Port())
 			}
 		}
 		return netip.AddrPort{}
 	}
 	// Only a link-local querier is surely on this link; a routed address
 	// must not be able to make the server multicast to the whole link.
-	if l.multicast && l.ll6.IsValid() && a.IsLinkLocalUnicast() {
-		return netip.AddrPortFrom(allNodes.WithZone(l.name), src.Port())
+	if l.CanMulticast() && l.IPv6LinkLocal.IsValid() && a.IsLinkLocalUnicast() {
+		return netip.AddrPortFrom(allNodes.WithZone(l.Name), src.Port())
 	}
 	return netip.AddrPort{}
 }
@@ -521,9 +547,9 @@ func sharedDst(l *link, src netip.AddrPort) netip.AddrPort {
 var allNodes = netip.MustParseAddr("ff02::1")
 
 // record returns the Announcer's record for link l.
-func (a *Announcer) record(l *link, near netip.Addr, ttl uint32) Record {
-	return Record{TTL: ttl, Port: a.cfg.Port, Service: a.cfg.Service, Instance: a.cfg.Instance,
-		Addrs: l.addrs(near), Attrs: a.cfg.Attrs}
+func (a *Announcer) record(l *netif.Interface, near netip.Addr, ttl uint32) wire.Record {
+	return wire.Record{TTL: ttl, Port: a.cfg.Port, Service: a.cfg.Service, Instance: a.cfg.Instance,
+		Addrs: announced(l, near), Attrs: a.cfg.Attrs}
 }
 
 // send writes msg to dst from the socket of dst's family.
@@ -545,11 +571,11 @@ func (a *Announcer) send(msg []byte, dst netip.AddrPort, ifIndex int) {
 func (a *Announcer) sendAll(t wire.Type, ttl uint32) {
 	for i := range a.links {
 		l := &a.links[i]
-		msg, err := AppendRecord(nil, t, a.newID(), a.record(l, netip.Addr{}, ttl))
+		msg, err := wire.AppendRecord(nil, t, a.newID(), a.record(l, netip.Addr{}, ttl))
 		if err != nil {
 			continue
 		}
-		forEachTarget(l, a.cfg.DiscoveryPort, func(dst netip.AddrPort) { a.send(msg, dst, l.index) })
+		forEachTarget(l, a.cfg.DiscoveryPort, func(dst netip.AddrPort) { a.send(msg, dst, l.Index) })
 	}
 }
 
@@ -565,44 +591,21 @@ func (a *Announcer) sendAnswer(p pendingAnswer) {
 // forEachTarget calls f with every destination discovery traffic goes to
 // on link l: each directed broadcast address, the IPv4 group and the IPv6
 // group (with the link's zone).
-func forEachTarget(l *link, port int, f func(netip.AddrPort)) {
+func forEachTarget(l *netif.Interface, port int, f func(netip.AddrPort)) {
 	p := uint16(port)
-	if l.broadcast {
+	if l.CanBroadcast() {
 		var done []netip.Addr
-		for _, v := range l.v4 {
-			if v.bcast.IsValid() && !slices.Contains(done, v.bcast) {
-				done = append(done, v.bcast)
-				f(netip.AddrPortFrom(v.bcast, p))
+		for _, v := range l.IPv4 {
+			if v.Broadcast.IsValid() && !slices.Contains(done, v.Broadcast) {
+				done = append(done, v.Broadcast)
+				f(netip.AddrPortFrom(v.Broadcast, p))
 			}
 		}
 	}
-	if l.multicast && len(l.v4) > 0 {
-		f(netip.AddrPortFrom(Group4, p))
+	if l.CanMulticast() && len(l.IPv4) > 0 {
+		f(netip.AddrPortFrom(wire.DiscoveryGroup4, p))
 	}
-	if l.multicast && l.ll6.IsValid() {
-		f(netip.AddrPortFrom(Group6.WithZone(l.name), p))
+	if l.CanMulticast() && l.IPv6LinkLocal.IsValid() {
+		f(netip.AddrPortFrom(wire.DiscoveryGroup6.WithZone(l.Name), p))
 	}
-}
-
-// equalFold compares names the way DNS does (RFC 4343): ASCII letters
-// case-insensitively, every other byte exactly. strings.EqualFold would also
-// fold non-ASCII letters, which DNS-SD names must not.
-func equalFold(a, b string) bool {
-	return len(a) == len(b) && cmp.Compare(toLower(a), toLower(b)) == 0
-}
-
-// toLower lower-cases ASCII letters only, as DNS does.
-func toLower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if b[j] >= 'A' && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
 }

@@ -11,41 +11,42 @@ import (
 	"sync"
 	"time"
 
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
 // Instance is one service instance found on the LAN.
 type Instance struct {
 	// Service is the service type, such as "_udpkit._udp".
-	Service string `json:"service"`
+	Service string
 	// Instance is the instance name.
-	Instance string `json:"instance"`
+	Instance string
 	// Addrs are the instance's addresses on the interface it was found
 	// on, with its port; IPv6 link-local addresses carry that interface
 	// as their zone (fe80::1%eth0), so they can be used as they are.
-	Addrs []netip.AddrPort `json:"addrs"`
+	Addrs []netip.AddrPort
 	// Interface is the name of the local interface the instance was
 	// found on.
-	Interface string `json:"interface"`
+	Interface string
 	// TTL is how long the record stays valid after it arrived.
-	TTL time.Duration `json:"-"`
+	TTL time.Duration
 	// Attrs are the instance's attributes, "key=value" or "key".
-	Attrs []string `json:"attrs"`
+	Attrs []string
 	// Truncated is set when the instance left attributes out and did not
 	// answer the unicast follow-up query that asks for all of them.
-	Truncated bool `json:"truncated,omitempty"`
+	Truncated bool
 	// FoundAfter is the time from the start of the browse to the answer.
-	FoundAfter time.Duration `json:"-"`
+	FoundAfter time.Duration
 	// Source is the address and port the record came from.
-	Source netip.AddrPort `json:"-"`
+	Source netip.AddrPort
 }
 
 // Attr returns the value of attribute key and whether the instance has it.
-func (in Instance) Attr(key string) (string, bool) { return LookupAttr(in.Attrs, key) }
+func (in Instance) Attr(key string) (string, bool) { return wire.LookupAttr(in.Attrs, key) }
 
 // instanceFrom builds an Instance from a record that arrived from src on
 // interface ifName.
-func instanceFrom(rec Record, src netip.AddrPort, ifName string) Instance {
+func instanceFrom(rec wire.Record, src netip.AddrPort, ifName string) Instance {
 	in := Instance{Service: rec.Service, Instance: rec.Instance, Interface: ifName,
 		TTL: time.Duration(rec.TTL) * time.Second, Attrs: rec.Attrs, Truncated: rec.Truncated, Source: src}
 	for _, a := range rec.Addrs {
@@ -71,7 +72,7 @@ type BrowserConfig struct {
 	// (an answer is never larger than its query). Default
 	// DefaultQuerySize (512 bytes); at most wire.DefaultMaxDatagram.
 	QuerySize int
-	// DiscoveryPort is the UDP port queries are sent to. Default Port.
+	// DiscoveryPort is the UDP port queries are sent to. Default wire.DiscoveryPort.
 	DiscoveryPort int
 	// Logger receives warnings and debug detail. Default: none.
 	Logger *slog.Logger
@@ -83,7 +84,7 @@ type BrowserConfig struct {
 type Browser struct {
 	cfg   BrowserConfig
 	log   *slog.Logger
-	links []link
+	links []netif.Interface
 	conns [2]pconn // IPv4, IPv6; either may be nil
 	in    chan inPacket
 	wg    sync.WaitGroup
@@ -102,7 +103,7 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 	return newBrowser(cfg, links, sysNetwork{})
 }
 
-func newBrowser(cfg BrowserConfig, links []link, nw network) (*Browser, error) {
+func newBrowser(cfg BrowserConfig, links []netif.Interface, nw network) (*Browser, error) {
 	if cfg.QuerySize != 0 && (cfg.QuerySize < MinQuerySize || cfg.QuerySize > wire.DefaultMaxDatagram) {
 		return nil, fmt.Errorf("discovery: query size %d is outside %d to %d bytes (answers are never larger than the query, and the smallest answer needs about %d)",
 			cfg.QuerySize, MinQuerySize, wire.DefaultMaxDatagram, MinQuerySize)
@@ -112,7 +113,7 @@ func newBrowser(cfg BrowserConfig, links []link, nw network) (*Browser, error) {
 	}
 	cfg.QuerySize = min(cfg.QuerySize, wire.DefaultMaxDatagram)
 	if cfg.DiscoveryPort == 0 {
-		cfg.DiscoveryPort = Port
+		cfg.DiscoveryPort = wire.DiscoveryPort
 	}
 	cfg.Interfaces = slices.Clone(cfg.Interfaces)
 	log := cfg.Logger
@@ -122,7 +123,7 @@ func newBrowser(cfg BrowserConfig, links []link, nw network) (*Browser, error) {
 	b := &Browser{cfg: cfg, log: log, links: links, in: make(chan inPacket, 256)}
 	var errs []error
 	for i, fam := range []int{4, 6} {
-		if !slices.ContainsFunc(links, func(l link) bool { return l.hasFamily(fam) }) {
+		if !slices.ContainsFunc(links, func(l netif.Interface) bool { return hasFamily(&l, fam) }) {
 			continue
 		}
 		c, err := nw.listen(fam, 0, false, links, log)
@@ -195,7 +196,7 @@ const truncatedWait = 300 * time.Millisecond
 // all. Only one Browse runs at a time on a Browser.
 func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance)) error {
 	if service != "" {
-		if err := ValidateService(service); err != nil {
+		if err := wire.ValidateService(service); err != nil {
 			return err
 		}
 	}
@@ -245,7 +246,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			}
 			id := rand.Uint64()
 			ids[id] = true
-			sent, err := b.sendQuery(id, Query{Service: service, Known: fitKnown(hashes, service)})
+			sent, err := b.sendQuery(id, wire.Query{Service: service, Known: fitKnown(hashes, service)})
 			if round == 0 && sent == 0 {
 				return fmt.Errorf("discovery: no query could be sent: %w", err)
 			}
@@ -266,15 +267,15 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			if err != nil || h.Type != wire.TypeAnswer || !ids[h.ID] {
 				continue
 			}
-			rec, err := ParseRecord(body)
+			rec, err := wire.ParseRecord(body)
 			if err != nil {
 				b.log.Debug("discovery: malformed answer", "from", p.src, "err", err)
 				continue
 			}
-			if rec.TTL == 0 || service != "" && !equalFold(rec.Service, service) {
+			if rec.TTL == 0 || service != "" && !wire.EqualFold(rec.Service, service) {
 				continue
 			}
-			key := toLower(rec.Service) + "\x00" + toLower(rec.Instance)
+			key := wire.FoldCase(rec.Service) + "\x00" + wire.FoldCase(rec.Instance)
 			in := instanceFrom(rec, p.src, ifaceName(b.links, p.ifIndex))
 			in.FoundAfter = time.Since(start)
 			f := known[key]
@@ -285,17 +286,17 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 				// The follow-up is a 1472-byte query to the answer's
 				// source: only to a neighbour, never to whatever address
 				// a forged answer names.
-				if l := linkByIndex(b.links, p.ifIndex); l == nil || !l.onLink(p.src.Addr()) {
+				if l := linkByIndex(b.links, p.ifIndex); l == nil || !l.OnLink(p.src.Addr()) {
 					continue
 				}
 			}
 			switch {
 			case f == nil && !rec.Truncated:
-				known[key] = &found{hash: KnownHash(rec.Service, rec.Instance), src: p.src.Addr(), iface: in.Interface}
+				known[key] = &found{hash: wire.KnownHash(rec.Service, rec.Instance), src: p.src.Addr(), iface: in.Interface}
 				order = append(order, key)
 				report(in)
 			case f == nil:
-				known[key] = &found{hash: KnownHash(rec.Service, rec.Instance), pending: &in, since: time.Now(),
+				known[key] = &found{hash: wire.KnownHash(rec.Service, rec.Instance), pending: &in, since: time.Now(),
 					src: p.src.Addr(), iface: in.Interface}
 				order = append(order, key)
 				b.followUp(ids, &in)
@@ -318,7 +319,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 
 // fitKnown cuts the known-answer list to what fits a query for service.
 func fitKnown(h []uint64, service string) []uint64 {
-	n := (wire.DefaultMaxDatagram - queryFixedLen - len(service)) / 8
+	n := (wire.DefaultMaxDatagram - wire.QueryFixedLen - len(service)) / 8
 	n = min(n, 255)
 	if len(h) > n {
 		h = h[len(h)-n:] // the most recent ones
@@ -331,7 +332,7 @@ func fitKnown(h []uint64, service string) []uint64 {
 func (b *Browser) followUp(ids map[uint64]bool, in *Instance) {
 	id := rand.Uint64()
 	ids[id] = true
-	msg, err := AppendQuery(nil, id, Query{Service: in.Service, Instance: in.Instance}, wire.DefaultMaxDatagram)
+	msg, err := wire.AppendQuery(nil, id, wire.Query{Service: in.Service, Instance: in.Instance}, wire.DefaultMaxDatagram)
 	if err != nil {
 		return
 	}
@@ -344,8 +345,8 @@ func (b *Browser) followUp(ids map[uint64]bool, in *Instance) {
 	}
 	idx := 0
 	for _, l := range b.links {
-		if l.name == in.Interface {
-			idx = l.index
+		if l.Name == in.Interface {
+			idx = l.Index
 		}
 	}
 	if err := c.writeTo(msg, in.Source, idx); err != nil {
@@ -355,8 +356,8 @@ func (b *Browser) followUp(ids map[uint64]bool, in *Instance) {
 
 // sendQuery sends one round of query q on every link and returns how many
 // datagrams left and the last error.
-func (b *Browser) sendQuery(id uint64, q Query) (int, error) {
-	msg, err := AppendQuery(nil, id, q, b.cfg.QuerySize)
+func (b *Browser) sendQuery(id uint64, q wire.Query) (int, error) {
+	msg, err := wire.AppendQuery(nil, id, q, b.cfg.QuerySize)
 	if err != nil {
 		return 0, err
 	}
@@ -372,9 +373,9 @@ func (b *Browser) sendQuery(id uint64, q Query) (int, error) {
 			if c == nil {
 				return
 			}
-			if err := c.writeTo(msg, dst, l.index); err != nil {
-				last = fmt.Errorf("%s to %v: %w", l.name, dst, err)
-				b.log.Debug("discovery: query not sent", "interface", l.name, "to", dst, "err", err)
+			if err := c.writeTo(msg, dst, l.Index); err != nil {
+				last = fmt.Errorf("%s to %v: %w", l.Name, dst, err)
+				b.log.Debug("discovery: query not sent", "interface", l.Name, "to", dst, "err", err)
 				return
 			}
 			sent++

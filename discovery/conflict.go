@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -48,24 +49,23 @@ func (a *Announcer) isOwn(id uint64) bool {
 // probe sends a QUERY for the Announcer's own instance on every link. A
 // server that already uses the name answers it.
 func (a *Announcer) probe() {
-	q := Query{Service: a.cfg.Service, Instance: a.cfg.Instance}
+	q := wire.Query{Service: a.cfg.Service, Instance: a.cfg.Instance}
 	for i := range a.links {
 		l := &a.links[i]
-		msg, err := AppendQuery(nil, a.newID(), q, DefaultQuerySize)
+		msg, err := wire.AppendQuery(nil, a.newID(), q, DefaultQuerySize)
 		if err != nil {
 			return
 		}
-		forEachTarget(l, a.cfg.DiscoveryPort, func(dst netip.AddrPort) { a.send(msg, dst, l.index) })
+		forEachTarget(l, a.cfg.DiscoveryPort, func(dst netip.AddrPort) { a.send(msg, dst, l.Index) })
 	}
 }
 
-// conflict checks whether datagram p shows another server using the
+// conflict checks whether datagram p (header h, body) shows another server using the
 // Announcer's instance name, and reacts: a generated name is replaced (and
 // conflict returns true: the caller starts announcing the new name), a
 // configured one is kept and the conflict logged as an error.
-func (a *Announcer) conflict(p inPacket, now time.Time) bool {
-	h, body, err := wire.Parse(p.b)
-	if err != nil || h.Flags&wire.FlagAuth != 0 || a.isOwn(h.ID) && h.Type == wire.TypeAnnounce {
+func (a *Announcer) conflict(p inPacket, h wire.Header, body []byte, now time.Time) bool {
+	if a.isOwn(h.ID) && h.Type == wire.TypeAnnounce {
 		return false
 	}
 	switch {
@@ -78,15 +78,15 @@ func (a *Announcer) conflict(p inPacket, now time.Time) bool {
 	if l == nil {
 		return false
 	}
-	rec, err := ParseRecord(body)
-	if err != nil || rec.TTL == 0 || !equalFold(rec.Service, a.cfg.Service) || !equalFold(rec.Instance, a.cfg.Instance) {
+	rec, err := wire.ParseRecord(body)
+	if err != nil || rec.TTL == 0 || !wire.EqualFold(rec.Service, a.cfg.Service) || !wire.EqualFold(rec.Instance, a.cfg.Instance) {
 		return false
 	}
 	// The same port at one of our addresses is this server (another
 	// Announcer for it, or our own message on a second interface of the
 	// same link): no conflict.
 	if rec.Port == a.cfg.Port && slices.ContainsFunc(rec.Addrs, func(ad netip.Addr) bool {
-		return slices.ContainsFunc(a.links, func(k link) bool { return k.has(ad) })
+		return slices.ContainsFunc(a.links, func(k netif.Interface) bool { return k.Has(ad) })
 	}) {
 		return false
 	}
@@ -103,7 +103,7 @@ func (a *Announcer) conflict(p inPacket, now time.Time) bool {
 				a.logged = append(a.logged, peer)
 			}
 			a.log.Error("discovery: another server announces this instance name; keeping it because it was configured, but browsers will see only one of the two: give each server its own name",
-				"instance", a.cfg.Instance, "service", a.cfg.Service, "peer", p.src, "peer_port", rec.Port, "interface", l.name)
+				"instance", a.cfg.Instance, "service", a.cfg.Service, "peer", p.src, "peer_port", rec.Port, "interface", l.Name)
 		}
 		return false
 	}
@@ -118,7 +118,7 @@ func (a *Announcer) conflict(p inPacket, now time.Time) bool {
 	a.lastRename = now
 	a.stats.renames.Add(1)
 	a.log.Warn("discovery: another server announces this generated instance name; announcing a new one",
-		"instance", old, "new", name, "service", a.cfg.Service, "peer", p.src, "peer_port", rec.Port, "interface", l.name)
+		"instance", old, "new", name, "service", a.cfg.Service, "peer", p.src, "peer_port", rec.Port, "interface", l.Name)
 	return true
 }
 
@@ -132,7 +132,7 @@ func renameInstance(old string) string {
 	}
 	suffix := fmt.Sprintf("-%06x", rand.Uint32()&0xffffff)
 	for {
-		n := truncateUTF8(base, MaxInstanceLen-len(suffix)) + suffix
+		n := wire.TruncateUTF8(base, wire.MaxInstanceLen-len(suffix)) + suffix
 		if n != old {
 			return n
 		}

@@ -46,11 +46,3 @@ func ExampleBrowser_Browse() {
 		log.Fatal(err)
 	}
 }
-
-func ExampleValidateService() {
-	fmt.Println(discovery.ValidateService("_udpkit._udp"))
-	fmt.Println(discovery.ValidateService("udpkit"))
-	// Output:
-	// <nil>
-	// discovery: invalid name: service type "udpkit" must end in ._udp or ._tcp
-}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -42,7 +43,7 @@ type fakeSend struct {
 type fakeHost struct {
 	lan   *fakeLAN
 	name  string
-	links []link
+	links []netif.Interface
 }
 
 type fakePacket struct {
@@ -71,10 +72,10 @@ func (l *fakeLAN) addHost(name string, n int, extra ...string) *fakeHost {
 	segs := append([]string{"eth0"}, extra...)
 	for k, s := range segs {
 		p := netip.MustParsePrefix(fmt.Sprintf("198.18.%d.%d/24", k, n))
-		lk := link{name: s, index: 2 + k, broadcast: true, multicast: true,
-			v4: []v4addr{{p, netip.AddrFrom4([4]byte{198, 18, byte(k), 255})}}}
+		lk := netif.Interface{Name: s, Index: 2 + k, Flags: net.FlagUp | net.FlagBroadcast | net.FlagMulticast,
+			IPv4: []netif.IPv4Addr{{Addr: p, Broadcast: netip.AddrFrom4([4]byte{198, 18, byte(k), 255})}}}
 		if k == 0 {
-			lk.ll6 = netip.MustParseAddr(fmt.Sprintf("fe80::%x%%%s", n, s))
+			lk.IPv6LinkLocal = netip.MustParseAddr(fmt.Sprintf("fe80::%x%%%s", n, s))
 		}
 		h.links = append(h.links, lk)
 	}
@@ -84,7 +85,7 @@ func (l *fakeLAN) addHost(name string, n int, extra ...string) *fakeHost {
 	return h
 }
 
-func (h *fakeHost) listen(family int, port int, shared bool, links []link, log *slog.Logger) (pconn, error) {
+func (h *fakeHost) listen(family int, port int, shared bool, links []netif.Interface, log *slog.Logger) (pconn, error) {
 	h.lan.mu.Lock()
 	defer h.lan.mu.Unlock()
 	if !shared {
@@ -121,14 +122,14 @@ func (c *fakeConn) closed() bool {
 }
 
 // srcAddr is the host's address of the conn's family on link l.
-func (c *fakeConn) srcAddr(l *link) netip.Addr {
+func (c *fakeConn) srcAddr(l *netif.Interface) netip.Addr {
 	if c.family == 4 {
-		if len(l.v4) == 0 {
+		if len(l.IPv4) == 0 {
 			return netip.Addr{}
 		}
-		return l.v4[0].prefix.Addr()
+		return l.IPv4[0].Addr.Addr()
 	}
-	return l.ll6.WithZone("")
+	return l.IPv6LinkLocal.WithZone("")
 }
 
 func (c *fakeConn) writeTo(b []byte, dst netip.AddrPort, ifIndex int) error {
@@ -147,17 +148,17 @@ func (c *fakeConn) writeTo(b []byte, dst netip.AddrPort, ifIndex int) error {
 	defer lan.mu.Unlock()
 	h, _, _ := wire.Parse(b)
 	s := fakeSend{at: time.Now(), from: c.host, src: netip.AddrPortFrom(c.srcAddr(l), uint16(c.port)),
-		dst: dst, link: l.name, h: h, b: slices.Clone(b)}
+		dst: dst, link: l.Name, h: h, b: slices.Clone(b)}
 	lan.log = append(lan.log, s)
 	to := dst.Addr().WithZone("")
-	group := to == Group4 || to == Group6 || slices.ContainsFunc(l.v4, func(v v4addr) bool { return v.bcast == to })
+	group := to == wire.DiscoveryGroup4 || to == wire.DiscoveryGroup6 || slices.ContainsFunc(l.IPv4, func(v netif.IPv4Addr) bool { return v.Broadcast == to })
 	for _, r := range lan.conns {
 		if r.family != c.family || r.port != int(dst.Port()) || r.closed() {
 			continue
 		}
-		var rl *link
+		var rl *netif.Interface
 		for i := range r.host.links {
-			if x := &r.host.links[i]; x.name == l.name && (group && r.shared || !group && x.has(to)) {
+			if x := &r.host.links[i]; x.Name == l.Name && (group && r.shared || !group && x.Has(to)) {
 				rl = x
 			}
 		}
@@ -166,10 +167,10 @@ func (c *fakeConn) writeTo(b []byte, dst netip.AddrPort, ifIndex int) error {
 		}
 		src := s.src
 		if src.Addr().Is6() && src.Addr().IsLinkLocalUnicast() {
-			src = netip.AddrPortFrom(src.Addr().WithZone(rl.name), src.Port())
+			src = netip.AddrPortFrom(src.Addr().WithZone(rl.Name), src.Port())
 		}
 		select {
-		case r.in <- fakePacket{b: s.b, src: src, ifIndex: rl.index}:
+		case r.in <- fakePacket{b: s.b, src: src, ifIndex: rl.Index}:
 		default: // receive buffer full
 		}
 	}

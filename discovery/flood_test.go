@@ -115,11 +115,11 @@ func TestSyncQueryFlood(t *testing.T) {
 					for i := range batch {
 						n := (sent + i) % c.sources
 						src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(n >> 16), byte(n >> 8), byte(n)}), 5353)
-						q, _ := AppendQuery(nil, id, Query{}, 512)
+						q, _ := wire.AppendQuery(nil, id, wire.Query{}, 512)
 						id++
-						lan.inject(srv, Port, src, 2, q)
+						lan.inject(srv, wire.DiscoveryPort, src, 2, q)
 						if i%10 == 0 { // and copies of the same query: handled once
-							lan.inject(srv, Port, src, 2, q)
+							lan.inject(srv, wire.DiscoveryPort, src, 2, q)
 						}
 					}
 					time.Sleep(10 * time.Millisecond) // 10000 queries in 2 s
@@ -235,16 +235,16 @@ func TestSyncGeneratedNameConflict(t *testing.T) {
 		time.Sleep(time.Second)
 		old := a.Instance()
 		forged := func(name string) []byte {
-			b, _ := AppendRecord(nil, wire.TypeAnnounce, 77, Record{TTL: 120, Port: 9797, Service: DefaultService,
+			b, _ := wire.AppendRecord(nil, wire.TypeAnnounce, 77, wire.Record{TTL: 120, Port: 9797, Service: DefaultService,
 				Instance: name, Addrs: []netip.Addr{netip.MustParseAddr("198.18.0.99")}})
 			return b
 		}
 		peer := netip.MustParseAddrPort("198.18.0.99:9798")
 		at := time.Now()
-		lan.inject(srv, Port, peer, 2, forged(old))
+		lan.inject(srv, wire.DiscoveryPort, peer, 2, forged(old))
 		synctest.Wait()
 		renamed := a.Instance()
-		if renamed == old || ValidateInstance(renamed) != nil || a.Stats().Renames != 1 {
+		if renamed == old || wire.ValidateInstance(renamed) != nil || a.Stats().Renames != 1 {
 			t.Fatalf("after a conflict: %q (was %q), %+v", renamed, old, a.Stats())
 		}
 		if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), renamed) {
@@ -254,7 +254,7 @@ func TestSyncGeneratedNameConflict(t *testing.T) {
 		var times []time.Duration
 		for _, s := range lan.sends(byType(srv, wire.TypeAnnounce, g4)) {
 			_, body, _ := wire.Parse(s.b)
-			if rec, _ := ParseRecord(body); rec.Instance == renamed {
+			if rec, _ := wire.ParseRecord(body); rec.Instance == renamed {
 				times = append(times, s.at.Sub(at))
 			}
 		}
@@ -265,13 +265,13 @@ func TestSyncGeneratedNameConflict(t *testing.T) {
 			t.Errorf("%d goodbyes: the old name belongs to the other server now", n)
 		}
 		// A second conflict soon after: counted, not renamed.
-		lan.inject(srv, Port, peer, 2, forged(renamed))
+		lan.inject(srv, wire.DiscoveryPort, peer, 2, forged(renamed))
 		synctest.Wait()
 		if a.Instance() != renamed || a.Stats().Conflicts != 2 {
 			t.Errorf("renamed again within %v: %q %+v", minRenameInterval, a.Instance(), a.Stats())
 		}
 		time.Sleep(minRenameInterval)
-		lan.inject(srv, Port, peer, 2, forged(renamed))
+		lan.inject(srv, wire.DiscoveryPort, peer, 2, forged(renamed))
 		synctest.Wait()
 		if a.Instance() == renamed || a.Stats().Renames != 2 {
 			t.Errorf("not renamed after %v: %+v", minRenameInterval, a.Stats())
@@ -308,7 +308,7 @@ func TestRenameInstance(t *testing.T) {
 	long := strings.Repeat("é", 28) // 56 bytes
 	for _, old := range []string{"host-0a1b2c", "host", "my-server", long + "-abcdef", "x-ABCDEF"} {
 		n := renameInstance(old)
-		if n == old || ValidateInstance(n) != nil || len(n) > MaxInstanceLen {
+		if n == old || wire.ValidateInstance(n) != nil || len(n) > wire.MaxInstanceLen {
 			t.Errorf("renameInstance(%q) = %q", old, n)
 		}
 		base, _, _ := strings.Cut(old, "-")

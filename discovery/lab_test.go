@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/internal/netlab"
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -88,7 +89,7 @@ type countingNet struct {
 	sent, answers atomic.Int64
 }
 
-func (c *countingNet) listen(family int, port int, shared bool, links []link, log *slog.Logger) (pconn, error) {
+func (c *countingNet) listen(family int, port int, shared bool, links []netif.Interface, log *slog.Logger) (pconn, error) {
 	p, err := c.network.listen(family, port, shared, links, log)
 	if err != nil {
 		return nil, err

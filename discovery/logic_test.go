@@ -2,20 +2,22 @@ package discovery
 
 import (
 	"log/slog"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
-func testLinks() []link {
-	return []link{
-		{name: "eth0", index: 2, broadcast: true, multicast: true,
-			v4:  []v4addr{{netip.MustParsePrefix("198.18.0.10/24"), netip.MustParseAddr("198.18.0.255")}},
-			ll6: netip.MustParseAddr("fe80::10%eth0")},
-		{name: "eth1", index: 3, broadcast: true, multicast: true,
-			v4: []v4addr{{netip.MustParsePrefix("198.18.1.10/24"), netip.MustParseAddr("198.18.1.255")}}},
+func testLinks() []netif.Interface {
+	return []netif.Interface{
+		{Name: "eth0", Index: 2, Flags: net.FlagUp | net.FlagBroadcast | net.FlagMulticast,
+			IPv4:          []netif.IPv4Addr{{Addr: netip.MustParsePrefix("198.18.0.10/24"), Broadcast: netip.MustParseAddr("198.18.0.255")}},
+			IPv6LinkLocal: netip.MustParseAddr("fe80::10%eth0")},
+		{Name: "eth1", Index: 3, Flags: net.FlagUp | net.FlagBroadcast | net.FlagMulticast,
+			IPv4: []netif.IPv4Addr{{Addr: netip.MustParsePrefix("198.18.1.10/24"), Broadcast: netip.MustParseAddr("198.18.1.255")}}},
 	}
 }
 
@@ -25,8 +27,8 @@ func TestAnswerDecisions(t *testing.T) {
 	a.log = slog.New(slog.DiscardHandler)
 	a.uni[0], a.uni[1] = dummyConn{}, dummyConn{}
 	src4 := netip.MustParseAddrPort("198.18.0.20:40000")
-	q := func(id uint64, query Query, size int) []byte {
-		b, _ := AppendQuery(nil, id, query, size)
+	q := func(id uint64, query wire.Query, size int) []byte {
+		b, _ := wire.AppendQuery(nil, id, query, size)
 		return b
 	}
 	now := time.Now()
@@ -35,21 +37,21 @@ func TestAnswerDecisions(t *testing.T) {
 		p    inPacket
 		want bool
 	}{
-		{"any service", inPacket{q(1, Query{}, 512), src4, 2}, true},
-		{"same query again (other path)", inPacket{q(1, Query{}, 512), src4, 2}, false},
-		{"same ID over IPv6", inPacket{q(1, Query{}, 512), netip.MustParseAddrPort("[fe80::20%eth0]:40000"), 2}, true},
-		{"same ID on the other interface", inPacket{q(1, Query{}, 512), netip.MustParseAddrPort("198.18.1.20:40000"), 3}, true},
-		{"new round", inPacket{q(2, Query{}, 512), src4, 2}, true},
-		{"other service", inPacket{q(3, Query{Service: "_x._udp"}, 512), src4, 2}, false},
-		{"service, any case", inPacket{q(4, Query{Service: "_UDPKIT._udp"}, 512), src4, 2}, true},
-		{"other instance", inPacket{q(5, Query{Instance: "other"}, 512), src4, 2}, false},
-		{"known", inPacket{q(6, Query{Known: []uint64{KnownHash("_udpkit._udp", "SRV")}}, 512), src4, 2}, false},
-		{"interface not served", inPacket{q(7, Query{}, 512), src4, 9}, false},
+		{"any service", inPacket{q(1, wire.Query{}, 512), src4, 2}, true},
+		{"same query again (other path)", inPacket{q(1, wire.Query{}, 512), src4, 2}, false},
+		{"same ID over IPv6", inPacket{q(1, wire.Query{}, 512), netip.MustParseAddrPort("[fe80::20%eth0]:40000"), 2}, true},
+		{"same ID on the other interface", inPacket{q(1, wire.Query{}, 512), netip.MustParseAddrPort("198.18.1.20:40000"), 3}, true},
+		{"new round", inPacket{q(2, wire.Query{}, 512), src4, 2}, true},
+		{"other service", inPacket{q(3, wire.Query{Service: "_x._udp"}, 512), src4, 2}, false},
+		{"service, any case", inPacket{q(4, wire.Query{Service: "_UDPKIT._udp"}, 512), src4, 2}, true},
+		{"other instance", inPacket{q(5, wire.Query{Instance: "other"}, 512), src4, 2}, false},
+		{"known", inPacket{q(6, wire.Query{Known: []uint64{wire.KnownHash("_udpkit._udp", "SRV")}}, 512), src4, 2}, false},
+		{"interface not served", inPacket{q(7, wire.Query{}, 512), src4, 9}, false},
 		{"not a query", inPacket{wire.AppendAck(nil, 8), src4, 2}, false},
-		{"malformed", inPacket{q(9, Query{}, 0)[:18], src4, 2}, false},
+		{"malformed", inPacket{q(9, wire.Query{}, 0)[:18], src4, 2}, false},
 	}
 	for _, c := range cases {
-		ans, ok := a.answer(c.p, now)
+		ans, ok := answerOf(a, c.p, now)
 		if ok != c.want {
 			t.Errorf("%s: answered %v, want %v", c.name, ok, c.want)
 			continue
@@ -64,30 +66,30 @@ func TestAnswerDecisions(t *testing.T) {
 			t.Errorf("%s: answer %+v", c.name, ans)
 		}
 		h, body, _ := wire.Parse(ans.msg)
-		rec, err := ParseRecord(body)
+		rec, err := wire.ParseRecord(body)
 		if err != nil || h.Type != wire.TypeAnswer {
 			t.Fatalf("%s: %v %v", c.name, h, err)
 		}
 		// Only the addresses of the interface the query came in on.
 		l := linkByIndex(a.links, c.p.ifIndex)
 		for _, ad := range rec.Addrs {
-			if !l.has(ad) {
-				t.Errorf("%s: answer names %v, not an address of %s", c.name, ad, l.name)
+			if !l.Has(ad) {
+				t.Errorf("%s: answer names %v, not an address of %s", c.name, ad, l.Name)
 			}
 		}
 	}
 	// A small query gets a truncated answer; a tiny one none.
-	ans, ok := a.answer(inPacket{q(20, Query{}, 0), src4, 2}, now)
+	ans, ok := answerOf(a, inPacket{q(20, wire.Query{}, 0), src4, 2}, now)
 	if ok {
-		t.Errorf("answered a %d-byte query with %d bytes", queryFixedLen, len(ans.msg))
+		t.Errorf("answered a %d-byte query with %d bytes", wire.QueryFixedLen, len(ans.msg))
 	}
 	r := a.record(&a.links[0], netip.Addr{}, 120)
-	ans, ok = a.answer(inPacket{q(21, Query{}, recordLen(r)-1), src4, 2}, now)
+	ans, ok = answerOf(a, inPacket{q(21, wire.Query{}, wire.RecordLen(r)-1), src4, 2}, now)
 	if !ok {
 		t.Fatal("no truncated answer")
 	}
 	_, body, _ := wire.Parse(ans.msg)
-	if rec, _ := ParseRecord(body); !rec.Truncated || len(rec.Attrs) != 1 {
+	if rec, _ := wire.ParseRecord(body); !rec.Truncated || len(rec.Attrs) != 1 {
 		t.Errorf("truncated answer %+v", rec)
 	}
 }
@@ -101,7 +103,7 @@ func TestRestrict(t *testing.T) {
 		t.Error("wildcard: all links")
 	}
 	got := restrict(links, []netip.Addr{netip.MustParseAddr("198.18.1.10")})
-	if len(got) != 1 || got[0].name != "eth1" || len(got[0].addrs(netip.Addr{})) != 1 {
+	if len(got) != 1 || got[0].Name != "eth1" || len(announced(&got[0], netip.Addr{})) != 1 {
 		t.Errorf("bound to eth1's address: %+v", got)
 	}
 	if got := restrict(links, []netip.Addr{netip.MustParseAddr("127.0.0.1")}); len(got) != 0 {
@@ -136,3 +138,9 @@ type dummyConn struct{}
 func (dummyConn) readFrom([]byte) (int, netip.AddrPort, int, error) { select {} }
 func (dummyConn) writeTo([]byte, netip.AddrPort, int) error         { return nil }
 func (dummyConn) close() error                                      { return nil }
+
+// answerOf hands p to the Announcer as Run does and returns the answer.
+func answerOf(a *Announcer, p inPacket, now time.Time) (pendingAnswer, bool) {
+	ans, ok, _ := a.receive(p, now)
+	return ans, ok
+}

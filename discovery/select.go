@@ -2,7 +2,6 @@ package discovery
 
 import (
 	"fmt"
-	"net"
 	"strings"
 
 	"github.com/udpkit/udpkit/netif"
@@ -12,7 +11,7 @@ import (
 // specs: its default selection). An interface that can neither broadcast
 // nor multicast (loopback, a point-to-point tunnel) carries no discovery,
 // so naming only such interfaces is an error that says so.
-func selectLinks(specs []string) ([]link, error) {
+func selectLinks(specs []string) ([]netif.Interface, error) {
 	sel, err := netif.Select(specs...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrNoInterface, err)
@@ -29,28 +28,5 @@ func selectLinks(specs []string) ([]link, error) {
 	if len(usable) == 0 {
 		return nil, fmt.Errorf("%w: %s can neither broadcast nor multicast, so discovery cannot use it", ErrNoInterface, strings.Join(unusable, ", "))
 	}
-	return linksFrom(usable), nil
-}
-
-// linksFrom converts netif interfaces to links.
-func linksFrom(ifs []netif.Interface) []link {
-	out := make([]link, 0, len(ifs))
-	for _, ifi := range ifs {
-		up := ifi.Flags&net.FlagUp != 0
-		l := link{
-			name:      ifi.Name,
-			index:     ifi.Index,
-			broadcast: up && ifi.Flags&net.FlagBroadcast != 0,
-			multicast: up && ifi.Flags&net.FlagMulticast != 0,
-			ll6:       ifi.IPv6LinkLocal,
-		}
-		for _, a := range ifi.IPv4 {
-			l.v4 = append(l.v4, v4addr{prefix: a.Addr, bcast: a.Broadcast})
-		}
-		for _, p := range ifi.IPv6 {
-			l.v6 = append(l.v6, p.Addr())
-		}
-		out = append(out, l)
-	}
-	return out
+	return usable, nil
 }

@@ -17,7 +17,7 @@ import (
 // fakeLAN inside a synctest bubble: no sockets, no root, and time is
 // virtual, so the schedules are checked to the nanosecond.
 
-var g4 = netip.AddrPortFrom(Group4, Port)
+var g4 = netip.AddrPortFrom(wire.DiscoveryGroup4, wire.DiscoveryPort)
 
 // runFake starts an Announcer for cfg on host h and returns it with a
 // stop function that cancels Run and waits for it (goodbyes included).
@@ -76,7 +76,7 @@ func TestSyncAnnounceSchedule(t *testing.T) {
 		}
 		for _, b := range byes {
 			_, body, _ := wire.Parse(b.b)
-			if rec, err := ParseRecord(body); err != nil || rec.TTL != 0 {
+			if rec, err := wire.ParseRecord(body); err != nil || rec.TTL != 0 {
 				t.Errorf("goodbye %+v %v", rec, err)
 			}
 		}
@@ -202,7 +202,7 @@ func TestSyncKnownAnswerSuppression(t *testing.T) {
 		rounds := lan.sends(byType(cli, wire.TypeQuery, g4))
 		for i, r := range rounds {
 			_, body, _ := wire.Parse(r.b)
-			q, _ := ParseQuery(body)
+			q, _ := wire.ParseQuery(body)
 			answered := map[string]int{}
 			for _, a := range lan.sends(func(s fakeSend) bool {
 				return s.h.Type == wire.TypeAnswer && s.h.ID == r.h.ID && !s.dst.Addr().IsMulticast() && !isBroadcast(s.dst.Addr())
@@ -216,10 +216,10 @@ func TestSyncKnownAnswerSuppression(t *testing.T) {
 				want = map[string]int{"a": 2, "b": 2, "c": 2} // IPv4 and IPv6 each
 			case 1:
 				want = map[string]int{"c": 2}
-				known = []uint64{KnownHash(DefaultService, "a"), KnownHash(DefaultService, "b")}
+				known = []uint64{wire.KnownHash(DefaultService, "a"), wire.KnownHash(DefaultService, "b")}
 			default:
 				want = map[string]int{}
-				known = []uint64{KnownHash(DefaultService, "a"), KnownHash(DefaultService, "b"), KnownHash(DefaultService, "c")}
+				known = []uint64{wire.KnownHash(DefaultService, "a"), wire.KnownHash(DefaultService, "b"), wire.KnownHash(DefaultService, "c")}
 			}
 			slices.Sort(known)
 			slices.Sort(q.Known)
@@ -330,3 +330,33 @@ func unicastAnswers(h *fakeHost) func(fakeSend) bool {
 // isBroadcast reports whether a is a directed broadcast address of the fake
 // LAN (its hosts are in /24s).
 func isBroadcast(a netip.Addr) bool { return a.Is4() && a.As4()[3] == 255 }
+
+// Close ends Run, as Browser.Close and Watcher.Close end theirs: Run
+// returns without waiting for its context.
+func TestSyncAnnouncerCloseEndsRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newFakeLAN()
+		h := lan.addHost("srv", 10)
+		a, err := newAnnouncer(AnnouncerConfig{Port: 9797, Instance: "srv"}, h.links, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		time.Sleep(time.Second)
+		a.Close()
+		time.Sleep(time.Second)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run after Close: %v", err)
+			}
+		default:
+			cancel()
+			<-done
+			t.Fatal("Close did not end Run")
+		}
+	})
+}

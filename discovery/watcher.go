@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -64,7 +65,7 @@ type WatcherConfig struct {
 	// next re-announcement.
 	Passive bool
 	// DiscoveryPort is the UDP port announcements are sent to. Default
-	// Port.
+	// wire.DiscoveryPort.
 	DiscoveryPort int
 	// Logger receives warnings and debug detail. Default: none.
 	Logger *slog.Logger
@@ -79,7 +80,7 @@ type WatcherConfig struct {
 type Watcher struct {
 	cfg   WatcherConfig
 	log   *slog.Logger
-	links []link
+	links []netif.Interface
 	conns []pconn
 	// browsers query at the start, one per interface, so that an instance
 	// reachable on two interfaces shows up on both at once (a Browser
@@ -102,9 +103,9 @@ func NewWatcher(cfg WatcherConfig) (*Watcher, error) {
 	return newWatcher(cfg, links, sysNetwork{})
 }
 
-func newWatcher(cfg WatcherConfig, links []link, nw network) (*Watcher, error) {
+func newWatcher(cfg WatcherConfig, links []netif.Interface, nw network) (*Watcher, error) {
 	if cfg.DiscoveryPort == 0 {
-		cfg.DiscoveryPort = Port
+		cfg.DiscoveryPort = wire.DiscoveryPort
 	}
 	cfg.Interfaces = slices.Clone(cfg.Interfaces)
 	log := cfg.Logger
@@ -114,7 +115,7 @@ func newWatcher(cfg WatcherConfig, links []link, nw network) (*Watcher, error) {
 	w := &Watcher{cfg: cfg, log: log, links: links, done: make(chan struct{}), in: make(chan inPacket, 256)}
 	var errs []error
 	for _, fam := range []int{4, 6} {
-		if !slices.ContainsFunc(links, func(l link) bool { return l.hasFamily(fam) }) {
+		if !slices.ContainsFunc(links, func(l netif.Interface) bool { return hasFamily(&l, fam) }) {
 			continue
 		}
 		c, err := nw.listen(fam, cfg.DiscoveryPort, true, links, log)
@@ -133,9 +134,9 @@ func newWatcher(cfg WatcherConfig, links []link, nw network) (*Watcher, error) {
 	}
 	if !cfg.Passive {
 		for _, l := range links {
-			b, err := newBrowser(BrowserConfig{DiscoveryPort: cfg.DiscoveryPort, Logger: cfg.Logger}, []link{l}, nw)
+			b, err := newBrowser(BrowserConfig{DiscoveryPort: cfg.DiscoveryPort, Logger: cfg.Logger}, []netif.Interface{l}, nw)
 			if err != nil {
-				log.Warn("discovery: watcher cannot query; listening only", "interface", l.name, "err", err)
+				log.Warn("discovery: watcher cannot query; listening only", "interface", l.Name, "err", err)
 				continue
 			}
 			w.browsers = append(w.browsers, b)
@@ -190,7 +191,7 @@ const initialBrowse = time.Second
 // ctx ends or the Watcher is closed. Only one Watch runs at a time.
 func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) error {
 	if service != "" {
-		if err := ValidateService(service); err != nil {
+		if err := wire.ValidateService(service); err != nil {
 			return err
 		}
 	}
@@ -254,7 +255,7 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 		}
 	}
 	seen := func(inst Instance, reason string, now time.Time) {
-		key := toLower(inst.Service) + "\x00" + toLower(inst.Instance) + "\x00" + inst.Interface
+		key := wire.FoldCase(inst.Service) + "\x00" + wire.FoldCase(inst.Instance) + "\x00" + inst.Interface
 		e := table[key]
 		switch {
 		case e == nil && len(table) >= maxWatched:
@@ -290,12 +291,12 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 			if err != nil || h.Type != wire.TypeAnnounce && h.Type != wire.TypeGoodbye {
 				continue
 			}
-			rec, err := ParseRecord(body)
+			rec, err := wire.ParseRecord(body)
 			if err != nil {
 				w.log.Debug("discovery: malformed announcement", "from", p.src, "err", err)
 				continue
 			}
-			if service != "" && !equalFold(rec.Service, service) {
+			if service != "" && !wire.EqualFold(rec.Service, service) {
 				continue
 			}
 			if linkByIndex(w.links, p.ifIndex) == nil {
@@ -303,7 +304,7 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 			}
 			now := time.Now()
 			inst := instanceFrom(rec, p.src, ifaceName(w.links, p.ifIndex))
-			key := toLower(inst.Service) + "\x00" + toLower(inst.Instance) + "\x00" + inst.Interface
+			key := wire.FoldCase(inst.Service) + "\x00" + wire.FoldCase(inst.Instance) + "\x00" + inst.Interface
 			if h.Type == wire.TypeGoodbye || rec.TTL == 0 {
 				if len(gone) >= maxWatched {
 					clear(gone)

@@ -24,7 +24,7 @@ func TestDeviceExamplesAgainstServer(t *testing.T) {
 	var devices []device
 	if cc, err := exec.LookPath("cc"); err == nil {
 		bin := filepath.Join(t.TempDir(), "udpkit_send")
-		if out, err := exec.Command(cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o", bin, "../examples/c/udpkit_send.c").CombinedOutput(); err != nil {
+		if out, err := exec.Command(cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o", bin, "../examples/c/udpkit_send.c", "../examples/c/hmac_sha256.c").CombinedOutput(); err != nil {
 			t.Fatalf("cc: %v\n%s", err, out)
 		}
 		devices = append(devices, device{"c", []string{bin}})

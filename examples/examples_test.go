@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -26,18 +28,40 @@ type fakeServer struct {
 	drop int       // drop the first drop copies of each message ID
 	nack wire.Code // answer with this code instead of an ack when non-zero
 
+	// With keys (startAuthServer): verify with recv, sign replies with
+	// send, and with forge send forged replies before the real one.
+	recv  *auth.Receiver
+	send  *auth.Sender
+	forge bool
+
 	mu      sync.Mutex
+	refused map[error]int       // datagrams recv refused, by error
 	copies  map[uint64][][]byte // every copy received, per message ID
 	handled map[uint64]int      // handler runs per message ID
 }
 
 func startServer(t *testing.T, drop int, nack wire.Code) *fakeServer {
 	t.Helper()
+	return startAuthServer(t, drop, nack, nil, false)
+}
+
+// startAuthServer starts a server that verifies with keys (package auth)
+// and refuses every datagram that does not pass (nil keys: a plain server).
+func startAuthServer(t *testing.T, drop int, nack wire.Code, keys *auth.Keyring, forge bool) *fakeServer {
+	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &fakeServer{pc: pc, drop: drop, nack: nack, copies: map[uint64][][]byte{}, handled: map[uint64]int{}}
+	s := &fakeServer{pc: pc, drop: drop, nack: nack, copies: map[uint64][][]byte{}, handled: map[uint64]int{}, refused: map[error]int{}}
+	if keys != nil {
+		s.recv = auth.NewReceiver(keys, auth.ReplayConfig{NotBefore: time.Now().Add(-time.Second)})
+		var err error
+		if s.send, err = auth.NewSender(keys, auth.SenderConfig{}); err != nil {
+			t.Fatal(err)
+		}
+		s.forge = forge
+	}
 	done := make(chan struct{})
 	go s.serve(done)
 	t.Cleanup(func() {
@@ -56,9 +80,21 @@ func (s *fakeServer) serve(done chan<- struct{}) {
 		if err != nil {
 			return // closed
 		}
-		h, _, err := wire.Parse(buf[:n])
-		if err != nil || h.Type != wire.TypeData {
-			continue // malformed or not for us: drop, never answer
+		var h wire.Header
+		if s.recv != nil {
+			m, err := s.recv.Verify(buf[:n])
+			if err != nil {
+				s.mu.Lock()
+				s.refused[errorsRoot(err)]++
+				s.mu.Unlock()
+				continue // drop and count, never answer
+			}
+			h = m.Header
+		} else if h, _, err = wire.Parse(buf[:n]); err != nil {
+			continue // malformed: drop, never answer
+		}
+		if h.Type != wire.TypeData {
+			continue // not for us
 		}
 		s.mu.Lock()
 		s.copies[h.ID] = append(s.copies[h.ID], bytes.Clone(buf[:n]))
@@ -72,13 +108,54 @@ func (s *fakeServer) serve(done chan<- struct{}) {
 		if drop {
 			continue
 		}
+		limit := n // a reply is never longer than its request
+		if s.recv != nil {
+			limit -= wire.AuthTrailerLen
+			if s.forge {
+				s.sendForgeries(h, addr)
+			}
+		}
 		if s.nack != wire.CodeNone {
-			out = wire.AppendNack(out[:0], h.ID, s.nack, "unknown sensor", n)
+			out = wire.AppendNack(out[:0], h.ID, s.nack, "unknown sensor", limit)
 		} else {
 			out = wire.AppendAck(out[:0], h.ID)
 		}
+		if s.send != nil {
+			if out, err = s.send.SignWith(out, h.KeyID); err != nil {
+				panic(err)
+			}
+		}
 		s.pc.WriteTo(out, addr)
 	}
+}
+
+// sendForgeries sends the ACKs an attacker (or a confused peer) could send
+// before the real reply to h; a client with keys must ignore every one.
+func (s *fakeServer) sendForgeries(h wire.Header, addr net.Addr) {
+	ack := func() []byte { return wire.AppendAck(nil, h.ID) }
+	stale, _ := auth.NewSender(s.send.Keys(), auth.SenderConfig{Now: func() time.Time { return time.Now().Add(-time.Minute) }})
+	ahead, _ := auth.NewSender(s.send.Keys(), auth.SenderConfig{Now: func() time.Time { return time.Now().Add(time.Minute) }})
+	otherKeys, _ := auth.ParseKeyFile([]byte("current 9 " + strings.Repeat("ab", 32)))
+	other, _ := auth.NewSender(otherKeys, auth.SenderConfig{})
+	badTag, _ := s.send.SignWith(ack(), h.KeyID)
+	badTag[len(badTag)-1] ^= 1
+	otherID, _ := s.send.SignWith(wire.AppendAck(nil, h.ID+1), h.KeyID)
+	staleAck, _ := stale.SignWith(ack(), h.KeyID)
+	aheadAck, _ := ahead.SignWith(ack(), h.KeyID)
+	unknownKey, _ := other.Sign(ack())
+	for _, b := range [][]byte{ack(), badTag, otherID, staleAck, aheadAck, unknownKey} {
+		s.pc.WriteTo(b, addr)
+	}
+}
+
+// errorsRoot maps an error of auth.Receiver.Verify to its sentinel.
+func errorsRoot(err error) error {
+	for _, e := range []error{auth.ErrBadTag, auth.ErrUnknownKey, auth.ErrClock, auth.ErrReplay, auth.ErrTooOld, wire.ErrNotAuth} {
+		if errors.Is(err, e) {
+			return e
+		}
+	}
+	return err
 }
 
 func (s *fakeServer) port() string {
@@ -116,7 +193,7 @@ func clients(t *testing.T) []client {
 	} else {
 		bin := filepath.Join(t.TempDir(), "udpkit_send")
 		out, err := exec.Command(cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
-			"-o", bin, filepath.Join("c", "udpkit_send.c")).CombinedOutput()
+			"-o", bin, filepath.Join("c", "udpkit_send.c"), filepath.Join("c", "hmac_sha256.c")).CombinedOutput()
 		if err != nil {
 			t.Fatalf("cc: %v\n%s", err, out)
 		}
@@ -136,10 +213,18 @@ func clients(t *testing.T) []client {
 // run runs c with HOST PORT MESSAGE and returns its stdout and exit status.
 func (c client) run(t *testing.T, port, message string) (string, int) {
 	t.Helper()
+	return c.runArgs(t, nil, "127.0.0.1", port, message)
+}
+
+// runArgs runs c with args and the extra environment variables env.
+func (c client) runArgs(t *testing.T, env []string, args ...string) (string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	argv := append(append([]string(nil), c.argv...), "127.0.0.1", port, message)
+	argv := append(append([]string(nil), c.argv...), args...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "UDPKIT_KEY_FILE=")
+	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

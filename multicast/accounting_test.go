@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/udpkit/udpkit/wire"
 )
 
 // newTestTester is a tester without a socket, for feeding it datagrams.
@@ -45,8 +47,8 @@ func TestAccountingDupReorder(t *testing.T) {
 		}
 	}
 	for _, seq := range []uint32{1, 2, 2, 4, 3, 5} {
-		pr := Probe{Session: peerSess, Seq: seq, Kind: KindMulticast, Flags: FlagMember, Count: 10}
-		r, _, ok := tt.onProbe(pr, Packet{Src: peer, Multicast: true, TTL: 1, N: ProbeLen})
+		pr := wire.Probe{Session: peerSess, Seq: seq, Kind: wire.KindMulticast, Flags: wire.ProbeMember, Count: 10}
+		r, _, ok := tt.onProbe(pr, Packet{Src: peer, Multicast: true, TTL: 1, N: wire.ProbeLen})
 		if !ok {
 			t.Fatalf("probe %d from a listed peer not answered", seq)
 		}
@@ -62,11 +64,11 @@ func TestAccountingDupReorder(t *testing.T) {
 	tt.send0(10)
 	for _, seq := range []uint32{1, 2, 3, 3, 5, 4} {
 		rcv := seq
-		tt.onReply(Reply{Session: tt.session, Seq: seq, Kind: KindMulticast, Flags: FlagMember, Responder: peerSess,
+		tt.onReply(wire.Reply{Session: tt.session, Seq: seq, Kind: wire.KindMulticast, Flags: wire.ProbeMember, Responder: peerSess,
 			Received: rcv, First: 1, TTLSeen: 1, Time: tt.now()}, Packet{Src: peer, TTL: 64, Interface: "eth0"})
 	}
 	p := tt.byAddr[peerKey(peer)]
-	k := tt.kindReport(p, KindMulticast, 1)
+	k := tt.kindReport(p, wire.KindMulticast, 1)
 	if k.Duplicates != 1 || k.Reordered != 1 || k.Replies != 5 || k.Sent != 10 || k.RoundTripLoss != 50 {
 		t.Errorf("replies: %+v", k)
 	}
@@ -102,8 +104,8 @@ func TestAcceptRules(t *testing.T) {
 	tt := newTestTester(listed)
 	tt.cfg.Interval = time.Hour // no refill during the test
 	probe := func(src netip.AddrPort, sess, seq uint32, group bool) bool {
-		_, _, ok := tt.onProbe(Probe{Session: sess, Seq: seq, Kind: KindUnicast, Count: 10},
-			Packet{Src: src, Multicast: group, N: ProbeLen})
+		_, _, ok := tt.onProbe(wire.Probe{Session: sess, Seq: seq, Kind: wire.KindUnicast, Count: 10},
+			Packet{Src: src, Multicast: group, N: wire.ProbeLen})
 		return ok
 	}
 	tests := []struct {
@@ -159,7 +161,7 @@ func TestAccountingHonest(t *testing.T) {
 	peer := netip.MustParseAddrPort("198.18.0.11:9797")
 	const peerSess = 0xbbbb0002
 	type reply struct {
-		kind     Kind
+		kind     wire.Kind
 		from, to uint32 // our seqs the peer answered (received counts them)
 	}
 	tests := []struct {
@@ -167,32 +169,32 @@ func TestAccountingHonest(t *testing.T) {
 		base       uint32 // first of our probes counted towards the peer
 		hello      bool   // the peer's hello came before its probes
 		replies    []reply
-		probes     map[Kind][2]uint32 // the peer's probes that arrived, from..to
-		mx, mr     int                // multicast xmt/rcv
-		ux, ur     int                // unicast xmt/rcv
-		fromM      [2]int             // from peer, multicast: expected, received
+		probes     map[wire.Kind][2]uint32 // the peer's probes that arrived, from..to
+		mx, mr     int                     // multicast xmt/rcv
+		ux, ur     int                     // unicast xmt/rcv
+		fromM      [2]int                  // from peer, multicast: expected, received
 		status     string
 		firstCount int
 	}{
 		{name: "healthy", base: 1, hello: true,
-			replies: []reply{{KindMulticast, 1, 50}, {KindUnicast, 1, 50}},
-			probes:  map[Kind][2]uint32{KindMulticast: {1, 50}, KindUnicast: {1, 50}},
+			replies: []reply{{wire.KindMulticast, 1, 50}, {wire.KindUnicast, 1, 50}},
+			probes:  map[wire.Kind][2]uint32{wire.KindMulticast: {1, 50}, wire.KindUnicast: {1, 50}},
 			mx:      50, mr: 50, ux: 50, ur: 50, fromM: [2]int{50, 50}, status: StatusOK, firstCount: 1},
 		{name: "group blocked after 26 (IGMP snooping timeout)", base: 1, hello: true,
-			replies: []reply{{KindMulticast, 1, 26}, {KindUnicast, 1, 50}},
-			probes:  map[Kind][2]uint32{KindMulticast: {1, 26}, KindUnicast: {1, 50}},
+			replies: []reply{{wire.KindMulticast, 1, 26}, {wire.KindUnicast, 1, 50}},
+			probes:  map[wire.Kind][2]uint32{wire.KindMulticast: {1, 26}, wire.KindUnicast: {1, 50}},
 			mx:      50, mr: 26, ux: 50, ur: 50, fromM: [2]int{50, 26}, status: StatusLoss, firstCount: 1},
 		{name: "peer killed after 20", base: 1, hello: true,
-			replies: []reply{{KindMulticast, 1, 20}, {KindUnicast, 1, 20}},
-			probes:  map[Kind][2]uint32{KindMulticast: {1, 20}, KindUnicast: {1, 20}},
+			replies: []reply{{wire.KindMulticast, 1, 20}, {wire.KindUnicast, 1, 20}},
+			probes:  map[wire.Kind][2]uint32{wire.KindMulticast: {1, 20}, wire.KindUnicast: {1, 20}},
 			mx:      50, mr: 20, ux: 50, ur: 20, fromM: [2]int{50, 20}, status: StatusLoss, firstCount: 1},
 		{name: "group blocked for the first 14", base: 1, hello: true,
-			replies: []reply{{KindMulticast, 15, 50}, {KindUnicast, 1, 50}},
-			probes:  map[Kind][2]uint32{KindMulticast: {15, 50}, KindUnicast: {1, 50}},
+			replies: []reply{{wire.KindMulticast, 15, 50}, {wire.KindUnicast, 1, 50}},
+			probes:  map[wire.Kind][2]uint32{wire.KindMulticast: {15, 50}, wire.KindUnicast: {1, 50}},
 			mx:      50, mr: 36, ux: 50, ur: 50, fromM: [2]int{50, 36}, status: StatusLoss, firstCount: 1},
 		{name: "we started after the peer's probe 20", base: 21,
-			replies: []reply{{KindMulticast, 21, 50}, {KindUnicast, 21, 50}},
-			probes:  map[Kind][2]uint32{KindMulticast: {20, 50}, KindUnicast: {20, 50}},
+			replies: []reply{{wire.KindMulticast, 21, 50}, {wire.KindUnicast, 21, 50}},
+			probes:  map[wire.Kind][2]uint32{wire.KindMulticast: {20, 50}, wire.KindUnicast: {20, 50}},
 			mx:      30, mr: 30, ux: 30, ur: 30, fromM: [2]int{31, 31}, status: StatusOK, firstCount: 21},
 		{name: "nothing came back", base: 0,
 			mx: 50, mr: 0, ux: 50, ur: 0, status: StatusNoAnswer, firstCount: 1},
@@ -203,29 +205,29 @@ func TestAccountingHonest(t *testing.T) {
 			tt.count, tt.cfg.Count = 50, 50
 			p := tt.byAddr[peerKey(peer)]
 			if tc.hello {
-				tt.onProbe(Probe{Session: peerSess, Kind: KindUnicast, Flags: FlagMember, Count: 50},
-					Packet{Src: peer, N: ProbeLen})
+				tt.onProbe(wire.Probe{Session: peerSess, Kind: wire.KindUnicast, Flags: wire.ProbeMember, Count: 50},
+					Packet{Src: peer, N: wire.ProbeLen})
 			}
-			for _, k := range []Kind{KindUnicast, KindMulticast} { // unicast first: the group may be late
+			for _, k := range []wire.Kind{wire.KindUnicast, wire.KindMulticast} { // unicast first: the group may be late
 				if r, ok := tc.probes[k]; ok {
 					for seq := r[0]; seq <= r[1]; seq++ {
-						tt.onProbe(Probe{Session: peerSess, Seq: seq, Kind: k, Flags: FlagMember, Count: 50},
-							Packet{Src: peer, Multicast: k == KindMulticast, N: ProbeLen})
+						tt.onProbe(wire.Probe{Session: peerSess, Seq: seq, Kind: k, Flags: wire.ProbeMember, Count: 50},
+							Packet{Src: peer, Multicast: k == wire.KindMulticast, N: wire.ProbeLen})
 					}
 				}
 			}
 			if tc.base != 0 {
 				p.heard = true
-				p.kinds[KindMulticast].base, p.kinds[KindUnicast].base = tc.base, tc.base
+				p.kinds[wire.KindMulticast].base, p.kinds[wire.KindUnicast].base = tc.base, tc.base
 			}
 			tt.seq = 50
 			for _, r := range tc.replies {
 				for seq := r.from; seq <= r.to; seq++ {
-					tt.onReply(Reply{Session: tt.session, Seq: seq, Kind: r.kind, Flags: FlagMember, Responder: peerSess,
+					tt.onReply(wire.Reply{Session: tt.session, Seq: seq, Kind: r.kind, Flags: wire.ProbeMember, Responder: peerSess,
 						Received: seq - r.from + 1, First: r.from, Time: tt.now()}, Packet{Src: peer})
 				}
 			}
-			m, u := tt.kindReport(p, KindMulticast, 1), tt.kindReport(p, KindUnicast, 64)
+			m, u := tt.kindReport(p, wire.KindMulticast, 1), tt.kindReport(p, wire.KindUnicast, 64)
 			pr := PeerReport{Peer: peer, Answered: p.heard, Member: p.member, Multicast: m, Unicast: u}
 			if m.Xmt != tc.mx || m.Rcv != tc.mr || u.Xmt != tc.ux || u.Rcv != tc.ur || m.First != tc.firstCount {
 				t.Errorf("multicast %d/%d (from seq %d), unicast %d/%d; want %d/%d (from %d), %d/%d",
@@ -252,8 +254,8 @@ func TestAcceptBySession(t *testing.T) {
 	tt := newTestTester(listed)
 	const sess = 0xbbbb0002
 	probe := func(src netip.AddrPort, sess, seq uint32, group bool) (netip.AddrPort, bool) {
-		_, dst, ok := tt.onProbe(Probe{Session: sess, Seq: seq, Kind: KindMulticast, Flags: FlagMember, Count: 10},
-			Packet{Src: src, Multicast: group, N: ProbeLen})
+		_, dst, ok := tt.onProbe(wire.Probe{Session: sess, Seq: seq, Kind: wire.KindMulticast, Flags: wire.ProbeMember, Count: 10},
+			Packet{Src: src, Multicast: group, N: wire.ProbeLen})
 		return dst, ok
 	}
 	if _, ok := probe(ll, sess, 1, true); ok {
@@ -274,13 +276,13 @@ func TestAcceptBySession(t *testing.T) {
 		t.Errorf("%d peers, want 1 (one participant, two addresses)", len(tt.peers))
 	}
 	p := tt.peers[0]
-	if f := tt.kindReport(p, KindMulticast, 1).From; f.Received != 9 || f.Expected != 10 {
+	if f := tt.kindReport(p, wire.KindMulticast, 1).From; f.Received != 9 || f.Expected != 10 {
 		t.Errorf("from peer: %+v, want 9 of 10", f)
 	}
 	// A unicast probe from the peer's other address (same session) is
 	// answered there, and does not make a second peer.
-	if _, dst, ok := tt.onProbe(Probe{Session: sess, Seq: 5, Kind: KindUnicast, Count: 10},
-		Packet{Src: ll, N: ProbeLen}); !ok || dst != netip.AddrPortFrom(ll.Addr(), ll.Port()) || len(tt.peers) != 1 {
+	if _, dst, ok := tt.onProbe(wire.Probe{Session: sess, Seq: 5, Kind: wire.KindUnicast, Count: 10},
+		Packet{Src: ll, N: wire.ProbeLen}); !ok || dst != netip.AddrPortFrom(ll.Addr(), ll.Port()) || len(tt.peers) != 1 {
 		t.Errorf("unicast from the other address: answered %v at %v, %d peers", ok, dst, len(tt.peers))
 	}
 }
@@ -293,20 +295,20 @@ func TestLingerWaitsForBothKinds(t *testing.T) {
 	tt := newTestTester(peer)
 	tt.cfg.Linger = time.Hour
 	const sess = 0xbbbb0002
-	send := func(k Kind, seq uint32) {
-		tt.onProbe(Probe{Session: sess, Seq: seq, Kind: k, Flags: FlagMember, Count: 10},
-			Packet{Src: peer, Multicast: k == KindMulticast, N: ProbeLen})
+	send := func(k wire.Kind, seq uint32) {
+		tt.onProbe(wire.Probe{Session: sess, Seq: seq, Kind: k, Flags: wire.ProbeMember, Count: 10},
+			Packet{Src: peer, Multicast: k == wire.KindMulticast, N: wire.ProbeLen})
 	}
 	for seq := uint32(1); seq <= 9; seq++ {
-		send(KindMulticast, seq)
-		send(KindUnicast, seq)
+		send(wire.KindMulticast, seq)
+		send(wire.KindUnicast, seq)
 	}
-	send(KindMulticast, 10)
+	send(wire.KindMulticast, 10)
 	p := tt.peers[0]
 	if tt.peerFinished(p, time.Now()) {
 		t.Error("finished before the last unicast probe")
 	}
-	send(KindUnicast, 10)
+	send(wire.KindUnicast, 10)
 	if !tt.peerFinished(p, time.Now()) {
 		t.Error("not finished after both last probes")
 	}
@@ -324,13 +326,13 @@ func TestRoundTripFromBase(t *testing.T) {
 	tt.count, tt.cfg.Count = 50, 50
 	p := tt.byAddr[peerKey(peer)]
 	p.heard = true
-	p.kinds[KindUnicast].base = 21
+	p.kinds[wire.KindUnicast].base = 21
 	tt.seq = 50
 	for seq := uint32(10); seq <= 50; seq++ {
-		tt.onReply(Reply{Session: tt.session, Seq: seq, Kind: KindUnicast, Flags: FlagMember, Responder: 0xbbbb0002,
+		tt.onReply(wire.Reply{Session: tt.session, Seq: seq, Kind: wire.KindUnicast, Flags: wire.ProbeMember, Responder: 0xbbbb0002,
 			Received: seq - 9, First: 10, Time: tt.now()}, Packet{Src: peer})
 	}
-	u := tt.kindReport(p, KindUnicast, 64)
+	u := tt.kindReport(p, wire.KindUnicast, 64)
 	if u.RoundTripLoss != 0 || u.Replies != 30 {
 		t.Errorf("round trip: %d replies, %.1f%% loss; want 30 and 0%% (probes 21..50)", u.Replies, u.RoundTripLoss)
 	}

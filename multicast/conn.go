@@ -8,13 +8,12 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
+	"github.com/udpkit/udpkit/internal/groupsock"
+	"github.com/udpkit/udpkit/internal/readloop"
+	"github.com/udpkit/udpkit/netif"
 )
 
 // Errors that callers branch on (test with errors.Is).
@@ -27,13 +26,13 @@ var (
 	ErrNoInterface = errors.New("multicast: no usable interface")
 	// ErrNoMembership: the group could not be joined on any interface.
 	// It wraps the per-interface errors.
-	ErrNoMembership = errors.New("multicast: joined on no interface")
+	ErrNoMembership = groupsock.ErrNoMembership
 	// ErrTooManyGroups: the kernel's per-socket membership limit was
 	// reached (Linux: sysctl net.ipv4.igmp_max_memberships, 20 by
 	// default). Select fewer interfaces or raise the limit.
-	ErrTooManyGroups = errors.New("multicast: per-socket membership limit reached (Linux: sysctl net.ipv4.igmp_max_memberships)")
+	ErrTooManyGroups = groupsock.ErrTooManyGroups
 	// ErrSSMUnsupported: the system refused a source-specific join.
-	ErrSSMUnsupported = errors.New("multicast: source-specific multicast not supported here")
+	ErrSSMUnsupported = groupsock.ErrSSMUnsupported
 	// ErrClosed is returned by Read and the writes after Close.
 	ErrClosed = net.ErrClosed
 )
@@ -41,16 +40,17 @@ var (
 // DefaultTTL is the TTL (IPv4) or hop limit (IPv6) of multicast datagrams
 // when Config.TTL is 0: 1 keeps them on the local link, as the socket API
 // and iperf do.
-const DefaultTTL = 1
+const DefaultTTL = groupsock.DefaultTTL
 
 // Config configures a Conn. The zero value joins the group any-source on
 // every suitable interface, with TTL 1 and loopback off.
 type Config struct {
-	// Interfaces to join and send on. Default (nil): every interface that
-	// is up, can multicast, is not a loopback and has an address of the
-	// group's family (IPv4, or an IPv6 link-local address). A zone in
-	// the group address (ff02::1%eth0) narrows the list to that one.
-	Interfaces []net.Interface
+	// Interfaces to join and send on. Default (nil): netif.SelectGroup's
+	// default, every interface that is up, can multicast, is not a
+	// loopback and has an address of the group's family (IPv4, or an IPv6
+	// link-local address). A zone in the group address (ff02::1%eth0)
+	// narrows the list to that one.
+	Interfaces []netif.Interface
 	// Source makes the join source-specific (SSM, RFC 4607): only
 	// datagrams from this address are received. Default (zero): any
 	// source.
@@ -77,7 +77,7 @@ type Config struct {
 // Membership is the outcome of joining the group on one interface.
 type Membership struct {
 	// Interface is where the join was attempted.
-	Interface net.Interface
+	Interface netif.Interface
 	// Err is nil when the group was joined.
 	Err error
 }
@@ -110,21 +110,13 @@ type Packet struct {
 // goroutine reads; writes may come from any goroutine. IPv4 and IPv6
 // groups need separate Conns.
 type Conn struct {
-	group   netip.AddrPort
-	gaddr   *net.UDPAddr
-	source  netip.Addr
-	pc      net.PacketConn
-	p4      *ipv4.PacketConn
-	p6      *ipv6.PacketConn
-	ifaces  []net.Interface
-	members []Membership
-	ttl     int
-	log     *slog.Logger
+	group  netip.AddrPort
+	source netip.Addr
+	gs     *groupsock.Conn
+	ifaces []netif.Interface
+	log    *slog.Logger
 
-	names    sync.Map // ifindex -> name, filled lazily
-	dropped  atomic.Uint64
-	once     sync.Once
-	closeErr error
+	dropped atomic.Uint64
 }
 
 // Listen opens a socket on the group's port, joins the group on the
@@ -170,68 +162,40 @@ func open(ctx context.Context, group netip.AddrPort, cfg Config, port int, join 
 		return nil, err
 	}
 
-	network, laddr := "udp4", net.JoinHostPort("0.0.0.0", strconv.Itoa(port))
-	if v6 {
-		network, laddr = "udp6", net.JoinHostPort("::", strconv.Itoa(port))
-	}
-	lc := net.ListenConfig{Control: socketControl(v6, cfg.ReuseAddr, log)}
-	pc, err := lc.ListenPacket(ctx, network, laddr)
+	gs, err := groupsock.Listen(ctx, groupsock.Config{
+		Family: map[bool]int{false: 4, true: 6}[v6], Port: port, Group: g, Source: src,
+		Join: join, RequireJoin: true, Interfaces: ifaces, TTL: ttl, Loopback: cfg.Loopback,
+		Share:      map[bool]groupsock.Share{false: groupsock.ShareNone, true: groupsock.ShareAddr}[cfg.ReuseAddr],
+		OnlyJoined: true, AllowNoControl: true, Logger: log,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("multicast: %w", err)
 	}
-	c := &Conn{
-		group:  netip.AddrPortFrom(g, group.Port()),
-		gaddr:  &net.UDPAddr{IP: g.AsSlice(), Port: int(group.Port())},
-		source: src,
-		pc:     pc,
-		ifaces: ifaces,
-		ttl:    ttl,
-		log:    log,
-	}
-	if err := c.setup(cfg.Loopback); err != nil {
-		pc.Close()
-		return nil, err
-	}
-	if join {
-		if err := c.join(); err != nil {
-			c.leave()
-			pc.Close()
-			return nil, err
+	for _, m := range gs.Memberships() {
+		if m.Err != nil {
+			log.Warn("multicast: join failed", "group", g, "interface", m.Interface.Name, "err", m.Err)
 		}
 	}
-	return c, nil
+	return &Conn{group: netip.AddrPortFrom(g, group.Port()), source: src, gs: gs, ifaces: ifaces, log: log}, nil
 }
 
-// chooseInterfaces applies the defaults and the group's zone.
-func chooseInterfaces(g netip.Addr, given []net.Interface) ([]net.Interface, error) {
-	var list []net.Interface
-	if given != nil {
-		list = append(list, given...)
-	} else {
-		all, err := net.Interfaces()
+// chooseInterfaces applies the default (netif.SelectGroup) and the
+// group's zone.
+func chooseInterfaces(g netip.Addr, given []netif.Interface) ([]netif.Interface, error) {
+	if given == nil {
+		list, _, err := netif.SelectGroup(nil, g)
 		if err != nil {
-			return nil, fmt.Errorf("multicast: listing interfaces: %w", err)
+			return nil, fmt.Errorf("%w for group %v: %w", ErrNoInterface, g, err)
 		}
-		for _, ifi := range all {
-			if ifi.Flags&net.FlagUp != 0 && ifi.Flags&net.FlagMulticast != 0 &&
-				ifi.Flags&net.FlagLoopback == 0 && hasFamilyAddr(ifi, g.Is6()) {
-				list = append(list, ifi)
-			}
-		}
+		return list, nil
 	}
+	list := append([]netif.Interface(nil), given...)
 	if zone := g.Zone(); zone != "" {
-		var kept []net.Interface
+		var kept []netif.Interface
 		for _, ifi := range list {
 			if ifi.Name == zone || strconv.Itoa(ifi.Index) == zone {
 				kept = append(kept, ifi)
 			}
-		}
-		if kept == nil && given == nil {
-			ifi, err := net.InterfaceByName(zone)
-			if err != nil {
-				return nil, fmt.Errorf("%w: zone %q: %w", ErrNoInterface, zone, err)
-			}
-			kept = []net.Interface{*ifi}
 		}
 		list = kept
 	}
@@ -241,135 +205,6 @@ func chooseInterfaces(g netip.Addr, given []net.Interface) ([]net.Interface, err
 	return list, nil
 }
 
-// hasFamilyAddr reports whether ifi has an IPv4 address (v6 false) or an
-// IPv6 link-local address (v6 true).
-func hasFamilyAddr(ifi net.Interface, v6 bool) bool {
-	addrs, err := ifi.Addrs()
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok {
-			continue
-		}
-		ip, ok := netip.AddrFromSlice(ipn.IP)
-		if !ok {
-			continue
-		}
-		ip = ip.Unmap()
-		if !v6 && ip.Is4() || v6 && ip.Is6() && ip.IsLinkLocalUnicast() {
-			return true
-		}
-	}
-	return false
-}
-
-// setup wraps the socket in the x/net family type and sets the options.
-func (c *Conn) setup(loop bool) error {
-	if c.group.Addr().Is4() {
-		c.p4 = ipv4.NewPacketConn(c.pc)
-		if err := c.p4.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true); err != nil {
-			c.log.Warn("multicast: no control messages: arrival interface and TTL unknown", "err", err)
-		}
-		if err := c.p4.SetMulticastTTL(c.ttl); err != nil {
-			return fmt.Errorf("multicast: setting TTL %d: %w", c.ttl, err)
-		}
-		if err := c.p4.SetMulticastLoopback(loop); err != nil {
-			return fmt.Errorf("multicast: setting loopback: %w", err)
-		}
-		return nil
-	}
-	c.p6 = ipv6.NewPacketConn(c.pc)
-	if err := c.p6.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true); err != nil {
-		c.log.Warn("multicast: no control messages: arrival interface and hop limit unknown", "err", err)
-	}
-	if err := c.p6.SetMulticastHopLimit(c.ttl); err != nil {
-		return fmt.Errorf("multicast: setting hop limit %d: %w", c.ttl, err)
-	}
-	if err := c.p6.SetMulticastLoopback(loop); err != nil {
-		return fmt.Errorf("multicast: setting loopback: %w", err)
-	}
-	return nil
-}
-
-// join joins the group on every interface and records each outcome.
-func (c *Conn) join() error {
-	var errs []error
-	ok := 0
-	for k := range c.ifaces {
-		ifi := &c.ifaces[k]
-		err := c.joinOne(ifi)
-		c.members = append(c.members, Membership{Interface: *ifi, Err: err})
-		if err != nil {
-			errs = append(errs, err)
-			c.log.Warn("multicast: join failed", "group", c.group.Addr(), "interface", ifi.Name, "err", err)
-			continue
-		}
-		ok++
-	}
-	if ok == 0 {
-		return fmt.Errorf("%w: %w", ErrNoMembership, errors.Join(errs...))
-	}
-	return nil
-}
-
-func (c *Conn) joinOne(ifi *net.Interface) error {
-	var err error
-	switch {
-	case c.p4 != nil && c.source.IsValid():
-		err = c.p4.JoinSourceSpecificGroup(ifi, c.gaddr, &net.UDPAddr{IP: c.source.AsSlice()})
-	case c.p4 != nil:
-		err = c.p4.JoinGroup(ifi, c.gaddr)
-	case c.source.IsValid():
-		err = c.p6.JoinSourceSpecificGroup(ifi, c.gaddr, &net.UDPAddr{IP: c.source.AsSlice()})
-	default:
-		err = c.p6.JoinGroup(ifi, c.gaddr)
-	}
-	if err == nil {
-		return nil
-	}
-	what := "join"
-	if c.source.IsValid() {
-		what = "source-specific join (" + c.source.String() + ")"
-	}
-	switch {
-	case errors.Is(err, syscall.ENOBUFS):
-		return fmt.Errorf("%s %v on %s: %w: %w", what, c.group.Addr(), ifi.Name, ErrTooManyGroups, err)
-	case c.source.IsValid() && (errors.Is(err, syscall.ENOPROTOOPT) || errors.Is(err, syscall.EOPNOTSUPP) ||
-		errors.Is(err, errors.ErrUnsupported)):
-		return fmt.Errorf("%s %v on %s: %w: %w", what, c.group.Addr(), ifi.Name, ErrSSMUnsupported, err)
-	}
-	return fmt.Errorf("%s %v on %s: %w", what, c.group.Addr(), ifi.Name, err)
-}
-
-// leave leaves every group this socket joined.
-func (c *Conn) leave() error {
-	var errs []error
-	src := &net.UDPAddr{IP: c.source.AsSlice()}
-	for _, m := range c.members {
-		if m.Err != nil {
-			continue
-		}
-		ifi := m.Interface
-		var err error
-		switch {
-		case c.p4 != nil && c.source.IsValid():
-			err = c.p4.LeaveSourceSpecificGroup(&ifi, c.gaddr, src)
-		case c.p4 != nil:
-			err = c.p4.LeaveGroup(&ifi, c.gaddr)
-		case c.source.IsValid():
-			err = c.p6.LeaveSourceSpecificGroup(&ifi, c.gaddr, src)
-		default:
-			err = c.p6.LeaveGroup(&ifi, c.gaddr)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("multicast: leaving %v on %s: %w", c.group.Addr(), ifi.Name, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // Group returns the group address and port.
 func (c *Conn) Group() netip.AddrPort { return c.group }
 
@@ -377,52 +212,32 @@ func (c *Conn) Group() netip.AddrPort { return c.group }
 func (c *Conn) Source() netip.Addr { return c.source }
 
 // TTL returns the TTL or hop limit of datagrams sent to the group.
-func (c *Conn) TTL() int { return c.ttl }
+func (c *Conn) TTL() int { return c.gs.TTL() }
 
 // UnicastTTL returns the TTL or hop limit of unicast datagrams (the
 // system's default unless changed), or 0 if unknown.
-func (c *Conn) UnicastTTL() int {
-	var (
-		v   int
-		err error
-	)
-	if c.p4 != nil {
-		v, err = c.p4.TTL()
-	} else {
-		v, err = c.p6.HopLimit()
-	}
-	if err != nil || v < 0 {
-		return 0
-	}
-	return v
-}
+func (c *Conn) UnicastTTL() int { return c.gs.UnicastTTL() }
 
 // Interfaces returns the interfaces the Conn sends on (and joined on, unless
 // it was opened without joining).
-func (c *Conn) Interfaces() []net.Interface { return append([]net.Interface(nil), c.ifaces...) }
+func (c *Conn) Interfaces() []netif.Interface { return append([]netif.Interface(nil), c.ifaces...) }
 
 // Memberships returns the outcome of the join on each interface (empty for
 // a Conn that did not join).
-func (c *Conn) Memberships() []Membership { return append([]Membership(nil), c.members...) }
+func (c *Conn) Memberships() []Membership {
+	var out []Membership
+	for _, m := range c.gs.Memberships() {
+		out = append(out, Membership{Interface: m.Interface, Err: m.Err})
+	}
+	return out
+}
 
 // Joined reports whether the Conn is a member of the group on at least one
 // interface.
-func (c *Conn) Joined() bool {
-	for _, m := range c.members {
-		if m.Err == nil {
-			return true
-		}
-	}
-	return false
-}
+func (c *Conn) Joined() bool { return c.gs.Joined() }
 
 // LocalAddr returns the address the socket is bound to.
-func (c *Conn) LocalAddr() netip.AddrPort {
-	if ua, ok := c.pc.LocalAddr().(*net.UDPAddr); ok {
-		return ua.AddrPort()
-	}
-	return netip.AddrPort{}
-}
+func (c *Conn) LocalAddr() netip.AddrPort { return c.gs.LocalAddr() }
 
 // Dropped returns how many datagrams Read discarded because they were sent
 // to another group or, with a source-specific join, came from another
@@ -438,14 +253,14 @@ func (c *Conn) Read(ctx context.Context, b []byte) (Packet, error) {
 	if err := ctx.Err(); err != nil {
 		return Packet{}, err
 	}
-	stop := context.AfterFunc(ctx, func() { c.pc.SetReadDeadline(time.Unix(1, 0)) })
-	defer func() {
-		if !stop() {
-			c.pc.SetReadDeadline(time.Time{})
-		}
-	}()
+	// ctx's end wakes the read; the socket is left without a deadline
+	// whenever ctx ends (readloop.Wake waits for the wake-up).
+	defer readloop.Wake(ctx, c.gs, time.Time{})()
 	for {
 		p, err := c.readOne(b)
+		if testHookRead != nil {
+			testHookRead()
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return Packet{}, ctx.Err()
@@ -460,42 +275,17 @@ func (c *Conn) Read(ctx context.Context, b []byte) (Packet, error) {
 	}
 }
 
+// testHookRead, for tests, runs after every read of Read.
+var testHookRead func()
+
 func (c *Conn) readOne(b []byte) (Packet, error) {
-	p := Packet{TTL: -1}
-	var (
-		src net.Addr
-		err error
-		dst net.IP
-	)
-	if c.p4 != nil {
-		var cm *ipv4.ControlMessage
-		p.N, cm, src, err = c.p4.ReadFrom(b)
-		if cm != nil {
-			dst, p.IfIndex, p.TTL = cm.Dst, cm.IfIndex, cm.TTL
-		}
-	} else {
-		var cm *ipv6.ControlMessage
-		p.N, cm, src, err = c.p6.ReadFrom(b)
-		if cm != nil {
-			dst, p.IfIndex, p.TTL = cm.Dst, cm.IfIndex, cm.HopLimit
-		}
-	}
+	gp, err := c.gs.ReadFrom(b)
 	if err != nil {
-		return p, err
+		return Packet{TTL: -1}, err
 	}
-	if a, ok := netip.AddrFromSlice(dst); ok {
-		p.Dst = a.Unmap()
-		p.Multicast = p.Dst == c.group.Addr().WithZone("")
-	}
-	p.Interface = c.ifName(p.IfIndex)
-	if ua, ok := src.(*net.UDPAddr); ok {
-		ap := ua.AddrPort()
-		a := ap.Addr().Unmap()
-		if a.Is6() && a.IsLinkLocalUnicast() && a.Zone() == "" && p.Interface != "" {
-			a = a.WithZone(p.Interface)
-		}
-		p.Src = netip.AddrPortFrom(a, ap.Port())
-	}
+	p := Packet{N: gp.N, Src: gp.Src, Dst: gp.Dst, IfIndex: gp.IfIndex, TTL: gp.TTL}
+	p.Multicast = p.Dst.IsValid() && p.Dst == c.group.Addr().WithZone("")
+	p.Interface = c.gs.InterfaceName(p.IfIndex)
 	return p, nil
 }
 
@@ -508,28 +298,6 @@ func (c *Conn) wanted(p Packet) bool {
 		return false
 	}
 	return !c.source.IsValid() || p.Src.Addr().WithZone("") == c.source.WithZone("")
-}
-
-// ifName returns the name of interface index (cached).
-func (c *Conn) ifName(index int) string {
-	if index <= 0 {
-		return ""
-	}
-	if v, ok := c.names.Load(index); ok {
-		return v.(string)
-	}
-	for _, ifi := range c.ifaces {
-		if ifi.Index == index {
-			c.names.Store(index, ifi.Name)
-			return ifi.Name
-		}
-	}
-	name := strconv.Itoa(index)
-	if ifi, err := net.InterfaceByIndex(index); err == nil {
-		name = ifi.Name
-	}
-	c.names.Store(index, name)
-	return name
 }
 
 // WriteGroup sends b to the group once on every interface of the Conn and
@@ -550,28 +318,15 @@ func (c *Conn) WriteGroup(b []byte) (int, error) {
 // WriteGroupOn sends b to the group out of the interface with index
 // ifIndex.
 func (c *Conn) WriteGroupOn(b []byte, ifIndex int) error {
-	var err error
-	if c.p4 != nil {
-		_, err = c.p4.WriteTo(b, &ipv4.ControlMessage{IfIndex: ifIndex}, c.gaddr)
-	} else {
-		_, err = c.p6.WriteTo(b, &ipv6.ControlMessage{IfIndex: ifIndex}, c.gaddr)
-	}
-	if err != nil {
-		return fmt.Errorf("multicast: sending to %v on %s: %w", c.group, c.ifName(ifIndex), err)
+	if err := c.gs.WriteGroup(b, c.group.Port(), ifIndex); err != nil {
+		return fmt.Errorf("multicast: sending to %v on %s: %w", c.group, c.gs.InterfaceName(ifIndex), err)
 	}
 	return nil
 }
 
 // WriteTo sends b by unicast to dst (same address family as the group).
 func (c *Conn) WriteTo(b []byte, dst netip.AddrPort) error {
-	ua := net.UDPAddrFromAddrPort(netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port()))
-	var err error
-	if c.p4 != nil {
-		_, err = c.p4.WriteTo(b, nil, ua)
-	} else {
-		_, err = c.p6.WriteTo(b, nil, ua)
-	}
-	if err != nil {
+	if err := c.gs.WriteTo(b, dst, 0); err != nil {
 		return fmt.Errorf("multicast: sending to %v: %w", dst, err)
 	}
 	return nil
@@ -579,11 +334,4 @@ func (c *Conn) WriteTo(b []byte, dst netip.AddrPort) error {
 
 // Close leaves the group on every interface and closes the socket. It
 // returns the first failure; calling it again returns the same result.
-func (c *Conn) Close() error {
-	c.once.Do(func() {
-		lerr := c.leave()
-		cerr := c.pc.Close()
-		c.closeErr = errors.Join(lerr, cerr)
-	})
-	return c.closeErr
-}
+func (c *Conn) Close() error { return c.gs.Close() }

@@ -1,7 +1,8 @@
 // Package multicast joins, sends to and tests IP multicast groups, for IPv4
 // and IPv6, any-source (ASM) and source-specific (SSM, RFC 4607), on an
-// explicit set of interfaces. It is built on golang.org/x/net/ipv4 and
-// golang.org/x/net/ipv6 and backs "udpcli mcast".
+// explicit set of interfaces. Its sockets are udpkit's one group-socket
+// layer (internal/groupsock, on golang.org/x/net/ipv4 and ipv6), its
+// interfaces netif.Interface values; it backs "udpcli mcast".
 //
 // # Receiving a group
 //
@@ -61,8 +62,8 @@
 // its session was heard before its first probe of that kind, to the
 // count it announces in its probes, so a group that works late or stops
 // early is seen from both sides. The wire format is in
-// PROTOCOL.md, section 7; AppendProbe, ParseProbe, AppendReply and
-// ParseReply are its pure codec.
+// PROTOCOL.md, section 7; its pure codec is in package wire
+// (wire.AppendProbe, wire.ParseProbe, wire.AppendReply, wire.ParseReply).
 //
 // # Traps handled
 //
@@ -79,5 +80,12 @@
 //     zone (ff02::1234%eth0) or in Config.Interfaces.
 //
 // Interface selection by name, address, CIDR or template is package netif's
-// job; pass the result as Config.Interfaces.
+// job (netif.SelectGroup is the policy for a group); pass the result as
+// Config.Interfaces.
+//
+// # Finding the participants
+//
+// Test.Discover announces the participant with a discovery.Announcer and
+// adds the others it browses (PROTOCOL.md section 7, "Discovery of
+// participants").
 package multicast

@@ -68,13 +68,3 @@ func ExampleRunTest() {
 	}
 	fmt.Println("all received the group:", r.OK(5))
 }
-
-// Encoding a probe and the reply a responder sends for it.
-func ExampleAppendProbe() {
-	b := multicast.AppendProbe(nil, multicast.Probe{Session: 1, Seq: 1, Kind: multicast.KindMulticast, TTL: 1,
-		Flags: multicast.FlagMember, Count: 10, IntervalMillis: 1000})
-	p, _ := multicast.ParseProbe(b)
-	r := multicast.AppendReply(nil, multicast.ReplyTo(p, 1, 2, multicast.FlagMember, 1, 1))
-	fmt.Println(len(b), len(r), p.Kind, p.Seq)
-	// Output: 40 40 multicast 1
-}

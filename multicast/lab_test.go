@@ -13,6 +13,7 @@ import (
 
 	"github.com/udpkit/udpkit/internal/netlab"
 	"github.com/udpkit/udpkit/multicast"
+	"github.com/udpkit/udpkit/wire"
 )
 
 // Every test in this file sends multicast, so it runs only inside the
@@ -362,28 +363,31 @@ func TestLabNoReflection(t *testing.T) {
 			if err != nil {
 				return got
 			}
-			if _, err := multicast.ParseReply(b[:p.N]); err == nil {
+			if h, body, err := wire.Parse(b[:p.N]); err == nil && h.Type == wire.TypeReply {
+				if _, err := wire.ParseReply(h, body); err != nil {
+					continue
+				}
 				got[p.Src.Addr()]++
 			}
 		}
 	}
-	pr := multicast.Probe{Session: 0x5f00f, Kind: multicast.KindMulticast, Count: 100, TTL: 1}
+	pr := wire.Probe{Session: 0x5f00f, Kind: wire.KindMulticast, Count: 100, TTL: 1}
 	for seq := uint32(1); seq <= 20; seq++ {
 		pr.Seq = seq
-		if _, err := attacker.WriteGroup(multicast.AppendProbe(nil, pr)); err != nil {
+		if _, err := attacker.WriteGroup(wire.AppendProbe(nil, pr)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if got := replies(300 * time.Millisecond); len(got) != 0 {
 		t.Errorf("20 group probes from an unknown source drew replies: %v", got)
 	}
-	hello := multicast.Probe{Session: 0x5f00f, Kind: multicast.KindUnicast, Count: 100}
-	if err := attacker.WriteTo(multicast.AppendProbe(nil, hello), netip.AddrPortFrom(lab.Host(0).IPv4, group.Port())); err != nil {
+	hello := wire.Probe{Session: 0x5f00f, Kind: wire.KindUnicast, Count: 100}
+	if err := attacker.WriteTo(wire.AppendProbe(nil, hello), netip.AddrPortFrom(lab.Host(0).IPv4, group.Port())); err != nil {
 		t.Fatal(err)
 	}
 	for seq := uint32(21); seq <= 120; seq++ {
 		pr.Seq = seq
-		attacker.WriteGroup(multicast.AppendProbe(nil, pr))
+		attacker.WriteGroup(wire.AppendProbe(nil, pr))
 	}
 	got := replies(300 * time.Millisecond)
 	if got[lab.Host(1).IPv4] != 0 || got[lab.Host(0).IPv4] == 0 || got[lab.Host(0).IPv4] > 60 {
@@ -445,7 +449,7 @@ func TestLabGroupStops(t *testing.T) {
 					Peers: []netip.AddrPort{netip.AddrPortFrom(lab.Host(1-i).IPv4, group.Port())}}
 				if i == 0 {
 					cfg.OnEvent = func(e multicast.Event) {
-						if !e.Reply && e.Kind == multicast.KindMulticast && e.Seq == 20 {
+						if !e.Reply && e.Kind == wire.KindMulticast && e.Seq == 20 {
 							select {
 							case trigger <- struct{}{}:
 							default:

@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/multicast"
+	"github.com/udpkit/udpkit/netif"
 )
 
 // loopbackIface returns the loopback interface: tests in the machine's own
 // namespace never join on or send to a real interface.
-func loopbackIface(t *testing.T) []net.Interface {
+func loopbackIface(t *testing.T) []netif.Interface {
 	t.Helper()
 	ifs, err := net.Interfaces()
 	if err != nil {
@@ -22,7 +23,11 @@ func loopbackIface(t *testing.T) []net.Interface {
 	}
 	for _, ifi := range ifs {
 		if ifi.Flags&net.FlagLoopback != 0 {
-			return []net.Interface{ifi}
+			sel, err := netif.Select(ifi.Name)
+			if err != nil {
+				t.Skipf("loopback interface: %v", err)
+			}
+			return sel.Interfaces
 		}
 	}
 	t.Skip("no loopback interface")
@@ -122,7 +127,7 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"unicast group", "127.0.0.1:9", multicast.Config{Interfaces: lo, NoJoin: true}, multicast.ErrNotMulticast},
 		{"source family", "239.1.2.3:9", multicast.Config{Interfaces: lo, NoJoin: true, Source: netip.MustParseAddr("::1")}, multicast.ErrNotMulticast},
-		{"no interface", "239.1.2.3:9", multicast.Config{Interfaces: []net.Interface{}, NoJoin: true}, multicast.ErrNoInterface},
+		{"no interface", "239.1.2.3:9", multicast.Config{Interfaces: []netif.Interface{}, NoJoin: true}, multicast.ErrNoInterface},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,8 @@ package netif
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -85,12 +87,27 @@ func (i Interface) Addrs() []netip.Addr {
 	return out
 }
 
-// hasAddr reports whether a (zone ignored) is one of the interface's
-// addresses.
-func (i Interface) hasAddr(a netip.Addr) bool {
+// Has reports whether a (zone ignored, IPv4-mapped unmapped) is one of the
+// interface's addresses.
+func (i Interface) Has(a netip.Addr) bool {
 	a = a.WithZone("").Unmap()
 	for _, b := range i.Addrs() {
 		if b.WithZone("") == a {
+			return true
+		}
+	}
+	return false
+}
+
+// OnLink reports whether a is surely a neighbour on the interface's link:
+// inside one of its IPv4 subnets, or an IPv6 link-local address.
+func (i Interface) OnLink(a netip.Addr) bool {
+	a = a.Unmap()
+	if a.Is6() {
+		return a.IsLinkLocalUnicast()
+	}
+	for _, v := range i.IPv4 {
+		if v.Addr.Contains(a) {
 			return true
 		}
 	}
@@ -222,4 +239,79 @@ func (s Selection) MarshalJSON() ([]byte, error) {
 		p.Skipped = []Skipped{}
 	}
 	return json.Marshal(p)
+}
+
+// ErrNoFamily is returned (wrapped) by SelectGroup when no selected
+// interface has an address of the group's family.
+var ErrNoFamily = errors.New("no selected interface can carry")
+
+// ReasonNoFamily is the Skipped.Reason of an interface SelectGroup left out
+// because it has no address of the group's family.
+const ReasonNoFamily = "no address of the group's family"
+
+// SelectGroup is the one interface policy of multicast groups: it resolves
+// specs as Select does (with no specs and a zoned group, the zone is the
+// spec; with none at all, Select's default narrowed to the interfaces that
+// can multicast) and keeps the interfaces with an address of the group's
+// family: an IPv4 address for an IPv4 group; for an IPv6 group an IPv6
+// link-local address, or, for an interface a spec named, any IPv6 address
+// or the loopback flag. The others are returned as skipped. It fails with
+// an error wrapping ErrNoFamily when no interface is left (or Select's
+// error).
+func SelectGroup(specs []string, group netip.Addr) ([]Interface, []Skipped, error) {
+	if group.Zone() != "" && len(specs) == 0 {
+		specs = []string{group.Zone()}
+	}
+	sel, err := Select(specs...)
+	if err != nil {
+		return nil, nil, err
+	}
+	list := sel.Interfaces
+	if len(specs) == 0 {
+		list = sel.Multicast()
+	}
+	var out []Interface
+	var skipped []Skipped
+	for _, ifi := range list {
+		ok := len(ifi.IPv4) > 0
+		if group.Is6() {
+			ok = ifi.IPv6LinkLocal.IsValid() || len(specs) > 0 && (len(ifi.IPv6) > 0 || ifi.Flags&net.FlagLoopback != 0)
+		}
+		if !ok {
+			skipped = append(skipped, Skipped{Name: ifi.Name, Reason: ReasonNoFamily})
+			continue
+		}
+		out = append(out, ifi)
+	}
+	if len(out) == 0 {
+		return nil, skipped, fmt.Errorf("%w %v", ErrNoFamily, group.WithZone(""))
+	}
+	return out, skipped, nil
+}
+
+// SourceFor returns the source address the system uses to send to group
+// out of the interface: IPv4, its first address; IPv6, its link-local
+// address (zoned) for a link-local or interface-local group, else its
+// first global or ULA address, else the link-local one. Invalid if it has
+// none.
+func (i Interface) SourceFor(group netip.Addr) netip.Addr {
+	if group.Is4() {
+		if len(i.IPv4) > 0 {
+			return i.IPv4[0].Addr.Addr()
+		}
+		return netip.Addr{}
+	}
+	ll, global := i.IPv6LinkLocal, netip.Addr{}
+	for _, p := range i.IPv6 {
+		if !p.Addr().IsLoopback() {
+			global = p.Addr()
+			break
+		}
+	}
+	if group.IsLinkLocalMulticast() || group.IsInterfaceLocalMulticast() || !global.IsValid() {
+		if ll.IsValid() {
+			return ll
+		}
+	}
+	return global
 }

@@ -182,7 +182,7 @@ func match(src source, entries []entry, spec string) ([]int, error) {
 			if zone != "" && zone != e.iface.Name && zone != fmt.Sprint(e.iface.Index) {
 				continue
 			}
-			if e.iface.hasAddr(a) {
+			if e.iface.Has(a) {
 				out = append(out, k)
 			}
 		}

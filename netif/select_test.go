@@ -422,3 +422,20 @@ func TestSystem(t *testing.T) {
 		t.Errorf("template on the real machine: %v", err)
 	}
 }
+
+func TestSourceFor(t *testing.T) {
+	ifi := Interface{Name: "eth0",
+		IPv4:          []IPv4Addr{{Addr: netip.MustParsePrefix("198.18.0.10/24")}},
+		IPv6LinkLocal: netip.MustParseAddr("fe80::10%eth0"),
+		IPv6:          []netip.Prefix{netip.MustParsePrefix("fd18::10/64")}}
+	for group, want := range map[string]string{
+		"239.1.2.3": "198.18.0.10", "ff02::1234": "fe80::10%eth0", "ff01::1": "fe80::10%eth0", "ff15::1": "fd18::10",
+	} {
+		if got := ifi.SourceFor(netip.MustParseAddr(group)); got.String() != want {
+			t.Errorf("SourceFor(%s) = %v, want %s", group, got, want)
+		}
+	}
+	if got := (Interface{}).SourceFor(netip.MustParseAddr("ff15::1")); got.IsValid() {
+		t.Errorf("no address: %v", got)
+	}
+}

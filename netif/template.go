@@ -72,7 +72,7 @@ func matchTemplate(src source, entries []entry, spec string) ([]int, error) {
 			addr = a
 		}
 		for k, e := range entries {
-			if addr.IsValid() && e.iface.hasAddr(addr) || !addr.IsValid() && e.iface.Name == tok {
+			if addr.IsValid() && e.iface.Has(addr) || !addr.IsValid() && e.iface.Name == tok {
 				picked[k] = true
 			}
 		}

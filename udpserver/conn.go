@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+
+	"github.com/udpkit/udpkit/internal/netaddr"
 )
 
 // conn is the I/O layer of one socket: how datagrams arrive and how replies
@@ -23,7 +25,7 @@ func newConn(pc net.PacketConn, log *slog.Logger) conn {
 	if uc, ok := pc.(*net.UDPConn); ok {
 		return newUDPConn(uc, log)
 	}
-	return &genericConn{pc: pc, local: addrPortOf(pc.LocalAddr())}
+	return &genericConn{pc: pc, local: netaddr.AddrPort(pc.LocalAddr())}
 }
 
 // udpConn serves a *net.UDPConn without allocating: ReadMsgUDPAddrPort and
@@ -38,7 +40,7 @@ type udpConn struct {
 }
 
 func newUDPConn(c *net.UDPConn, log *slog.Logger) *udpConn {
-	u := &udpConn{c: c, local: addrPortOf(c.LocalAddr())}
+	u := &udpConn{c: c, local: netaddr.AddrPort(c.LocalAddr())}
 	u.v6 = isIPv6Socket(c, u.local)
 	if u.local.Addr().IsUnspecified() {
 		if err := enablePktinfo(c, u.v6); err != nil {
@@ -102,7 +104,7 @@ func (g *genericConn) read(p *packet) error {
 	if err != nil {
 		return err
 	}
-	p.n, p.addr, p.remote, p.local, p.ifindex, p.dst = n, addr, addrPortOf(addr), g.local, 0, false
+	p.n, p.addr, p.remote, p.local, p.ifindex, p.dst = n, addr, netaddr.AddrPort(addr), g.local, 0, false
 	if g.local.Addr().IsUnspecified() {
 		p.local = netip.AddrPort{}
 	}
@@ -112,16 +114,4 @@ func (g *genericConn) read(p *packet) error {
 func (g *genericConn) write(p *packet, b []byte) error {
 	_, err := g.pc.WriteTo(b, p.addr)
 	return err
-}
-
-// addrPortOf converts a net.Addr to a netip.AddrPort, or the zero value.
-func addrPortOf(a net.Addr) netip.AddrPort {
-	switch a := a.(type) {
-	case *net.UDPAddr:
-		return a.AddrPort()
-	case nil:
-		return netip.AddrPort{}
-	}
-	ap, _ := netip.ParseAddrPort(a.String())
-	return ap
 }

@@ -56,8 +56,7 @@
 // and costs nothing at one request in flight (a batch is whatever is
 // queued, never waited for). BatchSize 1 turns it off.
 //
-// Sockets > 1 (or ListenConfig.ReusePort for sockets you open) serves one
-// address with several SO_REUSEPORT sockets, which the kernel balances by
+// Sockets > 1 serves one address with several SO_REUSEPORT sockets, which the kernel balances by
 // sender: useful on a multi-core host with many senders.
 //
 // # Limits for an exposed server

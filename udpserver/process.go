@@ -55,42 +55,26 @@ func (s *worker) process(ctx context.Context, p *packet, reply []byte) []byte {
 	if s.rates != nil {
 		now = s.now()
 		if ok, nack := s.rates.allow(rateKey(p.remote), now); !ok {
-			return s.rateLimited(b, nack && !over, reply)
+			return s.rateLimited(b, nack && !over, reply) // parses it, once
 		}
 	}
+	// Parsed once: the counters and the dispatch below use this result.
+	// Parse does not allocate, even when it fails. (After the limiter: a
+	// parse result kept live across its call costs spills on every
+	// datagram.)
+	h, body, perr := wire.Parse(b)
 
-	if !wire.IsMessage(b) {
-		if len(b) == 1 && b[0] == wire.Magic0 {
-			// 0xFA is never text: a lone first magic byte is a cut-off header.
-			return s.malformed(&s.stats.short, p, "short")
+	if perr != nil || h.Flags&wire.FlagAuth != 0 || h.Type != wire.TypeData && h.Type != wire.TypePing {
+		if !wire.IsMessage(b) { // raw text: Parse said ErrMagic or ErrShort
+			if len(b) == 1 && b[0] == wire.Magic0 {
+				// 0xFA is never text: a lone first magic byte is a cut-off header.
+				return s.malformed(&s.stats.short, p, "short")
+			}
+			return s.processRaw(ctx, p, b, over, reply)
 		}
-		return s.processRaw(ctx, p, b, over, reply)
+		return s.rejected(p, h, perr, len(b))
 	}
-	// Cheap checks first, so that a flood of bad datagrams costs no
-	// allocation (wire.Parse wraps its errors with detail).
-	switch {
-	case len(b) < wire.HeaderLen:
-		return s.malformed(&s.stats.short, p, "short")
-	case b[2] != wire.Version:
-		return s.malformed(&s.stats.version, p, "version")
-	case !wire.Type(b[3]).Known():
-		return s.malformed(&s.stats.badType, p, "type")
-	case wire.Flags(b[4])&^wire.FlagAuth != 0:
-		return s.malformed(&s.stats.flags, p, "flags")
-	case wire.Flags(b[4])&wire.FlagAuth != 0:
-		// No keys in this release: PROTOCOL.md section 5.
-		return s.malformed(&s.stats.auth, p, "auth")
-	}
-	t := wire.Type(b[3])
-	if t != wire.TypeData && t != wire.TypePing {
-		// Replies (ACK, NACK, PONG) and discovery or multicast-test
-		// messages are not for this server; answering could loop.
-		return s.malformed(&s.stats.unexpected, p, "unexpected type")
-	}
-	h, body, err := wire.Parse(b)
-	if err != nil {
-		return s.malformed(&s.stats.field, p, "field")
-	}
+	t := h.Type
 	if over {
 		s.stats.oversized.Add(1)
 		if t != wire.TypeData {
@@ -126,6 +110,30 @@ func (s *worker) process(ctx context.Context, p *packet, reply []byte) []byte {
 	code, reason = s.handle(ctx, p, h.ID, false, body)
 	s.dedup.finish(key, code, reason)
 	return s.answer(reply, h.ID, code, reason, n)
+}
+
+// rejected counts and drops a udpkit datagram the server does not handle,
+// under the counter of its first broken rule. Off the hot path.
+func (s *worker) rejected(p *packet, h wire.Header, perr error, n int) []byte {
+	switch {
+	case perr == wire.ErrShort && n < wire.HeaderLen:
+		return s.malformed(&s.stats.short, p, "short")
+	case perr == wire.ErrVersion:
+		return s.malformed(&s.stats.version, p, "version")
+	case perr == wire.ErrType:
+		return s.malformed(&s.stats.badType, p, "type")
+	case perr == wire.ErrFlags:
+		return s.malformed(&s.stats.flags, p, "flags")
+	case h.Flags&wire.FlagAuth != 0:
+		// No keys in this release: PROTOCOL.md section 5. (A missing
+		// tag, ErrShort on a full header, lands here too.)
+		return s.malformed(&s.stats.auth, p, "auth")
+	case h.Type != wire.TypeData && h.Type != wire.TypePing:
+		// Replies (ACK, NACK, PONG) and discovery or multicast-test
+		// messages are not for this server; answering could loop.
+		return s.malformed(&s.stats.unexpected, p, "unexpected type")
+	}
+	return s.malformed(&s.stats.field, p, "field")
 }
 
 // processRaw handles a datagram without the udpkit magic (PROTOCOL.md
@@ -180,9 +188,9 @@ func (s *worker) handle(ctx context.Context, p *packet, id uint64, raw bool, pay
 	}
 	s.stats.rejected.Add(1)
 	if re, ok := errors.AsType[*RejectError](err); ok {
-		return re.code(), cut(re.Reason, maxReasonLen)
+		return re.code(), wire.TruncateUTF8(re.Reason, maxReasonLen)
 	}
-	return wire.CodeRejected, cut(err.Error(), maxReasonLen)
+	return wire.CodeRejected, wire.TruncateUTF8(err.Error(), maxReasonLen)
 }
 
 // serveUDP calls the handler, turning a panic into an error: one bad
@@ -204,7 +212,9 @@ func (s *worker) malformed(c *count, p *packet, why string) []byte {
 	s.stats.malformed.Add(1)
 	s.stats.dropped.Add(1)
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
-		s.logLimited(&s.logMalformed, slog.LevelDebug, "udpserver: dropped malformed datagram", "from", p.remote, "reason", why, "size", p.n)
+		// Only here, at debug level, is the detail worth an allocation.
+		b := p.buf[:min(p.n, len(p.buf))]
+		s.logLimited(&s.logMalformed, slog.LevelDebug, "udpserver: dropped malformed datagram", "from", p.remote, "reason", why, "size", p.n, "detail", wire.Explain(b))
 	}
 	return nil
 }
@@ -216,15 +226,4 @@ func unmap(ap netip.AddrPort) netip.AddrPort {
 		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	return ap
-}
-
-// cut shortens s to at most n bytes without splitting a UTF-8 sequence.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }

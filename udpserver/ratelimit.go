@@ -139,13 +139,13 @@ func (t *rateTable) counts() (sources int, evicted uint64) {
 }
 
 // rateLimited handles a datagram over its source's limit: a well-formed
-// DATA gets NACK "rate limited" (a header, never longer than the request)
-// when nack is set; everything else is dropped.
+// DATA without flags (wire.Parse decides, the datagram's one parse) gets
+// NACK "rate limited" (a header, never longer than the request) when nack
+// is set; everything else is dropped.
 func (s *worker) rateLimited(b []byte, nack bool, reply []byte) []byte {
 	s.stats.rateLimited.Add(1)
-	if nack && len(b) >= wire.HeaderLen && wire.IsMessage(b) && b[2] == wire.Version &&
-		wire.Type(b[3]) == wire.TypeData && b[4] == 0 {
-		if h, _, err := wire.Parse(b); err == nil {
+	if nack {
+		if h, _, err := wire.Parse(b); err == nil && h.Type == wire.TypeData && h.Flags == 0 {
 			s.stats.nacked.Add(1)
 			return wire.AppendNack(reply[:0], h.ID, wire.CodeRateLimited, "", len(b))
 		}

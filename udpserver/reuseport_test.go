@@ -1,7 +1,6 @@
 package udpserver
 
 import (
-	"net"
 	"runtime"
 	"testing"
 
@@ -37,24 +36,16 @@ func TestServeSockets(t *testing.T) {
 	}
 }
 
-func TestListenConfigReusePort(t *testing.T) {
+// The siblings Sockets opens share the port with each other only: an
+// ordinary socket cannot bind it while the server runs.
+func TestServeSocketsHoldPort(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("SO_REUSEPORT balancing is Linux-only")
 	}
-	lc := &ListenConfig{ReusePort: true}
-	a, err := lc.Listen(bg, "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := lc.Listen(bg, a.LocalAddr().String())
-	if err != nil {
-		t.Fatalf("second socket on %v: %v", a.LocalAddr(), err)
-	}
-	b.Close()
-	if c, err := Listen(bg, a.LocalAddr().String()); err == nil {
+	s := &Server{Sockets: 2}
+	addr := serve(t, s, "udp4", "127.0.0.1:0")
+	if c, err := Listen(bg, addr.String()); err == nil {
 		c.Close()
-		t.Errorf("a socket without ReusePort bound %v too", a.LocalAddr())
+		t.Errorf("a socket without SO_REUSEPORT bound %v too", addr)
 	}
-	_ = net.ErrClosed
 }

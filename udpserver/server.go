@@ -46,7 +46,7 @@ const (
 	DefaultDedupPerHost = 1 << 16
 
 	// DefaultPort is the UDP port of a udpkit server (PROTOCOL.md section 8).
-	DefaultPort = 9797
+	DefaultPort = wire.DataPort
 
 	// maxReasonLen bounds the NACK text kept in the de-duplication table.
 	maxReasonLen = 256
@@ -186,7 +186,7 @@ type Server struct {
 	// Workers, and the kernel spreads senders across them by a hash of
 	// their address and port. It helps when the server has several cores
 	// to spare and traffic comes from many senders; one sender always
-	// lands on one socket. Default 1. See also ListenConfig.ReusePort.
+	// lands on one socket. Default 1.
 	Sockets int
 
 	// RateLimit is how many datagrams a second each source may send
@@ -560,28 +560,9 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 // Listen opens a UDP socket for a Server on addr (host:port). An IPv4
 // literal host opens an IPv4 socket, an IPv6 literal an IPv6-only socket,
 // an empty host a dual-stack wildcard socket and a name whatever it
-// resolves to first. It is ListenConfig{}.Listen.
+// resolves to first. To serve one address with several SO_REUSEPORT
+// sockets, set Server.Sockets (the one way: it opens the siblings).
 func Listen(ctx context.Context, addr string) (*net.UDPConn, error) {
-	return (&ListenConfig{}).Listen(ctx, addr)
-}
-
-// ListenConfig holds options for opening a server's socket. Its zero value
-// opens an ordinary socket, as Listen does.
-type ListenConfig struct {
-	// ReusePort sets SO_REUSEPORT (Linux only; elsewhere Listen fails), so
-	// that several sockets, in this process or another of the same user,
-	// can bind the same address and port; the kernel spreads the senders
-	// across them by a hash of their address and port. One Server can
-	// Serve them all, a worker per socket, each on its own core. It helps
-	// on a multi-core server with many senders; it does nothing for one
-	// sender, and it lets any program of the same user bind the port too.
-	// Default false.
-	ReusePort bool
-}
-
-// Listen opens a UDP socket on addr as the package-level Listen does, with
-// lc's options.
-func (lc *ListenConfig) Listen(ctx context.Context, addr string) (*net.UDPConn, error) {
 	network := "udp"
 	if host, _, err := net.SplitHostPort(addr); err == nil {
 		if ip, err := netip.ParseAddr(host); err == nil {
@@ -593,9 +574,6 @@ func (lc *ListenConfig) Listen(ctx context.Context, addr string) (*net.UDPConn, 
 		}
 	}
 	var nlc net.ListenConfig
-	if lc.ReusePort {
-		nlc.Control = func(_, _ string, c syscall.RawConn) error { return setReusePort(c) }
-	}
 	pc, err := nlc.ListenPacket(ctx, network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("udpserver: listen: %w", err)

@@ -1,13 +1,34 @@
-// Package wire encodes and decodes udpkit datagrams: a fixed 16-byte header
-// (magic, version, type, flags, reason code, key ID, 64-bit message ID)
-// followed by a body and, when the AUTH flag is set, a 16-byte
-// authentication tag. PROTOCOL.md at the root of the module is the
-// normative description; this package is its Go implementation and the
-// golden vectors in testdata/vectors.txt are its worked examples.
+// Package wire is the whole udpkit protocol as pure code: the fixed 16-byte
+// header (magic, version, type, flags, reason code, key ID, 64-bit message
+// ID) that starts every datagram, and the body of every message type of
+// PROTOCOL.md:
 //
-// The package is pure: no I/O, no goroutines, standard library only.
-// Encoders append to a caller's buffer and Parse returns the body as a
-// sub-slice of its input, so a server loop runs without allocating.
+//	DATA, ACK, NACK, PING, PONG   header codec (Parse, AppendData, AppendAck, AppendNack, Append)
+//	QUERY                         Query, AppendQuery, ParseQuery           (discovery.go)
+//	ANNOUNCE, ANSWER, GOODBYE     Record, AppendRecord, ParseRecord        (discovery.go)
+//	PROBE, REPLY                  Probe, Reply, AppendProbe, ParseProbe,
+//	                              AppendReply, ParseReply                  (probe.go)
+//
+// with the protocol's constants (ports, groups, service types, attribute
+// keys: constants.go) and its name rules (DNS-SD service types, instance
+// names and attributes, DNS case folding: names.go). PROTOCOL.md at the root
+// of the module is the normative description; the golden vectors in
+// testdata/ (vectors.txt for the header, discovery/ and multicast/ for the
+// bodies) are its worked examples.
+//
+// The package is pure: no I/O, no goroutines, standard library only, so a
+// small Go program on a device can parse an ANNOUNCE by importing wire
+// alone. Encoders append to a caller's buffer and Parse returns the body as
+// a sub-slice of its input, so a server loop runs without allocating.
+//
+// # Errors
+//
+// Parse, ParseProbe and ParseReply return bare sentinel errors (ErrShort,
+// ErrMagic, ErrVersion, ..., ErrMalformed) and never allocate, as
+// tailscale's stun package does: a flood of malformed datagrams costs a
+// receiver nothing. Explain and ExplainProbe return the same sentinel
+// wrapped with the reason, for debug logs. ParseQuery and ParseRecord,
+// which allocate their names anyway, wrap ErrMalformed with detail.
 //
 // # Sending
 //
@@ -24,9 +45,9 @@
 // # Receiving
 //
 // A receiver first splits protocol traffic from raw text with IsMessage,
-// then parses. Parse checks everything that can be checked without a key
-// and reports every malformed datagram with one of the Err sentinels,
-// wrapped with detail:
+// then parses, once, and dispatches by type. Parse checks everything that
+// can be checked without a key and reports every malformed datagram with
+// one of the Err sentinels:
 //
 //	n, addr, err := pc.ReadFrom(buf)
 //	if !wire.IsMessage(buf[:n]) {

@@ -28,9 +28,11 @@ func ExampleParse() {
 		fmt.Printf("reply % x\n", out)
 	}
 
-	// A datagram that breaks a rule fails with a sentinel error.
-	_, _, err = wire.Parse([]byte{0xFA, 0x4B, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1})
-	fmt.Println(errors.Is(err, wire.ErrVersion), err)
+	// A datagram that breaks a rule fails with a bare sentinel error (no
+	// allocation); Explain says why, for a debug log.
+	bad := []byte{0xFA, 0x4B, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}
+	_, _, err = wire.Parse(bad)
+	fmt.Println(errors.Is(err, wire.ErrVersion), wire.Explain(bad))
 	// Output:
 	// data id=0x123456789abcdef body="temperature=21.5"
 	// reply fa 4b 01 02 00 00 00 00 01 23 45 67 89 ab cd ef
@@ -65,4 +67,24 @@ func ExampleAppendNack() {
 	fmt.Printf("request %d bytes, reply %d bytes, text %q\n", len(request), len(reply), text)
 	// Output:
 	// request 23 bytes, reply 22 bytes, text "zu gro"
+}
+
+func ExampleValidateService() {
+	fmt.Println(wire.ValidateService("_udpkit._udp"))
+	fmt.Println(wire.ValidateService("udpkit"))
+	// Output:
+	// <nil>
+	// wire: invalid name: service type "udpkit" must end in ._udp or ._tcp
+}
+
+// Encoding a probe, parsing it as a receiver does (the header once, then
+// the body by type) and the reply a responder sends for it.
+func ExampleAppendProbe() {
+	b := wire.AppendProbe(nil, wire.Probe{Session: 1, Seq: 1, Kind: wire.KindMulticast, TTL: 1,
+		Flags: wire.ProbeMember, Count: 10, IntervalMillis: 1000})
+	h, body, _ := wire.Parse(b)
+	p, _ := wire.ParseProbe(h, body)
+	r := wire.AppendReply(nil, wire.ReplyTo(p, 1, 2, wire.ProbeMember, 1, 1))
+	fmt.Println(len(b), len(r), p.Kind, p.Seq)
+	// Output: 40 40 multicast 1
 }

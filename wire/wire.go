@@ -109,8 +109,10 @@ func (c Code) String() string {
 	return fmt.Sprintf("code(%d)", uint8(c))
 }
 
-// Errors returned by Parse. Every malformed datagram yields one of them,
-// wrapped with detail; test with errors.Is.
+// Errors returned by Parse and the body parsers. Parse returns them bare
+// (no wrapping, no allocation), so that a flood of malformed datagrams
+// costs nothing; Explain returns the same sentinel wrapped with detail for
+// a debug log. Test with errors.Is.
 var (
 	ErrShort     = errors.New("wire: datagram shorter than the header")
 	ErrMagic     = errors.New("wire: not a udpkit datagram (bad magic)")
@@ -158,23 +160,26 @@ func Append(dst []byte, h Header, body []byte) []byte {
 
 // Parse decodes the header of datagram b and returns it with the body that
 // follows it (a sub-slice of b, not a copy; without the authentication tag,
-// which Parse checks only for presence). Parse does not allocate unless it
-// fails. It checks everything that can be checked without a key: magic,
-// version, type, flags, reserved fields and the per-type rules of
-// PROTOCOL.md.
+// which Parse checks only for presence). Parse never allocates: its errors
+// are the bare sentinels (ErrShort, ErrMagic, ...); Explain says more. It
+// checks everything that can be checked without a key: magic, version,
+// type, flags, reserved fields and the per-type rules of PROTOCOL.md.
+//
+// When it fails after the version check, the returned Header still holds
+// the fields as read, so that a receiver can count the failure by type.
 func Parse(b []byte) (Header, []byte, error) {
 	var h Header
 	if len(b) < HeaderLen {
 		if len(b) >= 2 && !IsMessage(b) {
 			return h, nil, ErrMagic
 		}
-		return h, nil, fmt.Errorf("%w: %d bytes, need %d", ErrShort, len(b), HeaderLen)
+		return h, nil, ErrShort
 	}
 	if !IsMessage(b) {
 		return h, nil, ErrMagic
 	}
 	if b[2] != Version {
-		return h, nil, fmt.Errorf("%w: %d (this peer speaks %d)", ErrVersion, b[2], Version)
+		return h, nil, ErrVersion
 	}
 	h.Type = Type(b[3])
 	h.Flags = Flags(b[4])
@@ -182,31 +187,63 @@ func Parse(b []byte) (Header, []byte, error) {
 	h.KeyID = binary.BigEndian.Uint16(b[6:8])
 	h.ID = binary.BigEndian.Uint64(b[8:16])
 	if !h.Type.Known() {
-		return h, nil, fmt.Errorf("%w: 0x%02x", ErrType, uint8(h.Type))
+		return h, nil, ErrType
 	}
 	if h.Flags&^knownFlags != 0 {
-		return h, nil, fmt.Errorf("%w: 0x%02x", ErrFlags, uint8(h.Flags&^knownFlags))
+		return h, nil, ErrFlags
 	}
 	body := b[HeaderLen:]
 	if h.Flags&FlagAuth != 0 {
 		if len(body) < TagLen {
-			return h, nil, fmt.Errorf("%w: authentication tag missing", ErrShort)
+			return h, nil, ErrShort
 		}
 		body = body[:len(body)-TagLen]
 	} else if h.KeyID != 0 {
-		return h, nil, fmt.Errorf("%w: key ID %d without the auth flag", ErrReserved, h.KeyID)
+		return h, nil, ErrReserved
 	}
-	if h.Type == TypeNack {
-		if h.Code == CodeNone {
-			return h, nil, fmt.Errorf("%w: nack without a reason", ErrCode)
-		}
-	} else if h.Code != CodeNone {
-		return h, nil, fmt.Errorf("%w: code %d on %v", ErrCode, h.Code, h.Type)
+	if (h.Type == TypeNack) != (h.Code != CodeNone) {
+		return h, nil, ErrCode
 	}
 	if h.Type == TypeAck && len(body) != 0 {
-		return h, nil, fmt.Errorf("%w: %d bytes after an ack", ErrBody, len(body))
+		return h, nil, ErrBody
 	}
 	return h, body, nil
+}
+
+// Explain returns nil when Parse accepts b, and otherwise the error of
+// Parse wrapped with what exactly is wrong, for debug logs. It allocates;
+// call it only on a datagram already known to be malformed.
+func Explain(b []byte) error {
+	h, _, err := Parse(b)
+	switch err {
+	case nil:
+		return nil
+	case ErrShort:
+		if len(b) >= HeaderLen {
+			return fmt.Errorf("%w: authentication tag missing (%d bytes after the header, need %d)", err, len(b)-HeaderLen, TagLen)
+		}
+		return fmt.Errorf("%w: %d bytes, need %d", err, len(b), HeaderLen)
+	case ErrVersion:
+		return fmt.Errorf("%w: %d (this peer speaks %d)", err, b[2], Version)
+	case ErrType:
+		return fmt.Errorf("%w: 0x%02x", err, uint8(h.Type))
+	case ErrFlags:
+		return fmt.Errorf("%w: 0x%02x", err, uint8(h.Flags&^knownFlags))
+	case ErrReserved:
+		return fmt.Errorf("%w: key ID %d without the auth flag", err, h.KeyID)
+	case ErrCode:
+		if h.Type == TypeNack {
+			return fmt.Errorf("%w: nack without a reason", err)
+		}
+		return fmt.Errorf("%w: code %d on %v", err, h.Code, h.Type)
+	case ErrBody:
+		n := len(b) - HeaderLen
+		if h.Flags&FlagAuth != 0 {
+			n -= TagLen
+		}
+		return fmt.Errorf("%w: %d bytes after an ack", err, n)
+	}
+	return err
 }
 
 // AppendData appends a Data message carrying payload.
@@ -228,15 +265,14 @@ func AppendNack(dst []byte, id uint64, code Code, text string, limit int) []byte
 	if room < 0 {
 		room = 0
 	}
-	if len(text) > room {
-		text = truncateUTF8(text, room)
-	}
+	text = TruncateUTF8(text, room)
 	dst = AppendHeader(dst, Header{Type: TypeNack, Code: code, ID: id})
 	return append(dst, text...)
 }
 
-// truncateUTF8 cuts s to at most n bytes without splitting a rune.
-func truncateUTF8(s string, n int) string {
+// TruncateUTF8 cuts s to at most n bytes without splitting a UTF-8
+// sequence: how every udpkit text that must fit a size is shortened.
+func TruncateUTF8(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

@@ -6,7 +6,7 @@
 //	r, err := clienttest.Start("127.0.0.1:0", clienttest.Behavior{DropFirst: 1})
 //	if err != nil { ... }
 //	defer r.Close()
-//	c, err := client.Dial(ctx, r.Addr(), nil)
+//	c, err := client.Dial(ctx, r.Addr(), client.Config{})
 //
 // Only use loopback addresses: the responder answers whoever writes to it.
 package clienttest

@@ -17,7 +17,7 @@ var dial = client.Dial
 // does not exist is a usage error (exit 2, with the hint to --help); any
 // other failure, such as no route to the address or every address of a name
 // refusing, is the network's answer (exit 1).
-func dialServer(ctx context.Context, address string, cfg *client.Config) (*client.Client, error) {
+func dialServer(ctx context.Context, address string, cfg client.Config) (*client.Client, error) {
 	c, err := dial(ctx, address, cfg)
 	switch {
 	case err == nil:

@@ -27,7 +27,7 @@ func TestDialServerExitStatus(t *testing.T) {
 	t.Cleanup(func() { dial = client.Dial })
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dial = func(context.Context, string, *client.Config) (*client.Client, error) { return nil, tt.err }
+			dial = func(context.Context, string, client.Config) (*client.Client, error) { return nil, tt.err }
 			for _, cmd := range []string{"send", "ping"} {
 				_, stderr, code := runCLI(t, "", cmd, "server.test:9797", "x")
 				if cmd == "ping" {
@@ -47,7 +47,7 @@ func TestDialServerExitStatus(t *testing.T) {
 		})
 	}
 	dial = client.Dial
-	if _, err := dial(context.Background(), "foo", nil); !errors.Is(err, client.ErrBadAddress) {
+	if _, err := dial(context.Background(), "foo", client.Config{}); !errors.Is(err, client.ErrBadAddress) {
 		t.Errorf("client.Dial(\"foo\") = %v, want ErrBadAddress", err)
 	}
 }

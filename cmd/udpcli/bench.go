@@ -5,17 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/udpkit/udpkit/internal/cliflag"
-	"math/rand/v2"
 	"net"
-	"os"
-	"slices"
 	"time"
+
+	"github.com/udpkit/udpkit/client"
+	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/wire"
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 )
 
 func init() {
@@ -69,6 +66,21 @@ type benchResult struct {
 	MeanMicros float64 `json:"rtt_mean_us"`
 }
 
+// toBenchResult is the command's form of a result: seconds and
+// microseconds as floats.
+func toBenchResult(b client.BenchResult) benchResult {
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	r := benchResult{Kind: b.Kind.String(), InFlight: b.InFlight, Conns: b.Conns, Size: b.Size, Seconds: b.Elapsed.Seconds(),
+		Sent: b.Sent, Replies: b.Replies, Lost: b.Lost, Nacks: b.Nacks, Limited: b.RateLimited}
+	if b.Elapsed > 0 {
+		r.PerSecond = float64(b.Replies) / r.Seconds
+	}
+	if b.Replies > 0 {
+		r.P50, r.P90, r.P99, r.Max, r.MeanMicros = us(b.RTTP50), us(b.RTTP90), us(b.RTTP99), us(b.RTTMax), us(b.RTTMean)
+	}
+	return r
+}
+
 func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error {
 	duration := cliflag.Seconds(fs, "duration", "d", 5*time.Second, "how long to load the server")
 	inflight := fs.Int("inflight", 1, "requests outstanding at once on each socket (1 to 4096)")
@@ -110,11 +122,9 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 			}
 			conns = append(conns, conn)
 		}
-		kind := wire.TypeData
-		if *ping {
-			kind = wire.TypePing
-		}
-		r, err := runBench(ctx, conns, kind, *inflight, *size, *duration, *timeout)
+		br, err := client.BenchAll(ctx, conns, client.BenchConfig{Ping: *ping, InFlight: *inflight, Size: *size,
+			Duration: *duration, Timeout: *timeout})
+		r := toBenchResult(br)
 		if err != nil {
 			return failed(err)
 		}
@@ -138,197 +148,4 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		}
 		return nil
 	}
-}
-
-// benchBatch is how many datagrams one system call reads or sends
-// (recvmmsg/sendmmsg on Linux, one at a time elsewhere).
-const benchBatch = 64
-
-// runBench keeps inflight requests outstanding on each of conns for d, a
-// goroutine per socket, and adds up their results.
-func runBench(ctx context.Context, conns []*net.UDPConn, kind wire.Type, inflight, size int, d, timeout time.Duration) (benchResult, error) {
-	res := benchResult{Kind: kind.String(), InFlight: inflight, Conns: len(conns), Size: size}
-	type part struct {
-		r    benchResult
-		rtts []time.Duration
-		err  error
-	}
-	parts := make(chan part, len(conns))
-	start := time.Now()
-	for _, c := range conns {
-		go func() {
-			var p part
-			p.r, p.rtts, p.err = runConn(ctx, c, kind, inflight, size, start.Add(d), timeout)
-			parts <- p
-		}()
-	}
-	var rtts []time.Duration
-	var err error
-	for range conns {
-		p := <-parts
-		res.Sent += p.r.Sent
-		res.Replies += p.r.Replies
-		res.Lost += p.r.Lost
-		res.Nacks += p.r.Nacks
-		res.Limited += p.r.Limited
-		rtts = append(rtts, p.rtts...)
-		if err == nil {
-			err = p.err
-		}
-	}
-	res.Seconds = time.Since(start).Seconds()
-	if err != nil {
-		return res, err
-	}
-	res.PerSecond = float64(res.Replies) / res.Seconds
-	if len(rtts) > 0 {
-		slices.Sort(rtts)
-		us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-		pct := func(p float64) float64 { return us(rtts[min(len(rtts)-1, int(p*float64(len(rtts))))]) }
-		res.P50, res.P90, res.P99, res.Max = pct(0.50), pct(0.90), pct(0.99), us(rtts[len(rtts)-1])
-		var sum time.Duration
-		for _, r := range rtts {
-			sum += r
-		}
-		res.MeanMicros = us(sum / time.Duration(len(rtts)))
-	}
-	return res, nil
-}
-
-// runConn is one socket's closed loop until end. It reads the replies that
-// have arrived in one batch and sends their successors in one, so that one
-// generator core drives a server of several. Send times live in a ring
-// indexed by message ID: matching a reply costs no allocation and no map.
-func runConn(ctx context.Context, conn *net.UDPConn, kind wire.Type, inflight, size int, end time.Time, timeout time.Duration) (benchResult, []time.Duration, error) {
-	var res benchResult
-	ringSize := 1
-	for ringSize < 4*inflight {
-		ringSize <<= 1
-	}
-	mask := uint64(ringSize - 1)
-	sentAt := make([]time.Time, ringSize)
-	pending := make([]bool, ringSize)
-	rtts := make([]time.Duration, 0, 1<<16)
-	next := rand.Uint64() &^ mask // start at a ring boundary
-	outstanding := 0
-
-	// x/net's batch calls take the same messages for either family.
-	var pc interface {
-		ReadBatch([]ipv4.Message, int) (int, error)
-		WriteBatch([]ipv4.Message, int) (int, error)
-	} = ipv4.NewPacketConn(conn)
-	if a, ok := conn.RemoteAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
-		pc = ipv6.NewPacketConn(conn)
-	}
-	rmsgs, wmsgs := make([]ipv4.Message, benchBatch), make([]ipv4.Message, benchBatch)
-	for i := range rmsgs {
-		rmsgs[i].Buffers = [][]byte{make([]byte, 2048)}
-		wmsgs[i].Buffers = [][]byte{make([]byte, size)}
-	}
-	queued := 0 // requests prepared in wmsgs
-	queue := func(now time.Time) error {
-		if queued == len(wmsgs) {
-			if err := flush(pc, wmsgs[:queued]); err != nil {
-				return err
-			}
-			queued = 0
-		}
-		id := next
-		next++
-		slot := id & mask
-		if pending[slot] { // the ring wrapped over a request long lost
-			pending[slot] = false
-			outstanding--
-			res.Lost++
-		}
-		wire.AppendHeader(wmsgs[queued].Buffers[0][:0], wire.Header{Type: kind, ID: id})
-		queued++
-		sentAt[slot], pending[slot] = now, true
-		outstanding++
-		res.Sent++
-		return nil
-	}
-	refill := func(now time.Time) error {
-		for range inflight {
-			if err := queue(now); err != nil {
-				return err
-			}
-		}
-		err := flush(pc, wmsgs[:queued])
-		queued = 0
-		return err
-	}
-
-	if err := refill(time.Now()); err != nil {
-		return res, nil, fmt.Errorf("send: %w", err)
-	}
-	lastReply := time.Now()
-	for ctx.Err() == nil {
-		now := time.Now()
-		if now.After(end) {
-			break
-		}
-		conn.SetReadDeadline(now.Add(timeout / 4))
-		n, err := pc.ReadBatch(rmsgs, 0)
-		now = time.Now()
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				if now.Sub(lastReply) >= timeout { // everything outstanding is lost: refill
-					res.Lost += outstanding
-					clear(pending)
-					outstanding = 0
-					if err := refill(now); err != nil {
-						return res, nil, fmt.Errorf("send: %w", err)
-					}
-					lastReply = now
-				}
-				continue
-			}
-			return res, nil, fmt.Errorf("read: %w", err)
-		}
-		for _, m := range rmsgs[:n] {
-			h, _, err := wire.Parse(m.Buffers[0][:m.N])
-			if err != nil {
-				continue
-			}
-			slot := h.ID & mask
-			if !pending[slot] || (h.Type != wire.TypeAck && h.Type != wire.TypeNack && h.Type != wire.TypePong) {
-				continue // duplicate, late or foreign
-			}
-			pending[slot] = false
-			outstanding--
-			lastReply = now
-			if h.Type == wire.TypeNack {
-				res.Nacks++
-				if h.Code == wire.CodeRateLimited {
-					res.Limited++
-				}
-			} else {
-				res.Replies++
-				rtts = append(rtts, now.Sub(sentAt[slot]))
-			}
-			if err := queue(now); err != nil {
-				return res, nil, fmt.Errorf("send: %w", err)
-			}
-		}
-		if err := flush(pc, wmsgs[:queued]); err != nil {
-			return res, nil, fmt.Errorf("send: %w", err)
-		}
-		queued = 0
-	}
-	return res, rtts, nil
-}
-
-// flush sends msgs, as many per system call as the kernel takes.
-func flush(pc interface {
-	WriteBatch([]ipv4.Message, int) (int, error)
-}, msgs []ipv4.Message) error {
-	for len(msgs) > 0 {
-		n, err := pc.WriteBatch(msgs, 0)
-		if err != nil {
-			return err
-		}
-		msgs = msgs[n:]
-	}
-	return nil
 }

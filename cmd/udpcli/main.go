@@ -8,12 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
 	"os"
 	"os/signal"
 	"slices"
 	"syscall"
+
+	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/internal/version"

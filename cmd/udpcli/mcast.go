@@ -242,39 +242,23 @@ func isBroadcast(a netip.Addr) bool {
 	return false
 }
 
-// selectInterfaces resolves -I for a group's family, warning on stderr
-// about selected interfaces that cannot carry it.
-func selectInterfaces(specs []string, group netip.Addr, w io.Writer) ([]net.Interface, error) {
-	if group.Zone() != "" && len(specs) == 0 {
-		specs = []string{group.Zone()}
+// selectInterfaces resolves -I for a group's family (netif.SelectGroup),
+// warning on stderr about selected interfaces that cannot carry it.
+func selectInterfaces(specs []string, group netip.Addr, w io.Writer) ([]netif.Interface, error) {
+	list, skipped, err := netif.SelectGroup(specs, group)
+	for _, s := range skipped {
+		fmt.Fprintf(w, "udpcli mcast: skipping %s: %s\n", s.Name, s.Reason)
 	}
-	sel, err := netif.Select(specs...)
 	if err != nil {
+		if errors.Is(err, netif.ErrNoFamily) {
+			return nil, failed(err)
+		}
 		return nil, usagef("%v", err)
 	}
-	list := sel.Interfaces
-	if len(specs) == 0 {
-		list = sel.Multicast()
-	}
-	var out []net.Interface
-	for _, ifi := range list {
-		ok := len(ifi.IPv4) > 0
-		if group.Is6() {
-			ok = ifi.IPv6LinkLocal.IsValid() || len(ifi.IPv6) > 0 || ifi.Flags&net.FlagLoopback != 0
-		}
-		if !ok {
-			fmt.Fprintf(w, "udpcli mcast: skipping %s: no address of the group's family\n", ifi.Name)
-			continue
-		}
-		out = append(out, net.Interface{Index: ifi.Index, MTU: ifi.MTU, Name: ifi.Name, Flags: ifi.Flags})
-	}
-	if len(out) == 0 {
-		return nil, failed(fmt.Errorf("no selected interface can carry %v", group))
-	}
-	return out, nil
+	return list, nil
 }
 
-func ifaceNames(ifs []net.Interface) string {
+func ifaceNames(ifs []netif.Interface) string {
 	var names []string
 	for _, ifi := range ifs {
 		names = append(names, ifi.Name)
@@ -523,7 +507,7 @@ datagram could not be sent (or none was), 2 on usage errors.`, io)
 	failures, sent := 0, 0
 	srcs := make(map[int]netip.AddrPort)
 	for _, ifi := range c.Interfaces() {
-		srcs[ifi.Index] = netip.AddrPortFrom(ifaceSource(ifi, group.Addr()), c.LocalAddr().Port())
+		srcs[ifi.Index] = netip.AddrPortFrom(ifi.SourceFor(group.Addr()), c.LocalAddr().Port())
 	}
 	interrupted := false
 send:
@@ -571,48 +555,6 @@ send:
 		return failed(nil)
 	}
 	return nil
-}
-
-// ifaceSource is the source address the system uses to send to group out
-// of ifi: IPv4, the interface's first address; IPv6, its link-local
-// address for a link-local (or interface-local) group, else its first
-// global or ULA address, else the link-local one. Invalid if it has none.
-func ifaceSource(ifi net.Interface, group netip.Addr) netip.Addr {
-	addrs, err := ifi.Addrs()
-	if err != nil {
-		return netip.Addr{}
-	}
-	var ll, global netip.Addr
-	for _, x := range addrs {
-		ipn, ok := x.(*net.IPNet)
-		if !ok {
-			continue
-		}
-		a, ok := netip.AddrFromSlice(ipn.IP)
-		if !ok {
-			continue
-		}
-		a = a.Unmap()
-		if a.Is4() != group.Is4() {
-			continue
-		}
-		if a.Is4() {
-			return a
-		}
-		if a.IsLinkLocalUnicast() {
-			if !ll.IsValid() {
-				ll = a.WithZone(ifi.Name)
-			}
-		} else if !global.IsValid() && !a.IsLoopback() {
-			global = a
-		}
-	}
-	if group.IsLinkLocalMulticast() || group.IsInterfaceLocalMulticast() || !global.IsValid() {
-		if ll.IsValid() {
-			return ll
-		}
-	}
-	return global
 }
 
 type sendJSON struct {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/internal/netlab"
+	"github.com/udpkit/udpkit/wire"
 )
 
 // startListen starts "udpcli mcast listen" in host h and waits for its
@@ -187,7 +188,7 @@ func TestCLIMcastDiscover(t *testing.T) {
 	lab, bin := mcastLab(t, 4)
 	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Second)
 	defer cancel()
-	watch := lab.Host(3).Command(ctx, bin, "watch", "-p", mcastService)
+	watch := lab.Host(3).Command(ctx, bin, "watch", "-p", wire.ServiceMulticastTest)
 	wout, err := watch.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/multicast"
+	"github.com/udpkit/udpkit/wire"
 )
 
 const mcastTestUsage = `Usage: udpcli mcast test GROUP[:PORT] [PEER...] [flags]
@@ -79,7 +80,7 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	interval := fs.Float64P("interval", "i", multicast.DefaultInterval.Seconds(), "seconds between probes")
 	wait := fs.Float64("wait", multicast.DefaultStartWait.Seconds(), "seconds to wait for the listed peers before the first probe")
 	maxLoss := fs.Float64("max-loss", 5, "highest multicast loss in percent that still counts as success")
-	size := fs.IntP("size", "s", multicast.ProbeLen, "probe datagram size in bytes")
+	size := fs.IntP("size", "s", wire.ProbeLen, "probe datagram size in bytes")
 	noJoin := fs.Bool("no-join", false, "do not join the group (nor send to it): answer and probe by unicast only, like a host that is not a member")
 	unicastOnly := fs.Bool("unicast-only", false, "same as --no-join")
 	discover := fs.Bool("discover", false, "find peers by discovery even when PEERs are given (default: only when none is)")
@@ -130,8 +131,8 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	if *maxLoss < 0 || *maxLoss > 100 || math.IsNaN(*maxLoss) {
 		return usagef("--max-loss %v out of range 0..100", *maxLoss)
 	}
-	if *size < multicast.ProbeLen || *size > 65507 {
-		return usagef("--size %d out of range %d..65507", *size, multicast.ProbeLen)
+	if *size < wire.ProbeLen || *size > 65507 {
+		return usagef("--size %d out of range %d..65507", *size, wire.ProbeLen)
 	}
 	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
 	if err != nil {
@@ -170,7 +171,9 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 		}
 	}
 	if useDiscovery {
-		stop, err := mcastDiscovery(ctx, t, group, f.ifaces, io.err)
+		stop, err := t.Discover(ctx, multicast.DiscoverConfig{Interfaces: f.ifaces, OnError: func(err error) {
+			fmt.Fprintf(io.err, "udpcli mcast test: %v\n", err)
+		}})
 		if err != nil {
 			if len(peers) == 0 {
 				return failed(err)
@@ -196,7 +199,7 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	r := t.Run(ctx)
 	if f.json {
 		for _, p := range r.Peers {
-			enc.Encode(peerJSON{Type: "peer", PeerReport: p, Status: p.Status(*maxLoss)})
+			enc.Encode(toPeerJSON(p, *maxLoss))
 		}
 		enc.Encode(summaryJSON(r, *maxLoss))
 	} else {
@@ -255,31 +258,6 @@ func eventJSON(e multicast.Event) eventJSONT {
 		j.RTTMillis = &ms
 	}
 	return j
-}
-
-type peerJSON struct {
-	Type string `json:"type"`
-	multicast.PeerReport
-	Status string `json:"status"`
-}
-
-type summaryJSONT struct {
-	Type string `json:"type"`
-	*multicast.Report
-	Peers   int     `json:"peers"`
-	PeersOK int     `json:"peers_ok"`
-	MaxLoss float64 `json:"max_loss_percent"`
-	OK      bool    `json:"ok"`
-}
-
-func summaryJSON(r *multicast.Report, maxLoss float64) summaryJSONT {
-	s := summaryJSONT{Type: "summary", Report: r, Peers: len(r.Peers), MaxLoss: maxLoss, OK: r.OK(maxLoss)}
-	for _, p := range r.Peers {
-		if p.Status(maxLoss) == multicast.StatusOK {
-			s.PeersOK++
-		}
-	}
-	return s
 }
 
 // writeSummary prints the per-peer summary.

@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/udpkit/udpkit/internal/cliflag"
 	"math"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/client"
@@ -162,7 +163,7 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 	case o.size < 0 || o.size > wire.MaxDatagram-wire.HeaderLen:
 		return usagef("-s %d: want 0 to %d", o.size, wire.MaxDatagram-wire.HeaderLen)
 	}
-	c, err := dialServer(ctx, args[0], &client.Config{MaxDatagram: max(wire.DefaultMaxDatagram, wire.HeaderLen+o.size)})
+	c, err := dialServer(ctx, args[0], client.Config{MaxDatagram: max(wire.DefaultMaxDatagram, wire.HeaderLen+o.size)})
 	if err != nil {
 		return err
 	}

@@ -6,12 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
 	"iter"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/client"
@@ -128,7 +129,7 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 			return usagef("--file %s: %v", o.file, err)
 		}
 	}
-	cfg := &client.Config{InitialTimeout: o.timeout, Retries: o.retries, Window: o.window}
+	cfg := client.Config{InitialTimeout: o.timeout, Retries: o.retries, Window: o.window}
 	if o.retries == 0 {
 		cfg.Retries = -1
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/discovery"
+	"github.com/udpkit/udpkit/wire"
 )
 
 func init() {
@@ -57,7 +58,7 @@ func setupWatch(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []st
 		service := ""
 		if len(args) == 1 {
 			service = args[0]
-			if err := discovery.ValidateService(service); err != nil {
+			if err := wire.ValidateService(service); err != nil {
 				return usagef("%v", err)
 			}
 		}

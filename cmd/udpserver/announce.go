@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/udpkit/udpkit/internal/cliflag"
-	"github.com/udpkit/udpkit/netif"
 	"log/slog"
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/udpkit/udpkit/internal/cliflag"
+	"github.com/udpkit/udpkit/internal/netaddr"
+	"github.com/udpkit/udpkit/netif"
+	"github.com/udpkit/udpkit/wire"
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/discovery"
@@ -44,16 +47,16 @@ func (o *announceOptions) validate() error {
 	if o.off {
 		return nil
 	}
-	if err := discovery.ValidateService(o.service); err != nil {
+	if err := wire.ValidateService(o.service); err != nil {
 		return fmt.Errorf("invalid --service %q: %w", o.service, err)
 	}
 	if o.instance != "" {
-		if err := discovery.ValidateInstance(o.instance); err != nil {
+		if err := wire.ValidateInstance(o.instance); err != nil {
 			return fmt.Errorf("invalid --instance %q: %w", o.instance, err)
 		}
 	}
 	for _, a := range o.attrs {
-		if err := discovery.ValidateAttr(a); err != nil {
+		if err := wire.ValidateAttr(a); err != nil {
 			return fmt.Errorf("invalid --attr %q: %w (want key=value)", a, err)
 		}
 	}
@@ -98,7 +101,7 @@ func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn
 	var bound []netip.Addr
 	port := uint16(0)
 	for _, c := range conns {
-		ap := c.LocalAddr().(*net.UDPAddr).AddrPort()
+		ap := netaddr.AddrPort(c.LocalAddr())
 		if port == 0 {
 			port = ap.Port()
 		} else if ap.Port() != port {
@@ -123,7 +126,7 @@ func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn
 			close(done)
 			return done, nil
 		}
-		return nil, &announceError{err: err, usage: len(o.ifaces) > 0 || errors.Is(err, discovery.ErrInvalidName)}
+		return nil, &announceError{err: err, usage: len(o.ifaces) > 0 || errors.Is(err, wire.ErrInvalidName)}
 	}
 	log.Info("announcing", "service", a.Service(), "instance", a.Instance(), "port", port, "interfaces", a.Interfaces(), "ttl", o.ttl)
 	go func() {

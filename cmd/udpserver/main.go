@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
 	"log/slog"
 	"net"
@@ -25,6 +24,9 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/udpkit/udpkit/internal/cliflag"
+	"github.com/udpkit/udpkit/internal/netaddr"
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/internal/version"
@@ -99,7 +101,7 @@ type options struct {
 	batch           int     // udpserver.Server.BatchSize
 	sockets         int     // udpserver.Server.Sockets
 	rateLimit       float64 // udpserver.Server.RateLimit, datagrams/s per source IP
-	rateBurst       int     // udpserver.Server.RateBurst
+	rateBurst       int     // udpserver.Server.RateBurst; 0 (not given): it follows rateLimit
 	dedup           dedupOptions
 }
 
@@ -240,7 +242,7 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	fs.IntVar(&o.batch, "batch", 0, "datagrams read (recvmmsg) and replies sent (sendmmsg) per system call on Linux; 0 means 64, 1 turns batching off")
 	fs.IntVar(&o.sockets, "sockets", 1, "`N` sockets per listen address with SO_REUSEPORT (Linux), each served on its own; helps with several cores and many senders")
 	rateLimit := fs.String("rate-limit", "10000/s", "datagrams a second each source IP (IPv6: /64) may send, as `N/s` or N; over it DATA gets one NACK \"rate limited\" a second, the rest is dropped; 0 turns it off (do that for 'udpcli bench')")
-	fs.IntVar(&o.rateBurst, "rate-burst", 2000, "datagrams a source may send at once above --rate-limit (`N`)")
+	fs.IntVar(&o.rateBurst, "rate-burst", 0, "datagrams a source may send at once above --rate-limit (`N`); default a fifth of --rate-limit (2000 for 10000/s)")
 	fs.IntVar(&o.dedup.entries, "dedup-entries", udpserver.DefaultDedupEntries, fmt.Sprintf("exchanges remembered for exactly-once, all senders (`N`, %d bytes each); past it new messages get NACK \"busy\"", udpserver.DedupBytesPerEntry))
 	fs.IntVar(&o.dedup.perSource, "dedup-per-source", udpserver.DefaultDedupPerSource, "exchanges one sender (address and port) may have remembered (`N`): N new messages per --dedup-window")
 	fs.IntVar(&o.dedup.perHost, "dedup-per-host", udpserver.DefaultDedupPerHost, "exchanges one host (IP, IPv6 /64) may have remembered, all its ports (`N`)")
@@ -274,7 +276,7 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	if o.rateLimit, err = strconv.ParseFloat(rl, 64); err != nil || o.rateLimit < 0 || o.rateLimit > 1e9 || o.rateLimit != o.rateLimit {
 		return o, fmt.Errorf("invalid --rate-limit %q: want datagrams a second such as 1000/s, or 0 for no limit", *rateLimit)
 	}
-	if o.rateBurst < 1 {
+	if fs.Changed("rate-burst") && o.rateBurst < 1 {
 		return o, fmt.Errorf("invalid --rate-burst %d: want 1 or more", o.rateBurst)
 	}
 	if o.batch < 0 || o.batch > 1024 {
@@ -354,7 +356,7 @@ func listenAll(ctx context.Context, addrs []string, log *slog.Logger) ([]*net.UD
 		conns = append(conns, c)
 		if port == "0" {
 			// Same port number for both families makes the pair one service.
-			port = strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port)
+			port = strconv.Itoa(int(netaddr.AddrPort(c.LocalAddr()).Port()))
 		}
 		c6, err := udpserver.Listen(ctx, net.JoinHostPort("::", port))
 		if err != nil {

@@ -1,16 +1,27 @@
 #!/usr/bin/env python3
-"""udpkit_send.py HOST PORT MESSAGE: send one udpkit DATA message and wait for its ACK or NACK.
+"""udpkit_send.py [--key-file FILE] HOST PORT MESSAGE: send one udpkit DATA message and wait for its ACK or NACK.
 
 Written from PROTOCOL.md alone, with the Python 3 standard library only. The message is sent with a random
 64-bit message ID; the identical datagram is retransmitted with exponential back-off (200 ms times a jitter
 factor in [1, 1.5), doubling, capped at 4 s, 6 transmissions in all) until an ACK or NACK with the same ID
 arrives.
 
+With a key file (--key-file FILE, or $UDPKIT_KEY_FILE), every datagram is authenticated (PROTOCOL.md section 5):
+sealed with the file's current key under a random sender ID, counter 1, 2, ... (a retransmission is sealed
+again), and only replies authenticated with one of the file's keys, fresh within 30 s of this machine's clock, are
+accepted. "udpkit_send.py --key-file FILE --vector ID:SENDER:COUNTER:TIME MESSAGE" prints the first datagram it
+would send with those values (hex; ID and SENDER in hex, COUNTER and TIME in decimal, TIME in ms since 1970) and
+exits: compare it with testdata/auth/vectors.txt.
+
 Prints one line on stdout: "acked (N attempts)", "rejected: NAME (code C): TEXT", "timed out after N attempts"
 or "refused" (ICMP port unreachable: nothing listens on HOST PORT).
 Exit status: 0 acked; 1 rejected, timed out or refused; 2 usage or local error.
 """
 
+import base64
+import binascii
+import hashlib
+import hmac
 import os
 import random
 import socket
@@ -27,19 +38,89 @@ CODES = {1: "rejected", 2: "too large", 3: "unsupported", 4: "busy", 5: "rate li
 
 MAX_DATAGRAM = 1472  # default maximum datagram (PROTOCOL.md section 8)
 ATTEMPTS = 6  # 1 transmission + 5 retransmissions
+AUTH = 0x01  # flags bit 0
+TRAILER = struct.Struct(">QQQ")  # sender, counter, time (ms); the 16-byte tag follows
+TAG = 16
+SKEW = 30.0  # seconds a reply's time may be from this machine's clock
 FIRST_TIMEOUT = 0.200  # seconds, times a jitter factor in [1, 1.5)
 MAX_TIMEOUT = 4.0  # back-off cap, seconds
 
 
-def parse_reply(b, msg_id):
-    """Return (type, code, body) when b is a well-formed ACK or NACK for msg_id, otherwise None."""
+class KeyFileError(Exception):
+    pass
+
+
+def load_keys(path):
+    """Read a udpkit key file ("ROLE ID SECRET" lines). Return (current key ID, {key ID: secret})."""
+    keys, current = {}, None
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            fields = line.split("#", 1)[0].split()
+            if not fields:
+                continue
+            try:
+                role, kid, secret = fields
+                kid = int(kid, 10)
+                if role not in ("current", "previous", "next") or not 0 <= kid <= 65535 or kid in keys:
+                    raise ValueError
+                if len(secret) == 64:
+                    key = bytes.fromhex(secret)
+                else:
+                    key = base64.b64decode(secret.replace("-", "+").replace("_", "/") + "=" * (-len(secret) % 4), validate=True)
+                if len(key) != 32 or (role == "current" and current is not None):
+                    raise ValueError
+            except (ValueError, binascii.Error):
+                raise KeyFileError("%s:%d: want ROLE ID SECRET (current, previous or next; 0-65535; 32 bytes in hex "
+                                   "or base64), one current key" % (path, n))
+            keys[kid] = key
+            if role == "current":
+                current = kid
+    if current is None:
+        raise KeyFileError("%s: no current key" % path)
+    return current, keys
+
+
+def seal(plain, key_id, secret, sender, counter, time_ms):
+    """Authenticate the datagram plain (PROTOCOL.md section 5): the AUTH flag and the key ID in the header, sender,
+    counter and time after the body, then the first 16 bytes of HMAC-SHA-256(secret, all of that)."""
+    b = bytearray(plain)
+    b[4] |= AUTH
+    b[6:8] = key_id.to_bytes(2, "big")
+    b += TRAILER.pack(sender, counter, time_ms)
+    return bytes(b + hmac.new(secret, b, hashlib.sha256).digest()[:TAG])
+
+
+def opened(b, keys):
+    """Return the body of the authenticated reply b when its key, tag and time are right, otherwise None."""
+    if len(b) < HEADER.size + TRAILER.size + TAG or b[4] != AUTH:
+        return None
+    secret = keys.get(int.from_bytes(b[6:8], "big"))
+    if secret is None:
+        return None
+    if not hmac.compare_digest(hmac.new(secret, b[:-TAG], hashlib.sha256).digest()[:TAG], b[-TAG:]):
+        return None
+    _, _, t = TRAILER.unpack_from(b, len(b) - TAG - TRAILER.size)
+    if abs(t / 1000.0 - time.time()) > SKEW:
+        return None
+    return b[HEADER.size:len(b) - TAG - TRAILER.size]
+
+
+def parse_reply(b, msg_id, keys):
+    """Return (type, code, body) when b is a well-formed ACK or NACK for msg_id, otherwise None. With keys, only an
+    authentic fresh reply counts; without, flags and key ID must be 0 (an AUTH reply cannot be checked)."""
     if len(b) < HEADER.size:
         return None
     magic, ver, typ, flags, code, key_id, mid = HEADER.unpack_from(b)
-    body = b[HEADER.size:]
-    # flags must be 0: we have no key, and an AUTH reply is dropped (PROTOCOL.md section 5).
-    if magic != MAGIC or ver != VERSION or flags != 0 or key_id != 0 or mid != msg_id:
+    if magic != MAGIC or ver != VERSION or mid != msg_id:
         return None
+    if keys:
+        body = opened(b, keys)
+        if body is None:
+            return None
+    elif flags != 0 or key_id != 0:
+        return None
+    else:
+        body = b[HEADER.size:]
     if typ == ACK and code == 0 and not body:
         return typ, code, body
     if typ == NACK and code != 0:
@@ -47,10 +128,15 @@ def parse_reply(b, msg_id):
     return None
 
 
-def exchange(sock, datagram, msg_id):
-    """Send datagram until it is answered. Return (outcome, attempts, code, text)."""
+def exchange(sock, plain, msg_id, key):
+    """Send datagram plain until it is answered; with key (current ID, keys, sender ID) seal each transmission
+    with the next counter. Return (outcome, attempts, code, text)."""
     timeout = FIRST_TIMEOUT * (1.0 + 0.5 * random.random())
     for attempt in range(1, ATTEMPTS + 1):
+        datagram = plain
+        if key:
+            current, keys, sender = key
+            datagram = seal(plain, current, keys[current], sender, attempt, int(time.time() * 1000))
         try:
             sock.send(datagram)
         except ConnectionRefusedError:
@@ -67,7 +153,7 @@ def exchange(sock, datagram, msg_id):
                 break
             except ConnectionRefusedError:
                 return "refused", attempt, 0, b""
-            reply = parse_reply(b, msg_id)
+            reply = parse_reply(b, msg_id, key[1] if key else None)
             if reply is None:
                 continue  # not ours, a late duplicate or malformed: ignore it, never answer it
             typ, code, body = reply
@@ -78,14 +164,47 @@ def exchange(sock, datagram, msg_id):
     return "timed out", ATTEMPTS, 0, b""
 
 
+USAGE = """usage: udpkit_send.py [--key-file FILE] HOST PORT MESSAGE
+       udpkit_send.py --key-file FILE --vector ID:SENDER:COUNTER:TIME MESSAGE"""
+
+
 def main(argv):
-    if len(argv) != 4:
-        print("usage: udpkit_send.py HOST PORT MESSAGE", file=sys.stderr)
+    args, keyfile, vector = argv[1:], os.environ.get("UDPKIT_KEY_FILE") or None, None
+    while len(args) >= 2 and args[0].startswith("--"):
+        if args[0] == "--key-file":
+            keyfile = args[1]
+        elif args[0] == "--vector":
+            vector = args[1]
+        else:
+            break
+        args = args[2:]
+    if (vector is None and len(args) != 3) or (vector is not None and (len(args) != 1 or keyfile is None)):
+        print(USAGE, file=sys.stderr)
         return 2
-    host, port, message = argv[1], argv[2], os.fsencode(argv[3])
-    if HEADER.size + len(message) > MAX_DATAGRAM:
-        print("udpkit_send: message longer than %d bytes" % (MAX_DATAGRAM - HEADER.size), file=sys.stderr)
+    key = None
+    if keyfile:
+        try:
+            current, keys = load_keys(keyfile)
+        except (OSError, KeyFileError) as e:
+            print("udpkit_send: %s" % e, file=sys.stderr)
+            return 2
+        # A new sender ID for every run: its counters start again at 1.
+        key = (current, keys, int.from_bytes(os.urandom(8), "big") or 1)
+    message = os.fsencode(args[-1])
+    room = MAX_DATAGRAM - HEADER.size - (TRAILER.size + TAG if key else 0)
+    if len(message) > room:
+        print("udpkit_send: message longer than %d bytes" % room, file=sys.stderr)
         return 2
+    if vector is not None:
+        try:
+            vid, vsender, vcounter, vtime = vector.split(":")
+            plain = HEADER.pack(MAGIC, VERSION, DATA, 0, 0, 0, int(vid, 16)) + message
+            print(seal(plain, current, keys[current], int(vsender, 16), int(vcounter, 10), int(vtime, 10)).hex())
+        except (ValueError, struct.error):
+            print(USAGE, file=sys.stderr)
+            return 2
+        return 0
+    host, port = args[0], args[1]
     try:
         addrs = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_DGRAM)
     except (socket.gaierror, UnicodeError) as e:
@@ -100,7 +219,7 @@ def main(argv):
             # A connected socket only sees datagrams from the server and reports ICMP port unreachable.
             with socket.socket(family, kind, proto) as sock:
                 sock.connect(addr)
-                outcome, attempts, code, text = exchange(sock, datagram, msg_id)
+                outcome, attempts, code, text = exchange(sock, datagram, msg_id, key)
         except OSError as e:
             err = e
             continue

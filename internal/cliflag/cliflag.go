@@ -1,6 +1,7 @@
 // Package cliflag holds what the udpkit commands share on their command
-// lines: a seconds flag that also takes Go durations, and error messages for
-// bad flag values that say what is wrong and what would be right.
+// lines: a seconds flag that also takes Go durations, the --key-file flag,
+// and error messages for bad flag values that say what is wrong and what
+// would be right.
 package cliflag
 
 import (

@@ -25,3 +25,10 @@ func ShareAddr(c syscall.RawConn) error {
 	}
 	return serr
 }
+
+// ShareAddrPort is ShareAddr here: both options already.
+func ShareAddrPort(c syscall.RawConn) error { return ShareAddr(c) }
+
+// MulticastAll does nothing: outside Linux a socket receives only the
+// groups it joined itself.
+func MulticastAll(c syscall.RawConn, v6, on bool) error { return nil }

@@ -12,3 +12,12 @@ import (
 func ShareAddr(c syscall.RawConn) error {
 	return fmt.Errorf("sharing a port on %s: %w", runtime.GOOS, ErrUnsupported)
 }
+
+// ShareAddrPort fails: this platform has no known way to share a port.
+func ShareAddrPort(c syscall.RawConn) error {
+	return fmt.Errorf("sharing a port on %s: %w", runtime.GOOS, ErrUnsupported)
+}
+
+// MulticastAll does nothing: outside Linux a socket receives only the
+// groups it joined itself.
+func MulticastAll(c syscall.RawConn, v6, on bool) error { return nil }

@@ -16,3 +16,11 @@ func ShareAddr(c syscall.RawConn) error {
 	}
 	return serr
 }
+
+// ShareAddrPort is ShareAddr here: Windows has no SO_REUSEPORT, and its
+// SO_REUSEADDR already shares the port.
+func ShareAddrPort(c syscall.RawConn) error { return ShareAddr(c) }
+
+// MulticastAll does nothing: outside Linux a socket receives only the
+// groups it joined itself.
+func MulticastAll(c syscall.RawConn, v6, on bool) error { return nil }

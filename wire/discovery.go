@@ -1,4 +1,4 @@
-package discovery
+package wire
 
 import (
 	"encoding/binary"
@@ -7,16 +7,14 @@ import (
 	"io"
 	"net/netip"
 	"unicode/utf8"
-
-	"github.com/udpkit/udpkit/wire"
 )
 
 // Record flags (byte 0 of an ANNOUNCE, ANSWER or GOODBYE body).
 const (
-	// FlagTruncated says the sender left attributes out so that the answer
+	// RecordTruncated says the sender left attributes out so that the answer
 	// would not be larger than the query; ask again by unicast with a
 	// larger query to get them all.
-	FlagTruncated = 0x01
+	RecordTruncated = 0x01
 )
 
 // Query is the body of a QUERY message (PROTOCOL.md section 6.2).
@@ -33,7 +31,7 @@ type Query struct {
 // Record is the body of an ANNOUNCE, ANSWER or GOODBYE message
 // (PROTOCOL.md section 6.3): one instance of a service.
 type Record struct {
-	// Truncated is set when the sender left attributes out (FlagTruncated).
+	// Truncated is set when the sender left attributes out (RecordTruncated).
 	Truncated bool
 	// TTL is how many seconds the record stays valid; 0 in a GOODBYE.
 	TTL uint32
@@ -58,15 +56,15 @@ type Record struct {
 // already knows.
 func KnownHash(service, instance string) uint64 {
 	h := fnv.New64a()
-	io.WriteString(h, toLower(service))
+	io.WriteString(h, FoldCase(service))
 	io.WriteString(h, "\x00")
-	io.WriteString(h, toLower(instance))
+	io.WriteString(h, FoldCase(instance))
 	return h.Sum64()
 }
 
-// queryFixedLen is the size of a QUERY with empty names and no known
+// QueryFixedLen is the size of a QUERY with empty names and no known
 // answers: header, flags, two name lengths, known count.
-const queryFixedLen = wire.HeaderLen + 4
+const QueryFixedLen = HeaderLen + 4
 
 // AppendQuery appends a QUERY message with message ID id to dst and pads
 // it with zero bytes to size bytes in all (when it is shorter), so that
@@ -74,11 +72,11 @@ const queryFixedLen = wire.HeaderLen + 4
 // error for names longer than 255 bytes or more than 255 known hashes.
 func AppendQuery(dst []byte, id uint64, q Query, size int) ([]byte, error) {
 	if len(q.Service) > 255 || len(q.Instance) > 255 || len(q.Known) > 255 {
-		return dst, fmt.Errorf("discovery: query too large (service %d, instance %d bytes, %d known)",
+		return dst, fmt.Errorf("wire: query too large (service %d, instance %d bytes, %d known)",
 			len(q.Service), len(q.Instance), len(q.Known))
 	}
 	start := len(dst)
-	dst = wire.AppendHeader(dst, wire.Header{Type: wire.TypeQuery, ID: id})
+	dst = AppendHeader(dst, Header{Type: TypeQuery, ID: id})
 	dst = append(dst, 0)
 	dst = appendString(dst, q.Service)
 	dst = appendString(dst, q.Instance)
@@ -93,7 +91,7 @@ func AppendQuery(dst []byte, id uint64, q Query, size int) ([]byte, error) {
 }
 
 // ParseQuery decodes the body of a QUERY (the bytes after the header, as
-// wire.Parse returns them). Every error wraps wire.ErrMalformed.
+// Parse returns them). Every error wraps ErrMalformed.
 func ParseQuery(body []byte) (Query, error) {
 	var q Query
 	r := reader{b: body}
@@ -115,7 +113,7 @@ func ParseQuery(body []byte) (Query, error) {
 	}
 	// The rest is padding, ignored.
 	if q.Service != "" && !utf8.ValidString(q.Service) || q.Instance != "" && !utf8.ValidString(q.Instance) {
-		return Query{}, fmt.Errorf("%w: query name is not UTF-8", wire.ErrMalformed)
+		return Query{}, fmt.Errorf("%w: query name is not UTF-8", ErrMalformed)
 	}
 	return q, nil
 }
@@ -123,19 +121,19 @@ func ParseQuery(body []byte) (Query, error) {
 // AppendRecord appends an ANNOUNCE, ANSWER or GOODBYE message (t) with
 // message ID id and body r to dst. It does not validate r beyond the
 // limits of the encoding (a name or list longer than 255).
-func AppendRecord(dst []byte, t wire.Type, id uint64, r Record) ([]byte, error) {
+func AppendRecord(dst []byte, t Type, id uint64, r Record) ([]byte, error) {
 	if len(r.Service) > 255 || len(r.Instance) > 255 || len(r.Addrs) > 255 || len(r.Attrs) > 255 {
-		return dst, fmt.Errorf("discovery: record too large to encode")
+		return dst, fmt.Errorf("wire: record too large to encode")
 	}
 	for _, a := range r.Attrs {
 		if len(a) > 255 {
-			return dst, fmt.Errorf("discovery: attribute of %d bytes, at most 255", len(a))
+			return dst, fmt.Errorf("wire: attribute of %d bytes, at most 255", len(a))
 		}
 	}
-	dst = wire.AppendHeader(dst, wire.Header{Type: t, ID: id})
+	dst = AppendHeader(dst, Header{Type: t, ID: id})
 	var flags byte
 	if r.Truncated {
-		flags |= FlagTruncated
+		flags |= RecordTruncated
 	}
 	dst = append(dst, flags)
 	dst = binary.BigEndian.AppendUint32(dst, r.TTL)
@@ -159,9 +157,9 @@ func AppendRecord(dst []byte, t wire.Type, id uint64, r Record) ([]byte, error) 
 	return dst, nil
 }
 
-// recordLen is the encoded size of r with its header.
-func recordLen(r Record) int {
-	n := wire.HeaderLen + 1 + 4 + 2 + 1 + len(r.Service) + 1 + len(r.Instance) + 1 + 1
+// RecordLen is the encoded size of r with its header.
+func RecordLen(r Record) int {
+	n := HeaderLen + 1 + 4 + 2 + 1 + len(r.Service) + 1 + len(r.Instance) + 1 + 1
 	for _, a := range r.Addrs {
 		if a.Unmap().Is4() {
 			n += 5
@@ -175,12 +173,12 @@ func recordLen(r Record) int {
 	return n
 }
 
-// fitRecord returns r cut to at most limit bytes (header included) by
+// FitRecord returns r cut to at most limit bytes (header included) by
 // leaving attributes out from the end (and setting Truncated), and whether
 // it fits at all: a record that does not fit without any attribute is not
 // sent (PROTOCOL.md section 6.4).
-func fitRecord(r Record, limit int) (Record, bool) {
-	n := recordLen(r)
+func FitRecord(r Record, limit int) (Record, bool) {
+	n := RecordLen(r)
 	if n <= limit {
 		return r, true
 	}
@@ -199,13 +197,13 @@ func fitRecord(r Record, limit int) (Record, bool) {
 
 // ParseRecord decodes the body of an ANNOUNCE, ANSWER or GOODBYE (the
 // bytes after the header). It checks the structure and the DNS-SD rules
-// for names and attributes; every error wraps wire.ErrMalformed. Bytes
+// for names and attributes; every error wraps ErrMalformed. Bytes
 // after the attributes are reserved for extensions and ignored.
 func ParseRecord(body []byte) (Record, error) {
 	var rec Record
 	r := reader{b: body}
 	flags := r.byte()
-	rec.Truncated = flags&FlagTruncated != 0
+	rec.Truncated = flags&RecordTruncated != 0
 	rec.TTL = r.uint32()
 	rec.Port = r.uint16()
 	rec.Service = r.string("service")
@@ -241,17 +239,17 @@ func ParseRecord(body []byte) (Record, error) {
 		return Record{}, r.err
 	}
 	if rec.Port == 0 {
-		return Record{}, fmt.Errorf("%w: port 0", wire.ErrMalformed)
+		return Record{}, fmt.Errorf("%w: port 0", ErrMalformed)
 	}
 	if err := ValidateService(rec.Service); err != nil {
-		return Record{}, fmt.Errorf("%w: %w", wire.ErrMalformed, err)
+		return Record{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if err := ValidateInstance(rec.Instance); err != nil {
-		return Record{}, fmt.Errorf("%w: %w", wire.ErrMalformed, err)
+		return Record{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	for _, a := range rec.Attrs {
 		if err := ValidateAttr(a); err != nil {
-			return Record{}, fmt.Errorf("%w: %w", wire.ErrMalformed, err)
+			return Record{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 	}
 	return rec, nil
@@ -270,7 +268,7 @@ type reader struct {
 
 func (r *reader) fail(format string, args ...any) {
 	if r.err == nil {
-		r.err = fmt.Errorf("%w: %s", wire.ErrMalformed, fmt.Sprintf(format, args...))
+		r.err = fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
 	}
 }
 

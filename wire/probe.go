@@ -1,11 +1,8 @@
-package multicast
+package wire
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-
-	"github.com/udpkit/udpkit/wire"
 )
 
 // Kind says how a probe was sent: to the group or to one peer.
@@ -35,12 +32,12 @@ type ProbeFlags uint8
 // Probe and reply flags. Senders set unknown bits to zero; receivers
 // ignore them.
 const (
-	// FlagMember says that the sender of the probe (or of the reply) has
+	// ProbeMember says that the sender of the probe (or of the reply) has
 	// joined the group. A peer started with --no-join clears it, so the
 	// others report it as "not joined" instead of guessing.
-	FlagMember ProbeFlags = 0x01
-	// FlagLast marks the last probe of a run (sequence number = Count).
-	FlagLast ProbeFlags = 0x02
+	ProbeMember ProbeFlags = 0x01
+	// ProbeLast marks the last probe of a run (sequence number = Count).
+	ProbeLast ProbeFlags = 0x02
 )
 
 // Body lengths of PROBE and REPLY (PROTOCOL.md section 7). A PROBE may be
@@ -50,13 +47,9 @@ const (
 	ProbeBodyLen = 24
 	ReplyBodyLen = 24
 	// ProbeLen and ReplyLen are the smallest whole datagrams.
-	ProbeLen = wire.HeaderLen + ProbeBodyLen
-	ReplyLen = wire.HeaderLen + ReplyBodyLen
+	ProbeLen = HeaderLen + ProbeBodyLen
+	ReplyLen = HeaderLen + ReplyBodyLen
 )
-
-// ErrProbe is wrapped by every error of ParseProbe and ParseReply about a
-// datagram that is a udpkit message but not a valid PROBE or REPLY.
-var ErrProbe = errors.New("multicast: malformed probe or reply")
 
 // Probe is one PROBE message: a sequenced, timestamped datagram that a test
 // participant sends to the group and to each peer.
@@ -75,7 +68,7 @@ type Probe struct {
 	// TTL is the TTL (IPv4) or hop limit (IPv6) the sender set; 0 if
 	// unknown.
 	TTL uint8
-	// Flags are FlagMember and FlagLast.
+	// Flags are ProbeMember and ProbeLast.
 	Flags ProbeFlags
 	// Count is the number of counted probes the sender plans to send (0:
 	// until stopped).
@@ -103,7 +96,7 @@ type Reply struct {
 	// TTLSeen is the TTL or hop limit the probe arrived with at the
 	// responder (0 if the responder's system does not tell).
 	TTLSeen uint8
-	// Flags are the responder's: FlagMember if it joined the group.
+	// Flags are the responder's: ProbeMember if it joined the group.
 	Flags ProbeFlags
 	// Responder is the responder's own session.
 	Responder uint32
@@ -119,7 +112,7 @@ type Reply struct {
 // AppendProbe appends the PROBE datagram for p (header, body, p.Pad zero
 // bytes) to dst.
 func AppendProbe(dst []byte, p Probe) []byte {
-	dst = wire.AppendHeader(dst, wire.Header{Type: wire.TypeProbe, ID: p.ID()})
+	dst = AppendHeader(dst, Header{Type: TypeProbe, ID: p.ID()})
 	dst = binary.BigEndian.AppendUint64(dst, p.Time)
 	dst = append(dst, byte(p.Kind), p.TTL, byte(p.Flags), 0)
 	dst = binary.BigEndian.AppendUint32(dst, p.Count)
@@ -133,7 +126,7 @@ func AppendProbe(dst []byte, p Probe) []byte {
 
 // AppendReply appends the REPLY datagram for r to dst.
 func AppendReply(dst []byte, r Reply) []byte {
-	dst = wire.AppendHeader(dst, wire.Header{Type: wire.TypeReply, ID: uint64(r.Session)<<32 | uint64(r.Seq)})
+	dst = AppendHeader(dst, Header{Type: TypeReply, ID: uint64(r.Session)<<32 | uint64(r.Seq)})
 	dst = binary.BigEndian.AppendUint64(dst, r.Time)
 	dst = append(dst, byte(r.Kind), r.TTL, r.TTLSeen, byte(r.Flags))
 	dst = binary.BigEndian.AppendUint32(dst, r.Responder)
@@ -151,34 +144,21 @@ func ReplyTo(p Probe, ttlSeen uint8, responder uint32, flags ProbeFlags, receive
 	}
 }
 
-// parse checks the header of b for type t and returns it with the body.
-func parse(b []byte, t wire.Type, bodyLen int) (wire.Header, []byte, error) {
-	h, body, err := wire.Parse(b)
-	if err != nil {
-		return h, nil, err
-	}
-	if h.Type != t {
-		return h, nil, fmt.Errorf("%w: %v is not a %v", ErrProbe, h.Type, t)
-	}
-	if h.Flags&wire.FlagAuth != 0 {
-		// PROTOCOL.md section 5: a peer without keys drops AUTH datagrams.
-		return h, nil, fmt.Errorf("%w: authenticated %v not supported", ErrProbe, t)
-	}
-	if len(body) < bodyLen {
-		return h, nil, fmt.Errorf("%w: %v body is %d bytes, need %d", ErrProbe, t, len(body), bodyLen)
-	}
-	if k := Kind(body[8]); k != KindMulticast && k != KindUnicast {
-		return h, nil, fmt.Errorf("%w: unknown kind %d", ErrProbe, uint8(k))
-	}
-	return h, body, nil
+// probeBody checks what PROBE and REPLY bodies share: the header's type,
+// no AUTH (PROTOCOL.md section 5: a peer without keys drops AUTH
+// datagrams), the minimum length and a known kind.
+func probeBody(h Header, body []byte, t Type, bodyLen int) bool {
+	return h.Type == t && h.Flags&FlagAuth == 0 && len(body) >= bodyLen &&
+		(Kind(body[8]) == KindMulticast || Kind(body[8]) == KindUnicast)
 }
 
-// ParseProbe decodes a PROBE datagram. Errors wrap ErrProbe or one of the
-// wire errors (test with errors.Is).
-func ParseProbe(b []byte) (Probe, error) {
-	h, body, err := parse(b, wire.TypeProbe, ProbeBodyLen)
-	if err != nil {
-		return Probe{}, err
+// ParseProbe decodes the body of a PROBE whose header Parse returned. It
+// fails with the bare ErrMalformed (no allocation: probes arrive at the
+// test's rate) when h is not a PROBE, carries AUTH, or the body is short
+// or names an unknown kind; ExplainProbe says which.
+func ParseProbe(h Header, body []byte) (Probe, error) {
+	if !probeBody(h, body, TypeProbe, ProbeBodyLen) {
+		return Probe{}, ErrMalformed
 	}
 	return Probe{
 		Session:        uint32(h.ID >> 32),
@@ -193,15 +173,12 @@ func ParseProbe(b []byte) (Probe, error) {
 	}, nil
 }
 
-// ParseReply decodes a REPLY datagram. A reply body must be exactly
-// ReplyBodyLen bytes. Errors wrap ErrProbe or one of the wire errors.
-func ParseReply(b []byte) (Reply, error) {
-	h, body, err := parse(b, wire.TypeReply, ReplyBodyLen)
-	if err != nil {
-		return Reply{}, err
-	}
-	if len(body) != ReplyBodyLen {
-		return Reply{}, fmt.Errorf("%w: reply body is %d bytes, want %d", ErrProbe, len(body), ReplyBodyLen)
+// ParseReply decodes the body of a REPLY whose header Parse returned. A
+// reply body must be exactly ReplyBodyLen bytes. Like ParseProbe, it fails
+// with the bare ErrMalformed.
+func ParseReply(h Header, body []byte) (Reply, error) {
+	if !probeBody(h, body, TypeReply, ReplyBodyLen) || len(body) != ReplyBodyLen {
+		return Reply{}, ErrMalformed
 	}
 	return Reply{
 		Session:   uint32(h.ID >> 32),
@@ -215,4 +192,27 @@ func ParseReply(b []byte) (Reply, error) {
 		Received:  binary.BigEndian.Uint32(body[16:20]),
 		First:     binary.BigEndian.Uint32(body[20:24]),
 	}, nil
+}
+
+// ExplainProbe returns nil when ParseProbe (t TypeProbe) or ParseReply (t
+// TypeReply) accepts h and body, and otherwise ErrMalformed wrapped with
+// the reason, for debug logs.
+func ExplainProbe(t Type, h Header, body []byte) error {
+	bodyLen := ProbeBodyLen
+	if t == TypeReply {
+		bodyLen = ReplyBodyLen
+	}
+	switch {
+	case h.Type != t:
+		return fmt.Errorf("%w: %v is not a %v", ErrMalformed, h.Type, t)
+	case h.Flags&FlagAuth != 0:
+		return fmt.Errorf("%w: authenticated %v not supported", ErrMalformed, t)
+	case len(body) < bodyLen:
+		return fmt.Errorf("%w: %v body is %d bytes, need %d", ErrMalformed, t, len(body), bodyLen)
+	case Kind(body[8]) != KindMulticast && Kind(body[8]) != KindUnicast:
+		return fmt.Errorf("%w: unknown kind %d", ErrMalformed, body[8])
+	case t == TypeReply && len(body) != ReplyBodyLen:
+		return fmt.Errorf("%w: reply body is %d bytes, want %d", ErrMalformed, len(body), ReplyBodyLen)
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package discovery
+package wire
 
 import (
 	"encoding/hex"
@@ -10,11 +10,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/udpkit/udpkit/wire"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/discovery")
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/discovery and testdata/multicast")
 
 func sampleRecord() Record {
 	return Record{TTL: 120, Port: 9797, Service: "_udpkit._udp", Instance: "printer-1",
@@ -31,16 +29,16 @@ var golden = []struct {
 	{"query-known-padded.hex", func() ([]byte, error) {
 		return AppendQuery(nil, 1, Query{Service: "_udpkit._udp", Known: []uint64{KnownHash("_udpkit._udp", "printer-1")}}, 64)
 	}},
-	{"announce.hex", func() ([]byte, error) { return AppendRecord(nil, wire.TypeAnnounce, 7, sampleRecord()) }},
+	{"announce.hex", func() ([]byte, error) { return AppendRecord(nil, TypeAnnounce, 7, sampleRecord()) }},
 	{"answer-truncated.hex", func() ([]byte, error) {
 		r := sampleRecord()
 		r.Attrs, r.Truncated = nil, true
-		return AppendRecord(nil, wire.TypeAnswer, 1, r)
+		return AppendRecord(nil, TypeAnswer, 1, r)
 	}},
 	{"goodbye.hex", func() ([]byte, error) {
 		r := sampleRecord()
 		r.TTL = 0
-		return AppendRecord(nil, wire.TypeGoodbye, 8, r)
+		return AppendRecord(nil, TypeGoodbye, 8, r)
 	}},
 }
 
@@ -65,11 +63,11 @@ func TestGolden(t *testing.T) {
 			t.Errorf("%s:\n got %s\nwant %s", g.file, got, want)
 		}
 		// Every golden message parses back.
-		h, body, err := wire.Parse(b)
+		h, body, err := Parse(b)
 		if err != nil {
 			t.Fatalf("%s: %v", g.file, err)
 		}
-		if h.Type == wire.TypeQuery {
+		if h.Type == TypeQuery {
 			_, err = ParseQuery(body)
 		} else {
 			_, err = ParseRecord(body)
@@ -96,14 +94,14 @@ func TestKnownHash(t *testing.T) {
 
 func TestRecordRoundTrip(t *testing.T) {
 	for _, r := range []Record{sampleRecord(), {TTL: 1, Port: 1, Service: "_x._tcp", Instance: "é ü . x"}} {
-		b, err := AppendRecord(nil, wire.TypeAnswer, 3, r)
+		b, err := AppendRecord(nil, TypeAnswer, 3, r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(b) != recordLen(r) {
-			t.Errorf("recordLen %d, encoded %d", recordLen(r), len(b))
+		if len(b) != RecordLen(r) {
+			t.Errorf("RecordLen %d, encoded %d", RecordLen(r), len(b))
 		}
-		_, body, _ := wire.Parse(b)
+		_, body, _ := Parse(b)
 		got, err := ParseRecord(body)
 		if err != nil {
 			t.Fatal(err)
@@ -115,31 +113,31 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func TestParseRecordErrors(t *testing.T) {
-	good, _ := AppendRecord(nil, wire.TypeAnnounce, 1, sampleRecord())
-	body := good[wire.HeaderLen:]
+	good, _ := AppendRecord(nil, TypeAnnounce, 1, sampleRecord())
+	body := good[HeaderLen:]
 	for name, b := range map[string][]byte{
 		"empty":  {},
 		"cut":    body[:len(body)-3],
 		"port 0": append([]byte{0, 0, 0, 0, 1, 0, 0}, body[7:]...),
 		"bad family": func() []byte {
-			c, _ := AppendRecord(nil, wire.TypeAnnounce, 1, Record{TTL: 1, Port: 1, Service: "_a._udp", Instance: "x", Addrs: []netip.Addr{netip.MustParseAddr("1.2.3.4")}})
-			c[wire.HeaderLen+7+8+2+1] = 5
-			return c[wire.HeaderLen:]
+			c, _ := AppendRecord(nil, TypeAnnounce, 1, Record{TTL: 1, Port: 1, Service: "_a._udp", Instance: "x", Addrs: []netip.Addr{netip.MustParseAddr("1.2.3.4")}})
+			c[HeaderLen+7+8+2+1] = 5
+			return c[HeaderLen:]
 		}(),
 		"bad service": func() []byte {
-			c, _ := AppendRecord(nil, wire.TypeAnnounce, 1, Record{TTL: 1, Port: 1, Service: "udp", Instance: "x"})
-			return c[wire.HeaderLen:]
+			c, _ := AppendRecord(nil, TypeAnnounce, 1, Record{TTL: 1, Port: 1, Service: "udp", Instance: "x"})
+			return c[HeaderLen:]
 		}(),
 		"empty inst": func() []byte {
-			c, _ := AppendRecord(nil, wire.TypeAnnounce, 1, Record{TTL: 1, Port: 1, Service: "_a._udp"})
-			return c[wire.HeaderLen:]
+			c, _ := AppendRecord(nil, TypeAnnounce, 1, Record{TTL: 1, Port: 1, Service: "_a._udp"})
+			return c[HeaderLen:]
 		}(),
 		"bad attr": func() []byte {
-			c, _ := AppendRecord(nil, wire.TypeAnnounce, 1, Record{TTL: 1, Port: 1, Service: "_a._udp", Instance: "x", Attrs: []string{"=v"}})
-			return c[wire.HeaderLen:]
+			c, _ := AppendRecord(nil, TypeAnnounce, 1, Record{TTL: 1, Port: 1, Service: "_a._udp", Instance: "x", Attrs: []string{"=v"}})
+			return c[HeaderLen:]
 		}(),
 	} {
-		if _, err := ParseRecord(b); !errors.Is(err, wire.ErrMalformed) {
+		if _, err := ParseRecord(b); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: err %v, want ErrMalformed", name, err)
 		}
 	}
@@ -151,12 +149,12 @@ func TestQueryRoundTripAndPadding(t *testing.T) {
 	if err != nil || len(b) != 512 {
 		t.Fatalf("len %d err %v", len(b), err)
 	}
-	_, body, _ := wire.Parse(b)
+	_, body, _ := Parse(b)
 	got, err := ParseQuery(body)
 	if err != nil || !reflect.DeepEqual(got, q) {
 		t.Errorf("got %+v %v", got, err)
 	}
-	if _, err := ParseQuery(body[:10]); !errors.Is(err, wire.ErrMalformed) {
+	if _, err := ParseQuery(body[:10]); !errors.Is(err, ErrMalformed) {
 		t.Errorf("short known list: %v", err)
 	}
 	if _, err := AppendQuery(nil, 1, Query{Known: make([]uint64, 256)}, 0); err == nil {
@@ -166,16 +164,16 @@ func TestQueryRoundTripAndPadding(t *testing.T) {
 
 func TestFitRecord(t *testing.T) {
 	r := sampleRecord()
-	full := recordLen(r)
-	if got, ok := fitRecord(r, full); !ok || got.Truncated || len(got.Attrs) != 2 {
+	full := RecordLen(r)
+	if got, ok := FitRecord(r, full); !ok || got.Truncated || len(got.Attrs) != 2 {
 		t.Errorf("exact fit: %+v %v", got, ok)
 	}
-	got, ok := fitRecord(r, full-1)
-	if !ok || !got.Truncated || len(got.Attrs) != 1 || recordLen(got) > full-1 {
+	got, ok := FitRecord(r, full-1)
+	if !ok || !got.Truncated || len(got.Attrs) != 1 || RecordLen(got) > full-1 {
 		t.Errorf("one less: %+v %v", got, ok)
 	}
 	r.Attrs = nil
-	if _, ok := fitRecord(r, recordLen(r)-1); ok {
+	if _, ok := FitRecord(r, RecordLen(r)-1); ok {
 		t.Error("a record without attributes that does not fit was kept")
 	}
 }
@@ -201,32 +199,28 @@ func TestNames(t *testing.T) {
 			t.Errorf("%q accepted", s)
 		}
 	}
-	if err := validateAttrs([]string{"a=1", "b", "c="}); err != nil {
+	if err := ValidateAttrs([]string{"a=1", "b", "c="}); err != nil {
 		t.Error(err)
 	}
 	for _, as := range [][]string{{"=1"}, {"a=1", "A=2"}, {strings.Repeat("k", 256)}, {"k\x01=1"}} {
-		if err := validateAttrs(as); !errors.Is(err, ErrInvalidName) {
+		if err := ValidateAttrs(as); !errors.Is(err, ErrInvalidName) {
 			t.Errorf("%q accepted", as)
 		}
 	}
 	if v, ok := LookupAttr([]string{"a=1", "Flag"}, "flag"); !ok || v != "" {
 		t.Error("boolean attribute")
 	}
-	d := DefaultInstance(9797, []string{"198.18.0.10"})
-	if err := ValidateInstance(d); err != nil || d == DefaultInstance(9797, []string{"198.18.0.11"}) {
-		t.Errorf("default instance %q: %v", d, err)
-	}
 }
 
 func FuzzParseQuery(f *testing.F) {
 	for _, g := range golden[:2] {
 		b, _ := g.make()
-		f.Add(b[wire.HeaderLen:])
+		f.Add(b[HeaderLen:])
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		q, err := ParseQuery(body)
 		if err != nil {
-			if !errors.Is(err, wire.ErrMalformed) {
+			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error %v does not wrap ErrMalformed", err)
 			}
 			return
@@ -235,7 +229,7 @@ func FuzzParseQuery(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q2, err := ParseQuery(b[wire.HeaderLen:])
+		q2, err := ParseQuery(b[HeaderLen:])
 		if err != nil || !reflect.DeepEqual(q, q2) {
 			t.Fatalf("re-encoding changed %+v to %+v (%v)", q, q2, err)
 		}
@@ -245,35 +239,23 @@ func FuzzParseQuery(f *testing.F) {
 func FuzzParseRecord(f *testing.F) {
 	for _, g := range golden[2:] {
 		b, _ := g.make()
-		f.Add(b[wire.HeaderLen:])
+		f.Add(b[HeaderLen:])
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := ParseRecord(body)
 		if err != nil {
-			if !errors.Is(err, wire.ErrMalformed) {
+			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error %v does not wrap ErrMalformed", err)
 			}
 			return
 		}
-		b, err := AppendRecord(nil, wire.TypeAnnounce, 1, r)
+		b, err := AppendRecord(nil, TypeAnnounce, 1, r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		r2, err := ParseRecord(b[wire.HeaderLen:])
+		r2, err := ParseRecord(b[HeaderLen:])
 		if err != nil || !reflect.DeepEqual(r, r2) {
 			t.Fatalf("re-encoding changed %+v to %+v (%v)", r, r2, err)
 		}
 	})
-}
-
-func TestLinkOnLink(t *testing.T) {
-	l := link{v4: []v4addr{{prefix: netip.MustParsePrefix("198.18.0.10/24")}}}
-	for addr, want := range map[string]bool{
-		"198.18.0.99": true, "::ffff:198.18.0.99": true, "198.18.1.99": false, "203.0.113.1": false,
-		"fe80::1": true, "fd18::99": false, "2001:db8::1": false,
-	} {
-		if got := l.onLink(netip.MustParseAddr(addr)); got != want {
-			t.Errorf("onLink(%s) = %v, want %v", addr, got, want)
-		}
-	}
 }

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/udpkit/udpkit/multicast"
+)
+
+// The JSON lines of "mcast test --json": the command's output format, kept
+// here (multicast's report types carry no encoding).
+
+type flowJSON struct {
+	First      int     `json:"first_seq"`
+	Expected   int     `json:"expected"`
+	Received   int     `json:"received"`
+	Loss       float64 `json:"loss_percent"`
+	Duplicates int     `json:"duplicates"`
+	Reordered  int     `json:"reordered"`
+	TTL        int     `json:"ttl"`
+}
+
+type kindJSON struct {
+	Xmt           int           `json:"xmt"`
+	Rcv           int           `json:"rcv"`
+	Loss          float64       `json:"loss_percent"`
+	First         int           `json:"first_seq"`
+	Sent          int           `json:"sent"`
+	Replies       int           `json:"replies"`
+	RoundTripLoss float64       `json:"round_trip_loss_percent"`
+	Duplicates    int           `json:"duplicates"`
+	Reordered     int           `json:"reordered"`
+	RTTMin        time.Duration `json:"rtt_min_ns"`
+	RTTAvg        time.Duration `json:"rtt_avg_ns"`
+	RTTMax        time.Duration `json:"rtt_max_ns"`
+	RTTStdDev     time.Duration `json:"rtt_stddev_ns"`
+	TTLSent       int           `json:"ttl_sent"`
+	TTLSeen       int           `json:"ttl_seen"`
+	From          flowJSON      `json:"from_peer"`
+	ReceiveOnly   bool          `json:"receive_only,omitempty"`
+}
+
+func toKindJSON(k *multicast.KindReport) *kindJSON {
+	if k == nil {
+		return nil
+	}
+	f := k.From
+	return &kindJSON{
+		Xmt: k.Xmt, Rcv: k.Rcv, Loss: k.Loss, First: k.First, Sent: k.Sent, Replies: k.Replies,
+		RoundTripLoss: k.RoundTripLoss, Duplicates: k.Duplicates, Reordered: k.Reordered,
+		RTTMin: k.RTTMin, RTTAvg: k.RTTAvg, RTTMax: k.RTTMax, RTTStdDev: k.RTTStdDev,
+		TTLSent: k.TTLSent, TTLSeen: k.TTLSeen, ReceiveOnly: k.ReceiveOnly,
+		From: flowJSON{First: f.First, Expected: f.Expected, Received: f.Received, Loss: f.Loss,
+			Duplicates: f.Duplicates, Reordered: f.Reordered, TTL: f.TTL},
+	}
+}
+
+// peerJSON is one "peer" line.
+type peerJSON struct {
+	Type       string         `json:"type"`
+	Peer       netip.AddrPort `json:"peer"`
+	Listed     bool           `json:"listed"`
+	Discovered bool           `json:"discovered"`
+	Answered   bool           `json:"answered"`
+	Interface  string         `json:"interface,omitempty"`
+	Member     string         `json:"member"`
+	Multicast  *kindJSON      `json:"multicast"`
+	Unicast    *kindJSON      `json:"unicast"`
+	Status     string         `json:"status"`
+}
+
+func toPeerJSON(p multicast.PeerReport, maxLoss float64) peerJSON {
+	return peerJSON{Type: "peer", Peer: p.Peer, Listed: p.Listed, Discovered: p.Discovered, Answered: p.Answered,
+		Interface: p.Interface, Member: p.Member, Multicast: toKindJSON(p.Multicast), Unicast: toKindJSON(p.Unicast),
+		Status: p.Status(maxLoss)}
+}
+
+// summaryJSONT is the "summary" line (the peers are on their own lines).
+type summaryJSONT struct {
+	Type           string         `json:"type"`
+	Group          netip.AddrPort `json:"group"`
+	Source         netip.Addr     `json:"source,omitzero"`
+	TTL            int            `json:"ttl"`
+	Joined         bool           `json:"joined"`
+	Session        uint32         `json:"session"`
+	Sent           int            `json:"sent"`
+	Interfaces     []string       `json:"interfaces"`
+	SendsGroup     bool           `json:"sends_group"`
+	Ignored        int            `json:"ignored"`
+	IgnoredSources int            `json:"ignored_sources"`
+	RateLimited    int            `json:"rate_limited"`
+	Interrupted    bool           `json:"interrupted"`
+	Duration       time.Duration  `json:"duration_ns"`
+	Peers          int            `json:"peers"`
+	PeersOK        int            `json:"peers_ok"`
+	MaxLoss        float64        `json:"max_loss_percent"`
+	OK             bool           `json:"ok"`
+}
+
+func summaryJSON(r *multicast.Report, maxLoss float64) summaryJSONT {
+	s := summaryJSONT{Type: "summary", Group: r.Group, Source: r.Source, TTL: r.TTL, Joined: r.Joined,
+		Session: r.Session, Sent: r.Sent, Interfaces: r.Interfaces, SendsGroup: r.SendsGroup, Ignored: r.Ignored,
+		IgnoredSources: r.IgnoredSources, RateLimited: r.RateLimited, Interrupted: r.Interrupted,
+		Duration: r.Duration, Peers: len(r.Peers), MaxLoss: maxLoss, OK: r.OK(maxLoss)}
+	for _, p := range r.Peers {
+		if p.Status(maxLoss) == multicast.StatusOK {
+			s.PeersOK++
+		}
+	}
+	return s
+}

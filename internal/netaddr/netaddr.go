@@ -1,0 +1,35 @@
+// Package netaddr converts the net package's addresses to net/netip's, once
+// for all of udpkit: the conversion had been written four times, with
+// small differences.
+package netaddr
+
+import (
+	"net"
+	"net/netip"
+)
+
+// AddrPort returns a as a netip.AddrPort: the address as the socket
+// reported it (an IPv4-mapped IPv6 address stays mapped; callers that key
+// by sender unmap), with its zone. A *net.UDPAddr converts without
+// allocating; another net.Addr is parsed from its String form; nil and
+// unparsable addresses give the zero AddrPort.
+func AddrPort(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return a.AddrPort()
+	case nil:
+		return netip.AddrPort{}
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// Unmapped returns AddrPort(a) with an IPv4-mapped address turned into
+// IPv4: one sender, one key, whichever socket it reached.
+func Unmapped(a net.Addr) netip.AddrPort {
+	ap := AddrPort(a)
+	if ap.Addr().Is4In6() {
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return ap
+}
