@@ -26,6 +26,8 @@ type packet struct {
 	woob []byte   // control messages to send
 	addr net.Addr // sender as a net.Addr, for PacketConns that are not *net.UDPConn
 	req  Request  // handed to the handler
+	c    conn     // the socket it came through, for a deferred reply
+	ex   exchange // what Request.Defer needs
 }
 
 // oobSize fits IPV6_PKTINFO and IP_PKTINFO with room to spare.
@@ -107,7 +109,11 @@ func (s *worker) process(ctx context.Context, p *packet, reply []byte) []byte {
 		s.stats.nacked.Add(1)
 		return wire.AppendNack(reply[:0], h.ID, wire.CodeBusy, "", wire.HeaderLen)
 	}
-	code, reason = s.handle(ctx, p, h.ID, false, body)
+	p.ex.key, p.ex.size = key, n
+	code, reason, deferred := s.handle(ctx, p, h.ID, false, body)
+	if deferred {
+		return nil // the Responder replies
+	}
 	s.dedup.finish(key, code, reason)
 	return s.answer(reply, h.ID, code, reason, n)
 }
@@ -154,7 +160,8 @@ func (s *worker) processRaw(ctx context.Context, p *packet, b []byte, over bool,
 		return nil
 	}
 	s.stats.raw.Add(1)
-	if code, _ := s.handle(ctx, p, 0, true, b); code != wire.CodeNone {
+	p.ex.size = len(b)
+	if code, _, deferred := s.handle(ctx, p, 0, true, b); deferred || code != wire.CodeNone {
 		// Raw mode has no words for a refusal: stay silent.
 		return nil
 	}
@@ -173,16 +180,31 @@ func (s *worker) answer(reply []byte, id uint64, code wire.Code, reason string, 
 	return wire.AppendNack(reply[:0], id, code, reason, limit)
 }
 
-// handle runs the handler and turns its result into a reply code and text.
-func (s *worker) handle(ctx context.Context, p *packet, id uint64, raw bool, payload []byte) (wire.Code, string) {
+// handle runs the handler and turns its result into a reply code and text,
+// or reports that the handler deferred the reply (Request.Defer).
+func (s *worker) handle(ctx context.Context, p *packet, id uint64, raw bool, payload []byte) (wire.Code, string, bool) {
 	s.stats.handled.Add(1)
 	if s.cfg.handler == nil {
-		return wire.CodeNone, ""
+		return wire.CodeNone, "", false
 	}
 	r := &p.req
-	*r = Request{ID: id, Raw: raw, Payload: payload, Remote: unmap(p.remote), Local: unmap(p.local)}
+	p.ex.s, p.ex.p, p.ex.resp = s.Server, p, nil
+	*r = Request{ID: id, Raw: raw, Payload: payload, Remote: unmap(p.remote), Local: unmap(p.local), ex: &p.ex}
 	err := s.serveUDP(ctx, r)
 	*r = Request{}
+	if resp := p.ex.resp; resp != nil {
+		p.ex.resp = nil
+		if err != nil {
+			resp.Done(err)
+		}
+		return 0, "", true
+	}
+	code, reason := s.result(err)
+	return code, reason, false
+}
+
+// result turns a handler's error into a reply code and text.
+func (s *Server) result(err error) (wire.Code, string) {
 	if err == nil {
 		return wire.CodeNone, ""
 	}

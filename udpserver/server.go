@@ -66,6 +66,8 @@ type Request struct {
 	Payload []byte         // the DATA body or the whole raw datagram; valid only until ServeUDP returns
 	Remote  netip.AddrPort // sender (IPv4-mapped IPv6 addresses are unmapped)
 	Local   netip.AddrPort // address the datagram was sent to, when known (zero otherwise)
+
+	ex *exchange // for Defer; nil outside a handler call
 }
 
 // Handler handles the messages a Server accepts. ServeUDP runs at most once
@@ -74,7 +76,8 @@ type Request struct {
 // "ack\n" for a raw datagram); returning an error refuses it with a NACK
 // whose code and text come from a *RejectError in err's chain, or code
 // wire.CodeRejected and err.Error() as text. The server sends the reply
-// only after ServeUDP returned, so the acknowledgement means "handled".
+// only after ServeUDP returned, so the acknowledgement means "handled";
+// a handler that calls Request.Defer replies later instead.
 //
 // ServeUDP may be called concurrently from several goroutines (one per
 // socket and worker) and must be safe for that.
@@ -208,11 +211,17 @@ type Server struct {
 	// again with a full burst). Default DefaultRateSources (16384).
 	RateSources int
 
+	// MaxDeferred is how many replies handlers may have deferred
+	// (Request.Defer) and not yet completed at once; past it Defer fails
+	// with NACK busy. Default DefaultMaxDeferred (4096).
+	MaxDeferred int
+
 	initOnce sync.Once
 	cfg      config
 	log      *slog.Logger
 	dedup    *dedupTable
 	rates    *rateTable // nil without a RateLimit
+	deferred deferrals
 	stats    counters
 	start    time.Time
 	clock    func() int64 // test hook: replaces now
@@ -445,6 +454,9 @@ func (s *Server) serve(pc net.PacketConn) error {
 	c := newConn(pc, s.log)
 	worker := func() error {
 		if bc := newBatchConn(c, s.cfg.batchSize, s.cfg.maxDatagram); bc != nil {
+			for _, p := range bc.packets() {
+				p.c = c
+			}
 			return s.serveBatch(bc)
 		}
 		return s.serveWorker(c)
@@ -463,7 +475,8 @@ func (s *Server) serve(pc net.PacketConn) error {
 	delete(s.conns, pc)
 	closed := s.closed
 	s.mu.Unlock()
-	pc.Close() // the workers are gone: every reply has been sent
+	s.waitDeferred()
+	pc.Close() // the workers are gone and no reply is deferred: every reply has been sent
 	if closed {
 		return ErrServerClosed
 	}
@@ -474,6 +487,7 @@ func (s *Server) serve(pc net.PacketConn) error {
 func (s *Server) serveWorker(c conn) error {
 	defer s.wg.Done()
 	p := newPacket(s.cfg.maxDatagram)
+	p.c = c
 	reply := make([]byte, 0, max(s.cfg.maxDatagram, wire.HeaderLen+maxReasonLen))
 	w := newWorker(s)
 	var backoff readBackoff
@@ -598,7 +612,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 
 	idle := make(chan struct{})
-	go func() { s.wg.Wait(); close(idle) }()
+	go func() { s.wg.Wait(); s.waitDeferred(); close(idle) }()
 	select {
 	case <-idle:
 		s.closeConns()
