@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/udpkit/udpkit/wire"
@@ -36,6 +37,13 @@ type BenchConfig struct {
 	// Duration is how long to load the server. Default
 	// DefaultBenchDuration (5 s).
 	Duration time.Duration
+	// Status, when not nil, asks for the counts so far while the run goes
+	// on: each value received from it calls OnStatus with them, summed
+	// over the sockets as each last published them (once per batch), and
+	// the time since the start (from the goroutine that called Bench or
+	// BenchAll; as dd on SIGUSR1).
+	Status   <-chan struct{}
+	OnStatus func(BenchResult)
 	// Timeout is how long a request may stay unanswered before it counts
 	// as lost. Default DefaultBenchTimeout (500 ms).
 	Timeout time.Duration
@@ -113,26 +121,42 @@ func BenchAll(ctx context.Context, conns []*net.UDPConn, cfg BenchConfig) (Bench
 		err  error
 	}
 	parts := make(chan part, len(conns))
+	var lives []benchLive // each loop's counts so far, for Status only
+	if cfg.Status != nil {
+		lives = make([]benchLive, len(conns))
+	}
 	start := time.Now()
-	for _, c := range conns {
+	for i, c := range conns {
+		var live *benchLive
+		if lives != nil {
+			live = &lives[i]
+		}
 		go func() {
 			var p part
-			p.r, p.rtts, p.err = benchConn(ctx, c, kind, cfg, start.Add(cfg.Duration))
+			p.r, p.rtts, p.err = benchConn(ctx, c, kind, cfg, start.Add(cfg.Duration), live)
 			parts <- p
 		}()
 	}
 	var rtts []time.Duration
 	var err error
-	for range conns {
-		p := <-parts
-		res.Sent += p.r.Sent
-		res.Replies += p.r.Replies
-		res.Lost += p.r.Lost
-		res.Nacks += p.r.Nacks
-		res.RateLimited += p.r.RateLimited
-		rtts = append(rtts, p.rtts...)
-		if err == nil {
-			err = p.err
+	for done := 0; done < len(conns); {
+		select {
+		case p := <-parts:
+			done++
+			res.add(p.r)
+			rtts = append(rtts, p.rtts...)
+			if err == nil {
+				err = p.err
+			}
+		case <-cfg.Status: // a nil channel (no Status) never fires
+			if cfg.OnStatus != nil {
+				r := BenchResult{Kind: res.Kind, InFlight: res.InFlight, Size: res.Size, Conns: res.Conns}
+				for i := range lives {
+					r.add(lives[i].load())
+				}
+				r.Elapsed = time.Since(start)
+				cfg.OnStatus(r)
+			}
 		}
 	}
 	res.Elapsed = time.Since(start)
@@ -149,6 +173,38 @@ func BenchAll(ctx context.Context, conns []*net.UDPConn, cfg BenchConfig) (Bench
 	return res, err
 }
 
+// add adds o's counts to r's.
+func (r *BenchResult) add(o BenchResult) {
+	r.Sent += o.Sent
+	r.Replies += o.Replies
+	r.Lost += o.Lost
+	r.Nacks += o.Nacks
+	r.RateLimited += o.RateLimited
+}
+
+// benchLive is one loop's counts so far, which the loop publishes once per
+// batch (and as it ends) when Status asks for them: a lock taken per batch
+// and never contended but by a status request.
+type benchLive struct {
+	mu sync.Mutex
+	r  BenchResult
+}
+
+func (l *benchLive) store(r *BenchResult) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	l.r = *r
+	l.mu.Unlock()
+}
+
+func (l *benchLive) load() BenchResult {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r
+}
+
 // batchConn is what x/net's ipv4 and ipv6 PacketConns both offer.
 type batchConn interface {
 	ReadBatch([]ipv4.Message, int) (int, error)
@@ -158,8 +214,9 @@ type batchConn interface {
 // benchConn is one socket's closed loop until end. Send times live in a
 // ring indexed by message ID, so matching a reply costs no allocation and
 // no map.
-func benchConn(ctx context.Context, conn *net.UDPConn, kind wire.Type, cfg BenchConfig, end time.Time) (BenchResult, []time.Duration, error) {
+func benchConn(ctx context.Context, conn *net.UDPConn, kind wire.Type, cfg BenchConfig, end time.Time, live *benchLive) (BenchResult, []time.Duration, error) {
 	var res BenchResult
+	defer func() { live.store(&res) }() // the final counts, whatever ends the loop
 	inflight, timeout := cfg.InFlight, cfg.Timeout
 	ringSize := 1
 	for ringSize < 4*inflight {
@@ -232,6 +289,7 @@ func benchConn(ctx context.Context, conn *net.UDPConn, kind wire.Type, cfg Bench
 		if now.After(end) {
 			break
 		}
+		live.store(&res)
 		conn.SetReadDeadline(now.Add(timeout / 4))
 		n, err := pc.ReadBatch(rmsgs, 0)
 		now = time.Now()

@@ -57,7 +57,7 @@ func (s *worker) process(ctx context.Context, p *packet, reply []byte) []byte {
 	if s.rates != nil {
 		now = s.now()
 		if ok, nack := s.rates.allow(rateKey(p.remote), now); !ok {
-			return s.rateLimited(b, nack && !over, reply) // parses it, once
+			return s.rateLimited(p, b, nack && !over, reply) // parses it, once
 		}
 	}
 	// Parsed once: the counters and the dispatch below use this result.
@@ -80,10 +80,9 @@ func (s *worker) process(ctx context.Context, p *packet, reply []byte) []byte {
 	if over {
 		s.stats.oversized.Add(1)
 		if t != wire.TypeData {
-			s.stats.dropped.Add(1)
-			return nil // a PONG would be as large as the PING
+			return s.drop(&s.stats.oversizedDropped, p, "oversized") // a PONG would be as large as the PING
 		}
-		s.stats.nacked.Add(1)
+		s.stats.nack(wire.CodeTooLarge)
 		return wire.AppendNack(reply[:0], h.ID, wire.CodeTooLarge, "", wire.HeaderLen)
 	}
 	if t == wire.TypePing {
@@ -98,15 +97,13 @@ func (s *worker) process(ctx context.Context, p *packet, reply []byte) []byte {
 	state, code, reason := s.dedup.begin(key, now)
 	switch state {
 	case dedupRunning:
-		s.stats.inProgress.Add(1)
-		s.stats.dropped.Add(1)
-		return nil
+		return s.drop(&s.stats.inProgress, p, "in progress")
 	case dedupDone:
 		s.stats.duplicates.Add(1)
 		return s.answer(reply, h.ID, code, reason, n)
 	case dedupFull:
 		s.stats.busy.Add(1)
-		s.stats.nacked.Add(1)
+		s.stats.nack(wire.CodeBusy)
 		return wire.AppendNack(reply[:0], h.ID, wire.CodeBusy, "", wire.HeaderLen)
 	}
 	p.ex.key, p.ex.size = key, n
@@ -147,17 +144,12 @@ func (s *worker) rejected(p *packet, h wire.Header, perr error, n int) []byte {
 func (s *worker) processRaw(ctx context.Context, p *packet, b []byte, over bool, reply []byte) []byte {
 	switch {
 	case len(b) == 0:
-		s.stats.empty.Add(1)
-		s.stats.dropped.Add(1)
-		return nil
+		return s.drop(&s.stats.empty, p, "empty")
 	case s.cfg.disableRaw:
-		s.stats.rawDropped.Add(1)
-		s.stats.dropped.Add(1)
-		return nil
+		return s.drop(&s.stats.rawDropped, p, "raw disabled")
 	case over:
 		s.stats.oversized.Add(1)
-		s.stats.dropped.Add(1)
-		return nil
+		return s.drop(&s.stats.oversizedDropped, p, "oversized")
 	}
 	s.stats.raw.Add(1)
 	p.ex.size = len(b)
@@ -176,12 +168,20 @@ func (s *worker) answer(reply []byte, id uint64, code wire.Code, reason string, 
 		s.stats.acked.Add(1)
 		return wire.AppendAck(reply[:0], id)
 	}
-	s.stats.nacked.Add(1)
+	s.stats.nack(code)
+	if len(reason) > limit-wire.HeaderLen {
+		// Whole or not at all: a reason cut to what a short request
+		// leaves room for ("rejected (busy): c") says nothing true.
+		reason = ""
+	}
 	return wire.AppendNack(reply[:0], id, code, reason, limit)
 }
 
 // handle runs the handler and turns its result into a reply code and text,
-// or reports that the handler deferred the reply (Request.Defer).
+// or reports that the handler deferred the reply (Request.Defer). With
+// MeasureHandlers set it times the handler with two reads of the clock of
+// its own, not the batch's (which may be older than the handler's start);
+// a deferred reply is timed to the handler's return.
 func (s *worker) handle(ctx context.Context, p *packet, id uint64, raw bool, payload []byte) (wire.Code, string, bool) {
 	s.stats.handled.Add(1)
 	if s.cfg.handler == nil {
@@ -190,7 +190,14 @@ func (s *worker) handle(ctx context.Context, p *packet, id uint64, raw bool, pay
 	r := &p.req
 	p.ex.s, p.ex.p, p.ex.resp = s.Server, p, nil
 	*r = Request{ID: id, Raw: raw, Payload: payload, Remote: unmap(p.remote), Local: unmap(p.local), ex: &p.ex}
+	var start int64
+	if s.cfg.measure {
+		start = s.Server.now()
+	}
 	err := s.serveUDP(ctx, r)
+	if s.cfg.measure {
+		s.stats.handlerTime.observe(s.Server.now() - start)
+	}
 	*r = Request{}
 	if resp := p.ex.resp; resp != nil {
 		p.ex.resp = nil
@@ -210,9 +217,18 @@ func (s *Server) result(err error) (wire.Code, string) {
 	}
 	s.stats.rejected.Add(1)
 	if re, ok := errors.AsType[*RejectError](err); ok {
-		return re.code(), wire.TruncateUTF8(re.Reason, maxReasonLen)
+		return re.code(), wholeReason(re.Reason)
 	}
-	return wire.CodeRejected, wire.TruncateUTF8(err.Error(), maxReasonLen)
+	return wire.CodeRejected, wholeReason(err.Error())
+}
+
+// wholeReason is a handler's reason as the NACK carries it: whole, or not
+// at all when longer than maxReasonLen (the code alone then says it).
+func wholeReason(s string) string {
+	if len(s) > maxReasonLen {
+		return ""
+	}
+	return s
 }
 
 // serveUDP calls the handler, turning a panic into an error: one bad
@@ -226,6 +242,17 @@ func (s *worker) serveUDP(ctx context.Context, r *Request) (err error) {
 		}
 	}()
 	return s.cfg.handler.ServeUDP(ctx, r)
+}
+
+// drop counts a datagram dropped unanswered under c (and Dropped) and
+// logs it at debug level with its reason, rate-limited (log.go).
+func (s *worker) drop(c *count, p *packet, why string) []byte {
+	c.Add(1)
+	s.stats.dropped.Add(1)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.logLimited(&s.logDrop, slog.LevelDebug, "udpserver: dropped datagram", "from", p.remote, "reason", why, "size", p.n)
+	}
+	return nil
 }
 
 // malformed counts a dropped datagram under c and logs it at debug level.

@@ -3,6 +3,8 @@ package udpserver
 import (
 	"context"
 	"sync/atomic"
+
+	"github.com/udpkit/udpkit/wire"
 )
 
 // worker is what one read-handle-reply loop owns besides its packets: its
@@ -64,11 +66,28 @@ type tally struct {
 	oversized, empty, rawDropped                                                  count
 	malformed, short, version, badType, flags, field, unexpected, auth            count
 	dropped, readErrors, writeErrors, rateLimited                                 count
+	oversizedDropped, rateLimitedDropped                                          count
+	nacks                                                                         [256]count // by code; nacked is their sum
+	handlerTime                                                                   histTally
+}
+
+// nack counts a NACK sent with code.
+func (t *tally) nack(code wire.Code) {
+	t.nacked++
+	t.nacks[code]++
 }
 
 // add moves t's counts into c and zeroes t: one atomic addition per
 // counter that moved, none for the others.
 func (c *counters) add(t *tally) {
+	if t.nacked != 0 { // the codes first: NackedByCode never sums past Nacked
+		for i := range t.nacks {
+			mv(&c.nacks[i], &t.nacks[i])
+		}
+	}
+	if t.handlerTime.n != 0 {
+		c.handlerTime.add(&t.handlerTime)
+	}
 	mv(&c.received, &t.received)
 	mv(&c.handled, &t.handled)
 	mv(&c.acked, &t.acked)
@@ -77,9 +96,6 @@ func (c *counters) add(t *tally) {
 	mv(&c.pings, &t.pings)
 	mv(&c.dropped, &t.dropped)
 	mv(&c.busy, &t.busy)
-	if *t == (tally{}) {
-		return // the common case: the rest never moved
-	}
 	mv(&c.rejected, &t.rejected)
 	mv(&c.panics, &t.panics)
 	mv(&c.raw, &t.raw)
@@ -98,6 +114,8 @@ func (c *counters) add(t *tally) {
 	mv(&c.readErrors, &t.readErrors)
 	mv(&c.writeErrors, &t.writeErrors)
 	mv(&c.rateLimited, &t.rateLimited)
+	mv(&c.oversizedDropped, &t.oversizedDropped)
+	mv(&c.rateLimitedDropped, &t.rateLimitedDropped)
 }
 
 func mv(dst *atomic.Uint64, src *count) {
