@@ -129,7 +129,7 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 			if fs.Changed("query-size") {
 				return usagef("--query-size is for udpkit discovery, not --mdns")
 			}
-			return discoverMDNS(ctx, io, service, *ifaces, *timeout, *count, *asJSON)
+			return discoverMDNS(ctx, io, service, *ifaces, *timeout, *count, *asJSON, *quiet, *parsable)
 		}
 		if *querySize != 0 && (*querySize < discovery.MinQuerySize || *querySize > 1472) {
 			return usagef("--query-size %d: want %d to 1472 bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize)
