@@ -150,7 +150,8 @@ func DefaultHost(addrs []string) string {
 // DefaultResponderConfig returns the defaults of a ResponderConfig spelled
 // out (udpkit's convention: NewResponder(DefaultResponderConfig() plus the
 // instance and port) and the same with a zero Service behave the same).
-// Host stays empty: DefaultHost derives it from the port and addresses.
+// Host stays empty: DefaultHost derives it from the machine's host name
+// and the addresses.
 func DefaultResponderConfig() ResponderConfig {
 	return ResponderConfig{Service: wire.ServiceServer}
 }
