@@ -27,6 +27,7 @@ type packet struct {
 	woob []byte   // control messages to send
 	addr net.Addr // sender as a net.Addr, for PacketConns that are not *net.UDPConn
 	req  Request  // handed to the handler
+	auth authInfo // who sealed the datagram being handled (auth.go)
 }
 
 // oobSize fits IPV6_PKTINFO and IP_PKTINFO with room to spare.
@@ -49,6 +50,9 @@ var errHandlerPanic = errors.New("internal error")
 // own and is safe for concurrent use.
 func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 	s.stats.received.Add(1)
+	if s.recv != nil {
+		return s.processAuth(ctx, p, reply) // auth.go: verified before anything else
+	}
 	n := min(p.n, len(p.buf))
 	b := p.buf[:n]
 	over := p.n > s.cfg.maxDatagram
@@ -90,10 +94,16 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 		return wire.Append(reply[:0], wire.Header{Type: wire.TypePong, ID: h.ID}, body)
 	}
 
-	key := makeDedupKey(unmap(p.remote), h.ID)
 	if now < 0 {
 		now = s.now()
 	}
+	return s.exchange(ctx, p, makeDedupKey(unmap(p.remote), h.ID), h.ID, body, n, now, reply)
+}
+
+// exchange runs the handler for a DATA message once per de-duplication
+// key and returns its reply (appended to reply[:0]), never longer than
+// limit, or nil to send nothing. now is the server clock.
+func (s *Server) exchange(ctx context.Context, p *packet, key dedupKey, id uint64, body []byte, limit int, now int64, reply []byte) []byte {
 	state, code, reason := s.dedup.begin(key, now)
 	switch state {
 	case dedupRunning:
@@ -102,15 +112,15 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 		return nil
 	case dedupDone:
 		s.stats.duplicates.Add(1)
-		return s.answer(reply, h.ID, code, reason, n)
+		return s.answer(reply, id, code, reason, limit)
 	case dedupFull:
 		s.stats.busy.Add(1)
 		s.stats.nacked.Add(1)
-		return wire.AppendNack(reply[:0], h.ID, wire.CodeBusy, "", wire.HeaderLen)
+		return wire.AppendNack(reply[:0], id, wire.CodeBusy, "", wire.HeaderLen)
 	}
-	code, reason = s.handle(ctx, p, h.ID, false, body)
+	code, reason = s.handle(ctx, p, id, false, body)
 	s.dedup.finish(key, code, reason)
-	return s.answer(reply, h.ID, code, reason, n)
+	return s.answer(reply, id, code, reason, limit)
 }
 
 // rejected counts and drops a udpkit datagram the server does not handle,
@@ -125,10 +135,12 @@ func (s *Server) rejected(p *packet, h wire.Header, perr error, n int) []byte {
 		return s.malformed(&s.stats.badType, p, "type")
 	case perr == wire.ErrFlags:
 		return s.malformed(&s.stats.flags, p, "flags")
-	case h.Flags&wire.FlagAuth != 0:
-		// No keys in this release: PROTOCOL.md section 5. (A missing
-		// tag, ErrShort on a full header, lands here too.)
+	case h.Flags&wire.FlagAuth != 0 && s.recv == nil:
+		// A server without keys cannot check it: PROTOCOL.md section 5.
+		// (A missing trailer, ErrShort on a full header, lands here too.)
 		return s.malformed(&s.stats.auth, p, "auth")
+	case perr == wire.ErrShort:
+		return s.malformed(&s.stats.short, p, "short") // the authentication trailer is cut
 	case h.Type != wire.TypeData && h.Type != wire.TypePing:
 		// Replies (ACK, NACK, PONG) and discovery or multicast-test
 		// messages are not for this server; answering could loop.
@@ -181,7 +193,8 @@ func (s *Server) handle(ctx context.Context, p *packet, id uint64, raw bool, pay
 		return wire.CodeNone, ""
 	}
 	r := &p.req
-	*r = Request{ID: id, Raw: raw, Payload: payload, Remote: unmap(p.remote), Local: unmap(p.local)}
+	*r = Request{ID: id, Raw: raw, Payload: payload, Remote: unmap(p.remote), Local: unmap(p.local),
+		Authenticated: p.auth.ok, KeyID: p.auth.key, Sender: p.auth.sender}
 	err := s.serveUDP(ctx, r)
 	*r = Request{}
 	if err == nil {
