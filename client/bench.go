@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -37,6 +38,11 @@ type BenchConfig struct {
 	// Timeout is how long a request may stay unanswered before it counts
 	// as lost. Default DefaultBenchTimeout (500 ms).
 	Timeout time.Duration
+	// Keys seals every request and accepts only replies authenticated
+	// with them (Config.Keys); Size then includes the 40-byte trailer and
+	// is at least wire.MinAuthLen. Nil: no authentication, and replies
+	// with the AUTH flag are ignored.
+	Keys *auth.Keyring
 }
 
 // DefaultBenchConfig returns the configuration Bench uses for zero fields.
@@ -50,6 +56,9 @@ func (c BenchConfig) withDefaults() BenchConfig {
 		c.Size = DefaultBenchSize
 	}
 	c.Size = max(c.Size, wire.HeaderLen)
+	if c.Keys != nil {
+		c.Size = max(c.Size, wire.MinAuthLen)
+	}
 	if c.Duration <= 0 {
 		c.Duration = DefaultBenchDuration
 	}
@@ -97,6 +106,8 @@ func Bench(ctx context.Context, conn *net.UDPConn, cfg BenchConfig) (BenchResult
 	sentAt := make([]time.Time, ringSize)
 	pending := make([]bool, ringSize)
 	rtts := make([]time.Duration, 0, 1<<16)
+	a := newAuthState(cfg.Keys)
+	body := size - wire.HeaderLen - a.overhead()
 	req := make([]byte, size)
 	buf := make([]byte, 2048)
 	next := rand.Uint64() &^ mask // start at a ring boundary
@@ -111,8 +122,14 @@ func Bench(ctx context.Context, conn *net.UDPConn, cfg BenchConfig) (BenchResult
 			outstanding--
 			res.Lost++
 		}
-		wire.AppendHeader(req[:0], wire.Header{Type: kind, ID: id})
-		if _, err := conn.Write(req); err != nil {
+		msg := wire.AppendHeader(req[:0], wire.Header{Type: kind, ID: id})[:wire.HeaderLen+body]
+		if a != nil {
+			var err error
+			if msg, err = a.signer.Sign(msg); err != nil { // in place: req has room for the trailer
+				return err
+			}
+		}
+		if _, err := conn.Write(msg); err != nil {
 			return err
 		}
 		sentAt[slot], pending[slot] = now, true
@@ -157,9 +174,9 @@ func Bench(ctx context.Context, conn *net.UDPConn, cfg BenchConfig) (BenchResult
 			}
 			return res, fmt.Errorf("read: %w", err)
 		}
-		h, _, err := wire.Parse(buf[:n])
+		h, _, err := a.open(buf[:n])
 		if err != nil {
-			continue
+			continue // malformed, or not authenticated as it must be
 		}
 		slot := h.ID & mask
 		if !pending[slot] || (h.Type != wire.TypeAck && h.Type != wire.TypeNack && h.Type != wire.TypePong) {
