@@ -208,7 +208,7 @@ type Stats struct {
 	// BadAuth counts authenticated replies that failed verification: a
 	// tag that does not match, an unknown key ID, a replay, a stale time.
 	BadAuth uint64
-	Refused       uint64 // ICMP port unreachable errors reported by the socket
+	Refused uint64 // ICMP port unreachable errors reported by the socket
 }
 
 // Client sends messages to one udpkit server over a connected UDP socket and
