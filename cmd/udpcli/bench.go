@@ -82,7 +82,15 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 	ping := fs.Bool("ping", false, "send PINGs (no handler, no de-duplication) instead of DATA")
 	timeout := cliflag.Seconds(fs, "timeout", "W", 500*time.Millisecond, "a request unanswered this long counts as lost")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
+	loadKeys := cliflag.KeyFile(fs)
 	return func(ctx context.Context, io stdio, args []string) error {
+		keys, _, err := loadKeys()
+		if err != nil {
+			return usagef("%v", err)
+		}
+		if keys != nil && *size < wire.MinAuthLen {
+			return usagef("--size %d: with a key a request takes at least %d bytes (header and authentication trailer)", *size, wire.MinAuthLen)
+		}
 		if len(args) != 1 {
 			return usagef("want exactly one HOST:PORT, got %d arguments", len(args))
 		}
@@ -105,7 +113,7 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		}
 		defer conn.Close()
 		br, err := client.Bench(ctx, conn, client.BenchConfig{Ping: *ping, InFlight: *inflight, Size: *size,
-			Duration: *duration, Timeout: *timeout})
+			Duration: *duration, Timeout: *timeout, Keys: keys})
 		r := toBenchResult(br)
 		if err != nil {
 			return failed(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/client"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -77,6 +78,7 @@ type sendOptions struct {
 	json    bool
 	quiet   bool
 	file    string
+	keys    *auth.Keyring // --key-file: nil means unauthenticated
 }
 
 func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
@@ -87,8 +89,13 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []str
 	fs.BoolVar(&o.json, "json", false, "write one JSON object per datagram (JSON Lines)")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only the summary")
 	fs.StringVarP(&o.file, "file", "f", "", "send the whole of `FILE` (\"-\": standard input) as one datagram, bytes unchanged, instead of lines")
+	loadKeys := cliflag.KeyFile(fs)
 	return func(ctx context.Context, io stdio, args []string) error {
 		o.timeout = *timeout
+		var err error
+		if o.keys, _, err = loadKeys(); err != nil {
+			return usagef("%v", err)
+		}
 		return runSend(ctx, io, args, o)
 	}
 }
@@ -122,6 +129,9 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 		return usagef("give either MESSAGE or --file, not both")
 	}
 	maxPayload := wire.DefaultMaxDatagram - wire.HeaderLen
+	if o.keys != nil {
+		maxPayload -= wire.AuthTrailerLen
+	}
 	var whole []byte // --file: the one datagram
 	if o.file != "" {
 		var err error
@@ -129,7 +139,7 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 			return usagef("--file %s: %v", o.file, err)
 		}
 	}
-	cfg := client.Config{InitialTimeout: o.timeout, Retries: o.retries, Window: o.window}
+	cfg := client.Config{InitialTimeout: o.timeout, Retries: o.retries, Window: o.window, Keys: o.keys}
 	if o.retries == 0 {
 		cfg.Retries = -1
 	}

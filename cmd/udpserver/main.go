@@ -25,6 +25,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/internal/netaddr"
 
@@ -68,6 +69,14 @@ address with an empty host (":9797") means the same pair of sockets.
 On a wildcard address every reply leaves from the address its request was
 sent to; bind a specific address to serve one interface only.
 
+Authentication: with --key-file FILE (or $UDPKIT_KEY_FILE, or the key file
+text in $UDPKIT_KEY; 'udpcli keygen' makes one) the server verifies every
+datagram before anything else and drops, unanswered, whatever is not
+authenticated with one of its keys, fresh and not replayed, raw text
+included; its replies are sealed with the request's key (PROTOCOL.md 5,
+SECURITY.md). Payloads are not encrypted. Discovery announcements stay
+unauthenticated for now.
+
 Discovery: the server announces itself on the LAN (UDP port 9798: directed
 broadcast, 239.255.97.97 and ff02::9797) on every selected interface, with
 only its addresses on that interface, answers 'udpcli discover', and says
@@ -81,6 +90,7 @@ Examples:
   udpserver --instance kitchen --attr room=kitchen --attr fw=1.2
   udpserver -I eth0 --announce-ttl 30s       # announce on eth0 only
   udpserver --quiet --log-level debug        # answer, print nothing
+  udpserver --key-file /etc/udpkit/lan.key   # authenticated messages only (SECURITY.md)
   udpserver | jq -r .text                    # just the messages
   echo hello | nc -u -w1 localhost 9797      # prints "ack" (raw mode)
 
@@ -103,6 +113,8 @@ type options struct {
 	rateLimit       float64 // udpserver.Server.RateLimit, datagrams/s per source IP
 	rateBurst       int     // udpserver.Server.RateBurst; 0 (not given): it follows rateLimit
 	dedup           dedupOptions
+	keys            *auth.Keyring // --key-file, $UDPKIT_KEY_FILE, $UDPKIT_KEY; nil: no authentication
+	keySource       string
 }
 
 // dedupOptions are the de-duplication table's limits (udpserver.Server
@@ -155,6 +167,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		DedupPerSource: opts.dedup.perSource,
 		DedupPerHost:   opts.dedup.perHost,
 		DedupWindow:    opts.dedup.window,
+
+		Keys: opts.keys,
+	}
+	if opts.keys != nil {
+		log.Info("authentication on: unauthenticated datagrams are dropped", "keys", opts.keySource, "current", opts.keys.Current())
 	}
 	if !opts.quiet {
 		s.Handler = udpserver.HandlerFunc(func(ctx context.Context, r *udpserver.Request) error {
@@ -190,6 +207,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer func() { stopAnnouncing(); <-announced }()
 
+	// The server's start is the time floor of authentication (datagrams
+	// sealed before it are refused): fix it before saying "listening".
+	_ = s.Stats()
 	errs := make(chan error, len(conns))
 	for _, c := range conns {
 		log.Info("listening", "addr", c.LocalAddr().String())
@@ -218,6 +238,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	st := s.Stats()
 	log.Info("stopped", "received", st.Received, "handled", st.Handled, "acked", st.Acked,
 		"nacked", st.Nacked, "duplicates", st.Duplicates, "pings", st.Pings, "dropped", st.Dropped)
+	if opts.keys != nil {
+		log.Info("authentication", "unauthenticated", st.Unauthenticated, "bad_tag", st.BadTag, "replayed", st.Replayed, "stale", st.Stale, "senders_full", st.AuthSendersFull)
+	}
 	return status
 }
 
@@ -248,7 +271,12 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	fs.IntVar(&o.dedup.perHost, "dedup-per-host", udpserver.DefaultDedupPerHost, "exchanges one host (IP, IPv6 /64) may have remembered, all its ports (`N`)")
 	dedupWindow := cliflag.Seconds(fs, "dedup-window", "", udpserver.DefaultDedupWindow, "how long an exchange is remembered, in seconds (120: EXCHANGE_LIFETIME); shorter only for benchmarks: a client retransmitting later may be handled twice")
 	o.announce.register(fs)
+	loadKeys := cliflag.KeyFile(fs)
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	var err error
+	if o.keys, o.keySource, err = loadKeys(); err != nil {
 		return o, err
 	}
 	o.shutdownTimeout = *shutdownTimeout
@@ -272,7 +300,6 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 		return o, fmt.Errorf("invalid --max-size %d: want %d to %d bytes", o.maxSize, wire.HeaderLen, wire.MaxDatagram)
 	}
 	rl := strings.TrimSuffix(*rateLimit, "/s")
-	var err error
 	if o.rateLimit, err = strconv.ParseFloat(rl, 64); err != nil || o.rateLimit < 0 || o.rateLimit > 1e9 || o.rateLimit != o.rateLimit {
 		return o, fmt.Errorf("invalid --rate-limit %q: want datagrams a second such as 1000/s, or 0 for no limit", *rateLimit)
 	}
