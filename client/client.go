@@ -219,8 +219,11 @@ type Client struct {
 	remote netip.AddrPort
 	cfg    config
 	auth   *authState // nil without Config.Keys
-	rtt    rtoEstimator
-	nextID atomic.Uint64
+	// busyFails makes NACK busy end a Send at once instead of being
+	// retried: a ServiceClient moves to the next server instead.
+	busyFails bool
+	rtt       rtoEstimator
+	nextID    atomic.Uint64
 
 	mu        sync.Mutex
 	closed    bool
@@ -266,6 +269,17 @@ func newClient(c packetConn, remote netip.AddrPort, cfg Config) *Client {
 
 // RemoteAddr returns the server's address and port.
 func (c *Client) RemoteAddr() netip.AddrPort { return c.remote }
+
+// LocalAddr returns the address and port the client sends from: with the
+// message ID, its identity towards the server (PROTOCOL.md section 3).
+func (c *Client) LocalAddr() netip.AddrPort {
+	if la, ok := c.conn.(interface{ LocalAddr() net.Addr }); ok {
+		if ua, ok := la.LocalAddr().(*net.UDPAddr); ok {
+			return ua.AddrPort()
+		}
+	}
+	return netip.AddrPort{}
+}
 
 // Stats returns the client's counters.
 func (c *Client) Stats() Stats {

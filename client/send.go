@@ -29,6 +29,18 @@ type Result struct {
 	// Elapsed is the time from the first transmission to the outcome,
 	// whatever it was.
 	Elapsed time.Duration
+	// Busy is how many NACK busy answers came before the outcome: the
+	// server could not take the message then (overloaded, or its storage
+	// did not confirm it), so the client retransmitted it, same ID, after
+	// the timeout, within the same retry budget.
+	Busy int
+}
+
+// retryBusy reports whether reply r is a NACK busy that the message
+// should be retransmitted after: attempts made so far, first sent at first.
+func (c *Client) retryBusy(r reply, attempts int, first time.Time) bool {
+	return !c.busyFails && r.err == nil && r.typ == wire.TypeNack && r.code == wire.CodeBusy &&
+		attempts <= c.cfg.retries && time.Since(first) < c.cfg.lifetime
 }
 
 // Send sends payload as one DATA message and waits for the server's ACK,
@@ -40,12 +52,20 @@ type Result struct {
 // timeout, or ExchangeLifetime after the first transmission, Send gives up
 // with ErrTimeout.
 //
+// A NACK busy (the server could not take the message now) is retransmitted
+// like a loss, with the same ID, while retries remain (Result.Busy counts
+// them); after the last one it is the error.
+//
 // The error is nil for an ACK; a *RejectedError for a NACK; ErrRefused (at
 // once) when the kernel reports an ICMP port unreachable; ErrTooLarge before
 // sending anything; the context's error, wrapped, when ctx ends first. The
 // Result is filled as far as the exchange got.
 func (c *Client) Send(ctx context.Context, payload []byte) (Result, error) {
-	id := c.newID()
+	return c.sendID(ctx, c.newID(), payload)
+}
+
+// sendID is Send with message ID id.
+func (c *Client) sendID(ctx context.Context, id uint64, payload []byte) (Result, error) {
 	res := Result{ID: id}
 	dg, err := c.datagram(id, payload)
 	if err != nil {
@@ -81,22 +101,44 @@ func (c *Client) Send(ctx context.Context, payload []byte) (Result, error) {
 			lastErr = err // as good as lost on the way: the timer resends
 		} // a refusal was delivered to ch
 		timer.Reset(timeout)
+		r, ok, err := c.await(ctx, ch, timer, id, &res, first)
+		if err != nil {
+			return res, err
+		}
+		if ok {
+			return c.outcome(res, r, first, last)
+		}
+		now := time.Now()
+		if res.Attempts > c.cfg.retries || now.Sub(first) >= c.cfg.lifetime {
+			res.Elapsed = now.Sub(first)
+			return res, timeoutError(res, lastErr)
+		}
+		timeout = min(2*timeout, c.cfg.max)
+	}
+}
+
+// await waits for Send's reply to message id until the timer fires (ok
+// false) or ctx ends or the client closes (err). A NACK busy that may be
+// retried is counted in res.Busy and waited past, as if lost.
+func (c *Client) await(ctx context.Context, ch chan reply, timer *time.Timer, id uint64, res *Result, first time.Time) (r reply, ok bool, err error) {
+	for {
 		select {
 		case r := <-ch:
-			return c.outcome(res, r, first, last)
-		case <-timer.C:
-			now := time.Now()
-			if res.Attempts > c.cfg.retries || now.Sub(first) >= c.cfg.lifetime {
-				res.Elapsed = now.Sub(first)
-				return res, timeoutError(res, lastErr)
+			if !c.retryBusy(r, res.Attempts, first) {
+				return r, true, nil
 			}
-			timeout = min(2*timeout, c.cfg.max)
+			res.Busy++
+			if err := c.register(id, func(r reply) { ch <- r }); err != nil {
+				return r, false, err
+			}
+		case <-timer.C:
+			return reply{}, false, nil
 		case <-ctx.Done():
 			res.Elapsed = time.Since(first)
-			return res, fmt.Errorf("message %#x: %w", id, ctx.Err())
+			return reply{}, false, fmt.Errorf("message %#x: %w", id, ctx.Err())
 		case <-c.done:
 			res.Elapsed = time.Since(first)
-			return res, fmt.Errorf("client: %w", net.ErrClosed)
+			return reply{}, false, fmt.Errorf("client: %w", net.ErrClosed)
 		}
 	}
 }
@@ -277,6 +319,14 @@ func (c *Client) SendAll(ctx context.Context, payloads iter.Seq[[]byte], fn func
 				f := inflight[r.id]
 				if f == nil {
 					continue // given up on a moment ago
+				}
+				if c.retryBusy(r, f.res.Attempts, f.first) {
+					// The deadline retransmits it, as after a loss.
+					f.res.Busy++
+					if err := c.register(r.id, box.push); err != nil {
+						return fail(err)
+					}
+					continue
 				}
 				delete(inflight, r.id)
 				res, err := c.outcome(f.res, r, f.first, f.last)

@@ -487,3 +487,33 @@ func TestServeAllocsAuth(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthDeferredReplySealed: a reply deferred by the handler
+// (Request.Defer) is sealed with the request's key like any other.
+func TestAuthDeferredReplySealed(t *testing.T) {
+	keys := testKeys(t, 1)
+	s := &Server{Keys: keys, Handler: HandlerFunc(func(ctx context.Context, r *Request) error {
+		resp, err := r.Defer()
+		if err != nil {
+			return err
+		}
+		go resp.Done(Reject(wire.CodeRejected, "later, no"))
+		return nil
+	})}
+	s.init()
+	addr := serve(t, s, "udp4", "127.0.0.1:0")
+	c := dial(t, "udp4", addr)
+	cs := sealer(t, keys, 0, time.Now)
+	req, err := cs.SignWith(wire.AppendData(nil, 5, []byte("a deferred message")), 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply := roundTrip(t, c, req)
+	m := verifyReply(t, keys, reply, wire.TypeNack, 5)
+	if m.Header.KeyID != 6 || string(m.Body) != "later, no" || len(reply) > len(req) {
+		t.Fatalf("deferred NACK %+v %q (%d bytes for a %d-byte request)", m.Header, m.Body, len(reply), len(req))
+	}
+	// Its retransmission is answered from the table, sealed again.
+	again, _ := cs.SignWith(wire.AppendData(nil, 5, []byte("a deferred message")), 6)
+	verifyReply(t, keys, roundTrip(t, c, again), wire.TypeNack, 5)
+}

@@ -179,6 +179,13 @@ func (t *dedupTable) begin(key dedupKey, now int64) (dedupState, wire.Code, stri
 	if t.index != nil {
 		if _, p := t.find(&key, h); p >= 0 {
 			e := &t.ring[p]
+			if e.state == dedupDone && e.code == wire.CodeBusy {
+				// NACK busy is not an answer to repeat: the handler did
+				// not take the message, so its retransmission runs it
+				// again (the entry keeps its place and its share).
+				e.state = dedupRunning
+				return dedupNew, 0, ""
+			}
 			return e.state, e.code, t.reasonOf(e)
 		}
 	}

@@ -59,6 +59,22 @@
 // Sockets > 1 serves one address with several SO_REUSEPORT sockets, which the kernel balances by
 // sender: useful on a multi-core host with many senders.
 //
+// # Deferred replies
+//
+// A handler that hands messages on to something slower (a broker, a
+// disk queue) need not block the worker: it calls Request.Defer, returns,
+// and completes the returned Responder later from any goroutine; the ACK
+// or NACK leaves then, exactly once. Until then a retransmission of the
+// message is dropped, as while a handler runs, and the handler never runs
+// twice for it. MaxDeferred (default 4096) bounds the replies outstanding;
+// past it Defer returns an error that refuses the message with NACK busy.
+// Shutdown waits for the deferred replies before it closes the sockets.
+// Package forward/jetstream is such a handler.
+//
+// A NACK busy, deferred or not, is not remembered in the de-duplication
+// table: the handler did not take the message, so its retransmission is
+// handled anew.
+//
 // # Limits for an exposed server
 //
 // RateLimit gives every source (IPv4 address or IPv6 /64) a token bucket,

@@ -27,6 +27,8 @@ type packet struct {
 	woob []byte   // control messages to send
 	addr net.Addr // sender as a net.Addr, for PacketConns that are not *net.UDPConn
 	req  Request  // handed to the handler
+	c    conn     // the socket it came through, for a deferred reply
+	ex   exchange // what Request.Defer needs
 	auth authInfo // who sealed the datagram being handled (auth.go)
 }
 
@@ -97,13 +99,13 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 	if now < 0 {
 		now = s.now()
 	}
-	return s.exchange(ctx, p, makeDedupKey(unmap(p.remote), h.ID), h.ID, body, n, now, reply)
+	return s.runExchange(ctx, p, makeDedupKey(unmap(p.remote), h.ID), h.ID, body, n, now, reply)
 }
 
-// exchange runs the handler for a DATA message once per de-duplication
+// runExchange runs the handler for a DATA message once per de-duplication
 // key and returns its reply (appended to reply[:0]), never longer than
 // limit, or nil to send nothing. now is the server clock.
-func (s *Server) exchange(ctx context.Context, p *packet, key dedupKey, id uint64, body []byte, limit int, now int64, reply []byte) []byte {
+func (s *Server) runExchange(ctx context.Context, p *packet, key dedupKey, id uint64, body []byte, limit int, now int64, reply []byte) []byte {
 	state, code, reason := s.dedup.begin(key, now)
 	switch state {
 	case dedupRunning:
@@ -118,7 +120,12 @@ func (s *Server) exchange(ctx context.Context, p *packet, key dedupKey, id uint6
 		s.stats.nacked.Add(1)
 		return wire.AppendNack(reply[:0], id, wire.CodeBusy, "", wire.HeaderLen)
 	}
-	code, reason = s.handle(ctx, p, id, false, body)
+	p.ex.key, p.ex.size = key, limit
+	p.ex.sealed, p.ex.keyID = p.auth.ok, p.auth.key // a deferred reply is sealed too
+	code, reason, deferred := s.handle(ctx, p, id, false, body)
+	if deferred {
+		return nil // the Responder replies
+	}
 	s.dedup.finish(key, code, reason)
 	return s.answer(reply, id, code, reason, limit)
 }
@@ -167,7 +174,8 @@ func (s *Server) processRaw(ctx context.Context, p *packet, b []byte, over bool,
 		return nil
 	}
 	s.stats.raw.Add(1)
-	if code, _ := s.handle(ctx, p, 0, true, b); code != wire.CodeNone {
+	p.ex.size = len(b)
+	if code, _, deferred := s.handle(ctx, p, 0, true, b); deferred || code != wire.CodeNone {
 		// Raw mode has no words for a refusal: stay silent.
 		return nil
 	}
@@ -186,17 +194,32 @@ func (s *Server) answer(reply []byte, id uint64, code wire.Code, reason string, 
 	return wire.AppendNack(reply[:0], id, code, reason, limit)
 }
 
-// handle runs the handler and turns its result into a reply code and text.
-func (s *Server) handle(ctx context.Context, p *packet, id uint64, raw bool, payload []byte) (wire.Code, string) {
+// handle runs the handler and turns its result into a reply code and text,
+// or reports that the handler deferred the reply (Request.Defer).
+func (s *Server) handle(ctx context.Context, p *packet, id uint64, raw bool, payload []byte) (wire.Code, string, bool) {
 	s.stats.handled.Add(1)
 	if s.cfg.handler == nil {
-		return wire.CodeNone, ""
+		return wire.CodeNone, "", false
 	}
 	r := &p.req
-	*r = Request{ID: id, Raw: raw, Payload: payload, Remote: unmap(p.remote), Local: unmap(p.local),
+	p.ex.s, p.ex.p, p.ex.resp = s, p, nil
+	*r = Request{ID: id, Raw: raw, Payload: payload, Remote: unmap(p.remote), Local: unmap(p.local), ex: &p.ex,
 		Authenticated: p.auth.ok, KeyID: p.auth.key, Sender: p.auth.sender}
 	err := s.serveUDP(ctx, r)
 	*r = Request{}
+	if resp := p.ex.resp; resp != nil {
+		p.ex.resp = nil
+		if err != nil {
+			resp.Done(err)
+		}
+		return 0, "", true
+	}
+	code, reason := s.result(err)
+	return code, reason, false
+}
+
+// result turns a handler's error into a reply code and text.
+func (s *Server) result(err error) (wire.Code, string) {
 	if err == nil {
 		return wire.CodeNone, ""
 	}

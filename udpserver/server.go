@@ -75,6 +75,8 @@ type Request struct {
 	Authenticated bool
 	KeyID         uint16
 	Sender        uint64
+
+	ex *exchange // for Defer; nil outside a handler call
 }
 
 // Handler handles the messages a Server accepts. ServeUDP runs at most once
@@ -84,7 +86,8 @@ type Request struct {
 // "ack\n" for a raw datagram); returning an error refuses it with a NACK
 // whose code and text come from a *RejectError in err's chain, or code
 // wire.CodeRejected and err.Error() as text. The server sends the reply
-// only after ServeUDP returned, so the acknowledgement means "handled".
+// only after ServeUDP returned, so the acknowledgement means "handled";
+// a handler that calls Request.Defer replies later instead.
 //
 // ServeUDP may be called concurrently from several goroutines (one per
 // socket and worker) and must be safe for that.
@@ -232,11 +235,17 @@ type Server struct {
 	// (Stats.AuthUnsupported).
 	Keys *auth.Keyring
 
+	// MaxDeferred is how many replies handlers may have deferred
+	// (Request.Defer) and not yet completed at once; past it Defer fails
+	// with NACK busy. Default DefaultMaxDeferred (4096).
+	MaxDeferred int
+
 	initOnce sync.Once
 	cfg      config
 	log      *slog.Logger
 	dedup    *dedupTable
 	rates    *rateTable // nil without a RateLimit
+	deferred deferrals
 	stats    counters
 	start    time.Time
 	clock    func() int64     // test hook: replaces now
@@ -478,6 +487,9 @@ func (s *Server) serve(pc net.PacketConn) error {
 	c := newConn(pc, s.log)
 	worker := func() error {
 		if bc := newBatchConn(c, s.cfg.batchSize, s.cfg.maxDatagram); bc != nil {
+			for _, p := range bc.packets() {
+				p.c = c
+			}
 			return s.serveBatch(bc)
 		}
 		return s.serveWorker(c)
@@ -496,7 +508,8 @@ func (s *Server) serve(pc net.PacketConn) error {
 	delete(s.conns, pc)
 	closed := s.closed
 	s.mu.Unlock()
-	pc.Close() // the workers are gone: every reply has been sent
+	s.waitDeferred()
+	pc.Close() // the workers are gone and no reply is deferred: every reply has been sent
 	if closed {
 		return ErrServerClosed
 	}
@@ -507,6 +520,7 @@ func (s *Server) serve(pc net.PacketConn) error {
 func (s *Server) serveWorker(c conn) error {
 	defer s.wg.Done()
 	p := newPacket(s.cfg.maxDatagram)
+	p.c = c
 	reply := make([]byte, 0, max(s.cfg.maxDatagram, wire.HeaderLen+maxReasonLen))
 	var backoff readBackoff
 	for {
@@ -629,7 +643,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 
 	idle := make(chan struct{})
-	go func() { s.wg.Wait(); close(idle) }()
+	go func() { s.wg.Wait(); s.waitDeferred(); close(idle) }()
 	select {
 	case <-idle:
 		s.closeConns()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -25,6 +26,7 @@ func init() {
 		name:    "send",
 		summary: "send datagrams and report whether each was acknowledged",
 		usage: `Usage: udpcli send [flags] HOST:PORT [MESSAGE]
+       udpcli send [flags] --service SERVICE [MESSAGE]
 
 Send MESSAGE, or every line of standard input when MESSAGE is absent or "-"
 (one datagram per line, without the newline; a trailing CR is dropped too),
@@ -55,14 +57,31 @@ then a summary on stderr: "200 lines: 198 acknowledged, 2 failed", with
 With --json, one object per datagram: {"seq":1,"id":...,"status":"acked",
 "attempts":1,"rtt_ms":0.213,"elapsed_ms":0.213}; status is acked, rejected
 (with "code" and "reason"), refused, timeout, interrupted (Ctrl-C came
-first) or error (with "error").
+first) or error (with "error"); "busy" counts the NACK busy answers that
+were retried, and with --service "server", "addr" and "failovers" say which
+server answered and how many failed the datagram before.
 
 Exit status: 0 every datagram was acknowledged; 1 some were not (timed out,
 refused, rejected), or a network error (no route to the address); 2 usage
 error or bad input (bad address, unknown host, line too long).
 
+With --service SERVICE instead of HOST:PORT, udpcli send looks for the
+servers of SERVICE on the LAN (as 'udpcli discover' does) and sends to the
+first that answered. When a datagram times out there, is refused, or gets
+NACK "busy", it is retransmitted to the next server with the same message
+ID, from the same port, and the datagrams after it follow; each line then
+says which server acknowledged it ("acked by kitchen ..."; --json adds
+"server", "addr" and "failovers"). A server that stores into a shared
+stream (udpserver --forward) stores a datagram once, whichever server it
+reached.
+
+A NACK "busy" (the server cannot take the datagram now: overloaded, or its
+storage did not confirm it) is retransmitted, same ID, after the timeout,
+within --retries; the summary counts them.
+
 Examples:
   echo hi | udpcli send 127.0.0.1:9797
+  seq 1000 | udpcli send --service _udpkit._udp --retries 15
   udpcli send --json [::1]:9797 hello
   seq 200 | udpcli send -w 16 127.0.0.1:9797
   udpcli send --retries 10 --timeout 0.5 sensor.lan:9797 "temp=21.5"
@@ -78,7 +97,8 @@ type sendOptions struct {
 	json    bool
 	quiet   bool
 	file    string
-	keys    *auth.Keyring // --key-file: nil means unauthenticated
+	service serviceOptions // --service: discover the servers, fail over between them
+	keys    *auth.Keyring  // --key-file: nil means unauthenticated
 }
 
 func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
@@ -89,6 +109,7 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []str
 	fs.BoolVar(&o.json, "json", false, "write one JSON object per datagram (JSON Lines)")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only the summary")
 	fs.StringVarP(&o.file, "file", "f", "", "send the whole of `FILE` (\"-\": standard input) as one datagram, bytes unchanged, instead of lines")
+	o.service.register(fs)
 	loadKeys := cliflag.KeyFile(fs)
 	return func(ctx context.Context, io stdio, args []string) error {
 		o.timeout = *timeout
@@ -111,12 +132,27 @@ type sendRecord struct {
 	Code      *int     `json:"code,omitempty"`
 	Reason    *string  `json:"reason,omitempty"`
 	Error     string   `json:"error,omitempty"`
+	Busy      int      `json:"busy,omitempty"`
+	Server    string   `json:"server,omitempty"`
+	Addr      string   `json:"addr,omitempty"`
+	Failovers int      `json:"failovers,omitempty"`
 }
 
 func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) error {
+	if o.service.name != "" {
+		if len(args) > 0 {
+			if _, err := netip.ParseAddrPort(args[0]); err == nil {
+				return usagef("give either HOST:PORT or --service, not both (%s would be sent as the message)", args[0])
+			}
+		}
+		// No HOST:PORT: the servers are discovered.
+		args = append([]string{""}, args...)
+	}
 	switch {
 	case len(args) == 0:
 		return usagef("missing HOST:PORT")
+	case len(args) > 2 && o.service.name != "":
+		return usagef("too many arguments: with --service, give at most MESSAGE (quoted), or send lines on stdin")
 	case len(args) > 2:
 		return usagef("too many arguments: quote the message (udpcli send HOST:PORT \"hello world\") or send lines on stdin")
 	case o.retries < 0:
@@ -146,11 +182,26 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	if o.timeout > client.DefaultMaxTimeout {
 		cfg.MaxTimeout = o.timeout
 	}
-	c, err := dialServer(ctx, args[0], cfg)
-	if err != nil {
-		return err
+	var sendAll func(ctx context.Context, payloads iter.Seq[[]byte], fn func(i int, r client.Result, via *client.ServiceResult, err error)) error
+	if o.service.name != "" {
+		sc, err := dialService(ctx, stdio, o.service, cfg)
+		if err != nil {
+			return err
+		}
+		defer sc.Close()
+		sendAll = func(ctx context.Context, payloads iter.Seq[[]byte], fn func(int, client.Result, *client.ServiceResult, error)) error {
+			return sc.SendAll(ctx, payloads, func(i int, r client.ServiceResult, err error) { fn(i, r.Result, &r, err) })
+		}
+	} else {
+		c, err := dialServer(ctx, args[0], cfg)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		sendAll = func(ctx context.Context, payloads iter.Seq[[]byte], fn func(int, client.Result, *client.ServiceResult, error)) error {
+			return c.SendAll(ctx, payloads, func(i int, r client.Result, err error) { fn(i, r, nil, err) })
+		}
 	}
-	defer c.Close()
 
 	var payloads iter.Seq[[]byte]
 	lines := &lineReader{max: maxPayload, long: map[int]int{}}
@@ -163,12 +214,18 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 		payloads = lines.all
 	}
 
-	var total, acked, failedN, badInput int
+	var total, acked, failedN, badInput, busy int
 	enc := json.NewEncoder(stdio.out)
-	report := func(i int, r client.Result, err error) {
+	report := func(i int, r client.Result, via *client.ServiceResult, err error) {
 		seq := i + 1
 		total++
-		rec := sendRecord{Seq: seq, ID: r.ID, Attempts: r.Attempts, ElapsedMs: msNumber(r.Elapsed)}
+		busy += r.Busy
+		rec := sendRecord{Seq: seq, ID: r.ID, Attempts: r.Attempts, ElapsedMs: msNumber(r.Elapsed), Busy: r.Busy}
+		by := "" // "by SERVER " with --service
+		if via != nil {
+			rec.Server, rec.Addr, rec.Failovers = via.Server, via.Addr.String(), via.Failovers
+			by = "by " + via.Server + " "
+		}
 		var text string
 		var re *client.RejectedError
 		switch {
@@ -178,10 +235,16 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 			rec.Status, rec.RTTms = "acked", &rtt
 			// The time until the ACK; after retransmissions that is not
 			// the round trip, which then follows in brackets.
-			if r.Attempts == 1 {
-				text = fmt.Sprintf("acked in %s ms (1 attempt)", fmtMs(r.Elapsed))
-			} else {
-				text = fmt.Sprintf("acked in %s ms (%d attempts, last round trip %s ms)", fmtMs(r.Elapsed), r.Attempts, fmtMs(r.RTT))
+			switch {
+			case r.Attempts == 1:
+				text = fmt.Sprintf("acked %sin %s ms (1 attempt)", by, fmtMs(r.Elapsed))
+			case r.Busy > 0:
+				text = fmt.Sprintf("acked %sin %s ms (%d attempts, %d NACK busy, last round trip %s ms)", by, fmtMs(r.Elapsed), r.Attempts, r.Busy, fmtMs(r.RTT))
+			default:
+				text = fmt.Sprintf("acked %sin %s ms (%d attempts, last round trip %s ms)", by, fmtMs(r.Elapsed), r.Attempts, fmtMs(r.RTT))
+			}
+			if via != nil && via.Failovers > 0 {
+				text += fmt.Sprintf(" after %s", plural(via.Failovers, "failover"))
 			}
 		case errors.As(err, &re):
 			failedN++
@@ -227,11 +290,15 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 		}
 	}
 
-	runErr := c.SendAll(ctx, payloads, report)
+	runErr := sendAll(ctx, payloads, report)
 	if lines.err != nil && runErr == nil {
 		runErr = lines.err
 	}
-	fmt.Fprintln(stdio.err, sendSummary(lines.r != nil, total, acked, failedN, badInput))
+	summary := sendSummary(lines.r != nil, total, acked, failedN, badInput)
+	if busy > 0 {
+		summary += fmt.Sprintf("; %d NACK busy retried", busy)
+	}
+	fmt.Fprintln(stdio.err, summary)
 	switch {
 	case errors.Is(runErr, client.ErrRefused):
 		if lines.r != nil {

@@ -216,6 +216,10 @@ func TestSendUsage(t *testing.T) {
 		{[]string{"send", "--window", "1025", "127.0.0.1:9"}, "--window 1025: want 1 to 1024"},
 		{[]string{"send", "--timeout", "soon", "127.0.0.1:9"}, "not a duration"},
 		{[]string{"send", "--retries", "-1", "127.0.0.1:9"}, "--retries -1"},
+		{[]string{"send", "--service", "_udpkit._udp", "127.0.0.1:9797"}, "either HOST:PORT or --service"},
+		{[]string{"send", "--service", "udpkit", "hi"}, `--service "udpkit"`},
+		{[]string{"send", "--service", "_udpkit._udp", "a", "b"}, "too many arguments"},
+		{[]string{"send", "--service", "_udpkit._udp", "--discover-time", "0", "hi"}, "--discover-time"},
 	}
 	for _, tt := range tests {
 		_, stderr, code := runCLI(t, "", tt.args...)

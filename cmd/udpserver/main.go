@@ -83,8 +83,22 @@ only its addresses on that interface, answers 'udpcli discover', and says
 goodbye when it stops. Bound to specific addresses, it announces only on
 their interfaces; bound to loopback only, nowhere. --no-announce turns it off.
 
+Storing: with --forward nats://HOST:PORT every message is published to a NATS
+JetStream stream instead of stdout (subject --forward-subject, default
+udpkit.<instance>; headers Nats-Msg-Id, Udpkit-Source, Udpkit-Destination,
+Udpkit-Received, Udpkit-Kind, Udpkit-Message-Id, Udpkit-Instance) and
+acknowledged only when the stream confirmed it; a message the stream does
+not confirm within --forward-timeout gets NACK "busy", so the device tries
+again, here or at another server. Nats-Msg-Id is the sender's address and
+port and the message ID, so the stream's duplicate window (2 minutes, as
+long as a device retransmits) stores a retransmission once, whichever
+server it reached. udpserver exits with status 1 at start when the broker is
+unreachable or no stream stores the subject (--forward-create makes one).
+
 Examples:
   udpserver                                  # 0.0.0.0:9797 and [::]:9797
+  udpserver --forward nats://127.0.0.1:4222 --forward-create
+  udpserver --forward nats://n1:4222,nats://n2:4222 --forward-subject 'sensors.{instance}.{source}'
   udpserver --listen 127.0.0.1:9797 --listen [::1]:9797
   udpserver --listen 192.168.1.5:9797 --no-raw
   udpserver --instance kitchen --attr room=kitchen --attr fw=1.2
@@ -112,6 +126,7 @@ type options struct {
 	sockets         int     // udpserver.Server.Sockets
 	rateLimit       float64 // udpserver.Server.RateLimit, datagrams/s per source IP
 	rateBurst       int     // udpserver.Server.RateBurst; 0 (not given): it follows rateLimit
+	forward         forwardOptions
 	dedup           dedupOptions
 	keys            *auth.Keyring // --key-file, $UDPKIT_KEY_FILE, $UDPKIT_KEY; nil: no authentication
 	keySource       string
@@ -154,6 +169,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	ctx, stopServing := context.WithCancelCause(ctx)
 	defer stopServing(nil)
 	out := &lineWriter{w: bufio.NewWriter(stdout)}
+	var fwd *forwarder
+	if opts.forward.urls != "" {
+		if fwd, err = startForward(ctx, opts.forward, opts.announce.instance, opts.announce.service, log); err != nil {
+			fmt.Fprintf(stderr, "udpserver: %v\n", err)
+			return exitFailed
+		}
+	}
 	s := &udpserver.Server{
 		Logger:      log,
 		DisableRaw:  opts.noRaw,
@@ -173,7 +195,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if opts.keys != nil {
 		log.Info("authentication on: unauthenticated datagrams are dropped", "keys", opts.keySource, "current", opts.keys.Current())
 	}
-	if !opts.quiet {
+	switch {
+	case fwd != nil:
+		s.Handler = fwd.fwd
+		s.MaxDeferred = opts.forward.pending
+		defer fwd.close(context.Background(), log) // after Shutdown: nothing is in flight then
+	case !opts.quiet:
 		s.Handler = udpserver.HandlerFunc(func(ctx context.Context, r *udpserver.Request) error {
 			if err := out.write(r); err != nil {
 				log.Error("cannot write to stdout; refusing messages and stopping", "err", err)
@@ -271,8 +298,12 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	fs.IntVar(&o.dedup.perHost, "dedup-per-host", udpserver.DefaultDedupPerHost, "exchanges one host (IP, IPv6 /64) may have remembered, all its ports (`N`)")
 	dedupWindow := cliflag.Seconds(fs, "dedup-window", "", udpserver.DefaultDedupWindow, "how long an exchange is remembered, in seconds (120: EXCHANGE_LIFETIME); shorter only for benchmarks: a client retransmitting later may be handled twice")
 	o.announce.register(fs)
+	o.forward.register(fs)
 	loadKeys := cliflag.KeyFile(fs)
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if err := o.forward.validate(fs); err != nil {
 		return o, err
 	}
 	var err error

@@ -1,0 +1,153 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/udpkit/udpkit/discovery"
+	"github.com/udpkit/udpkit/udpserver"
+	"github.com/udpkit/udpkit/wire"
+)
+
+// recording is a udpserver on 127.0.0.1 that records what its handler saw.
+type recording struct {
+	name string
+	srv  *udpserver.Server
+	addr netip.AddrPort
+	mu   sync.Mutex
+	seen []string // "sender/id"
+}
+
+func startRecording(t *testing.T, name string, refuse error) *recording {
+	t.Helper()
+	r := &recording{name: name}
+	r.srv = &udpserver.Server{Handler: udpserver.HandlerFunc(func(_ context.Context, q *udpserver.Request) error {
+		r.mu.Lock()
+		r.seen = append(r.seen, q.Remote.String()+"/"+strconv.FormatUint(q.ID, 16))
+		r.mu.Unlock()
+		return refuse
+	})}
+	pc, err := udpserver.Listen(t.Context(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.addr = pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	go r.srv.Serve(pc)
+	t.Cleanup(func() { r.srv.Close() })
+	return r
+}
+
+func (r *recording) instance() discovery.Instance {
+	return discovery.Instance{Service: "_udpkit._udp", Instance: r.name, Addrs: []netip.AddrPort{r.addr}}
+}
+
+func (r *recording) handled() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.seen...)
+}
+
+func TestServiceFailover(t *testing.T) {
+	busy := startRecording(t, "busy", udpserver.Reject(wire.CodeBusy, "full"))
+	good := startRecording(t, "good", nil)
+	spare := startRecording(t, "spare", nil)
+	sc, err := NewServiceClient([]discovery.Instance{busy.instance(), good.instance(), spare.instance()},
+		ServiceConfig{Client: Config{Retries: 2, InitialTimeout: 50 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+
+	r, err := sc.Send(t.Context(), []byte("one"))
+	if err != nil || r.Server != "good" || r.Failovers != 1 || r.Busy != 1 {
+		t.Fatalf("first message: %+v %v; want acked by good after one failover and one NACK busy", r, err)
+	}
+	// The busy server and the good one saw the same sender and ID.
+	if b, g := busy.handled(), good.handled(); len(b) != 1 || len(g) != 1 || b[0] != g[0] {
+		t.Errorf("busy saw %q, good saw %q: want the same sender and message ID", b, g)
+	}
+	r, err = sc.Send(t.Context(), []byte("two"))
+	if err != nil || r.Server != "good" || r.Failovers != 0 {
+		t.Errorf("second message: %+v %v; want good at once", r, err)
+	}
+
+	// The good server goes away: nothing listens, the kernel says so, and
+	// the messages move to the spare.
+	good.srv.Close()
+	var mu sync.Mutex
+	by := map[string]int{}
+	seq := func(yield func([]byte) bool) {
+		for range 50 {
+			if !yield([]byte("more")) {
+				return
+			}
+		}
+	}
+	err = sc.SendAll(t.Context(), seq, func(i int, r ServiceResult, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			t.Errorf("message %d: %v", i, err)
+			return
+		}
+		by[r.Server]++
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if by["spare"] != 50 {
+		t.Errorf("acknowledged by %v, want 50 by spare", by)
+	}
+}
+
+func TestServiceAllFail(t *testing.T) {
+	busy := startRecording(t, "busy", udpserver.Reject(wire.CodeBusy, "full"))
+	no := startRecording(t, "no", errors.New("not this"))
+	sc, err := NewServiceClient([]discovery.Instance{busy.instance()}, ServiceConfig{Client: Config{Retries: 2, InitialTimeout: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	// Busy everywhere: round again after a pause, within the retry budget.
+	if r, err := sc.Send(t.Context(), []byte("x")); !errors.Is(err, ErrNoServer) || !errors.Is(err, ErrRejected) || r.Attempts != 3 || r.Busy != 3 {
+		t.Errorf("every server busy: %+v %v, want 3 attempts, 3 busy, ErrNoServer and ErrRejected", r, err)
+	}
+	sc2, err := NewServiceClient([]discovery.Instance{no.instance(), busy.instance()}, ServiceConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc2.Close()
+	if r, err := sc2.Send(t.Context(), []byte("x")); !errors.Is(err, ErrRejected) || errors.Is(err, ErrNoServer) || r.Server != "no" {
+		t.Errorf("rejected: %+v %v, want the rejection of the first server, no failover", r, err)
+	}
+	if n := len(busy.handled()); n != 3 {
+		t.Errorf("busy server handled %d, want 3 (the first test only)", n)
+	}
+	if _, err := NewServiceClient([]discovery.Instance{{Instance: "x"}}, ServiceConfig{}); !errors.Is(err, ErrNoServer) {
+		t.Errorf("no address: %v, want ErrNoServer", err)
+	}
+}
+
+func TestPickAddr(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	for _, tc := range []struct {
+		addrs []netip.AddrPort
+		want4 bool
+		want  netip.AddrPort
+	}{
+		{[]netip.AddrPort{ap("[fe80::1%eth0]:1"), ap("[fd18::1]:1"), ap("198.18.0.1:1")}, true, ap("198.18.0.1:1")},
+		{[]netip.AddrPort{ap("[fe80::1%eth0]:1"), ap("[fd18::1]:1")}, true, ap("[fd18::1]:1")},
+		{[]netip.AddrPort{ap("198.18.0.1:1"), ap("[fd18::1]:1")}, false, ap("[fd18::1]:1")},
+		{[]netip.AddrPort{ap("0.0.0.0:1"), ap("198.18.0.1:0")}, true, netip.AddrPort{}},
+	} {
+		if got, _ := pickAddr(tc.addrs, tc.want4); got != tc.want {
+			t.Errorf("pickAddr(%v, %v) = %v, want %v", tc.addrs, tc.want4, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,54 @@
+// Package jetstream stores the messages a udpserver accepts in a NATS
+// JetStream stream, and acknowledges each to its device only once the
+// stream confirmed it: an ACK then means "stored, replicated as the stream
+// is", not "seen by one process".
+//
+//	nc, _ := nats.Connect("nats://127.0.0.1:4222")
+//	fwd, err := jetstream.New(ctx, nc, jetstream.Config{Instance: "kitchen"})
+//	if err != nil {
+//		return err // no stream stores "udpkit.kitchen", or the broker is unreachable
+//	}
+//	srv := &udpserver.Server{Handler: fwd}
+//	err = srv.ListenAndServe(ctx, ":9797")
+//
+// # What is published
+//
+// Each message goes to the subject of Config.Subject (default
+// "udpkit.{instance}"), its payload unchanged, with headers Udpkit-Source
+// (sender address and port), Udpkit-Destination, Udpkit-Received (RFC
+// 3339, UTC), Udpkit-Kind ("data" or "raw"), Udpkit-Message-Id and
+// Udpkit-Instance, and Nats-Msg-Id = "<sender address:port>/<message ID
+// in hex>" (MsgID).
+//
+// # Delivery guarantee
+//
+//   - Over UDP, at least once: the device retransmits until it gets an ACK,
+//     and the ACK leaves only after the PubAck. A publish that fails or is
+//     not confirmed within Config.Timeout gets NACK busy, which the server
+//     does not remember, so the device's retransmission (same ID, here or
+//     at another server: client.ServiceClient) is published again.
+//   - In the stream, exactly once within its duplicate window: every copy
+//     of one message carries the same Nats-Msg-Id, and JetStream stores the
+//     first and answers the others with a PubAck marked duplicate (which
+//     the device gets as an ACK). The window must cover a device's whole
+//     retransmission span, EXCHANGE_LIFETIME (120 s, MinDuplicates); New
+//     warns when it is shorter. JetStream's default is 2 minutes.
+//   - The identity is the sender's address and port: a device that fails
+//     over keeps them (client.ServiceClient binds one local port for every
+//     server), one that restarts with a new port or behind a NAT that
+//     re-maps it is a new sender, and a retransmission from it may be
+//     stored twice. Raw datagrams have no message ID and no Nats-Msg-Id:
+//     each copy is stored.
+//   - Nothing acknowledged is lost as long as the stream keeps it: with an
+//     R3 stream the PubAck comes after a majority of the replicas stored
+//     the message.
+//
+// # Throughput
+//
+// ServeUDP does not wait for the PubAck: it defers the reply
+// (udpserver.Request.Defer) and publishes asynchronously, up to
+// Config.MaxPending publishes in flight (and the server's MaxDeferred);
+// the ACK leaves from the NATS client's goroutine when the PubAck arrives.
+// BENCHMARKS.md compares the acknowledged rate with `nats bench` on the
+// same machine.
+package jetstream
