@@ -3,6 +3,8 @@ package udpserver
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -516,4 +518,94 @@ func TestAuthDeferredReplySealed(t *testing.T) {
 	// Its retransmission is answered from the table, sealed again.
 	again, _ := cs.SignWith(wire.AppendData(nil, 5, []byte("a deferred message")), 6)
 	verifyReply(t, keys, roundTrip(t, c, again), wire.TypeNack, 5)
+}
+
+// BenchmarkServeKeyed is BenchmarkServe's data-ack and ping-pong with and
+// without Keys, for BENCHMARKS.md's before/after: whole exchanges over
+// loopback, the client sealing and verifying on the same machine.
+func BenchmarkServeKeyed(b *testing.B) {
+	keys := testKeys(b, 1)
+	for _, keyed := range []bool{false, true} {
+		for _, typ := range []wire.Type{wire.TypeData, wire.TypePing} {
+			for _, inflight := range []int{1, 64} {
+				name := fmt.Sprintf("keys=%v/%v/inflight=%d", keyed, typ, inflight)
+				b.Run(name, func(b *testing.B) {
+					s := &Server{DedupWindow: 100 * time.Millisecond, DedupPerSource: 1 << 18,
+						Handler: HandlerFunc(func(ctx context.Context, r *Request) error { return nil })}
+					mk := func(dst []byte, id uint64) []byte {
+						return wire.Append(dst, wire.Header{Type: typ, ID: id}, benchPayload)
+					}
+					if keyed {
+						s.Keys = keys
+						sg := sealer(b, keys, 0, time.Now)
+						plain := mk
+						mk = func(dst []byte, id uint64) []byte {
+							out, err := sg.Sign(plain(dst, id))
+							if err != nil {
+								b.Fatal(err)
+							}
+							return out
+						}
+					}
+					s.init()
+					pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+					if err != nil {
+						b.Fatal(err)
+					}
+					done := make(chan error, 1)
+					go func() { done <- s.Serve(pc) }()
+					c := dial(b, "udp4", pc.LocalAddr().(*net.UDPAddr).AddrPort())
+					closedLoop(b, c, inflight, mk)
+					s.Close()
+					<-done
+				})
+			}
+		}
+	}
+}
+
+// BenchmarkProcessKeyed measures the server's protocol path alone with
+// keys: verify (HMAC, replay window), de-duplicate, handle, seal the ACK;
+// and the cost of refusing a bad tag. The datagrams are sealed beforehand,
+// off the clock.
+func BenchmarkProcessKeyed(b *testing.B) {
+	keys := testKeys(b, 1)
+	s := &Server{Keys: keys, DedupWindow: 10 * time.Millisecond, DedupPerSource: 1 << 18,
+		Handler: HandlerFunc(func(ctx context.Context, r *Request) error { return nil })}
+	s.init()
+	reply := make([]byte, 0, 2048)
+	const ring = 1 << 14
+	for _, tc := range []struct {
+		name string
+		keys *auth.Keyring
+	}{{"data-ack", keys}, {"bad-tag", testKeys(b, 99)}} {
+		b.Run(tc.name, func(b *testing.B) {
+			sg := sealer(b, tc.keys, 0, time.Now)
+			sealed := make([][]byte, ring)
+			id := uint64(0)
+			reseal := func() {
+				for i := range sealed {
+					id++
+					out, err := sg.Sign(appendBenchData(sealed[i][:0], id))
+					if err != nil {
+						b.Fatal(err)
+					}
+					sealed[i] = out
+				}
+			}
+			reseal()
+			p := newPacketFor(s, sealed[0], "192.0.2.1:4000")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if i%ring == 0 && i > 0 {
+					b.StopTimer()
+					reseal()
+					b.StartTimer()
+				}
+				p.n = copy(p.buf, sealed[i%ring])
+				s.process(bg, p, reply)
+			}
+		})
+	}
 }
