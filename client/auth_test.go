@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -236,5 +237,23 @@ func TestKeyIgnoresBadReplies(t *testing.T) {
 		if err != nil || h.Type != wire.TypeData || h.ID != res.ID || string(body) != "one" || f.Counter == 0 {
 			t.Errorf("copy %d: %+v %q %+v %v", i, h, body, f, err)
 		}
+	}
+}
+
+// TestAuthDialProbe: with keys, Dial's probe PING (a name with several
+// addresses) is sealed, so a server with keys answers it.
+func TestAuthDialProbe(t *testing.T) {
+	keys := testKeyring(t, 1)
+	addr, s, _ := authServer(t, keys)
+	_, port, _ := net.SplitHostPort(addr)
+	lookup := func(ctx context.Context, host string) ([]netip.Addr, error) {
+		return []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")}, nil
+	}
+	c := dial(t, "server.test:"+port, Config{Keys: keys, lookup: lookup})
+	if c.RemoteAddr().Addr() != netip.MustParseAddr("127.0.0.1") {
+		t.Fatalf("dialed %v", c.RemoteAddr())
+	}
+	if st := s.Stats(); st.Pings != 1 || st.Unauthenticated != 0 {
+		t.Errorf("server stats %+v: the probe was not a verified PING", st)
 	}
 }
