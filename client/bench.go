@@ -35,6 +35,12 @@ type BenchConfig struct {
 	// Duration is how long to load the server. Default
 	// DefaultBenchDuration (5 s).
 	Duration time.Duration
+	// Status, when not nil, asks for the counts so far while the run goes
+	// on: each value received from it calls OnStatus with them and the
+	// time since the start (from Bench's goroutine, between datagrams;
+	// as dd on SIGUSR1).
+	Status   <-chan struct{}
+	OnStatus func(BenchResult)
 	// Timeout is how long a request may stay unanswered before it counts
 	// as lost. Default DefaultBenchTimeout (500 ms).
 	Timeout time.Duration
@@ -153,6 +159,15 @@ func Bench(ctx context.Context, conn *net.UDPConn, cfg BenchConfig) (BenchResult
 		now := time.Now()
 		if now.After(end) {
 			break
+		}
+		select {
+		case <-cfg.Status:
+			if cfg.OnStatus != nil {
+				r := res
+				r.Elapsed = now.Sub(start)
+				cfg.OnStatus(r)
+			}
+		default:
 		}
 		conn.SetReadDeadline(now.Add(timeout / 4))
 		n, err := conn.Read(buf)

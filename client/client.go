@@ -202,13 +202,14 @@ type Stats struct {
 	Malformed     uint64 // received datagrams that failed wire.Parse, dropped
 	Unmatched     uint64 // ACK, NACK or PONG for no waiting message (duplicate or late), ignored
 	Unexpected    uint64 // well-formed datagrams of a type a client never gets, ignored
+	Refused       uint64 // ICMP port unreachable errors reported by the socket
+	Unreachable   uint64 // ICMP host or network unreachable errors reported by the socket
 	// Unauthenticated counts replies ignored because the client has keys
 	// and they carry no AUTH flag, or it has none and they do.
 	Unauthenticated uint64
 	// BadAuth counts authenticated replies that failed verification: a
 	// tag that does not match, an unknown key ID, a replay, a stale time.
 	BadAuth uint64
-	Refused uint64 // ICMP port unreachable errors reported by the socket
 }
 
 // Client sends messages to one udpkit server over a connected UDP socket and
@@ -236,6 +237,7 @@ type Client struct {
 	closeOnce  sync.Once
 
 	sent, retransmitted, received, malformed, unmatched, unexpected, refusedCount atomic.Uint64
+	unreachableCount                                                              atomic.Uint64
 	unauthenticated, badAuth                                                      atomic.Uint64
 }
 
@@ -291,6 +293,7 @@ func (c *Client) Stats() Stats {
 		Unmatched:     c.unmatched.Load(),
 		Unexpected:    c.unexpected.Load(),
 		Refused:       c.refusedCount.Load(),
+		Unreachable:   c.unreachableCount.Load(),
 
 		Unauthenticated: c.unauthenticated.Load(),
 		BadAuth:         c.badAuth.Load(),
@@ -403,6 +406,10 @@ func (c *Client) readLoop() {
 				c.refused()
 				continue
 			}
+			if isUnreachable(err) {
+				c.unreachable(err)
+				continue
+			}
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
@@ -487,6 +494,30 @@ func (c *Client) refused() {
 	}
 	if len(waiters) == 0 && ping == nil {
 		c.cfg.log.Debug("udpkit client: ICMP port unreachable with nothing waiting", "remote", c.remote)
+	}
+}
+
+// unreachable handles an ICMP host or network unreachable reported by the
+// socket: the newest unanswered PING fails with ErrUnreachable; messages
+// keep retransmitting.
+func (c *Client) unreachable(err error) {
+	drainErrors(c.conn)
+	c.unreachableCount.Add(1)
+	c.mu.Lock()
+	var ping *pingRecord
+	for i := len(c.pingOrder) - 1; i >= 0; i-- {
+		r := c.pings[c.pingOrder[i]]
+		if r != nil && r.sent && r.replies == 0 && !r.refused {
+			r.refused = true
+			ping = r
+			break
+		}
+	}
+	c.mu.Unlock()
+	if ping != nil {
+		ping.fn(Pong{ID: ping.id, RTT: time.Since(ping.sentAt), Err: fmt.Errorf("%w: %s (%w)", ErrUnreachable, c.remote, err)})
+	} else {
+		c.cfg.log.Debug("udpkit client: host unreachable", "remote", c.remote, "err", err)
 	}
 }
 

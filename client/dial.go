@@ -99,7 +99,7 @@ func Dial(ctx context.Context, address string, cfg Config) (*Client, error) {
 
 // dialUDP returns a UDP socket connected to ap.
 func dialUDP(ctx context.Context, ap netip.AddrPort) (*net.UDPConn, error) {
-	var d net.Dialer
+	d := net.Dialer{Control: recvErr}
 	nc, err := d.DialContext(ctx, "udp", ap.String())
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
@@ -150,6 +150,15 @@ func probe(ctx context.Context, nc *net.UDPConn, wait time.Duration, a *authStat
 
 // testHookProbeRead, for tests, runs after each read of probe.
 var testHookProbeRead func()
+
+// Resolve parses address (HOST:PORT) and resolves its host the way Dial
+// does, with the same errors (ErrBadAddress for a malformed address, a
+// port out of range or a name that does not exist), for callers that open
+// their own socket (a load generator). The addresses come in the
+// resolver's order, without duplicates.
+func Resolve(ctx context.Context, address string) ([]netip.AddrPort, error) {
+	return resolve(ctx, address, Config{}.resolve().lookup)
+}
 
 func badAddress(address, why string) error {
 	return fmt.Errorf("%w %q: %s; want HOST:PORT, e.g. 127.0.0.1:9797 or [::1]:9797", ErrBadAddress, address, why)

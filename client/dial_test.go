@@ -203,3 +203,13 @@ func TestDialContextEndsAfterProbe(t *testing.T) {
 		t.Fatalf("Send after Dial's context ended: %v", err)
 	}
 }
+
+func TestResolveExported(t *testing.T) {
+	aps, err := Resolve(context.Background(), "127.0.0.1:9797")
+	if err != nil || len(aps) != 1 || aps[0] != netip.MustParseAddrPort("127.0.0.1:9797") {
+		t.Errorf("Resolve = %v, %v", aps, err)
+	}
+	if _, err := Resolve(context.Background(), "::1:9797"); !errors.Is(err, ErrBadAddress) {
+		t.Errorf("::1:9797: %v, want ErrBadAddress", err)
+	}
+}

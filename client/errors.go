@@ -19,6 +19,13 @@ var (
 	// this client sent: nothing listens on the server's address and port.
 	ErrRefused = errors.New("connection refused")
 
+	// ErrUnreachable means that the network reported the server's host or
+	// network unreachable (ICMP host or network unreachable, or the local
+	// system's own: no ARP or neighbour answer). Only a PING is failed by
+	// it (Pong.Err, as ping's "Destination Host Unreachable"); a DATA
+	// message goes on retransmitting, since the condition is often brief.
+	ErrUnreachable = errors.New("host unreachable")
+
 	// ErrRejected matches every *RejectedError: the server answered with a
 	// NACK. Resending will not help.
 	ErrRejected = errors.New("rejected")

@@ -15,7 +15,7 @@ type Pong struct {
 	Size int           // bytes in the PONG datagram, header included
 	RTT  time.Duration // from the PING's transmission to the PONG's arrival
 	Dup  bool          // a further PONG for a PING that was already answered
-	Err  error         // instead of a PONG: ErrRefused (ICMP port unreachable)
+	Err  error         // instead of a PONG: ErrRefused (ICMP port unreachable) or ErrUnreachable (host or network unreachable)
 }
 
 type pingRecord struct {
@@ -61,6 +61,18 @@ func (c *Client) StartPing(body []byte, fn func(Pong)) (uint64, error) {
 	c.mu.Unlock()
 
 	_, err = c.conn.Write(dg)
+	if err != nil && isUnreachable(err) {
+		// Most likely the report of an earlier datagram's ICMP error: give
+		// it to that PING and try again; a second one is this PING's.
+		c.mu.Lock()
+		rec.sent = false
+		c.mu.Unlock()
+		c.unreachable(err)
+		c.mu.Lock()
+		rec.sentAt, rec.sent = time.Now(), true
+		c.mu.Unlock()
+		_, err = c.conn.Write(dg)
+	}
 	if err != nil && isRefused(err) {
 		// The write reported the ICMP error of an earlier datagram and did
 		// not send this one: attribute the error, then try again.
@@ -77,6 +89,9 @@ func (c *Client) StartPing(body []byte, fn func(Pong)) (uint64, error) {
 		c.forgetPing(id)
 		if isRefused(err) {
 			return id, c.refusedErr()
+		}
+		if isUnreachable(err) {
+			return id, fmt.Errorf("%w: %s (%w)", ErrUnreachable, c.remote, err)
 		}
 		return id, fmt.Errorf("client: send to %s: %w", c.remote, err)
 	}

@@ -203,7 +203,13 @@ Press Ctrl-C here to remove the LAN (processes still running in it are killed).`
 }
 
 func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
-	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+	// After Ctrl-C nothing more is reported but the clean-up: the commands
+	// then running were killed, and their cut-off output is no result.
+	say := func(format string, args ...any) {
+		if ctx.Err() == nil {
+			fmt.Fprintf(out, format+"\n", args...)
+		}
+	}
 
 	say("==> building udpserver and udpcli")
 	bin, err := buildBinaries(ctx)
@@ -221,7 +227,7 @@ func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
 		return err
 	}
 	defer func() {
-		say("==> removing the LAN")
+		fmt.Fprintln(out, "==> removing the LAN")
 		if cerr := lab.Close(); cerr != nil && err == nil {
 			err = cerr
 		}
@@ -267,11 +273,13 @@ func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
 	say("    %s  %-44s client looking at segment B only (-I eth1)", lab.Host(clientB).Name, lab.Host(clientB).SecondIPv4)
 
 	// Discovery on segment A: every server.
-	say("\n==> on %s: udpcli discover -n %d -t 5s", lab.Host(clientA).Name, nServers)
+	// Each step is printed whole once it is done, so that Ctrl-C never
+	// leaves a heading without its result.
 	results, err := discover(ctx, lab.Host(clientA), udpcli, nServers)
 	if err != nil {
 		return err
 	}
+	say("\n==> on %s: udpcli discover -c %d -w 5", lab.Host(clientA).Name, nServers)
 	for _, r := range results {
 		say("    found %-14s at %s on %s after %.1f ms", r.Instance, describe(r.Addrs), r.Interface, r.FoundAfter)
 	}
@@ -281,9 +289,12 @@ func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
 	for _, r := range results {
 		addr := ipv4First(r.Addrs)[0]
 		msg := fmt.Sprintf("hello %s, from %s", r.Instance, lab.Host(clientA).Name)
-		say("==> udpcli send %s %q", addr, msg)
 		cmd := lab.Host(clientA).Command(ctx, udpcli, "send", "--retries", "10", addr, msg)
 		b, err := cmd.CombinedOutput()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		say("==> udpcli send %s %q", addr, msg)
 		say("    %s", strings.TrimSpace(strings.ReplaceAll(string(b), "\n", "\n    ")))
 		if err == nil {
 			acked++
@@ -291,19 +302,19 @@ func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
 	}
 
 	// Segment B: the two-segment server, with its address on segment B.
-	say("\n==> on %s: udpcli discover -I eth1 -n 1 -t 5s", lab.Host(clientB).Name)
 	resB, err := discover(ctx, lab.Host(clientB), udpcli, 1, "-I", "eth1")
 	if err != nil {
 		return err
 	}
+	say("\n==> on %s: udpcli discover -I eth1 -c 1 -w 5", lab.Host(clientB).Name)
 	for _, r := range resB {
 		say("    found %-14s at %s on %s after %.1f ms", r.Instance, describe(r.Addrs), r.Interface, r.FoundAfter)
 	}
 
-	say("\n==> stopping the servers (SIGTERM: each says goodbye on the LAN); what they received:")
 	for _, s := range servers {
 		s.cmd.Process.Signal(syscall.SIGTERM)
 	}
+	var got []string
 	for _, s := range servers {
 		s.cmd.Wait()
 		sc := bufio.NewScanner(&s.out)
@@ -313,11 +324,18 @@ func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
 				Text string `json:"text"`
 			}
 			if json.Unmarshal(sc.Bytes(), &line) == nil {
-				say("    %s (%s) got %q from %s", s.instance, s.host.Name, line.Text, line.From)
+				got = append(got, fmt.Sprintf("    %s (%s) got %q from %s", s.instance, s.host.Name, line.Text, line.From))
 			}
 		}
 	}
 	servers = nil
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	say("\n==> stopped the servers (SIGTERM: each says goodbye on the LAN); what they received:")
+	for _, l := range got {
+		say("%s", l)
+	}
 
 	say("\n%d of %d servers found, %d acknowledged; segment B saw %d server(s).", len(results), nServers, acked, len(resB))
 	if len(results) != nServers || acked != nServers || len(resB) != 1 {
@@ -328,7 +346,7 @@ func demo(ctx context.Context, nServers, loss int, out io.Writer) (err error) {
 
 // discover runs udpcli discover --json on h and returns what it found.
 func discover(ctx context.Context, h *netlab.Host, udpcli string, n int, extra ...string) ([]found, error) {
-	args := append([]string{"discover", "--json", "-n", fmt.Sprint(n), "-t", "5s"}, extra...)
+	args := append([]string{"discover", "--json", "-c", fmt.Sprint(n), "-w", "5"}, extra...)
 	cmd := h.Command(ctx, udpcli, args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

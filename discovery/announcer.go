@@ -106,6 +106,7 @@ type Announcer struct {
 
 	stats struct {
 		queries, answers, dups, known, limSrc, limGlob, conflicts, renames atomic.Uint64
+		announces                                                          atomic.Uint64
 	}
 }
 
@@ -116,6 +117,10 @@ type AnnouncerStats struct {
 	Queries uint64
 	// Answers counts the answers sent.
 	Answers uint64
+	// Announcements counts the unsolicited ANNOUNCE messages sent, one per
+	// interface and round (each goes to every destination of the
+	// interface: directed broadcast, the IPv4 and the IPv6 group).
+	Announcements uint64
 	// Duplicates counts the query copies ignored because the same query
 	// (message ID, address family, interface) was already handled.
 	Duplicates uint64
@@ -139,7 +144,7 @@ type AnnouncerStats struct {
 // Stats returns the Announcer's counters. It is safe to call at any time.
 func (a *Announcer) Stats() AnnouncerStats {
 	s := &a.stats
-	return AnnouncerStats{Queries: s.queries.Load(), Answers: s.answers.Load(), Duplicates: s.dups.Load(),
+	return AnnouncerStats{Queries: s.queries.Load(), Answers: s.answers.Load(), Announcements: s.announces.Load(), Duplicates: s.dups.Load(),
 		KnownSuppressed: s.known.Load(), LimitedSource: s.limSrc.Load(), LimitedGlobal: s.limGlob.Load(),
 		Conflicts: s.conflicts.Load(), Renames: s.renames.Load()}
 }
@@ -574,6 +579,9 @@ func (a *Announcer) sendAll(t wire.Type, ttl uint32) {
 		msg, err := wire.AppendRecord(nil, t, a.newID(), a.record(l, netip.Addr{}, ttl))
 		if err != nil {
 			continue
+		}
+		if t == wire.TypeAnnounce {
+			a.stats.announces.Add(1)
 		}
 		forEachTarget(l, a.cfg.DiscoveryPort, func(dst netip.AddrPort) { a.send(msg, dst, l.Index) })
 	}

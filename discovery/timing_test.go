@@ -39,7 +39,7 @@ func TestSyncAnnounceSchedule(t *testing.T) {
 		lan := newFakeLAN()
 		h := lan.addHost("srv", 10)
 		start := time.Now()
-		_, stop := runFake(t, h, AnnouncerConfig{Port: 9797, Instance: "srv", TTL: 3 * time.Second})
+		a, stop := runFake(t, h, AnnouncerConfig{Port: 9797, Instance: "srv", TTL: 3 * time.Second})
 		time.Sleep(10 * time.Second)
 		stopAt := time.Now()
 		stop()
@@ -47,6 +47,9 @@ func TestSyncAnnounceSchedule(t *testing.T) {
 		anns := lan.sends(byType(h, wire.TypeAnnounce, g4))
 		if len(anns) < 12 {
 			t.Fatalf("%d announcements in 10 s", len(anns))
+		}
+		if n := a.Stats().Announcements; n != uint64(len(anns)) {
+			t.Errorf("Stats().Announcements = %d, want %d (one per round on the one link)", n, len(anns))
 		}
 		for i, want := range []time.Duration{0, 100 * time.Millisecond, 500 * time.Millisecond} {
 			if got := anns[i].at.Sub(start); got != want {

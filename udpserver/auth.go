@@ -66,8 +66,7 @@ func (s *Server) processAuth(ctx context.Context, p *packet, reply []byte) []byt
 		// Cut off by the buffer: its tag cannot be checked, so it is not
 		// answered (an unauthenticated NACK would be ignored anyway).
 		s.stats.oversized.Add(1)
-		s.stats.dropped.Add(1)
-		return nil
+		return s.drop(&s.stats.oversizedDropped, p, "oversized")
 	}
 	m, err := s.recv.Verify(b)
 	if err != nil {
@@ -80,11 +79,10 @@ func (s *Server) processAuth(ctx context.Context, p *packet, reply []byte) []byt
 		if ok, nack := s.rates.allow(netip.AddrFrom16(id), now); !ok {
 			s.stats.rateLimited.Add(1)
 			if nack && h.Type == wire.TypeData {
-				s.stats.nacked.Add(1)
+				s.stats.nack(wire.CodeRateLimited)
 				return s.seal(wire.AppendNack(reply[:0], h.ID, wire.CodeRateLimited, "", wire.HeaderLen), h.KeyID)
 			}
-			s.stats.dropped.Add(1)
-			return nil
+			return s.drop(&s.stats.rateLimitedDropped, p, "rate limited")
 		}
 	}
 	switch h.Type {
@@ -137,9 +135,7 @@ func (s *Server) unverified(p *packet, b []byte, err error) []byte {
 	default: // a wire error
 		switch {
 		case len(b) == 0:
-			s.stats.empty.Add(1)
-			s.stats.dropped.Add(1)
-			return nil
+			return s.drop(&s.stats.empty, p, "empty")
 		case !wire.IsMessage(b) && !(len(b) == 1 && b[0] == wire.Magic0):
 			c, why = &s.stats.unauthenticated, "raw text"
 		default:
@@ -150,10 +146,5 @@ func (s *Server) unverified(p *packet, b []byte, err error) []byte {
 			return s.rejected(p, h, perr, len(b))
 		}
 	}
-	c.Add(1)
-	s.stats.dropped.Add(1)
-	if s.log.Enabled(context.Background(), slog.LevelDebug) {
-		s.logLimited(&s.logAuth, slog.LevelDebug, "udpserver: dropped datagram that failed authentication", "from", p.remote, "reason", why, "size", p.n)
-	}
-	return nil
+	return s.drop(c, p, why)
 }

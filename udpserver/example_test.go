@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/udpkit/udpkit/udpserver"
@@ -15,7 +16,7 @@ import (
 func ExampleServer() {
 	s := &udpserver.Server{
 		Handler: udpserver.HandlerFunc(func(ctx context.Context, r *udpserver.Request) error {
-			if string(r.Payload) == "password" {
+			if strings.Contains(string(r.Payload), "password") {
 				return udpserver.Reject(wire.CodeRejected, "no secrets")
 			}
 			fmt.Printf("handled %q (raw %v)\n", r.Payload, r.Raw)
@@ -44,7 +45,9 @@ func ExampleServer() {
 	h, _, _ := wire.Parse(buf[:n])
 	fmt.Println("reply:", h.Type, h.ID)
 
-	c.Write(wire.AppendData(nil, 2, []byte("password")))
+	// The reason comes whole when it fits in the request's size (a NACK is
+	// never longer than its DATA), else the code comes alone.
+	c.Write(wire.AppendData(nil, 2, []byte("my password is hunter2")))
 	n, _ = c.Read(buf)
 	h, body, _ := wire.Parse(buf[:n])
 	fmt.Printf("reply: %v %v %q\n", h.Type, h.Code, body)
@@ -55,7 +58,7 @@ func ExampleServer() {
 	// Output:
 	// handled "hello" (raw false)
 	// reply: ack 1
-	// reply: nack rejected "no secre"
+	// reply: nack rejected "no secrets"
 	// handled "plain text\n" (raw true)
 	// reply: "ack\n"
 }

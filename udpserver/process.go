@@ -62,7 +62,7 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 	if s.rates != nil {
 		now = s.now()
 		if ok, nack := s.rates.allow(rateKey(p.remote), now); !ok {
-			return s.rateLimited(b, nack && !over, reply) // parses it, once
+			return s.rateLimited(p, b, nack && !over, reply) // parses it, once
 		}
 	}
 	// Parsed once: the counters and the dispatch below use this result.
@@ -85,10 +85,9 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 	if over {
 		s.stats.oversized.Add(1)
 		if t != wire.TypeData {
-			s.stats.dropped.Add(1)
-			return nil // a PONG would be as large as the PING
+			return s.drop(&s.stats.oversizedDropped, p, "oversized") // a PONG would be as large as the PING
 		}
-		s.stats.nacked.Add(1)
+		s.stats.nack(wire.CodeTooLarge)
 		return wire.AppendNack(reply[:0], h.ID, wire.CodeTooLarge, "", wire.HeaderLen)
 	}
 	if t == wire.TypePing {
@@ -109,20 +108,18 @@ func (s *Server) runExchange(ctx context.Context, p *packet, key dedupKey, id ui
 	state, code, reason := s.dedup.begin(key, now)
 	switch state {
 	case dedupRunning:
-		s.stats.inProgress.Add(1)
-		s.stats.dropped.Add(1)
-		return nil
+		return s.drop(&s.stats.inProgress, p, "in progress")
 	case dedupDone:
 		s.stats.duplicates.Add(1)
 		return s.answer(reply, id, code, reason, limit)
 	case dedupFull:
 		s.stats.busy.Add(1)
-		s.stats.nacked.Add(1)
+		s.stats.nack(wire.CodeBusy)
 		return wire.AppendNack(reply[:0], id, wire.CodeBusy, "", wire.HeaderLen)
 	}
 	p.ex.key, p.ex.size = key, limit
 	p.ex.sealed, p.ex.keyID = p.auth.ok, p.auth.key // a deferred reply is sealed too
-	code, reason, deferred := s.handle(ctx, p, id, false, body)
+	code, reason, deferred := s.handle(ctx, p, id, false, body, now)
 	if deferred {
 		return nil // the Responder replies
 	}
@@ -161,21 +158,16 @@ func (s *Server) rejected(p *packet, h wire.Header, perr error, n int) []byte {
 func (s *Server) processRaw(ctx context.Context, p *packet, b []byte, over bool, reply []byte) []byte {
 	switch {
 	case len(b) == 0:
-		s.stats.empty.Add(1)
-		s.stats.dropped.Add(1)
-		return nil
+		return s.drop(&s.stats.empty, p, "empty")
 	case s.cfg.disableRaw:
-		s.stats.rawDropped.Add(1)
-		s.stats.dropped.Add(1)
-		return nil
+		return s.drop(&s.stats.rawDropped, p, "raw disabled")
 	case over:
 		s.stats.oversized.Add(1)
-		s.stats.dropped.Add(1)
-		return nil
+		return s.drop(&s.stats.oversizedDropped, p, "oversized")
 	}
 	s.stats.raw.Add(1)
 	p.ex.size = len(b)
-	if code, _, deferred := s.handle(ctx, p, 0, true, b); deferred || code != wire.CodeNone {
+	if code, _, deferred := s.handle(ctx, p, 0, true, b, -1); deferred || code != wire.CodeNone {
 		// Raw mode has no words for a refusal: stay silent.
 		return nil
 	}
@@ -190,13 +182,20 @@ func (s *Server) answer(reply []byte, id uint64, code wire.Code, reason string, 
 		s.stats.acked.Add(1)
 		return wire.AppendAck(reply[:0], id)
 	}
-	s.stats.nacked.Add(1)
+	s.stats.nack(code)
+	if len(reason) > limit-wire.HeaderLen {
+		// Whole or not at all: a reason cut to what a short request
+		// leaves room for ("rejected (busy): c") says nothing true.
+		reason = ""
+	}
 	return wire.AppendNack(reply[:0], id, code, reason, limit)
 }
 
 // handle runs the handler and turns its result into a reply code and text,
-// or reports that the handler deferred the reply (Request.Defer).
-func (s *Server) handle(ctx context.Context, p *packet, id uint64, raw bool, payload []byte) (wire.Code, string, bool) {
+// or reports that the handler deferred the reply (Request.Defer). now is the
+// clock read just before, or -1; it is only used to time the handler when
+// MeasureHandlers is set (a deferred reply is timed to the handler's return).
+func (s *Server) handle(ctx context.Context, p *packet, id uint64, raw bool, payload []byte, now int64) (wire.Code, string, bool) {
 	s.stats.handled.Add(1)
 	if s.cfg.handler == nil {
 		return wire.CodeNone, "", false
@@ -205,7 +204,13 @@ func (s *Server) handle(ctx context.Context, p *packet, id uint64, raw bool, pay
 	p.ex.s, p.ex.p, p.ex.resp = s, p, nil
 	*r = Request{ID: id, Raw: raw, Payload: payload, Remote: unmap(p.remote), Local: unmap(p.local), ex: &p.ex,
 		Authenticated: p.auth.ok, KeyID: p.auth.key, Sender: p.auth.sender}
+	if s.cfg.measure && now < 0 {
+		now = s.now()
+	}
 	err := s.serveUDP(ctx, r)
+	if s.cfg.measure {
+		s.stats.handlerTime.observe(s.now() - now)
+	}
 	*r = Request{}
 	if resp := p.ex.resp; resp != nil {
 		p.ex.resp = nil
@@ -225,9 +230,18 @@ func (s *Server) result(err error) (wire.Code, string) {
 	}
 	s.stats.rejected.Add(1)
 	if re, ok := errors.AsType[*RejectError](err); ok {
-		return re.code(), wire.TruncateUTF8(re.Reason, maxReasonLen)
+		return re.code(), wholeReason(re.Reason)
 	}
-	return wire.CodeRejected, wire.TruncateUTF8(err.Error(), maxReasonLen)
+	return wire.CodeRejected, wholeReason(err.Error())
+}
+
+// wholeReason is a handler's reason as the NACK carries it: whole, or not
+// at all when longer than maxReasonLen (the code alone then says it).
+func wholeReason(s string) string {
+	if len(s) > maxReasonLen {
+		return ""
+	}
+	return s
 }
 
 // serveUDP calls the handler, turning a panic into an error: one bad
@@ -241,6 +255,17 @@ func (s *Server) serveUDP(ctx context.Context, r *Request) (err error) {
 		}
 	}()
 	return s.cfg.handler.ServeUDP(ctx, r)
+}
+
+// drop counts a datagram dropped unanswered under c (and Dropped) and
+// logs it at debug level with its reason, rate-limited (log.go).
+func (s *Server) drop(c *atomic.Uint64, p *packet, why string) []byte {
+	c.Add(1)
+	s.stats.dropped.Add(1)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.logLimited(&s.logDrop, slog.LevelDebug, "udpserver: dropped datagram", "from", p.remote, "reason", why, "size", p.n)
+	}
+	return nil
 }
 
 // malformed counts a dropped datagram under c and logs it at debug level.

@@ -37,8 +37,8 @@ func TestProcess(t *testing.T) {
 	}{
 		{"data acked", false, wire.AppendData(nil, 7, []byte("hi")), wire.AppendAck(nil, 7), func(s Stats) uint64 { return s.Acked }},
 		{"data empty body", false, wire.AppendData(nil, 8, nil), wire.AppendAck(nil, 8), func(s Stats) uint64 { return s.Acked }},
-		{"handler error", false, wire.AppendData(nil, 9, []byte("refuse")), wire.AppendNack(nil, 9, wire.CodeRejected, "not today", 22), func(s Stats) uint64 { return s.Rejected }},
-		{"nack text cut to request", false, wire.AppendData(nil, 9, []byte("long")), wire.AppendNack(nil, 9, wire.CodeRejected, "éé", 20), func(s Stats) uint64 { return s.Nacked }},
+		{"handler error", false, wire.AppendData(nil, 9, []byte("refuse")), wire.AppendNack(nil, 9, wire.CodeRejected, "", 22), func(s Stats) uint64 { return s.Rejected }},
+		{"nack text that does not fit: code alone", false, wire.AppendData(nil, 9, []byte("long")), wire.AppendNack(nil, 9, wire.CodeRejected, "", 20), func(s Stats) uint64 { return s.Nacked }},
 		{"reject error wrapped", false, append(wire.AppendData(nil, 10, []byte("busy")), ".........."...), wire.AppendNack(nil, 10, wire.CodeBusy, "queue full", 100), func(s Stats) uint64 { return s.Nacked }},
 		{"handler panic", false, append(wire.AppendData(nil, 11, []byte("panic")), "....................."...), wire.AppendNack(nil, 11, wire.CodeRejected, "internal error", 100), func(s Stats) uint64 { return s.Panics }},
 		{"ping", false, wire.Append(nil, hdr(wire.TypePing, 12), []byte("pad pad pad")), wire.Append(nil, hdr(wire.TypePong, 12), []byte("pad pad pad")), func(s Stats) uint64 { return s.Pings }},

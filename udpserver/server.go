@@ -240,6 +240,11 @@ type Server struct {
 	// with NACK busy. Default DefaultMaxDeferred (4096).
 	MaxDeferred int
 
+	// MeasureHandlers records how long each handler run takes in
+	// Stats.HandlerTime, for a latency histogram (udpserver/metrics). It
+	// costs one clock read per handled datagram. Default false.
+	MeasureHandlers bool
+
 	initOnce sync.Once
 	cfg      config
 	log      *slog.Logger
@@ -254,7 +259,7 @@ type Server struct {
 	signer   *auth.Sender     // seals replies; nil without Keys
 
 	// Rate-limited logs, one budget per kind (log.go).
-	logMalformed, logWrite, logPanic, logAuth logLimiter
+	logMalformed, logWrite, logPanic, logDrop logLimiter
 
 	ctx    context.Context // handlers' context; canceled by Close
 	cancel context.CancelFunc
@@ -279,6 +284,7 @@ type config struct {
 	workers        int
 	batchSize      int
 	sockets        int
+	measure        bool  // MeasureHandlers
 	err            error // invalid configuration
 }
 
@@ -295,6 +301,7 @@ func (s *Server) init() {
 			workers:        s.Workers,
 			batchSize:      s.BatchSize,
 			sockets:        max(s.Sockets, 1),
+			measure:        s.MeasureHandlers,
 		}
 		if c.maxDatagram == 0 {
 			c.maxDatagram = wire.DefaultMaxDatagram

@@ -1,6 +1,10 @@
 package udpserver
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/udpkit/udpkit/wire"
+)
 
 // Stats is a snapshot of a Server's counters since it started. Every
 // datagram read is counted in Received and then in exactly one of the
@@ -28,16 +32,22 @@ type Stats struct {
 	Acked  uint64 // ACKs and raw "ack\n" replies sent, repeats for duplicates included
 	Nacked uint64 // NACKs sent, repeats for duplicates and "too large" included
 
+	// NackedByCode splits Nacked by reason code: NackedByCode[c] counts
+	// the NACKs sent with wire.Code(c).
+	NackedByCode [256]uint64
+
 	// RateLimited counts datagrams over their source's rate limit: at
 	// most one NACK "rate limited" per source and second (counted in
 	// Nacked), the rest dropped (counted in Dropped).
-	RateLimited uint64
-	RateSources int    // sources in the rate-limit table now
-	RateEvicted uint64 // sources forgotten because the table was full
+	RateLimited        uint64
+	RateLimitedDropped uint64 // the part of RateLimited dropped without a NACK (counted in Dropped)
+	RateSources        int    // sources in the rate-limit table now
+	RateEvicted        uint64 // sources forgotten because the table was full
 
-	Oversized  uint64 // datagrams larger than MaxDatagram (a DATA among them got NACK "too large")
-	Empty      uint64 // empty datagrams (never answered)
-	RawDropped uint64 // raw datagrams dropped because DisableRaw is set
+	Oversized        uint64 // datagrams larger than MaxDatagram (a DATA among them got NACK "too large")
+	OversizedDropped uint64 // the part of Oversized that was not a DATA, dropped (counted in Dropped)
+	Empty            uint64 // empty datagrams (never answered)
+	RawDropped       uint64 // raw datagrams dropped because DisableRaw is set
 
 	// Malformed counts datagrams with the udpkit magic that were dropped
 	// unanswered; the fields after it split it by reason.
@@ -70,6 +80,10 @@ type Stats struct {
 
 	ReadErrors  uint64 // socket read errors other than closing
 	WriteErrors uint64 // replies the socket refused
+
+	// HandlerTime is the distribution of handler run times; it stays
+	// empty unless Server.MeasureHandlers is set.
+	HandlerTime Histogram
 }
 
 // counters are the live, atomic counterparts of Stats.
@@ -80,6 +94,15 @@ type counters struct {
 	malformed, short, version, badType, flags, field, unexpected, auth            atomic.Uint64
 	dropped, readErrors, writeErrors, rateLimited                                 atomic.Uint64
 	unauthenticated, badTag, replayed, stale, authSendersFull                     atomic.Uint64
+	oversizedDropped, rateLimitedDropped                                          atomic.Uint64
+	nacks                                                                         [256]atomic.Uint64
+	handlerTime                                                                   histogram
+}
+
+// nack counts a NACK sent with code.
+func (c *counters) nack(code wire.Code) {
+	c.nacked.Add(1)
+	c.nacks[code].Add(1)
 }
 
 // Stats returns a snapshot of the server's counters.
@@ -119,6 +142,12 @@ func (s *Server) Stats() Stats {
 		ReadErrors:       c.readErrors.Load(),
 		WriteErrors:      c.writeErrors.Load(),
 	}
+	st.RateLimitedDropped = c.rateLimitedDropped.Load()
+	st.OversizedDropped = c.oversizedDropped.Load()
+	for i := range c.nacks {
+		st.NackedByCode[i] = c.nacks[i].Load()
+	}
+	st.HandlerTime = c.handlerTime.snapshot()
 	st.RateSources, st.RateEvicted = s.rates.counts()
 	if s.recv != nil {
 		st.AuthSenders = s.recv.Senders()

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +20,11 @@ var dial = client.Dial
 // other failure, such as no route to the address or every address of a name
 // refusing, is the network's answer (exit 1).
 func dialServer(ctx context.Context, address string, cfg client.Config) (*client.Client, error) {
+	if host, _, err := net.SplitHostPort(address); err == nil {
+		if a, err := netip.ParseAddr(host); err == nil && a.IsMulticast() {
+			return nil, usagef("%s is a multicast group; a udpkit server has a unicast address (find one with 'udpcli discover'; for groups see 'udpcli mcast')", host)
+		}
+	}
 	c, err := dial(ctx, address, cfg)
 	switch {
 	case err == nil:
@@ -28,6 +35,29 @@ func dialServer(ctx context.Context, address string, cfg client.Config) (*client
 		return nil, failed(errors.New("interrupted"))
 	}
 	return nil, failed(err)
+}
+
+// splitPortHint is the hint for a HOST and a PORT given as two arguments
+// ("udpcli ping 127.0.0.1 9797"): "127.0.0.1:9797", or "" when args do not
+// look like that.
+func splitPortHint(args []string) string {
+	if len(args) < 2 || strings.HasPrefix(args[0], "-") {
+		return ""
+	}
+	if _, _, err := net.SplitHostPort(args[0]); err == nil {
+		return "" // it has a port already
+	}
+	if p, err := strconv.ParseUint(args[1], 10, 16); err != nil || p == 0 {
+		return ""
+	}
+	host := args[0]
+	if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
+		return net.JoinHostPort(host, args[1])
+	}
+	if strings.Contains(host, ":") {
+		return ""
+	}
+	return host + ":" + args[1]
 }
 
 // fmtMs formats a duration in milliseconds with ping's precision: three

@@ -61,13 +61,13 @@ func TestFlagErrorText(t *testing.T) {
 		{[]string{"send", "--retries", "99999999999999999999", "h:1"}, `--retries "99999999999999999999": too large a number`},
 		{[]string{"send", "-w", "1.5", "h:1"}, `-w/--window "1.5": not a whole number`},
 		{[]string{"ping", "-c", "abc", "h:1"}, `udpcli ping: -c/--count "abc": not a whole number: want e.g. 3`},
-		{[]string{"send", "--timeout", "-1", "h:1"}, `-t/--timeout "-1": negative: want 0 or more seconds (0.5) or a duration (200ms)`},
-		{[]string{"send", "--timeout", "1e9", "h:1"}, `-t/--timeout "1e9": too long: want at most 1e+06 seconds`},
-		{[]string{"send", "--timeout", "NaN", "h:1"}, `-t/--timeout "NaN": not a number of seconds`},
+		{[]string{"send", "--timeout", "-1", "h:1"}, `-W/--timeout "-1": negative: want 0 or more seconds (0.5) or a duration (200ms)`},
+		{[]string{"send", "--timeout", "1e9", "h:1"}, `-W/--timeout "1e9": too long: want at most 1e+06 seconds`},
+		{[]string{"send", "--timeout", "NaN", "h:1"}, `-W/--timeout "NaN": not a number of seconds`},
 		{[]string{"ping", "-i", "soon", "h:1"}, `-i/--interval "soon": not a duration: want seconds (0.5)`},
 		{[]string{"send", "--json=maybe", "h:1"}, `--json "maybe": want true or false`},
 		{[]string{"send", "--nosuch", "h:1"}, `unknown flag: --nosuch`},
-		{[]string{"discover", "-t", "soon"}, `-t/--timeout "soon": not a duration: want a number with a unit, e.g. 1.5s or 200ms`},
+		{[]string{"discover", "-t", "soon"}, `-t/--deadline "soon": not a duration: want seconds (0.5) or a duration with a unit (200ms)`},
 	}
 	for _, tt := range tests {
 		_, stderr, code := runCLI(t, "", tt.args...)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/udpkit/udpkit/client"
@@ -28,7 +29,8 @@ Each request carries a fresh message ID, so the server handles every one.
 A request unanswered for --timeout counts as lost and is replaced.
 
 Prints requests per second, round-trip percentiles and losses; --json
-prints the same as one object. Compare runs on one machine only: the
+prints the same as one object. SIGUSR1 (as dd; also SIGQUIT, SIGINFO)
+prints the counts so far on stderr and the run goes on. Compare runs on one machine only: the
 figures depend on the CPU, the kernel and what else runs.
 
 Run the server with --quiet (or it spends its time writing JSON lines),
@@ -37,40 +39,40 @@ ideally pinned to its own core:
   taskset -c 1 udpcli bench -d 5s --inflight 64 127.0.0.1:9797
 
 Exit status: 0 when replies came, 1 when none came, 2 on usage errors.`,
-		setup: setupBench,
+		setup:  setupBench,
+		status: true,
 	})
 }
 
 type benchResult struct {
-	Target     string  `json:"target"`
-	Kind       string  `json:"kind"`
-	InFlight   int     `json:"inflight"`
-	Size       int     `json:"request_bytes"`
-	Seconds    float64 `json:"seconds"`
-	Sent       int     `json:"sent"`
-	Replies    int     `json:"replies"`
-	Lost       int     `json:"lost"`
-	Nacks      int     `json:"nacks"`
-	Limited    int     `json:"rate_limited"`
-	PerSecond  float64 `json:"replies_per_second"`
-	P50        float64 `json:"rtt_p50_us"`
-	P90        float64 `json:"rtt_p90_us"`
-	P99        float64 `json:"rtt_p99_us"`
-	Max        float64 `json:"rtt_max_us"`
-	MeanMicros float64 `json:"rtt_mean_us"`
+	Target    string  `json:"addr"`
+	Kind      string  `json:"kind"`
+	InFlight  int     `json:"inflight"`
+	Size      int     `json:"size"`
+	ElapsedMs float64 `json:"elapsed_ms"`
+	Sent      int     `json:"sent"`
+	Replies   int     `json:"replies"`
+	Lost      int     `json:"lost"`
+	Nacks     int     `json:"nacks"`
+	Limited   int     `json:"rate_limited"`
+	PerSecond float64 `json:"replies_per_second"`
+	P50       float64 `json:"rtt_p50_ms"` // round trips in milliseconds, as every --json
+	P90       float64 `json:"rtt_p90_ms"`
+	P99       float64 `json:"rtt_p99_ms"`
+	Max       float64 `json:"rtt_max_ms"`
+	Mean      float64 `json:"rtt_mean_ms"`
 }
 
-// toBenchResult is the command's form of a result: seconds and
-// microseconds as floats.
+// toBenchResult is the command's form of a result: milliseconds as
+// floats, as in every --json.
 func toBenchResult(b client.BenchResult) benchResult {
-	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-	r := benchResult{Kind: b.Kind.String(), InFlight: b.InFlight, Size: b.Size, Seconds: b.Elapsed.Seconds(),
+	r := benchResult{Kind: b.Kind.String(), InFlight: b.InFlight, Size: b.Size, ElapsedMs: msNumber(b.Elapsed),
 		Sent: b.Sent, Replies: b.Replies, Lost: b.Lost, Nacks: b.Nacks, Limited: b.RateLimited}
 	if b.Elapsed > 0 {
-		r.PerSecond = float64(b.Replies) / r.Seconds
+		r.PerSecond = float64(b.Replies) / b.Elapsed.Seconds()
 	}
 	if b.Replies > 0 {
-		r.P50, r.P90, r.P99, r.Max, r.MeanMicros = us(b.RTTP50), us(b.RTTP90), us(b.RTTP99), us(b.RTTMax), us(b.RTTMean)
+		r.P50, r.P90, r.P99, r.Max, r.Mean = msNumber(b.RTTP50), msNumber(b.RTTP90), msNumber(b.RTTP99), msNumber(b.RTTMax), msNumber(b.RTTMean)
 	}
 	return r
 }
@@ -92,6 +94,9 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 			return usagef("--size %d: with a key a request takes at least %d bytes (header and authentication trailer)", *size, wire.MinAuthLen)
 		}
 		if len(args) != 1 {
+			if hint := splitPortHint(args); hint != "" && len(args) == 2 {
+				return usagef("want exactly one HOST:PORT, such as %s", hint)
+			}
 			return usagef("want exactly one HOST:PORT, got %d arguments", len(args))
 		}
 		if *inflight < 1 || *inflight > 4096 {
@@ -103,17 +108,43 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		if *duration <= 0 || *timeout <= 0 {
 			return usagef("--duration and --timeout must be positive")
 		}
-		raddr, err := net.ResolveUDPAddr("udp", args[0])
-		if err != nil {
-			return usagef("bad address %q: %v; want HOST:PORT, e.g. 127.0.0.1:9797", args[0], err)
+		// The one address parser of udpcli (client.Resolve, as send and
+		// ping through Dial): same errors, same hints.
+		if a, err := netip.ParseAddrPort(args[0]); err == nil && a.Addr().IsMulticast() {
+			return usagef("%s is a multicast group; a udpkit server has a unicast address", a.Addr())
 		}
+		aps, err := client.Resolve(ctx, args[0])
+		if errors.Is(err, client.ErrBadAddress) {
+			return usagef("%v", err)
+		} else if err != nil {
+			return failed(err)
+		}
+		raddr := net.UDPAddrFromAddrPort(aps[0])
 		conn, err := net.DialUDP("udp", nil, raddr)
 		if err != nil {
 			return fmt.Errorf("dial %s: %w", args[0], err)
 		}
 		defer conn.Close()
+		// SIGUSR1 (as dd), SIGQUIT or SIGINFO: the counts so far on stderr.
+		status := make(chan struct{}, 1)
+		go func() {
+			for {
+				select {
+				case <-io.status:
+					select {
+					case status <- struct{}{}:
+					default:
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
 		br, err := client.Bench(ctx, conn, client.BenchConfig{Ping: *ping, InFlight: *inflight, Size: *size,
-			Duration: *duration, Timeout: *timeout, Keys: keys})
+			Duration: *duration, Timeout: *timeout, Keys: keys, Status: status, OnStatus: func(r client.BenchResult) {
+				fmt.Fprintf(io.err, "%d sent, %d replies, %d lost, %d nacks in %.1f s: %.0f replies/s so far\n",
+					r.Sent, r.Replies, r.Lost, r.Nacks, r.Elapsed.Seconds(), float64(r.Replies)/r.Elapsed.Seconds())
+			}})
 		r := toBenchResult(br)
 		if err != nil {
 			return failed(err)
@@ -124,10 +155,10 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 				return err
 			}
 		} else {
-			fmt.Fprintf(io.out, "BENCH %s: %s, %d bytes, %d in flight, %.1f s\n", r.Target, r.Kind, r.Size, r.InFlight, r.Seconds)
+			fmt.Fprintf(io.out, "BENCH %s: %s, %d bytes, %d in flight, %.1f s\n", r.Target, r.Kind, r.Size, r.InFlight, r.ElapsedMs/1000)
 			fmt.Fprintf(io.out, "%d sent, %d replies, %d lost, %d nacks\n", r.Sent, r.Replies, r.Lost, r.Nacks)
 			fmt.Fprintf(io.out, "%.0f replies/s\n", r.PerSecond)
-			fmt.Fprintf(io.out, "rtt p50/p90/p99/max = %.1f/%.1f/%.1f/%.1f µs, mean %.1f µs\n", r.P50, r.P90, r.P99, r.Max, r.MeanMicros)
+			fmt.Fprintf(io.out, "rtt p50/p90/p99/max = %.1f/%.1f/%.1f/%.1f µs, mean %.1f µs\n", r.P50*1000, r.P90*1000, r.P99*1000, r.Max*1000, r.Mean*1000)
 		}
 		if r.Limited > 0 {
 			fmt.Fprintf(io.err, "udpcli bench: the server rate-limited this host (%d NACKs \"rate limited\", and the datagrams over the limit were dropped): "+

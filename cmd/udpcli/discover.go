@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
 	"net/netip"
 	"strings"
@@ -25,16 +26,19 @@ Queries every selected interface (directed broadcast, 239.255.97.97 and
 ff02::9797, port 9798) for instances of SERVICE (default: every service)
 and prints each one as its first answer arrives: a table, or with --json
 one JSON object per instance and line. Queries are repeated at 0, 25, 75,
-175, 375 and 775 ms, then every second, until the timeout or until -n
-instances were found.
+175, 375 and 775 ms, then every second, until the -w deadline or until -c
+instances were found. -t/--timeout and -n, the spellings of earlier
+releases, still work.
 
-Exit status: 0 when at least one instance was found (with -n: when N were
+Exit status: 0 when at least one instance was found (with -c: when N were
 found), 1 when none (or fewer than N) were found, 2 on a usage or local
 error. (avahi-browse exits 0 even when it found nothing; udpcli does not.)
 
 Examples:
   udpcli discover
-  udpcli discover -n 3 -t 5s _udpkit._udp
+  udpcli discover -c 3 -w 5 _udpkit._udp
+  udpcli discover -q -w 0.3 && echo "a server is up"
+  udpcli discover -p | grep '^='            # as avahi-browse -p -r -t
   udpcli discover -I eth0 -I 10.0.0.0/8 --json
   udpcli discover -I '{{ GetPrivateInterfaces | attr "name" }}'`,
 		setup: setupDiscover,
@@ -48,14 +52,14 @@ type instanceJSON struct {
 	Addrs      []string       `json:"addrs"`
 	Interface  string         `json:"interface"`
 	FoundAfter *float64       `json:"found_after_ms,omitempty"`
-	TTL        float64        `json:"ttl_s"`
+	TTL        float64        `json:"ttl_ms"` // milliseconds, as every duration in --json
 	Attrs      map[string]any `json:"attrs"`
 	Truncated  bool           `json:"truncated,omitempty"`
 }
 
 func toJSON(in discovery.Instance) instanceJSON {
 	j := instanceJSON{Instance: in.Instance, Service: in.Service, Interface: in.Interface,
-		TTL: in.TTL.Seconds(), Attrs: attrMap(in.Attrs), Truncated: in.Truncated, Addrs: []string{}}
+		TTL: msNumber(in.TTL), Attrs: attrMap(in.Attrs), Truncated: in.Truncated, Addrs: []string{}}
 	for _, a := range in.Addrs {
 		j.Addrs = append(j.Addrs, a.String())
 	}
@@ -78,11 +82,17 @@ func attrMap(attrs []string) map[string]any {
 }
 
 func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
-	timeout := fs.DurationP("timeout", "t", time.Second, "stop after this long")
-	count := fs.IntP("count", "n", 0, "stop after N instances (0: run until the timeout)")
+	timeout := cliflag.Seconds(fs, "deadline", "w", time.Second, "stop after this many seconds (0.3) or this long (300ms), as ping's -w")
+	count := fs.IntP("count", "c", 0, "stop after N instances (0: run until the deadline)")
 	ifaces := new([]string)
 	ifaceFlag(fs, ifaces)
 	asJSON := fs.Bool("json", false, "print one JSON object per instance and line")
+	quiet := fs.BoolP("quiet", "q", false, "print nothing: the exit status says whether a server was found")
+	parsable := fs.BoolP("parsable", "p", false, "print the lines of avahi-browse -p -r ('+' found, '=' resolved; see 'udpcli watch --help'); with the default -w 1 it stops after the first full round of queries, as avahi-browse -p -r -t")
+	// The spellings of earlier releases, for scripts.
+	cliflag.Alias(fs, "deadline", "t")
+	cliflag.AliasName(fs, "deadline", "timeout")
+	cliflag.Alias(fs, "count", "n")
 	querySize := fs.Int("query-size", discovery.DefaultQuerySize, fmt.Sprintf("pad queries to this many bytes, %d to %d (servers never answer with more bytes than the query)", discovery.MinQuerySize, 1472))
 	return func(ctx context.Context, io stdio, args []string) error {
 		if len(args) > 1 {
@@ -95,8 +105,11 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 				return usagef("%v", err)
 			}
 		}
+		if *asJSON && *parsable {
+			return usagef("--json and -p exclude each other")
+		}
 		if *timeout <= 0 || *count < 0 || *querySize < 0 {
-			return usagef("-t must be positive, -n and --query-size not negative")
+			return usagef("-w must be positive, -c and --query-size not negative")
 		}
 		if *querySize != 0 && (*querySize < discovery.MinQuerySize || *querySize > 1472) {
 			return usagef("--query-size %d: want %d to 1472 bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize)
@@ -110,7 +123,7 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 		defer cancel()
 		found := 0
 		enc := json.NewEncoder(io.out)
-		if !*asJSON {
+		if !*asJSON && !*quiet && !*parsable {
 			fmt.Fprintf(io.out, "%-24s %-16s %-26s %-10s %9s  %s\n", "INSTANCE", "SERVICE", "ADDRESS", "INTERFACE", "TIME", "ATTRIBUTES")
 		}
 		err = b.Browse(ctx, service, func(in discovery.Instance) {
@@ -118,7 +131,12 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 				return
 			}
 			found++
-			if *asJSON {
+			if *quiet {
+				// nothing
+			} else if *parsable {
+				printAvahi(io.out, '+', in)
+				printAvahi(io.out, '=', in)
+			} else if *asJSON {
 				j := toJSON(in)
 				ms := float64(in.FoundAfter.Microseconds()) / 1000
 				j.FoundAfter = &ms

@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 func TestDiscoverUsage(t *testing.T) {
 	for _, args := range [][]string{{"discover", "a", "b"}, {"discover", "bad"}, {"discover", "-t", "0"}, {"watch", "--json", "-p"}} {
 		var out, errb strings.Builder
-		if code := run(context.Background(), args, stdio{strings.NewReader(""), &out, &errb}); code != exitUsage {
+		if code := run(context.Background(), args, stdio{in: strings.NewReader(""), out: &out, err: &errb}); code != exitUsage {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errb.String())
 		}
 	}
@@ -100,22 +100,30 @@ func TestLabDiscoverAndWatch(t *testing.T) {
 		}
 		close(lines)
 	}()
+	// expect waits for a line starting with prefix; watch -p prints
+	// several per event (one per protocol and address, as avahi-browse).
 	expect := func(prefix string, within time.Duration) {
 		t.Helper()
-		select {
-		case l := <-lines:
-			if !strings.HasPrefix(l, prefix) {
-				t.Fatalf("watch printed %q, want %q...", l, prefix)
+		timeout := time.After(within)
+		var seen []string
+		for {
+			select {
+			case l := <-lines:
+				if strings.HasPrefix(l, prefix) {
+					return
+				}
+				seen = append(seen, l)
+			case <-timeout:
+				t.Fatalf("watch printed nothing like %q within %v; it printed %q", prefix, within, seen)
 			}
-		case <-time.After(within):
-			t.Fatalf("watch printed nothing like %q within %v", prefix, within)
 		}
 	}
 	time.Sleep(200 * time.Millisecond) // let watch bind and join
 	s0 := startServer(t, lab.Host(0), "polite")
-	expect("+;eth0;polite;_udpkit._udp;198.18.0.10,", 2*time.Second)
+	expect("+;eth0;IPv4;polite;_udpkit._udp;local", 2*time.Second)
+	expect("=;eth0;IPv4;polite;_udpkit._udp;local;198.18.0.10;198.18.0.10;", time.Second)
 	s1 := startServer(t, lab.Host(1), "crashy")
-	expect("+;eth0;crashy;_udpkit._udp;198.18.0.11,", 2*time.Second)
+	expect("+;eth0;IPv4;crashy;_udpkit._udp;local", 2*time.Second)
 
 	// discover -n 2 --json on host 2.
 	out, err := lab.Host(2).Command(context.Background(), bin, "discover", "-n", "2", "-t", "3s", "--json").Output()
@@ -136,12 +144,23 @@ func TestLabDiscoverAndWatch(t *testing.T) {
 	if len(names) != 2 {
 		t.Errorf("discover found %v", names)
 	}
+	// discover -p: avahi-browse -p -r -t's lines, after the first round.
+	pout, err := lab.Host(2).Command(context.Background(), bin, "discover", "-p").Output()
+	if err != nil {
+		t.Fatalf("discover -p: %v\n%s", err, pout)
+	}
+	for _, want := range []string{"+;eth0;IPv4;polite;_udpkit._udp;local\n", "=;eth0;IPv4;polite;_udpkit._udp;local;198.18.0.10;198.18.0.10;",
+		"+;eth0;IPv4;crashy;_udpkit._udp;local\n", "=;eth0;IPv4;crashy;_udpkit._udp;local;198.18.0.11;198.18.0.11;"} {
+		if !strings.Contains(string(pout), want) {
+			t.Errorf("discover -p lacks %q:\n%s", want, pout)
+		}
+	}
 
 	// SIGTERM: goodbye, at once. Kill: gone when the TTL (2 s) passes.
 	s0.Process.Signal(syscall.SIGTERM)
-	expect("-;eth0;polite;_udpkit._udp;198.18.0.10,", time.Second)
+	expect("-;eth0;IPv4;polite;_udpkit._udp;local", time.Second)
 	s1.Process.Kill()
-	expect("-;eth0;crashy;_udpkit._udp;198.18.0.11,", 3*time.Second)
+	expect("-;eth0;IPv4;crashy;_udpkit._udp;local", 3*time.Second)
 
 	// Nothing left: discover exits 1.
 	code := lab.Host(2).Command(context.Background(), bin, "discover", "-t", "300ms").Run()

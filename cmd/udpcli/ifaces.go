@@ -20,7 +20,7 @@ func init() {
 	register(&command{
 		name:    "ifaces",
 		summary: "show which interfaces a selection (-I) picks, and why others are skipped",
-		usage: `Usage: udpcli ifaces [flags] [SPEC...]
+		usage: `Usage: udpcli ifaces [flags] [-I SPEC]... [SPEC...]
 
 Prints the interfaces that discovery and multicast commands would use, with
 their index, flags, IPv4 addresses and directed broadcast addresses, and IPv6
@@ -35,6 +35,7 @@ an address and can broadcast or multicast. SPECs are what -I takes in
 Examples:
   udpcli ifaces
   udpcli ifaces eth0 wlan0
+  udpcli ifaces -I eth0                       # the same -I as the other commands
   udpcli ifaces 10.0.0.0/8
   udpcli ifaces '{{ GetPrivateInterfaces | include "flags" "broadcast" }}'
   udpcli ifaces --json | jq '.interfaces[].name'
@@ -43,7 +44,10 @@ Exit status: 0 when at least one interface is selected; 1 when the
 default selection is empty; 2 when a SPEC is invalid or selects nothing.`,
 		setup: func(fs *pflag.FlagSet) func(context.Context, stdio, []string) error {
 			asJSON := fs.Bool("json", false, "write the selection as one JSON object")
+			var specs []string
+			ifaceFlag(fs, &specs) // -I SPEC, as in discover, mcast and udpserver
 			return func(ctx context.Context, io stdio, args []string) error {
+				args = append(specs, args...)
 				sel, err := netif.Select(args...)
 				if *asJSON {
 					enc := json.NewEncoder(io.out)

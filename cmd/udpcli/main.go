@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"sync"
 	"syscall"
 
 	"github.com/udpkit/udpkit/internal/cliflag"
@@ -32,6 +33,14 @@ type stdio struct {
 	in  io.Reader
 	out io.Writer
 	err io.Writer
+	// flags, when set, asks a command that builds its flag set only when
+	// it runs (the mcast subcommands) to hand the complete set over and
+	// return without doing anything: completion and man pages need it.
+	flags func(*pflag.FlagSet)
+	// status delivers the signals that ask for an interim status line
+	// (SIGQUIT, SIGUSR1, SIGINFO where it exists) to a command whose
+	// status field is set; nil in tests.
+	status <-chan os.Signal
 }
 
 // command is one udpcli subcommand.
@@ -42,13 +51,17 @@ type command struct {
 	// flags registers the subcommand's flags on fs and returns the function
 	// that runs it with the positional arguments.
 	setup func(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error
+	// status is set for a command that prints an interim status line on
+	// SIGQUIT, SIGUSR1 or SIGINFO (ping, as iputils ping does on SIGQUIT);
+	// every other command stops on them as on Ctrl-C.
+	status bool
 }
 
 // commands is filled by the init functions of the subcommand files.
 var commands []*command
 
 // helpOrder is the order of "udpcli help": the everyday commands first.
-var helpOrder = []string{"send", "ping", "discover", "watch", "ifaces", "mcast", "bench"}
+var helpOrder = []string{"send", "ping", "discover", "watch", "ifaces", "mcast", "bench", "completion", "man"}
 
 func register(c *command) {
 	commands = append(commands, c)
@@ -95,12 +108,66 @@ func failed(err error) error { return &exitError{code: exitFailed, err: err} }
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], stdio{os.Stdin, os.Stdout, os.Stderr}))
+	// Caught from the start, so that SIGQUIT never ends udpcli with a Go
+	// stack dump.
+	status := make(chan os.Signal, 1)
+	if len(statusSignals) > 0 { // Notify with no signal would relay all of them
+		signal.Notify(status, statusSignals...)
+	}
+	os.Exit(run(ctx, os.Args[1:], stdio{in: os.Stdin, out: os.Stdout, err: os.Stderr, status: status}))
 }
 
 // run executes udpcli with args (without the program name) and returns the
-// exit status.
-func run(ctx context.Context, args []string, io stdio) int {
+// exit status. A failed write to stdout (a full disk, > /dev/full) stops
+// the command as Ctrl-C would, and makes the status 1 with the error.
+func run(ctx context.Context, args []string, sio stdio) int {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := &stdoutWriter{w: sio.out, failed: cancel}
+	sio.out = out
+	code := dispatch(ctx, args, sio)
+	if err := out.error(); err != nil {
+		name := "udpcli"
+		if len(args) > 0 && lookup(args[0]) != nil {
+			name += " " + args[0]
+		}
+		fmt.Fprintf(sio.err, "%s: cannot write the output: %v\n", name, err)
+		return exitFailed
+	}
+	return code
+}
+
+// stdoutWriter is stdout: it remembers the first write error, calls
+// failed once, and refuses every write after it.
+type stdoutWriter struct {
+	w      io.Writer
+	failed func()
+	mu     sync.Mutex
+	err    error
+}
+
+func (s *stdoutWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return 0, s.err
+	}
+	n, err := s.w.Write(p)
+	if err != nil {
+		s.err = err
+		s.failed()
+	}
+	return n, err
+}
+
+func (s *stdoutWriter) error() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// dispatch runs the command args[0].
+func dispatch(ctx context.Context, args []string, io stdio) int {
 	if len(args) == 0 {
 		printHelp(io.err)
 		return exitUsage
@@ -121,7 +188,7 @@ func run(ctx context.Context, args []string, io stdio) int {
 		printHelp(io.out)
 		return exitOK
 	case "version", "--version":
-		fmt.Fprintln(io.out, "udpcli", version.String())
+		fmt.Fprintln(io.out, version.Line("udpcli"))
 		return exitOK
 	}
 	c := lookup(name)
@@ -139,7 +206,25 @@ func run(ctx context.Context, args []string, io stdio) int {
 		fmt.Fprintf(io.err, "udpcli %s: %s\nRun 'udpcli %s --help' for usage.\n", c.name, cliflag.ErrorText(err), c.name)
 		return exitUsage
 	}
+	if !c.status && io.status != nil {
+		// No status line to print: the signal means stop, as Ctrl-C.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-io.status:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	err := exec(ctx, io, fs.Args())
+	if sw, ok := io.out.(*stdoutWriter); ok && sw.error() != nil {
+		// The write error stopped the command: run reports it, not the
+		// "interrupted" that followed from it.
+		return exitFailed
+	}
 	return report(io.err, c.name, err)
 }
 
@@ -203,7 +288,8 @@ Commands:
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
-Run 'udpcli COMMAND --help' for the flags and examples of one command.
+Run 'udpcli COMMAND --help' for the flags and examples of one command,
+'udpcli --version' for the version.
 Flags may come before or after the arguments; '--' ends the flags.
 
 Exit status: 0 success, 1 the network did not answer as asked

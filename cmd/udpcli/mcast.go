@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
-	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -106,6 +106,7 @@ type mcastFlags struct {
 	ttl     int
 	loop    bool
 	verbose bool
+	quiet   bool
 }
 
 func newMcastFlagSet(name, usage string, io stdio) (*pflag.FlagSet, *mcastFlags) {
@@ -120,6 +121,7 @@ func newMcastFlagSet(name, usage string, io stdio) (*pflag.FlagSet, *mcastFlags)
 	}
 	f := &mcastFlags{}
 	ifaceFlag(fs, &f.ifaces)
+	fs.BoolVarP(&f.quiet, "quiet", "q", false, "print no line per datagram, only the summary (mcast test prints only that by default)")
 	fs.BoolVar(&f.json, "json", false, "write JSON Lines instead of text")
 	return fs, f
 }
@@ -127,11 +129,15 @@ func newMcastFlagSet(name, usage string, io stdio) (*pflag.FlagSet, *mcastFlags)
 // parseMcast parses a subcommand's flags; done is true when --help was
 // printed.
 func parseMcast(fs *pflag.FlagSet, io stdio, args []string) (done bool, err error) {
+	if io.flags != nil {
+		io.flags(fs)
+		return true, nil
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return true, nil // pflag printed the usage
 		}
-		return false, usagef("%v", err)
+		return false, usagef("%s", cliflag.ErrorText(err))
 	}
 	return false, nil
 }
@@ -278,14 +284,6 @@ func parseSource(s string, group netip.Addr) (netip.Addr, error) {
 	return a.Unmap(), nil
 }
 
-// seconds converts a flag value in seconds.
-func seconds(name string, v float64) (time.Duration, error) {
-	if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) || v > 1e6 {
-		return 0, usagef("bad --%s %v", name, v)
-	}
-	return time.Duration(v * float64(time.Second)), nil
-}
-
 // ---- listen ----
 
 func mcastListen(ctx context.Context, io stdio, args []string) error {
@@ -309,7 +307,7 @@ arrived (or fewer than -c before the -w deadline), 2 on usage errors or
 when the group cannot be joined.`, io)
 	fs.StringVar(&f.source, "source", "", "source-specific join (SSM): receive only from this address")
 	count := fs.IntP("count", "c", 0, "exit after this many datagrams (0: run until interrupted)")
-	deadline := fs.Float64P("deadline", "w", 0, "exit after this many seconds (0: no deadline)")
+	deadline := cliflag.Seconds(fs, "deadline", "w", 0, "exit after this many seconds (0.5) or this long (500ms); 0: no deadline")
 	if done, err := parseMcast(fs, io, args); done || err != nil {
 		return err
 	}
@@ -324,10 +322,7 @@ when the group cannot be joined.`, io)
 	if err != nil {
 		return err
 	}
-	dl, err := seconds("deadline", *deadline)
-	if err != nil {
-		return err
-	}
+	dl := *deadline
 	if *count < 0 {
 		return usagef("--count %d: must be 0 (until interrupted) or more", *count)
 	}
@@ -382,6 +377,9 @@ when the group cannot be joined.`, io)
 		}
 		n++
 		data := b[:p.N]
+		if f.quiet {
+			continue
+		}
 		if f.json {
 			enc.Encode(listenJSON{Time: time.Now().UTC().Format(time.RFC3339Nano), Source: p.Src, Destination: p.Dst,
 				Group: group, Multicast: p.Multicast, Interface: p.Interface, TTL: p.TTL, Size: p.N, Data: printable(data)})
@@ -409,7 +407,7 @@ type listenJSON struct {
 	Interface   string         `json:"interface"`
 	TTL         int            `json:"ttl"`
 	Size        int            `json:"size"`
-	Data        string         `json:"data,omitempty"`
+	Data        string         `json:"text,omitempty"` // the payload as text, as in udpserver's records
 }
 
 // printable returns b as text when it is short printable UTF-8 (cut to 200
@@ -473,7 +471,7 @@ datagram could not be sent (or none was), 2 on usage errors.`, io)
 	fs.IntVar(&f.ttl, "ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the datagrams, 1..255")
 	fs.BoolVar(&f.loop, "loop", false, "deliver to members on this host too (IP_MULTICAST_LOOP)")
 	count := fs.IntP("count", "c", 1, "number of datagrams per interface")
-	interval := fs.Float64P("interval", "i", 1, "seconds between datagrams")
+	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "time between datagrams: seconds (0.05) or a duration (50ms)")
 	if done, err := parseMcast(fs, io, args); done || err != nil {
 		return err
 	}
@@ -490,10 +488,7 @@ datagram could not be sent (or none was), 2 on usage errors.`, io)
 	if *count < 1 {
 		return usagef("--count must be at least 1")
 	}
-	iv, err := seconds("interval", *interval)
-	if err != nil {
-		return err
-	}
+	iv := *interval
 	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
 	if err != nil {
 		return err
@@ -531,7 +526,7 @@ send:
 				enc.Encode(ev)
 			} else if err != nil {
 				fmt.Fprintf(io.err, "udpcli mcast send: %v\n", err)
-			} else {
+			} else if !f.quiet {
 				fmt.Fprintf(io.out, "sent %d bytes to %v on %s ttl=%d seq=%d\n", len(msg), group, ifi.Name, f.ttl, seq)
 			}
 		}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
 	"math"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -18,8 +20,10 @@ import (
 const mcastTestUsage = `Usage: udpcli mcast test GROUP[:PORT] [PEER...] [flags]
 
 An omping-style test. Every participant runs the same command with the
-others as PEERs (ADDRESS or ADDRESS:PORT; the port defaults to the group's),
-or with no PEER at all to find them through discovery. Each one joins
+participants as PEERs (ADDRESS or ADDRESS:PORT; the port defaults to the
+group's; this host's own address in the list is skipped, as omping does, so
+that one command line runs on every host), or with no PEER at all to find
+them through discovery. Each one joins
 GROUP, waits up to --wait seconds for the peers to answer, then sends
 --count sequenced probes, one every --interval seconds, to the group and to
 each peer by unicast, and answers the probes of its peers with a unicast
@@ -77,8 +81,8 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	fs.StringVar(&f.source, "source", "", "source-specific join (SSM): receive the group only from this address")
 	fs.BoolVarP(&f.verbose, "verbose", "v", false, "print every reply and probe received")
 	count := fs.IntP("count", "c", multicast.DefaultCount, "number of probes of each kind (0: until interrupted)")
-	interval := fs.Float64P("interval", "i", multicast.DefaultInterval.Seconds(), "seconds between probes")
-	wait := fs.Float64("wait", multicast.DefaultStartWait.Seconds(), "seconds to wait for the listed peers before the first probe")
+	interval := cliflag.Seconds(fs, "interval", "i", multicast.DefaultInterval, "time between probes: seconds (0.05) or a duration (50ms)")
+	wait := cliflag.Seconds(fs, "wait", "", multicast.DefaultStartWait, "how long to wait for the listed peers before the first probe: seconds or a duration")
 	maxLoss := fs.Float64("max-loss", 5, "highest multicast loss in percent that still counts as success")
 	size := fs.IntP("size", "s", wire.ProbeLen, "probe datagram size in bytes")
 	noJoin := fs.Bool("no-join", false, "do not join the group (nor send to it): answer and probe by unicast only, like a host that is not a member")
@@ -96,10 +100,16 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 		return err
 	}
 	var peers []netip.AddrPort
+	listed := len(fs.Args()) > 1
 	for _, s := range fs.Args()[1:] {
 		p, err := parsePeer(s, group)
 		if err != nil {
 			return err
+		}
+		// As omping: the list may name this host, so that the same
+		// command line runs on every host of the group.
+		if isSelf(p, group.Port()) {
+			continue
 		}
 		peers = append(peers, p)
 	}
@@ -113,20 +123,16 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	if *discover && *noDiscover {
 		return usagef("--discover and --no-discover exclude each other")
 	}
-	useDiscovery := *discover || len(peers) == 0 && !*noDiscover
+	useDiscovery := *discover || !listed && !*noDiscover
 	if f.ttl < 1 || f.ttl > 255 {
 		return usagef("--ttl %d out of range 1..255", f.ttl)
 	}
 	if *count < 0 {
 		return usagef("--count must not be negative")
 	}
-	iv, err := seconds("interval", *interval)
-	if err != nil || iv <= 0 {
-		return usagef("bad --interval %v", *interval)
-	}
-	wt, err := seconds("wait", *wait)
-	if err != nil {
-		return err
+	iv, wt := *interval, *wait
+	if iv <= 0 {
+		return usagef("-i/--interval must be more than 0")
 	}
 	if *maxLoss < 0 || *maxLoss > 100 || math.IsNaN(*maxLoss) {
 		return usagef("--max-loss %v out of range 0..100", *maxLoss)
@@ -388,4 +394,21 @@ func pct(v float64) string {
 // and ping's summary do.
 func msString(d time.Duration) string {
 	return strconv.FormatFloat(float64(d)/1e6, 'f', 3, 64)
+}
+
+// isSelf reports whether peer is this participant: one of this host's
+// addresses, at the port it uses (the group's).
+func isSelf(peer netip.AddrPort, port uint16) bool {
+	if peer.Port() != port {
+		return false
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, x := range addrs {
+		if ipn, ok := x.(*net.IPNet); ok {
+			if a, ok := netip.AddrFromSlice(ipn.IP); ok && a.Unmap() == peer.Addr().Unmap().WithZone("") {
+				return true
+			}
+		}
+	}
+	return false
 }

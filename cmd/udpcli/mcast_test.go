@@ -104,7 +104,7 @@ func TestMcastUsage(t *testing.T) {
 	}
 	for _, tc := range tests {
 		var out, errb bytes.Buffer
-		code := run(context.Background(), tc.args, stdio{strings.NewReader(""), &out, &errb})
+		code := run(context.Background(), tc.args, stdio{in: strings.NewReader(""), out: &out, err: &errb})
 		if code != tc.code || !strings.Contains(out.String()+errb.String(), tc.msg) {
 			t.Errorf("%v: exit %d, want %d with %q\nstdout: %s\nstderr: %s", tc.args, code, tc.code, tc.msg, out.String(), errb.String())
 		}
@@ -138,7 +138,7 @@ func TestMcastTestUnicastOnlyLoopback(t *testing.T) {
 		wg.Go(func() {
 			args := []string{"mcast", "test", "239.255.1.1:" + strconv.Itoa(ports[0]), "127.0.0.1:" + strconv.Itoa(ports[1]),
 				"--no-join", "-I", "lo", "-c", "5", "-i", "0.01", "-v"}
-			codes[k] = run(ctx, args, stdio{strings.NewReader(""), &outs[k], &errs[k]})
+			codes[k] = run(ctx, args, stdio{in: strings.NewReader(""), out: &outs[k], err: &errs[k]})
 		})
 	}
 	wg.Wait()
@@ -164,7 +164,7 @@ func TestParsePeerUnresolved(t *testing.T) {
 		return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
 	}
 	var out, errb bytes.Buffer
-	code := run(context.Background(), []string{"mcast", "test", "239.255.0.1:9797", "nosuchhost"}, stdio{strings.NewReader(""), &out, &errb})
+	code := run(context.Background(), []string{"mcast", "test", "239.255.0.1:9797", "nosuchhost"}, stdio{in: strings.NewReader(""), out: &out, err: &errb})
 	if code != exitUsage || !strings.Contains(errb.String(), `peer "nosuchhost": the name could not be resolved`) {
 		t.Errorf("exit %d, stderr %q", code, errb.String())
 	}

@@ -29,7 +29,9 @@ each PONG, the way ping(8) does. The server answers a PING at once, without
 running its handler. A probe does not wait for the previous reply; a late
 reply still counts, a repeated one is marked (DUP!). When nothing listens
 (ICMP port unreachable), each probe prints "Destination Port Unreachable"
-and counts as an error.
+and counts as an error; when the host or its network cannot be reached
+(ICMP host or network unreachable, or no ARP answer on the LAN), "Destination
+Host Unreachable".
 
 Output:
   PING 127.0.0.1:9797 (127.0.0.1:9797) 56 bytes of data.
@@ -43,7 +45,13 @@ The byte count is the PONG's: the 16-byte header and -s bytes of padding.
 mdev is the population standard deviation. With --json: one object per
 reply or error ("type":"reply"|"error") and a "summary" object at the end.
 
-Ctrl-C prints the summary. Exit status: 0 some reply came (with -w and -c:
+Ctrl-C prints the summary. SIGQUIT (Ctrl-\), SIGUSR1 or SIGINFO (Ctrl-T
+on BSD and macOS) print a status line on stderr and the run goes on:
+  5/5 packets, 0% loss, min/avg/ewma/max = 0.031/0.045/0.043/0.060 ms
+(ewma: the moving average of the round trips, as iputils ping).
+A stdout that cannot be written (> /dev/full) stops ping with status 1.
+
+Exit status: 0 some reply came (with -w and -c:
 all -c of them); 1 no reply, or a network error (no route, every
 address of the name refused); 2 usage error or bad address.
 
@@ -51,7 +59,8 @@ Examples:
   udpcli ping 127.0.0.1:9797
   udpcli ping -c 5 -i 0.2 [::1]:9797
   udpcli ping -c 3 -q --json server.lan:9797`,
-		setup: setupPing,
+		setup:  setupPing,
+		status: true,
 	})
 }
 
@@ -101,18 +110,38 @@ type pingState struct {
 	errs        int
 	answered    map[int]bool
 	rtts        []time.Duration
+	ewma        float64 // ms, weight 1/8 as iputils ping
 	kick        chan struct{}
 }
 
+// printStatus writes ping's interim status line (SIGQUIT) to stderr, as
+// iputils ping does. s.mu is held.
+func (s *pingState) printStatus() {
+	loss := 0
+	if s.transmitted > 0 {
+		loss = (s.transmitted - s.received) * 100 / s.transmitted
+	}
+	line := fmt.Sprintf("%d/%d packets, %d%% loss", s.received, s.transmitted, loss)
+	if n := len(s.rtts); n > 0 {
+		minR, maxR, sum := s.rtts[0], s.rtts[0], time.Duration(0)
+		for _, r := range s.rtts {
+			minR, maxR, sum = min(minR, r), max(maxR, r), sum+r
+		}
+		line += fmt.Sprintf(", min/avg/ewma/max = %.3f/%.3f/%.3f/%.3f ms",
+			msNumber(minR), float64(sum)/float64(n)/1e6, s.ewma, msNumber(maxR))
+	}
+	fmt.Fprintln(s.io.err, line)
+}
+
 type pingRecordJSON struct {
-	Type   string   `json:"type"`
-	Seq    int      `json:"seq"`
-	ID     uint64   `json:"id"`
-	From   string   `json:"from"`
-	Bytes  int      `json:"bytes,omitempty"`
-	TimeMs *float64 `json:"time_ms,omitempty"`
-	Dup    bool     `json:"dup,omitempty"`
-	Error  string   `json:"error,omitempty"`
+	Type  string   `json:"type"`
+	Seq   int      `json:"seq"`
+	ID    uint64   `json:"id"`
+	Addr  string   `json:"addr"`
+	Size  int      `json:"size,omitempty"`
+	RTTms *float64 `json:"rtt_ms,omitempty"`
+	Dup   bool     `json:"dup,omitempty"`
+	Error string   `json:"error,omitempty"`
 }
 
 func (s *pingState) handle(seq int, p client.Pong) {
@@ -121,9 +150,14 @@ func (s *pingState) handle(seq int, p client.Pong) {
 	if s.stopped {
 		return
 	}
-	rec := pingRecordJSON{Type: "reply", Seq: seq, ID: p.ID, From: s.from}
+	rec := pingRecordJSON{Type: "reply", Seq: seq, ID: p.ID, Addr: s.from}
 	var line string
 	switch {
+	case errors.Is(p.Err, client.ErrUnreachable):
+		s.errs++
+		s.answered[seq] = true
+		rec.Type, rec.Error = "error", "destination host unreachable"
+		line = fmt.Sprintf("From %s seq=%d Destination Host Unreachable", s.from, seq)
 	case p.Err != nil:
 		s.errs++
 		s.answered[seq] = true
@@ -131,7 +165,7 @@ func (s *pingState) handle(seq int, p client.Pong) {
 		line = fmt.Sprintf("From %s seq=%d Destination Port Unreachable", s.from, seq)
 	default:
 		t := msNumber(p.RTT)
-		rec.Bytes, rec.TimeMs, rec.Dup = p.Size, &t, p.Dup
+		rec.Size, rec.RTTms, rec.Dup = p.Size, &t, p.Dup
 		line = fmt.Sprintf("%d bytes from %s: seq=%d time=%s ms", p.Size, s.from, seq, fmtMs(p.RTT))
 		if p.Dup {
 			s.dups++
@@ -140,6 +174,11 @@ func (s *pingState) handle(seq int, p client.Pong) {
 			s.received++
 			s.answered[seq] = true
 			s.rtts = append(s.rtts, p.RTT)
+			if len(s.rtts) == 1 {
+				s.ewma = float64(p.RTT) / 1e6
+			} else {
+				s.ewma += (float64(p.RTT)/1e6 - s.ewma) / 8
+			}
 		}
 	}
 	switch {
@@ -160,6 +199,9 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 	case len(args) == 0:
 		return usagef("missing HOST:PORT")
 	case len(args) > 1:
+		if hint := splitPortHint(args); hint != "" && len(args) == 2 {
+			return usagef("too many arguments: want one HOST:PORT, such as %s", hint)
+		}
 		return usagef("too many arguments: want one HOST:PORT")
 	case o.count < 0:
 		return usagef("-c %d: want 0 or more", o.count)
@@ -183,6 +225,13 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 	body := make([]byte, o.size)
 	for i := range body {
 		body[i] = byte(i) // ping's pattern
+	}
+	// udpserver drops a PING larger than its --max-size (default 1472, an
+	// Ethernet frame) without answering: it cannot echo one smaller.
+	oversized := wire.HeaderLen+o.size > wire.DefaultMaxDatagram
+	if oversized {
+		fmt.Fprintf(stdio.err, "udpcli ping: note: a %d-byte PING is larger than udpserver accepts by default (%d bytes, --max-size) and than one Ethernet frame holds: a server with that limit drops it unanswered\n",
+			wire.HeaderLen+o.size, wire.DefaultMaxDatagram)
 	}
 	s := &pingState{o: o, io: stdio, enc: json.NewEncoder(stdio.out), from: c.RemoteAddr().String(),
 		answered: map[int]bool{}, kick: make(chan struct{}, 1)}
@@ -208,7 +257,11 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 		s.transmitted++
 		s.mu.Unlock()
 		_, err := c.StartPing(body, func(p client.Pong) { s.handle(n, p) })
-		if err != nil && !errors.Is(err, client.ErrRefused) {
+		if errors.Is(err, client.ErrUnreachable) {
+			// The local system knows no way there (no route, no ARP
+			// answer): this probe's error, as ping says it; go on.
+			s.handle(n, client.Pong{Err: err})
+		} else if err != nil && !errors.Is(err, client.ErrRefused) {
 			return err
 		}
 		if o.count > 0 && seq >= o.count {
@@ -235,6 +288,10 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 					break loop
 				}
 			case <-s.kick:
+			case <-stdio.status:
+				s.mu.Lock()
+				s.printStatus()
+				s.mu.Unlock()
 			case <-linger:
 				break loop
 			case <-deadline:
@@ -254,6 +311,9 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 	switch {
 	case loopErr != nil:
 		return failed(loopErr)
+	case received == 0 && oversized:
+		return failed(fmt.Errorf("no reply to %d-byte PINGs: more than the server's default limit of %d bytes (try -s %d or less, or udpserver --max-size)",
+			wire.HeaderLen+o.size, wire.DefaultMaxDatagram, wire.DefaultMaxDatagram-wire.HeaderLen))
 	case received == 0:
 		return failed(nil)
 	case o.deadline > 0 && o.count > 0 && received < o.count:
@@ -291,7 +351,7 @@ func (s *pingState) printSummary(host string, elapsed time.Duration) {
 		sum := map[string]any{
 			"type": "summary", "host": host, "addr": s.from,
 			"transmitted": s.transmitted, "received": s.received, "duplicates": s.dups, "errors": s.errs,
-			"loss_percent": loss, "time_ms": elapsed.Milliseconds(),
+			"loss_percent": loss, "elapsed_ms": msNumber(elapsed),
 		}
 		if len(s.rtts) > 0 {
 			sum["rtt_min_ms"], sum["rtt_avg_ms"], sum["rtt_max_ms"], sum["rtt_mdev_ms"] = round3(ms(minR)), round3(avg), round3(ms(maxR)), round3(mdev)

@@ -65,7 +65,7 @@ func TestPingDuplicatesAndJSON(t *testing.T) {
 	}
 	for _, l := range lines[:len(lines)-1] {
 		var rec pingRecordJSON
-		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.Type != "reply" || rec.Bytes != 72 || rec.TimeMs == nil {
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.Type != "reply" || rec.Size != 72 || rec.RTTms == nil {
 			t.Errorf("reply %s", l)
 		}
 	}

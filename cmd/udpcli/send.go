@@ -83,7 +83,7 @@ Examples:
   echo hi | udpcli send 127.0.0.1:9797
   seq 1000 | udpcli send --service _udpkit._udp --retries 15
   udpcli send --json [::1]:9797 hello
-  seq 200 | udpcli send -w 16 127.0.0.1:9797
+  seq 200 | udpcli send --window 16 127.0.0.1:9797
   udpcli send --retries 10 --timeout 0.5 sensor.lan:9797 "temp=21.5"
   udpcli send -f reading.bin 127.0.0.1:9797     # binary, one datagram`,
 		setup: setupSend,
@@ -104,13 +104,17 @@ type sendOptions struct {
 func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
 	var o sendOptions
 	fs.IntVar(&o.retries, "retries", client.DefaultRetries, "retransmissions of each datagram after the first send (0: none)")
-	timeout := cliflag.Seconds(fs, "timeout", "t", client.DefaultInitialTimeout, "first retransmission timeout: seconds (0.5) or a duration (200ms)")
-	fs.IntVarP(&o.window, "window", "w", 8, "datagrams in flight at most (1 to 1024), for lines from stdin")
+	timeout := cliflag.Seconds(fs, "timeout", "W", client.DefaultInitialTimeout, "first retransmission timeout, as ping's -W: seconds (0.5) or a duration (200ms)")
+	fs.IntVar(&o.window, "window", 8, "datagrams in flight at most (1 to 1024), for lines from stdin")
 	fs.BoolVar(&o.json, "json", false, "write one JSON object per datagram (JSON Lines)")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only the summary")
 	fs.StringVarP(&o.file, "file", "f", "", "send the whole of `FILE` (\"-\": standard input) as one datagram, bytes unchanged, instead of lines")
 	o.service.register(fs)
 	loadKeys := cliflag.KeyFile(fs)
+	// The letters of earlier releases, for scripts: -t is now -W (ping's
+	// per-reply timeout), and -w, ping's deadline, is --window here.
+	cliflag.Alias(fs, "timeout", "t")
+	cliflag.Alias(fs, "window", "w")
 	return func(ctx context.Context, io stdio, args []string) error {
 		o.timeout = *timeout
 		var err error
@@ -153,6 +157,8 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 		return usagef("missing HOST:PORT")
 	case len(args) > 2 && o.service.name != "":
 		return usagef("too many arguments: with --service, give at most MESSAGE (quoted), or send lines on stdin")
+	case len(args) > 1 && o.service.name == "" && splitPortHint(args) != "":
+		return usagef("%q has no port and %q looks like one: did you mean %s?", args[0], args[1], splitPortHint(args))
 	case len(args) > 2:
 		return usagef("too many arguments: quote the message (udpcli send HOST:PORT \"hello world\") or send lines on stdin")
 	case o.retries < 0:
@@ -293,6 +299,11 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	runErr := sendAll(ctx, payloads, report)
 	if lines.err != nil && runErr == nil {
 		runErr = lines.err
+	}
+	if lines.r != nil && total == 0 && runErr == nil && ctx.Err() == nil {
+		// Nothing to send is a mistake, not a success: a script whose
+		// input came out empty must notice.
+		return usagef("no message: stdin was empty (give MESSAGE, --file, or lines on stdin)")
 	}
 	summary := sendSummary(lines.r != nil, total, acked, failedN, badInput)
 	if busy > 0 {

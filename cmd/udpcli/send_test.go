@@ -234,7 +234,7 @@ func TestSendHelp(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"echo hi | udpcli send 127.0.0.1:9797", "udpcli send --json [::1]:9797 hello", "seq 200 | udpcli send -w 16 127.0.0.1:9797", "--retries", "--window"} {
+	for _, want := range []string{"echo hi | udpcli send 127.0.0.1:9797", "udpcli send --json [::1]:9797 hello", "seq 200 | udpcli send --window 16 127.0.0.1:9797", "--retries", "--window"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("help lacks %q", want)
 		}

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strconv"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -28,10 +28,14 @@ announcement (a server that was killed). Unless --passive is given, it
 also queries once at the start, so that running servers show up at once.
 Runs until interrupted; exits 0.
 
-Output: one line per event; with -p, avahi-browse style lines
-  +;IFACE;INSTANCE;SERVICE;ADDR,ADDR;PORT;"key=value" ...   (up)
-  =;...                                                      (update)
-  -;IFACE;INSTANCE;SERVICE;ADDR,ADDR;PORT;reason             (down)
+Output: one line per event; with -p, the lines of avahi-browse -p -r, in
+its field order and with its meanings:
+  +;IFACE;PROTO;NAME;TYPE;local                        (new: one per protocol)
+  =;IFACE;PROTO;NAME;TYPE;local;HOST;ADDR;PORT;"k=v"   (resolved: one per address;
+                                                        again on a change)
+  -;IFACE;PROTO;NAME;TYPE;local                        (gone: one per protocol)
+PROTO is IPv4 or IPv6; HOST is the address (announcements carry no host
+name), without the zone of a link-local one (IFACE says it); NAME is escaped as avahi does (\032 for a space, \. for a dot).
 with --json one object per event: {"event":"up","reason":...,"time":...,"instance":{...}}.
 
 Examples:
@@ -89,27 +93,70 @@ func setupWatch(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []st
 }
 
 func printParsable(w io.Writer, e discovery.Event) {
-	in := e.Instance
-	var addrs []string
-	port := 0
-	for _, a := range in.Addrs {
-		addrs = append(addrs, a.Addr().String())
-		port = int(a.Port())
+	switch e.Kind {
+	case discovery.Up:
+		printAvahi(w, '+', e.Instance)
+		printAvahi(w, '=', e.Instance)
+	case discovery.Update:
+		printAvahi(w, '=', e.Instance) // resolved again, as avahi-browse does
+	case discovery.Down:
+		printAvahi(w, '-', e.Instance)
 	}
-	sign := map[discovery.EventKind]string{discovery.Up: "+", discovery.Update: "=", discovery.Down: "-"}[e.Kind]
-	last := e.Reason
-	if e.Kind != discovery.Down {
-		q := make([]string, len(in.Attrs))
-		for i, a := range in.Attrs {
-			q[i] = strconv.Quote(a)
-		}
-		last = strings.Join(q, " ")
-	}
-	fmt.Fprintf(w, "%s;%s;%s;%s;%s;%d;%s\n", sign, in.Interface, escapeSemi(in.Instance), in.Service, strings.Join(addrs, ","), port, last)
 }
 
-// escapeSemi escapes ';' and '\' in names the way avahi-browse -p does
-// (as \059 and \092).
-func escapeSemi(s string) string {
-	return strings.NewReplacer(`\`, `\092`, `;`, `\059`).Replace(s)
+// printAvahi writes the lines of avahi-browse -p for in, field for field:
+//
+//	+;IFACE;PROTO;NAME;TYPE;DOMAIN                        (found; one per protocol)
+//	=;IFACE;PROTO;NAME;TYPE;DOMAIN;HOST;ADDR;PORT;TXT     (resolved; one per address)
+//	-;IFACE;PROTO;NAME;TYPE;DOMAIN                        (gone; one per protocol)
+//
+// PROTO is IPv4 or IPv6, DOMAIN is "local" (the LAN), HOST is the address
+// itself (udpkit announcements carry no host name), TXT the attributes,
+// each in double quotes. NAME is escaped as avahi escapes it: letters,
+// digits, '-' and '_' as they are, '.' and '\' after a backslash, every
+// other byte as \DDD in decimal.
+func printAvahi(w io.Writer, sign byte, in discovery.Instance) {
+	name := avahiEscape(in.Instance)
+	for _, proto := range []string{"IPv4", "IPv6"} {
+		var addrs []netip.AddrPort
+		for _, a := range in.Addrs {
+			if a.Addr().Unmap().Is4() == (proto == "IPv4") {
+				addrs = append(addrs, a)
+			}
+		}
+		if len(addrs) == 0 {
+			continue
+		}
+		head := fmt.Sprintf("%c;%s;%s;%s;%s;local", sign, in.Interface, proto, name, in.Service)
+		if sign != '=' {
+			fmt.Fprintln(w, head)
+			continue
+		}
+		txt := make([]string, len(in.Attrs))
+		for i, a := range in.Attrs {
+			txt[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(a) + `"`
+		}
+		for _, a := range addrs {
+			host := a.Addr().WithZone("").String()
+			fmt.Fprintf(w, "%s;%s;%s;%d;%s\n", head, host, host, a.Port(), strings.Join(txt, " "))
+		}
+	}
+}
+
+// avahiEscape escapes a name as avahi-browse -p prints it.
+func avahiEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+			b.WriteByte(c)
+		case c == '.' || c == '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		default:
+			fmt.Fprintf(&b, "\\%03d", c)
+		}
+	}
+	return b.String()
 }

@@ -92,11 +92,11 @@ func (e *announceError) Unwrap() error { return e.err }
 // with a log line. Everything else that stops the announcement the flags
 // ask for (-I naming an interface that cannot carry it, attributes that do
 // not fit, the discovery port unavailable) is an *announceError.
-func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn, log *slog.Logger) (<-chan struct{}, error) {
+func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn, log *slog.Logger) (*discovery.Announcer, <-chan struct{}, error) {
 	done := make(chan struct{})
 	if o.off || len(conns) == 0 {
 		close(done)
-		return done, nil
+		return nil, done, nil
 	}
 	var bound []netip.Addr
 	port := uint16(0)
@@ -124,9 +124,9 @@ func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn
 		if errors.Is(err, discovery.ErrNoInterface) && len(o.ifaces) == 0 {
 			log.Info("not announcing on the LAN", "reason", err)
 			close(done)
-			return done, nil
+			return nil, done, nil
 		}
-		return nil, &announceError{err: err, usage: len(o.ifaces) > 0 || errors.Is(err, wire.ErrInvalidName)}
+		return nil, nil, &announceError{err: err, usage: len(o.ifaces) > 0 || errors.Is(err, wire.ErrInvalidName)}
 	}
 	log.Info("announcing", "service", a.Service(), "instance", a.Instance(), "port", port, "interfaces", a.Interfaces(), "ttl", o.ttl)
 	go func() {
@@ -135,5 +135,5 @@ func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn
 			log.Warn("announcer stopped", "err", err)
 		}
 	}()
-	return done, nil
+	return a, done, nil
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/udpkit/udpkit/internal/netaddr"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/internal/manpage"
 	"github.com/udpkit/udpkit/internal/version"
 
 	"github.com/udpkit/udpkit/udpserver"
@@ -77,6 +78,11 @@ included; its replies are sealed with the request's key (PROTOCOL.md 5,
 SECURITY.md). Payloads are not encrypted. Discovery announcements stay
 unauthenticated for now.
 
+Signals: SIGINT, SIGTERM and SIGHUP (a closed terminal or SSH session) stop
+the server gracefully: goodbye on the LAN, running handlers finish (within
+--shutdown-timeout), exit 0. udpserver has no configuration file, so SIGHUP
+reloads nothing.
+
 Discovery: the server announces itself on the LAN (UDP port 9798: directed
 broadcast, 239.255.97.97 and ff02::9797) on every selected interface, with
 only its addresses on that interface, answers 'udpcli discover', and says
@@ -105,6 +111,7 @@ Examples:
   udpserver -I eth0 --announce-ttl 30s       # announce on eth0 only
   udpserver --quiet --log-level debug        # answer, print nothing
   udpserver --key-file /etc/udpkit/lan.key   # authenticated messages only (SECURITY.md)
+  udpserver --metrics 127.0.0.1:9799         # Prometheus: curl 127.0.0.1:9799/metrics
   udpserver | jq -r .text                    # just the messages
   echo hello | nc -u -w1 localhost 9797      # prints "ack" (raw mode)
 
@@ -127,6 +134,9 @@ type options struct {
 	rateLimit       float64 // udpserver.Server.RateLimit, datagrams/s per source IP
 	rateBurst       int     // udpserver.Server.RateBurst; 0 (not given): it follows rateLimit
 	forward         forwardOptions
+	metrics         string // --metrics ADDR: Prometheus endpoint
+	man             bool   // --man: print the manual page
+	flags           *pflag.FlagSet
 	dedup           dedupOptions
 	keys            *auth.Keyring // --key-file, $UDPKIT_KEY_FILE, $UDPKIT_KEY; nil: no authentication
 	keySource       string
@@ -140,7 +150,10 @@ type dedupOptions struct {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP stops it too: a server started from an SSH session that
+	// closes must say goodbye, not linger as a ghost in 'udpcli watch'
+	// for a whole TTL. There is no configuration file to reload.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	// A closed stdout (udpserver | head -1) is an error the handler sees and
 	// reports, not a silent death by SIGPIPE.
@@ -150,12 +163,29 @@ func main() {
 
 // run is udpserver: it serves until ctx is done and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	opts, err := parseFlags(args, stdout)
+	// --help, --version and --man fail with status 1 when stdout cannot
+	// take them (> /dev/full); the messages have their own check.
+	hw := &errWriter{w: stdout}
+	opts, err := parseFlags(args, hw)
 	if errors.Is(err, pflag.ErrHelp) {
+		if hw.err != nil {
+			fmt.Fprintf(stderr, "udpserver: write: %v\n", hw.err)
+			return exitFailed
+		}
 		return exitOK
 	}
 	if opts.version {
-		fmt.Fprintln(stdout, "udpserver", version.String())
+		if _, err := fmt.Fprintln(stdout, version.Line("udpserver")); err != nil {
+			fmt.Fprintf(stderr, "udpserver: write: %v\n", err)
+			return exitFailed
+		}
+		return exitOK
+	}
+	if opts.man && err == nil {
+		if err := manPage(opts.flags).Write(stdout); err != nil {
+			fmt.Fprintf(stderr, "udpserver: write: %v\n", err)
+			return exitFailed
+		}
 		return exitOK
 	}
 	if err != nil {
@@ -184,6 +214,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Sockets:     opts.sockets,
 		RateLimit:   opts.rateLimit,
 		RateBurst:   opts.rateBurst,
+		// Handler latency for udpkit_handler_duration_seconds: one clock
+		// read per message, paid only when someone is watching.
+		MeasureHandlers: opts.metrics != "",
 
 		DedupEntries:   opts.dedup.entries,
 		DedupPerSource: opts.dedup.perSource,
@@ -219,7 +252,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// The announcer lives until the server stops; its goodbyes go out
 	// before the sockets close, so browsers drop the server at once.
 	annCtx, stopAnnouncing := context.WithCancel(context.Background())
-	announced, err := startAnnouncer(annCtx, opts.announce, conns, log)
+	ann, announced, err := startAnnouncer(annCtx, opts.announce, conns, log)
 	if err != nil {
 		stopAnnouncing()
 		for _, c := range conns {
@@ -237,6 +270,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// The server's start is the time floor of authentication (datagrams
 	// sealed before it are refused): fix it before saying "listening".
 	_ = s.Stats()
+	if opts.metrics != "" {
+		stopMetrics, err := serveMetrics(ctx, opts.metrics, s, ann, log)
+		if err != nil {
+			log.Error("cannot serve metrics", "err", err)
+			return exitFailed
+		}
+		defer stopMetrics()
+	}
+
 	errs := make(chan error, len(conns))
 	for _, c := range conns {
 		log.Info("listening", "addr", c.LocalAddr().String())
@@ -281,14 +323,16 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 		fmt.Fprint(helpOut, usage)
 		fs.PrintDefaults()
 	}
+	o.flags = fs
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.BoolVar(&o.man, "man", false, "print the manual page and exit (man -l <(udpserver --man))")
 	fs.StringArrayVar(&o.listen, "listen", nil, "`ADDR` to listen on, host:port (repeatable; default 0.0.0.0:9797 and [::]:9797)")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "write nothing to stdout (messages are still handled and acknowledged)")
 	fs.BoolVar(&o.noRaw, "no-raw", false, "drop datagrams that are not udpkit messages instead of answering \"ack\"")
 	fs.IntVar(&o.maxSize, "max-size", wire.DefaultMaxDatagram, fmt.Sprintf("largest datagram accepted, in `bytes` (%d to %d); larger DATA gets NACK \"too large\"", wire.HeaderLen, wire.MaxDatagram))
 	level := fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format` on stderr: text or json")
-	shutdownTimeout := cliflag.Seconds(fs, "shutdown-timeout", "", 5*time.Second, "how long running handlers may take to finish after SIGINT or SIGTERM, in seconds (5) or a duration (500ms)")
+	shutdownTimeout := cliflag.Seconds(fs, "shutdown-timeout", "", 5*time.Second, "how long running handlers may take to finish after SIGINT, SIGTERM or SIGHUP, in seconds (5) or a duration (500ms)")
 	fs.IntVar(&o.batch, "batch", 0, "datagrams read (recvmmsg) and replies sent (sendmmsg) per system call on Linux; 0 means 64, 1 turns batching off")
 	fs.IntVar(&o.sockets, "sockets", 1, "`N` sockets per listen address with SO_REUSEPORT (Linux), each served on its own; helps with several cores and many senders")
 	rateLimit := fs.String("rate-limit", "10000/s", "datagrams a second each source IP (IPv6: /64) may send, as `N/s` or N; over it DATA gets one NACK \"rate limited\" a second, the rest is dropped; 0 turns it off (do that for 'udpcli bench')")
@@ -297,6 +341,7 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	fs.IntVar(&o.dedup.perSource, "dedup-per-source", udpserver.DefaultDedupPerSource, "exchanges one sender (address and port) may have remembered (`N`): N new messages per --dedup-window")
 	fs.IntVar(&o.dedup.perHost, "dedup-per-host", udpserver.DefaultDedupPerHost, "exchanges one host (IP, IPv6 /64) may have remembered, all its ports (`N`)")
 	dedupWindow := cliflag.Seconds(fs, "dedup-window", "", udpserver.DefaultDedupWindow, "how long an exchange is remembered, in seconds (120: EXCHANGE_LIFETIME); shorter only for benchmarks: a client retransmitting later may be handled twice")
+	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics and a health check at /healthz, host:port (e.g. 127.0.0.1:9799; :9799 for every address)")
 	o.announce.register(fs)
 	o.forward.register(fs)
 	loadKeys := cliflag.KeyFile(fs)
@@ -346,6 +391,13 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	if o.shutdownTimeout < 0 {
 		return o, fmt.Errorf("invalid --shutdown-timeout %v: want a positive duration such as 5s", o.shutdownTimeout)
 	}
+	if o.metrics != "" {
+		if _, port, err := net.SplitHostPort(o.metrics); err != nil {
+			return o, fmt.Errorf("invalid --metrics %q: want host:port, such as 127.0.0.1:9799 or :9799", o.metrics)
+		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+			return o, fmt.Errorf("invalid --metrics %q: port %q is not a number from 0 to 65535", o.metrics, port)
+		}
+	}
 	for _, a := range o.listen {
 		host, port, err := net.SplitHostPort(a)
 		if err != nil {
@@ -363,6 +415,28 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 		}
 	}
 	return o, nil
+}
+
+// manPage is udpserver(1), made from --help.
+func manPage(fs *pflag.FlagSet) manpage.Page {
+	return manpage.Page{Name: "udpserver", Section: 1, Summary: "receive udpkit messages over UDP and acknowledge them",
+		Help: strings.TrimSuffix(usage, "Flags:\n"), Flags: fs, Version: "udpkit " + version.String(),
+		SeeAlso: []string{"udpcli(1)", "systemd.service(5)"}}
+}
+
+// errWriter remembers the first write error.
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
 }
 
 // looksNumeric reports whether host can only have been meant as an IP

@@ -224,6 +224,8 @@ func TestRunUsageErrors(t *testing.T) {
 		{"--log-format", "xml"},
 		{"--no-such-flag"},
 		{"127.0.0.1:9797"},
+		{"--metrics", "9100"},
+		{"--metrics", "127.0.0.1:http"},
 		{"--dedup-entries", "0"},
 		{"--dedup-per-source", "-1"},
 		{"--dedup-window", "0"},
@@ -245,6 +247,38 @@ func TestRunUsageErrors(t *testing.T) {
 		if s := run(context.Background(), args, io.Discard, &stderr); s != exitUsage || !strings.Contains(stderr.String(), "not an IP address") {
 			t.Errorf("%v: exit %d, %q", args, s, stderr.String())
 		}
+	}
+}
+
+// TestRunVersionAndMan: --version says something useful without VCS
+// stamping, and --man prints a page made from --help.
+func TestRunVersionAndMan(t *testing.T) {
+	var out bytes.Buffer
+	if s := run(context.Background(), []string{"--version"}, &out, io.Discard); s != exitOK || !strings.HasPrefix(out.String(), "udpserver ") || !strings.Contains(out.String(), "go1") {
+		t.Errorf("--version: exit %d, %q", s, out.String())
+	}
+	out.Reset()
+	if s := run(context.Background(), []string{"--help"}, &out, io.Discard); s != exitOK || !strings.Contains(out.String(), "--version") || !strings.Contains(out.String(), "--metrics") {
+		t.Errorf("--help does not list --version and --metrics: %q", out.String())
+	}
+	out.Reset()
+	if s := run(context.Background(), []string{"--man"}, &out, io.Discard); s != exitOK || !strings.HasPrefix(out.String(), ".TH UDPSERVER 1") || !strings.Contains(out.String(), `\-\-rate\-limit`) {
+		t.Errorf("--man: exit %d, %q", s, out.String())
+	}
+}
+
+// TestRunMetricsPortTaken: a --metrics address that cannot be bound stops
+// the server at once with status 1, before it serves anything.
+func TestRunMetricsPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer ln.Close()
+	var stderr syncBuffer
+	s := run(context.Background(), []string{"--listen", "127.0.0.1:0", "--metrics", ln.Addr().String()}, io.Discard, &stderr)
+	if s != exitFailed || !strings.Contains(stderr.String(), "cannot serve metrics") {
+		t.Errorf("exit %d, %q", s, stderr.String())
 	}
 }
 

@@ -76,6 +76,39 @@ func ParseSeconds(s string) (time.Duration, error) {
 	return d, nil
 }
 
+// aliasOf is the annotation that marks a flag as another spelling of the
+// flag it names.
+const aliasOf = "cliflag-alias-of"
+
+// Alias makes the letter short another spelling of the flag name, for the
+// scripts written before the letter moved to its one meaning across the
+// commands. The alias shares the flag's value, is hidden from --help (the
+// README's flag table lists it) and is reported under the flag's name in
+// errors. It panics when name is not defined, as pflag does for a flag
+// defined twice.
+func Alias(fs *pflag.FlagSet, name, short string) {
+	f := fs.Lookup(name)
+	if f == nil {
+		panic("cliflag: alias of undefined flag --" + name)
+	}
+	a := fs.VarPF(f.Value, name+"-"+short, short, "alias of --"+name)
+	a.NoOptDefVal = f.NoOptDefVal
+	a.Hidden = true
+	a.Annotations = map[string][]string{aliasOf: {name}}
+}
+
+// AliasName makes --long another name of the flag name, like Alias.
+func AliasName(fs *pflag.FlagSet, name, long string) {
+	f := fs.Lookup(name)
+	if f == nil {
+		panic("cliflag: alias of undefined flag --" + name)
+	}
+	a := fs.VarPF(f.Value, long, "", "alias of --"+name)
+	a.NoOptDefVal = f.NoOptDefVal
+	a.Hidden = true
+	a.Annotations = map[string][]string{aliasOf: {name}}
+}
+
 // ErrorText rewrites an error of pflag's Parse for people: the flag,
 // the value given, what is wrong with it and what would be right, instead
 // of Go's wording (invalid argument "abc" for "--retries" flag:
@@ -87,9 +120,13 @@ func ErrorText(err error) string {
 		return err.Error()
 	}
 	f := ive.GetFlag()
-	name := "--" + f.Name
+	long := f.Name
+	if orig := f.Annotations[aliasOf]; len(orig) == 1 {
+		long = orig[0]
+	}
+	name := "--" + long
 	if f.Shorthand != "" {
-		name = "-" + f.Shorthand + "/--" + f.Name
+		name = "-" + f.Shorthand + "/--" + long
 	}
 	return fmt.Sprintf("%s %q: %s", name, ive.GetValue(), valueProblem(f.Value.Type(), ive.Unwrap()))
 }

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/internal/manpage"
+	"github.com/udpkit/udpkit/internal/version"
+)
+
+func init() {
+	register(&command{
+		name:    "man",
+		summary: "write the manual pages (udpcli.1, udpcli-send.1, ...) into a directory",
+		usage: `Usage: udpcli man DIR
+
+Writes one manual page per command into DIR, made from the same text as
+--help: udpcli.1, udpcli-send.1, udpcli-ping.1, …, udpcli-mcast-test.1
+('udpserver --man' prints udpserver.1).
+
+Examples:
+  udpcli man /usr/local/share/man/man1 && mandb -q
+  udpcli man /tmp/man && man -l /tmp/man/udpcli-ping.1`,
+		setup: func(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+			return func(ctx context.Context, io stdio, args []string) error {
+				if len(args) != 1 {
+					return usagef("want one directory")
+				}
+				files, err := writeManPages(args[0])
+				if err != nil {
+					return failed(err)
+				}
+				for _, f := range files {
+					fmt.Fprintln(io.out, f)
+				}
+				return nil
+			}
+		},
+	})
+}
+
+// manPages returns every page: udpcli(1), then one per command and
+// subcommand.
+func manPages() []manpage.Page {
+	v := "udpkit " + version.String()
+	var help bytes.Buffer
+	printHelp(&help)
+	var see []string
+	cmds := allSpecs(specs())
+	for _, c := range cmds {
+		see = append(see, "udpcli-"+completionKey(c.name)+"(1)")
+	}
+	pages := []manpage.Page{{Name: "udpcli", Section: 1, Summary: "send, ping, discover and test UDP services on the LAN",
+		Help: help.String(), Version: v, SeeAlso: append(see, "udpserver(1)")}}
+	for _, c := range cmds {
+		pages = append(pages, manpage.Page{Name: "udpcli-" + completionKey(c.name), Section: 1, Summary: c.summary,
+			Help: c.usage, Flags: c.flags, Version: v, SeeAlso: []string{"udpcli(1)", "udpserver(1)"}})
+	}
+	return pages
+}
+
+// writeManPages writes manPages into dir and returns the files' paths.
+func writeManPages(dir string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, p := range manPages() {
+		var b bytes.Buffer
+		if err := p.Write(&b); err != nil {
+			return files, err
+		}
+		path := filepath.Join(dir, p.Name+"."+fmt.Sprint(p.Section))
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			return files, err
+		}
+		files = append(files, path)
+	}
+	return files, nil
+}

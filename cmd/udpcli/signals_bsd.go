@@ -1,0 +1,12 @@
+//go:build darwin || freebsd || netbsd || openbsd || dragonfly
+
+package main
+
+import (
+	"os"
+	"syscall"
+)
+
+// statusSignals ask a running command for an interim status line: SIGINFO
+// (Ctrl-T) as the BSDs' ping, SIGQUIT as iputils ping, SIGUSR1 as dd.
+var statusSignals = []os.Signal{syscall.SIGINFO, syscall.SIGQUIT, syscall.SIGUSR1}
