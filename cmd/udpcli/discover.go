@@ -84,7 +84,7 @@ func toJSON(in discovery.Instance) instanceJSON {
 func attrMap(attrs []string) map[string]any {
 	m := make(map[string]any, len(attrs))
 	for _, a := range attrs {
-		k, v, ok := strings.Cut(a, "=")
+		k, v, ok := wire.SplitAttr(a)
 		if ok {
 			m[k] = v
 		} else {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"iter"
 	"net/netip"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/udpkit/udpkit/internal/cliflag"
@@ -210,14 +208,14 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	}
 
 	var payloads iter.Seq[[]byte]
-	lines := &lineReader{max: maxPayload, long: map[int]int{}}
+	var lines *client.Lines // nil unless the lines of stdin are sent
 	if whole != nil {
 		payloads = func(yield func([]byte) bool) { yield(whole) }
 	} else if len(args) == 2 && args[1] != "-" {
 		payloads = func(yield func([]byte) bool) { yield([]byte(args[1])) }
 	} else {
-		lines.r = bufio.NewReaderSize(stdio.in, 64*1024)
-		payloads = lines.all
+		lines = client.NewLines(stdio.in, maxPayload)
+		payloads = lines.All
 	}
 
 	var total, acked, failedN, badInput, busy int
@@ -278,7 +276,7 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 			failedN++
 			if errors.Is(err, client.ErrTooLarge) {
 				badInput++
-				if n, ok := lines.longLine(seq); ok {
+				if n, ok := lines.TooLong(seq); ok {
 					err = fmt.Errorf("line %d is %d bytes; a datagram holds at most %d bytes of payload", seq, n, maxPayload)
 				} else {
 					err = fmt.Errorf("message is %d bytes; a datagram holds at most %d bytes of payload", len(args[len(args)-1]), maxPayload)
@@ -297,22 +295,22 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	}
 
 	runErr := sendAll(ctx, payloads, report)
-	if lines.err != nil && runErr == nil {
-		runErr = lines.err
+	if lines.Err() != nil && runErr == nil {
+		runErr = lines.Err()
 	}
-	if lines.r != nil && total == 0 && runErr == nil && ctx.Err() == nil {
+	if lines != nil && total == 0 && runErr == nil && ctx.Err() == nil {
 		// Nothing to send is a mistake, not a success: a script whose
 		// input came out empty must notice.
 		return usagef("no message: stdin was empty (give MESSAGE, --file, or lines on stdin)")
 	}
-	summary := sendSummary(lines.r != nil, total, acked, failedN, badInput)
+	summary := sendSummary(lines != nil, total, acked, failedN, badInput)
 	if busy > 0 {
 		summary += fmt.Sprintf("; %d NACK busy retried", busy)
 	}
 	fmt.Fprintln(stdio.err, summary)
 	switch {
 	case errors.Is(runErr, client.ErrRefused):
-		if lines.r != nil {
+		if lines != nil {
 			runErr = fmt.Errorf("%w; the rest of the input was not sent", runErr)
 		}
 		return failed(runErr)
@@ -341,81 +339,6 @@ func sendSummary(fromLines bool, total, acked, failedN, tooLong int) string {
 		s += fmt.Sprintf(" (%d too long, not sent)", tooLong)
 	}
 	return s
-}
-
-// lineReader yields the lines of r without their newline. A line longer
-// than max is not buffered whole: its first max+1 bytes are yielded (so that
-// the client reports it as too large) and its length is remembered.
-type lineReader struct {
-	r   *bufio.Reader
-	max int
-	err error // a read error other than EOF
-
-	mu   sync.Mutex
-	long map[int]int // line number -> length, for lines longer than max
-}
-
-func (l *lineReader) longLine(n int) (int, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	size, ok := l.long[n]
-	return size, ok
-}
-
-func (l *lineReader) all(yield func([]byte) bool) {
-	var line []byte
-	for n := 1; ; n++ {
-		line = line[:0]
-		size := 0
-		var err error
-		var before, last byte // the two last bytes read
-		for {
-			var chunk []byte
-			chunk, err = l.r.ReadSlice('\n')
-			size += len(chunk)
-			for _, b := range chunk[max(0, len(chunk)-2):] {
-				before, last = last, b
-			}
-			if len(line) <= l.max {
-				line = append(line, chunk[:min(len(chunk), l.max+1-len(line))]...)
-			}
-			if err != bufio.ErrBufferFull {
-				break
-			}
-		}
-		if size == 0 && err != nil {
-			if err != io.EOF {
-				l.err = fmt.Errorf("reading line %d: %w", n, err)
-			}
-			return
-		}
-		// Drop the newline and a CR before it from the size and the line.
-		trim := 0
-		if err == nil { // ended with '\n'
-			trim = 1
-			if size >= 2 && before == '\r' {
-				trim = 2
-			}
-		}
-		size -= trim
-		if size > l.max {
-			l.mu.Lock()
-			l.long[n] = size
-			l.mu.Unlock()
-			line = line[:l.max+1]
-		} else {
-			line = line[:size]
-		}
-		if !yield(line) {
-			return
-		}
-		if err != nil {
-			if err != io.EOF {
-				l.err = fmt.Errorf("reading line %d: %w", n+1, err)
-			}
-			return
-		}
-	}
 }
 
 // readWhole reads all of name ("-": in) if it fits in one datagram of max
