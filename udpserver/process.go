@@ -115,7 +115,10 @@ func (s *Server) runExchange(ctx context.Context, p *packet, key dedupKey, id ui
 	case dedupFull:
 		s.stats.busy.Add(1)
 		s.stats.nack(wire.CodeBusy)
-		return wire.AppendNack(reply[:0], id, wire.CodeBusy, "", wire.HeaderLen)
+		if wire.HeaderLen+len(reason) > limit {
+			reason = "" // the text whole, or the code alone
+		}
+		return wire.AppendNack(reply[:0], id, code, reason, limit)
 	}
 	p.ex.key, p.ex.size = key, limit
 	p.ex.sealed, p.ex.keyID = p.auth.ok, p.auth.key // a deferred reply is sealed too

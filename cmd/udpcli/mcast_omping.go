@@ -88,8 +88,13 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	unicastOnly := fs.Bool("unicast-only", false, "same as --no-join")
 	discover := fs.Bool("discover", false, "find peers by discovery even when PEERs are given (default: only when none is)")
 	noDiscover := fs.Bool("no-discover", false, "do not announce this participant nor browse for others")
+	loadKeys := cliflag.KeyFile(fs)
 	if done, err := parseMcast(fs, io, args); done || err != nil {
 		return err
+	}
+	keys, _, err := loadKeys()
+	if err != nil {
+		return usagef("--key-file: %v", err)
 	}
 	if fs.NArg() < 1 {
 		return usagef("missing GROUP[:PORT]")
@@ -154,7 +159,7 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	cfg := multicast.TestConfig{
 		Config: multicast.Config{Interfaces: ifs, Source: src, TTL: f.ttl, Loopback: f.loop,
 			NoJoin: *noJoin || *unicastOnly},
-		Peers: peers, Count: n, Interval: iv, StartWait: wt, Size: *size, Discover: useDiscovery,
+		Peers: peers, Count: n, Interval: iv, StartWait: wt, Size: *size, Discover: useDiscovery, Keys: keys,
 	}
 	if f.verbose {
 		cfg.OnEvent = func(e multicast.Event) {

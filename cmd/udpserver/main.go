@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -75,8 +76,7 @@ text in $UDPKIT_KEY; 'udpcli keygen' makes one) the server verifies every
 datagram before anything else and drops, unanswered, whatever is not
 authenticated with one of its keys, fresh and not replayed, raw text
 included; its replies are sealed with the request's key (PROTOCOL.md 5,
-SECURITY.md). Payloads are not encrypted. Discovery announcements stay
-unauthenticated for now.
+SECURITY.md). Payloads are not encrypted.
 
 Signals: SIGINT, SIGTERM and SIGHUP (a closed terminal or SSH session) stop
 the server gracefully: goodbye on the LAN, running handlers finish (within
@@ -166,7 +166,37 @@ func main() {
 	// A closed stdout (udpserver | head -1) is an error the handler sees and
 	// reports, not a silent death by SIGPIPE.
 	signal.Ignore(syscall.SIGPIPE)
+	softMemoryLimit = true
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// softMemoryLimit makes run set the Go runtime's soft memory limit from
+// the de-duplication table's size unless $GOMEMLIMIT is set; only the real
+// command does (the limit is the whole process's).
+var softMemoryLimit bool
+
+// memoryHeadroom is what the soft memory limit allows above the full
+// de-duplication table: the rate-limit table (~2.5 MiB), the table's last
+// doubling in flight, buffers and the runtime's own.
+const memoryHeadroom = 16 << 20
+
+// setMemoryLimit sets the soft limit to the table's full size plus
+// memoryHeadroom. At the default GOGC the heap may grow to twice what is
+// live, so a server whose table has filled (30 MiB at the defaults) would
+// sit at ~70 MiB RSS; with the limit the collector runs earlier instead
+// (the table has no pointers, so a collection is cheap) and the RSS stays
+// near 50 MiB (BENCHMARKS.md). It is soft: the heap may pass it, with the
+// collector then limited to half the CPU, never an out-of-memory error.
+func setMemoryLimit(entries int) int64 {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return debug.SetMemoryLimit(-1)
+	}
+	if entries <= 0 {
+		entries = udpserver.DefaultDedupEntries
+	}
+	limit := int64(entries)*udpserver.DedupBytesPerEntry + memoryHeadroom
+	debug.SetMemoryLimit(limit)
+	return limit
 }
 
 // run is udpserver: it serves until ctx is done and returns the exit status.
@@ -201,6 +231,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := newLogger(stderr, opts)
+	if softMemoryLimit {
+		log.Debug("soft memory limit", "bytes", setMemoryLimit(opts.dedup.entries))
+	}
 
 	// The server stops when ctx ends, or when stdout is gone: nothing
 	// could be recorded, so nothing should be acknowledged any more.
@@ -359,10 +392,11 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	if err := o.forward.validate(fs); err != nil {
 		return o, err
 	}
-	var err error
-	if o.keys, o.keySource, err = loadKeys(); err != nil {
-		return o, err
+	keys, source, err := loadKeys()
+	if err != nil {
+		return o, fmt.Errorf("--key-file: %w", err)
 	}
+	o.keys, o.keySource, o.announce.keys = keys, source, keys
 	o.shutdownTimeout = *shutdownTimeout
 	o.dedup.window = *dedupWindow
 	if o.dedup.entries < 1 || o.dedup.perSource < 1 || o.dedup.perHost < 1 || o.dedup.window <= 0 {
