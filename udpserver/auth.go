@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"net/netip"
-	"sync/atomic"
 	"time"
 
 	"github.com/udpkit/udpkit/auth"
@@ -59,7 +58,7 @@ func identity(keyID uint16, sender uint64) [16]byte {
 }
 
 // processAuth is process for a server with keys.
-func (s *Server) processAuth(ctx context.Context, p *packet, reply []byte) []byte {
+func (s *worker) processAuth(ctx context.Context, p *packet, reply []byte) []byte {
 	n := min(p.n, len(p.buf))
 	b := p.buf[:n]
 	if p.n > s.cfg.maxDatagram {
@@ -105,7 +104,7 @@ func (s *Server) processAuth(ctx context.Context, p *packet, reply []byte) []byt
 }
 
 // seal signs a reply with the key of its request.
-func (s *Server) seal(out []byte, keyID uint16) []byte {
+func (s *worker) seal(out []byte, keyID uint16) []byte {
 	out, err := s.signer.SignWith(out, keyID)
 	if err != nil { // cannot happen: the key verified the request
 		s.stats.writeErrors.Add(1)
@@ -116,8 +115,8 @@ func (s *Server) seal(out []byte, keyID uint16) []byte {
 }
 
 // unverified counts and drops a datagram that failed verification.
-func (s *Server) unverified(p *packet, b []byte, err error) []byte {
-	var c *atomic.Uint64
+func (s *worker) unverified(p *packet, b []byte, err error) []byte {
+	var c *count
 	why := ""
 	switch err {
 	case wire.ErrNotAuth:

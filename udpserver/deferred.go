@@ -121,11 +121,14 @@ func (rs *Responder) Done(err error) {
 		out = []byte("ack\n"[:min(4, rs.size)])
 	} else {
 		s.dedup.finish(rs.key, code, reason)
-		out = s.answer(make([]byte, 0, wire.HeaderLen+len(reason)+wire.AuthTrailerLen), rs.id, code, reason, rs.size)
+		w := worker{Server: s, clock: -1} // its counts reach the shared ones at once (done)
+		out = w.answer(make([]byte, 0, wire.HeaderLen+len(reason)+wire.AuthTrailerLen), rs.id, code, reason, rs.size)
 		if rs.sealed {
-			if out = s.seal(out, rs.keyID); out == nil {
-				return
-			}
+			out = w.seal(out, rs.keyID)
+		}
+		w.done()
+		if out == nil {
+			return
 		}
 	}
 	if rs.c == nil {
