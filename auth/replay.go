@@ -245,6 +245,9 @@ func NewReceiver(keys *Keyring, cfg ReplayConfig) *Receiver {
 // Keys returns the receiver's keyring.
 func (r *Receiver) Keys() *Keyring { return r.keys }
 
+// Senders returns the number of senders whose replay windows it keeps.
+func (r *Receiver) Senders() int { return r.replay.Senders() }
+
 // Verify accepts the authenticated datagram b, or reports why not: a wire
 // error (malformed, wire.ErrNotAuth for an unauthenticated datagram),
 // ErrUnknownKey, ErrBadTag, ErrClock, ErrReplay, ErrTooOld or

@@ -41,6 +41,21 @@
 //     interface index (as miekg/dns does). On a specific bind the socket can
 //     only send from that address.
 //
+// # Authentication
+//
+// With Keys set (udpserver --key-file), the server verifies every datagram
+// before anything else, as PROTOCOL.md section 5 says: the tag (one
+// HMAC-SHA-256, no table touched, nothing allocated), then the replay
+// window of its sender and the clock bound. Whatever fails is dropped
+// unanswered and counted (Stats.Unauthenticated, BadTag, Replayed, Stale,
+// AuthSendersFull), raw text included. Replies are sealed with the key of
+// their request. The guarantees above then hold per authenticated sender:
+// the handler runs at most once per (key ID, sender ID, message ID), a
+// captured datagram replayed from any address at any later time never runs
+// it again, shares and the rate limit are counted per (key ID, sender ID)
+// and DedupPerHost per key ID. Request.Authenticated, KeyID and Sender say
+// who sealed a message. The payload is not encrypted (SECURITY.md).
+//
 // # Execution model
 //
 // Each socket is served by Workers goroutines (default 1), each of which

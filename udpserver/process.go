@@ -28,6 +28,7 @@ type packet struct {
 	req  Request  // handed to the handler
 	c    conn     // the socket it came through, for a deferred reply
 	ex   exchange // what Request.Defer needs
+	auth authInfo // who sealed the datagram being handled (auth.go)
 }
 
 // oobSize fits IPV6_PKTINFO and IP_PKTINFO with room to spare.
@@ -50,6 +51,9 @@ var errHandlerPanic = errors.New("internal error")
 // own and is safe for concurrent use.
 func (s *worker) process(ctx context.Context, p *packet, reply []byte) []byte {
 	s.stats.received.Add(1)
+	if s.recv != nil {
+		return s.processAuth(ctx, p, reply) // auth.go: verified before anything else
+	}
 	n := min(p.n, len(p.buf))
 	b := p.buf[:n]
 	over := p.n > s.cfg.maxDatagram
@@ -90,32 +94,39 @@ func (s *worker) process(ctx context.Context, p *packet, reply []byte) []byte {
 		return wire.Append(reply[:0], wire.Header{Type: wire.TypePong, ID: h.ID}, body)
 	}
 
-	key := makeDedupKey(unmap(p.remote), h.ID)
 	if now < 0 {
 		now = s.now()
 	}
+	return s.runExchange(ctx, p, makeDedupKey(unmap(p.remote), h.ID), h.ID, body, n, now, reply)
+}
+
+// runExchange runs the handler for a DATA message once per de-duplication
+// key and returns its reply (appended to reply[:0]), never longer than
+// limit, or nil to send nothing. now is the server clock.
+func (s *worker) runExchange(ctx context.Context, p *packet, key dedupKey, id uint64, body []byte, limit int, now int64, reply []byte) []byte {
 	state, code, reason := s.dedup.begin(key, now)
 	switch state {
 	case dedupRunning:
 		return s.drop(&s.stats.inProgress, p, "in progress")
 	case dedupDone:
 		s.stats.duplicates.Add(1)
-		return s.answer(reply, h.ID, code, reason, n)
+		return s.answer(reply, id, code, reason, limit)
 	case dedupFull:
 		s.stats.busy.Add(1)
 		s.stats.nack(wire.CodeBusy)
-		if wire.HeaderLen+len(reason) > n {
+		if wire.HeaderLen+len(reason) > limit {
 			reason = "" // the text whole, or the code alone
 		}
-		return wire.AppendNack(reply[:0], h.ID, code, reason, n)
+		return wire.AppendNack(reply[:0], id, code, reason, limit)
 	}
-	p.ex.key, p.ex.size = key, n
-	code, reason, deferred := s.handle(ctx, p, h.ID, false, body)
+	p.ex.key, p.ex.size = key, limit
+	p.ex.sealed, p.ex.keyID = p.auth.ok, p.auth.key // a deferred reply is sealed too
+	code, reason, deferred := s.handle(ctx, p, id, false, body)
 	if deferred {
 		return nil // the Responder replies
 	}
 	s.dedup.finish(key, code, reason)
-	return s.answer(reply, h.ID, code, reason, n)
+	return s.answer(reply, id, code, reason, limit)
 }
 
 // rejected counts and drops a udpkit datagram the server does not handle,
@@ -130,10 +141,12 @@ func (s *worker) rejected(p *packet, h wire.Header, perr error, n int) []byte {
 		return s.malformed(&s.stats.badType, p, "type")
 	case perr == wire.ErrFlags:
 		return s.malformed(&s.stats.flags, p, "flags")
-	case h.Flags&wire.FlagAuth != 0:
-		// No keys in this release: PROTOCOL.md section 5. (A missing
-		// tag, ErrShort on a full header, lands here too.)
+	case h.Flags&wire.FlagAuth != 0 && s.recv == nil:
+		// A server without keys cannot check it: PROTOCOL.md section 5.
+		// (A missing trailer, ErrShort on a full header, lands here too.)
 		return s.malformed(&s.stats.auth, p, "auth")
+	case perr == wire.ErrShort:
+		return s.malformed(&s.stats.short, p, "short") // the authentication trailer is cut
 	case h.Type != wire.TypeData && h.Type != wire.TypePing:
 		// Replies (ACK, NACK, PONG) and discovery or multicast-test
 		// messages are not for this server; answering could loop.
@@ -192,7 +205,8 @@ func (s *worker) handle(ctx context.Context, p *packet, id uint64, raw bool, pay
 	}
 	r := &p.req
 	p.ex.s, p.ex.p, p.ex.resp = s.Server, p, nil
-	*r = Request{ID: id, Raw: raw, Payload: payload, Remote: unmap(p.remote), Local: unmap(p.local), ex: &p.ex}
+	*r = Request{ID: id, Raw: raw, Payload: payload, Remote: unmap(p.remote), Local: unmap(p.local), ex: &p.ex,
+		Authenticated: p.auth.ok, KeyID: p.auth.key, Sender: p.auth.sender}
 	var start int64
 	if s.cfg.measure {
 		start = s.Server.now()

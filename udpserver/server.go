@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/internal/readloop"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -68,12 +69,21 @@ type Request struct {
 	Remote  netip.AddrPort // sender (IPv4-mapped IPv6 addresses are unmapped)
 	Local   netip.AddrPort // address the datagram was sent to, when known (zero otherwise)
 
+	// Authenticated is true when the server has Keys and the message
+	// passed verification (PROTOCOL.md section 5): KeyID and Sender, the
+	// sender ID of its trailer, then name who sealed it. Remote is still
+	// only what the IP header claims. Zero without Keys.
+	Authenticated bool
+	KeyID         uint16
+	Sender        uint64
+
 	ex *exchange // for Defer; nil outside a handler call
 }
 
 // Handler handles the messages a Server accepts. ServeUDP runs at most once
 // per (sender address and port, message ID) within the server's
-// de-duplication window. Returning nil acknowledges the message (ACK, or
+// de-duplication window; with Keys, once per (key ID, sender ID, message
+// ID), and never for a replay. Returning nil acknowledges the message (ACK, or
 // "ack\n" for a raw datagram); returning an error refuses it with a NACK
 // whose code and text come from a *RejectError in err's chain, or code
 // wire.CodeRejected and err.Error() as text. The server sends the reply
@@ -217,6 +227,20 @@ type Server struct {
 	// again with a full burst). Default DefaultRateSources (16384).
 	RateSources int
 
+	// Keys turns authentication on (PROTOCOL.md section 5, SECURITY.md):
+	// the server then verifies every datagram before anything else (rate
+	// limit and de-duplication included) and drops, unanswered, every one
+	// that is not authenticated with one of these keys, fresh and not
+	// replayed: raw text, unauthenticated messages, bad tags, unknown key
+	// IDs, replays, stale or future times (Stats.Unauthenticated, BadTag,
+	// Replayed, Stale, AuthSendersFull). Replies are sealed with the key of
+	// their request. De-duplication and RateLimit are then keyed by the
+	// authenticated identity (key ID and sender ID) instead of the source
+	// address, and DedupPerHost bounds each key ID. Nil (the default):
+	// no authentication, and every datagram with the AUTH flag is dropped
+	// (Stats.AuthUnsupported).
+	Keys *auth.Keyring
+
 	// MaxDeferred is how many replies handlers may have deferred
 	// (Request.Defer) and not yet completed at once; past it Defer fails
 	// with NACK busy. Default DefaultMaxDeferred (4096).
@@ -235,7 +259,10 @@ type Server struct {
 	deferred deferrals
 	stats    counters
 	start    time.Time
-	clock    func() int64 // test hook: replaces now
+	clock    func() int64     // test hook: replaces now
+	wall     func() time.Time // test hook: the clock of authentication (time.Now)
+	recv     *auth.Receiver   // nil without Keys
+	signer   *auth.Sender     // seals replies; nil without Keys
 
 	// Rate-limited logs, one budget per kind (log.go).
 	logMalformed, logWrite, logPanic, logDrop logLimiter
@@ -348,6 +375,8 @@ func (s *Server) init() {
 			c.err = fmt.Errorf("udpserver: negative RateBurst %d or RateSources %d", s.RateBurst, s.RateSources)
 		case c.batchSize < 0 || c.batchSize > 1024:
 			c.err = fmt.Errorf("udpserver: BatchSize %d out of range [1, 1024]", c.batchSize)
+		case s.Keys != nil && c.maxDatagram < wire.MinAuthLen:
+			c.err = fmt.Errorf("udpserver: MaxDatagram %d cannot hold an authenticated datagram (%d bytes at least)", c.maxDatagram, wire.MinAuthLen)
 		}
 		s.cfg = c
 		s.log = s.Logger
@@ -355,6 +384,10 @@ func (s *Server) init() {
 			s.log = slog.New(slog.DiscardHandler)
 		}
 		s.start = time.Now()
+		if s.Keys != nil && c.err == nil {
+			c.err = s.initAuth()
+			s.cfg.err = c.err
+		}
 		s.dedup = newDedupTable(c.dedupEntries, c.dedupPerSource, c.dedupPerHost, c.dedupWindow)
 		if s.RateLimit > 0 && c.err == nil {
 			burst := s.RateBurst

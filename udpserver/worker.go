@@ -66,6 +66,7 @@ type tally struct {
 	oversized, empty, rawDropped                                                  count
 	malformed, short, version, badType, flags, field, unexpected, auth            count
 	dropped, readErrors, writeErrors, rateLimited                                 count
+	unauthenticated, badTag, replayed, stale, authSendersFull                     count
 	oversizedDropped, rateLimitedDropped                                          count
 	nacks                                                                         [256]count // by code; nacked is their sum
 	handlerTime                                                                   histTally
@@ -116,6 +117,11 @@ func (c *counters) add(t *tally) {
 	mv(&c.rateLimited, &t.rateLimited)
 	mv(&c.oversizedDropped, &t.oversizedDropped)
 	mv(&c.rateLimitedDropped, &t.rateLimitedDropped)
+	mv(&c.unauthenticated, &t.unauthenticated)
+	mv(&c.badTag, &t.badTag)
+	mv(&c.replayed, &t.replayed)
+	mv(&c.stale, &t.stale)
+	mv(&c.authSendersFull, &t.authSendersFull)
 }
 
 func mv(dst *atomic.Uint64, src *count) {

@@ -13,6 +13,7 @@ import (
 	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/client"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -71,6 +72,7 @@ type pingOptions struct {
 	size     int
 	quiet    bool
 	json     bool
+	keys     *auth.Keyring // --key-file: nil means unauthenticated
 }
 
 func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
@@ -82,8 +84,13 @@ func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []str
 	fs.IntVarP(&o.size, "size", "s", 56, "bytes of padding in each PING (the header adds 16)")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only the first line and the summary")
 	fs.BoolVar(&o.json, "json", false, "write JSON Lines: one object per reply and a summary object")
+	loadKeys := cliflag.KeyFile(fs)
 	return func(ctx context.Context, io stdio, args []string) error {
 		o.interval, o.wait, o.deadline = *interval, *wait, *deadline
+		var err error
+		if o.keys, _, err = loadKeys(); err != nil {
+			return usagef("%v", err)
+		}
 		return runPing(ctx, io, args, o)
 	}
 }
@@ -117,7 +124,11 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 	case o.size < 0 || o.size > wire.MaxDatagram-wire.HeaderLen:
 		return usagef("-s %d: want 0 to %d", o.size, wire.MaxDatagram-wire.HeaderLen)
 	}
-	c, err := dialServer(ctx, args[0], client.Config{MaxDatagram: max(wire.DefaultMaxDatagram, wire.HeaderLen+o.size)})
+	trailer := 0
+	if o.keys != nil {
+		trailer = wire.AuthTrailerLen
+	}
+	c, err := dialServer(ctx, args[0], client.Config{MaxDatagram: max(wire.DefaultMaxDatagram, wire.HeaderLen+o.size+trailer), Keys: o.keys})
 	if err != nil {
 		return err
 	}

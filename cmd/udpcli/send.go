@@ -15,6 +15,7 @@ import (
 	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/client"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -102,6 +103,7 @@ type sendOptions struct {
 	quiet   bool
 	file    string
 	service serviceOptions // --service: discover the servers, fail over between them
+	keys    *auth.Keyring  // --key-file: nil means unauthenticated
 }
 
 func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
@@ -113,12 +115,17 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []str
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only the summary")
 	fs.StringVarP(&o.file, "file", "f", "", "send the whole of `FILE` (\"-\": standard input) as one datagram, bytes unchanged, instead of lines")
 	o.service.register(fs)
+	loadKeys := cliflag.KeyFile(fs)
 	// The letters of earlier releases, for scripts: -t is now -W (ping's
 	// per-reply timeout), and -w, ping's deadline, is --window here.
 	cliflag.Alias(fs, "timeout", "t")
 	cliflag.Alias(fs, "window", "w")
 	return func(ctx context.Context, io stdio, args []string) error {
 		o.timeout = *timeout
+		var err error
+		if o.keys, _, err = loadKeys(); err != nil {
+			return usagef("%v", err)
+		}
 		return runSend(ctx, io, args, o)
 	}
 }
@@ -170,6 +177,9 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 		return usagef("give either MESSAGE or --file, not both")
 	}
 	maxPayload := wire.DefaultMaxDatagram - wire.HeaderLen
+	if o.keys != nil {
+		maxPayload -= wire.AuthTrailerLen
+	}
 	var whole []byte // --file: the one datagram
 	if o.file != "" {
 		var err error
@@ -177,7 +187,7 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 			return usagef("--file %s: %v", o.file, err)
 		}
 	}
-	cfg := client.Config{InitialTimeout: o.timeout, Retries: o.retries, Window: o.window}
+	cfg := client.Config{InitialTimeout: o.timeout, Retries: o.retries, Window: o.window, Keys: o.keys}
 	if o.retries == 0 {
 		cfg.Retries = -1
 	}

@@ -72,6 +72,13 @@ address with an empty host (":9797") means the same pair of sockets.
 On a wildcard address every reply leaves from the address its request was
 sent to; bind a specific address to serve one interface only.
 
+Authentication: with --key-file FILE (or $UDPKIT_KEY_FILE, or the key file
+text in $UDPKIT_KEY; 'udpcli keygen' makes one) the server verifies every
+datagram before anything else and drops, unanswered, whatever is not
+authenticated with one of its keys, fresh and not replayed, raw text
+included; its replies are sealed with the request's key (PROTOCOL.md 5,
+SECURITY.md). Payloads are not encrypted.
+
 Signals: SIGINT, SIGTERM and SIGHUP (a closed terminal or SSH session) stop
 the server gracefully: goodbye on the LAN, running handlers finish (within
 --shutdown-timeout), exit 0. udpserver has no configuration file, so SIGHUP
@@ -112,6 +119,7 @@ Examples:
   udpserver -I eth0 --announce-ttl 30s       # announce on eth0 only
   udpserver --instance kitchen --mdns        # also visible to avahi-browse -r _udpkit._udp
   udpserver --quiet --log-level debug        # answer, print nothing
+  udpserver --key-file /etc/udpkit/lan.key   # authenticated messages only (SECURITY.md)
   udpserver --metrics 127.0.0.1:9799         # Prometheus: curl 127.0.0.1:9799/metrics
   udpserver | jq -r .text                    # just the messages
   echo hello | nc -u -w1 localhost 9797      # prints "ack" (raw mode)
@@ -139,7 +147,8 @@ type options struct {
 	man             bool   // --man: print the manual page
 	flags           *pflag.FlagSet
 	dedup           dedupOptions
-	keys            *auth.Keyring // --key-file; nil: no authentication
+	keys            *auth.Keyring // --key-file, $UDPKIT_KEY_FILE, $UDPKIT_KEY; nil: no authentication
+	keySource       string
 }
 
 // dedupOptions are the de-duplication table's limits (udpserver.Server
@@ -255,6 +264,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		DedupPerSource: opts.dedup.perSource,
 		DedupPerHost:   opts.dedup.perHost,
 		DedupWindow:    opts.dedup.window,
+
+		Keys: opts.keys,
+	}
+	if opts.keys != nil {
+		log.Info("authentication on: unauthenticated datagrams are dropped", "keys", opts.keySource, "current", opts.keys.Current())
 	}
 	switch {
 	case fwd != nil:
@@ -295,6 +309,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer func() { stopAnnouncing(); <-announced }()
 
+	// The server's start is the time floor of authentication (datagrams
+	// sealed before it are refused): fix it before saying "listening".
+	_ = s.Stats()
 	if opts.metrics != "" {
 		stopMetrics, err := serveMetrics(ctx, opts.metrics, s, ann, log)
 		if err != nil {
@@ -332,6 +349,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	st := s.Stats()
 	log.Info("stopped", "received", st.Received, "handled", st.Handled, "acked", st.Acked,
 		"nacked", st.Nacked, "duplicates", st.Duplicates, "pings", st.Pings, "dropped", st.Dropped)
+	if opts.keys != nil {
+		log.Info("authentication", "unauthenticated", st.Unauthenticated, "bad_tag", st.BadTag, "replayed", st.Replayed, "stale", st.Stale, "senders_full", st.AuthSendersFull)
+	}
 	return status
 }
 
@@ -373,11 +393,11 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	if err := o.forward.validate(fs); err != nil {
 		return o, err
 	}
-	keys, _, err := loadKeys()
+	keys, source, err := loadKeys()
 	if err != nil {
 		return o, fmt.Errorf("--key-file: %w", err)
 	}
-	o.keys, o.announce.keys = keys, keys
+	o.keys, o.keySource, o.announce.keys = keys, source, keys
 	o.shutdownTimeout = *shutdownTimeout
 	o.dedup.window = *dedupWindow
 	if o.dedup.entries < 1 || o.dedup.perSource < 1 || o.dedup.perHost < 1 || o.dedup.window <= 0 {
