@@ -26,7 +26,9 @@ Loads the udpkit server at HOST:PORT with DATA messages (or PINGs with
 --ping) in a closed loop: --inflight requests are outstanding at any time,
 and every reply is answered at once with a new request, for --duration.
 Each request carries a fresh message ID, so the server handles every one.
-A request unanswered for --timeout counts as lost and is replaced.
+A request unanswered for --timeout counts as lost and is replaced. -s is
+the payload of each request, after the 16-byte header, as ping's -s (before
+it followed ping, -s counted the header too: --datagram-size keeps that).
 
 Prints requests per second, round-trip percentiles and losses; --json
 prints the same as one object. SIGUSR1 (as dd; also SIGQUIT, SIGINFO)
@@ -48,7 +50,7 @@ type benchResult struct {
 	Target    string  `json:"addr"`
 	Kind      string  `json:"kind"`
 	InFlight  int     `json:"inflight"`
-	Size      int     `json:"size"`
+	Size      int     `json:"size"` // payload bytes per request, as -s
 	ElapsedMs float64 `json:"elapsed_ms"`
 	Sent      int     `json:"sent"`
 	Replies   int     `json:"replies"`
@@ -66,7 +68,7 @@ type benchResult struct {
 // toBenchResult is the command's form of a result: milliseconds as
 // floats, as in every --json.
 func toBenchResult(b client.BenchResult) benchResult {
-	r := benchResult{Kind: b.Kind.String(), InFlight: b.InFlight, Size: b.Size, ElapsedMs: msNumber(b.Elapsed),
+	r := benchResult{Kind: b.Kind.String(), InFlight: b.InFlight, Size: b.Size - wire.HeaderLen, ElapsedMs: msNumber(b.Elapsed),
 		Sent: b.Sent, Replies: b.Replies, Lost: b.Lost, Nacks: b.Nacks, Limited: b.RateLimited}
 	if b.Elapsed > 0 {
 		r.PerSecond = float64(b.Replies) / b.Elapsed.Seconds()
@@ -80,7 +82,8 @@ func toBenchResult(b client.BenchResult) benchResult {
 func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error {
 	duration := cliflag.Seconds(fs, "duration", "d", 5*time.Second, "how long to load the server")
 	inflight := fs.Int("inflight", 1, "requests outstanding at once (1 to 4096)")
-	size := fs.IntP("size", "s", 120, "bytes per request, header included (16 to 1472)")
+	size := fs.IntP("size", "s", client.DefaultBenchSize-wire.HeaderLen, fmt.Sprintf("payload bytes per request, after the %d-byte header, as ping's -s (0 to %d)", wire.HeaderLen, wire.DefaultMaxDatagram-wire.HeaderLen))
+	datagram := fs.Int("datagram-size", 0, fmt.Sprintf("bytes per request, header included (%d to %d): what -s meant before it followed ping", wire.HeaderLen, wire.DefaultMaxDatagram))
 	ping := fs.Bool("ping", false, "send PINGs (no handler, no de-duplication) instead of DATA")
 	timeout := cliflag.Seconds(fs, "timeout", "W", 500*time.Millisecond, "a request unanswered this long counts as lost")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
@@ -94,8 +97,17 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		if *inflight < 1 || *inflight > 4096 {
 			return usagef("--inflight %d: want 1 to 4096", *inflight)
 		}
-		if *size < wire.HeaderLen || *size > wire.DefaultMaxDatagram {
-			return usagef("--size %d: want %d to %d bytes", *size, wire.HeaderLen, wire.DefaultMaxDatagram)
+		whole := wire.HeaderLen + *size
+		switch {
+		case fs.Changed("size") && fs.Changed("datagram-size"):
+			return usagef("-s/--size (payload) and --datagram-size (the whole request) exclude each other")
+		case fs.Changed("datagram-size"):
+			if *datagram < wire.HeaderLen || *datagram > wire.DefaultMaxDatagram {
+				return usagef("--datagram-size %d: want %d to %d bytes", *datagram, wire.HeaderLen, wire.DefaultMaxDatagram)
+			}
+			whole = *datagram
+		case *size < 0 || whole > wire.DefaultMaxDatagram:
+			return usagef("-s/--size %d: want 0 to %d payload bytes (the %d-byte header comes on top)", *size, wire.DefaultMaxDatagram-wire.HeaderLen, wire.HeaderLen)
 		}
 		if *duration <= 0 || *timeout <= 0 {
 			return usagef("--duration and --timeout must be positive")
@@ -132,7 +144,7 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 				}
 			}
 		}()
-		br, err := client.Bench(ctx, conn, client.BenchConfig{Ping: *ping, InFlight: *inflight, Size: *size,
+		br, err := client.Bench(ctx, conn, client.BenchConfig{Ping: *ping, InFlight: *inflight, Size: whole,
 			Duration: *duration, Timeout: *timeout, Status: status, OnStatus: func(r client.BenchResult) {
 				fmt.Fprintf(io.err, "%d sent, %d replies, %d lost, %d nacks in %.1f s: %.0f replies/s so far\n",
 					r.Sent, r.Replies, r.Lost, r.Nacks, r.Elapsed.Seconds(), float64(r.Replies)/r.Elapsed.Seconds())
@@ -147,7 +159,7 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 				return err
 			}
 		} else {
-			fmt.Fprintf(io.out, "BENCH %s: %s, %d bytes, %d in flight, %.1f s\n", r.Target, r.Kind, r.Size, r.InFlight, r.ElapsedMs/1000)
+			fmt.Fprintf(io.out, "BENCH %s: %s, %d data bytes, %d in flight, %.1f s\n", r.Target, r.Kind, r.Size, r.InFlight, r.ElapsedMs/1000)
 			fmt.Fprintf(io.out, "%d sent, %d replies, %d lost, %d nacks\n", r.Sent, r.Replies, r.Lost, r.Nacks)
 			fmt.Fprintf(io.out, "%.0f replies/s\n", r.PerSecond)
 			fmt.Fprintf(io.out, "rtt p50/p90/p99/max = %.1f/%.1f/%.1f/%.1f µs, mean %.1f µs\n", r.P50*1000, r.P90*1000, r.P99*1000, r.Max*1000, r.Mean*1000)
