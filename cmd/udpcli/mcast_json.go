@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/multicast"
+	"github.com/udpkit/udpkit/wire"
 )
 
 // The JSON lines of "mcast test --json": the command's output format, kept
@@ -82,7 +83,7 @@ type summaryJSONT struct {
 	Source         netip.Addr     `json:"source,omitzero"`
 	TTL            int            `json:"ttl"`
 	Joined         bool           `json:"joined"`
-	Session        uint32         `json:"session"`
+	Session        string         `json:"session"` // wire.SessionString, as the text header
 	Sent           int            `json:"sent"`
 	Interfaces     []string       `json:"interfaces"`
 	SendsGroup     bool           `json:"sends_group"`
@@ -99,7 +100,7 @@ type summaryJSONT struct {
 
 func summaryJSON(r *multicast.Report, maxLoss float64) summaryJSONT {
 	s := summaryJSONT{Type: "summary", Group: r.Group, Source: r.Source, TTL: r.TTL, Joined: r.Joined,
-		Session: r.Session, Sent: r.Sent, Interfaces: r.Interfaces, SendsGroup: r.SendsGroup, Ignored: r.Ignored,
+		Session: wire.SessionString(r.Session), Sent: r.Sent, Interfaces: r.Interfaces, SendsGroup: r.SendsGroup, Ignored: r.Ignored,
 		IgnoredSources: r.IgnoredSources, RateLimited: r.RateLimited, Interrupted: r.Interrupted,
 		Duration: r.Duration, Peers: len(r.Peers), MaxLoss: maxLoss, OK: r.OK(maxLoss)}
 	for _, p := range r.Peers {

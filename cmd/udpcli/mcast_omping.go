@@ -213,9 +213,9 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 		if useDiscovery {
 			disc = " + discovery"
 		}
-		fmt.Fprintf(io.out, "MCAST TEST %v%s on %s, %s, ttl %d, %s listed%s, %s probes every %v (session %08x)\n",
+		fmt.Fprintf(io.out, "MCAST TEST %v%s on %s, %s, ttl %d, %s listed%s, %s probes every %v (session %s)\n",
 			group, sourceSuffix(src), ifaceNames(t.Conn().Interfaces()), role, f.ttl, plural(len(peers), "peer"), disc,
-			countString(n), iv, t.Session())
+			countString(n), iv, wire.SessionString(t.Session()))
 	}
 	r := t.Run(ctx)
 	if f.json {

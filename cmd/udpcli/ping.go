@@ -129,7 +129,7 @@ func (s *pingState) printStatus() {
 type pingRecordJSON struct {
 	Type  string   `json:"type"`
 	Seq   int      `json:"seq"`
-	ID    uint64   `json:"id"`
+	ID    string   `json:"id"` // wire.IDString
 	Addr  string   `json:"addr"`
 	Size  int      `json:"size,omitempty"`
 	RTTms *float64 `json:"rtt_ms,omitempty"`
@@ -143,7 +143,7 @@ func (s *pingState) handle(seq int, p client.Pong) {
 	if s.stopped {
 		return
 	}
-	rec := pingRecordJSON{Type: "reply", Seq: seq, ID: p.ID, Addr: s.from}
+	rec := pingRecordJSON{Type: "reply", Seq: seq, ID: wire.IDString(p.ID), Addr: s.from}
 	var line string
 	switch {
 	case errors.Is(p.Err, client.ErrUnreachable):

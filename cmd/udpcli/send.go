@@ -53,7 +53,7 @@ Output: one line per datagram on stdout, in the order the answers come:
   2: timed out after 6 attempts (10.3 s)
 then a summary on stderr: "200 lines: 198 acknowledged, 2 failed", with
 "(N too long, not sent)" after it when some lines were too long.
-With --json, one object per datagram: {"seq":1,"id":...,"status":"acked",
+With --json, one object per datagram: {"seq":1,"id":"7c1e...","status":"acked",
 "attempts":1,"rtt_ms":0.213,"elapsed_ms":0.213}; status is acked, rejected
 (with "code" and "reason"), refused, timeout, interrupted (Ctrl-C came
 first) or error (with "error"); "busy" counts the NACK busy answers that
@@ -121,7 +121,7 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []str
 // sendRecord is one --json line.
 type sendRecord struct {
 	Seq       int      `json:"seq"`
-	ID        uint64   `json:"id"`
+	ID        string   `json:"id"` // wire.IDString
 	Status    string   `json:"status"`
 	Attempts  int      `json:"attempts"`
 	RTTms     *float64 `json:"rtt_ms,omitempty"`
@@ -216,7 +216,7 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 		seq := i + 1
 		total++
 		busy += r.Busy
-		rec := sendRecord{Seq: seq, ID: r.ID, Attempts: r.Attempts, ElapsedMs: msNumber(r.Elapsed), Busy: r.Busy}
+		rec := sendRecord{Seq: seq, ID: wire.IDString(r.ID), Attempts: r.Attempts, ElapsedMs: msNumber(r.Elapsed), Busy: r.Busy}
 		by := "" // "by SERVER " with --service
 		if via != nil {
 			rec.Server, rec.Addr, rec.Failovers = via.Server, via.Addr.String(), via.Failovers
