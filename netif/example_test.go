@@ -72,5 +72,5 @@ func ExampleSelection_MarshalJSON() {
 	b, _ := json.Marshal(sel)
 	fmt.Println(string(b))
 	// Output:
-	// {"interfaces":[{"name":"eth0","index":2,"mtu":1500,"flags":["up","multicast"],"can_broadcast":false,"can_multicast":true,"ipv4":[{"addr":"198.18.0.10/31"}],"ipv6":[]}],"skipped":[]}
+	// {"interfaces":[{"name":"eth0","index":2,"mtu":1500,"flags":["up","multicast"],"can_broadcast":false,"can_multicast":true,"ipv4":[{"prefix":"198.18.0.10/31"}],"ipv6":[]}],"skipped":[]}
 }

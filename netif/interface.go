@@ -34,7 +34,7 @@ type Interface struct {
 // IPv4Addr is one IPv4 address of an interface.
 type IPv4Addr struct {
 	// Addr is the address and its prefix length, such as 198.18.0.10/24.
-	Addr netip.Prefix `json:"addr"`
+	Addr netip.Prefix `json:"prefix"` // "prefix": "addr" is host:port in every --json
 	// Broadcast is the directed broadcast address of Addr's subnet, such
 	// as 198.18.0.255. It is the zero Addr when the interface cannot
 	// broadcast or the prefix has no room for one (/31 and /32).

@@ -320,7 +320,7 @@ func TestJSON(t *testing.T) {
 		"flags":           []any{"up", "broadcast", "multicast", "running"},
 		"can_broadcast":   true,
 		"can_multicast":   true,
-		"ipv4":            []any{map[string]any{"addr": "198.18.0.10/24", "broadcast": "198.18.0.255"}},
+		"ipv4":            []any{map[string]any{"prefix": "198.18.0.10/24", "broadcast": "198.18.0.255"}},
 		"ipv6_link_local": "fe80::10%eth0",
 		"ipv6":            []any{"fd18::10/64"},
 	}

@@ -62,7 +62,7 @@ type benchResult struct {
 	P90       float64 `json:"rtt_p90_ms"`
 	P99       float64 `json:"rtt_p99_ms"`
 	Max       float64 `json:"rtt_max_ms"`
-	Mean      float64 `json:"rtt_mean_ms"`
+	Mean      float64 `json:"rtt_avg_ms"` // as ping's
 }
 
 // toBenchResult is the command's form of a result: milliseconds as

@@ -381,7 +381,7 @@ when the group cannot be joined.`, io)
 			continue
 		}
 		if f.json {
-			enc.Encode(listenJSON{Time: time.Now().UTC().Format(time.RFC3339Nano), Source: p.Src, Destination: p.Dst,
+			enc.Encode(listenJSON{Time: time.Now().UTC().Format(time.RFC3339Nano), From: p.Src, To: netip.AddrPortFrom(p.Dst, group.Port()),
 				Group: group, Multicast: p.Multicast, Interface: p.Interface, TTL: p.TTL, Size: p.N, Data: printable(data)})
 			continue
 		}
@@ -399,15 +399,15 @@ when the group cannot be joined.`, io)
 }
 
 type listenJSON struct {
-	Time        string         `json:"time"`
-	Source      netip.AddrPort `json:"source"`
-	Destination netip.Addr     `json:"destination"`
-	Group       netip.AddrPort `json:"group"`
-	Multicast   bool           `json:"multicast"`
-	Interface   string         `json:"interface"`
-	TTL         int            `json:"ttl"`
-	Size        int            `json:"size"`
-	Data        string         `json:"text,omitempty"` // the payload as text, as in udpserver's records
+	Time      string         `json:"time"`
+	From      netip.AddrPort `json:"from"` // sender and destination, as udpserver's records
+	To        netip.AddrPort `json:"to,omitzero"`
+	Group     netip.AddrPort `json:"group"`
+	Multicast bool           `json:"multicast"`
+	Interface string         `json:"interface"`
+	TTL       int            `json:"ttl"`
+	Size      int            `json:"size"`
+	Data      string         `json:"text,omitempty"` // the payload as text, as in udpserver's records
 }
 
 // printable returns b as text when it is short printable UTF-8 (cut to 200
@@ -519,7 +519,7 @@ send:
 				sent++
 			}
 			if f.json {
-				ev := sendJSON{Seq: seq, Group: group, Interface: ifi.Name, TTL: f.ttl, Size: len(msg), Source: srcs[ifi.Index]}
+				ev := sendJSON{Seq: seq, Group: group, Interface: ifi.Name, TTL: f.ttl, Size: len(msg), From: srcs[ifi.Index]}
 				if err != nil {
 					ev.Error = err.Error()
 				}
@@ -555,7 +555,7 @@ send:
 type sendJSON struct {
 	Seq       int            `json:"seq"`
 	Group     netip.AddrPort `json:"group"`
-	Source    netip.AddrPort `json:"source"`
+	From      netip.AddrPort `json:"from"` // where it left from, as from in every record
 	Interface string         `json:"interface"`
 	TTL       int            `json:"ttl"`
 	Size      int            `json:"size"`

@@ -131,9 +131,9 @@ type pingRecordJSON struct {
 	Seq   int      `json:"seq"`
 	ID    string   `json:"id"` // wire.IDString
 	Addr  string   `json:"addr"`
-	Size  int      `json:"size,omitempty"`
+	Size  int      `json:"size,omitempty"` // payload bytes, as -s (the text line counts the header too)
 	RTTms *float64 `json:"rtt_ms,omitempty"`
-	Dup   bool     `json:"dup,omitempty"`
+	Dup   bool     `json:"duplicate,omitempty"`
 	Error string   `json:"error,omitempty"`
 }
 
@@ -158,7 +158,7 @@ func (s *pingState) handle(seq int, p client.Pong) {
 		line = fmt.Sprintf("From %s seq=%d Destination Port Unreachable", s.from, seq)
 	default:
 		t := msNumber(p.RTT)
-		rec.Size, rec.RTTms, rec.Dup = p.Size, &t, p.Dup
+		rec.Size, rec.RTTms, rec.Dup = max(0, p.Size-wire.HeaderLen), &t, p.Dup
 		line = fmt.Sprintf("%d bytes from %s: seq=%d time=%s ms", p.Size, s.from, seq, fmtMs(p.RTT))
 		if p.Dup {
 			s.dups++
@@ -338,8 +338,8 @@ func (s *pingState) printSummary(host string, elapsed time.Duration) {
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
 	if s.o.json {
 		sum := map[string]any{
-			"type": "summary", "host": host, "addr": s.from,
-			"transmitted": s.transmitted, "received": s.received, "duplicates": s.dups, "errors": s.errs,
+			"type": "summary", "target": host, "addr": s.from,
+			"sent": s.transmitted, "replies": s.received, "duplicates": s.dups, "errors": s.errs,
 			"loss_percent": loss, "elapsed_ms": msNumber(elapsed),
 		}
 		if len(s.rtts) > 0 {
