@@ -30,6 +30,16 @@ one JSON object per instance and line. Queries are repeated at 0, 25, 75,
 instances were found. -t/--timeout and -n, the spellings of earlier
 releases, still work.
 
+With --mdns it speaks multicast DNS / DNS-SD instead (RFC 6762/6763, UDP
+5353, 224.0.0.251 and ff02::fb): SERVICE is any DNS-SD type (_http._tcp,
+_ipp._tcp, _udpkit._udp), or, without SERVICE, every type present
+(_services._dns-sd._udp.local), like avahi-browse -a. Each instance is
+printed as soon as its SRV, TXT and address records are in: host, port,
+addresses and TXT pairs as ATTRIBUTES. Questions go out as one-shot queries
+(from an ephemeral port, answered at once by unicast) at 0, 30, 100, 250 and
+600 ms, and as RFC 6762 continuous queries from port 5353 at 0, 1, 3, 7 ... s
+(intervals doubling up to an hour), with known answers.
+
 Exit status: 0 when at least one instance was found (with -c: when N were
 found), 1 when none (or fewer than N) were found, 2 on a usage or local
 error. (avahi-browse exits 0 even when it found nothing; udpcli does not.)
@@ -40,7 +50,9 @@ Examples:
   udpcli discover -q -w 0.3 && echo "a server is up"
   udpcli discover -p | grep '^='            # as avahi-browse -p -r -t
   udpcli discover -I eth0 -I 10.0.0.0/8 --json
-  udpcli discover -I '{{ GetPrivateInterfaces | attr "name" }}'`,
+  udpcli discover -I '{{ GetPrivateInterfaces | attr "name" }}'
+  udpcli discover --mdns _http._tcp
+  udpcli discover --mdns -t 3s --json`,
 		setup: setupDiscover,
 	})
 }
@@ -55,6 +67,7 @@ type instanceJSON struct {
 	TTL        float64        `json:"ttl_ms"` // milliseconds, as every duration in --json
 	Attrs      map[string]any `json:"attrs"`
 	Truncated  bool           `json:"truncated,omitempty"`
+	Host       string         `json:"host,omitempty"`
 }
 
 func toJSON(in discovery.Instance) instanceJSON {
@@ -93,6 +106,7 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 	cliflag.Alias(fs, "deadline", "t")
 	cliflag.AliasName(fs, "deadline", "timeout")
 	cliflag.Alias(fs, "count", "n")
+	useMDNS := fs.Bool("mdns", false, "browse mDNS / DNS-SD (any service type; without SERVICE every type present) instead of udpkit discovery")
 	querySize := fs.Int("query-size", discovery.DefaultQuerySize, fmt.Sprintf("pad queries to this many bytes, %d to %d (servers never answer with more bytes than the query)", discovery.MinQuerySize, 1472))
 	return func(ctx context.Context, io stdio, args []string) error {
 		if len(args) > 1 {
@@ -100,7 +114,7 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 		}
 		service := ""
 		if len(args) == 1 {
-			service = args[0]
+			service = strings.TrimSuffix(strings.TrimSuffix(args[0], "."), ".local")
 			if err := wire.ValidateService(service); err != nil {
 				return usagef("%v", err)
 			}
@@ -110,6 +124,12 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 		}
 		if *timeout <= 0 || *count < 0 || *querySize < 0 {
 			return usagef("-w must be positive, -c and --query-size not negative")
+		}
+		if *useMDNS {
+			if fs.Changed("query-size") {
+				return usagef("--query-size is for udpkit discovery, not --mdns")
+			}
+			return discoverMDNS(ctx, io, service, *ifaces, *timeout, *count, *asJSON)
 		}
 		if *querySize != 0 && (*querySize < discovery.MinQuerySize || *querySize > 1472) {
 			return usagef("--query-size %d: want %d to 1472 bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize)

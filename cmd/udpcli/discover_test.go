@@ -37,7 +37,8 @@ func TestMain(m *testing.M) {
 }
 
 func TestDiscoverUsage(t *testing.T) {
-	for _, args := range [][]string{{"discover", "a", "b"}, {"discover", "bad"}, {"discover", "-t", "0"}, {"watch", "--json", "-p"}} {
+	for _, args := range [][]string{{"discover", "a", "b"}, {"discover", "bad"}, {"discover", "-t", "0"}, {"watch", "--json", "-p"},
+		{"discover", "--mdns", "http"}, {"discover", "--mdns", "--query-size", "100"}, {"discover", "--mdns", "_a._tcp", "_b._tcp"}} {
 		var out, errb strings.Builder
 		if code := run(context.Background(), args, stdio{in: strings.NewReader(""), out: &out, err: &errb}); code != exitUsage {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errb.String())

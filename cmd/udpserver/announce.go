@@ -27,6 +27,7 @@ type announceOptions struct {
 	attrs    []string
 	ttl      time.Duration
 	ttlFlag  *time.Duration // set by Parse; copied into ttl by validate
+	mdns     mdnsOptions
 }
 
 func (o *announceOptions) register(fs *pflag.FlagSet) {
@@ -36,6 +37,7 @@ func (o *announceOptions) register(fs *pflag.FlagSet) {
 	fs.StringArrayVarP(&o.ifaces, "iface", "I", nil, "announce on this interface: `name`, address, CIDR or go-sockaddr template (repeatable; default: every interface that is up, not loopback, and can broadcast or multicast; see 'udpcli ifaces')")
 	fs.StringArrayVar(&o.attrs, "attr", nil, "attribute to announce, `key=value` as in DNS-SD TXT records (repeatable)")
 	o.ttlFlag = cliflag.Seconds(fs, "announce-ttl", "", discovery.DefaultTTL, "how long browsers keep the announcement, in seconds (120) or a duration (2m); re-announced every third of it")
+	o.mdns.register(fs)
 }
 
 // validate checks the names before any socket is opened, so that a typo is
@@ -44,7 +46,10 @@ func (o *announceOptions) validate() error {
 	if o.ttlFlag != nil {
 		o.ttl = *o.ttlFlag
 	}
-	if o.off {
+	if err := o.mdns.validate(); err != nil {
+		return err
+	}
+	if o.off && !o.mdns.on {
 		return nil
 	}
 	if err := wire.ValidateService(o.service); err != nil {
@@ -94,7 +99,7 @@ func (e *announceError) Unwrap() error { return e.err }
 // not fit, the discovery port unavailable) is an *announceError.
 func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn, log *slog.Logger) (*discovery.Announcer, <-chan struct{}, error) {
 	done := make(chan struct{})
-	if o.off || len(conns) == 0 {
+	if (o.off && !o.mdns.on) || len(conns) == 0 {
 		close(done)
 		return nil, done, nil
 	}
@@ -109,6 +114,10 @@ func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn
 			continue
 		}
 		bound = append(bound, ap.Addr().Unmap())
+	}
+	if o.off {
+		mdnsDone, err := startMDNS(ctx, o.mdns, o, "", port, bound, log)
+		return nil, mdnsDone, err
 	}
 	a, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{
 		Service:    o.service,
@@ -128,12 +137,18 @@ func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn
 		}
 		return nil, nil, &announceError{err: err, usage: len(o.ifaces) > 0 || errors.Is(err, wire.ErrInvalidName)}
 	}
+	mdnsDone, err := startMDNS(ctx, o.mdns, o, a.Instance(), port, bound, log)
+	if err != nil {
+		a.Close()
+		return nil, nil, err
+	}
 	log.Info("announcing", "service", a.Service(), "instance", a.Instance(), "port", port, "interfaces", a.Interfaces(), "ttl", o.ttl)
 	go func() {
 		defer close(done)
 		if err := a.Run(ctx); err != nil {
 			log.Warn("announcer stopped", "err", err)
 		}
+		<-mdnsDone
 	}()
 	return a, done, nil
 }

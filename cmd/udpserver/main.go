@@ -80,6 +80,13 @@ only its addresses on that interface, answers 'udpcli discover', and says
 goodbye when it stops. Bound to specific addresses, it announces only on
 their interfaces; bound to loopback only, nowhere. --no-announce turns it off.
 
+mDNS / DNS-SD: with --mdns the server is also published as
+INSTANCE._udpkit._udp.local (--mdns-service sets the type) on UDP 5353,
+shared with Avahi or any other responder: PTR, SRV, TXT (the --attr pairs
+and udpkit=VERSION) and each interface's A/AAAA records, after probing the
+names (a taken name becomes "name (2)"); goodbyes on shutdown. avahi-browse,
+dns-sd and zeroconf libraries see it; 'udpcli discover --mdns' browses it.
+
 Storing: with --forward nats://HOST:PORT every message is published to a NATS
 JetStream stream instead of stdout (subject --forward-subject, default
 udpkit.<instance>; headers Nats-Msg-Id, Udpkit-Source, Udpkit-Destination,
@@ -100,6 +107,7 @@ Examples:
   udpserver --listen 192.168.1.5:9797 --no-raw
   udpserver --instance kitchen --attr room=kitchen --attr fw=1.2
   udpserver -I eth0 --announce-ttl 30s       # announce on eth0 only
+  udpserver --instance kitchen --mdns        # also visible to avahi-browse -r _udpkit._udp
   udpserver --quiet --log-level debug        # answer, print nothing
   udpserver --metrics 127.0.0.1:9799         # Prometheus: curl 127.0.0.1:9799/metrics
   udpserver | jq -r .text                    # just the messages

@@ -226,6 +226,8 @@ func TestRunUsageErrors(t *testing.T) {
 		{"127.0.0.1:9797"},
 		{"--metrics", "9100"},
 		{"--metrics", "127.0.0.1:http"},
+		{"--mdns", "--mdns-service", "udpkit"},
+		{"--mdns", "--mdns-service", "_toolongservicename._udp"},
 		{"--dedup-entries", "0"},
 		{"--dedup-per-source", "-1"},
 		{"--dedup-window", "0"},

@@ -25,6 +25,18 @@
 // Packet loss is an nftables rule on the bridges' forward path
 // (`numgen random mod 100 < P drop`), set with Config.Loss or Lab.SetLoss.
 //
+// # Avahi
+//
+// Host.StartAvahi runs avahi-daemon inside a host, for mDNS interop tests:
+// a private dbus-daemon (its socket in a temporary directory, handed to
+// clients as DBUS_SYSTEM_BUS_ADDRESS by Avahi.Command), and the daemon in
+// a mount namespace of its own (unshare -m) with a private /run and
+// /etc/avahi/services bound over the real ones, as root without chroot
+// (--no-drop-root --no-chroot) and with its own configuration file (-f):
+// host name avahi-h<index>, the host's NICs only. Nothing of the machine's
+// own Avahi, bus or network is touched. AvahiAvailable says whether the
+// binaries are there.
+//
 // # Use
 //
 // Building a lab needs root and the ip command (nft for loss). Tests skip
