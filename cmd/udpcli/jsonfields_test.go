@@ -29,7 +29,7 @@ var jsonFields = map[string]bool{
 	// identity and addresses
 	"id": true, "session": true, "seq": true, "first_seq": true,
 	"addr": true, "addrs": true, "from": true, "to": true, "peer": true, "group": true, "source": true,
-	"target": true, "instance": true, "service": true, "server": true, "interface": true, "interfaces": true,
+	"target": true, "host": true, "instance": true, "service": true, "server": true, "interface": true, "interfaces": true,
 	// payload and sizes
 	"text": true, "base64": true, "raw": true, "size": true,
 	// time
