@@ -37,7 +37,8 @@ figures depend on the CPU, the kernel and what else runs.
 
 Run the server with --quiet (or it spends its time writing JSON lines),
 ideally pinned to its own core:
-  taskset -c 0 udpserver --quiet --listen 127.0.0.1:9797 &
+  taskset -c 0 udpserver --quiet --listen 127.0.0.1:9797 --rate-limit 0 \
+      --dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144 &
   taskset -c 1 udpcli bench -d 5s --inflight 64 127.0.0.1:9797
 
 Exit status: 0 when replies came, 1 when none came, 2 on usage errors.`,
@@ -167,6 +168,13 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		if r.Limited > 0 {
 			fmt.Fprintf(io.err, "udpcli bench: the server rate-limited this host (%d NACKs \"rate limited\", and the datagrams over the limit were dropped): "+
 				"run the server with --rate-limit 0 to measure it\n", r.Limited)
+		}
+		if busy := r.Nacks - r.Limited; busy > 0 && r.Kind == "data" {
+			// Each request carries a fresh ID from one socket: past the
+			// server's share per sender (16384 by default) it answers
+			// NACK busy, which measures the table, not the server.
+			fmt.Fprintf(io.err, "udpcli bench: %d requests got a NACK (busy, most likely: the server remembers at most --dedup-per-source message IDs of one sender for --dedup-window): "+
+				"run the server with --dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144 to measure it, or bench --ping\n", busy)
 		}
 		if r.Replies == 0 {
 			return failed(errors.New("no reply came"))
