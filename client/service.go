@@ -226,17 +226,18 @@ func (s *ServiceClient) send(ctx context.Context, id uint64, payload []byte) (Se
 			s.failed(i)
 			continue
 		}
-		attempts, busy := out.Attempts, out.Busy
+		attempts, busy, limited := out.Attempts, out.Busy, out.RateLimited
 		res, err := c.sendID(ctx, id, payload)
 		out.Result = res
 		out.Attempts += attempts
 		out.Busy += busy
+		out.RateLimited += limited
 		out.Elapsed = time.Since(begin)
 		if err == nil || !failover(err) || ctx.Err() != nil {
 			return out, err
 		}
-		if re, ok := errors.AsType[*RejectedError](err); ok && re.Code == wire.CodeBusy {
-			out.Busy++
+		if re, ok := errors.AsType[*RejectedError](err); ok && congestion(re.Code) {
+			countNack(&out.Result, re.Code)
 		}
 		lastErr = fmt.Errorf("%s (%v): %w", s.servers[i].Instance, s.addrs[i], err)
 		s.failed(i)

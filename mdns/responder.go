@@ -145,12 +145,25 @@ func DefaultHost(port uint16, addrs []string) string {
 	return fmt.Sprintf("%s-%06x", label, h.Sum64()&0xffffff)
 }
 
+// DefaultResponderConfig returns the defaults of a ResponderConfig spelled
+// out (udpkit's convention: NewResponder(DefaultResponderConfig() plus the
+// instance and port) and the same with a zero Service behave the same).
+// Host stays empty: DefaultHost derives it from the port and addresses.
+func DefaultResponderConfig() ResponderConfig {
+	return ResponderConfig{Service: wire.ServiceServer}
+}
+
+func (cfg ResponderConfig) withDefaults() ResponderConfig {
+	if cfg.Service == "" {
+		cfg.Service = DefaultResponderConfig().Service
+	}
+	return cfg
+}
+
 // NewResponder checks cfg, selects the interfaces and opens the mDNS
 // sockets (UDP 5353, shared with other responders such as Avahi).
 func NewResponder(cfg ResponderConfig) (*Responder, error) {
-	if cfg.Service == "" {
-		cfg.Service = wire.ServiceServer
-	}
+	cfg = cfg.withDefaults()
 	if err := wire.ValidateService(cfg.Service); err != nil {
 		return nil, err
 	}

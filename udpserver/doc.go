@@ -107,7 +107,18 @@
 // tighter bound, and a server whose senders need more exactly-once
 // throughput raises them at 120 bytes an entry. The table grows by
 // doubling from 1024 entries, so an idle server holds ~120 KiB; once
-// grown it allocates nothing.
+// grown it allocates nothing. That is the table's memory, not the
+// process's: at Go's default GOGC the heap may grow to twice what is
+// live, and the last doubling has the old and the new table live at
+// once, so a process whose table filled sits near 70 MiB RSS unless a
+// soft memory limit (debug.SetMemoryLimit, $GOMEMLIMIT) a little above
+// the table keeps the collector ahead (cmd/udpserver sets table + 16 MiB:
+// ~52 MiB RSS; BENCHMARKS.md).
+//
+// A sender past its share gets NACK busy with the text
+// wire.ReasonSenderShareFull (wire.ReasonHostShareFull,
+// wire.ReasonTableFull for the other bounds) when the text fits whole in
+// a reply no longer than the request, else the code alone.
 //
 //	s := &udpserver.Server{RateLimit: 1000, RateBurst: 200} // per source
 //

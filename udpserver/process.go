@@ -105,7 +105,10 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 	case dedupFull:
 		s.stats.busy.Add(1)
 		s.stats.nack(wire.CodeBusy)
-		return wire.AppendNack(reply[:0], h.ID, wire.CodeBusy, "", wire.HeaderLen)
+		if wire.HeaderLen+len(reason) > n {
+			reason = "" // the text whole, or the code alone
+		}
+		return wire.AppendNack(reply[:0], h.ID, code, reason, n)
 	}
 	p.ex.key, p.ex.size = key, n
 	code, reason, deferred := s.handle(ctx, p, h.ID, false, body, now)

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/udpkit/udpkit/internal/readloop"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -121,6 +122,11 @@ func Reject(code wire.Code, reason string) error {
 // Server is a udpkit acknowledgement server. Its zero value is ready to use
 // and accepts every message. The fields must not be changed after the first
 // call to Serve or ListenAndServe.
+//
+// Configuration: shaped like net/http's Server, the Server is its own
+// configuration (udpkit's one convention, with the struct standing for an
+// XConfig): every zero field stands for its documented default, and
+// DefaultServer returns a Server with those defaults spelled out.
 //
 // Execution model: each socket is served by Workers goroutines; each of
 // them reads one datagram, runs the handler inline, sends the reply and
@@ -237,12 +243,33 @@ type Server struct {
 	ctx    context.Context // handlers' context; canceled by Close
 	cancel context.CancelFunc
 
+	logRead logLimiter // failed reads (readFailed), besides the kinds above
+
 	mu       sync.Mutex
 	conns    map[net.PacketConn]struct{}
 	closed   bool           // Shutdown or Close was called
 	wg       sync.WaitGroup // running workers
 	done     chan struct{}  // closed by Shutdown and Close
 	doneOnce sync.Once
+}
+
+// DefaultServer returns a Server with every default of its fields spelled
+// out (udpkit's convention, after memberlist's DefaultLANConfig): start
+// from it to change one value. It serves exactly as a zero Server does.
+// BatchSize and RateBurst stay 0: their defaults follow Workers and
+// RateLimit; Handler and Logger stay nil (accept everything, silent).
+func DefaultServer() *Server {
+	return &Server{
+		MaxDatagram:    wire.DefaultMaxDatagram,
+		DedupWindow:    DefaultDedupWindow,
+		DedupEntries:   DefaultDedupEntries,
+		DedupPerSource: DefaultDedupPerSource,
+		DedupPerHost:   DefaultDedupPerHost,
+		Workers:        1,
+		Sockets:        1,
+		RateSources:    DefaultRateSources,
+		MaxDeferred:    DefaultMaxDeferred,
+	}
 }
 
 // config is the resolved copy of the Server's fields.
@@ -517,14 +544,15 @@ func (s *Server) serveWorker(c conn) error {
 	}
 }
 
-// readBackoff is how long a worker waits after a failed read: it doubles
-// from 5 ms to 1 s while reads keep failing, so that a broken socket is
-// never hot-looped.
-type readBackoff time.Duration
+// readBackoff is how long a worker waits after a failed read: the one
+// read-loop discipline of internal/readloop (5 ms doubling to 1 s), so that
+// a broken socket is never hot-looped.
+type readBackoff = readloop.Backoff
 
 // readFailed handles a read error: it returns ErrServerClosed (or the
 // socket's own closing error) when the worker must stop, or nil after
-// counting, logging and waiting out the back-off.
+// counting, logging (within readloop's budget) and waiting out the
+// back-off.
 func (s *Server) readFailed(b *readBackoff, err error) error {
 	if s.isClosing() {
 		return ErrServerClosed
@@ -533,16 +561,12 @@ func (s *Server) readFailed(b *readBackoff, err error) error {
 		return fmt.Errorf("udpserver: socket closed: %w", err)
 	}
 	s.stats.readErrors.Add(1)
-	*b = readBackoff(min(max(2*time.Duration(*b), 5*time.Millisecond), time.Second))
-	s.log.Warn("udpserver: read failed; backing off", "err", err, "backoff", time.Duration(*b))
-	t := time.NewTimer(time.Duration(*b))
-	select {
-	case <-t.C:
-		return nil
-	case <-s.done:
-		t.Stop()
+	d := b.Next()
+	s.logLimited(&s.logRead, slog.LevelWarn, "udpserver: read failed; backing off", "err", err, "backoff", d)
+	if !readloop.Pause(s.done, d) {
 		return ErrServerClosed
 	}
+	return nil
 }
 
 func (s *Server) isClosing() bool {

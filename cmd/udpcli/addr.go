@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/udpkit/udpkit/client"
 )
@@ -58,43 +57,4 @@ func splitPortHint(args []string) string {
 		return ""
 	}
 	return host + ":" + args[1]
-}
-
-// fmtMs formats a duration in milliseconds with ping's precision: three
-// decimals below 1 ms, two below 10, one below 100, none above.
-func fmtMs(d time.Duration) string {
-	ms := float64(d) / float64(time.Millisecond)
-	switch {
-	case ms < 1:
-		return strconv.FormatFloat(ms, 'f', 3, 64)
-	case ms < 10:
-		return strconv.FormatFloat(ms, 'f', 2, 64)
-	case ms < 100:
-		return strconv.FormatFloat(ms, 'f', 1, 64)
-	}
-	return strconv.FormatFloat(ms, 'f', 0, 64)
-}
-
-// msNumber is a duration in milliseconds for JSON, rounded to microseconds.
-func msNumber(d time.Duration) float64 {
-	return float64(d.Round(time.Microsecond)) / float64(time.Millisecond)
-}
-
-// plural returns "1 attempt" or "n attempts".
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return strconv.Itoa(n) + " " + word + "s"
-}
-
-// oneLine makes untrusted text (a server's NACK reason) safe to print on
-// one line.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
 }

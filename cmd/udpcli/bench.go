@@ -131,20 +131,7 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		}
 		defer conn.Close()
 		// SIGUSR1 (as dd), SIGQUIT or SIGINFO: the counts so far on stderr.
-		status := make(chan struct{}, 1)
-		go func() {
-			for {
-				select {
-				case <-io.status:
-					select {
-					case status <- struct{}{}:
-					default:
-					}
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
+		status := statusRequests(ctx, io)
 		br, err := client.Bench(ctx, conn, client.BenchConfig{Ping: *ping, InFlight: *inflight, Size: whole,
 			Duration: *duration, Timeout: *timeout, Status: status, OnStatus: func(r client.BenchResult) {
 				fmt.Fprintf(io.err, "%d sent, %d replies, %d lost, %d nacks in %.1f s: %.0f replies/s so far\n",

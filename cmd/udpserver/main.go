@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/internal/netaddr"
 
@@ -136,6 +138,7 @@ type options struct {
 	man             bool   // --man: print the manual page
 	flags           *pflag.FlagSet
 	dedup           dedupOptions
+	keys            *auth.Keyring // --key-file; nil: no authentication
 }
 
 // dedupOptions are the de-duplication table's limits (udpserver.Server
@@ -154,7 +157,37 @@ func main() {
 	// A closed stdout (udpserver | head -1) is an error the handler sees and
 	// reports, not a silent death by SIGPIPE.
 	signal.Ignore(syscall.SIGPIPE)
+	softMemoryLimit = true
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// softMemoryLimit makes run set the Go runtime's soft memory limit from
+// the de-duplication table's size unless $GOMEMLIMIT is set; only the real
+// command does (the limit is the whole process's).
+var softMemoryLimit bool
+
+// memoryHeadroom is what the soft memory limit allows above the full
+// de-duplication table: the rate-limit table (~2.5 MiB), the table's last
+// doubling in flight, buffers and the runtime's own.
+const memoryHeadroom = 16 << 20
+
+// setMemoryLimit sets the soft limit to the table's full size plus
+// memoryHeadroom. At the default GOGC the heap may grow to twice what is
+// live, so a server whose table has filled (30 MiB at the defaults) would
+// sit at ~70 MiB RSS; with the limit the collector runs earlier instead
+// (the table has no pointers, so a collection is cheap) and the RSS stays
+// near 50 MiB (BENCHMARKS.md). It is soft: the heap may pass it, with the
+// collector then limited to half the CPU, never an out-of-memory error.
+func setMemoryLimit(entries int) int64 {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return debug.SetMemoryLimit(-1)
+	}
+	if entries <= 0 {
+		entries = udpserver.DefaultDedupEntries
+	}
+	limit := int64(entries)*udpserver.DedupBytesPerEntry + memoryHeadroom
+	debug.SetMemoryLimit(limit)
+	return limit
 }
 
 // run is udpserver: it serves until ctx is done and returns the exit status.
@@ -189,6 +222,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := newLogger(stderr, opts)
+	if softMemoryLimit {
+		log.Debug("soft memory limit", "bytes", setMemoryLimit(opts.dedup.entries))
+	}
 
 	// The server stops when ctx ends, or when stdout is gone: nothing
 	// could be recorded, so nothing should be acknowledged any more.
@@ -329,12 +365,18 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics and a health check at /healthz, host:port (e.g. 127.0.0.1:9799; :9799 for every address)")
 	o.announce.register(fs)
 	o.forward.register(fs)
+	loadKeys := cliflag.KeyFile(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if err := o.forward.validate(fs); err != nil {
 		return o, err
 	}
+	keys, _, err := loadKeys()
+	if err != nil {
+		return o, fmt.Errorf("--key-file: %w", err)
+	}
+	o.keys, o.announce.keys = keys, keys
 	o.shutdownTimeout = *shutdownTimeout
 	o.dedup.window = *dedupWindow
 	if o.dedup.entries < 1 || o.dedup.perSource < 1 || o.dedup.perHost < 1 || o.dedup.window <= 0 {
@@ -356,7 +398,6 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 		return o, fmt.Errorf("invalid --max-size %d: want %d to %d bytes", o.maxSize, wire.HeaderLen, wire.MaxDatagram)
 	}
 	rl := strings.TrimSuffix(*rateLimit, "/s")
-	var err error
 	if o.rateLimit, err = strconv.ParseFloat(rl, 64); err != nil || o.rateLimit < 0 || o.rateLimit > 1e9 || o.rateLimit != o.rateLimit {
 		return o, fmt.Errorf("invalid --rate-limit %q: want datagrams a second such as 1000/s, or 0 for no limit", *rateLimit)
 	}
