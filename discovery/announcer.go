@@ -46,8 +46,10 @@ type AnnouncerConfig struct {
 	// whole seconds; re-announcements come every TTL/3. Default
 	// DefaultTTL (120 s); at least 1 s.
 	TTL time.Duration
-	// MaxAnswerDelay is the longest random delay before answering a
-	// query. Default DefaultMaxAnswerDelay (5 ms); negative means none.
+	// MaxAnswerDelay is the longest random delay before the shared copy
+	// of an answer (to the broadcast address or ff02::1); the answer to
+	// the querier itself goes at once. Default DefaultMaxAnswerDelay
+	// (5 ms); negative means none.
 	MaxAnswerDelay time.Duration
 	// SourceRate limits the answers sent to one source address, so that
 	// a flood of queries (spoofed or not) never turns into a flood of
@@ -337,7 +339,8 @@ type inPacket struct {
 	ifIndex int
 }
 
-// pendingAnswer is an answer waiting for its random delay.
+// pendingAnswer is an answer to send: its unicast to the querier (dst) at
+// once, its shared copy when due, after the random delay.
 type pendingAnswer struct {
 	due     time.Time
 	msg     []byte
@@ -403,9 +406,18 @@ func (a *Announcer) Run(ctx context.Context) error {
 				continue
 			}
 			if ok {
-				pending = append(pending, ans)
-				slices.SortFunc(pending, func(x, y pendingAnswer) int { return x.due.Compare(y.due) })
-				answerT.Reset(time.Until(pending[0].due))
+				// The unicast answer goes at once: the instance is this
+				// server's alone, and RFC 6762 section 6 delays only
+				// shared answers, which many responders may send at
+				// once. The shared copy (to the broadcast address or
+				// ff02::1, heard by every host) waits its random delay.
+				a.sendAnswer(pendingAnswer{msg: ans.msg, dst: ans.dst, ifIndex: ans.ifIndex})
+				if ans.shared.IsValid() {
+					ans.dst = netip.AddrPort{}
+					pending = append(pending, ans)
+					slices.SortFunc(pending, func(x, y pendingAnswer) int { return x.due.Compare(y.due) })
+					answerT.Reset(time.Until(pending[0].due))
+				}
 			}
 		case now := <-answerT.C:
 			for len(pending) > 0 && !pending[0].due.After(now) {
@@ -616,10 +628,13 @@ func (a *Announcer) sendAll(t wire.Type, ttl uint32) {
 	}
 }
 
-// sendAnswer sends an answer that waited for its delay.
+// sendAnswer sends an answer to its querier (dst, counted in Answers)
+// and its shared copy, each when set.
 func (a *Announcer) sendAnswer(p pendingAnswer) {
-	a.stats.answers.Add(1)
-	a.send(p.msg, p.dst, p.ifIndex)
+	if p.dst.IsValid() {
+		a.stats.answers.Add(1)
+		a.send(p.msg, p.dst, p.ifIndex)
+	}
 	if p.shared.IsValid() {
 		a.send(p.msg, p.shared, p.ifIndex)
 	}

@@ -243,6 +243,123 @@ type found struct {
 	src     netip.Addr // where the first answer came from
 	iface   string     // the interface it came through
 	warned  bool       // a name conflict was logged
+	heard   []heard    // every source that answered for the name, first one first
+	others  []netip.AddrPort
+}
+
+// heard is one source that answered for a name.
+type heard struct {
+	from   netip.AddrPort // the source address with the record's port
+	iface  string
+	owners []netip.Addr // the source and the addresses its record lists
+	mine   bool         // the server of the first answer (the reported one)
+	other  bool         // listed in Instance.Others
+}
+
+// maxHeard caps the sources remembered per name, so a flood of forged
+// sources costs bounded memory and time; later ones are still compared.
+const maxHeard = 16
+
+func (h *heard) src() netip.Addr { return h.owners[0] }
+
+// related reports whether a and b are one server: one lists the other's
+// source (an honest server lists its addresses of both families).
+func related(a, b *heard) bool {
+	return slices.Contains(a.owners, b.src()) || slices.Contains(b.owners, a.src())
+}
+
+// distinct reports whether a and b are surely two servers: they are not
+// related, and one of them lists an address of the other's family. A
+// server answers from an address it lists (else its answer is dropped as
+// foreign), so an answer of a family it lists addresses of, from none of
+// them, is someone else's. Two sources of one family that do not list
+// each other are two servers; across families, a record that lists no
+// address of the other family says nothing.
+func distinct(a, b *heard) bool {
+	fam := func(owners []netip.Addr, x netip.Addr) bool {
+		return slices.ContainsFunc(owners, func(o netip.Addr) bool { return o.Is4() == x.Is4() })
+	}
+	return a.iface == b.iface && !related(a, b) && (fam(a.owners, b.src()) || fam(b.owners, a.src()))
+}
+
+// hear records an answer for f's name from n and reports whether it comes
+// from the server of the first answer, and whether it reveals a conflict
+// (PROTOCOL.md 6.6) not seen before. The comparison is with every source
+// heard so far, not only the first: the first answer may be the real
+// server's IPv6 copy and a forger's IPv4 answer then shows a conflict
+// only against the server's IPv4 addresses. The sources in a conflict
+// that are not the first answer's server go to f.others, one address per
+// server, of the first answer's family when known.
+func (f *found) hear(n heard) (mine, conflict bool) {
+	for i := range f.heard {
+		if h := &f.heard[i]; h.iface == n.iface && h.src() == n.src() {
+			return h.mine, false // a copy of an answer already heard
+		}
+	}
+	if len(f.heard) == 0 {
+		n.mine = true
+	}
+	var cands []int
+	for i := range f.heard {
+		if distinct(&f.heard[i], &n) {
+			cands = append(cands, i)
+		}
+	}
+	f.heard = append(f.heard, n)
+	ni := len(f.heard) - 1
+	for changed := true; changed; { // the first answer's server, grown by relation
+		changed = false
+		for i := range f.heard {
+			if h := &f.heard[i]; !h.mine {
+				for j := range f.heard {
+					if f.heard[j].mine && related(h, &f.heard[j]) {
+						h.mine, changed = true, true
+						break
+					}
+				}
+			}
+		}
+	}
+	mine = f.heard[ni].mine
+	if len(cands) > 0 {
+		cands = append(cands, ni)
+	}
+	for _, i := range cands {
+		if f.heard[i].mine || f.heard[i].other {
+			continue
+		}
+		conflict = true
+		f.addOther(i)
+	}
+	if len(f.heard) > maxHeard {
+		f.heard = f.heard[:ni] // compared, then forgotten
+	}
+	return mine, conflict
+}
+
+// addOther lists the source of f.heard[i] in f.others, unless another
+// address of the same server is listed already (it replaces that one when
+// it is of the first answer's family and that one is not).
+func (f *found) addOther(i int) {
+	c := &f.heard[i]
+	fam4 := f.heard[0].src().Is4()
+	for j := range f.heard {
+		o := &f.heard[j]
+		if j == i || !o.other || !related(c, o) {
+			continue
+		}
+		if c.src().Is4() == fam4 && o.src().Is4() != fam4 {
+			if k := slices.Index(f.others, o.from); k >= 0 {
+				f.others[k] = c.from
+			}
+			o.other, c.other = false, true
+		}
+		return
+	}
+	c.other = true
+	if len(f.others) < maxWarned && !slices.Contains(f.others, c.from) {
+		f.others = append(f.others, c.from)
+	}
 }
 
 // truncatedWait is how long a Browse waits for the full record of an
@@ -251,9 +368,10 @@ const truncatedWait = 300 * time.Millisecond
 
 // answerHold is how long a Browse holds the first answer to a name before
 // it reports it, so that a second answer with the same name from another
-// source marks the report as a conflict (Instance.Conflict). Servers
-// answer after 0 to 5 ms, so a forger that answers at once cannot report
-// itself silently before the real server is heard.
+// source marks the report as a conflict (Instance.Conflict). A server
+// answers the querier at once and its shared copy after 0 to 5 ms, so
+// whichever of a forger and the real server is heard first, the other is
+// heard within the hold.
 const answerHold = 10 * time.Millisecond
 
 // Browse queries for instances of service ("" for every service) until
@@ -411,41 +529,49 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 					continue
 				}
 			}
-			src := plainAddr(p.src.Addr())
+			n := heard{from: netip.AddrPortFrom(p.src.Addr(), rec.Port), iface: in.Interface, owners: ownersOf(in)}
 			switch {
 			case f == nil && !rec.Truncated:
-				known[key] = &found{hash: wire.KnownHash(rec.Service, rec.Instance), held: &in, since: time.Now(),
+				f = &found{hash: wire.KnownHash(rec.Service, rec.Instance), held: &in, since: time.Now(),
 					owners: ownersOf(in), src: p.src.Addr(), iface: in.Interface}
+				f.hear(n)
+				known[key] = f
 				order = append(order, key)
 				if holding == 0 {
 					hold.Reset(answerHold)
 				}
 				holding++
+				continue
 			case f == nil:
-				known[key] = &found{hash: wire.KnownHash(rec.Service, rec.Instance), pending: &in, since: time.Now(),
+				f = &found{hash: wire.KnownHash(rec.Service, rec.Instance), pending: &in, since: time.Now(),
 					owners: ownersOf(in), src: p.src.Addr(), iface: in.Interface}
+				f.hear(n)
+				known[key] = f
 				order = append(order, key)
 				b.followUp(ids, &in)
-			case f.iface == in.Interface && f.src.Is4() == src.Is4() && !slices.Contains(f.owners, src) &&
-				!slices.Contains(ownersOf(in), plainAddr(f.src)):
-				// One server answers each query once per address family
-				// and interface, from one address it lists: a second
-				// source is a second server with the same name
-				// (PROTOCOL.md 6.6), or a forger.
-				other := netip.AddrPortFrom(p.src.Addr(), rec.Port)
+				continue
+			}
+			// One server answers each query once per address family and
+			// interface, from one address it lists: a source that is
+			// surely not the first answer's server is a second server with
+			// the same name (PROTOCOL.md 6.6), or a forger, whichever of
+			// the two answered first.
+			mine, conflict := f.hear(n)
+			if conflict {
 				for _, h := range []*Instance{f.held, f.pending} {
-					if h != nil && !slices.Contains(h.Others, other) && len(h.Others) < maxWarned {
+					if h != nil {
 						h.Conflict = true
-						h.Others = append(h.Others, other)
+						h.Others = slices.Clone(f.others)
 					}
 				}
 				if !f.warned {
 					f.warned = true
 					b.log.Warn("discovery: two servers answer with the same instance name",
 						"instance", rec.Instance, "service", rec.Service, "interface", in.Interface,
-						"first", f.src, "also", p.src.Addr())
+						"first", f.src, "also", f.others)
 				}
-			case f.pending != nil && !rec.Truncated:
+			}
+			if mine && f.pending != nil && !rec.Truncated {
 				in.Interface, in.Addrs = f.pending.Interface, f.pending.Addrs
 				in.Conflict, in.Others = f.pending.Conflict, f.pending.Others
 				f.pending = nil

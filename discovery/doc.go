@@ -20,8 +20,10 @@
 //	go a.Run(ctx) // announces until ctx ends, then says goodbye
 //
 // The Announcer sends three announcements at start (0, 100 ms, 500 ms),
-// re-announces every TTL/3 with jitter, answers matching queries after a
-// random 0–5 ms, and sends goodbyes (TTL 0) when Run's context ends. Each
+// re-announces every TTL/3 with jitter, answers matching queries at once
+// (the shared copy of an answer, to the broadcast address or ff02::1,
+// after a random 0–5 ms), and sends goodbyes (TTL 0) when Run's context
+// ends. Each
 // interface gets only the server's own addresses on that interface. A
 // server bound to specific addresses is announced only on the interfaces
 // holding them. Many Announcers (and Watchers) share port 9798 on one host.

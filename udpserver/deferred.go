@@ -112,7 +112,9 @@ func (rs *Responder) Done(err error) {
 		out = []byte("ack\n"[:min(4, rs.size)])
 	} else {
 		s.dedup.finish(rs.key, code, reason)
-		out = s.answer(make([]byte, 0, wire.HeaderLen+len(reason)), rs.id, code, reason, rs.size)
+		w := worker{Server: s, clock: -1} // its counts reach the shared ones at once (done)
+		out = w.answer(make([]byte, 0, wire.HeaderLen+len(reason)), rs.id, code, reason, rs.size)
+		w.done()
 	}
 	if rs.c == nil {
 		return

@@ -224,7 +224,7 @@ type Server struct {
 
 	// MeasureHandlers records how long each handler run takes in
 	// Stats.HandlerTime, for a latency histogram (udpserver/metrics). It
-	// costs one clock read per handled datagram. Default false.
+	// costs two clock reads per handled datagram. Default false.
 	MeasureHandlers bool
 
 	initOnce sync.Once
@@ -523,6 +523,7 @@ func (s *Server) serveWorker(c conn) error {
 	p := newPacket(s.cfg.maxDatagram)
 	p.c = c
 	reply := make([]byte, 0, max(s.cfg.maxDatagram, wire.HeaderLen+maxReasonLen))
+	w := newWorker(s)
 	var backoff readBackoff
 	for {
 		err := c.read(p)
@@ -533,7 +534,8 @@ func (s *Server) serveWorker(c conn) error {
 			continue
 		}
 		backoff = 0
-		out := s.process(s.ctx, p, reply)
+		out := w.process(s.ctx, p, reply)
+		w.done()
 		if out == nil {
 			continue
 		}

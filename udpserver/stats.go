@@ -1,10 +1,6 @@
 package udpserver
 
-import (
-	"sync/atomic"
-
-	"github.com/udpkit/udpkit/wire"
-)
+import "sync/atomic"
 
 // Stats is a snapshot of a Server's counters since it started. Every
 // datagram read is counted in Received and then in exactly one of the
@@ -86,12 +82,6 @@ type counters struct {
 	oversizedDropped, rateLimitedDropped                                          atomic.Uint64
 	nacks                                                                         [256]atomic.Uint64
 	handlerTime                                                                   histogram
-}
-
-// nack counts a NACK sent with code.
-func (c *counters) nack(code wire.Code) {
-	c.nacked.Add(1)
-	c.nacks[code].Add(1)
 }
 
 // Stats returns a snapshot of the server's counters.

@@ -19,10 +19,8 @@ var dial = client.Dial
 // other failure, such as no route to the address or every address of a name
 // refusing, is the network's answer (exit 1).
 func dialServer(ctx context.Context, address string, cfg client.Config) (*client.Client, error) {
-	if host, _, err := net.SplitHostPort(address); err == nil {
-		if a, err := netip.ParseAddr(host); err == nil && a.IsMulticast() {
-			return nil, usagef("%s is a multicast group; a udpkit server has a unicast address (find one with 'udpcli discover'; for groups see 'udpcli mcast')", host)
-		}
+	if err := unicastOnly(address); err != nil {
+		return nil, err
 	}
 	c, err := dial(ctx, address, cfg)
 	switch {
@@ -34,6 +32,17 @@ func dialServer(ctx context.Context, address string, cfg client.Config) (*client
 		return nil, failed(errors.New("interrupted"))
 	}
 	return nil, failed(err)
+}
+
+// unicastOnly is the usage error for a server address that is a multicast
+// group, which send, ping and bench refuse before resolving anything.
+func unicastOnly(address string) error {
+	if host, _, err := net.SplitHostPort(address); err == nil {
+		if a, err := netip.ParseAddr(host); err == nil && a.IsMulticast() {
+			return usagef("%s is a multicast group; a udpkit server has a unicast address (find one with 'udpcli discover'; for groups see 'udpcli mcast')", host)
+		}
+	}
+	return nil
 }
 
 // splitPortHint is the hint for a HOST and a PORT given as two arguments

@@ -38,7 +38,10 @@ printed as soon as its SRV, TXT and address records are in: host, port,
 addresses and TXT pairs as ATTRIBUTES. Questions go out as one-shot queries
 (from an ephemeral port, answered at once by unicast) at 0, 30, 100, 250 and
 600 ms, and as RFC 6762 continuous queries from port 5353 at 0, 1, 3, 7 ... s
-(intervals doubling up to an hour), with known answers.
+(intervals doubling up to an hour), with known answers. -q and -p work
+as without --mdns (-p's host field is the SRV host name); in --json,
+ttl_ms is the SRV record's TTL as multicast by the responder, absent when
+only a one-shot answer (TTLs capped at 10 s, RFC 6762 section 6.7) came.
 
 Exit status: 0 when at least one instance was found (with -c: when N were
 found), 1 when none (or fewer than N) were found, 2 on a usage or local
@@ -136,7 +139,7 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 			if fs.Changed("query-size") {
 				return usagef("--query-size is for udpkit discovery, not --mdns")
 			}
-			return discoverMDNS(ctx, io, service, *ifaces, *timeout, *count, *asJSON)
+			return discoverMDNS(ctx, io, service, *ifaces, *timeout, *count, *asJSON, *quiet, *parsable)
 		}
 		if *querySize != 0 && (*querySize < discovery.MinQuerySize || *querySize > 1472) {
 			return usagef("--query-size %d: want %d to 1472 bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize)

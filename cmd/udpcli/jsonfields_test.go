@@ -43,7 +43,7 @@ var jsonFields = map[string]bool{
 	// counts and ratios
 	"sent": true, "replies": true, "received": true, "expected": true, "lost": true, "nacks": true,
 	"duplicates": true, "errors": true, "rate_limited": true, "ignored": true, "ignored_sources": true,
-	"xmt": true, "rcv": true, "peers": true, "peers_ok": true, "inflight": true, "replies_per_second": true,
+	"xmt": true, "rcv": true, "peers": true, "peers_ok": true, "inflight": true, "conns": true, "replies_per_second": true,
 	"loss_percent": true, "round_trip_loss_percent": true, "max_loss_percent": true,
 	// multicast
 	"ttl": true, "ttl_sent": true, "ttl_seen": true, "multicast": true, "unicast": true, "from_peer": true,

@@ -31,6 +31,7 @@ import (
 	"github.com/udpkit/udpkit/internal/netaddr"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/internal/errwriter"
 	"github.com/udpkit/udpkit/internal/manpage"
 	"github.com/udpkit/udpkit/internal/version"
 
@@ -194,11 +195,11 @@ func setMemoryLimit(entries int) int64 {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// --help, --version and --man fail with status 1 when stdout cannot
 	// take them (> /dev/full); the messages have their own check.
-	hw := &errWriter{w: stdout}
+	hw := &errwriter.Writer{W: stdout}
 	opts, err := parseFlags(args, hw)
 	if errors.Is(err, pflag.ErrHelp) {
-		if hw.err != nil {
-			fmt.Fprintf(stderr, "udpserver: write: %v\n", hw.err)
+		if hw.Err() != nil {
+			fmt.Fprintf(stderr, "udpserver: write: %v\n", hw.Err())
 			return exitFailed
 		}
 		return exitOK
@@ -444,21 +445,6 @@ func manPage(fs *pflag.FlagSet) manpage.Page {
 	return manpage.Page{Name: "udpserver", Section: 1, Summary: "receive udpkit messages over UDP and acknowledge them",
 		Help: strings.TrimSuffix(usage, "Flags:\n"), Flags: fs, Version: "udpkit " + version.String(),
 		SeeAlso: []string{"udpcli(1)", "systemd.service(5)"}}
-}
-
-// errWriter remembers the first write error.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
 }
 
 // looksNumeric reports whether host can only have been meant as an IP
