@@ -448,7 +448,7 @@ func (c *Client) dispatch(b []byte, at time.Time) {
 		c.mu.Unlock()
 		if fn == nil {
 			c.unmatched.Add(1)
-			c.cfg.log.Debug("udpkit client: ignored reply for no waiting message", "remote", c.remote, "type", h.Type, "id", h.ID)
+			c.cfg.log.Debug("udpkit client: ignored reply for no waiting message", "remote", c.remote, "type", h.Type, "id", wire.IDString(h.ID))
 			return
 		}
 		r := reply{id: h.ID, typ: h.Type, code: h.Code, at: at}
@@ -460,7 +460,7 @@ func (c *Client) dispatch(b []byte, at time.Time) {
 		c.pong(h.ID, len(b), at)
 	default:
 		c.unexpected.Add(1)
-		c.cfg.log.Debug("udpkit client: ignored unexpected message", "remote", c.remote, "type", h.Type, "id", h.ID)
+		c.cfg.log.Debug("udpkit client: ignored unexpected message", "remote", c.remote, "type", h.Type, "id", wire.IDString(h.ID))
 	}
 }
 

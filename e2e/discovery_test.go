@@ -235,12 +235,10 @@ func nftCounts(t *testing.T, h *netlab.Host) map[string]int {
 
 // watchEvents runs udpcli watch --json on h and delivers its events.
 type watchEvent struct {
-	Event    string    `json:"event"`
+	Event    string    `json:"type"`
 	Reason   string    `json:"reason"`
 	Time     time.Time `json:"time"`
-	Instance struct {
-		Instance string `json:"instance"`
-	} `json:"instance"`
+	Instance string    `json:"instance"` // flat, as discover --json
 }
 
 func startWatch(t *testing.T, h *netlab.Host, cli string) <-chan watchEvent {
@@ -287,7 +285,7 @@ func waitEvent(t *testing.T, events <-chan watchEvent, kind, instance string, wi
 			if !ok {
 				t.Fatalf("watch ended before %s %s", kind, instance)
 			}
-			if e.Event == kind && e.Instance.Instance == instance {
+			if e.Event == kind && e.Instance == instance {
 				return e
 			}
 		case <-timer.C:

@@ -270,7 +270,7 @@ func sendLines(t *testing.T, mk func(ctx context.Context, name string, args ...s
 
 // record is the part of udpserver's JSON line the tests look at.
 type record struct {
-	ID   uint64 `json:"id"`
+	ID   string `json:"id"` // 16 hex digits (wire.IDString)
 	Text string `json:"text"`
 	Size int    `json:"size"`
 	From string `json:"from"`

@@ -77,8 +77,8 @@ func TestExactlyOnceFastClientACKLoss(t *testing.T) {
 			recs := parseRecords(t, srv.stdout.String())
 			perExchange := map[string]int{}
 			for _, r := range recs {
-				if perExchange[fmt.Sprintf("%s/%d", r.From, r.ID)]++; perExchange[fmt.Sprintf("%s/%d", r.From, r.ID)] == 2 {
-					t.Errorf("message %d from %s handled twice (%q)", r.ID, r.From, r.Text)
+				if perExchange[r.From+"/"+r.ID]++; perExchange[r.From+"/"+r.ID] == 2 {
+					t.Errorf("message %s from %s handled twice (%q)", r.ID, r.From, r.Text)
 				}
 			}
 			checkExactlyOnce(t, recs, append(main, other...))

@@ -59,7 +59,7 @@ func (w *watchLog) count(kind, instance string) int {
 	defer w.mu.Unlock()
 	n := 0
 	for _, e := range w.events {
-		if (kind == "" || e.Event == kind) && (instance == "" || e.Instance.Instance == instance) {
+		if (kind == "" || e.Event == kind) && (instance == "" || e.Instance == instance) {
 			n++
 		}
 	}

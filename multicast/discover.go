@@ -36,7 +36,7 @@ type DiscoverConfig struct {
 // announcer or the browser cannot start.
 func (t *Test) Discover(ctx context.Context, cfg DiscoverConfig) (stop func(), err error) {
 	group := t.t.conn.Group()
-	session := fmt.Sprintf("%08x", t.Session())
+	session := wire.SessionString(t.Session())
 	a, err := discovery.NewAnnouncer(discovery.AnnouncerConfig{
 		Service:    wire.ServiceMulticastTest,
 		Instance:   "udpcli mcast test " + session,

@@ -254,7 +254,7 @@ func (s *worker) serveUDP(ctx context.Context, r *Request) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.stats.panics.Add(1)
-			s.logLimited(&s.logPanic, slog.LevelError, "udpserver: handler panicked", "panic", v, "from", r.Remote, "id", r.ID, "stack", string(debug.Stack()))
+			s.logLimited(&s.logPanic, slog.LevelError, "udpserver: handler panicked", "panic", v, "from", r.Remote, "id", wire.IDString(r.ID), "stack", string(debug.Stack()))
 			err = errHandlerPanic
 		}
 	}()

@@ -30,7 +30,9 @@ Linux), so one generator core can load a server of several; several
 sockets have several source ports, which a server with --sockets N
 (SO_REUSEPORT) spreads across its sockets.
 Each request carries a fresh message ID, so the server handles every one.
-A request unanswered for --timeout counts as lost and is replaced.
+A request unanswered for --timeout counts as lost and is replaced. -s is
+the payload of each request, after the 16-byte header, as ping's -s (before
+it followed ping, -s counted the header too: --datagram-size keeps that).
 
 Prints requests per second, round-trip percentiles and losses; --json
 prints the same as one object. SIGUSR1 (as dd; also SIGQUIT, SIGINFO)
@@ -39,7 +41,8 @@ figures depend on the CPU, the kernel and what else runs.
 
 Run the server with --quiet (or it spends its time writing JSON lines),
 ideally pinned to its own core:
-  taskset -c 0 udpserver --quiet --listen 127.0.0.1:9797 &
+  taskset -c 0 udpserver --quiet --listen 127.0.0.1:9797 --rate-limit 0 \
+      --dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144 &
   taskset -c 1 udpcli bench -d 5s --inflight 64 127.0.0.1:9797
 
 Exit status: 0 when replies came, 1 when none came, 2 on usage errors.`,
@@ -53,7 +56,7 @@ type benchResult struct {
 	Kind      string  `json:"kind"`
 	InFlight  int     `json:"inflight"` // per socket
 	Conns     int     `json:"conns"`    // sockets, each its own closed loop
-	Size      int     `json:"size"`
+	Size      int     `json:"size"`     // payload bytes per request, as -s
 	ElapsedMs float64 `json:"elapsed_ms"`
 	Sent      int     `json:"sent"`
 	Replies   int     `json:"replies"`
@@ -65,13 +68,13 @@ type benchResult struct {
 	P90       float64 `json:"rtt_p90_ms"`
 	P99       float64 `json:"rtt_p99_ms"`
 	Max       float64 `json:"rtt_max_ms"`
-	Mean      float64 `json:"rtt_mean_ms"`
+	Mean      float64 `json:"rtt_avg_ms"` // as ping's
 }
 
 // toBenchResult is the command's form of a result: milliseconds as
 // floats, as in every --json.
 func toBenchResult(b client.BenchResult) benchResult {
-	r := benchResult{Kind: b.Kind.String(), InFlight: b.InFlight, Conns: b.Conns, Size: b.Size, ElapsedMs: msNumber(b.Elapsed),
+	r := benchResult{Kind: b.Kind.String(), InFlight: b.InFlight, Conns: b.Conns, Size: b.Size - wire.HeaderLen, ElapsedMs: msNumber(b.Elapsed),
 		Sent: b.Sent, Replies: b.Replies, Lost: b.Lost, Nacks: b.Nacks, Limited: b.RateLimited}
 	if b.Elapsed > 0 {
 		r.PerSecond = float64(b.Replies) / b.Elapsed.Seconds()
@@ -86,7 +89,8 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 	duration := cliflag.Seconds(fs, "duration", "d", 5*time.Second, "how long to load the server")
 	inflight := fs.Int("inflight", 1, "requests outstanding at once on each socket (1 to 4096)")
 	nconns := fs.Int("conns", 1, "client sockets, each its own source port and closed loop (1 to 256)")
-	size := fs.IntP("size", "s", 120, "bytes per request, header included (16 to 1472)")
+	size := fs.IntP("size", "s", client.DefaultBenchSize-wire.HeaderLen, fmt.Sprintf("payload bytes per request, after the %d-byte header, as ping's -s (0 to %d)", wire.HeaderLen, wire.DefaultMaxDatagram-wire.HeaderLen))
+	datagram := fs.Int("datagram-size", 0, fmt.Sprintf("bytes per request, header included (%d to %d): what -s meant before it followed ping", wire.HeaderLen, wire.DefaultMaxDatagram))
 	ping := fs.Bool("ping", false, "send PINGs (no handler, no de-duplication) instead of DATA")
 	timeout := cliflag.Seconds(fs, "timeout", "W", 500*time.Millisecond, "a request unanswered this long counts as lost")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
@@ -103,8 +107,17 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		if *nconns < 1 || *nconns > 256 {
 			return usagef("--conns %d: want 1 to 256", *nconns)
 		}
-		if *size < wire.HeaderLen || *size > wire.DefaultMaxDatagram {
-			return usagef("--size %d: want %d to %d bytes", *size, wire.HeaderLen, wire.DefaultMaxDatagram)
+		whole := wire.HeaderLen + *size
+		switch {
+		case fs.Changed("size") && fs.Changed("datagram-size"):
+			return usagef("-s/--size (payload) and --datagram-size (the whole request) exclude each other")
+		case fs.Changed("datagram-size"):
+			if *datagram < wire.HeaderLen || *datagram > wire.DefaultMaxDatagram {
+				return usagef("--datagram-size %d: want %d to %d bytes", *datagram, wire.HeaderLen, wire.DefaultMaxDatagram)
+			}
+			whole = *datagram
+		case *size < 0 || whole > wire.DefaultMaxDatagram:
+			return usagef("-s/--size %d: want 0 to %d payload bytes (the %d-byte header comes on top)", *size, wire.DefaultMaxDatagram-wire.HeaderLen, wire.HeaderLen)
 		}
 		if *duration <= 0 || *timeout <= 0 {
 			return usagef("--duration and --timeout must be positive")
@@ -136,7 +149,7 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		}
 		// SIGUSR1 (as dd), SIGQUIT or SIGINFO: the counts so far on stderr.
 		status := statusRequests(ctx, io)
-		br, err := client.BenchAll(ctx, conns, client.BenchConfig{Ping: *ping, InFlight: *inflight, Size: *size,
+		br, err := client.BenchAll(ctx, conns, client.BenchConfig{Ping: *ping, InFlight: *inflight, Size: whole,
 			Duration: *duration, Timeout: *timeout, Status: status, OnStatus: func(r client.BenchResult) {
 				fmt.Fprintf(io.err, "%d sent, %d replies, %d lost, %d nacks in %.1f s: %.0f replies/s so far\n",
 					r.Sent, r.Replies, r.Lost, r.Nacks, r.Elapsed.Seconds(), float64(r.Replies)/r.Elapsed.Seconds())
@@ -151,7 +164,7 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 				return err
 			}
 		} else {
-			fmt.Fprintf(io.out, "BENCH %s: %s, %d bytes, %d in flight on each of %d sockets, %.1f s\n", r.Target, r.Kind, r.Size, r.InFlight, r.Conns, r.ElapsedMs/1000)
+			fmt.Fprintf(io.out, "BENCH %s: %s, %d data bytes, %d in flight on each of %d sockets, %.1f s\n", r.Target, r.Kind, r.Size, r.InFlight, r.Conns, r.ElapsedMs/1000)
 			fmt.Fprintf(io.out, "%d sent, %d replies, %d lost, %d nacks\n", r.Sent, r.Replies, r.Lost, r.Nacks)
 			fmt.Fprintf(io.out, "%.0f replies/s\n", r.PerSecond)
 			fmt.Fprintf(io.out, "rtt p50/p90/p99/max = %.1f/%.1f/%.1f/%.1f µs, mean %.1f µs\n", r.P50*1000, r.P90*1000, r.P99*1000, r.Max*1000, r.Mean*1000)
@@ -159,6 +172,13 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		if r.Limited > 0 {
 			fmt.Fprintf(io.err, "udpcli bench: the server rate-limited this host (%d NACKs \"rate limited\", and the datagrams over the limit were dropped): "+
 				"run the server with --rate-limit 0 to measure it\n", r.Limited)
+		}
+		if busy := r.Nacks - r.Limited; busy > 0 && r.Kind == "data" {
+			// Each request carries a fresh ID from one socket: past the
+			// server's share per sender (16384 by default) it answers
+			// NACK busy, which measures the table, not the server.
+			fmt.Fprintf(io.err, "udpcli bench: %d requests got a NACK (busy, most likely: the server remembers at most --dedup-per-source message IDs of one sender for --dedup-window): "+
+				"run the server with --dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144 to measure it, or bench --ping\n", busy)
 		}
 		if r.Replies == 0 {
 			return failed(errors.New("no reply came"))

@@ -44,6 +44,42 @@ func TestBench(t *testing.T) {
 	}
 }
 
+// TestBenchSize: -s is the payload after the header, as ping's -s;
+// --datagram-size the whole request (the old -s).
+func TestBenchSize(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		payload int
+	}{
+		{nil, 104},
+		{[]string{"-s", "10"}, 10},
+		{[]string{"-s", "0"}, 0},
+		{[]string{"--datagram-size", "120"}, 104},
+	} {
+		r, err := clienttest.Start("127.0.0.1:0", clienttest.Behavior{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := append([]string{"bench", "--json", "-d", "0.2", r.Addr()}, tc.args...)
+		out, stderr, code := runCLI(t, "", args...)
+		r.Close()
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", tc.args, code, stderr)
+		}
+		var res benchResult
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("%v: %q", err, out)
+		}
+		h := r.Handled()
+		if len(h) == 0 {
+			t.Fatalf("%v: nothing handled", tc.args)
+		}
+		if res.Size != tc.payload || len(h[0]) != tc.payload {
+			t.Errorf("%v: JSON size %d, first payload %d bytes; want %d", tc.args, res.Size, len(h[0]), tc.payload)
+		}
+	}
+}
+
 func TestBenchErrors(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -52,7 +88,10 @@ func TestBenchErrors(t *testing.T) {
 	}{
 		{[]string{"bench"}, 2, "HOST:PORT"},
 		{[]string{"bench", "--inflight", "0", "127.0.0.1:9"}, 2, "--inflight"},
-		{[]string{"bench", "-s", "8", "127.0.0.1:9"}, 2, "--size"},
+		{[]string{"bench", "-s", "1457", "127.0.0.1:9"}, 2, "--size"},
+		{[]string{"bench", "-s", "-1", "127.0.0.1:9"}, 2, "--size"},
+		{[]string{"bench", "--datagram-size", "8", "127.0.0.1:9"}, 2, "--datagram-size"},
+		{[]string{"bench", "-s", "8", "--datagram-size", "100", "127.0.0.1:9"}, 2, "exclude"},
 		{[]string{"bench", "--conns", "0", "127.0.0.1:9"}, 2, "--conns"},
 		{[]string{"bench", "nonsense"}, 2, "bad address"},
 	} {

@@ -96,7 +96,7 @@ type (
 		IPv6          []netip.Prefix `json:"ipv6"`
 	}
 	ipv4JSON struct {
-		Addr      netip.Prefix `json:"addr"`
+		Addr      netip.Prefix `json:"prefix"` // "addr" is host:port in every --json
 		Broadcast netip.Addr   `json:"broadcast,omitzero"`
 	}
 	skipJSON struct {

@@ -34,7 +34,7 @@ func TestIfacesJSON(t *testing.T) {
 		{netif.Selection{}, `{"interfaces":[],"skipped":[]}`},
 		{netif.Selection{Interfaces: []netif.Interface{{Name: "x"}}},
 			`{"interfaces":[{"name":"x","index":0,"mtu":0,"flags":[],"can_broadcast":false,"can_multicast":false,"ipv4":[],"ipv6":[]}],"skipped":[]}`},
-		{rich, `{"interfaces":[{"name":"eth0","index":2,"mtu":1500,"flags":["up","broadcast","multicast","running"],"can_broadcast":true,"can_multicast":true,"ipv4":[{"addr":"198.18.0.10/24","broadcast":"198.18.0.255"},{"addr":"198.19.0.1/31"}],"ipv6_link_local":"fe80::10%eth0","ipv6":["fd18::10/64","2001:db8::1/128"]},{"name":"lo","index":1,"mtu":65536,"flags":["up","loopback"],"can_broadcast":false,"can_multicast":false,"ipv4":[{"addr":"127.0.0.1/8"}],"ipv6":["::1/128"]}],"skipped":[{"name":"wg0","reason":"cannot broadcast or multicast"},{"name":"eth9","reason":"down"}]}`},
+		{rich, `{"interfaces":[{"name":"eth0","index":2,"mtu":1500,"flags":["up","broadcast","multicast","running"],"can_broadcast":true,"can_multicast":true,"ipv4":[{"prefix":"198.18.0.10/24","broadcast":"198.18.0.255"},{"prefix":"198.19.0.1/31"}],"ipv6_link_local":"fe80::10%eth0","ipv6":["fd18::10/64","2001:db8::1/128"]},{"name":"lo","index":1,"mtu":65536,"flags":["up","loopback"],"can_broadcast":false,"can_multicast":false,"ipv4":[{"prefix":"127.0.0.1/8"}],"ipv6":["::1/128"]}],"skipped":[{"name":"wg0","reason":"cannot broadcast or multicast"},{"name":"eth9","reason":"down"}]}`},
 	}
 	for _, tt := range tests {
 		var b bytes.Buffer

@@ -256,7 +256,7 @@ when the group cannot be joined.`, io)
 			return
 		}
 		if f.json {
-			enc.Encode(listenJSON{Time: time.Now().UTC().Format(time.RFC3339Nano), Source: p.Src, Destination: p.Dst,
+			enc.Encode(listenJSON{Time: time.Now().UTC().Format(time.RFC3339Nano), From: p.Src, To: netip.AddrPortFrom(p.Dst, group.Port()),
 				Group: group, Multicast: p.Multicast, Interface: p.Interface, TTL: p.TTL, Size: p.N, Data: printable(data)})
 			return
 		}
@@ -290,15 +290,15 @@ when the group cannot be joined.`, io)
 }
 
 type listenJSON struct {
-	Time        string         `json:"time"`
-	Source      netip.AddrPort `json:"source"`
-	Destination netip.Addr     `json:"destination"`
-	Group       netip.AddrPort `json:"group"`
-	Multicast   bool           `json:"multicast"`
-	Interface   string         `json:"interface"`
-	TTL         int            `json:"ttl"`
-	Size        int            `json:"size"`
-	Data        string         `json:"text,omitempty"` // the payload as text, as in udpserver's records
+	Time      string         `json:"time"`
+	From      netip.AddrPort `json:"from"` // sender and destination, as udpserver's records
+	To        netip.AddrPort `json:"to,omitzero"`
+	Group     netip.AddrPort `json:"group"`
+	Multicast bool           `json:"multicast"`
+	Interface string         `json:"interface"`
+	TTL       int            `json:"ttl"`
+	Size      int            `json:"size"`
+	Data      string         `json:"text,omitempty"` // the payload as text, as in udpserver's records
 }
 
 func sourceSuffix(src netip.Addr) string {
@@ -369,7 +369,7 @@ datagram could not be sent (or none was), 2 on usage errors.`, io)
 	}
 	st := c.Repeat(ctx, *count, iv, payload, func(s multicast.Sent) {
 		if f.json {
-			ev := sendJSON{Seq: s.Seq, Group: group, Interface: s.Interface.Name, TTL: f.ttl, Size: s.Size, Source: s.Source}
+			ev := sendJSON{Seq: s.Seq, Group: group, Interface: s.Interface.Name, TTL: f.ttl, Size: s.Size, From: s.Source}
 			if s.Err != nil {
 				ev.Error = s.Err.Error()
 			}
@@ -395,7 +395,7 @@ datagram could not be sent (or none was), 2 on usage errors.`, io)
 type sendJSON struct {
 	Seq       int            `json:"seq"`
 	Group     netip.AddrPort `json:"group"`
-	Source    netip.AddrPort `json:"source"`
+	From      netip.AddrPort `json:"from"` // where it left from, as from in every record
 	Interface string         `json:"interface"`
 	TTL       int            `json:"ttl"`
 	Size      int            `json:"size"`

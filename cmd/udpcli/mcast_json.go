@@ -2,9 +2,9 @@ package main
 
 import (
 	"net/netip"
-	"time"
 
 	"github.com/udpkit/udpkit/multicast"
+	"github.com/udpkit/udpkit/wire"
 )
 
 // The JSON lines of "mcast test --json": the command's output format, kept
@@ -21,23 +21,23 @@ type flowJSON struct {
 }
 
 type kindJSON struct {
-	Xmt           int           `json:"xmt"`
-	Rcv           int           `json:"rcv"`
-	Loss          float64       `json:"loss_percent"`
-	First         int           `json:"first_seq"`
-	Sent          int           `json:"sent"`
-	Replies       int           `json:"replies"`
-	RoundTripLoss float64       `json:"round_trip_loss_percent"`
-	Duplicates    int           `json:"duplicates"`
-	Reordered     int           `json:"reordered"`
-	RTTMin        time.Duration `json:"rtt_min_ns"`
-	RTTAvg        time.Duration `json:"rtt_avg_ns"`
-	RTTMax        time.Duration `json:"rtt_max_ns"`
-	RTTStdDev     time.Duration `json:"rtt_stddev_ns"`
-	TTLSent       int           `json:"ttl_sent"`
-	TTLSeen       int           `json:"ttl_seen"`
-	From          flowJSON      `json:"from_peer"`
-	ReceiveOnly   bool          `json:"receive_only,omitempty"`
+	Xmt           int      `json:"xmt"`
+	Rcv           int      `json:"rcv"`
+	Loss          float64  `json:"loss_percent"`
+	First         int      `json:"first_seq"`
+	Sent          int      `json:"sent"`
+	Replies       int      `json:"replies"`
+	RoundTripLoss float64  `json:"round_trip_loss_percent"`
+	Duplicates    int      `json:"duplicates"`
+	Reordered     int      `json:"reordered"`
+	RTTMin        float64  `json:"rtt_min_ms"` // milliseconds, as every --json; mdev as ping's
+	RTTAvg        float64  `json:"rtt_avg_ms"`
+	RTTMax        float64  `json:"rtt_max_ms"`
+	RTTStdDev     float64  `json:"rtt_mdev_ms"`
+	TTLSent       int      `json:"ttl_sent"`
+	TTLSeen       int      `json:"ttl_seen"`
+	From          flowJSON `json:"from_peer"`
+	ReceiveOnly   bool     `json:"receive_only,omitempty"`
 }
 
 func toKindJSON(k *multicast.KindReport) *kindJSON {
@@ -48,7 +48,7 @@ func toKindJSON(k *multicast.KindReport) *kindJSON {
 	return &kindJSON{
 		Xmt: k.Xmt, Rcv: k.Rcv, Loss: k.Loss, First: k.First, Sent: k.Sent, Replies: k.Replies,
 		RoundTripLoss: k.RoundTripLoss, Duplicates: k.Duplicates, Reordered: k.Reordered,
-		RTTMin: k.RTTMin, RTTAvg: k.RTTAvg, RTTMax: k.RTTMax, RTTStdDev: k.RTTStdDev,
+		RTTMin: msNumber(k.RTTMin), RTTAvg: msNumber(k.RTTAvg), RTTMax: msNumber(k.RTTMax), RTTStdDev: msNumber(k.RTTStdDev),
 		TTLSent: k.TTLSent, TTLSeen: k.TTLSeen, ReceiveOnly: k.ReceiveOnly,
 		From: flowJSON{First: f.First, Expected: f.Expected, Received: f.Received, Loss: f.Loss,
 			Duplicates: f.Duplicates, Reordered: f.Reordered, TTL: f.TTL},
@@ -82,7 +82,7 @@ type summaryJSONT struct {
 	Source         netip.Addr     `json:"source,omitzero"`
 	TTL            int            `json:"ttl"`
 	Joined         bool           `json:"joined"`
-	Session        uint32         `json:"session"`
+	Session        string         `json:"session"` // wire.SessionString, as the text header
 	Sent           int            `json:"sent"`
 	Interfaces     []string       `json:"interfaces"`
 	SendsGroup     bool           `json:"sends_group"`
@@ -90,7 +90,7 @@ type summaryJSONT struct {
 	IgnoredSources int            `json:"ignored_sources"`
 	RateLimited    int            `json:"rate_limited"`
 	Interrupted    bool           `json:"interrupted"`
-	Duration       time.Duration  `json:"duration_ns"`
+	Elapsed        float64        `json:"elapsed_ms"`
 	Peers          int            `json:"peers"`
 	PeersOK        int            `json:"peers_ok"`
 	MaxLoss        float64        `json:"max_loss_percent"`
@@ -99,9 +99,9 @@ type summaryJSONT struct {
 
 func summaryJSON(r *multicast.Report, maxLoss float64) summaryJSONT {
 	s := summaryJSONT{Type: "summary", Group: r.Group, Source: r.Source, TTL: r.TTL, Joined: r.Joined,
-		Session: r.Session, Sent: r.Sent, Interfaces: r.Interfaces, SendsGroup: r.SendsGroup, Ignored: r.Ignored,
+		Session: wire.SessionString(r.Session), Sent: r.Sent, Interfaces: r.Interfaces, SendsGroup: r.SendsGroup, Ignored: r.Ignored,
 		IgnoredSources: r.IgnoredSources, RateLimited: r.RateLimited, Interrupted: r.Interrupted,
-		Duration: r.Duration, Peers: len(r.Peers), MaxLoss: maxLoss, OK: r.OK(maxLoss)}
+		Elapsed: msNumber(r.Duration), Peers: len(r.Peers), MaxLoss: maxLoss, OK: r.OK(maxLoss)}
 	for _, p := range r.Peers {
 		if p.Status(maxLoss) == multicast.StatusOK {
 			s.PeersOK++

@@ -71,8 +71,8 @@ func TestCLIListenSendStatus(t *testing.T) {
 	}
 	var ev sendJSON
 	if err := json.Unmarshal(bytes.SplitN(jb.Bytes(), []byte("\n"), 2)[0], &ev); err != nil ||
-		ev.Source.Addr() != lab.Host(1).IPv4 || ev.Source.Port() == 0 {
-		t.Errorf("send --json: source %v (%v), want %v:port\n%s", ev.Source, err, lab.Host(1).IPv4, jb.String())
+		ev.From.Addr() != lab.Host(1).IPv4 || ev.From.Port() == 0 {
+		t.Errorf("send --json: source %v (%v), want %v:port\n%s", ev.From, err, lab.Host(1).IPv4, jb.String())
 	}
 
 	// send -c 100 interrupted: exit 0 (as ping), the count on stderr.

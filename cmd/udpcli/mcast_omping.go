@@ -59,6 +59,11 @@ from it, from its first probe to the count it announced) and the round-trip figu
 counts). A peer that answers unicast but says it did not join is reported
 "not joined"; one that never answered, "no answer".
 
+-s N pads each probe with N bytes after its 40-byte header, as ping's -s
+(before it followed ping, -s was the whole probe: --datagram-size keeps
+that meaning). With -v the lines give whole datagrams, as omping's do;
+--json "size" is the payload.
+
 Examples:
   # on each of three hosts (the same command, the other two as peers):
   udpcli mcast test 239.255.0.1:9797 198.18.0.11 198.18.0.12 -c 200 -i 0.01
@@ -83,7 +88,8 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	interval := cliflag.Seconds(fs, "interval", "i", multicast.DefaultInterval, "time between probes: seconds (0.05) or a duration (50ms)")
 	wait := cliflag.Seconds(fs, "wait", "", multicast.DefaultStartWait, "how long to wait for the listed peers before the first probe: seconds or a duration")
 	maxLoss := fs.Float64("max-loss", 5, "highest multicast loss in percent that still counts as success")
-	size := fs.IntP("size", "s", wire.ProbeLen, "probe datagram size in bytes")
+	size := fs.IntP("size", "s", 0, fmt.Sprintf("payload bytes of each probe, after its %d-byte header, as ping's -s (0 to %d)", wire.ProbeLen, maxUDPPayload-wire.ProbeLen))
+	datagram := fs.Int("datagram-size", 0, fmt.Sprintf("probe datagram size, header included (%d to %d): what -s meant before it followed ping", wire.ProbeLen, maxUDPPayload))
 	noJoin := fs.Bool("no-join", false, "do not join the group (nor send to it): answer and probe by unicast only, like a host that is not a member")
 	unicastOnly := fs.Bool("unicast-only", false, "same as --no-join")
 	discover := fs.Bool("discover", false, "find peers by discovery even when PEERs are given (default: only when none is)")
@@ -141,8 +147,17 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	if *maxLoss < 0 || *maxLoss > 100 || math.IsNaN(*maxLoss) {
 		return usagef("--max-loss %v out of range 0..100", *maxLoss)
 	}
-	if *size < wire.ProbeLen || *size > 65507 {
-		return usagef("--size %d out of range %d..65507", *size, wire.ProbeLen)
+	whole := wire.ProbeLen + *size
+	switch {
+	case fs.Changed("size") && fs.Changed("datagram-size"):
+		return usagef("-s/--size (payload) and --datagram-size (the whole probe) exclude each other")
+	case fs.Changed("datagram-size"):
+		if *datagram < wire.ProbeLen || *datagram > maxUDPPayload {
+			return usagef("--datagram-size %d out of range %d..%d", *datagram, wire.ProbeLen, maxUDPPayload)
+		}
+		whole = *datagram
+	case *size < 0 || whole > maxUDPPayload:
+		return usagef("-s/--size %d out of range 0..%d (payload bytes; the %d-byte probe header comes on top)", *size, maxUDPPayload-wire.ProbeLen, wire.ProbeLen)
 	}
 	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
 	if err != nil {
@@ -159,7 +174,7 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	cfg := multicast.TestConfig{
 		Config: multicast.Config{Interfaces: ifs, Source: src, TTL: f.ttl, Loopback: f.loop,
 			NoJoin: *noJoin || *unicastOnly},
-		Peers: peers, Count: n, Interval: iv, StartWait: wt, Size: *size, Discover: useDiscovery, Keys: keys,
+		Peers: peers, Count: n, Interval: iv, StartWait: wt, Size: whole, Discover: useDiscovery, Keys: keys,
 	}
 	if f.verbose {
 		cfg.OnEvent = func(e multicast.Event) {
@@ -202,9 +217,9 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 		if useDiscovery {
 			disc = " + discovery"
 		}
-		fmt.Fprintf(io.out, "MCAST TEST %v%s on %s, %s, ttl %d, %s listed%s, %s probes every %v (session %08x)\n",
+		fmt.Fprintf(io.out, "MCAST TEST %v%s on %s, %s, ttl %d, %s listed%s, %s probes every %v (session %s)\n",
 			group, sourceSuffix(src), ifaceNames(t.Conn().Interfaces()), role, f.ttl, plural(len(peers), "peer"), disc,
-			countString(n), iv, t.Session())
+			countString(n), iv, wire.SessionString(t.Session()))
 	}
 	r := t.Run(ctx)
 	if f.json {
@@ -220,6 +235,9 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	}
 	return nil
 }
+
+// maxUDPPayload is the largest UDP payload over IPv4.
+const maxUDPPayload = 65507
 
 func countString(n int) string {
 	if n < 0 {
@@ -260,10 +278,13 @@ type eventJSONT struct {
 }
 
 func eventJSON(e multicast.Event) eventJSONT {
-	j := eventJSONT{Type: "probe", Peer: e.Peer, Kind: e.Kind.String(), Seq: e.Seq, Size: e.Size, TTL: e.TTL,
+	// size is the payload after the fixed part, as -s (the -v text line
+	// gives the whole datagram, as omping).
+	j := eventJSONT{Type: "probe", Peer: e.Peer, Kind: e.Kind.String(), Seq: e.Seq, Size: max(0, e.Size-wire.ProbeLen), TTL: e.TTL,
 		Interface: e.Interface, Duplicate: e.Duplicate, Reordered: e.Reordered}
 	if e.Reply {
 		j.Type = "reply"
+		j.Size = max(0, e.Size-wire.ReplyLen)
 		ms := float64(e.RTT) / 1e6
 		j.RTTMillis = &ms
 	}

@@ -98,11 +98,11 @@ func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []str
 type pingRecordJSON struct {
 	Type  string   `json:"type"`
 	Seq   int      `json:"seq"`
-	ID    uint64   `json:"id"`
+	ID    string   `json:"id"` // wire.IDString
 	Addr  string   `json:"addr"`
-	Size  int      `json:"size,omitempty"`
+	Size  int      `json:"size,omitempty"` // payload bytes, as -s (the text line counts the header too)
 	RTTms *float64 `json:"rtt_ms,omitempty"`
-	Dup   bool     `json:"dup,omitempty"`
+	Dup   bool     `json:"duplicate,omitempty"`
 	Error string   `json:"error,omitempty"`
 }
 
@@ -160,7 +160,7 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 			}
 			fmt.Fprintln(stdio.err, line)
 		}, OnReply: func(seq int, p client.Pong) {
-			rec := pingRecordJSON{Type: "reply", Seq: seq, ID: p.ID, Addr: from}
+			rec := pingRecordJSON{Type: "reply", Seq: seq, ID: wire.IDString(p.ID), Addr: from}
 			var line string
 			switch {
 			case errors.Is(p.Err, client.ErrUnreachable):
@@ -171,7 +171,7 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 				line = fmt.Sprintf("From %s seq=%d Destination Port Unreachable", from, seq)
 			default:
 				t := msNumber(p.RTT)
-				rec.Size, rec.RTTms, rec.Dup = p.Size, &t, p.Dup
+				rec.Size, rec.RTTms, rec.Dup = max(0, p.Size-wire.HeaderLen), &t, p.Dup
 				line = fmt.Sprintf("%d bytes from %s: seq=%d time=%s ms", p.Size, from, seq, fmtMs(p.RTT))
 				if p.Dup {
 					line += " (DUP!)"
@@ -209,8 +209,8 @@ func printPingSummary(w io.Writer, enc *json.Encoder, asJSON bool, host, from st
 	elapsed := s.Elapsed
 	if asJSON {
 		sum := map[string]any{
-			"type": "summary", "host": host, "addr": from,
-			"transmitted": s.Transmitted, "received": s.Received, "duplicates": s.Duplicates, "errors": s.Errors,
+			"type": "summary", "target": host, "addr": from,
+			"sent": s.Transmitted, "replies": s.Received, "duplicates": s.Duplicates, "errors": s.Errors,
 			"loss_percent": loss, "elapsed_ms": msNumber(elapsed),
 		}
 		if len(s.RTTs) > 0 {

@@ -57,7 +57,7 @@ func TestPingDuplicatesAndJSON(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var sum map[string]any
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum["type"] != "summary" || sum["transmitted"] != 2.0 || sum["received"] != 2.0 {
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &sum); err != nil || sum["type"] != "summary" || sum["sent"] != 2.0 || sum["replies"] != 2.0 {
 		t.Errorf("summary %s (%v)", lines[len(lines)-1], err)
 	}
 	if _, ok := sum["rtt_avg_ms"]; !ok {
@@ -65,7 +65,7 @@ func TestPingDuplicatesAndJSON(t *testing.T) {
 	}
 	for _, l := range lines[:len(lines)-1] {
 		var rec pingRecordJSON
-		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.Type != "reply" || rec.Size != 72 || rec.RTTms == nil {
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.Type != "reply" || rec.Size != 56 || rec.RTTms == nil {
 			t.Errorf("reply %s", l)
 		}
 	}

@@ -53,7 +53,7 @@ Output: one line per datagram on stdout, in the order the answers come:
   2: timed out after 6 attempts (10.3 s)
 then a summary on stderr: "200 lines: 198 acknowledged, 2 failed", with
 "(N too long, not sent)" after it when some lines were too long.
-With --json, one object per datagram: {"seq":1,"id":...,"status":"acked",
+With --json, one object per datagram: {"seq":1,"id":"7c1e...","status":"acked",
 "attempts":1,"rtt_ms":0.213,"elapsed_ms":0.213}; status is acked, rejected
 (with "code" and "reason"), refused, timeout, interrupted (Ctrl-C came
 first) or error (with "error"); "busy" and "rate_limited" count the NACK
@@ -133,7 +133,7 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []str
 // sendRecord is one --json line.
 type sendRecord struct {
 	Seq         int      `json:"seq"`
-	ID          uint64   `json:"id"`
+	ID          string   `json:"id"` // wire.IDString
 	Status      string   `json:"status"`
 	Attempts    int      `json:"attempts"`
 	RTTms       *float64 `json:"rtt_ms,omitempty"`
@@ -234,7 +234,7 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 		total++
 		busy += r.Busy
 		limited += r.RateLimited
-		rec := sendRecord{Seq: seq, ID: r.ID, Attempts: r.Attempts, ElapsedMs: msNumber(r.Elapsed), Busy: r.Busy, RateLimited: r.RateLimited}
+		rec := sendRecord{Seq: seq, ID: wire.IDString(r.ID), Attempts: r.Attempts, ElapsedMs: msNumber(r.Elapsed), Busy: r.Busy, RateLimited: r.RateLimited}
 		by := "" // "by SERVER " with --service
 		if via != nil {
 			rec.Server, rec.Addr, rec.Failovers = via.Server, via.Addr.String(), via.Failovers

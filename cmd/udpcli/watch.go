@@ -37,7 +37,9 @@ its field order and with its meanings:
   -;IFACE;PROTO;NAME;TYPE;local                        (gone: one per protocol)
 PROTO is IPv4 or IPv6; HOST is the address (announcements carry no host
 name), without the zone of a link-local one (IFACE says it); NAME is escaped as avahi does (\032 for a space, \. for a dot).
-with --json one object per event: {"event":"up","reason":...,"time":...,"instance":{...}}.
+With --json, one object per event: the fields of discover --json with the
+event's type, reason and time:
+  {"type":"up","reason":"answer","time":"...","instance":"kitchen",...}
 
 Examples:
   udpcli watch
@@ -81,12 +83,15 @@ func setupWatch(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []st
 		return w.Watch(ctx, service, func(e discovery.Event) {
 			switch {
 			case *asJSON:
+				// One flat object: discover's fields with the event's
+				// type, reason and time ("instance" is the name, as
+				// in discover --json).
 				enc.Encode(struct {
-					Event    string       `json:"event"`
-					Reason   string       `json:"reason"`
-					Time     time.Time    `json:"time"`
-					Instance instanceJSON `json:"instance"`
-				}{e.Kind.String(), e.Reason, e.Time, toJSON(e.Instance)})
+					Type   string `json:"type"`
+					Reason string `json:"reason"`
+					Time   string `json:"time"`
+					instanceJSON
+				}{e.Kind.String(), e.Reason, e.Time.UTC().Format(time.RFC3339Nano), toJSON(e.Instance)})
 			case *parsable:
 				printParsable(io.out, e)
 			default:

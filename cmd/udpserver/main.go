@@ -58,7 +58,7 @@ again without a second line; PINGs are answered and not written. Logs go to
 stderr; the first lines name the addresses actually bound (useful with port 0).
 
   {"time":"2025-01-02T15:04:05.123456789Z","from":"192.168.1.20:50123",
-   "to":"192.168.1.5:9797","id":17,"raw":false,"size":5,"text":"hello"}
+   "to":"192.168.1.5:9797","id":"0000000000000011","raw":false,"size":5,"text":"hello"}
 
 "to" is the address the message was sent to, when known; "text" holds the
 payload when it is valid UTF-8, "base64" otherwise. If stdout fails (a
@@ -533,7 +533,7 @@ type record struct {
 	Time   string  `json:"time"`
 	From   string  `json:"from"`
 	To     string  `json:"to,omitempty"`
-	ID     uint64  `json:"id"`
+	ID     string  `json:"id"` // wire.IDString: 16 hex digits, the one notation of IDs
 	Raw    bool    `json:"raw"`
 	Size   int     `json:"size"`
 	Text   *string `json:"text,omitempty"`
@@ -552,7 +552,7 @@ func (lw *lineWriter) write(r *udpserver.Request) error {
 	rec := record{
 		Time: time.Now().UTC().Format(time.RFC3339Nano),
 		From: r.Remote.String(),
-		ID:   r.ID,
+		ID:   wire.IDString(r.ID),
 		Raw:  r.Raw,
 		Size: len(r.Payload),
 	}

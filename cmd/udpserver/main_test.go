@@ -113,7 +113,7 @@ func TestRunWritesJSONLines(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout.String()), &rec); err != nil {
 		t.Fatalf("stdout %q: %v", stdout, err)
 	}
-	if rec["from"] != c.LocalAddr().String() || rec["to"] != addr || rec["id"] != 5.0 || rec["raw"] != false || rec["size"] != 5.0 || rec["text"] != "hello" {
+	if rec["from"] != c.LocalAddr().String() || rec["to"] != addr || rec["id"] != "0000000000000005" || rec["raw"] != false || rec["size"] != 5.0 || rec["text"] != "hello" {
 		t.Errorf("record %v", rec)
 	}
 	if _, err := time.Parse(time.RFC3339Nano, rec["time"].(string)); err != nil {
@@ -132,7 +132,7 @@ func TestRunWritesJSONLines(t *testing.T) {
 	if !strings.Contains(lines[1], `"base64":"/wA="`) || strings.Contains(lines[1], `"text"`) {
 		t.Errorf("binary line %s", lines[1])
 	}
-	if !strings.Contains(lines[2], `"raw":true`) || !strings.Contains(lines[2], `"id":0`) {
+	if !strings.Contains(lines[2], `"raw":true`) || !strings.Contains(lines[2], `"id":"0000000000000000"`) {
 		t.Errorf("raw line %s", lines[2])
 	}
 	if s := stop(); s != exitOK {
@@ -354,10 +354,10 @@ func TestBinary(t *testing.T) {
 	}
 	for i, l := range lines {
 		var rec struct {
-			ID   uint64
+			ID   string
 			Text string
 		}
-		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.ID != uint64(1000+i) {
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec.ID != wire.IDString(uint64(1000+i)) {
 			t.Fatalf("line %d: %q (%v)", i, l, err)
 		}
 	}

@@ -51,7 +51,7 @@ const (
 	HeaderDestination = "Udpkit-Destination" // address the datagram was sent to, when known
 	HeaderReceived    = "Udpkit-Received"    // when the server read it, RFC 3339 with nanoseconds, UTC
 	HeaderKind        = "Udpkit-Kind"        // "data" (a udpkit DATA message) or "raw" (plain datagram)
-	HeaderMessageID   = "Udpkit-Message-Id"  // the DATA message ID, decimal; absent for raw
+	HeaderMessageID   = "Udpkit-Message-Id"  // the DATA message ID as wire.IDString (16 hex digits, as udpserver's records); absent for raw
 	HeaderInstance    = "Udpkit-Instance"    // the forwarding server's instance name
 )
 
@@ -249,7 +249,7 @@ func (f *Forwarder) ServeUDP(ctx context.Context, r *udpserver.Request) error {
 		h.Set(HeaderKind, "raw")
 	} else {
 		h.Set(HeaderKind, "data")
-		h.Set(HeaderMessageID, strconv.FormatUint(r.ID, 10))
+		h.Set(HeaderMessageID, wire.IDString(r.ID))
 		h.Set(njs.MsgIDHeader, MsgID(r.Remote, r.ID))
 	}
 	resp, err := r.Defer()
