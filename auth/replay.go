@@ -125,6 +125,14 @@ type Replay struct {
 	free      []*window // windows of forgotten senders, for reuse
 }
 
+// DefaultReplayConfig returns the defaults of a ReplayConfig spelled out
+// (udpkit's convention: NewReplay(DefaultReplayConfig()) and
+// NewReplay(ReplayConfig{}) behave the same). NotBefore stays zero (no
+// bound) and Now nil (time.Now).
+func DefaultReplayConfig() ReplayConfig {
+	return ReplayConfig{Skew: defaultSkew, MaxSenders: defaultMax}
+}
+
 // NewReplay returns a Replay configured by cfg.
 func NewReplay(cfg ReplayConfig) *Replay {
 	r := &Replay{now: cfg.Now, max: cfg.MaxSenders}
@@ -236,6 +244,9 @@ func NewReceiver(keys *Keyring, cfg ReplayConfig) *Receiver {
 
 // Keys returns the receiver's keyring.
 func (r *Receiver) Keys() *Keyring { return r.keys }
+
+// Senders returns the number of senders whose replay windows it keeps.
+func (r *Receiver) Senders() int { return r.replay.Senders() }
 
 // Verify accepts the authenticated datagram b, or reports why not: a wire
 // error (malformed, wire.ErrNotAuth for an unauthenticated datagram),

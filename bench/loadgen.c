@@ -3,7 +3,9 @@
  * BENCHMARKS.md are measured with a client that is not itself the limit.
  * It keeps INFLIGHT DATA messages (120 bytes, a fresh message ID each)
  * outstanding and answers each reply with a new request, for SECONDS, then
- * prints replies per second and the round-trip p50/p99 in microseconds.
+ * prints replies (ACKs and PONGs) per second and their round-trip p50/p99 in
+ * microseconds, and how many NACKs came (they keep the loop going but are
+ * not counted as replies: a server that refuses is not acknowledging).
  *
  * Build: cc -O2 -o loadgen bench/loadgen.c
  * Run:   ./loadgen 127.0.0.1 9797 64 5
@@ -53,7 +55,7 @@ int main(int argc, char **argv) {
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	static double sent_at[RING];
 	static float samples[MAXSAMPLES];
-	long nsamples = 0, replies = 0, lost = 0;
+	long nsamples = 0, replies = 0, lost = 0, nacks = 0;
 	unsigned char req[120] = {0xFA, 0x4B, 1, 0x01}, buf[2048];
 	uint64_t id = ((uint64_t)time(NULL) << 32);
 	for (int i = 0; i < inflight; i++, id++) {
@@ -81,9 +83,13 @@ int main(int argc, char **argv) {
 		uint64_t rid = 0;
 		for (int b = 0; b < 8; b++)
 			rid = rid << 8 | buf[8 + b];
-		replies++;
-		if (nsamples < MAXSAMPLES)
-			samples[nsamples++] = (float)((t - sent_at[rid % RING]) * 1e6);
+		if (buf[3] == 0x03) { /* NACK: answered, but not acknowledged */
+			nacks++;
+		} else {
+			replies++;
+			if (nsamples < MAXSAMPLES)
+				samples[nsamples++] = (float)((t - sent_at[rid % RING]) * 1e6);
+		}
 		for (int b = 0; b < 8; b++)
 			req[8 + b] = id >> (56 - 8 * b);
 		sent_at[id % RING] = t;
@@ -92,7 +98,7 @@ int main(int argc, char **argv) {
 	}
 	double el = now() - start;
 	qsort(samples, nsamples, sizeof samples[0], cmp);
-	printf("%.0f replies/s  p50 %.1f us  p99 %.1f us  lost %ld  (%d in flight, %.1f s)\n", replies / el,
-	       nsamples ? samples[nsamples / 2] : 0, nsamples ? samples[nsamples * 99 / 100] : 0, lost, inflight, el);
+	printf("%.0f replies/s  p50 %.1f us  p99 %.1f us  lost %ld  nacks %ld  (%d in flight, %.1f s)\n", replies / el,
+	       nsamples ? samples[nsamples / 2] : 0, nsamples ? samples[nsamples * 99 / 100] : 0, lost, nacks, inflight, el);
 	return replies ? 0 : 1;
 }

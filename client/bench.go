@@ -8,9 +8,12 @@ import (
 	"net"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/udpkit/udpkit/wire"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // Bench defaults.
@@ -35,9 +38,10 @@ type BenchConfig struct {
 	// DefaultBenchDuration (5 s).
 	Duration time.Duration
 	// Status, when not nil, asks for the counts so far while the run goes
-	// on: each value received from it calls OnStatus with them and the
-	// time since the start (from Bench's goroutine, between datagrams;
-	// as dd on SIGUSR1).
+	// on: each value received from it calls OnStatus with them, summed
+	// over the sockets as each last published them (once per batch), and
+	// the time since the start (from the goroutine that called Bench or
+	// BenchAll; as dd on SIGUSR1).
 	Status   <-chan struct{}
 	OnStatus func(BenchResult)
 	// Timeout is how long a request may stay unanswered before it counts
@@ -73,6 +77,8 @@ type BenchResult struct {
 	Size     int
 	// Elapsed is the length of the run.
 	Elapsed time.Duration
+	// Conns is how many sockets carried the load (BenchAll).
+	Conns int
 	// Sent counts requests, Replies ACKs and PONGs, Lost the requests
 	// given up, Nacks the NACKs (RateLimited of them "rate limited").
 	Sent, Replies, Lost, Nacks, RateLimited int
@@ -85,115 +91,72 @@ type BenchResult struct {
 // udpkit server, for cfg.Duration, and answers every reply at once with a
 // new request. Each request carries a fresh message ID, so the server
 // handles every one; a request unanswered for cfg.Timeout counts as lost
-// and is replaced. Send times live in a ring indexed by message ID, so
-// matching a reply costs no allocation and no map. The error is the
+// and is replaced. It is BenchAll with one socket. The error is the
 // socket's; the result holds what was measured until then.
 func Bench(ctx context.Context, conn *net.UDPConn, cfg BenchConfig) (BenchResult, error) {
+	return BenchAll(ctx, []*net.UDPConn{conn}, cfg)
+}
+
+// benchBatch is how many datagrams one system call reads or sends
+// (recvmmsg/sendmmsg on Linux, one at a time elsewhere).
+const benchBatch = 64
+
+// BenchAll is Bench on several connected sockets at once, a closed loop
+// of cfg.InFlight requests on each, in a goroutine each, with the results
+// added up (InFlight stays per socket). Several sockets have several
+// source ports, which a server with several SO_REUSEPORT sockets spreads
+// across them. Each loop reads the replies that have arrived with one
+// system call and sends their successors with one (recvmmsg/sendmmsg on
+// Linux), so that one generator core can load a server of several.
+func BenchAll(ctx context.Context, conns []*net.UDPConn, cfg BenchConfig) (BenchResult, error) {
 	cfg = cfg.withDefaults()
-	kind, inflight, size, d, timeout := wire.TypeData, cfg.InFlight, cfg.Size, cfg.Duration, cfg.Timeout
+	kind := wire.TypeData
 	if cfg.Ping {
 		kind = wire.TypePing
 	}
-	res := BenchResult{Kind: kind, InFlight: inflight, Size: size}
-	ringSize := 1
-	for ringSize < 4*inflight {
-		ringSize <<= 1
+	res := BenchResult{Kind: kind, InFlight: cfg.InFlight, Size: cfg.Size, Conns: len(conns)}
+	type part struct {
+		r    BenchResult
+		rtts []time.Duration
+		err  error
 	}
-	mask := uint64(ringSize - 1)
-	sentAt := make([]time.Time, ringSize)
-	pending := make([]bool, ringSize)
-	rtts := make([]time.Duration, 0, 1<<16)
-	req := make([]byte, size)
-	buf := make([]byte, 2048)
-	next := rand.Uint64() &^ mask // start at a ring boundary
-	outstanding := 0
-
-	send := func(now time.Time) error {
-		id := next
-		next++
-		slot := id & mask
-		if pending[slot] { // the ring wrapped over a request long lost
-			pending[slot] = false
-			outstanding--
-			res.Lost++
-		}
-		wire.AppendHeader(req[:0], wire.Header{Type: kind, ID: id})
-		if _, err := conn.Write(req); err != nil {
-			return err
-		}
-		sentAt[slot], pending[slot] = now, true
-		outstanding++
-		res.Sent++
-		return nil
+	parts := make(chan part, len(conns))
+	var lives []benchLive // each loop's counts so far, for Status only
+	if cfg.Status != nil {
+		lives = make([]benchLive, len(conns))
 	}
-
 	start := time.Now()
-	end := start.Add(d)
-	for i := 0; i < inflight; i++ {
-		if err := send(start); err != nil {
-			return res, fmt.Errorf("send: %w", err)
+	for i, c := range conns {
+		var live *benchLive
+		if lives != nil {
+			live = &lives[i]
 		}
+		go func() {
+			var p part
+			p.r, p.rtts, p.err = benchConn(ctx, c, kind, cfg, start.Add(cfg.Duration), live)
+			parts <- p
+		}()
 	}
-	lastReply := start
-	for {
-		if ctx.Err() != nil {
-			break
-		}
-		now := time.Now()
-		if now.After(end) {
-			break
-		}
+	var rtts []time.Duration
+	var err error
+	for done := 0; done < len(conns); {
 		select {
-		case <-cfg.Status:
+		case p := <-parts:
+			done++
+			res.add(p.r)
+			rtts = append(rtts, p.rtts...)
+			if err == nil {
+				err = p.err
+			}
+		case <-cfg.Status: // a nil channel (no Status) never fires
 			if cfg.OnStatus != nil {
-				r := res
-				r.Elapsed = now.Sub(start)
+				r := BenchResult{Kind: res.Kind, InFlight: res.InFlight, Size: res.Size, Conns: res.Conns}
+				for i := range lives {
+					r.add(lives[i].load())
+				}
+				r.Elapsed = time.Since(start)
 				cfg.OnStatus(r)
 			}
-		default:
-		}
-		conn.SetReadDeadline(now.Add(timeout / 4))
-		n, err := conn.Read(buf)
-		now = time.Now()
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				if now.Sub(lastReply) >= timeout { // everything outstanding is lost: refill
-					res.Lost += outstanding
-					clear(pending)
-					outstanding = 0
-					for i := 0; i < inflight; i++ {
-						if err := send(now); err != nil {
-							return res, fmt.Errorf("send: %w", err)
-						}
-					}
-					lastReply = now
-				}
-				continue
-			}
-			return res, fmt.Errorf("read: %w", err)
-		}
-		h, _, err := wire.Parse(buf[:n])
-		if err != nil {
-			continue
-		}
-		slot := h.ID & mask
-		if !pending[slot] || (h.Type != wire.TypeAck && h.Type != wire.TypeNack && h.Type != wire.TypePong) {
-			continue // duplicate, late or foreign
-		}
-		pending[slot] = false
-		outstanding--
-		lastReply = now
-		if h.Type == wire.TypeNack {
-			res.Nacks++
-			if h.Code == wire.CodeRateLimited {
-				res.RateLimited++
-			}
-		} else {
-			res.Replies++
-			rtts = append(rtts, now.Sub(sentAt[slot]))
-		}
-		if err := send(now); err != nil {
-			return res, fmt.Errorf("send: %w", err)
 		}
 	}
 	res.Elapsed = time.Since(start)
@@ -207,5 +170,172 @@ func Bench(ctx context.Context, conn *net.UDPConn, cfg BenchConfig) (BenchResult
 		}
 		res.RTTMean = sum / time.Duration(len(rtts))
 	}
-	return res, nil
+	return res, err
+}
+
+// add adds o's counts to r's.
+func (r *BenchResult) add(o BenchResult) {
+	r.Sent += o.Sent
+	r.Replies += o.Replies
+	r.Lost += o.Lost
+	r.Nacks += o.Nacks
+	r.RateLimited += o.RateLimited
+}
+
+// benchLive is one loop's counts so far, which the loop publishes once per
+// batch (and as it ends) when Status asks for them: a lock taken per batch
+// and never contended but by a status request.
+type benchLive struct {
+	mu sync.Mutex
+	r  BenchResult
+}
+
+func (l *benchLive) store(r *BenchResult) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	l.r = *r
+	l.mu.Unlock()
+}
+
+func (l *benchLive) load() BenchResult {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.r
+}
+
+// batchConn is what x/net's ipv4 and ipv6 PacketConns both offer.
+type batchConn interface {
+	ReadBatch([]ipv4.Message, int) (int, error)
+	WriteBatch([]ipv4.Message, int) (int, error)
+}
+
+// benchConn is one socket's closed loop until end. Send times live in a
+// ring indexed by message ID, so matching a reply costs no allocation and
+// no map.
+func benchConn(ctx context.Context, conn *net.UDPConn, kind wire.Type, cfg BenchConfig, end time.Time, live *benchLive) (BenchResult, []time.Duration, error) {
+	var res BenchResult
+	defer func() { live.store(&res) }() // the final counts, whatever ends the loop
+	inflight, timeout := cfg.InFlight, cfg.Timeout
+	ringSize := 1
+	for ringSize < 4*inflight {
+		ringSize <<= 1
+	}
+	mask := uint64(ringSize - 1)
+	sentAt := make([]time.Time, ringSize)
+	pending := make([]bool, ringSize)
+	rtts := make([]time.Duration, 0, 1<<16)
+	next := rand.Uint64() &^ mask // start at a ring boundary
+	outstanding := 0
+
+	var pc batchConn = ipv4.NewPacketConn(conn)
+	if a, ok := conn.RemoteAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
+		pc = ipv6.NewPacketConn(conn)
+	}
+	rmsgs, wmsgs := make([]ipv4.Message, benchBatch), make([]ipv4.Message, benchBatch)
+	for i := range rmsgs {
+		rmsgs[i].Buffers = [][]byte{make([]byte, 2048)}
+		wmsgs[i].Buffers = [][]byte{make([]byte, cfg.Size)}
+	}
+	queued := 0 // requests prepared in wmsgs
+	flush := func() error {
+		for msgs := wmsgs[:queued]; len(msgs) > 0; {
+			n, err := pc.WriteBatch(msgs, 0)
+			if err != nil {
+				return err
+			}
+			msgs = msgs[n:]
+		}
+		queued = 0
+		return nil
+	}
+	queue := func(now time.Time) error {
+		if queued == len(wmsgs) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		id := next
+		next++
+		slot := id & mask
+		if pending[slot] { // the ring wrapped over a request long lost
+			pending[slot] = false
+			outstanding--
+			res.Lost++
+		}
+		wire.AppendHeader(wmsgs[queued].Buffers[0][:0], wire.Header{Type: kind, ID: id})
+		queued++
+		sentAt[slot], pending[slot] = now, true
+		outstanding++
+		res.Sent++
+		return nil
+	}
+	refill := func(now time.Time) error {
+		for range inflight {
+			if err := queue(now); err != nil {
+				return err
+			}
+		}
+		return flush()
+	}
+
+	if err := refill(time.Now()); err != nil {
+		return res, nil, fmt.Errorf("send: %w", err)
+	}
+	lastReply := time.Now()
+	for ctx.Err() == nil {
+		now := time.Now()
+		if now.After(end) {
+			break
+		}
+		live.store(&res)
+		conn.SetReadDeadline(now.Add(timeout / 4))
+		n, err := pc.ReadBatch(rmsgs, 0)
+		now = time.Now()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if now.Sub(lastReply) >= timeout { // everything outstanding is lost: refill
+					res.Lost += outstanding
+					clear(pending)
+					outstanding = 0
+					if err := refill(now); err != nil {
+						return res, rtts, fmt.Errorf("send: %w", err)
+					}
+					lastReply = now
+				}
+				continue
+			}
+			return res, rtts, fmt.Errorf("read: %w", err)
+		}
+		for _, m := range rmsgs[:n] {
+			h, _, err := wire.Parse(m.Buffers[0][:m.N])
+			if err != nil {
+				continue
+			}
+			slot := h.ID & mask
+			if !pending[slot] || (h.Type != wire.TypeAck && h.Type != wire.TypeNack && h.Type != wire.TypePong) {
+				continue // duplicate, late or foreign
+			}
+			pending[slot] = false
+			outstanding--
+			lastReply = now
+			if h.Type == wire.TypeNack {
+				res.Nacks++
+				if h.Code == wire.CodeRateLimited {
+					res.RateLimited++
+				}
+			} else {
+				res.Replies++
+				rtts = append(rtts, now.Sub(sentAt[slot]))
+			}
+			if err := queue(now); err != nil {
+				return res, rtts, fmt.Errorf("send: %w", err)
+			}
+		}
+		if err := flush(); err != nil {
+			return res, rtts, fmt.Errorf("send: %w", err)
+		}
+	}
+	return res, rtts, nil
 }

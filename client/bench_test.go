@@ -38,3 +38,32 @@ func TestBench(t *testing.T) {
 		t.Errorf("DefaultBenchConfig() = %+v", d)
 	}
 }
+
+// TestBenchAll loads one responder from three sockets at once: the result
+// says three sockets and its counts add up to what the responder handled.
+func TestBenchAll(t *testing.T) {
+	r := clienttest.StartT(t, "127.0.0.1:0", clienttest.Behavior{})
+	ra, err := net.ResolveUDPAddr("udp", r.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []*net.UDPConn
+	for range 3 {
+		c, err := net.DialUDP("udp", nil, ra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	res, err := BenchAll(testContext(t), conns, BenchConfig{InFlight: 8, Duration: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Conns != 3 || res.InFlight != 8 || res.Sent < 3*8 || res.Replies == 0 || res.Sent < res.Replies || res.RTTP99 < res.RTTP50 {
+		t.Errorf("implausible result %+v", res)
+	}
+	if got := len(r.Handled()); got < res.Replies {
+		t.Errorf("responder handled %d, bench counted %d replies", got, res.Replies)
+	}
+}

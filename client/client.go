@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/internal/readloop"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -85,6 +86,16 @@ type Config struct {
 	// Logger receives debug records (malformed and unmatched replies) and
 	// warnings (socket read errors). Nil means silent.
 	Logger *slog.Logger
+
+	// Keys turns authentication on (PROTOCOL.md section 5): every DATA
+	// and PING is sealed with the current key (each retransmission sealed
+	// again, with a new counter and time), and only replies authenticated
+	// with one of these keys, fresh and not replayed, are accepted; the
+	// rest are ignored (Stats.Unauthenticated, Stats.BadAuth). The trailer
+	// takes wire.AuthTrailerLen bytes of MaxDatagram. Nil (the default):
+	// no authentication, and replies with the AUTH flag are ignored, since
+	// they cannot be checked.
+	Keys *auth.Keyring
 
 	// Test hooks.
 	jitter   func() float64 // in [0, 1); default math/rand/v2
@@ -193,6 +204,12 @@ type Stats struct {
 	Unexpected    uint64 // well-formed datagrams of a type a client never gets, ignored
 	Refused       uint64 // ICMP port unreachable errors reported by the socket
 	Unreachable   uint64 // ICMP host or network unreachable errors reported by the socket
+	// Unauthenticated counts replies ignored because the client has keys
+	// and they carry no AUTH flag, or it has none and they do.
+	Unauthenticated uint64
+	// BadAuth counts authenticated replies that failed verification: a
+	// tag that does not match, an unknown key ID, a replay, a stale time.
+	BadAuth uint64
 }
 
 // Client sends messages to one udpkit server over a connected UDP socket and
@@ -202,6 +219,7 @@ type Client struct {
 	conn   packetConn
 	remote netip.AddrPort
 	cfg    config
+	auth   *authState // nil without Config.Keys
 	// busyFails makes NACK busy end a Send at once instead of being
 	// retried: a ServiceClient moves to the next server instead.
 	busyFails bool
@@ -220,6 +238,7 @@ type Client struct {
 
 	sent, retransmitted, received, malformed, unmatched, unexpected, refusedCount atomic.Uint64
 	unreachableCount                                                              atomic.Uint64
+	unauthenticated, badAuth                                                      atomic.Uint64
 }
 
 // reply is what the reader hands to a waiting message.
@@ -238,6 +257,7 @@ func newClient(c packetConn, remote netip.AddrPort, cfg Config) *Client {
 		conn:       c,
 		remote:     remote,
 		cfg:        cfg.resolve(),
+		auth:       newAuthState(cfg.Keys),
 		pending:    make(map[uint64]func(reply)),
 		pings:      make(map[uint64]*pingRecord),
 		done:       make(chan struct{}),
@@ -274,6 +294,9 @@ func (c *Client) Stats() Stats {
 		Unexpected:    c.unexpected.Load(),
 		Refused:       c.refusedCount.Load(),
 		Unreachable:   c.unreachableCount.Load(),
+
+		Unauthenticated: c.unauthenticated.Load(),
+		BadAuth:         c.badAuth.Load(),
 	}
 }
 
@@ -341,7 +364,11 @@ func (c *Client) unregister(id uint64) {
 // handled as a refusal of the traffic sent so far, and the datagram was not
 // sent: transmit returns an error matching ErrRefused.
 func (c *Client) transmit(b []byte) error {
-	_, err := c.conn.Write(b)
+	b, err := c.auth.seal(b)
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	_, err = c.conn.Write(b)
 	if err == nil {
 		c.sent.Add(1)
 		return nil
@@ -400,10 +427,17 @@ func (c *Client) readLoop() {
 
 // dispatch matches one received datagram to its waiter.
 func (c *Client) dispatch(b []byte, at time.Time) {
-	h, body, err := wire.Parse(b)
+	h, body, err := c.auth.open(b)
 	if err != nil {
-		c.malformed.Add(1)
-		c.cfg.log.Debug("udpkit client: dropped malformed datagram", "remote", c.remote, "size", len(b), "err", err)
+		switch classify(err) {
+		case authMissing:
+			c.unauthenticated.Add(1)
+		case authBad:
+			c.badAuth.Add(1)
+		default:
+			c.malformed.Add(1)
+		}
+		c.cfg.log.Debug("udpkit client: dropped datagram", "remote", c.remote, "size", len(b), "err", err)
 		return
 	}
 	switch h.Type {
@@ -494,11 +528,25 @@ func (c *Client) firstTimeout() time.Duration {
 	return min(t, c.cfg.max)
 }
 
-// datagram encodes a DATA message or reports ErrTooLarge.
+// datagram encodes a DATA message or reports ErrTooLarge. It is the
+// unsealed message: transmit seals every transmission anew.
 func (c *Client) datagram(id uint64, payload []byte) ([]byte, error) {
-	if n := wire.HeaderLen + len(payload); n > c.cfg.maxDatagram {
-		return nil, fmt.Errorf("%w: %d-byte payload + %d-byte header = %d bytes, more than the %d-byte limit",
-			ErrTooLarge, len(payload), wire.HeaderLen, n, c.cfg.maxDatagram)
+	if err := c.checkSize("payload", len(payload)); err != nil {
+		return nil, err
 	}
 	return wire.AppendData(make([]byte, 0, wire.HeaderLen+len(payload)), id, payload), nil
+}
+
+// checkSize reports ErrTooLarge when a body of n bytes does not fit.
+func (c *Client) checkSize(what string, n int) error {
+	over := c.auth.overhead()
+	if total := wire.HeaderLen + n + over; total > c.cfg.maxDatagram {
+		if over > 0 {
+			return fmt.Errorf("%w: %d-byte %s + %d-byte header + %d-byte authentication trailer = %d bytes, more than the %d-byte limit",
+				ErrTooLarge, n, what, wire.HeaderLen, over, total, c.cfg.maxDatagram)
+		}
+		return fmt.Errorf("%w: %d-byte %s + %d-byte header = %d bytes, more than the %d-byte limit",
+			ErrTooLarge, n, what, wire.HeaderLen, total, c.cfg.maxDatagram)
+	}
+	return nil
 }

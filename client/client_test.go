@@ -153,7 +153,7 @@ func TestSendRefused(t *testing.T) {
 }
 
 func TestSendRejected(t *testing.T) {
-	r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{Nack: wire.CodeRateLimited, NackReason: "slow down"})
+	r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{Nack: wire.CodeRejected, NackReason: "not for me"})
 	c := dial(t, r.Addr(), Config{})
 	res, err := c.Send(testContext(t), []byte("a message long enough for the reason"))
 	if !errors.Is(err, ErrRejected) {
@@ -163,10 +163,10 @@ func TestSendRejected(t *testing.T) {
 	if !errors.As(err, &re) {
 		t.Fatalf("err %T is not a *RejectedError", err)
 	}
-	if re.Code != wire.CodeRateLimited || re.Reason != "slow down" || re.ID != res.ID {
+	if re.Code != wire.CodeRejected || re.Reason != "not for me" || re.ID != res.ID {
 		t.Errorf("got %+v", re)
 	}
-	if got, want := err.Error(), "rejected by server: rate limited: slow down"; got != want {
+	if got, want := err.Error(), "rejected by server: rejected: not for me"; got != want {
 		t.Errorf("error %q, want %q", got, want)
 	}
 	if res.Attempts != 1 {

@@ -60,13 +60,14 @@ func Dial(ctx context.Context, address string, cfg Config) (*Client, error) {
 	}
 
 	wait := min(rc.initial, DefaultInitialTimeout)
+	pa := newAuthState(cfg.Keys) // the probe's own sender ID
 	var errs []error
 	allRefused := true
 	for _, ap := range aps {
 		nc, err := dialUDP(ctx, ap)
 		if err == nil {
 			var answered bool
-			answered, err = probe(ctx, nc, wait)
+			answered, err = probe(ctx, nc, wait, pa)
 			if err == nil {
 				rc.log.Debug("udpkit client: probed address", "address", address, "remote", ap, "answered", answered)
 				return newClient(nc, ap, cfg), nil
@@ -109,9 +110,13 @@ func dialUDP(ctx context.Context, ap netip.AddrPort) (*net.UDPConn, error) {
 // probe sends one PING on nc and waits up to wait for its PONG. It reports
 // whether the PONG came; the error is the socket's refusal (or another
 // error of the socket, or ctx's) and is nil when nothing came back.
-func probe(ctx context.Context, nc *net.UDPConn, wait time.Duration) (bool, error) {
+func probe(ctx context.Context, nc *net.UDPConn, wait time.Duration, a *authState) (bool, error) {
 	id := startID()
-	if _, err := nc.Write(wire.Append(nil, wire.Header{Type: wire.TypePing, ID: id}, nil)); err != nil {
+	ping, err := a.seal(wire.Append(nil, wire.Header{Type: wire.TypePing, ID: id}, nil))
+	if err != nil {
+		return false, err
+	}
+	if _, err := nc.Write(ping); err != nil {
 		return false, err
 	}
 	deadline := time.Now().Add(wait)
@@ -136,7 +141,7 @@ func probe(ctx context.Context, nc *net.UDPConn, wait time.Duration) (bool, erro
 			}
 			return false, err
 		}
-		if h, _, err := wire.Parse(buf[:n]); err == nil && h.Type == wire.TypePong && h.ID == id {
+		if h, _, err := a.open(buf[:n]); err == nil && h.Type == wire.TypePong && h.ID == id {
 			return true, nil
 		}
 		// Anything else (a stray or malformed datagram) is not the answer.

@@ -69,7 +69,9 @@
 //
 // Ping and StartPing measure round trips with PING/PONG, which the server
 // answers at once without running its handler; StartPing does not wait,
-// reports duplicates and late replies, like ping(8).
+// reports duplicates and late replies, like ping(8). PingRun is ping(8)'s
+// loop on top of it (count, interval, wait, deadline) and returns ping's
+// statistics (PingStats); udpcli ping only formats them.
 //
 // Package clienttest has a fake server for tests.
 package client

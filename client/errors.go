@@ -27,7 +27,8 @@ var (
 	ErrUnreachable = errors.New("host unreachable")
 
 	// ErrRejected matches every *RejectedError: the server answered with a
-	// NACK. Resending will not help.
+	// NACK. Resending will not help, except after NACK busy or rate
+	// limited, which the client already retried within its budget.
 	ErrRejected = errors.New("rejected")
 
 	// ErrTooLarge means that the payload and the 16-byte header do not fit
@@ -43,19 +44,53 @@ var (
 )
 
 // RejectedError is the server's NACK for a message. errors.Is(err,
-// ErrRejected) reports true for it.
+// ErrRejected) reports true for it. For a NACK busy or rate limited it
+// is the last of several: the client retried while its budget lasted.
 type RejectedError struct {
 	ID     uint64    // the message ID the NACK answered
 	Code   wire.Code // the reason code, never wire.CodeNone
 	Reason string    // the server's explanation; may be empty
+	// Attempts is how many transmissions the message had when the NACK
+	// came (0 when not known).
+	Attempts int
 }
 
-// Error returns "rejected by server: CODE" followed by the reason, if any.
+// Error returns "rejected by server: CODE" followed by the reason, if any,
+// and, for a NACK busy or rate limited, how many tries were made and
+// what the text means (Explain).
 func (e *RejectedError) Error() string {
-	if e.Reason == "" {
-		return fmt.Sprintf("rejected by server: %v", e.Code)
+	s := "rejected by server: " + e.Code.String()
+	if e.Reason != "" {
+		s += ": " + e.Reason
 	}
-	return fmt.Sprintf("rejected by server: %v: %s", e.Code, e.Reason)
+	if x := e.Explain(); x != "" {
+		s += " (" + x + ")"
+	}
+	return s
+}
+
+// Explain says, for a user, why a NACK busy or rate limited ended the
+// message and what to do about it; "" for other codes. The texts of
+// wire.ReasonSenderShareFull and its kin are recognised; the figures
+// quoted are udpserver's defaults, since the server does not send its own.
+func (e *RejectedError) Explain() string {
+	tries := ""
+	if e.Attempts > 0 {
+		tries = fmt.Sprintf(" after %d tries", e.Attempts)
+	}
+	switch {
+	case e.Code == wire.CodeRateLimited:
+		return "rate limited by the server" + tries + "; send more slowly (a smaller --window) or raise udpserver --rate-limit"
+	case e.Code != wire.CodeBusy:
+		return ""
+	case e.Reason == wire.ReasonSenderShareFull:
+		return "the server's per-sender exactly-once share is full" + tries + " (udpserver's default: 16384 new messages per 120 s from one address and port); slow down or raise udpserver --dedup-per-source"
+	case e.Reason == wire.ReasonHostShareFull:
+		return "the server's per-host exactly-once share is full" + tries + " (udpserver's default: 65536 new messages per 120 s from one IP, all ports); slow down or raise udpserver --dedup-per-host"
+	case e.Reason == wire.ReasonTableFull:
+		return "the server's exactly-once table is full" + tries + " (udpserver's default: 262144 messages per 120 s, all senders); retry later or raise udpserver --dedup-entries"
+	}
+	return "the server stayed busy" + tries + ": overloaded, its storage did not confirm, or an exactly-once share was full (udpserver's default: 16384 new messages per 120 s per sender); retry later"
 }
 
 // Is reports whether target is ErrRejected.

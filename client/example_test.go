@@ -85,3 +85,31 @@ func ExampleErrRefused() {
 	fmt.Println(errors.Is(err, client.ErrRefused))
 	// Output: true
 }
+
+func ExampleClient_PingRun() {
+	srv, err := clienttest.Start("127.0.0.1:0", clienttest.Behavior{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, srv.Addr(), client.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	// ping -c 3 -i 0.01, printing each reply as it comes.
+	st, err := c.PingRun(ctx, client.PingRunConfig{Count: 3, Interval: 10 * time.Millisecond,
+		OnReply: func(seq int, p client.Pong) { fmt.Println("reply to", seq, "dup:", p.Dup) }})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d transmitted, %d received, %g%% loss\n", st.Transmitted, st.Received, st.Loss())
+	// Output:
+	// reply to 1 dup: false
+	// reply to 2 dup: false
+	// reply to 3 dup: false
+	// 3 transmitted, 3 received, 0% loss
+}

@@ -39,11 +39,13 @@ type pingRecord struct {
 // until Close.
 func (c *Client) StartPing(body []byte, fn func(Pong)) (uint64, error) {
 	id := c.newID()
-	if n := wire.HeaderLen + len(body); n > c.cfg.maxDatagram {
-		return id, fmt.Errorf("%w: %d-byte ping body + %d-byte header = %d bytes, more than the %d-byte limit",
-			ErrTooLarge, len(body), wire.HeaderLen, n, c.cfg.maxDatagram)
+	if err := c.checkSize("ping body", len(body)); err != nil {
+		return id, err
 	}
-	dg := wire.Append(make([]byte, 0, wire.HeaderLen+len(body)), wire.Header{Type: wire.TypePing, ID: id}, body)
+	dg, err := c.auth.seal(wire.Append(make([]byte, 0, wire.HeaderLen+len(body)), wire.Header{Type: wire.TypePing, ID: id}, body))
+	if err != nil {
+		return id, fmt.Errorf("client: %w", err)
+	}
 	rec := &pingRecord{id: id, fn: fn}
 	c.mu.Lock()
 	if c.closed {
@@ -58,7 +60,7 @@ func (c *Client) StartPing(body []byte, fn func(Pong)) (uint64, error) {
 	rec.sentAt, rec.sent = time.Now(), true
 	c.mu.Unlock()
 
-	_, err := c.conn.Write(dg)
+	_, err = c.conn.Write(dg)
 	if err != nil && isUnreachable(err) {
 		// Most likely the report of an earlier datagram's ICMP error: give
 		// it to that PING and try again; a second one is this PING's.

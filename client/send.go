@@ -30,17 +30,38 @@ type Result struct {
 	// whatever it was.
 	Elapsed time.Duration
 	// Busy is how many NACK busy answers came before the outcome: the
-	// server could not take the message then (overloaded, or its storage
-	// did not confirm it), so the client retransmitted it, same ID, after
-	// the timeout, within the same retry budget.
+	// server could not take the message then (overloaded, its storage did
+	// not confirm it, or a de-duplication share was full), so the client
+	// retransmitted it, same ID, after the timeout, within the same retry
+	// budget.
 	Busy int
+	// RateLimited is how many NACK "rate limited" answers came before the
+	// outcome, each retried like a NACK busy (and, in SendAll, with the
+	// window halved: the server asked the client to slow down).
+	RateLimited int
 }
 
-// retryBusy reports whether reply r is a NACK busy that the message
-// should be retransmitted after: attempts made so far, first sent at first.
-func (c *Client) retryBusy(r reply, attempts int, first time.Time) bool {
-	return !c.busyFails && r.err == nil && r.typ == wire.TypeNack && r.code == wire.CodeBusy &&
+// congestion reports whether a NACK with code says "not now" rather than
+// "never": busy or rate limited (PROTOCOL.md, NACK reason codes).
+func congestion(code wire.Code) bool {
+	return code == wire.CodeBusy || code == wire.CodeRateLimited
+}
+
+// retryNack reports whether reply r is a NACK busy or rate limited that
+// the message should be retransmitted after: attempts made so far, first
+// sent at first.
+func (c *Client) retryNack(r reply, attempts int, first time.Time) bool {
+	return !c.busyFails && r.err == nil && r.typ == wire.TypeNack && congestion(r.code) &&
 		attempts <= c.cfg.retries && time.Since(first) < c.cfg.lifetime
+}
+
+// countNack counts a retried NACK busy or rate limited in res.
+func countNack(res *Result, code wire.Code) {
+	if code == wire.CodeRateLimited {
+		res.RateLimited++
+	} else {
+		res.Busy++
+	}
 }
 
 // Send sends payload as one DATA message and waits for the server's ACK,
@@ -52,9 +73,11 @@ func (c *Client) retryBusy(r reply, attempts int, first time.Time) bool {
 // timeout, or ExchangeLifetime after the first transmission, Send gives up
 // with ErrTimeout.
 //
-// A NACK busy (the server could not take the message now) is retransmitted
-// like a loss, with the same ID, while retries remain (Result.Busy counts
-// them); after the last one it is the error.
+// A NACK busy or rate limited (the server could not take the message now)
+// is retransmitted like a loss, with the same ID, a whole timeout after
+// the NACK came, while retries remain (Result.Busy and Result.RateLimited
+// count them); after the last one it is the error, a *RejectedError whose
+// Attempts says how many tries were made.
 //
 // The error is nil for an ACK; a *RejectedError for a NACK; ErrRefused (at
 // once) when the kernel reports an ICMP port unreachable; ErrTooLarge before
@@ -121,7 +144,7 @@ func (c *Client) sendVisit(ctx context.Context, id uint64, payload []byte, v *vi
 			lastErr = err // as good as lost on the way: the timer resends
 		} // a refusal was delivered to ch
 		timer.Reset(timeout)
-		r, ok, err := c.await(ctx, ch, timer, id, &res, first)
+		r, ok, err := c.await(ctx, ch, timer, timeout, id, &res, first)
 		if err != nil {
 			return res, err
 		}
@@ -138,16 +161,18 @@ func (c *Client) sendVisit(ctx context.Context, id uint64, payload []byte, v *vi
 }
 
 // await waits for Send's reply to message id until the timer fires (ok
-// false) or ctx ends or the client closes (err). A NACK busy that may be
-// retried is counted in res.Busy and waited past, as if lost.
-func (c *Client) await(ctx context.Context, ch chan reply, timer *time.Timer, id uint64, res *Result, first time.Time) (r reply, ok bool, err error) {
+// false) or ctx ends or the client closes (err). A NACK busy or rate
+// limited that may be retried is counted in res and waited past, as if
+// lost, with the timer restarted at timeout: the server asked for time.
+func (c *Client) await(ctx context.Context, ch chan reply, timer *time.Timer, timeout time.Duration, id uint64, res *Result, first time.Time) (r reply, ok bool, err error) {
 	for {
 		select {
 		case r := <-ch:
-			if !c.retryBusy(r, res.Attempts, first) {
+			if !c.retryNack(r, res.Attempts, first) {
 				return r, true, nil
 			}
-			res.Busy++
+			countNack(res, r.code)
+			timer.Reset(timeout)
 			if err := c.register(id, func(r reply) { ch <- r }); err != nil {
 				return r, false, err
 			}
@@ -164,10 +189,17 @@ func (c *Client) await(ctx context.Context, ch chan reply, timer *time.Timer, id
 }
 
 func timeoutError(res Result, lastErr error) error {
-	if lastErr != nil {
-		return fmt.Errorf("%w after %d attempts over %v (last send error: %v)", ErrTimeout, res.Attempts, res.Elapsed.Round(time.Millisecond), lastErr)
+	var nacks string // the server's earlier "not now", if any: why it took so long
+	if res.RateLimited > 0 {
+		nacks += fmt.Sprintf(", rate limited by the server %d times", res.RateLimited)
 	}
-	return fmt.Errorf("%w after %d attempts over %v", ErrTimeout, res.Attempts, res.Elapsed.Round(time.Millisecond))
+	if res.Busy > 0 {
+		nacks += fmt.Sprintf(", NACK busy %d times", res.Busy)
+	}
+	if lastErr != nil {
+		return fmt.Errorf("%w after %d attempts over %v%s (last send error: %v)", ErrTimeout, res.Attempts, res.Elapsed.Round(time.Millisecond), nacks, lastErr)
+	}
+	return fmt.Errorf("%w after %d attempts over %v%s", ErrTimeout, res.Attempts, res.Elapsed.Round(time.Millisecond), nacks)
 }
 
 // isTransient reports whether a failed send should count as a datagram lost
@@ -193,7 +225,7 @@ func (c *Client) outcome(res Result, r reply, first, last time.Time) (Result, er
 		c.rtt.sample(res.RTT)
 	}
 	if r.typ == wire.TypeNack {
-		return res, &RejectedError{ID: res.ID, Code: r.code, Reason: r.reason}
+		return res, &RejectedError{ID: res.ID, Code: r.code, Reason: r.reason, Attempts: res.Attempts}
 	}
 	return res, nil
 }
@@ -205,7 +237,10 @@ func (c *Client) outcome(res Result, r reply, first, last time.Time) (Result, er
 //
 // The number in flight follows RFC 8085, section 3.1: one until a round
 // trip was measured, then growing towards Config.Window (slow start, then
-// one more per window acknowledged), halved on a retransmission timeout.
+// one more per window acknowledged), halved on a retransmission timeout
+// and on a NACK busy or rate limited (at most once per window of them): the
+// server is congested, or asked the client to slow down. Such a message is
+// retransmitted a whole timeout after its NACK came.
 // Each message is retransmitted as Send does, with the adaptive timeout.
 //
 // fn is called from the goroutine that called SendAll, one call at a time;
@@ -340,9 +375,16 @@ func (c *Client) SendAll(ctx context.Context, payloads iter.Seq[[]byte], fn func
 				if f == nil {
 					continue // given up on a moment ago
 				}
-				if c.retryBusy(r, f.res.Attempts, f.first) {
-					// The deadline retransmits it, as after a loss.
-					f.res.Busy++
+				if c.retryNack(r, f.res.Attempts, f.first) {
+					// Congestion: slow down (once per window, like a
+					// loss) and retransmit a whole timeout from now.
+					countNack(&f.res, r.code)
+					now := time.Now()
+					if f.last.After(lastCut) {
+						cw.onLoss()
+						lastCut = now
+					}
+					f.deadline = now.Add(f.timeout)
 					if err := c.register(r.id, box.push); err != nil {
 						return fail(err)
 					}

@@ -257,18 +257,19 @@ func (s *ServiceClient) send(ctx context.Context, id uint64, payload []byte) (Se
 			}
 			continue
 		}
-		busy := out.Busy
+		busy, limited := out.Busy, out.RateLimited
 		v.tries = tries
 		res, err := c.sendVisit(ctx, id, payload, &v)
 		out.Result = res
 		out.Busy += busy
+		out.RateLimited += limited
 		out.Elapsed = time.Since(begin)
 		if err == nil || !failover(err) || ctx.Err() != nil {
 			return out, err
 		}
 		fast = !errors.Is(err, ErrTimeout)
-		if re, ok := errors.AsType[*RejectedError](err); ok && re.Code == wire.CodeBusy {
-			out.Busy++
+		if re, ok := errors.AsType[*RejectedError](err); ok && congestion(re.Code) {
+			countNack(&out.Result, re.Code)
 		}
 		lastErr = fmt.Errorf("%s (%v): %w", s.servers[i].Instance, s.addrs[i], err)
 		s.failed(i)

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/internal/readloop"
 	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
@@ -45,8 +46,10 @@ type AnnouncerConfig struct {
 	// whole seconds; re-announcements come every TTL/3. Default
 	// DefaultTTL (120 s); at least 1 s.
 	TTL time.Duration
-	// MaxAnswerDelay is the longest random delay before answering a
-	// query. Default DefaultMaxAnswerDelay (5 ms); negative means none.
+	// MaxAnswerDelay is the longest random delay before the shared copy
+	// of an answer (to the broadcast address or ff02::1); the answer to
+	// the querier itself goes at once. Default DefaultMaxAnswerDelay
+	// (5 ms); negative means none.
 	MaxAnswerDelay time.Duration
 	// SourceRate limits the answers sent to one source address, so that
 	// a flood of queries (spoofed or not) never turns into a flood of
@@ -60,6 +63,12 @@ type AnnouncerConfig struct {
 	// DiscoveryPort is the UDP port of discovery traffic. Default wire.DiscoveryPort
 	// (9798); tests change it.
 	DiscoveryPort int
+	// Keys, when set, authenticates discovery (PROTOCOL.md 6.7): every
+	// announcement, goodbye, probe and answer is sealed (answers with the
+	// key of the query), and only queries and announcements that pass
+	// authentication and the replay window are heard. Default none:
+	// unauthenticated, AUTH datagrams dropped.
+	Keys *auth.Keyring
 	// Logger receives warnings (an interface that failed) and debug
 	// detail. Default: nothing is logged.
 	Logger *slog.Logger
@@ -93,6 +102,7 @@ type Announcer struct {
 	closeMu sync.Once
 	closeEr error
 	closing chan struct{} // closed by Close: Run returns
+	gate    *gate         // nil without keys
 
 	mu   sync.Mutex
 	seen map[queryKey]time.Time // query copies already handled
@@ -139,14 +149,24 @@ type AnnouncerStats struct {
 	// Renames counts the times a generated instance name was replaced
 	// after a conflict.
 	Renames uint64
+	// Unauthenticated counts, with keys, datagrams dropped because they
+	// failed authentication (no AUTH flag, unknown key, bad tag, clock
+	// outside the skew bound).
+	Unauthenticated uint64
+	// Replays counts, with keys, datagrams refused by the replay window
+	// (among them the second copy of a message sent to several
+	// destinations).
+	Replays uint64
 }
 
 // Stats returns the Announcer's counters. It is safe to call at any time.
 func (a *Announcer) Stats() AnnouncerStats {
 	s := &a.stats
-	return AnnouncerStats{Queries: s.queries.Load(), Answers: s.answers.Load(), Announcements: s.announces.Load(), Duplicates: s.dups.Load(),
+	st := AnnouncerStats{Queries: s.queries.Load(), Answers: s.answers.Load(), Announcements: s.announces.Load(), Duplicates: s.dups.Load(),
 		KnownSuppressed: s.known.Load(), LimitedSource: s.limSrc.Load(), LimitedGlobal: s.limGlob.Load(),
 		Conflicts: s.conflicts.Load(), Renames: s.renames.Load()}
+	st.Unauthenticated, st.Replays = a.gate.counts()
+	return st
 }
 
 type queryKey struct {
@@ -228,6 +248,11 @@ func newAnnouncer(cfg AnnouncerConfig, links []netif.Interface, nw network) (*An
 	}
 	a := &Announcer{cfg: cfg, log: log, links: links, ttl: uint32(cfg.TTL / time.Second), auto: auto, closing: make(chan struct{}),
 		seen: make(map[queryKey]time.Time), limiter: newAnswerLimiter(cfg.SourceRate, cfg.GlobalRate, maxSources)}
+	g, err := newGate(cfg.Keys, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	a.gate = g
 	// The largest record must fit a datagram.
 	for _, l := range links {
 		if n := wire.RecordLen(a.record(&l, netip.Addr{}, a.ttl)); n > wire.DefaultMaxDatagram {
@@ -314,7 +339,8 @@ type inPacket struct {
 	ifIndex int
 }
 
-// pendingAnswer is an answer waiting for its random delay.
+// pendingAnswer is an answer to send: its unicast to the querier (dst) at
+// once, its shared copy when due, after the random delay.
 type pendingAnswer struct {
 	due     time.Time
 	msg     []byte
@@ -380,9 +406,18 @@ func (a *Announcer) Run(ctx context.Context) error {
 				continue
 			}
 			if ok {
-				pending = append(pending, ans)
-				slices.SortFunc(pending, func(x, y pendingAnswer) int { return x.due.Compare(y.due) })
-				answerT.Reset(time.Until(pending[0].due))
+				// The unicast answer goes at once: the instance is this
+				// server's alone, and RFC 6762 section 6 delays only
+				// shared answers, which many responders may send at
+				// once. The shared copy (to the broadcast address or
+				// ff02::1, heard by every host) waits its random delay.
+				a.sendAnswer(pendingAnswer{msg: ans.msg, dst: ans.dst, ifIndex: ans.ifIndex})
+				if ans.shared.IsValid() {
+					ans.dst = netip.AddrPort{}
+					pending = append(pending, ans)
+					slices.SortFunc(pending, func(x, y pendingAnswer) int { return x.due.Compare(y.due) })
+					answerT.Reset(time.Until(pending[0].due))
+				}
 			}
 		case now := <-answerT.C:
 			for len(pending) > 0 && !pending[0].due.After(now) {
@@ -427,8 +462,8 @@ func readLoop(c pconn, in chan<- inPacket, log *slog.Logger) {
 // may need an answer (returned, with ok); an ANNOUNCE or ANSWER may show a
 // name conflict (renamed: the Announcer took a new name).
 func (a *Announcer) receive(p inPacket, now time.Time) (ans pendingAnswer, ok, renamed bool) {
-	h, body, err := wire.Parse(p.b)
-	if err != nil || h.Flags&wire.FlagAuth != 0 {
+	h, body, ok := a.gate.open(p.b)
+	if !ok {
 		return pendingAnswer{}, false, false
 	}
 	switch h.Type {
@@ -502,12 +537,15 @@ func (a *Announcer) answer(p inPacket, h wire.Header, body []byte, now time.Time
 			return pendingAnswer{}, false
 		}
 	}
-	rec, ok := wire.FitRecord(a.record(l, p.src.Addr(), a.ttl), len(p.b))
+	rec, ok := wire.FitRecord(a.record(l, p.src.Addr(), a.ttl), len(p.b)-a.gate.overhead())
 	if !ok {
 		a.log.Debug("discovery: query too small for an answer", "from", p.src, "size", len(p.b))
 		return pendingAnswer{}, false
 	}
 	msg, err := wire.AppendRecord(nil, wire.TypeAnswer, h.ID, rec)
+	if err == nil && h.Flags&wire.FlagAuth != 0 {
+		msg, err = a.gate.seal(msg, int(h.KeyID))
+	}
 	if err != nil {
 		return pendingAnswer{}, false
 	}
@@ -577,6 +615,9 @@ func (a *Announcer) sendAll(t wire.Type, ttl uint32) {
 	for i := range a.links {
 		l := &a.links[i]
 		msg, err := wire.AppendRecord(nil, t, a.newID(), a.record(l, netip.Addr{}, ttl))
+		if err == nil {
+			msg, err = a.gate.seal(msg, -1)
+		}
 		if err != nil {
 			continue
 		}
@@ -587,10 +628,13 @@ func (a *Announcer) sendAll(t wire.Type, ttl uint32) {
 	}
 }
 
-// sendAnswer sends an answer that waited for its delay.
+// sendAnswer sends an answer to its querier (dst, counted in Answers)
+// and its shared copy, each when set.
 func (a *Announcer) sendAnswer(p pendingAnswer) {
-	a.stats.answers.Add(1)
-	a.send(p.msg, p.dst, p.ifIndex)
+	if p.dst.IsValid() {
+		a.stats.answers.Add(1)
+		a.send(p.msg, p.dst, p.ifIndex)
+	}
 	if p.shared.IsValid() {
 		a.send(p.msg, p.shared, p.ifIndex)
 	}

@@ -9,8 +9,10 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -39,6 +41,15 @@ type Instance struct {
 	FoundAfter time.Duration
 	// Source is the address and port the record came from.
 	Source netip.AddrPort
+	// Conflict is set when, within answerHold of the first answer, another
+	// source on the same interface and address family answered with the
+	// same name without listing this one's address (two servers with one
+	// name, or a forger: without keys the Browser cannot tell which is
+	// real, so it says so instead of picking one silently).
+	Conflict bool
+	// Others are the sources of the conflicting answers, with the port
+	// their records name.
+	Others []netip.AddrPort
 }
 
 // Attr returns the value of attribute key and whether the instance has it.
@@ -48,7 +59,7 @@ func (in Instance) Attr(key string) (string, bool) { return wire.LookupAttr(in.A
 // interface ifName.
 func instanceFrom(rec wire.Record, src netip.AddrPort, ifName string) Instance {
 	in := Instance{Service: rec.Service, Instance: rec.Instance, Interface: ifName,
-		TTL: time.Duration(rec.TTL) * time.Second, Attrs: rec.Attrs, Truncated: rec.Truncated, Source: src}
+		TTL: recordTTL(rec.TTL), Attrs: rec.Attrs, Truncated: rec.Truncated, Source: src}
 	for _, a := range rec.Addrs {
 		if a.Is6() && (a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast()) {
 			a = a.WithZone(ifName)
@@ -59,6 +70,31 @@ func instanceFrom(rec wire.Record, src netip.AddrPort, ifName string) Instance {
 		in.Addrs = []netip.AddrPort{netip.AddrPortFrom(src.Addr(), rec.Port)}
 	}
 	return in
+}
+
+// recordTTL is a record's TTL, capped at MaxTTL whatever the datagram
+// says, so that a forged record cannot stay for 136 years.
+func recordTTL(sec uint32) time.Duration {
+	return min(time.Duration(sec)*time.Second, MaxTTL)
+}
+
+// listsOther reports whether rec lists an address of src's family but not
+// src itself. An honest server answers from its address on the link, which
+// its record lists; a record naming other addresses of that family than
+// the one it came from is someone speaking for them.
+func listsOther(rec wire.Record, src netip.Addr) bool {
+	src = src.WithZone("").Unmap()
+	other := false
+	for _, a := range rec.Addrs {
+		a = a.WithZone("").Unmap()
+		if a == src {
+			return false
+		}
+		if a.Is4() == src.Is4() {
+			other = true
+		}
+	}
+	return other
 }
 
 // BrowserConfig configures a Browser. Its zero value works; each field
@@ -74,6 +110,11 @@ type BrowserConfig struct {
 	QuerySize int
 	// DiscoveryPort is the UDP port queries are sent to. Default wire.DiscoveryPort.
 	DiscoveryPort int
+	// Keys, when set, authenticates discovery (PROTOCOL.md 6.7): queries
+	// are sealed (QuerySize includes the trailer) and only answers that
+	// pass authentication and the replay window are heard, so a forger
+	// without the key shows no server. Default none.
+	Keys *auth.Keyring
 	// Logger receives warnings and debug detail. Default: none.
 	Logger *slog.Logger
 }
@@ -91,6 +132,27 @@ type Browser struct {
 	mu    sync.Mutex // one Browse at a time
 	once  sync.Once
 	cerr  error
+	// foreign counts answers dropped because their record lists
+	// addresses of their family but not the one they came from.
+	foreign atomic.Uint64
+	gate    *gate // nil without keys
+}
+
+// BrowserStats are a Browser's counters since it was created.
+type BrowserStats struct {
+	// ForeignAnswers counts answers dropped because their record lists
+	// addresses of the source's family but not the source itself.
+	ForeignAnswers uint64
+	// Unauthenticated counts, with keys, datagrams dropped because they
+	// failed authentication; Replays those refused by the replay window.
+	Unauthenticated, Replays uint64
+}
+
+// Stats returns the Browser's counters. It is safe to call at any time.
+func (b *Browser) Stats() BrowserStats {
+	st := BrowserStats{ForeignAnswers: b.foreign.Load()}
+	st.Unauthenticated, st.Replays = b.gate.counts()
+	return st
 }
 
 // NewBrowser selects the interfaces and opens the Browser's sockets (one
@@ -121,6 +183,11 @@ func newBrowser(cfg BrowserConfig, links []netif.Interface, nw network) (*Browse
 		log = slog.New(slog.DiscardHandler)
 	}
 	b := &Browser{cfg: cfg, log: log, links: links, in: make(chan inPacket, 256)}
+	g, err := newGate(cfg.Keys, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	b.gate = g
 	var errs []error
 	for i, fam := range []int{4, 6} {
 		if !slices.ContainsFunc(links, func(l netif.Interface) bool { return hasFamily(&l, fam) }) {
@@ -170,23 +237,154 @@ func (b *Browser) Close() error {
 type found struct {
 	hash    uint64
 	pending *Instance // truncated answer waiting for the unicast follow-up
+	held    *Instance // answer waiting for answerHold to pass
+	owners  []netip.Addr
 	since   time.Time
 	src     netip.Addr // where the first answer came from
 	iface   string     // the interface it came through
 	warned  bool       // a name conflict was logged
+	heard   []heard    // every source that answered for the name, first one first
+	others  []netip.AddrPort
+}
+
+// heard is one source that answered for a name.
+type heard struct {
+	from   netip.AddrPort // the source address with the record's port
+	iface  string
+	owners []netip.Addr // the source and the addresses its record lists
+	mine   bool         // the server of the first answer (the reported one)
+	other  bool         // listed in Instance.Others
+}
+
+// maxHeard caps the sources remembered per name, so a flood of forged
+// sources costs bounded memory and time; later ones are still compared.
+const maxHeard = 16
+
+func (h *heard) src() netip.Addr { return h.owners[0] }
+
+// related reports whether a and b are one server: one lists the other's
+// source (an honest server lists its addresses of both families).
+func related(a, b *heard) bool {
+	return slices.Contains(a.owners, b.src()) || slices.Contains(b.owners, a.src())
+}
+
+// distinct reports whether a and b are surely two servers: they are not
+// related, and one of them lists an address of the other's family. A
+// server answers from an address it lists (else its answer is dropped as
+// foreign), so an answer of a family it lists addresses of, from none of
+// them, is someone else's. Two sources of one family that do not list
+// each other are two servers; across families, a record that lists no
+// address of the other family says nothing.
+func distinct(a, b *heard) bool {
+	fam := func(owners []netip.Addr, x netip.Addr) bool {
+		return slices.ContainsFunc(owners, func(o netip.Addr) bool { return o.Is4() == x.Is4() })
+	}
+	return a.iface == b.iface && !related(a, b) && (fam(a.owners, b.src()) || fam(b.owners, a.src()))
+}
+
+// hear records an answer for f's name from n and reports whether it comes
+// from the server of the first answer, and whether it reveals a conflict
+// (PROTOCOL.md 6.6) not seen before. The comparison is with every source
+// heard so far, not only the first: the first answer may be the real
+// server's IPv6 copy and a forger's IPv4 answer then shows a conflict
+// only against the server's IPv4 addresses. The sources in a conflict
+// that are not the first answer's server go to f.others, one address per
+// server, of the first answer's family when known.
+func (f *found) hear(n heard) (mine, conflict bool) {
+	for i := range f.heard {
+		if h := &f.heard[i]; h.iface == n.iface && h.src() == n.src() {
+			return h.mine, false // a copy of an answer already heard
+		}
+	}
+	if len(f.heard) == 0 {
+		n.mine = true
+	}
+	var cands []int
+	for i := range f.heard {
+		if distinct(&f.heard[i], &n) {
+			cands = append(cands, i)
+		}
+	}
+	f.heard = append(f.heard, n)
+	ni := len(f.heard) - 1
+	for changed := true; changed; { // the first answer's server, grown by relation
+		changed = false
+		for i := range f.heard {
+			if h := &f.heard[i]; !h.mine {
+				for j := range f.heard {
+					if f.heard[j].mine && related(h, &f.heard[j]) {
+						h.mine, changed = true, true
+						break
+					}
+				}
+			}
+		}
+	}
+	mine = f.heard[ni].mine
+	if len(cands) > 0 {
+		cands = append(cands, ni)
+	}
+	for _, i := range cands {
+		if f.heard[i].mine || f.heard[i].other {
+			continue
+		}
+		conflict = true
+		f.addOther(i)
+	}
+	if len(f.heard) > maxHeard {
+		f.heard = f.heard[:ni] // compared, then forgotten
+	}
+	return mine, conflict
+}
+
+// addOther lists the source of f.heard[i] in f.others, unless another
+// address of the same server is listed already (it replaces that one when
+// it is of the first answer's family and that one is not).
+func (f *found) addOther(i int) {
+	c := &f.heard[i]
+	fam4 := f.heard[0].src().Is4()
+	for j := range f.heard {
+		o := &f.heard[j]
+		if j == i || !o.other || !related(c, o) {
+			continue
+		}
+		if c.src().Is4() == fam4 && o.src().Is4() != fam4 {
+			if k := slices.Index(f.others, o.from); k >= 0 {
+				f.others[k] = c.from
+			}
+			o.other, c.other = false, true
+		}
+		return
+	}
+	c.other = true
+	if len(f.others) < maxWarned && !slices.Contains(f.others, c.from) {
+		f.others = append(f.others, c.from)
+	}
 }
 
 // truncatedWait is how long a Browse waits for the full record of an
 // instance whose answer was truncated before it reports what it has.
 const truncatedWait = 300 * time.Millisecond
 
+// answerHold is how long a Browse holds the first answer to a name before
+// it reports it, so that a second answer with the same name from another
+// source marks the report as a conflict (Instance.Conflict). A server
+// answers the querier at once and its shared copy after 0 to 5 ms, so
+// whichever of a forger and the real server is heard first, the other is
+// heard within the hold.
+const answerHold = 10 * time.Millisecond
+
 // Browse queries for instances of service ("" for every service) until
-// ctx ends and calls fn, from Browse's goroutine, once for each instance as
-// its first answer arrives. Each instance (service type and instance name)
-// is reported once, with the addresses of the interface its first answer
-// came through; addresses of later answers are never merged in. When two
-// servers answer with the same name (a conflict, PROTOCOL.md section 6.6)
-// the first answer wins and the other is logged as a warning. Queries go out
+// ctx ends and calls fn, from Browse's goroutine, once for each instance,
+// answerHold (10 ms) after its first answer arrives. Each instance (service
+// type and instance name) is reported once, with the addresses of the
+// interface its first answer came through; addresses of later answers are
+// never merged in. When another source answers with the same name within
+// the hold (a conflict, PROTOCOL.md section 6.6, or a forger), the first
+// answer is reported with Instance.Conflict set and the other sources in
+// Instance.Others, and a warning is logged. An answer whose record lists
+// addresses of its family but not the one it came from is dropped
+// (BrowserStats.ForeignAnswers). Queries go out
 // at 0, 25, 75, 175, 375 and 775 ms, then once a second, on every selected
 // interface by directed broadcast, the IPv4 group and the IPv6 group; each
 // lists the instances already found so that they stay quiet.
@@ -219,6 +417,15 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 	flush := func(all bool) {
 		for _, k := range order {
 			f := known[k]
+			if f.held != nil && (all || time.Since(f.since) >= answerHold) {
+				in := *f.held
+				f.held = nil
+				if all {
+					fn(in)
+				} else {
+					report(in)
+				}
+			}
 			if f.pending != nil && (all || time.Since(f.since) >= truncatedWait) {
 				in := *f.pending
 				f.pending = nil
@@ -233,11 +440,37 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 	round := 0
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	hold := time.NewTimer(time.Hour)
+	hold.Stop()
+	defer hold.Stop()
+	holding := 0 // held answers not reported yet
 	for {
 		select {
 		case <-ctx.Done():
 			flush(true)
 			return nil
+		case <-hold.C:
+			var first time.Time
+			holding = 0
+			for _, k := range order {
+				f := known[k]
+				if f.held == nil {
+					continue
+				}
+				if time.Since(f.since) >= answerHold {
+					in := *f.held
+					f.held = nil
+					report(in)
+					continue
+				}
+				holding++
+				if first.IsZero() {
+					first = f.since
+				}
+			}
+			if holding > 0 {
+				hold.Reset(time.Until(first.Add(answerHold)))
+			}
 		case <-timer.C:
 			flush(false)
 			hashes := make([]uint64, 0, len(order))
@@ -263,8 +496,8 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			if !ok {
 				return nil
 			}
-			h, body, err := wire.Parse(p.b)
-			if err != nil || h.Type != wire.TypeAnswer || !ids[h.ID] {
+			h, body, ok := b.gate.open(p.b)
+			if !ok || h.Type != wire.TypeAnswer || !ids[h.ID] {
 				continue
 			}
 			rec, err := wire.ParseRecord(body)
@@ -273,6 +506,12 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 				continue
 			}
 			if rec.TTL == 0 || service != "" && !wire.EqualFold(rec.Service, service) {
+				continue
+			}
+			if listsOther(rec, p.src.Addr()) {
+				b.foreign.Add(1)
+				b.log.Debug("discovery: answer names addresses it does not come from; dropped",
+					"instance", rec.Instance, "from", p.src)
 				continue
 			}
 			key := wire.FoldCase(rec.Service) + "\x00" + wire.FoldCase(rec.Instance)
@@ -290,26 +529,51 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 					continue
 				}
 			}
+			n := heard{from: netip.AddrPortFrom(p.src.Addr(), rec.Port), iface: in.Interface, owners: ownersOf(in)}
 			switch {
 			case f == nil && !rec.Truncated:
-				known[key] = &found{hash: wire.KnownHash(rec.Service, rec.Instance), src: p.src.Addr(), iface: in.Interface}
+				f = &found{hash: wire.KnownHash(rec.Service, rec.Instance), held: &in, since: time.Now(),
+					owners: ownersOf(in), src: p.src.Addr(), iface: in.Interface}
+				f.hear(n)
+				known[key] = f
 				order = append(order, key)
-				report(in)
+				if holding == 0 {
+					hold.Reset(answerHold)
+				}
+				holding++
+				continue
 			case f == nil:
-				known[key] = &found{hash: wire.KnownHash(rec.Service, rec.Instance), pending: &in, since: time.Now(),
-					src: p.src.Addr(), iface: in.Interface}
+				f = &found{hash: wire.KnownHash(rec.Service, rec.Instance), pending: &in, since: time.Now(),
+					owners: ownersOf(in), src: p.src.Addr(), iface: in.Interface}
+				f.hear(n)
+				known[key] = f
 				order = append(order, key)
 				b.followUp(ids, &in)
-			case !f.warned && f.iface == in.Interface && f.src.Is4() == p.src.Addr().Is4() && f.src != p.src.Addr():
-				// One server answers each query once per address family
-				// and interface, from one address: a second source is a
-				// second server with the same name (PROTOCOL.md 6.6).
-				f.warned = true
-				b.log.Warn("discovery: two servers answer with the same instance name; reporting the first only",
-					"instance", rec.Instance, "service", rec.Service, "interface", in.Interface,
-					"first", f.src, "also", p.src.Addr())
-			case f.pending != nil && !rec.Truncated:
+				continue
+			}
+			// One server answers each query once per address family and
+			// interface, from one address it lists: a source that is
+			// surely not the first answer's server is a second server with
+			// the same name (PROTOCOL.md 6.6), or a forger, whichever of
+			// the two answered first.
+			mine, conflict := f.hear(n)
+			if conflict {
+				for _, h := range []*Instance{f.held, f.pending} {
+					if h != nil {
+						h.Conflict = true
+						h.Others = slices.Clone(f.others)
+					}
+				}
+				if !f.warned {
+					f.warned = true
+					b.log.Warn("discovery: two servers answer with the same instance name",
+						"instance", rec.Instance, "service", rec.Service, "interface", in.Interface,
+						"first", f.src, "also", f.others)
+				}
+			}
+			if mine && f.pending != nil && !rec.Truncated {
 				in.Interface, in.Addrs = f.pending.Interface, f.pending.Addrs
+				in.Conflict, in.Others = f.pending.Conflict, f.pending.Others
 				f.pending = nil
 				report(in)
 			}
@@ -332,7 +596,10 @@ func fitKnown(h []uint64, service string) []uint64 {
 func (b *Browser) followUp(ids map[uint64]bool, in *Instance) {
 	id := rand.Uint64()
 	ids[id] = true
-	msg, err := wire.AppendQuery(nil, id, wire.Query{Service: in.Service, Instance: in.Instance}, wire.DefaultMaxDatagram)
+	msg, err := wire.AppendQuery(nil, id, wire.Query{Service: in.Service, Instance: in.Instance}, wire.DefaultMaxDatagram-b.gate.overhead())
+	if err == nil {
+		msg, err = b.gate.seal(msg, -1)
+	}
 	if err != nil {
 		return
 	}
@@ -357,7 +624,10 @@ func (b *Browser) followUp(ids map[uint64]bool, in *Instance) {
 // sendQuery sends one round of query q on every link and returns how many
 // datagrams left and the last error.
 func (b *Browser) sendQuery(id uint64, q wire.Query) (int, error) {
-	msg, err := wire.AppendQuery(nil, id, q, b.cfg.QuerySize)
+	msg, err := wire.AppendQuery(nil, id, q, b.cfg.QuerySize-b.gate.overhead())
+	if err == nil {
+		msg, err = b.gate.seal(msg, -1)
+	}
 	if err != nil {
 		return 0, err
 	}

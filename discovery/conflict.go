@@ -52,7 +52,10 @@ func (a *Announcer) probe() {
 	q := wire.Query{Service: a.cfg.Service, Instance: a.cfg.Instance}
 	for i := range a.links {
 		l := &a.links[i]
-		msg, err := wire.AppendQuery(nil, a.newID(), q, DefaultQuerySize)
+		msg, err := wire.AppendQuery(nil, a.newID(), q, DefaultQuerySize-a.gate.overhead())
+		if err == nil {
+			msg, err = a.gate.seal(msg, -1)
+		}
 		if err != nil {
 			return
 		}

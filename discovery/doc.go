@@ -20,8 +20,10 @@
 //	go a.Run(ctx) // announces until ctx ends, then says goodbye
 //
 // The Announcer sends three announcements at start (0, 100 ms, 500 ms),
-// re-announces every TTL/3 with jitter, answers matching queries after a
-// random 0–5 ms, and sends goodbyes (TTL 0) when Run's context ends. Each
+// re-announces every TTL/3 with jitter, answers matching queries at once
+// (the shared copy of an answer, to the broadcast address or ff02::1,
+// after a random 0–5 ms), and sends goodbyes (TTL 0) when Run's context
+// ends. Each
 // interface gets only the server's own addresses on that interface. A
 // server bound to specific addresses is announced only on the interfaces
 // holding them. Many Announcers (and Watchers) share port 9798 on one host.
@@ -61,17 +63,29 @@
 // announcements. When another server uses its name, a generated name
 // (AnnouncerConfig.Instance empty) is replaced by a new one and announced
 // at once, with a warning in the log; a configured name is kept and the
-// conflict logged as an error. A Browser reports each name once (the first
-// answer wins; addresses of other answers are never merged in) and logs a
-// warning when a second server answers with the same name. PROTOCOL.md
-// section 6.6 has the rules.
+// conflict logged as an error. A Browser reports each name once, 10 ms
+// after its first answer; when another source answered with the name in
+// that time, the report carries Instance.Conflict and Instance.Others.
+// PROTOCOL.md section 6.6 has the rules.
 //
 // # Watching
 //
 // A Watcher binds port 9798, joins both groups on every selected
 // interface, and reports Up, Update and Down events: Down at once at a
-// goodbye, or exactly when an instance's TTL passes without an
-// announcement.
+// goodbye, or exactly when an instance's TTL (at most MaxTTL) passes
+// without an announcement.
+//
+// # Trust
+//
+// Without keys, what is known about an instance is bound to the source
+// addresses it announced from (PROTOCOL.md 6.7): goodbyes and updates
+// from other sources are ignored and counted, a live name stays with its
+// first holder, unconfirmed entries make room first in a full table, and
+// answers naming addresses they do not come from are dropped. Spoofed
+// source addresses still win; SECURITY.md says what holds. With keys
+// (AnnouncerConfig.Keys, BrowserConfig.Keys, WatcherConfig.Keys, package
+// auth) every message is sealed and only authenticated, fresh, unreplayed
+// datagrams are heard.
 //
 // # Interfaces
 //

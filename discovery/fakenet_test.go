@@ -27,6 +27,9 @@ type fakeLAN struct {
 	log   []fakeSend
 	// drop, when set, decides whether one delivery of a datagram is lost.
 	drop func(s fakeSend, to *fakeHost) bool
+	// tap, when set, receives a copy of every datagram written (dropped
+	// when full), so a test can play an attacker that sees the LAN.
+	tap chan fakeSend
 }
 
 // fakeSend is one datagram written by a host.
@@ -150,6 +153,12 @@ func (c *fakeConn) writeTo(b []byte, dst netip.AddrPort, ifIndex int) error {
 	s := fakeSend{at: time.Now(), from: c.host, src: netip.AddrPortFrom(c.srcAddr(l), uint16(c.port)),
 		dst: dst, link: l.Name, h: h, b: slices.Clone(b)}
 	lan.log = append(lan.log, s)
+	if lan.tap != nil {
+		select {
+		case lan.tap <- s:
+		default:
+		}
+	}
 	to := dst.Addr().WithZone("")
 	group := to == wire.DiscoveryGroup4 || to == wire.DiscoveryGroup6 || slices.ContainsFunc(l.IPv4, func(v netif.IPv4Addr) bool { return v.Broadcast == to })
 	for _, r := range lan.conns {

@@ -111,20 +111,34 @@ func TestSyncAnswerDelay(t *testing.T) {
 		if shared := lan.sends(byType(srv, wire.TypeAnswer, netip.AddrPort{})); len(shared) != 160 {
 			t.Errorf("%d answer datagrams, want 160: each answer also goes to the broadcast address or ff02::1", len(shared))
 		}
-		delays := map[time.Duration]bool{}
-		for _, a := range answers {
+		// The answer to the querier goes at once (RFC 6762 section 6: a
+		// unique record's owner does not wait); the shared copy, which
+		// every host hears, after a random 0 to 5 ms.
+		delay := func(a fakeSend) time.Duration {
 			i := slices.IndexFunc(queries, func(q fakeSend) bool { return q.h.ID == a.h.ID })
 			if i < 0 {
 				t.Fatalf("answer %x to no query", a.h.ID)
 			}
-			d := a.at.Sub(queries[i].at)
+			return a.at.Sub(queries[i].at)
+		}
+		for _, a := range answers {
+			if d := delay(a); d != 0 {
+				t.Errorf("unicast answer after %v, want at once", d)
+			}
+		}
+		delays := map[time.Duration]bool{}
+		for _, a := range lan.sends(byType(srv, wire.TypeAnswer, netip.AddrPort{})) {
+			if unicastAnswers(srv)(a) {
+				continue
+			}
+			d := delay(a)
 			delays[d] = true
 			if d < 0 || d > 5*time.Millisecond {
-				t.Errorf("answered after %v, want 0 to 5 ms", d)
+				t.Errorf("shared copy after %v, want 0 to 5 ms", d)
 			}
 		}
 		if len(delays) < 10 {
-			t.Errorf("only %d distinct answer delays: no jitter", len(delays))
+			t.Errorf("only %d distinct shared-copy delays: no jitter", len(delays))
 		}
 	})
 }

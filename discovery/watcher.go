@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -20,7 +23,8 @@ type EventKind int
 const (
 	// Up: the instance appeared (first announcement or answer).
 	Up EventKind = iota + 1
-	// Down: the instance left (goodbye) or its TTL passed (expired).
+	// Down: the instance left (goodbye), its TTL passed (expired), or
+	// it was never confirmed and made room in a full table (evicted).
 	Down
 	// Update: the instance announced different addresses, port or
 	// attributes.
@@ -44,7 +48,7 @@ func (k EventKind) String() string {
 type Event struct {
 	Kind EventKind
 	// Reason is "announce", "answer" (from the Watcher's initial query),
-	// "goodbye" or "expired".
+	// "goodbye", "expired" or "evicted".
 	Reason string
 	// Instance is the instance as last seen; on Down, its addresses and
 	// attributes are those of its last announcement.
@@ -67,6 +71,10 @@ type WatcherConfig struct {
 	// DiscoveryPort is the UDP port announcements are sent to. Default
 	// wire.DiscoveryPort.
 	DiscoveryPort int
+	// Keys, when set, authenticates discovery (PROTOCOL.md 6.7): only
+	// announcements and goodbyes that pass authentication and the replay
+	// window are heard, and the initial query is sealed. Default none.
+	Keys *auth.Keyring
 	// Logger receives warnings and debug detail. Default: none.
 	Logger *slog.Logger
 }
@@ -92,6 +100,10 @@ type Watcher struct {
 	done     chan struct{} // closed by Close
 	in       chan inPacket
 	rwg      sync.WaitGroup // read loops
+	stats    struct {
+		goodbyes, conflicts, evicted, ignored atomic.Uint64
+	}
+	gate *gate // nil without keys
 }
 
 // NewWatcher selects the interfaces and opens the Watcher's sockets.
@@ -113,6 +125,11 @@ func newWatcher(cfg WatcherConfig, links []netif.Interface, nw network) (*Watche
 		log = slog.New(slog.DiscardHandler)
 	}
 	w := &Watcher{cfg: cfg, log: log, links: links, done: make(chan struct{}), in: make(chan inPacket, 256)}
+	g, err := newGate(cfg.Keys, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	w.gate = g
 	var errs []error
 	for _, fam := range []int{4, 6} {
 		if !slices.ContainsFunc(links, func(l netif.Interface) bool { return hasFamily(&l, fam) }) {
@@ -134,7 +151,7 @@ func newWatcher(cfg WatcherConfig, links []netif.Interface, nw network) (*Watche
 	}
 	if !cfg.Passive {
 		for _, l := range links {
-			b, err := newBrowser(BrowserConfig{DiscoveryPort: cfg.DiscoveryPort, Logger: cfg.Logger}, []netif.Interface{l}, nw)
+			b, err := newBrowser(BrowserConfig{DiscoveryPort: cfg.DiscoveryPort, Keys: cfg.Keys, Logger: cfg.Logger}, []netif.Interface{l}, nw)
 			if err != nil {
 				log.Warn("discovery: watcher cannot query; listening only", "interface", l.Name, "err", err)
 				continue
@@ -171,11 +188,91 @@ func (w *Watcher) Close() error {
 type watched struct {
 	in      Instance
 	expires time.Time
+	// owners are the sources an update or goodbye of the instance is
+	// believed from: the source of the datagram that created the entry
+	// (or last took it over) and every address its record lists.
+	owners []netip.Addr
+	// heard is when an owner source last spoke for the instance.
+	heard time.Time
+	// firstID is the message ID of the datagram that created the entry
+	// (0: an answer to the initial query); a datagram from an owner
+	// source with another ID confirms the entry.
+	firstID   uint64
+	confirmed bool
+	// src and the key below count the entry against its creator's share
+	// of unconfirmed entries.
+	src    netip.Addr
+	warned map[netip.Addr]bool // conflicting sources logged
 }
 
 // maxWatched caps the instances a Watch tracks, so that a flood of
 // announcements with made-up names cannot grow its memory without bound.
 const maxWatched = 4096
+
+// maxUnconfirmedPerSource caps the unconfirmed entries one source holds
+// on one interface, so that a flooder that does not forge its source
+// cannot cycle the unconfirmed entries fast enough to evict a real server
+// before its second announcement.
+const maxUnconfirmedPerSource = maxWatched / 8
+
+// maxWarned caps the conflicting sources remembered per entry.
+const maxWarned = 8
+
+// WatcherStats are a Watcher's counters since it was created.
+type WatcherStats struct {
+	// ForeignGoodbyes counts goodbyes ignored because they came from a
+	// source that is not an owner source of the instance.
+	ForeignGoodbyes uint64
+	// Conflicts counts announcements and answers of a live instance's
+	// name from a source that is not one of its owner sources (first
+	// come, first served: they neither replace nor rename it).
+	Conflicts uint64
+	// Evicted counts unconfirmed entries dropped to make room in a full
+	// table (each also reported as a Down event with reason "evicted").
+	Evicted uint64
+	// Ignored counts new instances not tracked because the table was
+	// full of confirmed entries or their source held its share of
+	// unconfirmed ones.
+	Ignored uint64
+	// Unauthenticated counts, with keys, datagrams dropped because they
+	// failed authentication; Replays those refused by the replay window
+	// (among them the extra copies of every announcement).
+	Unauthenticated, Replays uint64
+}
+
+// Stats returns the Watcher's counters. It is safe to call at any time.
+func (w *Watcher) Stats() WatcherStats {
+	s := &w.stats
+	st := WatcherStats{ForeignGoodbyes: s.goodbyes.Load(), Conflicts: s.conflicts.Load(),
+		Evicted: s.evicted.Load(), Ignored: s.ignored.Load()}
+	st.Unauthenticated, st.Replays = w.gate.counts()
+	for _, b := range w.browsers {
+		bs := b.Stats()
+		st.Unauthenticated += bs.Unauthenticated
+		st.Replays += bs.Replays
+	}
+	return st
+}
+
+// ownersOf returns the owner sources of inst: where it came from and the
+// addresses it lists, without zones.
+func ownersOf(inst Instance) []netip.Addr {
+	out := make([]netip.Addr, 0, len(inst.Addrs)+1)
+	out = append(out, plainAddr(inst.Source.Addr()))
+	for _, a := range inst.Addrs {
+		if p := plainAddr(a.Addr()); !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func plainAddr(a netip.Addr) netip.Addr { return a.WithZone("").Unmap() }
+
+type srcKey struct {
+	src   netip.Addr
+	iface string
+}
 
 // goodbyeHold is how long after a goodbye announcements of the same
 // instance are taken for late copies. It is shorter than the 500 ms of a
@@ -254,20 +351,96 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 			expiry.Reset(first.Sub(now))
 		}
 	}
-	seen := func(inst Instance, reason string, now time.Time) {
+	// fifo holds the keys of unconfirmed entries, oldest first; entries
+	// confirmed or removed since are skipped when it is read.
+	var fifo []string
+	unconfirmed := make(map[srcKey]int) // per creating source and interface
+	release := func(e *watched) {
+		if !e.confirmed {
+			k := srcKey{e.src, e.in.Interface}
+			if unconfirmed[k]--; unconfirmed[k] <= 0 {
+				delete(unconfirmed, k)
+			}
+		}
+	}
+	remove := func(key string, e *watched, reason string, now time.Time) {
+		delete(table, key)
+		release(e)
+		fn(Event{Kind: Down, Reason: reason, Instance: e.in, Time: now})
+	}
+	// evict drops the oldest unconfirmed entry; false if there is none.
+	evict := func(now time.Time) bool {
+		for len(fifo) > 0 {
+			k := fifo[0]
+			fifo = fifo[1:]
+			if e := table[k]; e != nil && !e.confirmed {
+				w.stats.evicted.Add(1)
+				remove(k, e, "evicted", now)
+				return true
+			}
+		}
+		return false
+	}
+	seen := func(inst Instance, id uint64, reason string, now time.Time) {
 		key := wire.FoldCase(inst.Service) + "\x00" + wire.FoldCase(inst.Instance) + "\x00" + inst.Interface
+		src := plainAddr(inst.Source.Addr())
 		e := table[key]
-		switch {
-		case e == nil && len(table) >= maxWatched:
-			w.log.Debug("discovery: watch table full; instance ignored", "instance", inst.Instance, "from", inst.Source)
-		case e == nil:
-			table[key] = &watched{in: inst, expires: now.Add(inst.TTL)}
-			fn(Event{Kind: Up, Reason: reason, Instance: inst, Time: now})
-		case !sameInstance(e.in, inst):
+		if e != nil && !slices.Contains(e.owners, src) {
+			if now.Sub(e.heard) <= e.in.TTL/2 {
+				// First come, first served (PROTOCOL.md 6.6): the
+				// owner keeps announcing, the other source is ignored.
+				w.stats.conflicts.Add(1)
+				if !e.warned[src] && len(e.warned) < maxWarned {
+					if e.warned == nil {
+						e.warned = make(map[netip.Addr]bool)
+					}
+					e.warned[src] = true
+					w.log.Warn("discovery: another source announces a watched instance name; ignored",
+						"instance", inst.Instance, "interface", inst.Interface, "owner", e.in.Source, "other", inst.Source)
+				}
+				return
+			}
+			// The owner missed a re-announcement: the name moves (a
+			// server with a new address comes back within TTL/2).
+			release(e)
+			e.src, e.confirmed, e.firstID, e.warned = src, false, id, nil
+			e.owners, e.heard = ownersOf(inst), now
+			unconfirmed[srcKey{src, inst.Interface}]++
+			fifo = append(fifo, key)
 			e.in, e.expires = inst, now.Add(inst.TTL)
 			fn(Event{Kind: Update, Reason: reason, Instance: inst, Time: now})
+			rearm(now)
+			return
+		}
+		switch {
+		case e == nil:
+			sk := srcKey{src, inst.Interface}
+			if unconfirmed[sk] >= maxUnconfirmedPerSource || len(table) >= maxWatched && !evict(now) {
+				w.stats.ignored.Add(1)
+				w.log.Debug("discovery: watch table full; instance ignored", "instance", inst.Instance, "from", inst.Source)
+				break
+			}
+			unconfirmed[sk]++
+			if len(fifo) > 2*maxWatched { // drop the keys of entries gone since
+				fifo = slices.DeleteFunc(fifo, func(k string) bool { e := table[k]; return e == nil || e.confirmed })
+			}
+			fifo = append(fifo, key)
+			table[key] = &watched{in: inst, expires: now.Add(inst.TTL), owners: ownersOf(inst), heard: now,
+				firstID: id, src: src}
+			fn(Event{Kind: Up, Reason: reason, Instance: inst, Time: now})
 		default:
-			e.expires = now.Add(inst.TTL)
+			if !e.confirmed && id != e.firstID {
+				release(e)
+				e.confirmed = true
+			}
+			e.heard = now
+			if !sameInstance(e.in, inst) {
+				e.owners = ownersOf(inst)
+				e.in, e.expires = inst, now.Add(inst.TTL)
+				fn(Event{Kind: Update, Reason: reason, Instance: inst, Time: now})
+			} else {
+				e.expires = now.Add(inst.TTL)
+			}
 		}
 		rearm(now)
 	}
@@ -276,19 +449,18 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 		case <-closed:
 			return nil
 		case inst := <-answers:
-			seen(inst, "answer", time.Now())
+			seen(inst, 0, "answer", time.Now())
 		case now := <-expiry.C:
 			next = time.Time{}
 			for k, e := range table {
 				if !now.Before(e.expires) {
-					delete(table, k)
-					fn(Event{Kind: Down, Reason: "expired", Instance: e.in, Time: now})
+					remove(k, e, "expired", now)
 				}
 			}
 			rearm(now)
 		case p := <-in:
-			h, body, err := wire.Parse(p.b)
-			if err != nil || h.Type != wire.TypeAnnounce && h.Type != wire.TypeGoodbye {
+			h, body, ok := w.gate.open(p.b)
+			if !ok || h.Type != wire.TypeAnnounce && h.Type != wire.TypeGoodbye {
 				continue
 			}
 			rec, err := wire.ParseRecord(body)
@@ -306,15 +478,25 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 			inst := instanceFrom(rec, p.src, ifaceName(w.links, p.ifIndex))
 			key := wire.FoldCase(inst.Service) + "\x00" + wire.FoldCase(inst.Instance) + "\x00" + inst.Interface
 			if h.Type == wire.TypeGoodbye || rec.TTL == 0 {
+				e := table[key]
+				if e == nil {
+					continue
+				}
+				if !slices.Contains(e.owners, plainAddr(p.src.Addr())) {
+					// Only the address the instance announced from
+					// may say it left; a forged goodbye does not
+					// even start the hold below.
+					w.stats.goodbyes.Add(1)
+					w.log.Debug("discovery: goodbye from a source that does not own the instance; ignored",
+						"instance", rec.Instance, "from", p.src, "owner", e.in.Source)
+					continue
+				}
 				if len(gone) >= maxWatched {
 					clear(gone)
 				}
 				gone[key] = now
-				if e := table[key]; e != nil {
-					delete(table, key)
-					fn(Event{Kind: Down, Reason: "goodbye", Instance: e.in, Time: now})
-					rearm(now)
-				}
+				remove(key, e, "goodbye", now)
+				rearm(now)
 				continue
 			}
 			if t, ok := gone[key]; ok {
@@ -323,7 +505,7 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 				}
 				delete(gone, key)
 			}
-			seen(inst, "announce", now)
+			seen(inst, h.ID, "announce", now)
 		}
 	}
 }

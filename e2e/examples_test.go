@@ -17,29 +17,7 @@ import (
 // 0.2775^6 = 0.05%.)
 func TestDeviceExamplesAgainstServer(t *testing.T) {
 	srvBin, _ := build(t)
-	type device struct {
-		name string
-		argv []string
-	}
-	var devices []device
-	if cc, err := exec.LookPath("cc"); err == nil {
-		bin := filepath.Join(t.TempDir(), "udpkit_send")
-		if out, err := exec.Command(cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o", bin, "../examples/c/udpkit_send.c", "../examples/c/hmac_sha256.c").CombinedOutput(); err != nil {
-			t.Fatalf("cc: %v\n%s", err, out)
-		}
-		devices = append(devices, device{"c", []string{bin}})
-	} else {
-		t.Log("no C compiler: the C example is not run")
-	}
-	if py, err := exec.LookPath("python3"); err == nil {
-		devices = append(devices, device{"python", []string{py, "../examples/python/udpkit_send.py"}})
-	} else {
-		t.Log("no python3: the Python example is not run")
-	}
-	if len(devices) == 0 {
-		t.Skip("skipping: neither cc nor python3 is installed")
-	}
-
+	devices := deviceExamples(t)
 	ns := newNetns(t)
 	const port = 9797
 	ns.dropUDP(t, port, 15)
@@ -58,6 +36,36 @@ func TestDeviceExamplesAgainstServer(t *testing.T) {
 	}
 	srv.stop(t)
 	checkExactlyOnce(t, parseRecords(t, srv.stdout.String()), want)
+}
+
+// device is one of the example clients of examples/, built.
+type device struct {
+	name string
+	argv []string
+}
+
+// deviceExamples builds the C example and finds python3, or skips.
+func deviceExamples(t *testing.T) []device {
+	t.Helper()
+	var devices []device
+	if cc, err := exec.LookPath("cc"); err == nil {
+		bin := filepath.Join(t.TempDir(), "udpkit_send")
+		if out, err := exec.Command(cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-o", bin, "../examples/c/udpkit_send.c", "../examples/c/hmac_sha256.c").CombinedOutput(); err != nil {
+			t.Fatalf("cc: %v\n%s", err, out)
+		}
+		devices = append(devices, device{"c", []string{bin}})
+	} else {
+		t.Log("no C compiler: the C example is not run")
+	}
+	if py, err := exec.LookPath("python3"); err == nil {
+		devices = append(devices, device{"python", []string{py, "../examples/python/udpkit_send.py"}})
+	} else {
+		t.Log("no python3: the Python example is not run")
+	}
+	if len(devices) == 0 {
+		t.Skip("skipping: neither cc nor python3 is installed")
+	}
+	return devices
 }
 
 // TestDemo runs the README's first command, the namespace LAN demo, and

@@ -5,12 +5,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"github.com/udpkit/udpkit/internal/netlab"
 )
 
@@ -223,6 +225,69 @@ func TestMDNSSIGTERMGoodbye(t *testing.T) {
 		t.Errorf("removal took %v", took)
 	}
 	err = <-s.done
+	s.done <- err // for the cleanup of labServer
+	if err != nil {
+		t.Errorf("udpserver after SIGTERM: %v", err)
+	}
+}
+
+// TestMDNSGoodbyeAtOnce: the goodbye (SRV with TTL 0) of a SIGTERM'd
+// udpserver --mdns is on the wire at once; the ~1 s until avahi-browse
+// drops the instance is Avahi's hold of goodbye records (RFC 6762
+// section 10.1), not ours. The bound is loose (a loaded machine); the
+// figure is logged.
+func TestMDNSGoodbyeAtOnce(t *testing.T) {
+	srvBin, _ := build(t)
+	lab := newLab(t, netlab.Config{Hosts: 2})
+	var c *net.UDPConn
+	if err := lab.Host(1).Do(func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		c, err = net.ListenMulticastUDP("udp4", ifi, &net.UDPAddr{IP: net.IPv4(224, 0, 0, 251), Port: 5353})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	bye := make(chan time.Time, 1)
+	go func() {
+		buf := make([]byte, 9000)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			m := new(dns.Msg)
+			if m.Unpack(buf[:n]) != nil || !m.Response {
+				continue
+			}
+			for _, rr := range m.Answer {
+				if srv, ok := rr.(*dns.SRV); ok && srv.Hdr.Ttl == 0 && strings.HasPrefix(srv.Hdr.Name, "leaving.") {
+					select {
+					case bye <- time.Now():
+					default:
+					}
+				}
+			}
+		}
+	}()
+	s := labServer(t, lab.Host(0), srvBin, "--quiet", "--mdns", "--instance", "leaving")
+	waitPublished(t, s)
+	start := time.Now()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case at := <-bye:
+		took := at.Sub(start)
+		t.Logf("SIGTERM to goodbye on the wire: %v", took)
+		if took > 750*time.Millisecond {
+			t.Errorf("goodbye %v after SIGTERM, want at once (well under Avahi's 1 s hold)", took)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no goodbye within 5 s of SIGTERM")
+	}
+	err := <-s.done
 	s.done <- err // for the cleanup of labServer
 	if err != nil {
 		t.Errorf("udpserver after SIGTERM: %v", err)

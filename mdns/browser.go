@@ -64,7 +64,10 @@ type Instance struct {
 	Interface string
 	// FoundAfter is the time from the start of Browse to the resolution.
 	FoundAfter time.Duration
-	// TTL is the SRV record's TTL.
+	// TTL is the SRV record's TTL as the responder multicasts it, or 0
+	// when it is unknown: when the SRV came only in a unicast answer to a
+	// one-shot query, whose TTLs responders cap at 10 s (RFC 6762 section
+	// 6.7) whatever the record's lifetime.
 	TTL time.Duration
 }
 
@@ -170,6 +173,7 @@ type cached struct {
 	rr      dns.RR
 	ifIndex int
 	expires time.Time
+	legacy  bool // from a unicast answer to a one-shot query: TTL capped
 }
 
 // instState tracks one instance on one interface.
@@ -410,8 +414,9 @@ func (st *browse) handle(p packet, now time.Time) {
 	if !m.Response || m.Opcode != dns.OpcodeQuery || m.Rcode != dns.RcodeSuccess {
 		return
 	}
+	legacy := p.c == st.b.oneOff[0] || p.c == st.b.oneOff[1]
 	for _, rr := range append(m.Answer, m.Extra...) {
-		st.store(rr, l.Index, now)
+		st.store(rr, l.Index, now, legacy)
 	}
 	for _, rr := range m.Answer {
 		ptr, ok := rr.(*dns.PTR)
@@ -436,8 +441,9 @@ func (st *browse) handle(p packet, now time.Time) {
 	}
 }
 
-// store caches a record; a TTL of 0 (goodbye) removes it.
-func (st *browse) store(rr dns.RR, ifIndex int, now time.Time) {
+// store caches a record; a TTL of 0 (goodbye) removes it. A legacy
+// (TTL-capped) copy does not replace a multicast one, whose TTL is real.
+func (st *browse) store(rr dns.RR, ifIndex int, now time.Time, legacy bool) {
 	h := rr.Header()
 	if h.Class&^cacheFlush != dns.ClassINET {
 		return
@@ -446,12 +452,15 @@ func (st *browse) store(rr dns.RR, ifIndex int, now time.Time) {
 	list := st.cache[k]
 	for i, ce := range list {
 		if ce.ifIndex == ifIndex && sameRecord(ce.rr, rr) {
+			if legacy && !ce.legacy && h.Ttl > 0 && now.Before(ce.expires) {
+				return
+			}
 			list = slices.Delete(list, i, i+1)
 			break
 		}
 	}
 	if h.Ttl > 0 {
-		list = append(list, cached{rr: rr, ifIndex: ifIndex, expires: now.Add(time.Duration(h.Ttl) * time.Second)})
+		list = append(list, cached{rr: rr, ifIndex: ifIndex, expires: now.Add(time.Duration(h.Ttl) * time.Second), legacy: legacy})
 	}
 	if len(list) == 0 {
 		delete(st.cache, k)
@@ -462,9 +471,17 @@ func (st *browse) store(rr dns.RR, ifIndex int, now time.Time) {
 
 func (st *browse) lookup(name string, t uint16, ifIndex int, now time.Time) []dns.RR {
 	var out []dns.RR
+	for _, ce := range st.lookupCached(name, t, ifIndex, now) {
+		out = append(out, ce.rr)
+	}
+	return out
+}
+
+func (st *browse) lookupCached(name string, t uint16, ifIndex int, now time.Time) []cached {
+	var out []cached
 	for _, ce := range st.cache[cacheKey(name, t)] {
 		if ce.ifIndex == ifIndex && now.Before(ce.expires) {
-			out = append(out, ce.rr)
+			out = append(out, ce)
 		}
 	}
 	return out
@@ -485,12 +502,16 @@ func (st *browse) instance(name, service string, ifIndex int, now time.Time) {
 // tryResolve reports the instance when SRV, TXT and an address are known,
 // and otherwise asks for what is missing.
 func (st *browse) tryResolve(in *instState, now time.Time) {
-	srvs := st.lookup(in.name, dns.TypeSRV, in.ifIndex, now)
+	srvs := st.lookupCached(in.name, dns.TypeSRV, in.ifIndex, now)
 	txts := st.lookup(in.name, dns.TypeTXT, in.ifIndex, now)
 	var srv *dns.SRV
 	var addrs []netip.Addr
+	var ttl time.Duration
 	if len(srvs) > 0 {
-		srv = srvs[0].(*dns.SRV)
+		srv = srvs[0].rr.(*dns.SRV)
+		if !srvs[0].legacy {
+			ttl = time.Duration(srv.Hdr.Ttl) * time.Second
+		}
 		for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
 			for _, rr := range st.lookup(srv.Target, t, in.ifIndex, now) {
 				if a, ok := addrOf(rr); ok {
@@ -534,7 +555,7 @@ func (st *browse) tryResolve(in *instState, now time.Time) {
 		}
 	}
 	st.fn(Instance{Name: label, Service: in.service, Host: srv.Target, Port: srv.Port, Addrs: addrs, Text: text,
-		Interface: l.Name, FoundAfter: now.Sub(st.start), TTL: time.Duration(srv.Hdr.Ttl) * time.Second})
+		Interface: l.Name, FoundAfter: now.Sub(st.start), TTL: ttl})
 }
 
 // rank orders addresses: IPv4, global IPv6, link-local IPv6.

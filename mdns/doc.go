@@ -4,13 +4,15 @@
 //
 // A Responder publishes one instance (PTR, SRV, TXT and the A/AAAA records
 // of each interface, with that interface's addresses only) and follows the
-// RFC 6762 rules that matter on a real LAN: three probes 250 ms apart with
-// the simultaneous-probe tie-break, renaming "name (2)" on a conflict;
+// RFC 6762 rules that matter on a real LAN: three probes 250 ms apart (QU
+// questions) with the simultaneous-probe tie-break, renaming "name (2)" on a conflict;
 // three announcements one and two seconds apart; answers to shared records
 // (PTR) delayed 20–120 ms (400–500 ms for truncated queries) and
 // aggregated, unique records answered at once; known-answer suppression;
 // no record multicast twice within a second on one interface (250 ms when
-// defending against a probe); goodbyes with TTL 0 on shutdown; QU
+// defending against a probe); goodbyes with TTL 0 at once on shutdown
+// (PTR, SRV, TXT: the host name, DefaultHost, is shared by the responders
+// of one machine with the same addresses, so its A/AAAA stay); QU
 // questions answered by unicast unless a record was not multicast within a
 // quarter of its TTL; legacy unicast answers (source port other than 5353:
 // straight back, ID and question echoed, TTL at most 10 s, at once);
@@ -25,7 +27,9 @@
 // one-shot queries from an ephemeral port (section 5.1), which responders
 // answer at once by unicast, outside the one-second multicast rate limit:
 // that is what makes a browser fast under frame loss without multicasting
-// any record more often than RFC 6762 allows.
+// any record more often than RFC 6762 allows. Instance.TTL is the SRV's
+// TTL from a multicast answer, 0 when only a one-shot (TTL-capped) answer
+// was heard.
 //
 // Messages are built and parsed with github.com/miekg/dns. Sockets live in
 // sock.go behind a small interface, on internal/groupsock: UDP 5353 shared

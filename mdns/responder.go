@@ -121,10 +121,13 @@ type reply struct {
 
 // DefaultHost returns the host label a Responder uses when none is
 // configured: the first label of the machine's host name (letters, digits
-// and hyphens kept) and six hex digits derived from port and addresses, so
-// that hosts sharing a host name (containers, network namespaces, cloned
-// machines) need not rename, yet the name is stable across restarts.
-func DefaultHost(port uint16, addrs []string) string {
+// and hyphens kept) and six hex digits derived from the published
+// addresses. Every process of one machine publishing the same addresses
+// gets the same name and publishes identical A/AAAA records, which is no
+// conflict (RFC 6762 section 9); hosts sharing a host name (containers,
+// network namespaces, cloned machines) have other addresses and need not
+// rename; the name is stable across restarts.
+func DefaultHost(addrs []string) string {
 	host, _ := os.Hostname()
 	host, _, _ = strings.Cut(host, ".")
 	var b strings.Builder
@@ -138,19 +141,32 @@ func DefaultHost(port uint16, addrs []string) string {
 		label = "udpkit"
 	}
 	h := fnv.New64a()
-	fmt.Fprint(h, port)
 	for _, a := range addrs {
 		io.WriteString(h, "\x00"+a)
 	}
 	return fmt.Sprintf("%s-%06x", label, h.Sum64()&0xffffff)
 }
 
+// DefaultResponderConfig returns the defaults of a ResponderConfig spelled
+// out (udpkit's convention: NewResponder(DefaultResponderConfig() plus the
+// instance and port) and the same with a zero Service behave the same).
+// Host stays empty: DefaultHost derives it from the machine's host name
+// and the addresses.
+func DefaultResponderConfig() ResponderConfig {
+	return ResponderConfig{Service: wire.ServiceServer}
+}
+
+func (cfg ResponderConfig) withDefaults() ResponderConfig {
+	if cfg.Service == "" {
+		cfg.Service = DefaultResponderConfig().Service
+	}
+	return cfg
+}
+
 // NewResponder checks cfg, selects the interfaces and opens the mDNS
 // sockets (UDP 5353, shared with other responders such as Avahi).
 func NewResponder(cfg ResponderConfig) (*Responder, error) {
-	if cfg.Service == "" {
-		cfg.Service = wire.ServiceServer
-	}
+	cfg = cfg.withDefaults()
 	if err := wire.ValidateService(cfg.Service); err != nil {
 		return nil, err
 	}
@@ -180,7 +196,7 @@ func NewResponder(cfg ResponderConfig) (*Responder, error) {
 				as = append(as, a.String())
 			}
 		}
-		cfg.Host = DefaultHost(cfg.Port, as)
+		cfg.Host = DefaultHost(as)
 	}
 	if err := validHost(cfg.Host); err != nil {
 		return nil, err
@@ -438,21 +454,26 @@ func proposed(s *service, l *netif.Interface) (inst, host []dns.RR) {
 	return inst, host
 }
 
-// sendProbes sends one probe on every link (RFC 6762 section 8.1): ANY
-// questions for the instance and host names, the proposed records in the
-// authority section.
+// sendProbes sends one probe on every link.
 func (r *Responder) sendProbes() {
 	s := r.snapshot()
 	r.each(func(l *netif.Interface, family int, c conn) {
-		inst, host := proposed(&s, l)
-		m := new(dns.Msg)
-		m.Question = []dns.Question{
-			{Name: instanceName(s.instance, s.service), Qtype: dns.TypeANY, Qclass: dns.ClassINET},
-			{Name: hostName(s.host), Qtype: dns.TypeANY, Qclass: dns.ClassINET},
-		}
-		m.Ns = append(inst, host...)
-		r.send(c, m, group(family), l.Index)
+		r.send(c, probe(&s, l), group(family), l.Index)
 	})
+}
+
+// probe is the probe for s on l (RFC 6762 section 8.1): ANY questions
+// for the instance and host names with the QU bit set (a defender may
+// answer by unicast), the proposed records in the authority section.
+func probe(s *service, l *netif.Interface) *dns.Msg {
+	inst, host := proposed(s, l)
+	m := new(dns.Msg)
+	m.Question = []dns.Question{
+		{Name: instanceName(s.instance, s.service), Qtype: dns.TypeANY, Qclass: dns.ClassINET | unicastResponse},
+		{Name: hostName(s.host), Qtype: dns.TypeANY, Qclass: dns.ClassINET | unicastResponse},
+	}
+	m.Ns = append(inst, host...)
+	return m
 }
 
 // announce multicasts every record on every link (section 8.3), and marks
@@ -470,12 +491,27 @@ func (r *Responder) announce(now time.Time) {
 	})
 }
 
-// goodbye multicasts every record with TTL 0 (section 10.1).
+// goodbye multicasts the instance's records with TTL 0 (section 10.1),
+// at once. The host's A/AAAA records are left to expire: the host name
+// is the machine's, shared by every udpserver on it with the same
+// addresses (DefaultHost), and a goodbye would remove them from caches
+// under the instances still running.
 func (r *Responder) goodbye() {
 	s := r.snapshot()
 	r.each(func(l *netif.Interface, family int, c conn) {
-		r.sendResponse(c, group(family), l.Index, s.records(l, true), nil, true)
+		r.sendResponse(c, group(family), l.Index, goodbyes(&s, l), nil, true)
 	})
+}
+
+// goodbyes are the records of goodbye: PTR, SRV and TXT with TTL 0.
+func goodbyes(s *service, l *netif.Interface) []dns.RR {
+	var out []dns.RR
+	for _, rr := range s.records(l, true) {
+		if t := rr.Header().Rrtype; t != dns.TypeA && t != dns.TypeAAAA {
+			out = append(out, rr)
+		}
+	}
+	return out
 }
 
 // sendResponse sends a multicast-style response: no question, the

@@ -73,8 +73,8 @@ func (t *tester) readLoop(ctx context.Context) {
 		}
 		fails.Succeeded()
 		d := b[:pk.N]
-		h, body, err := wire.Parse(d) // parsed once, dispatched by type
-		if err != nil {
+		h, body, ok := t.gate.open(d) // verified and parsed once, dispatched by type
+		if !ok {
 			continue
 		}
 		switch h.Type {
@@ -85,7 +85,10 @@ func (t *tester) readLoop(ctx context.Context) {
 			}
 			if r, dst, ok := t.onProbe(pr, pk); ok {
 				out = wire.AppendReply(out[:0], r)
-				if len(out) <= len(d) { // never larger than the probe
+				if t.gate != nil {
+					out = t.gate.seal(out, int(h.KeyID)) // with the probe's key
+				}
+				if len(out) > 0 && len(out) <= len(d) { // never larger than the probe
 					if err := t.conn.WriteTo(out, dst); err != nil {
 						t.log.Debug("multicast: reply", "peer", dst, "err", err)
 					}
@@ -219,6 +222,9 @@ func (t *tester) onProbe(pr wire.Probe, pk Packet) (wire.Reply, netip.AddrPort, 
 	now := time.Now()
 	if !pk.Multicast {
 		p.heard = true
+		if pr.Cookie != 0 && pr.Cookie == t.cookieFor(dst) {
+			p.proven = true // it got our reply to its hello at this address
+		}
 	}
 	p.lastSeen = now
 	if pk.Interface != "" {
@@ -267,6 +273,9 @@ func (t *tester) onProbe(pr wire.Probe, pk Packet) (wire.Reply, netip.AddrPort, 
 	if pk.TTL > 0 && pk.TTL < 256 {
 		ttl = uint8(pk.TTL)
 	}
+	if pr.Seq == 0 {
+		first = t.cookieFor(dst) // a hello's reply counts nothing: it carries the cookie
+	}
 	return wire.ReplyTo(pr, ttl, t.session, t.flags, received, first), dst, true
 }
 
@@ -274,11 +283,15 @@ func (t *tester) onReply(r wire.Reply, pk Packet) {
 	rtt := time.Duration(t.now() - r.Time)
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	probed := t.byAddr[peerKey(pk.Src)]
 	p := t.peerFor(pk.Src, r.Responder)
 	if p == nil {
 		return
 	}
 	p.heard = true
+	if probed == p && p.listed {
+		p.proven = true // it answered a probe we sent to its address
+	}
 	p.lastSeen = time.Now()
 	if pk.Interface != "" {
 		p.iface = pk.Interface
@@ -289,6 +302,9 @@ func (t *tester) onReply(r wire.Reply, pk Packet) {
 		p.member = "no"
 	}
 	if r.Seq == 0 {
+		if r.First != 0 {
+			p.cookie = r.First // echoed in our probes to it
+		}
 		// An answer to our hello: the peer runs, and so its probe 1
 		// comes later.
 		if r.Responder != 0 {

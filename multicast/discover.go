@@ -43,11 +43,12 @@ func (t *Test) Discover(ctx context.Context, cfg DiscoverConfig) (stop func(), e
 		Port:       group.Port(),
 		Interfaces: cfg.Interfaces,
 		Attrs:      []string{wire.AttrGroup + "=" + group.String(), wire.AttrSession + "=" + session},
+		Keys:       t.t.cfg.Keys,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("discovery: %w", err)
 	}
-	b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: cfg.Interfaces})
+	b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: cfg.Interfaces, Keys: t.t.cfg.Keys})
 	if err != nil {
 		a.Close()
 		return nil, fmt.Errorf("discovery: %w", err)

@@ -23,7 +23,10 @@
 //		fmt.Println(p.Src, p.Dst, p.Interface, p.TTL, p.N)
 //	}
 //
-// Set Config.Source for a source-specific join (IGMPv3 / MLDv2).
+// Receive is that loop with a count and the context's deadline (udpcli mcast
+// listen). Set Config.Source for a source-specific join (IGMPv3 / MLDv2).
+// ParseGroup, ParsePeer and ParseSource read the GROUP[:PORT], PEER and
+// source arguments of the tools (port 9797 by default).
 //
 // # Sending to a group
 //
@@ -31,7 +34,8 @@
 // out of each interface (the interface is chosen per datagram with
 // IP_PKTINFO / IPV6_PKTINFO, so one socket serves them all). Config.TTL
 // sets the TTL or hop limit (default 1: the local link) and Config.Loopback
-// the delivery to members on the sending host.
+// the delivery to members on the sending host. Repeat sends rounds of
+// datagrams out of every interface at an interval (udpcli mcast send).
 //
 // # Testing a group
 //

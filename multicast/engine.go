@@ -5,6 +5,9 @@ package multicast
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -34,15 +37,21 @@ type peerState struct {
 	listed     bool
 	discovered bool
 	heard      bool // it knows us: a unicast probe or a reply came from it
-	iface      string
-	tokens     float64   // reply budget
-	refilled   time.Time // when tokens was last refilled
-	member     string
-	session    uint32
-	count      uint32 // the peer's planned count
-	lastHigh   uint32 // highest seq of any kind from the peer
-	lastSeen   time.Time
-	kinds      [3]kindState // by wire.Kind
+	// proven: it receives at its address (it answered one of our probes,
+	// or echoed the cookie we sent it). Only listed peers and proven ones
+	// are probed: anything else could be a forged source (reflection).
+	proven   bool
+	hellos   int    // hellos sent to it while it was a discovered, unproven peer
+	cookie   uint32 // the cookie it gave us (in the reply to our hello), echoed in our probes
+	iface    string
+	tokens   float64   // reply budget
+	refilled time.Time // when tokens was last refilled
+	member   string
+	session  uint32
+	count    uint32 // the peer's planned count
+	lastHigh uint32 // highest seq of any kind from the peer
+	lastSeen time.Time
+	kinds    [3]kindState // by wire.Kind
 	// sessLow is, per sender session, the lowest seq of anything
 	// received from it (0: a hello, or a reply to our hello): a session
 	// heard before its first counted probe is counted from seq 1.
@@ -72,6 +81,28 @@ type tester struct {
 	ignored  int
 	ignSrc   map[netip.Addr]struct{}
 	limited  int
+	// cookieKey makes the return-routability cookies (cookieFor).
+	cookieKey [32]byte
+	gate      *gate // nil without keys
+}
+
+// discoveredHellos is how many hellos a discovered peer gets before it
+// answers: a forged discovery answer draws one hello, not a stream.
+const discoveredHellos = 1
+
+// cookieFor returns the cookie of address a: the first 4 bytes of an HMAC
+// of a under a secret of this test (never 0), which the peer at a echoes
+// in its probes to prove that it receives what is sent to a (as DTLS's
+// HelloVerifyRequest and QUIC's Retry do).
+func (t *tester) cookieFor(a netip.AddrPort) uint32 {
+	m := hmac.New(sha256.New, t.cookieKey[:])
+	b, _ := peerKey(a).MarshalBinary()
+	m.Write(b)
+	c := binary.BigEndian.Uint32(m.Sum(nil))
+	if c == 0 {
+		c = 1
+	}
+	return c
 }
 
 func (t *tester) now() uint64 { return uint64(time.Since(t.start)) }
@@ -240,15 +271,34 @@ func (t *tester) send(seq uint32, hello bool) {
 	if !hello {
 		t.seq = seq
 	}
-	var targets []netip.AddrPort
+	type target struct {
+		addr   netip.AddrPort
+		cookie uint32
+	}
+	var targets []target
 	for _, p := range t.peers {
-		if hello && (p.heard || !p.listed) {
-			continue
+		probe := false
+		switch {
+		case hello && p.discovered:
+			// A discovered peer may be a forged announcement naming
+			// a victim: it gets discoveredHellos until it answers.
+			probe = !p.heard && !p.proven && p.hellos < discoveredHellos
+			if probe {
+				p.hellos++
+			}
+		case hello:
+			probe = p.listed && !p.heard
+		default:
+			// Counted probes: listed peers, and the others only once
+			// they proved that they receive at their address.
+			probe = p.listed && !p.discovered || p.proven
 		}
-		targets = append(targets, p.addr)
+		if probe {
+			targets = append(targets, target{p.addr, p.cookie})
+		}
 		if !hello && p.heard {
 			for _, k := range t.kinds() {
-				if p.kinds[k].base == 0 {
+				if p.kinds[k].base == 0 && (probe || k == wire.KindMulticast) {
 					p.kinds[k].base = seq
 				}
 			}
@@ -258,24 +308,30 @@ func (t *tester) send(seq uint32, hello bool) {
 
 	pr := wire.Probe{
 		Session: t.session, Seq: seq, Flags: t.flags, Count: t.count,
-		IntervalMillis: uint32(t.cfg.Interval / time.Millisecond), Pad: t.cfg.Size - wire.ProbeLen,
+		IntervalMillis: uint32(t.cfg.Interval / time.Millisecond), Pad: max(0, t.cfg.Size-wire.ProbeLen-t.gate.overhead()),
 	}
 	if t.count != 0 && seq == t.count {
 		pr.Flags |= wire.ProbeLast
 	}
 	if t.sendG {
 		pr.Kind, pr.TTL, pr.Time = wire.KindMulticast, uint8(t.conn.TTL()), t.now()
-		t.buf = wire.AppendProbe(t.buf[:0], pr)
+		t.buf = t.gate.seal(wire.AppendProbe(t.buf[:0], pr), -1)
+		if len(t.buf) == 0 {
+			return
+		}
 		if _, err := t.conn.WriteGroup(t.buf); err != nil {
 			t.log.Warn("multicast: probe to group", "seq", seq, "err", err)
 		}
 	}
 	pr.Kind, pr.TTL = wire.KindUnicast, uint8(t.conn.UnicastTTL())
 	for _, a := range targets {
-		pr.Time = t.now()
-		t.buf = wire.AppendProbe(t.buf[:0], pr)
-		if err := t.conn.WriteTo(t.buf, a); err != nil {
-			t.log.Debug("multicast: probe to peer", "peer", a, "seq", seq, "err", err)
+		pr.Time, pr.Cookie = t.now(), a.cookie
+		t.buf = t.gate.seal(wire.AppendProbe(t.buf[:0], pr), -1)
+		if len(t.buf) == 0 {
+			return
+		}
+		if err := t.conn.WriteTo(t.buf, a.addr); err != nil {
+			t.log.Debug("multicast: probe to peer", "peer", a.addr, "seq", seq, "err", err)
 		}
 	}
 }

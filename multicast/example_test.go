@@ -3,6 +3,7 @@ package multicast_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"net/netip"
 	"time"
 
@@ -67,4 +68,37 @@ func ExampleRunTest() {
 			p.Peer, p.Multicast.Loss, p.Unicast.Loss, p.Status(5))
 	}
 	fmt.Println("all received the group:", r.OK(5))
+}
+
+func ExampleParseGroup() {
+	g, err := multicast.ParseGroup("239.255.0.1")
+	fmt.Println(g, err)
+	_, err = multicast.ParseGroup("198.18.0.1:5000")
+	fmt.Println(err)
+	// Output:
+	// 239.255.0.1:9797 <nil>
+	// 198.18.0.1 is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8)
+}
+
+// Receive and Repeat are the loops of udpcli mcast listen and send (not
+// run here: they would join and send to a group).
+func ExampleConn_Repeat() {
+	ctx := context.Background()
+	group := netip.MustParseAddrPort("239.255.0.1:5000")
+	tx, err := multicast.Dial(ctx, group, multicast.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer tx.Close()
+	st := tx.Repeat(ctx, 3, time.Second, func(seq int) []byte { return fmt.Appendf(nil, "hello %d", seq) },
+		func(s multicast.Sent) { fmt.Println(s.Seq, s.Interface.Name, s.Err) })
+	fmt.Println(st.Sent, "of", st.Total, "sent")
+
+	rx, err := multicast.Listen(ctx, group, multicast.Config{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rx.Close()
+	n, err := rx.Receive(ctx, 3, func(p multicast.Packet, b []byte) { fmt.Printf("%v: %q\n", p.Src, b) })
+	fmt.Println(n, err)
 }

@@ -2,6 +2,7 @@ package multicast_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -544,5 +545,52 @@ func TestLabLinkLocalGroup(t *testing.T) {
 					m.From.Expected, m.From.Received, p.Status(0))
 			}
 		}
+	}
+}
+
+// TestLabRepeatReceive: Repeat sends count rounds out of each interface,
+// Receive stops at its count, at a deadline (context.DeadlineExceeded) and
+// reports what it read.
+func TestLabRepeatReceive(t *testing.T) {
+	lab := newLab(t, netlab.Config{Hosts: 2})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	group := netip.MustParseAddrPort("239.255.77.8:9803")
+	var rx, tx *multicast.Conn
+	if err := lab.Host(0).Do(func() (err error) {
+		rx, err = multicast.Listen(ctx, group, multicast.Config{ReuseAddr: true})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	if err := lab.Host(1).Do(func() (err error) {
+		tx, err = multicast.Dial(ctx, group, multicast.Config{TTL: 3})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	var sent []multicast.Sent
+	st := tx.Repeat(ctx, 3, time.Millisecond, func(seq int) []byte { return fmt.Appendf(nil, "m%d", seq) },
+		func(s multicast.Sent) { sent = append(sent, s) })
+	if st != (multicast.RepeatStats{Sent: 3, Total: 3}) || len(sent) != 3 || sent[2].Seq != 3 || sent[2].Size != 2 ||
+		sent[0].Interface.Name != "eth0" || sent[0].Source.Port() != tx.LocalAddr().Port() || !sent[0].Source.Addr().IsValid() {
+		t.Fatalf("Repeat = %+v, sent %+v", st, sent)
+	}
+	var got []string
+	n, err := rx.Receive(ctx, 3, func(p multicast.Packet, b []byte) { got = append(got, string(b)) })
+	if n != 3 || err != nil || fmt.Sprint(got) != "[m1 m2 m3]" {
+		t.Fatalf("Receive = %d, %v, %q", n, err, got)
+	}
+	dctx, dcancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer dcancel()
+	if n, err := rx.Receive(dctx, 0, func(multicast.Packet, []byte) {}); n != 0 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Receive at a deadline = %d, %v", n, err)
+	}
+	ictx, icancel := context.WithCancel(ctx)
+	icancel()
+	if st := tx.Repeat(ictx, 5, time.Hour, func(int) []byte { return []byte("x") }, func(multicast.Sent) {}); st != (multicast.RepeatStats{Sent: 1, Total: 5, Interrupted: true}) {
+		t.Errorf("interrupted Repeat = %+v", st)
 	}
 }

@@ -38,6 +38,9 @@ type Report struct {
 	// RateLimited counts the probes not answered because their source
 	// exceeded its reply budget.
 	RateLimited int
+	// Unauthenticated counts, with keys, datagrams dropped because they
+	// failed authentication; Replays those refused by the replay window.
+	Unauthenticated, Replays uint64
 	// Interrupted is true when ctx ended the test early.
 	Interrupted bool
 	// Duration is the length of the test.
@@ -198,10 +201,12 @@ func (r *Report) OK(maxLoss float64) bool {
 func (t *tester) report(interrupted bool) *Report {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	refused, replays := t.gate.counts()
 	r := &Report{
 		Group: t.conn.Group(), Source: t.conn.Source(), TTL: t.conn.TTL(), Joined: t.conn.Joined(),
 		Session: t.session, Sent: int(t.seq), Interrupted: interrupted, Duration: time.Since(t.start),
 		SendsGroup: t.sendG, Ignored: t.ignored, IgnoredSources: len(t.ignSrc), RateLimited: t.limited,
+		Unauthenticated: refused, Replays: replays,
 	}
 	for _, ifi := range t.conn.Interfaces() {
 		r.Interfaces = append(r.Interfaces, ifi.Name)

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -87,6 +88,12 @@ type TestConfig struct {
 	// OnEvent, if set, is called for every reply and every counted probe
 	// received, from the test's reading goroutine; it must not block.
 	OnEvent func(Event)
+	// Keys, when set, authenticates the test (PROTOCOL.md 7): every PROBE
+	// and REPLY is sealed (replies with the probe's key; Size includes
+	// the trailer) and only datagrams that pass authentication and the
+	// replay window are heard; the others are counted in
+	// Report.Unauthenticated. Default none.
+	Keys *auth.Keyring
 }
 
 // Event is one datagram seen during a test, for per-packet output.
@@ -244,6 +251,14 @@ func newTester(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*test
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
+	if _, err := rand.Read(t.cookieKey[:]); err != nil {
+		return nil, fmt.Errorf("multicast: cookie key: %w", err)
+	}
+	g, err := newGate(cfg.Keys)
+	if err != nil {
+		return nil, err
+	}
+	t.gate = g
 	if cfg.Count > 0 {
 		t.count = uint32(cfg.Count)
 	}

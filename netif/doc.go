@@ -35,8 +35,9 @@
 // A Selection holds the chosen interfaces, each with its IPv4 addresses and
 // their directed broadcast addresses, its IPv6 link-local address (zoned,
 // ready for a sockaddr) and its other IPv6 addresses, plus every interface
-// that was skipped and why. FormatTable prints it for people; json.Marshal
-// prints it for programs:
+// that was skipped and why. FormatTable prints it for people; the types carry
+// no encoding (a command owns its machine-readable format, as udpcli ifaces
+// --json does):
 //
 //	sel, err := netif.Select()
 //	if err != nil && !errors.Is(err, netif.ErrNoMatch) {

@@ -1,7 +1,6 @@
 package netif_test
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -59,18 +58,4 @@ func ExampleFormatTable() {
 	//
 	// SKIPPED  REASON
 	// lo       loopback
-}
-
-func ExampleSelection_MarshalJSON() {
-	sel := netif.Selection{Interfaces: []netif.Interface{{
-		Name:  "eth0",
-		Index: 2,
-		Flags: net.FlagUp | net.FlagMulticast,
-		MTU:   1500,
-		IPv4:  []netif.IPv4Addr{{Addr: netip.MustParsePrefix("198.18.0.10/31")}},
-	}}}
-	b, _ := json.Marshal(sel)
-	fmt.Println(string(b))
-	// Output:
-	// {"interfaces":[{"name":"eth0","index":2,"mtu":1500,"flags":["up","multicast"],"can_broadcast":false,"can_multicast":true,"ipv4":[{"addr":"198.18.0.10/31"}],"ipv6":[]}],"skipped":[]}
 }

@@ -11,8 +11,7 @@ import (
 // FormatTable writes s as an aligned, human-readable table: one block per
 // selected interface (name, index, MTU, flags, IPv4 address and broadcast,
 // IPv6 addresses, one address per line), then the skipped interfaces with
-// the reason. It backs `udpcli ifaces`; use encoding/json on the Selection
-// for the machine-readable form.
+// the reason. It backs `udpcli ifaces`, whose --json form is the command's.
 //
 //	NAME  INDEX  MTU   FLAGS                           IPV4            BROADCAST     IPV6
 //	eth0  2      1500  up|broadcast|multicast|running  198.18.0.10/24  198.18.0.255  fe80::1%eth0

@@ -1,12 +1,10 @@
 package netif
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"strings"
 )
 
 // Interface is a network interface together with the addresses udpkit cares
@@ -34,11 +32,11 @@ type Interface struct {
 // IPv4Addr is one IPv4 address of an interface.
 type IPv4Addr struct {
 	// Addr is the address and its prefix length, such as 198.18.0.10/24.
-	Addr netip.Prefix `json:"addr"`
+	Addr netip.Prefix
 	// Broadcast is the directed broadcast address of Addr's subnet, such
 	// as 198.18.0.255. It is the zero Addr when the interface cannot
 	// broadcast or the prefix has no room for one (/31 and /32).
-	Broadcast netip.Addr `json:"broadcast,omitzero"`
+	Broadcast netip.Addr
 }
 
 // CanBroadcast reports whether the interface is up, has the broadcast flag
@@ -114,58 +112,12 @@ func (i Interface) OnLink(a netip.Addr) bool {
 	return false
 }
 
-// interfaceJSON is the JSON form of an Interface.
-type interfaceJSON struct {
-	Name          string         `json:"name"`
-	Index         int            `json:"index"`
-	MTU           int            `json:"mtu"`
-	Flags         []string       `json:"flags"`
-	CanBroadcast  bool           `json:"can_broadcast"`
-	CanMulticast  bool           `json:"can_multicast"`
-	IPv4          []IPv4Addr     `json:"ipv4"`
-	IPv6LinkLocal netip.Addr     `json:"ipv6_link_local,omitzero"`
-	IPv6          []netip.Prefix `json:"ipv6"`
-}
-
-// MarshalJSON encodes the interface as an object with snake_case keys,
-// flags as a list of names ("up", "broadcast", ...), addresses as strings,
-// and the derived can_broadcast and can_multicast booleans. Empty address
-// lists are encoded as [], never null.
-func (i Interface) MarshalJSON() ([]byte, error) {
-	j := interfaceJSON{
-		Name:          i.Name,
-		Index:         i.Index,
-		MTU:           i.MTU,
-		Flags:         flagNames(i.Flags),
-		CanBroadcast:  i.CanBroadcast(),
-		CanMulticast:  i.CanMulticast(),
-		IPv4:          i.IPv4,
-		IPv6LinkLocal: i.IPv6LinkLocal,
-		IPv6:          i.IPv6,
-	}
-	if j.IPv4 == nil {
-		j.IPv4 = []IPv4Addr{}
-	}
-	if j.IPv6 == nil {
-		j.IPv6 = []netip.Prefix{}
-	}
-	return json.Marshal(j)
-}
-
-// flagNames splits net.Flags.String into its names.
-func flagNames(f net.Flags) []string {
-	if f == 0 {
-		return []string{}
-	}
-	return strings.Split(f.String(), "|")
-}
-
 // Skipped names an interface that Select did not pick and says why.
 type Skipped struct {
 	// Name is the interface name.
-	Name string `json:"name"`
+	Name string
 	// Reason is one of the Reason constants.
-	Reason string `json:"reason"`
+	Reason string
 }
 
 // Reasons an interface is skipped, as found in Skipped.Reason.
@@ -181,9 +133,9 @@ const (
 // order, and every other interface with the reason it was left out.
 type Selection struct {
 	// Interfaces are the selected interfaces, sorted by Index.
-	Interfaces []Interface `json:"interfaces"`
+	Interfaces []Interface
 	// Skipped are the interfaces not selected, sorted by index.
-	Skipped []Skipped `json:"skipped"`
+	Skipped []Skipped
 }
 
 // Names returns the names of the selected interfaces.
@@ -225,20 +177,6 @@ func (s Selection) Broadcast() []Interface {
 		}
 	}
 	return out
-}
-
-// MarshalJSON encodes the selection as {"interfaces": [...], "skipped":
-// [...]}, with empty lists as [] rather than null.
-func (s Selection) MarshalJSON() ([]byte, error) {
-	type plain Selection // no MarshalJSON method: avoids recursion
-	p := plain(s)
-	if p.Interfaces == nil {
-		p.Interfaces = []Interface{}
-	}
-	if p.Skipped == nil {
-		p.Skipped = []Skipped{}
-	}
-	return json.Marshal(p)
 }
 
 // ErrNoFamily is returned (wrapped) by SelectGroup when no selected
@@ -314,4 +252,53 @@ func (i Interface) SourceFor(group netip.Addr) netip.Addr {
 		}
 	}
 	return global
+}
+
+// IsBroadcast reports whether a is the limited broadcast address
+// 255.255.255.255 or the directed broadcast address of one of this host's
+// IPv4 subnets (point-to-point /31 and /32 have none).
+func IsBroadcast(a netip.Addr) bool {
+	if !a.Is4() {
+		return false
+	}
+	if a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return true
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, x := range addrs {
+		ipn, ok := x.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip4, mask := ipn.IP.To4(), ipn.Mask
+		if ip4 == nil || len(mask) != 4 {
+			continue
+		}
+		if ones, _ := mask.Size(); ones >= 31 {
+			continue
+		}
+		var b [4]byte
+		for i := range b {
+			b[i] = ip4[i] | ^mask[i]
+		}
+		if netip.AddrFrom4(b) == a {
+			return true
+		}
+	}
+	return false
+}
+
+// IsLocal reports whether a (zone ignored, IPv4-mapped unmapped) is one of
+// this host's addresses, on any interface.
+func IsLocal(a netip.Addr) bool {
+	a = a.Unmap().WithZone("")
+	addrs, _ := net.InterfaceAddrs()
+	for _, x := range addrs {
+		if ipn, ok := x.(*net.IPNet); ok {
+			if b, ok := netip.AddrFromSlice(ipn.IP); ok && b.Unmap() == a {
+				return true
+			}
+		}
+	}
+	return false
 }

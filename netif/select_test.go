@@ -2,9 +2,7 @@ package netif
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -296,54 +294,6 @@ func TestBroadcastAddr(t *testing.T) {
 	}
 }
 
-func TestJSON(t *testing.T) {
-	sel, err := selectFrom(lan(), []string{"eth0", "eth1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := json.Marshal(sel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got struct {
-		Interfaces []map[string]any `json:"interfaces"`
-		Skipped    []Skipped        `json:"skipped"`
-	}
-	if err := json.Unmarshal(b, &got); err != nil {
-		t.Fatal(err)
-	}
-	eth0 := got.Interfaces[0]
-	want := map[string]any{
-		"name":            "eth0",
-		"index":           float64(2),
-		"mtu":             float64(1500),
-		"flags":           []any{"up", "broadcast", "multicast", "running"},
-		"can_broadcast":   true,
-		"can_multicast":   true,
-		"ipv4":            []any{map[string]any{"addr": "198.18.0.10/24", "broadcast": "198.18.0.255"}},
-		"ipv6_link_local": "fe80::10%eth0",
-		"ipv6":            []any{"fd18::10/64"},
-	}
-	if fmt.Sprint(eth0) != fmt.Sprint(want) {
-		t.Errorf("eth0 as JSON\n %v\nwant\n %v", eth0, want)
-	}
-	if v4 := got.Interfaces[1]["ipv4"].([]any)[1].(map[string]any); len(v4) != 1 {
-		t.Errorf("a /31 should have no broadcast key: %v", v4)
-	}
-	if len(got.Skipped) != 6 || got.Skipped[0] != (Skipped{"lo", ReasonNotMatched}) {
-		t.Errorf("skipped %v", got.Skipped)
-	}
-
-	b, _ = json.Marshal(Selection{})
-	if string(b) != `{"interfaces":[],"skipped":[]}` {
-		t.Errorf("empty selection as JSON: %s", b)
-	}
-	b, _ = json.Marshal(Interface{Name: "x"})
-	if want := `{"name":"x","index":0,"mtu":0,"flags":[],"can_broadcast":false,"can_multicast":false,"ipv4":[],"ipv6":[]}`; string(b) != want {
-		t.Errorf("bare interface as JSON\n %s\nwant\n %s", b, want)
-	}
-}
-
 func TestFormatTable(t *testing.T) {
 	sel, err := selectFrom(lan(), []string{"eth0", "eth1", "wg0"})
 	if err != nil {
@@ -437,5 +387,17 @@ func TestSourceFor(t *testing.T) {
 	}
 	if got := (Interface{}).SourceFor(netip.MustParseAddr("ff15::1")); got.IsValid() {
 		t.Errorf("no address: %v", got)
+	}
+}
+
+func TestIsLocalIsBroadcast(t *testing.T) {
+	if !IsLocal(netip.MustParseAddr("127.0.0.1")) || !IsLocal(netip.MustParseAddr("::ffff:127.0.0.1")) {
+		t.Error("127.0.0.1 is not local")
+	}
+	if IsLocal(netip.MustParseAddr("192.0.2.77")) {
+		t.Error("192.0.2.77 (TEST-NET-1) is local")
+	}
+	if !IsBroadcast(netip.MustParseAddr("255.255.255.255")) || IsBroadcast(netip.MustParseAddr("127.0.0.1")) || IsBroadcast(netip.MustParseAddr("ff02::1")) {
+		t.Error("IsBroadcast")
 	}
 }

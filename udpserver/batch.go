@@ -38,6 +38,7 @@ func (s *Server) serveBatch(bc batchConn) error {
 	for i := range bufs {
 		bufs[i] = make([]byte, 0, max(s.cfg.maxDatagram, wire.HeaderLen+maxReasonLen))
 	}
+	w := newWorker(s)
 	var backoff readBackoff
 	for {
 		n, err := bc.readBatch()
@@ -49,8 +50,9 @@ func (s *Server) serveBatch(bc batchConn) error {
 		}
 		backoff = 0
 		for i := range n {
-			outs[i] = s.process(s.ctx, pkts[i], bufs[i])
+			outs[i] = w.process(s.ctx, pkts[i], bufs[i])
 		}
+		w.done()
 		if failed, err := bc.writeBatch(n, outs); failed > 0 && !s.isClosing() {
 			s.stats.writeErrors.Add(uint64(failed))
 			s.logLimited(&s.logWrite, slog.LevelWarn, "udpserver: write failed", "err", err, "replies", failed)

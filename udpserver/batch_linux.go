@@ -34,12 +34,11 @@ type batchUDPConn struct {
 	rhs   []unix.Mmsghdr          // read headers, one per packet
 	riov  []unix.Iovec            // read iovecs, one per packet
 	rname []unix.RawSockaddrInet6 // senders, large enough for both families
-	scope []uint32                // IPv6 scope ID of each sender, for its reply
 	whs   []unix.Mmsghdr          // write headers, one per reply
 	wiov  []unix.Iovec            // write iovecs
-	wname []unix.RawSockaddrInet6 // reply destinations
 	flags int                     // recvmmsg flags
 	n     int                     // result of the last system call
+	dirty int                     // read headers the last recvmmsg filled
 	errno syscall.Errno           // error of the last system call
 	rfn   func(fd uintptr) bool   // bound once: a method value per call would allocate
 	wfn   func(fd uintptr) bool
@@ -65,15 +64,14 @@ func newBatchConn(c conn, size, maxDatagram int) batchConn {
 		rhs:   make([]unix.Mmsghdr, size),
 		riov:  make([]unix.Iovec, size),
 		rname: make([]unix.RawSockaddrInet6, size),
-		scope: make([]uint32, size),
 		whs:   make([]unix.Mmsghdr, size),
 		wiov:  make([]unix.Iovec, size),
-		wname: make([]unix.RawSockaddrInet6, size),
 		// MSG_DONTWAIT: RawSyscall6 must never block, even if a dup of
 		// the fd (os.File.Fd) switched the socket to blocking mode.
 		flags: unix.MSG_WAITFORONE | unix.MSG_DONTWAIT,
 	}
 	b.rfn, b.wfn = b.recvmmsg, b.sendmmsg
+	b.dirty = size // every header needs its lengths set before the first read
 	for i := range b.pkts {
 		p := newPacket(maxDatagram)
 		b.pkts[i] = p
@@ -88,7 +86,6 @@ func newBatchConn(c conn, size, maxDatagram int) batchConn {
 		}
 		b.whs[i].Hdr.Iov = &b.wiov[i]
 		b.whs[i].Hdr.SetIovlen(1)
-		b.whs[i].Hdr.Name = (*byte)(unsafe.Pointer(&b.wname[i]))
 	}
 	return b
 }
@@ -113,7 +110,9 @@ func (b *batchUDPConn) recvmmsg(fd uintptr) bool {
 }
 
 func (b *batchUDPConn) readBatch() (int, error) {
-	for i := range b.rhs {
+	// Only the headers the last call filled were changed by the kernel
+	// (dirty); the rest still hold what the loop below set.
+	for i := range b.dirty {
 		h := &b.rhs[i].Hdr
 		h.Namelen = unix.SizeofSockaddrInet6
 		if b.u.pktinfo {
@@ -121,12 +120,14 @@ func (b *batchUDPConn) readBatch() (int, error) {
 		}
 		h.Flags = 0
 	}
+	b.dirty = len(b.rhs) // until a call succeeds: errors may leave anything
 	if err := b.rc.Read(b.rfn); err != nil {
 		return 0, err
 	}
 	if b.errno != 0 {
 		return 0, os.NewSyscallError("recvmmsg", b.errno)
 	}
+	b.dirty = b.n
 	u := b.u
 	for i := range b.n {
 		p, h := b.pkts[i], &b.rhs[i]
@@ -134,7 +135,7 @@ func (b *batchUDPConn) readBatch() (int, error) {
 		if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
 			p.n = len(p.buf) + 1 // too large, as process expects
 		}
-		p.remote, b.scope[i] = b.sender(&b.rname[i])
+		p.remote = b.sender(&b.rname[i])
 		if u.pktinfo {
 			if addr, ifindex, ok := parsePktinfo(p.oob[:h.Hdr.Controllen]); ok {
 				p.local, p.ifindex, p.dst = netip.AddrPortFrom(addr, u.local.Port()), ifindex, true
@@ -147,19 +148,19 @@ func (b *batchUDPConn) readBatch() (int, error) {
 }
 
 // sender decodes a sockaddr written by recvmmsg.
-func (b *batchUDPConn) sender(sa *unix.RawSockaddrInet6) (netip.AddrPort, uint32) {
+func (b *batchUDPConn) sender(sa *unix.RawSockaddrInet6) netip.AddrPort {
 	switch sa.Family {
 	case unix.AF_INET:
 		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), ntohs(sa4.Port)), 0
+		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), ntohs(sa4.Port))
 	case unix.AF_INET6:
 		a := netip.AddrFrom16(sa.Addr)
 		if sa.Scope_id != 0 {
 			a = a.WithZone(b.zone(sa.Scope_id))
 		}
-		return netip.AddrPortFrom(a, ntohs(sa.Port)), sa.Scope_id
+		return netip.AddrPortFrom(a, ntohs(sa.Port))
 	}
-	return netip.AddrPort{}, 0
+	return netip.AddrPort{}
 }
 
 // zone names an IPv6 scope ID as net does: the interface name, or the
@@ -206,7 +207,10 @@ func (b *batchUDPConn) writeBatch(n int, outs [][]byte) (failed int, err error) 
 		p, h := b.pkts[i], &b.whs[m]
 		b.wiov[m].Base = &out[0]
 		b.wiov[m].SetLen(len(out))
-		h.Hdr.Namelen = b.putSockaddr(&b.wname[m], p.remote, b.scope[i])
+		// The reply goes back to the sockaddr recvmmsg wrote, as it is
+		// (family, scope ID and all): no re-encoding.
+		h.Hdr.Name = (*byte)(unsafe.Pointer(&b.rname[i]))
+		h.Hdr.Namelen = b.rhs[i].Hdr.Namelen
 		h.Hdr.Control = nil
 		h.Hdr.SetControllen(0)
 		if p.dst && usableSource(p.local.Addr()) {
@@ -241,28 +245,9 @@ func (b *batchUDPConn) writeBatch(n int, outs [][]byte) (failed int, err error) 
 	return failed, err
 }
 
-// putSockaddr writes ap as the socket's family wants it and returns its
-// length.
-func (b *batchUDPConn) putSockaddr(sa *unix.RawSockaddrInet6, ap netip.AddrPort, scope uint32) uint32 {
-	if !b.u.v6 {
-		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
-		*sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: htons(ap.Port()), Addr: ap.Addr().Unmap().As4()}
-		return unix.SizeofSockaddrInet4
-	}
-	*sa = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: htons(ap.Port()), Addr: ap.Addr().As16(), Scope_id: scope}
-	return unix.SizeofSockaddrInet6
-}
-
-// ntohs and htons convert a port between the sockaddr's byte order (big
-// endian, stored in a native uint16) and a number.
+// ntohs converts a port from the sockaddr's byte order (big endian, stored
+// in a native uint16) to a number.
 func ntohs(v uint16) uint16 {
 	b := (*[2]byte)(unsafe.Pointer(&v))
 	return uint16(b[0])<<8 | uint16(b[1])
-}
-
-func htons(v uint16) uint16 {
-	var r uint16
-	b := (*[2]byte)(unsafe.Pointer(&r))
-	b[0], b[1] = byte(v>>8), byte(v)
-	return r
 }

@@ -170,7 +170,8 @@ func (t *dedupTable) fingerprints(addr *[16]byte, port uint16) (sender, host uin
 
 // begin looks key up at time now. For a new exchange it records it as
 // running and returns dedupNew; for a known one it returns its state and,
-// when done, the reply to repeat; for a new one without room, dedupFull.
+// when done, the reply to repeat; for a new one without room, dedupFull
+// with wire.CodeBusy and the text that says which bound refused it.
 func (t *dedupTable) begin(key dedupKey, now int64) (dedupState, wire.Code, string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -193,13 +194,13 @@ func (t *dedupTable) begin(key dedupKey, now int64) (dedupState, wire.Code, stri
 	switch {
 	case t.n >= t.max:
 		t.full++
-		return dedupFull, 0, ""
+		return dedupFull, wire.CodeBusy, wire.ReasonTableFull
 	case t.count(sfp) >= t.perPort:
 		t.overPort++
-		return dedupFull, 0, ""
+		return dedupFull, wire.CodeBusy, wire.ReasonSenderShareFull
 	case t.count(hfp) >= t.perHost:
 		t.overHost++
-		return dedupFull, 0, ""
+		return dedupFull, wire.CodeBusy, wire.ReasonHostShareFull
 	}
 	if t.n == len(t.ring) {
 		t.grow()

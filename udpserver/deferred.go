@@ -30,6 +30,9 @@ type exchange struct {
 	key  dedupKey
 	size int        // the request's size: no reply is longer
 	resp *Responder // set by Defer
+
+	sealed bool   // the request was authenticated: seal the reply
+	keyID  uint16 // with the request's key
 }
 
 // Responder sends the reply to one deferred message, later than its
@@ -45,6 +48,9 @@ type Responder struct {
 	raw  bool
 	size int
 	once atomic.Bool
+
+	sealed bool // seal the reply with keyID (Server.Keys)
+	keyID  uint16
 }
 
 // Defer tells the server not to reply when the handler returns but when
@@ -86,6 +92,9 @@ func (r *Request) Defer() (*Responder, error) {
 		id:   r.ID,
 		raw:  r.Raw,
 		size: ex.size,
+
+		sealed: ex.sealed,
+		keyID:  ex.keyID,
 	}
 	return ex.resp, nil
 }
@@ -112,7 +121,15 @@ func (rs *Responder) Done(err error) {
 		out = []byte("ack\n"[:min(4, rs.size)])
 	} else {
 		s.dedup.finish(rs.key, code, reason)
-		out = s.answer(make([]byte, 0, wire.HeaderLen+len(reason)), rs.id, code, reason, rs.size)
+		w := worker{Server: s, clock: -1} // its counts reach the shared ones at once (done)
+		out = w.answer(make([]byte, 0, wire.HeaderLen+len(reason)+wire.AuthTrailerLen), rs.id, code, reason, rs.size)
+		if rs.sealed {
+			out = w.seal(out, rs.keyID)
+		}
+		w.done()
+		if out == nil {
+			return
+		}
 	}
 	if rs.c == nil {
 		return

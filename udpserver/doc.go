@@ -41,6 +41,21 @@
 //     interface index (as miekg/dns does). On a specific bind the socket can
 //     only send from that address.
 //
+// # Authentication
+//
+// With Keys set (udpserver --key-file), the server verifies every datagram
+// before anything else, as PROTOCOL.md section 5 says: the tag (one
+// HMAC-SHA-256, no table touched, nothing allocated), then the replay
+// window of its sender and the clock bound. Whatever fails is dropped
+// unanswered and counted (Stats.Unauthenticated, BadTag, Replayed, Stale,
+// AuthSendersFull), raw text included. Replies are sealed with the key of
+// their request. The guarantees above then hold per authenticated sender:
+// the handler runs at most once per (key ID, sender ID, message ID), a
+// captured datagram replayed from any address at any later time never runs
+// it again, shares and the rate limit are counted per (key ID, sender ID)
+// and DedupPerHost per key ID. Request.Authenticated, KeyID and Sender say
+// who sealed a message. The payload is not encrypted (SECURITY.md).
+//
 // # Execution model
 //
 // Each socket is served by Workers goroutines (default 1), each of which
@@ -107,7 +122,18 @@
 // tighter bound, and a server whose senders need more exactly-once
 // throughput raises them at 120 bytes an entry. The table grows by
 // doubling from 1024 entries, so an idle server holds ~120 KiB; once
-// grown it allocates nothing.
+// grown it allocates nothing. That is the table's memory, not the
+// process's: at Go's default GOGC the heap may grow to twice what is
+// live, and the last doubling has the old and the new table live at
+// once, so a process whose table filled sits near 70 MiB RSS unless a
+// soft memory limit (debug.SetMemoryLimit, $GOMEMLIMIT) a little above
+// the table keeps the collector ahead (cmd/udpserver sets table + 16 MiB:
+// ~52 MiB RSS; BENCHMARKS.md).
+//
+// A sender past its share gets NACK busy with the text
+// wire.ReasonSenderShareFull (wire.ReasonHostShareFull,
+// wire.ReasonTableFull for the other bounds) when the text fits whole in
+// a reply no longer than the request, else the code alone.
 //
 //	s := &udpserver.Server{RateLimit: 1000, RateBurst: 200} // per source
 //

@@ -27,20 +27,12 @@ type Histogram struct {
 	Sum     time.Duration // their total
 }
 
-// histogram is the live, atomic counterpart of Histogram. An observation
-// costs a few comparisons and two atomic adds; it never allocates.
+// histogram is the live, atomic counterpart of Histogram. Workers observe
+// into a histTally of their own and add it once per batch: an observation
+// costs a few comparisons and never allocates.
 type histogram struct {
 	buckets [len(HistogramBounds) + 1]atomic.Uint64
 	sum     atomic.Int64 // ns
-}
-
-func (h *histogram) observe(ns int64) {
-	i := 0
-	for i < len(HistogramBounds) && ns > int64(HistogramBounds[i]) {
-		i++
-	}
-	h.buckets[i].Add(1)
-	h.sum.Add(ns)
 }
 
 // snapshot reads the buckets one by one while observations go on, so
@@ -53,4 +45,33 @@ func (h *histogram) snapshot() Histogram {
 	}
 	out.Sum = time.Duration(h.sum.Load())
 	return out
+}
+
+// add moves a worker's observations into h and zeroes t.
+func (h *histogram) add(t *histTally) {
+	for i, n := range t.buckets {
+		if n != 0 {
+			h.buckets[i].Add(uint64(n))
+		}
+	}
+	h.sum.Add(t.sum)
+	*t = histTally{}
+}
+
+// histTally is a worker's share of a histogram, in plain integers like the
+// rest of its tally (worker.go); add publishes it once per batch.
+type histTally struct {
+	buckets [len(HistogramBounds) + 1]count
+	sum     int64 // ns
+	n       count // observations: the sum of buckets
+}
+
+func (t *histTally) observe(ns int64) {
+	i := 0
+	for i < len(HistogramBounds) && ns > int64(HistogramBounds[i]) {
+		i++
+	}
+	t.buckets[i]++
+	t.sum += ns
+	t.n++
 }

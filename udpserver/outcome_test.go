@@ -12,7 +12,8 @@ import (
 // received datagram; it must equal Received once no datagram is in process.
 func outcomes(st Stats) uint64 {
 	return st.Handled + st.Duplicates + st.InProgress + st.Pings + st.RateLimited +
-		st.Oversized + st.Empty + st.RawDropped + st.Malformed + st.Busy
+		st.Oversized + st.Empty + st.RawDropped + st.Malformed + st.Busy +
+		st.Unauthenticated + st.BadTag + st.Replayed + st.Stale + st.AuthSendersFull
 }
 
 // TestBusyIsAnOutcome: a DATA refused with NACK busy because the

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
-	"sync/atomic"
 
 	"github.com/udpkit/udpkit/wire"
 )
@@ -29,6 +28,7 @@ type packet struct {
 	req  Request  // handed to the handler
 	c    conn     // the socket it came through, for a deferred reply
 	ex   exchange // what Request.Defer needs
+	auth authInfo // who sealed the datagram being handled (auth.go)
 }
 
 // oobSize fits IPV6_PKTINFO and IP_PKTINFO with room to spare.
@@ -49,8 +49,11 @@ var errHandlerPanic = errors.New("internal error")
 // handler when the datagram asks for it, and returns the reply to send
 // (appended to reply[:0]), or nil to send nothing. It does no I/O of its
 // own and is safe for concurrent use.
-func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
+func (s *worker) process(ctx context.Context, p *packet, reply []byte) []byte {
 	s.stats.received.Add(1)
+	if s.recv != nil {
+		return s.processAuth(ctx, p, reply) // auth.go: verified before anything else
+	}
 	n := min(p.n, len(p.buf))
 	b := p.buf[:n]
 	over := p.n > s.cfg.maxDatagram
@@ -91,34 +94,44 @@ func (s *Server) process(ctx context.Context, p *packet, reply []byte) []byte {
 		return wire.Append(reply[:0], wire.Header{Type: wire.TypePong, ID: h.ID}, body)
 	}
 
-	key := makeDedupKey(unmap(p.remote), h.ID)
 	if now < 0 {
 		now = s.now()
 	}
+	return s.runExchange(ctx, p, makeDedupKey(unmap(p.remote), h.ID), h.ID, body, n, now, reply)
+}
+
+// runExchange runs the handler for a DATA message once per de-duplication
+// key and returns its reply (appended to reply[:0]), never longer than
+// limit, or nil to send nothing. now is the server clock.
+func (s *worker) runExchange(ctx context.Context, p *packet, key dedupKey, id uint64, body []byte, limit int, now int64, reply []byte) []byte {
 	state, code, reason := s.dedup.begin(key, now)
 	switch state {
 	case dedupRunning:
 		return s.drop(&s.stats.inProgress, p, "in progress")
 	case dedupDone:
 		s.stats.duplicates.Add(1)
-		return s.answer(reply, h.ID, code, reason, n)
+		return s.answer(reply, id, code, reason, limit)
 	case dedupFull:
 		s.stats.busy.Add(1)
 		s.stats.nack(wire.CodeBusy)
-		return wire.AppendNack(reply[:0], h.ID, wire.CodeBusy, "", wire.HeaderLen)
+		if wire.HeaderLen+len(reason) > limit {
+			reason = "" // the text whole, or the code alone
+		}
+		return wire.AppendNack(reply[:0], id, code, reason, limit)
 	}
-	p.ex.key, p.ex.size = key, n
-	code, reason, deferred := s.handle(ctx, p, h.ID, false, body, now)
+	p.ex.key, p.ex.size = key, limit
+	p.ex.sealed, p.ex.keyID = p.auth.ok, p.auth.key // a deferred reply is sealed too
+	code, reason, deferred := s.handle(ctx, p, id, false, body)
 	if deferred {
 		return nil // the Responder replies
 	}
 	s.dedup.finish(key, code, reason)
-	return s.answer(reply, h.ID, code, reason, n)
+	return s.answer(reply, id, code, reason, limit)
 }
 
 // rejected counts and drops a udpkit datagram the server does not handle,
 // under the counter of its first broken rule. Off the hot path.
-func (s *Server) rejected(p *packet, h wire.Header, perr error, n int) []byte {
+func (s *worker) rejected(p *packet, h wire.Header, perr error, n int) []byte {
 	switch {
 	case perr == wire.ErrShort && n < wire.HeaderLen:
 		return s.malformed(&s.stats.short, p, "short")
@@ -128,10 +141,12 @@ func (s *Server) rejected(p *packet, h wire.Header, perr error, n int) []byte {
 		return s.malformed(&s.stats.badType, p, "type")
 	case perr == wire.ErrFlags:
 		return s.malformed(&s.stats.flags, p, "flags")
-	case h.Flags&wire.FlagAuth != 0:
-		// No keys in this release: PROTOCOL.md section 5. (A missing
-		// tag, ErrShort on a full header, lands here too.)
+	case h.Flags&wire.FlagAuth != 0 && s.recv == nil:
+		// A server without keys cannot check it: PROTOCOL.md section 5.
+		// (A missing trailer, ErrShort on a full header, lands here too.)
 		return s.malformed(&s.stats.auth, p, "auth")
+	case perr == wire.ErrShort:
+		return s.malformed(&s.stats.short, p, "short") // the authentication trailer is cut
 	case h.Type != wire.TypeData && h.Type != wire.TypePing:
 		// Replies (ACK, NACK, PONG) and discovery or multicast-test
 		// messages are not for this server; answering could loop.
@@ -142,7 +157,7 @@ func (s *Server) rejected(p *packet, h wire.Header, perr error, n int) []byte {
 
 // processRaw handles a datagram without the udpkit magic (PROTOCOL.md
 // section 4).
-func (s *Server) processRaw(ctx context.Context, p *packet, b []byte, over bool, reply []byte) []byte {
+func (s *worker) processRaw(ctx context.Context, p *packet, b []byte, over bool, reply []byte) []byte {
 	switch {
 	case len(b) == 0:
 		return s.drop(&s.stats.empty, p, "empty")
@@ -154,7 +169,7 @@ func (s *Server) processRaw(ctx context.Context, p *packet, b []byte, over bool,
 	}
 	s.stats.raw.Add(1)
 	p.ex.size = len(b)
-	if code, _, deferred := s.handle(ctx, p, 0, true, b, -1); deferred || code != wire.CodeNone {
+	if code, _, deferred := s.handle(ctx, p, 0, true, b); deferred || code != wire.CodeNone {
 		// Raw mode has no words for a refusal: stay silent.
 		return nil
 	}
@@ -164,7 +179,7 @@ func (s *Server) processRaw(ctx context.Context, p *packet, b []byte, over bool,
 
 // answer appends the ACK (code wire.CodeNone) or NACK for id, never
 // longer than the request of size limit.
-func (s *Server) answer(reply []byte, id uint64, code wire.Code, reason string, limit int) []byte {
+func (s *worker) answer(reply []byte, id uint64, code wire.Code, reason string, limit int) []byte {
 	if code == wire.CodeNone {
 		s.stats.acked.Add(1)
 		return wire.AppendAck(reply[:0], id)
@@ -179,23 +194,26 @@ func (s *Server) answer(reply []byte, id uint64, code wire.Code, reason string, 
 }
 
 // handle runs the handler and turns its result into a reply code and text,
-// or reports that the handler deferred the reply (Request.Defer). now is the
-// clock read just before, or -1; it is only used to time the handler when
-// MeasureHandlers is set (a deferred reply is timed to the handler's return).
-func (s *Server) handle(ctx context.Context, p *packet, id uint64, raw bool, payload []byte, now int64) (wire.Code, string, bool) {
+// or reports that the handler deferred the reply (Request.Defer). With
+// MeasureHandlers set it times the handler with two reads of the clock of
+// its own, not the batch's (which may be older than the handler's start);
+// a deferred reply is timed to the handler's return.
+func (s *worker) handle(ctx context.Context, p *packet, id uint64, raw bool, payload []byte) (wire.Code, string, bool) {
 	s.stats.handled.Add(1)
 	if s.cfg.handler == nil {
 		return wire.CodeNone, "", false
 	}
 	r := &p.req
-	p.ex.s, p.ex.p, p.ex.resp = s, p, nil
-	*r = Request{ID: id, Raw: raw, Payload: payload, Remote: unmap(p.remote), Local: unmap(p.local), ex: &p.ex}
-	if s.cfg.measure && now < 0 {
-		now = s.now()
+	p.ex.s, p.ex.p, p.ex.resp = s.Server, p, nil
+	*r = Request{ID: id, Raw: raw, Payload: payload, Remote: unmap(p.remote), Local: unmap(p.local), ex: &p.ex,
+		Authenticated: p.auth.ok, KeyID: p.auth.key, Sender: p.auth.sender}
+	var start int64
+	if s.cfg.measure {
+		start = s.Server.now()
 	}
 	err := s.serveUDP(ctx, r)
 	if s.cfg.measure {
-		s.stats.handlerTime.observe(s.now() - now)
+		s.stats.handlerTime.observe(s.Server.now() - start)
 	}
 	*r = Request{}
 	if resp := p.ex.resp; resp != nil {
@@ -232,7 +250,7 @@ func wholeReason(s string) string {
 
 // serveUDP calls the handler, turning a panic into an error: one bad
 // message must not take the server down.
-func (s *Server) serveUDP(ctx context.Context, r *Request) (err error) {
+func (s *worker) serveUDP(ctx context.Context, r *Request) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			s.stats.panics.Add(1)
@@ -245,7 +263,7 @@ func (s *Server) serveUDP(ctx context.Context, r *Request) (err error) {
 
 // drop counts a datagram dropped unanswered under c (and Dropped) and
 // logs it at debug level with its reason, rate-limited (log.go).
-func (s *Server) drop(c *atomic.Uint64, p *packet, why string) []byte {
+func (s *worker) drop(c *count, p *packet, why string) []byte {
 	c.Add(1)
 	s.stats.dropped.Add(1)
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
@@ -255,7 +273,7 @@ func (s *Server) drop(c *atomic.Uint64, p *packet, why string) []byte {
 }
 
 // malformed counts a dropped datagram under c and logs it at debug level.
-func (s *Server) malformed(c *atomic.Uint64, p *packet, why string) []byte {
+func (s *worker) malformed(c *count, p *packet, why string) []byte {
 	c.Add(1)
 	s.stats.malformed.Add(1)
 	s.stats.dropped.Add(1)

@@ -142,7 +142,7 @@ func (t *rateTable) counts() (sources int, evicted uint64) {
 // DATA without flags (wire.Parse decides, the datagram's one parse) gets
 // NACK "rate limited" (a header, never longer than the request) when nack
 // is set; everything else is dropped.
-func (s *Server) rateLimited(p *packet, b []byte, nack bool, reply []byte) []byte {
+func (s *worker) rateLimited(p *packet, b []byte, nack bool, reply []byte) []byte {
 	s.stats.rateLimited.Add(1)
 	if nack {
 		if h, _, err := wire.Parse(b); err == nil && h.Type == wire.TypeData && h.Flags == 0 {

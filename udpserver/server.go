@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/udpkit/udpkit/auth"
+	"github.com/udpkit/udpkit/internal/readloop"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -67,12 +69,21 @@ type Request struct {
 	Remote  netip.AddrPort // sender (IPv4-mapped IPv6 addresses are unmapped)
 	Local   netip.AddrPort // address the datagram was sent to, when known (zero otherwise)
 
+	// Authenticated is true when the server has Keys and the message
+	// passed verification (PROTOCOL.md section 5): KeyID and Sender, the
+	// sender ID of its trailer, then name who sealed it. Remote is still
+	// only what the IP header claims. Zero without Keys.
+	Authenticated bool
+	KeyID         uint16
+	Sender        uint64
+
 	ex *exchange // for Defer; nil outside a handler call
 }
 
 // Handler handles the messages a Server accepts. ServeUDP runs at most once
 // per (sender address and port, message ID) within the server's
-// de-duplication window. Returning nil acknowledges the message (ACK, or
+// de-duplication window; with Keys, once per (key ID, sender ID, message
+// ID), and never for a replay. Returning nil acknowledges the message (ACK, or
 // "ack\n" for a raw datagram); returning an error refuses it with a NACK
 // whose code and text come from a *RejectError in err's chain, or code
 // wire.CodeRejected and err.Error() as text. The server sends the reply
@@ -121,6 +132,11 @@ func Reject(code wire.Code, reason string) error {
 // Server is a udpkit acknowledgement server. Its zero value is ready to use
 // and accepts every message. The fields must not be changed after the first
 // call to Serve or ListenAndServe.
+//
+// Configuration: shaped like net/http's Server, the Server is its own
+// configuration (udpkit's one convention, with the struct standing for an
+// XConfig): every zero field stands for its documented default, and
+// DefaultServer returns a Server with those defaults spelled out.
 //
 // Execution model: each socket is served by Workers goroutines; each of
 // them reads one datagram, runs the handler inline, sends the reply and
@@ -211,6 +227,20 @@ type Server struct {
 	// again with a full burst). Default DefaultRateSources (16384).
 	RateSources int
 
+	// Keys turns authentication on (PROTOCOL.md section 5, SECURITY.md):
+	// the server then verifies every datagram before anything else (rate
+	// limit and de-duplication included) and drops, unanswered, every one
+	// that is not authenticated with one of these keys, fresh and not
+	// replayed: raw text, unauthenticated messages, bad tags, unknown key
+	// IDs, replays, stale or future times (Stats.Unauthenticated, BadTag,
+	// Replayed, Stale, AuthSendersFull). Replies are sealed with the key of
+	// their request. De-duplication and RateLimit are then keyed by the
+	// authenticated identity (key ID and sender ID) instead of the source
+	// address, and DedupPerHost bounds each key ID. Nil (the default):
+	// no authentication, and every datagram with the AUTH flag is dropped
+	// (Stats.AuthUnsupported).
+	Keys *auth.Keyring
+
 	// MaxDeferred is how many replies handlers may have deferred
 	// (Request.Defer) and not yet completed at once; past it Defer fails
 	// with NACK busy. Default DefaultMaxDeferred (4096).
@@ -218,7 +248,7 @@ type Server struct {
 
 	// MeasureHandlers records how long each handler run takes in
 	// Stats.HandlerTime, for a latency histogram (udpserver/metrics). It
-	// costs one clock read per handled datagram. Default false.
+	// costs two clock reads per handled datagram. Default false.
 	MeasureHandlers bool
 
 	initOnce sync.Once
@@ -229,7 +259,10 @@ type Server struct {
 	deferred deferrals
 	stats    counters
 	start    time.Time
-	clock    func() int64 // test hook: replaces now
+	clock    func() int64     // test hook: replaces now
+	wall     func() time.Time // test hook: the clock of authentication (time.Now)
+	recv     *auth.Receiver   // nil without Keys
+	signer   *auth.Sender     // seals replies; nil without Keys
 
 	// Rate-limited logs, one budget per kind (log.go).
 	logMalformed, logWrite, logPanic, logDrop logLimiter
@@ -237,12 +270,33 @@ type Server struct {
 	ctx    context.Context // handlers' context; canceled by Close
 	cancel context.CancelFunc
 
+	logRead logLimiter // failed reads (readFailed), besides the kinds above
+
 	mu       sync.Mutex
 	conns    map[net.PacketConn]struct{}
 	closed   bool           // Shutdown or Close was called
 	wg       sync.WaitGroup // running workers
 	done     chan struct{}  // closed by Shutdown and Close
 	doneOnce sync.Once
+}
+
+// DefaultServer returns a Server with every default of its fields spelled
+// out (udpkit's convention, after memberlist's DefaultLANConfig): start
+// from it to change one value. It serves exactly as a zero Server does.
+// BatchSize and RateBurst stay 0: their defaults follow Workers and
+// RateLimit; Handler and Logger stay nil (accept everything, silent).
+func DefaultServer() *Server {
+	return &Server{
+		MaxDatagram:    wire.DefaultMaxDatagram,
+		DedupWindow:    DefaultDedupWindow,
+		DedupEntries:   DefaultDedupEntries,
+		DedupPerSource: DefaultDedupPerSource,
+		DedupPerHost:   DefaultDedupPerHost,
+		Workers:        1,
+		Sockets:        1,
+		RateSources:    DefaultRateSources,
+		MaxDeferred:    DefaultMaxDeferred,
+	}
 }
 
 // config is the resolved copy of the Server's fields.
@@ -321,6 +375,8 @@ func (s *Server) init() {
 			c.err = fmt.Errorf("udpserver: negative RateBurst %d or RateSources %d", s.RateBurst, s.RateSources)
 		case c.batchSize < 0 || c.batchSize > 1024:
 			c.err = fmt.Errorf("udpserver: BatchSize %d out of range [1, 1024]", c.batchSize)
+		case s.Keys != nil && c.maxDatagram < wire.MinAuthLen:
+			c.err = fmt.Errorf("udpserver: MaxDatagram %d cannot hold an authenticated datagram (%d bytes at least)", c.maxDatagram, wire.MinAuthLen)
 		}
 		s.cfg = c
 		s.log = s.Logger
@@ -328,6 +384,10 @@ func (s *Server) init() {
 			s.log = slog.New(slog.DiscardHandler)
 		}
 		s.start = time.Now()
+		if s.Keys != nil && c.err == nil {
+			c.err = s.initAuth()
+			s.cfg.err = c.err
+		}
 		s.dedup = newDedupTable(c.dedupEntries, c.dedupPerSource, c.dedupPerHost, c.dedupWindow)
 		if s.RateLimit > 0 && c.err == nil {
 			burst := s.RateBurst
@@ -496,6 +556,7 @@ func (s *Server) serveWorker(c conn) error {
 	p := newPacket(s.cfg.maxDatagram)
 	p.c = c
 	reply := make([]byte, 0, max(s.cfg.maxDatagram, wire.HeaderLen+maxReasonLen))
+	w := newWorker(s)
 	var backoff readBackoff
 	for {
 		err := c.read(p)
@@ -506,7 +567,8 @@ func (s *Server) serveWorker(c conn) error {
 			continue
 		}
 		backoff = 0
-		out := s.process(s.ctx, p, reply)
+		out := w.process(s.ctx, p, reply)
+		w.done()
 		if out == nil {
 			continue
 		}
@@ -517,14 +579,15 @@ func (s *Server) serveWorker(c conn) error {
 	}
 }
 
-// readBackoff is how long a worker waits after a failed read: it doubles
-// from 5 ms to 1 s while reads keep failing, so that a broken socket is
-// never hot-looped.
-type readBackoff time.Duration
+// readBackoff is how long a worker waits after a failed read: the one
+// read-loop discipline of internal/readloop (5 ms doubling to 1 s), so that
+// a broken socket is never hot-looped.
+type readBackoff = readloop.Backoff
 
 // readFailed handles a read error: it returns ErrServerClosed (or the
 // socket's own closing error) when the worker must stop, or nil after
-// counting, logging and waiting out the back-off.
+// counting, logging (within readloop's budget) and waiting out the
+// back-off.
 func (s *Server) readFailed(b *readBackoff, err error) error {
 	if s.isClosing() {
 		return ErrServerClosed
@@ -533,16 +596,12 @@ func (s *Server) readFailed(b *readBackoff, err error) error {
 		return fmt.Errorf("udpserver: socket closed: %w", err)
 	}
 	s.stats.readErrors.Add(1)
-	*b = readBackoff(min(max(2*time.Duration(*b), 5*time.Millisecond), time.Second))
-	s.log.Warn("udpserver: read failed; backing off", "err", err, "backoff", time.Duration(*b))
-	t := time.NewTimer(time.Duration(*b))
-	select {
-	case <-t.C:
-		return nil
-	case <-s.done:
-		t.Stop()
+	d := b.Next()
+	s.logLimited(&s.logRead, slog.LevelWarn, "udpserver: read failed; backing off", "err", err, "backoff", d)
+	if !readloop.Pause(s.done, d) {
 		return ErrServerClosed
 	}
+	return nil
 }
 
 func (s *Server) isClosing() bool {

@@ -1,16 +1,13 @@
 package udpserver
 
-import (
-	"sync/atomic"
-
-	"github.com/udpkit/udpkit/wire"
-)
+import "sync/atomic"
 
 // Stats is a snapshot of a Server's counters since it started. Every
 // datagram read is counted in Received and then in exactly one of the
 // outcome counters: Handled (DATA and raw messages whose handler ran),
 // Duplicates, InProgress, Busy, Pings, RateLimited, Oversized, Empty,
-// RawDropped or Malformed.
+// RawDropped, Malformed, or (with Keys) Unauthenticated, BadTag, Replayed,
+// Stale or AuthSendersFull.
 type Stats struct {
 	Received uint64 // datagrams read from the sockets
 
@@ -57,7 +54,16 @@ type Stats struct {
 	MalformedFlags   uint64 // unknown flag bits
 	MalformedField   uint64 // reserved field, reason code or body breaks a rule of PROTOCOL.md
 	Unexpected       uint64 // a known type a server never takes: ACK, NACK, PONG, discovery, multicast tests
-	AuthUnsupported  uint64 // AUTH flag set: this release has no keys, so it drops them
+	AuthUnsupported  uint64 // AUTH flag set on a server without Keys: it cannot check them, so it drops them
+
+	// With Keys, datagrams dropped unanswered by authentication (PROTOCOL.md
+	// section 5), before any table: each is an outcome of its own.
+	Unauthenticated uint64 // no AUTH flag: unauthenticated messages and raw text
+	BadTag          uint64 // the tag does not match, or the key ID is not one of the server's
+	Replayed        uint64 // a counter already accepted from its sender, or behind the replay window
+	Stale           uint64 // a time further than the skew bound (30 s) from the server's clock, or before its start
+	AuthSendersFull uint64 // a new sender while the replay table was full of live senders
+	AuthSenders     int    // senders whose replay windows the server keeps now
 
 	DedupEntries   int    // exchanges remembered now
 	DedupBytes     int    // memory the de-duplication table holds now, in bytes
@@ -66,7 +72,7 @@ type Stats struct {
 	DedupOverShare uint64 // NACK busy: the sender held DedupPerSource exchanges
 	DedupOverHost  uint64 // NACK busy: the sender's host held DedupPerHost exchanges
 
-	Dropped uint64 // datagrams dropped unanswered on purpose: InProgress, Empty, RawDropped, Malformed, oversized non-DATA and RateLimited without a NACK
+	Dropped uint64 // datagrams dropped unanswered on purpose: InProgress, Empty, RawDropped, Malformed, the authentication failures, oversized non-DATA (any oversized datagram with Keys) and RateLimited without a NACK
 
 	ReadErrors  uint64 // socket read errors other than closing
 	WriteErrors uint64 // replies the socket refused
@@ -83,15 +89,10 @@ type counters struct {
 	oversized, empty, rawDropped                                                  atomic.Uint64
 	malformed, short, version, badType, flags, field, unexpected, auth            atomic.Uint64
 	dropped, readErrors, writeErrors, rateLimited                                 atomic.Uint64
+	unauthenticated, badTag, replayed, stale, authSendersFull                     atomic.Uint64
 	oversizedDropped, rateLimitedDropped                                          atomic.Uint64
 	nacks                                                                         [256]atomic.Uint64
 	handlerTime                                                                   histogram
-}
-
-// nack counts a NACK sent with code.
-func (c *counters) nack(code wire.Code) {
-	c.nacked.Add(1)
-	c.nacks[code].Add(1)
 }
 
 // Stats returns a snapshot of the server's counters.
@@ -122,6 +123,11 @@ func (s *Server) Stats() Stats {
 		MalformedField:   c.field.Load(),
 		Unexpected:       c.unexpected.Load(),
 		AuthUnsupported:  c.auth.Load(),
+		Unauthenticated:  c.unauthenticated.Load(),
+		BadTag:           c.badTag.Load(),
+		Replayed:         c.replayed.Load(),
+		Stale:            c.stale.Load(),
+		AuthSendersFull:  c.authSendersFull.Load(),
 		Dropped:          c.dropped.Load(),
 		ReadErrors:       c.readErrors.Load(),
 		WriteErrors:      c.writeErrors.Load(),
@@ -133,6 +139,9 @@ func (s *Server) Stats() Stats {
 	}
 	st.HandlerTime = c.handlerTime.snapshot()
 	st.RateSources, st.RateEvicted = s.rates.counts()
+	if s.recv != nil {
+		st.AuthSenders = s.recv.Senders()
+	}
 	d := s.dedup.counts()
 	st.DedupEntries, st.DedupBytes, st.DedupExpired = d.entries, d.bytes, d.expired
 	st.DedupFull, st.DedupOverShare, st.DedupOverHost = d.full, d.overPort, d.overHost

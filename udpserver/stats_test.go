@@ -104,8 +104,13 @@ func TestStatsNoMeasure(t *testing.T) {
 
 func TestHistogram(t *testing.T) {
 	var h histogram
+	var tl histTally // a worker's share, published by add
 	for _, d := range []time.Duration{0, 10 * time.Microsecond, 10*time.Microsecond + 1, time.Millisecond, time.Minute} {
-		h.observe(int64(d))
+		tl.observe(int64(d))
+	}
+	h.add(&tl)
+	if tl != (histTally{}) {
+		t.Error("add did not zero the tally")
 	}
 	got := h.snapshot()
 	want := map[int]uint64{0: 2, 1: 1, 6: 1, len(HistogramBounds): 1}

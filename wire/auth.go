@@ -68,14 +68,7 @@ func ParseAuth(b []byte) (Header, []byte, Freshness, []byte, error) {
 		}
 		return Header{}, nil, f, nil, ErrShort // no room for the trailer
 	}
-	// Parse strips TagLen bytes after the body when FlagAuth is set. Handing
-	// it the datagram cut just after the sender field makes the body it
-	// returns end where the trailer starts, and lets it apply the per-type
-	// rules (an authenticated Ack has no body) to the real body.
-	// TODO(issue 8 integration): once Parse strips AuthTrailerLen itself,
-	// call Parse(b).
-	cut := len(b) - AuthTrailerLen + TagLen
-	h, body, err := Parse(b[:cut])
+	h, body, err := Parse(b) // strips the trailer and applies the per-type rules to the real body
 	if err != nil {
 		return h, nil, f, nil, err
 	}

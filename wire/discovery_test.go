@@ -259,3 +259,21 @@ func FuzzParseRecord(f *testing.F) {
 		}
 	})
 }
+
+func TestSplitAttr(t *testing.T) {
+	tests := []struct {
+		in, key, value string
+		has            bool
+	}{
+		{"path=/x", "path", "/x", true},
+		{"empty=", "empty", "", true},
+		{"flag", "flag", "", false},
+		{"a=b=c", "a", "b=c", true},
+	}
+	for _, tt := range tests {
+		k, v, ok := SplitAttr(tt.in)
+		if k != tt.key || v != tt.value || ok != tt.has {
+			t.Errorf("SplitAttr(%q) = %q, %q, %v", tt.in, k, v, ok)
+		}
+	}
+}

@@ -38,7 +38,7 @@ func FuzzParse(f *testing.F) {
 			}
 			t.Fatalf("Parse(%x) error %v is not a sentinel", in, err)
 		}
-		if want := len(in) - HeaderLen - tagLen(h); len(body) != want {
+		if want := len(in) - HeaderLen - trailerLen(h); len(body) != want {
 			t.Fatalf("Parse(%x): body %d bytes, want %d", in, len(body), want)
 		}
 		// Same length and same first element: body is in[HeaderLen:][:len(body)].
@@ -54,9 +54,9 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-func tagLen(h Header) int {
+func trailerLen(h Header) int {
 	if h.Flags&FlagAuth != 0 {
-		return TagLen
+		return AuthTrailerLen
 	}
 	return 0
 }

@@ -118,7 +118,7 @@ func parseVector(line string) (vector, error) {
 	key, err3 := strconv.ParseUint(fields["key"], 0, 16)
 	id, err4 := strconv.ParseUint(fields["id"], 0, 64)
 	body, err5 := strconv.Unquote(fields["body"])
-	tag, err6 := hex.DecodeString(fields["tag"])
+	tag, err6 := hex.DecodeString(fields["trailer"])
 	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
 		return v, err
 	}

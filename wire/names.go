@@ -128,6 +128,13 @@ func AttrKey(a string) string {
 	return k
 }
 
+// SplitAttr splits attribute a into its key and value; hasValue is false
+// for a boolean attribute, a bare "key" (RFC 6763 section 6.4), which
+// differs from "key=" (an empty value).
+func SplitAttr(a string) (key, value string, hasValue bool) {
+	return strings.Cut(a, "=")
+}
+
 // LookupAttr returns the value of the first attribute in attrs whose key
 // equals key (case-insensitively) and whether there is one. A boolean
 // attribute (a bare key) has the value "".

@@ -76,6 +76,10 @@ type Probe struct {
 	// IntervalMillis is the sender's interval between probes in
 	// milliseconds (0: unknown).
 	IntervalMillis uint32
+	// Cookie echoes the cookie the receiver gave the sender in its REPLY
+	// to the sender's hello (Reply.First of a hello's reply; PROTOCOL.md
+	// section 7, "Return routability"); 0 when none was received.
+	Cookie uint32
 	// Pad is the number of zero bytes appended after the body (to test a
 	// size); ParseProbe reports how many bytes followed the body.
 	Pad int
@@ -105,7 +109,9 @@ type Reply struct {
 	// First on (including this one).
 	Received uint32
 	// First is the lowest sequence number of this Kind from this Session
-	// the responder has received.
+	// the responder has received. In the reply to a hello (Seq 0), which
+	// counts nothing, it is the responder's cookie for the prober's
+	// address, to be echoed in Probe.Cookie.
 	First uint32
 }
 
@@ -117,7 +123,7 @@ func AppendProbe(dst []byte, p Probe) []byte {
 	dst = append(dst, byte(p.Kind), p.TTL, byte(p.Flags), 0)
 	dst = binary.BigEndian.AppendUint32(dst, p.Count)
 	dst = binary.BigEndian.AppendUint32(dst, p.IntervalMillis)
-	dst = binary.BigEndian.AppendUint32(dst, 0)
+	dst = binary.BigEndian.AppendUint32(dst, p.Cookie)
 	for range max(p.Pad, 0) {
 		dst = append(dst, 0)
 	}
@@ -169,6 +175,7 @@ func ParseProbe(h Header, body []byte) (Probe, error) {
 		Flags:          ProbeFlags(body[10]),
 		Count:          binary.BigEndian.Uint32(body[12:16]),
 		IntervalMillis: binary.BigEndian.Uint32(body[16:20]),
+		Cookie:         binary.BigEndian.Uint32(body[20:24]),
 		Pad:            len(body) - ProbeBodyLen,
 	}, nil
 }

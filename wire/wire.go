@@ -21,8 +21,9 @@ const (
 	// HeaderLen is the length of the fixed header in bytes.
 	HeaderLen = 16
 
-	// TagLen is the length of the authentication tag that follows the body
-	// when FlagAuth is set.
+	// TagLen is the length of the authentication tag that ends the
+	// datagram when FlagAuth is set (after the freshness fields: see
+	// AuthTrailerLen).
 	TagLen = 16
 
 	// MaxDatagram is the largest UDP payload over IPv4 (65535 - 20 - 8).
@@ -75,8 +76,9 @@ type Flags uint8
 
 // Header flags. A version 1 receiver rejects a datagram with any other bit set.
 const (
-	// FlagAuth says that an authentication tag of TagLen bytes ends the
-	// datagram and that KeyID names the key it was made with.
+	// FlagAuth says that an authentication trailer of AuthTrailerLen bytes
+	// (freshness fields and tag) ends the datagram and that KeyID names the
+	// key its tag was made with.
 	FlagAuth Flags = 0x01
 
 	knownFlags = FlagAuth
@@ -159,8 +161,10 @@ func Append(dst []byte, h Header, body []byte) []byte {
 }
 
 // Parse decodes the header of datagram b and returns it with the body that
-// follows it (a sub-slice of b, not a copy; without the authentication tag,
-// which Parse checks only for presence). Parse never allocates: its errors
+// follows it (a sub-slice of b, not a copy). When FlagAuth is set, the body
+// ends before the authentication trailer (AuthTrailerLen bytes: freshness
+// fields and tag, PROTOCOL.md section 5), which Parse checks only for
+// presence; ParseAuth returns its fields and package auth checks the tag. Parse never allocates: its errors
 // are the bare sentinels (ErrShort, ErrMagic, ...); Explain says more. It
 // checks everything that can be checked without a key: magic, version,
 // type, flags, reserved fields and the per-type rules of PROTOCOL.md.
@@ -194,10 +198,10 @@ func Parse(b []byte) (Header, []byte, error) {
 	}
 	body := b[HeaderLen:]
 	if h.Flags&FlagAuth != 0 {
-		if len(body) < TagLen {
+		if len(body) < AuthTrailerLen {
 			return h, nil, ErrShort
 		}
-		body = body[:len(body)-TagLen]
+		body = body[:len(body)-AuthTrailerLen]
 	} else if h.KeyID != 0 {
 		return h, nil, ErrReserved
 	}
@@ -220,7 +224,7 @@ func Explain(b []byte) error {
 		return nil
 	case ErrShort:
 		if len(b) >= HeaderLen {
-			return fmt.Errorf("%w: authentication tag missing (%d bytes after the header, need %d)", err, len(b)-HeaderLen, TagLen)
+			return fmt.Errorf("%w: authentication trailer missing (%d bytes after the header, need %d)", err, len(b)-HeaderLen, AuthTrailerLen)
 		}
 		return fmt.Errorf("%w: %d bytes, need %d", err, len(b), HeaderLen)
 	case ErrVersion:
@@ -239,7 +243,7 @@ func Explain(b []byte) error {
 	case ErrBody:
 		n := len(b) - HeaderLen
 		if h.Flags&FlagAuth != 0 {
-			n -= TagLen
+			n -= AuthTrailerLen
 		}
 		return fmt.Errorf("%w: %d bytes after an ack", err, n)
 	}

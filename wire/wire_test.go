@@ -20,7 +20,7 @@ func msg(ver, typ, flags, code byte, key uint16, id uint64, body ...byte) []byte
 	return append(b, body...)
 }
 
-func tag() []byte { return bytes.Repeat([]byte{0xA5}, TagLen) }
+func tag() []byte { return bytes.Repeat([]byte{0xA5}, AuthTrailerLen) } // a placeholder trailer
 
 func TestParseValid(t *testing.T) {
 	withTag := func(b []byte) []byte { return append(b, tag()...) }
@@ -101,6 +101,7 @@ func TestParseErrors(t *testing.T) {
 		{"key id 0x8000 without auth", msg(1, 2, 0, 0, 0x8000, 1), ErrReserved},
 		{"auth no room for tag", msg(1, 1, 0x01, 0, 7, 1), ErrShort},
 		{"auth 15-byte tag", msg(1, 1, 0x01, 0, 7, 1, make([]byte, 15)...), ErrShort},
+		{"auth 39-byte trailer", msg(1, 1, 0x01, 0, 7, 1, make([]byte, AuthTrailerLen-1)...), ErrShort},
 		{"code on data", msg(1, 0x01, 0, 1, 0, 1), ErrCode},
 		{"code on ack", msg(1, 0x02, 0, 2, 0, 1), ErrCode},
 		{"code on ping", msg(1, 0x04, 0, 3, 0, 1), ErrCode},
@@ -128,8 +129,8 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-// The auth flag is valid, so a datagram of exactly HeaderLen+TagLen bytes
-// with AUTH set has an empty body, not an error.
+// The auth flag is valid, so a datagram of exactly MinAuthLen bytes with
+// AUTH set has an empty body, not an error.
 func TestParseAuthExactTag(t *testing.T) {
 	in := append(msg(1, 1, 0x01, 0, 1, 1), tag()...)
 	h, body, err := Parse(in)

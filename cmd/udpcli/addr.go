@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/udpkit/udpkit/client"
 )
@@ -20,10 +19,8 @@ var dial = client.Dial
 // other failure, such as no route to the address or every address of a name
 // refusing, is the network's answer (exit 1).
 func dialServer(ctx context.Context, address string, cfg client.Config) (*client.Client, error) {
-	if host, _, err := net.SplitHostPort(address); err == nil {
-		if a, err := netip.ParseAddr(host); err == nil && a.IsMulticast() {
-			return nil, usagef("%s is a multicast group; a udpkit server has a unicast address (find one with 'udpcli discover'; for groups see 'udpcli mcast')", host)
-		}
+	if err := unicastOnly(address); err != nil {
+		return nil, err
 	}
 	c, err := dial(ctx, address, cfg)
 	switch {
@@ -35,6 +32,17 @@ func dialServer(ctx context.Context, address string, cfg client.Config) (*client
 		return nil, failed(errors.New("interrupted"))
 	}
 	return nil, failed(err)
+}
+
+// unicastOnly is the usage error for a server address that is a multicast
+// group, which send, ping and bench refuse before resolving anything.
+func unicastOnly(address string) error {
+	if host, _, err := net.SplitHostPort(address); err == nil {
+		if a, err := netip.ParseAddr(host); err == nil && a.IsMulticast() {
+			return usagef("%s is a multicast group; a udpkit server has a unicast address (find one with 'udpcli discover'; for groups see 'udpcli mcast')", host)
+		}
+	}
+	return nil
 }
 
 // splitPortHint is the hint for a HOST and a PORT given as two arguments
@@ -58,43 +66,4 @@ func splitPortHint(args []string) string {
 		return ""
 	}
 	return host + ":" + args[1]
-}
-
-// fmtMs formats a duration in milliseconds with ping's precision: three
-// decimals below 1 ms, two below 10, one below 100, none above.
-func fmtMs(d time.Duration) string {
-	ms := float64(d) / float64(time.Millisecond)
-	switch {
-	case ms < 1:
-		return strconv.FormatFloat(ms, 'f', 3, 64)
-	case ms < 10:
-		return strconv.FormatFloat(ms, 'f', 2, 64)
-	case ms < 100:
-		return strconv.FormatFloat(ms, 'f', 1, 64)
-	}
-	return strconv.FormatFloat(ms, 'f', 0, 64)
-}
-
-// msNumber is a duration in milliseconds for JSON, rounded to microseconds.
-func msNumber(d time.Duration) float64 {
-	return float64(d.Round(time.Microsecond)) / float64(time.Millisecond)
-}
-
-// plural returns "1 attempt" or "n attempts".
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return strconv.Itoa(n) + " " + word + "s"
-}
-
-// oneLine makes untrusted text (a server's NACK reason) safe to print on
-// one line.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"time"
 
 	"github.com/udpkit/udpkit/client"
@@ -23,8 +22,13 @@ func init() {
 		usage: `Usage: udpcli bench [flags] HOST:PORT
 
 Loads the udpkit server at HOST:PORT with DATA messages (or PINGs with
---ping) in a closed loop: --inflight requests are outstanding at any time,
-and every reply is answered at once with a new request, for --duration.
+--ping) in a closed loop: --inflight requests are outstanding at any time
+on each of --conns sockets, and every reply is answered at once with a new
+request, for --duration. Each socket reads the replies that have arrived
+and sends their successors in one system call each (recvmmsg/sendmmsg on
+Linux), so one generator core can load a server of several; several
+sockets have several source ports, which a server with --sockets N
+(SO_REUSEPORT) spreads across its sockets.
 Each request carries a fresh message ID, so the server handles every one.
 A request unanswered for --timeout counts as lost and is replaced.
 
@@ -47,7 +51,8 @@ Exit status: 0 when replies came, 1 when none came, 2 on usage errors.`,
 type benchResult struct {
 	Target    string  `json:"addr"`
 	Kind      string  `json:"kind"`
-	InFlight  int     `json:"inflight"`
+	InFlight  int     `json:"inflight"` // per socket
+	Conns     int     `json:"conns"`    // sockets, each its own closed loop
 	Size      int     `json:"size"`
 	ElapsedMs float64 `json:"elapsed_ms"`
 	Sent      int     `json:"sent"`
@@ -66,7 +71,7 @@ type benchResult struct {
 // toBenchResult is the command's form of a result: milliseconds as
 // floats, as in every --json.
 func toBenchResult(b client.BenchResult) benchResult {
-	r := benchResult{Kind: b.Kind.String(), InFlight: b.InFlight, Size: b.Size, ElapsedMs: msNumber(b.Elapsed),
+	r := benchResult{Kind: b.Kind.String(), InFlight: b.InFlight, Conns: b.Conns, Size: b.Size, ElapsedMs: msNumber(b.Elapsed),
 		Sent: b.Sent, Replies: b.Replies, Lost: b.Lost, Nacks: b.Nacks, Limited: b.RateLimited}
 	if b.Elapsed > 0 {
 		r.PerSecond = float64(b.Replies) / b.Elapsed.Seconds()
@@ -79,7 +84,8 @@ func toBenchResult(b client.BenchResult) benchResult {
 
 func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error {
 	duration := cliflag.Seconds(fs, "duration", "d", 5*time.Second, "how long to load the server")
-	inflight := fs.Int("inflight", 1, "requests outstanding at once (1 to 4096)")
+	inflight := fs.Int("inflight", 1, "requests outstanding at once on each socket (1 to 4096)")
+	nconns := fs.Int("conns", 1, "client sockets, each its own source port and closed loop (1 to 256)")
 	size := fs.IntP("size", "s", 120, "bytes per request, header included (16 to 1472)")
 	ping := fs.Bool("ping", false, "send PINGs (no handler, no de-duplication) instead of DATA")
 	timeout := cliflag.Seconds(fs, "timeout", "W", 500*time.Millisecond, "a request unanswered this long counts as lost")
@@ -94,6 +100,9 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		if *inflight < 1 || *inflight > 4096 {
 			return usagef("--inflight %d: want 1 to 4096", *inflight)
 		}
+		if *nconns < 1 || *nconns > 256 {
+			return usagef("--conns %d: want 1 to 256", *nconns)
+		}
 		if *size < wire.HeaderLen || *size > wire.DefaultMaxDatagram {
 			return usagef("--size %d: want %d to %d bytes", *size, wire.HeaderLen, wire.DefaultMaxDatagram)
 		}
@@ -102,8 +111,8 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		}
 		// The one address parser of udpcli (client.Resolve, as send and
 		// ping through Dial): same errors, same hints.
-		if a, err := netip.ParseAddrPort(args[0]); err == nil && a.Addr().IsMulticast() {
-			return usagef("%s is a multicast group; a udpkit server has a unicast address", a.Addr())
+		if err := unicastOnly(args[0]); err != nil {
+			return err
 		}
 		aps, err := client.Resolve(ctx, args[0])
 		if errors.Is(err, client.ErrBadAddress) {
@@ -112,27 +121,22 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 			return failed(err)
 		}
 		raddr := net.UDPAddrFromAddrPort(aps[0])
-		conn, err := net.DialUDP("udp", nil, raddr)
-		if err != nil {
-			return fmt.Errorf("dial %s: %w", args[0], err)
-		}
-		defer conn.Close()
-		// SIGUSR1 (as dd), SIGQUIT or SIGINFO: the counts so far on stderr.
-		status := make(chan struct{}, 1)
-		go func() {
-			for {
-				select {
-				case <-io.status:
-					select {
-					case status <- struct{}{}:
-					default:
-					}
-				case <-ctx.Done():
-					return
-				}
+		var conns []*net.UDPConn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
 			}
 		}()
-		br, err := client.Bench(ctx, conn, client.BenchConfig{Ping: *ping, InFlight: *inflight, Size: *size,
+		for range *nconns {
+			conn, err := net.DialUDP("udp", nil, raddr)
+			if err != nil {
+				return fmt.Errorf("dial %s: %w", args[0], err)
+			}
+			conns = append(conns, conn)
+		}
+		// SIGUSR1 (as dd), SIGQUIT or SIGINFO: the counts so far on stderr.
+		status := statusRequests(ctx, io)
+		br, err := client.BenchAll(ctx, conns, client.BenchConfig{Ping: *ping, InFlight: *inflight, Size: *size,
 			Duration: *duration, Timeout: *timeout, Status: status, OnStatus: func(r client.BenchResult) {
 				fmt.Fprintf(io.err, "%d sent, %d replies, %d lost, %d nacks in %.1f s: %.0f replies/s so far\n",
 					r.Sent, r.Replies, r.Lost, r.Nacks, r.Elapsed.Seconds(), float64(r.Replies)/r.Elapsed.Seconds())
@@ -147,7 +151,7 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 				return err
 			}
 		} else {
-			fmt.Fprintf(io.out, "BENCH %s: %s, %d bytes, %d in flight, %.1f s\n", r.Target, r.Kind, r.Size, r.InFlight, r.ElapsedMs/1000)
+			fmt.Fprintf(io.out, "BENCH %s: %s, %d bytes, %d in flight on each of %d sockets, %.1f s\n", r.Target, r.Kind, r.Size, r.InFlight, r.Conns, r.ElapsedMs/1000)
 			fmt.Fprintf(io.out, "%d sent, %d replies, %d lost, %d nacks\n", r.Sent, r.Replies, r.Lost, r.Nacks)
 			fmt.Fprintf(io.out, "%.0f replies/s\n", r.PerSecond)
 			fmt.Fprintf(io.out, "rtt p50/p90/p99/max = %.1f/%.1f/%.1f/%.1f µs, mean %.1f µs\n", r.P50*1000, r.P90*1000, r.P99*1000, r.Max*1000, r.Mean*1000)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -9,14 +11,18 @@ import (
 )
 
 func TestBench(t *testing.T) {
-	for _, kind := range []string{"data", "ping"} {
-		t.Run(kind, func(t *testing.T) {
+	for _, tc := range []struct {
+		kind  string
+		conns int
+	}{{"data", 1}, {"ping", 1}, {"data", 3}} {
+		kind := tc.kind
+		t.Run(fmt.Sprintf("%s/conns=%d", kind, tc.conns), func(t *testing.T) {
 			r, err := clienttest.Start("127.0.0.1:0", clienttest.Behavior{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer r.Close()
-			args := []string{"bench", "--json", "-d", "0.3", "--inflight", "8", r.Addr()}
+			args := []string{"bench", "--json", "-d", "0.3", "--inflight", "8", "--conns", strconv.Itoa(tc.conns), r.Addr()}
 			if kind == "ping" {
 				args = append(args, "--ping")
 			}
@@ -28,7 +34,7 @@ func TestBench(t *testing.T) {
 			if err := json.Unmarshal([]byte(out), &res); err != nil {
 				t.Fatalf("%v: %q", err, out)
 			}
-			if res.Replies == 0 || res.Kind != kind || res.Sent < res.Replies || res.P50 <= 0 || res.P99 < res.P50 {
+			if res.Replies == 0 || res.Kind != kind || res.Conns != tc.conns || res.Sent < res.Replies || res.P50 <= 0 || res.P99 < res.P50 {
 				t.Errorf("implausible result %+v", res)
 			}
 			if kind == "data" && len(r.Handled()) < res.Replies {
@@ -47,6 +53,7 @@ func TestBenchErrors(t *testing.T) {
 		{[]string{"bench"}, 2, "HOST:PORT"},
 		{[]string{"bench", "--inflight", "0", "127.0.0.1:9"}, 2, "--inflight"},
 		{[]string{"bench", "-s", "8", "127.0.0.1:9"}, 2, "--size"},
+		{[]string{"bench", "--conns", "0", "127.0.0.1:9"}, 2, "--conns"},
 		{[]string{"bench", "nonsense"}, 2, "bad address"},
 	} {
 		_, stderr, code := runCLI(t, "", tc.args...)

@@ -7,19 +7,8 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/internal/completion"
 )
-
-// cmdSpec describes a command for completion scripts and man pages: the
-// same flag sets and help texts that parse and explain the command line,
-// so that neither can drift from what udpcli accepts.
-type cmdSpec struct {
-	name    string // "send", or "mcast listen"
-	summary string
-	usage   string // the --help text before "Flags:"
-	flags   *pflag.FlagSet
-	subs    []cmdSpec
-	args    string // what the positional arguments complete to: "", "ifaces", "commands", "shells", "dirs"
-}
 
 // mcastSubs are the mcast subcommands with a one-line summary each.
 var mcastSubs = []struct {
@@ -31,20 +20,27 @@ var mcastSubs = []struct {
 	{"test", "test a group with its peers, like omping", mcastTest},
 }
 
+// program describes udpcli for completion scripts and man pages: the same
+// flag sets and help texts that parse and explain the command line, so
+// that neither can drift from what udpcli accepts.
+func program() completion.Program {
+	return completion.Program{Name: "udpcli", Commands: specs(), Ifaces: []string{"iface"}}
+}
+
 // specs returns every command's description.
-func specs() []cmdSpec {
-	var out []cmdSpec
+func specs() []completion.Command {
+	var out []completion.Command
 	for _, c := range commands {
 		fs := newFlagSet(c)
 		c.setup(fs)
-		sp := cmdSpec{name: c.name, summary: c.summary, usage: c.usage, flags: fs}
+		sp := completion.Command{Name: c.name, Summary: c.summary, Usage: c.usage, Flags: fs}
 		switch c.name {
 		case "ifaces":
-			sp.args = "ifaces"
+			sp.Args = completion.ArgsIfaces
 		case "completion":
-			sp.args = "shells"
+			sp.Args = completion.ArgsShells
 		case "man":
-			sp.args = "dirs"
+			sp.Args = completion.ArgsDirs
 		case "mcast":
 			for _, s := range mcastSubs {
 				var sub *pflag.FlagSet
@@ -53,7 +49,7 @@ func specs() []cmdSpec {
 				if sub == nil {
 					continue
 				}
-				sp.subs = append(sp.subs, cmdSpec{name: "mcast " + s.name, summary: s.summary, usage: subUsage(sub), flags: sub})
+				sp.Subs = append(sp.Subs, completion.Command{Name: "mcast " + s.name, Summary: s.summary, Usage: subUsage(sub), Flags: sub})
 			}
 		}
 		out = append(out, sp)
@@ -71,36 +67,4 @@ func subUsage(fs *pflag.FlagSet) string {
 	fs.SetOutput(old)
 	u, _, _ := strings.Cut(b.String(), "\n\nFlags:\n")
 	return u
-}
-
-// flagInfo is what the generators need to know about one flag.
-type flagInfo struct {
-	long, short string
-	value       bool   // takes a value
-	repeatable  bool   // may be given several times
-	varname     string // the value's name in the help, such as SPEC
-	help        string
-	iface       bool // its value is an interface (-I)
-}
-
-// flagInfos lists fs's visible flags in definition order.
-func flagInfos(fs *pflag.FlagSet) []flagInfo {
-	var out []flagInfo
-	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Hidden || f.Deprecated != "" {
-			return
-		}
-		varname, help := pflag.UnquoteUsage(f)
-		t := f.Value.Type()
-		out = append(out, flagInfo{
-			long:       f.Name,
-			short:      f.Shorthand,
-			value:      f.NoOptDefVal == "",
-			repeatable: strings.HasSuffix(t, "Array") || strings.HasSuffix(t, "Slice"),
-			varname:    varname,
-			help:       help,
-			iface:      f.Name == "iface",
-		})
-	})
-	return out
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/udpkit/udpkit/internal/completion"
 )
 
 func runOut(t *testing.T, args ...string) string {
@@ -141,16 +143,16 @@ func TestCompletionCoversEveryFlag(t *testing.T) {
 		scripts[sh] = runOut(t, "completion", sh)
 	}
 	n := 0
-	for _, c := range allSpecs(specs()) {
-		for _, f := range flagInfos(c.flags) {
+	for _, c := range completion.Flatten(specs()) {
+		for _, f := range completion.Flags(c.Flags, program().Ifaces) {
 			n++
 			for sh, s := range scripts {
-				want := "--" + f.long
+				want := "--" + f.Long
 				if sh == "fish" {
-					want = "-l " + f.long
+					want = "-l " + f.Long
 				}
 				if !strings.Contains(s, want) {
-					t.Errorf("%s script lacks %s of %s", sh, want, c.name)
+					t.Errorf("%s script lacks %s of %s", sh, want, c.Name)
 				}
 			}
 		}
@@ -186,14 +188,14 @@ func TestManPages(t *testing.T) {
 	if gerr != nil {
 		t.Log("groff not installed: pages not checked for roff errors")
 	}
-	for _, c := range allSpecs(specs()) {
-		b, err := os.ReadFile(filepath.Join(dir, "udpcli-"+completionKey(c.name)+".1"))
+	for _, c := range completion.Flatten(specs()) {
+		b, err := os.ReadFile(filepath.Join(dir, "udpcli-"+completion.Key(c.Name)+".1"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range flagInfos(c.flags) {
-			if !strings.Contains(string(b), `\-\-`+strings.ReplaceAll(f.long, "-", `\-`)) {
-				t.Errorf("page of %s lacks --%s", c.name, f.long)
+		for _, f := range completion.Flags(c.Flags, program().Ifaces) {
+			if !strings.Contains(string(b), `\-\-`+strings.ReplaceAll(f.Long, "-", `\-`)) {
+				t.Errorf("page of %s lacks --%s", c.Name, f.Long)
 			}
 		}
 	}

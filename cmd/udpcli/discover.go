@@ -38,7 +38,10 @@ printed as soon as its SRV, TXT and address records are in: host, port,
 addresses and TXT pairs as ATTRIBUTES. Questions go out as one-shot queries
 (from an ephemeral port, answered at once by unicast) at 0, 30, 100, 250 and
 600 ms, and as RFC 6762 continuous queries from port 5353 at 0, 1, 3, 7 ... s
-(intervals doubling up to an hour), with known answers.
+(intervals doubling up to an hour), with known answers. -q and -p work
+as without --mdns (-p's host field is the SRV host name); in --json,
+ttl_ms is the SRV record's TTL as multicast by the responder, absent when
+only a one-shot answer (TTLs capped at 10 s, RFC 6762 section 6.7) came.
 
 Exit status: 0 when at least one instance was found (with -c: when N were
 found), 1 when none (or fewer than N) were found, 2 on a usage or local
@@ -67,6 +70,8 @@ type instanceJSON struct {
 	TTL        float64        `json:"ttl_ms"` // milliseconds, as every duration in --json
 	Attrs      map[string]any `json:"attrs"`
 	Truncated  bool           `json:"truncated,omitempty"`
+	Conflict   bool           `json:"conflict,omitempty"`
+	Others     []string       `json:"others,omitempty"` // the other sources answering with the name
 	Host       string         `json:"host,omitempty"`
 }
 
@@ -76,6 +81,10 @@ func toJSON(in discovery.Instance) instanceJSON {
 	for _, a := range in.Addrs {
 		j.Addrs = append(j.Addrs, a.String())
 	}
+	j.Conflict = in.Conflict
+	for _, a := range in.Others {
+		j.Others = append(j.Others, a.String())
+	}
 	return j
 }
 
@@ -84,7 +93,7 @@ func toJSON(in discovery.Instance) instanceJSON {
 func attrMap(attrs []string) map[string]any {
 	m := make(map[string]any, len(attrs))
 	for _, a := range attrs {
-		k, v, ok := strings.Cut(a, "=")
+		k, v, ok := wire.SplitAttr(a)
 		if ok {
 			m[k] = v
 		} else {
@@ -100,6 +109,7 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 	ifaces := new([]string)
 	ifaceFlag(fs, ifaces)
 	asJSON := fs.Bool("json", false, "print one JSON object per instance and line")
+	loadKeys := cliflag.KeyFile(fs)
 	quiet := fs.BoolP("quiet", "q", false, "print nothing: the exit status says whether a server was found")
 	parsable := fs.BoolP("parsable", "p", false, "print the lines of avahi-browse -p -r ('+' found, '=' resolved; see 'udpcli watch --help'); with the default -w 1 it stops after the first full round of queries, as avahi-browse -p -r -t")
 	// The spellings of earlier releases, for scripts.
@@ -129,12 +139,16 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 			if fs.Changed("query-size") {
 				return usagef("--query-size is for udpkit discovery, not --mdns")
 			}
-			return discoverMDNS(ctx, io, service, *ifaces, *timeout, *count, *asJSON)
+			return discoverMDNS(ctx, io, service, *ifaces, *timeout, *count, *asJSON, *quiet, *parsable)
 		}
 		if *querySize != 0 && (*querySize < discovery.MinQuerySize || *querySize > 1472) {
 			return usagef("--query-size %d: want %d to 1472 bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize)
 		}
-		b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: *ifaces, QuerySize: *querySize})
+		keys, _, err := loadKeys()
+		if err != nil {
+			return usagef("--key-file: %v", err)
+		}
+		b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: *ifaces, QuerySize: *querySize, Keys: keys})
 		if err != nil {
 			return err
 		}
@@ -199,6 +213,13 @@ func printRow(w io.Writer, in discovery.Instance) {
 	}
 	if len(more) > 0 {
 		attrs += "  also " + strings.Join(more, " ")
+	}
+	if in.Conflict {
+		var o []string
+		for _, a := range in.Others {
+			o = append(o, a.String())
+		}
+		attrs += "  (conflict: " + strings.Join(o, ", ") + ")"
 	}
 	fmt.Fprintf(w, "%-24s %-16s %-26s %-10s %9s  %s\n", in.Instance, in.Service, addr, in.Interface, fmtDur(in.FoundAfter), strings.TrimSpace(attrs))
 }

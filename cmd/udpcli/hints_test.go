@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/client/clienttest"
+	"github.com/udpkit/udpkit/internal/completion"
 	"github.com/udpkit/udpkit/udpserver"
 )
 
@@ -133,15 +134,15 @@ func TestIfacesFlag(t *testing.T) {
 // 50ms (parsed only: the commands are not run).
 func TestEveryTimeFlag(t *testing.T) {
 	n := 0
-	for _, c := range allSpecs(specs()) {
-		c.flags.VisitAll(func(f *pflag.Flag) {
+	for _, c := range completion.Flatten(specs()) {
+		c.Flags.VisitAll(func(f *pflag.Flag) {
 			if f.Value.Type() != "seconds" || f.Hidden {
 				return
 			}
 			n++
 			for _, v := range []string{"5", "0.05", "50ms"} {
 				if err := f.Value.Set(v); err != nil {
-					t.Errorf("%s --%s %s: %v", c.name, f.Name, v, err)
+					t.Errorf("%s --%s %s: %v", c.Name, f.Name, v, err)
 				}
 			}
 		})

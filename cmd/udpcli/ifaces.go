@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/netip"
+	"strings"
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/netif"
@@ -51,7 +53,7 @@ default selection is empty; 2 when a SPEC is invalid or selects nothing.`,
 				sel, err := netif.Select(args...)
 				if *asJSON {
 					enc := json.NewEncoder(io.out)
-					if encErr := enc.Encode(sel); encErr != nil {
+					if encErr := enc.Encode(selectionJSON(sel)); encErr != nil {
 						return encErr
 					}
 				} else if len(sel.Interfaces)+len(sel.Skipped) > 0 {
@@ -72,4 +74,53 @@ default selection is empty; 2 when a SPEC is invalid or selects nothing.`,
 			}
 		},
 	})
+}
+
+// The JSON of "ifaces --json": the command's format (netif's types carry no
+// encoding). Flags are names ("up", "broadcast", ...), can_broadcast and
+// can_multicast are derived, and empty lists are [], never null.
+type (
+	ifSelJSON struct {
+		Interfaces []ifaceJSON `json:"interfaces"`
+		Skipped    []skipJSON  `json:"skipped"`
+	}
+	ifaceJSON struct {
+		Name          string         `json:"name"`
+		Index         int            `json:"index"`
+		MTU           int            `json:"mtu"`
+		Flags         []string       `json:"flags"`
+		CanBroadcast  bool           `json:"can_broadcast"`
+		CanMulticast  bool           `json:"can_multicast"`
+		IPv4          []ipv4JSON     `json:"ipv4"`
+		IPv6LinkLocal netip.Addr     `json:"ipv6_link_local,omitzero"`
+		IPv6          []netip.Prefix `json:"ipv6"`
+	}
+	ipv4JSON struct {
+		Addr      netip.Prefix `json:"addr"`
+		Broadcast netip.Addr   `json:"broadcast,omitzero"`
+	}
+	skipJSON struct {
+		Name   string `json:"name"`
+		Reason string `json:"reason"`
+	}
+)
+
+func selectionJSON(s netif.Selection) ifSelJSON {
+	j := ifSelJSON{Interfaces: []ifaceJSON{}, Skipped: []skipJSON{}}
+	for _, i := range s.Interfaces {
+		ij := ifaceJSON{Name: i.Name, Index: i.Index, MTU: i.MTU, Flags: []string{}, CanBroadcast: i.CanBroadcast(),
+			CanMulticast: i.CanMulticast(), IPv4: []ipv4JSON{}, IPv6LinkLocal: i.IPv6LinkLocal, IPv6: []netip.Prefix{}}
+		if i.Flags != 0 {
+			ij.Flags = strings.Split(i.Flags.String(), "|")
+		}
+		for _, a := range i.IPv4 {
+			ij.IPv4 = append(ij.IPv4, ipv4JSON(a))
+		}
+		ij.IPv6 = append(ij.IPv6, i.IPv6...)
+		j.Interfaces = append(j.Interfaces, ij)
+	}
+	for _, k := range s.Skipped {
+		j.Skipped = append(j.Skipped, skipJSON(k))
+	}
+	return j
 }

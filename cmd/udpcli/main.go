@@ -12,10 +12,10 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"sync"
 	"syscall"
 
 	"github.com/udpkit/udpkit/internal/cliflag"
+	"github.com/udpkit/udpkit/internal/errwriter"
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/internal/version"
@@ -123,10 +123,10 @@ func main() {
 func run(ctx context.Context, args []string, sio stdio) int {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	out := &stdoutWriter{w: sio.out, failed: cancel}
+	out := &errwriter.Writer{W: sio.out, OnError: func(error) { cancel() }}
 	sio.out = out
 	code := dispatch(ctx, args, sio)
-	if err := out.error(); err != nil {
+	if err := out.Err(); err != nil {
 		name := "udpcli"
 		if len(args) > 0 && lookup(args[0]) != nil {
 			name += " " + args[0]
@@ -135,35 +135,6 @@ func run(ctx context.Context, args []string, sio stdio) int {
 		return exitFailed
 	}
 	return code
-}
-
-// stdoutWriter is stdout: it remembers the first write error, calls
-// failed once, and refuses every write after it.
-type stdoutWriter struct {
-	w      io.Writer
-	failed func()
-	mu     sync.Mutex
-	err    error
-}
-
-func (s *stdoutWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.err != nil {
-		return 0, s.err
-	}
-	n, err := s.w.Write(p)
-	if err != nil {
-		s.err = err
-		s.failed()
-	}
-	return n, err
-}
-
-func (s *stdoutWriter) error() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
 }
 
 // dispatch runs the command args[0].
@@ -220,7 +191,7 @@ func dispatch(ctx context.Context, args []string, io stdio) int {
 		}()
 	}
 	err := exec(ctx, io, fs.Args())
-	if sw, ok := io.out.(*stdoutWriter); ok && sw.error() != nil {
+	if sw, ok := io.out.(*errwriter.Writer); ok && sw.Err() != nil {
 		// The write error stopped the command: run reports it, not the
 		// "interrupted" that followed from it.
 		return exitFailed

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/internal/completion"
 	"github.com/udpkit/udpkit/internal/manpage"
 	"github.com/udpkit/udpkit/internal/version"
 )
@@ -50,15 +51,15 @@ func manPages() []manpage.Page {
 	var help bytes.Buffer
 	printHelp(&help)
 	var see []string
-	cmds := allSpecs(specs())
+	cmds := completion.Flatten(specs())
 	for _, c := range cmds {
-		see = append(see, "udpcli-"+completionKey(c.name)+"(1)")
+		see = append(see, "udpcli-"+completion.Key(c.Name)+"(1)")
 	}
 	pages := []manpage.Page{{Name: "udpcli", Section: 1, Summary: "send, ping, discover and test UDP services on the LAN",
 		Help: help.String(), Version: v, SeeAlso: append(see, "udpserver(1)")}}
 	for _, c := range cmds {
-		pages = append(pages, manpage.Page{Name: "udpcli-" + completionKey(c.name), Section: 1, Summary: c.summary,
-			Help: c.usage, Flags: c.flags, Version: v, SeeAlso: []string{"udpcli(1)", "udpserver(1)"}})
+		pages = append(pages, manpage.Page{Name: "udpcli-" + completion.Key(c.Name), Section: 1, Summary: c.Summary,
+			Help: c.Usage, Flags: c.Flags, Version: v, SeeAlso: []string{"udpcli(1)", "udpserver(1)"}})
 	}
 	return pages
 }

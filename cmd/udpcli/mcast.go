@@ -19,9 +19,6 @@ import (
 	"github.com/udpkit/udpkit/netif"
 )
 
-// defaultMcastPort is used when GROUP has no port (PROTOCOL.md section 8).
-const defaultMcastPort = 9797
-
 const mcastUsage = `Usage:
   udpcli mcast listen GROUP[:PORT] [flags]
   udpcli mcast send GROUP[:PORT] [MESSAGE] [flags]
@@ -82,20 +79,7 @@ func subReport(w io.Writer, name string, err error) error {
 	if err == nil {
 		return nil
 	}
-	var ue *usageError
-	if errors.As(err, &ue) {
-		fmt.Fprintf(w, "udpcli mcast %s: %v\nRun 'udpcli mcast %s --help' for usage.\n", name, ue, name)
-		return &exitError{code: exitUsage}
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil {
-			fmt.Fprintf(w, "udpcli mcast %s: %v\n", name, ee.err)
-		}
-		return &exitError{code: ee.code}
-	}
-	fmt.Fprintf(w, "udpcli mcast %s: %v\n", name, err)
-	return &exitError{code: exitUsage}
+	return &exitError{code: report(w, "mcast "+name, err)}
 }
 
 // mcastFlags are the flags every mcast subcommand has.
@@ -142,110 +126,31 @@ func parseMcast(fs *pflag.FlagSet, io stdio, args []string) (done bool, err erro
 	return false, nil
 }
 
-// parseGroup parses GROUP[:PORT].
+// parseGroup parses GROUP[:PORT] (multicast.ParseGroup).
 func parseGroup(s string) (netip.AddrPort, error) {
-	ap, err := netip.ParseAddrPort(s)
+	g, err := multicast.ParseGroup(s)
 	if err != nil {
-		a, aerr := netip.ParseAddr(strings.Trim(s, "[]"))
-		if aerr != nil {
-			return netip.AddrPort{}, usagef("bad group %q: want GROUP[:PORT], such as 239.1.2.3:9797 or [ff02::1234%%eth0]:9797", s)
-		}
-		ap = netip.AddrPortFrom(a, defaultMcastPort)
+		return g, usagef("%v", err)
 	}
-	if !ap.Addr().IsMulticast() {
-		return netip.AddrPort{}, usagef("%v is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8)", ap.Addr())
-	}
-	if ap.Port() == 0 {
-		return netip.AddrPort{}, usagef("bad group %q: port 0 cannot be joined; give a port from 1 to 65535, or none for %d", s, defaultMcastPort)
-	}
-	return ap, nil
+	return g, nil
 }
 
-// parsePeer parses PEER as ADDR or ADDR:PORT (port default: the group's).
+// parsePeer parses PEER as ADDR, ADDR:PORT or a host name (port default:
+// the group's); an unknown name exits 2, as ping does, without the hint.
 func parsePeer(s string, group netip.AddrPort) (netip.AddrPort, error) {
-	ap, err := netip.ParseAddrPort(s)
-	if err != nil {
-		a, aerr := netip.ParseAddr(strings.Trim(s, "[]"))
-		if aerr != nil {
-			if strings.ContainsAny(s, "[]%") {
-				return netip.AddrPort{}, usagef("bad peer %q: want ADDRESS[:PORT] or a host name", s)
-			}
-			ips, lerr := lookupHost(s)
-			if lerr != nil || len(ips) == 0 {
-				msg := "no address"
-				if lerr != nil {
-					msg = lerr.Error()
-				}
-				// Exit 2, as ping does for an unknown host.
-				return netip.AddrPort{}, &exitError{code: exitUsage,
-					err: fmt.Errorf("peer %q: the name could not be resolved (%s)", s, msg)}
-			}
-			for _, x := range ips {
-				if x.Unmap().Is4() == group.Addr().Is4() {
-					a = x.Unmap()
-					break
-				}
-			}
-			if !a.IsValid() {
-				return netip.AddrPort{}, usagef("peer %q has no address of the group's family", s)
-			}
-		}
-		ap = netip.AddrPortFrom(a, group.Port())
-	}
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	a := ap.Addr()
-	if a.Is4() != group.Addr().Is4() {
-		return netip.AddrPort{}, usagef("peer %v is not of the group's address family (%v)", a, group.Addr())
-	}
+	p, err := multicast.ParsePeer(s, group, lookupHost)
 	switch {
-	case a.IsMulticast():
-		return netip.AddrPort{}, usagef("peer %v is a multicast address: a PEER is another participant's unicast address (the group is the first argument)", a)
-	case a.IsUnspecified():
-		return netip.AddrPort{}, usagef("peer %v is the unspecified address: give the participant's unicast address", a)
-	case isBroadcast(a):
-		return netip.AddrPort{}, usagef("peer %v is a broadcast address: give the participant's unicast address", a)
-	case ap.Port() == 0:
-		return netip.AddrPort{}, usagef("peer %v: port 0", a)
+	case errors.Is(err, multicast.ErrUnresolved):
+		return p, &exitError{code: exitUsage, err: err}
+	case err != nil:
+		return p, usagef("%v", err)
 	}
-	return ap, nil
+	return p, nil
 }
 
 // lookupHost resolves a peer's host name (a variable for tests).
 var lookupHost = func(name string) ([]netip.Addr, error) {
 	return net.DefaultResolver.LookupNetIP(context.Background(), "ip", name)
-}
-
-// isBroadcast reports whether a is 255.255.255.255 or the broadcast
-// address of one of this host's IPv4 subnets.
-func isBroadcast(a netip.Addr) bool {
-	if !a.Is4() {
-		return false
-	}
-	if a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		return true
-	}
-	addrs, _ := net.InterfaceAddrs()
-	for _, x := range addrs {
-		ipn, ok := x.(*net.IPNet)
-		if !ok {
-			continue
-		}
-		ip4, mask := ipn.IP.To4(), ipn.Mask
-		if ip4 == nil || len(mask) != 4 {
-			continue
-		}
-		if ones, _ := mask.Size(); ones >= 31 {
-			continue // point-to-point links have no broadcast address
-		}
-		var b [4]byte
-		for i := range b {
-			b[i] = ip4[i] | ^mask[i]
-		}
-		if netip.AddrFrom4(b) == a {
-			return true
-		}
-	}
-	return false
 }
 
 // selectInterfaces resolves -I for a group's family (netif.SelectGroup),
@@ -274,14 +179,11 @@ func ifaceNames(ifs []netif.Interface) string {
 
 // parseSource parses --source for a group.
 func parseSource(s string, group netip.Addr) (netip.Addr, error) {
-	if s == "" {
-		return netip.Addr{}, nil
+	a, err := multicast.ParseSource(s, group)
+	if err != nil {
+		return a, usagef("bad --source %q: want a unicast address of the group's family", s)
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Unmap().Is4() != group.Is4() || a.IsMulticast() {
-		return netip.Addr{}, usagef("bad --source %q: want a unicast address of the group's family", s)
-	}
-	return a.Unmap(), nil
+	return a, nil
 }
 
 // ---- listen ----
@@ -348,42 +250,15 @@ when the group cannot be joined.`, io)
 		defer cancel()
 	}
 	enc := json.NewEncoder(io.out)
-	b := make([]byte, 65536)
-	n := 0
 	start := time.Now()
-	// summary prints the count on stderr and decides the exit status.
-	summary := func(why string) error {
-		fmt.Fprintf(io.err, "%s received from %v in %.1fs (%s)\n", plural(n, "datagram"), group,
-			time.Since(start).Seconds(), why)
-		switch {
-		case n == 0:
-			return failed(nil)
-		case *count > 0 && n < *count && why == "deadline reached":
-			return failed(nil)
-		}
-		return nil
-	}
-	for *count == 0 || n < *count {
-		p, err := c.Read(ctx, b)
-		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
-				return summary("deadline reached")
-			}
-			if ctx.Err() != nil {
-				return summary("interrupted")
-			}
-			summary("error")
-			return failed(err)
-		}
-		n++
-		data := b[:p.N]
+	n, err := c.Receive(ctx, *count, func(p multicast.Packet, data []byte) {
 		if f.quiet {
-			continue
+			return
 		}
 		if f.json {
 			enc.Encode(listenJSON{Time: time.Now().UTC().Format(time.RFC3339Nano), Source: p.Src, Destination: p.Dst,
 				Group: group, Multicast: p.Multicast, Interface: p.Interface, TTL: p.TTL, Size: p.N, Data: printable(data)})
-			continue
+			return
 		}
 		dst := p.Dst.String()
 		if !p.Dst.IsValid() {
@@ -394,8 +269,24 @@ when the group cannot be joined.`, io)
 			line += " " + strconv.Quote(s)
 		}
 		fmt.Fprintln(io.out, line)
+	})
+	why := "count reached"
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		why = "deadline reached"
+	case ctx.Err() != nil:
+		why = "interrupted"
+	case err != nil:
+		why = "error"
 	}
-	return summary("count reached")
+	fmt.Fprintf(io.err, "%s received from %v in %.1fs (%s)\n", plural(n, "datagram"), group, time.Since(start).Seconds(), why)
+	switch {
+	case why == "error":
+		return failed(err)
+	case n == 0, *count > 0 && n < *count && why == "deadline reached":
+		return failed(nil)
+	}
+	return nil
 }
 
 type listenJSON struct {
@@ -408,35 +299,6 @@ type listenJSON struct {
 	TTL         int            `json:"ttl"`
 	Size        int            `json:"size"`
 	Data        string         `json:"text,omitempty"` // the payload as text, as in udpserver's records
-}
-
-// printable returns b as text when it is short printable UTF-8 (cut to 200
-// bytes), else "".
-func printable(b []byte) string {
-	if len(b) > 200 {
-		b = b[:200]
-	}
-	s := strings.TrimRight(string(b), "\r\n")
-	for _, r := range s {
-		if r == '\uFFFD' || r < 0x20 && r != '\t' {
-			return ""
-		}
-	}
-	return s
-}
-
-func ttlString(ttl int) string {
-	if ttl < 0 {
-		return "?"
-	}
-	return strconv.Itoa(ttl)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func sourceSuffix(src netip.Addr) string {
@@ -499,54 +361,32 @@ datagram could not be sent (or none was), 2 on usage errors.`, io)
 	}
 	defer c.Close()
 	enc := json.NewEncoder(io.out)
-	failures, sent := 0, 0
-	srcs := make(map[int]netip.AddrPort)
-	for _, ifi := range c.Interfaces() {
-		srcs[ifi.Index] = netip.AddrPortFrom(ifi.SourceFor(group.Addr()), c.LocalAddr().Port())
-	}
-	interrupted := false
-send:
-	for seq := 1; seq <= *count; seq++ {
-		msg := fmt.Sprintf("udpcli mcast send %d", seq)
+	payload := func(seq int) []byte {
 		if fs.NArg() == 2 {
-			msg = fs.Arg(1)
+			return []byte(fs.Arg(1))
 		}
-		for _, ifi := range c.Interfaces() {
-			err := c.WriteGroupOn([]byte(msg), ifi.Index)
-			if err != nil {
-				failures++
-			} else {
-				sent++
+		return fmt.Appendf(nil, "udpcli mcast send %d", seq)
+	}
+	st := c.Repeat(ctx, *count, iv, payload, func(s multicast.Sent) {
+		if f.json {
+			ev := sendJSON{Seq: s.Seq, Group: group, Interface: s.Interface.Name, TTL: f.ttl, Size: s.Size, Source: s.Source}
+			if s.Err != nil {
+				ev.Error = s.Err.Error()
 			}
-			if f.json {
-				ev := sendJSON{Seq: seq, Group: group, Interface: ifi.Name, TTL: f.ttl, Size: len(msg), Source: srcs[ifi.Index]}
-				if err != nil {
-					ev.Error = err.Error()
-				}
-				enc.Encode(ev)
-			} else if err != nil {
-				fmt.Fprintf(io.err, "udpcli mcast send: %v\n", err)
-			} else if !f.quiet {
-				fmt.Fprintf(io.out, "sent %d bytes to %v on %s ttl=%d seq=%d\n", len(msg), group, ifi.Name, f.ttl, seq)
-			}
+			enc.Encode(ev)
+		} else if s.Err != nil {
+			fmt.Fprintf(io.err, "udpcli mcast send: %v\n", s.Err)
+		} else if !f.quiet {
+			fmt.Fprintf(io.out, "sent %d bytes to %v on %s ttl=%d seq=%d\n", s.Size, group, s.Interface.Name, f.ttl, s.Seq)
 		}
-		if seq < *count {
-			select {
-			case <-ctx.Done():
-				interrupted = true
-				break send
-			case <-time.After(iv):
-			}
-		}
+	})
+	if st.Interrupted {
+		fmt.Fprintf(io.err, "udpcli mcast send: interrupted: %d of %s sent\n", st.Sent, plural(st.Total, "datagram"))
 	}
-	total := *count * len(c.Interfaces())
-	if interrupted {
-		fmt.Fprintf(io.err, "udpcli mcast send: interrupted: %d of %s sent\n", sent, plural(total, "datagram"))
+	if st.Failed > 0 {
+		return failed(fmt.Errorf("%s could not be sent", plural(st.Failed, "datagram")))
 	}
-	if failures > 0 {
-		return failed(fmt.Errorf("%s could not be sent", plural(failures, "datagram")))
-	}
-	if sent == 0 {
+	if st.Sent == 0 {
 		return failed(nil)
 	}
 	return nil

@@ -4,16 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
 	"math"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/multicast"
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -89,8 +88,13 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	unicastOnly := fs.Bool("unicast-only", false, "same as --no-join")
 	discover := fs.Bool("discover", false, "find peers by discovery even when PEERs are given (default: only when none is)")
 	noDiscover := fs.Bool("no-discover", false, "do not announce this participant nor browse for others")
+	loadKeys := cliflag.KeyFile(fs)
 	if done, err := parseMcast(fs, io, args); done || err != nil {
 		return err
+	}
+	keys, _, err := loadKeys()
+	if err != nil {
+		return usagef("--key-file: %v", err)
 	}
 	if fs.NArg() < 1 {
 		return usagef("missing GROUP[:PORT]")
@@ -108,7 +112,7 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 		}
 		// As omping: the list may name this host, so that the same
 		// command line runs on every host of the group.
-		if isSelf(p, group.Port()) {
+		if p.Port() == group.Port() && netif.IsLocal(p.Addr()) { // this participant
 			continue
 		}
 		peers = append(peers, p)
@@ -155,7 +159,7 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	cfg := multicast.TestConfig{
 		Config: multicast.Config{Interfaces: ifs, Source: src, TTL: f.ttl, Loopback: f.loop,
 			NoJoin: *noJoin || *unicastOnly},
-		Peers: peers, Count: n, Interval: iv, StartWait: wt, Size: *size, Discover: useDiscovery,
+		Peers: peers, Count: n, Interval: iv, StartWait: wt, Size: *size, Discover: useDiscovery, Keys: keys,
 	}
 	if f.verbose {
 		cfg.OnEvent = func(e multicast.Event) {
@@ -383,32 +387,4 @@ func flowLine(f multicast.FlowReport) string {
 		s += fmt.Sprintf(" %d reordered", f.Reordered)
 	}
 	return s
-}
-
-// pct formats a percentage with at most one decimal: "0%", "19.5%".
-func pct(v float64) string {
-	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) + "%"
-}
-
-// msString formats a duration in milliseconds with 3 decimals, as omping
-// and ping's summary do.
-func msString(d time.Duration) string {
-	return strconv.FormatFloat(float64(d)/1e6, 'f', 3, 64)
-}
-
-// isSelf reports whether peer is this participant: one of this host's
-// addresses, at the port it uses (the group's).
-func isSelf(peer netip.AddrPort, port uint16) bool {
-	if peer.Port() != port {
-		return false
-	}
-	addrs, _ := net.InterfaceAddrs()
-	for _, x := range addrs {
-		if ipn, ok := x.(*net.IPNet); ok {
-			if a, ok := netip.AddrFromSlice(ipn.IP); ok && a.Unmap() == peer.Addr().Unmap().WithZone("") {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -5,14 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/client"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -71,6 +72,7 @@ type pingOptions struct {
 	size     int
 	quiet    bool
 	json     bool
+	keys     *auth.Keyring // --key-file: nil means unauthenticated
 }
 
 func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
@@ -82,48 +84,15 @@ func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []str
 	fs.IntVarP(&o.size, "size", "s", 56, "bytes of padding in each PING (the header adds 16)")
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only the first line and the summary")
 	fs.BoolVar(&o.json, "json", false, "write JSON Lines: one object per reply and a summary object")
+	loadKeys := cliflag.KeyFile(fs)
 	return func(ctx context.Context, io stdio, args []string) error {
 		o.interval, o.wait, o.deadline = *interval, *wait, *deadline
+		var err error
+		if o.keys, _, err = loadKeys(); err != nil {
+			return usagef("%v", err)
+		}
 		return runPing(ctx, io, args, o)
 	}
-}
-
-// pingState is shared by the sending loop and the client's reader, which
-// delivers the replies.
-type pingState struct {
-	mu          sync.Mutex
-	o           pingOptions
-	io          stdio
-	enc         *json.Encoder
-	from        string
-	stopped     bool
-	transmitted int
-	received    int
-	dups        int
-	errs        int
-	answered    map[int]bool
-	rtts        []time.Duration
-	ewma        float64 // ms, weight 1/8 as iputils ping
-	kick        chan struct{}
-}
-
-// printStatus writes ping's interim status line (SIGQUIT) to stderr, as
-// iputils ping does. s.mu is held.
-func (s *pingState) printStatus() {
-	loss := 0
-	if s.transmitted > 0 {
-		loss = (s.transmitted - s.received) * 100 / s.transmitted
-	}
-	line := fmt.Sprintf("%d/%d packets, %d%% loss", s.received, s.transmitted, loss)
-	if n := len(s.rtts); n > 0 {
-		minR, maxR, sum := s.rtts[0], s.rtts[0], time.Duration(0)
-		for _, r := range s.rtts {
-			minR, maxR, sum = min(minR, r), max(maxR, r), sum+r
-		}
-		line += fmt.Sprintf(", min/avg/ewma/max = %.3f/%.3f/%.3f/%.3f ms",
-			msNumber(minR), float64(sum)/float64(n)/1e6, s.ewma, msNumber(maxR))
-	}
-	fmt.Fprintln(s.io.err, line)
 }
 
 type pingRecordJSON struct {
@@ -135,56 +104,6 @@ type pingRecordJSON struct {
 	RTTms *float64 `json:"rtt_ms,omitempty"`
 	Dup   bool     `json:"dup,omitempty"`
 	Error string   `json:"error,omitempty"`
-}
-
-func (s *pingState) handle(seq int, p client.Pong) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return
-	}
-	rec := pingRecordJSON{Type: "reply", Seq: seq, ID: p.ID, Addr: s.from}
-	var line string
-	switch {
-	case errors.Is(p.Err, client.ErrUnreachable):
-		s.errs++
-		s.answered[seq] = true
-		rec.Type, rec.Error = "error", "destination host unreachable"
-		line = fmt.Sprintf("From %s seq=%d Destination Host Unreachable", s.from, seq)
-	case p.Err != nil:
-		s.errs++
-		s.answered[seq] = true
-		rec.Type, rec.Error = "error", "destination port unreachable"
-		line = fmt.Sprintf("From %s seq=%d Destination Port Unreachable", s.from, seq)
-	default:
-		t := msNumber(p.RTT)
-		rec.Size, rec.RTTms, rec.Dup = p.Size, &t, p.Dup
-		line = fmt.Sprintf("%d bytes from %s: seq=%d time=%s ms", p.Size, s.from, seq, fmtMs(p.RTT))
-		if p.Dup {
-			s.dups++
-			line += " (DUP!)"
-		} else {
-			s.received++
-			s.answered[seq] = true
-			s.rtts = append(s.rtts, p.RTT)
-			if len(s.rtts) == 1 {
-				s.ewma = float64(p.RTT) / 1e6
-			} else {
-				s.ewma += (float64(p.RTT)/1e6 - s.ewma) / 8
-			}
-		}
-	}
-	switch {
-	case s.o.quiet:
-	case s.o.json:
-		s.enc.Encode(rec)
-	default:
-		fmt.Fprintln(s.io.out, line)
-	}
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
 }
 
 func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) error {
@@ -205,7 +124,11 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 	case o.size < 0 || o.size > wire.MaxDatagram-wire.HeaderLen:
 		return usagef("-s %d: want 0 to %d", o.size, wire.MaxDatagram-wire.HeaderLen)
 	}
-	c, err := dialServer(ctx, args[0], client.Config{MaxDatagram: max(wire.DefaultMaxDatagram, wire.HeaderLen+o.size)})
+	trailer := 0
+	if o.keys != nil {
+		trailer = wire.AuthTrailerLen
+	}
+	c, err := dialServer(ctx, args[0], client.Config{MaxDatagram: max(wire.DefaultMaxDatagram, wire.HeaderLen+o.size+trailer), Keys: o.keys})
 	if err != nil {
 		return err
 	}
@@ -222,143 +145,90 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 		fmt.Fprintf(stdio.err, "udpcli ping: note: a %d-byte PING is larger than udpserver accepts by default (%d bytes, --max-size) and than one Ethernet frame holds: a server with that limit drops it unanswered\n",
 			wire.HeaderLen+o.size, wire.DefaultMaxDatagram)
 	}
-	s := &pingState{o: o, io: stdio, enc: json.NewEncoder(stdio.out), from: c.RemoteAddr().String(),
-		answered: map[int]bool{}, kick: make(chan struct{}, 1)}
+	from := c.RemoteAddr().String()
+	enc := json.NewEncoder(stdio.out)
 	if !o.json {
-		fmt.Fprintf(stdio.out, "PING %s (%s) %d bytes of data.\n", args[0], s.from, o.size)
+		fmt.Fprintf(stdio.out, "PING %s (%s) %d bytes of data.\n", args[0], from, o.size)
 	}
-
-	start := time.Now()
-	var deadline <-chan time.Time
-	if o.deadline > 0 {
-		t := time.NewTimer(o.deadline)
-		defer t.Stop()
-		deadline = t.C
-	}
-	ticker := time.NewTicker(o.interval)
-	defer ticker.Stop()
-	var linger <-chan time.Time
-	seq := 0
-	send := func() error {
-		seq++
-		n := seq
-		s.mu.Lock()
-		s.transmitted++
-		s.mu.Unlock()
-		_, err := c.StartPing(body, func(p client.Pong) { s.handle(n, p) })
-		if errors.Is(err, client.ErrUnreachable) {
-			// The local system knows no way there (no route, no ARP
-			// answer): this probe's error, as ping says it; go on.
-			s.handle(n, client.Pong{Err: err})
-		} else if err != nil && !errors.Is(err, client.ErrRefused) {
-			return err
-		}
-		if o.count > 0 && seq >= o.count {
-			ticker.Stop()
-			linger = time.After(o.wait)
-		}
-		return nil
-	}
-	var loopErr error
-	if loopErr = send(); loopErr == nil {
-	loop:
-		for {
-			if linger != nil {
-				s.mu.Lock()
-				all := len(s.answered) == s.transmitted
-				s.mu.Unlock()
-				if all {
-					break
+	st, loopErr := c.PingRun(ctx, client.PingRunConfig{Count: o.count, Interval: o.interval, Wait: o.wait,
+		Deadline: o.deadline, Body: body, Status: statusRequests(ctx, stdio), OnStatus: func(s client.PingStats) {
+			// SIGQUIT, SIGUSR1 or SIGINFO: iputils ping's status line.
+			line := fmt.Sprintf("%d/%d packets, %d%% loss", s.Received, s.Transmitted, int(s.Loss()))
+			if len(s.RTTs) > 0 {
+				minR, avg, maxR, _ := s.RTT()
+				line += fmt.Sprintf(", min/avg/ewma/max = %.3f/%.3f/%.3f/%.3f ms", msNumber(minR), float64(avg)/1e6, float64(s.EWMA)/1e6, msNumber(maxR))
+			}
+			fmt.Fprintln(stdio.err, line)
+		}, OnReply: func(seq int, p client.Pong) {
+			rec := pingRecordJSON{Type: "reply", Seq: seq, ID: p.ID, Addr: from}
+			var line string
+			switch {
+			case errors.Is(p.Err, client.ErrUnreachable):
+				rec.Type, rec.Error = "error", "destination host unreachable"
+				line = fmt.Sprintf("From %s seq=%d Destination Host Unreachable", from, seq)
+			case p.Err != nil:
+				rec.Type, rec.Error = "error", "destination port unreachable"
+				line = fmt.Sprintf("From %s seq=%d Destination Port Unreachable", from, seq)
+			default:
+				t := msNumber(p.RTT)
+				rec.Size, rec.RTTms, rec.Dup = p.Size, &t, p.Dup
+				line = fmt.Sprintf("%d bytes from %s: seq=%d time=%s ms", p.Size, from, seq, fmtMs(p.RTT))
+				if p.Dup {
+					line += " (DUP!)"
 				}
 			}
-			select {
-			case <-ticker.C:
-				if loopErr = send(); loopErr != nil {
-					break loop
-				}
-			case <-s.kick:
-			case <-stdio.status:
-				s.mu.Lock()
-				s.printStatus()
-				s.mu.Unlock()
-			case <-linger:
-				break loop
-			case <-deadline:
-				break loop
-			case <-ctx.Done():
-				break loop
+			switch {
+			case o.quiet:
+			case o.json:
+				enc.Encode(rec)
+			default:
+				fmt.Fprintln(stdio.out, line)
 			}
-		}
-	}
-	elapsed := time.Since(start)
-
-	s.mu.Lock()
-	s.stopped = true
-	s.printSummary(args[0], elapsed)
-	received := s.received
-	s.mu.Unlock()
+		}})
+	printPingSummary(stdio.out, enc, o.json, args[0], from, st)
 	switch {
 	case loopErr != nil:
 		return failed(loopErr)
-	case received == 0 && oversized:
+	case st.Received == 0 && oversized:
 		return failed(fmt.Errorf("no reply to %d-byte PINGs: more than the server's default limit of %d bytes (try -s %d or less, or udpserver --max-size)",
 			wire.HeaderLen+o.size, wire.DefaultMaxDatagram, wire.DefaultMaxDatagram-wire.HeaderLen))
-	case received == 0:
+	case st.Received == 0:
 		return failed(nil)
-	case o.deadline > 0 && o.count > 0 && received < o.count:
+	case o.deadline > 0 && o.count > 0 && st.Received < o.count:
 		return failed(nil)
 	}
 	return nil
 }
 
-// printSummary writes ping's statistics. s.mu is held.
-func (s *pingState) printSummary(host string, elapsed time.Duration) {
-	loss := 0.0
-	if s.transmitted > 0 {
-		loss = float64(s.transmitted-s.received) * 100 / float64(s.transmitted)
-	}
-	var minR, maxR, sum time.Duration
-	for i, r := range s.rtts {
-		if i == 0 || r < minR {
-			minR = r
-		}
-		maxR = max(maxR, r)
-		sum += r
-	}
-	var avg, mdev float64 // milliseconds
-	if n := len(s.rtts); n > 0 {
-		avg = float64(sum) / float64(n) / 1e6
-		var sq float64
-		for _, r := range s.rtts {
-			d := float64(r)/1e6 - avg
-			sq += d * d
-		}
-		mdev = math.Sqrt(sq / float64(n))
-	}
+// printPingSummary writes ping's statistics.
+func printPingSummary(w io.Writer, enc *json.Encoder, asJSON bool, host, from string, s client.PingStats) {
+	loss := s.Loss()
+	minR, avgR, maxR, mdevR := s.RTT()
 	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
-	if s.o.json {
+	avg, mdev := ms(avgR), ms(mdevR)
+	elapsed := s.Elapsed
+	if asJSON {
 		sum := map[string]any{
-			"type": "summary", "host": host, "addr": s.from,
-			"transmitted": s.transmitted, "received": s.received, "duplicates": s.dups, "errors": s.errs,
+			"type": "summary", "host": host, "addr": from,
+			"transmitted": s.Transmitted, "received": s.Received, "duplicates": s.Duplicates, "errors": s.Errors,
 			"loss_percent": loss, "elapsed_ms": msNumber(elapsed),
 		}
-		if len(s.rtts) > 0 {
+		if len(s.RTTs) > 0 {
 			sum["rtt_min_ms"], sum["rtt_avg_ms"], sum["rtt_max_ms"], sum["rtt_mdev_ms"] = round3(ms(minR)), round3(avg), round3(ms(maxR)), round3(mdev)
 		}
-		s.enc.Encode(sum)
+		enc.Encode(sum)
 		return
 	}
-	w := s.io.out
 	fmt.Fprintf(w, "\n--- %s ping statistics ---\n", host)
-	fmt.Fprintf(w, "%d packets transmitted, %d received", s.transmitted, s.received)
-	if s.dups > 0 {
-		fmt.Fprintf(w, ", +%d duplicates", s.dups)
+	fmt.Fprintf(w, "%d packets transmitted, %d received", s.Transmitted, s.Received)
+	if s.Duplicates > 0 {
+		fmt.Fprintf(w, ", +%d duplicates", s.Duplicates)
 	}
-	if s.errs > 0 {
-		fmt.Fprintf(w, ", +%d errors", s.errs)
+	if s.Errors > 0 {
+		fmt.Fprintf(w, ", +%d errors", s.Errors)
 	}
 	fmt.Fprintf(w, ", %s%% packet loss, time %dms\n", strconv.FormatFloat(loss, 'g', 6, 64), elapsed.Milliseconds())
-	if len(s.rtts) > 0 {
+	if len(s.RTTs) > 0 {
 		fmt.Fprintf(w, "rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms\n", ms(minR), avg, ms(maxR), mdev)
 	}
 }

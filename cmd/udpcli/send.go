@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,12 +9,13 @@ import (
 	"iter"
 	"net/netip"
 	"os"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/client"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -56,8 +56,8 @@ then a summary on stderr: "200 lines: 198 acknowledged, 2 failed", with
 With --json, one object per datagram: {"seq":1,"id":...,"status":"acked",
 "attempts":1,"rtt_ms":0.213,"elapsed_ms":0.213}; status is acked, rejected
 (with "code" and "reason"), refused, timeout, interrupted (Ctrl-C came
-first) or error (with "error"); "busy" counts the NACK busy answers that
-were retried, and with --service "server", "addr" and "failovers" say which
+first) or error (with "error"); "busy" and "rate_limited" count the NACK
+busy and rate limited answers that were retried, and with --service "server", "addr" and "failovers" say which
 server answered and how many failed the datagram before.
 
 Exit status: 0 every datagram was acknowledged; 1 some were not (timed out,
@@ -78,9 +78,15 @@ says which server acknowledged it ("acked by kitchen ..."; --json adds
 stream (udpserver --forward) stores a datagram once, whichever server it
 reached.
 
-A NACK "busy" (the server cannot take the datagram now: overloaded, or its
-storage did not confirm it) is retransmitted, same ID, after the timeout,
-within --retries; the summary counts them.
+A NACK "busy" (the server cannot take the datagram now: overloaded, its
+storage did not confirm it, or this sender's exactly-once share is full)
+or "rate limited" (slow down) is retransmitted, same ID, a whole timeout
+after it came, within --retries, with the window halved; the summary
+counts them. When the retries run out, the line says why ("failed: rate
+limited by the server after 6 tries ..."), and a hint on stderr says what
+to do when lines failed on NACK busy. At udpserver's defaults one socket
+may start 16384 messages in any 120 s (its exactly-once share, udpserver
+--dedup-per-source); lines past that fail with NACK busy.
 
 Examples:
   echo hi | udpcli send 127.0.0.1:9797
@@ -101,6 +107,7 @@ type sendOptions struct {
 	quiet   bool
 	file    string
 	service serviceOptions // --service: discover the servers, fail over between them
+	keys    *auth.Keyring  // --key-file: nil means unauthenticated
 }
 
 func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
@@ -112,31 +119,37 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []str
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only the summary")
 	fs.StringVarP(&o.file, "file", "f", "", "send the whole of `FILE` (\"-\": standard input) as one datagram, bytes unchanged, instead of lines")
 	o.service.register(fs)
+	loadKeys := cliflag.KeyFile(fs)
 	// The letters of earlier releases, for scripts: -t is now -W (ping's
 	// per-reply timeout), and -w, ping's deadline, is --window here.
 	cliflag.Alias(fs, "timeout", "t")
 	cliflag.Alias(fs, "window", "w")
 	return func(ctx context.Context, io stdio, args []string) error {
 		o.timeout = *timeout
+		var err error
+		if o.keys, _, err = loadKeys(); err != nil {
+			return usagef("%v", err)
+		}
 		return runSend(ctx, io, args, o)
 	}
 }
 
 // sendRecord is one --json line.
 type sendRecord struct {
-	Seq       int      `json:"seq"`
-	ID        uint64   `json:"id"`
-	Status    string   `json:"status"`
-	Attempts  int      `json:"attempts"`
-	RTTms     *float64 `json:"rtt_ms,omitempty"`
-	ElapsedMs float64  `json:"elapsed_ms"`
-	Code      *int     `json:"code,omitempty"`
-	Reason    *string  `json:"reason,omitempty"`
-	Error     string   `json:"error,omitempty"`
-	Busy      int      `json:"busy,omitempty"`
-	Server    string   `json:"server,omitempty"`
-	Addr      string   `json:"addr,omitempty"`
-	Failovers int      `json:"failovers,omitempty"`
+	Seq         int      `json:"seq"`
+	ID          uint64   `json:"id"`
+	Status      string   `json:"status"`
+	Attempts    int      `json:"attempts"`
+	RTTms       *float64 `json:"rtt_ms,omitempty"`
+	ElapsedMs   float64  `json:"elapsed_ms"`
+	Code        *int     `json:"code,omitempty"`
+	Reason      *string  `json:"reason,omitempty"`
+	Error       string   `json:"error,omitempty"`
+	Busy        int      `json:"busy,omitempty"`
+	RateLimited int      `json:"rate_limited,omitempty"`
+	Server      string   `json:"server,omitempty"`
+	Addr        string   `json:"addr,omitempty"`
+	Failovers   int      `json:"failovers,omitempty"`
 }
 
 func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) error {
@@ -168,6 +181,9 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 		return usagef("give either MESSAGE or --file, not both")
 	}
 	maxPayload := wire.DefaultMaxDatagram - wire.HeaderLen
+	if o.keys != nil {
+		maxPayload -= wire.AuthTrailerLen
+	}
 	var whole []byte // --file: the one datagram
 	if o.file != "" {
 		var err error
@@ -175,7 +191,7 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 			return usagef("--file %s: %v", o.file, err)
 		}
 	}
-	cfg := client.Config{InitialTimeout: o.timeout, Retries: o.retries, Window: o.window}
+	cfg := client.Config{InitialTimeout: o.timeout, Retries: o.retries, Window: o.window, Keys: o.keys}
 	if o.retries == 0 {
 		cfg.Retries = -1
 	}
@@ -204,23 +220,25 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	}
 
 	var payloads iter.Seq[[]byte]
-	lines := &lineReader{max: maxPayload, long: map[int]int{}}
+	var lines *client.Lines // nil unless the lines of stdin are sent
 	if whole != nil {
 		payloads = func(yield func([]byte) bool) { yield(whole) }
 	} else if len(args) == 2 && args[1] != "-" {
 		payloads = func(yield func([]byte) bool) { yield([]byte(args[1])) }
 	} else {
-		lines.r = bufio.NewReaderSize(stdio.in, 64*1024)
-		payloads = lines.all
+		lines = client.NewLines(stdio.in, maxPayload)
+		payloads = lines.All
 	}
 
-	var total, acked, failedN, badInput, busy int
+	var total, acked, failedN, badInput, busy, limited int
+	failedBusy := map[string]int{} // lines that failed on NACK busy, by its text
 	enc := json.NewEncoder(stdio.out)
 	report := func(i int, r client.Result, via *client.ServiceResult, err error) {
 		seq := i + 1
 		total++
 		busy += r.Busy
-		rec := sendRecord{Seq: seq, ID: r.ID, Attempts: r.Attempts, ElapsedMs: msNumber(r.Elapsed), Busy: r.Busy}
+		limited += r.RateLimited
+		rec := sendRecord{Seq: seq, ID: r.ID, Attempts: r.Attempts, ElapsedMs: msNumber(r.Elapsed), Busy: r.Busy, RateLimited: r.RateLimited}
 		by := "" // "by SERVER " with --service
 		if via != nil {
 			rec.Server, rec.Addr, rec.Failovers = via.Server, via.Addr.String(), via.Failovers
@@ -238,8 +256,8 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 			switch {
 			case r.Attempts == 1:
 				text = fmt.Sprintf("acked %sin %s ms (1 attempt)", by, fmtMs(r.Elapsed))
-			case r.Busy > 0:
-				text = fmt.Sprintf("acked %sin %s ms (%d attempts, %d NACK busy, last round trip %s ms)", by, fmtMs(r.Elapsed), r.Attempts, r.Busy, fmtMs(r.RTT))
+			case r.Busy > 0 || r.RateLimited > 0:
+				text = fmt.Sprintf("acked %sin %s ms (%d attempts, %s, last round trip %s ms)", by, fmtMs(r.Elapsed), r.Attempts, nackCounts(r), fmtMs(r.RTT))
 			default:
 				text = fmt.Sprintf("acked %sin %s ms (%d attempts, last round trip %s ms)", by, fmtMs(r.Elapsed), r.Attempts, fmtMs(r.RTT))
 			}
@@ -255,6 +273,17 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 			if reason != "" {
 				text += ": " + reason
 			}
+			if x := re.Explain(); x != "" {
+				// Not a refusal for good: the server said "not now" until
+				// the retries ran out.
+				text = "failed: " + x
+				if reason != "" {
+					text += " [" + reason + "]"
+				}
+			}
+			if re.Code == wire.CodeBusy {
+				failedBusy[re.Reason]++
+			}
 		case errors.Is(err, client.ErrRefused):
 			failedN++
 			rec.Status, rec.Error = "refused", err.Error()
@@ -268,11 +297,14 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 			failedN++
 			rec.Status, rec.Error = "timeout", err.Error()
 			text = fmt.Sprintf("timed out after %s (%.1f s)", plural(r.Attempts, "attempt"), r.Elapsed.Seconds())
+			if r.Busy > 0 || r.RateLimited > 0 {
+				text += " after " + nackCounts(r)
+			}
 		default:
 			failedN++
 			if errors.Is(err, client.ErrTooLarge) {
 				badInput++
-				if n, ok := lines.longLine(seq); ok {
+				if n, ok := lines.TooLong(seq); ok {
 					err = fmt.Errorf("line %d is %d bytes; a datagram holds at most %d bytes of payload", seq, n, maxPayload)
 				} else {
 					err = fmt.Errorf("message is %d bytes; a datagram holds at most %d bytes of payload", len(args[len(args)-1]), maxPayload)
@@ -291,22 +323,28 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	}
 
 	runErr := sendAll(ctx, payloads, report)
-	if lines.err != nil && runErr == nil {
-		runErr = lines.err
+	if lines.Err() != nil && runErr == nil {
+		runErr = lines.Err()
 	}
-	if lines.r != nil && total == 0 && runErr == nil && ctx.Err() == nil {
+	if lines != nil && total == 0 && runErr == nil && ctx.Err() == nil {
 		// Nothing to send is a mistake, not a success: a script whose
 		// input came out empty must notice.
 		return usagef("no message: stdin was empty (give MESSAGE, --file, or lines on stdin)")
 	}
-	summary := sendSummary(lines.r != nil, total, acked, failedN, badInput)
+	summary := sendSummary(lines != nil, total, acked, failedN, badInput)
 	if busy > 0 {
 		summary += fmt.Sprintf("; %d NACK busy retried", busy)
 	}
+	if limited > 0 {
+		summary += fmt.Sprintf("; %d NACK rate limited retried", limited)
+	}
 	fmt.Fprintln(stdio.err, summary)
+	if h := busyHint(failedBusy); h != "" {
+		fmt.Fprintln(stdio.err, h)
+	}
 	switch {
 	case errors.Is(runErr, client.ErrRefused):
-		if lines.r != nil {
+		if lines != nil {
 			runErr = fmt.Errorf("%w; the rest of the input was not sent", runErr)
 		}
 		return failed(runErr)
@@ -322,6 +360,44 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	return nil
 }
 
+// nackCounts says how many NACK busy and rate limited a message had
+// retried: "2 NACK busy, 1 NACK rate limited".
+func nackCounts(r client.Result) string {
+	var parts []string
+	if r.Busy > 0 {
+		parts = append(parts, fmt.Sprintf("%d NACK busy", r.Busy))
+	}
+	if r.RateLimited > 0 {
+		parts = append(parts, fmt.Sprintf("%d NACK rate limited", r.RateLimited))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// busyHint is the one line on stderr after a send where lines failed on
+// NACK busy (byReason: how many, by the NACK's text), saying why and what
+// to do; "" when none did. A NACK's text only fits in the reply to a
+// request at least as long (PROTOCOL.md), so short lines get the code
+// alone and the hint names the likely causes.
+func busyHint(byReason map[string]int) string {
+	n := 0
+	for _, k := range byReason {
+		n += k
+	}
+	switch {
+	case n == 0:
+		return ""
+	case byReason[wire.ReasonSenderShareFull] > 0:
+		return fmt.Sprintf("hint: %s failed on NACK busy: the server's per-sender exactly-once share is full (udpserver takes 16384 new messages per 120 s from one address and port at its defaults): send fewer per 2 minutes from one socket, or raise udpserver --dedup-per-source (and --dedup-per-host)", plural(n, "line"))
+	case byReason[""] == n:
+		return fmt.Sprintf("hint: %s failed on NACK busy without a reason (a reply to a short line has no room for one): most likely this sender's exactly-once share is full (udpserver takes 16384 new messages per 120 s from one address and port at its defaults): send fewer per 2 minutes from one socket, or raise udpserver --dedup-per-source (and --dedup-per-host); otherwise the server was overloaded or its storage (--forward) did not confirm", plural(n, "line"))
+	case byReason[wire.ReasonHostShareFull] > 0:
+		return fmt.Sprintf("hint: %s failed on NACK busy: the server's per-host exactly-once share is full (65536 new messages per 120 s from one IP at its defaults): slow down, or raise udpserver --dedup-per-host", plural(n, "line"))
+	case byReason[wire.ReasonTableFull] > 0:
+		return fmt.Sprintf("hint: %s failed on NACK busy: the server's exactly-once table is full (all senders): retry later, or raise udpserver --dedup-entries", plural(n, "line"))
+	}
+	return fmt.Sprintf("hint: %s failed on NACK busy (the server was overloaded or its storage did not confirm): retry later or send to another server", plural(n, "line"))
+}
+
 // sendSummary is the line on stderr after a send: "4 lines: 2 acknowledged,
 // 2 failed (2 too long, not sent)". Lines too long for a datagram count as
 // failed, but were never sent, so the summary does not call them sent.
@@ -335,81 +411,6 @@ func sendSummary(fromLines bool, total, acked, failedN, tooLong int) string {
 		s += fmt.Sprintf(" (%d too long, not sent)", tooLong)
 	}
 	return s
-}
-
-// lineReader yields the lines of r without their newline. A line longer
-// than max is not buffered whole: its first max+1 bytes are yielded (so that
-// the client reports it as too large) and its length is remembered.
-type lineReader struct {
-	r   *bufio.Reader
-	max int
-	err error // a read error other than EOF
-
-	mu   sync.Mutex
-	long map[int]int // line number -> length, for lines longer than max
-}
-
-func (l *lineReader) longLine(n int) (int, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	size, ok := l.long[n]
-	return size, ok
-}
-
-func (l *lineReader) all(yield func([]byte) bool) {
-	var line []byte
-	for n := 1; ; n++ {
-		line = line[:0]
-		size := 0
-		var err error
-		var before, last byte // the two last bytes read
-		for {
-			var chunk []byte
-			chunk, err = l.r.ReadSlice('\n')
-			size += len(chunk)
-			for _, b := range chunk[max(0, len(chunk)-2):] {
-				before, last = last, b
-			}
-			if len(line) <= l.max {
-				line = append(line, chunk[:min(len(chunk), l.max+1-len(line))]...)
-			}
-			if err != bufio.ErrBufferFull {
-				break
-			}
-		}
-		if size == 0 && err != nil {
-			if err != io.EOF {
-				l.err = fmt.Errorf("reading line %d: %w", n, err)
-			}
-			return
-		}
-		// Drop the newline and a CR before it from the size and the line.
-		trim := 0
-		if err == nil { // ended with '\n'
-			trim = 1
-			if size >= 2 && before == '\r' {
-				trim = 2
-			}
-		}
-		size -= trim
-		if size > l.max {
-			l.mu.Lock()
-			l.long[n] = size
-			l.mu.Unlock()
-			line = line[:l.max+1]
-		} else {
-			line = line[:size]
-		}
-		if !yield(line) {
-			return
-		}
-		if err != nil {
-			if err != io.EOF {
-				l.err = fmt.Errorf("reading line %d: %w", n+1, err)
-			}
-			return
-		}
-	}
 }
 
 // readWhole reads all of name ("-": in) if it fits in one datagram of max

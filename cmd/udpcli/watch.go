@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/discovery"
+	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -52,6 +53,7 @@ func setupWatch(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []st
 	asJSON := fs.Bool("json", false, "print one JSON object per event and line")
 	parsable := fs.BoolP("parsable", "p", false, "print avahi-browse style ';'-separated lines starting with +, = or -")
 	passive := fs.Bool("passive", false, "only listen; do not query at the start")
+	loadKeys := cliflag.KeyFile(fs)
 	return func(ctx context.Context, io stdio, args []string) error {
 		if len(args) > 1 {
 			return usagef("at most one SERVICE, got %d arguments", len(args))
@@ -66,7 +68,11 @@ func setupWatch(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []st
 				return usagef("%v", err)
 			}
 		}
-		w, err := discovery.NewWatcher(discovery.WatcherConfig{Interfaces: *ifaces, Passive: *passive})
+		keys, _, err := loadKeys()
+		if err != nil {
+			return usagef("--key-file: %v", err)
+		}
+		w, err := discovery.NewWatcher(discovery.WatcherConfig{Interfaces: *ifaces, Passive: *passive, Keys: keys})
 		if err != nil {
 			return err
 		}

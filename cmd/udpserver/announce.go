@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/internal/netaddr"
 	"github.com/udpkit/udpkit/netif"
@@ -27,6 +28,7 @@ type announceOptions struct {
 	attrs    []string
 	ttl      time.Duration
 	ttlFlag  *time.Duration // set by Parse; copied into ttl by validate
+	keys     *auth.Keyring  // --key-file: discovery is authenticated
 	mdns     mdnsOptions
 }
 
@@ -127,6 +129,7 @@ func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn
 		Interfaces: o.ifaces,
 		Attrs:      o.attrs,
 		TTL:        o.ttl,
+		Keys:       o.keys,
 		Logger:     log,
 	})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,10 +26,12 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/internal/netaddr"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/internal/errwriter"
 	"github.com/udpkit/udpkit/internal/manpage"
 	"github.com/udpkit/udpkit/internal/version"
 
@@ -68,6 +71,13 @@ on with IPv4 alone, with a warning, where the machine has no IPv6. A listen
 address with an empty host (":9797") means the same pair of sockets.
 On a wildcard address every reply leaves from the address its request was
 sent to; bind a specific address to serve one interface only.
+
+Authentication: with --key-file FILE (or $UDPKIT_KEY_FILE, or the key file
+text in $UDPKIT_KEY; 'udpcli keygen' makes one) the server verifies every
+datagram before anything else and drops, unanswered, whatever is not
+authenticated with one of its keys, fresh and not replayed, raw text
+included; its replies are sealed with the request's key (PROTOCOL.md 5,
+SECURITY.md). Payloads are not encrypted.
 
 Signals: SIGINT, SIGTERM and SIGHUP (a closed terminal or SSH session) stop
 the server gracefully: goodbye on the LAN, running handlers finish (within
@@ -109,6 +119,7 @@ Examples:
   udpserver -I eth0 --announce-ttl 30s       # announce on eth0 only
   udpserver --instance kitchen --mdns        # also visible to avahi-browse -r _udpkit._udp
   udpserver --quiet --log-level debug        # answer, print nothing
+  udpserver --key-file /etc/udpkit/lan.key   # authenticated messages only (SECURITY.md)
   udpserver --metrics 127.0.0.1:9799         # Prometheus: curl 127.0.0.1:9799/metrics
   udpserver | jq -r .text                    # just the messages
   echo hello | nc -u -w1 localhost 9797      # prints "ack" (raw mode)
@@ -136,6 +147,8 @@ type options struct {
 	man             bool   // --man: print the manual page
 	flags           *pflag.FlagSet
 	dedup           dedupOptions
+	keys            *auth.Keyring // --key-file, $UDPKIT_KEY_FILE, $UDPKIT_KEY; nil: no authentication
+	keySource       string
 }
 
 // dedupOptions are the de-duplication table's limits (udpserver.Server
@@ -154,18 +167,48 @@ func main() {
 	// A closed stdout (udpserver | head -1) is an error the handler sees and
 	// reports, not a silent death by SIGPIPE.
 	signal.Ignore(syscall.SIGPIPE)
+	softMemoryLimit = true
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// softMemoryLimit makes run set the Go runtime's soft memory limit from
+// the de-duplication table's size unless $GOMEMLIMIT is set; only the real
+// command does (the limit is the whole process's).
+var softMemoryLimit bool
+
+// memoryHeadroom is what the soft memory limit allows above the full
+// de-duplication table: the rate-limit table (~2.5 MiB), the table's last
+// doubling in flight, buffers and the runtime's own.
+const memoryHeadroom = 16 << 20
+
+// setMemoryLimit sets the soft limit to the table's full size plus
+// memoryHeadroom. At the default GOGC the heap may grow to twice what is
+// live, so a server whose table has filled (30 MiB at the defaults) would
+// sit at ~70 MiB RSS; with the limit the collector runs earlier instead
+// (the table has no pointers, so a collection is cheap) and the RSS stays
+// near 50 MiB (BENCHMARKS.md). It is soft: the heap may pass it, with the
+// collector then limited to half the CPU, never an out-of-memory error.
+func setMemoryLimit(entries int) int64 {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return debug.SetMemoryLimit(-1)
+	}
+	if entries <= 0 {
+		entries = udpserver.DefaultDedupEntries
+	}
+	limit := int64(entries)*udpserver.DedupBytesPerEntry + memoryHeadroom
+	debug.SetMemoryLimit(limit)
+	return limit
 }
 
 // run is udpserver: it serves until ctx is done and returns the exit status.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// --help, --version and --man fail with status 1 when stdout cannot
 	// take them (> /dev/full); the messages have their own check.
-	hw := &errWriter{w: stdout}
+	hw := &errwriter.Writer{W: stdout}
 	opts, err := parseFlags(args, hw)
 	if errors.Is(err, pflag.ErrHelp) {
-		if hw.err != nil {
-			fmt.Fprintf(stderr, "udpserver: write: %v\n", hw.err)
+		if hw.Err() != nil {
+			fmt.Fprintf(stderr, "udpserver: write: %v\n", hw.Err())
 			return exitFailed
 		}
 		return exitOK
@@ -189,6 +232,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := newLogger(stderr, opts)
+	if softMemoryLimit {
+		log.Debug("soft memory limit", "bytes", setMemoryLimit(opts.dedup.entries))
+	}
 
 	// The server stops when ctx ends, or when stdout is gone: nothing
 	// could be recorded, so nothing should be acknowledged any more.
@@ -218,6 +264,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		DedupPerSource: opts.dedup.perSource,
 		DedupPerHost:   opts.dedup.perHost,
 		DedupWindow:    opts.dedup.window,
+
+		Keys: opts.keys,
+	}
+	if opts.keys != nil {
+		log.Info("authentication on: unauthenticated datagrams are dropped", "keys", opts.keySource, "current", opts.keys.Current())
 	}
 	switch {
 	case fwd != nil:
@@ -258,6 +309,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer func() { stopAnnouncing(); <-announced }()
 
+	// The server's start is the time floor of authentication (datagrams
+	// sealed before it are refused): fix it before saying "listening".
+	_ = s.Stats()
 	if opts.metrics != "" {
 		stopMetrics, err := serveMetrics(ctx, opts.metrics, s, ann, log)
 		if err != nil {
@@ -295,6 +349,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	st := s.Stats()
 	log.Info("stopped", "received", st.Received, "handled", st.Handled, "acked", st.Acked,
 		"nacked", st.Nacked, "duplicates", st.Duplicates, "pings", st.Pings, "dropped", st.Dropped)
+	if opts.keys != nil {
+		log.Info("authentication", "unauthenticated", st.Unauthenticated, "bad_tag", st.BadTag, "replayed", st.Replayed, "stale", st.Stale, "senders_full", st.AuthSendersFull)
+	}
 	return status
 }
 
@@ -329,12 +386,18 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics and a health check at /healthz, host:port (e.g. 127.0.0.1:9799; :9799 for every address)")
 	o.announce.register(fs)
 	o.forward.register(fs)
+	loadKeys := cliflag.KeyFile(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if err := o.forward.validate(fs); err != nil {
 		return o, err
 	}
+	keys, source, err := loadKeys()
+	if err != nil {
+		return o, fmt.Errorf("--key-file: %w", err)
+	}
+	o.keys, o.keySource, o.announce.keys = keys, source, keys
 	o.shutdownTimeout = *shutdownTimeout
 	o.dedup.window = *dedupWindow
 	if o.dedup.entries < 1 || o.dedup.perSource < 1 || o.dedup.perHost < 1 || o.dedup.window <= 0 {
@@ -356,7 +419,6 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 		return o, fmt.Errorf("invalid --max-size %d: want %d to %d bytes", o.maxSize, wire.HeaderLen, wire.MaxDatagram)
 	}
 	rl := strings.TrimSuffix(*rateLimit, "/s")
-	var err error
 	if o.rateLimit, err = strconv.ParseFloat(rl, 64); err != nil || o.rateLimit < 0 || o.rateLimit > 1e9 || o.rateLimit != o.rateLimit {
 		return o, fmt.Errorf("invalid --rate-limit %q: want datagrams a second such as 1000/s, or 0 for no limit", *rateLimit)
 	}
@@ -403,21 +465,6 @@ func manPage(fs *pflag.FlagSet) manpage.Page {
 	return manpage.Page{Name: "udpserver", Section: 1, Summary: "receive udpkit messages over UDP and acknowledge them",
 		Help: strings.TrimSuffix(usage, "Flags:\n"), Flags: fs, Version: "udpkit " + version.String(),
 		SeeAlso: []string{"udpcli(1)", "systemd.service(5)"}}
-}
-
-// errWriter remembers the first write error.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
 }
 
 // looksNumeric reports whether host can only have been meant as an IP

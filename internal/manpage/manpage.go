@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/internal/errwriter"
 )
 
 // Page is one manual page.
@@ -29,7 +30,7 @@ type Page struct {
 
 // Write writes p in man(7) format.
 func (p Page) Write(w io.Writer) error {
-	ew := &errWriter{w: w}
+	ew := &errwriter.Writer{W: w}
 	fmt.Fprintf(ew, ".TH %s %d \"\" %s \"User Commands\"\n", strings.ToUpper(p.Name), p.Section, quote(p.Version))
 	fmt.Fprintf(ew, ".SH NAME\n%s \\- %s\n", esc(p.Name), esc(p.Summary))
 	synopsis, body := splitUsage(p.Help)
@@ -73,7 +74,7 @@ func (p Page) Write(w io.Writer) error {
 		}
 		fmt.Fprintf(ew, ".SH SEE ALSO\n%s\n", strings.Join(refs, ", "))
 	}
-	return ew.err
+	return ew.Err()
 }
 
 // splitUsage separates the synopsis ("Usage: ..." and its continuation
@@ -165,17 +166,3 @@ func escLine(s string) string {
 }
 
 func quote(s string) string { return `"` + strings.ReplaceAll(esc(s), `"`, `\(dq`) + `"` }
-
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
-}

@@ -96,14 +96,7 @@ type Failures struct {
 func (f *Failures) Failed(done <-chan struct{}, log *slog.Logger, msg string, err error, args ...any) bool {
 	d := f.backoff.Next()
 	f.log.Log(log, slog.LevelWarn, msg, append(args, "err", err, "backoff", d)...)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-done:
-		return false
-	}
+	return Pause(done, d)
 }
 
 // Succeeded resets the back-off after a successful read.
@@ -139,3 +132,16 @@ func Wake(ctx context.Context, c Deadliner, restore time.Time) (stop func()) {
 // TestHookWake, for tests only, runs in the wake-up before it sets the
 // deadline: tests delay it to widen the race Wake guards against.
 var TestHookWake func()
+
+// Pause waits d, or until done closes; it reports whether the whole pause
+// passed (false: the loop should end).
+func Pause(done <-chan struct{}, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-done:
+		return false
+	}
+}

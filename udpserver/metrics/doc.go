@@ -4,7 +4,7 @@
 // the kernel's per-socket drop counts) at scrape time, so serving datagrams
 // costs nothing more with metrics on: the counters are the ones the server
 // keeps anyway. Only the handler-latency histogram needs
-// Server.MeasureHandlers, one clock read per handled datagram.
+// Server.MeasureHandlers, two clock reads per handled datagram.
 //
 // Names follow the Prometheus conventions: a udpkit_ prefix, _total for
 // counters, base units (seconds), labels for the parts of a whole (NACKs by

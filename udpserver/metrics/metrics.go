@@ -129,6 +129,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		{"malformed_field", st.MalformedField},
 		{"unexpected_type", st.Unexpected},
 		{"auth_unsupported", st.AuthUnsupported},
+		{"unauthenticated", st.Unauthenticated},
+		{"bad_tag", st.BadTag},
+		{"replayed", st.Replayed},
+		{"stale", st.Stale},
+		{"auth_senders_full", st.AuthSendersFull},
 	} {
 		counter(dDropped, r.n, r.reason)
 	}

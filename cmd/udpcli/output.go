@@ -1,0 +1,112 @@
+package main
+
+// The output helpers the command files share: numbers, durations and
+// untrusted text as udpcli prints them.
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// fmtMs formats a duration in milliseconds with ping's precision: three
+// decimals below 1 ms, two below 10, one below 100, none above.
+func fmtMs(d time.Duration) string {
+	ms := float64(d) / float64(time.Millisecond)
+	switch {
+	case ms < 1:
+		return strconv.FormatFloat(ms, 'f', 3, 64)
+	case ms < 10:
+		return strconv.FormatFloat(ms, 'f', 2, 64)
+	case ms < 100:
+		return strconv.FormatFloat(ms, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(ms, 'f', 0, 64)
+}
+
+// msNumber is a duration in milliseconds for JSON, rounded to microseconds.
+func msNumber(d time.Duration) float64 {
+	return float64(d.Round(time.Microsecond)) / float64(time.Millisecond)
+}
+
+// plural returns "1 attempt" or "n attempts".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}
+
+// oneLine makes untrusted text (a server's NACK reason) safe to print on
+// one line.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// printable returns b as text when it is short printable UTF-8 (cut to 200
+// bytes), else "".
+func printable(b []byte) string {
+	if len(b) > 200 {
+		b = b[:200]
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	for _, r := range s {
+		if r == '\uFFFD' || r < 0x20 && r != '\t' {
+			return ""
+		}
+	}
+	return s
+}
+
+func ttlString(ttl int) string {
+	if ttl < 0 {
+		return "?"
+	}
+	return strconv.Itoa(ttl)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// pct formats a percentage with at most one decimal: "0%", "19.5%".
+func pct(v float64) string {
+	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) + "%"
+}
+
+// msString formats a duration in milliseconds with 3 decimals, as omping
+// and ping's summary do.
+func msString(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/1e6, 'f', 3, 64)
+}
+
+// statusRequests turns the signals that ask for an interim status line
+// (io.status: SIGQUIT, SIGUSR1, SIGINFO) into the Status channel of
+// client.Bench and client.PingRun, until ctx ends.
+func statusRequests(ctx context.Context, io stdio) <-chan struct{} {
+	status := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-io.status:
+				select {
+				case status <- struct{}{}:
+				default:
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return status
+}

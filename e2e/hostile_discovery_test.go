@@ -1,0 +1,230 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/udpkit/udpkit/internal/netlab"
+	"github.com/udpkit/udpkit/wire"
+)
+
+// watchLog runs udpcli watch --json on h and keeps every event.
+type watchLog struct {
+	mu     sync.Mutex
+	events []watchEvent
+}
+
+func startWatchLog(t *testing.T, h *netlab.Host, cli string) *watchLog {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := h.Command(ctx, cli, "watch", "--json", "--passive")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w := &watchLog{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var e watchEvent
+			if json.Unmarshal(sc.Bytes(), &e) == nil {
+				w.mu.Lock()
+				w.events = append(w.events, e)
+				w.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); cmd.Wait(); <-done })
+	time.Sleep(300 * time.Millisecond) // listening before anyone announces
+	return w
+}
+
+// count returns how many events of kind (any when "") for instance (any
+// when "") were seen.
+func (w *watchLog) count(kind, instance string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, e := range w.events {
+		if (kind == "" || e.Event == kind) && (instance == "" || e.Instance.Instance == instance) {
+			n++
+		}
+	}
+	return n
+}
+
+func (w *watchLog) wait(t *testing.T, kind, instance string, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); w.count(kind, instance) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s event for %s within %v", kind, instance, within)
+		}
+	}
+}
+
+func forgedRecord(t *testing.T, typ wire.Type, id uint64, name string, ttl uint32, addrs ...netip.Addr) []byte {
+	t.Helper()
+	b, err := wire.AppendRecord(nil, typ, id, wire.Record{Service: "_udpkit._udp", Instance: name, Port: 9797, TTL: ttl, Addrs: addrs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestWatchHostileLAN: udpcli watch on a namespace LAN with an attacker
+// host. A GOODBYE and an ANNOUNCE of the server's name sent from the
+// attacker's own address change nothing; the same GOODBYE with the
+// server's address forged as its source (raw socket) removes it: the
+// documented limit of discovery without keys.
+func TestWatchHostileLAN(t *testing.T) {
+	srvBin, cli := build(t)
+	lab := newLab(t, netlab.Config{Hosts: 3})
+	srvHost, watchHost, attacker := lab.Host(0), lab.Host(1), lab.Host(2)
+	w := startWatchLog(t, watchHost, cli)
+	srv := labServer(t, srvHost, srvBin, "--quiet", "--instance", "kitchen")
+	waitAnnounced(t, []*server{srv})
+	w.wait(t, "up", "kitchen", 10*time.Second)
+	dst := netip.AddrPortFrom(watchHost.IPv4, 9798)
+	own := netip.AddrPortFrom(attacker.IPv4, 9798)
+	for i := range 5 {
+		for _, b := range [][]byte{
+			forgedRecord(t, wire.TypeGoodbye, uint64(100+i), "kitchen", 0, srvHost.IPv4),
+			forgedRecord(t, wire.TypeAnnounce, uint64(200+i), "kitchen", 120, attacker.IPv4),
+		} {
+			if err := attacker.SpoofUDP4(own, dst, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	time.Sleep(time.Second)
+	if n, u := w.count("down", "kitchen"), w.count("update", "kitchen"); n != 0 || u != 0 {
+		t.Fatalf("forgeries from the attacker's own address: %d down and %d update events for kitchen, want none", n, u)
+	}
+	spoofed := netip.AddrPortFrom(srvHost.IPv4, 9798)
+	if err := attacker.SpoofUDP4(spoofed, dst, forgedRecord(t, wire.TypeGoodbye, 300, "kitchen", 0, srvHost.IPv4)); err != nil {
+		t.Fatal(err)
+	}
+	w.wait(t, "down", "kitchen", 3*time.Second)
+	t.Log("a goodbye from the attacker's own address was ignored; with the server's address spoofed, it removed the server (documented limit)")
+}
+
+// TestWatchFloodOfForgedNames: 4200 forged one-shot names with TTL 2^32-1
+// from spoofed sources fill the watcher's table; a server started
+// afterwards still shows up.
+func TestWatchFloodOfForgedNames(t *testing.T) {
+	srvBin, cli := build(t)
+	lab := newLab(t, netlab.Config{Hosts: 3})
+	srvHost, watchHost, attacker := lab.Host(0), lab.Host(1), lab.Host(2)
+	w := startWatchLog(t, watchHost, cli)
+	dst := netip.AddrPortFrom(watchHost.IPv4, 9798)
+	// Send until 4200 forged names have arrived (a loaded machine drops
+	// some from the watcher's socket buffer), at most 12000.
+	sent := 0
+	for sent < 12000 && w.count("up", "") < 4200 {
+		for range 100 {
+			i := sent
+			sent++
+			src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, byte(1 + i/250), byte(1 + i%250)}), 9798)
+			b := forgedRecord(t, wire.TypeAnnounce, uint64(1000+i), fmt.Sprintf("forged-%05d", i), 1<<32-1, src.Addr())
+			if err := attacker.SpoofUDP4(src, dst, b); err != nil {
+				t.Fatal(err)
+			}
+			if i%10 == 9 {
+				time.Sleep(3 * time.Millisecond) // within the watcher's socket buffer
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ups := w.count("up", "")
+	t.Logf("%d forged names sent, %d reported up, %d evicted", sent, ups, w.count("down", ""))
+	if ups < 4200 {
+		t.Fatalf("only %d forged names arrived: the table was not filled, the test proves nothing", ups)
+	}
+	srv := labServer(t, srvHost, srvBin, "--quiet", "--instance", "kitchen")
+	waitAnnounced(t, []*server{srv})
+	w.wait(t, "up", "kitchen", 5*time.Second)
+}
+
+// TestDiscoverWithKeys: udpserver --key-file and udpcli discover/watch
+// --key-file on a namespace LAN. With the key on both ends the server is
+// found; without the key, or with another key, it is not (the keyed server
+// does not answer), and a keyed browser shows no unauthenticated forger.
+func TestDiscoverWithKeys(t *testing.T) {
+	srvBin, cli := build(t)
+	dir := t.TempDir()
+	key, other := dir+"/lan.key", dir+"/other.key"
+	for _, f := range []string{key, other} {
+		if out, err := exec.Command(cli, "keygen", f).CombinedOutput(); err != nil {
+			t.Fatalf("keygen %s: %v\n%s", f, err, out)
+		}
+	}
+	lab := newLab(t, netlab.Config{Hosts: 3})
+	srvHost, cliHost, attacker := lab.Host(0), lab.Host(1), lab.Host(2)
+	srv := labServer(t, srvHost, srvBin, "--quiet", "--instance", "kitchen", "--key-file", key)
+	waitAnnounced(t, []*server{srv})
+	// An unauthenticated forger answers every query it sees (they go to
+	// the group) with a server of its own and with the real one's name.
+	var fc *net.UDPConn
+	if err := attacker.Do(func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		fc, err = net.ListenMulticastUDP("udp4", ifi, &net.UDPAddr{IP: wire.DiscoveryGroup4.AsSlice(), Port: 9798})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	forgerDone := make(chan struct{})
+	go func() {
+		defer close(forgerDone)
+		buf := make([]byte, 2048)
+		for {
+			n, src, err := fc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			h, _, err := wire.Parse(buf[:n])
+			if err != nil || h.Type != wire.TypeQuery {
+				continue
+			}
+			for _, name := range []string{"forged", "kitchen"} {
+				fc.WriteToUDPAddrPort(forgedRecord(t, wire.TypeAnswer, h.ID, name, 120, attacker.IPv4), src)
+			}
+		}
+	}()
+	defer func() { fc.Close(); <-forgerDone }()
+	names := func(args ...string) []string {
+		res, _, stderr := discover(t, cliHost, cli, append([]string{"-t", "1s"}, args...)...)
+		var out []string
+		for _, r := range res {
+			out = append(out, r.Instance)
+		}
+		t.Logf("discover %v: %v %s", args, out, stderr)
+		return out
+	}
+	if got := names("--key-file", key); len(got) != 1 || got[0] != "kitchen" {
+		t.Errorf("with the key: found %v, want kitchen only (no forged server)", got)
+	}
+	if got := names("--key-file", other); len(got) != 0 {
+		t.Errorf("with another key: found %v, want nothing", got)
+	}
+	// Without a key the forger is believed (both its names) and the keyed
+	// server stays silent: what SECURITY.md says of discovery without keys.
+	if got := names(); len(got) != 2 {
+		t.Errorf("without a key: found %v, want the forger's two answers", got)
+	}
+}
