@@ -89,7 +89,22 @@ func (c *Client) Send(ctx context.Context, payload []byte) (Result, error) {
 
 // sendID is Send with message ID id.
 func (c *Client) sendID(ctx context.Context, id uint64, payload []byte) (Result, error) {
-	res := Result{ID: id}
+	return c.sendVisit(ctx, id, payload, &visit{})
+}
+
+// visit is one message's retransmission state carried from server to
+// server by a ServiceClient: the budget and the back-off are the
+// message's, not each server's.
+type visit struct {
+	first    time.Time     // first transmission to any server; zero: none yet
+	attempts int           // transmissions before this visit
+	timeout  time.Duration // the next timeout; 0: the client's first timeout
+	tries    int           // most transmissions in this visit; 0: the whole budget
+}
+
+// sendVisit is sendID continuing v; it leaves v ready for the next visit.
+func (c *Client) sendVisit(ctx context.Context, id uint64, payload []byte, v *visit) (Result, error) {
+	res := Result{ID: id, Attempts: v.attempts}
 	dg, err := c.datagram(id, payload)
 	if err != nil {
 		return res, err
@@ -103,16 +118,21 @@ func (c *Client) sendID(ctx context.Context, id uint64, payload []byte) (Result,
 	}
 	defer c.unregister(id)
 
-	timeout := c.firstTimeout()
+	timeout := v.timeout
+	if timeout <= 0 {
+		timeout = c.firstTimeout()
+	}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
-	var first, last time.Time
+	first, last := v.first, time.Time{}
 	var lastErr error
+	defer func() { v.first, v.attempts, v.timeout = first, res.Attempts, timeout }()
 	for {
 		last = time.Now()
-		if res.Attempts == 0 {
+		if first.IsZero() {
 			first = last
-		} else {
+		}
+		if res.Attempts > 0 {
 			c.retransmitted.Add(1)
 		}
 		res.Attempts++
@@ -132,11 +152,11 @@ func (c *Client) sendID(ctx context.Context, id uint64, payload []byte) (Result,
 			return c.outcome(res, r, first, last)
 		}
 		now := time.Now()
-		if res.Attempts > c.cfg.retries || now.Sub(first) >= c.cfg.lifetime {
+		timeout = min(2*timeout, c.cfg.max)
+		if res.Attempts > c.cfg.retries || now.Sub(first) >= c.cfg.lifetime || v.tries > 0 && res.Attempts-v.attempts >= v.tries {
 			res.Elapsed = now.Sub(first)
 			return res, timeoutError(res, lastErr)
 		}
-		timeout = min(2*timeout, c.cfg.max)
 	}
 }
 

@@ -41,12 +41,22 @@ type ServiceConfig struct {
 	// Servers stops the browse as soon as that many servers were found.
 	// Default 0: browse for DiscoverTime.
 	Servers int
+	// TriesPerServer is how many unanswered transmissions of a message one
+	// server gets before the message moves to the next, so that a server
+	// that went silent costs each message a few timeouts, not its whole
+	// retry budget. Default DefaultTriesPerServer.
+	TriesPerServer int
 }
+
+// DefaultTriesPerServer is ServiceConfig.TriesPerServer's default: a
+// silent server is left after two timeouts (under a second at the
+// default timeouts).
+const DefaultTriesPerServer = 2
 
 // DefaultServiceConfig returns the configuration the zero ServiceConfig
 // stands for.
 func DefaultServiceConfig() ServiceConfig {
-	return ServiceConfig{Client: DefaultConfig(), DiscoverTime: DefaultDiscoverTime}
+	return ServiceConfig{Client: DefaultConfig(), DiscoverTime: DefaultDiscoverTime, TriesPerServer: DefaultTriesPerServer}
 }
 
 // ServiceResult is the outcome of one message sent through a
@@ -179,11 +189,14 @@ func (s *ServiceClient) Servers() []discovery.Instance { return slices.Clone(s.s
 
 // Send sends payload to the current server and fails over to the next
 // ones, as the type's comment says, until one acknowledges it or refuses it
-// for good (a NACK other than busy, ErrTooLarge). When every server failed
-// it, it waits (first Config.InitialTimeout, doubling up to MaxTimeout) and
-// goes round again while the message's transmissions stay within
-// Config.Retries+1 and ExchangeLifetime; then it returns the last server's
-// error, with ErrNoServer in its chain.
+// for good (a NACK other than busy, ErrTooLarge). A server gets at most
+// ServiceConfig.TriesPerServer unanswered transmissions of the message
+// before it moves on; the back-off is the message's, doubling from server
+// to server. Config.Retries is the budget of the whole message: at most
+// Retries+1 transmissions across all servers, within ExchangeLifetime.
+// When every server failed it at once (NACK busy, refused), it waits the
+// current timeout before going round again. When the budget is spent it
+// returns the last server's error, with ErrNoServer in its chain.
 func (s *ServiceClient) Send(ctx context.Context, payload []byte) (ServiceResult, error) {
 	return s.send(ctx, s.nextID.Add(1)-1, payload)
 }
@@ -194,16 +207,30 @@ func (s *ServiceClient) send(ctx context.Context, id uint64, payload []byte) (Se
 	s.mu.Unlock()
 	rc := s.ccfg.resolve()
 	n := len(s.servers)
+	tries := s.cfg.TriesPerServer
+	if tries <= 0 {
+		tries = DefaultTriesPerServer
+	}
+	if n == 1 {
+		tries = 0 // nowhere else to go: the whole budget here
+	}
 	var out ServiceResult
 	var lastErr error
 	begin := time.Now()
-	pause := rc.initial
+	v := visit{first: begin}
+	fast := false // the last visit ended without waiting out a timer
 	for k := 0; ; k++ {
-		if k > 0 && k%n == 0 {
-			// Every server failed the message once. Only NACK busy or a
-			// refusal (nothing listening) can leave retries in the budget:
-			// wait, as after a loss, and go round again.
-			if out.Attempts > rc.retries || time.Since(begin)+pause >= rc.lifetime {
+		if out.Attempts > rc.retries || time.Since(begin) >= rc.lifetime {
+			break
+		}
+		if k > 0 && k%n == 0 && fast {
+			// Every server failed the message, the last at once (NACK busy,
+			// refused): wait, as after a loss, and go round again.
+			pause := v.timeout
+			if pause <= 0 {
+				pause = rc.initial
+			}
+			if time.Since(begin)+pause >= rc.lifetime {
 				break
 			}
 			t := time.NewTimer(pause)
@@ -213,7 +240,7 @@ func (s *ServiceClient) send(ctx context.Context, id uint64, payload []byte) (Se
 				t.Stop()
 				return out, fmt.Errorf("message %#x: %w", id, ctx.Err())
 			}
-			pause = min(2*pause, rc.max)
+			v.timeout = min(2*pause, rc.max)
 		}
 		i := (start + k) % n
 		out.Server, out.Addr, out.Failovers = s.servers[i].Instance, s.addrs[i], k
@@ -224,18 +251,23 @@ func (s *ServiceClient) send(ctx context.Context, id uint64, payload []byte) (Se
 			}
 			lastErr = err
 			s.failed(i)
+			fast = true
+			if k+1 >= n && out.Attempts == 0 {
+				break // no server could even be dialed
+			}
 			continue
 		}
-		attempts, busy, limited := out.Attempts, out.Busy, out.RateLimited
-		res, err := c.sendID(ctx, id, payload)
+		busy, limited := out.Busy, out.RateLimited
+		v.tries = tries
+		res, err := c.sendVisit(ctx, id, payload, &v)
 		out.Result = res
-		out.Attempts += attempts
 		out.Busy += busy
 		out.RateLimited += limited
 		out.Elapsed = time.Since(begin)
 		if err == nil || !failover(err) || ctx.Err() != nil {
 			return out, err
 		}
+		fast = !errors.Is(err, ErrTimeout)
 		if re, ok := errors.AsType[*RejectedError](err); ok && congestion(re.Code) {
 			countNack(&out.Result, re.Code)
 		}

@@ -151,3 +151,74 @@ func TestPickAddr(t *testing.T) {
 		}
 	}
 }
+
+// silent is a socket on 127.0.0.1 that reads every datagram and never
+// answers: a server that died without the kernel saying so.
+func silent(t *testing.T, name string) discovery.Instance {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		b := make([]byte, 2048)
+		for {
+			if _, _, err := pc.ReadFrom(b); err != nil {
+				return
+			}
+		}
+	}()
+	return discovery.Instance{Service: "_udpkit._udp", Instance: name, Addrs: []netip.AddrPort{pc.LocalAddr().(*net.UDPAddr).AddrPort()}}
+}
+
+// A silent server costs each message TriesPerServer timeouts, not its
+// whole retry budget: with --retries 15 the messages move to the good
+// server after two timeouts (well under a second), with the same ID. And
+// the budget is the message's: Retries+1 transmissions across all servers.
+func TestServiceSilentServerFailsOverPromptly(t *testing.T) {
+	good := startRecording(t, "good", nil)
+	sc, err := NewServiceClient([]discovery.Instance{silent(t, "silent"), good.instance()},
+		ServiceConfig{Client: Config{Retries: 15, Window: 8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	// Generous: before the fix the first message alone waited out 16
+	// transmissions (about 45 s) at the silent server.
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Second)
+	defer cancel()
+	seq := func(yield func([]byte) bool) {
+		for range 20 {
+			if !yield([]byte("x")) {
+				return
+			}
+		}
+	}
+	acked := 0
+	err = sc.SendAll(ctx, seq, func(i int, r ServiceResult, err error) {
+		if err != nil || r.Server != "good" {
+			t.Errorf("message %d: %+v %v, want acked by good", i, r, err)
+			return
+		}
+		if r.Failovers > 0 && r.Attempts != DefaultTriesPerServer+1 {
+			t.Errorf("message %d: %d attempts after %d failovers, want %d", i, r.Attempts, r.Failovers, DefaultTriesPerServer+1)
+		}
+		acked++
+	})
+	if err != nil || acked != 20 {
+		t.Fatalf("%d of 20 acked: %v", acked, err)
+	}
+
+	// Both silent: exactly Retries+1 transmissions in all, shared.
+	sc2, err := NewServiceClient([]discovery.Instance{silent(t, "a"), silent(t, "b")},
+		ServiceConfig{Client: Config{Retries: 6, InitialTimeout: 10 * time.Millisecond, MaxTimeout: 40 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc2.Close()
+	r, err := sc2.Send(t.Context(), []byte("x"))
+	if !errors.Is(err, ErrNoServer) || !errors.Is(err, ErrTimeout) || r.Attempts != 7 || r.Failovers != 3 {
+		t.Errorf("both silent: %+v %v, want 7 attempts over 4 visits, ErrNoServer and ErrTimeout", r, err)
+	}
+}

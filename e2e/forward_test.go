@@ -99,7 +99,9 @@ func TestSendServiceFailoverIntoOneStream(t *testing.T) {
 	lab := newLab(t, netlab.Config{Hosts: 4})
 	url := startNATS(t, lab.Host(0))
 	servers := map[string]*server{}
+	hosts := map[string]*netlab.Host{}
 	for i, name := range []string{"store-a", "store-b"} {
+		hosts[name] = lab.Host(1 + i)
 		servers[name] = labServer(t, lab.Host(1+i), srvBin, "--instance", name, "--listen", ":9797",
 			"--forward", url, "--forward-create", "--forward-stream", "READINGS", "--forward-subject", "udpkit.readings")
 	}
@@ -140,6 +142,7 @@ func TestSendServiceFailoverIntoOneStream(t *testing.T) {
 	}
 	acked := map[int]string{}
 	killed := ""
+	var killedAt time.Time
 	failovers := 0
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
@@ -155,12 +158,25 @@ func TestSendServiceFailoverIntoOneStream(t *testing.T) {
 		failovers += r.Failovers
 		if killed == "" && len(acked) >= 300 {
 			killed = r.Server
+			// First silent (its host drops every input frame: no ICMP
+			// refusal tells the client), then killed.
+			silence := "add table inet silent; add chain inet silent in { type filter hook input priority 0; policy drop; }"
+			if out, err := hosts[killed].Command(ctx, "nft", silence).CombinedOutput(); err != nil {
+				t.Fatalf("nft: %v %s", err, out)
+			}
 			if err := servers[killed].cmd.Process.Kill(); err != nil {
 				t.Fatal(err)
 			}
+			killedAt = time.Now()
 		}
 	}
 	io.Copy(io.Discard, stdout)
+	// Generous, not a speed target: before the per-server cap, the
+	// messages in flight at the silent server waited out --retries 15
+	// there (about 45 s) before failing over.
+	if rest := time.Since(killedAt); killed != "" && rest > 20*time.Second {
+		t.Errorf("the lines after the kill took %v: the run stalled at the silent server", rest)
+	}
 	err = cmd.Wait()
 	if err != nil {
 		t.Fatalf("udpcli send: %v\n%s", err, stderr.String())

@@ -68,7 +68,11 @@ With --service SERVICE instead of HOST:PORT, udpcli send looks for the
 servers of SERVICE on the LAN (as 'udpcli discover' does) and sends to the
 first that answered. When a datagram times out there, is refused, or gets
 NACK "busy", it is retransmitted to the next server with the same message
-ID, from the same port, and the datagrams after it follow; each line then
+ID, from the same port, and the datagrams after it follow. A server gets
+at most 2 unanswered transmissions of a datagram before it moves on, so a
+server that goes silent costs a few hundred milliseconds, not the whole
+retry budget; --retries is the budget of each datagram across all servers
+(at most --retries+1 transmissions in all). Each line then
 says which server acknowledged it ("acked by kitchen ..."; --json adds
 "server", "addr" and "failovers"). A server that stores into a shared
 stream (udpserver --forward) stores a datagram once, whichever server it
@@ -108,7 +112,7 @@ type sendOptions struct {
 
 func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
 	var o sendOptions
-	fs.IntVar(&o.retries, "retries", client.DefaultRetries, "retransmissions of each datagram after the first send (0: none)")
+	fs.IntVar(&o.retries, "retries", client.DefaultRetries, "retransmissions of each datagram after the first send (0: none); with --service, across all servers")
 	timeout := cliflag.Seconds(fs, "timeout", "W", client.DefaultInitialTimeout, "first retransmission timeout, as ping's -W: seconds (0.5) or a duration (200ms)")
 	fs.IntVar(&o.window, "window", 8, "datagrams in flight at most (1 to 1024), for lines from stdin")
 	fs.BoolVar(&o.json, "json", false, "write one JSON object per datagram (JSON Lines)")

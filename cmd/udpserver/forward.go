@@ -2,16 +2,20 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 	"github.com/spf13/pflag"
 
 	"github.com/udpkit/udpkit/forward/jetstream"
@@ -39,9 +43,9 @@ func (o *forwardOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.urls, "forward", "", "store every message in NATS JetStream at `URL` (nats://HOST:PORT, several comma-separated) and acknowledge it only once the stream confirmed it")
 	fs.StringVar(&o.subject, "forward-subject", jetstream.DefaultSubject, "subject `template` for --forward: {instance}, {service} and {source} (the sender's IP) are filled in")
 	fs.StringVar(&o.stream, "forward-stream", "", "the stream `NAME` the messages must land in (default: the stream that stores the subject)")
-	fs.BoolVar(&o.create, "forward-create", false, "create the stream when it does not exist (name: --forward-stream or UDPKIT; subjects: the template with * for each field; duplicate window 2m)")
+	fs.BoolVar(&o.create, "forward-create", false, "create the stream when it does not exist (name: --forward-stream or UDPKIT; subjects: the template with * for each field; duplicate window 2m); an existing stream is never changed: if it does not store the subject, udpserver stops with an error")
 	fs.IntVar(&o.replicas, "forward-replicas", 1, "replicas of a stream --forward-create makes (`N`: 1, or 3 on a cluster)")
-	o.timeout = cliflag.Seconds(fs, "forward-timeout", "", jetstream.DefaultTimeout, "how long a message waits for the stream's confirmation before the device gets NACK busy, in seconds (2) or a duration (500ms)")
+	o.timeout = positiveSeconds(fs, "forward-timeout", jetstream.DefaultTimeout, "how long a message waits for the stream's confirmation before the device gets NACK busy, in seconds (2) or a duration (500ms)")
 	fs.IntVar(&o.pending, "forward-pending", jetstream.DefaultMaxPending, "messages waiting for the stream's confirmation at once (`N`); past it, NACK busy")
 	fs.StringVar(&o.creds, "forward-creds", "", "NATS credentials `FILE` (JWT and NKey seed) for --forward")
 	fs.StringVar(&o.nkey, "forward-nkey", "", "NATS NKey seed `FILE` for --forward")
@@ -62,12 +66,10 @@ func (o *forwardOptions) validate(fs *pflag.FlagSet) error {
 	for u := range strings.SplitSeq(o.urls, ",") {
 		pu, err := url.Parse(strings.TrimSpace(u))
 		if err != nil || pu.Host == "" || (pu.Scheme != "nats" && pu.Scheme != "tls") {
-			return fmt.Errorf("invalid --forward %q: want nats://HOST:PORT (or tls://HOST:PORT), comma-separated", u)
+			return fmt.Errorf("invalid --forward %q: want nats://HOST:PORT (or tls://HOST:PORT), comma-separated", redact(u))
 		}
 	}
 	switch {
-	case *o.timeout <= 0:
-		return fmt.Errorf("invalid --forward-timeout %v: want more than 0", *o.timeout)
 	case o.pending < 1:
 		return fmt.Errorf("invalid --forward-pending %d: want 1 or more", o.pending)
 	case o.replicas < 1 || o.replicas > 5:
@@ -79,6 +81,88 @@ func (o *forwardOptions) validate(fs *pflag.FlagSet) error {
 	}
 	if err := jetstream.ValidTemplate(o.subject); err != nil {
 		return fmt.Errorf("invalid --forward-subject %q: %w", o.subject, err)
+	}
+	return nil
+}
+
+// positiveSeconds is a cliflag.Seconds flag that must be more than 0, with
+// one message for 0 and for negative values.
+func positiveSeconds(fs *pflag.FlagSet, name string, value time.Duration, usage string) *time.Duration {
+	p := new(time.Duration)
+	*p = value
+	fs.Var((*positiveValue)(p), name, usage)
+	return p
+}
+
+type positiveValue time.Duration
+
+func (v *positiveValue) Set(s string) error {
+	d, err := cliflag.ParseSeconds(s)
+	if err == nil && d <= 0 || err != nil && strings.HasPrefix(err.Error(), "negative") {
+		return errors.New("want more than 0 seconds (2) or a duration (500ms)")
+	}
+	if err != nil {
+		return err
+	}
+	*v = positiveValue(d)
+	return nil
+}
+
+func (v *positiveValue) Type() string { return "seconds" }
+
+func (v *positiveValue) String() string {
+	return strconv.FormatFloat(time.Duration(*v).Seconds(), 'f', -1, 64)
+}
+
+// redact hides the user information (token, user, password) of every URL
+// in urls (comma-separated, as --forward takes them), parsed or not, so
+// that no credential reaches a log or an error message.
+func redact(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, u := range parts {
+		rest, scheme := u, ""
+		if j := strings.Index(u, "://"); j >= 0 {
+			scheme, rest = u[:j+3], u[j+3:]
+		}
+		host, path := rest, ""
+		if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+			host, path = rest[:j], rest[j:]
+		}
+		if j := strings.LastIndexByte(host, '@'); j >= 0 {
+			parts[i] = scheme + "REDACTED@" + host[j+1:] + path
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// checkFiles reads the credential and TLS files before connecting, so that
+// a missing or malformed one is reported as such, not as an unreachable
+// server.
+func (o forwardOptions) checkFiles() error {
+	if o.creds != "" {
+		b, err := os.ReadFile(o.creds)
+		if err == nil {
+			if _, err = nkeys.ParseDecoratedJWT(b); err == nil {
+				_, err = nkeys.ParseDecoratedNKey(b)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("--forward-creds %s: not a usable NATS credentials file (JWT and NKey seed): %w", o.creds, err)
+		}
+	}
+	if o.tlsCA != "" {
+		b, err := os.ReadFile(o.tlsCA)
+		if err == nil && !x509.NewCertPool().AppendCertsFromPEM(b) {
+			err = errors.New("no PEM certificate in it")
+		}
+		if err != nil {
+			return fmt.Errorf("--forward-tls-ca %s: not a usable CA certificate file: %w", o.tlsCA, err)
+		}
+	}
+	if o.tlsCert != "" {
+		if _, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey); err != nil {
+			return fmt.Errorf("--forward-tls-cert %s, --forward-tls-key %s: not a usable certificate and key: %w", o.tlsCert, o.tlsKey, err)
+		}
 	}
 	return nil
 }
@@ -106,8 +190,11 @@ func startForward(ctx context.Context, o forwardOptions, instance, service strin
 			log.Warn("forward: NATS connection lost; messages get NACK busy until it is back", "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("forward: NATS connection back", "url", nc.ConnectedUrlRedacted())
+			log.Info("forward: NATS connection back", "url", redact(nc.ConnectedUrl()))
 		}),
+	}
+	if err := o.checkFiles(); err != nil {
+		return nil, err
 	}
 	if o.creds != "" {
 		opts = append(opts, nats.UserCredentials(o.creds))
@@ -127,7 +214,10 @@ func startForward(ctx context.Context, o forwardOptions, instance, service strin
 	}
 	nc, err := nats.Connect(o.urls, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("--forward %s: cannot reach the NATS server: %w", o.urls, err)
+		if errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) || errors.Is(err, nats.ErrAuthRevoked) {
+			return nil, fmt.Errorf("--forward %s: the NATS server refused the credentials: %w", redact(o.urls), err)
+		}
+		return nil, fmt.Errorf("--forward %s: cannot reach the NATS server: %w", redact(o.urls), err)
 	}
 	cfg := jetstream.Config{Subject: o.subject, Instance: instance, Service: service, Stream: o.stream,
 		Timeout: *o.timeout, MaxPending: o.pending, Logger: log}
@@ -154,9 +244,12 @@ func startForward(ctx context.Context, o forwardOptions, instance, service strin
 		if errors.Is(err, jetstream.ErrNoStream) {
 			return nil, fmt.Errorf("--forward: %w (or start udpserver with --forward-create)", err)
 		}
+		if errors.Is(err, jetstream.ErrNotStored) && o.create {
+			return nil, fmt.Errorf("--forward-create: %w (--forward-create makes a stream only when none of that name exists; it does not change an existing one)", err)
+		}
 		return nil, fmt.Errorf("--forward: %w", err)
 	}
-	log.Info("forwarding to JetStream", "url", nc.ConnectedUrlRedacted(), "stream", f.Stream(), "subject", o.subject, "timeout", cfg.Timeout)
+	log.Info("forwarding to JetStream", "url", redact(nc.ConnectedUrl()), "stream", f.Stream(), "subject", o.subject, "timeout", cfg.Timeout)
 	return &forwarder{fwd: f, nc: nc}, nil
 }
 

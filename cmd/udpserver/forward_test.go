@@ -39,7 +39,10 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"--forward", "127.0.0.1:4222"}, "want nats://HOST:PORT"},
 		{[]string{"--forward", "nats://127.0.0.1:4222", "--forward-subject", "udpkit.>"}, "invalid --forward-subject"},
 		{[]string{"--forward", "nats://127.0.0.1:4222", "--forward-subject", "a..b"}, "invalid --forward-subject"},
-		{[]string{"--forward", "nats://127.0.0.1:4222", "--forward-timeout", "0"}, "--forward-timeout"},
+		{[]string{"--forward", "nats://127.0.0.1:4222", "--forward-timeout", "0"}, "want more than 0 seconds"},
+		{[]string{"--forward", "nats://127.0.0.1:4222", "--forward-timeout", "-1"}, "want more than 0 seconds"},
+		{[]string{"--forward", "nats://127.0.0.1:4222", "--forward-subject", "a.{bogus}"}, `unknown placeholder "{bogus}": the known ones are {instance}, {service}, {source}`},
+		{[]string{"--forward", "nats://127.0.0.1:4222", "--forward-subject", "udpkit.{instace}"}, `unknown placeholder "{instace}"`},
 		{[]string{"--forward", "nats://127.0.0.1:4222", "--forward-pending", "0"}, "--forward-pending"},
 		{[]string{"--forward", "nats://127.0.0.1:4222", "--forward-tls-cert", "c.pem"}, "go together"},
 	} {
@@ -66,6 +69,98 @@ func TestForwardStartupErrors(t *testing.T) {
 	if s := run(context.Background(), []string{"--listen", "127.0.0.1:0", "--no-announce", "--forward", url}, io.Discard, &stderr); s != exitFailed ||
 		!strings.Contains(stderr.String(), "cannot reach the NATS server") {
 		t.Errorf("no broker: exit %d, %q", s, stderr.String())
+	}
+}
+
+// A stream that exists but does not store the subject stops udpserver at
+// start-up (exit 1), naming the stream, its subjects and our subject, with
+// or without --forward-create (which never widens an existing stream).
+func TestForwardStreamNotStoringSubject(t *testing.T) {
+	node := natstest.Start(t)
+	nc, err := nats.Connect(node.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := njs.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, njs.StreamConfig{Name: "UDPKIT", Subjects: []string{"other.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"--listen", "127.0.0.1:0", "--no-announce", "--instance", "kitchen", "--forward", node.URL()}
+	for _, tc := range []struct {
+		extra []string
+		want  string
+	}{
+		{[]string{"--forward-create"}, "does not change an existing one"},
+		{[]string{"--forward-stream", "UDPKIT"}, "nats stream edit UDPKIT"},
+	} {
+		var stderr bytes.Buffer
+		s := run(context.Background(), append(base, tc.extra...), io.Discard, &stderr)
+		for _, want := range []string{tc.want, `stream "UDPKIT" stores ["other.>"]`, `"udpkit.kitchen"`} {
+			if s != exitFailed || !strings.Contains(stderr.String(), want) || strings.Contains(stderr.String(), "listening") {
+				t.Errorf("%v: exit %d, %q; want %d and %q", tc.extra, s, stderr.String(), exitFailed, want)
+			}
+		}
+	}
+}
+
+// No credential of a --forward URL (token, user, password) reaches the
+// log or an error message.
+func TestForwardRedactsCredentials(t *testing.T) {
+	node := natstest.StartWith(t, func(o *server.Options) { o.Authorization = "sekrit" })
+	tokenURL := strings.Replace(node.URL(), "://", "://sekrit@", 1)
+	_, _, stderr, stop := start(t, "--listen", "127.0.0.1:0", "--no-announce", "--forward", tokenURL, "--forward-create")
+	if s := stop(); s != exitOK {
+		t.Fatalf("exit %d: %s", s, stderr)
+	}
+	if strings.Contains(stderr.String(), "sekrit") || !strings.Contains(stderr.String(), "forwarding to JetStream") {
+		t.Errorf("token in the log, or no forwarding line: %s", stderr)
+	}
+	for _, args := range [][]string{
+		{"--forward", "nats://alice:hunter2@127.0.0.1:1"},                         // unreachable
+		{"--forward", strings.Replace(node.URL(), "://", "://alice:hunter2@", 1)}, // refused
+		{"--forward", "nats://alice:hunter2@127.0.0.1:1/x y%zz"},                  // not a URL
+		{"--forward", "http://hunter2@127.0.0.1:1"},                               // wrong scheme
+	} {
+		var stderr bytes.Buffer
+		s := run(context.Background(), append([]string{"--listen", "127.0.0.1:0", "--no-announce"}, args...), io.Discard, &stderr)
+		if s == exitOK || strings.Contains(stderr.String(), "hunter2") || !strings.Contains(stderr.String(), "REDACTED@127.0.0.1:1") && !strings.Contains(stderr.String(), "REDACTED@127.0.0.1") {
+			t.Errorf("%v: exit %d, %q: want an error without the password", args, s, stderr.String())
+		}
+	}
+}
+
+// The broker's and the files' faults are named as such: a server without
+// JetStream, wrong credentials, a missing or malformed credentials, CA or
+// certificate file.
+func TestForwardNamesTheFault(t *testing.T) {
+	plain := natstest.StartWith(t, func(o *server.Options) { o.JetStream = false })
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk")
+	if err := os.WriteFile(junk, []byte("not a key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"--listen", "127.0.0.1:0", "--no-announce", "--forward", plain.URL()}
+	for _, tc := range []struct {
+		extra []string
+		want  string
+	}{
+		{nil, "JetStream is not enabled on the NATS server"},
+		{[]string{"--forward-create"}, "JetStream is not enabled on the NATS server"},
+		{[]string{"--forward-creds", filepath.Join(dir, "missing.creds")}, "--forward-creds " + filepath.Join(dir, "missing.creds") + ": not a usable NATS credentials file"},
+		{[]string{"--forward-creds", junk}, "not a usable NATS credentials file"},
+		{[]string{"--forward-nkey", junk}, "--forward-nkey"},
+		{[]string{"--forward-tls-ca", junk}, "--forward-tls-ca " + junk + ": not a usable CA certificate file"},
+		{[]string{"--forward-tls-ca", filepath.Join(dir, "missing.pem")}, "not a usable CA certificate file"},
+		{[]string{"--forward-tls-cert", junk, "--forward-tls-key", junk}, "not a usable certificate and key"},
+	} {
+		var stderr bytes.Buffer
+		s := run(context.Background(), append(base, tc.extra...), io.Discard, &stderr)
+		if s != exitFailed || !strings.Contains(stderr.String(), tc.want) || strings.Contains(stderr.String(), "cannot reach") || strings.Contains(stderr.String(), "no responders") {
+			t.Errorf("%v: exit %d, %q; want %d and %q", tc.extra, s, stderr.String(), exitFailed, tc.want)
+		}
 	}
 }
 

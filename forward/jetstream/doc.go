@@ -11,6 +11,12 @@
 //	srv := &udpserver.Server{Handler: fwd}
 //	err = srv.ListenAndServe(ctx, ":9797")
 //
+// New refuses a configuration that could store nothing: no stream stores
+// the subject (ErrNoStream), the stream named by Config.Stream stores other
+// subjects (ErrNotStored: New names the stream, its subjects and ours), or
+// the server has no JetStream (ErrNoJetStream). EnsureStream never widens
+// an existing stream; that is the operator's call (nats stream edit).
+//
 // # What is published
 //
 // Each message goes to the subject of Config.Subject (default

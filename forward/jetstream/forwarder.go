@@ -61,6 +61,12 @@ var (
 	ErrNoStream = errors.New("no JetStream stream stores the subject")
 	// ErrBadSubject: the subject template is not a valid NATS subject.
 	ErrBadSubject = errors.New("bad subject template")
+	// ErrNotStored: the stream named by Config.Stream exists but none of
+	// its subjects covers the subject the forwarder publishes to; every
+	// publish would fail.
+	ErrNotStored = errors.New("the stream does not store the subject")
+	// ErrNoJetStream: the NATS server (or the account) has no JetStream.
+	ErrNoJetStream = errors.New("JetStream is not enabled on the NATS server (start nats-server with -js) or for this account")
 )
 
 // Config configures a Forwarder, by value; zero fields take the defaults
@@ -170,9 +176,9 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Forwarder, error) {
 	if err := ValidTemplate(cfg.Subject); err != nil {
 		return nil, fmt.Errorf("jetstream forwarder: %w %q: %w", ErrBadSubject, cfg.Subject, err)
 	}
-	probe := strings.Join(f.parts, "probe")
+	probe, pattern := strings.Join(f.parts, "probe"), strings.Join(f.parts, "*")
 	if f.parts == nil {
-		probe = f.subject
+		probe, pattern = f.subject, f.subject
 	}
 	js, err := njs.New(nc,
 		njs.WithPublishAsyncMaxPending(cfg.MaxPending),
@@ -190,7 +196,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Forwarder, error) {
 			return nil, fmt.Errorf("jetstream forwarder: %w %q (create one, e.g. nats stream add --subjects 'udpkit.>' --dupe-window 2m UDPKIT)", ErrNoStream, probe)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("jetstream forwarder: looking up the stream of %q: %w", probe, err)
+			return nil, fmt.Errorf("jetstream forwarder: looking up the stream of %q: %w", probe, noJetStream(err))
 		}
 	}
 	st, err := js.Stream(ctx, f.stream)
@@ -198,7 +204,11 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Forwarder, error) {
 		return nil, fmt.Errorf("jetstream forwarder: %w: stream %q does not exist", ErrNoStream, f.stream)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("jetstream forwarder: stream %q: %w", f.stream, err)
+		return nil, fmt.Errorf("jetstream forwarder: stream %q: %w", f.stream, noJetStream(err))
+	}
+	if sc := st.CachedInfo().Config; !coveredBy(sc, pattern) {
+		return nil, fmt.Errorf("jetstream forwarder: %w: stream %q stores %q, not %q, the subject the messages go to (add it: nats stream edit %s --subjects ...)",
+			ErrNotStored, f.stream, sc.Subjects, pattern, f.stream)
 	}
 	if d := st.CachedInfo().Config.Duplicates; d < MinDuplicates {
 		f.log.Warn("jetstream forwarder: the stream's duplicate window is shorter than a device's retransmission span; a late retransmission may be stored twice",
@@ -207,6 +217,22 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Forwarder, error) {
 	f.expected = []njs.PublishOpt{njs.WithExpectStream(f.stream)}
 	return f, nil
 }
+
+// noJetStream turns the errors of a server without JetStream (nobody
+// answers the API subjects) into ErrNoJetStream.
+func noJetStream(err error) error {
+	if errors.Is(err, nats.ErrNoResponders) || errors.Is(err, njs.ErrJetStreamNotEnabled) || errors.Is(err, njs.ErrJetStreamNotEnabledForAccount) {
+		return noJetStreamError{err}
+	}
+	return err
+}
+
+// noJetStreamError says ErrNoJetStream and keeps the client's error (no
+// responders) in the chain without repeating it.
+type noJetStreamError struct{ cause error }
+
+func (e noJetStreamError) Error() string   { return ErrNoJetStream.Error() }
+func (e noJetStreamError) Unwrap() []error { return []error{ErrNoJetStream, e.cause} }
 
 // Stream returns the name of the stream the messages go to.
 func (f *Forwarder) Stream() string { return f.stream }

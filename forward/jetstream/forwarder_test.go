@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/udpkit/udpkit/client"
@@ -287,7 +288,7 @@ func TestNewErrors(t *testing.T) {
 	if _, err := New(ctx, nc, Config{Stream: "NOPE"}); !errors.Is(err, ErrNoStream) {
 		t.Errorf("named stream missing: %v, want ErrNoStream", err)
 	}
-	for _, subj := range []string{"udpkit..x", "udpkit.>", "a b", "udpkit.*"} {
+	for _, subj := range []string{"udpkit..x", "udpkit.>", "a b", "udpkit.*", "a.{bogus}", "udpkit.{instace}", "udpkit.{source", "x}"} {
 		if _, err := New(ctx, nc, Config{Subject: subj}); !errors.Is(err, ErrBadSubject) {
 			t.Errorf("subject %q: %v, want ErrBadSubject", subj, err)
 		}
@@ -301,6 +302,73 @@ func TestNewErrors(t *testing.T) {
 		t.Errorf("subject %q", got)
 	}
 	var _ njs.JetStream = f.js
+}
+
+// A named stream that exists but stores other subjects is refused at
+// once, naming the stream, its subjects and ours: otherwise every publish
+// fails ("no response from stream") and every device gets NACK busy.
+func TestNewStreamNotStoringSubject(t *testing.T) {
+	node := natstest.Start(t)
+	nc := connect(t, node.URL())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	js, _ := njs.New(nc)
+	if _, err := js.CreateStream(ctx, njs.StreamConfig{Name: "UDPKIT", Subjects: []string{"other.>", "udpkit.kitchen.one"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, subj := range []string{"", "udpkit.kitchen.{source}", "udpkit.kitchen"} {
+		_, err := New(ctx, nc, Config{Stream: "UDPKIT", Subject: subj, Instance: "kitchen"})
+		if !errors.Is(err, ErrNotStored) || !strings.Contains(err.Error(), `"UDPKIT"`) || !strings.Contains(err.Error(), "other.>") {
+			t.Errorf("subject %q into a stream of other.>: %v, want ErrNotStored naming the stream and its subjects", subj, err)
+		}
+	}
+	if _, err := js.UpdateStream(ctx, njs.StreamConfig{Name: "UDPKIT", Subjects: []string{"other.>", "udpkit.*.*"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(ctx, nc, Config{Stream: "UDPKIT", Subject: "udpkit.kitchen.{source}"}); err != nil {
+		t.Errorf("udpkit.kitchen.{source} into udpkit.*.*: %v", err)
+	}
+	if _, err := New(ctx, nc, Config{Stream: "UDPKIT", Subject: "udpkit.a.b.{source}"}); !errors.Is(err, ErrNotStored) {
+		t.Errorf("four tokens into udpkit.*.*: %v, want ErrNotStored", err)
+	}
+}
+
+func TestCovers(t *testing.T) {
+	for _, tc := range []struct {
+		filter, pattern string
+		want            bool
+	}{
+		{"udpkit.>", "udpkit.a", true},
+		{"udpkit.>", "udpkit.a.*", true},
+		{"udpkit.>", "udpkit", false},
+		{"udpkit.*", "udpkit.*", true},
+		{"udpkit.*", "udpkit.a.b", false},
+		{"udpkit.a", "udpkit.*", false},
+		{"udpkit.a", "udpkit.a", true},
+		{">", "x", true},
+		{"*.a", "b.a", true},
+		{"other.>", "udpkit.a", false},
+	} {
+		if got := covers(tc.filter, tc.pattern); got != tc.want {
+			t.Errorf("covers(%q, %q) = %v, want %v", tc.filter, tc.pattern, got, tc.want)
+		}
+	}
+}
+
+// A NATS server without JetStream is named as such, not as "no responders".
+func TestNewWithoutJetStream(t *testing.T) {
+	node := natstest.StartWith(t, func(o *server.Options) { o.JetStream = false })
+	nc := connect(t, node.URL())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, cfg := range []Config{{}, {Stream: "UDPKIT"}} {
+		if _, err := New(ctx, nc, cfg); !errors.Is(err, ErrNoJetStream) {
+			t.Errorf("%+v: %v, want ErrNoJetStream", cfg, err)
+		}
+	}
+	if _, err := EnsureStream(ctx, nc, njs.StreamConfig{Name: "UDPKIT"}); !errors.Is(err, ErrNoJetStream) || strings.Contains(err.Error(), "no responders") {
+		t.Errorf("EnsureStream: %v, want ErrNoJetStream", err)
+	}
 }
 
 // A duplicate window shorter than a device's retransmission span is
