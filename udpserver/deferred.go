@@ -42,6 +42,7 @@ type exchange struct {
 type Responder struct {
 	s    *Server
 	c    conn
+	rq   *replyQueue
 	out  packet // the addresses the reply needs, copied from the request's packet
 	key  dedupKey
 	id   uint64
@@ -87,6 +88,7 @@ func (r *Request) Defer() (*Responder, error) {
 	ex.resp = &Responder{
 		s:    s,
 		c:    p.c,
+		rq:   p.rq,
 		out:  packet{remote: p.remote, local: p.local, ifindex: p.ifindex, dst: p.dst, addr: p.addr},
 		key:  ex.key,
 		id:   r.ID,
@@ -102,7 +104,8 @@ func (r *Request) Defer() (*Responder, error) {
 // Done completes a deferred message: nil acknowledges it (ACK, or "ack\n"
 // for a raw datagram), an error refuses it with a NACK as a handler's
 // returned error would (a *RejectError in its chain chooses the code). The
-// reply goes out at once; it is remembered for retransmissions like any
+// reply leaves with the socket's next batch of deferred replies (one
+// sendmmsg on Linux); it is remembered for retransmissions like any
 // other, except NACK busy, which is forgotten so that the client's
 // retransmission is handled anew.
 func (rs *Responder) Done(err error) {
@@ -110,19 +113,22 @@ func (rs *Responder) Done(err error) {
 		return
 	}
 	s := rs.s
-	defer s.deferDone()
 	code, reason := s.result(err)
+	var buf [wire.HeaderLen + maxReasonLen + wire.AuthTrailerLen]byte // room for the seal
 	var out []byte
 	if rs.raw {
 		if code != wire.CodeNone {
+			s.deferDone()
 			return // raw mode has no words for a refusal
 		}
 		s.stats.acked.Add(1)
-		out = []byte("ack\n"[:min(4, rs.size)])
+		out = append(buf[:0], "ack\n"[:min(4, rs.size)]...)
 	} else {
+		// The entry is finished before the reply leaves: a retransmission
+		// that crosses the reply is answered from the table.
 		s.dedup.finish(rs.key, code, reason)
 		w := worker{Server: s, clock: -1} // its counts reach the shared ones at once (done)
-		out = w.answer(make([]byte, 0, wire.HeaderLen+len(reason)+wire.AuthTrailerLen), rs.id, code, reason, rs.size)
+		out = w.answer(buf[:0], rs.id, code, reason, rs.size)
 		if rs.sealed {
 			out = w.seal(out, rs.keyID)
 		}
@@ -131,11 +137,25 @@ func (rs *Responder) Done(err error) {
 			return
 		}
 	}
-	if rs.c == nil {
+	if rs.c == nil || len(out) == 0 {
+		s.deferDone()
 		return
 	}
+	if rs.rq != nil && s.ctx.Err() == nil && rs.rq.put(&rs.out, out) {
+		return // the socket's reply loop sends it and releases the slot
+	}
+	rs.write(out)
+	s.deferDone()
+}
+
+// write sends out at once, one system call: when the socket has no reply
+// queue or its queue is full. It copies out so that Done's buffer stays on
+// the stack for the queued path.
+func (rs *Responder) write(out []byte) {
+	s := rs.s
+	b := append(make([]byte, 0, len(out)), out...)
 	rs.out.woob = make([]byte, 0, oobSize)
-	if err := rs.c.write(&rs.out, out); err != nil && !s.isClosing() {
+	if err := rs.c.write(&rs.out, b); err != nil && !s.isClosing() {
 		s.stats.writeErrors.Add(1)
 		s.logLimited(&s.logWrite, slog.LevelWarn, "udpserver: write failed", "to", rs.out.remote, "err", err)
 	}

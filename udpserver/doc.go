@@ -84,6 +84,10 @@
 // twice for it. MaxDeferred (default 4096) bounds the replies outstanding;
 // past it Defer returns an error that refuses the message with NACK busy.
 // Shutdown waits for the deferred replies before it closes the sockets.
+// Completed replies are queued per socket (256 at most; past that a
+// completion sends its own) and the socket's reply goroutine sends what
+// accumulated in one sendmmsg on Linux, so a burst of completions costs
+// one system call rather than one each.
 // Package forward/jetstream is such a handler.
 //
 // A NACK busy, deferred or not, is not remembered in the de-duplication

@@ -22,13 +22,14 @@ type packet struct {
 	ifindex int            // interface the datagram arrived on, 0 if unknown
 	dst     bool           // local came from a control message: reply from it
 
-	oob  []byte   // control messages received
-	woob []byte   // control messages to send
-	addr net.Addr // sender as a net.Addr, for PacketConns that are not *net.UDPConn
-	req  Request  // handed to the handler
-	c    conn     // the socket it came through, for a deferred reply
-	ex   exchange // what Request.Defer needs
-	auth authInfo // who sealed the datagram being handled (auth.go)
+	oob  []byte      // control messages received
+	woob []byte      // control messages to send
+	addr net.Addr    // sender as a net.Addr, for PacketConns that are not *net.UDPConn
+	req  Request     // handed to the handler
+	c    conn        // the socket it came through, for a deferred reply
+	rq   *replyQueue // that socket's queue of deferred replies, if any
+	ex   exchange    // what Request.Defer needs
+	auth authInfo    // who sealed the datagram being handled (auth.go)
 }
 
 // oobSize fits IPV6_PKTINFO and IP_PKTINFO with room to spare.

@@ -519,14 +519,15 @@ func (s *Server) serve(pc net.PacketConn) error {
 	s.mu.Unlock()
 
 	c := newConn(pc, s.log)
+	q := newReplyQueue(s, c)
 	worker := func() error {
 		if bc := newBatchConn(c, s.cfg.batchSize, s.cfg.maxDatagram); bc != nil {
 			for _, p := range bc.packets() {
-				p.c = c
+				p.c, p.rq = c, q
 			}
 			return s.serveBatch(bc)
 		}
-		return s.serveWorker(c)
+		return s.serveWorker(c, q)
 	}
 	errs := make(chan error, s.cfg.workers)
 	for range s.cfg.workers - 1 {
@@ -543,6 +544,7 @@ func (s *Server) serve(pc net.PacketConn) error {
 	closed := s.closed
 	s.mu.Unlock()
 	s.waitDeferred()
+	q.close()
 	pc.Close() // the workers are gone and no reply is deferred: every reply has been sent
 	if closed {
 		return ErrServerClosed
@@ -551,10 +553,10 @@ func (s *Server) serve(pc net.PacketConn) error {
 }
 
 // serveWorker is one read-handle-reply loop on c.
-func (s *Server) serveWorker(c conn) error {
+func (s *Server) serveWorker(c conn, q *replyQueue) error {
 	defer s.wg.Done()
 	p := newPacket(s.cfg.maxDatagram)
-	p.c = c
+	p.c, p.rq = c, q
 	reply := make([]byte, 0, max(s.cfg.maxDatagram, wire.HeaderLen+maxReasonLen))
 	w := newWorker(s)
 	var backoff readBackoff

@@ -257,26 +257,56 @@ func MsgID(sender netip.AddrPort, id uint64) string {
 	return sender.String() + "/" + strconv.FormatUint(id, 16)
 }
 
+// appendID appends id as wire.IDString writes it, without a string.
+func appendID(b []byte, id uint64) []byte {
+	const digits = "0123456789abcdef"
+	for shift := 60; shift >= 0; shift -= 4 {
+		b = append(b, digits[id>>uint(shift)&0xf])
+	}
+	return b
+}
+
 // ServeUDP publishes r and defers its reply until the PubAck. Without a
 // free deferred slot (udpserver.Server.MaxDeferred) or publish slot
 // (Config.MaxPending), or when the connection refuses the publish, it
 // returns an error that NACKs busy.
 func (f *Forwarder) ServeUDP(ctx context.Context, r *udpserver.Request) error {
-	m := nats.NewMsg(f.Subject(r.Remote.Addr()))
+	m := &nats.Msg{Subject: f.Subject(r.Remote.Addr()), Header: make(nats.Header, 7)}
 	m.Data = append([]byte(nil), r.Payload...)
-	h := m.Header
-	h.Set(HeaderSource, r.Remote.String())
-	if r.Local.IsValid() {
-		h.Set(HeaderDestination, r.Local.String())
+	// The header values are slices of one string, and the header's value
+	// slices of one array: three allocations per message instead of ten,
+	// for what the profile showed as a visible share of the forwarder's
+	// own cost (BENCHMARKS.md).
+	var b [160]byte
+	t := r.Remote.AppendTo(b[:0])
+	src := len(t)
+	if !r.Raw {
+		t = append(t, '/')
+		t = strconv.AppendUint(t, r.ID, 16)
 	}
-	h.Set(HeaderReceived, time.Now().UTC().Format(time.RFC3339Nano))
-	h.Set(HeaderInstance, f.cfg.Instance)
+	msgID := len(t)
+	t = time.Now().UTC().AppendFormat(t, time.RFC3339Nano)
+	recv := len(t)
+	t = appendID(t, r.ID) // as wire.IDString: 16 hex digits
+	dec := len(t)
+	if r.Local.IsValid() {
+		t = r.Local.AppendTo(t)
+	}
+	all := string(t)
+	vals := make([]string, 7)
+	set := func(i int, k, v string) { vals[i] = v; m.Header[k] = vals[i : i+1 : i+1] }
+	set(0, HeaderSource, all[:src])
+	if r.Local.IsValid() {
+		set(1, HeaderDestination, all[dec:])
+	}
+	set(2, HeaderReceived, all[msgID:recv])
+	set(3, HeaderInstance, f.cfg.Instance)
 	if r.Raw {
-		h.Set(HeaderKind, "raw")
+		set(4, HeaderKind, "raw")
 	} else {
-		h.Set(HeaderKind, "data")
-		h.Set(HeaderMessageID, wire.IDString(r.ID))
-		h.Set(njs.MsgIDHeader, MsgID(r.Remote, r.ID))
+		set(4, HeaderKind, "data")
+		set(5, HeaderMessageID, all[recv:dec])
+		set(6, njs.MsgIDHeader, all[:msgID])
 	}
 	resp, err := r.Defer()
 	if err != nil {

@@ -58,6 +58,13 @@ type stack struct {
 // publishing through nc.
 func startStack(t testing.TB, nc *nats.Conn, cfg Config, pc net.PacketConn) *stack {
 	t.Helper()
+	return startStackServer(t, nc, cfg, pc, &udpserver.Server{})
+}
+
+// startStackServer is startStack with srv's settings (its Handler is set to
+// the forwarder).
+func startStackServer(t testing.TB, nc *nats.Conn, cfg Config, pc net.PacketConn, srv *udpserver.Server) *stack {
+	t.Helper()
 	fwd, err := New(t.Context(), nc, cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -67,7 +74,8 @@ func startStack(t testing.TB, nc *nats.Conn, cfg Config, pc net.PacketConn) *sta
 			t.Fatal(err)
 		}
 	}
-	st := &stack{srv: &udpserver.Server{Handler: fwd}, fwd: fwd, done: make(chan error, 1)}
+	srv.Handler = fwd
+	st := &stack{srv: srv, fwd: fwd, done: make(chan error, 1)}
 	st.addr = pc.LocalAddr().(*net.UDPAddr).AddrPort()
 	go func() { st.done <- st.srv.Serve(pc) }()
 	t.Cleanup(func() { st.stop(t) })
