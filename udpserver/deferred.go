@@ -114,7 +114,7 @@ func (rs *Responder) Done(err error) {
 	}
 	s := rs.s
 	code, reason := s.result(err)
-	var buf [wire.HeaderLen + maxReasonLen + wire.AuthTrailerLen]byte // room for the seal
+	var buf [wire.HeaderLen + maxReasonLen + wire.AuthTrailerLen]byte
 	var out []byte
 	if rs.raw {
 		if code != wire.CodeNone {
@@ -128,9 +128,12 @@ func (rs *Responder) Done(err error) {
 		// that crosses the reply is answered from the table.
 		s.dedup.finish(rs.key, code, reason)
 		w := worker{Server: s, clock: -1} // its counts reach the shared ones at once (done)
-		out = w.answer(buf[:0], rs.id, code, reason, rs.size)
 		if rs.sealed {
-			out = w.seal(out, rs.keyID)
+			// A buffer of its own: sealing makes it escape, and buf must
+			// stay on the stack for the unauthenticated path (0 allocations).
+			out = w.seal(w.answer(make([]byte, 0, len(buf)), rs.id, code, reason, rs.size), rs.keyID)
+		} else {
+			out = w.answer(buf[:0], rs.id, code, reason, rs.size)
 		}
 		w.done()
 		if out == nil {
