@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/wire"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -47,6 +48,14 @@ type BenchConfig struct {
 	// Timeout is how long a request may stay unanswered before it counts
 	// as lost. Default DefaultBenchTimeout (500 ms).
 	Timeout time.Duration
+	// Keys turns authentication on (PROTOCOL.md section 5), as
+	// Config.Keys does for a client: each socket signs its requests with
+	// a sender ID of its own and a new counter for every datagram (a
+	// replacement for a lost request is a new message, sealed anew), and
+	// takes only replies that verify; the others are ignored and counted
+	// (BenchResult.Unauthenticated, BenchResult.BadAuth). The trailer
+	// (wire.AuthTrailerLen bytes) comes on top of Size.
+	Keys *auth.Keyring
 }
 
 // DefaultBenchConfig returns the configuration Bench uses for zero fields.
@@ -82,6 +91,11 @@ type BenchResult struct {
 	// Sent counts requests, Replies ACKs and PONGs, Lost the requests
 	// given up, Nacks the NACKs (RateLimited of them "rate limited").
 	Sent, Replies, Lost, Nacks, RateLimited int
+	// Unauthenticated counts replies ignored because they had no AUTH
+	// flag while the bench has keys, or had one while it has none;
+	// BadAuth those that failed verification (bad tag, unknown key,
+	// replay, clock).
+	Unauthenticated, BadAuth int
 	// RTT percentiles, maximum and mean of the replies (zero without).
 	RTTP50, RTTP90, RTTP99, RTTMax, RTTMean time.Duration
 }
@@ -180,6 +194,8 @@ func (r *BenchResult) add(o BenchResult) {
 	r.Lost += o.Lost
 	r.Nacks += o.Nacks
 	r.RateLimited += o.RateLimited
+	r.Unauthenticated += o.Unauthenticated
+	r.BadAuth += o.BadAuth
 }
 
 // benchLive is one loop's counts so far, which the loop publishes once per
@@ -233,10 +249,15 @@ func benchConn(ctx context.Context, conn *net.UDPConn, kind wire.Type, cfg Bench
 	if a, ok := conn.RemoteAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
 		pc = ipv6.NewPacketConn(conn)
 	}
+	// One auth state per socket: its own sender ID and counter, and its
+	// own replay window for the server's replies (nil without keys).
+	sec := newAuthState(cfg.Keys)
 	rmsgs, wmsgs := make([]ipv4.Message, benchBatch), make([]ipv4.Message, benchBatch)
+	bufs := make([][]byte, benchBatch) // the unsealed requests, with room for the trailer
 	for i := range rmsgs {
 		rmsgs[i].Buffers = [][]byte{make([]byte, 2048)}
-		wmsgs[i].Buffers = [][]byte{make([]byte, cfg.Size)}
+		bufs[i] = make([]byte, cfg.Size, cfg.Size+sec.overhead())
+		wmsgs[i].Buffers = [][]byte{bufs[i]}
 	}
 	queued := 0 // requests prepared in wmsgs
 	flush := func() error {
@@ -264,7 +285,17 @@ func benchConn(ctx context.Context, conn *net.UDPConn, kind wire.Type, cfg Bench
 			outstanding--
 			res.Lost++
 		}
-		wire.AppendHeader(wmsgs[queued].Buffers[0][:0], wire.Header{Type: kind, ID: id})
+		b := bufs[queued]
+		wire.AppendHeader(b[:0], wire.Header{Type: kind, ID: id}) // clears the AUTH flag and key ID of the last seal
+		if sec != nil {
+			// Sealed in place: the trailer fits in b's capacity, so
+			// signing allocates nothing.
+			sealed, err := sec.signer.Sign(b)
+			if err != nil {
+				return err
+			}
+			wmsgs[queued].Buffers[0] = sealed
+		}
 		queued++
 		sentAt[slot], pending[slot] = now, true
 		outstanding++
@@ -309,8 +340,14 @@ func benchConn(ctx context.Context, conn *net.UDPConn, kind wire.Type, cfg Bench
 			return res, rtts, fmt.Errorf("read: %w", err)
 		}
 		for _, m := range rmsgs[:n] {
-			h, _, err := wire.Parse(m.Buffers[0][:m.N])
+			h, _, err := sec.open(m.Buffers[0][:m.N])
 			if err != nil {
+				switch classify(err) {
+				case authMissing:
+					res.Unauthenticated++
+				case authBad:
+					res.BadAuth++
+				}
 				continue
 			}
 			slot := h.ID & mask

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/client/clienttest"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -65,5 +66,109 @@ func TestBenchAll(t *testing.T) {
 	}
 	if got := len(r.Handled()); got < res.Replies {
 		t.Errorf("responder handled %d, bench counted %d replies", got, res.Replies)
+	}
+}
+
+// TestBenchKeyFile loads a real keyed udpserver: with its key the replies
+// come back authenticated and the handler runs; with a wrong key or none
+// the server acknowledges nothing and handles nothing.
+func TestBenchKeyFile(t *testing.T) {
+	keys := testKeyring(t, 1)
+	addr, s, runs := authServer(t, keys)
+	ra, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bench := func(keys *auth.Keyring, ping bool) BenchResult {
+		t.Helper()
+		var conns []*net.UDPConn
+		for range 2 {
+			c, err := net.DialUDP("udp", nil, ra)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			conns = append(conns, c)
+		}
+		res, err := BenchAll(testContext(t), conns, BenchConfig{Keys: keys, Ping: ping, InFlight: 4, Duration: 300 * time.Millisecond, Timeout: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	for _, ping := range []bool{false, true} {
+		res := bench(keys, ping)
+		if res.Replies == 0 || res.Nacks != 0 || res.Unauthenticated != 0 || res.BadAuth != 0 {
+			t.Fatalf("ping %v, with the key: %+v", ping, res)
+		}
+		if got := runs.Load(); !ping && got < int64(res.Replies) {
+			t.Errorf("server handled %d, bench counted %d replies", got, res.Replies)
+		}
+	}
+	// The keyed runs end with requests in flight: let the server handle
+	// them before taking the baseline.
+	st := s.Stats()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		now := s.Stats()
+		if now.Pings == st.Pings && now.Acked == st.Acked {
+			break
+		}
+		st = now
+	}
+	before := runs.Load()
+	for _, ping := range []bool{false, true} {
+		for name, k := range map[string]*auth.Keyring{"wrong key": testKeyring(t, 2), "no key": nil} {
+			res := bench(k, ping)
+			if res.Replies != 0 || res.Nacks != 0 || res.Sent == 0 || res.Lost == 0 {
+				t.Errorf("ping %v, %s: %+v, want requests sent and lost, nothing answered", ping, name, res)
+			}
+		}
+	}
+	after := s.Stats()
+	if got := runs.Load(); got != before {
+		t.Errorf("handler ran %d times for requests without the key", got-before)
+	}
+	if after.Acked != st.Acked || after.Pings != st.Pings || after.Nacked != st.Nacked {
+		t.Errorf("server answered requests without the key: acked %d → %d, pings %d → %d, nacked %d → %d",
+			st.Acked, after.Acked, st.Pings, after.Pings, st.Nacked, after.Nacked)
+	}
+	if after.Unauthenticated == st.Unauthenticated || after.BadTag == st.BadTag {
+		t.Errorf("server did not count the refused requests: %+v → %+v", st, after)
+	}
+}
+
+// TestBenchKeysAllocs: sealing a request and verifying its reply allocate
+// nothing once the sockets run.
+// The request path (header, seal in place) and the reply path (verify a
+// known sender) of a keyed bench allocate nothing.
+func TestBenchKeysAllocs(t *testing.T) {
+	keys := testKeyring(t, 1)
+	sec, peer := newAuthState(keys), newAuthState(keys)
+	buf := make([]byte, DefaultBenchSize, DefaultBenchSize+sec.overhead())
+	reply := make([]byte, 0, 64)
+	id := uint64(1)
+	round := func() {
+		wire.AppendHeader(buf[:0], wire.Header{Type: wire.TypePing, ID: id})
+		req, err := sec.signer.Sign(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _, err := peer.open(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := peer.signer.SignWith(wire.AppendHeader(reply[:0], wire.Header{Type: wire.TypePong, ID: h.ID}), h.KeyID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := sec.open(r); err != nil {
+			t.Fatal(err)
+		}
+		id++
+	}
+	round() // the first datagram of each sender makes its replay window
+	if n := testing.AllocsPerRun(1000, round); n != 0 {
+		t.Errorf("%.1f allocations per request and reply, want 0", n)
 	}
 }

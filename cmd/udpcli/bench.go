@@ -30,6 +30,10 @@ Linux), so one generator core can load a server of several; several
 sockets have several source ports, which a server with --sockets N
 (SO_REUSEPORT) spreads across its sockets.
 Each request carries a fresh message ID, so the server handles every one.
+With --key-file (or $UDPKIT_KEY_FILE, $UDPKIT_KEY) every request is
+authenticated (each socket its own sender ID, each datagram a new seal,
+its 32-byte trailer on top of the request) and only authenticated replies
+count; the others are ignored and reported on stderr.
 A request unanswered for --timeout counts as lost and is replaced. -s is
 the payload of each request, after the 16-byte header, as ping's -s (before
 it followed ping, -s counted the header too: --datagram-size keeps that).
@@ -94,7 +98,12 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 	ping := fs.Bool("ping", false, "send PINGs (no handler, no de-duplication) instead of DATA")
 	timeout := cliflag.Seconds(fs, "timeout", "W", 500*time.Millisecond, "a request unanswered this long counts as lost")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
+	loadKeys := cliflag.KeyFile(fs)
 	return func(ctx context.Context, io stdio, args []string) error {
+		keys, _, err := loadKeys()
+		if err != nil {
+			return usagef("%v", err)
+		}
 		if len(args) != 1 {
 			if hint := splitPortHint(args); hint != "" && len(args) == 2 {
 				return usagef("want exactly one HOST:PORT, such as %s", hint)
@@ -127,6 +136,13 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		if err := unicastOnly(args[0]); err != nil {
 			return err
 		}
+		trailer := 0
+		if keys != nil {
+			trailer = wire.AuthTrailerLen
+		}
+		if whole+trailer > wire.DefaultMaxDatagram {
+			return usagef("request of %d bytes plus the %d-byte authentication trailer: over %d bytes", whole, trailer, wire.DefaultMaxDatagram)
+		}
 		aps, err := client.Resolve(ctx, args[0])
 		if errors.Is(err, client.ErrBadAddress) {
 			return usagef("%v", err)
@@ -150,7 +166,7 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		// SIGUSR1 (as dd), SIGQUIT or SIGINFO: the counts so far on stderr.
 		status := statusRequests(ctx, io)
 		br, err := client.BenchAll(ctx, conns, client.BenchConfig{Ping: *ping, InFlight: *inflight, Size: whole,
-			Duration: *duration, Timeout: *timeout, Status: status, OnStatus: func(r client.BenchResult) {
+			Duration: *duration, Timeout: *timeout, Keys: keys, Status: status, OnStatus: func(r client.BenchResult) {
 				fmt.Fprintf(io.err, "%d sent, %d replies, %d lost, %d nacks in %.1f s: %.0f replies/s so far\n",
 					r.Sent, r.Replies, r.Lost, r.Nacks, r.Elapsed.Seconds(), float64(r.Replies)/r.Elapsed.Seconds())
 			}})
@@ -179,6 +195,10 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 			// NACK busy, which measures the table, not the server.
 			fmt.Fprintf(io.err, "udpcli bench: %d requests got a NACK (busy, most likely: the server remembers at most --dedup-per-source message IDs of one sender for --dedup-window): "+
 				"run the server with --dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144 to measure it, or bench --ping\n", busy)
+		}
+		if br.Unauthenticated+br.BadAuth > 0 {
+			fmt.Fprintf(io.err, "udpcli bench: ignored %d unauthenticated and %d wrongly authenticated replies (does the server have the same key file, or none when bench has none?)\n",
+				br.Unauthenticated, br.BadAuth)
 		}
 		if r.Replies == 0 {
 			return failed(errors.New("no reply came"))

@@ -1,13 +1,19 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/client/clienttest"
+	"github.com/udpkit/udpkit/udpserver"
 )
 
 func TestBench(t *testing.T) {
@@ -110,5 +116,68 @@ func TestBenchErrors(t *testing.T) {
 	_, stderr, code := runCLI(t, "", "bench", "-d", "0.2", addr)
 	if code != 1 || !strings.Contains(stderr, "refused") {
 		t.Errorf("bench to a closed port: exit %d, %q; want 1 and refused", code, stderr)
+	}
+}
+
+// TestBenchKeyFile runs bench --key-file against a real keyed udpserver:
+// with its key file the replies come; with another key or none the server
+// answers nothing and bench exits 1.
+func TestBenchKeyFile(t *testing.T) {
+	t.Setenv(auth.EnvKeyFile, "")
+	t.Setenv(auth.EnvKey, "")
+	dir := t.TempDir()
+	keyFile := func(name string) (string, *auth.Keyring) {
+		k, err := auth.GenerateKey(1, auth.RoleCurrent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kr, err := auth.NewKeyring(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, name)
+		if err := auth.WriteFile(path, kr, false); err != nil {
+			t.Fatal(err)
+		}
+		return path, kr
+	}
+	good, keys := keyFile("good.key")
+	wrong, _ := keyFile("wrong.key")
+	var runs atomic.Int64
+	s := &udpserver.Server{Keys: keys, Handler: udpserver.HandlerFunc(func(context.Context, *udpserver.Request) error {
+		runs.Add(1)
+		return nil
+	})}
+	pc, err := udpserver.Listen(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Skip(err)
+	}
+	s.Stats() // fixes the server's start, the time floor of authentication
+	go s.Serve(pc)
+	defer s.Close()
+	addr := pc.LocalAddr().String()
+
+	out, stderr, code := runCLI(t, "", "bench", "--json", "-d", "0.3", "--inflight", "4", "--conns", "2", "--key-file", good, addr)
+	if code != 0 {
+		t.Fatalf("with the key: exit %d: %s", code, stderr)
+	}
+	var res benchResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v: %q", err, out)
+	}
+	if res.Replies == 0 || runs.Load() < int64(res.Replies) {
+		t.Errorf("with the key: %+v, server handled %d", res, runs.Load())
+	}
+	time.Sleep(200 * time.Millisecond) // the last requests in flight
+	before := runs.Load()
+	for name, args := range map[string][]string{"wrong key": {"--key-file", wrong}, "no key": nil} {
+		args = append(append([]string{"bench", "-d", "0.3", "-W", "0.1"}, args...), addr)
+		_, stderr, code := runCLI(t, "", args...)
+		if code != 1 || !strings.Contains(stderr, "no reply came") {
+			t.Errorf("%s: exit %d, stderr %q; want 1, no reply", name, code, stderr)
+		}
+	}
+	if got := runs.Load(); got != before {
+		t.Errorf("handler ran %d times for requests without the key", got-before)
 	}
 }
