@@ -102,7 +102,7 @@ var badVectors = []badVector{
 	{"other-key", "data with the key ID changed to 6, the previous key: the tag was made with key 7", "data", func(b []byte) []byte { b[7] = 6; return b }, ErrBadTag},
 	{"unknown-key", "data with the key ID changed to 9, a key the keyring does not hold", "data", func(b []byte) []byte { b[7] = 9; return b }, ErrUnknownKey},
 	{"no-auth-flag", "data with the auth flag cleared (and key ID 0): an unauthenticated datagram", "data", func(b []byte) []byte { b[4], b[7] = 0, 0; return b }, wire.ErrNotAuth},
-	{"short-trailer", "ack cut by one byte: no room for the 40-byte trailer", "ack", func(b []byte) []byte { return b[:len(b)-1] }, wire.ErrShort},
+	{"short-trailer", "ack cut by one byte: no room for the 40-byte trailer", "ack", func(b []byte) []byte { return b[:len(b)-1] }, wire.ErrTrailer},
 	{"ack-with-body", "an ack with one body byte, sealed (a valid tag on an invalid message)", "", nil, wire.ErrBody},
 }
 
@@ -175,7 +175,7 @@ func errName(err error) string {
 
 var vectorErrors = map[string]error{
 	"ErrBadTag": ErrBadTag, "ErrUnknownKey": ErrUnknownKey, "ErrNotAuth": wire.ErrNotAuth,
-	"ErrShort": wire.ErrShort, "ErrBody": wire.ErrBody,
+	"ErrTrailer": wire.ErrTrailer, "ErrBody": wire.ErrBody,
 }
 
 // TestVectors regenerates the vectors and compares them with the file (or

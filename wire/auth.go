@@ -61,14 +61,9 @@ func ParseAuth(b []byte) (Header, []byte, Freshness, []byte, error) {
 	if len(b) >= HeaderLen && IsMessage(b) && Flags(b[4])&FlagAuth == 0 {
 		return Header{}, nil, f, nil, ErrNotAuth
 	}
-	if len(b) < MinAuthLen {
-		if len(b) < HeaderLen || !IsMessage(b) {
-			_, _, err := Parse(b) // too short for a header, or not a udpkit datagram
-			return Header{}, nil, f, nil, err
-		}
-		return Header{}, nil, f, nil, ErrShort // no room for the trailer
-	}
-	h, body, err := Parse(b) // strips the trailer and applies the per-type rules to the real body
+	// Parse strips the trailer (or says ErrTrailer when there is no room for
+	// it) and applies the per-type rules to the real body.
+	h, body, err := Parse(b)
 	if err != nil {
 		return h, nil, f, nil, err
 	}
