@@ -29,9 +29,9 @@ func newGate(keys *auth.Keyring) (*gate, error) {
 	return &gate{send: s, recv: auth.NewReceiver(keys, auth.ReplayConfig{})}, nil
 }
 
-// open returns the header and body of b, or ok false when b is dropped.
-// The header of an authenticated datagram comes back without FlagAuth, as
-// the probe codec expects a verified datagram.
+// open returns the header and body of b, or ok false when b is dropped:
+// without keys an authenticated datagram is dropped (PROTOCOL.md section
+// 5), with keys one that does not verify.
 func (g *gate) open(b []byte) (h wire.Header, body []byte, ok bool) {
 	if g == nil {
 		h, body, err := wire.Parse(b)
@@ -40,7 +40,6 @@ func (g *gate) open(b []byte) (h wire.Header, body []byte, ok bool) {
 	m, err := g.recv.Verify(b)
 	switch {
 	case err == nil:
-		m.Header.Flags &^= wire.FlagAuth
 		return m.Header, m.Body, true
 	case errors.Is(err, auth.ErrReplay) || errors.Is(err, auth.ErrTooOld):
 		g.replays.Add(1)
