@@ -51,6 +51,16 @@ func AppendFreshness(dst []byte, f Freshness) []byte {
 	return binary.BigEndian.AppendUint64(dst, f.Time)
 }
 
+// SetAuth marks the header of datagram b, in place, as authenticated with
+// key keyID: it sets FlagAuth and writes the key ID. b must hold at least a
+// header (HeaderLen bytes); the trailer is the caller's to append
+// (AppendFreshness, then the tag).
+func SetAuth(b []byte, keyID uint16) {
+	_ = b[HeaderLen-1] // one bounds check: b holds a whole header
+	b[4] |= byte(FlagAuth)
+	binary.BigEndian.PutUint16(b[6:8], keyID)
+}
+
 // ParseAuth decodes an authenticated datagram: its header, its body (a
 // sub-slice of b, without the trailer), its freshness fields and its tag
 // (the last TagLen bytes of b). It checks every rule Parse checks and that

@@ -51,6 +51,16 @@ func TestParseAuth(t *testing.T) {
 	}
 }
 
+func TestSetAuth(t *testing.T) {
+	b := AppendData(nil, 3, []byte("hi"))
+	SetAuth(b, 0x0107)
+	b = append(AppendFreshness(b, Freshness{1, 2, 3}), make([]byte, TagLen)...)
+	h, body, f, _, err := ParseAuth(b)
+	if err != nil || h != (Header{Type: TypeData, Flags: FlagAuth, KeyID: 0x0107, ID: 3}) || string(body) != "hi" || f != (Freshness{1, 2, 3}) {
+		t.Fatalf("%+v %q %+v %v", h, body, f, err)
+	}
+}
+
 func FuzzParseAuth(f *testing.F) {
 	f.Add(append(AppendFreshness(Append(nil, Header{Type: TypeData, Flags: FlagAuth, KeyID: 7, ID: 3}, []byte("hi")), Freshness{1, 2, 3}), make([]byte, TagLen)...))
 	f.Add(append(AppendFreshness(AppendHeader(nil, Header{Type: TypeAck, Flags: FlagAuth, ID: 3}), Freshness{1, 2, 3}), make([]byte, TagLen)...))
