@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/auth"
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -285,6 +286,6 @@ func newTester(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*test
 	if c.Joined() {
 		t.flags = wire.ProbeMember
 	}
-	t.sendG = t.mcast && (!cfg.Source.IsValid() || isLocalAddr(cfg.Source))
+	t.sendG = t.mcast && (!cfg.Source.IsValid() || netif.IsLocal(cfg.Source))
 	return t, nil
 }
