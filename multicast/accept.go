@@ -55,7 +55,7 @@ func (t *tester) readLoop(ctx context.Context) {
 		}
 		fails.Succeeded()
 		d := b[:pk.N]
-		h, body, ok := t.gate.open(d) // verified and parsed once, dispatched by type
+		h, body, ok := t.gate.Open(d) // verified and parsed once, dispatched by type
 		if !ok {
 			continue
 		}
@@ -68,7 +68,7 @@ func (t *tester) readLoop(ctx context.Context) {
 			if r, dst, ok := t.onProbe(pr, pk); ok {
 				out = wire.AppendReply(out[:0], r)
 				if t.gate != nil {
-					out = t.gate.seal(out, int(h.KeyID)) // with the probe's key
+					out = sealed(t.gate, out, int(h.KeyID)) // with the probe's key
 				}
 				if len(out) > 0 && len(out) <= len(d) { // never larger than the probe
 					if err := t.conn.WriteTo(out, dst); err != nil {

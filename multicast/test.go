@@ -255,7 +255,7 @@ func newTester(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*test
 	if _, err := rand.Read(t.cookieKey[:]); err != nil {
 		return nil, fmt.Errorf("multicast: cookie key: %w", err)
 	}
-	g, err := newGate(cfg.Keys)
+	g, err := auth.NewGate(cfg.Keys, auth.ReplayConfig{})
 	if err != nil {
 		return nil, err
 	}
