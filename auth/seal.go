@@ -48,8 +48,7 @@ func (kr *Keyring) Seal(b []byte, keyID uint16, f wire.Freshness) ([]byte, error
 	if h.Flags&wire.FlagAuth != 0 || h.KeyID != 0 {
 		return b, ErrSealed
 	}
-	b[4] |= byte(wire.FlagAuth)
-	binary.BigEndian.PutUint16(b[6:8], keyID)
+	wire.SetAuth(b, keyID)
 	b = wire.AppendFreshness(b, f)
 	m := e.get()
 	m.h.Write(b)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/auth"
+	"github.com/udpkit/udpkit/internal/netaddr"
 	"github.com/udpkit/udpkit/internal/readloop"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -276,9 +277,7 @@ func (c *Client) RemoteAddr() netip.AddrPort { return c.remote }
 // message ID, its identity towards the server (PROTOCOL.md section 3).
 func (c *Client) LocalAddr() netip.AddrPort {
 	if la, ok := c.conn.(interface{ LocalAddr() net.Addr }); ok {
-		if ua, ok := la.LocalAddr().(*net.UDPAddr); ok {
-			return ua.AddrPort()
-		}
+		return netaddr.AddrPort(la.LocalAddr())
 	}
 	return netip.AddrPort{}
 }

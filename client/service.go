@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/discovery"
+	"github.com/udpkit/udpkit/internal/netaddr"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -318,7 +319,7 @@ func (s *ServiceClient) client(i int) (*Client, error) {
 		return nil, err
 	}
 	if s.port == 0 {
-		s.port = nc.LocalAddr().(*net.UDPAddr).AddrPort().Port()
+		s.port = netaddr.AddrPort(nc.LocalAddr()).Port()
 	}
 	c := newClient(nc, s.addrs[i], s.ccfg)
 	c.busyFails = true

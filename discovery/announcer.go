@@ -102,7 +102,7 @@ type Announcer struct {
 	closeMu sync.Once
 	closeEr error
 	closing chan struct{} // closed by Close: Run returns
-	gate    *gate         // nil without keys
+	gate    *auth.Gate    // nil without keys
 
 	mu   sync.Mutex
 	seen map[queryKey]time.Time // query copies already handled
@@ -165,7 +165,7 @@ func (a *Announcer) Stats() AnnouncerStats {
 	st := AnnouncerStats{Queries: s.queries.Load(), Answers: s.answers.Load(), Announcements: s.announces.Load(), Duplicates: s.dups.Load(),
 		KnownSuppressed: s.known.Load(), LimitedSource: s.limSrc.Load(), LimitedGlobal: s.limGlob.Load(),
 		Conflicts: s.conflicts.Load(), Renames: s.renames.Load()}
-	st.Unauthenticated, st.Replays = a.gate.counts()
+	st.Unauthenticated, st.Replays = a.gate.Counts()
 	return st
 }
 
@@ -222,7 +222,7 @@ func newAnnouncer(cfg AnnouncerConfig, links []netif.Interface, nw network) (*An
 		log = slog.New(slog.DiscardHandler)
 	}
 	all := links
-	links = restrict(links, cfg.Bound)
+	links = netif.Restrict(links, cfg.Bound)
 	if len(links) == 0 {
 		if !slices.ContainsFunc(cfg.Bound, func(a netip.Addr) bool { return !a.IsLoopback() }) {
 			return nil, fmt.Errorf("%w: the server is bound to loopback only (%s), so it is not announced", ErrNoInterface, boundString(cfg.Bound))
@@ -248,7 +248,7 @@ func newAnnouncer(cfg AnnouncerConfig, links []netif.Interface, nw network) (*An
 	}
 	a := &Announcer{cfg: cfg, log: log, links: links, ttl: uint32(cfg.TTL / time.Second), auto: auto, closing: make(chan struct{}),
 		seen: make(map[queryKey]time.Time), limiter: newAnswerLimiter(cfg.SourceRate, cfg.GlobalRate, maxSources)}
-	g, err := newGate(cfg.Keys, time.Now())
+	g, err := auth.NewGate(cfg.Keys, auth.ReplayConfig{NotBefore: time.Now()})
 	if err != nil {
 		return nil, err
 	}
@@ -462,7 +462,7 @@ func readLoop(c pconn, in chan<- inPacket, log *slog.Logger) {
 // may need an answer (returned, with ok); an ANNOUNCE or ANSWER may show a
 // name conflict (renamed: the Announcer took a new name).
 func (a *Announcer) receive(p inPacket, now time.Time) (ans pendingAnswer, ok, renamed bool) {
-	h, body, ok := a.gate.open(p.b)
+	h, body, ok := a.gate.Open(p.b)
 	if !ok {
 		return pendingAnswer{}, false, false
 	}
@@ -479,7 +479,7 @@ func (a *Announcer) receive(p inPacket, now time.Time) (ans pendingAnswer, ok, r
 // answer decides whether datagram p, a QUERY with header h and body, is
 // to be answered and builds the answer (PROTOCOL.md section 6.4).
 func (a *Announcer) answer(p inPacket, h wire.Header, body []byte, now time.Time) (pendingAnswer, bool) {
-	l := linkByIndex(a.links, p.ifIndex)
+	l := netif.ByIndex(a.links, p.ifIndex)
 	if l == nil {
 		return pendingAnswer{}, false // arrived on an interface we do not serve
 	}
@@ -537,14 +537,14 @@ func (a *Announcer) answer(p inPacket, h wire.Header, body []byte, now time.Time
 			return pendingAnswer{}, false
 		}
 	}
-	rec, ok := wire.FitRecord(a.record(l, p.src.Addr(), a.ttl), len(p.b)-a.gate.overhead())
+	rec, ok := wire.FitRecord(a.record(l, p.src.Addr(), a.ttl), len(p.b)-a.gate.Overhead())
 	if !ok {
 		a.log.Debug("discovery: query too small for an answer", "from", p.src, "size", len(p.b))
 		return pendingAnswer{}, false
 	}
 	msg, err := wire.AppendRecord(nil, wire.TypeAnswer, h.ID, rec)
 	if err == nil && h.Flags&wire.FlagAuth != 0 {
-		msg, err = a.gate.seal(msg, int(h.KeyID))
+		msg, err = a.gate.Seal(msg, int(h.KeyID))
 	}
 	if err != nil {
 		return pendingAnswer{}, false
@@ -616,7 +616,7 @@ func (a *Announcer) sendAll(t wire.Type, ttl uint32) {
 		l := &a.links[i]
 		msg, err := wire.AppendRecord(nil, t, a.newID(), a.record(l, netip.Addr{}, ttl))
 		if err == nil {
-			msg, err = a.gate.seal(msg, -1)
+			msg, err = a.gate.Seal(msg, -1)
 		}
 		if err != nil {
 			continue

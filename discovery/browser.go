@@ -135,7 +135,7 @@ type Browser struct {
 	// foreign counts answers dropped because their record lists
 	// addresses of their family but not the one they came from.
 	foreign atomic.Uint64
-	gate    *gate // nil without keys
+	gate    *auth.Gate // nil without keys
 }
 
 // BrowserStats are a Browser's counters since it was created.
@@ -151,7 +151,7 @@ type BrowserStats struct {
 // Stats returns the Browser's counters. It is safe to call at any time.
 func (b *Browser) Stats() BrowserStats {
 	st := BrowserStats{ForeignAnswers: b.foreign.Load()}
-	st.Unauthenticated, st.Replays = b.gate.counts()
+	st.Unauthenticated, st.Replays = b.gate.Counts()
 	return st
 }
 
@@ -183,7 +183,7 @@ func newBrowser(cfg BrowserConfig, links []netif.Interface, nw network) (*Browse
 		log = slog.New(slog.DiscardHandler)
 	}
 	b := &Browser{cfg: cfg, log: log, links: links, in: make(chan inPacket, 256)}
-	g, err := newGate(cfg.Keys, time.Time{})
+	g, err := auth.NewGate(cfg.Keys, auth.ReplayConfig{})
 	if err != nil {
 		return nil, err
 	}
@@ -496,7 +496,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			if !ok {
 				return nil
 			}
-			h, body, ok := b.gate.open(p.b)
+			h, body, ok := b.gate.Open(p.b)
 			if !ok || h.Type != wire.TypeAnswer || !ids[h.ID] {
 				continue
 			}
@@ -525,7 +525,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 				// The follow-up is a 1472-byte query to the answer's
 				// source: only to a neighbour, never to whatever address
 				// a forged answer names.
-				if l := linkByIndex(b.links, p.ifIndex); l == nil || !l.OnLink(p.src.Addr()) {
+				if l := netif.ByIndex(b.links, p.ifIndex); l == nil || !l.OnLink(p.src.Addr()) {
 					continue
 				}
 			}
@@ -596,9 +596,9 @@ func fitKnown(h []uint64, service string) []uint64 {
 func (b *Browser) followUp(ids map[uint64]bool, in *Instance) {
 	id := rand.Uint64()
 	ids[id] = true
-	msg, err := wire.AppendQuery(nil, id, wire.Query{Service: in.Service, Instance: in.Instance}, wire.DefaultMaxDatagram-b.gate.overhead())
+	msg, err := wire.AppendQuery(nil, id, wire.Query{Service: in.Service, Instance: in.Instance}, wire.DefaultMaxDatagram-b.gate.Overhead())
 	if err == nil {
-		msg, err = b.gate.seal(msg, -1)
+		msg, err = b.gate.Seal(msg, -1)
 	}
 	if err != nil {
 		return
@@ -624,9 +624,9 @@ func (b *Browser) followUp(ids map[uint64]bool, in *Instance) {
 // sendQuery sends one round of query q on every link and returns how many
 // datagrams left and the last error.
 func (b *Browser) sendQuery(id uint64, q wire.Query) (int, error) {
-	msg, err := wire.AppendQuery(nil, id, q, b.cfg.QuerySize-b.gate.overhead())
+	msg, err := wire.AppendQuery(nil, id, q, b.cfg.QuerySize-b.gate.Overhead())
 	if err == nil {
-		msg, err = b.gate.seal(msg, -1)
+		msg, err = b.gate.Seal(msg, -1)
 	}
 	if err != nil {
 		return 0, err

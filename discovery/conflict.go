@@ -52,9 +52,9 @@ func (a *Announcer) probe() {
 	q := wire.Query{Service: a.cfg.Service, Instance: a.cfg.Instance}
 	for i := range a.links {
 		l := &a.links[i]
-		msg, err := wire.AppendQuery(nil, a.newID(), q, DefaultQuerySize-a.gate.overhead())
+		msg, err := wire.AppendQuery(nil, a.newID(), q, DefaultQuerySize-a.gate.Overhead())
 		if err == nil {
-			msg, err = a.gate.seal(msg, -1)
+			msg, err = a.gate.Seal(msg, -1)
 		}
 		if err != nil {
 			return
@@ -77,7 +77,7 @@ func (a *Announcer) conflict(p inPacket, h wire.Header, body []byte, now time.Ti
 	default:
 		return false
 	}
-	l := linkByIndex(a.links, p.ifIndex)
+	l := netif.ByIndex(a.links, p.ifIndex)
 	if l == nil {
 		return false
 	}

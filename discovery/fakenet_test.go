@@ -142,7 +142,7 @@ func (c *fakeConn) writeTo(b []byte, dst netip.AddrPort, ifIndex int) error {
 	if dst.Addr().Is4() != (c.family == 4) {
 		return fmt.Errorf("fake: IPv%d socket cannot send to %v", c.family, dst)
 	}
-	l := linkByIndex(c.host.links, ifIndex)
+	l := netif.ByIndex(c.host.links, ifIndex)
 	if l == nil {
 		return fmt.Errorf("fake: %s has no interface %d", c.host.name, ifIndex)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/udpkit/udpkit/netif"
@@ -42,42 +41,6 @@ func announced(l *netif.Interface, near netip.Addr) []netip.Addr {
 	return out
 }
 
-// restrict keeps the interfaces that hold one of bound and, on each, only
-// the bound addresses. With no bound address or an unspecified one (a
-// wildcard bind) it returns links unchanged.
-func restrict(links []netif.Interface, bound []netip.Addr) []netif.Interface {
-	if len(bound) == 0 || slices.ContainsFunc(bound, netip.Addr.IsUnspecified) {
-		return links
-	}
-	var out []netif.Interface
-	for _, l := range links {
-		keep := l
-		keep.IPv4 = nil
-		keep.IPv6 = nil
-		keep.IPv6LinkLocal = netip.Addr{}
-		for _, b := range bound {
-			b = b.Unmap().WithZone("")
-			for _, a := range l.IPv4 {
-				if a.Addr.Addr() == b {
-					keep.IPv4 = append(keep.IPv4, a)
-				}
-			}
-			if l.IPv6LinkLocal.WithZone("") == b {
-				keep.IPv6LinkLocal = l.IPv6LinkLocal
-			}
-			for _, p := range l.IPv6 {
-				if p.Addr() == b {
-					keep.IPv6 = append(keep.IPv6, p)
-				}
-			}
-		}
-		if keep.HasAddr() {
-			out = append(out, keep)
-		}
-	}
-	return out
-}
-
 func boundString(bound []netip.Addr) string {
 	s := make([]string, len(bound))
 	for i, b := range bound {
@@ -86,20 +49,10 @@ func boundString(bound []netip.Addr) string {
 	return strings.Join(s, ", ")
 }
 
-// linkByIndex returns the link with index i, or nil.
-func linkByIndex(links []netif.Interface, i int) *netif.Interface {
-	for k := range links {
-		if links[k].Index == i {
-			return &links[k]
-		}
-	}
-	return nil
-}
-
 // ifaceName returns the name of interface index i, from links if it is
 // there, else from the system ("" when unknown).
 func ifaceName(links []netif.Interface, i int) string {
-	if l := linkByIndex(links, i); l != nil {
+	if l := netif.ByIndex(links, i); l != nil {
 		return l.Name
 	}
 	if i == 0 {

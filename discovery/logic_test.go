@@ -71,7 +71,7 @@ func TestAnswerDecisions(t *testing.T) {
 			t.Fatalf("%s: %v %v", c.name, h, err)
 		}
 		// Only the addresses of the interface the query came in on.
-		l := linkByIndex(a.links, c.p.ifIndex)
+		l := netif.ByIndex(a.links, c.p.ifIndex)
 		for _, ad := range rec.Addrs {
 			if !l.Has(ad) {
 				t.Errorf("%s: answer names %v, not an address of %s", c.name, ad, l.Name)
@@ -96,17 +96,17 @@ func TestAnswerDecisions(t *testing.T) {
 
 func TestRestrict(t *testing.T) {
 	links := testLinks()
-	if got := restrict(links, nil); len(got) != 2 {
+	if got := netif.Restrict(links, nil); len(got) != 2 {
 		t.Error("no bound addresses: all links")
 	}
-	if got := restrict(links, []netip.Addr{netip.IPv4Unspecified()}); len(got) != 2 {
+	if got := netif.Restrict(links, []netip.Addr{netip.IPv4Unspecified()}); len(got) != 2 {
 		t.Error("wildcard: all links")
 	}
-	got := restrict(links, []netip.Addr{netip.MustParseAddr("198.18.1.10")})
+	got := netif.Restrict(links, []netip.Addr{netip.MustParseAddr("198.18.1.10")})
 	if len(got) != 1 || got[0].Name != "eth1" || len(announced(&got[0], netip.Addr{})) != 1 {
 		t.Errorf("bound to eth1's address: %+v", got)
 	}
-	if got := restrict(links, []netip.Addr{netip.MustParseAddr("127.0.0.1")}); len(got) != 0 {
+	if got := netif.Restrict(links, []netip.Addr{netip.MustParseAddr("127.0.0.1")}); len(got) != 0 {
 		t.Errorf("loopback: %+v", got)
 	}
 }

@@ -103,7 +103,7 @@ type Watcher struct {
 	stats    struct {
 		goodbyes, conflicts, evicted, ignored atomic.Uint64
 	}
-	gate *gate // nil without keys
+	gate *auth.Gate // nil without keys
 }
 
 // NewWatcher selects the interfaces and opens the Watcher's sockets.
@@ -125,7 +125,7 @@ func newWatcher(cfg WatcherConfig, links []netif.Interface, nw network) (*Watche
 		log = slog.New(slog.DiscardHandler)
 	}
 	w := &Watcher{cfg: cfg, log: log, links: links, done: make(chan struct{}), in: make(chan inPacket, 256)}
-	g, err := newGate(cfg.Keys, time.Time{})
+	g, err := auth.NewGate(cfg.Keys, auth.ReplayConfig{})
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +245,7 @@ func (w *Watcher) Stats() WatcherStats {
 	s := &w.stats
 	st := WatcherStats{ForeignGoodbyes: s.goodbyes.Load(), Conflicts: s.conflicts.Load(),
 		Evicted: s.evicted.Load(), Ignored: s.ignored.Load()}
-	st.Unauthenticated, st.Replays = w.gate.counts()
+	st.Unauthenticated, st.Replays = w.gate.Counts()
 	for _, b := range w.browsers {
 		bs := b.Stats()
 		st.Unauthenticated += bs.Unauthenticated
@@ -459,7 +459,7 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 			}
 			rearm(now)
 		case p := <-in:
-			h, body, ok := w.gate.open(p.b)
+			h, body, ok := w.gate.Open(p.b)
 			if !ok || h.Type != wire.TypeAnnounce && h.Type != wire.TypeGoodbye {
 				continue
 			}
@@ -471,7 +471,7 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 			if service != "" && !wire.EqualFold(rec.Service, service) {
 				continue
 			}
-			if linkByIndex(w.links, p.ifIndex) == nil {
+			if netif.ByIndex(w.links, p.ifIndex) == nil {
 				continue // heard on an interface not selected
 			}
 			now := time.Now()

@@ -398,7 +398,7 @@ func asciiLower(s string) string {
 
 // handle stores the records of a response and reports what it resolves.
 func (st *browse) handle(p packet, now time.Time) {
-	l := linkByIndex(st.b.links, p.info.ifIndex)
+	l := netif.ByIndex(st.b.links, p.info.ifIndex)
 	if l == nil {
 		return
 	}
@@ -524,7 +524,7 @@ func (st *browse) tryResolve(in *instState, now time.Time) {
 		st.askMissing(in, srv, len(txts) > 0, now)
 		return
 	}
-	l := linkByIndex(st.b.links, in.ifIndex)
+	l := netif.ByIndex(st.b.links, in.ifIndex)
 	has4 := slices.ContainsFunc(addrs, netip.Addr.Is4)
 	if has4 != slices.ContainsFunc(addrs, netip.Addr.Is6) {
 		// One family only: wait a little for the other, asking for it.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/udpkit/udpkit/netif"
@@ -40,40 +39,6 @@ func selectLinks(specs []string) ([]netif.Interface, error) {
 	return out, nil
 }
 
-// restrict keeps, for a server bound to specific addresses, the interfaces
-// that hold one, with only those addresses. Without bound addresses, or
-// with a wildcard among them, links are returned unchanged.
-func restrict(links []netif.Interface, bound []netip.Addr) []netif.Interface {
-	if len(bound) == 0 || slices.ContainsFunc(bound, netip.Addr.IsUnspecified) {
-		return links
-	}
-	var out []netif.Interface
-	for _, l := range links {
-		k := l
-		k.IPv4, k.IPv6, k.IPv6LinkLocal = nil, nil, netip.Addr{}
-		for _, b := range bound {
-			b = b.Unmap().WithZone("")
-			for _, a := range l.IPv4 {
-				if a.Addr.Addr() == b {
-					k.IPv4 = append(k.IPv4, a)
-				}
-			}
-			if l.IPv6LinkLocal.WithZone("") == b {
-				k.IPv6LinkLocal = l.IPv6LinkLocal
-			}
-			for _, p := range l.IPv6 {
-				if p.Addr() == b {
-					k.IPv6 = append(k.IPv6, p)
-				}
-			}
-		}
-		if k.HasAddr() {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
 // linkAddrs returns an interface's addresses as published: IPv4, then
 // global and ULA IPv6, then the link-local one (without zone).
 func linkAddrs(l *netif.Interface) []netip.Addr {
@@ -92,17 +57,15 @@ func linkAddrs(l *netif.Interface) []netip.Addr {
 
 // onLink reports whether a datagram from src with IP TTL ttl (-1 unknown)
 // that arrived on l surely comes from l's link (RFC 6762 section 11): a
-// source inside one of l's subnets (IPv4 or IPv6), an IPv6 link-local
-// source, or a TTL of 255, which no routed datagram can still have.
+// TTL of 255, which no routed datagram can still have, or a source that
+// netif.Interface.OnLink places on l (an IPv4 subnet of l, IPv6
+// link-local), or a source inside one of l's IPv6 prefixes. The last is
+// mDNS's addition: RFC 6762 counts any local subnet, while udpkit
+// discovery (netif's OnLink) trusts IPv6 only from link-local sources.
 func onLink(l *netif.Interface, src netip.Addr, ttl int) bool {
 	src = src.Unmap().WithZone("")
-	if ttl == ipTTL || src.Is6() && src.IsLinkLocalUnicast() {
+	if ttl == ipTTL || l.OnLink(src) {
 		return true
-	}
-	for _, a := range l.IPv4 {
-		if a.Addr.Contains(src) {
-			return true
-		}
 	}
 	for _, p := range l.IPv6 {
 		if p.Contains(src) {
@@ -110,13 +73,4 @@ func onLink(l *netif.Interface, src netip.Addr, ttl int) bool {
 		}
 	}
 	return false
-}
-
-func linkByIndex(links []netif.Interface, i int) *netif.Interface {
-	for k := range links {
-		if links[k].Index == i {
-			return &links[k]
-		}
-	}
-	return nil
 }

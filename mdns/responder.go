@@ -185,7 +185,7 @@ func NewResponder(cfg ResponderConfig) (*Responder, error) {
 	if err != nil {
 		return nil, err
 	}
-	links = restrict(links, cfg.Bound)
+	links = netif.Restrict(links, cfg.Bound)
 	if len(links) == 0 {
 		return nil, fmt.Errorf("%w: no selected interface holds a bound address", ErrNoInterface)
 	}
@@ -560,7 +560,7 @@ func rateKey(l *netif.Interface, family int, rr dns.RR) string {
 
 // handle processes one datagram.
 func (r *Responder) handle(p packet, now time.Time) {
-	l := linkByIndex(r.links, p.info.ifIndex)
+	l := netif.ByIndex(r.links, p.info.ifIndex)
 	if l == nil {
 		return // not an interface we serve
 	}

@@ -6,7 +6,6 @@ package multicast
 import (
 	"context"
 	"errors"
-	"net"
 	"net/netip"
 	"time"
 
@@ -24,23 +23,6 @@ func unicastPeer(a netip.Addr) bool {
 // peerKey is the map key of a peer address: unmapped, without zone.
 func peerKey(a netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(a.Addr().Unmap().WithZone(""), a.Port())
-}
-
-// isLocalAddr reports whether a is one of this host's addresses: in a
-// source-specific test only the source sends to the group.
-func isLocalAddr(a netip.Addr) bool {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return false
-	}
-	for _, x := range addrs {
-		if ipn, ok := x.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && ip.Unmap() == a.Unmap().WithZone("") {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 func (t *tester) addPeer(a netip.AddrPort, listed bool) *peerState {
@@ -73,7 +55,7 @@ func (t *tester) readLoop(ctx context.Context) {
 		}
 		fails.Succeeded()
 		d := b[:pk.N]
-		h, body, ok := t.gate.open(d) // verified and parsed once, dispatched by type
+		h, body, ok := t.gate.Open(d) // verified and parsed once, dispatched by type
 		if !ok {
 			continue
 		}
@@ -86,7 +68,7 @@ func (t *tester) readLoop(ctx context.Context) {
 			if r, dst, ok := t.onProbe(pr, pk); ok {
 				out = wire.AppendReply(out[:0], r)
 				if t.gate != nil {
-					out = t.gate.seal(out, int(h.KeyID)) // with the probe's key
+					out = sealed(t.gate, out, int(h.KeyID)) // with the probe's key
 				}
 				if len(out) > 0 && len(out) <= len(d) { // never larger than the probe
 					if err := t.conn.WriteTo(out, dst); err != nil {

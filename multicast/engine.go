@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -83,7 +84,7 @@ type tester struct {
 	limited  int
 	// cookieKey makes the return-routability cookies (cookieFor).
 	cookieKey [32]byte
-	gate      *gate // nil without keys
+	gate      *auth.Gate // nil without keys
 }
 
 // discoveredHellos is how many hellos a discovered peer gets before it
@@ -308,14 +309,14 @@ func (t *tester) send(seq uint32, hello bool) {
 
 	pr := wire.Probe{
 		Session: t.session, Seq: seq, Flags: t.flags, Count: t.count,
-		IntervalMillis: uint32(t.cfg.Interval / time.Millisecond), Pad: max(0, t.cfg.Size-wire.ProbeLen-t.gate.overhead()),
+		IntervalMillis: uint32(t.cfg.Interval / time.Millisecond), Pad: max(0, t.cfg.Size-wire.ProbeLen-t.gate.Overhead()),
 	}
 	if t.count != 0 && seq == t.count {
 		pr.Flags |= wire.ProbeLast
 	}
 	if t.sendG {
 		pr.Kind, pr.TTL, pr.Time = wire.KindMulticast, uint8(t.conn.TTL()), t.now()
-		t.buf = t.gate.seal(wire.AppendProbe(t.buf[:0], pr), -1)
+		t.buf = sealed(t.gate, wire.AppendProbe(t.buf[:0], pr), -1)
 		if len(t.buf) == 0 {
 			return
 		}
@@ -326,7 +327,7 @@ func (t *tester) send(seq uint32, hello bool) {
 	pr.Kind, pr.TTL = wire.KindUnicast, uint8(t.conn.UnicastTTL())
 	for _, a := range targets {
 		pr.Time, pr.Cookie = t.now(), a.cookie
-		t.buf = t.gate.seal(wire.AppendProbe(t.buf[:0], pr), -1)
+		t.buf = sealed(t.gate, wire.AppendProbe(t.buf[:0], pr), -1)
 		if len(t.buf) == 0 {
 			return
 		}

@@ -201,7 +201,7 @@ func (r *Report) OK(maxLoss float64) bool {
 func (t *tester) report(interrupted bool) *Report {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	refused, replays := t.gate.counts()
+	refused, replays := t.gate.Counts()
 	r := &Report{
 		Group: t.conn.Group(), Source: t.conn.Source(), TTL: t.conn.TTL(), Joined: t.conn.Joined(),
 		Session: t.session, Sent: int(t.seq), Interrupted: interrupted, Duration: time.Since(t.start),

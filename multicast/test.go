@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/auth"
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -254,7 +255,7 @@ func newTester(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*test
 	if _, err := rand.Read(t.cookieKey[:]); err != nil {
 		return nil, fmt.Errorf("multicast: cookie key: %w", err)
 	}
-	g, err := newGate(cfg.Keys)
+	g, err := auth.NewGate(cfg.Keys, auth.ReplayConfig{})
 	if err != nil {
 		return nil, err
 	}
@@ -285,6 +286,6 @@ func newTester(ctx context.Context, group netip.AddrPort, cfg TestConfig) (*test
 	if c.Joined() {
 		t.flags = wire.ProbeMember
 	}
-	t.sendG = t.mcast && (!cfg.Source.IsValid() || isLocalAddr(cfg.Source))
+	t.sendG = t.mcast && (!cfg.Source.IsValid() || netif.IsLocal(cfg.Source))
 	return t, nil
 }

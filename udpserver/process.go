@@ -134,7 +134,7 @@ func (s *worker) runExchange(ctx context.Context, p *packet, key dedupKey, id ui
 // under the counter of its first broken rule. Off the hot path.
 func (s *worker) rejected(p *packet, h wire.Header, perr error, n int) []byte {
 	switch {
-	case perr == wire.ErrShort && n < wire.HeaderLen:
+	case perr == wire.ErrShort:
 		return s.malformed(&s.stats.short, p, "short")
 	case perr == wire.ErrVersion:
 		return s.malformed(&s.stats.version, p, "version")
@@ -144,9 +144,9 @@ func (s *worker) rejected(p *packet, h wire.Header, perr error, n int) []byte {
 		return s.malformed(&s.stats.flags, p, "flags")
 	case h.Flags&wire.FlagAuth != 0 && s.recv == nil:
 		// A server without keys cannot check it: PROTOCOL.md section 5.
-		// (A missing trailer, ErrShort on a full header, lands here too.)
+		// (A missing trailer, ErrTrailer, lands here too.)
 		return s.malformed(&s.stats.auth, p, "auth")
-	case perr == wire.ErrShort:
+	case perr == wire.ErrTrailer:
 		return s.malformed(&s.stats.short, p, "short") // the authentication trailer is cut
 	case h.Type != wire.TypeData && h.Type != wire.TypePing:
 		// Replies (ACK, NACK, PONG) and discovery or multicast-test

@@ -51,6 +51,16 @@ func AppendFreshness(dst []byte, f Freshness) []byte {
 	return binary.BigEndian.AppendUint64(dst, f.Time)
 }
 
+// SetAuth marks the header of datagram b, in place, as authenticated with
+// key keyID: it sets FlagAuth and writes the key ID. b must hold at least a
+// header (HeaderLen bytes); the trailer is the caller's to append
+// (AppendFreshness, then the tag).
+func SetAuth(b []byte, keyID uint16) {
+	_ = b[HeaderLen-1] // one bounds check: b holds a whole header
+	b[4] |= byte(FlagAuth)
+	binary.BigEndian.PutUint16(b[6:8], keyID)
+}
+
 // ParseAuth decodes an authenticated datagram: its header, its body (a
 // sub-slice of b, without the trailer), its freshness fields and its tag
 // (the last TagLen bytes of b). It checks every rule Parse checks and that
@@ -61,14 +71,9 @@ func ParseAuth(b []byte) (Header, []byte, Freshness, []byte, error) {
 	if len(b) >= HeaderLen && IsMessage(b) && Flags(b[4])&FlagAuth == 0 {
 		return Header{}, nil, f, nil, ErrNotAuth
 	}
-	if len(b) < MinAuthLen {
-		if len(b) < HeaderLen || !IsMessage(b) {
-			_, _, err := Parse(b) // too short for a header, or not a udpkit datagram
-			return Header{}, nil, f, nil, err
-		}
-		return Header{}, nil, f, nil, ErrShort // no room for the trailer
-	}
-	h, body, err := Parse(b) // strips the trailer and applies the per-type rules to the real body
+	// Parse strips the trailer (or says ErrTrailer when there is no room for
+	// it) and applies the per-type rules to the real body.
+	h, body, err := Parse(b)
 	if err != nil {
 		return h, nil, f, nil, err
 	}

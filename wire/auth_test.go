@@ -26,8 +26,8 @@ func TestParseAuth(t *testing.T) {
 		{"ack with a body", seal(Header{Type: TypeAck, ID: 3}, []byte{0}), Header{}, "", ErrBody},
 		{"nack without code", seal(Header{Type: TypeNack, ID: 3}, nil), Header{}, "", ErrCode},
 		{"not authenticated", AppendData(nil, 1, make([]byte, 60)), Header{}, "", ErrNotAuth},
-		{"trailer short by one", seal(Header{Type: TypeAck, ID: 3}, nil)[:MinAuthLen-1], Header{}, "", ErrShort},
-		{"version 1 tag only", Append(nil, Header{Type: TypeData, Flags: FlagAuth, ID: 1}, tag), Header{}, "", ErrShort},
+		{"trailer short by one", seal(Header{Type: TypeAck, ID: 3}, nil)[:MinAuthLen-1], Header{}, "", ErrTrailer},
+		{"version 1 tag only", Append(nil, Header{Type: TypeData, Flags: FlagAuth, ID: 1}, tag), Header{}, "", ErrTrailer},
 		{"short", []byte{0xfa, 0x4b, 1}, Header{}, "", ErrShort},
 		{"text", []byte("hello, this is not a udpkit datagram at all, it is text"), Header{}, "", ErrMagic},
 		{"bad version", func() []byte { b := seal(Header{Type: TypeData}, nil); b[2] = 2; return b }(), Header{}, "", ErrVersion},
@@ -48,6 +48,16 @@ func TestParseAuth(t *testing.T) {
 				t.Errorf("got %+v %q %+v %x", h, body, f, gotTag)
 			}
 		})
+	}
+}
+
+func TestSetAuth(t *testing.T) {
+	b := AppendData(nil, 3, []byte("hi"))
+	SetAuth(b, 0x0107)
+	b = append(AppendFreshness(b, Freshness{1, 2, 3}), make([]byte, TagLen)...)
+	h, body, f, _, err := ParseAuth(b)
+	if err != nil || h != (Header{Type: TypeData, Flags: FlagAuth, KeyID: 0x0107, ID: 3}) || string(body) != "hi" || f != (Freshness{1, 2, 3}) {
+		t.Fatalf("%+v %q %+v %v", h, body, f, err)
 	}
 }
 

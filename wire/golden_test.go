@@ -19,7 +19,7 @@ const vectorsFile = "../testdata/vectors.txt"
 var sentinels = map[string]error{
 	"ErrShort": ErrShort, "ErrMagic": ErrMagic, "ErrVersion": ErrVersion, "ErrType": ErrType,
 	"ErrFlags": ErrFlags, "ErrReserved": ErrReserved, "ErrCode": ErrCode, "ErrBody": ErrBody,
-	"ErrMalformed": ErrMalformed,
+	"ErrMalformed": ErrMalformed, "ErrTrailer": ErrTrailer,
 }
 
 // vector is one line of vectorsFile.

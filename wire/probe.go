@@ -151,16 +151,18 @@ func ReplyTo(p Probe, ttlSeen uint8, responder uint32, flags ProbeFlags, receive
 }
 
 // probeBody checks what PROBE and REPLY bodies share: the header's type,
-// no AUTH (PROTOCOL.md section 5: a peer without keys drops AUTH
-// datagrams), the minimum length and a known kind.
+// the minimum length and a known kind. Like ParseQuery and ParseRecord, it
+// does not judge FlagAuth: Parse and ParseAuth have stripped the trailer,
+// and whether an authenticated (or unauthenticated) datagram is welcome is
+// the auth layer's decision (PROTOCOL.md section 5).
 func probeBody(h Header, body []byte, t Type, bodyLen int) bool {
-	return h.Type == t && h.Flags&FlagAuth == 0 && len(body) >= bodyLen &&
+	return h.Type == t && len(body) >= bodyLen &&
 		(Kind(body[8]) == KindMulticast || Kind(body[8]) == KindUnicast)
 }
 
 // ParseProbe decodes the body of a PROBE whose header Parse returned. It
 // fails with the bare ErrMalformed (no allocation: probes arrive at the
-// test's rate) when h is not a PROBE, carries AUTH, or the body is short
+// test's rate) when h is not a PROBE, or the body is short
 // or names an unknown kind; ExplainProbe says which.
 func ParseProbe(h Header, body []byte) (Probe, error) {
 	if !probeBody(h, body, TypeProbe, ProbeBodyLen) {
@@ -212,8 +214,6 @@ func ExplainProbe(t Type, h Header, body []byte) error {
 	switch {
 	case h.Type != t:
 		return fmt.Errorf("%w: %v is not a %v", ErrMalformed, h.Type, t)
-	case h.Flags&FlagAuth != 0:
-		return fmt.Errorf("%w: authenticated %v not supported", ErrMalformed, t)
 	case len(body) < bodyLen:
 		return fmt.Errorf("%w: %v body is %d bytes, need %d", ErrMalformed, t, len(body), bodyLen)
 	case Kind(body[8]) != KindMulticast && Kind(body[8]) != KindUnicast:

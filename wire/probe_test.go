@@ -107,7 +107,8 @@ func TestParseProbeErrors(t *testing.T) {
 		{"probe as reply", probe, true, ErrMalformed},
 		{"bad kind", mod(probe, func(b []byte) []byte { b[HeaderLen+8] = 3; return b }), false, ErrMalformed},
 		{"kind zero", mod(probe, func(b []byte) []byte { b[HeaderLen+8] = 0; return b }), false, ErrMalformed},
-		{"auth", mod(probe, func(b []byte) []byte { b[4] = byte(FlagAuth); b[7] = 1; return append(b, make([]byte, 16)...) }), false, ErrMalformed},
+		{"auth trailer cut", mod(probe, func(b []byte) []byte { b[4] = byte(FlagAuth); b[7] = 1; return b }), false, ErrTrailer},
+		{"auth body cut", mod(probe, func(b []byte) []byte { b[4] = byte(FlagAuth); b[7] = 1; return append(b, make([]byte, 16)...) }), false, ErrMalformed},
 		{"long reply", append(append([]byte(nil), reply...), 0), true, ErrMalformed},
 		{"short reply", reply[:ReplyLen-1], true, ErrMalformed},
 		{"version", mod(probe, func(b []byte) []byte { b[2] = 2; return b }), false, ErrVersion},
@@ -125,6 +126,23 @@ func TestParseProbeErrors(t *testing.T) {
 				t.Errorf("err = %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestProbeBodyIgnoresAuthFlag: like ParseQuery and ParseRecord, the
+// probe body parsers take the body Parse (or ParseAuth) returned, trailer
+// stripped, whatever FlagAuth says; the auth layer judges the flag.
+func TestProbeBodyIgnoresAuthFlag(t *testing.T) {
+	sealed := func(b []byte) []byte {
+		b = append([]byte(nil), b...)
+		b[4], b[7] = byte(FlagAuth), 7
+		return append(AppendFreshness(b, Freshness{1, 2, 3}), make([]byte, TagLen)...)
+	}
+	if p, err := parseProbe(sealed(AppendProbe(nil, goldenProbe))); err != nil || p != goldenProbe {
+		t.Errorf("authenticated probe: %+v, %v", p, err)
+	}
+	if r, err := parseReply(sealed(AppendReply(nil, goldenReply))); err != nil || r != goldenReply {
+		t.Errorf("authenticated reply: %+v, %v", r, err)
 	}
 }
 

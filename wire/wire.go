@@ -125,6 +125,9 @@ var (
 	ErrCode      = errors.New("wire: reason code not allowed for this type")
 	ErrBody      = errors.New("wire: body not allowed for this type")
 	ErrMalformed = errors.New("wire: malformed body")
+	// ErrTrailer: FlagAuth is set but fewer than AuthTrailerLen bytes follow
+	// the header (PROTOCOL.md section 5): the datagram was cut.
+	ErrTrailer = errors.New("wire: authentication trailer missing or cut")
 )
 
 // Header is the fixed 16-byte header that starts every udpkit datagram.
@@ -199,7 +202,7 @@ func Parse(b []byte) (Header, []byte, error) {
 	body := b[HeaderLen:]
 	if h.Flags&FlagAuth != 0 {
 		if len(body) < AuthTrailerLen {
-			return h, nil, ErrShort
+			return h, nil, ErrTrailer
 		}
 		body = body[:len(body)-AuthTrailerLen]
 	} else if h.KeyID != 0 {
@@ -223,10 +226,9 @@ func Explain(b []byte) error {
 	case nil:
 		return nil
 	case ErrShort:
-		if len(b) >= HeaderLen {
-			return fmt.Errorf("%w: authentication trailer missing (%d bytes after the header, need %d)", err, len(b)-HeaderLen, AuthTrailerLen)
-		}
 		return fmt.Errorf("%w: %d bytes, need %d", err, len(b), HeaderLen)
+	case ErrTrailer:
+		return fmt.Errorf("%w: %d bytes after the header, need at least %d", err, len(b)-HeaderLen, AuthTrailerLen)
 	case ErrVersion:
 		return fmt.Errorf("%w: %d (this peer speaks %d)", err, b[2], Version)
 	case ErrType:
