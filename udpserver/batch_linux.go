@@ -34,17 +34,13 @@ type batchUDPConn struct {
 	rhs   []unix.Mmsghdr          // read headers, one per packet
 	riov  []unix.Iovec            // read iovecs, one per packet
 	rname []unix.RawSockaddrInet6 // senders, large enough for both families
-	whs   []unix.Mmsghdr          // write headers, one per reply
-	wiov  []unix.Iovec            // write iovecs
+	w     mmsgWriter              // write headers, one per reply
 	flags int                     // recvmmsg flags
 	n     int                     // result of the last system call
 	dirty int                     // read headers the last recvmmsg filled
 	errno syscall.Errno           // error of the last system call
 	rfn   func(fd uintptr) bool   // bound once: a method value per call would allocate
-	wfn   func(fd uintptr) bool
-	wfrom int               // first header the next sendmmsg sends
-	wlen  int               // headers filled for this batch
-	zones map[uint32]string // scope ID -> zone name, filled once per interface
+	zones map[uint32]string       // scope ID -> zone name, filled once per interface
 	zmu   sync.Mutex
 }
 
@@ -64,13 +60,12 @@ func newBatchConn(c conn, size, maxDatagram int) batchConn {
 		rhs:   make([]unix.Mmsghdr, size),
 		riov:  make([]unix.Iovec, size),
 		rname: make([]unix.RawSockaddrInet6, size),
-		whs:   make([]unix.Mmsghdr, size),
-		wiov:  make([]unix.Iovec, size),
 		// MSG_DONTWAIT: RawSyscall6 must never block, even if a dup of
 		// the fd (os.File.Fd) switched the socket to blocking mode.
 		flags: unix.MSG_WAITFORONE | unix.MSG_DONTWAIT,
 	}
-	b.rfn, b.wfn = b.recvmmsg, b.sendmmsg
+	b.rfn = b.recvmmsg
+	b.w.init(rc, size)
 	b.dirty = size // every header needs its lengths set before the first read
 	for i := range b.pkts {
 		p := newPacket(maxDatagram)
@@ -84,8 +79,6 @@ func newBatchConn(c conn, size, maxDatagram int) batchConn {
 		if u.pktinfo {
 			h.Control = &p.oob[0]
 		}
-		b.whs[i].Hdr.Iov = &b.wiov[i]
-		b.whs[i].Hdr.SetIovlen(1)
 	}
 	return b
 }
@@ -183,15 +176,69 @@ func (b *batchUDPConn) zone(id uint32) string {
 	return z
 }
 
-func (b *batchUDPConn) sendmmsg(fd uintptr) bool {
+// mmsgWriter sends filled write headers with sendmmsg, for the batch
+// replies and for the queue of deferred replies (replyq_linux.go).
+type mmsgWriter struct {
+	rc    syscall.RawConn
+	whs   []unix.Mmsghdr
+	wiov  []unix.Iovec
+	fn    func(fd uintptr) bool // bound once: a method value per call would allocate
+	from  int                   // first header the next sendmmsg sends
+	len   int                   // headers filled
+	n     int                   // result of the last system call
+	errno syscall.Errno
+}
+
+// init allocates size headers, each with its own iovec.
+func (w *mmsgWriter) init(rc syscall.RawConn, size int) {
+	w.rc = rc
+	w.whs = make([]unix.Mmsghdr, size)
+	w.wiov = make([]unix.Iovec, size)
+	w.fn = w.sendmmsg
+	for i := range w.whs {
+		w.whs[i].Hdr.Iov = &w.wiov[i]
+		w.whs[i].Hdr.SetIovlen(1)
+	}
+}
+
+func (w *mmsgWriter) sendmmsg(fd uintptr) bool {
 	for {
-		r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.whs[b.wfrom])), uintptr(b.wlen-b.wfrom), unix.MSG_DONTWAIT, 0, 0)
+		r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.whs[w.from])), uintptr(w.len-w.from), unix.MSG_DONTWAIT, 0, 0)
 		if e == unix.EINTR {
 			continue
 		}
-		b.n, b.errno = int(r), e
+		w.n, w.errno = int(r), e
 		return e != unix.EAGAIN
 	}
+}
+
+// send sends the first k headers in as few sendmmsg calls as the kernel
+// allows. When a message fails and carries a source address, the kernel
+// may refuse that source (a subnet broadcast address, say): it is sent
+// again without one, since a reply from the kernel's choice beats no
+// reply. Any other failure skips the message. It returns how many could
+// not be sent and the last error.
+func (w *mmsgWriter) send(k int) (failed int, err error) {
+	w.from, w.len = 0, k
+	for w.from < w.len {
+		if e := w.rc.Write(w.fn); e != nil {
+			return failed + w.len - w.from, e // closed
+		}
+		if w.errno == 0 {
+			w.from += w.n
+			continue
+		}
+		h := &w.whs[w.from].Hdr
+		if h.Control != nil {
+			h.Control = nil
+			h.SetControllen(0)
+			continue
+		}
+		err = os.NewSyscallError("sendmmsg", w.errno)
+		failed++
+		w.from++
+	}
+	return failed, err
 }
 
 // writeBatch sends outs[i] to the sender of packet i for every non-nil
@@ -204,9 +251,9 @@ func (b *batchUDPConn) writeBatch(n int, outs [][]byte) (failed int, err error) 
 		if out == nil {
 			continue
 		}
-		p, h := b.pkts[i], &b.whs[m]
-		b.wiov[m].Base = &out[0]
-		b.wiov[m].SetLen(len(out))
+		p, h := b.pkts[i], &b.w.whs[m]
+		b.w.wiov[m].Base = &out[0]
+		b.w.wiov[m].SetLen(len(out))
 		// The reply goes back to the sockaddr recvmmsg wrote, as it is
 		// (family, scope ID and all): no re-encoding.
 		h.Hdr.Name = (*byte)(unsafe.Pointer(&b.rname[i]))
@@ -220,29 +267,11 @@ func (b *batchUDPConn) writeBatch(n int, outs [][]byte) (failed int, err error) 
 		}
 		m++
 	}
-	b.wfrom, b.wlen = 0, m
-	for b.wfrom < b.wlen {
-		if e := b.rc.Write(b.wfn); e != nil {
-			return failed + b.wlen - b.wfrom, e // closed
-		}
-		if b.errno == 0 {
-			b.wfrom += b.n
-			continue
-		}
-		// The first message of the rest failed. The kernel may refuse
-		// the source (a subnet broadcast address, say): a reply from its
-		// own choice beats no reply. Otherwise skip it.
-		h := &b.whs[b.wfrom].Hdr
-		if h.Control != nil {
-			h.Control = nil
-			h.SetControllen(0)
-			continue
-		}
-		err = os.NewSyscallError("sendmmsg", b.errno)
-		failed++
-		b.wfrom++
+	f, e := b.w.send(m)
+	if e != nil {
+		err = e
 	}
-	return failed, err
+	return failed + f, err
 }
 
 // ntohs converts a port from the sockaddr's byte order (big endian, stored

@@ -2,8 +2,6 @@ package udpserver
 
 import (
 	"encoding/binary"
-	"os"
-	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -13,15 +11,8 @@ import (
 // headers, iovecs and sockaddrs are allocated once, replyQueueSize each.
 type mmsgSender struct {
 	u     *udpConn
-	rc    syscall.RawConn
-	whs   []unix.Mmsghdr
-	wiov  []unix.Iovec
+	w     mmsgWriter
 	names []unix.RawSockaddrInet6
-	fn    func(fd uintptr) bool // bound once
-	from  int                   // first header the next sendmmsg sends
-	len   int                   // headers filled
-	n     int                   // result of the last system call
-	errno syscall.Errno
 }
 
 func newReplySender(c conn) replySender {
@@ -35,29 +26,13 @@ func newReplySender(c conn) replySender {
 	}
 	m := &mmsgSender{
 		u:     u,
-		rc:    rc,
-		whs:   make([]unix.Mmsghdr, replyQueueSize),
-		wiov:  make([]unix.Iovec, replyQueueSize),
 		names: make([]unix.RawSockaddrInet6, replyQueueSize),
 	}
-	m.fn = m.sendmmsg
-	for i := range m.whs {
-		m.whs[i].Hdr.Iov = &m.wiov[i]
-		m.whs[i].Hdr.SetIovlen(1)
-		m.whs[i].Hdr.Name = (*byte)(unsafe.Pointer(&m.names[i]))
+	m.w.init(rc, replyQueueSize)
+	for i := range m.w.whs {
+		m.w.whs[i].Hdr.Name = (*byte)(unsafe.Pointer(&m.names[i]))
 	}
 	return m
-}
-
-func (m *mmsgSender) sendmmsg(fd uintptr) bool {
-	for {
-		r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&m.whs[m.from])), uintptr(m.len-m.from), unix.MSG_DONTWAIT, 0, 0)
-		if e == unix.EINTR {
-			continue
-		}
-		m.n, m.errno = int(r), e
-		return e != unix.EAGAIN
-	}
 }
 
 // sockaddr encodes a reply's destination into sa as the socket's family
@@ -95,10 +70,10 @@ func (m *mmsgSender) send(rs []*queuedReply) (failed int, err error) {
 			}
 			continue
 		}
-		h := &m.whs[k].Hdr
+		h := &m.w.whs[k].Hdr
 		h.Namelen = nl
-		m.wiov[k].Base = &r.buf[0]
-		m.wiov[k].SetLen(r.n)
+		m.w.wiov[k].Base = &r.buf[0]
+		m.w.wiov[k].SetLen(r.n)
 		h.Control = nil
 		h.SetControllen(0)
 		if r.p.dst && usableSource(r.p.local.Addr()) {
@@ -108,26 +83,9 @@ func (m *mmsgSender) send(rs []*queuedReply) (failed int, err error) {
 		}
 		k++
 	}
-	m.from, m.len = 0, k
-	for m.from < m.len {
-		if e := m.rc.Write(m.fn); e != nil {
-			return failed + m.len - m.from, e // closed
-		}
-		if m.errno == 0 {
-			m.from += m.n
-			continue
-		}
-		// As writeBatch: a refused source is retried without one, any
-		// other failure skips the message.
-		h := &m.whs[m.from].Hdr
-		if h.Control != nil {
-			h.Control = nil
-			h.SetControllen(0)
-			continue
-		}
-		err = os.NewSyscallError("sendmmsg", m.errno)
-		failed++
-		m.from++
+	f, e := m.w.send(k)
+	if e != nil {
+		err = e
 	}
-	return failed, err
+	return failed + f, err
 }
