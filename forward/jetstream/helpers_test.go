@@ -37,13 +37,25 @@ func addStream(t testing.TB, nc *nats.Conn, name string, replicas int) njs.JetSt
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := js.CreateStream(ctx, njs.StreamConfig{Name: name, Subjects: []string{"udpkit.>"},
-		Storage: njs.FileStorage, Replicas: replicas, Duplicates: MinDuplicates}); err != nil {
-		t.Fatalf("create stream: %v", err)
+	cfg := njs.StreamConfig{Name: name, Subjects: []string{"udpkit.>"},
+		Storage: njs.FileStorage, Replicas: replicas, Duplicates: MinDuplicates}
+	// A cluster that has just formed may leave a create request unanswered
+	// while it places the replicas; the request is idempotent (the same
+	// config again succeeds), so ask again with a short timeout each time.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := js.CreateOrUpdateStream(ctx, cfg)
+		cancel()
+		if err == nil {
+			return js
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("create stream: %v", err)
+		}
+		t.Logf("create stream: %v; trying again", err)
+		time.Sleep(200 * time.Millisecond)
 	}
-	return js
 }
 
 // stack is a udpserver forwarding into JetStream.

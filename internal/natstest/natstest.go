@@ -121,19 +121,41 @@ func (c *Cluster) URL() string {
 	return strings.Join(urls, ",")
 }
 
-// WaitLeader waits until one running node is the JetStream meta leader.
+// WaitLeader waits until one running node is the JetStream meta leader,
+// it knows every running node as a peer, and every running node is
+// current with it. Before that, a stream with more than one replica may be
+// refused or its create request left unanswered (seen on a loaded CI
+// machine).
 func (c *Cluster) WaitLeader(t testing.TB, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		for _, nd := range c.Nodes {
-			if s := nd.server(); s != nil && s.JetStreamIsLeader() {
-				return
-			}
+		if c.ready() {
+			return
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("natstest: no JetStream leader after %v", d)
+	t.Fatalf("natstest: no JetStream leader with all %d nodes current after %v", len(c.Nodes), d)
+}
+
+func (c *Cluster) ready() bool {
+	leader, running := false, 0
+	var peers int
+	for _, nd := range c.Nodes {
+		s := nd.server()
+		if s == nil {
+			continue
+		}
+		running++
+		if !s.JetStreamIsCurrent() {
+			return false
+		}
+		if s.JetStreamIsLeader() {
+			leader = true
+			peers = len(s.JetStreamClusterPeers())
+		}
+	}
+	return leader && peers >= running
 }
 
 // URL is the node's client URL, nats://127.0.0.1:PORT (tls:// with TLS).
