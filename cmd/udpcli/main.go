@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 
 	"github.com/udpkit/udpkit/internal/cliflag"
@@ -33,10 +34,6 @@ type stdio struct {
 	in  io.Reader
 	out io.Writer
 	err io.Writer
-	// flags, when set, asks a command that builds its flag set only when
-	// it runs (the mcast subcommands) to hand the complete set over and
-	// return without doing anything: completion and man pages need it.
-	flags func(*pflag.FlagSet)
 	// status delivers the signals that ask for an interim status line
 	// (SIGQUIT, SIGUSR1, SIGINFO where it exists) to a command whose
 	// status field is set; nil in tests.
@@ -48,13 +45,17 @@ type command struct {
 	name    string
 	summary string // one line for "udpcli help"
 	usage   string // synopsis and explanation shown by --help, before the flags
-	// flags registers the subcommand's flags on fs and returns the function
-	// that runs it with the positional arguments.
+	// setup registers the command's flags on fs and returns the function
+	// that runs it with the positional arguments (nil for a command with
+	// subcommands).
 	setup func(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error
 	// status is set for a command that prints an interim status line on
 	// SIGQUIT, SIGUSR1 or SIGINFO (ping, as iputils ping does on SIGQUIT);
 	// every other command stops on them as on Ctrl-C.
 	status bool
+	// subs are the subcommands ("mcast listen"): the first argument after
+	// the command's own flags names one, which parses the rest.
+	subs []*command
 }
 
 // commands is filled by the init functions of the subcommand files.
@@ -148,7 +149,16 @@ func dispatch(ctx context.Context, args []string, io stdio) int {
 	case "help", "-h", "--help":
 		if len(args) > 1 {
 			if c := lookup(args[1]); c != nil {
-				fs := newFlagSet(c)
+				path := c.name
+				// "help mcast listen": as far as the names go.
+				for _, a := range args[2:] {
+					s := c.sub(a)
+					if s == nil {
+						break
+					}
+					c, path = s, path+" "+s.name
+				}
+				fs := flagSet(path)
 				c.setup(fs)
 				printUsage(io.out, c, fs)
 				return exitOK
@@ -167,15 +177,39 @@ func dispatch(ctx context.Context, args []string, io stdio) int {
 		fmt.Fprintf(io.err, "udpcli: unknown command %q; run 'udpcli help' for the list\n", name)
 		return exitUsage
 	}
-	fs := newFlagSet(c)
+	return execute(ctx, io, c, c.name, args[1:])
+}
+
+// execute parses args with c's flags and runs c, or the subcommand that
+// args name; path is the command's name as the messages give it ("mcast
+// listen").
+func execute(ctx context.Context, io stdio, c *command, path string, args []string) int {
+	fs := flagSet(path)
 	exec := c.setup(fs)
-	if err := fs.Parse(args[1:]); err != nil {
+	if c.subs != nil {
+		fs.SetInterspersed(false) // the subcommand parses its own flags
+	}
+	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			printUsage(io.out, c, fs)
 			return exitOK
 		}
-		fmt.Fprintf(io.err, "udpcli %s: %s\nRun 'udpcli %s --help' for usage.\n", c.name, cliflag.ErrorText(err), c.name)
+		fmt.Fprintf(io.err, "udpcli %s: %s\nRun 'udpcli %s --help' for usage.\n", path, cliflag.ErrorText(err), path)
 		return exitUsage
+	}
+	if c.subs != nil {
+		if h := fs.Lookup("help"); h != nil && h.Changed {
+			printUsage(io.out, c, fs)
+			return exitOK
+		}
+		if fs.NArg() == 0 {
+			return report(io.err, path, usagef("missing subcommand: %s", subNames(c)))
+		}
+		sub := c.sub(fs.Arg(0))
+		if sub == nil {
+			return report(io.err, path, usagef("unknown subcommand %q: want %s", fs.Arg(0), subNames(c)))
+		}
+		return execute(ctx, io, sub, path+" "+sub.name, fs.Args()[1:])
 	}
 	if !c.status && io.status != nil {
 		// No status line to print: the signal means stop, as Ctrl-C.
@@ -196,7 +230,29 @@ func dispatch(ctx context.Context, args []string, io stdio) int {
 		// "interrupted" that followed from it.
 		return exitFailed
 	}
-	return report(io.err, c.name, err)
+	return report(io.err, path, err)
+}
+
+// sub returns c's subcommand name, or nil.
+func (c *command) sub(name string) *command {
+	for _, s := range c.subs {
+		if s.name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// subNames lists c's subcommands for a message: "listen, send or test".
+func subNames(c *command) string {
+	var names []string
+	for _, s := range c.subs {
+		names = append(names, s.name)
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // report prints err (if any) and maps it to an exit status.
@@ -229,8 +285,12 @@ func lookup(name string) *command {
 	return nil
 }
 
-func newFlagSet(c *command) *pflag.FlagSet {
-	fs := pflag.NewFlagSet("udpcli "+c.name, pflag.ContinueOnError)
+// newFlagSet is the flag set of a top-level command.
+func newFlagSet(c *command) *pflag.FlagSet { return flagSet(c.name) }
+
+// flagSet is the flag set of the command at path ("mcast listen").
+func flagSet(path string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("udpcli "+path, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
 	// Parse reports errors to us; run prints them with a hint instead of

@@ -42,44 +42,16 @@ func init() {
 		summary: "join, listen to, send to and test multicast groups",
 		usage:   mcastUsage,
 		setup: func(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
-			fs.SetInterspersed(false) // the subcommand parses its own flags
 			// A real flag, so that the help shows it under "Flags:".
-			help := fs.BoolP("help", "h", false, "show this help (and 'udpcli mcast SUBCOMMAND --help' for a subcommand's)")
-			return func(ctx context.Context, io stdio, args []string) error {
-				if *help {
-					fmt.Fprintf(io.out, "%s\n\nFlags:\n", mcastUsage)
-					fs.SetOutput(io.out)
-					fs.PrintDefaults()
-					return nil
-				}
-				if len(args) == 0 {
-					return usagef("missing subcommand: listen, send or test")
-				}
-				var sub func(context.Context, stdio, []string) error
-				switch args[0] {
-				case "listen":
-					sub = mcastListen
-				case "send":
-					sub = mcastSend
-				case "test":
-					sub = mcastTest
-				default:
-					return usagef("unknown subcommand %q: want listen, send or test", args[0])
-				}
-				return subReport(io.err, args[0], sub(ctx, io, args[1:]))
-			}
+			fs.BoolP("help", "h", false, "show this help (and 'udpcli mcast SUBCOMMAND --help' for a subcommand's)")
+			return nil
+		},
+		subs: []*command{
+			{name: "listen", summary: "join a group and print the datagrams sent to it", usage: mcastListenUsage, setup: setupMcastListen},
+			{name: "send", summary: "send datagrams to a group on every selected interface", usage: mcastSendUsage, setup: setupMcastSend},
+			{name: "test", summary: "test a group with its peers, like omping", usage: mcastTestUsage, setup: setupMcastTest},
 		},
 	})
-}
-
-// subReport prints a subcommand's error under its own name ("udpcli mcast
-// listen: ..."), with the hint for its own --help, and returns the exit
-// status for main to use without printing anything more.
-func subReport(w io.Writer, name string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return &exitError{code: report(w, "mcast "+name, err)}
 }
 
 // mcastFlags are the flags every mcast subcommand has.
@@ -93,37 +65,13 @@ type mcastFlags struct {
 	quiet   bool
 }
 
-func newMcastFlagSet(name, usage string, io stdio) (*pflag.FlagSet, *mcastFlags) {
-	fs := pflag.NewFlagSet("udpcli mcast "+name, pflag.ContinueOnError)
-	// pflag prints the usage itself on --help (and nothing on errors in
-	// ContinueOnError mode), so it goes to stdout, once.
-	fs.SetOutput(io.out)
-	fs.SortFlags = false
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "%s\n\nFlags:\n", usage)
-		fs.PrintDefaults()
-	}
+// mcastCommon registers the flags every mcast subcommand has, first.
+func mcastCommon(fs *pflag.FlagSet) *mcastFlags {
 	f := &mcastFlags{}
 	ifaceFlag(fs, &f.ifaces)
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "print no line per datagram, only the summary (mcast test prints only that by default)")
 	fs.BoolVar(&f.json, "json", false, "write JSON Lines instead of text")
-	return fs, f
-}
-
-// parseMcast parses a subcommand's flags; done is true when --help was
-// printed.
-func parseMcast(fs *pflag.FlagSet, io stdio, args []string) (done bool, err error) {
-	if io.flags != nil {
-		io.flags(fs)
-		return true, nil
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return true, nil // pflag printed the usage
-		}
-		return false, usagef("%s", cliflag.ErrorText(err))
-	}
-	return false, nil
+	return f
 }
 
 // parseGroup parses GROUP[:PORT] (multicast.ParseGroup).
@@ -188,8 +136,7 @@ func parseSource(s string, group netip.Addr) (netip.Addr, error) {
 
 // ---- listen ----
 
-func mcastListen(ctx context.Context, io stdio, args []string) error {
-	fs, f := newMcastFlagSet("listen", `Usage: udpcli mcast listen GROUP[:PORT] [flags]
+const mcastListenUsage = `Usage: udpcli mcast listen GROUP[:PORT] [flags]
 
 Joins GROUP on each selected interface (any-source, or source-specific with
 --source) and prints one line per datagram: source, group, arrival interface,
@@ -206,17 +153,23 @@ many datagrams arrived.
 Exit status, as ping's: 0 when at least one datagram arrived (and, with -c
 and -w together, all -c of them before the deadline), 1 when nothing
 arrived (or fewer than -c before the -w deadline), 2 on usage errors or
-when the group cannot be joined.`, io)
+when the group cannot be joined.`
+
+func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+	f := mcastCommon(fs)
 	fs.StringVar(&f.source, "source", "", "source-specific join (SSM): receive only from this address")
 	count := fs.IntP("count", "c", 0, "exit after this many datagrams (0: run until interrupted)")
 	deadline := cliflag.Seconds(fs, "deadline", "w", 0, "exit after this many seconds (0.5) or this long (500ms); 0: no deadline")
-	if done, err := parseMcast(fs, io, args); done || err != nil {
-		return err
+	return func(ctx context.Context, io stdio, args []string) error {
+		return mcastListen(ctx, io, args, f, *count, *deadline)
 	}
-	if fs.NArg() != 1 {
-		return usagef("want exactly one GROUP[:PORT], got %d arguments", fs.NArg())
+}
+
+func mcastListen(ctx context.Context, io stdio, args []string, f *mcastFlags, count int, dl time.Duration) error {
+	if len(args) != 1 {
+		return usagef("want exactly one GROUP[:PORT], got %d arguments", len(args))
 	}
-	group, err := parseGroup(fs.Arg(0))
+	group, err := parseGroup(args[0])
 	if err != nil {
 		return err
 	}
@@ -224,9 +177,8 @@ when the group cannot be joined.`, io)
 	if err != nil {
 		return err
 	}
-	dl := *deadline
-	if *count < 0 {
-		return usagef("--count %d: must be 0 (until interrupted) or more", *count)
+	if count < 0 {
+		return usagef("--count %d: must be 0 (until interrupted) or more", count)
 	}
 	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
 	if err != nil {
@@ -251,7 +203,7 @@ when the group cannot be joined.`, io)
 	}
 	enc := json.NewEncoder(io.out)
 	start := time.Now()
-	n, err := c.Receive(ctx, *count, func(p multicast.Packet, data []byte) {
+	n, err := c.Receive(ctx, count, func(p multicast.Packet, data []byte) {
 		if f.quiet {
 			return
 		}
@@ -283,7 +235,7 @@ when the group cannot be joined.`, io)
 	switch {
 	case why == "error":
 		return failed(err)
-	case n == 0, *count > 0 && n < *count && why == "deadline reached":
+	case n == 0, count > 0 && n < count && why == "deadline reached":
 		return failed(nil)
 	}
 	return nil
@@ -310,8 +262,7 @@ func sourceSuffix(src netip.Addr) string {
 
 // ---- send ----
 
-func mcastSend(ctx context.Context, io stdio, args []string) error {
-	fs, f := newMcastFlagSet("send", `Usage: udpcli mcast send GROUP[:PORT] [MESSAGE] [flags]
+const mcastSendUsage = `Usage: udpcli mcast send GROUP[:PORT] [MESSAGE] [flags]
 
 Sends MESSAGE (default "udpcli mcast send N", N the sequence number) to GROUP
 out of each selected interface, -c times every -i seconds, from an ephemeral
@@ -329,28 +280,33 @@ one) and the sending port.
 Exit status: 0 when every datagram left on every interface; when
 interrupted (Ctrl-C), as ping: 0 if at least one datagram left and none
 failed, with "interrupted: N of M datagrams sent" on stderr; 1 when a
-datagram could not be sent (or none was), 2 on usage errors.`, io)
+datagram could not be sent (or none was), 2 on usage errors.`
+
+func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+	f := mcastCommon(fs)
 	fs.IntVar(&f.ttl, "ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the datagrams, 1..255")
 	fs.BoolVar(&f.loop, "loop", false, "deliver to members on this host too (IP_MULTICAST_LOOP)")
 	count := fs.IntP("count", "c", 1, "number of datagrams per interface")
 	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "time between datagrams: seconds (0.05) or a duration (50ms)")
-	if done, err := parseMcast(fs, io, args); done || err != nil {
-		return err
+	return func(ctx context.Context, io stdio, args []string) error {
+		return mcastSend(ctx, io, args, f, *count, *interval)
 	}
-	if fs.NArg() < 1 || fs.NArg() > 2 {
-		return usagef("want GROUP[:PORT] [MESSAGE], got %d arguments", fs.NArg())
+}
+
+func mcastSend(ctx context.Context, io stdio, args []string, f *mcastFlags, count int, iv time.Duration) error {
+	if len(args) < 1 || len(args) > 2 {
+		return usagef("want GROUP[:PORT] [MESSAGE], got %d arguments", len(args))
 	}
-	group, err := parseGroup(fs.Arg(0))
+	group, err := parseGroup(args[0])
 	if err != nil {
 		return err
 	}
 	if f.ttl < 1 || f.ttl > 255 {
 		return usagef("--ttl %d out of range 1..255", f.ttl)
 	}
-	if *count < 1 {
+	if count < 1 {
 		return usagef("--count must be at least 1")
 	}
-	iv := *interval
 	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
 	if err != nil {
 		return err
@@ -362,12 +318,12 @@ datagram could not be sent (or none was), 2 on usage errors.`, io)
 	defer c.Close()
 	enc := json.NewEncoder(io.out)
 	payload := func(seq int) []byte {
-		if fs.NArg() == 2 {
-			return []byte(fs.Arg(1))
+		if len(args) == 2 {
+			return []byte(args[1])
 		}
 		return fmt.Appendf(nil, "udpcli mcast send %d", seq)
 	}
-	st := c.Repeat(ctx, *count, iv, payload, func(s multicast.Sent) {
+	st := c.Repeat(ctx, count, iv, payload, func(s multicast.Sent) {
 		if f.json {
 			ev := sendJSON{Seq: s.Seq, Group: group, Interface: s.Interface.Name, TTL: f.ttl, Size: s.Size, From: s.Source}
 			if s.Err != nil {

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/multicast"
 	"github.com/udpkit/udpkit/netif"
@@ -78,8 +79,8 @@ Exit status: 0 when every peer received the group with at most --max-loss
 percent loss (for --no-join: the unicast loss), 1 otherwise (a peer that did
 not answer, did not join, or lost more), 2 on usage errors.`
 
-func mcastTest(ctx context.Context, io stdio, args []string) error {
-	fs, f := newMcastFlagSet("test", mcastTestUsage, io)
+func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+	f := mcastCommon(fs)
 	fs.IntVar(&f.ttl, "ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the multicast probes, 1..255")
 	fs.BoolVar(&f.loop, "loop", false, "deliver our own multicast probes to this host too")
 	fs.StringVar(&f.source, "source", "", "source-specific join (SSM): receive the group only from this address")
@@ -95,145 +96,144 @@ func mcastTest(ctx context.Context, io stdio, args []string) error {
 	discover := fs.Bool("discover", false, "find peers by discovery even when PEERs are given (default: only when none is)")
 	noDiscover := fs.Bool("no-discover", false, "do not announce this participant nor browse for others")
 	loadKeys := cliflag.KeyFile(fs)
-	if done, err := parseMcast(fs, io, args); done || err != nil {
-		return err
-	}
-	keys, _, err := loadKeys()
-	if err != nil {
-		return usagef("--key-file: %v", err)
-	}
-	if fs.NArg() < 1 {
-		return usagef("missing GROUP[:PORT]")
-	}
-	group, err := parseGroup(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	var peers []netip.AddrPort
-	listed := len(fs.Args()) > 1
-	for _, s := range fs.Args()[1:] {
-		p, err := parsePeer(s, group)
+	return func(ctx context.Context, io stdio, args []string) error {
+		keys, _, err := loadKeys()
+		if err != nil {
+			return usagef("--key-file: %v", err)
+		}
+		if len(args) < 1 {
+			return usagef("missing GROUP[:PORT]")
+		}
+		group, err := parseGroup(args[0])
 		if err != nil {
 			return err
 		}
-		// As omping: the list may name this host, so that the same
-		// command line runs on every host of the group.
-		if p.Port() == group.Port() && netif.IsLocal(p.Addr()) { // this participant
-			continue
-		}
-		peers = append(peers, p)
-	}
-	src, err := parseSource(f.source, group.Addr())
-	if err != nil {
-		return err
-	}
-	if src.IsValid() && (*noJoin || *unicastOnly) {
-		return usagef("--source with --no-join: a participant that does not join receives no group, from any source; drop one of them")
-	}
-	if *discover && *noDiscover {
-		return usagef("--discover and --no-discover exclude each other")
-	}
-	useDiscovery := *discover || !listed && !*noDiscover
-	if f.ttl < 1 || f.ttl > 255 {
-		return usagef("--ttl %d out of range 1..255", f.ttl)
-	}
-	if *count < 0 {
-		return usagef("--count must not be negative")
-	}
-	iv, wt := *interval, *wait
-	if iv <= 0 {
-		return usagef("-i/--interval must be more than 0")
-	}
-	if *maxLoss < 0 || *maxLoss > 100 || math.IsNaN(*maxLoss) {
-		return usagef("--max-loss %v out of range 0..100", *maxLoss)
-	}
-	whole := wire.ProbeLen + *size
-	switch {
-	case fs.Changed("size") && fs.Changed("datagram-size"):
-		return usagef("-s/--size (payload) and --datagram-size (the whole probe) exclude each other")
-	case fs.Changed("datagram-size"):
-		if *datagram < wire.ProbeLen || *datagram > maxUDPPayload {
-			return usagef("--datagram-size %d out of range %d..%d", *datagram, wire.ProbeLen, maxUDPPayload)
-		}
-		whole = *datagram
-	case *size < 0 || whole > maxUDPPayload:
-		return usagef("-s/--size %d out of range 0..%d (payload bytes; the %d-byte probe header comes on top)", *size, maxUDPPayload-wire.ProbeLen, wire.ProbeLen)
-	}
-	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
-	if err != nil {
-		return err
-	}
-	n := *count
-	if n == 0 {
-		n = -1 // until interrupted
-	}
-	if wt == 0 {
-		wt = -1
-	}
-	enc := json.NewEncoder(io.out)
-	cfg := multicast.TestConfig{
-		Config: multicast.Config{Interfaces: ifs, Source: src, TTL: f.ttl, Loopback: f.loop,
-			NoJoin: *noJoin || *unicastOnly},
-		Peers: peers, Count: n, Interval: iv, StartWait: wt, Size: whole, Discover: useDiscovery, Keys: keys,
-	}
-	if f.verbose {
-		cfg.OnEvent = func(e multicast.Event) {
-			if f.json {
-				enc.Encode(eventJSON(e))
-				return
+		var peers []netip.AddrPort
+		listed := len(args) > 1
+		for _, s := range args[1:] {
+			p, err := parsePeer(s, group)
+			if err != nil {
+				return err
 			}
-			fmt.Fprintln(io.out, formatEvent(e))
+			// As omping: the list may name this host, so that the same
+			// command line runs on every host of the group.
+			if p.Port() == group.Port() && netif.IsLocal(p.Addr()) { // this participant
+				continue
+			}
+			peers = append(peers, p)
 		}
-	}
-	t, err := multicast.NewTest(ctx, group, cfg)
-	if err != nil {
-		return err
-	}
-	defer t.Close()
-	for _, m := range t.Conn().Memberships() {
-		if m.Err != nil {
-			fmt.Fprintf(io.err, "udpcli mcast test: %v\n", m.Err)
-		}
-	}
-	if useDiscovery {
-		stop, err := t.Discover(ctx, multicast.DiscoverConfig{Interfaces: f.ifaces, OnError: func(err error) {
-			fmt.Fprintf(io.err, "udpcli mcast test: %v\n", err)
-		}})
+		src, err := parseSource(f.source, group.Addr())
 		if err != nil {
-			if len(peers) == 0 {
-				return failed(err)
+			return err
+		}
+		if src.IsValid() && (*noJoin || *unicastOnly) {
+			return usagef("--source with --no-join: a participant that does not join receives no group, from any source; drop one of them")
+		}
+		if *discover && *noDiscover {
+			return usagef("--discover and --no-discover exclude each other")
+		}
+		useDiscovery := *discover || !listed && !*noDiscover
+		if f.ttl < 1 || f.ttl > 255 {
+			return usagef("--ttl %d out of range 1..255", f.ttl)
+		}
+		if *count < 0 {
+			return usagef("--count must not be negative")
+		}
+		iv, wt := *interval, *wait
+		if iv <= 0 {
+			return usagef("-i/--interval must be more than 0")
+		}
+		if *maxLoss < 0 || *maxLoss > 100 || math.IsNaN(*maxLoss) {
+			return usagef("--max-loss %v out of range 0..100", *maxLoss)
+		}
+		whole := wire.ProbeLen + *size
+		switch {
+		case fs.Changed("size") && fs.Changed("datagram-size"):
+			return usagef("-s/--size (payload) and --datagram-size (the whole probe) exclude each other")
+		case fs.Changed("datagram-size"):
+			if *datagram < wire.ProbeLen || *datagram > maxUDPPayload {
+				return usagef("--datagram-size %d out of range %d..%d", *datagram, wire.ProbeLen, maxUDPPayload)
 			}
-			fmt.Fprintf(io.err, "udpcli mcast test: %v (going on with the listed peers)\n", err)
-		} else {
-			defer stop()
+			whole = *datagram
+		case *size < 0 || whole > maxUDPPayload:
+			return usagef("-s/--size %d out of range 0..%d (payload bytes; the %d-byte probe header comes on top)", *size, maxUDPPayload-wire.ProbeLen, wire.ProbeLen)
 		}
-	}
-	if !f.json {
-		role := "joined"
-		if cfg.NoJoin {
-			role = "not joined (unicast only)"
+		ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
+		if err != nil {
+			return err
 		}
-		disc := ""
+		n := *count
+		if n == 0 {
+			n = -1 // until interrupted
+		}
+		if wt == 0 {
+			wt = -1
+		}
+		enc := json.NewEncoder(io.out)
+		cfg := multicast.TestConfig{
+			Config: multicast.Config{Interfaces: ifs, Source: src, TTL: f.ttl, Loopback: f.loop,
+				NoJoin: *noJoin || *unicastOnly},
+			Peers: peers, Count: n, Interval: iv, StartWait: wt, Size: whole, Discover: useDiscovery, Keys: keys,
+		}
+		if f.verbose {
+			cfg.OnEvent = func(e multicast.Event) {
+				if f.json {
+					enc.Encode(eventJSON(e))
+					return
+				}
+				fmt.Fprintln(io.out, formatEvent(e))
+			}
+		}
+		t, err := multicast.NewTest(ctx, group, cfg)
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		for _, m := range t.Conn().Memberships() {
+			if m.Err != nil {
+				fmt.Fprintf(io.err, "udpcli mcast test: %v\n", m.Err)
+			}
+		}
 		if useDiscovery {
-			disc = " + discovery"
+			stop, err := t.Discover(ctx, multicast.DiscoverConfig{Interfaces: f.ifaces, OnError: func(err error) {
+				fmt.Fprintf(io.err, "udpcli mcast test: %v\n", err)
+			}})
+			if err != nil {
+				if len(peers) == 0 {
+					return failed(err)
+				}
+				fmt.Fprintf(io.err, "udpcli mcast test: %v (going on with the listed peers)\n", err)
+			} else {
+				defer stop()
+			}
 		}
-		fmt.Fprintf(io.out, "MCAST TEST %v%s on %s, %s, ttl %d, %s listed%s, %s probes every %v (session %s)\n",
-			group, sourceSuffix(src), ifaceNames(t.Conn().Interfaces()), role, f.ttl, plural(len(peers), "peer"), disc,
-			countString(n), iv, wire.SessionString(t.Session()))
-	}
-	r := t.Run(ctx)
-	if f.json {
-		for _, p := range r.Peers {
-			enc.Encode(toPeerJSON(p, *maxLoss))
+		if !f.json {
+			role := "joined"
+			if cfg.NoJoin {
+				role = "not joined (unicast only)"
+			}
+			disc := ""
+			if useDiscovery {
+				disc = " + discovery"
+			}
+			fmt.Fprintf(io.out, "MCAST TEST %v%s on %s, %s, ttl %d, %s listed%s, %s probes every %v (session %s)\n",
+				group, sourceSuffix(src), ifaceNames(t.Conn().Interfaces()), role, f.ttl, plural(len(peers), "peer"), disc,
+				countString(n), iv, wire.SessionString(t.Session()))
 		}
-		enc.Encode(summaryJSON(r, *maxLoss))
-	} else {
-		writeSummary(io.out, r, *maxLoss)
+		r := t.Run(ctx)
+		if f.json {
+			for _, p := range r.Peers {
+				enc.Encode(toPeerJSON(p, *maxLoss))
+			}
+			enc.Encode(summaryJSON(r, *maxLoss))
+		} else {
+			writeSummary(io.out, r, *maxLoss)
+		}
+		if !r.OK(*maxLoss) {
+			return failed(nil)
+		}
+		return nil
 	}
-	if !r.OK(*maxLoss) {
-		return failed(nil)
-	}
-	return nil
 }
 
 // maxUDPPayload is the largest UDP payload over IPv4.
