@@ -60,31 +60,19 @@ func setupKeygen(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []s
 		}
 		var kr *auth.Keyring
 		var err error
-		if *stage || *rotate {
-			if kr, err = auth.LoadFile(path); err != nil {
+		switch {
+		case *stage:
+			kr, err = auth.StageKeyFile(path)
+		case *rotate:
+			kr, err = auth.RotateKeyFile(path)
+		case path == "-":
+			if kr, err = auth.NewKeyringID(*id); err != nil {
 				return err
 			}
-			if *stage {
-				kr, err = kr.Stage()
-			} else {
-				kr, err = kr.Rotate()
-			}
-			if err == nil {
-				err = auth.WriteFile(path, kr, true)
-			}
-		} else {
-			var k auth.Key
-			if k, err = auth.GenerateKey(*id, auth.RoleCurrent); err != nil {
-				return err
-			}
-			if kr, err = auth.NewKeyring(k); err != nil {
-				return err
-			}
-			if path == "-" {
-				_, err := io.out.Write(kr.Marshal())
-				return err
-			}
-			err = auth.WriteFile(path, kr, *force)
+			_, err = io.out.Write(kr.Marshal())
+			return err
+		default:
+			kr, err = auth.CreateKeyFile(path, *id, *force)
 		}
 		if err != nil {
 			return err
