@@ -23,15 +23,21 @@ func dialServer(ctx context.Context, address string, cfg client.Config) (*client
 		return nil, err
 	}
 	c, err := dial(ctx, address, cfg)
-	switch {
-	case err == nil:
-		return c, nil
-	case errors.Is(err, client.ErrBadAddress):
-		return nil, usagef("%v", err)
-	case errors.Is(err, context.Canceled):
-		return nil, failed(errors.New("interrupted"))
+	if err != nil {
+		return nil, dialError(err)
 	}
-	return nil, failed(err)
+	return c, nil
+}
+
+// dialError is the command's error for a failed dial or resolution.
+func dialError(err error) error {
+	switch {
+	case errors.Is(err, client.ErrBadAddress):
+		return usagef("%v", err)
+	case errors.Is(err, context.Canceled):
+		return failed(errors.New("interrupted"))
+	}
+	return failed(err)
 }
 
 // unicastOnly is the usage error for a server address that is a multicast

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/udpkit/udpkit/client"
@@ -132,7 +131,7 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 			return usagef("--duration and --timeout must be positive")
 		}
 		// The one address parser of udpcli (client.Resolve, as send and
-		// ping through Dial): same errors, same hints.
+		// ping through Dial): same errors, same hints, same exit statuses.
 		if err := unicastOnly(args[0]); err != nil {
 			return err
 		}
@@ -143,26 +142,15 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		if whole+trailer > wire.DefaultMaxDatagram {
 			return usagef("request of %d bytes plus the %d-byte authentication trailer: over %d bytes", whole, trailer, wire.DefaultMaxDatagram)
 		}
-		aps, err := client.Resolve(ctx, args[0])
-		if errors.Is(err, client.ErrBadAddress) {
-			return usagef("%v", err)
-		} else if err != nil {
-			return failed(err)
+		conns, err := client.DialConns(ctx, args[0], *nconns)
+		if err != nil {
+			return dialError(err)
 		}
-		raddr := net.UDPAddrFromAddrPort(aps[0])
-		var conns []*net.UDPConn
 		defer func() {
 			for _, c := range conns {
 				c.Close()
 			}
 		}()
-		for range *nconns {
-			conn, err := net.DialUDP("udp", nil, raddr)
-			if err != nil {
-				return fmt.Errorf("dial %s: %w", args[0], err)
-			}
-			conns = append(conns, conn)
-		}
 		// SIGUSR1 (as dd), SIGQUIT or SIGINFO: the counts so far on stderr.
 		status := statusRequests(ctx, io)
 		br, err := client.BenchAll(ctx, conns, client.BenchConfig{Ping: *ping, InFlight: *inflight, Size: whole,
@@ -174,7 +162,7 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		if err != nil {
 			return failed(err)
 		}
-		r.Target = raddr.String()
+		r.Target = conns[0].RemoteAddr().String()
 		if *asJSON {
 			if err := json.NewEncoder(io.out).Encode(r); err != nil {
 				return err
