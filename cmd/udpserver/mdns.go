@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"strconv"
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/discovery"
@@ -55,12 +54,11 @@ func startMDNS(ctx context.Context, o mdnsOptions, a announceOptions, instance s
 		}
 		instance = discovery.DefaultInstance(port, as)
 	}
-	text := append(append([]string(nil), a.attrs...), "udpkit="+strconv.Itoa(wire.Version))
 	r, err := mdns.NewResponder(mdns.ResponderConfig{
 		Service:    o.service,
 		Instance:   instance,
 		Port:       port,
-		Text:       text,
+		Text:       mdns.ServerText(a.attrs),
 		Interfaces: a.ifaces,
 		Bound:      bound,
 		Logger:     log,
