@@ -35,15 +35,16 @@
 // A Selection holds the chosen interfaces, each with its IPv4 addresses and
 // their directed broadcast addresses, its IPv6 link-local address (zoned,
 // ready for a sockaddr) and its other IPv6 addresses, plus every interface
-// that was skipped and why. FormatTable prints it for people; the types carry
-// no encoding (a command owns its machine-readable format, as udpcli ifaces
-// --json does):
+// that was skipped and why. The types carry no encoding and the package
+// prints nothing: a command owns its output formats (udpcli ifaces has a
+// table and --json). On ErrNoMatch the Selection still lists the skipped
+// interfaces, for a command to show why:
 //
 //	sel, err := netif.Select()
 //	if err != nil && !errors.Is(err, netif.ErrNoMatch) {
 //		return err
 //	}
-//	netif.FormatTable(os.Stdout, sel) // shows the skipped ones even on ErrNoMatch
+//	fmt.Println(sel.Names(), sel.Skipped)
 //
 // Directed broadcast addresses follow RFC 919 and RFC 922; a /31 (RFC 3021)
 // or /32 has none. IPv6 link-local addresses are scoped (RFC 4007): the

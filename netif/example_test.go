@@ -4,9 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"net"
-	"net/netip"
-	"os"
 
 	"github.com/udpkit/udpkit/netif"
 )
@@ -35,27 +32,4 @@ func ExampleSelect_specs() {
 		return
 	}
 	fmt.Println(sel.Names())
-}
-
-func ExampleFormatTable() {
-	sel := netif.Selection{
-		Interfaces: []netif.Interface{{
-			Name:          "eth0",
-			Index:         2,
-			Flags:         net.FlagUp | net.FlagBroadcast | net.FlagMulticast,
-			MTU:           1500,
-			IPv4:          []netif.IPv4Addr{{Addr: netip.MustParsePrefix("198.18.0.10/24"), Broadcast: netip.MustParseAddr("198.18.0.255")}},
-			IPv6LinkLocal: netip.MustParseAddr("fe80::10%eth0"),
-			IPv6:          []netip.Prefix{netip.MustParsePrefix("fd18::10/64")},
-		}},
-		Skipped: []netif.Skipped{{Name: "lo", Reason: netif.ReasonLoopback}},
-	}
-	netif.FormatTable(os.Stdout, sel)
-	// Output:
-	// NAME  INDEX  MTU   FLAGS                   IPV4            BROADCAST     IPV6
-	// eth0  2      1500  up|broadcast|multicast  198.18.0.10/24  198.18.0.255  fe80::10%eth0
-	//                                                                          fd18::10/64
-	//
-	// SKIPPED  REASON
-	// lo       loopback
 }
