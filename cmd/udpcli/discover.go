@@ -135,11 +135,12 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 		if *timeout <= 0 || *count < 0 || *querySize < 0 {
 			return usagef("-w must be positive, -c and --query-size not negative")
 		}
+		lo := listOptions{deadline: *timeout, count: *count, json: *asJSON, quiet: *quiet, parsable: *parsable}
 		if *useMDNS {
 			if fs.Changed("query-size") {
 				return usagef("--query-size is for udpkit discovery, not --mdns")
 			}
-			return discoverMDNS(ctx, io, service, *ifaces, *timeout, *count, *asJSON, *quiet, *parsable)
+			return discoverMDNS(ctx, io, service, *ifaces, lo)
 		}
 		if *querySize != 0 && (*querySize < discovery.MinQuerySize || *querySize > 1472) {
 			return usagef("--query-size %d: want %d to 1472 bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize)
@@ -153,46 +154,76 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 			return err
 		}
 		defer b.Close()
-		ctx, cancel := context.WithTimeout(ctx, *timeout)
-		defer cancel()
-		found := 0
-		enc := json.NewEncoder(io.out)
-		if !*asJSON && !*quiet && !*parsable {
-			fmt.Fprintf(io.out, "%-24s %-16s %-26s %-10s %9s  %s\n", "INSTANCE", "SERVICE", "ADDRESS", "INTERFACE", "TIME", "ATTRIBUTES")
-		}
-		err = b.Browse(ctx, service, func(in discovery.Instance) {
-			if *count > 0 && found >= *count {
-				return
-			}
-			found++
-			if *quiet {
-				// nothing
-			} else if *parsable {
-				printAvahi(io.out, '+', in)
-				printAvahi(io.out, '=', in)
-			} else if *asJSON {
-				j := toJSON(in)
-				ms := float64(in.FoundAfter.Microseconds()) / 1000
-				j.FoundAfter = &ms
-				enc.Encode(j)
-			} else {
-				printRow(io.out, in)
-			}
-			if *count > 0 && found >= *count {
-				cancel()
-			}
+		return listInstances(ctx, io, lo, func(ctx context.Context, found func(listed)) error {
+			return b.Browse(ctx, service, func(in discovery.Instance) { found(discovered(in)) })
 		})
-		if err != nil {
-			return err
-		}
-		switch {
-		case found == 0:
-			return failed(errors.New("no instance found"))
-		case *count > 0 && found < *count:
-			return failed(fmt.Errorf("found %d of %d instances", found, *count))
-		}
-		return nil
 	}
+}
+
+// listOptions are discover's output flags.
+type listOptions struct {
+	deadline              time.Duration
+	count                 int
+	json, quiet, parsable bool
+}
+
+// listed is an instance that a browse found, in each of discover's forms.
+type listed struct {
+	in    discovery.Instance // the table row
+	json  any                // the --json line
+	avahi func(io.Writer)    // the -p lines
+}
+
+// discovered is an instance found by udpkit discovery.
+func discovered(in discovery.Instance) listed {
+	j := toJSON(in)
+	ms := float64(in.FoundAfter.Microseconds()) / 1000
+	j.FoundAfter = &ms
+	return listed{in: in, json: j, avahi: func(w io.Writer) {
+		printAvahi(w, '+', in)
+		printAvahi(w, '=', in)
+	}}
+}
+
+// listInstances prints what browse finds, until the deadline or -c
+// instances, and says whether enough were found: discover's output and
+// exit status, with udpkit discovery or mDNS.
+func listInstances(ctx context.Context, io stdio, o listOptions, browse func(context.Context, func(listed)) error) error {
+	ctx, cancel := context.WithTimeout(ctx, o.deadline)
+	defer cancel()
+	found := 0
+	enc := json.NewEncoder(io.out)
+	if !o.json && !o.quiet && !o.parsable {
+		fmt.Fprintf(io.out, "%-24s %-16s %-26s %-10s %9s  %s\n", "INSTANCE", "SERVICE", "ADDRESS", "INTERFACE", "TIME", "ATTRIBUTES")
+	}
+	err := browse(ctx, func(l listed) {
+		if o.count > 0 && found >= o.count {
+			return
+		}
+		found++
+		switch {
+		case o.quiet:
+		case o.parsable:
+			l.avahi(io.out)
+		case o.json:
+			enc.Encode(l.json)
+		default:
+			printRow(io.out, l.in)
+		}
+		if o.count > 0 && found >= o.count {
+			cancel()
+		}
+	})
+	if err != nil {
+		return err
+	}
+	switch {
+	case found == 0:
+		return failed(errors.New("no instance found"))
+	case o.count > 0 && found < o.count:
+		return failed(fmt.Errorf("found %d of %d instances", found, o.count))
+	}
+	return nil
 }
 
 // printRow prints one table row: the first address in the column, the

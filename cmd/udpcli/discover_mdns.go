@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/udpkit/udpkit/discovery"
 	"github.com/udpkit/udpkit/mdns"
@@ -16,56 +12,29 @@ import (
 
 // discoverMDNS is discover --mdns: the same output and exit statuses as
 // udpkit discovery, from an mDNS browser.
-func discoverMDNS(ctx context.Context, io stdio, service string, ifaces []string, timeout time.Duration, count int, asJSON, quiet, parsable bool) error {
+func discoverMDNS(ctx context.Context, io stdio, service string, ifaces []string, o listOptions) error {
 	b, err := mdns.NewBrowser(mdns.BrowserConfig{Interfaces: ifaces})
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	found := 0
-	enc := json.NewEncoder(io.out)
-	if !asJSON && !quiet && !parsable {
-		fmt.Fprintf(io.out, "%-24s %-16s %-26s %-10s %9s  %s\n", "INSTANCE", "SERVICE", "ADDRESS", "INTERFACE", "TIME", "ATTRIBUTES")
-	}
-	err = b.Browse(ctx, service, func(in mdns.Instance) {
-		if count > 0 && found >= count {
-			return
-		}
-		found++
-		d := fromMDNS(in)
-		switch {
-		case quiet:
-		case parsable:
-			printAvahiMDNS(io.out, in)
-		case asJSON:
-			j := mdnsJSON{instanceJSON: toJSON(d)}
-			ms := float64(in.FoundAfter.Microseconds()) / 1000
-			j.FoundAfter = &ms
-			j.Host = in.Host
-			if in.TTL > 0 {
-				ttl := msNumber(in.TTL)
-				j.TTL = &ttl
-			}
-			enc.Encode(j)
-		default:
-			printRow(io.out, d)
-		}
-		if count > 0 && found >= count {
-			cancel()
-		}
+	return listInstances(ctx, io, o, func(ctx context.Context, found func(listed)) error {
+		return b.Browse(ctx, service, func(in mdns.Instance) { found(mdnsListed(in)) })
 	})
-	if err != nil {
-		return err
+}
+
+// mdnsListed is an instance found by mDNS.
+func mdnsListed(in mdns.Instance) listed {
+	d := fromMDNS(in)
+	j := mdnsJSON{instanceJSON: toJSON(d)}
+	ms := float64(in.FoundAfter.Microseconds()) / 1000
+	j.FoundAfter = &ms
+	j.Host = in.Host
+	if in.TTL > 0 {
+		ttl := msNumber(in.TTL)
+		j.TTL = &ttl
 	}
-	switch {
-	case found == 0:
-		return failed(errors.New("no instance found"))
-	case count > 0 && found < count:
-		return failed(fmt.Errorf("found %d of %d instances", found, count))
-	}
-	return nil
+	return listed{in: d, json: j, avahi: func(w io.Writer) { printAvahiMDNS(w, in) }}
 }
 
 // fromMDNS shows an mDNS instance as a discovery one: addresses with the
@@ -92,26 +61,10 @@ type mdnsJSON struct {
 // line, then a '=' line per address with host name, address, port and
 // TXT, for each of IPv4 and IPv6 (the order and escapes of printAvahi).
 func printAvahiMDNS(w io.Writer, in mdns.Instance) {
-	name := avahiEscape(in.Name)
-	host := strings.TrimSuffix(in.Host, ".")
-	txt := make([]string, len(in.Text))
-	for i, a := range in.Text {
-		txt[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(a) + `"`
-	}
-	for _, proto := range []string{"IPv4", "IPv6"} {
-		var addrs []netip.Addr
-		for _, a := range in.Addrs {
-			if a.Unmap().Is4() == (proto == "IPv4") {
-				addrs = append(addrs, a)
-			}
-		}
-		if len(addrs) == 0 {
-			continue
-		}
-		head := fmt.Sprintf(";%s;%s;%s;%s;local", in.Interface, proto, name, in.Service)
-		fmt.Fprintln(w, "+"+head)
-		for _, a := range addrs {
-			fmt.Fprintf(w, "=%s;%s;%s;%d;%s\n", head, host, a.WithZone("").String(), in.Port, strings.Join(txt, " "))
-		}
+	d := fromMDNS(in)
+	host := func(netip.Addr) string { return strings.TrimSuffix(in.Host, ".") }
+	for _, proto := range avahiProtos {
+		avahiLines(w, '+', proto, d, host)
+		avahiLines(w, '=', proto, d, host)
 	}
 }

@@ -127,30 +127,38 @@ func printParsable(w io.Writer, e discovery.Event) {
 // digits, '-' and '_' as they are, '.' and '\' after a backslash, every
 // other byte as \DDD in decimal.
 func printAvahi(w io.Writer, sign byte, in discovery.Instance) {
-	name := avahiEscape(in.Instance)
-	for _, proto := range []string{"IPv4", "IPv6"} {
-		var addrs []netip.AddrPort
-		for _, a := range in.Addrs {
-			if a.Addr().Unmap().Is4() == (proto == "IPv4") {
-				addrs = append(addrs, a)
-			}
+	for _, proto := range avahiProtos {
+		avahiLines(w, sign, proto, in, netip.Addr.String)
+	}
+}
+
+// avahiProtos are the PROTO fields, in avahi-browse's order.
+var avahiProtos = []string{"IPv4", "IPv6"}
+
+// avahiLines writes in's lines of one PROTO; host gives the HOST field of
+// an address (without its zone).
+func avahiLines(w io.Writer, sign byte, proto string, in discovery.Instance, host func(netip.Addr) string) {
+	var addrs []netip.AddrPort
+	for _, a := range in.Addrs {
+		if a.Addr().Unmap().Is4() == (proto == "IPv4") {
+			addrs = append(addrs, a)
 		}
-		if len(addrs) == 0 {
-			continue
-		}
-		head := fmt.Sprintf("%c;%s;%s;%s;%s;local", sign, in.Interface, proto, name, in.Service)
-		if sign != '=' {
-			fmt.Fprintln(w, head)
-			continue
-		}
-		txt := make([]string, len(in.Attrs))
-		for i, a := range in.Attrs {
-			txt[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(a) + `"`
-		}
-		for _, a := range addrs {
-			host := a.Addr().WithZone("").String()
-			fmt.Fprintf(w, "%s;%s;%s;%d;%s\n", head, host, host, a.Port(), strings.Join(txt, " "))
-		}
+	}
+	if len(addrs) == 0 {
+		return
+	}
+	head := fmt.Sprintf("%c;%s;%s;%s;%s;local", sign, in.Interface, proto, avahiEscape(in.Instance), in.Service)
+	if sign != '=' {
+		fmt.Fprintln(w, head)
+		return
+	}
+	txt := make([]string, len(in.Attrs))
+	for i, a := range in.Attrs {
+		txt[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(a) + `"`
+	}
+	for _, a := range addrs {
+		addr := a.Addr().WithZone("")
+		fmt.Fprintf(w, "%s;%s;%s;%d;%s\n", head, host(addr), addr, a.Port(), strings.Join(txt, " "))
 	}
 }
 
