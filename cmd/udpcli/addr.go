@@ -3,12 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"net"
-	"net/netip"
-	"strconv"
 	"strings"
 
 	"github.com/udpkit/udpkit/client"
+	"github.com/udpkit/udpkit/internal/netaddr"
 )
 
 // dial is client.Dial; tests substitute errors this machine cannot produce.
@@ -43,10 +41,8 @@ func dialError(err error) error {
 // unicastOnly is the usage error for a server address that is a multicast
 // group, which send, ping and bench refuse before resolving anything.
 func unicastOnly(address string) error {
-	if host, _, err := net.SplitHostPort(address); err == nil {
-		if a, err := netip.ParseAddr(host); err == nil && a.IsMulticast() {
-			return usagef("%s is a multicast group; a udpkit server has a unicast address (find one with 'udpcli discover'; for groups see 'udpcli mcast')", host)
-		}
+	if a, ok := netaddr.MulticastHost(address); ok {
+		return usagef("%s is a multicast group; a udpkit server has a unicast address (find one with 'udpcli discover'; for groups see 'udpcli mcast')", a)
 	}
 	return nil
 }
@@ -58,18 +54,5 @@ func splitPortHint(args []string) string {
 	if len(args) < 2 || strings.HasPrefix(args[0], "-") {
 		return ""
 	}
-	if _, _, err := net.SplitHostPort(args[0]); err == nil {
-		return "" // it has a port already
-	}
-	if p, err := strconv.ParseUint(args[1], 10, 16); err != nil || p == 0 {
-		return ""
-	}
-	host := args[0]
-	if a, err := netip.ParseAddr(host); err == nil && a.Is6() {
-		return net.JoinHostPort(host, args[1])
-	}
-	if strings.Contains(host, ":") {
-		return ""
-	}
-	return host + ":" + args[1]
+	return netaddr.PortHint(args[0], args[1])
 }

@@ -15,7 +15,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -435,26 +434,24 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 		return o, fmt.Errorf("invalid --shutdown-timeout %v: want a positive duration such as 5s", o.shutdownTimeout)
 	}
 	if o.metrics != "" {
-		if _, port, err := net.SplitHostPort(o.metrics); err != nil {
+		if _, err := netaddr.SplitHostPort(o.metrics); errors.Is(err, netaddr.ErrNoPort) {
 			return o, fmt.Errorf("invalid --metrics %q: want host:port, such as 127.0.0.1:9799 or :9799", o.metrics)
-		} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			return o, fmt.Errorf("invalid --metrics %q: port %q is not a number from 0 to 65535", o.metrics, port)
+		} else if err != nil {
+			return o, fmt.Errorf("invalid --metrics %q: %w", o.metrics, err)
 		}
 	}
 	for _, a := range o.listen {
-		host, port, err := net.SplitHostPort(a)
-		if err != nil {
+		host, err := netaddr.SplitHostPort(a)
+		if errors.Is(err, netaddr.ErrNoPort) {
 			return o, fmt.Errorf("invalid --listen %q: want host:port, such as 127.0.0.1:9797, [::1]:9797 or :9797", a)
-		}
-		if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-			return o, fmt.Errorf("invalid --listen %q: port %q is not a number from 0 to 65535", a, port)
 		}
 		// A name such as localhost is resolved when listening; what looks
 		// like an address must be one (and is never sent to a resolver).
-		if looksNumeric(host) {
-			if _, err := netip.ParseAddr(host); err != nil {
-				return o, fmt.Errorf("invalid --listen %q: %q is not an IP address", a, host)
-			}
+		if err == nil {
+			err = netaddr.CheckHost(host)
+		}
+		if err != nil {
+			return o, fmt.Errorf("invalid --listen %q: %w", a, err)
 		}
 	}
 	return o, nil
@@ -465,15 +462,6 @@ func manPage(fs *pflag.FlagSet) manpage.Page {
 	return manpage.Page{Name: "udpserver", Section: 1, Summary: "receive udpkit messages over UDP and acknowledge them",
 		Help: strings.TrimSuffix(usage, "Flags:\n"), Flags: fs, Version: "udpkit " + version.String(),
 		SeeAlso: []string{"udpcli(1)", "systemd.service(5)"}}
-}
-
-// looksNumeric reports whether host can only have been meant as an IP
-// address: digits and dots, or a colon.
-func looksNumeric(host string) bool {
-	if strings.Contains(host, ":") {
-		return true
-	}
-	return host != "" && strings.Trim(host, "0123456789.") == ""
 }
 
 func newLogger(w io.Writer, o options) *slog.Logger {

@@ -1,6 +1,8 @@
 // Package netaddr converts the net package's addresses to net/netip's, once
-// for all of udpkit: the conversion had been written four times, with
-// small differences.
+// for all of udpkit (the conversion had been written four times, with
+// small differences), and holds the checks of host:port strings that the
+// commands share (hostport.go): form and port, numeric hosts that must
+// never reach a resolver, multicast literals, a host and port given apart.
 package netaddr
 
 import (
