@@ -63,6 +63,8 @@ type mcastFlags struct {
 	loop    bool
 	verbose bool
 	quiet   bool
+	count   int           // -c
+	every   time.Duration // listen: -w, the deadline; send: -i, the interval
 }
 
 // mcastCommon registers the flags every mcast subcommand has, first.
@@ -158,14 +160,16 @@ when the group cannot be joined.`
 func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
 	f := mcastCommon(fs)
 	fs.StringVar(&f.source, "source", "", "source-specific join (SSM): receive only from this address")
-	count := fs.IntP("count", "c", 0, "exit after this many datagrams (0: run until interrupted)")
+	fs.IntVarP(&f.count, "count", "c", 0, "exit after this many datagrams (0: run until interrupted)")
 	deadline := cliflag.Seconds(fs, "deadline", "w", 0, "exit after this many seconds (0.5) or this long (500ms); 0: no deadline")
 	return func(ctx context.Context, io stdio, args []string) error {
-		return mcastListen(ctx, io, args, f, *count, *deadline)
+		f.every = *deadline
+		return mcastListen(ctx, io, args, f)
 	}
 }
 
-func mcastListen(ctx context.Context, io stdio, args []string, f *mcastFlags, count int, dl time.Duration) error {
+func mcastListen(ctx context.Context, io stdio, args []string, f *mcastFlags) error {
+	count, dl := f.count, f.every
 	if len(args) != 1 {
 		return usagef("want exactly one GROUP[:PORT], got %d arguments", len(args))
 	}
@@ -286,14 +290,16 @@ func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args 
 	f := mcastCommon(fs)
 	fs.IntVar(&f.ttl, "ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the datagrams, 1..255")
 	fs.BoolVar(&f.loop, "loop", false, "deliver to members on this host too (IP_MULTICAST_LOOP)")
-	count := fs.IntP("count", "c", 1, "number of datagrams per interface")
+	fs.IntVarP(&f.count, "count", "c", 1, "number of datagrams per interface")
 	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "time between datagrams: seconds (0.05) or a duration (50ms)")
 	return func(ctx context.Context, io stdio, args []string) error {
-		return mcastSend(ctx, io, args, f, *count, *interval)
+		f.every = *interval
+		return mcastSend(ctx, io, args, f)
 	}
 }
 
-func mcastSend(ctx context.Context, io stdio, args []string, f *mcastFlags, count int, iv time.Duration) error {
+func mcastSend(ctx context.Context, io stdio, args []string, f *mcastFlags) error {
+	count, iv := f.count, f.every
 	if len(args) < 1 || len(args) > 2 {
 		return usagef("want GROUP[:PORT] [MESSAGE], got %d arguments", len(args))
 	}
