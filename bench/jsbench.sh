@@ -27,6 +27,8 @@
 #   NATS_SERVER=/usr/sbin/nats-server NATS=$(go env GOPATH)/bin/nats
 #   UDPSERVER=path   a prebuilt udpserver instead of building ./cmd/udpserver
 #   FORWARD_FLAGS=   extra udpserver flags (e.g. --forward-pending 1024)
+#   OLD_UDPSERVER=path  adds that binary as "forward-old" (own port, stream
+#                    FWDOLD), to compare two builds in the same run
 #   OUT=/tmp/jsbench where binaries, the store and the log go
 set -euo pipefail
 
@@ -55,7 +57,7 @@ if [ -z "${JSBENCH_NS:-}" ]; then
 	fi
 	[ "$(id -u)" = 0 ] && command -v unshare >/dev/null ||
 		{ echo "jsbench: needs root and unshare: the broker runs in a network namespace of its own" >&2; exit 1; }
-	export JSBENCH_NS=1 OUT UDPSERVER NATS_SERVER NATS
+	export JSBENCH_NS=1 OUT UDPSERVER NATS_SERVER NATS OLD_UDPSERVER
 	exec unshare -n sh -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
 fi
 
@@ -78,15 +80,30 @@ nspid=$!
 pids+=($nspid)
 for _ in $(seq 100); do "$NATS" -s $URL rtt >/dev/null 2>&1 && break; sleep 0.1; done
 
-# shellcheck disable=SC2086 # FORWARD_FLAGS is split on purpose
-"${clipin[@]}" "$UDPSERVER" --quiet --no-announce --rate-limit 0 \
-	--dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144 \
-	--listen 127.0.0.1:$UDP --instance bench \
-	--forward $URL --forward-create --forward-stream FWD $FORWARD_FLAGS 2>"$OUT/udpserver.err" &
-udpid=$!
+# start_fw BINARY PORT STREAM: one udpserver --forward; prints its PID.
+start_fw() {
+	# shellcheck disable=SC2086 # FORWARD_FLAGS is split on purpose
+	"${clipin[@]}" "$1" --quiet --no-announce --rate-limit 0 \
+		--dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144 \
+		--listen 127.0.0.1:"$2" --instance bench \
+		--forward $URL --forward-create --forward-stream "$3" --forward-subject "udpkit.$3" $FORWARD_FLAGS >/dev/null 2>"$OUT/udpserver-$3.err" &
+	echo $!
+}
+wait_fw() {
+	for _ in $(seq 100); do ss -Hlun "sport = :$1" | grep -q . && return; sleep 0.05; done
+	echo "udpserver on port $1 did not start" >&2
+	cat "$OUT"/udpserver-*.err >&2
+	exit 1
+}
+udpid=$(start_fw "$UDPSERVER" $UDP FWD)
 pids+=($udpid)
-for _ in $(seq 100); do ss -Hlun "sport = :$UDP" | grep -q . && break; sleep 0.05; done
-ss -Hlun "sport = :$UDP" | grep -q . || { echo "udpserver did not start" >&2; cat "$OUT/udpserver.err" >&2; exit 1; }
+wait_fw $UDP
+OLDUDP=$((UDP + 1))
+if [ -n "${OLD_UDPSERVER:-}" ]; then
+	oldid=$(start_fw "$OLD_UDPSERVER" $OLDUDP FWDOLD)
+	pids+=($oldid)
+	wait_fw $OLDUDP
+fi
 
 HZ=$(getconf CLK_TCK)
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -124,15 +141,15 @@ run_nb() {
 		'BEGIN { printf "%d %.1f %.1f 0\n", r, b / hz * 1e6 / m, c / hz * 1e6 / m }'
 }
 
-# run_fw W: one forwarded run; prints "acks/s broker_us client_us nacks".
+# run_fw W PID PORT STREAM: one forwarded run; prints "acks/s broker_us client_us nacks".
 run_fw() {
-	local w=$1 t0 t1 u0 u1 k0 k1 res
-	"$NATS" -s $URL stream purge FWD -f >/dev/null
-	t0=$(ticks $nspid) u0=$(ticks $udpid)
+	local w=$1 pid=$2 port=$3 t0 t1 u0 u1 k0 k1 res
+	"$NATS" -s $URL stream purge "$4" -f >/dev/null
+	t0=$(ticks $nspid) u0=$(ticks "$pid")
 	kids
 	k0=$KIDS
-	"${clipin[@]}" "$OUT/loadgen" 127.0.0.1 $UDP "$w" "$SECS" >"$OUT/lg.out"
-	t1=$(ticks $nspid) u1=$(ticks $udpid)
+	"${clipin[@]}" "$OUT/loadgen" 127.0.0.1 "$port" "$w" "$SECS" >"$OUT/lg.out"
+	t1=$(ticks $nspid) u1=$(ticks "$pid")
 	kids
 	k1=$KIDS
 	res=$(awk '{print $1, $10, $12}' "$OUT/lg.out")
@@ -144,15 +161,21 @@ run_fw() {
 
 names=(nats-bench forward)
 [ "$HEADERS" = 1 ] && names=(nats-bench nats-bench+h forward)
+[ -n "${OLD_UDPSERVER:-}" ] && names+=(forward-old)
 n=${#names[@]}
 "$OUT/loadgen" 127.0.0.1 $UDP 64 1 >/dev/null # warm-up: connection, stream, page cache
+[ -z "${OLD_UDPSERVER:-}" ] || "$OUT/loadgen" 127.0.0.1 $OLDUDP 64 1 >/dev/null
 : >"$LOG"
 for r in $(seq 1 "$ROUNDS"); do
 	for w in $WINDOWS; do
 		for k in $(seq 0 $((n - 1))); do
 			i=$(((k + r - 1) % n)) # rotate the order each round
 			name=${names[$i]}
-			if [ "$name" = forward ]; then res=$(run_fw "$w"); else res=$(run_nb "$name" "$w"); fi
+			case $name in
+			forward) res=$(run_fw "$w" "$udpid" $UDP FWD) ;;
+			forward-old) res=$(run_fw "$w" "$oldid" $OLDUDP FWDOLD) ;;
+			*) res=$(run_nb "$name" "$w") ;;
+			esac
 			# shellcheck disable=SC2086
 			set -- $res
 			printf 'round %d  window %-4s  %-13s  msgs/s %s  broker_us/msg %s  client_us/msg %s  nacks %s\n' \
@@ -180,6 +203,6 @@ END {
 			if (x[k] < lo) lo = x[k]; if (x[k] > hi) hi = x[k]
 		}
 		printf "| %s | %s | %.1fk (%.1f–%.1fk) | %.1f | %.1f | %s |\n", W[a], N[i], median(x, k) / 1000, lo / 1000, hi / 1000,
-			median(y, k), median(z, k), N[i] == "forward" ? "" : sprintf("%.2f×", median(q, k))
+			median(y, k), median(z, k), N[i] ~ /^forward/ ? "" : sprintf("%.2f×", median(q, k))
 	}
 }' "$LOG"
