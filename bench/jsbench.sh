@@ -138,7 +138,7 @@ run_nb() {
 	rate=$(grep -m1 -o '[0-9,]* msgs/sec' "$OUT/nb.out" | tr -d , | awk '{print $1}')
 	[ -n "$rate" ] || { echo "nats bench failed:" >&2; cat "$OUT/nb.out" >&2; exit 1; }
 	awk -v r="$rate" -v m="$MSGS" -v b=$((t1 - t0)) -v c=$((k1 - k0)) -v hz="$HZ" \
-		'BEGIN { printf "%d %.1f %.1f 0\n", r, b / hz * 1e6 / m, c / hz * 1e6 / m }'
+		'BEGIN { printf "%d %.1f %.1f 0 -\n", r, b / hz * 1e6 / m, c / hz * 1e6 / m }'
 }
 
 # run_fw W PID PORT STREAM: one forwarded run; prints "acks/s broker_us client_us nacks".
@@ -155,8 +155,8 @@ run_fw() {
 	res=$(awk '{print $1, $10, $12}' "$OUT/lg.out")
 	# shellcheck disable=SC2086 # three words on purpose
 	set -- $res
-	awk -v r="$1" -v s="$SECS" -v b=$((t1 - t0)) -v c=$((u1 - u0 + k1 - k0)) -v hz="$HZ" -v n="$3" \
-		'BEGIN { m = r * s; if (m < 1) m = 1; printf "%d %.1f %.1f %d\n", r, b / hz * 1e6 / m, c / hz * 1e6 / m, n }'
+	awk -v r="$1" -v s="$SECS" -v b=$((t1 - t0)) -v c=$((u1 - u0 + k1 - k0)) -v u=$((u1 - u0)) -v hz="$HZ" -v n="$3" \
+		'BEGIN { m = r * s; if (m < 1) m = 1; printf "%d %.1f %.1f %d %.1f\n", r, b / hz * 1e6 / m, c / hz * 1e6 / m, n, u / hz * 1e6 / m }'
 }
 
 names=(nats-bench forward)
@@ -178,8 +178,8 @@ for r in $(seq 1 "$ROUNDS"); do
 			esac
 			# shellcheck disable=SC2086
 			set -- $res
-			printf 'round %d  window %-4s  %-13s  msgs/s %s  broker_us/msg %s  client_us/msg %s  nacks %s\n' \
-				"$r" "$w" "$name" "$1" "$2" "$3" "$4" | tee -a "$LOG" >&2
+			printf 'round %d  window %-4s  %-13s  msgs/s %s  broker_us/msg %s  client_us/msg %s  nacks %s  udpserver_us/msg %s\n' \
+				"$r" "$w" "$name" "$1" "$2" "$3" "$4" "$5" | tee -a "$LOG" >&2
 		done
 	done
 done
@@ -191,18 +191,18 @@ function median(a, n,   i, j, t) {
 	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
 	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
 }
-{ r = $2; w = $4; m = $5; rate[w, m, r] = $7; bro[w, m, r] = $9; cli[w, m, r] = $11; rounds[r] = 1 }
+{ r = $2; w = $4; m = $5; rate[w, m, r] = $7; bro[w, m, r] = $9; cli[w, m, r] = $11; srv[w, m, r] = $15; rounds[r] = 1 }
 END {
 	ns = split(names, N, " "); nw = split(windows, W, " ")
-	printf "\n| window | what | msgs/s (median, min–max) | broker µs/msg | client µs/msg | forward / this |\n|---|---|---|---|---|---|\n"
+	printf "\n| window | what | msgs/s (median, min–max) | broker µs/msg | client µs/msg | of which udpserver | forward / this |\n|---|---|---|---|---|---|---|\n"
 	for (a = 1; a <= nw; a++) for (i = 1; i <= ns; i++) {
-		k = 0; delete x; delete y; delete z; delete q; lo = 1e12; hi = 0
+		k = 0; delete x; delete y; delete z; delete q; delete u; lo = 1e12; hi = 0
 		for (r in rounds) {
-			k++; x[k] = rate[W[a], N[i], r]; y[k] = bro[W[a], N[i], r]; z[k] = cli[W[a], N[i], r]
+			k++; x[k] = rate[W[a], N[i], r]; y[k] = bro[W[a], N[i], r]; z[k] = cli[W[a], N[i], r]; u[k] = srv[W[a], N[i], r]
 			q[k] = rate[W[a], "forward", r] / (rate[W[a], N[i], r] > 0 ? rate[W[a], N[i], r] : 1)
 			if (x[k] < lo) lo = x[k]; if (x[k] > hi) hi = x[k]
 		}
-		printf "| %s | %s | %.1fk (%.1f–%.1fk) | %.1f | %.1f | %s |\n", W[a], N[i], median(x, k) / 1000, lo / 1000, hi / 1000,
-			median(y, k), median(z, k), N[i] ~ /^forward/ ? "" : sprintf("%.2f×", median(q, k))
+		printf "| %s | %s | %.1fk (%.1f–%.1fk) | %.1f | %.1f | %s | %s |\n", W[a], N[i], median(x, k) / 1000, lo / 1000, hi / 1000,
+			median(y, k), median(z, k), N[i] ~ /^forward/ ? sprintf("%.1f", median(u, k)) : "—", N[i] ~ /^forward/ ? "" : sprintf("%.2f×", median(q, k))
 	}
 }' "$LOG"
