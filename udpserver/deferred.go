@@ -108,9 +108,33 @@ func (r *Request) Defer() (*Responder, error) {
 // sendmmsg on Linux); it is remembered for retransmissions like any
 // other, except NACK busy, which is forgotten so that the client's
 // retransmission is handled anew.
-func (rs *Responder) Done(err error) {
+func (rs *Responder) Done(err error) { rs.done(err, false) }
+
+// AckAll acknowledges every deferred message of rs, as Ack does each one,
+// but wakes each socket's reply loop once, after the last: replies
+// completed together (a burst of confirmations from a broker) leave in one
+// batch instead of trickling out as the loop wakes for the first.
+func AckAll(rs []*Responder) {
+	var kicked *replyQueue
+	for _, r := range rs {
+		if !r.done(nil, true) || r.rq == nil {
+			continue
+		}
+		if kicked != nil && r.rq != kicked {
+			kicked.kick()
+		}
+		kicked = r.rq
+	}
+	if kicked != nil {
+		kicked.kick()
+	}
+}
+
+// done is Done; quiet leaves waking the reply loop to the caller
+// (AckAll). It reports whether the reply was queued.
+func (rs *Responder) done(err error, quiet bool) (queued bool) {
 	if !rs.once.CompareAndSwap(false, true) {
-		return
+		return false
 	}
 	s := rs.s
 	code, reason := s.result(err)
@@ -119,7 +143,7 @@ func (rs *Responder) Done(err error) {
 	if rs.raw {
 		if code != wire.CodeNone {
 			s.deferDone()
-			return // raw mode has no words for a refusal
+			return false // raw mode has no words for a refusal
 		}
 		s.stats.acked.Add(1)
 		out = append(buf[:0], "ack\n"[:min(4, rs.size)]...)
@@ -137,18 +161,19 @@ func (rs *Responder) Done(err error) {
 		}
 		w.done()
 		if out == nil {
-			return
+			return false
 		}
 	}
 	if rs.c == nil || len(out) == 0 {
 		s.deferDone()
-		return
+		return false
 	}
-	if rs.rq != nil && s.ctx.Err() == nil && rs.rq.put(&rs.out, out) {
-		return // the socket's reply loop sends it and releases the slot
+	if rs.rq != nil && s.ctx.Err() == nil && rs.rq.put(&rs.out, out, quiet) {
+		return true // the socket's reply loop sends it and releases the slot
 	}
 	rs.write(out)
 	s.deferDone()
+	return false
 }
 
 // write sends out at once, one system call: when the socket has no reply

@@ -78,8 +78,9 @@ func newReplyQueue(s *Server, c conn) *replyQueue {
 }
 
 // put queues the reply out to the sender of p. It reports false when the
-// queue is full: the caller sends the reply itself then.
-func (q *replyQueue) put(p *packet, out []byte) bool {
+// queue is full: the caller sends the reply itself then. Unless quiet, it
+// wakes the loop; quiet puts (AckAll) wake it with one kick at the end.
+func (q *replyQueue) put(p *packet, out []byte, quiet bool) bool {
 	q.mu.Lock()
 	n := len(q.free)
 	if n == 0 || q.closed {
@@ -93,13 +94,18 @@ func (q *replyQueue) put(p *packet, out []byte) bool {
 	first := len(q.pending) == 0
 	q.pending = append(q.pending, r)
 	q.mu.Unlock()
-	if first {
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
+	if first && !quiet {
+		q.kick()
 	}
 	return true
+}
+
+// kick wakes the loop.
+func (q *replyQueue) kick() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
 }
 
 // run sends the queued replies until stop is closed or the server is

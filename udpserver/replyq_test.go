@@ -19,13 +19,18 @@ func TestDeferredRepliesBatched(t *testing.T) {
 	for _, tc := range []struct {
 		network, addr, to string
 		batch             int
+		ackAll            int // AckAll in bursts of this many, not Ack one by one
 	}{
-		{"udp4", "127.0.0.1:0", "127.0.0.1", 64},
-		{"udp4", "127.0.0.1:0", "127.0.0.1", 1},
-		{"udp6", "[::1]:0", "::1", 64},
+		{"udp4", "127.0.0.1:0", "127.0.0.1", 64, 0},
+		{"udp4", "127.0.0.1:0", "127.0.0.1", 1, 0},
+		{"udp6", "[::1]:0", "::1", 64, 0},
 		// A wildcard dual-stack socket: IPv4-mapped senders, and replies
 		// leave from the destination address (a control message each).
-		{"udp", ":0", "127.0.0.1", 64},
+		{"udp", ":0", "127.0.0.1", 64, 0},
+		// Bursts within the reply queue, and past it (300 > 256: the rest
+		// leave one write each).
+		{"udp4", "127.0.0.1:0", "127.0.0.1", 64, 37},
+		{"udp6", "[::1]:0", "::1", 64, 300},
 	} {
 		d := &deferring{got: make(chan *Responder, n), calls: make(chan uint64, n)}
 		s := &Server{Handler: d, BatchSize: tc.batch}
@@ -62,9 +67,20 @@ func TestDeferredRepliesBatched(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				if tc.ackAll == 0 {
+					for i := g; i < n; i += 4 {
+						resps[i].Ack()
+						resps[i].Ack() // once only
+					}
+					return
+				}
+				var burst []*Responder
 				for i := g; i < n; i += 4 {
-					resps[i].Ack()
-					resps[i].Ack() // once only
+					if burst = append(burst, resps[i]); len(burst) == tc.ackAll || i+4 >= n {
+						AckAll(burst)
+						AckAll(burst) // once only
+						burst = burst[:0]
+					}
 				}
 			}()
 		}

@@ -54,7 +54,11 @@
 // ServeUDP does not wait for the PubAck: it defers the reply
 // (udpserver.Request.Defer) and publishes asynchronously, up to
 // Config.MaxPending publishes in flight (and the server's MaxDeferred);
-// the ACK leaves from the NATS client's goroutine when the PubAck arrives.
+// past that bound a message gets NACK busy at once. The Forwarder
+// publishes with the core NATS client, each message with a reply subject
+// of its own on one subscription, and reads the PubAcks itself; the ACKs
+// of one burst of PubAcks leave together (udpserver.AckAll: one sendmmsg).
+// A publish unconfirmed after Config.Timeout gets NACK busy.
 // BENCHMARKS.md compares the acknowledged rate with `nats bench` on the
-// same machine.
+// same machine (bench/jsbench.sh).
 package jetstream

@@ -1,7 +1,9 @@
 package jetstream
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -121,21 +123,69 @@ type Stats struct {
 // confirmed within Config.Timeout gets NACK busy: the device retries, later
 // or at another server, with the same message ID, and the stream's duplicate
 // window stores it once.
+//
+// It publishes with the core NATS client and reads the PubAcks on one
+// subscription of its own (a reply subject per publish: its inbox and a
+// sequence number), instead of the jetstream package's asynchronous
+// publish: that one allocates a future, a timer and a map entry per
+// message and decodes every PubAck with encoding/json, a third of the
+// forwarder's CPU in the profile (BENCHMARKS.md). Here the publishes in
+// flight are a ring indexed by sequence number, their deadlines expire in
+// order (one timeout for all), and a plain PubAck is recognised without a
+// JSON decoder; anything else is decoded in full.
 type Forwarder struct {
-	js       njs.JetStream
-	nc       *nats.Conn
-	cfg      Config
-	log      *slog.Logger
-	subject  string   // the subject, when it does not depend on the source
-	parts    []string // the template split around {source}, when it does
-	stream   string
-	expected []njs.PublishOpt
+	js      njs.JetStream // New's stream checks
+	nc      *nats.Conn
+	cfg     Config
+	log     *slog.Logger
+	subject string   // the subject, when it does not depend on the source
+	parts   []string // the template split around {source}, when it does
+	stream  string
+	inbox   string // reply subjects: inbox + sequence number in base 36
+	ackFast []byte // `{"stream":"NAME",`: how a plain PubAck from the stream starts
+	sub     *nats.Subscription
+	epoch   time.Time // deadlines are monotonic durations since epoch
+	msgs    sync.Pool // *outMsg
 
-	mu      sync.Mutex
-	pending map[*nats.Msg]*udpserver.Responder
-	closed  bool
+	mu     sync.Mutex
+	ring   []slot // publishes in flight, at seq & mask
+	mask   uint64
+	head   uint64 // the next publish's sequence number (from 1)
+	tail   uint64 // the oldest sequence number that may be in flight
+	n      int    // publishes in flight
+	closed bool
+
+	// acks are the confirmed messages of one burst of PubAcks, acknowledged
+	// together when the subscription has no further PubAck queued, so that
+	// their replies leave in one batch (one sendmmsg). Only the
+	// subscription's goroutine touches acks; held counts them for Close and
+	// Stats.
+	acks []*udpserver.Responder
+	held atomic.Int64
+
+	stop      chan struct{} // closed by Close: the sweeper returns
+	swept     chan struct{} // closed when the sweeper returned
+	closeOnce sync.Once
 
 	published, stored, duplicates, failed atomic.Uint64
+}
+
+// slot is one publish in flight.
+type slot struct {
+	seq      uint64 // 0: free
+	resp     *udpserver.Responder
+	deadline time.Duration // since Forwarder.epoch
+}
+
+// maxAckBurst bounds how many confirmed messages wait for the end of a
+// burst of PubAcks: a reply queue's worth (udpserver's is 256).
+const maxAckBurst = 128
+
+// outMsg is one message being published, reused: nats.Conn.PublishMsg
+// copies the message into its buffer before it returns.
+type outMsg struct {
+	m    nats.Msg
+	vals [8]string
 }
 
 // New returns a Forwarder that publishes through nc. It checks that a
@@ -164,7 +214,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Forwarder, error) {
 	case cfg.MaxPending < 0:
 		return nil, fmt.Errorf("jetstream forwarder: negative MaxPending %d", cfg.MaxPending)
 	}
-	f := &Forwarder{nc: nc, cfg: cfg, log: cfg.Logger, pending: make(map[*nats.Msg]*udpserver.Responder)}
+	f := &Forwarder{nc: nc, cfg: cfg, log: cfg.Logger}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -180,11 +230,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Forwarder, error) {
 	if f.parts == nil {
 		probe, pattern = f.subject, f.subject
 	}
-	js, err := njs.New(nc,
-		njs.WithPublishAsyncMaxPending(cfg.MaxPending),
-		njs.WithPublishAsyncTimeout(cfg.Timeout),
-		njs.WithPublishAsyncAckHandler(f.acked),
-		njs.WithPublishAsyncErrHandler(f.failedPublish))
+	js, err := njs.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("jetstream forwarder: %w", err)
 	}
@@ -214,7 +260,24 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Forwarder, error) {
 		f.log.Warn("jetstream forwarder: the stream's duplicate window is shorter than a device's retransmission span; a late retransmission may be stored twice",
 			"stream", f.stream, "duplicates", d, "want", MinDuplicates)
 	}
-	f.expected = []njs.PublishOpt{njs.WithExpectStream(f.stream)}
+	name, _ := json.Marshal(f.stream)
+	f.ackFast = append(append([]byte(`{"stream":`), name...), ',')
+	size := 64
+	for size < 2*cfg.MaxPending {
+		size <<= 1
+	}
+	f.ring, f.mask = make([]slot, size), uint64(size-1)
+	f.head, f.tail = 1, 1
+	f.epoch = time.Now()
+	f.msgs.New = func() any { return &outMsg{m: nats.Msg{Header: make(nats.Header, 8)}} }
+	f.inbox = nc.NewInbox() + "."
+	// The subscription is registered before any publish on the same
+	// connection, so the server knows it before the first PubAck.
+	if f.sub, err = nc.Subscribe(f.inbox+"*", f.reply); err != nil {
+		return nil, fmt.Errorf("jetstream forwarder: subscribing to the PubAcks: %w", err)
+	}
+	f.stop, f.swept = make(chan struct{}), make(chan struct{})
+	go f.sweep(min(max(cfg.Timeout/8, time.Millisecond), 100*time.Millisecond))
 	return f, nil
 }
 
@@ -271,13 +334,40 @@ func appendID(b []byte, id uint64) []byte {
 // (Config.MaxPending), or when the connection refuses the publish, it
 // returns an error that NACKs busy.
 func (f *Forwarder) ServeUDP(ctx context.Context, r *udpserver.Request) error {
-	m := &nats.Msg{Subject: f.Subject(r.Remote.Addr()), Header: make(nats.Header, 7)}
-	m.Data = append([]byte(nil), r.Payload...)
-	// The header values are slices of one string, and the header's value
-	// slices of one array: three allocations per message instead of ten,
-	// for what the profile showed as a visible share of the forwarder's
-	// own cost (BENCHMARKS.md).
-	var b [160]byte
+	resp, err := r.Defer()
+	if err != nil {
+		f.failed.Add(1)
+		return err
+	}
+	now := time.Now()
+	seq, err := f.add(resp, now.Sub(f.epoch)+f.cfg.Timeout)
+	if err != nil {
+		f.failed.Add(1)
+		return err
+	}
+	o := f.msgs.Get().(*outMsg)
+	f.fill(o, r, seq, now)
+	err = f.nc.PublishMsg(&o.m)
+	o.m.Data, o.m.Reply, o.vals = nil, "", [8]string{}
+	f.msgs.Put(o)
+	if err != nil {
+		if f.take(seq) != nil {
+			f.failed.Add(1)
+			return udpserver.Reject(wire.CodeBusy, "not stored: "+err.Error())
+		}
+		return nil // the sweeper refused it already
+	}
+	f.published.Add(1)
+	return nil
+}
+
+// fill makes o the message that stores r, with the reply subject of
+// publish seq. The header values and the reply subject are slices of one
+// string, and the header's value slices of o's array: one allocation for
+// all of them. The payload is not copied: PublishMsg copies it before
+// ServeUDP returns.
+func (f *Forwarder) fill(o *outMsg, r *udpserver.Request, seq uint64, now time.Time) {
+	var b [256]byte
 	t := r.Remote.AppendTo(b[:0])
 	src := len(t)
 	if !r.Raw {
@@ -285,97 +375,228 @@ func (f *Forwarder) ServeUDP(ctx context.Context, r *udpserver.Request) error {
 		t = strconv.AppendUint(t, r.ID, 16)
 	}
 	msgID := len(t)
-	t = time.Now().UTC().AppendFormat(t, time.RFC3339Nano)
+	t = now.UTC().AppendFormat(t, time.RFC3339Nano)
 	recv := len(t)
 	t = appendID(t, r.ID) // as wire.IDString: 16 hex digits
 	dec := len(t)
 	if r.Local.IsValid() {
 		t = r.Local.AppendTo(t)
 	}
+	dst := len(t)
+	t = append(t, f.inbox...)
+	t = strconv.AppendUint(t, seq, 36)
 	all := string(t)
-	vals := make([]string, 7)
-	set := func(i int, k, v string) { vals[i] = v; m.Header[k] = vals[i : i+1 : i+1] }
+	m := &o.m
+	m.Subject, m.Reply, m.Data = f.Subject(r.Remote.Addr()), all[dst:], r.Payload
+	clear(m.Header)
+	set := func(i int, k, v string) { o.vals[i] = v; m.Header[k] = o.vals[i : i+1 : i+1] }
 	set(0, HeaderSource, all[:src])
 	if r.Local.IsValid() {
-		set(1, HeaderDestination, all[dec:])
+		set(1, HeaderDestination, all[dec:dst])
 	}
 	set(2, HeaderReceived, all[msgID:recv])
 	set(3, HeaderInstance, f.cfg.Instance)
+	set(7, njs.ExpectedStreamHeader, f.stream)
 	if r.Raw {
 		set(4, HeaderKind, "raw")
-	} else {
-		set(4, HeaderKind, "data")
-		set(5, HeaderMessageID, all[recv:dec])
-		set(6, njs.MsgIDHeader, all[:msgID])
+		return
 	}
-	resp, err := r.Defer()
-	if err != nil {
-		f.failed.Add(1)
-		return err
-	}
-	f.mu.Lock()
-	if f.closed {
-		f.mu.Unlock()
-		f.failed.Add(1)
-		return udpserver.Reject(wire.CodeBusy, "not stored: forwarder closed")
-	}
-	f.pending[m] = resp
-	f.mu.Unlock()
-	if _, err := f.js.PublishMsgAsync(m, f.expected...); err != nil {
-		// The callbacks never run for a publish that did not start.
-		if f.take(m) != nil {
-			f.failed.Add(1)
-			return udpserver.Reject(wire.CodeBusy, "not stored: "+err.Error())
-		}
-		return nil
-	}
-	f.published.Add(1)
-	return nil
+	set(4, HeaderKind, "data")
+	set(5, HeaderMessageID, all[recv:dec])
+	set(6, njs.MsgIDHeader, all[:msgID])
 }
 
-// take removes m's Responder from the pending set, or returns nil if
-// another path completed it already.
-func (f *Forwarder) take(m *nats.Msg) *udpserver.Responder {
+// add registers resp as publish number seq, due by deadline.
+func (f *Forwarder) add(resp *udpserver.Responder, deadline time.Duration) (uint64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	resp := f.pending[m]
-	delete(f.pending, m)
+	switch seq := f.head; {
+	case f.closed:
+		return 0, udpserver.Reject(wire.CodeBusy, "not stored: forwarder closed")
+	case f.n >= f.cfg.MaxPending:
+		return 0, udpserver.Reject(wire.CodeBusy, "not stored: too many messages waiting for the stream")
+	case f.ring[seq&f.mask].resp != nil:
+		// An old publish still waits in this slot: the ring is twice
+		// MaxPending, so this is one that waits far longer than the
+		// rest, until its deadline.
+		return 0, udpserver.Reject(wire.CodeBusy, "not stored: too many messages waiting for the stream")
+	default:
+		f.head++
+		f.ring[seq&f.mask] = slot{seq: seq, resp: resp, deadline: deadline}
+		f.n++
+		return seq, nil
+	}
+}
+
+// take removes publish seq from the ring and returns its Responder, or nil
+// if it was completed already (a late PubAck, a timeout).
+func (f *Forwarder) take(seq uint64) *udpserver.Responder {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sl := &f.ring[seq&f.mask]
+	if sl.seq != seq || seq == 0 {
+		return nil
+	}
+	resp := sl.resp
+	*sl = slot{}
+	f.n--
 	return resp
 }
 
-// acked runs on the NATS client's goroutine for each PubAck.
-func (f *Forwarder) acked(_ njs.JetStream, m *nats.Msg, pa *njs.PubAck) {
-	resp := f.take(m)
-	if resp == nil {
+// reply runs on the subscription's goroutine for every reply to a publish.
+func (f *Forwarder) reply(m *nats.Msg) {
+	if seq, err := strconv.ParseUint(strings.TrimPrefix(m.Subject, f.inbox), 36, 64); err == nil {
+		if resp := f.take(seq); resp != nil {
+			if dup, err := f.pubAck(m); err != nil {
+				f.failed.Add(1)
+				f.log.Debug("jetstream forwarder: not stored", "msg_id", MsgID(resp.Remote(), resp.ID()), "err", err)
+				resp.Done(udpserver.Reject(wire.CodeBusy, "not stored: "+err.Error()))
+			} else {
+				f.stored.Add(1)
+				if dup {
+					f.duplicates.Add(1)
+				}
+				f.acks = append(f.acks, resp)
+				f.held.Add(1)
+			}
+		}
+	}
+	if len(f.acks) == 0 {
 		return
 	}
-	f.stored.Add(1)
-	if pa.Duplicate {
-		f.duplicates.Add(1)
+	// Pending counts this message until the handler returns.
+	if queued, _, err := m.Sub.Pending(); err != nil || queued <= 1 || len(f.acks) >= maxAckBurst {
+		udpserver.AckAll(f.acks)
+		f.held.Add(-int64(len(f.acks)))
+		clear(f.acks)
+		f.acks = f.acks[:0]
 	}
-	resp.Ack()
 }
 
-// failedPublish runs on the NATS client's goroutine (sometimes with its
-// locks held: it must not call back into the client) for each publish that
-// failed or timed out.
-func (f *Forwarder) failedPublish(_ njs.JetStream, m *nats.Msg, err error) {
-	resp := f.take(m)
-	if resp == nil {
-		return
+// pubAck reads the reply to a publish: nil if the stream stored the
+// message, duplicate if it had it already.
+func (f *Forwarder) pubAck(m *nats.Msg) (duplicate bool, err error) {
+	if len(m.Data) == 0 {
+		if st := m.Header.Get("Status"); st == "503" {
+			return false, fmt.Errorf("%w (no stream stores the subject, or JetStream is down)", nats.ErrNoResponders)
+		} else if st != "" {
+			return false, fmt.Errorf("reply status %s %s", st, m.Header.Get("Description"))
+		}
+		return false, errors.New("empty reply")
 	}
-	f.failed.Add(1)
-	f.log.Debug("jetstream forwarder: not stored", "subject", m.Subject, "msg_id", m.Header.Get(njs.MsgIDHeader), "err", err)
-	resp.Done(udpserver.Reject(wire.CodeBusy, "not stored: "+err.Error()))
+	return parsePubAck(m.Data, f.ackFast, f.stream)
+}
+
+// parsePubAck reads a PubAck from the stream named stream, whose JSON
+// starts with fast (`{"stream":"NAME",`): plainPubAck first, anything
+// else (a domain, an error) with encoding/json.
+func parsePubAck(d, fast []byte, stream string) (duplicate bool, err error) {
+	if dup, ok := plainPubAck(d, fast); ok {
+		return dup, nil
+	}
+	var pa struct {
+		Error     *njs.APIError `json:"error"`
+		Stream    string        `json:"stream"`
+		Seq       uint64        `json:"seq"`
+		Duplicate bool          `json:"duplicate"`
+	}
+	if err := json.Unmarshal(d, &pa); err != nil {
+		return false, fmt.Errorf("malformed PubAck: %w", err)
+	}
+	switch {
+	case pa.Error != nil:
+		return false, pa.Error
+	case pa.Stream != stream:
+		return false, fmt.Errorf("PubAck from stream %q, not %q", pa.Stream, stream)
+	case pa.Seq == 0:
+		return false, errors.New("PubAck without a sequence number")
+	}
+	return pa.Duplicate, nil
+}
+
+// plainPubAck recognises, without a decoder, the two PubAcks a stream
+// sends for a stored message: {"stream":"NAME","seq":N} and, when it had the
+// message already, {"stream":"NAME","seq":N,"duplicate":true}, with or
+// without the spaces nats-server 2.9 puts after some commas and colons. ok
+// is false for anything else.
+func plainPubAck(d, fast []byte) (duplicate, ok bool) {
+	rest, ok := bytes.CutPrefix(d, fast)
+	if !ok {
+		return false, false
+	}
+	lit := func(s string) bool {
+		rest = bytes.TrimLeft(rest, " ")
+		var found bool
+		rest, found = bytes.CutPrefix(rest, []byte(s))
+		return found
+	}
+	if !lit(`"seq":`) {
+		return false, false
+	}
+	rest = bytes.TrimLeft(rest, " ")
+	i := 0
+	for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+		i++
+	}
+	if i == 0 || i > 19 || rest[0] == '0' {
+		return false, false
+	}
+	rest = rest[i:]
+	switch {
+	case lit("}"):
+		return false, len(rest) == 0
+	case lit(",") && lit(`"duplicate":`) && lit("true") && lit("}"):
+		return true, len(rest) == 0
+	}
+	return false, false
+}
+
+// sweep refuses, every tick, the publishes whose deadline passed. They
+// were registered in sequence order with one timeout, so their deadlines
+// are in order too: the sweep stops at the first that is not due.
+func (f *Forwarder) sweep(every time.Duration) {
+	defer close(f.swept)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var late []*udpserver.Responder
+	reason := fmt.Sprintf("not stored: no confirmation from the stream within %v", f.cfg.Timeout)
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-t.C:
+		}
+		now := time.Since(f.epoch)
+		f.mu.Lock()
+		for f.tail < f.head {
+			if sl := &f.ring[f.tail&f.mask]; sl.seq == f.tail {
+				if sl.deadline > now {
+					break
+				}
+				late = append(late, sl.resp)
+				*sl = slot{}
+				f.n--
+			}
+			f.tail++
+		}
+		f.mu.Unlock()
+		for i, resp := range late {
+			f.failed.Add(1)
+			f.log.Debug("jetstream forwarder: not stored", "msg_id", MsgID(resp.Remote(), resp.ID()), "err", "timeout")
+			resp.Done(udpserver.Reject(wire.CodeBusy, reason))
+			late[i] = nil
+		}
+		late = late[:0]
+	}
 }
 
 // Stats returns the forwarder's counters.
 func (f *Forwarder) Stats() Stats {
 	f.mu.Lock()
-	n := len(f.pending)
+	n := f.n
 	f.mu.Unlock()
 	return Stats{Published: f.published.Load(), Stored: f.stored.Load(), Duplicates: f.duplicates.Load(),
-		Failed: f.failed.Load(), Pending: n}
+		Failed: f.failed.Load(), Pending: n + int(f.held.Load())}
 }
 
 // Close waits until every publish in flight has its PubAck or its error,
@@ -389,26 +610,46 @@ func (f *Forwarder) Close(ctx context.Context) error {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for {
-		f.mu.Lock()
-		n := len(f.pending)
-		f.mu.Unlock()
-		if n == 0 {
+		if f.Stats().Pending == 0 {
+			f.shutdown(false)
 			return nil
 		}
 		select {
 		case <-t.C:
 		case <-ctx.Done():
+			var left []*udpserver.Responder
 			f.mu.Lock()
-			left := f.pending
-			f.pending = make(map[*nats.Msg]*udpserver.Responder)
+			for i := range f.ring {
+				if sl := &f.ring[i]; sl.resp != nil {
+					left = append(left, sl.resp)
+					*sl = slot{}
+				}
+			}
+			f.n = 0
 			f.mu.Unlock()
 			for _, resp := range left {
 				f.failed.Add(1)
 				resp.Done(udpserver.Reject(wire.CodeBusy, "not stored: forwarder closed"))
 			}
+			// Draining delivers the PubAcks already queued, and with them
+			// the acknowledgements held for the end of their burst.
+			f.shutdown(true)
 			return fmt.Errorf("jetstream forwarder: %d publishes unconfirmed: %w", len(left), ctx.Err())
 		}
 	}
+}
+
+// shutdown stops the sweeper and ends the subscription, once.
+func (f *Forwarder) shutdown(drain bool) {
+	f.closeOnce.Do(func() {
+		close(f.stop)
+		<-f.swept
+		if drain {
+			_ = f.sub.Drain()
+		} else {
+			_ = f.sub.Unsubscribe()
+		}
+	})
 }
 
 // Token turns s into one NATS subject token: every character other than

@@ -412,3 +412,57 @@ func TestDefaultConfig(t *testing.T) {
 		t.Errorf("the zero Config resolves to %+v, DefaultConfig says %+v", zero.cfg, DefaultConfig())
 	}
 }
+
+// TestForwardPendingBounded: with the broker gone nothing is confirmed; the
+// first MaxPending messages wait for their deadline, the rest get NACK busy
+// at once, and after the deadline the waiting ones get NACK busy too and
+// their slots are free again.
+func TestForwardPendingBounded(t *testing.T) {
+	const bound, n = 3, 10
+	node := natstest.Start(t)
+	nc := connect(t, node.URL())
+	addStream(t, nc, "UDPKIT", 1)
+	timeout := 2 * time.Second
+	st := startStack(t, nc, Config{Timeout: timeout, MaxPending: bound}, nil)
+	node.Stop()
+	waitConnected(t, func() bool { return !nc.IsConnected() })
+
+	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	start := time.Now()
+	for id := uint64(1); id <= n; id++ {
+		if _, err := sock.WriteToUDPAddrPort(wire.AppendData(nil, id, []byte("x")), st.addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 2048)
+	for got := 0; got < n; got++ {
+		sock.SetReadDeadline(time.Now().Add(10 * time.Second))
+		k, _, err := sock.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("reply %d of %d: %v", got+1, n, err)
+		}
+		h, _, err := wire.Parse(buf[:k])
+		if err != nil || h.Type != wire.TypeNack || h.Code != wire.CodeBusy {
+			t.Fatalf("reply %+v %v, want NACK busy", h, err)
+		}
+		if got == n-bound-1 {
+			// The refusals past the bound came before any deadline.
+			if el := time.Since(start); el >= timeout {
+				t.Errorf("%d refusals took %v, not at once (timeout %v)", n-bound, el, timeout)
+			}
+			if p := st.fwd.Stats().Pending; p != bound {
+				t.Errorf("pending %d, want %d", p, bound)
+			}
+		}
+	}
+	if el := time.Since(start); el < timeout {
+		t.Errorf("the last refusals came after %v, before the timeout %v", el, timeout)
+	}
+	if s := st.fwd.Stats(); s.Pending != 0 || s.Failed != n || s.Stored != 0 {
+		t.Errorf("stats %+v, want %d failed, none pending or stored", s, n)
+	}
+}
