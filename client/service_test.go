@@ -109,7 +109,9 @@ func TestServiceFailover(t *testing.T) {
 func TestServiceAllFail(t *testing.T) {
 	busy := startRecording(t, "busy", udpserver.Reject(wire.CodeBusy, "full"))
 	no := startRecording(t, "no", errors.New("not this"))
-	sc, err := NewServiceClient([]discovery.Instance{busy.instance()}, ServiceConfig{Client: Config{Retries: 2, InitialTimeout: 20 * time.Millisecond}})
+	// Timeouts well above a loaded machine's delays: a late NACK busy must
+	// not turn into a timeout (seen with 20 ms).
+	sc, err := NewServiceClient([]discovery.Instance{busy.instance()}, ServiceConfig{Client: Config{Retries: 2, InitialTimeout: 300 * time.Millisecond, MinTimeout: 300 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
