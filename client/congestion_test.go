@@ -85,7 +85,7 @@ func TestSendAllRateLimitedRetried(t *testing.T) {
 // fails with an error that says so.
 func TestSendRateLimitedBudget(t *testing.T) {
 	r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{Nack: wire.CodeRateLimited})
-	c := dial(t, r.Addr(), Config{Retries: 2, InitialTimeout: 10 * time.Millisecond})
+	c := dial(t, r.Addr(), Config{Retries: 2, InitialTimeout: 200 * time.Millisecond, MinTimeout: 200 * time.Millisecond})
 	res, err := c.Send(testContext(t), []byte("x"))
 	var re *RejectedError
 	if !errors.As(err, &re) || re.Code != wire.CodeRateLimited {
@@ -104,7 +104,7 @@ func TestSendRateLimitedBudget(t *testing.T) {
 // explains it after its retries.
 func TestSendShareFull(t *testing.T) {
 	addr, _ := startServer(t, &udpserver.Server{DedupPerSource: 2})
-	c := dial(t, addr, Config{Retries: 1, InitialTimeout: 10 * time.Millisecond})
+	c := dial(t, addr, Config{Retries: 1, InitialTimeout: 200 * time.Millisecond, MinTimeout: 200 * time.Millisecond})
 	long := []byte("a payload long enough for the reason text")
 	for range 2 {
 		if _, err := c.Send(testContext(t), long); err != nil {
