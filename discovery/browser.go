@@ -479,7 +479,10 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			}
 			id := rand.Uint64()
 			ids[id] = true
-			sent, err := b.sendQuery(id, wire.Query{Service: service, Known: fitKnown(hashes, service)})
+			// Rounds after the first say so (QueryAgain): answers to
+			// them also go to the broadcast address or ff02::1, which
+			// needs no neighbour resolution.
+			sent, err := b.sendQuery(id, wire.Query{Service: service, Known: fitKnown(hashes, service), Again: round > 0})
 			if round == 0 && sent == 0 {
 				return fmt.Errorf("discovery: no query could be sent: %w", err)
 			}

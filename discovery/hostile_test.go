@@ -213,7 +213,7 @@ func TestSyncWatcherHostile(t *testing.T) {
 			time.Sleep(100 * s)
 			evs, _ := stop()
 			var first time.Duration // srv's first announcement after 60 s of silence
-			for _, a := range h.lan.sends(byType(h.srv, wire.TypeAnnounce, g4)) {
+			for _, a := range h.lan.sends(byType(h.srv, wire.TypeAnnounce, bc4)) {
 				if d := a.at.Sub(h.start); d > 60*s {
 					first = d
 					break

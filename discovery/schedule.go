@@ -15,8 +15,11 @@ const (
 	MaxTTL = 24 * time.Hour
 	// DefaultMaxAnswerDelay is the longest random delay before an answer.
 	DefaultMaxAnswerDelay = 5 * time.Millisecond
-	// DefaultQuerySize is the size browsers pad their queries to.
-	DefaultQuerySize = 512
+	// DefaultQuerySize is the size browsers pad their queries to: the
+	// largest datagram, because the servers that one query reaches share
+	// its bytes as their answer budget (PROTOCOL.md 6.4), about 14
+	// answers per copy.
+	DefaultQuerySize = 1472
 	// MinQuerySize is the smallest query size a browser accepts: room for
 	// an answer with a short name and one IPv4 address.
 	MinQuerySize = 128
@@ -46,14 +49,17 @@ func queryOffset(n int) time.Duration {
 var burstOffsets = [...]time.Duration{0, 100 * time.Millisecond, 500 * time.Millisecond}
 
 // announceDelay returns the wait before announcement n+1 (n is 0-based)
-// for an announcer whose TTL is ttl: the start burst, then ttl/3 less up
-// to 10% (jitter, so that servers started together drift apart, and never
-// later than ttl/3, so two lost announcements never expire a record).
+// for an announcer whose TTL is ttl: the start burst, then 2/3 of ttl less
+// up to 10% (jitter, so that servers started together drift apart). With
+// the default TTL that is one datagram every 72 to 80 s; a watcher that
+// misses one asks the server itself before the TTL runs out (watcher.go,
+// maintenance queries at 80 to 95% of the TTL, as RFC 6762 section 5.2
+// does).
 func announceDelay(n int, ttl time.Duration) time.Duration {
 	if n+1 < len(burstOffsets) {
 		return burstOffsets[n+1] - burstOffsets[n]
 	}
-	period := ttl / 3
+	period := ttl * 2 / 3
 	return period - time.Duration(rand.Int64N(int64(period/10)+1))
 }
 
