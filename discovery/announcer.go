@@ -108,9 +108,9 @@ type Announcer struct {
 	seen map[queryKey]*queryState // queries handled or waiting for budget
 
 	// Used by Run's goroutine only.
-	limiter    *answerLimiter // nil: no limit
+	limiter    *answerLimiter           // nil: no limit
 	peers      map[int]map[uint64]*peer // by interface index and known-answer hash
-	own        [256]uint64    // IDs of recent messages this Announcer sent
+	own        [256]uint64              // IDs of recent messages this Announcer sent
 	ownN       int
 	logged     []netip.Addr // conflicting peers already logged (capped)
 	lastRename time.Time

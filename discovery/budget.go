@@ -26,8 +26,8 @@ import (
 
 // peer is another instance heard announcing on one link.
 type peer struct {
-	service, instance string    // as announced
-	cost              int       // bytes of its announcement: at most what one answer of it costs
+	service, instance string     // as announced
+	cost              int        // bytes of its announcement: at most what one answer of it costs
 	src               netip.Addr // where it announced from, without zone
 	expires           time.Time
 }

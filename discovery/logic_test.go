@@ -136,8 +136,8 @@ func TestSchedules(t *testing.T) {
 type dummyConn struct{}
 
 func (dummyConn) readFrom([]byte) (int, netip.AddrPort, netip.Addr, int, error) { select {} }
-func (dummyConn) writeTo([]byte, netip.AddrPort, int) error         { return nil }
-func (dummyConn) close() error                                      { return nil }
+func (dummyConn) writeTo([]byte, netip.AddrPort, int) error                     { return nil }
+func (dummyConn) close() error                                                  { return nil }
 
 // pk is a datagram that arrived from src on interface ifIndex, its
 // destination unknown (as for a shared query).
