@@ -385,7 +385,7 @@ const answerHold = 10 * time.Millisecond
 // Instance.Others, and a warning is logged. An answer whose record lists
 // addresses of its family but not the one it came from is dropped
 // (BrowserStats.ForeignAnswers). Queries go out
-// at 0, 25, 75, 175, 375 and 775 ms, then once a second, on every selected
+// at 0, 15, 40, 90, 190, 390 and 790 ms, then once a second, on every selected
 // interface by directed broadcast, the IPv4 group and the IPv6 group; each
 // lists the instances already found so that they stay quiet.
 //

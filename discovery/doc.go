@@ -38,7 +38,7 @@
 //		fmt.Println(in.Instance, in.Addrs, in.Interface)
 //	})
 //
-// Query rounds go out at 0, 25, 75, 175, 375, 775 ms and then every
+// Query rounds go out at 0, 15, 40, 90, 190, 390, 790 ms and then every
 // second; each lists the instances already found (known-answer
 // suppression, RFC 6762 section 7.1). On a LAN all answers arrive within a
 // few milliseconds; with 30% frame loss the front-loaded retries find

@@ -120,7 +120,7 @@ func TestSchedules(t *testing.T) {
 		}
 		prev = o
 	}
-	if queryOffset(6)-queryOffset(5) != time.Second {
+	if queryOffset(7)-queryOffset(6) != time.Second {
 		t.Error("after the front-loaded rounds: one a second")
 	}
 	for range 100 {

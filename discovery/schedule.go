@@ -31,8 +31,8 @@ const (
 // queryOffsets are the times, from the start of a browse, of the first
 // query rounds: front-loaded so that losses are repaired within a few
 // round trips, then doubling.
-var queryOffsets = [...]time.Duration{0, 25 * time.Millisecond, 75 * time.Millisecond,
-	175 * time.Millisecond, 375 * time.Millisecond, 775 * time.Millisecond}
+var queryOffsets = [...]time.Duration{0, 15 * time.Millisecond, 40 * time.Millisecond, 90 * time.Millisecond,
+	190 * time.Millisecond, 390 * time.Millisecond, 790 * time.Millisecond}
 
 // queryOffset returns when query round n (0-based) is due, measured from
 // the start of the browse: the front-loaded offsets, then one round a

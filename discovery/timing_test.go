@@ -188,7 +188,7 @@ func TestSyncQueryRounds(t *testing.T) {
 			t.Fatal(err)
 		}
 		qs := lan.sends(byType(cli, wire.TypeQuery, g4))
-		want := []time.Duration{0, 25, 75, 175, 375, 775, 1775, 2775, 3775, 4775}
+		want := []time.Duration{0, 15, 40, 90, 190, 390, 790, 1790, 2790, 3790, 4790}
 		if len(qs) != len(want) {
 			t.Fatalf("%d rounds in 5 s, want %d", len(qs), len(want))
 		}
