@@ -443,7 +443,7 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 		src := plainAddr(inst.Source.Addr())
 		e := table[key]
 		if e != nil && !slices.Contains(e.owners, src) {
-			if now.Sub(e.heard) <= e.in.TTL/2 {
+			if now.Sub(e.heard) <= takeoverAfter(e.in.TTL) {
 				// First come, first served (PROTOCOL.md 6.6): the
 				// owner keeps announcing, the other source is ignored.
 				w.stats.conflicts.Add(1)
@@ -458,7 +458,8 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 				return
 			}
 			// The owner missed a re-announcement: the name moves (a
-			// server with a new address comes back within TTL/2).
+			// server with a new address comes back within 5/6 of the
+			// TTL).
 			release(e)
 			e.src, e.confirmed, e.firstID, e.warned = src, false, id, nil
 			e.owners, e.heard = ownersOf(inst), now
@@ -646,3 +647,9 @@ func recordSize(inst Instance) int {
 	}
 	return wire.RecordLen(r)
 }
+
+// takeoverAfter is how long an instance's owner must have been silent
+// before another source may take its name: past its refresh (every 2/3
+// of the TTL) and the first maintenance query (80 %), so an owner that
+// keeps announcing never loses its name.
+func takeoverAfter(ttl time.Duration) time.Duration { return ttl * 5 / 6 }
