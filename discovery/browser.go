@@ -374,6 +374,15 @@ const truncatedWait = 300 * time.Millisecond
 // heard within the hold.
 const answerHold = 10 * time.Millisecond
 
+// answerFlow is how long after the last new answer the next query round
+// waits at least (a little more than answerHold, so that a browse that
+// stops at its last report sends no further round), and maxPush how much
+// later than its schedule that makes a round at most.
+const (
+	answerFlow = answerHold + 5*time.Millisecond
+	maxPush    = 50 * time.Millisecond
+)
+
 // Browse queries for instances of service ("" for every service) until
 // ctx ends and calls fn, from Browse's goroutine, once for each instance,
 // answerHold (10 ms) after its first answer arrives. Each instance (service
@@ -438,6 +447,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 		}
 	}
 	round := 0
+	var nextRound time.Time // when the timer sends the next round
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	hold := time.NewTimer(time.Hour)
@@ -494,7 +504,8 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 				}
 			}
 			round++
-			timer.Reset(time.Until(start.Add(queryOffset(round))))
+			nextRound = start.Add(queryOffset(round))
+			timer.Reset(time.Until(nextRound))
 		case p, ok := <-b.in:
 			if !ok {
 				return nil
@@ -530,6 +541,23 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 				// a forged answer names.
 				if l := netif.ByIndex(b.links, p.ifIndex); l == nil || !l.OnLink(p.src.Addr()) {
 					continue
+				}
+			}
+			if f == nil && round > 0 {
+				// New answers are still coming in: the next round waits
+				// until they have stopped for answerFlow (at most maxPush
+				// past its time), so that on a clean LAN a browse that
+				// stops once it has what it wants sends one round (every
+				// round is heard by every host). Under loss the answers
+				// of a round come within a few ms: no delay.
+				due := start.Add(queryOffset(round))
+				next := time.Now().Add(answerFlow)
+				if last := due.Add(maxPush); last.Before(next) {
+					next = last
+				}
+				if next.After(nextRound) {
+					nextRound = next
+					timer.Reset(time.Until(next))
 				}
 			}
 			n := heard{from: netip.AddrPortFrom(p.src.Addr(), rec.Port), iface: in.Interface, owners: ownersOf(in)}
