@@ -106,7 +106,8 @@ type BrowserConfig struct {
 	Interfaces []string
 	// QuerySize is the size queries are padded to, so that answers fit
 	// (an answer is never larger than its query). Default
-	// DefaultQuerySize (512 bytes); at most wire.DefaultMaxDatagram.
+	// DefaultQuerySize (1472 bytes); at most wire.DefaultMaxDatagram.
+	// IPv6 copies are at most 1452 bytes (one Ethernet frame).
 	QuerySize int
 	// DiscoveryPort is the UDP port queries are sent to. Default wire.DiscoveryPort.
 	DiscoveryPort int
@@ -627,7 +628,11 @@ func fitKnown(h []uint64, service string) []uint64 {
 func (b *Browser) followUp(ids map[uint64]bool, in *Instance) {
 	id := rand.Uint64()
 	ids[id] = true
-	msg, err := wire.AppendQuery(nil, id, wire.Query{Service: in.Service, Instance: in.Instance}, wire.DefaultMaxDatagram-b.gate.Overhead())
+	size := wire.DefaultMaxDatagram
+	if !in.Source.Addr().Is4() {
+		size = maxDatagram6
+	}
+	msg, err := wire.AppendQuery(nil, id, wire.Query{Service: in.Service, Instance: in.Instance}, size-b.gate.Overhead())
 	if err == nil {
 		msg, err = b.gate.Seal(msg, -1)
 	}
@@ -662,19 +667,29 @@ func (b *Browser) sendQuery(id uint64, q wire.Query) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	msg6 := msg
+	if b.cfg.QuerySize > maxDatagram6 { // one Ethernet frame over IPv6 too
+		msg6, err = wire.AppendQuery(nil, id, q, maxDatagram6-b.gate.Overhead())
+		if err == nil {
+			msg6, err = b.gate.Seal(msg6, -1)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
 	sent := 0
 	var last error
 	for i := range b.links {
 		l := &b.links[i]
 		forEachTarget(l, b.cfg.DiscoveryPort, func(dst netip.AddrPort) {
-			c := b.conns[0]
+			c, m := b.conns[0], msg
 			if !dst.Addr().Is4() {
-				c = b.conns[1]
+				c, m = b.conns[1], msg6
 			}
 			if c == nil {
 				return
 			}
-			if err := c.writeTo(msg, dst, l.Index); err != nil {
+			if err := c.writeTo(m, dst, l.Index); err != nil {
 				last = fmt.Errorf("%s to %v: %w", l.Name, dst, err)
 				b.log.Debug("discovery: query not sent", "interface", l.Name, "to", dst, "err", err)
 				return

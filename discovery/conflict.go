@@ -52,7 +52,7 @@ func (a *Announcer) probe() {
 	q := wire.Query{Service: a.cfg.Service, Instance: a.cfg.Instance}
 	for i := range a.links {
 		l := &a.links[i]
-		msg, err := wire.AppendQuery(nil, a.newID(), q, DefaultQuerySize-a.gate.Overhead())
+		msg, err := wire.AppendQuery(nil, a.newID(), q, probeSize-a.gate.Overhead())
 		if err == nil {
 			msg, err = a.gate.Seal(msg, -1)
 		}
