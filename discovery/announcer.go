@@ -43,7 +43,7 @@ type AnnouncerConfig struct {
 	// Default none.
 	Attrs []string
 	// TTL is how long receivers keep an announcement, rounded down to
-	// whole seconds; re-announcements come every TTL/3. Default
+	// whole seconds; re-announcements come every 2/3 of it. Default
 	// DefaultTTL (120 s); at least 1 s.
 	TTL time.Duration
 	// MaxAnswerDelay is the longest random delay before the shared copy
@@ -76,8 +76,9 @@ type AnnouncerConfig struct {
 
 // An Announcer makes one service instance known on the LAN (PROTOCOL.md
 // section 6): a burst of announcements when Run starts, re-announcements
-// every TTL/3 with jitter, an answer to every matching query after a small
-// random delay, and goodbyes when Run's context ends. On each interface it
+// every 2/3 TTL with jitter (one datagram each), an answer to every
+// matching query within the answer budget the servers of a link share
+// (PROTOCOL.md 6.4), and goodbyes when Run's context ends. On each interface it
 // sends to the subnet's directed broadcast address, to the IPv4 group
 // 239.255.97.97 and to the IPv6 group ff02::9797, always naming only the
 // server's addresses on that interface.

@@ -11,7 +11,7 @@ const (
 	DefaultTTL = 120 * time.Second
 	// MaxTTL is the longest TTL an announcer accepts: a day, far below the
 	// 32-bit seconds of the wire field, and long enough for anything that
-	// re-announces every third of it.
+	// re-announces every 2/3 of it.
 	MaxTTL = 24 * time.Hour
 	// DefaultMaxAnswerDelay is the longest random delay before an answer.
 	DefaultMaxAnswerDelay = 5 * time.Millisecond
