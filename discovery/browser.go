@@ -380,6 +380,8 @@ const answerHold = 10 * time.Millisecond
 // stops at its last report sends no further round), and maxPush how much
 // later than its schedule that makes a round at most.
 const (
+	// againRound is the first round (0-based) sent with QueryAgain.
+	againRound = 2
 	answerFlow = answerHold + 5*time.Millisecond
 	maxPush    = 50 * time.Millisecond
 )
@@ -490,10 +492,12 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			}
 			id := rand.Uint64()
 			ids[id] = true
-			// Rounds after the first say so (QueryAgain): answers to
-			// them also go to the broadcast address or ff02::1, which
-			// needs no neighbour resolution.
-			sent, err := b.sendQuery(id, wire.Query{Service: service, Known: fitKnown(hashes, service), Again: round > 0})
+			// From the third round on a query says so (QueryAgain):
+			// answers to it also go to the broadcast address or
+			// ff02::1, which needs no neighbour resolution. Not the
+			// second: on a busy host answers can be late for it, and
+			// every shared copy is delivered to every host.
+			sent, err := b.sendQuery(id, wire.Query{Service: service, Known: fitKnown(hashes, service), Again: round >= againRound})
 			if round == 0 && sent == 0 {
 				return fmt.Errorf("discovery: no query could be sent: %w", err)
 			}

@@ -36,7 +36,8 @@ type Query struct {
 	// Known lists KnownHash values of the instances the sender already
 	// knows; those do not answer (known-answer suppression). At most 255.
 	Known []uint64
-	// Again is set on every query round after the first (QueryAgain).
+	// Again is set on a repeated query (QueryAgain): udpkit browsers set
+	// it from their third round on.
 	Again bool
 }
 
