@@ -43,7 +43,7 @@ type AnnouncerConfig struct {
 	// Default none.
 	Attrs []string
 	// TTL is how long receivers keep an announcement, rounded down to
-	// whole seconds; re-announcements come every TTL/3. Default
+	// whole seconds; re-announcements come every 2/3 of it. Default
 	// DefaultTTL (120 s); at least 1 s.
 	TTL time.Duration
 	// MaxAnswerDelay is the longest random delay before the shared copy
@@ -76,8 +76,9 @@ type AnnouncerConfig struct {
 
 // An Announcer makes one service instance known on the LAN (PROTOCOL.md
 // section 6): a burst of announcements when Run starts, re-announcements
-// every TTL/3 with jitter, an answer to every matching query after a small
-// random delay, and goodbyes when Run's context ends. On each interface it
+// every 2/3 TTL with jitter (one datagram each), an answer to every
+// matching query within the answer budget the servers of a link share
+// (PROTOCOL.md 6.4), and goodbyes when Run's context ends. On each interface it
 // sends to the subnet's directed broadcast address, to the IPv4 group
 // 239.255.97.97 and to the IPv6 group ff02::9797, always naming only the
 // server's addresses on that interface.
@@ -105,18 +106,19 @@ type Announcer struct {
 	gate    *auth.Gate    // nil without keys
 
 	mu   sync.Mutex
-	seen map[queryKey]time.Time // query copies already handled
+	seen map[queryKey]*queryState // queries handled or waiting for budget
 
 	// Used by Run's goroutine only.
-	limiter    *answerLimiter // nil: no limit
-	own        [256]uint64    // IDs of recent messages this Announcer sent
+	limiter    *answerLimiter           // nil: no limit
+	peers      map[int]map[uint64]*peer // by interface index and known-answer hash
+	own        [256]uint64              // IDs of recent messages this Announcer sent
 	ownN       int
 	logged     []netip.Addr // conflicting peers already logged (capped)
 	lastRename time.Time
 
 	stats struct {
 		queries, answers, dups, known, limSrc, limGlob, conflicts, renames atomic.Uint64
-		announces                                                          atomic.Uint64
+		announces, deferred                                                atomic.Uint64
 	}
 }
 
@@ -131,9 +133,16 @@ type AnnouncerStats struct {
 	// interface and round (each goes to every destination of the
 	// interface: directed broadcast, the IPv4 and the IPv6 group).
 	Announcements uint64
-	// Duplicates counts the query copies ignored because the same query
-	// (message ID, address family, interface) was already handled.
+	// Duplicates counts the query copies (same message ID, address
+	// family and interface) after the first: each adds its bytes to the
+	// query's answer budget, and is otherwise ignored once the query was
+	// answered.
 	Duplicates uint64
+	// Deferred counts the shared-query copies left unanswered because
+	// the answers of the peers ranked before this server already spend
+	// the query's bytes (PROTOCOL.md 6.4, "No amplification"): the
+	// browser's next round, listing the servers found, gets the answer.
+	Deferred uint64
 	// KnownSuppressed counts the queries that listed this instance as
 	// known, so got no answer.
 	KnownSuppressed uint64
@@ -163,7 +172,7 @@ type AnnouncerStats struct {
 func (a *Announcer) Stats() AnnouncerStats {
 	s := &a.stats
 	st := AnnouncerStats{Queries: s.queries.Load(), Answers: s.answers.Load(), Announcements: s.announces.Load(), Duplicates: s.dups.Load(),
-		KnownSuppressed: s.known.Load(), LimitedSource: s.limSrc.Load(), LimitedGlobal: s.limGlob.Load(),
+		Deferred: s.deferred.Load(), KnownSuppressed: s.known.Load(), LimitedSource: s.limSrc.Load(), LimitedGlobal: s.limGlob.Load(),
 		Conflicts: s.conflicts.Load(), Renames: s.renames.Load()}
 	st.Unauthenticated, st.Replays = a.gate.Counts()
 	return st
@@ -247,7 +256,7 @@ func newAnnouncer(cfg AnnouncerConfig, links []netif.Interface, nw network) (*An
 		return nil, err
 	}
 	a := &Announcer{cfg: cfg, log: log, links: links, ttl: uint32(cfg.TTL / time.Second), auto: auto, closing: make(chan struct{}),
-		seen: make(map[queryKey]time.Time), limiter: newAnswerLimiter(cfg.SourceRate, cfg.GlobalRate, maxSources)}
+		seen: make(map[queryKey]*queryState), limiter: newAnswerLimiter(cfg.SourceRate, cfg.GlobalRate, maxSources)}
 	g, err := auth.NewGate(cfg.Keys, auth.ReplayConfig{NotBefore: time.Now()})
 	if err != nil {
 		return nil, err
@@ -336,6 +345,7 @@ func (a *Announcer) Close() error {
 type inPacket struct {
 	b       []byte
 	src     netip.AddrPort
+	dst     netip.Addr // the destination address; invalid when unknown
 	ifIndex int
 }
 
@@ -385,12 +395,14 @@ func (a *Announcer) Run(ctx context.Context) error {
 			for _, p := range pending { // answer what was promised
 				a.sendAnswer(p)
 			}
-			a.sendAll(wire.TypeGoodbye, 0)
+			a.sendAll(wire.TypeGoodbye, 0, true)
 			time.Sleep(20 * time.Millisecond)
-			a.sendAll(wire.TypeGoodbye, 0)
+			a.sendAll(wire.TypeGoodbye, 0, true)
 			return nil
 		case <-announceT.C:
-			a.sendAll(wire.TypeAnnounce, a.ttl)
+			// The start burst goes to every destination; a refresh
+			// to one (refreshTarget): watchers repair a lost one.
+			a.sendAll(wire.TypeAnnounce, a.ttl, n < len(burstOffsets))
 			if n < len(burstOffsets) {
 				a.probe()
 			}
@@ -437,7 +449,7 @@ func readLoop(c pconn, in chan<- inPacket, log *slog.Logger) {
 	buf := make([]byte, 2048)
 	var fails readloop.Failures
 	for {
-		n, src, idx, err := c.readFrom(buf)
+		n, src, dst, idx, err := c.readFrom(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -452,7 +464,7 @@ func readLoop(c pconn, in chan<- inPacket, log *slog.Logger) {
 			continue
 		}
 		select {
-		case in <- inPacket{b: slices.Clone(buf[:n]), src: src, ifIndex: idx}:
+		case in <- inPacket{b: slices.Clone(buf[:n]), src: src, dst: dst, ifIndex: idx}:
 		default: // the main loop is overwhelmed: drop
 		}
 	}
@@ -470,14 +482,29 @@ func (a *Announcer) receive(p inPacket, now time.Time) (ans pendingAnswer, ok, r
 	case wire.TypeQuery:
 		ans, ok = a.answer(p, h, body, now)
 		return ans, ok, false
-	case wire.TypeAnnounce, wire.TypeAnswer:
-		return pendingAnswer{}, false, a.conflict(p, h, body, now)
+	case wire.TypeAnnounce, wire.TypeAnswer, wire.TypeGoodbye:
+		if h.Type == wire.TypeAnswer && !a.isOwn(h.ID) || h.Type != wire.TypeAnswer && a.isOwn(h.ID) {
+			return pendingAnswer{}, false, false // not an answer to our probe, or our own message
+		}
+		rec, err := wire.ParseRecord(body)
+		if err != nil {
+			return pendingAnswer{}, false, false
+		}
+		a.learn(p, rec, now) // the peers that share answer budgets (budget.go)
+		if h.Type == wire.TypeGoodbye {
+			return pendingAnswer{}, false, false
+		}
+		return pendingAnswer{}, false, a.conflict(p, h, rec, now)
 	}
 	return pendingAnswer{}, false, false
 }
 
 // answer decides whether datagram p, a QUERY with header h and body, is
-// to be answered and builds the answer (PROTOCOL.md section 6.4).
+// to be answered and builds the answer (PROTOCOL.md section 6.4). Every
+// copy of a query (message ID, address family, interface) adds its bytes
+// to the query's budget; a copy that arrives while the answer is still
+// left out (the budget was spent by servers ranked before this one) is
+// considered again with the larger budget.
 func (a *Announcer) answer(p inPacket, h wire.Header, body []byte, now time.Time) (pendingAnswer, bool) {
 	l := netif.ByIndex(a.links, p.ifIndex)
 	if l == nil {
@@ -504,11 +531,11 @@ func (a *Announcer) answer(p inPacket, h wire.Header, body []byte, now time.Time
 	}
 	key := queryKey{h.ID, fam, p.ifIndex}
 	a.mu.Lock()
-	_, dup := a.seen[key]
-	if !dup {
+	st := a.seen[key]
+	if st == nil {
 		if len(a.seen) >= 4096 {
-			for k, t := range a.seen {
-				if now.Sub(t) > 10*time.Second {
+			for k, v := range a.seen {
+				if now.Sub(v.at) > 10*time.Second {
 					delete(a.seen, k)
 				}
 			}
@@ -516,26 +543,28 @@ func (a *Announcer) answer(p inPacket, h wire.Header, body []byte, now time.Time
 				clear(a.seen)
 			}
 		}
-		a.seen[key] = now
+		st = &queryState{at: now}
+		a.seen[key] = st
 	}
+	first := st.budget == 0
+	st.budget += len(p.b)
+	budget, done := st.budget, st.done
 	a.mu.Unlock()
-	if dup {
+	if !first {
 		a.stats.dups.Add(1)
+	}
+	if done {
 		return pendingAnswer{}, false
 	}
-	if slices.Contains(q.Known, wire.KnownHash(a.cfg.Service, a.cfg.Instance)) {
+	markDone := func() {
+		a.mu.Lock()
+		st.done = true
+		a.mu.Unlock()
+	}
+	if slices.Contains(q.Known, a.ownHash()) {
 		a.stats.known.Add(1)
+		markDone()
 		return pendingAnswer{}, false
-	}
-	if a.limiter != nil {
-		switch a.limiter.allow(p.src.Addr(), now) {
-		case limitedSource:
-			a.stats.limSrc.Add(1)
-			return pendingAnswer{}, false
-		case limitedGlobal:
-			a.stats.limGlob.Add(1)
-			return pendingAnswer{}, false
-		}
 	}
 	rec, ok := wire.FitRecord(a.record(l, p.src.Addr(), a.ttl), len(p.b)-a.gate.Overhead())
 	if !ok {
@@ -550,13 +579,49 @@ func (a *Announcer) answer(p inPacket, h wire.Header, body []byte, now time.Time
 		return pendingAnswer{}, false
 	}
 	ans := pendingAnswer{due: now.Add(answerDelay(a.cfg.MaxAnswerDelay)), msg: msg, dst: p.src, ifIndex: p.ifIndex}
-	// The shared copy doubles the bytes: only when both copies together
-	// still fit in the query, so that a query never draws more bytes than
-	// it carried.
-	if 2*len(msg) <= len(p.b) {
+	// The shared copy only for a querier that asked again: a first round
+	// is answered by unicast alone (RFC 6762 section 5.4's QU question).
+	if q.Again {
 		ans.shared = sharedDst(l, p.src)
 	}
+	if sharedQuery(p, l) {
+		// Every server on the link got it: the answers ranked before
+		// ours and ours must fit in the query's bytes together. Every
+		// server counts two copies per answer for a repeated query.
+		copies := 1
+		if q.Again {
+			copies = 2
+		}
+		if a.ahead(p.ifIndex, h.ID, fam, q, copies, now)+copies*len(msg) > budget {
+			a.stats.deferred.Add(1)
+			return pendingAnswer{}, false
+		}
+	} else if 2*len(msg) > budget {
+		ans.shared = netip.AddrPort{} // both copies must fit in the query
+	}
+	if a.limiter != nil {
+		switch a.limiter.allow(p.src.Addr(), now) {
+		case limitedSource:
+			a.stats.limSrc.Add(1)
+			markDone()
+			return pendingAnswer{}, false
+		case limitedGlobal:
+			a.stats.limGlob.Add(1)
+			markDone()
+			return pendingAnswer{}, false
+		}
+	}
+	markDone()
 	return ans, true
+}
+
+// queryState is what an Announcer remembers of one query (message ID,
+// address family, interface): when it first came, the bytes of all its
+// copies so far (its answer budget), and whether it was dealt with.
+type queryState struct {
+	at     time.Time
+	budget int
+	done   bool
 }
 
 // sharedDst returns where the second copy of an answer to src goes: the
@@ -609,9 +674,10 @@ func (a *Announcer) send(msg []byte, dst netip.AddrPort, ifIndex int) {
 	}
 }
 
-// sendAll sends an ANNOUNCE or GOODBYE on every link: to each directed
-// broadcast address, the IPv4 group and the IPv6 group.
-func (a *Announcer) sendAll(t wire.Type, ttl uint32) {
+// sendAll sends an ANNOUNCE or GOODBYE on every link: with all, to each
+// directed broadcast address, the IPv4 group and the IPv6 group; else to
+// the link's refreshTarget only.
+func (a *Announcer) sendAll(t wire.Type, ttl uint32, all bool) {
 	for i := range a.links {
 		l := &a.links[i]
 		msg, err := wire.AppendRecord(nil, t, a.newID(), a.record(l, netip.Addr{}, ttl))
@@ -624,8 +690,30 @@ func (a *Announcer) sendAll(t wire.Type, ttl uint32) {
 		if t == wire.TypeAnnounce {
 			a.stats.announces.Add(1)
 		}
+		if !all {
+			if dst, ok := refreshTarget(l, a.cfg.DiscoveryPort); ok {
+				a.send(msg, dst, l.Index)
+			}
+			continue
+		}
 		forEachTarget(l, a.cfg.DiscoveryPort, func(dst netip.AddrPort) { a.send(msg, dst, l.Index) })
 	}
+}
+
+// refreshTarget is the one destination of a re-announcement on link l:
+// the first of forEachTarget's (the directed broadcast address, which
+// every IPv4 listener hears whether or not it joined the group; else the
+// IPv4 group; else the IPv6 group). Every watcher listens on both
+// families, so one copy reaches it; the start burst and goodbyes still go
+// to every destination.
+func refreshTarget(l *netif.Interface, port int) (netip.AddrPort, bool) {
+	var first netip.AddrPort
+	forEachTarget(l, port, func(dst netip.AddrPort) {
+		if !first.IsValid() {
+			first = dst
+		}
+	})
+	return first, first.IsValid()
 }
 
 // sendAnswer sends an answer to its querier (dst, counted in Answers)

@@ -106,7 +106,8 @@ type BrowserConfig struct {
 	Interfaces []string
 	// QuerySize is the size queries are padded to, so that answers fit
 	// (an answer is never larger than its query). Default
-	// DefaultQuerySize (512 bytes); at most wire.DefaultMaxDatagram.
+	// DefaultQuerySize (1472 bytes); at most wire.DefaultMaxDatagram.
+	// IPv6 copies are at most 1452 bytes (one Ethernet frame).
 	QuerySize int
 	// DiscoveryPort is the UDP port queries are sent to. Default wire.DiscoveryPort.
 	DiscoveryPort int
@@ -374,6 +375,17 @@ const truncatedWait = 300 * time.Millisecond
 // heard within the hold.
 const answerHold = 10 * time.Millisecond
 
+// answerFlow is how long after the last new answer the next query round
+// waits at least (a little more than answerHold, so that a browse that
+// stops at its last report sends no further round), and maxPush how much
+// later than its schedule that makes a round at most.
+const (
+	// againRound is the first round (0-based) sent with QueryAgain.
+	againRound = 2
+	answerFlow = answerHold + 5*time.Millisecond
+	maxPush    = 50 * time.Millisecond
+)
+
 // Browse queries for instances of service ("" for every service) until
 // ctx ends and calls fn, from Browse's goroutine, once for each instance,
 // answerHold (10 ms) after its first answer arrives. Each instance (service
@@ -385,7 +397,7 @@ const answerHold = 10 * time.Millisecond
 // Instance.Others, and a warning is logged. An answer whose record lists
 // addresses of its family but not the one it came from is dropped
 // (BrowserStats.ForeignAnswers). Queries go out
-// at 0, 25, 75, 175, 375 and 775 ms, then once a second, on every selected
+// at 0, 15, 40, 90, 190, 390 and 790 ms, then once a second, on every selected
 // interface by directed broadcast, the IPv4 group and the IPv6 group; each
 // lists the instances already found so that they stay quiet.
 //
@@ -438,6 +450,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 		}
 	}
 	round := 0
+	var nextRound time.Time // when the timer sends the next round
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	hold := time.NewTimer(time.Hour)
@@ -479,7 +492,12 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			}
 			id := rand.Uint64()
 			ids[id] = true
-			sent, err := b.sendQuery(id, wire.Query{Service: service, Known: fitKnown(hashes, service)})
+			// From the third round on a query says so (QueryAgain):
+			// answers to it also go to the broadcast address or
+			// ff02::1, which needs no neighbour resolution. Not the
+			// second: on a busy host answers can be late for it, and
+			// every shared copy is delivered to every host.
+			sent, err := b.sendQuery(id, wire.Query{Service: service, Known: fitKnown(hashes, service), Again: round >= againRound})
 			if round == 0 && sent == 0 {
 				return fmt.Errorf("discovery: no query could be sent: %w", err)
 			}
@@ -491,7 +509,8 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 				}
 			}
 			round++
-			timer.Reset(time.Until(start.Add(queryOffset(round))))
+			nextRound = start.Add(queryOffset(round))
+			timer.Reset(time.Until(nextRound))
 		case p, ok := <-b.in:
 			if !ok {
 				return nil
@@ -527,6 +546,23 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 				// a forged answer names.
 				if l := netif.ByIndex(b.links, p.ifIndex); l == nil || !l.OnLink(p.src.Addr()) {
 					continue
+				}
+			}
+			if f == nil && round > 0 {
+				// New answers are still coming in: the next round waits
+				// until they have stopped for answerFlow (at most maxPush
+				// past its time), so that on a clean LAN a browse that
+				// stops once it has what it wants sends one round (every
+				// round is heard by every host). Under loss the answers
+				// of a round come within a few ms: no delay.
+				due := start.Add(queryOffset(round))
+				next := time.Now().Add(answerFlow)
+				if last := due.Add(maxPush); last.Before(next) {
+					next = last
+				}
+				if next.After(nextRound) {
+					nextRound = next
+					timer.Reset(time.Until(next))
 				}
 			}
 			n := heard{from: netip.AddrPortFrom(p.src.Addr(), rec.Port), iface: in.Interface, owners: ownersOf(in)}
@@ -596,7 +632,11 @@ func fitKnown(h []uint64, service string) []uint64 {
 func (b *Browser) followUp(ids map[uint64]bool, in *Instance) {
 	id := rand.Uint64()
 	ids[id] = true
-	msg, err := wire.AppendQuery(nil, id, wire.Query{Service: in.Service, Instance: in.Instance}, wire.DefaultMaxDatagram-b.gate.Overhead())
+	size := wire.DefaultMaxDatagram
+	if !in.Source.Addr().Is4() {
+		size = maxDatagram6
+	}
+	msg, err := wire.AppendQuery(nil, id, wire.Query{Service: in.Service, Instance: in.Instance}, size-b.gate.Overhead())
 	if err == nil {
 		msg, err = b.gate.Seal(msg, -1)
 	}
@@ -631,19 +671,29 @@ func (b *Browser) sendQuery(id uint64, q wire.Query) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	msg6 := msg
+	if b.cfg.QuerySize > maxDatagram6 { // one Ethernet frame over IPv6 too
+		msg6, err = wire.AppendQuery(nil, id, q, maxDatagram6-b.gate.Overhead())
+		if err == nil {
+			msg6, err = b.gate.Seal(msg6, -1)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
 	sent := 0
 	var last error
 	for i := range b.links {
 		l := &b.links[i]
 		forEachTarget(l, b.cfg.DiscoveryPort, func(dst netip.AddrPort) {
-			c := b.conns[0]
+			c, m := b.conns[0], msg
 			if !dst.Addr().Is4() {
-				c = b.conns[1]
+				c, m = b.conns[1], msg6
 			}
 			if c == nil {
 				return
 			}
-			if err := c.writeTo(msg, dst, l.Index); err != nil {
+			if err := c.writeTo(m, dst, l.Index); err != nil {
 				last = fmt.Errorf("%s to %v: %w", l.Name, dst, err)
 				b.log.Debug("discovery: query not sent", "interface", l.Name, "to", dst, "err", err)
 				return

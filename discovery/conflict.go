@@ -52,7 +52,7 @@ func (a *Announcer) probe() {
 	q := wire.Query{Service: a.cfg.Service, Instance: a.cfg.Instance}
 	for i := range a.links {
 		l := &a.links[i]
-		msg, err := wire.AppendQuery(nil, a.newID(), q, DefaultQuerySize-a.gate.Overhead())
+		msg, err := wire.AppendQuery(nil, a.newID(), q, probeSize-a.gate.Overhead())
 		if err == nil {
 			msg, err = a.gate.Seal(msg, -1)
 		}
@@ -63,11 +63,11 @@ func (a *Announcer) probe() {
 	}
 }
 
-// conflict checks whether datagram p (header h, body) shows another server using the
+// conflict checks whether datagram p (header h, record rec) shows another server using the
 // Announcer's instance name, and reacts: a generated name is replaced (and
 // conflict returns true: the caller starts announcing the new name), a
 // configured one is kept and the conflict logged as an error.
-func (a *Announcer) conflict(p inPacket, h wire.Header, body []byte, now time.Time) bool {
+func (a *Announcer) conflict(p inPacket, h wire.Header, rec wire.Record, now time.Time) bool {
 	if a.isOwn(h.ID) && h.Type == wire.TypeAnnounce {
 		return false
 	}
@@ -81,8 +81,7 @@ func (a *Announcer) conflict(p inPacket, h wire.Header, body []byte, now time.Ti
 	if l == nil {
 		return false
 	}
-	rec, err := wire.ParseRecord(body)
-	if err != nil || rec.TTL == 0 || !wire.EqualFold(rec.Service, a.cfg.Service) || !wire.EqualFold(rec.Instance, a.cfg.Instance) {
+	if rec.TTL == 0 || !wire.EqualFold(rec.Service, a.cfg.Service) || !wire.EqualFold(rec.Instance, a.cfg.Instance) {
 		return false
 	}
 	// The same port at one of our addresses is this server (another

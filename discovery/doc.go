@@ -19,11 +19,15 @@
 //	}
 //	go a.Run(ctx) // announces until ctx ends, then says goodbye
 //
-// The Announcer sends three announcements at start (0, 100 ms, 500 ms),
-// re-announces every TTL/3 with jitter, answers matching queries at once
-// (the shared copy of an answer, to the broadcast address or ff02::1,
-// after a random 0–5 ms), and sends goodbyes (TTL 0) when Run's context
-// ends. Each
+// The Announcer sends three announcements at start (0, 100 ms, 500 ms) to
+// every destination, re-announces every 2/3 TTL with jitter with one
+// datagram (the broadcast address), answers matching queries at once by
+// unicast (for a repeated query, flag wire.QueryAgain, also a shared copy
+// to the broadcast address or ff02::1 after a random 0–5 ms), and sends
+// goodbyes (TTL 0) when Run's context ends. The servers that one group or
+// broadcast query reaches share its bytes as their answer budget, ranked
+// by message ID, so that together they never send more than it carried,
+// even to a forged source (PROTOCOL.md 6.4, budget.go). Each
 // interface gets only the server's own addresses on that interface. A
 // server bound to specific addresses is announced only on the interfaces
 // holding them. Many Announcers (and Watchers) share port 9798 on one host.
@@ -38,7 +42,7 @@
 //		fmt.Println(in.Instance, in.Addrs, in.Interface)
 //	})
 //
-// Query rounds go out at 0, 25, 75, 175, 375, 775 ms and then every
+// Query rounds go out at 0, 15, 40, 90, 190, 390, 790 ms and then every
 // second; each lists the instances already found (known-answer
 // suppression, RFC 6762 section 7.1). On a LAN all answers arrive within a
 // few milliseconds; with 30% frame loss the front-loaded retries find
@@ -73,7 +77,11 @@
 // A Watcher binds port 9798, joins both groups on every selected
 // interface, and reports Up, Update and Down events: Down at once at a
 // goodbye, or exactly when an instance's TTL (at most MaxTTL) passes
-// without an announcement.
+// without an announcement. Unless Passive, a Watcher that has not heard an
+// instance by 80, 85, 90 and 95 % of its TTL asks it by unicast
+// (maintenance queries, RFC 6762 section 5.2), so one lost refresh does
+// not take an instance down; a server that vanished is reported Down one
+// TTL after it was last heard (40–120 s with the default TTL).
 //
 // # Trust
 //

@@ -52,6 +52,7 @@ type fakeHost struct {
 type fakePacket struct {
 	b       []byte
 	src     netip.AddrPort
+	dst     netip.Addr // invalid for injected datagrams: unknown
 	ifIndex int
 }
 
@@ -101,12 +102,12 @@ func (h *fakeHost) listen(family int, port int, shared bool, links []netif.Inter
 	return c, nil
 }
 
-func (c *fakeConn) readFrom(b []byte) (int, netip.AddrPort, int, error) {
+func (c *fakeConn) readFrom(b []byte) (int, netip.AddrPort, netip.Addr, int, error) {
 	select {
 	case p := <-c.in:
-		return copy(b, p.b), p.src, p.ifIndex, nil
+		return copy(b, p.b), p.src, p.dst, p.ifIndex, nil
 	case <-c.done:
-		return 0, netip.AddrPort{}, 0, net.ErrClosed
+		return 0, netip.AddrPort{}, netip.Addr{}, 0, net.ErrClosed
 	}
 }
 
@@ -179,7 +180,7 @@ func (c *fakeConn) writeTo(b []byte, dst netip.AddrPort, ifIndex int) error {
 			src = netip.AddrPortFrom(src.Addr().WithZone(rl.Name), src.Port())
 		}
 		select {
-		case r.in <- fakePacket{b: s.b, src: src, ifIndex: rl.Index}:
+		case r.in <- fakePacket{b: s.b, src: src, dst: to, ifIndex: rl.Index}:
 		default: // receive buffer full
 		}
 	}

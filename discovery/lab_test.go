@@ -110,12 +110,12 @@ func (c *countingConn) writeTo(b []byte, dst netip.AddrPort, ifIndex int) error 
 	return err
 }
 
-func (c *countingConn) readFrom(b []byte) (int, netip.AddrPort, int, error) {
-	n, src, idx, err := c.pconn.readFrom(b)
+func (c *countingConn) readFrom(b []byte) (int, netip.AddrPort, netip.Addr, int, error) {
+	n, src, dst, idx, err := c.pconn.readFrom(b)
 	if h, _, perr := wire.Parse(b[:n]); err == nil && perr == nil && h.Type == wire.TypeAnswer {
 		c.n.answers.Add(1)
 	}
-	return n, src, idx, err
+	return n, src, dst, idx, err
 }
 
 // TestLabTenServers is the discovery benchmark of BENCHMARKS.md: ten
@@ -301,7 +301,7 @@ func TestLabWatch(t *testing.T) {
 		return err
 	})
 	k.running.Store(true)
-	k.sendAll(0x11, 2) // one announcement, then silence: as if killed
+	k.sendAll(0x11, 2, true) // one announcement, then silence: as if killed
 	next(Up, "announce", 2*time.Second)
 	start := time.Now()
 	next(Down, "expired", 4*time.Second)

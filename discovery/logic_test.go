@@ -23,7 +23,7 @@ func testLinks() []netif.Interface {
 
 func TestAnswerDecisions(t *testing.T) {
 	a := &Announcer{cfg: AnnouncerConfig{Service: "_udpkit._udp", Instance: "srv", Port: 9797, Attrs: []string{"a=1", "b=2"}, MaxAnswerDelay: 5 * time.Millisecond},
-		links: testLinks(), ttl: 120, seen: map[queryKey]time.Time{}}
+		links: testLinks(), ttl: 120, seen: map[queryKey]*queryState{}}
 	a.log = slog.New(slog.DiscardHandler)
 	a.uni[0], a.uni[1] = dummyConn{}, dummyConn{}
 	src4 := netip.MustParseAddrPort("198.18.0.20:40000")
@@ -37,18 +37,18 @@ func TestAnswerDecisions(t *testing.T) {
 		p    inPacket
 		want bool
 	}{
-		{"any service", inPacket{q(1, wire.Query{}, 512), src4, 2}, true},
-		{"same query again (other path)", inPacket{q(1, wire.Query{}, 512), src4, 2}, false},
-		{"same ID over IPv6", inPacket{q(1, wire.Query{}, 512), netip.MustParseAddrPort("[fe80::20%eth0]:40000"), 2}, true},
-		{"same ID on the other interface", inPacket{q(1, wire.Query{}, 512), netip.MustParseAddrPort("198.18.1.20:40000"), 3}, true},
-		{"new round", inPacket{q(2, wire.Query{}, 512), src4, 2}, true},
-		{"other service", inPacket{q(3, wire.Query{Service: "_x._udp"}, 512), src4, 2}, false},
-		{"service, any case", inPacket{q(4, wire.Query{Service: "_UDPKIT._udp"}, 512), src4, 2}, true},
-		{"other instance", inPacket{q(5, wire.Query{Instance: "other"}, 512), src4, 2}, false},
-		{"known", inPacket{q(6, wire.Query{Known: []uint64{wire.KnownHash("_udpkit._udp", "SRV")}}, 512), src4, 2}, false},
-		{"interface not served", inPacket{q(7, wire.Query{}, 512), src4, 9}, false},
-		{"not a query", inPacket{wire.AppendAck(nil, 8), src4, 2}, false},
-		{"malformed", inPacket{q(9, wire.Query{}, 0)[:18], src4, 2}, false},
+		{"any service", pk(q(1, wire.Query{}, 512), src4, 2), true},
+		{"same query again (other path)", pk(q(1, wire.Query{}, 512), src4, 2), false},
+		{"same ID over IPv6", pk(q(1, wire.Query{}, 512), netip.MustParseAddrPort("[fe80::20%eth0]:40000"), 2), true},
+		{"same ID on the other interface", pk(q(1, wire.Query{}, 512), netip.MustParseAddrPort("198.18.1.20:40000"), 3), true},
+		{"new round", pk(q(2, wire.Query{}, 512), src4, 2), true},
+		{"other service", pk(q(3, wire.Query{Service: "_x._udp"}, 512), src4, 2), false},
+		{"service, any case", pk(q(4, wire.Query{Service: "_UDPKIT._udp"}, 512), src4, 2), true},
+		{"other instance", pk(q(5, wire.Query{Instance: "other"}, 512), src4, 2), false},
+		{"known", pk(q(6, wire.Query{Known: []uint64{wire.KnownHash("_udpkit._udp", "SRV")}}, 512), src4, 2), false},
+		{"interface not served", pk(q(7, wire.Query{}, 512), src4, 9), false},
+		{"not a query", pk(wire.AppendAck(nil, 8), src4, 2), false},
+		{"malformed", pk(q(9, wire.Query{}, 0)[:18], src4, 2), false},
 	}
 	for _, c := range cases {
 		ans, ok := answerOf(a, c.p, now)
@@ -79,12 +79,12 @@ func TestAnswerDecisions(t *testing.T) {
 		}
 	}
 	// A small query gets a truncated answer; a tiny one none.
-	ans, ok := answerOf(a, inPacket{q(20, wire.Query{}, 0), src4, 2}, now)
+	ans, ok := answerOf(a, pk(q(20, wire.Query{}, 0), src4, 2), now)
 	if ok {
 		t.Errorf("answered a %d-byte query with %d bytes", wire.QueryFixedLen, len(ans.msg))
 	}
 	r := a.record(&a.links[0], netip.Addr{}, 120)
-	ans, ok = answerOf(a, inPacket{q(21, wire.Query{}, wire.RecordLen(r)-1), src4, 2}, now)
+	ans, ok = answerOf(a, pk(q(21, wire.Query{}, wire.RecordLen(r)-1), src4, 2), now)
 	if !ok {
 		t.Fatal("no truncated answer")
 	}
@@ -120,11 +120,11 @@ func TestSchedules(t *testing.T) {
 		}
 		prev = o
 	}
-	if queryOffset(6)-queryOffset(5) != time.Second {
+	if queryOffset(7)-queryOffset(6) != time.Second {
 		t.Error("after the front-loaded rounds: one a second")
 	}
 	for range 100 {
-		if d := announceDelay(5, 3*time.Second); d > time.Second || d < 900*time.Millisecond {
+		if d := announceDelay(5, 3*time.Second); d > 2*time.Second || d < 1800*time.Millisecond {
 			t.Errorf("re-announce after %v with TTL 3s", d)
 		}
 		if d := answerDelay(5 * time.Millisecond); d < 0 || d > 5*time.Millisecond {
@@ -135,9 +135,15 @@ func TestSchedules(t *testing.T) {
 
 type dummyConn struct{}
 
-func (dummyConn) readFrom([]byte) (int, netip.AddrPort, int, error) { select {} }
-func (dummyConn) writeTo([]byte, netip.AddrPort, int) error         { return nil }
-func (dummyConn) close() error                                      { return nil }
+func (dummyConn) readFrom([]byte) (int, netip.AddrPort, netip.Addr, int, error) { select {} }
+func (dummyConn) writeTo([]byte, netip.AddrPort, int) error                     { return nil }
+func (dummyConn) close() error                                                  { return nil }
+
+// pk is a datagram that arrived from src on interface ifIndex, its
+// destination unknown (as for a shared query).
+func pk(b []byte, src netip.AddrPort, ifIndex int) inPacket {
+	return inPacket{b: b, src: src, ifIndex: ifIndex}
+}
 
 // answerOf hands p to the Announcer as Run does and returns the answer.
 func answerOf(a *Announcer, p inPacket, now time.Time) (pendingAnswer, bool) {

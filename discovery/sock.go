@@ -11,11 +11,12 @@ import (
 )
 
 // pconn is one UDP socket of one address family as the discovery logic
-// sees it: datagrams tagged with the interface they arrived on, and sends
-// out of a given interface. The real one is an internal/groupsock Conn;
+// sees it: datagrams tagged with the interface they arrived on and their
+// destination address (invalid when unknown), and sends out of a given
+// interface. The real one is an internal/groupsock Conn;
 // tests use an in-memory fake.
 type pconn interface {
-	readFrom(b []byte) (n int, src netip.AddrPort, ifIndex int, err error)
+	readFrom(b []byte) (n int, src netip.AddrPort, dst netip.Addr, ifIndex int, err error)
 	writeTo(b []byte, dst netip.AddrPort, ifIndex int) error
 	close() error
 }
@@ -66,12 +67,12 @@ func (sysNetwork) listen(family int, port int, shared bool, links []netif.Interf
 // gconn is a pconn on a group socket.
 type gconn struct{ c *groupsock.Conn }
 
-func (g gconn) readFrom(b []byte) (int, netip.AddrPort, int, error) {
+func (g gconn) readFrom(b []byte) (int, netip.AddrPort, netip.Addr, int, error) {
 	p, err := g.c.ReadFrom(b)
 	if err != nil {
-		return 0, netip.AddrPort{}, 0, err
+		return 0, netip.AddrPort{}, netip.Addr{}, 0, err
 	}
-	return p.N, p.Src, p.IfIndex, nil
+	return p.N, p.Src, p.Dst, p.IfIndex, nil
 }
 
 func (g gconn) writeTo(b []byte, dst netip.AddrPort, ifIndex int) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync"
@@ -66,7 +67,11 @@ type WatcherConfig struct {
 	// Passive, when set, makes the Watcher only listen. By default it
 	// also queries once when Watch starts (one Browse of about a second),
 	// so instances already running show up at once instead of at their
-	// next re-announcement.
+	// next re-announcement, and it asks an instance whose refresh it
+	// missed by unicast before its TTL runs out (maintenance queries at
+	// 80, 85, 90 and 95 % of the TTL, RFC 6762 section 5.2). A passive
+	// Watcher loses an instance whose one refresh per 2/3 TTL was lost
+	// (Down "expired", then Up at the next refresh).
 	Passive bool
 	// DiscoveryPort is the UDP port announcements are sent to. Default
 	// wire.DiscoveryPort.
@@ -90,6 +95,9 @@ type Watcher struct {
 	log   *slog.Logger
 	links []netif.Interface
 	conns []pconn
+	// ask are ephemeral sockets (IPv4, IPv6) for maintenance queries;
+	// nil when Passive.
+	ask [2]pconn
 	// browsers query at the start, one per interface, so that an instance
 	// reachable on two interfaces shows up on both at once (a Browser
 	// reports an instance once); none when Passive.
@@ -101,7 +109,7 @@ type Watcher struct {
 	in       chan inPacket
 	rwg      sync.WaitGroup // read loops
 	stats    struct {
-		goodbyes, conflicts, evicted, ignored atomic.Uint64
+		goodbyes, conflicts, evicted, ignored, asked atomic.Uint64
 	}
 	gate *auth.Gate // nil without keys
 }
@@ -150,6 +158,18 @@ func newWatcher(cfg WatcherConfig, links []netif.Interface, nw network) (*Watche
 		w.rwg.Go(func() { readLoop(c, w.in, log) })
 	}
 	if !cfg.Passive {
+		for i, fam := range []int{4, 6} {
+			if !slices.ContainsFunc(links, func(l netif.Interface) bool { return hasFamily(&l, fam) }) {
+				continue
+			}
+			c, err := nw.listen(fam, 0, false, links, log)
+			if err != nil {
+				log.Warn("discovery: watcher cannot send maintenance queries", "family", fam, "err", err)
+				continue
+			}
+			w.ask[i] = c
+			w.rwg.Go(func() { readLoop(c, w.in, log) })
+		}
 		for _, l := range links {
 			b, err := newBrowser(BrowserConfig{DiscoveryPort: cfg.DiscoveryPort, Keys: cfg.Keys, Logger: cfg.Logger}, []netif.Interface{l}, nw)
 			if err != nil {
@@ -174,6 +194,11 @@ func (w *Watcher) Close() error {
 		var errs []error
 		for _, c := range w.conns {
 			errs = append(errs, c.close())
+		}
+		for _, c := range w.ask {
+			if c != nil {
+				errs = append(errs, c.close())
+			}
 		}
 		for _, b := range w.browsers {
 			errs = append(errs, b.Close())
@@ -203,6 +228,28 @@ type watched struct {
 	// of unconfirmed entries.
 	src    netip.Addr
 	warned map[netip.Addr]bool // conflicting sources logged
+	// asks counts the maintenance queries sent since the last refresh;
+	// earned is the bytes the instance's owner sources sent (announcements
+	// and answers), spent those of the maintenance queries sent to it: a
+	// query goes only while spent stays within earned, so a forged
+	// announcement draws at most its own bytes (issue 14, no reflection).
+	asks          int
+	earned, spent int
+	size          int // bytes of the last announcement: the size of a maintenance query
+}
+
+// askAt are the fractions of the TTL, after the last refresh, at which a
+// Watcher asks an instance it has not heard again (RFC 6762 section 5.2).
+var askAt = [...]float64{0.80, 0.85, 0.90, 0.95}
+
+// nextAsk returns when the next maintenance query of e is due; zero if
+// none is.
+func (e *watched) nextAsk() time.Time {
+	if e.asks >= len(askAt) || e.spent+e.size > e.earned || !e.in.Source.IsValid() {
+		return time.Time{}
+	}
+	last := e.expires.Add(-e.in.TTL)
+	return last.Add(time.Duration(askAt[e.asks] * float64(e.in.TTL)))
 }
 
 // maxWatched caps the instances a Watch tracks, so that a flood of
@@ -234,6 +281,9 @@ type WatcherStats struct {
 	// full of confirmed entries or their source held its share of
 	// unconfirmed ones.
 	Ignored uint64
+	// Asked counts the maintenance queries sent: unicast queries to an
+	// instance whose refresh did not arrive by 80 % of its TTL.
+	Asked uint64
 	// Unauthenticated counts, with keys, datagrams dropped because they
 	// failed authentication; Replays those refused by the replay window
 	// (among them the extra copies of every announcement).
@@ -244,7 +294,7 @@ type WatcherStats struct {
 func (w *Watcher) Stats() WatcherStats {
 	s := &w.stats
 	st := WatcherStats{ForeignGoodbyes: s.goodbyes.Load(), Conflicts: s.conflicts.Load(),
-		Evicted: s.evicted.Load(), Ignored: s.ignored.Load()}
+		Evicted: s.evicted.Load(), Ignored: s.ignored.Load(), Asked: s.asked.Load()}
 	st.Unauthenticated, st.Replays = w.gate.Counts()
 	for _, b := range w.browsers {
 		bs := b.Stats()
@@ -329,7 +379,8 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 	// different goroutines), and a copy of an announcement that arrives
 	// just after the goodbye must not bring the server back.
 	gone := make(map[string]time.Time)
-	// expiry fires when the earliest record expires: exactly at its TTL.
+	// expiry fires when the earliest record expires (exactly at its
+	// TTL) or the earliest maintenance query is due.
 	expiry := time.NewTimer(time.Hour)
 	expiry.Stop()
 	defer expiry.Stop()
@@ -339,6 +390,9 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 		for _, e := range table {
 			if first.IsZero() || e.expires.Before(first) {
 				first = e.expires
+			}
+			if t := w.askTime(e); !t.IsZero() && t.Before(first) {
+				first = t
 			}
 		}
 		if first.Equal(next) {
@@ -381,12 +435,15 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 		}
 		return false
 	}
-	seen := func(inst Instance, id uint64, reason string, now time.Time) {
+	// asked holds the message IDs of maintenance queries in flight.
+	asked := make(map[uint64]bool)
+	// seen handles an announcement or answer (size bytes) of inst.
+	seen := func(inst Instance, id uint64, reason string, now time.Time, size int) {
 		key := wire.FoldCase(inst.Service) + "\x00" + wire.FoldCase(inst.Instance) + "\x00" + inst.Interface
 		src := plainAddr(inst.Source.Addr())
 		e := table[key]
 		if e != nil && !slices.Contains(e.owners, src) {
-			if now.Sub(e.heard) <= e.in.TTL/2 {
+			if now.Sub(e.heard) <= takeoverAfter(e.in.TTL) {
 				// First come, first served (PROTOCOL.md 6.6): the
 				// owner keeps announcing, the other source is ignored.
 				w.stats.conflicts.Add(1)
@@ -401,13 +458,15 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 				return
 			}
 			// The owner missed a re-announcement: the name moves (a
-			// server with a new address comes back within TTL/2).
+			// server with a new address comes back within 5/6 of the
+			// TTL).
 			release(e)
 			e.src, e.confirmed, e.firstID, e.warned = src, false, id, nil
 			e.owners, e.heard = ownersOf(inst), now
 			unconfirmed[srcKey{src, inst.Interface}]++
 			fifo = append(fifo, key)
 			e.in, e.expires = inst, now.Add(inst.TTL)
+			e.asks, e.earned, e.spent, e.size = 0, size, 0, size
 			fn(Event{Kind: Update, Reason: reason, Instance: inst, Time: now})
 			rearm(now)
 			return
@@ -426,7 +485,7 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 			}
 			fifo = append(fifo, key)
 			table[key] = &watched{in: inst, expires: now.Add(inst.TTL), owners: ownersOf(inst), heard: now,
-				firstID: id, src: src}
+				firstID: id, src: src, earned: size, size: size}
 			fn(Event{Kind: Up, Reason: reason, Instance: inst, Time: now})
 		default:
 			if !e.confirmed && id != e.firstID {
@@ -434,6 +493,8 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 				e.confirmed = true
 			}
 			e.heard = now
+			e.asks, e.size = 0, size
+			e.earned = min(e.earned+size, maxEarned)
 			if !sameInstance(e.in, inst) {
 				e.owners = ownersOf(inst)
 				e.in, e.expires = inst, now.Add(inst.TTL)
@@ -449,18 +510,27 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 		case <-closed:
 			return nil
 		case inst := <-answers:
-			seen(inst, 0, "answer", time.Now())
+			seen(inst, 0, "answer", time.Now(), recordSize(inst))
 		case now := <-expiry.C:
 			next = time.Time{}
 			for k, e := range table {
 				if !now.Before(e.expires) {
 					remove(k, e, "expired", now)
+				} else if t := w.askTime(e); !t.IsZero() && !now.Before(t) {
+					if len(asked) >= maxWatched {
+						clear(asked)
+					}
+					if id, ok := w.askFor(e); ok {
+						asked[id] = true
+					}
+					e.asks++
+					e.spent += e.size
 				}
 			}
 			rearm(now)
 		case p := <-in:
 			h, body, ok := w.gate.Open(p.b)
-			if !ok || h.Type != wire.TypeAnnounce && h.Type != wire.TypeGoodbye {
+			if !ok || h.Type != wire.TypeAnnounce && h.Type != wire.TypeGoodbye && !(h.Type == wire.TypeAnswer && asked[h.ID]) {
 				continue
 			}
 			rec, err := wire.ParseRecord(body)
@@ -505,7 +575,12 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 				}
 				delete(gone, key)
 			}
-			seen(inst, h.ID, "announce", now)
+			if h.Type == wire.TypeAnswer {
+				delete(asked, h.ID)
+				seen(inst, h.ID, "answer", now, len(p.b))
+				continue
+			}
+			seen(inst, h.ID, "announce", now, len(p.b))
 		}
 	}
 }
@@ -515,3 +590,66 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 func sameInstance(a, b Instance) bool {
 	return slices.Equal(a.Addrs, b.Addrs) && slices.Equal(a.Attrs, b.Attrs) && a.Truncated == b.Truncated
 }
+
+// maxEarned caps the bytes an instance's announcements earn for
+// maintenance queries: enough for every query of many TTLs.
+const maxEarned = 1 << 20
+
+// askTime returns when the next maintenance query of e is due; zero if
+// none is (a passive Watcher, all sent, or its bytes are spent).
+func (w *Watcher) askTime(e *watched) time.Time {
+	if w.ask[0] == nil && w.ask[1] == nil {
+		return time.Time{}
+	}
+	return e.nextAsk()
+}
+
+// askFor sends a maintenance query for e's instance by unicast to the
+// source it announced from, the size of its last announcement (so the
+// answer fits and the query is no larger than what the source sent), and
+// returns the query's message ID.
+func (w *Watcher) askFor(e *watched) (uint64, bool) {
+	c := w.ask[0]
+	if !e.in.Source.Addr().Is4() {
+		c = w.ask[1]
+	}
+	if c == nil {
+		return 0, false
+	}
+	id := rand.Uint64()
+	size := max(e.size, wire.QueryFixedLen+len(e.in.Service)+len(e.in.Instance)+w.gate.Overhead())
+	msg, err := wire.AppendQuery(nil, id, wire.Query{Service: e.in.Service, Instance: e.in.Instance}, size-w.gate.Overhead())
+	if err == nil {
+		msg, err = w.gate.Seal(msg, -1)
+	}
+	if err != nil {
+		return 0, false
+	}
+	idx := 0
+	for _, l := range w.links {
+		if l.Name == e.in.Interface {
+			idx = l.Index
+		}
+	}
+	w.stats.asked.Add(1)
+	if err := c.writeTo(msg, e.in.Source, idx); err != nil {
+		w.log.Debug("discovery: maintenance query not sent", "to", e.in.Source, "err", err)
+	}
+	return id, true
+}
+
+// recordSize is the size of the answer that reported inst, without
+// authentication: what its server sent for it.
+func recordSize(inst Instance) int {
+	r := wire.Record{Service: inst.Service, Instance: inst.Instance, Attrs: inst.Attrs}
+	for _, a := range inst.Addrs {
+		r.Addrs = append(r.Addrs, a.Addr())
+	}
+	return wire.RecordLen(r)
+}
+
+// takeoverAfter is how long an instance's owner must have been silent
+// before another source may take its name: past its refresh (every 2/3
+// of the TTL) and the first maintenance query (80 %), so an owner that
+// keeps announcing never loses its name.
+func takeoverAfter(ttl time.Duration) time.Duration { return ttl * 5 / 6 }

@@ -126,15 +126,70 @@ func TestNoReflection(t *testing.T) {
 		n, out, from := victim.take()
 		ratio := float64(out) / float64(len(r.b))
 		t.Logf("%-48s in %4d B -> out %d datagrams, %4d B (%.2f×) from %v", r.name, len(r.b), n, out, ratio, from)
-		limit := 1.0
-		if r.servers > 1 {
-			// Known limit (issue 14 item 4 not done for this case):
-			// each of N servers reached by one group or broadcast
-			// query answers with up to the query's size.
-			limit = float64(r.servers)
+		// Group and broadcast queries too: the servers share the
+		// query's bytes as one answer budget (PROTOCOL.md 6.4).
+		if ratio > 1 {
+			t.Errorf("%s: %d bytes in drew %d bytes out (%.2f×), want at most 1× (%d servers reached)", r.name, len(r.b), out, ratio, r.servers)
 		}
-		if ratio > limit {
-			t.Errorf("%s: %d bytes in drew %d bytes out (%.2f×), want at most %.0f×", r.name, len(r.b), out, ratio, limit)
+	}
+}
+
+// TestNoReflectionSharedQuery: one group or broadcast QUERY with a forged
+// source reaches every server on the link. With four announcing udpservers
+// the bytes all of them send to the victim, every copy from every host
+// counted, stay at most the query's (issue 14 item 4): first rounds and
+// repeated ones (QueryAgain: the shared copies to the broadcast address
+// count too), service-wide and for every service, at every size; and a
+// real browse still finds all four.
+func TestNoReflectionSharedQuery(t *testing.T) {
+	srvBin, cli := build(t)
+	lab := newLab(t, netlab.Config{Hosts: 6})
+	var servers []*server
+	for i := range 4 {
+		servers = append(servers, labServer(t, lab.Host(i), srvBin, "--quiet", "--instance", fmt.Sprintf("srv-%d", i),
+			"--attr", fmt.Sprintf("room=room-%d", i), "--attr", "floor=1"))
+	}
+	waitAnnounced(t, servers)
+	time.Sleep(700 * time.Millisecond) // past the start bursts: the servers know each other
+	attacker, victimHost := lab.Host(4), lab.Host(5)
+	victim := newVictim(t, victimHost, 40407)
+	src := netip.AddrPortFrom(victimHost.IPv4, 40407)
+	b4 := lab.Host(0).IPv4.As4()
+	bcast := netip.AddrPortFrom(netip.AddrFrom4([4]byte{b4[0], b4[1], b4[2], 255}), 9798)
+	group := netip.AddrPortFrom(wire.DiscoveryGroup4, 9798)
+	id := uint64(0x5000)
+	for _, dst := range []netip.AddrPort{bcast, group} {
+		for _, again := range []bool{false, true} {
+			for _, service := range []string{"_udpkit._udp", ""} {
+				for _, size := range []int{64, 200, 512, wire.DefaultMaxDatagram} {
+					id++
+					b, err := wire.AppendQuery(nil, id, wire.Query{Service: service, Again: again}, size)
+					if err != nil {
+						t.Fatal(err)
+					}
+					victim.take()
+					if err := attacker.SpoofUDP4(src, dst, b); err != nil {
+						t.Fatal(err)
+					}
+					time.Sleep(100 * time.Millisecond) // shared copies wait at most 5 ms
+					n, out, from := victim.take()
+					ratio := float64(out) / float64(len(b))
+					t.Logf("QUERY to %v again=%-5v service=%-13q %4d B -> %d datagrams, %4d B (%.2f×) from %v",
+						dst, again, service, len(b), n, out, ratio, from)
+					if ratio > 1 {
+						t.Errorf("QUERY to %v again=%v service=%q: %d bytes in drew %d bytes out from 4 servers (%.2f×)",
+							dst, again, service, len(b), out, ratio)
+					}
+					if size == wire.DefaultMaxDatagram && n == 0 {
+						t.Errorf("QUERY to %v again=%v service=%q, %d bytes: no answer at all", dst, again, service, size)
+					}
+				}
+			}
 		}
+	}
+	// The budget does not cost an honest browser the servers.
+	res, code, stderr := discover(t, lab.Host(5), cli, "-n", "4", "-t", "3s")
+	if code != 0 || len(res) != 4 {
+		t.Errorf("discover: exit %d, found %d of 4: %s", code, len(res), stderr)
 	}
 }

@@ -17,6 +17,16 @@ const (
 	RecordTruncated = 0x01
 )
 
+// Query flags (byte 0 of a QUERY body).
+const (
+	// QueryAgain says the sender asked before and did not hear every
+	// answer it expected (a retransmission: loss is suspected), so an
+	// answerer also sends the shared copy of its answer, the one that
+	// needs no neighbour resolution (PROTOCOL.md section 6.4). Without it
+	// answers go by unicast only.
+	QueryAgain = 0x01
+)
+
 // Query is the body of a QUERY message (PROTOCOL.md section 6.2).
 type Query struct {
 	// Service is the service type asked for; "" asks for every service.
@@ -26,6 +36,9 @@ type Query struct {
 	// Known lists KnownHash values of the instances the sender already
 	// knows; those do not answer (known-answer suppression). At most 255.
 	Known []uint64
+	// Again is set on a repeated query (QueryAgain): udpkit browsers set
+	// it from their third round on.
+	Again bool
 }
 
 // Record is the body of an ANNOUNCE, ANSWER or GOODBYE message
@@ -77,7 +90,11 @@ func AppendQuery(dst []byte, id uint64, q Query, size int) ([]byte, error) {
 	}
 	start := len(dst)
 	dst = AppendHeader(dst, Header{Type: TypeQuery, ID: id})
-	dst = append(dst, 0)
+	var flags byte
+	if q.Again {
+		flags |= QueryAgain
+	}
+	dst = append(dst, flags)
 	dst = appendString(dst, q.Service)
 	dst = appendString(dst, q.Instance)
 	dst = append(dst, byte(len(q.Known)))
@@ -95,7 +112,7 @@ func AppendQuery(dst []byte, id uint64, q Query, size int) ([]byte, error) {
 func ParseQuery(body []byte) (Query, error) {
 	var q Query
 	r := reader{b: body}
-	r.byte() // flags: no bit is defined for queries; ignored
+	q.Again = r.byte()&QueryAgain != 0 // other bits: reserved, ignored
 	q.Service = r.string("service")
 	q.Instance = r.string("instance")
 	n := int(r.byte())

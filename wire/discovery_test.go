@@ -29,6 +29,10 @@ var golden = []struct {
 	{"query-known-padded.hex", func() ([]byte, error) {
 		return AppendQuery(nil, 1, Query{Service: "_udpkit._udp", Known: []uint64{KnownHash("_udpkit._udp", "printer-1")}}, 64)
 	}},
+	{"query-again.hex", func() ([]byte, error) {
+		// A later round: QueryAgain set, one known answer, padded.
+		return AppendQuery(nil, 2, Query{Service: "_udpkit._udp", Known: []uint64{KnownHash("_udpkit._udp", "printer-1")}, Again: true}, 64)
+	}},
 	{"announce.hex", func() ([]byte, error) { return AppendRecord(nil, TypeAnnounce, 7, sampleRecord()) }},
 	{"answer-truncated.hex", func() ([]byte, error) {
 		r := sampleRecord()
@@ -157,6 +161,17 @@ func TestQueryRoundTripAndPadding(t *testing.T) {
 	if _, err := ParseQuery(body[:10]); !errors.Is(err, ErrMalformed) {
 		t.Errorf("short known list: %v", err)
 	}
+	// The flags byte: QueryAgain is bit 0; reserved bits are ignored.
+	for _, c := range []struct {
+		flags byte
+		again bool
+	}{{0x00, false}, {0x01, true}, {0xfe, false}, {0xff, true}} {
+		body[0] = c.flags
+		got, err := ParseQuery(body)
+		if err != nil || got.Again != c.again {
+			t.Errorf("flags %#x: Again %v (%v), want %v", c.flags, got.Again, err, c.again)
+		}
+	}
 	if _, err := AppendQuery(nil, 1, Query{Known: make([]uint64, 256)}, 0); err == nil {
 		t.Error("256 known answers accepted")
 	}
@@ -213,7 +228,7 @@ func TestNames(t *testing.T) {
 }
 
 func FuzzParseQuery(f *testing.F) {
-	for _, g := range golden[:2] {
+	for _, g := range golden[:3] {
 		b, _ := g.make()
 		f.Add(b[HeaderLen:])
 	}
@@ -237,7 +252,7 @@ func FuzzParseQuery(f *testing.F) {
 }
 
 func FuzzParseRecord(f *testing.F) {
-	for _, g := range golden[2:] {
+	for _, g := range golden[3:] {
 		b, _ := g.make()
 		f.Add(b[HeaderLen:])
 	}

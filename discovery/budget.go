@@ -1,0 +1,136 @@
+package discovery
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/udpkit/udpkit/netif"
+	"github.com/udpkit/udpkit/wire"
+)
+
+// The answer budget of a shared query (PROTOCOL.md section 6.4, "No
+// amplification"). A QUERY sent to the broadcast address or a group reaches
+// every server on the link, and each would answer the source address,
+// which may be forged: N servers would send N answers to a victim for one
+// datagram. So the servers share one budget, the bytes of the query copies
+// each of them received: every server orders the instances that would
+// answer (its peers heard announcing on the link, itself included) by a
+// hash of the query's message ID and the instance, and answers only when
+// the answers ranked before its own, plus its own, fit in the budget. All
+// servers compute the same order from the same announcements, so together
+// they send at most the query's bytes; the ones left out answer a later
+// round, whose known-answer list names the ones already found. The IPv6
+// copy ranks in the reverse order, so that on a dual-stack link the two
+// families' answers cover different servers first.
+
+// peer is another instance heard announcing on one link.
+type peer struct {
+	service, instance string     // as announced
+	cost              int        // bytes of its announcement: at most what one answer of it costs
+	src               netip.Addr // where it announced from, without zone
+	expires           time.Time
+}
+
+// maxPeers caps the peers an Announcer tracks per interface. More peers
+// only make an Announcer answer less often in a first round (a forged flood
+// of names slows discovery; it cannot raise the bytes sent).
+const maxPeers = 1024
+
+// learn notes the record rec, heard from p.src on p's link as an ANNOUNCE
+// (or an ANSWER to our probe), as a peer's; a GOODBYE (TTL 0) from the
+// source it announced from forgets it.
+func (a *Announcer) learn(p inPacket, rec wire.Record, now time.Time) {
+	if netif.ByIndex(a.links, p.ifIndex) == nil {
+		return
+	}
+	h := wire.KnownHash(rec.Service, rec.Instance)
+	if h == a.ownHash() {
+		return // ourselves, or a name conflict (conflict handles it)
+	}
+	src := plainAddr(p.src.Addr())
+	m := a.peers[p.ifIndex]
+	if rec.TTL == 0 {
+		if pr := m[h]; pr != nil && pr.src == src {
+			delete(m, h)
+		}
+		return
+	}
+	if m == nil {
+		if a.peers == nil {
+			a.peers = make(map[int]map[uint64]*peer)
+		}
+		m = make(map[uint64]*peer)
+		a.peers[p.ifIndex] = m
+	}
+	pr := m[h]
+	if pr == nil {
+		if len(m) >= maxPeers {
+			for k, v := range m {
+				if !now.Before(v.expires) {
+					delete(m, k)
+				}
+			}
+			if len(m) >= maxPeers {
+				return
+			}
+		}
+		pr = &peer{}
+		m[h] = pr
+	}
+	*pr = peer{service: rec.Service, instance: rec.Instance, cost: len(p.b), src: src,
+		expires: now.Add(recordTTL(rec.TTL))}
+}
+
+// ownHash is the known-answer hash of the Announcer's instance.
+func (a *Announcer) ownHash() uint64 { return wire.KnownHash(a.cfg.Service, a.cfg.Instance) }
+
+// rankKey orders the answerers of query id: a mix of the ID and the
+// instance's hash, so each round ranks the servers anew; IPv6 reversed.
+func rankKey(id, hash uint64, family int) uint64 {
+	k := mix64(id ^ hash)
+	if family == 6 {
+		k = ^k
+	}
+	return k
+}
+
+// mix64 is the SplitMix64 finalizer: every input bit moves every output
+// bit, so consecutive message IDs give unrelated orders.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// ahead returns the bytes the peers on link ifIndex that rank before this
+// Announcer for query q (ID id, address family) will answer with, each
+// answer counted copies times: the peers that the query asks for and does
+// not list as known.
+func (a *Announcer) ahead(ifIndex int, id uint64, family int, q wire.Query, copies int, now time.Time) int {
+	own := a.ownHash()
+	mine := rankKey(id, own, family)
+	sum := 0
+	for h, pr := range a.peers[ifIndex] {
+		if !now.Before(pr.expires) || slices.Contains(q.Known, h) ||
+			q.Service != "" && !wire.EqualFold(q.Service, pr.service) ||
+			q.Instance != "" && !wire.EqualFold(q.Instance, pr.instance) {
+			continue
+		}
+		if k := rankKey(id, h, family); k < mine || k == mine && h < own {
+			sum += copies * pr.cost
+		}
+	}
+	return sum
+}
+
+// sharedQuery reports whether p reached (or may have reached) every server
+// on its link: sent to a group or broadcast address, or to an unknown
+// destination. A query to one of the link's own addresses is this
+// server's alone.
+func sharedQuery(p inPacket, l *netif.Interface) bool {
+	return !p.dst.IsValid() || !l.Has(p.dst)
+}
