@@ -18,39 +18,9 @@ func init() {
 	register(&command{
 		name:    "bench",
 		summary: "measure a server's acknowledgement rate and latency under load",
-		usage: `Usage: udpcli bench [flags] HOST:PORT
-
-Loads the udpkit server at HOST:PORT with DATA messages (or PINGs with
---ping) in a closed loop: --inflight requests are outstanding at any time
-on each of --conns sockets, and every reply is answered at once with a new
-request, for --duration. Each socket reads the replies that have arrived
-and sends their successors in one system call each (recvmmsg/sendmmsg on
-Linux), so one generator core can load a server of several; several
-sockets have several source ports, which a server with --sockets N
-(SO_REUSEPORT) spreads across its sockets.
-Each request carries a fresh message ID, so the server handles every one.
-With --key-file (or $UDPKIT_KEY_FILE, $UDPKIT_KEY) every request is
-authenticated (each socket its own sender ID, each datagram a new seal,
-its 32-byte trailer on top of the request) and only authenticated replies
-count; the others are ignored and reported on stderr.
-A request unanswered for --timeout counts as lost and is replaced. -s is
-the payload of each request, after the 16-byte header, as ping's -s (before
-it followed ping, -s counted the header too: --datagram-size keeps that).
-
-Prints requests per second, round-trip percentiles and losses; --json
-prints the same as one object. SIGUSR1 (as dd; also SIGQUIT, SIGINFO)
-prints the counts so far on stderr and the run goes on. Compare runs on one machine only: the
-figures depend on the CPU, the kernel and what else runs.
-
-Run the server with --quiet (or it spends its time writing JSON lines),
-ideally pinned to its own core:
-  taskset -c 0 udpserver --quiet --listen 127.0.0.1:9797 --rate-limit 0 \
-      --dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144 &
-  taskset -c 1 udpcli bench -d 5s --inflight 64 127.0.0.1:9797
-
-Exit status: 0 when replies came, 1 when none came, 2 on usage errors.`,
-		setup:  setupBench,
-		status: true,
+		usage:   helpText("bench"),
+		setup:   setupBench,
+		status:  true,
 	})
 }
 

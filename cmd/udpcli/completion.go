@@ -17,15 +17,7 @@ func init() {
 	register(&command{
 		name:    "completion",
 		summary: "print a shell completion script (bash, zsh or fish)",
-		usage: `Usage: udpcli completion bash|zsh|fish
-
-Prints a script that completes udpcli's commands, subcommands and flags
-(and interface names after -I) in the given shell.
-
-  bash:  source <(udpcli completion bash)           # now
-         udpcli completion bash > /etc/bash_completion.d/udpcli
-  zsh:   udpcli completion zsh > "${fpath[1]}/_udpcli"  # then restart zsh
-  fish:  udpcli completion fish > ~/.config/fish/completions/udpcli.fish`,
+		usage:   helpText("completion"),
 		setup: func(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
 			return func(ctx context.Context, sio stdio, args []string) error {
 				if len(args) != 1 {

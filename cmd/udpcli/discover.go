@@ -20,43 +20,8 @@ func init() {
 	register(&command{
 		name:    "discover",
 		summary: "find udpkit servers on the LAN",
-		usage: `Usage: udpcli discover [flags] [SERVICE]
-
-Queries every selected interface (directed broadcast, 239.255.97.97 and
-ff02::9797, port 9798) for instances of SERVICE (default: every service)
-and prints each one as its first answer arrives: a table, or with --json
-one JSON object per instance and line. Queries are repeated at 0, 25, 75,
-175, 375 and 775 ms, then every second, until the -w deadline or until -c
-instances were found. -t/--timeout and -n, the spellings of earlier
-releases, still work.
-
-With --mdns it speaks multicast DNS / DNS-SD instead (RFC 6762/6763, UDP
-5353, 224.0.0.251 and ff02::fb): SERVICE is any DNS-SD type (_http._tcp,
-_ipp._tcp, _udpkit._udp), or, without SERVICE, every type present
-(_services._dns-sd._udp.local), like avahi-browse -a. Each instance is
-printed as soon as its SRV, TXT and address records are in: host, port,
-addresses and TXT pairs as ATTRIBUTES. Questions go out as one-shot queries
-(from an ephemeral port, answered at once by unicast) at 0, 30, 100, 250 and
-600 ms, and as RFC 6762 continuous queries from port 5353 at 0, 1, 3, 7 ... s
-(intervals doubling up to an hour), with known answers. -q and -p work
-as without --mdns (-p's host field is the SRV host name); in --json,
-ttl_ms is the SRV record's TTL as multicast by the responder, absent when
-only a one-shot answer (TTLs capped at 10 s, RFC 6762 section 6.7) came.
-
-Exit status: 0 when at least one instance was found (with -c: when N were
-found), 1 when none (or fewer than N) were found, 2 on a usage or local
-error. (avahi-browse exits 0 even when it found nothing; udpcli does not.)
-
-Examples:
-  udpcli discover
-  udpcli discover -c 3 -w 5 _udpkit._udp
-  udpcli discover -q -w 0.3 && echo "a server is up"
-  udpcli discover -p | grep '^='            # as avahi-browse -p -r -t
-  udpcli discover -I eth0 -I 10.0.0.0/8 --json
-  udpcli discover -I '{{ GetPrivateInterfaces | attr "name" }}'
-  udpcli discover --mdns _http._tcp
-  udpcli discover --mdns -t 3s --json`,
-		setup: setupDiscover,
+		usage:   helpText("discover"),
+		setup:   setupDiscover,
 	})
 }
 

@@ -27,28 +27,7 @@ func init() {
 	register(&command{
 		name:    "ifaces",
 		summary: "show which interfaces a selection (-I) picks, and why others are skipped",
-		usage: `Usage: udpcli ifaces [flags] [-I SPEC]... [SPEC...]
-
-Prints the interfaces that discovery and multicast commands would use, with
-their index, flags, IPv4 addresses and directed broadcast addresses, and IPv6
-addresses, followed by the interfaces that were skipped and why.
-
-Each SPEC is an interface name (eth0), a CIDR (192.168.1.0/24: interfaces with
-an address inside it), an address, or a go-sockaddr template. Without SPEC the
-default selection is shown: every interface that is up, is not loopback, has
-an address and can broadcast or multicast. SPECs are what -I takes in
-'udpcli discover', 'udpcli mcast' and 'udpserver'.
-
-Examples:
-  udpcli ifaces
-  udpcli ifaces eth0 wlan0
-  udpcli ifaces -I eth0                       # the same -I as the other commands
-  udpcli ifaces 10.0.0.0/8
-  udpcli ifaces '{{ GetPrivateInterfaces | include "flags" "broadcast" }}'
-  udpcli ifaces --json | jq '.interfaces[].name'
-
-Exit status: 0 when at least one interface is selected; 1 when the
-default selection is empty; 2 when a SPEC is invalid or selects nothing.`,
+		usage:   helpText("ifaces"),
 		setup: func(fs *pflag.FlagSet) func(context.Context, stdio, []string) error {
 			asJSON := fs.Bool("json", false, "write the selection as one JSON object")
 			var specs []string

@@ -13,29 +13,8 @@ func init() {
 	register(&command{
 		name:    "keygen",
 		summary: "write a new key file for authenticated messages",
-		usage: `Usage: udpcli keygen [flags] FILE
-
-Write a new key file FILE, mode 0600, holding one current key: key ID --id
-and a 32-byte secret from the system's random source. FILE must not exist
-(--force replaces it). "-" writes the key file to standard output.
-
-Every peer that shares the file authenticates its messages with the
-current key and accepts the current, previous and next keys (PROTOCOL.md
-section 5, SECURITY.md). To change keys without stopping the LAN:
-
-  1. --stage adds a new next key to FILE; copy FILE to every peer.
-  2. --rotate makes the next key current and the current one previous
-     (without a staged key, a new one becomes current at once); copy FILE
-     to every peer again.
-
-The secrets are never printed, only the key IDs.
-
-Examples:
-  udpcli keygen /etc/udpkit/lan.key
-  udpcli keygen --id 100 lan.key
-  udpcli keygen --stage /etc/udpkit/lan.key
-  udpcli keygen --rotate /etc/udpkit/lan.key`,
-		setup: setupKeygen,
+		usage:   helpText("keygen"),
+		setup:   setupKeygen,
 	})
 }
 

@@ -307,23 +307,13 @@ func printUsage(w io.Writer, c *command, fs *pflag.FlagSet) {
 	fs.SetOutput(io.Discard)
 }
 
+// printHelp writes "udpcli help": help/udpcli.txt with the command list
+// in place of its {{commands}} line.
 func printHelp(w io.Writer) {
-	fmt.Fprint(w, `udpcli: send, ping, discover and test UDP services on the LAN.
-
-Usage:
-  udpcli COMMAND [flags] [arguments]
-
-Commands:
-`)
+	head, tail, _ := strings.Cut(helpText("udpcli"), "{{commands}}\n")
+	fmt.Fprint(w, head)
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
-	fmt.Fprint(w, `
-Run 'udpcli COMMAND --help' for the flags and examples of one command,
-'udpcli --version' for the version.
-Flags may come before or after the arguments; '--' ends the flags.
-
-Exit status: 0 success, 1 the network did not answer as asked
-(not acknowledged, no reply, nothing found), 2 usage error or bad input.
-`)
+	fmt.Fprint(w, tail)
 }

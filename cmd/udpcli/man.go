@@ -17,15 +17,7 @@ func init() {
 	register(&command{
 		name:    "man",
 		summary: "write the manual pages (udpcli.1, udpcli-send.1, ...) into a directory",
-		usage: `Usage: udpcli man DIR
-
-Writes one manual page per command into DIR, made from the same text as
---help: udpcli.1, udpcli-send.1, udpcli-ping.1, …, udpcli-mcast-test.1
-('udpserver --man' prints udpserver.1).
-
-Examples:
-  udpcli man /usr/local/share/man/man1 && mandb -q
-  udpcli man /tmp/man && man -l /tmp/man/udpcli-ping.1`,
+		usage:   helpText("man"),
 		setup: func(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
 			return func(ctx context.Context, io stdio, args []string) error {
 				if len(args) != 1 {

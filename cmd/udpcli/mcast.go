@@ -19,37 +19,20 @@ import (
 	"github.com/udpkit/udpkit/netif"
 )
 
-const mcastUsage = `Usage:
-  udpcli mcast listen GROUP[:PORT] [flags]
-  udpcli mcast send GROUP[:PORT] [MESSAGE] [flags]
-  udpcli mcast test GROUP[:PORT] [PEER...] [flags]
-
-Subcommands:
-  listen  join GROUP on the selected interfaces and print every datagram:
-          source, group, arrival interface, TTL (hop limit), size
-  send    send MESSAGE to GROUP out of each selected interface
-  test    omping-style test: every participant runs the same command;
-          reports per peer multicast and unicast loss, duplicates,
-          reordering, latency and TTL; exit status 0 when every peer
-          received the group within --max-loss
-
-GROUP is an IPv4 (239.1.2.3) or IPv6 group ([ff02::1234%eth0], [ff05::1234]);
-PORT defaults to 9797. Run 'udpcli mcast SUBCOMMAND --help' for its flags.`
-
 func init() {
 	register(&command{
 		name:    "mcast",
 		summary: "join, listen to, send to and test multicast groups",
-		usage:   mcastUsage,
+		usage:   helpText("mcast"),
 		setup: func(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
 			// A real flag, so that the help shows it under "Flags:".
 			fs.BoolP("help", "h", false, "show this help (and 'udpcli mcast SUBCOMMAND --help' for a subcommand's)")
 			return nil
 		},
 		subs: []*command{
-			{name: "listen", summary: "join a group and print the datagrams sent to it", usage: mcastListenUsage, setup: setupMcastListen},
-			{name: "send", summary: "send datagrams to a group on every selected interface", usage: mcastSendUsage, setup: setupMcastSend},
-			{name: "test", summary: "test a group with its peers, like omping", usage: mcastTestUsage, setup: setupMcastTest},
+			{name: "listen", summary: "join a group and print the datagrams sent to it", usage: helpText("mcast-listen"), setup: setupMcastListen},
+			{name: "send", summary: "send datagrams to a group on every selected interface", usage: helpText("mcast-send"), setup: setupMcastSend},
+			{name: "test", summary: "test a group with its peers, like omping", usage: helpText("mcast-test"), setup: setupMcastTest},
 		},
 	})
 }
@@ -137,25 +120,6 @@ func parseSource(s string, group netip.Addr) (netip.Addr, error) {
 }
 
 // ---- listen ----
-
-const mcastListenUsage = `Usage: udpcli mcast listen GROUP[:PORT] [flags]
-
-Joins GROUP on each selected interface (any-source, or source-specific with
---source) and prints one line per datagram: source, group, arrival interface,
-TTL (IPv6: hop limit) and size, then the payload if it is text.
-
-Examples:
-  udpcli mcast listen 239.1.2.3:5000 -I eth0
-  udpcli mcast listen [ff02::1234%eth0]:5000 --json
-  udpcli mcast listen 232.1.2.3:5000 --source 198.18.0.10 -c 1 -w 5
-
-When it stops (-c reached, -w deadline, Ctrl-C) it prints on stderr how
-many datagrams arrived.
-
-Exit status, as ping's: 0 when at least one datagram arrived (and, with -c
-and -w together, all -c of them before the deadline), 1 when nothing
-arrived (or fewer than -c before the -w deadline), 2 on usage errors or
-when the group cannot be joined.`
 
 func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
 	f := mcastCommon(fs)
@@ -265,26 +229,6 @@ func sourceSuffix(src netip.Addr) string {
 }
 
 // ---- send ----
-
-const mcastSendUsage = `Usage: udpcli mcast send GROUP[:PORT] [MESSAGE] [flags]
-
-Sends MESSAGE (default "udpcli mcast send N", N the sequence number) to GROUP
-out of each selected interface, -c times every -i seconds, from an ephemeral
-port, without joining. One line per datagram sent.
-
-Examples:
-  udpcli mcast send 239.1.2.3:5000 hello -I eth0 --ttl 4
-  udpcli mcast send [ff02::1234%eth0]:5000 -c 10 -i 0.2
-
-With --json the "source" of each datagram is the address the system uses
-on that interface for the group (IPv4: the interface's first address;
-IPv6: its link-local address for a link-local group, else its first global
-one) and the sending port.
-
-Exit status: 0 when every datagram left on every interface; when
-interrupted (Ctrl-C), as ping: 0 if at least one datagram left and none
-failed, with "interrupted: N of M datagrams sent" on stderr; 1 when a
-datagram could not be sent (or none was), 2 on usage errors.`
 
 func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
 	f := mcastCommon(fs)

@@ -17,68 +17,6 @@ import (
 	"github.com/udpkit/udpkit/wire"
 )
 
-const mcastTestUsage = `Usage: udpcli mcast test GROUP[:PORT] [PEER...] [flags]
-
-An omping-style test. Every participant runs the same command with the
-participants as PEERs (ADDRESS or ADDRESS:PORT; the port defaults to the
-group's; this host's own address in the list is skipped, as omping does, so
-that one command line runs on every host), or with no PEER at all to find
-them through discovery. Each one joins
-GROUP, waits up to --wait seconds for the peers to answer, then sends
---count sequenced probes, one every --interval seconds, to the group and to
-each peer by unicast, and answers the probes of its peers with a unicast
-reply.
-
-Discovery (the default when no PEER is given; --discover with PEERs too,
---no-discover to turn it off): for the length of the test the participant
-announces itself as service _udpkit-mcast._udp (attributes group=GROUP:PORT
-and session=ID) on the selected interfaces and browses for the others
-announcing the same group; it says goodbye when the test ends. The probes
-start when every participant found has answered and no new one appeared
-for a second, or after --wait seconds.
-
-Whom it answers: listed and discovered peers, and any participant that
-first sent it a probe by unicast (the hellos do that, so a peer that lists
-this host is answered even if not listed here). Probes that come through
-the group from anyone else are not answered (a spoofed probe to the group
-must not make every member reply to a victim) and are counted as ignored;
-each peer's replies are also rate-limited. With --source (SSM) only the
-host holding the source address sends to the group; the others receive it
-and are judged on what arrived from the source.
-
-Per peer and per kind (multicast, unicast) it prints:
-  xmt/rcv/%loss   probes sent to the peer over the whole run / probes the
-                  peer received (counted by the peer and reported in its
-                  replies) = one-way loss to it. A peer that stops
-                  answering, or whose group traffic stops halfway, shows
-                  the rest as lost. "from seq N": the peer was first
-                  heard after the probes started, earlier ones not counted
-  min/avg/max/std-dev  round-trip time of the replies, in ms
-  ttl             the TTL (IPv6: hop limit) our probes arrived with there
-and, on the next lines, what we received of the peer's own probes (one-way,
-from it, from its first probe to the count it announced) and the round-trip figures (probe out, reply back, as omping
-counts). A peer that answers unicast but says it did not join is reported
-"not joined"; one that never answered, "no answer".
-
--s N pads each probe with N bytes after its 40-byte header, as ping's -s
-(before it followed ping, -s was the whole probe: --datagram-size keeps
-that meaning). With -v the lines give whole datagrams, as omping's do;
---json "size" is the payload.
-
-Examples:
-  # on each of three hosts (the same command, the other two as peers):
-  udpcli mcast test 239.255.0.1:9797 198.18.0.11 198.18.0.12 -c 200 -i 0.01
-  # a host that only answers unicast (does not join):
-  udpcli mcast test 239.255.0.1:9797 198.18.0.10 --no-join
-  # no peer list: find the participants of the group by discovery:
-  udpcli mcast test 239.255.0.1:9797 -c 100 -i 0.1
-  # IPv6, source-specific (the host holding fd18::11 sends to the group):
-  udpcli mcast test [ff35::8000:1]:9797 fd18::11 --source fd18::11
-
-Exit status: 0 when every peer received the group with at most --max-loss
-percent loss (for --no-join: the unicast loss), 1 otherwise (a peer that did
-not answer, did not join, or lost more), 2 on usage errors.`
-
 func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
 	f := mcastCommon(fs)
 	fs.IntVar(&f.ttl, "ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the multicast probes, 1..255")

@@ -22,45 +22,9 @@ func init() {
 	register(&command{
 		name:    "ping",
 		summary: "measure round trips to a udpkit server, like ping",
-		usage: `Usage: udpcli ping [flags] HOST:PORT
-
-Send a PING to the udpkit server at HOST:PORT every -i seconds and print
-each PONG, the way ping(8) does. The server answers a PING at once, without
-running its handler. A probe does not wait for the previous reply; a late
-reply still counts, a repeated one is marked (DUP!). When nothing listens
-(ICMP port unreachable), each probe prints "Destination Port Unreachable"
-and counts as an error; when the host or its network cannot be reached
-(ICMP host or network unreachable, or no ARP answer on the LAN), "Destination
-Host Unreachable".
-
-Output:
-  PING 127.0.0.1:9797 (127.0.0.1:9797) 56 bytes of data.
-  72 bytes from 127.0.0.1:9797: seq=1 time=0.045 ms
-
-  --- 127.0.0.1:9797 ping statistics ---
-  5 packets transmitted, 5 received, 0% packet loss, time 4005ms
-  rtt min/avg/max/mdev = 0.031/0.045/0.060/0.010 ms
-
-The byte count is the PONG's: the 16-byte header and -s bytes of padding.
-mdev is the population standard deviation. With --json: one object per
-reply or error ("type":"reply"|"error") and a "summary" object at the end.
-
-Ctrl-C prints the summary. SIGQUIT (Ctrl-\), SIGUSR1 or SIGINFO (Ctrl-T
-on BSD and macOS) print a status line on stderr and the run goes on:
-  5/5 packets, 0% loss, min/avg/ewma/max = 0.031/0.045/0.043/0.060 ms
-(ewma: the moving average of the round trips, as iputils ping).
-A stdout that cannot be written (> /dev/full) stops ping with status 1.
-
-Exit status: 0 some reply came (with -w and -c:
-all -c of them); 1 no reply, or a network error (no route, every
-address of the name refused); 2 usage error or bad address.
-
-Examples:
-  udpcli ping 127.0.0.1:9797
-  udpcli ping -c 5 -i 0.2 [::1]:9797
-  udpcli ping -c 3 -q --json server.lan:9797`,
-		setup:  setupPing,
-		status: true,
+		usage:   helpText("ping"),
+		setup:   setupPing,
+		status:  true,
 	})
 }
 

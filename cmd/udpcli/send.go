@@ -24,78 +24,8 @@ func init() {
 	register(&command{
 		name:    "send",
 		summary: "send datagrams and report whether each was acknowledged",
-		usage: `Usage: udpcli send [flags] HOST:PORT [MESSAGE]
-       udpcli send [flags] --service SERVICE [MESSAGE]
-
-Send MESSAGE, or every line of standard input when MESSAGE is absent or "-"
-(one datagram per line, without the newline; a trailing CR is dropped too),
-to the udpkit server at HOST:PORT and report each outcome as it arrives:
-acknowledged, rejected by the server, refused (nothing listens there: ICMP
-port unreachable), or timed out after every retransmission.
-
-Each datagram is retransmitted unchanged until the server answers: first
-after --timeout (times a random 1-1.5), then twice as long each time, at
-most 4 s apart, --retries times. After the first measured round trip the
-first timeout adapts to it. Lines are sent with up to --window datagrams in
-flight, starting with one until a round trip was measured.
-
-HOST:PORT is a name or an address with a port: 127.0.0.1:9797,
-[::1]:9797, server.lan:9797 (the udpkit server's default port is 9797).
-
-A refusal ends the run at once: the datagrams in flight are reported as
-refused and the rest of the input is not read.
-
-Lines longer than a datagram holds (1456 bytes of payload) are reported as
-errors with their line number and not sent; the others go on.
-
-Output: one line per datagram on stdout, in the order the answers come:
-  1: acked in 0.213 ms (1 attempt)
-  2: timed out after 6 attempts (10.3 s)
-then a summary on stderr: "200 lines: 198 acknowledged, 2 failed", with
-"(N too long, not sent)" after it when some lines were too long.
-With --json, one object per datagram: {"seq":1,"id":"7c1e...","status":"acked",
-"attempts":1,"rtt_ms":0.213,"elapsed_ms":0.213}; status is acked, rejected
-(with "code" and "reason"), refused, timeout, interrupted (Ctrl-C came
-first) or error (with "error"); "busy" and "rate_limited" count the NACK
-busy and rate limited answers that were retried, and with --service "server", "addr" and "failovers" say which
-server answered and how many failed the datagram before.
-
-Exit status: 0 every datagram was acknowledged; 1 some were not (timed out,
-refused, rejected), or a network error (no route to the address); 2 usage
-error or bad input (bad address, unknown host, line too long).
-
-With --service SERVICE instead of HOST:PORT, udpcli send looks for the
-servers of SERVICE on the LAN (as 'udpcli discover' does) and sends to the
-first that answered. When a datagram times out there, is refused, or gets
-NACK "busy", it is retransmitted to the next server with the same message
-ID, from the same port, and the datagrams after it follow. A server gets
-at most 2 unanswered transmissions of a datagram before it moves on, so a
-server that goes silent costs a few hundred milliseconds, not the whole
-retry budget; --retries is the budget of each datagram across all servers
-(at most --retries+1 transmissions in all). Each line then
-says which server acknowledged it ("acked by kitchen ..."; --json adds
-"server", "addr" and "failovers"). A server that stores into a shared
-stream (udpserver --forward) stores a datagram once, whichever server it
-reached.
-
-A NACK "busy" (the server cannot take the datagram now: overloaded, its
-storage did not confirm it, or this sender's exactly-once share is full)
-or "rate limited" (slow down) is retransmitted, same ID, a whole timeout
-after it came, within --retries, with the window halved; the summary
-counts them. When the retries run out, the line says why ("failed: rate
-limited by the server after 6 tries ..."), and a hint on stderr says what
-to do when lines failed on NACK busy. At udpserver's defaults one socket
-may start 16384 messages in any 120 s (its exactly-once share, udpserver
---dedup-per-source); lines past that fail with NACK busy.
-
-Examples:
-  echo hi | udpcli send 127.0.0.1:9797
-  seq 1000 | udpcli send --service _udpkit._udp --retries 15
-  udpcli send --json [::1]:9797 hello
-  seq 200 | udpcli send --window 16 127.0.0.1:9797
-  udpcli send --retries 10 --timeout 0.5 sensor.lan:9797 "temp=21.5"
-  udpcli send -f reading.bin 127.0.0.1:9797     # binary, one datagram`,
-		setup: setupSend,
+		usage:   helpText("send"),
+		setup:   setupSend,
 	})
 }
 

@@ -19,33 +19,8 @@ func init() {
 	register(&command{
 		name:    "watch",
 		summary: "report udpkit servers coming and going",
-		usage: `Usage: udpcli watch [flags] [SERVICE]
-
-Listens on port 9798 (shared with any server on this host) of every
-selected interface for announcements and goodbyes of SERVICE (default:
-every service) and prints a line when an instance comes up, changes, or
-goes down: at its goodbye, or when its TTL passes without a new
-announcement (a server that was killed). Unless --passive is given, it
-also queries once at the start, so that running servers show up at once.
-Runs until interrupted; exits 0.
-
-Output: one line per event; with -p, the lines of avahi-browse -p -r, in
-its field order and with its meanings:
-  +;IFACE;PROTO;NAME;TYPE;local                        (new: one per protocol)
-  =;IFACE;PROTO;NAME;TYPE;local;HOST;ADDR;PORT;"k=v"   (resolved: one per address;
-                                                        again on a change)
-  -;IFACE;PROTO;NAME;TYPE;local                        (gone: one per protocol)
-PROTO is IPv4 or IPv6; HOST is the address (announcements carry no host
-name), without the zone of a link-local one (IFACE says it); NAME is escaped as avahi does (\032 for a space, \. for a dot).
-With --json, one object per event: the fields of discover --json with the
-event's type, reason and time:
-  {"type":"up","reason":"answer","time":"...","instance":"kitchen",...}
-
-Examples:
-  udpcli watch
-  udpcli watch -p _udpkit._udp
-  udpcli watch -I eth0 --json`,
-		setup: setupWatch,
+		usage:   helpText("watch"),
+		setup:   setupWatch,
 	})
 }
 
