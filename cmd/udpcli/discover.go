@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
 	"net/netip"
@@ -17,11 +18,11 @@ import (
 )
 
 func init() {
-	register(&command{
-		name:    "discover",
-		summary: "find udpkit servers on the LAN",
-		usage:   helpText("discover"),
-		setup:   setupDiscover,
+	app.Register(&cli.Command{
+		Name:    "discover",
+		Summary: "find udpkit servers on the LAN",
+		Usage:   helpText("discover"),
+		Setup:   setupDiscover,
 	})
 }
 
@@ -68,7 +69,7 @@ func attrMap(attrs []string) map[string]any {
 	return m
 }
 
-func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	timeout := cliflag.Seconds(fs, "deadline", "w", time.Second, "stop after this many seconds (0.3) or this long (300ms), as ping's -w")
 	count := fs.IntP("count", "c", 0, "stop after N instances (0: run until the deadline)")
 	ifaces := new([]string)
@@ -83,36 +84,36 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 	cliflag.Alias(fs, "count", "n")
 	useMDNS := fs.Bool("mdns", false, "browse mDNS / DNS-SD (any service type; without SERVICE every type present) instead of udpkit discovery")
 	querySize := fs.Int("query-size", discovery.DefaultQuerySize, fmt.Sprintf("pad queries to this many bytes, %d to %d (servers never answer with more bytes than the query)", discovery.MinQuerySize, 1472))
-	return func(ctx context.Context, io stdio, args []string) error {
+	return func(ctx context.Context, io cli.IO, args []string) error {
 		if len(args) > 1 {
-			return usagef("at most one SERVICE, got %d arguments", len(args))
+			return cli.Usagef("at most one SERVICE, got %d arguments", len(args))
 		}
 		service := ""
 		if len(args) == 1 {
 			service = strings.TrimSuffix(strings.TrimSuffix(args[0], "."), ".local")
 			if err := wire.ValidateService(service); err != nil {
-				return usagef("%v", err)
+				return cli.Usagef("%v", err)
 			}
 		}
 		if *asJSON && *parsable {
-			return usagef("--json and -p exclude each other")
+			return cli.Usagef("--json and -p exclude each other")
 		}
 		if *timeout <= 0 || *count < 0 || *querySize < 0 {
-			return usagef("-w must be positive, -c and --query-size not negative")
+			return cli.Usagef("-w must be positive, -c and --query-size not negative")
 		}
 		lo := listOptions{deadline: *timeout, count: *count, json: *asJSON, quiet: *quiet, parsable: *parsable}
 		if *useMDNS {
 			if fs.Changed("query-size") {
-				return usagef("--query-size is for udpkit discovery, not --mdns")
+				return cli.Usagef("--query-size is for udpkit discovery, not --mdns")
 			}
 			return discoverMDNS(ctx, io, service, *ifaces, lo)
 		}
 		if *querySize != 0 && (*querySize < discovery.MinQuerySize || *querySize > 1472) {
-			return usagef("--query-size %d: want %d to 1472 bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize)
+			return cli.Usagef("--query-size %d: want %d to 1472 bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize)
 		}
 		keys, _, err := loadKeys()
 		if err != nil {
-			return usagef("--key-file: %v", err)
+			return cli.Usagef("--key-file: %v", err)
 		}
 		b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: *ifaces, QuerySize: *querySize, Keys: keys})
 		if err != nil {
@@ -153,13 +154,13 @@ func discovered(in discovery.Instance) listed {
 // listInstances prints what browse finds, until the deadline or -c
 // instances, and says whether enough were found: discover's output and
 // exit status, with udpkit discovery or mDNS.
-func listInstances(ctx context.Context, io stdio, o listOptions, browse func(context.Context, func(listed)) error) error {
+func listInstances(ctx context.Context, io cli.IO, o listOptions, browse func(context.Context, func(listed)) error) error {
 	ctx, cancel := context.WithTimeout(ctx, o.deadline)
 	defer cancel()
 	found := 0
-	enc := json.NewEncoder(io.out)
+	enc := json.NewEncoder(io.Out)
 	if !o.json && !o.quiet && !o.parsable {
-		fmt.Fprintf(io.out, "%-24s %-16s %-26s %-10s %9s  %s\n", "INSTANCE", "SERVICE", "ADDRESS", "INTERFACE", "TIME", "ATTRIBUTES")
+		fmt.Fprintf(io.Out, "%-24s %-16s %-26s %-10s %9s  %s\n", "INSTANCE", "SERVICE", "ADDRESS", "INTERFACE", "TIME", "ATTRIBUTES")
 	}
 	err := browse(ctx, func(l listed) {
 		if o.count > 0 && found >= o.count {
@@ -169,11 +170,11 @@ func listInstances(ctx context.Context, io stdio, o listOptions, browse func(con
 		switch {
 		case o.quiet:
 		case o.parsable:
-			l.avahi(io.out)
+			l.avahi(io.Out)
 		case o.json:
 			enc.Encode(l.json)
 		default:
-			printRow(io.out, l.in)
+			printRow(io.Out, l.in)
 		}
 		if o.count > 0 && found >= o.count {
 			cancel()
@@ -184,9 +185,9 @@ func listInstances(ctx context.Context, io stdio, o listOptions, browse func(con
 	}
 	switch {
 	case found == 0:
-		return failed(errors.New("no instance found"))
+		return cli.Failed(errors.New("no instance found"))
 	case o.count > 0 && found < o.count:
-		return failed(fmt.Errorf("found %d of %d instances", found, o.count))
+		return cli.Failed(fmt.Errorf("found %d of %d instances", found, o.count))
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
 	"net"
 	"net/netip"
@@ -14,25 +13,26 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-
+	"github.com/udpkit/udpkit/internal/cli"
+	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/multicast"
 	"github.com/udpkit/udpkit/netif"
 )
 
 func init() {
-	register(&command{
-		name:    "mcast",
-		summary: "join, listen to, send to and test multicast groups",
-		usage:   helpText("mcast"),
-		setup: func(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+	app.Register(&cli.Command{
+		Name:    "mcast",
+		Summary: "join, listen to, send to and test multicast groups",
+		Usage:   helpText("mcast"),
+		Setup: func(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 			// A real flag, so that the help shows it under "Flags:".
 			fs.BoolP("help", "h", false, "show this help (and 'udpcli mcast SUBCOMMAND --help' for a subcommand's)")
 			return nil
 		},
-		subs: []*command{
-			{name: "listen", summary: "join a group and print the datagrams sent to it", usage: helpText("mcast-listen"), setup: setupMcastListen},
-			{name: "send", summary: "send datagrams to a group on every selected interface", usage: helpText("mcast-send"), setup: setupMcastSend},
-			{name: "test", summary: "test a group with its peers, like omping", usage: helpText("mcast-test"), setup: setupMcastTest},
+		Subs: []*cli.Command{
+			{Name: "listen", Summary: "join a group and print the datagrams sent to it", Usage: helpText("mcast-listen"), Setup: setupMcastListen},
+			{Name: "send", Summary: "send datagrams to a group on every selected interface", Usage: helpText("mcast-send"), Setup: setupMcastSend},
+			{Name: "test", Summary: "test a group with its peers, like omping", Usage: helpText("mcast-test"), Setup: setupMcastTest},
 		},
 	})
 }
@@ -63,7 +63,7 @@ func mcastCommon(fs *pflag.FlagSet) *mcastFlags {
 func parseGroup(s string) (netip.AddrPort, error) {
 	g, err := multicast.ParseGroup(s)
 	if err != nil {
-		return g, usagef("%v", err)
+		return g, cli.Usagef("%v", err)
 	}
 	return g, nil
 }
@@ -74,9 +74,9 @@ func parsePeer(s string, group netip.AddrPort) (netip.AddrPort, error) {
 	p, err := multicast.ParsePeer(s, group, lookupHost)
 	switch {
 	case errors.Is(err, multicast.ErrUnresolved):
-		return p, &exitError{code: exitUsage, err: err}
+		return p, &cli.ExitError{Code: cli.ExitUsage, Err: err}
 	case err != nil:
-		return p, usagef("%v", err)
+		return p, cli.Usagef("%v", err)
 	}
 	return p, nil
 }
@@ -95,9 +95,9 @@ func selectInterfaces(specs []string, group netip.Addr, w io.Writer) ([]netif.In
 	}
 	if err != nil {
 		if errors.Is(err, netif.ErrNoFamily) {
-			return nil, failed(err)
+			return nil, cli.Failed(err)
 		}
-		return nil, usagef("%v", err)
+		return nil, cli.Usagef("%v", err)
 	}
 	return list, nil
 }
@@ -114,28 +114,28 @@ func ifaceNames(ifs []netif.Interface) string {
 func parseSource(s string, group netip.Addr) (netip.Addr, error) {
 	a, err := multicast.ParseSource(s, group)
 	if err != nil {
-		return a, usagef("bad --source %q: want a unicast address of the group's family", s)
+		return a, cli.Usagef("bad --source %q: want a unicast address of the group's family", s)
 	}
 	return a, nil
 }
 
 // ---- listen ----
 
-func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	f := mcastCommon(fs)
 	fs.StringVar(&f.source, "source", "", "source-specific join (SSM): receive only from this address")
 	fs.IntVarP(&f.count, "count", "c", 0, "exit after this many datagrams (0: run until interrupted)")
 	deadline := cliflag.Seconds(fs, "deadline", "w", 0, "exit after this many seconds (0.5) or this long (500ms); 0: no deadline")
-	return func(ctx context.Context, io stdio, args []string) error {
+	return func(ctx context.Context, io cli.IO, args []string) error {
 		f.every = *deadline
 		return mcastListen(ctx, io, args, f)
 	}
 }
 
-func mcastListen(ctx context.Context, io stdio, args []string, f *mcastFlags) error {
+func mcastListen(ctx context.Context, io cli.IO, args []string, f *mcastFlags) error {
 	count, dl := f.count, f.every
 	if len(args) != 1 {
-		return usagef("want exactly one GROUP[:PORT], got %d arguments", len(args))
+		return cli.Usagef("want exactly one GROUP[:PORT], got %d arguments", len(args))
 	}
 	group, err := parseGroup(args[0])
 	if err != nil {
@@ -146,9 +146,9 @@ func mcastListen(ctx context.Context, io stdio, args []string, f *mcastFlags) er
 		return err
 	}
 	if count < 0 {
-		return usagef("--count %d: must be 0 (until interrupted) or more", count)
+		return cli.Usagef("--count %d: must be 0 (until interrupted) or more", count)
 	}
-	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
+	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
 	if err != nil {
 		return err
 	}
@@ -159,9 +159,9 @@ func mcastListen(ctx context.Context, io stdio, args []string, f *mcastFlags) er
 	defer c.Close()
 	for _, m := range c.Memberships() {
 		if m.Err != nil {
-			fmt.Fprintf(io.err, "udpcli mcast listen: %v\n", m.Err)
+			fmt.Fprintf(io.Err, "udpcli mcast listen: %v\n", m.Err)
 		} else if !f.json {
-			fmt.Fprintf(io.err, "joined %v on %s%s\n", group, m.Interface.Name, sourceSuffix(src))
+			fmt.Fprintf(io.Err, "joined %v on %s%s\n", group, m.Interface.Name, sourceSuffix(src))
 		}
 	}
 	if dl > 0 {
@@ -169,7 +169,7 @@ func mcastListen(ctx context.Context, io stdio, args []string, f *mcastFlags) er
 		ctx, cancel = context.WithTimeout(ctx, dl)
 		defer cancel()
 	}
-	enc := json.NewEncoder(io.out)
+	enc := json.NewEncoder(io.Out)
 	start := time.Now()
 	n, err := c.Receive(ctx, count, func(p multicast.Packet, data []byte) {
 		if f.quiet {
@@ -188,7 +188,7 @@ func mcastListen(ctx context.Context, io stdio, args []string, f *mcastFlags) er
 		if s := printable(data); s != "" {
 			line += " " + strconv.Quote(s)
 		}
-		fmt.Fprintln(io.out, line)
+		fmt.Fprintln(io.Out, line)
 	})
 	why := "count reached"
 	switch {
@@ -199,12 +199,12 @@ func mcastListen(ctx context.Context, io stdio, args []string, f *mcastFlags) er
 	case err != nil:
 		why = "error"
 	}
-	fmt.Fprintf(io.err, "%s received from %v in %.1fs (%s)\n", plural(n, "datagram"), group, time.Since(start).Seconds(), why)
+	fmt.Fprintf(io.Err, "%s received from %v in %.1fs (%s)\n", plural(n, "datagram"), group, time.Since(start).Seconds(), why)
 	switch {
 	case why == "error":
-		return failed(err)
+		return cli.Failed(err)
 	case n == 0, count > 0 && n < count && why == "deadline reached":
-		return failed(nil)
+		return cli.Failed(nil)
 	}
 	return nil
 }
@@ -230,34 +230,34 @@ func sourceSuffix(src netip.Addr) string {
 
 // ---- send ----
 
-func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	f := mcastCommon(fs)
 	fs.IntVar(&f.ttl, "ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the datagrams, 1..255")
 	fs.BoolVar(&f.loop, "loop", false, "deliver to members on this host too (IP_MULTICAST_LOOP)")
 	fs.IntVarP(&f.count, "count", "c", 1, "number of datagrams per interface")
 	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "time between datagrams: seconds (0.05) or a duration (50ms)")
-	return func(ctx context.Context, io stdio, args []string) error {
+	return func(ctx context.Context, io cli.IO, args []string) error {
 		f.every = *interval
 		return mcastSend(ctx, io, args, f)
 	}
 }
 
-func mcastSend(ctx context.Context, io stdio, args []string, f *mcastFlags) error {
+func mcastSend(ctx context.Context, io cli.IO, args []string, f *mcastFlags) error {
 	count, iv := f.count, f.every
 	if len(args) < 1 || len(args) > 2 {
-		return usagef("want GROUP[:PORT] [MESSAGE], got %d arguments", len(args))
+		return cli.Usagef("want GROUP[:PORT] [MESSAGE], got %d arguments", len(args))
 	}
 	group, err := parseGroup(args[0])
 	if err != nil {
 		return err
 	}
 	if f.ttl < 1 || f.ttl > 255 {
-		return usagef("--ttl %d out of range 1..255", f.ttl)
+		return cli.Usagef("--ttl %d out of range 1..255", f.ttl)
 	}
 	if count < 1 {
-		return usagef("--count must be at least 1")
+		return cli.Usagef("--count must be at least 1")
 	}
-	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
+	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
 	if err != nil {
 		return err
 	}
@@ -266,7 +266,7 @@ func mcastSend(ctx context.Context, io stdio, args []string, f *mcastFlags) erro
 		return err
 	}
 	defer c.Close()
-	enc := json.NewEncoder(io.out)
+	enc := json.NewEncoder(io.Out)
 	payload := func(seq int) []byte {
 		if len(args) == 2 {
 			return []byte(args[1])
@@ -281,19 +281,19 @@ func mcastSend(ctx context.Context, io stdio, args []string, f *mcastFlags) erro
 			}
 			enc.Encode(ev)
 		} else if s.Err != nil {
-			fmt.Fprintf(io.err, "udpcli mcast send: %v\n", s.Err)
+			fmt.Fprintf(io.Err, "udpcli mcast send: %v\n", s.Err)
 		} else if !f.quiet {
-			fmt.Fprintf(io.out, "sent %d bytes to %v on %s ttl=%d seq=%d\n", s.Size, group, s.Interface.Name, f.ttl, s.Seq)
+			fmt.Fprintf(io.Out, "sent %d bytes to %v on %s ttl=%d seq=%d\n", s.Size, group, s.Interface.Name, f.ttl, s.Seq)
 		}
 	})
 	if st.Interrupted {
-		fmt.Fprintf(io.err, "udpcli mcast send: interrupted: %d of %s sent\n", st.Sent, plural(st.Total, "datagram"))
+		fmt.Fprintf(io.Err, "udpcli mcast send: interrupted: %d of %s sent\n", st.Sent, plural(st.Total, "datagram"))
 	}
 	if st.Failed > 0 {
-		return failed(fmt.Errorf("%s could not be sent", plural(st.Failed, "datagram")))
+		return cli.Failed(fmt.Errorf("%s could not be sent", plural(st.Failed, "datagram")))
 	}
 	if st.Sent == 0 {
-		return failed(nil)
+		return cli.Failed(nil)
 	}
 	return nil
 }

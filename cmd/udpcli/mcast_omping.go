@@ -11,13 +11,14 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/multicast"
 	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
-func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	f := mcastCommon(fs)
 	fs.IntVar(&f.ttl, "ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the multicast probes, 1..255")
 	fs.BoolVar(&f.loop, "loop", false, "deliver our own multicast probes to this host too")
@@ -34,13 +35,13 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args 
 	discover := fs.Bool("discover", false, "find peers by discovery even when PEERs are given (default: only when none is)")
 	noDiscover := fs.Bool("no-discover", false, "do not announce this participant nor browse for others")
 	loadKeys := cliflag.KeyFile(fs)
-	return func(ctx context.Context, io stdio, args []string) error {
+	return func(ctx context.Context, io cli.IO, args []string) error {
 		keys, _, err := loadKeys()
 		if err != nil {
-			return usagef("--key-file: %v", err)
+			return cli.Usagef("--key-file: %v", err)
 		}
 		if len(args) < 1 {
-			return usagef("missing GROUP[:PORT]")
+			return cli.Usagef("missing GROUP[:PORT]")
 		}
 		group, err := parseGroup(args[0])
 		if err != nil {
@@ -65,38 +66,38 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args 
 			return err
 		}
 		if src.IsValid() && (*noJoin || *unicastOnly) {
-			return usagef("--source with --no-join: a participant that does not join receives no group, from any source; drop one of them")
+			return cli.Usagef("--source with --no-join: a participant that does not join receives no group, from any source; drop one of them")
 		}
 		if *discover && *noDiscover {
-			return usagef("--discover and --no-discover exclude each other")
+			return cli.Usagef("--discover and --no-discover exclude each other")
 		}
 		useDiscovery := *discover || !listed && !*noDiscover
 		if f.ttl < 1 || f.ttl > 255 {
-			return usagef("--ttl %d out of range 1..255", f.ttl)
+			return cli.Usagef("--ttl %d out of range 1..255", f.ttl)
 		}
 		if *count < 0 {
-			return usagef("--count must not be negative")
+			return cli.Usagef("--count must not be negative")
 		}
 		iv, wt := *interval, *wait
 		if iv <= 0 {
-			return usagef("-i/--interval must be more than 0")
+			return cli.Usagef("-i/--interval must be more than 0")
 		}
 		if *maxLoss < 0 || *maxLoss > 100 || math.IsNaN(*maxLoss) {
-			return usagef("--max-loss %v out of range 0..100", *maxLoss)
+			return cli.Usagef("--max-loss %v out of range 0..100", *maxLoss)
 		}
 		whole := wire.ProbeLen + *size
 		switch {
 		case fs.Changed("size") && fs.Changed("datagram-size"):
-			return usagef("-s/--size (payload) and --datagram-size (the whole probe) exclude each other")
+			return cli.Usagef("-s/--size (payload) and --datagram-size (the whole probe) exclude each other")
 		case fs.Changed("datagram-size"):
 			if *datagram < wire.ProbeLen || *datagram > maxUDPPayload {
-				return usagef("--datagram-size %d out of range %d..%d", *datagram, wire.ProbeLen, maxUDPPayload)
+				return cli.Usagef("--datagram-size %d out of range %d..%d", *datagram, wire.ProbeLen, maxUDPPayload)
 			}
 			whole = *datagram
 		case *size < 0 || whole > maxUDPPayload:
-			return usagef("-s/--size %d out of range 0..%d (payload bytes; the %d-byte probe header comes on top)", *size, maxUDPPayload-wire.ProbeLen, wire.ProbeLen)
+			return cli.Usagef("-s/--size %d out of range 0..%d (payload bytes; the %d-byte probe header comes on top)", *size, maxUDPPayload-wire.ProbeLen, wire.ProbeLen)
 		}
-		ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
+		ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
 		if err != nil {
 			return err
 		}
@@ -107,7 +108,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args 
 		if wt == 0 {
 			wt = -1
 		}
-		enc := json.NewEncoder(io.out)
+		enc := json.NewEncoder(io.Out)
 		cfg := multicast.TestConfig{
 			Config: multicast.Config{Interfaces: ifs, Source: src, TTL: f.ttl, Loopback: f.loop,
 				NoJoin: *noJoin || *unicastOnly},
@@ -119,7 +120,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args 
 					enc.Encode(eventJSON(e))
 					return
 				}
-				fmt.Fprintln(io.out, formatEvent(e))
+				fmt.Fprintln(io.Out, formatEvent(e))
 			}
 		}
 		t, err := multicast.NewTest(ctx, group, cfg)
@@ -129,18 +130,18 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args 
 		defer t.Close()
 		for _, m := range t.Conn().Memberships() {
 			if m.Err != nil {
-				fmt.Fprintf(io.err, "udpcli mcast test: %v\n", m.Err)
+				fmt.Fprintf(io.Err, "udpcli mcast test: %v\n", m.Err)
 			}
 		}
 		if useDiscovery {
 			stop, err := t.Discover(ctx, multicast.DiscoverConfig{Interfaces: f.ifaces, OnError: func(err error) {
-				fmt.Fprintf(io.err, "udpcli mcast test: %v\n", err)
+				fmt.Fprintf(io.Err, "udpcli mcast test: %v\n", err)
 			}})
 			if err != nil {
 				if len(peers) == 0 {
-					return failed(err)
+					return cli.Failed(err)
 				}
-				fmt.Fprintf(io.err, "udpcli mcast test: %v (going on with the listed peers)\n", err)
+				fmt.Fprintf(io.Err, "udpcli mcast test: %v (going on with the listed peers)\n", err)
 			} else {
 				defer stop()
 			}
@@ -154,7 +155,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args 
 			if useDiscovery {
 				disc = " + discovery"
 			}
-			fmt.Fprintf(io.out, "MCAST TEST %v%s on %s, %s, ttl %d, %s listed%s, %s probes every %v (session %s)\n",
+			fmt.Fprintf(io.Out, "MCAST TEST %v%s on %s, %s, ttl %d, %s listed%s, %s probes every %v (session %s)\n",
 				group, sourceSuffix(src), ifaceNames(t.Conn().Interfaces()), role, f.ttl, plural(len(peers), "peer"), disc,
 				countString(n), iv, wire.SessionString(t.Session()))
 		}
@@ -165,10 +166,10 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args 
 			}
 			enc.Encode(summaryJSON(r, *maxLoss))
 		} else {
-			writeSummary(io.out, r, *maxLoss)
+			writeSummary(io.Out, r, *maxLoss)
 		}
 		if !r.OK(*maxLoss) {
-			return failed(nil)
+			return cli.Failed(nil)
 		}
 		return nil
 	}

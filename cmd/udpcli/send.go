@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
@@ -21,11 +22,11 @@ import (
 )
 
 func init() {
-	register(&command{
-		name:    "send",
-		summary: "send datagrams and report whether each was acknowledged",
-		usage:   helpText("send"),
-		setup:   setupSend,
+	app.Register(&cli.Command{
+		Name:    "send",
+		Summary: "send datagrams and report whether each was acknowledged",
+		Usage:   helpText("send"),
+		Setup:   setupSend,
 	})
 }
 
@@ -40,7 +41,7 @@ type sendOptions struct {
 	keys    *auth.Keyring  // --key-file: nil means unauthenticated
 }
 
-func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	var o sendOptions
 	fs.IntVar(&o.retries, "retries", client.DefaultRetries, "retransmissions of each datagram after the first send (0: none); with --service, across all servers")
 	timeout := cliflag.Seconds(fs, "timeout", "W", client.DefaultInitialTimeout, "first retransmission timeout, as ping's -W: seconds (0.5) or a duration (200ms)")
@@ -54,11 +55,11 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []str
 	// per-reply timeout), and -w, ping's deadline, is --window here.
 	cliflag.Alias(fs, "timeout", "t")
 	cliflag.Alias(fs, "window", "w")
-	return func(ctx context.Context, io stdio, args []string) error {
+	return func(ctx context.Context, io cli.IO, args []string) error {
 		o.timeout = *timeout
 		var err error
 		if o.keys, _, err = loadKeys(); err != nil {
-			return usagef("%v", err)
+			return cli.Usagef("%v", err)
 		}
 		return runSend(ctx, io, args, o)
 	}
@@ -82,11 +83,11 @@ type sendRecord struct {
 	Failovers   int      `json:"failovers,omitempty"`
 }
 
-func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) error {
+func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) error {
 	if o.service.name != "" {
 		if len(args) > 0 {
 			if _, err := netip.ParseAddrPort(args[0]); err == nil {
-				return usagef("give either HOST:PORT or --service, not both (%s would be sent as the message)", args[0])
+				return cli.Usagef("give either HOST:PORT or --service, not both (%s would be sent as the message)", args[0])
 			}
 		}
 		// No HOST:PORT: the servers are discovered.
@@ -94,21 +95,21 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	}
 	switch {
 	case len(args) == 0:
-		return usagef("missing HOST:PORT")
+		return cli.Usagef("missing HOST:PORT")
 	case len(args) > 2 && o.service.name != "":
-		return usagef("too many arguments: with --service, give at most MESSAGE (quoted), or send lines on stdin")
+		return cli.Usagef("too many arguments: with --service, give at most MESSAGE (quoted), or send lines on stdin")
 	case len(args) > 1 && o.service.name == "" && splitPortHint(args) != "":
-		return usagef("%q has no port and %q looks like one: did you mean %s?", args[0], args[1], splitPortHint(args))
+		return cli.Usagef("%q has no port and %q looks like one: did you mean %s?", args[0], args[1], splitPortHint(args))
 	case len(args) > 2:
-		return usagef("too many arguments: quote the message (udpcli send HOST:PORT \"hello world\") or send lines on stdin")
+		return cli.Usagef("too many arguments: quote the message (udpcli send HOST:PORT \"hello world\") or send lines on stdin")
 	case o.retries < 0:
-		return usagef("--retries %d: want 0 or more", o.retries)
+		return cli.Usagef("--retries %d: want 0 or more", o.retries)
 	case o.window < 1 || o.window > client.MaxWindow:
-		return usagef("--window %d: want 1 to %d", o.window, client.MaxWindow)
+		return cli.Usagef("--window %d: want 1 to %d", o.window, client.MaxWindow)
 	case o.timeout <= 0:
-		return usagef("--timeout must be more than 0")
+		return cli.Usagef("--timeout must be more than 0")
 	case o.file != "" && len(args) == 2:
-		return usagef("give either MESSAGE or --file, not both")
+		return cli.Usagef("give either MESSAGE or --file, not both")
 	}
 	maxPayload := wire.DefaultMaxDatagram - wire.HeaderLen
 	if o.keys != nil {
@@ -117,8 +118,8 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	var whole []byte // --file: the one datagram
 	if o.file != "" {
 		var err error
-		if whole, err = readWhole(stdio.in, o.file, maxPayload); err != nil {
-			return usagef("--file %s: %v", o.file, err)
+		if whole, err = readWhole(sio.In, o.file, maxPayload); err != nil {
+			return cli.Usagef("--file %s: %v", o.file, err)
 		}
 	}
 	cfg := client.Config{InitialTimeout: o.timeout, Retries: o.retries, Window: o.window, Keys: o.keys}
@@ -130,7 +131,7 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	}
 	var sendAll func(ctx context.Context, payloads iter.Seq[[]byte], fn func(i int, r client.Result, via *client.ServiceResult, err error)) error
 	if o.service.name != "" {
-		sc, err := dialService(ctx, stdio, o.service, cfg)
+		sc, err := dialService(ctx, sio, o.service, cfg)
 		if err != nil {
 			return err
 		}
@@ -156,13 +157,13 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	} else if len(args) == 2 && args[1] != "-" {
 		payloads = func(yield func([]byte) bool) { yield([]byte(args[1])) }
 	} else {
-		lines = client.NewLines(stdio.in, maxPayload)
+		lines = client.NewLines(sio.In, maxPayload)
 		payloads = lines.All
 	}
 
 	var total, acked, failedN, badInput, busy, limited int
 	failedBusy := map[string]int{} // lines that failed on NACK busy, by its text
-	enc := json.NewEncoder(stdio.out)
+	enc := json.NewEncoder(sio.Out)
 	report := func(i int, r client.Result, via *client.ServiceResult, err error) {
 		seq := i + 1
 		total++
@@ -248,7 +249,7 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 		case o.json:
 			enc.Encode(rec)
 		default:
-			fmt.Fprintf(stdio.out, "%d: %s\n", seq, text)
+			fmt.Fprintf(sio.Out, "%d: %s\n", seq, text)
 		}
 	}
 
@@ -259,7 +260,7 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	if lines != nil && total == 0 && runErr == nil && ctx.Err() == nil {
 		// Nothing to send is a mistake, not a success: a script whose
 		// input came out empty must notice.
-		return usagef("no message: stdin was empty (give MESSAGE, --file, or lines on stdin)")
+		return cli.Usagef("no message: stdin was empty (give MESSAGE, --file, or lines on stdin)")
 	}
 	summary := sendSummary(lines != nil, total, acked, failedN, badInput)
 	if busy > 0 {
@@ -268,24 +269,24 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	if limited > 0 {
 		summary += fmt.Sprintf("; %d NACK rate limited retried", limited)
 	}
-	fmt.Fprintln(stdio.err, summary)
+	fmt.Fprintln(sio.Err, summary)
 	if h := busyHint(failedBusy); h != "" {
-		fmt.Fprintln(stdio.err, h)
+		fmt.Fprintln(sio.Err, h)
 	}
 	switch {
 	case errors.Is(runErr, client.ErrRefused):
 		if lines != nil {
 			runErr = fmt.Errorf("%w; the rest of the input was not sent", runErr)
 		}
-		return failed(runErr)
+		return cli.Failed(runErr)
 	case errors.Is(runErr, context.Canceled), errors.Is(runErr, context.DeadlineExceeded):
-		return failed(errors.New("interrupted"))
+		return cli.Failed(errors.New("interrupted"))
 	case runErr != nil:
-		return &exitError{code: exitUsage, err: runErr}
+		return &cli.ExitError{Code: cli.ExitUsage, Err: runErr}
 	case badInput > 0:
-		return &exitError{code: exitUsage}
+		return &cli.ExitError{Code: cli.ExitUsage}
 	case failedN > 0:
-		return failed(nil)
+		return cli.Failed(nil)
 	}
 	return nil
 }
