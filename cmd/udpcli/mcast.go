@@ -68,10 +68,11 @@ func parseGroup(s string) (netip.AddrPort, error) {
 	return g, nil
 }
 
-// parsePeer parses PEER as ADDR, ADDR:PORT or a host name (port default:
-// the group's); an unknown name exits 2, as ping does, without the hint.
-func parsePeer(s string, group netip.AddrPort) (netip.AddrPort, error) {
-	p, err := multicast.ParsePeer(s, group, lookupHost)
+// parsePeers parses the PEER list, this host left out
+// (multicast.ParsePeers); an unknown name exits 2, as ping does, without
+// the hint.
+func parsePeers(list []string, group netip.AddrPort) ([]netip.AddrPort, error) {
+	p, err := multicast.ParsePeers(list, group, lookupHost)
 	switch {
 	case errors.Is(err, multicast.ErrUnresolved):
 		return p, &cli.ExitError{Code: cli.ExitUsage, Err: err}

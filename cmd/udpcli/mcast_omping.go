@@ -14,7 +14,6 @@ import (
 	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/multicast"
-	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -47,20 +46,11 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		if err != nil {
 			return err
 		}
-		var peers []netip.AddrPort
-		listed := len(args) > 1
-		for _, s := range args[1:] {
-			p, err := parsePeer(s, group)
-			if err != nil {
-				return err
-			}
-			// As omping: the list may name this host, so that the same
-			// command line runs on every host of the group.
-			if p.Port() == group.Port() && netif.IsLocal(p.Addr()) { // this participant
-				continue
-			}
-			peers = append(peers, p)
+		peers, err := parsePeers(args[1:], group)
+		if err != nil {
+			return err
 		}
+		listed := len(args) > 1
 		src, err := parseSource(f.source, group.Addr())
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/udpkit/udpkit/internal/cli"
 	"net"
 	"net/netip"
 	"strconv"
@@ -11,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/multicast"
 )
 
@@ -60,7 +60,7 @@ func TestParsePeer(t *testing.T) {
 		{"198.18.0.11:0", g4, "", true},
 	}
 	for _, tc := range tests {
-		got, err := parsePeer(tc.in, tc.group)
+		got, err := parseOnePeer(tc.in, tc.group)
 		if tc.bad != (err != nil) || !tc.bad && got.String() != tc.want {
 			t.Errorf("parsePeer(%q) = %v, %v", tc.in, got, err)
 		}
@@ -173,7 +173,7 @@ func TestParsePeerUnresolved(t *testing.T) {
 	if code != cli.ExitUsage || !strings.Contains(errb.String(), `peer "nosuchhost": the name could not be resolved`) {
 		t.Errorf("exit %d, stderr %q", code, errb.String())
 	}
-	if got, err := parsePeer("peer-b", netip.MustParseAddrPort("239.1.1.1:7")); err != nil || got.String() != "198.18.0.11:7" {
+	if got, err := parseOnePeer("peer-b", netip.MustParseAddrPort("239.1.1.1:7")); err != nil || got.String() != "198.18.0.11:7" {
 		t.Errorf("parsePeer(peer-b) = %v, %v", got, err)
 	}
 }
@@ -191,4 +191,13 @@ func TestMcastGrammar(t *testing.T) {
 	if s := kindLine(k); !strings.Contains(s, "30/30/0% from seq 21") {
 		t.Errorf("kindLine = %q", s)
 	}
+}
+
+// parseOnePeer is parsePeers of a list of one.
+func parseOnePeer(s string, group netip.AddrPort) (netip.AddrPort, error) {
+	ps, err := parsePeers([]string{s}, group)
+	if err != nil || len(ps) != 1 {
+		return netip.AddrPort{}, err
+	}
+	return ps[0], nil
 }
