@@ -176,12 +176,16 @@ func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) erro
 			by = "by " + via.Server + " "
 		}
 		var text string
-		var re *client.RejectedError
-		switch {
-		case err == nil:
+		outcome := client.OutcomeOf(err)
+		rec.Status = outcome.String()
+		if outcome != client.Acked {
+			failedN++
+		}
+		switch outcome {
+		case client.Acked:
 			acked++
 			rtt := msNumber(r.RTT)
-			rec.Status, rec.RTTms = "acked", &rtt
+			rec.RTTms = &rtt
 			// The time until the ACK; after retransmissions that is not
 			// the round trip, which then follows in brackets.
 			switch {
@@ -195,11 +199,12 @@ func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) erro
 			if via != nil && via.Failovers > 0 {
 				text += fmt.Sprintf(" after %s", plural(via.Failovers, "failover"))
 			}
-		case errors.As(err, &re):
-			failedN++
+		case client.Rejected:
+			var re *client.RejectedError
+			errors.As(err, &re)
 			code, reason := int(re.Code), oneLine(re.Reason)
 			rtt := msNumber(r.RTT)
-			rec.Status, rec.Code, rec.Reason, rec.RTTms, rec.Error = "rejected", &code, &reason, &rtt, oneLine(err.Error())
+			rec.Code, rec.Reason, rec.RTTms, rec.Error = &code, &reason, &rtt, oneLine(err.Error())
 			text = fmt.Sprintf("rejected (%v)", re.Code)
 			if reason != "" {
 				text += ": " + reason
@@ -215,24 +220,19 @@ func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) erro
 			if re.Code == wire.CodeBusy {
 				failedBusy[re.Reason]++
 			}
-		case errors.Is(err, client.ErrRefused):
-			failedN++
-			rec.Status, rec.Error = "refused", err.Error()
+		case client.Refused:
+			rec.Error = err.Error()
 			text = "refused: " + err.Error()
-		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		case client.Interrupted:
 			// Ctrl-C with the answer outstanding: not the network's verdict.
-			failedN++
-			rec.Status = "interrupted"
 			text = "interrupted"
-		case errors.Is(err, client.ErrTimeout):
-			failedN++
-			rec.Status, rec.Error = "timeout", err.Error()
+		case client.TimedOut:
+			rec.Error = err.Error()
 			text = fmt.Sprintf("timed out after %s (%.1f s)", plural(r.Attempts, "attempt"), r.Elapsed.Seconds())
 			if r.Busy > 0 || r.RateLimited > 0 {
 				text += " after " + nackCounts(r)
 			}
 		default:
-			failedN++
 			if errors.Is(err, client.ErrTooLarge) {
 				badInput++
 				if n, ok := lines.TooLong(seq); ok {
@@ -241,7 +241,7 @@ func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) erro
 					err = fmt.Errorf("message is %d bytes; a datagram holds at most %d bytes of payload", len(args[len(args)-1]), maxPayload)
 				}
 			}
-			rec.Status, rec.Error = "error", err.Error()
+			rec.Error = err.Error()
 			text = "error: " + err.Error()
 		}
 		switch {
@@ -273,13 +273,13 @@ func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) erro
 	if h := busyHint(failedBusy); h != "" {
 		fmt.Fprintln(sio.Err, h)
 	}
-	switch {
-	case errors.Is(runErr, client.ErrRefused):
+	switch outcome := client.OutcomeOf(runErr); {
+	case outcome == client.Refused:
 		if lines != nil {
 			runErr = fmt.Errorf("%w; the rest of the input was not sent", runErr)
 		}
 		return cli.Failed(runErr)
-	case errors.Is(runErr, context.Canceled), errors.Is(runErr, context.DeadlineExceeded):
+	case outcome == client.Interrupted:
 		return cli.Failed(errors.New("interrupted"))
 	case runErr != nil:
 		return &cli.ExitError{Code: cli.ExitUsage, Err: runErr}
