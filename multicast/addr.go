@@ -103,3 +103,29 @@ func ParseSource(s string, group netip.Addr) (netip.Addr, error) {
 	}
 	return a.Unmap(), nil
 }
+
+// ParsePeers parses a test's PEER list with ParsePeer and leaves out this
+// participant: a peer at one of this host's addresses on the group's port
+// (IsSelf). As omping's, the list may so name every host of the group, and
+// the same command line runs on each of them. The first bad peer's error is
+// returned as ParsePeer gave it.
+func ParsePeers(list []string, group netip.AddrPort, lookup func(name string) ([]netip.Addr, error)) ([]netip.AddrPort, error) {
+	var peers []netip.AddrPort
+	for _, s := range list {
+		p, err := ParsePeer(s, group, lookup)
+		if err != nil {
+			return nil, err
+		}
+		if !IsSelf(p, group) {
+			peers = append(peers, p)
+		}
+	}
+	return peers, nil
+}
+
+// IsSelf reports whether peer is this participant of a test of group: one
+// of this host's addresses (netif.IsLocal) on the group's port, where the
+// test listens.
+func IsSelf(peer, group netip.AddrPort) bool {
+	return peer.Port() == group.Port() && netif.IsLocal(peer.Addr())
+}

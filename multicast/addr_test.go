@@ -47,3 +47,26 @@ func TestParseGroupPeerSource(t *testing.T) {
 		t.Error("ParseSource accepted a group")
 	}
 }
+
+// TestParsePeers: this host on the group's port is left out of the list
+// (so one command line serves every host), on another port it is a peer;
+// the first bad peer's error is ParsePeer's.
+func TestParsePeers(t *testing.T) {
+	g := netip.MustParseAddrPort("239.1.2.3:7")
+	lookup := func(name string) ([]netip.Addr, error) {
+		if name == "me" {
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+		}
+		return nil, errors.New("no such host")
+	}
+	peers, err := multicast.ParsePeers([]string{"192.0.2.1", "127.0.0.1", "me", "127.0.0.1:8", "192.0.2.2:9"}, g, lookup)
+	if err != nil || len(peers) != 3 || peers[0].String() != "192.0.2.1:7" || peers[1].String() != "127.0.0.1:8" || peers[2].String() != "192.0.2.2:9" {
+		t.Errorf("ParsePeers = %v, %v; want [192.0.2.1:7 127.0.0.1:8 192.0.2.2:9]", peers, err)
+	}
+	if _, err := multicast.ParsePeers([]string{"192.0.2.1", "nosuch", "239.1.1.1"}, g, lookup); !errors.Is(err, multicast.ErrUnresolved) {
+		t.Errorf("ParsePeers with an unknown name: %v, want ErrUnresolved", err)
+	}
+	if !multicast.IsSelf(netip.MustParseAddrPort("127.0.0.1:7"), g) || multicast.IsSelf(netip.MustParseAddrPort("127.0.0.1:70"), g) {
+		t.Error("IsSelf: 127.0.0.1 on the group's port is this participant, on another port it is not")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/udpkit/udpkit/client"
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/netaddr"
 )
 
@@ -31,18 +32,18 @@ func dialServer(ctx context.Context, address string, cfg client.Config) (*client
 func dialError(err error) error {
 	switch {
 	case errors.Is(err, client.ErrBadAddress):
-		return usagef("%v", err)
+		return cli.Usagef("%v", err)
 	case errors.Is(err, context.Canceled):
-		return failed(errors.New("interrupted"))
+		return cli.Failed(errors.New("interrupted"))
 	}
-	return failed(err)
+	return cli.Failed(err)
 }
 
 // unicastOnly is the usage error for a server address that is a multicast
 // group, which send, ping and bench refuse before resolving anything.
 func unicastOnly(address string) error {
 	if a, ok := netaddr.MulticastHost(address); ok {
-		return usagef("%s is a multicast group; a udpkit server has a unicast address (find one with 'udpcli discover'; for groups see 'udpcli mcast')", a)
+		return cli.Usagef("%s is a multicast group; a udpkit server has a unicast address (find one with 'udpcli discover'; for groups see 'udpcli mcast')", a)
 	}
 	return nil
 }

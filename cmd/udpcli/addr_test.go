@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/udpkit/udpkit/client"
+	"github.com/udpkit/udpkit/internal/cli"
 )
 
 func TestDialServerExitStatus(t *testing.T) {
@@ -18,11 +19,11 @@ func TestDialServerExitStatus(t *testing.T) {
 		wantCode int
 		wantText string
 	}{
-		{"bad address", fmt.Errorf("%w %q: no port", client.ErrBadAddress, "foo"), exitUsage, "Run 'udpcli send --help'"},
-		{"unknown host", fmt.Errorf("%w %q: no such host", client.ErrBadAddress, "nosuch.test:9797"), exitUsage, "no such host"},
-		{"no route", fmt.Errorf("client: dial udp 10.99.0.1:9797: connect: %w", syscall.ENETUNREACH), exitFailed, "network is unreachable"},
-		{"all refused", fmt.Errorf("%w: nothing listening on localhost:9797", client.ErrRefused), exitFailed, "nothing listening"},
-		{"interrupted", fmt.Errorf("client: dial x: %w", context.Canceled), exitFailed, "interrupted"},
+		{"bad address", fmt.Errorf("%w %q: no port", client.ErrBadAddress, "foo"), cli.ExitUsage, "Run 'udpcli send --help'"},
+		{"unknown host", fmt.Errorf("%w %q: no such host", client.ErrBadAddress, "nosuch.test:9797"), cli.ExitUsage, "no such host"},
+		{"no route", fmt.Errorf("client: dial udp 10.99.0.1:9797: connect: %w", syscall.ENETUNREACH), cli.ExitFailed, "network is unreachable"},
+		{"all refused", fmt.Errorf("%w: nothing listening on localhost:9797", client.ErrRefused), cli.ExitFailed, "nothing listening"},
+		{"interrupted", fmt.Errorf("client: dial x: %w", context.Canceled), cli.ExitFailed, "interrupted"},
 	}
 	t.Cleanup(func() { dial = client.Dial })
 	for _, tt := range tests {
@@ -40,7 +41,7 @@ func TestDialServerExitStatus(t *testing.T) {
 				if !strings.Contains(stderr, want) {
 					t.Errorf("%s: stderr %q lacks %q", cmd, stderr, want)
 				}
-				if hint := strings.Contains(stderr, "--help"); hint != (tt.wantCode == exitUsage) {
+				if hint := strings.Contains(stderr, "--help"); hint != (tt.wantCode == cli.ExitUsage) {
 					t.Errorf("%s: stderr %q: usage hint %v, want %v", cmd, stderr, hint, !hint)
 				}
 			}
@@ -71,7 +72,7 @@ func TestFlagErrorText(t *testing.T) {
 	}
 	for _, tt := range tests {
 		_, stderr, code := runCLI(t, "", tt.args...)
-		if code != exitUsage || !strings.Contains(stderr, tt.want) || !strings.Contains(stderr, "--help' for usage") {
+		if code != cli.ExitUsage || !strings.Contains(stderr, tt.want) || !strings.Contains(stderr, "--help' for usage") {
 			t.Errorf("%q: exit %d, stderr %q; want exit 2 and %q", tt.args, code, stderr, tt.want)
 		}
 		for _, raw := range []string{"strconv", "invalid syntax", "invalid argument"} {

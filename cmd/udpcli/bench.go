@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/client"
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
@@ -15,42 +16,12 @@ import (
 )
 
 func init() {
-	register(&command{
-		name:    "bench",
-		summary: "measure a server's acknowledgement rate and latency under load",
-		usage: `Usage: udpcli bench [flags] HOST:PORT
-
-Loads the udpkit server at HOST:PORT with DATA messages (or PINGs with
---ping) in a closed loop: --inflight requests are outstanding at any time
-on each of --conns sockets, and every reply is answered at once with a new
-request, for --duration. Each socket reads the replies that have arrived
-and sends their successors in one system call each (recvmmsg/sendmmsg on
-Linux), so one generator core can load a server of several; several
-sockets have several source ports, which a server with --sockets N
-(SO_REUSEPORT) spreads across its sockets.
-Each request carries a fresh message ID, so the server handles every one.
-With --key-file (or $UDPKIT_KEY_FILE, $UDPKIT_KEY) every request is
-authenticated (each socket its own sender ID, each datagram a new seal,
-its 32-byte trailer on top of the request) and only authenticated replies
-count; the others are ignored and reported on stderr.
-A request unanswered for --timeout counts as lost and is replaced. -s is
-the payload of each request, after the 16-byte header, as ping's -s (before
-it followed ping, -s counted the header too: --datagram-size keeps that).
-
-Prints requests per second, round-trip percentiles and losses; --json
-prints the same as one object. SIGUSR1 (as dd; also SIGQUIT, SIGINFO)
-prints the counts so far on stderr and the run goes on. Compare runs on one machine only: the
-figures depend on the CPU, the kernel and what else runs.
-
-Run the server with --quiet (or it spends its time writing JSON lines),
-ideally pinned to its own core:
-  taskset -c 0 udpserver --quiet --listen 127.0.0.1:9797 --rate-limit 0 \
-      --dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144 &
-  taskset -c 1 udpcli bench -d 5s --inflight 64 127.0.0.1:9797
-
-Exit status: 0 when replies came, 1 when none came, 2 on usage errors.`,
-		setup:  setupBench,
-		status: true,
+	app.Register(&cli.Command{
+		Name:    "bench",
+		Summary: "measure a server's acknowledgement rate and latency under load",
+		Usage:   helpText("bench"),
+		Setup:   setupBench,
+		Status:  true,
 	})
 }
 
@@ -88,7 +59,7 @@ func toBenchResult(b client.BenchResult) benchResult {
 	return r
 }
 
-func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error {
+func setupBench(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error {
 	duration := cliflag.Seconds(fs, "duration", "d", 5*time.Second, "how long to load the server")
 	inflight := fs.Int("inflight", 1, "requests outstanding at once on each socket (1 to 4096)")
 	nconns := fs.Int("conns", 1, "client sockets, each its own source port and closed loop (1 to 256)")
@@ -98,37 +69,37 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 	timeout := cliflag.Seconds(fs, "timeout", "W", 500*time.Millisecond, "a request unanswered this long counts as lost")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
 	loadKeys := cliflag.KeyFile(fs)
-	return func(ctx context.Context, io stdio, args []string) error {
+	return func(ctx context.Context, io cli.IO, args []string) error {
 		keys, _, err := loadKeys()
 		if err != nil {
-			return usagef("%v", err)
+			return cli.Usagef("%v", err)
 		}
 		if len(args) != 1 {
 			if hint := splitPortHint(args); hint != "" && len(args) == 2 {
-				return usagef("want exactly one HOST:PORT, such as %s", hint)
+				return cli.Usagef("want exactly one HOST:PORT, such as %s", hint)
 			}
-			return usagef("want exactly one HOST:PORT, got %d arguments", len(args))
+			return cli.Usagef("want exactly one HOST:PORT, got %d arguments", len(args))
 		}
 		if *inflight < 1 || *inflight > 4096 {
-			return usagef("--inflight %d: want 1 to 4096", *inflight)
+			return cli.Usagef("--inflight %d: want 1 to 4096", *inflight)
 		}
 		if *nconns < 1 || *nconns > 256 {
-			return usagef("--conns %d: want 1 to 256", *nconns)
+			return cli.Usagef("--conns %d: want 1 to 256", *nconns)
 		}
 		whole := wire.HeaderLen + *size
 		switch {
 		case fs.Changed("size") && fs.Changed("datagram-size"):
-			return usagef("-s/--size (payload) and --datagram-size (the whole request) exclude each other")
+			return cli.Usagef("-s/--size (payload) and --datagram-size (the whole request) exclude each other")
 		case fs.Changed("datagram-size"):
 			if *datagram < wire.HeaderLen || *datagram > wire.DefaultMaxDatagram {
-				return usagef("--datagram-size %d: want %d to %d bytes", *datagram, wire.HeaderLen, wire.DefaultMaxDatagram)
+				return cli.Usagef("--datagram-size %d: want %d to %d bytes", *datagram, wire.HeaderLen, wire.DefaultMaxDatagram)
 			}
 			whole = *datagram
 		case *size < 0 || whole > wire.DefaultMaxDatagram:
-			return usagef("-s/--size %d: want 0 to %d payload bytes (the %d-byte header comes on top)", *size, wire.DefaultMaxDatagram-wire.HeaderLen, wire.HeaderLen)
+			return cli.Usagef("-s/--size %d: want 0 to %d payload bytes (the %d-byte header comes on top)", *size, wire.DefaultMaxDatagram-wire.HeaderLen, wire.HeaderLen)
 		}
 		if *duration <= 0 || *timeout <= 0 {
-			return usagef("--duration and --timeout must be positive")
+			return cli.Usagef("--duration and --timeout must be positive")
 		}
 		// The one address parser of udpcli (client.Resolve, as send and
 		// ping through Dial): same errors, same hints, same exit statuses.
@@ -140,7 +111,7 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 			trailer = wire.AuthTrailerLen
 		}
 		if whole+trailer > wire.DefaultMaxDatagram {
-			return usagef("request of %d bytes plus the %d-byte authentication trailer: over %d bytes", whole, trailer, wire.DefaultMaxDatagram)
+			return cli.Usagef("request of %d bytes plus the %d-byte authentication trailer: over %d bytes", whole, trailer, wire.DefaultMaxDatagram)
 		}
 		conns, err := client.DialConns(ctx, args[0], *nconns)
 		if err != nil {
@@ -155,41 +126,41 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, stdio, []string) error 
 		status := statusRequests(ctx, io)
 		br, err := client.BenchAll(ctx, conns, client.BenchConfig{Ping: *ping, InFlight: *inflight, Size: whole,
 			Duration: *duration, Timeout: *timeout, Keys: keys, Status: status, OnStatus: func(r client.BenchResult) {
-				fmt.Fprintf(io.err, "%d sent, %d replies, %d lost, %d nacks in %.1f s: %.0f replies/s so far\n",
+				fmt.Fprintf(io.Err, "%d sent, %d replies, %d lost, %d nacks in %.1f s: %.0f replies/s so far\n",
 					r.Sent, r.Replies, r.Lost, r.Nacks, r.Elapsed.Seconds(), float64(r.Replies)/r.Elapsed.Seconds())
 			}})
 		r := toBenchResult(br)
 		if err != nil {
-			return failed(err)
+			return cli.Failed(err)
 		}
 		r.Target = conns[0].RemoteAddr().String()
 		if *asJSON {
-			if err := json.NewEncoder(io.out).Encode(r); err != nil {
+			if err := json.NewEncoder(io.Out).Encode(r); err != nil {
 				return err
 			}
 		} else {
-			fmt.Fprintf(io.out, "BENCH %s: %s, %d data bytes, %d in flight on each of %d sockets, %.1f s\n", r.Target, r.Kind, r.Size, r.InFlight, r.Conns, r.ElapsedMs/1000)
-			fmt.Fprintf(io.out, "%d sent, %d replies, %d lost, %d nacks\n", r.Sent, r.Replies, r.Lost, r.Nacks)
-			fmt.Fprintf(io.out, "%.0f replies/s\n", r.PerSecond)
-			fmt.Fprintf(io.out, "rtt p50/p90/p99/max = %.1f/%.1f/%.1f/%.1f µs, mean %.1f µs\n", r.P50*1000, r.P90*1000, r.P99*1000, r.Max*1000, r.Mean*1000)
+			fmt.Fprintf(io.Out, "BENCH %s: %s, %d data bytes, %d in flight on each of %d sockets, %.1f s\n", r.Target, r.Kind, r.Size, r.InFlight, r.Conns, r.ElapsedMs/1000)
+			fmt.Fprintf(io.Out, "%d sent, %d replies, %d lost, %d nacks\n", r.Sent, r.Replies, r.Lost, r.Nacks)
+			fmt.Fprintf(io.Out, "%.0f replies/s\n", r.PerSecond)
+			fmt.Fprintf(io.Out, "rtt p50/p90/p99/max = %.1f/%.1f/%.1f/%.1f µs, mean %.1f µs\n", r.P50*1000, r.P90*1000, r.P99*1000, r.Max*1000, r.Mean*1000)
 		}
 		if r.Limited > 0 {
-			fmt.Fprintf(io.err, "udpcli bench: the server rate-limited this host (%d NACKs \"rate limited\", and the datagrams over the limit were dropped): "+
+			fmt.Fprintf(io.Err, "udpcli bench: the server rate-limited this host (%d NACKs \"rate limited\", and the datagrams over the limit were dropped): "+
 				"run the server with --rate-limit 0 to measure it\n", r.Limited)
 		}
 		if busy := r.Nacks - r.Limited; busy > 0 && r.Kind == "data" {
 			// Each request carries a fresh ID from one socket: past the
 			// server's share per sender (16384 by default) it answers
 			// NACK busy, which measures the table, not the server.
-			fmt.Fprintf(io.err, "udpcli bench: %d requests got a NACK (busy, most likely: the server remembers at most --dedup-per-source message IDs of one sender for --dedup-window): "+
+			fmt.Fprintf(io.Err, "udpcli bench: %d requests got a NACK (busy, most likely: the server remembers at most --dedup-per-source message IDs of one sender for --dedup-window): "+
 				"run the server with --dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144 to measure it, or bench --ping\n", busy)
 		}
 		if br.Unauthenticated+br.BadAuth > 0 {
-			fmt.Fprintf(io.err, "udpcli bench: ignored %d unauthenticated and %d wrongly authenticated replies (does the server have the same key file, or none when bench has none?)\n",
+			fmt.Fprintf(io.Err, "udpcli bench: ignored %d unauthenticated and %d wrongly authenticated replies (does the server have the same key file, or none when bench has none?)\n",
 				br.Unauthenticated, br.BadAuth)
 		}
 		if r.Replies == 0 {
-			return failed(errors.New("no reply came"))
+			return cli.Failed(errors.New("no reply came"))
 		}
 		return nil
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/completion"
 )
 
@@ -14,9 +15,9 @@ func program() completion.Program {
 // specs returns every command's description.
 func specs() []completion.Command {
 	var out []completion.Command
-	for _, c := range commands {
-		sp := spec(c, c.name)
-		switch c.name {
+	for _, c := range app.Commands {
+		sp := spec(c, c.Name)
+		switch c.Name {
 		case "ifaces":
 			sp.Args = completion.ArgsIfaces
 		case "completion":
@@ -30,12 +31,12 @@ func specs() []completion.Command {
 }
 
 // spec describes c, named path, and its subcommands.
-func spec(c *command, path string) completion.Command {
-	fs := flagSet(path)
-	c.setup(fs)
-	sp := completion.Command{Name: path, Summary: c.summary, Usage: c.usage, Flags: fs}
-	for _, s := range c.subs {
-		sp.Subs = append(sp.Subs, spec(s, path+" "+s.name))
+func spec(c *cli.Command, path string) completion.Command {
+	fs := app.FlagSet(path)
+	c.Setup(fs)
+	sp := completion.Command{Name: path, Summary: c.Summary, Usage: c.Usage, Flags: fs}
+	for _, s := range c.Subs {
+		sp.Subs = append(sp.Subs, spec(s, path+" "+s.Name))
 	}
 	return sp
 }

@@ -10,33 +10,26 @@ import (
 	"fmt"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/completion"
 )
 
 func init() {
-	register(&command{
-		name:    "completion",
-		summary: "print a shell completion script (bash, zsh or fish)",
-		usage: `Usage: udpcli completion bash|zsh|fish
-
-Prints a script that completes udpcli's commands, subcommands and flags
-(and interface names after -I) in the given shell.
-
-  bash:  source <(udpcli completion bash)           # now
-         udpcli completion bash > /etc/bash_completion.d/udpcli
-  zsh:   udpcli completion zsh > "${fpath[1]}/_udpcli"  # then restart zsh
-  fish:  udpcli completion fish > ~/.config/fish/completions/udpcli.fish`,
-		setup: func(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
-			return func(ctx context.Context, sio stdio, args []string) error {
+	app.Register(&cli.Command{
+		Name:    "completion",
+		Summary: "print a shell completion script (bash, zsh or fish)",
+		Usage:   helpText("completion"),
+		Setup: func(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
+			return func(ctx context.Context, sio cli.IO, args []string) error {
 				if len(args) != 1 {
-					return usagef("want one shell: bash, zsh or fish")
+					return cli.Usagef("want one shell: bash, zsh or fish")
 				}
-				err := program().Write(sio.out, args[0])
+				err := program().Write(sio.Out, args[0])
 				if errors.Is(err, completion.ErrUnknownShell) {
-					return usagef("unknown shell %q: want bash, zsh or fish", args[0])
+					return cli.Usagef("unknown shell %q: want bash, zsh or fish", args[0])
 				}
 				if err != nil {
-					return failed(fmt.Errorf("write: %w", err))
+					return cli.Failed(fmt.Errorf("write: %w", err))
 				}
 				return nil
 			}

@@ -10,13 +10,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/completion"
 )
 
 func runOut(t *testing.T, args ...string) string {
 	t.Helper()
 	var out, errb bytes.Buffer
-	if code := run(context.Background(), args, stdio{in: strings.NewReader(""), out: &out, err: &errb}); code != exitOK {
+	if code := run(context.Background(), args, cli.IO{In: strings.NewReader(""), Out: &out, Err: &errb}); code != cli.ExitOK {
 		t.Fatalf("udpcli %v: exit %d: %s", args, code, errb.String())
 	}
 	return out.String()
@@ -161,7 +162,7 @@ func TestCompletionCoversEveryFlag(t *testing.T) {
 		t.Errorf("only %d flags found: the flag sets were not collected", n)
 	}
 	var out bytes.Buffer
-	if code := run(context.Background(), []string{"completion", "tcsh"}, stdio{in: strings.NewReader(""), out: &out, err: &out}); code != exitUsage {
+	if code := run(context.Background(), []string{"completion", "tcsh"}, cli.IO{In: strings.NewReader(""), Out: &out, Err: &out}); code != cli.ExitUsage {
 		t.Errorf("completion tcsh: exit %d", code)
 	}
 }
@@ -209,7 +210,7 @@ func (failWriter) Write([]byte) (int, error) { return 0, errors.New("no space le
 // with the error, never a silent truncated script.
 func TestCompletionWriteError(t *testing.T) {
 	var errb bytes.Buffer
-	if code := run(context.Background(), []string{"completion", "bash"}, stdio{in: strings.NewReader(""), out: failWriter{}, err: &errb}); code != exitFailed || !strings.Contains(errb.String(), "no space left") {
+	if code := run(context.Background(), []string{"completion", "bash"}, cli.IO{In: strings.NewReader(""), Out: failWriter{}, Err: &errb}); code != cli.ExitFailed || !strings.Contains(errb.String(), "no space left") {
 		t.Errorf("exit %d, %q", code, errb.String())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
 	"net/netip"
@@ -17,46 +18,11 @@ import (
 )
 
 func init() {
-	register(&command{
-		name:    "discover",
-		summary: "find udpkit servers on the LAN",
-		usage: `Usage: udpcli discover [flags] [SERVICE]
-
-Queries every selected interface (directed broadcast, 239.255.97.97 and
-ff02::9797, port 9798) for instances of SERVICE (default: every service)
-and prints each one as its first answer arrives: a table, or with --json
-one JSON object per instance and line. Queries are repeated at 0, 25, 75,
-175, 375 and 775 ms, then every second, until the -w deadline or until -c
-instances were found. -t/--timeout and -n, the spellings of earlier
-releases, still work.
-
-With --mdns it speaks multicast DNS / DNS-SD instead (RFC 6762/6763, UDP
-5353, 224.0.0.251 and ff02::fb): SERVICE is any DNS-SD type (_http._tcp,
-_ipp._tcp, _udpkit._udp), or, without SERVICE, every type present
-(_services._dns-sd._udp.local), like avahi-browse -a. Each instance is
-printed as soon as its SRV, TXT and address records are in: host, port,
-addresses and TXT pairs as ATTRIBUTES. Questions go out as one-shot queries
-(from an ephemeral port, answered at once by unicast) at 0, 30, 100, 250 and
-600 ms, and as RFC 6762 continuous queries from port 5353 at 0, 1, 3, 7 ... s
-(intervals doubling up to an hour), with known answers. -q and -p work
-as without --mdns (-p's host field is the SRV host name); in --json,
-ttl_ms is the SRV record's TTL as multicast by the responder, absent when
-only a one-shot answer (TTLs capped at 10 s, RFC 6762 section 6.7) came.
-
-Exit status: 0 when at least one instance was found (with -c: when N were
-found), 1 when none (or fewer than N) were found, 2 on a usage or local
-error. (avahi-browse exits 0 even when it found nothing; udpcli does not.)
-
-Examples:
-  udpcli discover
-  udpcli discover -c 3 -w 5 _udpkit._udp
-  udpcli discover -q -w 0.3 && echo "a server is up"
-  udpcli discover -p | grep '^='            # as avahi-browse -p -r -t
-  udpcli discover -I eth0 -I 10.0.0.0/8 --json
-  udpcli discover -I '{{ GetPrivateInterfaces | attr "name" }}'
-  udpcli discover --mdns _http._tcp
-  udpcli discover --mdns -t 3s --json`,
-		setup: setupDiscover,
+	app.Register(&cli.Command{
+		Name:    "discover",
+		Summary: "find udpkit servers on the LAN",
+		Usage:   helpText("discover"),
+		Setup:   setupDiscover,
 	})
 }
 
@@ -103,7 +69,7 @@ func attrMap(attrs []string) map[string]any {
 	return m
 }
 
-func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	timeout := cliflag.Seconds(fs, "deadline", "w", time.Second, "stop after this many seconds (0.3) or this long (300ms), as ping's -w")
 	count := fs.IntP("count", "c", 0, "stop after N instances (0: run until the deadline)")
 	ifaces := new([]string)
@@ -118,36 +84,36 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args [
 	cliflag.Alias(fs, "count", "n")
 	useMDNS := fs.Bool("mdns", false, "browse mDNS / DNS-SD (any service type; without SERVICE every type present) instead of udpkit discovery")
 	querySize := fs.Int("query-size", discovery.DefaultQuerySize, fmt.Sprintf("pad queries to this many bytes, %d to %d (servers never answer with more bytes than the query)", discovery.MinQuerySize, 1472))
-	return func(ctx context.Context, io stdio, args []string) error {
+	return func(ctx context.Context, io cli.IO, args []string) error {
 		if len(args) > 1 {
-			return usagef("at most one SERVICE, got %d arguments", len(args))
+			return cli.Usagef("at most one SERVICE, got %d arguments", len(args))
 		}
 		service := ""
 		if len(args) == 1 {
 			service = strings.TrimSuffix(strings.TrimSuffix(args[0], "."), ".local")
 			if err := wire.ValidateService(service); err != nil {
-				return usagef("%v", err)
+				return cli.Usagef("%v", err)
 			}
 		}
 		if *asJSON && *parsable {
-			return usagef("--json and -p exclude each other")
+			return cli.Usagef("--json and -p exclude each other")
 		}
 		if *timeout <= 0 || *count < 0 || *querySize < 0 {
-			return usagef("-w must be positive, -c and --query-size not negative")
+			return cli.Usagef("-w must be positive, -c and --query-size not negative")
 		}
 		lo := listOptions{deadline: *timeout, count: *count, json: *asJSON, quiet: *quiet, parsable: *parsable}
 		if *useMDNS {
 			if fs.Changed("query-size") {
-				return usagef("--query-size is for udpkit discovery, not --mdns")
+				return cli.Usagef("--query-size is for udpkit discovery, not --mdns")
 			}
 			return discoverMDNS(ctx, io, service, *ifaces, lo)
 		}
 		if *querySize != 0 && (*querySize < discovery.MinQuerySize || *querySize > 1472) {
-			return usagef("--query-size %d: want %d to 1472 bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize)
+			return cli.Usagef("--query-size %d: want %d to 1472 bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize)
 		}
 		keys, _, err := loadKeys()
 		if err != nil {
-			return usagef("--key-file: %v", err)
+			return cli.Usagef("--key-file: %v", err)
 		}
 		b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: *ifaces, QuerySize: *querySize, Keys: keys})
 		if err != nil {
@@ -188,13 +154,13 @@ func discovered(in discovery.Instance) listed {
 // listInstances prints what browse finds, until the deadline or -c
 // instances, and says whether enough were found: discover's output and
 // exit status, with udpkit discovery or mDNS.
-func listInstances(ctx context.Context, io stdio, o listOptions, browse func(context.Context, func(listed)) error) error {
+func listInstances(ctx context.Context, io cli.IO, o listOptions, browse func(context.Context, func(listed)) error) error {
 	ctx, cancel := context.WithTimeout(ctx, o.deadline)
 	defer cancel()
 	found := 0
-	enc := json.NewEncoder(io.out)
+	enc := json.NewEncoder(io.Out)
 	if !o.json && !o.quiet && !o.parsable {
-		fmt.Fprintf(io.out, "%-24s %-16s %-26s %-10s %9s  %s\n", "INSTANCE", "SERVICE", "ADDRESS", "INTERFACE", "TIME", "ATTRIBUTES")
+		fmt.Fprintf(io.Out, "%-24s %-16s %-26s %-10s %9s  %s\n", "INSTANCE", "SERVICE", "ADDRESS", "INTERFACE", "TIME", "ATTRIBUTES")
 	}
 	err := browse(ctx, func(l listed) {
 		if o.count > 0 && found >= o.count {
@@ -204,11 +170,11 @@ func listInstances(ctx context.Context, io stdio, o listOptions, browse func(con
 		switch {
 		case o.quiet:
 		case o.parsable:
-			l.avahi(io.out)
+			l.avahi(io.Out)
 		case o.json:
 			enc.Encode(l.json)
 		default:
-			printRow(io.out, l.in)
+			printRow(io.Out, l.in)
 		}
 		if o.count > 0 && found >= o.count {
 			cancel()
@@ -219,9 +185,9 @@ func listInstances(ctx context.Context, io stdio, o listOptions, browse func(con
 	}
 	switch {
 	case found == 0:
-		return failed(errors.New("no instance found"))
+		return cli.Failed(errors.New("no instance found"))
 	case o.count > 0 && found < o.count:
-		return failed(fmt.Errorf("found %d of %d instances", found, o.count))
+		return cli.Failed(fmt.Errorf("found %d of %d instances", found, o.count))
 	}
 	return nil
 }

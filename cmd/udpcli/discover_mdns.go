@@ -7,12 +7,13 @@ import (
 	"strings"
 
 	"github.com/udpkit/udpkit/discovery"
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/mdns"
 )
 
 // discoverMDNS is discover --mdns: the same output and exit statuses as
 // udpkit discovery, from an mDNS browser.
-func discoverMDNS(ctx context.Context, io stdio, service string, ifaces []string, o listOptions) error {
+func discoverMDNS(ctx context.Context, io cli.IO, service string, ifaces []string, o listOptions) error {
 	b, err := mdns.NewBrowser(mdns.BrowserConfig{Interfaces: ifaces})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/netlab"
 	"github.com/udpkit/udpkit/mdns"
 )
@@ -61,7 +62,7 @@ func TestLabDiscoverMDNSOutputs(t *testing.T) {
 		var out, errb bytes.Buffer
 		code := -1
 		lab.Host(0).Do(func() error {
-			code = run(t.Context(), append([]string{"discover", "--mdns", "_udpkit._udp", "-c", "1", "-w", "5s"}, args...), stdio{out: &out, err: &errb})
+			code = run(t.Context(), append([]string{"discover", "--mdns", "_udpkit._udp", "-c", "1", "-w", "5s"}, args...), cli.IO{Out: &out, Err: &errb})
 			return nil
 		})
 		if errb.Len() > 0 {

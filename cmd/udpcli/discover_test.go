@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/discovery"
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/netlab"
 )
 
@@ -40,7 +41,7 @@ func TestDiscoverUsage(t *testing.T) {
 	for _, args := range [][]string{{"discover", "a", "b"}, {"discover", "bad"}, {"discover", "-t", "0"}, {"watch", "--json", "-p"},
 		{"discover", "--mdns", "http"}, {"discover", "--mdns", "--query-size", "100"}, {"discover", "--mdns", "_a._tcp", "_b._tcp"}} {
 		var out, errb strings.Builder
-		if code := run(context.Background(), args, stdio{in: strings.NewReader(""), out: &out, err: &errb}); code != exitUsage {
+		if code := run(context.Background(), args, cli.IO{In: strings.NewReader(""), Out: &out, Err: &errb}); code != cli.ExitUsage {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errb.String())
 		}
 	}

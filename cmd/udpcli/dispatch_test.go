@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/udpkit/udpkit/internal/cli"
 )
 
 // TestSubcommandDispatch: the one dispatcher runs mcast's subcommands as
@@ -11,10 +13,10 @@ import (
 // case stops at the flags or the arguments.
 func TestSubcommandDispatch(t *testing.T) {
 	direct, _, code := runCLI(t, "", "mcast", "listen", "--help")
-	if code != exitOK || !strings.HasPrefix(direct, "Usage: udpcli mcast listen GROUP[:PORT] [flags]") || !strings.Contains(direct, "\n\nFlags:\n") {
+	if code != cli.ExitOK || !strings.HasPrefix(direct, "Usage: udpcli mcast listen GROUP[:PORT] [flags]") || !strings.Contains(direct, "\n\nFlags:\n") {
 		t.Fatalf("mcast listen --help: exit %d\n%s", code, direct)
 	}
-	if viaHelp, _, code := runCLI(t, "", "help", "mcast", "listen"); code != exitOK || viaHelp != direct {
+	if viaHelp, _, code := runCLI(t, "", "help", "mcast", "listen"); code != cli.ExitOK || viaHelp != direct {
 		t.Errorf("help mcast listen (exit %d) differs from mcast listen --help:\n%s", code, viaHelp)
 	}
 	parent, _, _ := runCLI(t, "", "mcast", "--help")
@@ -32,7 +34,7 @@ func TestSubcommandDispatch(t *testing.T) {
 		{[]string{"mcast", "test"}, "udpcli mcast test: missing GROUP[:PORT]\nRun 'udpcli mcast test --help' for usage.\n"},
 	} {
 		out, stderr, code := runCLI(t, "", tc.args...)
-		if code != exitUsage || out != "" || stderr != tc.want {
+		if code != cli.ExitUsage || out != "" || stderr != tc.want {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and %q", tc.args, code, out, stderr, tc.want)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/client/clienttest"
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/completion"
 	"github.com/udpkit/udpkit/udpserver"
 )
@@ -32,7 +33,7 @@ func TestAddressHints(t *testing.T) {
 		{[]string{"bench", "239.1.2.3:9797"}, "239.1.2.3 is a multicast group"},
 	} {
 		_, stderr, code := runCLI(t, "", tt.args...)
-		if code != exitUsage || !strings.Contains(stderr, tt.want) {
+		if code != cli.ExitUsage || !strings.Contains(stderr, tt.want) {
 			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tt.args, code, stderr, tt.want)
 		}
 	}
@@ -47,7 +48,7 @@ func TestSendEmptyStdin(t *testing.T) {
 	r := responder(t, "127.0.0.1:0", clienttest.Behavior{})
 	for _, args := range [][]string{{"send", r.Addr()}, {"send", r.Addr(), "-"}} {
 		_, stderr, code := runCLI(t, "", args...)
-		if code != exitUsage || !strings.Contains(stderr, "stdin was empty") {
+		if code != cli.ExitUsage || !strings.Contains(stderr, "stdin was empty") {
 			t.Errorf("%q: exit %d, %q", args, code, stderr)
 		}
 	}
@@ -69,7 +70,7 @@ func TestPingOversized(t *testing.T) {
 	go s.Serve(pc)
 	defer s.Close()
 	_, stderr, code := runCLI(t, "", "ping", "-c", "1", "-W", "0.2", "-s", "2000", pc.LocalAddr().String())
-	if code != exitFailed || !strings.Contains(stderr, "larger than udpserver accepts by default (1472 bytes") ||
+	if code != cli.ExitFailed || !strings.Contains(stderr, "larger than udpserver accepts by default (1472 bytes") ||
 		!strings.Contains(stderr, "try -s 1456 or less") {
 		t.Errorf("exit %d:\n%s", code, stderr)
 	}
@@ -104,9 +105,9 @@ func TestDiscoverFlags(t *testing.T) {
 		{"--timeout", "300ms", "--count", "2", "--quiet"},
 		{"--deadline", "0.3", "-c2", "-q"},
 	} {
-		c := lookup("discover")
-		fs := newFlagSet(c)
-		c.setup(fs)
+		c := app.Lookup("discover")
+		fs := app.FlagSet(c.Name)
+		c.Setup(fs)
 		if err := fs.Parse(args); err != nil {
 			t.Errorf("%v: %v", args, err)
 			continue
@@ -152,9 +153,9 @@ func TestEveryTimeFlag(t *testing.T) {
 	if n < 11 {
 		t.Errorf("only %d time flags found", n)
 	}
-	c := lookup("ping")
-	fs := newFlagSet(c)
-	c.setup(fs)
+	c := app.Lookup("ping")
+	fs := app.FlagSet(c.Name)
+	c.Setup(fs)
 	fs.VisitAll(func(f *pflag.Flag) {
 		if f.Value.Type() == "float64" {
 			t.Errorf("ping --%s is a float flag, not seconds", f.Name)

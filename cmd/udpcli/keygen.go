@@ -7,56 +7,36 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/auth"
+	"github.com/udpkit/udpkit/internal/cli"
 )
 
 func init() {
-	register(&command{
-		name:    "keygen",
-		summary: "write a new key file for authenticated messages",
-		usage: `Usage: udpcli keygen [flags] FILE
-
-Write a new key file FILE, mode 0600, holding one current key: key ID --id
-and a 32-byte secret from the system's random source. FILE must not exist
-(--force replaces it). "-" writes the key file to standard output.
-
-Every peer that shares the file authenticates its messages with the
-current key and accepts the current, previous and next keys (PROTOCOL.md
-section 5, SECURITY.md). To change keys without stopping the LAN:
-
-  1. --stage adds a new next key to FILE; copy FILE to every peer.
-  2. --rotate makes the next key current and the current one previous
-     (without a staged key, a new one becomes current at once); copy FILE
-     to every peer again.
-
-The secrets are never printed, only the key IDs.
-
-Examples:
-  udpcli keygen /etc/udpkit/lan.key
-  udpcli keygen --id 100 lan.key
-  udpcli keygen --stage /etc/udpkit/lan.key
-  udpcli keygen --rotate /etc/udpkit/lan.key`,
-		setup: setupKeygen,
+	app.Register(&cli.Command{
+		Name:    "keygen",
+		Summary: "write a new key file for authenticated messages",
+		Usage:   helpText("keygen"),
+		Setup:   setupKeygen,
 	})
 }
 
-func setupKeygen(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+func setupKeygen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	id := fs.Uint16("id", 1, "key ID of the new key, 0 to 65535")
 	force := fs.Bool("force", false, "replace FILE if it exists")
 	stage := fs.Bool("stage", false, "add a new next key to the existing FILE")
 	rotate := fs.Bool("rotate", false, "make FILE's next key (or a new one) current, the current one previous")
-	return func(ctx context.Context, io stdio, args []string) error {
+	return func(ctx context.Context, io cli.IO, args []string) error {
 		if len(args) != 1 {
-			return usagef("want one FILE, got %d arguments", len(args))
+			return cli.Usagef("want one FILE, got %d arguments", len(args))
 		}
 		path := args[0]
 		changed := fs.Changed("id") || *force
 		switch {
 		case *stage && *rotate:
-			return usagef("--stage and --rotate exclude each other")
+			return cli.Usagef("--stage and --rotate exclude each other")
 		case (*stage || *rotate) && changed:
-			return usagef("--id and --force only apply to a new file, not with --stage or --rotate")
+			return cli.Usagef("--id and --force only apply to a new file, not with --stage or --rotate")
 		case (*stage || *rotate) && path == "-":
-			return usagef("--stage and --rotate change a FILE; \"-\" is not one")
+			return cli.Usagef("--stage and --rotate change a FILE; \"-\" is not one")
 		}
 		var kr *auth.Keyring
 		var err error
@@ -69,7 +49,7 @@ func setupKeygen(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []s
 			if kr, err = auth.NewKeyringID(*id); err != nil {
 				return err
 			}
-			_, err = io.out.Write(kr.Marshal())
+			_, err = io.Out.Write(kr.Marshal())
 			return err
 		default:
 			kr, err = auth.CreateKeyFile(path, *id, *force)
@@ -81,7 +61,7 @@ func setupKeygen(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []s
 		for _, k := range kr.Keys() {
 			roles = append(roles, fmt.Sprintf("%v key %d", k.Role, k.ID))
 		}
-		fmt.Fprintf(io.out, "wrote %s: %s\n", path, strings.Join(roles, ", "))
+		fmt.Fprintf(io.Out, "wrote %s: %s\n", path, strings.Join(roles, ", "))
 		return nil
 	}
 }

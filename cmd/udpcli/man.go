@@ -8,35 +8,28 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/completion"
 	"github.com/udpkit/udpkit/internal/manpage"
 	"github.com/udpkit/udpkit/internal/version"
 )
 
 func init() {
-	register(&command{
-		name:    "man",
-		summary: "write the manual pages (udpcli.1, udpcli-send.1, ...) into a directory",
-		usage: `Usage: udpcli man DIR
-
-Writes one manual page per command into DIR, made from the same text as
---help: udpcli.1, udpcli-send.1, udpcli-ping.1, …, udpcli-mcast-test.1
-('udpserver --man' prints udpserver.1).
-
-Examples:
-  udpcli man /usr/local/share/man/man1 && mandb -q
-  udpcli man /tmp/man && man -l /tmp/man/udpcli-ping.1`,
-		setup: func(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
-			return func(ctx context.Context, io stdio, args []string) error {
+	app.Register(&cli.Command{
+		Name:    "man",
+		Summary: "write the manual pages (udpcli.1, udpcli-send.1, ...) into a directory",
+		Usage:   helpText("man"),
+		Setup: func(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
+			return func(ctx context.Context, io cli.IO, args []string) error {
 				if len(args) != 1 {
-					return usagef("want one directory")
+					return cli.Usagef("want one directory")
 				}
 				files, err := writeManPages(args[0])
 				if err != nil {
-					return failed(err)
+					return cli.Failed(err)
 				}
 				for _, f := range files {
-					fmt.Fprintln(io.out, f)
+					fmt.Fprintln(io.Out, f)
 				}
 				return nil
 			}
@@ -49,7 +42,7 @@ Examples:
 func manPages() []manpage.Page {
 	v := "udpkit " + version.String()
 	var help bytes.Buffer
-	printHelp(&help)
+	app.PrintHelp(&help)
 	var see []string
 	cmds := completion.Flatten(specs())
 	for _, c := range cmds {

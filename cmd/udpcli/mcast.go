@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
 	"net"
 	"net/netip"
@@ -14,42 +13,26 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-
+	"github.com/udpkit/udpkit/internal/cli"
+	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/multicast"
 	"github.com/udpkit/udpkit/netif"
 )
 
-const mcastUsage = `Usage:
-  udpcli mcast listen GROUP[:PORT] [flags]
-  udpcli mcast send GROUP[:PORT] [MESSAGE] [flags]
-  udpcli mcast test GROUP[:PORT] [PEER...] [flags]
-
-Subcommands:
-  listen  join GROUP on the selected interfaces and print every datagram:
-          source, group, arrival interface, TTL (hop limit), size
-  send    send MESSAGE to GROUP out of each selected interface
-  test    omping-style test: every participant runs the same command;
-          reports per peer multicast and unicast loss, duplicates,
-          reordering, latency and TTL; exit status 0 when every peer
-          received the group within --max-loss
-
-GROUP is an IPv4 (239.1.2.3) or IPv6 group ([ff02::1234%eth0], [ff05::1234]);
-PORT defaults to 9797. Run 'udpcli mcast SUBCOMMAND --help' for its flags.`
-
 func init() {
-	register(&command{
-		name:    "mcast",
-		summary: "join, listen to, send to and test multicast groups",
-		usage:   mcastUsage,
-		setup: func(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+	app.Register(&cli.Command{
+		Name:    "mcast",
+		Summary: "join, listen to, send to and test multicast groups",
+		Usage:   helpText("mcast"),
+		Setup: func(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 			// A real flag, so that the help shows it under "Flags:".
 			fs.BoolP("help", "h", false, "show this help (and 'udpcli mcast SUBCOMMAND --help' for a subcommand's)")
 			return nil
 		},
-		subs: []*command{
-			{name: "listen", summary: "join a group and print the datagrams sent to it", usage: mcastListenUsage, setup: setupMcastListen},
-			{name: "send", summary: "send datagrams to a group on every selected interface", usage: mcastSendUsage, setup: setupMcastSend},
-			{name: "test", summary: "test a group with its peers, like omping", usage: mcastTestUsage, setup: setupMcastTest},
+		Subs: []*cli.Command{
+			{Name: "listen", Summary: "join a group and print the datagrams sent to it", Usage: helpText("mcast-listen"), Setup: setupMcastListen},
+			{Name: "send", Summary: "send datagrams to a group on every selected interface", Usage: helpText("mcast-send"), Setup: setupMcastSend},
+			{Name: "test", Summary: "test a group with its peers, like omping", Usage: helpText("mcast-test"), Setup: setupMcastTest},
 		},
 	})
 }
@@ -80,20 +63,21 @@ func mcastCommon(fs *pflag.FlagSet) *mcastFlags {
 func parseGroup(s string) (netip.AddrPort, error) {
 	g, err := multicast.ParseGroup(s)
 	if err != nil {
-		return g, usagef("%v", err)
+		return g, cli.Usagef("%v", err)
 	}
 	return g, nil
 }
 
-// parsePeer parses PEER as ADDR, ADDR:PORT or a host name (port default:
-// the group's); an unknown name exits 2, as ping does, without the hint.
-func parsePeer(s string, group netip.AddrPort) (netip.AddrPort, error) {
-	p, err := multicast.ParsePeer(s, group, lookupHost)
+// parsePeers parses the PEER list, this host left out
+// (multicast.ParsePeers); an unknown name exits 2, as ping does, without
+// the hint.
+func parsePeers(list []string, group netip.AddrPort) ([]netip.AddrPort, error) {
+	p, err := multicast.ParsePeers(list, group, lookupHost)
 	switch {
 	case errors.Is(err, multicast.ErrUnresolved):
-		return p, &exitError{code: exitUsage, err: err}
+		return p, &cli.ExitError{Code: cli.ExitUsage, Err: err}
 	case err != nil:
-		return p, usagef("%v", err)
+		return p, cli.Usagef("%v", err)
 	}
 	return p, nil
 }
@@ -112,9 +96,9 @@ func selectInterfaces(specs []string, group netip.Addr, w io.Writer) ([]netif.In
 	}
 	if err != nil {
 		if errors.Is(err, netif.ErrNoFamily) {
-			return nil, failed(err)
+			return nil, cli.Failed(err)
 		}
-		return nil, usagef("%v", err)
+		return nil, cli.Usagef("%v", err)
 	}
 	return list, nil
 }
@@ -131,47 +115,28 @@ func ifaceNames(ifs []netif.Interface) string {
 func parseSource(s string, group netip.Addr) (netip.Addr, error) {
 	a, err := multicast.ParseSource(s, group)
 	if err != nil {
-		return a, usagef("bad --source %q: want a unicast address of the group's family", s)
+		return a, cli.Usagef("bad --source %q: want a unicast address of the group's family", s)
 	}
 	return a, nil
 }
 
 // ---- listen ----
 
-const mcastListenUsage = `Usage: udpcli mcast listen GROUP[:PORT] [flags]
-
-Joins GROUP on each selected interface (any-source, or source-specific with
---source) and prints one line per datagram: source, group, arrival interface,
-TTL (IPv6: hop limit) and size, then the payload if it is text.
-
-Examples:
-  udpcli mcast listen 239.1.2.3:5000 -I eth0
-  udpcli mcast listen [ff02::1234%eth0]:5000 --json
-  udpcli mcast listen 232.1.2.3:5000 --source 198.18.0.10 -c 1 -w 5
-
-When it stops (-c reached, -w deadline, Ctrl-C) it prints on stderr how
-many datagrams arrived.
-
-Exit status, as ping's: 0 when at least one datagram arrived (and, with -c
-and -w together, all -c of them before the deadline), 1 when nothing
-arrived (or fewer than -c before the -w deadline), 2 on usage errors or
-when the group cannot be joined.`
-
-func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	f := mcastCommon(fs)
 	fs.StringVar(&f.source, "source", "", "source-specific join (SSM): receive only from this address")
 	fs.IntVarP(&f.count, "count", "c", 0, "exit after this many datagrams (0: run until interrupted)")
 	deadline := cliflag.Seconds(fs, "deadline", "w", 0, "exit after this many seconds (0.5) or this long (500ms); 0: no deadline")
-	return func(ctx context.Context, io stdio, args []string) error {
+	return func(ctx context.Context, io cli.IO, args []string) error {
 		f.every = *deadline
 		return mcastListen(ctx, io, args, f)
 	}
 }
 
-func mcastListen(ctx context.Context, io stdio, args []string, f *mcastFlags) error {
+func mcastListen(ctx context.Context, io cli.IO, args []string, f *mcastFlags) error {
 	count, dl := f.count, f.every
 	if len(args) != 1 {
-		return usagef("want exactly one GROUP[:PORT], got %d arguments", len(args))
+		return cli.Usagef("want exactly one GROUP[:PORT], got %d arguments", len(args))
 	}
 	group, err := parseGroup(args[0])
 	if err != nil {
@@ -182,9 +147,9 @@ func mcastListen(ctx context.Context, io stdio, args []string, f *mcastFlags) er
 		return err
 	}
 	if count < 0 {
-		return usagef("--count %d: must be 0 (until interrupted) or more", count)
+		return cli.Usagef("--count %d: must be 0 (until interrupted) or more", count)
 	}
-	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
+	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
 	if err != nil {
 		return err
 	}
@@ -195,9 +160,9 @@ func mcastListen(ctx context.Context, io stdio, args []string, f *mcastFlags) er
 	defer c.Close()
 	for _, m := range c.Memberships() {
 		if m.Err != nil {
-			fmt.Fprintf(io.err, "udpcli mcast listen: %v\n", m.Err)
+			fmt.Fprintf(io.Err, "udpcli mcast listen: %v\n", m.Err)
 		} else if !f.json {
-			fmt.Fprintf(io.err, "joined %v on %s%s\n", group, m.Interface.Name, sourceSuffix(src))
+			fmt.Fprintf(io.Err, "joined %v on %s%s\n", group, m.Interface.Name, sourceSuffix(src))
 		}
 	}
 	if dl > 0 {
@@ -205,7 +170,7 @@ func mcastListen(ctx context.Context, io stdio, args []string, f *mcastFlags) er
 		ctx, cancel = context.WithTimeout(ctx, dl)
 		defer cancel()
 	}
-	enc := json.NewEncoder(io.out)
+	enc := json.NewEncoder(io.Out)
 	start := time.Now()
 	n, err := c.Receive(ctx, count, func(p multicast.Packet, data []byte) {
 		if f.quiet {
@@ -224,7 +189,7 @@ func mcastListen(ctx context.Context, io stdio, args []string, f *mcastFlags) er
 		if s := printable(data); s != "" {
 			line += " " + strconv.Quote(s)
 		}
-		fmt.Fprintln(io.out, line)
+		fmt.Fprintln(io.Out, line)
 	})
 	why := "count reached"
 	switch {
@@ -235,12 +200,12 @@ func mcastListen(ctx context.Context, io stdio, args []string, f *mcastFlags) er
 	case err != nil:
 		why = "error"
 	}
-	fmt.Fprintf(io.err, "%s received from %v in %.1fs (%s)\n", plural(n, "datagram"), group, time.Since(start).Seconds(), why)
+	fmt.Fprintf(io.Err, "%s received from %v in %.1fs (%s)\n", plural(n, "datagram"), group, time.Since(start).Seconds(), why)
 	switch {
 	case why == "error":
-		return failed(err)
+		return cli.Failed(err)
 	case n == 0, count > 0 && n < count && why == "deadline reached":
-		return failed(nil)
+		return cli.Failed(nil)
 	}
 	return nil
 }
@@ -266,54 +231,34 @@ func sourceSuffix(src netip.Addr) string {
 
 // ---- send ----
 
-const mcastSendUsage = `Usage: udpcli mcast send GROUP[:PORT] [MESSAGE] [flags]
-
-Sends MESSAGE (default "udpcli mcast send N", N the sequence number) to GROUP
-out of each selected interface, -c times every -i seconds, from an ephemeral
-port, without joining. One line per datagram sent.
-
-Examples:
-  udpcli mcast send 239.1.2.3:5000 hello -I eth0 --ttl 4
-  udpcli mcast send [ff02::1234%eth0]:5000 -c 10 -i 0.2
-
-With --json the "source" of each datagram is the address the system uses
-on that interface for the group (IPv4: the interface's first address;
-IPv6: its link-local address for a link-local group, else its first global
-one) and the sending port.
-
-Exit status: 0 when every datagram left on every interface; when
-interrupted (Ctrl-C), as ping: 0 if at least one datagram left and none
-failed, with "interrupted: N of M datagrams sent" on stderr; 1 when a
-datagram could not be sent (or none was), 2 on usage errors.`
-
-func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	f := mcastCommon(fs)
 	fs.IntVar(&f.ttl, "ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the datagrams, 1..255")
 	fs.BoolVar(&f.loop, "loop", false, "deliver to members on this host too (IP_MULTICAST_LOOP)")
 	fs.IntVarP(&f.count, "count", "c", 1, "number of datagrams per interface")
 	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "time between datagrams: seconds (0.05) or a duration (50ms)")
-	return func(ctx context.Context, io stdio, args []string) error {
+	return func(ctx context.Context, io cli.IO, args []string) error {
 		f.every = *interval
 		return mcastSend(ctx, io, args, f)
 	}
 }
 
-func mcastSend(ctx context.Context, io stdio, args []string, f *mcastFlags) error {
+func mcastSend(ctx context.Context, io cli.IO, args []string, f *mcastFlags) error {
 	count, iv := f.count, f.every
 	if len(args) < 1 || len(args) > 2 {
-		return usagef("want GROUP[:PORT] [MESSAGE], got %d arguments", len(args))
+		return cli.Usagef("want GROUP[:PORT] [MESSAGE], got %d arguments", len(args))
 	}
 	group, err := parseGroup(args[0])
 	if err != nil {
 		return err
 	}
 	if f.ttl < 1 || f.ttl > 255 {
-		return usagef("--ttl %d out of range 1..255", f.ttl)
+		return cli.Usagef("--ttl %d out of range 1..255", f.ttl)
 	}
 	if count < 1 {
-		return usagef("--count must be at least 1")
+		return cli.Usagef("--count must be at least 1")
 	}
-	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
+	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
 	if err != nil {
 		return err
 	}
@@ -322,7 +267,7 @@ func mcastSend(ctx context.Context, io stdio, args []string, f *mcastFlags) erro
 		return err
 	}
 	defer c.Close()
-	enc := json.NewEncoder(io.out)
+	enc := json.NewEncoder(io.Out)
 	payload := func(seq int) []byte {
 		if len(args) == 2 {
 			return []byte(args[1])
@@ -337,19 +282,19 @@ func mcastSend(ctx context.Context, io stdio, args []string, f *mcastFlags) erro
 			}
 			enc.Encode(ev)
 		} else if s.Err != nil {
-			fmt.Fprintf(io.err, "udpcli mcast send: %v\n", s.Err)
+			fmt.Fprintf(io.Err, "udpcli mcast send: %v\n", s.Err)
 		} else if !f.quiet {
-			fmt.Fprintf(io.out, "sent %d bytes to %v on %s ttl=%d seq=%d\n", s.Size, group, s.Interface.Name, f.ttl, s.Seq)
+			fmt.Fprintf(io.Out, "sent %d bytes to %v on %s ttl=%d seq=%d\n", s.Size, group, s.Interface.Name, f.ttl, s.Seq)
 		}
 	})
 	if st.Interrupted {
-		fmt.Fprintf(io.err, "udpcli mcast send: interrupted: %d of %s sent\n", st.Sent, plural(st.Total, "datagram"))
+		fmt.Fprintf(io.Err, "udpcli mcast send: interrupted: %d of %s sent\n", st.Sent, plural(st.Total, "datagram"))
 	}
 	if st.Failed > 0 {
-		return failed(fmt.Errorf("%s could not be sent", plural(st.Failed, "datagram")))
+		return cli.Failed(fmt.Errorf("%s could not be sent", plural(st.Failed, "datagram")))
 	}
 	if st.Sent == 0 {
-		return failed(nil)
+		return cli.Failed(nil)
 	}
 	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/udpkit/udpkit/internal/cli"
 )
 
 // exitCode returns the exit status of a finished command.
@@ -41,7 +43,7 @@ func TestCLIListenSendStatus(t *testing.T) {
 	var eb bytes.Buffer
 	cmd := lab.Host(0).Command(ctx, bin, "mcast", "listen", group, "-w", "0.3")
 	cmd.Stderr = &eb
-	if code := exitCode(cmd.Run()); code != exitFailed || !strings.Contains(eb.String(), "0 datagrams received") {
+	if code := exitCode(cmd.Run()); code != cli.ExitFailed || !strings.Contains(eb.String(), "0 datagrams received") {
 		t.Errorf("listen, nothing sent: exit %d, stderr %q", code, eb.String())
 	}
 
@@ -66,7 +68,7 @@ func TestCLIListenSendStatus(t *testing.T) {
 	}
 	code := exitCode(listen.Wait())
 	<-copied
-	if code != exitOK || !strings.Contains(rest.String(), "2 datagrams received") {
+	if code != cli.ExitOK || !strings.Contains(rest.String(), "2 datagrams received") {
 		t.Errorf("listen -w with 2 datagrams: exit %d, stderr %q", code, rest.String())
 	}
 	var ev sendJSON
@@ -91,7 +93,7 @@ func TestCLIListenSendStatus(t *testing.T) {
 	}
 	long.Process.Signal(os.Interrupt)
 	code = exitCode(long.Wait())
-	if code != exitOK || !strings.Contains(se.String(), "interrupted: ") || !strings.Contains(se.String(), "of 100 datagrams sent") {
+	if code != cli.ExitOK || !strings.Contains(se.String(), "interrupted: ") || !strings.Contains(se.String(), "of 100 datagrams sent") {
 		t.Errorf("send interrupted: exit %d, stderr %q", code, se.String())
 	}
 }

@@ -11,75 +11,13 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/multicast"
-	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
-const mcastTestUsage = `Usage: udpcli mcast test GROUP[:PORT] [PEER...] [flags]
-
-An omping-style test. Every participant runs the same command with the
-participants as PEERs (ADDRESS or ADDRESS:PORT; the port defaults to the
-group's; this host's own address in the list is skipped, as omping does, so
-that one command line runs on every host), or with no PEER at all to find
-them through discovery. Each one joins
-GROUP, waits up to --wait seconds for the peers to answer, then sends
---count sequenced probes, one every --interval seconds, to the group and to
-each peer by unicast, and answers the probes of its peers with a unicast
-reply.
-
-Discovery (the default when no PEER is given; --discover with PEERs too,
---no-discover to turn it off): for the length of the test the participant
-announces itself as service _udpkit-mcast._udp (attributes group=GROUP:PORT
-and session=ID) on the selected interfaces and browses for the others
-announcing the same group; it says goodbye when the test ends. The probes
-start when every participant found has answered and no new one appeared
-for a second, or after --wait seconds.
-
-Whom it answers: listed and discovered peers, and any participant that
-first sent it a probe by unicast (the hellos do that, so a peer that lists
-this host is answered even if not listed here). Probes that come through
-the group from anyone else are not answered (a spoofed probe to the group
-must not make every member reply to a victim) and are counted as ignored;
-each peer's replies are also rate-limited. With --source (SSM) only the
-host holding the source address sends to the group; the others receive it
-and are judged on what arrived from the source.
-
-Per peer and per kind (multicast, unicast) it prints:
-  xmt/rcv/%loss   probes sent to the peer over the whole run / probes the
-                  peer received (counted by the peer and reported in its
-                  replies) = one-way loss to it. A peer that stops
-                  answering, or whose group traffic stops halfway, shows
-                  the rest as lost. "from seq N": the peer was first
-                  heard after the probes started, earlier ones not counted
-  min/avg/max/std-dev  round-trip time of the replies, in ms
-  ttl             the TTL (IPv6: hop limit) our probes arrived with there
-and, on the next lines, what we received of the peer's own probes (one-way,
-from it, from its first probe to the count it announced) and the round-trip figures (probe out, reply back, as omping
-counts). A peer that answers unicast but says it did not join is reported
-"not joined"; one that never answered, "no answer".
-
--s N pads each probe with N bytes after its 40-byte header, as ping's -s
-(before it followed ping, -s was the whole probe: --datagram-size keeps
-that meaning). With -v the lines give whole datagrams, as omping's do;
---json "size" is the payload.
-
-Examples:
-  # on each of three hosts (the same command, the other two as peers):
-  udpcli mcast test 239.255.0.1:9797 198.18.0.11 198.18.0.12 -c 200 -i 0.01
-  # a host that only answers unicast (does not join):
-  udpcli mcast test 239.255.0.1:9797 198.18.0.10 --no-join
-  # no peer list: find the participants of the group by discovery:
-  udpcli mcast test 239.255.0.1:9797 -c 100 -i 0.1
-  # IPv6, source-specific (the host holding fd18::11 sends to the group):
-  udpcli mcast test [ff35::8000:1]:9797 fd18::11 --source fd18::11
-
-Exit status: 0 when every peer received the group with at most --max-loss
-percent loss (for --no-join: the unicast loss), 1 otherwise (a peer that did
-not answer, did not join, or lost more), 2 on usage errors.`
-
-func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	f := mcastCommon(fs)
 	fs.IntVar(&f.ttl, "ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the multicast probes, 1..255")
 	fs.BoolVar(&f.loop, "loop", false, "deliver our own multicast probes to this host too")
@@ -96,69 +34,60 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args 
 	discover := fs.Bool("discover", false, "find peers by discovery even when PEERs are given (default: only when none is)")
 	noDiscover := fs.Bool("no-discover", false, "do not announce this participant nor browse for others")
 	loadKeys := cliflag.KeyFile(fs)
-	return func(ctx context.Context, io stdio, args []string) error {
+	return func(ctx context.Context, io cli.IO, args []string) error {
 		keys, _, err := loadKeys()
 		if err != nil {
-			return usagef("--key-file: %v", err)
+			return cli.Usagef("--key-file: %v", err)
 		}
 		if len(args) < 1 {
-			return usagef("missing GROUP[:PORT]")
+			return cli.Usagef("missing GROUP[:PORT]")
 		}
 		group, err := parseGroup(args[0])
 		if err != nil {
 			return err
 		}
-		var peers []netip.AddrPort
-		listed := len(args) > 1
-		for _, s := range args[1:] {
-			p, err := parsePeer(s, group)
-			if err != nil {
-				return err
-			}
-			// As omping: the list may name this host, so that the same
-			// command line runs on every host of the group.
-			if p.Port() == group.Port() && netif.IsLocal(p.Addr()) { // this participant
-				continue
-			}
-			peers = append(peers, p)
+		peers, err := parsePeers(args[1:], group)
+		if err != nil {
+			return err
 		}
+		listed := len(args) > 1
 		src, err := parseSource(f.source, group.Addr())
 		if err != nil {
 			return err
 		}
 		if src.IsValid() && (*noJoin || *unicastOnly) {
-			return usagef("--source with --no-join: a participant that does not join receives no group, from any source; drop one of them")
+			return cli.Usagef("--source with --no-join: a participant that does not join receives no group, from any source; drop one of them")
 		}
 		if *discover && *noDiscover {
-			return usagef("--discover and --no-discover exclude each other")
+			return cli.Usagef("--discover and --no-discover exclude each other")
 		}
 		useDiscovery := *discover || !listed && !*noDiscover
 		if f.ttl < 1 || f.ttl > 255 {
-			return usagef("--ttl %d out of range 1..255", f.ttl)
+			return cli.Usagef("--ttl %d out of range 1..255", f.ttl)
 		}
 		if *count < 0 {
-			return usagef("--count must not be negative")
+			return cli.Usagef("--count must not be negative")
 		}
 		iv, wt := *interval, *wait
 		if iv <= 0 {
-			return usagef("-i/--interval must be more than 0")
+			return cli.Usagef("-i/--interval must be more than 0")
 		}
 		if *maxLoss < 0 || *maxLoss > 100 || math.IsNaN(*maxLoss) {
-			return usagef("--max-loss %v out of range 0..100", *maxLoss)
+			return cli.Usagef("--max-loss %v out of range 0..100", *maxLoss)
 		}
 		whole := wire.ProbeLen + *size
 		switch {
 		case fs.Changed("size") && fs.Changed("datagram-size"):
-			return usagef("-s/--size (payload) and --datagram-size (the whole probe) exclude each other")
+			return cli.Usagef("-s/--size (payload) and --datagram-size (the whole probe) exclude each other")
 		case fs.Changed("datagram-size"):
 			if *datagram < wire.ProbeLen || *datagram > maxUDPPayload {
-				return usagef("--datagram-size %d out of range %d..%d", *datagram, wire.ProbeLen, maxUDPPayload)
+				return cli.Usagef("--datagram-size %d out of range %d..%d", *datagram, wire.ProbeLen, maxUDPPayload)
 			}
 			whole = *datagram
 		case *size < 0 || whole > maxUDPPayload:
-			return usagef("-s/--size %d out of range 0..%d (payload bytes; the %d-byte probe header comes on top)", *size, maxUDPPayload-wire.ProbeLen, wire.ProbeLen)
+			return cli.Usagef("-s/--size %d out of range 0..%d (payload bytes; the %d-byte probe header comes on top)", *size, maxUDPPayload-wire.ProbeLen, wire.ProbeLen)
 		}
-		ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.err)
+		ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
 		if err != nil {
 			return err
 		}
@@ -169,7 +98,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args 
 		if wt == 0 {
 			wt = -1
 		}
-		enc := json.NewEncoder(io.out)
+		enc := json.NewEncoder(io.Out)
 		cfg := multicast.TestConfig{
 			Config: multicast.Config{Interfaces: ifs, Source: src, TTL: f.ttl, Loopback: f.loop,
 				NoJoin: *noJoin || *unicastOnly},
@@ -181,7 +110,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args 
 					enc.Encode(eventJSON(e))
 					return
 				}
-				fmt.Fprintln(io.out, formatEvent(e))
+				fmt.Fprintln(io.Out, formatEvent(e))
 			}
 		}
 		t, err := multicast.NewTest(ctx, group, cfg)
@@ -191,18 +120,18 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args 
 		defer t.Close()
 		for _, m := range t.Conn().Memberships() {
 			if m.Err != nil {
-				fmt.Fprintf(io.err, "udpcli mcast test: %v\n", m.Err)
+				fmt.Fprintf(io.Err, "udpcli mcast test: %v\n", m.Err)
 			}
 		}
 		if useDiscovery {
 			stop, err := t.Discover(ctx, multicast.DiscoverConfig{Interfaces: f.ifaces, OnError: func(err error) {
-				fmt.Fprintf(io.err, "udpcli mcast test: %v\n", err)
+				fmt.Fprintf(io.Err, "udpcli mcast test: %v\n", err)
 			}})
 			if err != nil {
 				if len(peers) == 0 {
-					return failed(err)
+					return cli.Failed(err)
 				}
-				fmt.Fprintf(io.err, "udpcli mcast test: %v (going on with the listed peers)\n", err)
+				fmt.Fprintf(io.Err, "udpcli mcast test: %v (going on with the listed peers)\n", err)
 			} else {
 				defer stop()
 			}
@@ -216,7 +145,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args 
 			if useDiscovery {
 				disc = " + discovery"
 			}
-			fmt.Fprintf(io.out, "MCAST TEST %v%s on %s, %s, ttl %d, %s listed%s, %s probes every %v (session %s)\n",
+			fmt.Fprintf(io.Out, "MCAST TEST %v%s on %s, %s, ttl %d, %s listed%s, %s probes every %v (session %s)\n",
 				group, sourceSuffix(src), ifaceNames(t.Conn().Interfaces()), role, f.ttl, plural(len(peers), "peer"), disc,
 				countString(n), iv, wire.SessionString(t.Session()))
 		}
@@ -227,10 +156,10 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args 
 			}
 			enc.Encode(summaryJSON(r, *maxLoss))
 		} else {
-			writeSummary(io.out, r, *maxLoss)
+			writeSummary(io.Out, r, *maxLoss)
 		}
 		if !r.OK(*maxLoss) {
-			return failed(nil)
+			return cli.Failed(nil)
 		}
 		return nil
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/udpkit/udpkit/internal/cli"
 	"net"
 	"net/netip"
 	"strconv"
@@ -59,7 +60,7 @@ func TestParsePeer(t *testing.T) {
 		{"198.18.0.11:0", g4, "", true},
 	}
 	for _, tc := range tests {
-		got, err := parsePeer(tc.in, tc.group)
+		got, err := parseOnePeer(tc.in, tc.group)
 		if tc.bad != (err != nil) || !tc.bad && got.String() != tc.want {
 			t.Errorf("parsePeer(%q) = %v, %v", tc.in, got, err)
 		}
@@ -80,35 +81,35 @@ func TestMcastUsage(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"mcast"}, exitUsage, "missing subcommand"},
-		{[]string{"mcast", "frob"}, exitUsage, "unknown subcommand"},
-		{[]string{"mcast", "listen"}, exitUsage, "exactly one GROUP"},
-		{[]string{"mcast", "listen", "10.1.1.1:5"}, exitUsage, "not a multicast address"},
-		{[]string{"mcast", "send", "239.1.1.1:5", "--ttl", "0"}, exitUsage, "--ttl 0"},
-		{[]string{"mcast", "test", "239.1.1.1:5", "--max-loss", "101"}, exitUsage, "--max-loss"},
-		{[]string{"mcast", "test", "239.1.1.1:5", "fd00::1"}, exitUsage, "family"},
-		{[]string{"mcast", "test", "239.1.1.1:5", "--source", "239.1.1.2"}, exitUsage, "--source"},
-		{[]string{"mcast", "test", "--bogus"}, exitUsage, "unknown flag"},
-		{[]string{"mcast", "test", "--help"}, exitOK, "omping-style"},
-		{[]string{"mcast", "test", "239.1.1.1:5", "-s", "65468"}, exitUsage, "-s/--size 65468 out of range 0..65467"},
-		{[]string{"mcast", "test", "239.1.1.1:5", "-s", "-1"}, exitUsage, "-s/--size -1"},
-		{[]string{"mcast", "test", "239.1.1.1:5", "--datagram-size", "39"}, exitUsage, "--datagram-size 39 out of range 40..65507"},
-		{[]string{"mcast", "test", "239.1.1.1:5", "-s", "1", "--datagram-size", "100"}, exitUsage, "exclude"},
-		{[]string{"mcast", "--help"}, exitOK, "Subcommands"},
-		{[]string{"mcast", "--help"}, exitOK, "-h, --help"},
-		{[]string{"mcast", "test", "239.255.0.1:9797", "239.1.1.1"}, exitUsage, "is a multicast address"},
-		{[]string{"mcast", "test", "239.255.0.1:9797", "0.0.0.0"}, exitUsage, "unspecified"},
-		{[]string{"mcast", "test", "239.255.0.1:9797", "255.255.255.255"}, exitUsage, "broadcast"},
-		{[]string{"mcast", "test", "239.255.0.1:9797", "--no-join", "--source", "198.18.0.10"}, exitUsage, "--source with --no-join"},
-		{[]string{"mcast", "test", "239.255.0.1:0"}, exitUsage, "port 0 cannot be joined"},
-		{[]string{"mcast", "listen", "239.9.9.9:5000", "-c", "-1"}, exitUsage, "--count -1"},
-		{[]string{"mcast", "listen"}, exitUsage, "Run 'udpcli mcast listen --help'"},
-		{[]string{"mcast", "send", "239.1.1.1:5", "-c", "-1"}, exitUsage, "Run 'udpcli mcast send --help'"},
-		{[]string{"mcast", "test", "--bogus"}, exitUsage, "udpcli mcast test: unknown flag"},
+		{[]string{"mcast"}, cli.ExitUsage, "missing subcommand"},
+		{[]string{"mcast", "frob"}, cli.ExitUsage, "unknown subcommand"},
+		{[]string{"mcast", "listen"}, cli.ExitUsage, "exactly one GROUP"},
+		{[]string{"mcast", "listen", "10.1.1.1:5"}, cli.ExitUsage, "not a multicast address"},
+		{[]string{"mcast", "send", "239.1.1.1:5", "--ttl", "0"}, cli.ExitUsage, "--ttl 0"},
+		{[]string{"mcast", "test", "239.1.1.1:5", "--max-loss", "101"}, cli.ExitUsage, "--max-loss"},
+		{[]string{"mcast", "test", "239.1.1.1:5", "fd00::1"}, cli.ExitUsage, "family"},
+		{[]string{"mcast", "test", "239.1.1.1:5", "--source", "239.1.1.2"}, cli.ExitUsage, "--source"},
+		{[]string{"mcast", "test", "--bogus"}, cli.ExitUsage, "unknown flag"},
+		{[]string{"mcast", "test", "--help"}, cli.ExitOK, "omping-style"},
+		{[]string{"mcast", "test", "239.1.1.1:5", "-s", "65468"}, cli.ExitUsage, "-s/--size 65468 out of range 0..65467"},
+		{[]string{"mcast", "test", "239.1.1.1:5", "-s", "-1"}, cli.ExitUsage, "-s/--size -1"},
+		{[]string{"mcast", "test", "239.1.1.1:5", "--datagram-size", "39"}, cli.ExitUsage, "--datagram-size 39 out of range 40..65507"},
+		{[]string{"mcast", "test", "239.1.1.1:5", "-s", "1", "--datagram-size", "100"}, cli.ExitUsage, "exclude"},
+		{[]string{"mcast", "--help"}, cli.ExitOK, "Subcommands"},
+		{[]string{"mcast", "--help"}, cli.ExitOK, "-h, --help"},
+		{[]string{"mcast", "test", "239.255.0.1:9797", "239.1.1.1"}, cli.ExitUsage, "is a multicast address"},
+		{[]string{"mcast", "test", "239.255.0.1:9797", "0.0.0.0"}, cli.ExitUsage, "unspecified"},
+		{[]string{"mcast", "test", "239.255.0.1:9797", "255.255.255.255"}, cli.ExitUsage, "broadcast"},
+		{[]string{"mcast", "test", "239.255.0.1:9797", "--no-join", "--source", "198.18.0.10"}, cli.ExitUsage, "--source with --no-join"},
+		{[]string{"mcast", "test", "239.255.0.1:0"}, cli.ExitUsage, "port 0 cannot be joined"},
+		{[]string{"mcast", "listen", "239.9.9.9:5000", "-c", "-1"}, cli.ExitUsage, "--count -1"},
+		{[]string{"mcast", "listen"}, cli.ExitUsage, "Run 'udpcli mcast listen --help'"},
+		{[]string{"mcast", "send", "239.1.1.1:5", "-c", "-1"}, cli.ExitUsage, "Run 'udpcli mcast send --help'"},
+		{[]string{"mcast", "test", "--bogus"}, cli.ExitUsage, "udpcli mcast test: unknown flag"},
 	}
 	for _, tc := range tests {
 		var out, errb bytes.Buffer
-		code := run(context.Background(), tc.args, stdio{in: strings.NewReader(""), out: &out, err: &errb})
+		code := run(context.Background(), tc.args, cli.IO{In: strings.NewReader(""), Out: &out, Err: &errb})
 		if code != tc.code || !strings.Contains(out.String()+errb.String(), tc.msg) {
 			t.Errorf("%v: exit %d, want %d with %q\nstdout: %s\nstderr: %s", tc.args, code, tc.code, tc.msg, out.String(), errb.String())
 		}
@@ -142,13 +143,13 @@ func TestMcastTestUnicastOnlyLoopback(t *testing.T) {
 		wg.Go(func() {
 			args := []string{"mcast", "test", "239.255.1.1:" + strconv.Itoa(ports[0]), "127.0.0.1:" + strconv.Itoa(ports[1]),
 				"--no-join", "-I", "lo", "-c", "5", "-i", "0.01", "-v"}
-			codes[k] = run(ctx, args, stdio{in: strings.NewReader(""), out: &outs[k], err: &errs[k]})
+			codes[k] = run(ctx, args, cli.IO{In: strings.NewReader(""), Out: &outs[k], Err: &errs[k]})
 		})
 	}
 	wg.Wait()
 	for k := range 2 {
 		out := outs[k].String()
-		if codes[k] != exitOK || !strings.Contains(out, "unicast   : xmt/rcv/%loss = 5/5/0%") ||
+		if codes[k] != cli.ExitOK || !strings.Contains(out, "unicast   : xmt/rcv/%loss = 5/5/0%") ||
 			!strings.Contains(out, "reply seq=5") || strings.Contains(out, "multicast :") {
 			t.Errorf("participant %d: exit %d\n%s%s", k, codes[k], out, errs[k].String())
 		}
@@ -168,11 +169,11 @@ func TestParsePeerUnresolved(t *testing.T) {
 		return nil, &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
 	}
 	var out, errb bytes.Buffer
-	code := run(context.Background(), []string{"mcast", "test", "239.255.0.1:9797", "nosuchhost"}, stdio{in: strings.NewReader(""), out: &out, err: &errb})
-	if code != exitUsage || !strings.Contains(errb.String(), `peer "nosuchhost": the name could not be resolved`) {
+	code := run(context.Background(), []string{"mcast", "test", "239.255.0.1:9797", "nosuchhost"}, cli.IO{In: strings.NewReader(""), Out: &out, Err: &errb})
+	if code != cli.ExitUsage || !strings.Contains(errb.String(), `peer "nosuchhost": the name could not be resolved`) {
 		t.Errorf("exit %d, stderr %q", code, errb.String())
 	}
-	if got, err := parsePeer("peer-b", netip.MustParseAddrPort("239.1.1.1:7")); err != nil || got.String() != "198.18.0.11:7" {
+	if got, err := parseOnePeer("peer-b", netip.MustParseAddrPort("239.1.1.1:7")); err != nil || got.String() != "198.18.0.11:7" {
 		t.Errorf("parsePeer(peer-b) = %v, %v", got, err)
 	}
 }
@@ -190,4 +191,13 @@ func TestMcastGrammar(t *testing.T) {
 	if s := kindLine(k); !strings.Contains(s, "30/30/0% from seq 21") {
 		t.Errorf("kindLine = %q", s)
 	}
+}
+
+// parseOnePeer is parsePeers of a list of one.
+func parseOnePeer(s string, group netip.AddrPort) (netip.AddrPort, error) {
+	ps, err := parsePeers([]string{s}, group)
+	if err != nil || len(ps) != 1 {
+		return netip.AddrPort{}, err
+	}
+	return ps[0], nil
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/udpkit/udpkit/internal/cli"
 )
 
 // fmtMs formats a duration in milliseconds with ping's precision: three
@@ -91,14 +93,14 @@ func msString(d time.Duration) string {
 }
 
 // statusRequests turns the signals that ask for an interim status line
-// (io.status: SIGQUIT, SIGUSR1, SIGINFO) into the Status channel of
+// (io.Status: SIGQUIT, SIGUSR1, SIGINFO) into the Status channel of
 // client.Bench and client.PingRun, until ctx ends.
-func statusRequests(ctx context.Context, io stdio) <-chan struct{} {
+func statusRequests(ctx context.Context, io cli.IO) <-chan struct{} {
 	status := make(chan struct{}, 1)
 	go func() {
 		for {
 			select {
-			case <-io.status:
+			case <-io.Status:
 				select {
 				case status <- struct{}{}:
 				default:

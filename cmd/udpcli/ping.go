@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
@@ -19,48 +20,12 @@ import (
 )
 
 func init() {
-	register(&command{
-		name:    "ping",
-		summary: "measure round trips to a udpkit server, like ping",
-		usage: `Usage: udpcli ping [flags] HOST:PORT
-
-Send a PING to the udpkit server at HOST:PORT every -i seconds and print
-each PONG, the way ping(8) does. The server answers a PING at once, without
-running its handler. A probe does not wait for the previous reply; a late
-reply still counts, a repeated one is marked (DUP!). When nothing listens
-(ICMP port unreachable), each probe prints "Destination Port Unreachable"
-and counts as an error; when the host or its network cannot be reached
-(ICMP host or network unreachable, or no ARP answer on the LAN), "Destination
-Host Unreachable".
-
-Output:
-  PING 127.0.0.1:9797 (127.0.0.1:9797) 56 bytes of data.
-  72 bytes from 127.0.0.1:9797: seq=1 time=0.045 ms
-
-  --- 127.0.0.1:9797 ping statistics ---
-  5 packets transmitted, 5 received, 0% packet loss, time 4005ms
-  rtt min/avg/max/mdev = 0.031/0.045/0.060/0.010 ms
-
-The byte count is the PONG's: the 16-byte header and -s bytes of padding.
-mdev is the population standard deviation. With --json: one object per
-reply or error ("type":"reply"|"error") and a "summary" object at the end.
-
-Ctrl-C prints the summary. SIGQUIT (Ctrl-\), SIGUSR1 or SIGINFO (Ctrl-T
-on BSD and macOS) print a status line on stderr and the run goes on:
-  5/5 packets, 0% loss, min/avg/ewma/max = 0.031/0.045/0.043/0.060 ms
-(ewma: the moving average of the round trips, as iputils ping).
-A stdout that cannot be written (> /dev/full) stops ping with status 1.
-
-Exit status: 0 some reply came (with -w and -c:
-all -c of them); 1 no reply, or a network error (no route, every
-address of the name refused); 2 usage error or bad address.
-
-Examples:
-  udpcli ping 127.0.0.1:9797
-  udpcli ping -c 5 -i 0.2 [::1]:9797
-  udpcli ping -c 3 -q --json server.lan:9797`,
-		setup:  setupPing,
-		status: true,
+	app.Register(&cli.Command{
+		Name:    "ping",
+		Summary: "measure round trips to a udpkit server, like ping",
+		Usage:   helpText("ping"),
+		Setup:   setupPing,
+		Status:  true,
 	})
 }
 
@@ -75,7 +40,7 @@ type pingOptions struct {
 	keys     *auth.Keyring // --key-file: nil means unauthenticated
 }
 
-func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	var o pingOptions
 	fs.IntVarP(&o.count, "count", "c", 0, "stop after sending this many probes (0: until Ctrl-C or -w)")
 	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "seconds between probes (0.2 or 200ms)")
@@ -85,11 +50,11 @@ func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []str
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only the first line and the summary")
 	fs.BoolVar(&o.json, "json", false, "write JSON Lines: one object per reply and a summary object")
 	loadKeys := cliflag.KeyFile(fs)
-	return func(ctx context.Context, io stdio, args []string) error {
+	return func(ctx context.Context, io cli.IO, args []string) error {
 		o.interval, o.wait, o.deadline = *interval, *wait, *deadline
 		var err error
 		if o.keys, _, err = loadKeys(); err != nil {
-			return usagef("%v", err)
+			return cli.Usagef("%v", err)
 		}
 		return runPing(ctx, io, args, o)
 	}
@@ -106,23 +71,23 @@ type pingRecordJSON struct {
 	Error string   `json:"error,omitempty"`
 }
 
-func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) error {
+func runPing(ctx context.Context, sio cli.IO, args []string, o pingOptions) error {
 	switch {
 	case len(args) == 0:
-		return usagef("missing HOST:PORT")
+		return cli.Usagef("missing HOST:PORT")
 	case len(args) > 1:
 		if hint := splitPortHint(args); hint != "" && len(args) == 2 {
-			return usagef("too many arguments: want one HOST:PORT, such as %s", hint)
+			return cli.Usagef("too many arguments: want one HOST:PORT, such as %s", hint)
 		}
-		return usagef("too many arguments: want one HOST:PORT")
+		return cli.Usagef("too many arguments: want one HOST:PORT")
 	case o.count < 0:
-		return usagef("-c %d: want 0 or more", o.count)
+		return cli.Usagef("-c %d: want 0 or more", o.count)
 	case o.interval < time.Millisecond:
-		return usagef("-i: the interval must be at least 0.001 s")
+		return cli.Usagef("-i: the interval must be at least 0.001 s")
 	case o.wait <= 0:
-		return usagef("-W: the wait must be more than 0")
+		return cli.Usagef("-W: the wait must be more than 0")
 	case o.size < 0 || o.size > wire.MaxDatagram-wire.HeaderLen:
-		return usagef("-s %d: want 0 to %d", o.size, wire.MaxDatagram-wire.HeaderLen)
+		return cli.Usagef("-s %d: want 0 to %d", o.size, wire.MaxDatagram-wire.HeaderLen)
 	}
 	trailer := 0
 	if o.keys != nil {
@@ -142,23 +107,23 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 	// Ethernet frame) without answering: it cannot echo one smaller.
 	oversized := wire.HeaderLen+o.size > wire.DefaultMaxDatagram
 	if oversized {
-		fmt.Fprintf(stdio.err, "udpcli ping: note: a %d-byte PING is larger than udpserver accepts by default (%d bytes, --max-size) and than one Ethernet frame holds: a server with that limit drops it unanswered\n",
+		fmt.Fprintf(sio.Err, "udpcli ping: note: a %d-byte PING is larger than udpserver accepts by default (%d bytes, --max-size) and than one Ethernet frame holds: a server with that limit drops it unanswered\n",
 			wire.HeaderLen+o.size, wire.DefaultMaxDatagram)
 	}
 	from := c.RemoteAddr().String()
-	enc := json.NewEncoder(stdio.out)
+	enc := json.NewEncoder(sio.Out)
 	if !o.json {
-		fmt.Fprintf(stdio.out, "PING %s (%s) %d bytes of data.\n", args[0], from, o.size)
+		fmt.Fprintf(sio.Out, "PING %s (%s) %d bytes of data.\n", args[0], from, o.size)
 	}
 	st, loopErr := c.PingRun(ctx, client.PingRunConfig{Count: o.count, Interval: o.interval, Wait: o.wait,
-		Deadline: o.deadline, Body: body, Status: statusRequests(ctx, stdio), OnStatus: func(s client.PingStats) {
+		Deadline: o.deadline, Body: body, Status: statusRequests(ctx, sio), OnStatus: func(s client.PingStats) {
 			// SIGQUIT, SIGUSR1 or SIGINFO: iputils ping's status line.
 			line := fmt.Sprintf("%d/%d packets, %d%% loss", s.Received, s.Transmitted, int(s.Loss()))
 			if len(s.RTTs) > 0 {
 				minR, avg, maxR, _ := s.RTT()
 				line += fmt.Sprintf(", min/avg/ewma/max = %.3f/%.3f/%.3f/%.3f ms", msNumber(minR), float64(avg)/1e6, float64(s.EWMA)/1e6, msNumber(maxR))
 			}
-			fmt.Fprintln(stdio.err, line)
+			fmt.Fprintln(sio.Err, line)
 		}, OnReply: func(seq int, p client.Pong) {
 			rec := pingRecordJSON{Type: "reply", Seq: seq, ID: wire.IDString(p.ID), Addr: from}
 			var line string
@@ -182,20 +147,20 @@ func runPing(ctx context.Context, stdio stdio, args []string, o pingOptions) err
 			case o.json:
 				enc.Encode(rec)
 			default:
-				fmt.Fprintln(stdio.out, line)
+				fmt.Fprintln(sio.Out, line)
 			}
 		}})
-	printPingSummary(stdio.out, enc, o.json, args[0], from, st)
+	printPingSummary(sio.Out, enc, o.json, args[0], from, st)
 	switch {
 	case loopErr != nil:
-		return failed(loopErr)
+		return cli.Failed(loopErr)
 	case st.Received == 0 && oversized:
-		return failed(fmt.Errorf("no reply to %d-byte PINGs: more than the server's default limit of %d bytes (try -s %d or less, or udpserver --max-size)",
+		return cli.Failed(fmt.Errorf("no reply to %d-byte PINGs: more than the server's default limit of %d bytes (try -s %d or less, or udpserver --max-size)",
 			wire.HeaderLen+o.size, wire.DefaultMaxDatagram, wire.DefaultMaxDatagram-wire.HeaderLen))
 	case st.Received == 0:
-		return failed(nil)
+		return cli.Failed(nil)
 	case o.deadline > 0 && o.count > 0 && st.Received < o.count:
-		return failed(nil)
+		return cli.Failed(nil)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/client/clienttest"
+	"github.com/udpkit/udpkit/internal/cli"
 )
 
 func TestPingCount(t *testing.T) {
@@ -98,7 +99,7 @@ func TestPingInterrupted(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	var out lockedBuffer
-	code := run(ctx, []string{"ping", "-i", "0.01", r.Addr()}, stdio{in: strings.NewReader(""), out: &out, err: &out})
+	code := run(ctx, []string{"ping", "-i", "0.01", r.Addr()}, cli.IO{In: strings.NewReader(""), Out: &out, Err: &out})
 	if code != 0 || !strings.Contains(out.String(), "ping statistics") {
 		t.Errorf("exit %d:\n%s", code, out.String())
 	}

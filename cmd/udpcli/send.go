@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
@@ -21,81 +22,11 @@ import (
 )
 
 func init() {
-	register(&command{
-		name:    "send",
-		summary: "send datagrams and report whether each was acknowledged",
-		usage: `Usage: udpcli send [flags] HOST:PORT [MESSAGE]
-       udpcli send [flags] --service SERVICE [MESSAGE]
-
-Send MESSAGE, or every line of standard input when MESSAGE is absent or "-"
-(one datagram per line, without the newline; a trailing CR is dropped too),
-to the udpkit server at HOST:PORT and report each outcome as it arrives:
-acknowledged, rejected by the server, refused (nothing listens there: ICMP
-port unreachable), or timed out after every retransmission.
-
-Each datagram is retransmitted unchanged until the server answers: first
-after --timeout (times a random 1-1.5), then twice as long each time, at
-most 4 s apart, --retries times. After the first measured round trip the
-first timeout adapts to it. Lines are sent with up to --window datagrams in
-flight, starting with one until a round trip was measured.
-
-HOST:PORT is a name or an address with a port: 127.0.0.1:9797,
-[::1]:9797, server.lan:9797 (the udpkit server's default port is 9797).
-
-A refusal ends the run at once: the datagrams in flight are reported as
-refused and the rest of the input is not read.
-
-Lines longer than a datagram holds (1456 bytes of payload) are reported as
-errors with their line number and not sent; the others go on.
-
-Output: one line per datagram on stdout, in the order the answers come:
-  1: acked in 0.213 ms (1 attempt)
-  2: timed out after 6 attempts (10.3 s)
-then a summary on stderr: "200 lines: 198 acknowledged, 2 failed", with
-"(N too long, not sent)" after it when some lines were too long.
-With --json, one object per datagram: {"seq":1,"id":"7c1e...","status":"acked",
-"attempts":1,"rtt_ms":0.213,"elapsed_ms":0.213}; status is acked, rejected
-(with "code" and "reason"), refused, timeout, interrupted (Ctrl-C came
-first) or error (with "error"); "busy" and "rate_limited" count the NACK
-busy and rate limited answers that were retried, and with --service "server", "addr" and "failovers" say which
-server answered and how many failed the datagram before.
-
-Exit status: 0 every datagram was acknowledged; 1 some were not (timed out,
-refused, rejected), or a network error (no route to the address); 2 usage
-error or bad input (bad address, unknown host, line too long).
-
-With --service SERVICE instead of HOST:PORT, udpcli send looks for the
-servers of SERVICE on the LAN (as 'udpcli discover' does) and sends to the
-first that answered. When a datagram times out there, is refused, or gets
-NACK "busy", it is retransmitted to the next server with the same message
-ID, from the same port, and the datagrams after it follow. A server gets
-at most 2 unanswered transmissions of a datagram before it moves on, so a
-server that goes silent costs a few hundred milliseconds, not the whole
-retry budget; --retries is the budget of each datagram across all servers
-(at most --retries+1 transmissions in all). Each line then
-says which server acknowledged it ("acked by kitchen ..."; --json adds
-"server", "addr" and "failovers"). A server that stores into a shared
-stream (udpserver --forward) stores a datagram once, whichever server it
-reached.
-
-A NACK "busy" (the server cannot take the datagram now: overloaded, its
-storage did not confirm it, or this sender's exactly-once share is full)
-or "rate limited" (slow down) is retransmitted, same ID, a whole timeout
-after it came, within --retries, with the window halved; the summary
-counts them. When the retries run out, the line says why ("failed: rate
-limited by the server after 6 tries ..."), and a hint on stderr says what
-to do when lines failed on NACK busy. At udpserver's defaults one socket
-may start 16384 messages in any 120 s (its exactly-once share, udpserver
---dedup-per-source); lines past that fail with NACK busy.
-
-Examples:
-  echo hi | udpcli send 127.0.0.1:9797
-  seq 1000 | udpcli send --service _udpkit._udp --retries 15
-  udpcli send --json [::1]:9797 hello
-  seq 200 | udpcli send --window 16 127.0.0.1:9797
-  udpcli send --retries 10 --timeout 0.5 sensor.lan:9797 "temp=21.5"
-  udpcli send -f reading.bin 127.0.0.1:9797     # binary, one datagram`,
-		setup: setupSend,
+	app.Register(&cli.Command{
+		Name:    "send",
+		Summary: "send datagrams and report whether each was acknowledged",
+		Usage:   helpText("send"),
+		Setup:   setupSend,
 	})
 }
 
@@ -110,7 +41,7 @@ type sendOptions struct {
 	keys    *auth.Keyring  // --key-file: nil means unauthenticated
 }
 
-func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	var o sendOptions
 	fs.IntVar(&o.retries, "retries", client.DefaultRetries, "retransmissions of each datagram after the first send (0: none); with --service, across all servers")
 	timeout := cliflag.Seconds(fs, "timeout", "W", client.DefaultInitialTimeout, "first retransmission timeout, as ping's -W: seconds (0.5) or a duration (200ms)")
@@ -124,11 +55,11 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []str
 	// per-reply timeout), and -w, ping's deadline, is --window here.
 	cliflag.Alias(fs, "timeout", "t")
 	cliflag.Alias(fs, "window", "w")
-	return func(ctx context.Context, io stdio, args []string) error {
+	return func(ctx context.Context, io cli.IO, args []string) error {
 		o.timeout = *timeout
 		var err error
 		if o.keys, _, err = loadKeys(); err != nil {
-			return usagef("%v", err)
+			return cli.Usagef("%v", err)
 		}
 		return runSend(ctx, io, args, o)
 	}
@@ -152,11 +83,11 @@ type sendRecord struct {
 	Failovers   int      `json:"failovers,omitempty"`
 }
 
-func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) error {
+func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) error {
 	if o.service.name != "" {
 		if len(args) > 0 {
 			if _, err := netip.ParseAddrPort(args[0]); err == nil {
-				return usagef("give either HOST:PORT or --service, not both (%s would be sent as the message)", args[0])
+				return cli.Usagef("give either HOST:PORT or --service, not both (%s would be sent as the message)", args[0])
 			}
 		}
 		// No HOST:PORT: the servers are discovered.
@@ -164,21 +95,21 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	}
 	switch {
 	case len(args) == 0:
-		return usagef("missing HOST:PORT")
+		return cli.Usagef("missing HOST:PORT")
 	case len(args) > 2 && o.service.name != "":
-		return usagef("too many arguments: with --service, give at most MESSAGE (quoted), or send lines on stdin")
+		return cli.Usagef("too many arguments: with --service, give at most MESSAGE (quoted), or send lines on stdin")
 	case len(args) > 1 && o.service.name == "" && splitPortHint(args) != "":
-		return usagef("%q has no port and %q looks like one: did you mean %s?", args[0], args[1], splitPortHint(args))
+		return cli.Usagef("%q has no port and %q looks like one: did you mean %s?", args[0], args[1], splitPortHint(args))
 	case len(args) > 2:
-		return usagef("too many arguments: quote the message (udpcli send HOST:PORT \"hello world\") or send lines on stdin")
+		return cli.Usagef("too many arguments: quote the message (udpcli send HOST:PORT \"hello world\") or send lines on stdin")
 	case o.retries < 0:
-		return usagef("--retries %d: want 0 or more", o.retries)
+		return cli.Usagef("--retries %d: want 0 or more", o.retries)
 	case o.window < 1 || o.window > client.MaxWindow:
-		return usagef("--window %d: want 1 to %d", o.window, client.MaxWindow)
+		return cli.Usagef("--window %d: want 1 to %d", o.window, client.MaxWindow)
 	case o.timeout <= 0:
-		return usagef("--timeout must be more than 0")
+		return cli.Usagef("--timeout must be more than 0")
 	case o.file != "" && len(args) == 2:
-		return usagef("give either MESSAGE or --file, not both")
+		return cli.Usagef("give either MESSAGE or --file, not both")
 	}
 	maxPayload := wire.DefaultMaxDatagram - wire.HeaderLen
 	if o.keys != nil {
@@ -187,8 +118,8 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	var whole []byte // --file: the one datagram
 	if o.file != "" {
 		var err error
-		if whole, err = readWhole(stdio.in, o.file, maxPayload); err != nil {
-			return usagef("--file %s: %v", o.file, err)
+		if whole, err = readWhole(sio.In, o.file, maxPayload); err != nil {
+			return cli.Usagef("--file %s: %v", o.file, err)
 		}
 	}
 	cfg := client.Config{InitialTimeout: o.timeout, Retries: o.retries, Window: o.window, Keys: o.keys}
@@ -200,7 +131,7 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	}
 	var sendAll func(ctx context.Context, payloads iter.Seq[[]byte], fn func(i int, r client.Result, via *client.ServiceResult, err error)) error
 	if o.service.name != "" {
-		sc, err := dialService(ctx, stdio, o.service, cfg)
+		sc, err := dialService(ctx, sio, o.service, cfg)
 		if err != nil {
 			return err
 		}
@@ -226,13 +157,13 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	} else if len(args) == 2 && args[1] != "-" {
 		payloads = func(yield func([]byte) bool) { yield([]byte(args[1])) }
 	} else {
-		lines = client.NewLines(stdio.in, maxPayload)
+		lines = client.NewLines(sio.In, maxPayload)
 		payloads = lines.All
 	}
 
 	var total, acked, failedN, badInput, busy, limited int
 	failedBusy := map[string]int{} // lines that failed on NACK busy, by its text
-	enc := json.NewEncoder(stdio.out)
+	enc := json.NewEncoder(sio.Out)
 	report := func(i int, r client.Result, via *client.ServiceResult, err error) {
 		seq := i + 1
 		total++
@@ -245,12 +176,16 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 			by = "by " + via.Server + " "
 		}
 		var text string
-		var re *client.RejectedError
-		switch {
-		case err == nil:
+		outcome := client.OutcomeOf(err)
+		rec.Status = outcome.String()
+		if outcome != client.Acked {
+			failedN++
+		}
+		switch outcome {
+		case client.Acked:
 			acked++
 			rtt := msNumber(r.RTT)
-			rec.Status, rec.RTTms = "acked", &rtt
+			rec.RTTms = &rtt
 			// The time until the ACK; after retransmissions that is not
 			// the round trip, which then follows in brackets.
 			switch {
@@ -264,11 +199,12 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 			if via != nil && via.Failovers > 0 {
 				text += fmt.Sprintf(" after %s", plural(via.Failovers, "failover"))
 			}
-		case errors.As(err, &re):
-			failedN++
+		case client.Rejected:
+			var re *client.RejectedError
+			errors.As(err, &re)
 			code, reason := int(re.Code), oneLine(re.Reason)
 			rtt := msNumber(r.RTT)
-			rec.Status, rec.Code, rec.Reason, rec.RTTms, rec.Error = "rejected", &code, &reason, &rtt, oneLine(err.Error())
+			rec.Code, rec.Reason, rec.RTTms, rec.Error = &code, &reason, &rtt, oneLine(err.Error())
 			text = fmt.Sprintf("rejected (%v)", re.Code)
 			if reason != "" {
 				text += ": " + reason
@@ -284,24 +220,19 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 			if re.Code == wire.CodeBusy {
 				failedBusy[re.Reason]++
 			}
-		case errors.Is(err, client.ErrRefused):
-			failedN++
-			rec.Status, rec.Error = "refused", err.Error()
+		case client.Refused:
+			rec.Error = err.Error()
 			text = "refused: " + err.Error()
-		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		case client.Interrupted:
 			// Ctrl-C with the answer outstanding: not the network's verdict.
-			failedN++
-			rec.Status = "interrupted"
 			text = "interrupted"
-		case errors.Is(err, client.ErrTimeout):
-			failedN++
-			rec.Status, rec.Error = "timeout", err.Error()
+		case client.TimedOut:
+			rec.Error = err.Error()
 			text = fmt.Sprintf("timed out after %s (%.1f s)", plural(r.Attempts, "attempt"), r.Elapsed.Seconds())
 			if r.Busy > 0 || r.RateLimited > 0 {
 				text += " after " + nackCounts(r)
 			}
 		default:
-			failedN++
 			if errors.Is(err, client.ErrTooLarge) {
 				badInput++
 				if n, ok := lines.TooLong(seq); ok {
@@ -310,7 +241,7 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 					err = fmt.Errorf("message is %d bytes; a datagram holds at most %d bytes of payload", len(args[len(args)-1]), maxPayload)
 				}
 			}
-			rec.Status, rec.Error = "error", err.Error()
+			rec.Error = err.Error()
 			text = "error: " + err.Error()
 		}
 		switch {
@@ -318,7 +249,7 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 		case o.json:
 			enc.Encode(rec)
 		default:
-			fmt.Fprintf(stdio.out, "%d: %s\n", seq, text)
+			fmt.Fprintf(sio.Out, "%d: %s\n", seq, text)
 		}
 	}
 
@@ -329,7 +260,7 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	if lines != nil && total == 0 && runErr == nil && ctx.Err() == nil {
 		// Nothing to send is a mistake, not a success: a script whose
 		// input came out empty must notice.
-		return usagef("no message: stdin was empty (give MESSAGE, --file, or lines on stdin)")
+		return cli.Usagef("no message: stdin was empty (give MESSAGE, --file, or lines on stdin)")
 	}
 	summary := sendSummary(lines != nil, total, acked, failedN, badInput)
 	if busy > 0 {
@@ -338,24 +269,24 @@ func runSend(ctx context.Context, stdio stdio, args []string, o sendOptions) err
 	if limited > 0 {
 		summary += fmt.Sprintf("; %d NACK rate limited retried", limited)
 	}
-	fmt.Fprintln(stdio.err, summary)
+	fmt.Fprintln(sio.Err, summary)
 	if h := busyHint(failedBusy); h != "" {
-		fmt.Fprintln(stdio.err, h)
+		fmt.Fprintln(sio.Err, h)
 	}
-	switch {
-	case errors.Is(runErr, client.ErrRefused):
+	switch outcome := client.OutcomeOf(runErr); {
+	case outcome == client.Refused:
 		if lines != nil {
 			runErr = fmt.Errorf("%w; the rest of the input was not sent", runErr)
 		}
-		return failed(runErr)
-	case errors.Is(runErr, context.Canceled), errors.Is(runErr, context.DeadlineExceeded):
-		return failed(errors.New("interrupted"))
+		return cli.Failed(runErr)
+	case outcome == client.Interrupted:
+		return cli.Failed(errors.New("interrupted"))
 	case runErr != nil:
-		return &exitError{code: exitUsage, err: runErr}
+		return &cli.ExitError{Code: cli.ExitUsage, Err: runErr}
 	case badInput > 0:
-		return &exitError{code: exitUsage}
+		return &cli.ExitError{Code: cli.ExitUsage}
 	case failedN > 0:
-		return failed(nil)
+		return cli.Failed(nil)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"github.com/udpkit/udpkit/internal/cli"
 
 	"github.com/udpkit/udpkit/client"
 	"github.com/udpkit/udpkit/discovery"
@@ -33,26 +34,26 @@ func (o *serviceOptions) register(fs *pflag.FlagSet) {
 }
 
 // dialService finds the servers and says which on stderr.
-func dialService(ctx context.Context, stdio stdio, o serviceOptions, cfg client.Config) (*client.ServiceClient, error) {
+func dialService(ctx context.Context, sio cli.IO, o serviceOptions, cfg client.Config) (*client.ServiceClient, error) {
 	if err := wire.ValidateService(o.name); err != nil {
-		return nil, usagef("--service %q: %v", o.name, err)
+		return nil, cli.Usagef("--service %q: %v", o.name, err)
 	}
 	if *o.wait <= 0 || o.count < 0 {
-		return nil, usagef("--discover-time must be more than 0 and --servers 0 or more")
+		return nil, cli.Usagef("--discover-time must be more than 0 and --servers 0 or more")
 	}
 	sc, err := client.DialService(ctx, o.name, client.ServiceConfig{Client: cfg, Interfaces: o.ifaces, DiscoverTime: *o.wait, Servers: o.count})
 	switch {
 	case errors.Is(err, context.Canceled):
-		return nil, failed(errors.New("interrupted"))
+		return nil, cli.Failed(errors.New("interrupted"))
 	case errors.Is(err, discovery.ErrNoInterface), errors.Is(err, wire.ErrInvalidName):
-		return nil, usagef("%v", err)
+		return nil, cli.Usagef("%v", err)
 	case err != nil:
-		return nil, failed(err)
+		return nil, cli.Failed(err)
 	}
 	var names []string
 	for _, in := range sc.Servers() {
 		names = append(names, in.Instance)
 	}
-	fmt.Fprintf(stdio.err, "%s servers: %s\n", o.name, strings.Join(names, ", "))
+	fmt.Fprintf(sio.Err, "%s servers: %s\n", o.name, strings.Join(names, ", "))
 	return sc, nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/client/clienttest"
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -43,7 +44,7 @@ func runCLI(t *testing.T, stdin string, args ...string) (string, string, int) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var out, errb lockedBuffer
-	code := run(ctx, args, stdio{in: strings.NewReader(stdin), out: &out, err: &errb})
+	code := run(ctx, args, cli.IO{In: strings.NewReader(stdin), Out: &out, Err: &errb})
 	return out.String(), errb.String(), code
 }
 
@@ -274,7 +275,7 @@ func TestSendInterrupted(t *testing.T) {
 			args = append(args, "--json")
 		}
 		var out, errb lockedBuffer
-		code := run(ctx, args, stdio{in: strings.NewReader(""), out: &out, err: &errb})
+		code := run(ctx, args, cli.IO{In: strings.NewReader(""), Out: &out, Err: &errb})
 		if code != 1 || !strings.Contains(errb.String(), "udpcli send: interrupted") || strings.Contains(errb.String(), "--help") {
 			t.Errorf("json %v: exit %d, stderr %q", json, code, errb.String())
 		}
@@ -305,7 +306,7 @@ func TestSendSummary(t *testing.T) {
 		}
 	}
 	_, stderr, code := runCLI(t, "", "send", deadPort(t), strings.Repeat("z", 2000))
-	if code != exitUsage || !strings.Contains(stderr, "1 message: 0 acknowledged, 1 failed (1 too long, not sent)\n") {
+	if code != cli.ExitUsage || !strings.Contains(stderr, "1 message: 0 acknowledged, 1 failed (1 too long, not sent)\n") {
 		t.Errorf("too long message: exit %d, stderr %q", code, stderr)
 	}
 }

@@ -11,75 +11,51 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/discovery"
+	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/wire"
 )
 
 func init() {
-	register(&command{
-		name:    "watch",
-		summary: "report udpkit servers coming and going",
-		usage: `Usage: udpcli watch [flags] [SERVICE]
-
-Listens on port 9798 (shared with any server on this host) of every
-selected interface for announcements and goodbyes of SERVICE (default:
-every service) and prints a line when an instance comes up, changes, or
-goes down: at its goodbye, or when its TTL passes without a new
-announcement (a server that was killed). Unless --passive is given, it
-also queries once at the start, so that running servers show up at once.
-Runs until interrupted; exits 0.
-
-Output: one line per event; with -p, the lines of avahi-browse -p -r, in
-its field order and with its meanings:
-  +;IFACE;PROTO;NAME;TYPE;local                        (new: one per protocol)
-  =;IFACE;PROTO;NAME;TYPE;local;HOST;ADDR;PORT;"k=v"   (resolved: one per address;
-                                                        again on a change)
-  -;IFACE;PROTO;NAME;TYPE;local                        (gone: one per protocol)
-PROTO is IPv4 or IPv6; HOST is the address (announcements carry no host
-name), without the zone of a link-local one (IFACE says it); NAME is escaped as avahi does (\032 for a space, \. for a dot).
-With --json, one object per event: the fields of discover --json with the
-event's type, reason and time:
-  {"type":"up","reason":"answer","time":"...","instance":"kitchen",...}
-
-Examples:
-  udpcli watch
-  udpcli watch -p _udpkit._udp
-  udpcli watch -I eth0 --json`,
-		setup: setupWatch,
+	app.Register(&cli.Command{
+		Name:    "watch",
+		Summary: "report udpkit servers coming and going",
+		Usage:   helpText("watch"),
+		Setup:   setupWatch,
 	})
 }
 
-func setupWatch(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []string) error {
+func setupWatch(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	ifaces := new([]string)
 	ifaceFlag(fs, ifaces)
 	asJSON := fs.Bool("json", false, "print one JSON object per event and line")
 	parsable := fs.BoolP("parsable", "p", false, "print avahi-browse style ';'-separated lines starting with +, = or -")
 	passive := fs.Bool("passive", false, "only listen; do not query at the start")
 	loadKeys := cliflag.KeyFile(fs)
-	return func(ctx context.Context, io stdio, args []string) error {
+	return func(ctx context.Context, io cli.IO, args []string) error {
 		if len(args) > 1 {
-			return usagef("at most one SERVICE, got %d arguments", len(args))
+			return cli.Usagef("at most one SERVICE, got %d arguments", len(args))
 		}
 		if *asJSON && *parsable {
-			return usagef("--json and -p exclude each other")
+			return cli.Usagef("--json and -p exclude each other")
 		}
 		service := ""
 		if len(args) == 1 {
 			service = args[0]
 			if err := wire.ValidateService(service); err != nil {
-				return usagef("%v", err)
+				return cli.Usagef("%v", err)
 			}
 		}
 		keys, _, err := loadKeys()
 		if err != nil {
-			return usagef("--key-file: %v", err)
+			return cli.Usagef("--key-file: %v", err)
 		}
 		w, err := discovery.NewWatcher(discovery.WatcherConfig{Interfaces: *ifaces, Passive: *passive, Keys: keys})
 		if err != nil {
 			return err
 		}
 		defer w.Close()
-		enc := json.NewEncoder(io.out)
+		enc := json.NewEncoder(io.Out)
 		return w.Watch(ctx, service, func(e discovery.Event) {
 			switch {
 			case *asJSON:
@@ -93,10 +69,10 @@ func setupWatch(fs *pflag.FlagSet) func(ctx context.Context, io stdio, args []st
 					instanceJSON
 				}{e.Kind.String(), e.Reason, e.Time.UTC().Format(time.RFC3339Nano), toJSON(e.Instance)})
 			case *parsable:
-				printParsable(io.out, e)
+				printParsable(io.Out, e)
 			default:
 				in := e.Instance
-				fmt.Fprintf(io.out, "%s %-6s %-24s %-16s %-10s %s (%s)\n", e.Time.Format("15:04:05.000"), e.Kind,
+				fmt.Fprintf(io.Out, "%s %-6s %-24s %-16s %-10s %s (%s)\n", e.Time.Format("15:04:05.000"), e.Kind,
 					in.Instance, in.Service, in.Interface, addrString(in.Addrs), e.Reason)
 			}
 		})
