@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/udpkit/udpkit/auth"
@@ -202,11 +201,21 @@ type Server struct {
 	// Sockets is how many sockets serve each address given to Serve, for
 	// a *net.UDPConn on Linux: Serve sets SO_REUSEPORT on the socket it is
 	// given and opens Sockets-1 more on the same address, each with its own
-	// Workers, and the kernel spreads senders across them by a hash of
-	// their address and port. It helps when the server has several cores
-	// to spare and traffic comes from many senders; one sender always
-	// lands on one socket. Default 1.
+	// receive queue and its own Workers. A classic BPF program
+	// (SO_ATTACH_REUSEPORT_CBPF) spreads sources across them by a hash of
+	// the source address alone (IPv4 address, IPv6 /64), so that one host
+	// always lands on one socket, whatever its ports: a flooding host fills
+	// only its own socket's queue and the other sockets keep serving the
+	// other hosts (SECURITY.md, BENCHMARKS.md "Floods"). It also helps
+	// when the server has several cores to spare and traffic comes from
+	// many hosts. Default 1.
 	Sockets int
+
+	// SpreadByTuple leaves the choice of socket among Sockets to the
+	// kernel's hash of the source and destination addresses and ports
+	// instead of the source address alone: one host's many ports then
+	// spread over every socket (and so does its flood). Default false.
+	SpreadByTuple bool
 
 	// RateLimit is how many datagrams a second each source may send
 	// (an IPv4 address, or the /64 prefix of an IPv6 address), every kind
@@ -460,50 +469,6 @@ func (s *Server) Serve(pc net.PacketConn) error {
 		return ErrServerClosed
 	}
 	return err
-}
-
-// reusePortSiblings sets SO_REUSEPORT on pc and opens Sockets-1 more
-// sockets on its address.
-func (s *Server) reusePortSiblings(pc net.PacketConn) ([]net.PacketConn, error) {
-	uc, ok := pc.(*net.UDPConn)
-	if !ok {
-		return nil, fmt.Errorf("udpserver: Sockets %d needs a *net.UDPConn, not %T", s.cfg.sockets, pc)
-	}
-	rc, err := uc.SyscallConn()
-	if err != nil {
-		return nil, fmt.Errorf("udpserver: SO_REUSEPORT: %w", err)
-	}
-	if err := setReusePort(rc); err != nil {
-		return nil, fmt.Errorf("udpserver: SO_REUSEPORT: %w", err)
-	}
-	la := uc.LocalAddr().(*net.UDPAddr)
-	network, only6 := "udp4", false
-	if isIPv6Socket(uc, la.AddrPort()) {
-		network = "udp6"
-		if only6, err = v6Only(uc); err != nil {
-			return nil, fmt.Errorf("udpserver: IPV6_V6ONLY: %w", err)
-		}
-	}
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		if network == "udp6" {
-			if err := setV6Only(c, only6); err != nil {
-				return err
-			}
-		}
-		return setReusePort(c)
-	}}
-	var more []net.PacketConn
-	for range s.cfg.sockets - 1 {
-		c, err := lc.ListenPacket(context.Background(), network, la.String())
-		if err != nil {
-			for _, c := range more {
-				c.Close()
-			}
-			return nil, fmt.Errorf("udpserver: open another socket on %v: %w", la, err)
-		}
-		more = append(more, c)
-	}
-	return more, nil
 }
 
 // serve serves one socket with Workers workers.
