@@ -81,7 +81,7 @@ const (
 	// key its tag was made with.
 	FlagAuth Flags = 0x01
 
-	knownFlags = FlagAuth
+	knownFlags = FlagAuth | FlagCookie // FlagCookie: cookie.go
 )
 
 // Code is the reason code of a Nack (byte 5 of the header); it is zero in
@@ -200,6 +200,12 @@ func Parse(b []byte) (Header, []byte, error) {
 		return h, nil, ErrFlags
 	}
 	body := b[HeaderLen:]
+	if h.Flags&FlagCookie != 0 {
+		var err error
+		if body, err = checkCookie(h, body); err != nil {
+			return h, nil, err
+		}
+	}
 	if h.Flags&FlagAuth != 0 {
 		if len(body) < AuthTrailerLen {
 			return h, nil, ErrTrailer
@@ -229,6 +235,8 @@ func Explain(b []byte) error {
 		return fmt.Errorf("%w: %d bytes, need %d", err, len(b), HeaderLen)
 	case ErrTrailer:
 		return fmt.Errorf("%w: %d bytes after the header, need at least %d", err, len(b)-HeaderLen, AuthTrailerLen)
+	case ErrCookie:
+		return fmt.Errorf("%w: flags 0x%02x on %v (code %d), %d bytes after the header", err, uint8(h.Flags), h.Type, h.Code, len(b)-HeaderLen)
 	case ErrVersion:
 		return fmt.Errorf("%w: %d (this peer speaks %d)", err, b[2], Version)
 	case ErrType:
