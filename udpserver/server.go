@@ -218,13 +218,30 @@ type Server struct {
 	SpreadByTuple bool
 
 	// RateLimit is how many datagrams a second each source may send
-	// (an IPv4 address, or the /64 prefix of an IPv6 address), every kind
-	// counted: DATA, PING, raw and malformed. It is checked before
-	// anything else, de-duplication and handler included. Over the limit,
+	// (an IPv4 address, or the /64 prefix of an IPv6 address): DATA, PING
+	// and raw text. It is checked before de-duplication and the handler,
+	// right after the parse; malformed datagrams are dropped before it,
+	// for the cost of the parse (Stats.Malformed). Over the limit,
 	// a DATA gets NACK "rate limited" (16 bytes, never more than the
 	// request) at most once a second per source and everything else is
 	// dropped; Stats.RateLimited counts them. Default 0: no limit.
 	RateLimit float64
+
+	// DisableCookies turns off the cookies of a server with a RateLimit
+	// and no Keys (PROTOCOL.md section 3.1, SECURITY.md). With them on, a
+	// DATA over its source's limit may get, instead of silence, a NACK
+	// "rate limited" carrying a cookie (24 bytes, sent only in answer to a
+	// DATA at least as long) that the client echoes to prove it receives
+	// at its address; DATA with a valid cookie are then counted in a
+	// bucket of their own host's, which datagrams forged with its address
+	// cannot empty. Clients that do not know cookies ignore the NACK
+	// (PROTOCOL.md section 1: an unknown flag) and retransmit as after a
+	// loss. Default false: cookies on.
+	DisableCookies bool
+
+	// CookieRate is how many cookie NACKs a second the server sends at
+	// most, all sources together. Default DefaultCookieRate (50000).
+	CookieRate float64
 
 	// RateBurst is how many datagrams a source may send at once, above
 	// its RateLimit (the token bucket's depth). Default RateLimit/5,
@@ -265,6 +282,7 @@ type Server struct {
 	log      *slog.Logger
 	dedup    *dedupTable
 	rates    *rateTable // nil without a RateLimit
+	cookies  *cookieJar // nil without a RateLimit, with Keys or DisableCookies
 	deferred deferrals
 	stats    counters
 	start    time.Time
@@ -380,6 +398,8 @@ func (s *Server) init() {
 			c.err = fmt.Errorf("udpserver: Sockets %d out of range [1, 1024]", s.Sockets)
 		case s.RateLimit < 0 || s.RateLimit != s.RateLimit || s.RateLimit > 1e9:
 			c.err = fmt.Errorf("udpserver: RateLimit %v out of range [0, 1e9]", s.RateLimit)
+		case s.CookieRate < 0 || s.CookieRate != s.CookieRate || s.CookieRate > 1e9:
+			c.err = fmt.Errorf("udpserver: CookieRate %v out of range [0, 1e9]", s.CookieRate)
 		case s.RateBurst < 0 || s.RateSources < 0:
 			c.err = fmt.Errorf("udpserver: negative RateBurst %d or RateSources %d", s.RateBurst, s.RateSources)
 		case c.batchSize < 0 || c.batchSize > 1024:
@@ -408,6 +428,14 @@ func (s *Server) init() {
 				sources = DefaultRateSources
 			}
 			s.rates = newRateTable(s.RateLimit, burst, sources)
+			if s.Keys == nil && !s.DisableCookies {
+				rate := s.CookieRate
+				if rate == 0 {
+					rate = DefaultCookieRate
+				}
+				s.cookies, c.err = newCookieJar(rate)
+				s.cfg.err = c.err
+			}
 		}
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.conns = make(map[net.PacketConn]struct{})
