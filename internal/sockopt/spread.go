@@ -1,7 +1,9 @@
 package sockopt
 
 import (
+	"encoding/binary"
 	"fmt"
+	"net/netip"
 
 	"golang.org/x/net/bpf"
 )
@@ -64,4 +66,20 @@ func spreadProgram(n, base int) ([]bpf.Instruction, error) {
 		bpf.ALUOpConstant{Op: bpf.ALUOpMod, Val: uint32(n)},
 		bpf.RetA{},
 	}, nil
+}
+
+// SourceIndex is the socket SpreadSources(n) picks for a datagram from
+// src, computed in Go (a test keeps the two equal): for tools that must
+// know where a source lands, such as bench/floodbench.
+func SourceIndex(src netip.Addr, n int) int {
+	src = src.Unmap()
+	var a uint32
+	if src.Is4() {
+		v := src.As4()
+		a = binary.BigEndian.Uint32(v[:])
+	} else {
+		v := src.As16()
+		a = binary.BigEndian.Uint32(v[0:4])*spreadMul ^ binary.BigEndian.Uint32(v[4:8])
+	}
+	return int((a * spreadMul >> 16) % uint32(n))
 }

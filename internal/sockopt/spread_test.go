@@ -73,6 +73,9 @@ func TestSpreadSourcesVM(t *testing.T) {
 					t.Fatalf("source %v: index %d out of [0, %d)", tc.other(i), k, tc.n)
 				}
 				hits[k]++
+				if g := SourceIndex(tc.other(i), tc.n); g != k {
+					t.Fatalf("source %v: SourceIndex %d, the program %d", tc.other(i), g, k)
+				}
 			}
 			for k, h := range hits {
 				// Even within a factor of 2: a hash that ignored the
