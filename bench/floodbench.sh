@@ -21,7 +21,8 @@
 # which is the "before" case for that victim.
 #
 # Usage: bench/floodbench.sh   (ROUNDS=3 N=200000 RATE=1000 SOCKETS=4
-#        CASES="valid garbage forged badtag" OUT=/tmp/floodbench)
+#        CASES="valid garbage forged badtag" OUT=/tmp/floodbench
+#        AFTER_FLAGS="--cookie-rate 2000/s": more udpserver flags for "after")
 # Needs root (unshare -n; raw socket for the forged flood).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +39,7 @@ if [ -z "${FLOODBENCH_NS:-}" ]; then
 	go build -o "$OUT/udpserver" ./cmd/udpserver
 	go build -o "$OUT/udpcli" ./cmd/udpcli
 	go build -o "$OUT/floodbench" ./bench/floodbench
-	export FLOODBENCH_NS=1 OUT ROUNDS N RATE SOCKETS CASES WARMUP TAIL
+	export FLOODBENCH_NS=1 OUT ROUNDS N RATE SOCKETS CASES WARMUP TAIL AFTER_FLAGS
 	exec unshare -n "$0" "$@"
 fi
 ip link set lo up
@@ -60,6 +61,8 @@ run() { # run CASE before|after
 		from=127.0.0.3
 	else
 		flags+=(--sockets "$SOCKETS")
+		# shellcheck disable=SC2206
+		flags+=(${AFTER_FLAGS:-})
 		from=$("$OUT/floodbench" pick -sockets "$SOCKETS" -avoid 127.0.0.1)
 	fi
 	if [ "$c" = badtag ]; then

@@ -27,8 +27,11 @@ import (
 // DefaultCookieRate is how many cookie NACKs a second the server sends at
 // most, all sources together, when Server.CookieRate is zero: each is a
 // 24-byte answer to a datagram at least as long (never an amplification),
-// and the budget bounds the CPU and the reflected bytes a flood draws.
-const DefaultCookieRate = 50000
+// and the budget bounds the CPU and the reflected bytes a flood draws. A
+// client needs one cookie a minute; on a 2-core machine a budget of 50000
+// cost the flooded socket's worker enough to push the victim of a valid
+// flood past 2% retransmissions, 2000 kept it at 0 (BENCHMARKS.md, Floods).
+const DefaultCookieRate = 2000
 
 // cookieEpoch is how long one epoch of cookies lasts; a cookie is valid in
 // its epoch and the next, 60 to 120 s (WireGuard rotates its cookie

@@ -20,7 +20,7 @@ func (f *fakeMono) now() int64 { return f.t }
 func cookieServer(t testing.TB, rate float64, burst int, h ...Handler) (*Server, *fakeMono) {
 	t.Helper()
 	clk := &fakeMono{t: int64(time.Hour)}
-	s := &Server{RateLimit: rate, RateBurst: burst}
+	s := &Server{RateLimit: rate, RateBurst: burst, CookieRate: 1e6} // the budget is TestCookieJar's
 	if len(h) > 0 {
 		s.Handler = h[0]
 	}

@@ -240,7 +240,7 @@ type Server struct {
 	DisableCookies bool
 
 	// CookieRate is how many cookie NACKs a second the server sends at
-	// most, all sources together. Default DefaultCookieRate (50000).
+	// most, all sources together. Default DefaultCookieRate (2000).
 	CookieRate float64
 
 	// RateBurst is how many datagrams a source may send at once, above
