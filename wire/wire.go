@@ -167,7 +167,9 @@ func Append(dst []byte, h Header, body []byte) []byte {
 // follows it (a sub-slice of b, not a copy). When FlagAuth is set, the body
 // ends before the authentication trailer (AuthTrailerLen bytes: freshness
 // fields and tag, PROTOCOL.md section 5), which Parse checks only for
-// presence; ParseAuth returns its fields and package auth checks the tag. Parse never allocates: its errors
+// presence; ParseAuth returns its fields and package auth checks the tag.
+// When FlagCookie is set (cookie.go), the body ends before the cookie,
+// which CookieOf returns. Parse never allocates: its errors
 // are the bare sentinels (ErrShort, ErrMagic, ...); Explain says more. It
 // checks everything that can be checked without a key: magic, version,
 // type, flags, reserved fields and the per-type rules of PROTOCOL.md.
