@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -96,5 +97,34 @@ func TestFloodVictimServed(t *testing.T) {
 				t.Errorf("%s flood: victim acked %s of %s messages, %s failed", tc.mode, m[1], m[2], m[3])
 			}
 		})
+	}
+}
+
+// TestPythonExampleCookie: the Python device client echoes a cookie. The
+// server's rate limit (one datagram per 100 s, burst 1) is spent by a
+// first run; a second run from another port of the same host is over the
+// limit, gets a cookie NACK, resends with the cookie, is counted in its
+// proved host's own bucket and acknowledged (without the echo it would
+// time out: it drops a NACK with an unknown flag).
+func TestPythonExampleCookie(t *testing.T) {
+	srvBin, _ := build(t)
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("skipping: no python3")
+	}
+	ns := newNetns(t)
+	const port = 9797
+	srv := startServer(t, ns.command, srvBin, port, "--no-announce", "--rate-limit", "0.01/s", "--rate-burst", "1")
+	for i, want := range []string{"acked", "acked"} {
+		msg := fmt.Sprintf("python reading %d, long enough for a cookie", i)
+		out, err := ns.command(t.Context(), py, "../examples/python/udpkit_send.py", "127.0.0.1", strconv.Itoa(port), msg).CombinedOutput()
+		if err != nil || !strings.HasPrefix(string(out), want) {
+			t.Fatalf("run %d: %v\n%s", i+1, err, out)
+		}
+		t.Logf("run %d: %s", i+1, strings.TrimSpace(string(out)))
+	}
+	srv.stop(t)
+	if recs := parseRecords(t, srv.stdout.String()); len(recs) != 2 {
+		t.Errorf("server handled %d messages, want 2", len(recs))
 	}
 }
