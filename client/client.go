@@ -211,6 +211,10 @@ type Stats struct {
 	// BadAuth counts authenticated replies that failed verification: a
 	// tag that does not match, an unknown key ID, a replay, a stale time.
 	BadAuth uint64
+	// Cookies counts the cookies the server sent (NACK "rate limited"
+	// with a cookie, PROTOCOL.md section 3.1); every DATA after one
+	// echoes the newest.
+	Cookies uint64
 }
 
 // Client sends messages to one udpkit server over a connected UDP socket and
@@ -240,6 +244,9 @@ type Client struct {
 	sent, retransmitted, received, malformed, unmatched, unexpected, refusedCount atomic.Uint64
 	unreachableCount                                                              atomic.Uint64
 	unauthenticated, badAuth                                                      atomic.Uint64
+	cookies                                                                       atomic.Uint64
+
+	cookie atomic.Pointer[wire.Cookie] // the server's last cookie (cookie.go); nil: none
 }
 
 // reply is what the reader hands to a waiting message.
@@ -250,6 +257,7 @@ type reply struct {
 	reason string
 	at     time.Time // when the reader got it
 	err    error     // ErrRefused or net.ErrClosed instead of a reply
+	cookie bool      // a NACK "rate limited" that carried a cookie: resend at once with it
 }
 
 // newClient starts the client's reader on c.
@@ -296,6 +304,7 @@ func (c *Client) Stats() Stats {
 
 		Unauthenticated: c.unauthenticated.Load(),
 		BadAuth:         c.badAuth.Load(),
+		Cookies:         c.cookies.Load(),
 	}
 }
 
@@ -363,6 +372,7 @@ func (c *Client) unregister(id uint64) {
 // handled as a refusal of the traffic sent so far, and the datagram was not
 // sent: transmit returns an error matching ErrRefused.
 func (c *Client) transmit(b []byte) error {
+	b = c.withCookie(b) // cookie.go
 	b, err := c.auth.seal(b)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
@@ -451,7 +461,10 @@ func (c *Client) dispatch(b []byte, at time.Time) {
 			return
 		}
 		r := reply{id: h.ID, typ: h.Type, code: h.Code, at: at}
-		if h.Type == wire.TypeNack {
+		if ck, ok := wire.CookieOf(h, b); ok && h.Type == wire.TypeNack {
+			c.keepCookie(ck) // cookie.go
+			r.cookie = true
+		} else if h.Type == wire.TypeNack {
 			r.reason = strings.ToValidUTF8(string(body), "\uFFFD")
 		}
 		fn(r)

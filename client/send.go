@@ -172,6 +172,14 @@ func (c *Client) await(ctx context.Context, ch chan reply, timer *time.Timer, ti
 				return r, true, nil
 			}
 			countNack(res, r.code)
+			if r.cookie {
+				// The server wants its cookie back before it counts
+				// this sender apart from forgeries: resend now, with it.
+				if err := c.register(id, func(r reply) { ch <- r }); err != nil {
+					return r, false, err
+				}
+				return reply{}, false, nil
+			}
 			timer.Reset(timeout)
 			if err := c.register(id, func(r reply) { ch <- r }); err != nil {
 				return r, false, err
@@ -387,6 +395,9 @@ func (c *Client) SendAll(ctx context.Context, payloads iter.Seq[[]byte], fn func
 					f.deadline = now.Add(f.timeout)
 					if err := c.register(r.id, box.push); err != nil {
 						return fail(err)
+					}
+					if r.cookie {
+						send(r.id, f) // with the cookie, at once (cookie.go)
 					}
 					continue
 				}

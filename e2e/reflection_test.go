@@ -73,11 +73,15 @@ func TestNoReflection(t *testing.T) {
 		labServer(t, lab.Host(1), srvBin, "--quiet", "--instance", "srv-b", "--attr", "room=garage"),
 	}
 	waitAnnounced(t, servers)
+	// A server with a rate limit of one datagram a second: past its burst,
+	// a DATA from the victim's address draws a cookie NACK (cookies).
+	labServer(t, lab.Host(1), srvBin, "--quiet", "--no-announce", "--listen", "0.0.0.0:9800", "--rate-limit", "1/s", "--rate-burst", "1")
 	time.Sleep(700 * time.Millisecond) // past the start bursts: the servers know each other
 	attacker, victimHost := lab.Host(2), lab.Host(3)
 	victim := newVictim(t, victimHost, 40406)
 	src := netip.AddrPortFrom(victimHost.IPv4, 40406)
 	srv := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(lab.Host(0).IPv4, port) }
+	limited := netip.AddrPortFrom(lab.Host(1).IPv4, 9800)
 	b4 := lab.Host(0).IPv4.As4()
 	bcast := netip.AddrFrom4([4]byte{b4[0], b4[1], b4[2], 255})
 	query := func(q wire.Query, size int) []byte {
@@ -101,6 +105,13 @@ func TestNoReflection(t *testing.T) {
 		{"server raw text, 1 byte", srv(9797), []byte("x"), 1},
 		{"server raw text, 5 bytes", srv(9797), []byte("hello"), 1},
 		{"server garbage with the magic", srv(9797), []byte{0xfa, 0x4b, 9, 9}, 1},
+		// The rate-limited server: the first DATA spends the burst (ACK),
+		// the next ones are over the limit: a cookie NACK (24 bytes) for a
+		// DATA of 24 bytes or more, never more than the request.
+		{"limited server DATA, burst", limited, wire.AppendData(nil, 4, make([]byte, 8)), 1},
+		{"limited server DATA 24 B: cookie NACK", limited, wire.AppendData(nil, 5, make([]byte, 8)), 1},
+		{"limited server DATA 40 B: cookie NACK", limited, wire.AppendData(nil, 6, make([]byte, 24)), 1},
+		{"limited server DATA with a forged cookie", limited, wire.AppendDataCookie(nil, 7, []byte("x"), wire.Cookie{1, 2, 3}), 1},
 	}
 	for _, size := range []int{small, 200, 512, wire.DefaultMaxDatagram} {
 		reqs = append(reqs,

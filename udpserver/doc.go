@@ -96,9 +96,15 @@
 //
 // # Limits for an exposed server
 //
-// RateLimit gives every source (IPv4 address or IPv6 /64) a token bucket,
-// checked before anything else; over it, a DATA gets NACK "rate limited"
-// once a second and the rest is dropped. The rate-limit and
+// Malformed datagrams are dropped right after the one parse, before any
+// table. RateLimit gives every source (IPv4 address or IPv6 /64) a token
+// bucket, checked next; over it, a DATA gets a cookie NACK (cookie.go,
+// PROTOCOL.md 3.1: a client that echoes the cookie is counted apart from
+// datagrams forged with its address) while the server-wide CookieRate
+// lasts, or NACK "rate limited" once a second, and the rest is dropped.
+// Sockets > 1 gives each source host a kernel receive queue of its own
+// (sockets.go: a classic BPF program picks the socket by source
+// address), so one host's flood fills only its own queue. The rate-limit and
 // de-duplication tables have hard caps (RateSources, DedupEntries,
 // DedupPerSource, DedupPerHost), so memory stays bounded under any flood,
 // spoofed sources included; logs about single datagrams are rate-limited

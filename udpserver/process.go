@@ -30,6 +30,7 @@ type packet struct {
 	rq   *replyQueue // that socket's queue of deferred replies, if any
 	ex   exchange    // what Request.Defer needs
 	auth authInfo    // who sealed the datagram being handled (auth.go)
+	ck   [32]byte    // scratch of the cookie MAC (cookie.go)
 }
 
 // oobSize fits IPV6_PKTINFO and IP_PKTINFO with room to spare.
@@ -58,28 +59,31 @@ func (s *worker) process(ctx context.Context, p *packet, reply []byte) []byte {
 	n := min(p.n, len(p.buf))
 	b := p.buf[:n]
 	over := p.n > s.cfg.maxDatagram
-	now := int64(-1) // the clock, read once, and only when needed
-	if s.rates != nil {
-		now = s.now()
-		if ok, nack := s.rates.allow(rateKey(p.remote), now); !ok {
-			return s.rateLimited(p, b, nack && !over, reply) // parses it, once
-		}
-	}
-	// Parsed once: the counters and the dispatch below use this result.
-	// Parse does not allocate, even when it fails. (After the limiter: a
-	// parse result kept live across its call costs spills on every
-	// datagram.)
+	// Parsed once, first: the counters, the limiter and the dispatch below
+	// use this result. Parse does not allocate, even when it fails, and a
+	// malformed datagram (or one this server never takes) is dropped here,
+	// before any table, so a flood of them costs a parse each.
 	h, body, perr := wire.Parse(b)
-
 	if perr != nil || h.Flags&wire.FlagAuth != 0 || h.Type != wire.TypeData && h.Type != wire.TypePing {
 		if !wire.IsMessage(b) { // raw text: Parse said ErrMagic or ErrShort
 			if len(b) == 1 && b[0] == wire.Magic0 {
 				// 0xFA is never text: a lone first magic byte is a cut-off header.
 				return s.malformed(&s.stats.short, p, "short")
 			}
+			if len(b) != 0 && s.rates != nil && !s.cfg.disableRaw {
+				if ok, _ := s.rates.allow(rateKey(p.remote), s.now()); !ok {
+					s.stats.rateLimited.Add(1)
+					return s.drop(&s.stats.rateLimitedDropped, p, "rate limited") // raw text has no NACK
+				}
+			}
 			return s.processRaw(ctx, p, b, over, reply)
 		}
 		return s.rejected(p, h, perr, len(b))
+	}
+	if s.rates != nil {
+		if out, limited := s.limit(p, h, b, over, reply); limited {
+			return out // cookie.go
+		}
 	}
 	t := h.Type
 	if over {
@@ -95,10 +99,7 @@ func (s *worker) process(ctx context.Context, p *packet, reply []byte) []byte {
 		return wire.Append(reply[:0], wire.Header{Type: wire.TypePong, ID: h.ID}, body)
 	}
 
-	if now < 0 {
-		now = s.now()
-	}
-	return s.runExchange(ctx, p, makeDedupKey(unmap(p.remote), h.ID), h.ID, body, n, now, reply)
+	return s.runExchange(ctx, p, makeDedupKey(unmap(p.remote), h.ID), h.ID, body, n, s.now(), reply)
 }
 
 // runExchange runs the handler for a DATA message once per de-duplication
@@ -134,6 +135,8 @@ func (s *worker) runExchange(ctx context.Context, p *packet, key dedupKey, id ui
 // under the counter of its first broken rule. Off the hot path.
 func (s *worker) rejected(p *packet, h wire.Header, perr error, n int) []byte {
 	switch {
+	case perr == wire.ErrCookie:
+		return s.malformed(&s.stats.flags, p, "cookie flag") // misplaced, or the cookie is cut
 	case perr == wire.ErrShort:
 		return s.malformed(&s.stats.short, p, "short")
 	case perr == wire.ErrVersion:

@@ -4,8 +4,6 @@ import (
 	"net/netip"
 	"sync"
 	"time"
-
-	"github.com/udpkit/udpkit/wire"
 )
 
 // DefaultRateSources is the hard cap of the rate-limit table: at about
@@ -136,21 +134,6 @@ func (t *rateTable) counts() (sources int, evicted uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.index), t.evicted
-}
-
-// rateLimited handles a datagram over its source's limit: a well-formed
-// DATA without flags (wire.Parse decides, the datagram's one parse) gets
-// NACK "rate limited" (a header, never longer than the request) when nack
-// is set; everything else is dropped.
-func (s *worker) rateLimited(p *packet, b []byte, nack bool, reply []byte) []byte {
-	s.stats.rateLimited.Add(1)
-	if nack {
-		if h, _, err := wire.Parse(b); err == nil && h.Type == wire.TypeData && h.Flags == 0 {
-			s.stats.nack(wire.CodeRateLimited)
-			return wire.AppendNack(reply[:0], h.ID, wire.CodeRateLimited, "", len(b))
-		}
-	}
-	return s.drop(&s.stats.rateLimitedDropped, p, "rate limited")
 }
 
 // nilIndex ends the rate table's recency list.

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/udpkit/udpkit/auth"
@@ -202,20 +201,47 @@ type Server struct {
 	// Sockets is how many sockets serve each address given to Serve, for
 	// a *net.UDPConn on Linux: Serve sets SO_REUSEPORT on the socket it is
 	// given and opens Sockets-1 more on the same address, each with its own
-	// Workers, and the kernel spreads senders across them by a hash of
-	// their address and port. It helps when the server has several cores
-	// to spare and traffic comes from many senders; one sender always
-	// lands on one socket. Default 1.
+	// receive queue and its own Workers. A classic BPF program
+	// (SO_ATTACH_REUSEPORT_CBPF) spreads sources across them by a hash of
+	// the source address alone (IPv4 address, IPv6 /64), so that one host
+	// always lands on one socket, whatever its ports: a flooding host fills
+	// only its own socket's queue and the other sockets keep serving the
+	// other hosts (SECURITY.md, BENCHMARKS.md "Floods"). It also helps
+	// when the server has several cores to spare and traffic comes from
+	// many hosts. Default 1.
 	Sockets int
 
+	// SpreadByTuple leaves the choice of socket among Sockets to the
+	// kernel's hash of the source and destination addresses and ports
+	// instead of the source address alone: one host's many ports then
+	// spread over every socket (and so does its flood). Default false.
+	SpreadByTuple bool
+
 	// RateLimit is how many datagrams a second each source may send
-	// (an IPv4 address, or the /64 prefix of an IPv6 address), every kind
-	// counted: DATA, PING, raw and malformed. It is checked before
-	// anything else, de-duplication and handler included. Over the limit,
+	// (an IPv4 address, or the /64 prefix of an IPv6 address): DATA, PING
+	// and raw text. It is checked before de-duplication and the handler,
+	// right after the parse; malformed datagrams are dropped before it,
+	// for the cost of the parse (Stats.Malformed). Over the limit,
 	// a DATA gets NACK "rate limited" (16 bytes, never more than the
 	// request) at most once a second per source and everything else is
 	// dropped; Stats.RateLimited counts them. Default 0: no limit.
 	RateLimit float64
+
+	// DisableCookies turns off the cookies of a server with a RateLimit
+	// and no Keys (PROTOCOL.md section 3.1, SECURITY.md). With them on, a
+	// DATA over its source's limit may get, instead of silence, a NACK
+	// "rate limited" carrying a cookie (24 bytes, sent only in answer to a
+	// DATA at least as long) that the client echoes to prove it receives
+	// at its address; DATA with a valid cookie are then counted in a
+	// bucket of their own host's, which datagrams forged with its address
+	// cannot empty. Clients that do not know cookies ignore the NACK
+	// (PROTOCOL.md section 1: an unknown flag) and retransmit as after a
+	// loss. Default false: cookies on.
+	DisableCookies bool
+
+	// CookieRate is how many cookie NACKs a second the server sends at
+	// most, all sources together. Default DefaultCookieRate (2000).
+	CookieRate float64
 
 	// RateBurst is how many datagrams a source may send at once, above
 	// its RateLimit (the token bucket's depth). Default RateLimit/5,
@@ -256,6 +282,7 @@ type Server struct {
 	log      *slog.Logger
 	dedup    *dedupTable
 	rates    *rateTable // nil without a RateLimit
+	cookies  *cookieJar // nil without a RateLimit, with Keys or DisableCookies
 	deferred deferrals
 	stats    counters
 	start    time.Time
@@ -371,6 +398,8 @@ func (s *Server) init() {
 			c.err = fmt.Errorf("udpserver: Sockets %d out of range [1, 1024]", s.Sockets)
 		case s.RateLimit < 0 || s.RateLimit != s.RateLimit || s.RateLimit > 1e9:
 			c.err = fmt.Errorf("udpserver: RateLimit %v out of range [0, 1e9]", s.RateLimit)
+		case s.CookieRate < 0 || s.CookieRate != s.CookieRate || s.CookieRate > 1e9:
+			c.err = fmt.Errorf("udpserver: CookieRate %v out of range [0, 1e9]", s.CookieRate)
 		case s.RateBurst < 0 || s.RateSources < 0:
 			c.err = fmt.Errorf("udpserver: negative RateBurst %d or RateSources %d", s.RateBurst, s.RateSources)
 		case c.batchSize < 0 || c.batchSize > 1024:
@@ -399,6 +428,14 @@ func (s *Server) init() {
 				sources = DefaultRateSources
 			}
 			s.rates = newRateTable(s.RateLimit, burst, sources)
+			if s.Keys == nil && !s.DisableCookies {
+				rate := s.CookieRate
+				if rate == 0 {
+					rate = DefaultCookieRate
+				}
+				s.cookies, c.err = newCookieJar(rate)
+				s.cfg.err = c.err
+			}
 		}
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.conns = make(map[net.PacketConn]struct{})
@@ -460,50 +497,6 @@ func (s *Server) Serve(pc net.PacketConn) error {
 		return ErrServerClosed
 	}
 	return err
-}
-
-// reusePortSiblings sets SO_REUSEPORT on pc and opens Sockets-1 more
-// sockets on its address.
-func (s *Server) reusePortSiblings(pc net.PacketConn) ([]net.PacketConn, error) {
-	uc, ok := pc.(*net.UDPConn)
-	if !ok {
-		return nil, fmt.Errorf("udpserver: Sockets %d needs a *net.UDPConn, not %T", s.cfg.sockets, pc)
-	}
-	rc, err := uc.SyscallConn()
-	if err != nil {
-		return nil, fmt.Errorf("udpserver: SO_REUSEPORT: %w", err)
-	}
-	if err := setReusePort(rc); err != nil {
-		return nil, fmt.Errorf("udpserver: SO_REUSEPORT: %w", err)
-	}
-	la := uc.LocalAddr().(*net.UDPAddr)
-	network, only6 := "udp4", false
-	if isIPv6Socket(uc, la.AddrPort()) {
-		network = "udp6"
-		if only6, err = v6Only(uc); err != nil {
-			return nil, fmt.Errorf("udpserver: IPV6_V6ONLY: %w", err)
-		}
-	}
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		if network == "udp6" {
-			if err := setV6Only(c, only6); err != nil {
-				return err
-			}
-		}
-		return setReusePort(c)
-	}}
-	var more []net.PacketConn
-	for range s.cfg.sockets - 1 {
-		c, err := lc.ListenPacket(context.Background(), network, la.String())
-		if err != nil {
-			for _, c := range more {
-				c.Close()
-			}
-			return nil, fmt.Errorf("udpserver: open another socket on %v: %w", la, err)
-		}
-		more = append(more, c)
-	}
-	return more, nil
 }
 
 // serve serves one socket with Workers workers.

@@ -40,6 +40,11 @@ type Stats struct {
 	RateSources        int    // sources in the rate-limit table now
 	RateEvicted        uint64 // sources forgotten because the table was full
 
+	// Cookies (cookie.go, PROTOCOL.md section 3.1), without Keys.
+	Cookies       uint64 // NACKs "rate limited" that carried a cookie (counted in Nacked and RateLimited)
+	CookieValid   uint64 // DATA that echoed a valid cookie: counted in the bucket of its proved host
+	CookieInvalid uint64 // DATA that echoed a stale or forged cookie: counted as the host it claims
+
 	Oversized        uint64 // datagrams larger than MaxDatagram (a DATA among them got NACK "too large")
 	OversizedDropped uint64 // the part of Oversized that was not a DATA, dropped (counted in Dropped)
 	Empty            uint64 // empty datagrams (never answered)
@@ -91,6 +96,7 @@ type counters struct {
 	dropped, readErrors, writeErrors, rateLimited                                 atomic.Uint64
 	unauthenticated, badTag, replayed, stale, authSendersFull                     atomic.Uint64
 	oversizedDropped, rateLimitedDropped                                          atomic.Uint64
+	cookies, cookieValid, cookieInvalid                                           atomic.Uint64
 	nacks                                                                         [256]atomic.Uint64
 	handlerTime                                                                   histogram
 }
@@ -133,6 +139,7 @@ func (s *Server) Stats() Stats {
 		WriteErrors:      c.writeErrors.Load(),
 	}
 	st.RateLimitedDropped = c.rateLimitedDropped.Load()
+	st.Cookies, st.CookieValid, st.CookieInvalid = c.cookies.Load(), c.cookieValid.Load(), c.cookieInvalid.Load()
 	st.OversizedDropped = c.oversizedDropped.Load()
 	for i := range c.nacks {
 		st.NackedByCode[i] = c.nacks[i].Load()

@@ -68,6 +68,7 @@ type tally struct {
 	dropped, readErrors, writeErrors, rateLimited                                 count
 	unauthenticated, badTag, replayed, stale, authSendersFull                     count
 	oversizedDropped, rateLimitedDropped                                          count
+	cookies, cookieValid, cookieInvalid                                           count
 	nacks                                                                         [256]count // by code; nacked is their sum
 	handlerTime                                                                   histTally
 }
@@ -90,6 +91,9 @@ func (c *counters) add(t *tally) {
 		c.handlerTime.add(&t.handlerTime)
 	}
 	mv(&c.received, &t.received)
+	mv(&c.cookies, &t.cookies)
+	mv(&c.cookieValid, &t.cookieValid)
+	mv(&c.cookieInvalid, &t.cookieInvalid)
 	mv(&c.handled, &t.handled)
 	mv(&c.acked, &t.acked)
 	mv(&c.nacked, &t.nacked)

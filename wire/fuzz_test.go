@@ -48,7 +48,7 @@ func FuzzParse(f *testing.F) {
 		if re := AppendHeader(nil, h); !bytes.Equal(re, in[:HeaderLen]) {
 			t.Fatalf("AppendHeader(Parse(%x)) = %x", in, re)
 		}
-		if !h.Type.Known() || h.Flags&^FlagAuth != 0 || (h.Type == TypeNack) != (h.Code != CodeNone) {
+		if !h.Type.Known() || h.Flags&^(FlagAuth|FlagCookie) != 0 || h.Flags == FlagAuth|FlagCookie || (h.Type == TypeNack) != (h.Code != CodeNone) {
 			t.Fatalf("Parse(%x) accepted %+v", in, h)
 		}
 	})
@@ -58,5 +58,41 @@ func trailerLen(h Header) int {
 	if h.Flags&FlagAuth != 0 {
 		return AuthTrailerLen
 	}
+	if h.Flags&FlagCookie != 0 {
+		return CookieLen
+	}
 	return 0
+}
+
+// FuzzCookie: whatever Parse accepts with FlagCookie is a DATA, or a NACK
+// "rate limited" of exactly CookieNackLen bytes, without FlagAuth, and
+// CookieOf returns its last CookieLen bytes; the encoders round-trip.
+func FuzzCookie(f *testing.F) {
+	f.Add(AppendCookieNack(nil, 1, Cookie{1, 2, 3}), uint64(1), []byte("x"))
+	f.Add(AppendDataCookie(nil, 9, []byte("hi"), Cookie{9}), uint64(9), []byte{})
+	f.Add([]byte{Magic0, Magic1, Version, byte(TypeData), byte(FlagCookie)}, uint64(0), []byte("payload"))
+	f.Fuzz(func(t *testing.T, in []byte, id uint64, payload []byte) {
+		h, body, err := Parse(in)
+		if err == nil && h.Flags&FlagCookie != 0 {
+			c, ok := CookieOf(h, in)
+			if !ok || !bytes.Equal(c[:], in[len(in)-CookieLen:]) || h.Flags&FlagAuth != 0 {
+				t.Fatalf("Parse(%x) accepted %+v, cookie %x %v", in, h, c, ok)
+			}
+			if h.Type == TypeNack && (h.Code != CodeRateLimited || len(in) != CookieNackLen || len(body) != 0) || h.Type != TypeNack && h.Type != TypeData {
+				t.Fatalf("Parse(%x) accepted %+v body %q", in, h, body)
+			}
+		}
+		var c Cookie
+		copy(c[:], in)
+		d := AppendDataCookie(nil, id, payload, c)
+		h, body, err = Parse(d)
+		if got, ok := CookieOf(h, d); err != nil || h.ID != id || !bytes.Equal(body, payload) || !ok || got != c {
+			t.Fatalf("AppendDataCookie round trip: %+v %q %v %x", h, body, err, got)
+		}
+		n := AppendCookieNack(nil, id, c)
+		h, body, err = Parse(n)
+		if got, ok := CookieOf(h, n); err != nil || len(n) != CookieNackLen || h.Code != CodeRateLimited || len(body) != 0 || !ok || got != c {
+			t.Fatalf("AppendCookieNack round trip: %+v %q %v %x", h, body, err, got)
+		}
+	})
 }

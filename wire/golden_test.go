@@ -19,7 +19,7 @@ const vectorsFile = "../testdata/vectors.txt"
 var sentinels = map[string]error{
 	"ErrShort": ErrShort, "ErrMagic": ErrMagic, "ErrVersion": ErrVersion, "ErrType": ErrType,
 	"ErrFlags": ErrFlags, "ErrReserved": ErrReserved, "ErrCode": ErrCode, "ErrBody": ErrBody,
-	"ErrMalformed": ErrMalformed, "ErrTrailer": ErrTrailer,
+	"ErrMalformed": ErrMalformed, "ErrTrailer": ErrTrailer, "ErrCookie": ErrCookie,
 }
 
 // vector is one line of vectorsFile.
@@ -244,5 +244,35 @@ func TestProtocolExamples(t *testing.T) {
 	}
 	if len(want) != 0 {
 		t.Errorf("vectors missing: %v", want)
+	}
+}
+
+// The cookie encoders produce the cookie vectors, and CookieOf reads them.
+func TestGoldenCookie(t *testing.T) {
+	vs := map[string][]byte{}
+	for _, v := range loadVectors(t) {
+		vs[v.name] = v.in
+	}
+	c := Cookie{0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8}
+	for _, tt := range []struct {
+		name string
+		got  []byte
+	}{
+		{"nack-cookie", AppendCookieNack(nil, 0x0123456789abcdef, c)},
+		{"data-cookie", AppendDataCookie(nil, 0x0123456789abcdf0, []byte("hi"), c)},
+		{"data-cookie-empty", AppendDataCookie(nil, 5, nil, c)},
+	} {
+		want := vs[tt.name]
+		if !bytes.Equal(tt.got, want) {
+			t.Errorf("%s:\n got %x\nwant %x", tt.name, tt.got, want)
+		}
+		h, _, err := Parse(want)
+		if got, ok := CookieOf(h, want); err != nil || !ok || got != c {
+			t.Errorf("%s: CookieOf = %x, %v (parse %v)", tt.name, got, ok, err)
+		}
+	}
+	h, _, _ := Parse(vs["data-hello"])
+	if _, ok := CookieOf(h, vs["data-hello"]); ok {
+		t.Error("CookieOf found a cookie in a DATA without FlagCookie")
 	}
 }

@@ -51,7 +51,7 @@ func TestWireImportsOnlyStdlib(t *testing.T) {
 var sentinel = map[string]error{
 	"ErrShort": wire.ErrShort, "ErrMagic": wire.ErrMagic, "ErrVersion": wire.ErrVersion, "ErrType": wire.ErrType,
 	"ErrFlags": wire.ErrFlags, "ErrReserved": wire.ErrReserved, "ErrCode": wire.ErrCode, "ErrBody": wire.ErrBody,
-	"ErrMalformed": wire.ErrMalformed, "ErrTrailer": wire.ErrTrailer,
+	"ErrMalformed": wire.ErrMalformed, "ErrTrailer": wire.ErrTrailer, "ErrCookie": wire.ErrCookie,
 }
 
 // readHex decodes a .hex file of testdata: hex digits, whitespace and #

@@ -81,7 +81,7 @@ const (
 	// key its tag was made with.
 	FlagAuth Flags = 0x01
 
-	knownFlags = FlagAuth
+	knownFlags = FlagAuth | FlagCookie // FlagCookie: cookie.go
 )
 
 // Code is the reason code of a Nack (byte 5 of the header); it is zero in
@@ -167,7 +167,9 @@ func Append(dst []byte, h Header, body []byte) []byte {
 // follows it (a sub-slice of b, not a copy). When FlagAuth is set, the body
 // ends before the authentication trailer (AuthTrailerLen bytes: freshness
 // fields and tag, PROTOCOL.md section 5), which Parse checks only for
-// presence; ParseAuth returns its fields and package auth checks the tag. Parse never allocates: its errors
+// presence; ParseAuth returns its fields and package auth checks the tag.
+// When FlagCookie is set (cookie.go), the body ends before the cookie,
+// which CookieOf returns. Parse never allocates: its errors
 // are the bare sentinels (ErrShort, ErrMagic, ...); Explain says more. It
 // checks everything that can be checked without a key: magic, version,
 // type, flags, reserved fields and the per-type rules of PROTOCOL.md.
@@ -200,6 +202,12 @@ func Parse(b []byte) (Header, []byte, error) {
 		return h, nil, ErrFlags
 	}
 	body := b[HeaderLen:]
+	if h.Flags&FlagCookie != 0 {
+		var err error
+		if body, err = checkCookie(h, body); err != nil {
+			return h, nil, err
+		}
+	}
 	if h.Flags&FlagAuth != 0 {
 		if len(body) < AuthTrailerLen {
 			return h, nil, ErrTrailer
@@ -229,6 +237,8 @@ func Explain(b []byte) error {
 		return fmt.Errorf("%w: %d bytes, need %d", err, len(b), HeaderLen)
 	case ErrTrailer:
 		return fmt.Errorf("%w: %d bytes after the header, need at least %d", err, len(b)-HeaderLen, AuthTrailerLen)
+	case ErrCookie:
+		return fmt.Errorf("%w: flags 0x%02x on %v (code %d), %d bytes after the header", err, uint8(h.Flags), h.Type, h.Code, len(b)-HeaderLen)
 	case ErrVersion:
 		return fmt.Errorf("%w: %d (this peer speaks %d)", err, b[2], Version)
 	case ErrType:

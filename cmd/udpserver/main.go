@@ -139,6 +139,9 @@ type options struct {
 	version         bool
 	batch           int     // udpserver.Server.BatchSize
 	sockets         int     // udpserver.Server.Sockets
+	spreadByTuple   bool    // udpserver.Server.SpreadByTuple
+	noCookies       bool    // udpserver.Server.DisableCookies
+	cookieRate      float64 // udpserver.Server.CookieRate
 	rateLimit       float64 // udpserver.Server.RateLimit, datagrams/s per source IP
 	rateBurst       int     // udpserver.Server.RateBurst; 0 (not given): it follows rateLimit
 	forward         forwardOptions
@@ -248,13 +251,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	s := &udpserver.Server{
-		Logger:      log,
-		DisableRaw:  opts.noRaw,
-		MaxDatagram: opts.maxSize,
-		BatchSize:   opts.batch,
-		Sockets:     opts.sockets,
-		RateLimit:   opts.rateLimit,
-		RateBurst:   opts.rateBurst,
+		Logger:         log,
+		DisableRaw:     opts.noRaw,
+		MaxDatagram:    opts.maxSize,
+		BatchSize:      opts.batch,
+		Sockets:        opts.sockets,
+		SpreadByTuple:  opts.spreadByTuple,
+		DisableCookies: opts.noCookies,
+		CookieRate:     opts.cookieRate,
+		RateLimit:      opts.rateLimit,
+		RateBurst:      opts.rateBurst,
 		// Handler latency for udpkit_handler_duration_seconds: one clock
 		// read per message, paid only when someone is watching.
 		MeasureHandlers: opts.metrics != "",
@@ -375,8 +381,11 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format` on stderr: text or json")
 	shutdownTimeout := cliflag.Seconds(fs, "shutdown-timeout", "", 5*time.Second, "how long running handlers may take to finish after SIGINT, SIGTERM or SIGHUP, in seconds (5) or a duration (500ms)")
 	fs.IntVar(&o.batch, "batch", 0, "datagrams read (recvmmsg) and replies sent (sendmmsg) per system call on Linux; 0 means 64, 1 turns batching off")
-	fs.IntVar(&o.sockets, "sockets", 1, "`N` sockets per listen address with SO_REUSEPORT (Linux), each served on its own; helps with several cores and many senders")
-	rateLimit := fs.String("rate-limit", "10000/s", "datagrams a second each source IP (IPv6: /64) may send, as `N/s` or N; over it DATA gets one NACK \"rate limited\" a second, the rest is dropped; 0 turns it off (do that for 'udpcli bench')")
+	fs.IntVar(&o.sockets, "sockets", 1, "`N` sockets per listen address with SO_REUSEPORT (Linux), each with its own kernel queue and worker; a classic BPF program picks the socket by source IP (IPv6: /64), so one host's flood fills only its own socket's queue (SECURITY.md)")
+	fs.BoolVar(&o.spreadByTuple, "spread-by-tuple", false, "with --sockets: let the kernel pick the socket by a hash of addresses and ports instead of by source IP (one host's ports then spread over every socket, and so does its flood)")
+	fs.BoolVar(&o.noCookies, "no-cookies", false, "never answer DATA over --rate-limit with a cookie (return-routability check; without --key-file only): datagrams forged with a client's address can then lock it out")
+	cookieRate := fs.String("cookie-rate", strconv.Itoa(udpserver.DefaultCookieRate)+"/s", "cookie NACKs a second at most, all sources together (`N/s` or N)")
+	rateLimit := fs.String("rate-limit", "10000/s", "datagrams a second each source IP (IPv6: /64) may send, as `N/s` or N; over it DATA gets a cookie NACK (see --no-cookies) or one NACK \"rate limited\" a second, the rest is dropped; 0 turns it off (do that for 'udpcli bench')")
 	fs.IntVar(&o.rateBurst, "rate-burst", 0, "datagrams a source may send at once above --rate-limit (`N`); default a fifth of --rate-limit (2000 for 10000/s)")
 	fs.IntVar(&o.dedup.entries, "dedup-entries", udpserver.DefaultDedupEntries, fmt.Sprintf("exchanges remembered for exactly-once, all senders (`N`, %d bytes each); past it new messages get NACK \"busy\"", udpserver.DedupBytesPerEntry))
 	fs.IntVar(&o.dedup.perSource, "dedup-per-source", udpserver.DefaultDedupPerSource, "exchanges one sender (address and port) may have remembered (`N`): N new messages per --dedup-window")
@@ -416,6 +425,10 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	}
 	if o.maxSize < wire.HeaderLen || o.maxSize > wire.MaxDatagram {
 		return o, fmt.Errorf("invalid --max-size %d: want %d to %d bytes", o.maxSize, wire.HeaderLen, wire.MaxDatagram)
+	}
+	cr := strings.TrimSuffix(*cookieRate, "/s")
+	if o.cookieRate, err = strconv.ParseFloat(cr, 64); err != nil || o.cookieRate < 1 || o.cookieRate > 1e9 {
+		return o, fmt.Errorf("invalid --cookie-rate %q: want cookies a second such as 50000/s (1 or more; --no-cookies turns them off)", *cookieRate)
 	}
 	rl := strings.TrimSuffix(*rateLimit, "/s")
 	if o.rateLimit, err = strconv.ParseFloat(rl, 64); err != nil || o.rateLimit < 0 || o.rateLimit > 1e9 || o.rateLimit != o.rateLimit {

@@ -39,6 +39,9 @@ CODES = {1: "rejected", 2: "too large", 3: "unsupported", 4: "busy", 5: "rate li
 MAX_DATAGRAM = 1472  # default maximum datagram (PROTOCOL.md section 8)
 ATTEMPTS = 6  # 1 transmission + 5 retransmissions
 AUTH = 0x01  # flags bit 0
+COOKIE = 0x02  # flags bit 1: an 8-byte cookie ends the datagram (PROTOCOL.md section 3.1)
+COOKIE_LEN = 8
+RATE_LIMITED = 5
 TRAILER = struct.Struct(">QQQ")  # sender, counter, time (ms); the 16-byte tag follows
 TAG = 16
 SKEW = 30.0  # seconds a reply's time may be from this machine's clock
@@ -117,6 +120,8 @@ def parse_reply(b, msg_id, keys):
         body = opened(b, keys)
         if body is None:
             return None
+    elif flags == COOKIE and typ == NACK and code == RATE_LIMITED and key_id == 0 and len(b) == HEADER.size + COOKIE_LEN:
+        return "cookie", code, b[HEADER.size:]  # the server wants it echoed (section 3.1)
     elif flags != 0 or key_id != 0:
         return None
     else:
@@ -132,7 +137,10 @@ def exchange(sock, plain, msg_id, key):
     """Send datagram plain until it is answered; with key (current ID, keys, sender ID) seal each transmission
     with the next counter. Return (outcome, attempts, code, text)."""
     timeout = FIRST_TIMEOUT * (1.0 + 0.5 * random.random())
+    message, cookie = plain, None
     for attempt in range(1, ATTEMPTS + 1):
+        if cookie is not None:  # echo the server's cookie: flag COOKIE, the cookie after the body
+            plain = message[:4] + bytes([COOKIE]) + message[5:] + cookie
         datagram = plain
         if key:
             current, keys, sender = key
@@ -142,6 +150,7 @@ def exchange(sock, plain, msg_id, key):
         except ConnectionRefusedError:
             return "refused", attempt, 0, b""
         deadline = time.monotonic() + timeout
+        resend = False
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -157,10 +166,16 @@ def exchange(sock, plain, msg_id, key):
             if reply is None:
                 continue  # not ours, a late duplicate or malformed: ignore it, never answer it
             typ, code, body = reply
+            if typ == "cookie":
+                if key is None and body != cookie and len(message) + COOKIE_LEN <= MAX_DATAGRAM:
+                    cookie, resend = body, True  # resend at once, with it
+                    break
+                continue  # the same cookie again (or no room for it): wait as after a loss
             if typ == ACK:
                 return "acked", attempt, 0, b""
             return "rejected", attempt, code, body
-        timeout = min(timeout * 2, MAX_TIMEOUT)
+        if not resend:
+            timeout = min(timeout * 2, MAX_TIMEOUT)
     return "timed out", ATTEMPTS, 0, b""
 
 

@@ -32,3 +32,17 @@ func ShareAddrPort(c syscall.RawConn) error { return ShareAddr(c) }
 // MulticastAll does nothing: outside Linux a socket receives only the
 // groups it joined itself.
 func MulticastAll(c syscall.RawConn, v6, on bool) error { return nil }
+
+// ReuseAddr sets SO_REUSEADDR alone, so that sockets connected to
+// different peers can share one local port (the kernel hands each reply to
+// the socket whose peer sent it).
+func ReuseAddr(c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}

@@ -1,8 +1,10 @@
 package sockopt
 
 import (
+	"fmt"
 	"syscall"
 
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,6 +60,82 @@ func MulticastAll(c syscall.RawConn, v6, on bool) error {
 			return
 		}
 		serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_MULTICAST_ALL, v)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// ReusePort sets SO_REUSEPORT, before or after bind: sockets of one user
+// bound to one address and port with it form a group over which the
+// kernel spreads incoming datagrams (by a hash of the 4-tuple, or by the
+// program AttachReusePortCBPF attaches).
+func ReusePort(c syscall.RawConn) error {
+	return setInt(c, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+}
+
+// ReuseAddr sets SO_REUSEADDR alone, so that sockets connected to
+// different peers can share one local port (the kernel hands each reply to
+// the socket whose peer sent it).
+func ReuseAddr(c syscall.RawConn) error {
+	return setInt(c, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+}
+
+// V6Only reports IPV6_V6ONLY of an AF_INET6 socket, so that a sibling
+// socket can match it.
+func V6Only(c syscall.RawConn) (bool, error) {
+	var v int
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		v, serr = unix.GetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_V6ONLY)
+	}); err != nil {
+		return false, err
+	}
+	return v == 1, serr
+}
+
+// SetV6Only sets IPV6_V6ONLY, before bind.
+func SetV6Only(c syscall.RawConn, on bool) error {
+	v := 0
+	if on {
+		v = 1
+	}
+	return setInt(c, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v)
+}
+
+// AttachReusePortCBPF attaches a classic BPF program to the SO_REUSEPORT
+// group of the socket (SO_ATTACH_REUSEPORT_CBPF): it then picks, for every
+// datagram, the index of the group's socket that receives it, in the order
+// the sockets were bound (an index past the last socket falls back to the
+// kernel's hash). One socket of the group is enough; the program serves
+// them all. See SpreadSources.
+func AttachReusePortCBPF(c syscall.RawConn, prog []bpf.RawInstruction) error {
+	if len(prog) == 0 || len(prog) > 4096 {
+		return fmt.Errorf("sockopt: SO_ATTACH_REUSEPORT_CBPF: %d instructions, want 1 to 4096", len(prog))
+	}
+	filter := make([]unix.SockFilter, len(prog))
+	for i, ins := range prog {
+		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+	}
+	fp := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF, &fp)
+	})
+	if err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("sockopt: SO_ATTACH_REUSEPORT_CBPF: %w", serr)
+	}
+	return nil
+}
+
+func setInt(c syscall.RawConn, level, opt, v int) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), level, opt, v)
 	})
 	if err != nil {
 		return err

@@ -24,3 +24,7 @@ func ShareAddrPort(c syscall.RawConn) error { return ShareAddr(c) }
 // MulticastAll does nothing: outside Linux a socket receives only the
 // groups it joined itself.
 func MulticastAll(c syscall.RawConn, v6, on bool) error { return nil }
+
+// ReuseAddr does nothing on Windows, whose SO_REUSEADDR lets any socket
+// take over a port: there each of a client's sockets gets its own port.
+func ReuseAddr(c syscall.RawConn) error { return nil }

@@ -51,6 +51,7 @@ var (
 	dRateLimited = desc("rate_limited_datagrams_total", "Datagrams over their source's rate limit (one NACK a second per source, the rest dropped).")
 	dRateSources = desc("rate_limit_sources", "Sources in the rate-limit table.")
 	dRateEvicted = desc("rate_limit_sources_evicted_total", "Sources forgotten because the rate-limit table was full.")
+	dCookies     = desc("cookies_total", "Cookies (return-routability check, no keys): cookie NACKs sent, and DATA that echoed a valid or an invalid cookie.", "event")
 	dDedup       = desc("dedup_entries", "Exchanges in the de-duplication table.")
 	dDedupBytes  = desc("dedup_bytes", "Memory the de-duplication table holds, in bytes.")
 	dDedupExpire = desc("dedup_expired_total", "Exchanges forgotten after the whole de-duplication window.")
@@ -68,7 +69,7 @@ var (
 // Describe sends the descriptors of every metric the Collector reports.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dReceived, dHandled, dHandlerErr, dPanics, dHandlerTime, dAcked,
-		dNacked, dDuplicates, dPongs, dDropped, dRateLimited, dRateSources, dRateEvicted, dDedup,
+		dNacked, dDuplicates, dPongs, dDropped, dRateLimited, dRateSources, dRateEvicted, dCookies, dDedup,
 		dDedupBytes, dDedupExpire, dBusy, dReadErrors, dWriteErrors, dSocketDrops, dBuildInfo} {
 		ch <- d
 	}
@@ -140,6 +141,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dRateLimited, st.RateLimited)
 	gauge(dRateSources, st.RateSources)
 	counter(dRateEvicted, st.RateEvicted)
+	counter(dCookies, st.Cookies, "sent")
+	counter(dCookies, st.CookieValid, "valid")
+	counter(dCookies, st.CookieInvalid, "invalid")
 	gauge(dDedup, st.DedupEntries)
 	gauge(dDedupBytes, st.DedupBytes)
 	counter(dDedupExpire, st.DedupExpired)

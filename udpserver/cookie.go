@@ -1,0 +1,171 @@
+package udpserver
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/udpkit/udpkit/wire"
+)
+
+// Return routability under floods (PROTOCOL.md section 3.1, SECURITY.md).
+// Without keys the rate limiter can only key a datagram by the address it
+// claims, so datagrams forged with a victim's address empty the victim's
+// bucket and lock it out. A DATA over its limit may therefore get a cookie
+// instead of silence: a MAC of its source address and port and the
+// current epoch under a secret of this process, which only a sender that
+// receives at that address can echo. A DATA that echoes a valid cookie is
+// counted in a bucket of its own (provedKey), which forgeries cannot
+// reach. Checking a cookie is two AES blocks and touches no table, so a
+// flood of bad cookies costs as little as the forgeries it rides on.
+
+// DefaultCookieRate is how many cookie NACKs a second the server sends at
+// most, all sources together, when Server.CookieRate is zero: each is a
+// 24-byte answer to a datagram at least as long (never an amplification),
+// and the budget bounds the CPU and the reflected bytes a flood draws. A
+// client needs one cookie a minute; on a 2-core machine a budget of 50000
+// cost the flooded socket's worker enough to push the victim of a valid
+// flood past 2% retransmissions, 2000 kept it at 0 (BENCHMARKS.md, Floods).
+const DefaultCookieRate = 2000
+
+// cookieEpoch is how long one epoch of cookies lasts; a cookie is valid in
+// its epoch and the next, 60 to 120 s (WireGuard rotates its cookie
+// secret every 120 s).
+const cookieEpoch = 60 * time.Second
+
+// cookieJar makes and checks cookies: a CBC-MAC with AES-128 over two
+// blocks of fixed layout (fixed-length CBC-MAC is a PRF), the address in
+// the first, port and epoch in the second, under a random key drawn at
+// start. The key never leaves the process, so no epoch key needs
+// rotating: the epoch in the MAC input retires old cookies.
+type cookieJar struct {
+	block cipher.Block
+
+	mu     sync.Mutex // guards the budget
+	tokens float64
+	last   int64
+	perNs  float64
+	burst  float64
+}
+
+func newCookieJar(rate float64) (*cookieJar, error) {
+	var key [16]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		return nil, fmt.Errorf("udpserver: cookie secret: %w", err)
+	}
+	block, err := aes.NewCipher(key[:])
+	if err != nil {
+		return nil, fmt.Errorf("udpserver: cookie secret: %w", err)
+	}
+	burst := max(1, rate/10)
+	return &cookieJar{block: block, perNs: rate / float64(time.Second), burst: burst, tokens: burst}, nil
+}
+
+// mac computes the cookie of ap in epoch e, with scratch (in the packet,
+// so that nothing escapes to the heap per datagram).
+func (j *cookieJar) mac(ap netip.AddrPort, e int64, scratch *[32]byte) wire.Cookie {
+	a := ap.Addr().Unmap().WithZone("").As16()
+	b1, b2 := scratch[:16], scratch[16:]
+	copy(b1, a[:])
+	j.block.Encrypt(b1, b1)
+	binary.BigEndian.PutUint16(b2[0:2], ap.Port())
+	binary.BigEndian.PutUint64(b2[2:10], uint64(e))
+	clear(b2[10:16])
+	for i := range 16 {
+		b2[i] ^= b1[i]
+	}
+	j.block.Encrypt(b2, b2)
+	var c wire.Cookie
+	copy(c[:], b2[:wire.CookieLen])
+	return c
+}
+
+// make returns the cookie for ap at server time now.
+func (j *cookieJar) make(ap netip.AddrPort, now int64, scratch *[32]byte) wire.Cookie {
+	return j.mac(ap, now/int64(cookieEpoch), scratch)
+}
+
+// valid reports whether c is ap's cookie of this epoch or the previous one.
+func (j *cookieJar) valid(ap netip.AddrPort, c wire.Cookie, now int64, scratch *[32]byte) bool {
+	e := now / int64(cookieEpoch)
+	// Not constant time: a wrong guess teaches nothing about the next
+	// cookie, which depends on the whole MAC.
+	return j.mac(ap, e, scratch) == c || e > 0 && j.mac(ap, e-1, scratch) == c
+}
+
+// take takes one cookie NACK from the server-wide budget at time now.
+func (j *cookieJar) take(now int64) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.tokens = min(j.burst, j.tokens+float64(now-j.last)*j.perNs)
+	j.last = now
+	if j.tokens < 1 {
+		return false
+	}
+	j.tokens--
+	return true
+}
+
+// provedKey is the rate-limit key of datagrams that echoed a valid cookie
+// from ap's host: ff76::a.b.c.d for an IPv4 host, ff77:0:0:0 followed by
+// the /64 prefix for an IPv6 one. Both are IPv6 multicast addresses, never
+// a source, so they collide neither with addresses nor with the
+// authenticated identities (ff75, auth.go). One bucket per proved host, as
+// rateKey has one per claimed host: a host's ports share it.
+func provedKey(ap netip.AddrPort) netip.Addr {
+	a := ap.Addr().Unmap()
+	var k [16]byte
+	k[0] = 0xff
+	if a.Is4() {
+		k[1] = 0x76
+		v := a.As4()
+		copy(k[12:], v[:])
+	} else {
+		k[1] = 0x77
+		v := a.As16()
+		copy(k[8:], v[:8])
+	}
+	return netip.AddrFrom16(k)
+}
+
+// limit runs the rate limiter on a well-formed unauthenticated message:
+// the bucket of its proved host when it echoes a valid cookie, of the host
+// it claims otherwise. limited reports a message over its limit, and out
+// is then the reply to send (nil: drop it). A DATA over the limit gets a
+// cookie while the server-wide budget lasts, else NACK "rate limited" at
+// most once a second per source.
+func (s *worker) limit(p *packet, h wire.Header, b []byte, over bool, reply []byte) (out []byte, limited bool) {
+	now := s.now()
+	key, proved := rateKey(p.remote), false
+	if h.Flags&wire.FlagCookie != 0 && s.cookies != nil {
+		c, _ := wire.CookieOf(h, b)
+		if s.cookies.valid(p.remote, c, now, &p.ck) {
+			s.stats.cookieValid.Add(1)
+			key, proved = provedKey(p.remote), true
+		} else {
+			s.stats.cookieInvalid.Add(1) // stale or forged: counted as the address it claims
+		}
+	}
+	ok, nack := s.rates.allow(key, now)
+	if ok {
+		return nil, false
+	}
+	s.stats.rateLimited.Add(1)
+	if h.Type == wire.TypeData && !over {
+		if s.cookies != nil && !proved && len(b) >= wire.CookieNackLen && s.cookies.take(now) {
+			s.stats.cookies.Add(1)
+			s.stats.nack(wire.CodeRateLimited)
+			return wire.AppendCookieNack(reply[:0], h.ID, s.cookies.make(p.remote, now, &p.ck)), true
+		}
+		if nack {
+			s.stats.nack(wire.CodeRateLimited)
+			return wire.AppendNack(reply[:0], h.ID, wire.CodeRateLimited, "", len(b)), true
+		}
+	}
+	return s.drop(&s.stats.rateLimitedDropped, p, "rate limited"), true
+}
