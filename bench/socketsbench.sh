@@ -9,7 +9,8 @@
 # help, with many it spreads them.
 #
 # Usage: bench/socketsbench.sh   (ROUNDS=3 SECONDS_PER_RUN=3 CLIENTS=4
-#        INFLIGHT=16 SOCKETS="1 2" OUT=/tmp/socketsbench UDPSERVER_FLAGS=...)
+#        INFLIGHT=16 SOCKETS="1 2" OUT=/tmp/socketsbench UDPSERVER_FLAGS=...
+#        UDPSERVER=/path/to/udpserver: that binary instead of one built here)
 # As root it runs inside a network namespace of its own (unshare -n).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,17 +29,18 @@ UDPSERVER_FLAGS=${UDPSERVER_FLAGS---dedup-window 0.2 --dedup-per-source 262144 -
 mkdir -p "$OUT"
 if [ -z "${SOCKETSBENCH_NS:-}" ]; then
 	cc -O2 -o "$OUT/loadgen" bench/loadgen.c
-	go build -o "$OUT/udpserver" ./cmd/udpserver
+	[ -n "${UDPSERVER:-}" ] || go build -o "$OUT/udpserver" ./cmd/udpserver
 	if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
 		export SOCKETSBENCH_NS=1 OUT
 		exec unshare -n sh -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
 	fi
 fi
 port=29870
+UDPSERVER=${UDPSERVER:-$OUT/udpserver}
 for r in $(seq 1 "$ROUNDS"); do
 	for n in $SOCKETS; do
 		# shellcheck disable=SC2086 # the flags are split on purpose
-		"$OUT/udpserver" --quiet --no-announce --rate-limit 0 $UDPSERVER_FLAGS --sockets "$n" --listen 127.0.0.1:$port >/dev/null 2>&1 &
+		"$UDPSERVER" --quiet --no-announce --rate-limit 0 $UDPSERVER_FLAGS --sockets "$n" --listen 127.0.0.1:$port >/dev/null 2>&1 &
 		srv=$!
 		until ss -Hlun "sport = :$port" | grep -q .; do sleep 0.05; done
 		for c in $(seq 1 "$CLIENTS"); do "$OUT/loadgen" 127.0.0.1 $port "$INFLIGHT" "$SECS" >"$OUT/c$c.txt" & done

@@ -40,6 +40,8 @@ type batchUDPConn struct {
 	dirty int                     // read headers the last recvmmsg filled
 	errno syscall.Errno           // error of the last system call
 	rfn   func(fd uintptr) bool   // bound once: a method value per call would allocate
+	wfn   func(fd uintptr) bool   // recvmmsgWait, bound once
+	wait  waitState               // blocking reads (recvwait_linux.go)
 	zones map[uint32]string       // scope ID -> zone name, filled once per interface
 	zmu   sync.Mutex
 }
@@ -64,7 +66,8 @@ func newBatchConn(c conn, size, maxDatagram int) batchConn {
 		// the fd (os.File.Fd) switched the socket to blocking mode.
 		flags: unix.MSG_WAITFORONE | unix.MSG_DONTWAIT,
 	}
-	b.rfn = b.recvmmsg
+	b.rfn, b.wfn = b.recvmmsg, b.recvmmsgWait
+	b.initWait()
 	b.w.init(rc, size)
 	b.dirty = size // every header needs its lengths set before the first read
 	for i := range b.pkts {
@@ -85,9 +88,9 @@ func newBatchConn(c conn, size, maxDatagram int) batchConn {
 
 func (b *batchUDPConn) packets() []*packet { return b.pkts }
 
-// recvmmsg and sendmmsg use RawSyscall6, not Syscall6: the socket is
-// non-blocking (the runtime's poller does the waiting), so neither call can
-// block, and skipping entersyscall/exitsyscall keeps the scheduler from
+// recvmmsg and sendmmsg use RawSyscall6, not Syscall6: with MSG_DONTWAIT
+// (the runtime's poller does the waiting) neither call can block, even on
+// a socket in blocking mode (recvwait_linux.go), and skipping entersyscall/exitsyscall keeps the scheduler from
 // handing the P to another thread while a long sendmmsg runs. On loopback
 // at 64 requests in flight that was ~20% of the server's time in context
 // switches (BENCHMARKS.md).
@@ -114,8 +117,15 @@ func (b *batchUDPConn) readBatch() (int, error) {
 		h.Flags = 0
 	}
 	b.dirty = len(b.rhs) // until a call succeeds: errors may leave anything
-	if err := b.rc.Read(b.rfn); err != nil {
+	fn := b.rfn
+	if b.waits() {
+		fn = b.wfn
+	}
+	if err := b.rc.Read(fn); err != nil {
 		return 0, err
+	}
+	if b.u.stopped.Load() {
+		return 0, errStopped
 	}
 	if b.errno != 0 {
 		return 0, os.NewSyscallError("recvmmsg", b.errno)

@@ -7,3 +7,7 @@ package udpserver
 const batchSupported = false
 
 func newBatchConn(c conn, size, maxDatagram int) batchConn { return nil }
+
+// stopReads has nothing to wake: every read waits in the runtime's poller,
+// which a read deadline reaches.
+func stopReads(c conn) {}

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 
 	"github.com/udpkit/udpkit/internal/netaddr"
 )
@@ -37,6 +39,12 @@ type udpConn struct {
 	v6      bool           // AF_INET6 socket (perhaps dual-stack)
 	pktinfo bool           // destination addresses arrive in control messages
 	local   netip.AddrPort // bound address; its port completes a PKTINFO address
+
+	// Blocking reads (recvwait_linux.go), per socket: whether it was
+	// switched to blocking mode, and whether its reads must end.
+	waitOnce sync.Once
+	waitOK   atomic.Bool
+	stopped  atomic.Bool
 }
 
 func newUDPConn(c *net.UDPConn, log *slog.Logger) *udpConn {

@@ -69,7 +69,13 @@
 // worker) with one recvmmsg call and sends their replies with one
 // sendmmsg call, which halves the system calls per datagram under load
 // and costs nothing at one request in flight (a batch is whatever is
-// queued, never waited for). BatchSize 1 turns it off.
+// queued, never waited for). BatchSize 1 turns it off. With more than
+// one P (GOMAXPROCS > 1) a batch worker whose socket is empty sleeps in
+// recvmmsg itself, as a C server does, rather than in the runtime's
+// poller, so the socket is switched to blocking mode (every other call on
+// it passes MSG_DONTWAIT); Shutdown and Close wake it with
+// shutdown(SHUT_RD). Anything else that waits for its reads to end
+// (closing the socket directly, a read deadline) waits up to 20 ms.
 //
 // Sockets > 1 serves one address with several SO_REUSEPORT sockets, which the kernel balances by
 // sender: useful on a multi-core host with many senders.

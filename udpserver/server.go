@@ -300,10 +300,10 @@ type Server struct {
 	logRead logLimiter // failed reads (readFailed), besides the kinds above
 
 	mu       sync.Mutex
-	conns    map[net.PacketConn]struct{}
-	closed   bool           // Shutdown or Close was called
-	wg       sync.WaitGroup // running workers
-	done     chan struct{}  // closed by Shutdown and Close
+	conns    map[net.PacketConn]conn // each socket and its I/O layer
+	closed   bool                    // Shutdown or Close was called
+	wg       sync.WaitGroup          // running workers
+	done     chan struct{}           // closed by Shutdown and Close
 	doneOnce sync.Once
 }
 
@@ -438,7 +438,7 @@ func (s *Server) init() {
 			}
 		}
 		s.ctx, s.cancel = context.WithCancel(context.Background())
-		s.conns = make(map[net.PacketConn]struct{})
+		s.conns = make(map[net.PacketConn]conn)
 		s.done = make(chan struct{})
 	})
 }
@@ -507,11 +507,11 @@ func (s *Server) serve(pc net.PacketConn) error {
 		pc.Close()
 		return ErrServerClosed
 	}
-	s.conns[pc] = struct{}{}
+	c := newConn(pc, s.log)
+	s.conns[pc] = c
 	s.wg.Add(s.cfg.workers)
 	s.mu.Unlock()
 
-	c := newConn(pc, s.log)
 	q := newReplyQueue(s, c)
 	worker := func() error {
 		if bc := newBatchConn(c, s.cfg.batchSize, s.cfg.maxDatagram); bc != nil {
@@ -665,8 +665,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closed = true
 	s.doneOnce.Do(func() { close(s.done) })
 	past := time.Unix(1, 0)
-	for pc := range s.conns {
-		pc.SetReadDeadline(past) // unblocks the readers; they see s.done
+	for pc, c := range s.conns {
+		stopReads(c)             // wakes the readers asleep in the kernel
+		pc.SetReadDeadline(past) // and those in the poller; they see s.done
 	}
 	s.mu.Unlock()
 
@@ -700,7 +701,8 @@ func (s *Server) closeConns() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var errs []error
-	for pc := range s.conns {
+	for pc, c := range s.conns {
+		stopReads(c) // a reader asleep in the kernel would hold Close up
 		if err := pc.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
