@@ -65,7 +65,7 @@ BASE=29800
 names=(C plain-Go udpserver)
 cmds=("$OUT/ackserver 127.0.0.1 PORT"
 	"$OUT/plainack 127.0.0.1:PORT"
-	"$OUT/udpserver --quiet --no-announce --rate-limit 0 $UDPSERVER_FLAGS --listen 127.0.0.1:PORT")
+	"$OUT/udpserver --quiet --no-announce --rate-limit 0 --sockets 1 $UDPSERVER_FLAGS --listen 127.0.0.1:PORT")
 if [ -n "${OLD_UDPSERVER:-}" ]; then
 	names+=(udpserver-old)
 	cmds+=("$OLD_UDPSERVER --quiet --no-announce --rate-limit 0 ${OLD_UDPSERVER_FLAGS:-} --listen 127.0.0.1:PORT")

@@ -46,7 +46,7 @@ for r in $(seq 1 "$ROUNDS"); do
 				"${pin[@]}" "$OUT/ackserver" 127.0.0.1 $port >/dev/null 2>&1 &
 			else
 				# shellcheck disable=SC2086 # the flags are split on purpose
-				"${pin[@]}" "$b" --quiet --no-announce --rate-limit 0 $UDPSERVER_FLAGS --listen 127.0.0.1:$port >/dev/null 2>&1 &
+				"${pin[@]}" "$b" --quiet --no-announce --rate-limit 0 --sockets 1 $UDPSERVER_FLAGS --listen 127.0.0.1:$port >/dev/null 2>&1 &
 			fi
 			srv=$!
 			until ss -Hlun "sport = :$port" | grep -q .; do sleep 0.05; done

@@ -83,7 +83,7 @@ for _ in $(seq 100); do "$NATS" -s $URL rtt >/dev/null 2>&1 && break; sleep 0.1;
 # start_fw BINARY PORT STREAM: one udpserver --forward; prints its PID.
 start_fw() {
 	# shellcheck disable=SC2086 # FORWARD_FLAGS is split on purpose
-	"${clipin[@]}" "$1" --quiet --no-announce --rate-limit 0 \
+	"${clipin[@]}" "$1" --quiet --no-announce --rate-limit 0 --sockets 1 \
 		--dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144 \
 		--listen 127.0.0.1:"$2" --instance bench \
 		--forward $URL --forward-create --forward-stream "$3" --forward-subject "udpkit.$3" $FORWARD_FLAGS >/dev/null 2>"$OUT/udpserver-$3.err" &

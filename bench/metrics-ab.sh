@@ -3,7 +3,7 @@
 # core PIN_LOAD (default 1; 0 puts both on one core, the setting this VM measures fairly).
 B=${B:-/tmp}   # udpserver and udpcli built there: go build -o $B ./cmd/...
 PIN_LOAD=${PIN_LOAD:-1} ROUNDS=${ROUNDS:-4} SECONDS_EACH=${SECONDS_EACH:-4}
-F="--quiet --no-announce --rate-limit 0 --dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144 --listen 127.0.0.1:29811"
+F="--quiet --no-announce --rate-limit 0 --sockets 1 --dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144 --listen 127.0.0.1:29811"
 for round in $(seq "$ROUNDS"); do
   for mode in plain metrics; do
     if [ $mode = metrics ]; then

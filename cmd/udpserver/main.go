@@ -381,7 +381,7 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format` on stderr: text or json")
 	shutdownTimeout := cliflag.Seconds(fs, "shutdown-timeout", "", 5*time.Second, "how long running handlers may take to finish after SIGINT, SIGTERM or SIGHUP, in seconds (5) or a duration (500ms)")
 	fs.IntVar(&o.batch, "batch", 0, "datagrams read (recvmmsg) and replies sent (sendmmsg) per system call on Linux; 0 means 64, 1 turns batching off")
-	fs.IntVar(&o.sockets, "sockets", 1, "`N` sockets per listen address with SO_REUSEPORT (Linux), each with its own kernel queue and worker; a classic BPF program picks the socket by source IP (IPv6: /64), so one host's flood fills only its own socket's queue (SECURITY.md)")
+	fs.IntVar(&o.sockets, "sockets", 4, "`N` sockets per listen address with SO_REUSEPORT (Linux), each with its own kernel queue and worker; a classic BPF program picks the socket by source IP (IPv6: /64), so one host's flood fills only its own socket's queue and shares it with 1 in N other hosts (SECURITY.md); 1 for a single queue")
 	fs.BoolVar(&o.spreadByTuple, "spread-by-tuple", false, "with --sockets: let the kernel pick the socket by a hash of addresses and ports instead of by source IP (one host's ports then spread over every socket, and so does its flood)")
 	fs.BoolVar(&o.noCookies, "no-cookies", false, "never answer DATA over --rate-limit with a cookie (return-routability check; without --key-file only): datagrams forged with a client's address can then lock it out")
 	cookieRate := fs.String("cookie-rate", strconv.Itoa(udpserver.DefaultCookieRate)+"/s", "cookie NACKs a second at most, all sources together (`N/s` or N)")
