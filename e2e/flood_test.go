@@ -48,7 +48,9 @@ var victimLine = regexp.MustCompile(`acked (\d+)/(\d+) failed (\d+) retransmitte
 // flooder sends 200000 DATA as fast as it can from one socket on another
 // host address (one the program puts on another socket), then 100000
 // forged with the victim's address from random ports; a victim paced at
-// 1000 messages a second all the while gets every message acknowledged.
+// 1000 messages a second all the while gets every message acknowledged
+// during the valid flood, and is not locked out by the forged one (at
+// least 95 % acknowledged; the forgeries share its socket's queue).
 // No latency assertion: latency and retransmissions are measured by
 // bench/floodbench.sh (BENCHMARKS.md, "Floods").
 func TestFloodVictimServed(t *testing.T) {
@@ -93,8 +95,18 @@ func TestFloodVictimServed(t *testing.T) {
 			if m == nil {
 				t.Fatalf("victim printed %q", out.String())
 			}
-			if m[1] != m[2] || m[3] != "0" || m[2] == "0" {
-				t.Errorf("%s flood: victim acked %s of %s messages, %s failed", tc.mode, m[1], m[2], m[3])
+			acked, sent := atoi(t, m[1]), atoi(t, m[2])
+			switch {
+			case sent == 0:
+				t.Errorf("%s flood: the victim sent nothing", tc.mode)
+			case tc.mode == "valid" && (acked != sent || m[3] != "0"):
+				t.Errorf("%s flood: victim acked %d of %d messages, %s failed", tc.mode, acked, sent, m[3])
+			case tc.mode == "forged" && acked*100 < sent*95:
+				// Forgeries carry the victim's address, so they share its
+				// socket's kernel queue: on a loaded machine a few of its
+				// messages run out of retries in that queue (SECURITY.md,
+				// "Floods"). Locked out, as before cookies, is under 1 %.
+				t.Errorf("%s flood: victim locked out: acked %d of %d messages, %s failed", tc.mode, acked, sent, m[3])
 			}
 		})
 	}
@@ -127,4 +139,13 @@ func TestPythonExampleCookie(t *testing.T) {
 	if recs := parseRecords(t, srv.stdout.String()); len(recs) != 2 {
 		t.Errorf("server handled %d messages, want 2", len(recs))
 	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatalf("%q: %v", s, err)
+	}
+	return n
 }
