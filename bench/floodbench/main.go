@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command floodbench is the flooder and the victim of bench/floodbench.sh
 // (BENCHMARKS.md, "Floods"). Loopback only: run it inside a network
 // namespace of its own (the script uses unshare -n); the forged mode needs
