@@ -221,7 +221,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 		cache: map[string][]cached{}, insts: map[string]*instState{}, fn: fn}
 	if service == "" {
 		st.enumerate = true
-		st.types[strings.ToLower(ServicesName)] = newQuestion(ServicesName, dns.TypePTR, now)
+		st.types[wire.FoldCase(ServicesName)] = newQuestion(ServicesName, dns.TypePTR, now)
 	} else {
 		st.addType(service, now)
 	}
@@ -248,7 +248,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 
 func (st *browse) addType(service string, now time.Time) {
 	name := serviceName(service)
-	k := strings.ToLower(name)
+	k := wire.FoldCase(name)
 	if _, ok := st.types[k]; ok {
 		return
 	}
@@ -424,13 +424,13 @@ func (st *browse) handle(p packet, now time.Time) {
 			continue
 		}
 		owner := canonName(ptr.Hdr.Name)
-		if st.enumerate && owner == strings.ToLower(ServicesName) {
+		if st.enumerate && owner == wire.FoldCase(ServicesName) {
 			if svc := strings.TrimSuffix(ptr.Ptr, "."+Domain); svc != ptr.Ptr && wire.ValidateService(svc) == nil {
 				st.addType(svc, now)
 			}
 			continue
 		}
-		if _, ok := st.types[owner]; ok && owner != strings.ToLower(ServicesName) {
+		if _, ok := st.types[owner]; ok && owner != wire.FoldCase(ServicesName) {
 			st.instance(ptr.Ptr, st.typeNames[owner], l.Index, now)
 		}
 	}

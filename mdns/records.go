@@ -9,6 +9,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/udpkit/udpkit/netif"
+	"github.com/udpkit/udpkit/wire"
 )
 
 // Names and TTLs (RFC 6762 section 10, RFC 6763 section 9).
@@ -98,28 +99,7 @@ func sameName(a, b string) bool {
 		var la, lb string
 		la, a = firstLabel(a)
 		lb, b = firstLabel(b)
-		if !asciiEqualFold(la, lb) {
-			return false
-		}
-	}
-	return true
-}
-
-// asciiEqualFold compares without ASCII case only (DNS, RFC 4343): UTF-8
-// bytes compare exactly.
-func asciiEqualFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
+		if !wire.EqualFold(la, lb) {
 			return false
 		}
 	}

@@ -555,7 +555,7 @@ func (r *Responder) send(c conn, m *dns.Msg, dst netip.AddrPort, ifIndex int) {
 
 func rateKey(l *netif.Interface, family int, rr dns.RR) string {
 	h := rr.Header()
-	return fmt.Sprintf("%d/%d/%s/%d/%x", l.Index, family, strings.ToLower(h.Name), h.Rrtype, rdata(rr))
+	return fmt.Sprintf("%d/%d/%s/%d/%x", l.Index, family, wire.FoldCase(h.Name), h.Rrtype, rdata(rr))
 }
 
 // handle processes one datagram.

@@ -33,7 +33,7 @@ func (s *Server) reusePortSiblings(pc net.PacketConn) ([]net.PacketConn, error) 
 	if err := sockopt.ReusePort(rc); err != nil {
 		return nil, fmt.Errorf("udpserver: SO_REUSEPORT: %w", err)
 	}
-	la := uc.LocalAddr().(*net.UDPAddr)
+	la := uc.LocalAddr().(*net.UDPAddr) // a *net.UDPConn: always a *net.UDPAddr
 	network, only6 := "udp4", false
 	if isIPv6Socket(uc, la.AddrPort()) {
 		network = "udp6"

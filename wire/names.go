@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -152,7 +151,22 @@ func LookupAttr(attrs []string, key string) (string, bool) {
 // case-insensitively, every other byte exactly. strings.EqualFold would also
 // fold non-ASCII letters, which DNS-SD names must not.
 func EqualFold(a, b string) bool {
-	return len(a) == len(b) && cmp.Compare(FoldCase(a), FoldCase(b)) == 0
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		if lowerASCII(a[i]) != lowerASCII(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // FoldCase lower-cases ASCII letters only, as DNS does (RFC 4343): the

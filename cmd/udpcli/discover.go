@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/udpkit/udpkit/internal/cli"
-	"github.com/udpkit/udpkit/internal/cliflag"
 	"io"
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/udpkit/udpkit/internal/cli"
+	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/discovery"
@@ -83,7 +84,7 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args 
 	cliflag.AliasName(fs, "deadline", "timeout")
 	cliflag.Alias(fs, "count", "n")
 	useMDNS := fs.Bool("mdns", false, "browse mDNS / DNS-SD (any service type; without SERVICE every type present) instead of udpkit discovery")
-	querySize := fs.Int("query-size", discovery.DefaultQuerySize, fmt.Sprintf("pad queries to this many bytes, %d to %d (servers never answer with more bytes than the query)", discovery.MinQuerySize, 1472))
+	querySize := fs.Int("query-size", discovery.DefaultQuerySize, fmt.Sprintf("pad queries to this many bytes, %d to %d (servers never answer with more bytes than the query)", discovery.MinQuerySize, wire.DefaultMaxDatagram))
 	return func(ctx context.Context, io cli.IO, args []string) error {
 		if len(args) > 1 {
 			return cli.Usagef("at most one SERVICE, got %d arguments", len(args))
@@ -108,8 +109,8 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args 
 			}
 			return discoverMDNS(ctx, io, service, *ifaces, lo)
 		}
-		if *querySize != 0 && (*querySize < discovery.MinQuerySize || *querySize > 1472) {
-			return cli.Usagef("--query-size %d: want %d to 1472 bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize)
+		if *querySize != 0 && (*querySize < discovery.MinQuerySize || *querySize > wire.DefaultMaxDatagram) {
+			return cli.Usagef("--query-size %d: want %d to %d bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize, wire.DefaultMaxDatagram)
 		}
 		keys, _, err := loadKeys()
 		if err != nil {
