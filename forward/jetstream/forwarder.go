@@ -112,7 +112,7 @@ type Config struct {
 // (Stream stays empty: the stream that stores the subject).
 func DefaultConfig() Config {
 	return Config{Subject: DefaultSubject, Instance: "udpkit", Service: DefaultService,
-		Timeout: DefaultTimeout, MaxPending: DefaultMaxPending}
+		Timeout: DefaultTimeout, MaxPending: DefaultMaxPending, LogEvery: DefaultLogEvery}
 }
 
 // Stats are a Forwarder's counters.
@@ -372,12 +372,15 @@ func appendID(b []byte, id uint64) []byte {
 // ServeUDP publishes r and defers its reply until the PubAck. Without a
 // free deferred slot (udpserver.Server.MaxDeferred) or publish slot
 // (Config.MaxPending), or when the connection refuses the publish, it
-// returns an error that NACKs busy.
+// returns an error that NACKs busy (wire.ReasonNotStored; the cause goes
+// to the log).
 func (f *Forwarder) ServeUDP(ctx context.Context, r *udpserver.Request) error {
 	resp, err := r.Defer()
 	if err != nil {
+		// Server.MaxDeferred replies wait, all of them for the stream.
 		f.failed.Add(1)
-		return err
+		f.fails.add(causePending, err)
+		return notStored
 	}
 	now := time.Now()
 	seq, err := f.add(resp, now.Sub(f.epoch)+f.cfg.Timeout)
