@@ -48,7 +48,7 @@ func (o *forwardOptions) register(fs *pflag.FlagSet) {
 	fs.IntVar(&o.replicas, "forward-replicas", 1, "replicas of a stream --forward-create makes (`N`: 1, or 3 on a cluster)")
 	o.timeout = positiveSeconds(fs, "forward-timeout", jetstream.DefaultTimeout, "how long a message waits for the stream's confirmation before the device gets NACK busy, in seconds (2) or a duration (500ms)")
 	fs.IntVar(&o.pending, "forward-pending", jetstream.DefaultMaxPending, "messages waiting for the stream's confirmation at once (`N`); past it, NACK busy")
-	o.ping = positiveSeconds(fs, "forward-ping", defaultPing, "keepalive: ping the NATS server every `interval` (seconds or a duration); after 2 unanswered pings the connection counts as lost and udpserver reconnects, so a silently cut link is noticed in about three intervals (nats.go's own default is 2 minutes)")
+	o.ping = positiveSeconds(fs, "forward-ping", defaultPing, "keepalive: ping the NATS server every `interval`, in seconds (2) or a duration (500ms); after 2 unanswered pings the connection counts as lost and udpserver reconnects, so a silently cut link is noticed in about three intervals (nats.go's own default is 2 minutes)")
 	fs.StringVar(&o.creds, "forward-creds", "", "NATS credentials `FILE` (JWT and NKey seed) for --forward")
 	fs.StringVar(&o.nkey, "forward-nkey", "", "NATS NKey seed `FILE` for --forward")
 	fs.StringVar(&o.tlsCA, "forward-tls-ca", "", "CA certificate `FILE` to verify the NATS server with (implies TLS)")
