@@ -319,6 +319,8 @@ func busyHint(byReason map[string]int) string {
 		return ""
 	case byReason[wire.ReasonSenderShareFull] > 0:
 		return fmt.Sprintf("hint: %s failed on NACK busy: the server's per-sender exactly-once share is full (udpserver takes 16384 new messages per 120 s from one address and port at its defaults): send fewer per 2 minutes from one socket, or raise udpserver --dedup-per-source (and --dedup-per-host)", plural(n, "line"))
+	case byReason[wire.ReasonNotStored] > 0:
+		return fmt.Sprintf("hint: %s failed on NACK busy: the server's storage did not confirm them (udpserver --forward: the NATS JetStream broker is down or unreachable, or the stream is full); check the broker and the stream (nats stream info), retry later or send to another server", plural(n, "line"))
 	case byReason[""] == n:
 		return fmt.Sprintf("hint: %s failed on NACK busy without a reason (a reply to a short line has no room for one): most likely this sender's exactly-once share is full (udpserver takes 16384 new messages per 120 s from one address and port at its defaults): send fewer per 2 minutes from one socket, or raise udpserver --dedup-per-source (and --dedup-per-host); otherwise the server was overloaded or its storage (--forward) did not confirm", plural(n, "line"))
 	case byReason[wire.ReasonHostShareFull] > 0:
