@@ -18,6 +18,7 @@ import (
 	njs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/udpkit/udpkit/udpserver"
+	"github.com/udpkit/udpkit/wire"
 )
 
 // Defaults of Config.
@@ -27,7 +28,7 @@ const (
 	DefaultSubject = "udpkit.{instance}"
 
 	// DefaultService is the service type put in the {service} field.
-	DefaultService = "_udpkit._udp"
+	DefaultService = wire.ServiceServer
 
 	// DefaultTimeout is how long a publish waits for its PubAck before the
 	// device gets NACK busy. Well under the client's retransmission span
