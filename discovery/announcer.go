@@ -115,6 +115,10 @@ type Announcer struct {
 	ownN       int
 	logged     []netip.Addr // conflicting peers already logged (capped)
 	lastRename time.Time
+	warm       bool // the start's peer discovery is over (budget.go)
+	warmRound  int  // peer-discovery rounds sent
+	warmQuiet  int  // rounds in a row that found no new peer
+	warmPeers  int  // peers known when the last round went out
 
 	stats struct {
 		queries, answers, dups, known, limSrc, limGlob, conflicts, renames atomic.Uint64
@@ -386,6 +390,8 @@ func (a *Announcer) Run(ctx context.Context) error {
 	answerT := time.NewTimer(time.Hour)
 	answerT.Stop()
 	defer answerT.Stop()
+	warmT := time.NewTimer(0)
+	defer warmT.Stop()
 	n := 0
 	for {
 		select {
@@ -408,6 +414,10 @@ func (a *Announcer) Run(ctx context.Context) error {
 			}
 			announceT.Reset(announceDelay(n, a.cfg.TTL))
 			n++
+		case <-warmT.C:
+			if d, more := a.warmUp(); more {
+				warmT.Reset(d)
+			}
 		case p := <-in:
 			ans, ok, renamed := a.receive(p, time.Now())
 			if renamed { // start over under the new name
@@ -592,7 +602,10 @@ func (a *Announcer) answer(p inPacket, h wire.Header, body []byte, now time.Time
 		if q.Again {
 			copies = 2
 		}
-		if a.ahead(p.ifIndex, h.ID, fam, q, copies, now)+copies*len(msg) > budget {
+		// Until its peer discovery is over (warmUp) the server may not
+		// know the peers ranked before it: it leaves shared queries to
+		// them, and a browser's next round finds it.
+		if !a.warm || a.ahead(p.ifIndex, h.ID, fam, q, copies, now)+copies*len(msg) > budget {
 			a.stats.deferred.Add(1)
 			return pendingAnswer{}, false
 		}
