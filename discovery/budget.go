@@ -143,16 +143,21 @@ func sharedQuery(p inPacket, l *netif.Interface) bool {
 // QUERY for every service, padded as a browser's, listing the peers it
 // already knows (known answers), on the browser's schedule; the peers
 // answer it by unicast within the budget of that query, and their answers
-// teach it the peers (receive, learn). Until two rounds in a row found no
-// new peer (about 40 ms alone, 90 ms among peers on a clean LAN; at most
-// the whole front-loaded schedule, 790 ms), it answers no shared query:
+// teach it the peers (receive, learn). Until at least three rounds went
+// out and the last two found no new peer (about 90 ms on a clean LAN; at
+// most the whole front-loaded schedule, 790 ms), it answers no shared query:
 // those go to the peers that know the server from its start burst, and a
 // browser's next round, or a unicast query, finds it.
 
-// warmQuietRounds is how many rounds in a row must find no new peer before
-// the server answers shared queries: under 30 % loss a peer is missed by
-// one round with a probability of about 0.18, by three in a row 0.006.
-const warmQuietRounds = 2
+// The peer discovery ends when at least warmMinRounds rounds went out and
+// the last warmQuietRounds of them found no new peer. Under 30 % loss a
+// round misses a given peer with a probability of about 0.18 (both IPv4
+// copies or its IPv4 answer lost, and the IPv6 query or answer lost), so
+// every peer is in three rounds at least: missed by all with about 0.006.
+const (
+	warmMinRounds   = 3
+	warmQuietRounds = 2
+)
 
 // warmUp is called by Run's timer: it closes the round before (did it
 // find peers?) and sends the next one, returning the wait until the next
@@ -166,7 +171,7 @@ func (a *Announcer) warmUp() (next time.Duration, more bool) {
 			a.warmQuiet++
 		}
 	}
-	if a.warmQuiet >= warmQuietRounds || a.warmRound >= len(queryOffsets) {
+	if a.warmQuiet >= warmQuietRounds && a.warmRound >= warmMinRounds || a.warmRound >= len(queryOffsets) {
 		a.warm = true
 		return 0, false
 	}
