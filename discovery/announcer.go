@@ -87,7 +87,8 @@ type AnnouncerConfig struct {
 // bind the discovery port with address reuse.
 //
 // An Announcer detects another server using its instance name (PROTOCOL.md
-// section 6.6): it probes for its own name in its start burst and listens
+// section 6.6): the queries it sends at start to learn its peers (budget.go)
+// are its probes for its own name, and it listens
 // to the others' announcements. A generated name (AnnouncerConfig.Instance
 // empty) is then replaced by a new one, logged as a warning; a configured
 // name is kept and the conflict logged as an error.
@@ -409,9 +410,6 @@ func (a *Announcer) Run(ctx context.Context) error {
 			// The start burst goes to every destination; a refresh
 			// to one (refreshTarget): watchers repair a lost one.
 			a.sendAll(wire.TypeAnnounce, a.ttl, n < len(burstOffsets))
-			if n < len(burstOffsets) {
-				a.probe()
-			}
 			announceT.Reset(announceDelay(n, a.cfg.TTL))
 			n++
 		case <-warmT.C:
@@ -425,6 +423,8 @@ func (a *Announcer) Run(ctx context.Context) error {
 				answerT.Stop()
 				n = 0
 				announceT.Reset(0)
+				a.warmRound, a.warmQuiet = 0, 0 // probe the new name
+				warmT.Reset(0)
 				continue
 			}
 			if ok {

@@ -147,7 +147,11 @@ func sharedQuery(p inPacket, l *netif.Interface) bool {
 // out and the last two found no new peer (about 90 ms on a clean LAN; at
 // most the whole front-loaded schedule, 790 ms), it answers no shared query:
 // those go to the peers that know the server from its start burst, and a
-// browser's next round, or a unicast query, finds it.
+// browser's next round, or a unicast query, finds it. These rounds are
+// also the server's probes for its own name (conflict.go): a server using
+// it answers them, and they replace the 512-byte probes that used to go
+// with the start announcements, so a start sends as many query datagrams
+// as before.
 
 // The peer discovery ends when at least warmMinRounds rounds went out and
 // the last warmQuietRounds of them found no new peer. Under 30 % loss a
@@ -195,7 +199,9 @@ func (a *Announcer) peerCount() int {
 
 // askPeers sends one round of the start's peer discovery on every link:
 // a QUERY for every service, padded to a browser's size (the peers share
-// its bytes as their answer budget), the peers known on the link listed.
+// its bytes as their answer budget; the IPv6 copy one frame), the peers
+// known on the link listed, to every destination (forEachTarget), so that
+// a server using our name answers through whichever path works.
 func (a *Announcer) askPeers() {
 	for i := range a.links {
 		l := &a.links[i]

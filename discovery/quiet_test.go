@@ -163,11 +163,11 @@ func TestSyncIdleTraffic(t *testing.T) {
 		idle := lan.sends(func(s fakeSend) bool {
 			return s.from == h && s.at.Sub(start) >= time.Second && s.h.Type != wire.TypeGoodbye
 		})
-		// Start burst: 3 announcements and 3 probes, each to 3
-		// destinations, and the peer discovery: 3 rounds of 3 that
-		// find nobody.
-		if len(burst) != 27 {
-			t.Errorf("start burst of %d datagrams, want 27", len(burst))
+		// Start burst: 3 announcements, each to 3 destinations, and
+		// the peer discovery (also the name probes): 3 rounds of 3
+		// that find nobody.
+		if len(burst) != 18 {
+			t.Errorf("start burst of %d datagrams, want 18", len(burst))
 		}
 		if len(idle) > 9 {
 			t.Errorf("%d datagrams in 10 idle minutes, want at most 9", len(idle))
