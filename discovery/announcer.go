@@ -119,7 +119,8 @@ type Announcer struct {
 	warm       bool // the start's peer discovery is over (budget.go)
 	warmRound  int  // peer-discovery rounds sent
 	warmQuiet  int  // rounds in a row that found no new peer
-	warmPeers  int  // peers known when the last round went out
+	warmFound  int  // peers first heard in an answer to our queries
+	warmPeers  int  // warmFound when the last round went out
 
 	stats struct {
 		queries, answers, dups, known, limSrc, limGlob, conflicts, renames atomic.Uint64
@@ -500,7 +501,11 @@ func (a *Announcer) receive(p inPacket, now time.Time) (ans pendingAnswer, ok, r
 		if err != nil {
 			return pendingAnswer{}, false, false
 		}
+		known := a.peerCount()
 		a.learn(p, rec, now) // the peers that share answer budgets (budget.go)
+		if h.Type == wire.TypeAnswer && a.peerCount() > known {
+			a.warmFound++ // a round of the start's peer discovery found one
+		}
 		if h.Type == wire.TypeGoodbye {
 			return pendingAnswer{}, false, false
 		}

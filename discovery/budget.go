@@ -167,7 +167,9 @@ const (
 // find peers?) and sends the next one, returning the wait until the next
 // call, or more false when the peer discovery is over.
 func (a *Announcer) warmUp() (next time.Duration, more bool) {
-	n := a.peerCount()
+	// Only peers found by answers count: a peer that starts meanwhile is
+	// learned from its announcements, and answers no shared query yet.
+	n := a.warmFound
 	if a.warmRound > 0 {
 		if n > a.warmPeers {
 			a.warmQuiet = 0
