@@ -87,7 +87,8 @@ type AnnouncerConfig struct {
 // bind the discovery port with address reuse.
 //
 // An Announcer detects another server using its instance name (PROTOCOL.md
-// section 6.6): it probes for its own name in its start burst and listens
+// section 6.6): the queries it sends at start to learn its peers (budget.go)
+// are its probes for its own name, and it listens
 // to the others' announcements. A generated name (AnnouncerConfig.Instance
 // empty) is then replaced by a new one, logged as a warning; a configured
 // name is kept and the conflict logged as an error.
@@ -115,6 +116,11 @@ type Announcer struct {
 	ownN       int
 	logged     []netip.Addr // conflicting peers already logged (capped)
 	lastRename time.Time
+	warm       bool // the start's peer discovery is over (budget.go)
+	warmRound  int  // peer-discovery rounds sent
+	warmQuiet  int  // rounds in a row that found no new peer
+	warmFound  int  // peers first heard in an answer to our queries
+	warmPeers  int  // warmFound when the last round went out
 
 	stats struct {
 		queries, answers, dups, known, limSrc, limGlob, conflicts, renames atomic.Uint64
@@ -386,6 +392,8 @@ func (a *Announcer) Run(ctx context.Context) error {
 	answerT := time.NewTimer(time.Hour)
 	answerT.Stop()
 	defer answerT.Stop()
+	warmT := time.NewTimer(0)
+	defer warmT.Stop()
 	n := 0
 	for {
 		select {
@@ -403,11 +411,12 @@ func (a *Announcer) Run(ctx context.Context) error {
 			// The start burst goes to every destination; a refresh
 			// to one (refreshTarget): watchers repair a lost one.
 			a.sendAll(wire.TypeAnnounce, a.ttl, n < len(burstOffsets))
-			if n < len(burstOffsets) {
-				a.probe()
-			}
 			announceT.Reset(announceDelay(n, a.cfg.TTL))
 			n++
+		case <-warmT.C:
+			if d, more := a.warmUp(); more {
+				warmT.Reset(d)
+			}
 		case p := <-in:
 			ans, ok, renamed := a.receive(p, time.Now())
 			if renamed { // start over under the new name
@@ -415,6 +424,8 @@ func (a *Announcer) Run(ctx context.Context) error {
 				answerT.Stop()
 				n = 0
 				announceT.Reset(0)
+				a.warmRound, a.warmQuiet = 0, 0 // probe the new name
+				warmT.Reset(0)
 				continue
 			}
 			if ok {
@@ -490,7 +501,11 @@ func (a *Announcer) receive(p inPacket, now time.Time) (ans pendingAnswer, ok, r
 		if err != nil {
 			return pendingAnswer{}, false, false
 		}
+		known := a.peerCount()
 		a.learn(p, rec, now) // the peers that share answer budgets (budget.go)
+		if h.Type == wire.TypeAnswer && a.peerCount() > known {
+			a.warmFound++ // a round of the start's peer discovery found one
+		}
 		if h.Type == wire.TypeGoodbye {
 			return pendingAnswer{}, false, false
 		}
@@ -592,7 +607,10 @@ func (a *Announcer) answer(p inPacket, h wire.Header, body []byte, now time.Time
 		if q.Again {
 			copies = 2
 		}
-		if a.ahead(p.ifIndex, h.ID, fam, q, copies, now)+copies*len(msg) > budget {
+		// Until its peer discovery is over (warmUp) the server may not
+		// know the peers ranked before it: it leaves shared queries to
+		// them, and a browser's next round finds it.
+		if !a.warm || a.ahead(p.ifIndex, h.ID, fam, q, copies, now)+copies*len(msg) > budget {
 			a.stats.deferred.Add(1)
 			return pendingAnswer{}, false
 		}

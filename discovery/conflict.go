@@ -15,12 +15,13 @@ import (
 // Instance name conflicts (PROTOCOL.md section 6.6). Two servers that
 // announce the same service type and instance name are indistinguishable
 // to browsers, which report an instance name once. As mDNS does (RFC 6762
-// sections 8 and 9), an Announcer looks for its own name in use: it sends a
-// QUERY for its own instance with each of its three start announcements
-// (probing, without delaying the announcements), and it listens to every
-// ANNOUNCE on the discovery port. An ANSWER to one of its probes, or an
-// ANNOUNCE of its service and instance name from another server, is a
-// conflict.
+// sections 8 and 9), an Announcer looks for its own name in use: the
+// queries for every service it sends at start to learn its peers
+// (budget.go, without delaying the announcements) are its probes, since a
+// server with its name answers them too (the known-answer list never
+// names the Announcer's own name), and it listens to every ANNOUNCE on the
+// discovery port. An ANSWER to one of its probes, or an ANNOUNCE of its
+// service and instance name from another server, is a conflict.
 
 const (
 	// minRenameInterval is the shortest time between two renames, so that
@@ -44,23 +45,6 @@ func (a *Announcer) newID() uint64 {
 // isOwn reports whether id is one of the Announcer's recent message IDs.
 func (a *Announcer) isOwn(id uint64) bool {
 	return slices.Contains(a.own[:min(a.ownN, len(a.own))], id)
-}
-
-// probe sends a QUERY for the Announcer's own instance on every link. A
-// server that already uses the name answers it.
-func (a *Announcer) probe() {
-	q := wire.Query{Service: a.cfg.Service, Instance: a.cfg.Instance}
-	for i := range a.links {
-		l := &a.links[i]
-		msg, err := wire.AppendQuery(nil, a.newID(), q, probeSize-a.gate.Overhead())
-		if err == nil {
-			msg, err = a.gate.Seal(msg, -1)
-		}
-		if err != nil {
-			return
-		}
-		forEachTarget(l, a.cfg.DiscoveryPort, func(dst netip.AddrPort) { a.send(msg, dst, l.Index) })
-	}
 }
 
 // conflict checks whether datagram p (header h, record rec) shows another server using the
