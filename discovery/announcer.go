@@ -89,14 +89,16 @@ type AnnouncerConfig struct {
 // An Announcer detects another server using its instance name (PROTOCOL.md
 // section 6.6): it probes for its own name in its start burst and listens
 // to the others' announcements. A generated name (AnnouncerConfig.Instance
-// empty) is then replaced by a new one, logged as a warning; a configured
-// name is kept and the conflict logged as an error.
+// empty) that conflicts during the start burst is replaced by a new one,
+// logged as a warning; after the burst the Announcer holds its name (first
+// come), and a configured name is always kept: the conflict is counted and
+// logged once per peer.
 type Announcer struct {
 	cfg     AnnouncerConfig // resolved copy; cfg.Instance changes on a rename (under mu)
 	log     *slog.Logger
 	links   []netif.Interface
 	ttl     uint32
-	auto    bool     // the instance name was generated: rename on a conflict
+	auto    bool     // the instance name was generated: rename on a conflict while probing
 	shared  []pconn  // discovery port: hear queries
 	uni     [2]pconn // ephemeral, IPv4 and IPv6: send, hear unicast queries
 	running atomic.Bool
@@ -115,6 +117,7 @@ type Announcer struct {
 	ownN       int
 	logged     []netip.Addr // conflicting peers already logged (capped)
 	lastRename time.Time
+	probeUntil time.Time // end of the current start burst's probing window
 
 	stats struct {
 		queries, answers, dups, known, limSrc, limGlob, conflicts, renames atomic.Uint64
@@ -156,7 +159,8 @@ type AnnouncerStats struct {
 	// name heard from another server.
 	Conflicts uint64
 	// Renames counts the times a generated instance name was replaced
-	// after a conflict.
+	// after a conflict heard during the start burst (at most once per
+	// start).
 	Renames uint64
 	// Unauthenticated counts, with keys, datagrams dropped because they
 	// failed authentication (no AUTH flag, unknown key, bad tag, clock
@@ -306,7 +310,8 @@ func hasFamily(l *netif.Interface, fam int) bool {
 }
 
 // Instance returns the instance name the Announcer announces. A generated
-// name changes when another server turns out to use it.
+// name changes when another server turns out to use it during the start
+// burst.
 func (a *Announcer) Instance() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -387,6 +392,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 	answerT.Stop()
 	defer answerT.Stop()
 	n := 0
+	a.startProbing(time.Now())
 	for {
 		select {
 		case <-a.closing: // closed without goodbyes
@@ -414,6 +420,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 				pending = pending[:0]
 				answerT.Stop()
 				n = 0
+				a.startProbing(time.Now())
 				announceT.Reset(0)
 				continue
 			}
