@@ -29,13 +29,14 @@ import (
 // the burst is over the Announcer holds its name first-come (PROTOCOL.md
 // 6.6, 6.7): a later announcement of the name, which anyone can forge from
 // any address, is counted and logged, never acted on, so it cannot make
-// the server rename and send a new start burst (a reflection: 53 bytes in,
-// six datagrams of copies out).
+// the server rename and send a new start burst (a reflection: one 53-byte
+// datagram in, a burst of announcements and probes to every host out).
 
 const (
-	// minRenameInterval is the shortest time between two renames, so that
-	// forged announcements cannot make an Announcer rename itself
-	// continuously.
+	// minRenameInterval is the shortest time between two renames. It is
+	// longer than a start burst's probing window, so the new name's burst
+	// never renames again: at most one rename per start, whatever a
+	// forger sends during the bursts.
 	minRenameInterval = 10 * time.Second
 	// maxLoggedPeers caps the conflicting peers remembered so that each
 	// is logged once.
