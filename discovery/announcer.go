@@ -90,14 +90,16 @@ type AnnouncerConfig struct {
 // section 6.6): the queries it sends at start to learn its peers (budget.go)
 // are its probes for its own name, and it listens
 // to the others' announcements. A generated name (AnnouncerConfig.Instance
-// empty) is then replaced by a new one, logged as a warning; a configured
-// name is kept and the conflict logged as an error.
+// empty) that conflicts during the start burst is replaced by a new one,
+// logged as a warning; after the burst the Announcer holds its name (first
+// come), and a configured name is always kept: the conflict is counted and
+// logged once per peer.
 type Announcer struct {
 	cfg     AnnouncerConfig // resolved copy; cfg.Instance changes on a rename (under mu)
 	log     *slog.Logger
 	links   []netif.Interface
 	ttl     uint32
-	auto    bool     // the instance name was generated: rename on a conflict
+	auto    bool     // the instance name was generated: rename on a conflict while probing
 	shared  []pconn  // discovery port: hear queries
 	uni     [2]pconn // ephemeral, IPv4 and IPv6: send, hear unicast queries
 	running atomic.Bool
@@ -121,6 +123,7 @@ type Announcer struct {
 	warmQuiet  int  // rounds in a row that found no new peer
 	warmFound  int  // peers first heard in an answer to our queries
 	warmPeers  int  // warmFound when the last round went out
+	probeUntil time.Time // end of the current start burst's probing window
 
 	stats struct {
 		queries, answers, dups, known, limSrc, limGlob, conflicts, renames atomic.Uint64
@@ -162,7 +165,8 @@ type AnnouncerStats struct {
 	// name heard from another server.
 	Conflicts uint64
 	// Renames counts the times a generated instance name was replaced
-	// after a conflict.
+	// after a conflict heard during the start burst (at most once per
+	// start).
 	Renames uint64
 	// Unauthenticated counts, with keys, datagrams dropped because they
 	// failed authentication (no AUTH flag, unknown key, bad tag, clock
@@ -312,7 +316,8 @@ func hasFamily(l *netif.Interface, fam int) bool {
 }
 
 // Instance returns the instance name the Announcer announces. A generated
-// name changes when another server turns out to use it.
+// name changes when another server turns out to use it during the start
+// burst.
 func (a *Announcer) Instance() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -395,6 +400,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 	warmT := time.NewTimer(0)
 	defer warmT.Stop()
 	n := 0
+	a.startProbing(time.Now())
 	for {
 		select {
 		case <-a.closing: // closed without goodbyes
@@ -423,6 +429,7 @@ func (a *Announcer) Run(ctx context.Context) error {
 				pending = pending[:0]
 				answerT.Stop()
 				n = 0
+				a.startProbing(time.Now())
 				announceT.Reset(0)
 				a.warmRound, a.warmQuiet = 0, 0 // probe the new name
 				warmT.Reset(0)
