@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"sync"
 	"time"
@@ -46,12 +47,27 @@ const cookieEpoch = 60 * time.Second
 type cookieJar struct {
 	block cipher.Block
 
-	mu     sync.Mutex // guards the budget
+	mu     sync.Mutex // guards the budget and recent
 	tokens float64
 	last   int64
 	perNs  float64
 	burst  float64
+	// recent is, per hash slot of a source address and port, when it last
+	// got a cookie (server time in ms, wrapping): one cookie a second per
+	// sender, so that a flood from one socket cannot spend the server-wide
+	// budget that its neighbours' cookies come from. A slot is set only
+	// when the budget pays, so at most rate slots are busy at once: with
+	// rate ≪ cookieSlots an honest sender finds its slot free although
+	// forgeries from random ports fill the budget.
+	recent [cookieSlots]uint32
+	seed   maphash.Seed
 }
+
+// cookieSlots is the size of cookieJar.recent (64 KiB).
+const cookieSlots = 1 << 14
+
+// cookieEvery is the shortest time between two cookies to one sender.
+const cookieEvery = time.Second
 
 func newCookieJar(rate float64) (*cookieJar, error) {
 	var key [16]byte
@@ -63,7 +79,7 @@ func newCookieJar(rate float64) (*cookieJar, error) {
 		return nil, fmt.Errorf("udpserver: cookie secret: %w", err)
 	}
 	burst := max(1, rate/10)
-	return &cookieJar{block: block, perNs: rate / float64(time.Second), burst: burst, tokens: burst}, nil
+	return &cookieJar{block: block, perNs: rate / float64(time.Second), burst: burst, tokens: burst, seed: maphash.MakeSeed()}, nil
 }
 
 // mac computes the cookie of ap in epoch e, with scratch (in the packet,
@@ -98,16 +114,27 @@ func (j *cookieJar) valid(ap netip.AddrPort, c wire.Cookie, now int64, scratch *
 	return j.mac(ap, e, scratch) == c || e > 0 && j.mac(ap, e-1, scratch) == c
 }
 
-// take takes one cookie NACK from the server-wide budget at time now.
-func (j *cookieJar) take(now int64) bool {
+// take takes one cookie NACK for ap from the server-wide budget at time
+// now, unless ap (or a sender sharing its slot) had one within
+// cookieEvery.
+func (j *cookieJar) take(ap netip.AddrPort, now int64, scratch *[32]byte) bool {
+	a := ap.Addr().Unmap().WithZone("").As16()
+	copy(scratch[:16], a[:])
+	binary.BigEndian.PutUint16(scratch[16:18], ap.Port())
+	slot := maphash.Bytes(j.seed, scratch[:18]) % cookieSlots
+	ms := uint32(now / int64(time.Millisecond))
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if t := j.recent[slot]; t != 0 && ms-t < uint32(cookieEvery/time.Millisecond) {
+		return false
+	}
 	j.tokens = min(j.burst, j.tokens+float64(now-j.last)*j.perNs)
 	j.last = now
 	if j.tokens < 1 {
 		return false
 	}
 	j.tokens--
+	j.recent[slot] = max(ms, 1)
 	return true
 }
 
@@ -157,7 +184,7 @@ func (s *worker) limit(p *packet, h wire.Header, b []byte, over bool, reply []by
 	}
 	s.stats.rateLimited.Add(1)
 	if h.Type == wire.TypeData && !over {
-		if s.cookies != nil && !proved && len(b) >= wire.CookieNackLen && s.cookies.take(now) {
+		if s.cookies != nil && !proved && len(b) >= wire.CookieNackLen && s.cookies.take(p.remote, now, &p.ck) {
 			s.stats.cookies.Add(1)
 			s.stats.nack(wire.CodeRateLimited)
 			return wire.AppendCookieNack(reply[:0], h.ID, s.cookies.make(p.remote, now, &p.ck)), true

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strconv"
 	"testing"
 	"time"
 
@@ -82,11 +83,24 @@ func TestCookieJar(t *testing.T) {
 		t.Error("IPv6 cookie not bound to its address")
 	}
 	// The budget: burst rate/10 (at least 1), then rate per second.
-	if !j.take(0) || j.take(1) {
+	p1, p2, p3 := netip.MustParseAddrPort("192.0.2.1:1"), netip.MustParseAddrPort("192.0.2.1:2"), netip.MustParseAddrPort("192.0.2.1:3")
+	if !j.take(p1, 0, &scr) || j.take(p2, 1, &scr) {
 		t.Error("budget of 10/s: want 1 at once, then none")
 	}
-	if !j.take(int64(time.Second / 10)) {
+	if !j.take(p2, int64(time.Second/10), &scr) {
 		t.Error("budget not refilled after 100 ms")
+	}
+	// One cookie a second per sender, whatever the budget: a flooding
+	// socket cannot spend its neighbours' share.
+	big, _ := newCookieJar(1e6)
+	if !big.take(p1, 0, &scr) || big.take(p1, int64(999*time.Millisecond), &scr) {
+		t.Error("a second cookie to one sender within a second")
+	}
+	if !big.take(p2, 1, &scr) || !big.take(p3, 2, &scr) {
+		t.Error("other senders refused while one had its cookie")
+	}
+	if !big.take(p1, int64(time.Second+time.Millisecond), &scr) {
+		t.Error("no cookie for a sender a second after its last")
 	}
 }
 
@@ -154,7 +168,8 @@ func TestCookieNeverAmplifies(t *testing.T) {
 	send(s, wire.AppendData(nil, 1, nil), "192.0.2.9:1")
 	for n := 0; n <= 20; n++ {
 		in := wire.AppendData(nil, uint64(10+n), make([]byte, n))
-		out := send(s, in, "192.0.2.9:1")
+		// From a port of its own each: one cookie a second per sender.
+		out := send(s, in, "192.0.2.9:"+strconv.Itoa(100+n))
 		if len(out) > len(in) {
 			t.Fatalf("%d-byte DATA drew %d bytes", len(in), len(out))
 		}
