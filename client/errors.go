@@ -87,6 +87,8 @@ func (e *RejectedError) Explain() string {
 		return "the server's per-sender exactly-once share is full" + tries + " (udpserver's default: 16384 new messages per 120 s from one address and port); slow down or raise udpserver --dedup-per-source"
 	case e.Reason == wire.ReasonHostShareFull:
 		return "the server's per-host exactly-once share is full" + tries + " (udpserver's default: 65536 new messages per 120 s from one IP, all ports); slow down or raise udpserver --dedup-per-host"
+	case e.Reason == wire.ReasonNotStored:
+		return "the server's storage did not confirm the message" + tries + " (udpserver --forward: the NATS JetStream broker is down or unreachable, or the stream is full); retry later or send to another server"
 	case e.Reason == wire.ReasonTableFull:
 		return "the server's exactly-once table is full" + tries + " (udpserver's default: 262144 messages per 120 s, all senders); retry later or raise udpserver --dedup-entries"
 	}

@@ -87,16 +87,19 @@ type AnnouncerConfig struct {
 // bind the discovery port with address reuse.
 //
 // An Announcer detects another server using its instance name (PROTOCOL.md
-// section 6.6): it probes for its own name in its start burst and listens
+// section 6.6): the queries it sends at start to learn its peers (budget.go)
+// are its probes for its own name, and it listens
 // to the others' announcements. A generated name (AnnouncerConfig.Instance
-// empty) is then replaced by a new one, logged as a warning; a configured
-// name is kept and the conflict logged as an error.
+// empty) that conflicts during the start burst is replaced by a new one,
+// logged as a warning; after the burst the Announcer holds its name (first
+// come), and a configured name is always kept: the conflict is counted and
+// logged once per peer.
 type Announcer struct {
 	cfg     AnnouncerConfig // resolved copy; cfg.Instance changes on a rename (under mu)
 	log     *slog.Logger
 	links   []netif.Interface
 	ttl     uint32
-	auto    bool     // the instance name was generated: rename on a conflict
+	auto    bool     // the instance name was generated: rename on a conflict while probing
 	shared  []pconn  // discovery port: hear queries
 	uni     [2]pconn // ephemeral, IPv4 and IPv6: send, hear unicast queries
 	running atomic.Bool
@@ -115,6 +118,12 @@ type Announcer struct {
 	ownN       int
 	logged     []netip.Addr // conflicting peers already logged (capped)
 	lastRename time.Time
+	warm       bool // the start's peer discovery is over (budget.go)
+	warmRound  int  // peer-discovery rounds sent
+	warmQuiet  int  // rounds in a row that found no new peer
+	warmFound  int  // peers first heard in an answer to our queries
+	warmPeers  int  // warmFound when the last round went out
+	probeUntil time.Time // end of the current start burst's probing window
 
 	stats struct {
 		queries, answers, dups, known, limSrc, limGlob, conflicts, renames atomic.Uint64
@@ -156,7 +165,8 @@ type AnnouncerStats struct {
 	// name heard from another server.
 	Conflicts uint64
 	// Renames counts the times a generated instance name was replaced
-	// after a conflict.
+	// after a conflict heard during the start burst (at most once per
+	// start).
 	Renames uint64
 	// Unauthenticated counts, with keys, datagrams dropped because they
 	// failed authentication (no AUTH flag, unknown key, bad tag, clock
@@ -306,7 +316,8 @@ func hasFamily(l *netif.Interface, fam int) bool {
 }
 
 // Instance returns the instance name the Announcer announces. A generated
-// name changes when another server turns out to use it.
+// name changes when another server turns out to use it during the start
+// burst.
 func (a *Announcer) Instance() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -386,7 +397,10 @@ func (a *Announcer) Run(ctx context.Context) error {
 	answerT := time.NewTimer(time.Hour)
 	answerT.Stop()
 	defer answerT.Stop()
+	warmT := time.NewTimer(0)
+	defer warmT.Stop()
 	n := 0
+	a.startProbing(time.Now())
 	for {
 		select {
 		case <-a.closing: // closed without goodbyes
@@ -403,18 +417,22 @@ func (a *Announcer) Run(ctx context.Context) error {
 			// The start burst goes to every destination; a refresh
 			// to one (refreshTarget): watchers repair a lost one.
 			a.sendAll(wire.TypeAnnounce, a.ttl, n < len(burstOffsets))
-			if n < len(burstOffsets) {
-				a.probe()
-			}
 			announceT.Reset(announceDelay(n, a.cfg.TTL))
 			n++
+		case <-warmT.C:
+			if d, more := a.warmUp(); more {
+				warmT.Reset(d)
+			}
 		case p := <-in:
 			ans, ok, renamed := a.receive(p, time.Now())
 			if renamed { // start over under the new name
 				pending = pending[:0]
 				answerT.Stop()
 				n = 0
+				a.startProbing(time.Now())
 				announceT.Reset(0)
+				a.warmRound, a.warmQuiet = 0, 0 // probe the new name
+				warmT.Reset(0)
 				continue
 			}
 			if ok {
@@ -490,7 +508,11 @@ func (a *Announcer) receive(p inPacket, now time.Time) (ans pendingAnswer, ok, r
 		if err != nil {
 			return pendingAnswer{}, false, false
 		}
+		known := a.peerCount()
 		a.learn(p, rec, now) // the peers that share answer budgets (budget.go)
+		if h.Type == wire.TypeAnswer && a.peerCount() > known {
+			a.warmFound++ // a round of the start's peer discovery found one
+		}
 		if h.Type == wire.TypeGoodbye {
 			return pendingAnswer{}, false, false
 		}
@@ -592,7 +614,10 @@ func (a *Announcer) answer(p inPacket, h wire.Header, body []byte, now time.Time
 		if q.Again {
 			copies = 2
 		}
-		if a.ahead(p.ifIndex, h.ID, fam, q, copies, now)+copies*len(msg) > budget {
+		// Until its peer discovery is over (warmUp) the server may not
+		// know the peers ranked before it: it leaves shared queries to
+		// them, and a browser's next round finds it.
+		if !a.warm || a.ahead(p.ifIndex, h.ID, fam, q, copies, now)+copies*len(msg) > budget {
 			a.stats.deferred.Add(1)
 			return pendingAnswer{}, false
 		}

@@ -134,3 +134,111 @@ func (a *Announcer) ahead(ifIndex int, id uint64, family int, q wire.Query, copi
 func sharedQuery(p inPacket, l *netif.Interface) bool {
 	return !p.dst.IsValid() || !l.Has(p.dst)
 }
+
+// Peer discovery at start. A server learns its peers from their
+// announcements, but a running peer re-announces only every 2/3 of its
+// TTL (72 to 80 s by default): a server that has just started has heard
+// none of them, would rank itself before peers it does not know, and could
+// answer beyond a shared query's budget. So at start it asks: rounds of a
+// QUERY for every service, padded as a browser's, listing the peers it
+// already knows (known answers), on the browser's schedule; the peers
+// answer it by unicast within the budget of that query, and their answers
+// teach it the peers (receive, learn). Until at least three rounds went
+// out and the last two found no new peer (about 90 ms on a clean LAN; at
+// most the whole front-loaded schedule, 790 ms), it answers no shared query:
+// those go to the peers that know the server from its start burst, and a
+// browser's next round, or a unicast query, finds it. These rounds are
+// also the server's probes for its own name (conflict.go): a server using
+// it answers them, and they replace the 512-byte probes that used to go
+// with the start announcements, so a start sends as many query datagrams
+// as before.
+
+// The peer discovery ends when at least warmMinRounds rounds went out and
+// the last warmQuietRounds of them found no new peer. Under 30 % loss a
+// round misses a given peer with a probability of about 0.18 (both IPv4
+// copies or its IPv4 answer lost, and the IPv6 query or answer lost), so
+// every peer is in three rounds at least: missed by all with about 0.006.
+const (
+	warmMinRounds   = 3
+	warmQuietRounds = 2
+)
+
+// warmUp is called by Run's timer: it closes the round before (did it
+// find peers?) and sends the next one, returning the wait until the next
+// call, or more false when the peer discovery is over.
+func (a *Announcer) warmUp() (next time.Duration, more bool) {
+	// Only peers found by answers count: a peer that starts meanwhile is
+	// learned from its announcements, and answers no shared query yet.
+	n := a.warmFound
+	if a.warmRound > 0 {
+		if n > a.warmPeers {
+			a.warmQuiet = 0
+		} else {
+			a.warmQuiet++
+		}
+	}
+	if a.warmQuiet >= warmQuietRounds && a.warmRound >= warmMinRounds || a.warmRound >= len(queryOffsets) {
+		a.warm = true
+		return 0, false
+	}
+	a.warmPeers = n
+	a.askPeers()
+	a.warmRound++
+	if a.warmRound == len(queryOffsets) {
+		return maxQueryInterval / 5, true // time for the last round's answers
+	}
+	return queryOffsets[a.warmRound] - queryOffsets[a.warmRound-1], true
+}
+
+// peerCount returns the peers known on all links.
+func (a *Announcer) peerCount() int {
+	n := 0
+	for _, m := range a.peers {
+		n += len(m)
+	}
+	return n
+}
+
+// askPeers sends one round of the start's peer discovery on every link:
+// a QUERY for every service, padded to a browser's size (the peers share
+// its bytes as their answer budget; the IPv6 copy one frame), the peers
+// known on the link listed. On a link with IPv4 it goes to the directed
+// broadcast address and the IPv4 group only (every peer listens on both
+// families, and a peer learned once ranks in both): half the answers and a
+// third fewer frames than every destination; on an IPv6-only link to the
+// IPv6 group.
+func (a *Announcer) askPeers() {
+	for i := range a.links {
+		l := &a.links[i]
+		var known []uint64
+		for h, pr := range a.peers[l.Index] {
+			if time.Now().Before(pr.expires) {
+				known = append(known, h)
+			}
+		}
+		q := wire.Query{Known: fitKnown(known, "")}
+		id := a.newID()
+		msg, err := wire.AppendQuery(nil, id, q, DefaultQuerySize-a.gate.Overhead())
+		if err == nil {
+			msg, err = a.gate.Seal(msg, -1)
+		}
+		if err != nil {
+			return
+		}
+		msg6, err := wire.AppendQuery(nil, id, q, maxDatagram6-a.gate.Overhead())
+		if err == nil {
+			msg6, err = a.gate.Seal(msg6, -1)
+		}
+		if err != nil {
+			return
+		}
+		v4 := len(l.IPv4) > 0
+		forEachTarget(l, a.cfg.DiscoveryPort, func(dst netip.AddrPort) {
+			if dst.Addr().Is4() {
+				a.send(msg, dst, l.Index)
+			} else if !v4 {
+				a.send(msg6, dst, l.Index)
+			}
+		})
+	}
+}

@@ -15,22 +15,44 @@ import (
 // Instance name conflicts (PROTOCOL.md section 6.6). Two servers that
 // announce the same service type and instance name are indistinguishable
 // to browsers, which report an instance name once. As mDNS does (RFC 6762
-// sections 8 and 9), an Announcer looks for its own name in use: it sends a
-// QUERY for its own instance with each of its three start announcements
-// (probing, without delaying the announcements), and it listens to every
-// ANNOUNCE on the discovery port. An ANSWER to one of its probes, or an
-// ANNOUNCE of its service and instance name from another server, is a
-// conflict.
+// sections 8 and 9), an Announcer looks for its own name in use: the
+// queries for every service it sends at start to learn its peers
+// (budget.go, without delaying the announcements) are its probes, since a
+// server with its name answers them too (the known-answer list never
+// names the Announcer's own name), and it listens to every ANNOUNCE on the
+// discovery port. An ANSWER to one of its probes, or an ANNOUNCE of its
+// service and instance name from another server, is a conflict.
+//
+// A conflict renames a generated name only while the Announcer is probing
+// it: during its start burst, until probeGrace after the last start
+// announcement. That is when two servers that start together find each
+// other, and when a newcomer hears the holder's answer to its probe. Once
+// the burst is over the Announcer holds its name first-come (PROTOCOL.md
+// 6.6, 6.7): a later announcement of the name, which anyone can forge from
+// any address, is counted and logged, never acted on, so it cannot make
+// the server rename and send a new start burst (a reflection: one 53-byte
+// datagram in, a burst of announcements and probes to every host out).
 
 const (
-	// minRenameInterval is the shortest time between two renames, so that
-	// forged announcements cannot make an Announcer rename itself
-	// continuously.
+	// minRenameInterval is the shortest time between two renames. It is
+	// longer than a start burst's probing window, so the new name's burst
+	// never renames again: at most one rename per start, whatever a
+	// forger sends during the bursts.
 	minRenameInterval = 10 * time.Second
 	// maxLoggedPeers caps the conflicting peers remembered so that each
 	// is logged once.
 	maxLoggedPeers = 16
+	// probeGrace is how long after its last start announcement (and
+	// probe) an Announcer still takes a conflict as a reason to rename: an
+	// answer to the last probe comes within a few milliseconds on a LAN.
+	probeGrace = 500 * time.Millisecond
 )
+
+// startProbing opens the probing window of a start burst that begins at
+// now (PROTOCOL.md 6.6).
+func (a *Announcer) startProbing(now time.Time) {
+	a.probeUntil = now.Add(burstOffsets[len(burstOffsets)-1] + probeGrace)
+}
 
 // newID returns a random message ID and remembers it as the Announcer's
 // own, so that its messages are recognized when they loop back.
@@ -46,27 +68,11 @@ func (a *Announcer) isOwn(id uint64) bool {
 	return slices.Contains(a.own[:min(a.ownN, len(a.own))], id)
 }
 
-// probe sends a QUERY for the Announcer's own instance on every link. A
-// server that already uses the name answers it.
-func (a *Announcer) probe() {
-	q := wire.Query{Service: a.cfg.Service, Instance: a.cfg.Instance}
-	for i := range a.links {
-		l := &a.links[i]
-		msg, err := wire.AppendQuery(nil, a.newID(), q, probeSize-a.gate.Overhead())
-		if err == nil {
-			msg, err = a.gate.Seal(msg, -1)
-		}
-		if err != nil {
-			return
-		}
-		forEachTarget(l, a.cfg.DiscoveryPort, func(dst netip.AddrPort) { a.send(msg, dst, l.Index) })
-	}
-}
-
-// conflict checks whether datagram p (header h, record rec) shows another server using the
-// Announcer's instance name, and reacts: a generated name is replaced (and
-// conflict returns true: the caller starts announcing the new name), a
-// configured one is kept and the conflict logged as an error.
+// conflict checks whether datagram p (header h, record rec) shows another
+// server using the Announcer's instance name, and reacts: a generated name
+// is replaced while it is being probed (conflict returns true: the caller
+// starts announcing the new name); otherwise, and always for a configured
+// name, the name is kept and the conflict counted and logged once per peer.
 func (a *Announcer) conflict(p inPacket, h wire.Header, rec wire.Record, now time.Time) bool {
 	if a.isOwn(h.ID) && h.Type == wire.TypeAnnounce {
 		return false
@@ -99,17 +105,20 @@ func (a *Announcer) conflict(p inPacket, h wire.Header, rec wire.Record, now tim
 	if len(rec.Addrs) > 0 {
 		peer = rec.Addrs[0]
 	}
-	if !a.auto {
+	probing := now.Before(a.probeUntil)
+	if !a.auto || !probing || !a.lastRename.IsZero() && now.Sub(a.lastRename) < minRenameInterval {
 		if !slices.Contains(a.logged, peer) {
 			if len(a.logged) < maxLoggedPeers {
 				a.logged = append(a.logged, peer)
 			}
-			a.log.Error("discovery: another server announces this instance name; keeping it because it was configured, but browsers will see only one of the two: give each server its own name",
-				"instance", a.cfg.Instance, "service", a.cfg.Service, "peer", p.src, "peer_port", rec.Port, "interface", l.Name)
+			if a.auto {
+				a.log.Warn("discovery: another source announces this instance name, which this server holds: keeping it (the announcement may be forged; browsers may see only one of the two)",
+					"instance", a.cfg.Instance, "service", a.cfg.Service, "peer", p.src, "peer_port", rec.Port, "interface", l.Name)
+			} else {
+				a.log.Error("discovery: another server announces this instance name; keeping it because it was configured, but browsers will see only one of the two: give each server its own name",
+					"instance", a.cfg.Instance, "service", a.cfg.Service, "peer", p.src, "peer_port", rec.Port, "interface", l.Name)
+			}
 		}
-		return false
-	}
-	if !a.lastRename.IsZero() && now.Sub(a.lastRename) < minRenameInterval {
 		return false
 	}
 	old := a.cfg.Instance

@@ -61,9 +61,12 @@
 //
 // # Name conflicts
 //
-// Instance names are unique per service type on the LAN. With each start
-// announcement an Announcer probes for its own name (RFC 6762 sections 8
-// and 9, without delaying the announcement) and it listens to the others'
+// Instance names are unique per service type on the LAN. At start an
+// Announcer probes for its own name (RFC 6762 sections 8 and 9, without
+// delaying the announcements): its queries for every service, which also
+// teach it the peers that share answer budgets with it (it answers no
+// shared query until those rounds are over, about 90 ms), are answered by
+// a server using its name too; and it listens to the others'
 // announcements. When another server uses its name, a generated name
 // (AnnouncerConfig.Instance empty) is replaced by a new one and announced
 // at once, with a warning in the log; a configured name is kept and the

@@ -221,34 +221,112 @@ func TestSyncConfiguredNameConflict(t *testing.T) {
 	})
 }
 
-// TestSyncGeneratedNameConflict: a server with a generated name that hears
-// it announced by another server picks a new name, announces it at once
-// (a new start burst, no goodbye for the old name), and does not rename
-// again within minRenameInterval.
-func TestSyncGeneratedNameConflict(t *testing.T) {
+// forgedAnnounce is an ANNOUNCE of name from 198.18.0.99, an address that
+// is no server's.
+func forgedAnnounce(name string) []byte {
+	b, _ := wire.AppendRecord(nil, wire.TypeAnnounce, 77, wire.Record{TTL: 120, Port: 9797, Service: DefaultService,
+		Instance: name, Addrs: []netip.Addr{netip.MustParseAddr("198.18.0.99")}})
+	return b
+}
+
+var forger = netip.MustParseAddrPort("198.18.0.99:9798")
+
+// fromHost matches every datagram host h sent.
+func fromHost(h *fakeHost) func(fakeSend) bool {
+	return func(s fakeSend) bool { return s.from == h }
+}
+
+// runFakeGenerated runs an Announcer whose name is generated (it may
+// rename) but set to name, as two servers with one generated name have.
+func runFakeGenerated(t *testing.T, h *fakeHost, name string, log *syncBuffer) (*Announcer, func()) {
+	t.Helper()
+	a, err := newAnnouncer(AnnouncerConfig{Port: 9797, Logger: bufLogger(log)}, h.links, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.auto {
+		t.Fatal("the name is not generated")
+	}
+	if name != "" {
+		a.cfg.Instance = name
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	var once sync.Once
+	return a, func() { once.Do(func() { cancel(); <-done }) }
+}
+
+// TestSyncForgedAnnounceKeepsGeneratedName (issue 14 item 3): a server
+// that holds its generated name and keeps announcing it keeps it when
+// another address announces the name after its start burst: the conflict
+// is counted and logged once, there is no rename and no new start burst
+// (no datagram at all goes out for the forged one), however often the
+// forgery comes.
+func TestSyncForgedAnnounceKeepsGeneratedName(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		lan := newFakeLAN()
 		srv := lan.addHost("srv", 10)
 		var logs syncBuffer
-		a, stop := runFake(t, srv, AnnouncerConfig{Port: 9797, Logger: bufLogger(&logs)})
+		a, stop := runFakeGenerated(t, srv, "", &logs)
 		defer stop()
-		time.Sleep(time.Second)
-		old := a.Instance()
-		forged := func(name string) []byte {
-			b, _ := wire.AppendRecord(nil, wire.TypeAnnounce, 77, wire.Record{TTL: 120, Port: 9797, Service: DefaultService,
-				Instance: name, Addrs: []netip.Addr{netip.MustParseAddr("198.18.0.99")}})
-			return b
+		time.Sleep(2 * time.Second) // the start burst is over
+		name := a.Instance()
+		before := len(lan.sends(fromHost(srv)))
+		for i := range 5 {
+			lan.inject(srv, wire.DiscoveryPort, forger, 2, forgedAnnounce(name))
+			synctest.Wait()
+			time.Sleep(minRenameInterval + time.Second)
+			if got := a.Instance(); got != name {
+				t.Fatalf("forgery %d renamed the server: %q -> %q, %+v", i+1, name, got, a.Stats())
+			}
 		}
-		peer := netip.MustParseAddrPort("198.18.0.99:9798")
+		st := a.Stats()
+		if st.Renames != 0 || st.Conflicts != 5 {
+			t.Errorf("stats %+v: want 5 conflicts, no rename", st)
+		}
+		if out := lan.sends(fromHost(srv)); len(out) != before {
+			for _, s := range out[before:] {
+				t.Logf("sent %v to %v at %v", s.h.Type, s.dst, s.at)
+			}
+			t.Errorf("%d datagrams sent after the forgeries, want none (the next refresh is due after 72 s)", len(out)-before)
+		}
+		if n := strings.Count(logs.String(), "level=WARN"); n != 1 || !strings.Contains(logs.String(), "keeping it") {
+			t.Errorf("want one warning (once per peer):\n%s", logs.String())
+		}
+	})
+}
+
+// TestSyncGeneratedNameConflictAtStart: a conflict heard while a generated
+// name is being probed (its start burst) replaces the name, announces the
+// new one at once (a new start burst, no goodbye for the old name: the
+// other server holds it), and never renames again within
+// minRenameInterval, nor once the new name's burst is over.
+func TestSyncGeneratedNameConflictAtStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newFakeLAN()
+		srv := lan.addHost("srv", 10)
+		var logs syncBuffer
+		a, stop := runFakeGenerated(t, srv, "", &logs)
+		defer stop()
+		time.Sleep(300 * time.Millisecond) // between the second and third start announcements
+		old := a.Instance()
 		at := time.Now()
-		lan.inject(srv, wire.DiscoveryPort, peer, 2, forged(old))
+		lan.inject(srv, wire.DiscoveryPort, forger, 2, forgedAnnounce(old))
 		synctest.Wait()
 		renamed := a.Instance()
 		if renamed == old || wire.ValidateInstance(renamed) != nil || a.Stats().Renames != 1 {
-			t.Fatalf("after a conflict: %q (was %q), %+v", renamed, old, a.Stats())
+			t.Fatalf("after a conflict in the start burst: %q (was %q), %+v", renamed, old, a.Stats())
 		}
 		if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), renamed) {
 			t.Errorf("log: %s", logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+		// A conflict in the new name's burst: counted, not renamed.
+		lan.inject(srv, wire.DiscoveryPort, forger, 2, forgedAnnounce(renamed))
+		synctest.Wait()
+		if a.Instance() != renamed || a.Stats().Conflicts != 2 {
+			t.Errorf("renamed again within %v: %q %+v", minRenameInterval, a.Instance(), a.Stats())
 		}
 		time.Sleep(time.Second)
 		var times []time.Duration
@@ -264,17 +342,42 @@ func TestSyncGeneratedNameConflict(t *testing.T) {
 		if n := len(lan.sends(byType(srv, wire.TypeGoodbye, netip.AddrPort{}))); n != 0 {
 			t.Errorf("%d goodbyes: the old name belongs to the other server now", n)
 		}
-		// A second conflict soon after: counted, not renamed.
-		lan.inject(srv, wire.DiscoveryPort, peer, 2, forged(renamed))
-		synctest.Wait()
-		if a.Instance() != renamed || a.Stats().Conflicts != 2 {
-			t.Errorf("renamed again within %v: %q %+v", minRenameInterval, a.Instance(), a.Stats())
-		}
 		time.Sleep(minRenameInterval)
-		lan.inject(srv, wire.DiscoveryPort, peer, 2, forged(renamed))
+		lan.inject(srv, wire.DiscoveryPort, forger, 2, forgedAnnounce(renamed))
 		synctest.Wait()
-		if a.Instance() == renamed || a.Stats().Renames != 2 {
-			t.Errorf("not renamed after %v: %+v", minRenameInterval, a.Stats())
+		if a.Instance() != renamed || a.Stats().Renames != 1 {
+			t.Errorf("renamed after its burst: %q %+v", a.Instance(), a.Stats())
+		}
+	})
+}
+
+// TestSyncGeneratedNameTwins: two servers that start at the same moment
+// with one generated name hear each other in their start bursts and end
+// with distinct names; a third that starts later with the holder's name
+// hears the holder answer its probe and renames, while the holder keeps
+// its name (first come).
+func TestSyncGeneratedNameTwins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newFakeLAN()
+		h1, h2, h3 := lan.addHost("one", 10), lan.addHost("two", 11), lan.addHost("three", 12)
+		var l1, l2, l3 syncBuffer
+		a1, stop1 := runFakeGenerated(t, h1, "twin-0a1b2c", &l1)
+		defer stop1()
+		a2, stop2 := runFakeGenerated(t, h2, "twin-0a1b2c", &l2)
+		defer stop2()
+		time.Sleep(2 * time.Second)
+		n1, n2 := a1.Instance(), a2.Instance()
+		if strings.EqualFold(n1, n2) || a1.Stats().Renames+a2.Stats().Renames == 0 {
+			t.Fatalf("twins: %q %q, %+v %+v", n1, n2, a1.Stats(), a2.Stats())
+		}
+		a3, stop3 := runFakeGenerated(t, h3, n1, &l3)
+		defer stop3()
+		time.Sleep(2 * time.Second)
+		if a1.Instance() != n1 || a1.Stats().Conflicts == 0 {
+			t.Errorf("holder: %q (was %q), %+v", a1.Instance(), n1, a1.Stats())
+		}
+		if n3 := a3.Instance(); n3 == n1 || n3 == n2 || a3.Stats().Renames != 1 {
+			t.Errorf("newcomer: %q, %+v", n3, a3.Stats())
 		}
 	})
 }

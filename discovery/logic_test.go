@@ -23,7 +23,7 @@ func testLinks() []netif.Interface {
 
 func TestAnswerDecisions(t *testing.T) {
 	a := &Announcer{cfg: AnnouncerConfig{Service: "_udpkit._udp", Instance: "srv", Port: 9797, Attrs: []string{"a=1", "b=2"}, MaxAnswerDelay: 5 * time.Millisecond},
-		links: testLinks(), ttl: 120, seen: map[queryKey]*queryState{}}
+		links: testLinks(), ttl: 120, seen: map[queryKey]*queryState{}, warm: true}
 	a.log = slog.New(slog.DiscardHandler)
 	a.uni[0], a.uni[1] = dummyConn{}, dummyConn{}
 	src4 := netip.MustParseAddrPort("198.18.0.20:40000")
@@ -91,6 +91,22 @@ func TestAnswerDecisions(t *testing.T) {
 	_, body, _ := wire.Parse(ans.msg)
 	if rec, _ := wire.ParseRecord(body); !rec.Truncated || len(rec.Attrs) != 1 {
 		t.Errorf("truncated answer %+v", rec)
+	}
+	// Before its start's peer discovery is over, a server leaves shared
+	// queries to its peers (deferred, answered once warm: a later copy)
+	// and answers a query to one of its own addresses.
+	a.warm = false
+	if _, ok := answerOf(a, pk(q(30, wire.Query{}, 512), src4, 2), now); ok {
+		t.Error("a cold server answered a shared query")
+	}
+	own := pk(q(31, wire.Query{}, 512), src4, 2)
+	own.dst = netip.MustParseAddr("198.18.0.10")
+	if _, ok := answerOf(a, own, now); !ok {
+		t.Error("a cold server did not answer a query to its own address")
+	}
+	a.warm = true
+	if _, ok := answerOf(a, pk(q(30, wire.Query{}, 512), src4, 2), now); !ok {
+		t.Error("the deferred query's next copy, once warm, got no answer")
 	}
 }
 

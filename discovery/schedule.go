@@ -25,9 +25,6 @@ const (
 	// copies of queries are padded to at most this, so that they are not
 	// fragmented into two frames for every host.
 	maxDatagram6 = 1452
-	// probeSize is the size of a server's probes for its own name
-	// (PROTOCOL.md 6.6): only a server with the same name answers them.
-	probeSize = 512
 	// MinQuerySize is the smallest query size a browser accepts: room for
 	// an answer with a short name and one IPv4 address.
 	MinQuerySize = 128

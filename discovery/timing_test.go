@@ -103,6 +103,7 @@ func TestSyncAnswerDelay(t *testing.T) {
 		_, stop := runFake(t, srv, AnnouncerConfig{Port: 9797, Instance: "srv", MaxAnswerDelay: 5 * time.Millisecond,
 			SourceRate: Rate{PerSecond: -1}})
 		defer stop()
+		time.Sleep(time.Second) // past the start's peer discovery (budget.go)
 		b, err := newBrowser(BrowserConfig{}, cli.links, cli)
 		if err != nil {
 			t.Fatal(err)

@@ -277,6 +277,12 @@ func startWatch(t *testing.T, h *netlab.Host, cli string) <-chan watchEvent {
 
 func waitEvent(t *testing.T, events <-chan watchEvent, kind, instance string, within time.Duration) watchEvent {
 	t.Helper()
+	match := func(e watchEvent) bool { return e.Event == kind && e.Instance == instance }
+	// An event that came while another was awaited is kept, not lost: the
+	// watcher may report "killed" up before "polite" up.
+	if e, ok := takeEarlier(events, match); ok {
+		return e
+	}
 	timer := time.NewTimer(within)
 	defer timer.Stop()
 	for {
@@ -285,13 +291,39 @@ func waitEvent(t *testing.T, events <-chan watchEvent, kind, instance string, wi
 			if !ok {
 				t.Fatalf("watch ended before %s %s", kind, instance)
 			}
-			if e.Event == kind && e.Instance == instance {
+			if match(e) {
 				return e
 			}
+			keepEarlier(events, e)
 		case <-timer.C:
 			t.Fatalf("no %q event for %s within %v", kind, instance, within)
 		}
 	}
+}
+
+// earlier holds, per watch, the events waitEvent read while it awaited
+// another one.
+var earlier = struct {
+	sync.Mutex
+	m map[<-chan watchEvent][]watchEvent
+}{m: map[<-chan watchEvent][]watchEvent{}}
+
+func keepEarlier(events <-chan watchEvent, e watchEvent) {
+	earlier.Lock()
+	defer earlier.Unlock()
+	earlier.m[events] = append(earlier.m[events], e)
+}
+
+func takeEarlier(events <-chan watchEvent, match func(watchEvent) bool) (watchEvent, bool) {
+	earlier.Lock()
+	defer earlier.Unlock()
+	for i, e := range earlier.m[events] {
+		if match(e) {
+			earlier.m[events] = append(earlier.m[events][:i:i], earlier.m[events][i+1:]...)
+			return e, true
+		}
+	}
+	return watchEvent{}, false
 }
 
 // TestWatchGoodbyeAndExpiry: a server stopped with SIGTERM disappears from

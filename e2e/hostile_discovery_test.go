@@ -8,6 +8,9 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -228,3 +231,74 @@ func TestDiscoverWithKeys(t *testing.T) {
 		t.Errorf("without a key: found %v, want the forger's two answers", got)
 	}
 }
+
+var udpOutRE = regexp.MustCompile(`meta l4proto udp counter packets (\d+) bytes (\d+)`)
+
+// TestForgedAnnounceNoRename (issue 14 item 3): a udpserver with a
+// generated name (no --instance) that holds it gets an ANNOUNCE of that name
+// from the attacker's own address on its discovery port, twice, 11 s
+// apart (past the 10 s rename interval). It keeps its name (no new name in
+// watch) and sends nothing in response: the UDP bytes leaving its host (IP
+// level, every copy) stay at most the bytes sent to it. Before the fix it
+// renamed each time and sent a new start burst (33x the bytes in).
+func TestForgedAnnounceNoRename(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping in -short: about 20 s")
+	}
+	srvBin, cli := build(t)
+	lab := newLab(t, netlab.Config{Hosts: 3})
+	srvHost, watchHost, attacker := lab.Host(0), lab.Host(1), lab.Host(2)
+	nft := srvHost.Command(context.Background(), "nft", "-f", "-")
+	nft.Stdin = strings.NewReader("table inet e2erename {\n\tchain out {\n\t\ttype filter hook output priority 0; policy accept;\n\t\tmeta l4proto udp counter\n\t}\n}\n")
+	if out, err := nft.CombinedOutput(); err != nil {
+		t.Skipf("skipping: nft in the lab: %v: %s", err, out)
+	}
+	udpOut := func() (packets, bytes int) {
+		out, err := srvHost.Command(context.Background(), "nft", "list", "table", "inet", "e2erename").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := udpOutRE.FindStringSubmatch(string(out))
+		if m == nil {
+			t.Fatalf("no counter in %s", out)
+		}
+		packets, _ = strconv.Atoi(m[1])
+		bytes, _ = strconv.Atoi(m[2])
+		return packets, bytes
+	}
+	w := startWatchLog(t, watchHost, cli)
+	srv := labServer(t, srvHost, srvBin, "--quiet")
+	waitAnnounced(t, []*server{srv})
+	name := instanceRE.FindStringSubmatch(srv.cmd.Stderr.(*syncWriter).String())
+	if name == nil {
+		t.Fatalf("no generated instance name in the log:\n%s", srv.cmd.Stderr.(*syncWriter).String())
+	}
+	w.wait(t, "up", name[1], 10*time.Second)
+	time.Sleep(1500 * time.Millisecond) // past the start burst: the server holds its name
+	dst := netip.AddrPortFrom(srvHost.IPv4, 9798)
+	own := netip.AddrPortFrom(attacker.IPv4, 9798)
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(11 * time.Second)
+		}
+		p0, b0 := udpOut()
+		b := forgedRecord(t, wire.TypeAnnounce, uint64(500+i), name[1], 120, attacker.IPv4)
+		if err := attacker.SpoofUDP4(own, dst, b); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1500 * time.Millisecond) // a start burst lasts 500 ms
+		p1, b1 := udpOut()
+		t.Logf("forged ANNOUNCE %d: %d B in -> %d datagrams, %d B out of the server's host", i+1, len(b), p1-p0, b1-b0)
+		if b1-b0 > len(b) {
+			t.Errorf("forged ANNOUNCE %d: %d bytes in drew %d bytes (%d datagrams) out", i+1, len(b), b1-b0, p1-p0)
+		}
+	}
+	if ups := w.count("up", ""); ups != 1 {
+		t.Errorf("watch saw %d instances up, want only %s (a rename shows a new one)", ups, name[1])
+	}
+	if n := w.count("down", name[1]) + w.count("update", name[1]); n != 0 {
+		t.Errorf("watch saw %d down/update events for %s", n, name[1])
+	}
+}
+
+var instanceRE = regexp.MustCompile(`msg=announcing .*instance=(\S+)`)

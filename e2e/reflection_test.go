@@ -24,12 +24,13 @@ type victimSink struct {
 	mu    sync.Mutex
 	n, by int
 	from  map[netip.Addr]int
+	byID  map[uint64]int // bytes by message ID, of the datagrams that parse
 	done  chan struct{}
 }
 
 func newVictim(t *testing.T, h *netlab.Host, port int) *victimSink {
 	t.Helper()
-	v := &victimSink{from: map[netip.Addr]int{}, done: make(chan struct{})}
+	v := &victimSink{from: map[netip.Addr]int{}, byID: map[uint64]int{}, done: make(chan struct{})}
 	if err := h.Do(func() (err error) {
 		v.c, err = net.ListenUDP("udp4", &net.UDPAddr{Port: port})
 		return err
@@ -48,11 +49,21 @@ func newVictim(t *testing.T, h *netlab.Host, port int) *victimSink {
 			v.n++
 			v.by += n
 			v.from[src.Addr().Unmap()]++
+			if h, _, err := wire.Parse(b[:n]); err == nil {
+				v.byID[h.ID] += n
+			}
 			v.mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() { v.c.Close(); <-v.done })
 	return v
+}
+
+// bytesOf returns the bytes counted of the datagrams with message ID id.
+func (v *victimSink) bytesOf(id uint64) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.byID[id]
 }
 
 // take returns the datagrams and bytes counted since the last take.
@@ -158,7 +169,7 @@ func TestNoReflection(t *testing.T) {
 // real browse still finds all four.
 func TestNoReflectionSharedQuery(t *testing.T) {
 	srvBin, cli := build(t)
-	lab := newLab(t, netlab.Config{Hosts: 6})
+	lab := newLab(t, netlab.Config{Hosts: 7})
 	var servers []*server
 	for i := range 4 {
 		servers = append(servers, labServer(t, lab.Host(i), srvBin, "--quiet", "--instance", fmt.Sprintf("srv-%d", i),
@@ -202,10 +213,59 @@ func TestNoReflectionSharedQuery(t *testing.T) {
 			}
 		}
 	}
+	// A fifth server starts right before forged queries: it has heard
+	// none of the four announce (their next refresh is a minute away),
+	// yet the five together stay within every query's bytes, from its
+	// first milliseconds (while it still asks its peers) and after.
+	fresh := labServer(t, lab.Host(6), srvBin, "--quiet", "--instance", "srv-new",
+		"--attr", "room=room-new", "--attr", "floor=1")
+	waitAnnounced(t, []*server{fresh})
+	start := time.Now()
+	var sent []struct {
+		id   uint64
+		size int
+		at   time.Duration
+	}
+	for _, pause := range []time.Duration{0, 300 * time.Millisecond} {
+		time.Sleep(pause)
+		for i := range 16 {
+			id++
+			size := []int{200, 330}[i%2] // room for one and for three answers of ~103 bytes
+			b, err := wire.AppendQuery(nil, id, wire.Query{Service: "_udpkit._udp"}, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := attacker.SpoofUDP4(src, []netip.AddrPort{bcast, group}[i%2], b); err != nil {
+				t.Fatal(err)
+			}
+			sent = append(sent, struct {
+				id   uint64
+				size int
+				at   time.Duration
+			}{id, len(b), time.Since(start)})
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	over, in, out := 0, 0, 0
+	for _, q := range sent {
+		got := victim.bytesOf(q.id)
+		in, out = in+q.size, out+got
+		if got > q.size {
+			over++
+			t.Errorf("QUERY %d B, %v after the fifth server announced: %d B out from 5 servers (%.2f×)",
+				q.size, q.at.Round(time.Millisecond), got, float64(got)/float64(q.size))
+		}
+	}
+	t.Logf("5 servers, one just started: %d forged QUERYs, %d B in, %d B out (%.2f×), %d over their bytes",
+		len(sent), in, out, float64(out)/float64(in), over)
+	if out == 0 {
+		t.Error("no answer at all to the forged queries")
+	}
 	// The budget does not cost an honest browser the servers.
-	res, code, stderr := discover(t, lab.Host(5), cli, "-n", "4", "-t", "3s")
-	if code != 0 || len(res) != 4 {
-		t.Errorf("discover: exit %d, found %d of 4: %s", code, len(res), stderr)
+	res, code, stderr := discover(t, lab.Host(5), cli, "-n", "5", "-t", "3s")
+	if code != 0 || len(res) != 5 {
+		t.Errorf("discover: exit %d, found %d of 5: %s", code, len(res), stderr)
 	}
 }
 

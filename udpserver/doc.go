@@ -149,7 +149,9 @@
 // A sender past its share gets NACK busy with the text
 // wire.ReasonSenderShareFull (wire.ReasonHostShareFull,
 // wire.ReasonTableFull for the other bounds) when the text fits whole in
-// a reply no longer than the request, else the code alone.
+// a reply no longer than the request, else the code alone. A handler that
+// stores elsewhere says why it could not in the same way: the JetStream
+// forwarder's NACK busy carries wire.ReasonNotStored.
 //
 //	s := &udpserver.Server{RateLimit: 1000, RateBurst: 200} // per source
 //

@@ -1,7 +1,7 @@
 package wire
 
 // Texts of NACK busy that say which de-duplication share is full
-// (PROTOCOL.md section 3). A server sends one only when it fits whole in a
+// (PROTOCOL.md section 3), or that the server's storage did not confirm. A server sends one only when it fits whole in a
 // reply no longer than the request, otherwise the code alone; a client may
 // recognise them to tell its user why and what to do.
 const (
@@ -14,4 +14,10 @@ const (
 	ReasonHostShareFull = "host share full"
 	// ReasonTableFull: the server's whole de-duplication table is full.
 	ReasonTableFull = "table full"
+	// ReasonNotStored: the server stores what it acknowledges (udpserver
+	// --forward) and its storage did not confirm the message in time
+	// (broker down or unreachable, stream full, too many waiting); the
+	// de-duplication shares are not the cause. Short, so that it fits the
+	// reply to a request of 10 bytes or more of payload.
+	ReasonNotStored = "not stored"
 )

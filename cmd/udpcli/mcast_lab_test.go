@@ -156,7 +156,10 @@ func TestCLIMcastTestAllMembers(t *testing.T) {
 		}
 		args := map[int][]string{}
 		for i := range 3 {
-			a := []string{"mcast", "test", group, "-c", "20", "-i", "0.01", "--ttl", "3", "--max-loss", "0"}
+			// --max-loss 20: the point is the same command line on every host
+			// (each skips itself); a loaded machine has lost 2 of 20 probes
+			// at the start, before a peer's join took effect.
+			a := []string{"mcast", "test", group, "-c", "20", "-i", "0.01", "--ttl", "3", "--max-loss", "20"}
 			for j := range 3 {
 				if j != i {
 					addr := lab.Host(j).IPv4.String()
@@ -170,7 +173,7 @@ func TestCLIMcastTestAllMembers(t *testing.T) {
 		}
 		res := runHosts(t, lab, bin, args)
 		for i := range 3 {
-			if res[i].code != 0 || !strings.Contains(res[i].out, "2 of 2 peers received the group within 0% loss") ||
+			if res[i].code != 0 || !strings.Contains(res[i].out, "2 of 2 peers received the group within 20% loss") ||
 				!strings.Contains(res[i].out, "ttl=3") {
 				t.Errorf("v6=%v host %d: exit %d\n%s%s", v6, i, res[i].code, res[i].out, res[i].err)
 			}

@@ -319,8 +319,10 @@ func busyHint(byReason map[string]int) string {
 		return ""
 	case byReason[wire.ReasonSenderShareFull] > 0:
 		return fmt.Sprintf("hint: %s failed on NACK busy: the server's per-sender exactly-once share is full (udpserver takes 16384 new messages per 120 s from one address and port at its defaults): send fewer per 2 minutes from one socket, or raise udpserver --dedup-per-source (and --dedup-per-host)", plural(n, "line"))
+	case byReason[wire.ReasonNotStored] > 0:
+		return fmt.Sprintf("hint: %s failed on NACK busy: the server's storage did not confirm them (udpserver --forward: the NATS JetStream broker is down or unreachable, or the stream is full); check the broker and the stream (nats stream info), retry later or send to another server", plural(n, "line"))
 	case byReason[""] == n:
-		return fmt.Sprintf("hint: %s failed on NACK busy without a reason (a reply to a short line has no room for one): most likely this sender's exactly-once share is full (udpserver takes 16384 new messages per 120 s from one address and port at its defaults): send fewer per 2 minutes from one socket, or raise udpserver --dedup-per-source (and --dedup-per-host); otherwise the server was overloaded or its storage (--forward) did not confirm", plural(n, "line"))
+		return fmt.Sprintf("hint: %s failed on NACK busy without a reason (a reply to a short line has no room for one): either the server's storage did not confirm them (udpserver --forward: the broker is down or the stream is full; check nats stream info), or this sender's exactly-once share is full (udpserver takes 16384 new messages per 120 s from one address and port at its defaults: send fewer per 2 minutes from one socket, or raise --dedup-per-source and --dedup-per-host); a --forward server logs what it could not store", plural(n, "line"))
 	case byReason[wire.ReasonHostShareFull] > 0:
 		return fmt.Sprintf("hint: %s failed on NACK busy: the server's per-host exactly-once share is full (65536 new messages per 120 s from one IP at its defaults): slow down, or raise udpserver --dedup-per-host", plural(n, "line"))
 	case byReason[wire.ReasonTableFull] > 0:

@@ -32,6 +32,7 @@ type forwardOptions struct {
 	replicas int
 	timeout  *time.Duration
 	pending  int
+	ping     *time.Duration
 	creds    string
 	nkey     string
 	tlsCA    string
@@ -47,6 +48,7 @@ func (o *forwardOptions) register(fs *pflag.FlagSet) {
 	fs.IntVar(&o.replicas, "forward-replicas", 1, "replicas of a stream --forward-create makes (`N`: 1, or 3 on a cluster)")
 	o.timeout = positiveSeconds(fs, "forward-timeout", jetstream.DefaultTimeout, "how long a message waits for the stream's confirmation before the device gets NACK busy, in seconds (2) or a duration (500ms)")
 	fs.IntVar(&o.pending, "forward-pending", jetstream.DefaultMaxPending, "messages waiting for the stream's confirmation at once (`N`); past it, NACK busy")
+	o.ping = positiveSeconds(fs, "forward-ping", defaultPing, "keepalive: ping the NATS server every `interval`, in seconds (2) or a duration (500ms); after 2 unanswered pings the connection counts as lost and udpserver reconnects, so a silently cut link is noticed in about three intervals (nats.go's own default is 2 minutes)")
 	fs.StringVar(&o.creds, "forward-creds", "", "NATS credentials `FILE` (JWT and NKey seed) for --forward")
 	fs.StringVar(&o.nkey, "forward-nkey", "", "NATS NKey seed `FILE` for --forward")
 	fs.StringVar(&o.tlsCA, "forward-tls-ca", "", "CA certificate `FILE` to verify the NATS server with (implies TLS)")
@@ -56,7 +58,7 @@ func (o *forwardOptions) register(fs *pflag.FlagSet) {
 
 func (o *forwardOptions) validate(fs *pflag.FlagSet) error {
 	if o.urls == "" {
-		for _, name := range []string{"forward-subject", "forward-stream", "forward-create", "forward-replicas", "forward-timeout", "forward-pending", "forward-creds", "forward-nkey", "forward-tls-ca", "forward-tls-cert", "forward-tls-key"} {
+		for _, name := range []string{"forward-subject", "forward-stream", "forward-create", "forward-replicas", "forward-timeout", "forward-pending", "forward-ping", "forward-creds", "forward-nkey", "forward-tls-ca", "forward-tls-cert", "forward-tls-key"} {
 			if fs.Changed(name) {
 				return fmt.Errorf("--%s needs --forward nats://HOST:PORT", name)
 			}
@@ -167,6 +169,13 @@ func (o forwardOptions) checkFiles() error {
 	return nil
 }
 
+// defaultPing is --forward-ping's default: with maxPingsOut, a cut link
+// is noticed within about 6 s, at the cost of one tiny PING/PONG per 2 s.
+const (
+	defaultPing = 2 * time.Second
+	maxPingsOut = 2
+)
+
 // forwarder is a running --forward: the handler and what to close.
 type forwarder struct {
 	fwd *jetstream.Forwarder
@@ -186,12 +195,11 @@ func startForward(ctx context.Context, o forwardOptions, instance, service strin
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.Timeout(5 * time.Second),
 		nats.NoCallbacksAfterClientClose(),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("forward: NATS connection lost; messages get NACK busy until it is back", "err", err)
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("forward: NATS connection back", "url", redact(nc.ConnectedUrl()))
-		}),
+		// A broker that vanishes without closing the TCP connection (a
+		// cut cable, a partition) is noticed by unanswered pings.
+		nats.PingInterval(*o.ping),
+		nats.MaxPingsOutstanding(maxPingsOut),
+		// The forwarder logs the connection lost and back (Config.Logger).
 	}
 	if err := o.checkFiles(); err != nil {
 		return nil, err

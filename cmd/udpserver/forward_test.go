@@ -44,6 +44,8 @@ func TestForwardUsageErrors(t *testing.T) {
 		{[]string{"--forward", "nats://127.0.0.1:4222", "--forward-subject", "a.{bogus}"}, `unknown placeholder "{bogus}": the known ones are {instance}, {service}, {source}`},
 		{[]string{"--forward", "nats://127.0.0.1:4222", "--forward-subject", "udpkit.{instace}"}, `unknown placeholder "{instace}"`},
 		{[]string{"--forward", "nats://127.0.0.1:4222", "--forward-pending", "0"}, "--forward-pending"},
+		{[]string{"--forward", "nats://127.0.0.1:4222", "--forward-ping", "0"}, "want more than 0 seconds"},
+		{[]string{"--forward-ping", "1"}, "needs --forward"},
 		{[]string{"--forward", "nats://127.0.0.1:4222", "--forward-tls-cert", "c.pem"}, "go together"},
 	} {
 		var stderr bytes.Buffer

@@ -23,8 +23,17 @@
 // "udpkit.{instance}"), its payload unchanged, with headers Udpkit-Source
 // (sender address and port), Udpkit-Destination, Udpkit-Received (RFC
 // 3339, UTC), Udpkit-Kind ("data" or "raw"), Udpkit-Message-Id and
-// Udpkit-Instance, and Nats-Msg-Id = "<sender address:port>/<message ID
-// in hex>" (MsgID).
+// Udpkit-Instance, and Nats-Msg-Id, the sender's identity and the message
+// ID in hex:
+//
+//   - without authentication, "<address:port>/<ID>", e.g.
+//     "198.18.0.5:4000/1c" or "[fd18::5]:4000/1c" (MsgID);
+//   - for a message that passed verification (udpserver.Server.Keys,
+//     udpserver --key-file; Request.Authenticated), "key:<key ID in
+//     decimal>:<sender ID in hex>/<ID>", e.g. "key:7:3fa2/1c" (KeyMsgID):
+//     the identity the datagram was sealed with, whatever its address.
+//
+// The server de-duplicates under the same identity.
 //
 // # Delivery guarantee
 //
@@ -39,11 +48,13 @@
 //     the device gets as an ACK). The window must cover a device's whole
 //     retransmission span, EXCHANGE_LIFETIME (120 s, MinDuplicates); New
 //     warns when it is shorter. JetStream's default is 2 minutes.
-//   - The identity is the sender's address and port: a device that fails
-//     over keeps them (client.ServiceClient binds one local port for every
-//     server), one that restarts with a new port or behind a NAT that
-//     re-maps it is a new sender, and a retransmission from it may be
-//     stored twice. Raw datagrams have no message ID and no Nats-Msg-Id:
+//   - Without authentication the identity is the sender's address and
+//     port: a device that fails over keeps them (client.ServiceClient
+//     binds one local port for every server), one that restarts with a new
+//     port or behind a NAT that re-maps it is a new sender, and a
+//     retransmission from it may be stored twice. With authentication it
+//     is the key ID and sender ID: a keyed device that changes port or
+//     address, or reaches another server, is stored once. Raw datagrams have no message ID and no Nats-Msg-Id:
 //     each copy is stored.
 //   - Nothing acknowledged is lost as long as the stream keeps it: with an
 //     R3 stream the PubAck comes after a majority of the replicas stored
@@ -59,6 +70,19 @@
 // of its own on one subscription, and reads the PubAcks itself; the ACKs
 // of one burst of PubAcks leave together (udpserver.AckAll: one sendmmsg).
 // A publish unconfirmed after Config.Timeout gets NACK busy.
+//
+// # Refusals and the log
+//
+// Every message the forwarder cannot store gets NACK busy with the text
+// wire.ReasonNotStored ("not stored", when the reply has room for it), so
+// that a client tells its user that storage, not the server's
+// exactly-once shares, refused it (client.RejectedError.Explain). The cause
+// goes to Config.Logger at info level: the first failure at once, then at
+// most one line per Config.LogEvery (10 s) with counts by cause (timeout,
+// stream_full, no_responders, refused, too_many_pending, closed, other),
+// and a line when the NATS connection is lost and when it is back. Set a
+// short nats.PingInterval on the connection (udpserver --forward-ping: 2
+// s) so that a silently cut link is noticed in seconds.
 // BENCHMARKS.md compares the acknowledged rate with `nats bench` on the
 // same machine (bench/jsbench.sh).
 package jetstream

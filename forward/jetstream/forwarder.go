@@ -28,7 +28,7 @@ const (
 	DefaultSubject = "udpkit.{instance}"
 
 	// DefaultService is the service type put in the {service} field.
-	DefaultService = "_udpkit._udp"
+	DefaultService = wire.ServiceServer
 
 	// DefaultTimeout is how long a publish waits for its PubAck before the
 	// device gets NACK busy. Well under the client's retransmission span
@@ -44,6 +44,10 @@ const (
 	// exactly-once promise: EXCHANGE_LIFETIME, the span over which a device
 	// may retransmit one message (PROTOCOL.md section 3).
 	MinDuplicates = 120 * time.Second
+
+	// DefaultLogEvery is how often, at most, the forwarder logs a line
+	// about failed publishes after the first.
+	DefaultLogEvery = 10 * time.Second
 )
 
 // Header names the forwarder sets on every message, besides
@@ -95,16 +99,21 @@ type Config struct {
 	// MaxPending bounds the publishes in flight. Default
 	// DefaultMaxPending.
 	MaxPending int
-	// Logger receives warnings (a short duplicate window) and failed
-	// publishes at debug level. Default: none.
+	// Logger receives warnings (a short duplicate window), at info level
+	// failed publishes (the first, then at most one line per LogEvery with
+	// counts by cause) and the NATS connection lost and back, and each
+	// failed publish at debug level. Default: none.
 	Logger *slog.Logger
+	// LogEvery is the least time between two info lines about failed
+	// publishes. Default DefaultLogEvery.
+	LogEvery time.Duration
 }
 
 // DefaultConfig returns the configuration the zero Config stands for
 // (Stream stays empty: the stream that stores the subject).
 func DefaultConfig() Config {
 	return Config{Subject: DefaultSubject, Instance: "udpkit", Service: DefaultService,
-		Timeout: DefaultTimeout, MaxPending: DefaultMaxPending}
+		Timeout: DefaultTimeout, MaxPending: DefaultMaxPending, LogEvery: DefaultLogEvery}
 }
 
 // Stats are a Forwarder's counters.
@@ -168,6 +177,10 @@ type Forwarder struct {
 	closeOnce sync.Once
 
 	published, stored, duplicates, failed atomic.Uint64
+
+	fails   failLog
+	status  chan nats.Status // the connection's state changes, for the log
+	watched chan struct{}    // closed when the status watcher returned
 }
 
 // slot is one publish in flight.
@@ -208,6 +221,9 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Forwarder, error) {
 	if cfg.MaxPending == 0 {
 		cfg.MaxPending = DefaultMaxPending
 	}
+	if cfg.LogEvery == 0 {
+		cfg.LogEvery = DefaultLogEvery
+	}
 	switch {
 	case cfg.Timeout < 0:
 		return nil, fmt.Errorf("jetstream forwarder: negative timeout %v", cfg.Timeout)
@@ -218,6 +234,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Forwarder, error) {
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
+	f.fails = failLog{log: f.log, every: cfg.LogEvery}
 	tmpl := strings.NewReplacer("{instance}", Token(cfg.Instance), "{service}", Token(cfg.Service)).Replace(cfg.Subject)
 	f.parts = strings.Split(tmpl, "{source}")
 	if len(f.parts) == 1 {
@@ -277,6 +294,8 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Forwarder, error) {
 		return nil, fmt.Errorf("jetstream forwarder: subscribing to the PubAcks: %w", err)
 	}
 	f.stop, f.swept = make(chan struct{}), make(chan struct{})
+	f.status, f.watched = nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CONNECTED), make(chan struct{})
+	go f.watch()
 	go f.sweep(min(max(cfg.Timeout/8, time.Millisecond), 100*time.Millisecond))
 	return f, nil
 }
@@ -308,16 +327,38 @@ func (f *Forwarder) Subject(src netip.Addr) string {
 	return strings.Join(f.parts, Token(src.String()))
 }
 
-// MsgID returns the Nats-Msg-Id of message id from sender: the sender's
-// address and port and the message ID, the identity under which the server
-// de-duplicates too, so that a retransmission that reaches another server
-// carries the same ID. Raw datagrams (id 0) have none: they are not
-// de-duplicated.
+// MsgID returns the Nats-Msg-Id of message id from an unauthenticated
+// sender: "<address:port>/<message ID in hex>", the identity under which
+// the server de-duplicates too, so that a retransmission that reaches
+// another server carries the same ID. Raw datagrams (id 0) have none: they
+// are not de-duplicated. Authenticated messages have KeyMsgID's.
 func MsgID(sender netip.AddrPort, id uint64) string {
 	if id == 0 {
 		return ""
 	}
 	return sender.String() + "/" + strconv.FormatUint(id, 16)
+}
+
+// KeyMsgID returns the Nats-Msg-Id of message id from an authenticated
+// sender (udpserver.Request.Authenticated): "key:<key ID in
+// decimal>:<sender ID in hex>/<message ID in hex>", e.g. "key:7:3fa2/1c".
+// It names the sealed identity, not the address, so a keyed device that
+// changes port or address, or reaches another server, is stored once; the
+// server de-duplicates under the same identity. It cannot collide with
+// MsgID's, which starts with an address.
+func KeyMsgID(keyID uint16, sender, id uint64) string {
+	if id == 0 {
+		return ""
+	}
+	return string(appendKeyIdentity(nil, keyID, sender)) + "/" + strconv.FormatUint(id, 16)
+}
+
+// appendKeyIdentity appends "key:<key ID>:<sender ID in hex>".
+func appendKeyIdentity(b []byte, keyID uint16, sender uint64) []byte {
+	b = append(b, "key:"...)
+	b = strconv.AppendUint(b, uint64(keyID), 10)
+	b = append(b, ':')
+	return strconv.AppendUint(b, sender, 16)
 }
 
 // appendID appends id as wire.IDString writes it, without a string.
@@ -332,18 +373,22 @@ func appendID(b []byte, id uint64) []byte {
 // ServeUDP publishes r and defers its reply until the PubAck. Without a
 // free deferred slot (udpserver.Server.MaxDeferred) or publish slot
 // (Config.MaxPending), or when the connection refuses the publish, it
-// returns an error that NACKs busy.
+// returns an error that NACKs busy (wire.ReasonNotStored; the cause goes
+// to the log).
 func (f *Forwarder) ServeUDP(ctx context.Context, r *udpserver.Request) error {
 	resp, err := r.Defer()
 	if err != nil {
+		// Server.MaxDeferred replies wait, all of them for the stream.
 		f.failed.Add(1)
-		return err
+		f.fails.add(causePending, err)
+		return notStored
 	}
 	now := time.Now()
 	seq, err := f.add(resp, now.Sub(f.epoch)+f.cfg.Timeout)
 	if err != nil {
 		f.failed.Add(1)
-		return err
+		f.fails.add(causePending, err)
+		return notStored
 	}
 	o := f.msgs.Get().(*outMsg)
 	f.fill(o, r, seq, now)
@@ -353,7 +398,9 @@ func (f *Forwarder) ServeUDP(ctx context.Context, r *udpserver.Request) error {
 	if err != nil {
 		if f.take(seq) != nil {
 			f.failed.Add(1)
-			return udpserver.Reject(wire.CodeBusy, "not stored: "+err.Error())
+			f.fails.add(causeRefused, err)
+			f.log.Debug("jetstream forwarder: not stored", "source", r.Remote, "id", r.ID, "err", err)
+			return notStored
 		}
 		return nil // the sweeper refused it already
 	}
@@ -370,6 +417,11 @@ func (f *Forwarder) fill(o *outMsg, r *udpserver.Request, seq uint64, now time.T
 	var b [256]byte
 	t := r.Remote.AppendTo(b[:0])
 	src := len(t)
+	idFrom := 0 // Nats-Msg-Id is all[idFrom:msgID]
+	if r.Authenticated && !r.Raw {
+		idFrom = src
+		t = appendKeyIdentity(t, r.KeyID, r.Sender)
+	}
 	if !r.Raw {
 		t = append(t, '/')
 		t = strconv.AppendUint(t, r.ID, 16)
@@ -403,7 +455,7 @@ func (f *Forwarder) fill(o *outMsg, r *udpserver.Request, seq uint64, now time.T
 	}
 	set(4, HeaderKind, "data")
 	set(5, HeaderMessageID, all[recv:dec])
-	set(6, njs.MsgIDHeader, all[:msgID])
+	set(6, njs.MsgIDHeader, all[idFrom:msgID])
 }
 
 // add registers resp as publish number seq, due by deadline.
@@ -412,14 +464,14 @@ func (f *Forwarder) add(resp *udpserver.Responder, deadline time.Duration) (uint
 	defer f.mu.Unlock()
 	switch seq := f.head; {
 	case f.closed:
-		return 0, udpserver.Reject(wire.CodeBusy, "not stored: forwarder closed")
+		return 0, errClosed
 	case f.n >= f.cfg.MaxPending:
-		return 0, udpserver.Reject(wire.CodeBusy, "not stored: too many messages waiting for the stream")
+		return 0, errTooMany
 	case f.ring[seq&f.mask].resp != nil:
 		// An old publish still waits in this slot: the ring is twice
 		// MaxPending, so this is one that waits far longer than the
 		// rest, until its deadline.
-		return 0, udpserver.Reject(wire.CodeBusy, "not stored: too many messages waiting for the stream")
+		return 0, errTooMany
 	default:
 		f.head++
 		f.ring[seq&f.mask] = slot{seq: seq, resp: resp, deadline: deadline}
@@ -449,8 +501,9 @@ func (f *Forwarder) reply(m *nats.Msg) {
 		if resp := f.take(seq); resp != nil {
 			if dup, err := f.pubAck(m); err != nil {
 				f.failed.Add(1)
-				f.log.Debug("jetstream forwarder: not stored", "msg_id", MsgID(resp.Remote(), resp.ID()), "err", err)
-				resp.Done(udpserver.Reject(wire.CodeBusy, "not stored: "+err.Error()))
+				f.fails.add(causeOf(err), err)
+				f.log.Debug("jetstream forwarder: not stored", "source", resp.Remote(), "id", resp.ID(), "err", err)
+				resp.Done(notStored)
 			} else {
 				f.stored.Add(1)
 				if dup {
@@ -559,7 +612,7 @@ func (f *Forwarder) sweep(every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var late []*udpserver.Responder
-	reason := fmt.Sprintf("not stored: no confirmation from the stream within %v", f.cfg.Timeout)
+	timeout := fmt.Errorf("no PubAck from the stream within %v", f.cfg.Timeout)
 	for {
 		select {
 		case <-f.stop:
@@ -582,11 +635,13 @@ func (f *Forwarder) sweep(every time.Duration) {
 		f.mu.Unlock()
 		for i, resp := range late {
 			f.failed.Add(1)
-			f.log.Debug("jetstream forwarder: not stored", "msg_id", MsgID(resp.Remote(), resp.ID()), "err", "timeout")
-			resp.Done(udpserver.Reject(wire.CodeBusy, reason))
+			f.fails.add(causeTimeout, timeout)
+			f.log.Debug("jetstream forwarder: not stored", "source", resp.Remote(), "id", resp.ID(), "err", timeout)
+			resp.Done(notStored)
 			late[i] = nil
 		}
 		late = late[:0]
+		f.fails.flush(false)
 	}
 }
 
@@ -629,7 +684,8 @@ func (f *Forwarder) Close(ctx context.Context) error {
 			f.mu.Unlock()
 			for _, resp := range left {
 				f.failed.Add(1)
-				resp.Done(udpserver.Reject(wire.CodeBusy, "not stored: forwarder closed"))
+				f.fails.add(causeClosed, errClosed)
+				resp.Done(notStored)
 			}
 			// Draining delivers the PubAcks already queued, and with them
 			// the acknowledgements held for the end of their burst.
@@ -644,6 +700,9 @@ func (f *Forwarder) shutdown(drain bool) {
 	f.closeOnce.Do(func() {
 		close(f.stop)
 		<-f.swept
+		f.nc.RemoveStatusListener(f.status)
+		<-f.watched
+		f.fails.flush(true)
 		if drain {
 			_ = f.sub.Drain()
 		} else {
