@@ -419,6 +419,13 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 	ids := make(map[uint64]bool)
 	known := make(map[string]*found)
 	var order []string // keys of known, in the order found
+	// Follow-ups are unicast to an answer's source, which may be forged
+	// (the message ID of a broadcast query is heard by every host): the
+	// bytes sent in follow-ups to an address stay within the bytes
+	// received from it, until it answers a follow-up, whose ID went to it
+	// alone (it proved it receives at that address, as a cookie would).
+	fb := followBudget{in: map[netip.Addr]int{}, out: map[netip.Addr]int{},
+		ids: map[uint64]netip.Addr{}, proven: map[netip.Addr]bool{}}
 	report := func(in Instance) {
 		if ctx.Err() == nil {
 			fn(in)
@@ -505,7 +512,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			for _, k := range order {      // ask truncated ones again, by unicast
 				if f := known[k]; f.pending != nil && !asked[f.src] {
 					asked[f.src] = true
-					b.followUp(ids, f.pending)
+					b.followUp(ids, &fb, f.pending)
 				}
 			}
 			round++
@@ -519,6 +526,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			if !ok || h.Type != wire.TypeAnswer || !ids[h.ID] {
 				continue
 			}
+			fb.heard(h.ID, p.src.Addr(), len(p.b))
 			rec, err := wire.ParseRecord(body)
 			if err != nil {
 				b.log.Debug("discovery: malformed answer", "from", p.src, "err", err)
@@ -584,7 +592,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 				f.hear(n)
 				known[key] = f
 				order = append(order, key)
-				b.followUp(ids, &in)
+				b.followUp(ids, &fb, &in)
 				continue
 			}
 			// One server answers each query once per address family and
@@ -627,20 +635,53 @@ func fitKnown(h []uint64, service string) []uint64 {
 	return h
 }
 
+// followBudget keeps the follow-ups of one Browse from reflecting: per
+// source address, the answer bytes received and the follow-up bytes sent,
+// and whether the address answered a follow-up (proven).
+type followBudget struct {
+	in, out map[netip.Addr]int
+	ids     map[uint64]netip.Addr // follow-up message IDs and where they went
+	proven  map[netip.Addr]bool
+}
+
+// heard counts an answer of n bytes with message ID id from src.
+func (fb *followBudget) heard(id uint64, src netip.Addr, n int) {
+	src = src.Unmap()
+	fb.in[src] += n
+	if to, ok := fb.ids[id]; ok && to == src {
+		fb.proven[src] = true
+	}
+}
+
+// allow returns how many bytes a follow-up to dst may have: max for a
+// proven address, else what dst sent less what it was sent.
+func (fb *followBudget) allow(dst netip.Addr, max int) int {
+	dst = dst.Unmap()
+	if fb.proven[dst] {
+		return max
+	}
+	return min(max, fb.in[dst]-fb.out[dst])
+}
+
 // followUp asks the instance in, whose answer was truncated, for its
-// whole record by unicast, with a query padded to the largest datagram.
-func (b *Browser) followUp(ids map[uint64]bool, in *Instance) {
+// whole record by unicast, with a query padded to the largest datagram, or
+// to what fb allows (not sent when even an unpadded one exceeds that).
+func (b *Browser) followUp(ids map[uint64]bool, fb *followBudget, in *Instance) {
 	id := rand.Uint64()
-	ids[id] = true
 	size := wire.DefaultMaxDatagram
 	if !in.Source.Addr().Is4() {
 		size = maxDatagram6
 	}
+	size = fb.allow(in.Source.Addr(), size)
 	msg, err := wire.AppendQuery(nil, id, wire.Query{Service: in.Service, Instance: in.Instance}, size-b.gate.Overhead())
 	if err == nil {
 		msg, err = b.gate.Seal(msg, -1)
 	}
 	if err != nil {
+		return
+	}
+	if len(msg) > size {
+		b.log.Debug("discovery: follow-up not sent: more than the source sent", "to", in.Source, "budget", size)
 		return
 	}
 	c := b.conns[0]
@@ -656,6 +697,9 @@ func (b *Browser) followUp(ids map[uint64]bool, in *Instance) {
 			idx = l.Index
 		}
 	}
+	ids[id] = true
+	fb.ids[id] = in.Source.Addr().Unmap()
+	fb.out[in.Source.Addr().Unmap()] += len(msg)
 	if err := c.writeTo(msg, in.Source, idx); err != nil {
 		b.log.Debug("discovery: follow-up query failed", "to", in.Source, "err", err)
 	}

@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -262,5 +266,108 @@ func TestNoReflectionSharedQuery(t *testing.T) {
 	res, code, stderr := discover(t, lab.Host(5), cli, "-n", "5", "-t", "3s")
 	if code != 0 || len(res) != 5 {
 		t.Errorf("discover: exit %d, found %d of 5: %s", code, len(res), stderr)
+	}
+}
+
+// TestNoReflectionTruncatedAnswer: the browser's port is a port too. An
+// attacker hears a browser's broadcast QUERY (so knows its message ID) and
+// answers it with TRUNCATED answers forged from an on-link victim: the
+// follow-up QUERYs the browser sends the victim must not outweigh the
+// forged answers (bytes out ≤ bytes in), one answer or fifty names.
+func TestNoReflectionTruncatedAnswer(t *testing.T) {
+	_, cli := build(t)
+	lab := newLab(t, netlab.Config{Hosts: 3})
+	browserHost, attacker, victimHost := lab.Host(0), lab.Host(1), lab.Host(2)
+	victim := newVictim(t, victimHost, 40408)
+	src := netip.AddrPortFrom(victimHost.IPv4, 40408)
+	var ear *net.UDPConn
+	if err := attacker.Do(func() (err error) {
+		ear, err = net.ListenUDP("udp4", &net.UDPAddr{Port: 9798})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ear.Close()
+	for _, names := range []int{1, 50} {
+		time.Sleep(300 * time.Millisecond) // the last follow-ups have arrived
+		victim.take()
+		for { // the queries of the last browse
+			ear.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+			if _, _, err := ear.ReadFromUDPAddrPort(make([]byte, 2048)); err != nil {
+				break
+			}
+		}
+		done := make(chan struct{})
+		var res []discovered
+		go func() {
+			defer close(done)
+			res, _, _ = discover(t, browserHost, cli, "-t", "2s")
+		}()
+		// The first query heard: its message ID and the browser's port.
+		buf := make([]byte, 2048)
+		ear.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var h wire.Header
+		var from netip.AddrPort
+		for {
+			n, a, err := ear.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				t.Fatalf("no query heard: %v", err)
+			}
+			hh, _, err := wire.Parse(buf[:n])
+			if err == nil && hh.Type == wire.TypeQuery && a.Addr().Unmap() == browserHost.IPv4 {
+				h, from = hh, netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+				break
+			}
+		}
+		in := 0
+		for i := range names {
+			b, err := wire.AppendRecord(nil, wire.TypeAnswer, h.ID, wire.Record{Truncated: true, TTL: 120, Port: 9797,
+				Service: "_udpkit._udp", Instance: fmt.Sprintf("fake-%d", i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in += len(b)
+			if err := attacker.SpoofUDP4(src, from, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		<-done
+		n, out, _ := victim.take()
+		ratio := float64(out) / float64(in)
+		t.Logf("%d truncated answers, %d B in -> %d follow-ups, %d B (%.2f×) to the victim; %d instances listed",
+			names, in, n, out, ratio, len(res))
+		if out > in {
+			t.Errorf("%d forged truncated answers of %d bytes drew %d bytes of follow-ups to the victim (%.2f×)", names, in, out, ratio)
+		}
+	}
+}
+
+// TestTruncatedFollowUpStillWorks: a real server whose answer to a small
+// query is truncated still gets asked for its whole record: it answers the
+// budgeted follow-up, which proves its address, and the next follow-up is
+// padded in full.
+func TestTruncatedFollowUpStillWorks(t *testing.T) {
+	srvBin, cli := build(t)
+	lab := newLab(t, netlab.Config{Hosts: 2})
+	long := strings.Repeat("x", 200)
+	servers := []*server{labServer(t, lab.Host(0), srvBin, "--quiet", "--instance", "srv-long",
+		"--attr", "a="+long, "--attr", "b="+long, "--attr", "c="+long)}
+	waitAnnounced(t, servers)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := lab.Host(1).Command(ctx, cli, "discover", "--json", "-n", "1", "-t", "5s", "--query-size", "200").Output()
+	if err != nil {
+		t.Fatalf("discover: %v: %s", err, out)
+	}
+	var d struct {
+		Instance  string         `json:"instance"`
+		Attrs     map[string]any `json:"attrs"`
+		Truncated bool           `json:"truncated"`
+	}
+	if err := json.Unmarshal(bytes.TrimSpace(out), &d); err != nil {
+		t.Fatalf("discover printed %q: %v", out, err)
+	}
+	if d.Instance != "srv-long" || d.Truncated || d.Attrs["c"] != long {
+		t.Errorf("discover --query-size 200 found %s", out)
 	}
 }

@@ -198,3 +198,52 @@ func TestLabIntroducedPeerEchoesCookie(t *testing.T) {
 	}
 	t.Logf("host 1 -> host 0 unicast: %d sent, %d received; status %s", u.Xmt, u.Rcv, p.Status(0))
 }
+
+// TestLabForgedProbeNoPhantomPeer: one forged counted PROBE (seq 1, a new
+// session) spoofed from another host's address adds no peer to the report
+// of the participant it reaches, which still passes (before: a phantom
+// "not joined" peer with 100 % loss, and exit 1); a forged hello neither.
+// Only listed peers, discovered ones that answered and introducers that
+// echoed the cookie are reported.
+func TestLabForgedProbeNoPhantomPeer(t *testing.T) {
+	lab := newLab(t, netlab.Config{Hosts: 4})
+	group := netip.MustParseAddrPort("239.255.77.14:9808")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	tests := make([]*multicast.Test, 2)
+	for i := range 2 {
+		cfg := multicast.TestConfig{Count: 30, Interval: 20 * time.Millisecond,
+			Peers: []netip.AddrPort{netip.AddrPortFrom(lab.Host(1-i).IPv4, group.Port())}}
+		if err := lab.Host(i).Do(func() (err error) {
+			tests[i], err = multicast.NewTest(ctx, group, cfg)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tests[i].Close() })
+	}
+	reports := make([]*multicast.Report, 2)
+	var wg sync.WaitGroup
+	for i, tt := range tests {
+		wg.Go(func() { reports[i] = tt.Run(ctx) })
+	}
+	time.Sleep(200 * time.Millisecond) // the test is under way
+	dst := netip.AddrPortFrom(lab.Host(0).IPv4, group.Port())
+	for i, seq := range []uint32{0, 1} { // a hello and a counted probe, each a new session
+		pr := wire.AppendProbe(nil, wire.Probe{Session: 0x6f00f + uint32(i), Seq: seq, Kind: wire.KindUnicast, Count: 3})
+		if err := lab.Host(2).SpoofUDP4(netip.AddrPortFrom(lab.Host(3).IPv4, 40000+uint16(i)), dst, pr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	r := reports[0]
+	for _, p := range r.Peers {
+		t.Logf("host 0 reports %v: %s", p.Peer, p.Status(0))
+		if p.Peer.Addr() != lab.Host(1).IPv4 {
+			t.Errorf("host 0 reports a peer it neither listed nor heard prove its address: %v (%s)", p.Peer, p.Status(0))
+		}
+	}
+	if !r.OK(0) {
+		t.Errorf("host 0's test fails after one forged probe")
+	}
+}

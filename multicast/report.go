@@ -45,7 +45,9 @@ type Report struct {
 	Interrupted bool
 	// Duration is the length of the test.
 	Duration time.Duration
-	// Peers has one entry per peer, listed ones first.
+	// Peers has one entry per listed peer and per peer that proved it
+	// receives at its address (answered our probes, or echoed our cookie),
+	// listed ones first: a forged source is never reported.
 	Peers []PeerReport
 }
 
@@ -198,6 +200,14 @@ func (r *Report) OK(maxLoss float64) bool {
 	return true
 }
 
+// reportable reports whether p belongs in the report: a listed peer, or
+// one that proved it receives at its address (a discovered participant
+// that answered our probes, an introducer that echoed our cookie). Any
+// other source may be forged: one datagram must not add a failing peer.
+func (p *peerState) reportable() bool {
+	return p.listed && !p.discovered || p.proven
+}
+
 func (t *tester) report(interrupted bool) *Report {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -212,6 +222,9 @@ func (t *tester) report(interrupted bool) *Report {
 		r.Interfaces = append(r.Interfaces, ifi.Name)
 	}
 	for _, p := range t.peers {
+		if !p.reportable() {
+			continue
+		}
 		pr := PeerReport{Peer: p.addr, Listed: p.listed && !p.discovered, Discovered: p.discovered,
 			Answered: p.heard, Interface: p.iface, Member: p.member}
 		if t.sendG || t.mcast && p.addr.Addr().WithZone("") == t.conn.Source().WithZone("") {
