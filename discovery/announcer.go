@@ -118,11 +118,11 @@ type Announcer struct {
 	ownN       int
 	logged     []netip.Addr // conflicting peers already logged (capped)
 	lastRename time.Time
-	warm       bool // the start's peer discovery is over (budget.go)
-	warmRound  int  // peer-discovery rounds sent
-	warmQuiet  int  // rounds in a row that found no new peer
-	warmFound  int  // peers first heard in an answer to our queries
-	warmPeers  int  // warmFound when the last round went out
+	warm       bool      // the start's peer discovery is over (budget.go)
+	warmRound  int       // peer-discovery rounds sent
+	warmQuiet  int       // rounds in a row that found no new peer
+	warmFound  int       // peers first heard in an answer to our queries
+	warmPeers  int       // warmFound when the last round went out
 	probeUntil time.Time // end of the current start burst's probing window
 
 	stats struct {
