@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/client"
+	"github.com/udpkit/udpkit/internal/netlab"
 	"github.com/udpkit/udpkit/internal/sockopt"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -180,25 +180,15 @@ func forge(victim netip.Addr, dst netip.AddrPort, n int, payload []byte, r *rand
 		return 0, fmt.Errorf("raw socket (forged mode needs root in the namespace): %w", err)
 	}
 	defer syscall.Close(fd)
-	s4, d4 := victim.As4(), dst.Addr().As4()
-	sa := &syscall.SockaddrInet4{Addr: d4}
+	sa := &syscall.SockaddrInet4{Addr: dst.Addr().As4()}
 	pkt := make([]byte, 0, 2048)
 	sent := 0
 	id := r.Uint64() >> 12
 	for range n {
 		id++
 		body := wire.AppendData(nil, id, payload)
-		l := 28 + len(body)
-		pkt = append(pkt[:0], 0x45, 0)
-		pkt = binary.BigEndian.AppendUint16(pkt, uint16(l))
-		pkt = append(pkt, 0, 0, 0x40, 0, 64, syscall.IPPROTO_UDP, 0, 0)
-		pkt = append(pkt, s4[:]...)
-		pkt = append(pkt, d4[:]...)
-		pkt = binary.BigEndian.AppendUint16(pkt, uint16(1024+r.IntN(60000)))
-		pkt = binary.BigEndian.AppendUint16(pkt, dst.Port())
-		pkt = binary.BigEndian.AppendUint16(pkt, uint16(8+len(body)))
-		pkt = append(pkt, 0, 0)
-		pkt = append(pkt, body...)
+		src := netip.AddrPortFrom(victim, uint16(1024+r.IntN(60000)))
+		pkt = netlab.AppendUDP4(pkt[:0], src, dst, body)
 		if err := syscall.Sendto(fd, pkt, 0, sa); err == nil {
 			sent++
 		}
