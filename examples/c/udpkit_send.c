@@ -10,13 +10,21 @@
  * is sealed again), and only replies authenticated with one of the file's keys, fresh within 30 s of this
  * machine's clock, are accepted. "udpkit_send --key-file FILE --vector ID:SENDER:COUNTER:TIME MESSAGE" prints
  * the first datagram it would send with those values (hex; ID and SENDER in hex, COUNTER and TIME in
- * decimal, TIME in ms since 1970) and exits: compare it with testdata/auth/vectors.txt.
+ * decimal, TIME in ms since 1970) and exits: compare it with testdata/auth/vectors.txt. "--id HEX" fixes the
+ * message ID instead of drawing it (tests compare the datagrams with testdata/vectors.txt).
  *
  * The message goes out with a random 64-bit message ID; the identical datagram is retransmitted with
  * exponential back-off (200 ms times a jitter factor in [1, 1.5), doubling, capped at 4 s, 6 transmissions
- * in all) until an ACK or NACK with the same ID arrives.
+ * in all) until an ACK or NACK with the same ID arrives. A NACK "busy" or "rate limited" is not final: the
+ * client keeps retransmitting within those 6 transmissions (PROTOCOL.md section 2).
  *
- * Prints one line on stdout: "acked (N attempts)", "rejected: NAME (code C): TEXT",
+ * Cookies (PROTOCOL.md section 3.1, without a key only): a server under a flood may answer with a NACK
+ * "rate limited" that carries an 8-byte cookie (flag COOKIE) to check that this client receives at its
+ * address. The client then sends the same message at once with flag COOKIE and the cookie after the body,
+ * and so every further transmission, so that datagrams forged with this device's address cannot lock it out.
+ *
+ * Prints one line on stdout: "acked (N attempts)", "rejected: NAME (code C): TEXT" (for busy and rate
+ * limited: "rejected: NAME (code C) after N attempts: TEXT"),
  * "timed out after N attempts" or "refused" (ICMP port unreachable: nothing listens on HOST PORT).
  * Exit status: 0 acked; 1 rejected, timed out or refused; 2 usage or local error.
  */
@@ -38,7 +46,7 @@
 #include <unistd.h>
 
 enum { HDR = 16, MAX_DATAGRAM = 1472, ATTEMPTS = 6, FIRST_TIMEOUT_MS = 200, MAX_TIMEOUT_MS = 4000 };
-enum { F_AUTH = 0x01, TRAILER = 40, TAG = 16, SECRET = 32, MAX_KEYS = 3, SKEW_MS = 30000 };
+enum { F_AUTH = 0x01, F_COOKIE = 0x02, COOKIE_LEN = 8, TRAILER = 40, TAG = 16, SECRET = 32, MAX_KEYS = 3, SKEW_MS = 30000 };
 enum { T_DATA = 0x01, T_ACK = 0x02, T_NACK = 0x03 };
 enum outcome { ACKED, REJECTED, TIMED_OUT, REFUSED, FAILED };
 
@@ -242,28 +250,46 @@ static long opened(const struct keyring *kr, const unsigned char *b, size_t m)
 	return (long)(m - HDR - TRAILER);
 }
 
+/* A NACK "busy" or "rate limited" is not final (PROTOCOL.md section 2): the client retransmits after it. */
+static int transient(int code)
+{
+	return code == 4 || code == 5;
+}
+
 /*
  * exchange sends the datagram plain (whose bytes 8..15 are the message ID) on the connected socket fd until an
  * ACK or NACK with the same ID arrives. With a keyring kr, each transmission is sealed again with the next counter
- * of sender, and only authenticated replies count. It sets *attempts, and *code and text for a NACK.
+ * of sender, and only authenticated replies count. Without one, a cookie NACK (PROTOCOL.md section 3.1) is
+ * answered at once by the same message with the cookie echoed, and so is every later transmission. A NACK "busy"
+ * or "rate limited" without a cookie is a sign of congestion, not an answer: the client waits its current timeout
+ * again and retransmits, and reports that NACK only when its 6 transmissions are spent. It sets *attempts, and
+ * *code and text for a NACK.
  */
 static enum outcome exchange(int fd, const unsigned char *plain, size_t n, const struct keyring *kr, uint64_t sender,
 			     int *attempts, int *code, char *text, size_t textcap)
 {
 	static unsigned char buf[65536], dg[MAX_DATAGRAM];
+	unsigned char cookie[COOKIE_LEN];
+	int have_cookie = 0, nacked = 0;
 	long long timeout = FIRST_TIMEOUT_MS * (1000 + (long long)(rnd64() % 500)) / 1000; /* x [1, 1.5) */
 
 	for (int a = 1; a <= ATTEMPTS; a++) {
+		int resend = 0;
 		*attempts = a;
 		size_t dn = n;
-		if (kr != NULL)
+		memcpy(dg, plain, n);
+		if (kr != NULL) {
 			dn = seal(dg, plain, n, &kr->keys[kr->current], sender, (uint64_t)a, wall_ms());
-		else
-			memcpy(dg, plain, n);
+		} else if (have_cookie) {
+			/* Echo: flag COOKIE, the body unchanged, the newest cookie after it (section 3.1). */
+			dg[4] = F_COOKIE;
+			memcpy(dg + n, cookie, COOKIE_LEN);
+			dn = n + COOKIE_LEN;
+		}
 		if (send(fd, dg, dn, 0) < 0)
 			return errno == ECONNREFUSED ? REFUSED : FAILED;
 		long long deadline = now_ms() + timeout;
-		for (;;) {
+		while (!resend) {
 			long long left = deadline - now_ms();
 			if (left <= 0)
 				break;
@@ -285,14 +311,26 @@ static enum outcome exchange(int fd, const unsigned char *plain, size_t n, const
 			}
 			/* Ignore anything that is not a well-formed reply to this message (never answer it):
 			 * magic, version 1, same message ID; without a key flags 0 and key ID 0 (an AUTH reply cannot
-			 * be checked), with keys an authentic, fresh reply (PROTOCOL.md section 5). */
+			 * be checked) or a cookie NACK, with keys an authentic, fresh reply (PROTOCOL.md section 5;
+			 * a cookie NACK is never authenticated, so a keyed client ignores it). */
 			if (m < HDR || buf[0] != 0xFA || buf[1] != 0x4B || buf[2] != 1 || memcmp(buf + 8, plain + 8, 8) != 0)
 				continue;
 			long body = (long)m - HDR;
-			if (kr != NULL)
+			if (kr != NULL) {
 				body = opened(kr, buf, (size_t)m);
-			else if (buf[4] != 0 || buf[6] != 0 || buf[7] != 0)
+			} else if (buf[3] == T_NACK && buf[4] == F_COOKIE && buf[5] == 5 && buf[6] == 0 && buf[7] == 0 &&
+				   m == HDR + COOKIE_LEN) {
+				/* Cookie NACK: the whole body is the cookie. A new one is echoed at once (that retry
+				 * replaces the wait after a NACK "rate limited"); the same one again proved nothing
+				 * new, so wait as after a loss. No room for it after the body: the same. */
+				if ((!have_cookie || memcmp(cookie, buf + HDR, COOKIE_LEN) != 0) && n + COOKIE_LEN <= MAX_DATAGRAM) {
+					memcpy(cookie, buf + HDR, COOKIE_LEN);
+					have_cookie = resend = 1;
+				}
+				continue;
+			} else if (buf[4] != 0 || buf[6] != 0 || buf[7] != 0) {
 				body = -1;
+			}
 			if (body < 0)
 				continue;
 			if (buf[3] == T_ACK && buf[5] == 0 && body == 0)
@@ -303,30 +341,37 @@ static enum outcome exchange(int fd, const unsigned char *plain, size_t n, const
 					text[i] = buf[HDR + i] < 0x20 || buf[HDR + i] == 0x7f ? '?' : (char)buf[HDR + i];
 				text[k] = '\0';
 				*code = buf[5];
-				return REJECTED;
+				if (!transient(*code) || a == ATTEMPTS)
+					return REJECTED;
+				/* Retransmit no sooner than the current timeout after this NACK. */
+				nacked = 1;
+				deadline = now_ms() + timeout;
 			}
 		}
-		timeout = timeout * 2 > MAX_TIMEOUT_MS ? MAX_TIMEOUT_MS : timeout * 2;
+		if (!resend)
+			timeout = timeout * 2 > MAX_TIMEOUT_MS ? MAX_TIMEOUT_MS : timeout * 2;
 	}
-	return TIMED_OUT;
+	return nacked ? REJECTED : TIMED_OUT;
 }
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: udpkit_send [--key-file FILE] HOST PORT MESSAGE\n"
+	fprintf(stderr, "usage: udpkit_send [--key-file FILE] [--id HEX] HOST PORT MESSAGE\n"
 			"       udpkit_send --key-file FILE --vector ID:SENDER:COUNTER:TIME MESSAGE\n");
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
-	const char *keyfile = getenv("UDPKIT_KEY_FILE"), *vector = NULL;
+	const char *keyfile = getenv("UDPKIT_KEY_FILE"), *vector = NULL, *fixed_id = NULL;
 	int i = 1;
 	for (; i + 1 < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
 		if (strcmp(argv[i], "--key-file") == 0)
 			keyfile = argv[i + 1];
 		else if (strcmp(argv[i], "--vector") == 0)
 			vector = argv[i + 1];
+		else if (strcmp(argv[i], "--id") == 0)
+			fixed_id = argv[i + 1];
 		else
 			return usage();
 	}
@@ -350,6 +395,15 @@ int main(int argc, char **argv)
 	/* Header: magic FA 4B, version 1, type DATA, flags 0, code 0, key ID 0, message ID (big-endian). */
 	unsigned char dg[MAX_DATAGRAM] = { 0xFA, 0x4B, 1, T_DATA, 0, 0, 0, 0 };
 	uint64_t id = rnd64(), sender = 0;
+	if (fixed_id != NULL) {
+		/* --id HEX: a fixed message ID (1 to 16 hex digits), for tests against golden vectors. */
+		char *end;
+		errno = 0;
+		unsigned long long v = strtoull(fixed_id, &end, 16);
+		if (!isxdigit((unsigned char)fixed_id[0]) || *end != '\0' || errno != 0 || strlen(fixed_id) > 16)
+			return usage();
+		id = v;
+	}
 	while (sender == 0)
 		sender = rnd64(); /* a new sender ID for every run: its counters start again at 1 */
 	if (vector != NULL) {
@@ -401,7 +455,11 @@ int main(int argc, char **argv)
 		printf("acked (%d attempt%s)\n", attempts, attempts == 1 ? "" : "s");
 		return 0;
 	case REJECTED:
-		printf("rejected: %s (code %d)%s%s\n", code_name(code), code, text[0] ? ": " : "", text);
+		if (transient(code)) /* not final: it came after the last of the 6 transmissions */
+			printf("rejected: %s (code %d) after %d attempts%s%s\n", code_name(code), code, attempts,
+			       text[0] ? ": " : "", text);
+		else
+			printf("rejected: %s (code %d)%s%s\n", code_name(code), code, text[0] ? ": " : "", text);
 		return 1;
 	case TIMED_OUT:
 		printf("timed out after %d attempts\n", attempts);

@@ -4,16 +4,24 @@
 Written from PROTOCOL.md alone, with the Python 3 standard library only. The message is sent with a random
 64-bit message ID; the identical datagram is retransmitted with exponential back-off (200 ms times a jitter
 factor in [1, 1.5), doubling, capped at 4 s, 6 transmissions in all) until an ACK or NACK with the same ID
-arrives.
+arrives. A NACK "busy" or "rate limited" is not final: the client keeps retransmitting within those 6
+transmissions (PROTOCOL.md section 2).
+
+Cookies (PROTOCOL.md section 3.1, without a key only): a server under a flood may answer with a NACK "rate
+limited" that carries an 8-byte cookie (flag COOKIE) to check that this client receives at its address. The client
+then sends the same message at once with flag COOKIE and the cookie after the body, and so every further
+transmission, so that datagrams forged with this device's address cannot lock it out.
 
 With a key file (--key-file FILE, or $UDPKIT_KEY_FILE), every datagram is authenticated (PROTOCOL.md section 5):
 sealed with the file's current key under a random sender ID, counter 1, 2, ... (a retransmission is sealed
 again), and only replies authenticated with one of the file's keys, fresh within 30 s of this machine's clock, are
 accepted. "udpkit_send.py --key-file FILE --vector ID:SENDER:COUNTER:TIME MESSAGE" prints the first datagram it
 would send with those values (hex; ID and SENDER in hex, COUNTER and TIME in decimal, TIME in ms since 1970) and
-exits: compare it with testdata/auth/vectors.txt.
+exits: compare it with testdata/auth/vectors.txt. "--id HEX" fixes the message ID instead of drawing it (tests
+compare the datagrams with testdata/vectors.txt).
 
-Prints one line on stdout: "acked (N attempts)", "rejected: NAME (code C): TEXT", "timed out after N attempts"
+Prints one line on stdout: "acked (N attempts)", "rejected: NAME (code C): TEXT" (for busy and rate limited:
+"rejected: NAME (code C) after N attempts: TEXT"), "timed out after N attempts"
 or "refused" (ICMP port unreachable: nothing listens on HOST PORT).
 Exit status: 0 acked; 1 rejected, timed out or refused; 2 usage or local error.
 """
@@ -133,11 +141,17 @@ def parse_reply(b, msg_id, keys):
     return None
 
 
+TRANSIENT = (4, 5)  # NACK "busy" and "rate limited" are not final (PROTOCOL.md section 2)
+
+
 def exchange(sock, plain, msg_id, key):
     """Send datagram plain until it is answered; with key (current ID, keys, sender ID) seal each transmission
-    with the next counter. Return (outcome, attempts, code, text)."""
+    with the next counter. Without a key, a cookie NACK (PROTOCOL.md section 3.1) is answered at once by the same
+    message with the cookie echoed, and so is every later transmission. A NACK "busy" or "rate limited" without a
+    cookie is a sign of congestion, not an answer: wait the current timeout again and retransmit; report it only
+    when the transmissions are spent. Return (outcome, attempts, code, text)."""
     timeout = FIRST_TIMEOUT * (1.0 + 0.5 * random.random())
-    message, cookie = plain, None
+    message, cookie, nack = plain, None, None
     for attempt in range(1, ATTEMPTS + 1):
         if cookie is not None:  # echo the server's cookie: flag COOKIE, the cookie after the body
             plain = message[:4] + bytes([COOKIE]) + message[5:] + cookie
@@ -173,23 +187,30 @@ def exchange(sock, plain, msg_id, key):
                 continue  # the same cookie again (or no room for it): wait as after a loss
             if typ == ACK:
                 return "acked", attempt, 0, b""
-            return "rejected", attempt, code, body
+            if code not in TRANSIENT or attempt == ATTEMPTS:
+                return "rejected", attempt, code, body
+            nack = (code, body)
+            deadline = time.monotonic() + timeout  # retransmit no sooner than the timeout after the NACK
         if not resend:
             timeout = min(timeout * 2, MAX_TIMEOUT)
+    if nack is not None:
+        return "rejected", ATTEMPTS, nack[0], nack[1]
     return "timed out", ATTEMPTS, 0, b""
 
 
-USAGE = """usage: udpkit_send.py [--key-file FILE] HOST PORT MESSAGE
+USAGE = """usage: udpkit_send.py [--key-file FILE] [--id HEX] HOST PORT MESSAGE
        udpkit_send.py --key-file FILE --vector ID:SENDER:COUNTER:TIME MESSAGE"""
 
 
 def main(argv):
-    args, keyfile, vector = argv[1:], os.environ.get("UDPKIT_KEY_FILE") or None, None
+    args, keyfile, vector, fixed_id = argv[1:], os.environ.get("UDPKIT_KEY_FILE") or None, None, None
     while len(args) >= 2 and args[0].startswith("--"):
         if args[0] == "--key-file":
             keyfile = args[1]
         elif args[0] == "--vector":
             vector = args[1]
+        elif args[0] == "--id":
+            fixed_id = args[1]
         else:
             break
         args = args[2:]
@@ -227,6 +248,12 @@ def main(argv):
         return 2
 
     msg_id = int.from_bytes(os.urandom(8), "big")
+    if fixed_id is not None:
+        # --id HEX: a fixed message ID (1 to 16 hex digits), for tests against golden vectors.
+        if not 1 <= len(fixed_id) <= 16 or any(c not in "0123456789abcdefABCDEF" for c in fixed_id):
+            print(USAGE, file=sys.stderr)
+            return 2
+        msg_id = int(fixed_id, 16)
     datagram = HEADER.pack(MAGIC, VERSION, DATA, 0, 0, 0, msg_id) + message
     outcome, err = None, None
     for i, (family, kind, proto, _, addr) in enumerate(addrs):
@@ -250,6 +277,8 @@ def main(argv):
     if outcome == "rejected":
         name = CODES.get(code, "unknown")
         line = "rejected: %s (code %d)" % (name, code)
+        if code in TRANSIENT:  # not final: it came after the last transmission
+            line += " after %d attempts" % attempts
         if text:
             line += ": " + text.decode("utf-8", "replace")
         print(line)
