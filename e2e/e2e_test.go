@@ -217,6 +217,7 @@ func (s *server) stop(t *testing.T) {
 	s.cmd.Process.Signal(os.Interrupt)
 	select {
 	case err := <-s.done:
+		s.done <- err // for runServer's cleanup, which would otherwise wait 10 s for it
 		if err != nil {
 			t.Fatalf("udpserver exited with %v; stderr:\n%s", err, s.stderr)
 		}
