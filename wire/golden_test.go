@@ -235,7 +235,9 @@ func TestProtocolExamples(t *testing.T) {
 	for l := range strings.Lines(string(doc)) {
 		lines[strings.Join(strings.Fields(l), "")] = true
 	}
-	want := map[string]bool{"data-hello": true, "ack": true}
+	want := map[string]bool{"data-hello": true, "ack": true,
+		// The cookie exchange of section 3.1.
+		"cookie-xchg-data": true, "nack-cookie": true, "cookie-xchg-echo": true}
 	for _, v := range loadVectors(t) {
 		if want[v.name] && !lines[hex.EncodeToString(v.in)] {
 			t.Errorf("PROTOCOL.md does not show vector %s as a hex line: %x", v.name, v.in)
@@ -261,6 +263,7 @@ func TestGoldenCookie(t *testing.T) {
 		{"nack-cookie", AppendCookieNack(nil, 0x0123456789abcdef, c)},
 		{"data-cookie", AppendDataCookie(nil, 0x0123456789abcdf0, []byte("hi"), c)},
 		{"data-cookie-empty", AppendDataCookie(nil, 5, nil, c)},
+		{"cookie-xchg-echo", AppendDataCookie(nil, 0x0123456789abcdef, []byte("temperature=21.5"), c)},
 	} {
 		want := vs[tt.name]
 		if !bytes.Equal(tt.got, want) {
@@ -274,5 +277,11 @@ func TestGoldenCookie(t *testing.T) {
 	h, _, _ := Parse(vs["data-hello"])
 	if _, ok := CookieOf(h, vs["data-hello"]); ok {
 		t.Error("CookieOf found a cookie in a DATA without FlagCookie")
+	}
+	// The echo is the DATA it answers with FlagCookie and the cookie after
+	// the same body: what a client builds from the bytes it sent.
+	d, echo := vs["cookie-xchg-data"], vs["cookie-xchg-echo"]
+	if got := append(append([]byte{d[0], d[1], d[2], d[3], byte(FlagCookie)}, d[5:]...), c[:]...); !bytes.Equal(got, echo) {
+		t.Errorf("cookie-xchg-data with the cookie echoed:\n got %x\nwant %x", got, echo)
 	}
 }
