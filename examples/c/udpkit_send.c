@@ -274,7 +274,7 @@ static enum outcome exchange(int fd, const unsigned char *plain, size_t n, const
 	long long timeout = FIRST_TIMEOUT_MS * (1000 + (long long)(rnd64() % 500)) / 1000; /* x [1, 1.5) */
 
 	for (int a = 1; a <= ATTEMPTS; a++) {
-		int resend = 0;
+		int resend = 0, nacked_now = 0;
 		*attempts = a;
 		size_t dn = n;
 		memcpy(dg, plain, n);
@@ -343,9 +343,11 @@ static enum outcome exchange(int fd, const unsigned char *plain, size_t n, const
 				*code = buf[5];
 				if (!transient(*code) || a == ATTEMPTS)
 					return REJECTED;
-				/* Retransmit no sooner than the current timeout after this NACK. */
-				nacked = 1;
-				deadline = now_ms() + timeout;
+				/* Retransmit no sooner than the current timeout after this NACK (once per transmission,
+				 * so that repeated NACKs cannot hold the client forever). */
+				if (!nacked_now)
+					deadline = now_ms() + timeout;
+				nacked = nacked_now = 1;
 			}
 		}
 		if (!resend)

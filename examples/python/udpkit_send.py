@@ -164,7 +164,7 @@ def exchange(sock, plain, msg_id, key):
         except ConnectionRefusedError:
             return "refused", attempt, 0, b""
         deadline = time.monotonic() + timeout
-        resend = False
+        resend = nacked_now = False
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
@@ -189,8 +189,9 @@ def exchange(sock, plain, msg_id, key):
                 return "acked", attempt, 0, b""
             if code not in TRANSIENT or attempt == ATTEMPTS:
                 return "rejected", attempt, code, body
-            nack = (code, body)
-            deadline = time.monotonic() + timeout  # retransmit no sooner than the timeout after the NACK
+            if not nacked_now:  # once per transmission, so that repeated NACKs cannot hold the client forever
+                deadline = time.monotonic() + timeout  # retransmit no sooner than the timeout after the NACK
+            nack, nacked_now = (code, body), True
         if not resend:
             timeout = min(timeout * 2, MAX_TIMEOUT)
     if nack is not None:
