@@ -267,7 +267,7 @@ func TestBenchSIGUSR1(t *testing.T) {
 	startServer(t, plain, srvBin, port, "--quiet", "--rate-limit", "0")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, cli, "bench", "-d", "3", fmt.Sprintf("127.0.0.1:%d", port))
+	cmd := exec.CommandContext(ctx, cli, "bench", "-d", "6", fmt.Sprintf("127.0.0.1:%d", port))
 	var stdout strings.Builder
 	cmd.Stdout = &stdout
 	stderr, _ := cmd.StderrPipe()
@@ -275,7 +275,10 @@ func TestBenchSIGUSR1(t *testing.T) {
 		t.Fatal(err)
 	}
 	errs := newLineReader(stderr)
-	time.Sleep(500 * time.Millisecond) // bench is running (and has caught the signal) by then
+	// bench installs its handler in its first milliseconds; a SIGUSR1 before
+	// that would end it. 1.5 s leaves room for a loaded machine (500 ms
+	// did not, at load 20 on 2 CPUs).
+	time.Sleep(1500 * time.Millisecond)
 	cmd.Process.Signal(syscall.SIGUSR1)
 	errs.wait(t, regexp.MustCompile(`^\d+ sent, \d+ replies, \d+ lost, \d+ nacks in [0-9.]+ s: \d+ replies/s so far$`), 10*time.Second)
 	for range errs.lines {
