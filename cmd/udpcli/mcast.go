@@ -181,11 +181,7 @@ func mcastListen(ctx context.Context, io cli.IO, args []string, f *mcastFlags) e
 				Group: group, Multicast: p.Multicast, Interface: p.Interface, TTL: p.TTL, Size: p.N, Data: printable(data)})
 			return
 		}
-		dst := p.Dst.String()
-		if !p.Dst.IsValid() {
-			dst = "?"
-		}
-		line := fmt.Sprintf("%v > %s on %s ttl=%s %d bytes", p.Src, dst, orDash(p.Interface), ttlString(p.TTL), p.N)
+		line := p.String()
 		if s := printable(data); s != "" {
 			line += " " + strconv.Quote(s)
 		}

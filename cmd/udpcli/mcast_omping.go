@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/netip"
 	"strconv"
-	"strings"
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/internal/cli"
@@ -110,7 +108,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 					enc.Encode(eventJSON(e))
 					return
 				}
-				fmt.Fprintln(io.Out, formatEvent(e))
+				fmt.Fprintln(io.Out, e)
 			}
 		}
 		t, err := multicast.NewTest(ctx, group, cfg)
@@ -156,7 +154,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 			}
 			enc.Encode(summaryJSON(r, *maxLoss))
 		} else {
-			writeSummary(io.Out, r, *maxLoss)
+			r.WriteText(io.Out, *maxLoss)
 		}
 		if !r.OK(*maxLoss) {
 			return cli.Failed(nil)
@@ -173,24 +171,6 @@ func countString(n int) string {
 		return "unlimited"
 	}
 	return strconv.Itoa(n)
-}
-
-// formatEvent is the -v line, in omping's shape.
-func formatEvent(e multicast.Event) string {
-	var sb strings.Builder
-	if e.Reply {
-		fmt.Fprintf(&sb, "%v : %-9s reply seq=%d, size=%d bytes, ttl=%s, time=%s ms", e.Peer, e.Kind.String()+",",
-			e.Seq, e.Size, ttlString(e.TTL), msString(e.RTT))
-	} else {
-		fmt.Fprintf(&sb, "%v : %-9s probe seq=%d, size=%d bytes, ttl=%s, on %s", e.Peer, e.Kind.String()+",",
-			e.Seq, e.Size, ttlString(e.TTL), orDash(e.Interface))
-	}
-	if e.Duplicate {
-		sb.WriteString(" (DUP!)")
-	} else if e.Reordered {
-		sb.WriteString(" (reordered)")
-	}
-	return sb.String()
 }
 
 type eventJSONT struct {
@@ -218,123 +198,4 @@ func eventJSON(e multicast.Event) eventJSONT {
 		j.RTTMillis = &ms
 	}
 	return j
-}
-
-// writeSummary prints the per-peer summary.
-func writeSummary(w io.Writer, r *multicast.Report, maxLoss float64) {
-	fmt.Fprintf(w, "\n--- %v mcast test statistics ---\n", r.Group)
-	width := 0
-	for _, p := range r.Peers {
-		width = max(width, len(p.Peer.String()))
-	}
-	ok := 0
-	for _, p := range r.Peers {
-		name := fmt.Sprintf("%-*s", width, p.Peer.String())
-		pad := strings.Repeat(" ", width)
-		st := p.Status(maxLoss)
-		if st == multicast.StatusOK {
-			ok++
-		}
-		var lines []string
-		if p.Multicast != nil && p.Multicast.ReceiveOnly {
-			lines = append(lines,
-				"multicast : receiver only (source-specific); from source "+flowLine(p.Multicast.From),
-				"unicast   : "+kindLine(p.Unicast),
-				"from peer : unicast "+flowLine(p.Unicast.From),
-				fmt.Sprintf("round trip: unicast %d/%d/%s", p.Unicast.Sent, p.Unicast.Replies, pct(p.Unicast.RoundTripLoss)))
-		} else if p.Multicast != nil {
-			lines = append(lines,
-				"multicast : "+kindLine(p.Multicast),
-				"unicast   : "+kindLine(p.Unicast),
-				"from peer : multicast "+flowLine(p.Multicast.From)+", unicast "+flowLine(p.Unicast.From),
-				fmt.Sprintf("round trip: multicast %d/%d/%s, unicast %d/%d/%s",
-					p.Multicast.Sent, p.Multicast.Replies, pct(p.Multicast.RoundTripLoss),
-					p.Unicast.Sent, p.Unicast.Replies, pct(p.Unicast.RoundTripLoss)))
-		} else {
-			lines = append(lines,
-				"unicast   : "+kindLine(p.Unicast),
-				"from peer : unicast "+flowLine(p.Unicast.From),
-				fmt.Sprintf("round trip: unicast %d/%d/%s", p.Unicast.Sent, p.Unicast.Replies, pct(p.Unicast.RoundTripLoss)))
-		}
-		if p.Interface != "" || p.Discovered {
-			l := "via       : " + orDash(p.Interface)
-			if p.Discovered {
-				l += " (discovered)"
-			}
-			lines = append(lines, l)
-		}
-		for k, l := range lines {
-			if k == 0 {
-				fmt.Fprintf(w, "%s  %s\n", name, l)
-			} else {
-				fmt.Fprintf(w, "%s  %s\n", pad, l)
-			}
-		}
-		fmt.Fprintf(w, "%s  status    : %s%s\n", pad, st, statusDetail(p, st))
-	}
-	what := "received the group"
-	if !r.Joined {
-		what = "answered by unicast"
-	}
-	if len(r.Peers) == 0 {
-		fmt.Fprint(w, "no peer found: nobody answered or probed this participant")
-	} else {
-		fmt.Fprintf(w, "%d of %s %s within %s loss", ok, plural(len(r.Peers), "peer"), what, pct(maxLoss))
-	}
-	if r.Interrupted {
-		fmt.Fprint(w, " (interrupted)")
-	}
-	fmt.Fprintln(w)
-	if r.Ignored > 0 || r.RateLimited > 0 {
-		fmt.Fprintf(w, "not answered: %s from %s, %s over a peer's rate limit\n",
-			plural(r.Ignored, "group probe"), plural(r.IgnoredSources, "unknown source"), plural(r.RateLimited, "probe"))
-	}
-}
-
-func statusDetail(p multicast.PeerReport, st string) string {
-	switch st {
-	case multicast.StatusNotJoined:
-		return " (the peer answers unicast but says it did not join the group)"
-	case multicast.StatusNoMcast:
-		return " (the peer answers unicast, but none of our group probes reached it)"
-	case multicast.StatusNoAnswer:
-		return " (nothing came back: host down, firewalled or not running the test)"
-	}
-	return ""
-}
-
-func kindLine(k *multicast.KindReport) string {
-	s := fmt.Sprintf("xmt/rcv/%%loss = %d/%d/%s", k.Xmt, k.Rcv, pct(k.Loss))
-	if k.First > 1 {
-		s += fmt.Sprintf(" from seq %d", k.First)
-	}
-	if k.Replies > 0 {
-		s += fmt.Sprintf(", min/avg/max/std-dev = %s/%s/%s/%s ms", msString(k.RTTMin), msString(k.RTTAvg),
-			msString(k.RTTMax), msString(k.RTTStdDev))
-	}
-	s += ", ttl=" + ttlString(k.TTLSeen)
-	if k.Duplicates > 0 {
-		s += fmt.Sprintf(", %d dup", k.Duplicates)
-	}
-	if k.Reordered > 0 {
-		s += fmt.Sprintf(", %d reordered", k.Reordered)
-	}
-	return s
-}
-
-func flowLine(f multicast.FlowReport) string {
-	if f.Expected == 0 {
-		return "none"
-	}
-	s := fmt.Sprintf("%d/%d/%s ttl=%s", f.Expected, f.Received, pct(f.Loss), ttlString(f.TTL))
-	if f.First > 1 {
-		s += fmt.Sprintf(" from seq %d", f.First)
-	}
-	if f.Duplicates > 0 {
-		s += fmt.Sprintf(" %d dup", f.Duplicates)
-	}
-	if f.Reordered > 0 {
-		s += fmt.Sprintf(" %d reordered", f.Reordered)
-	}
-	return s
 }

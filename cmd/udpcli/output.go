@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -65,31 +64,6 @@ func printable(b []byte) string {
 		}
 	}
 	return s
-}
-
-func ttlString(ttl int) string {
-	if ttl < 0 {
-		return "?"
-	}
-	return strconv.Itoa(ttl)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-// pct formats a percentage with at most one decimal: "0%", "19.5%".
-func pct(v float64) string {
-	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) + "%"
-}
-
-// msString formats a duration in milliseconds with 3 decimals, as omping
-// and ping's summary do.
-func msString(d time.Duration) string {
-	return strconv.FormatFloat(float64(d)/1e6, 'f', 3, 64)
 }
 
 // statusRequests turns the signals that ask for an interim status line
