@@ -123,7 +123,7 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error
 			}
 		}()
 		// SIGUSR1 (as dd), SIGQUIT or SIGINFO: the counts so far on stderr.
-		status := statusRequests(ctx, io)
+		status := io.StatusRequests(ctx)
 		br, err := client.BenchAll(ctx, conns, client.BenchConfig{Ping: *ping, InFlight: *inflight, Size: whole,
 			Duration: *duration, Timeout: *timeout, Keys: keys, Status: status, OnStatus: func(r client.BenchResult) {
 				fmt.Fprintf(io.Err, "%d sent, %d replies, %d lost, %d nacks in %.1f s: %.0f replies/s so far\n",

@@ -4,12 +4,9 @@ package main
 // untrusted text as udpcli prints them.
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/udpkit/udpkit/internal/cli"
 )
 
 // fmtMs formats a duration in milliseconds with ping's precision: three
@@ -64,25 +61,4 @@ func printable(b []byte) string {
 		}
 	}
 	return s
-}
-
-// statusRequests turns the signals that ask for an interim status line
-// (io.Status: SIGQUIT, SIGUSR1, SIGINFO) into the Status channel of
-// client.Bench and client.PingRun, until ctx ends.
-func statusRequests(ctx context.Context, io cli.IO) <-chan struct{} {
-	status := make(chan struct{}, 1)
-	go func() {
-		for {
-			select {
-			case <-io.Status:
-				select {
-				case status <- struct{}{}:
-				default:
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return status
 }
