@@ -19,8 +19,11 @@ import (
 func (r Result) Text(err error) string { return r.text("", 0, err) }
 
 // Text is Result.Text naming the server that answered: "acked by NAME in
-// 0.21 ms (1 attempt) after 1 failover".
+// 0.21 ms (1 attempt) after 1 failover"; without a Server, Result.Text.
 func (r ServiceResult) Text(err error) string {
+	if r.Server == "" {
+		return r.Result.Text(err)
+	}
 	return r.Result.text("by "+r.Server+" ", r.Failovers, err)
 }
 

@@ -37,17 +37,6 @@ func plural(n int, word string) string {
 	return strconv.Itoa(n) + " " + word + "s"
 }
 
-// oneLine makes untrusted text (a server's NACK reason) safe to print on
-// one line.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-}
-
 // printable returns b as text when it is short printable UTF-8 (cut to 200
 // bytes), else "".
 func printable(b []byte) string {

@@ -128,24 +128,22 @@ func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) erro
 	if o.timeout > client.DefaultMaxTimeout {
 		cfg.MaxTimeout = o.timeout
 	}
-	var sendAll func(ctx context.Context, payloads iter.Seq[[]byte], fn func(i int, r client.Result, via *client.ServiceResult, err error)) error
+	var sendAll func(context.Context, iter.Seq[[]byte], func(int, client.ServiceResult, error)) error
 	if o.service.name != "" {
 		sc, err := dialService(ctx, sio, o.service, cfg)
 		if err != nil {
 			return err
 		}
 		defer sc.Close()
-		sendAll = func(ctx context.Context, payloads iter.Seq[[]byte], fn func(int, client.Result, *client.ServiceResult, error)) error {
-			return sc.SendAll(ctx, payloads, func(i int, r client.ServiceResult, err error) { fn(i, r.Result, &r, err) })
-		}
+		sendAll = sc.SendAll
 	} else {
 		c, err := dialServer(ctx, args[0], cfg)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		sendAll = func(ctx context.Context, payloads iter.Seq[[]byte], fn func(int, client.Result, *client.ServiceResult, error)) error {
-			return c.SendAll(ctx, payloads, func(i int, r client.Result, err error) { fn(i, r, nil, err) })
+		sendAll = func(ctx context.Context, payloads iter.Seq[[]byte], fn func(int, client.ServiceResult, error)) error {
+			return c.SendAll(ctx, payloads, func(i int, r client.Result, err error) { fn(i, client.ServiceResult{Result: r}, err) })
 		}
 	}
 
@@ -162,9 +160,9 @@ func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) erro
 
 	var tally client.SendTally
 	enc := json.NewEncoder(sio.Out)
-	report := func(i int, r client.Result, via *client.ServiceResult, err error) {
+	report := func(i int, r client.ServiceResult, err error) {
 		seq := i + 1
-		tally.Add(r, err)
+		tally.Add(r.Result, err)
 		if errors.Is(err, client.ErrTooLarge) {
 			if n, ok := lines.TooLong(seq); ok {
 				err = fmt.Errorf("line %d is %d bytes; a datagram holds at most %d bytes of payload", seq, n, maxPayload)
@@ -175,9 +173,7 @@ func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) erro
 		switch {
 		case o.quiet:
 		case o.json:
-			enc.Encode(sendRecordOf(seq, r, via, err))
-		case via != nil:
-			fmt.Fprintf(sio.Out, "%d: %s\n", seq, via.Text(err))
+			enc.Encode(sendRecordOf(seq, r, err))
 		default:
 			fmt.Fprintf(sio.Out, "%d: %s\n", seq, r.Text(err))
 		}
@@ -219,10 +215,10 @@ func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) erro
 }
 
 // sendRecordOf is the --json line of message seq.
-func sendRecordOf(seq int, r client.Result, via *client.ServiceResult, err error) sendRecord {
+func sendRecordOf(seq int, r client.ServiceResult, err error) sendRecord {
 	rec := sendRecord{Seq: seq, ID: wire.IDString(r.ID), Attempts: r.Attempts, ElapsedMs: msNumber(r.Elapsed), Busy: r.Busy, RateLimited: r.RateLimited}
-	if via != nil {
-		rec.Server, rec.Addr, rec.Failovers = via.Server, via.Addr.String(), via.Failovers
+	if r.Server != "" { // --service
+		rec.Server, rec.Addr, rec.Failovers = r.Server, r.Addr.String(), r.Failovers
 	}
 	outcome := client.OutcomeOf(err)
 	rec.Status = outcome.String()
