@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -101,14 +100,6 @@ func selectInterfaces(specs []string, group netip.Addr, w io.Writer) ([]netif.In
 		return nil, cli.Usagef("%v", err)
 	}
 	return list, nil
-}
-
-func ifaceNames(ifs []netif.Interface) string {
-	var names []string
-	for _, ifi := range ifs {
-		names = append(names, ifi.Name)
-	}
-	return strings.Join(names, ",")
 }
 
 // parseSource parses --source for a group.

@@ -97,10 +97,6 @@ func runPing(ctx context.Context, sio cli.IO, args []string, o pingOptions) erro
 	}
 	defer c.Close()
 
-	body := make([]byte, o.size)
-	for i := range body {
-		body[i] = byte(i) // ping's pattern
-	}
 	// udpserver drops a PING larger than its --max-size (default 1472, an
 	// Ethernet frame) without answering: it cannot echo one smaller.
 	oversized := wire.HeaderLen+o.size > wire.DefaultMaxDatagram
@@ -114,7 +110,7 @@ func runPing(ctx context.Context, sio cli.IO, args []string, o pingOptions) erro
 		fmt.Fprintf(sio.Out, "PING %s (%s) %d bytes of data.\n", args[0], from, o.size)
 	}
 	st, loopErr := c.PingRun(ctx, client.PingRunConfig{Count: o.count, Interval: o.interval, Wait: o.wait,
-		Deadline: o.deadline, Body: body, Status: sio.StatusRequests(ctx), OnStatus: func(s client.PingStats) {
+		Deadline: o.deadline, Body: client.PingPadding(o.size), Status: sio.StatusRequests(ctx), OnStatus: func(s client.PingStats) {
 			fmt.Fprintln(sio.Err, s.StatusLine()) // SIGQUIT, SIGUSR1 or SIGINFO, as iputils ping
 		}, OnReply: func(seq int, p client.Pong) {
 			switch {
