@@ -103,12 +103,8 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error
 		if err := unicastOnly(args[0]); err != nil {
 			return err
 		}
-		trailer := 0
-		if keys != nil {
-			trailer = wire.AuthTrailerLen
-		}
-		if whole+trailer > wire.DefaultMaxDatagram {
-			return cli.Usagef("request of %d bytes plus the %d-byte authentication trailer: over %d bytes", whole, trailer, wire.DefaultMaxDatagram)
+		if whole-wire.HeaderLen > (client.Config{Keys: keys}).MaxPayload() { // with keys only: whole fits otherwise
+			return cli.Usagef("request of %d bytes plus the %d-byte authentication trailer: over %d bytes", whole, wire.AuthTrailerLen, wire.DefaultMaxDatagram)
 		}
 		conns, err := client.DialConns(ctx, args[0], *nconns)
 		if err != nil {

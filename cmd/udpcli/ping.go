@@ -87,11 +87,9 @@ func runPing(ctx context.Context, sio cli.IO, args []string, o pingOptions) erro
 	case o.size < 0 || o.size > wire.MaxDatagram-wire.HeaderLen:
 		return cli.Usagef("-s %d: want 0 to %d", o.size, wire.MaxDatagram-wire.HeaderLen)
 	}
-	trailer := 0
-	if o.keys != nil {
-		trailer = wire.AuthTrailerLen
-	}
-	c, err := dialServer(ctx, args[0], client.Config{MaxDatagram: max(wire.DefaultMaxDatagram, wire.HeaderLen+o.size+trailer), Keys: o.keys})
+	cfg := client.Config{Keys: o.keys} // room for -s bytes, however many
+	cfg.MaxDatagram = wire.DefaultMaxDatagram + max(0, o.size-cfg.MaxPayload())
+	c, err := dialServer(ctx, args[0], cfg)
 	if err != nil {
 		return err
 	}

@@ -110,23 +110,20 @@ func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) erro
 	case o.file != "" && len(args) == 2:
 		return cli.Usagef("give either MESSAGE or --file, not both")
 	}
-	maxPayload := wire.DefaultMaxDatagram - wire.HeaderLen
-	if o.keys != nil {
-		maxPayload -= wire.AuthTrailerLen
-	}
-	var whole []byte // --file: the one datagram
-	if o.file != "" {
-		var err error
-		if whole, err = readWhole(sio.In, o.file, maxPayload); err != nil {
-			return cli.Usagef("--file %s: %v", o.file, err)
-		}
-	}
 	cfg := client.Config{InitialTimeout: o.timeout, Retries: o.retries, Window: o.window, Keys: o.keys}
 	if o.retries == 0 {
 		cfg.Retries = -1
 	}
 	if o.timeout > client.DefaultMaxTimeout {
 		cfg.MaxTimeout = o.timeout
+	}
+	maxPayload := cfg.MaxPayload()
+	var whole []byte // --file: the one datagram
+	if o.file != "" {
+		var err error
+		if whole, err = readWhole(sio.In, o.file, maxPayload); err != nil {
+			return cli.Usagef("--file %s: %v", o.file, err)
+		}
 	}
 	var sendAll func(context.Context, iter.Seq[[]byte], func(int, client.ServiceResult, error)) error
 	if o.service.name != "" {
