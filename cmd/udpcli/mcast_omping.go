@@ -27,8 +27,8 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 	interval := cliflag.Seconds(fs, "interval", "i", multicast.DefaultInterval, "time between probes: seconds (0.05) or a duration (50ms)")
 	wait := cliflag.Seconds(fs, "wait", "", multicast.DefaultStartWait, "how long to wait for the listed peers before the first probe: seconds or a duration")
 	maxLoss := fs.Float64("max-loss", 5, "highest multicast loss in percent that still counts as success")
-	size := fs.IntP("size", "s", 0, fmt.Sprintf("payload bytes of each probe, after its %d-byte header, as ping's -s (0 to %d)", wire.ProbeLen, maxUDPPayload-wire.ProbeLen))
-	datagram := fs.Int("datagram-size", 0, fmt.Sprintf("probe datagram size, header included (%d to %d): what -s meant before it followed ping", wire.ProbeLen, maxUDPPayload))
+	size := fs.IntP("size", "s", 0, fmt.Sprintf("payload bytes of each probe, after its %d-byte header, as ping's -s (0 to %d)", wire.ProbeLen, wire.MaxDatagram-wire.ProbeLen))
+	datagram := fs.Int("datagram-size", 0, fmt.Sprintf("probe datagram size, header included (%d to %d): what -s meant before it followed ping", wire.ProbeLen, wire.MaxDatagram))
 	noJoin := fs.Bool("no-join", false, "do not join the group (nor send to it): answer and probe by unicast only, like a host that is not a member")
 	unicastOnly := fs.Bool("unicast-only", false, "same as --no-join")
 	discover := fs.Bool("discover", false, "find peers by discovery even when PEERs are given (default: only when none is)")
@@ -80,12 +80,12 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		case fs.Changed("size") && fs.Changed("datagram-size"):
 			return cli.Usagef("-s/--size (payload) and --datagram-size (the whole probe) exclude each other")
 		case fs.Changed("datagram-size"):
-			if *datagram < wire.ProbeLen || *datagram > maxUDPPayload {
-				return cli.Usagef("--datagram-size %d out of range %d..%d", *datagram, wire.ProbeLen, maxUDPPayload)
+			if *datagram < wire.ProbeLen || *datagram > wire.MaxDatagram {
+				return cli.Usagef("--datagram-size %d out of range %d..%d", *datagram, wire.ProbeLen, wire.MaxDatagram)
 			}
 			whole = *datagram
-		case *size < 0 || whole > maxUDPPayload:
-			return cli.Usagef("-s/--size %d out of range 0..%d (payload bytes; the %d-byte probe header comes on top)", *size, maxUDPPayload-wire.ProbeLen, wire.ProbeLen)
+		case *size < 0 || whole > wire.MaxDatagram:
+			return cli.Usagef("-s/--size %d out of range 0..%d (payload bytes; the %d-byte probe header comes on top)", *size, wire.MaxDatagram-wire.ProbeLen, wire.ProbeLen)
 		}
 		ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
 		if err != nil {
@@ -164,9 +164,6 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		return nil
 	}
 }
-
-// maxUDPPayload is the largest UDP payload over IPv4.
-const maxUDPPayload = 65507
 
 func countString(n int) string {
 	if n < 0 {
