@@ -131,6 +131,17 @@ func DefaultConfig() Config {
 	}
 }
 
+// MaxPayload is the largest payload a message sent with cfg may carry:
+// MaxDatagram less the header, and less the authentication trailer with
+// Keys. A larger one fails with ErrTooLarge before anything is sent.
+func (cfg Config) MaxPayload() int {
+	n := cfg.resolve().maxDatagram - wire.HeaderLen
+	if cfg.Keys != nil {
+		n -= wire.AuthTrailerLen
+	}
+	return n
+}
+
 func (cfg Config) resolve() config {
 	var c config
 	c.initial = cfg.InitialTimeout

@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/udpkit/udpkit/wire"
 )
@@ -55,13 +56,25 @@ type RejectedError struct {
 	Attempts int
 }
 
+// PrintableReason is Reason, the server's untrusted text, with control
+// characters replaced by spaces: safe to print on one line (and it is how
+// Error shows it).
+func (e *RejectedError) PrintableReason() string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, e.Reason)
+}
+
 // Error returns "rejected by server: CODE" followed by the reason, if any,
 // and, for a NACK busy or rate limited, how many tries were made and
 // what the text means (Explain).
 func (e *RejectedError) Error() string {
 	s := "rejected by server: " + e.Code.String()
 	if e.Reason != "" {
-		s += ": " + e.Reason
+		s += ": " + e.PrintableReason()
 	}
 	if x := e.Explain(); x != "" {
 		s += " (" + x + ")"

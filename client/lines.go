@@ -106,3 +106,20 @@ func (l *Lines) All(yield func([]byte) bool) {
 		}
 	}
 }
+
+// ReadDatagram reads all of r as one payload of at most max bytes (udpcli
+// send --file), without buffering more than max+1 bytes of a larger input.
+// An empty input is an empty payload, never nil.
+func ReadDatagram(r io.Reader, max int) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > max {
+		return nil, fmt.Errorf("more than %d bytes, the most one datagram carries", max)
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return b, nil
+}

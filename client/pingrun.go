@@ -54,6 +54,16 @@ func (cfg PingRunConfig) withDefaults() PingRunConfig {
 	return cfg
 }
 
+// PingPadding returns n bytes of ping(8)'s pattern (byte i is i mod
+// 256), the Body of a PING of n bytes beyond the header.
+func PingPadding(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return b
+}
+
 // PingStats sums up a PingRun, as ping's statistics.
 type PingStats struct {
 	// Transmitted counts the PINGs sent, Received the first PONG of each,

@@ -49,10 +49,7 @@ type benchResult struct {
 // floats, as in every --json.
 func toBenchResult(b client.BenchResult) benchResult {
 	r := benchResult{Kind: b.Kind.String(), InFlight: b.InFlight, Conns: b.Conns, Size: b.Size - wire.HeaderLen, ElapsedMs: msNumber(b.Elapsed),
-		Sent: b.Sent, Replies: b.Replies, Lost: b.Lost, Nacks: b.Nacks, Limited: b.RateLimited}
-	if b.Elapsed > 0 {
-		r.PerSecond = float64(b.Replies) / b.Elapsed.Seconds()
-	}
+		Sent: b.Sent, Replies: b.Replies, Lost: b.Lost, Nacks: b.Nacks, Limited: b.RateLimited, PerSecond: b.PerSecond()}
 	if b.Replies > 0 {
 		r.P50, r.P90, r.P99, r.Max, r.Mean = msNumber(b.RTTP50), msNumber(b.RTTP90), msNumber(b.RTTP99), msNumber(b.RTTMax), msNumber(b.RTTMean)
 	}
@@ -106,12 +103,8 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error
 		if err := unicastOnly(args[0]); err != nil {
 			return err
 		}
-		trailer := 0
-		if keys != nil {
-			trailer = wire.AuthTrailerLen
-		}
-		if whole+trailer > wire.DefaultMaxDatagram {
-			return cli.Usagef("request of %d bytes plus the %d-byte authentication trailer: over %d bytes", whole, trailer, wire.DefaultMaxDatagram)
+		if whole-wire.HeaderLen > (client.Config{Keys: keys}).MaxPayload() { // with keys only: whole fits otherwise
+			return cli.Usagef("request of %d bytes plus the %d-byte authentication trailer: over %d bytes", whole, wire.AuthTrailerLen, wire.DefaultMaxDatagram)
 		}
 		conns, err := client.DialConns(ctx, args[0], *nconns)
 		if err != nil {
@@ -123,11 +116,10 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error
 			}
 		}()
 		// SIGUSR1 (as dd), SIGQUIT or SIGINFO: the counts so far on stderr.
-		status := statusRequests(ctx, io)
+		status := io.StatusRequests(ctx)
 		br, err := client.BenchAll(ctx, conns, client.BenchConfig{Ping: *ping, InFlight: *inflight, Size: whole,
 			Duration: *duration, Timeout: *timeout, Keys: keys, Status: status, OnStatus: func(r client.BenchResult) {
-				fmt.Fprintf(io.Err, "%d sent, %d replies, %d lost, %d nacks in %.1f s: %.0f replies/s so far\n",
-					r.Sent, r.Replies, r.Lost, r.Nacks, r.Elapsed.Seconds(), float64(r.Replies)/r.Elapsed.Seconds())
+				fmt.Fprintln(io.Err, r.StatusLine())
 			}})
 		r := toBenchResult(br)
 		if err != nil {
@@ -144,20 +136,8 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error
 			fmt.Fprintf(io.Out, "%.0f replies/s\n", r.PerSecond)
 			fmt.Fprintf(io.Out, "rtt p50/p90/p99/max = %.1f/%.1f/%.1f/%.1f µs, mean %.1f µs\n", r.P50*1000, r.P90*1000, r.P99*1000, r.Max*1000, r.Mean*1000)
 		}
-		if r.Limited > 0 {
-			fmt.Fprintf(io.Err, "udpcli bench: the server rate-limited this host (%d NACKs \"rate limited\", and the datagrams over the limit were dropped): "+
-				"run the server with --rate-limit 0 to measure it\n", r.Limited)
-		}
-		if busy := r.Nacks - r.Limited; busy > 0 && r.Kind == "data" {
-			// Each request carries a fresh ID from one socket: past the
-			// server's share per sender (16384 by default) it answers
-			// NACK busy, which measures the table, not the server.
-			fmt.Fprintf(io.Err, "udpcli bench: %d requests got a NACK (busy, most likely: the server remembers at most --dedup-per-source message IDs of one sender for --dedup-window): "+
-				"run the server with --dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144 to measure it, or bench --ping\n", busy)
-		}
-		if br.Unauthenticated+br.BadAuth > 0 {
-			fmt.Fprintf(io.Err, "udpcli bench: ignored %d unauthenticated and %d wrongly authenticated replies (does the server have the same key file, or none when bench has none?)\n",
-				br.Unauthenticated, br.BadAuth)
+		for _, w := range br.Warnings() {
+			fmt.Fprintf(io.Err, "udpcli bench: %s\n", w)
 		}
 		if r.Replies == 0 {
 			return cli.Failed(errors.New("no reply came"))

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -138,7 +136,7 @@ type listOptions struct {
 type listed struct {
 	in    discovery.Instance // the table row
 	json  any                // the --json line
-	avahi func(io.Writer)    // the -p lines
+	avahi string             // the -p lines
 }
 
 // discovered is an instance found by udpkit discovery.
@@ -146,10 +144,7 @@ func discovered(in discovery.Instance) listed {
 	j := toJSON(in)
 	ms := float64(in.FoundAfter.Microseconds()) / 1000
 	j.FoundAfter = &ms
-	return listed{in: in, json: j, avahi: func(w io.Writer) {
-		printAvahi(w, '+', in)
-		printAvahi(w, '=', in)
-	}}
+	return listed{in: in, json: j, avahi: in.Avahi("+=")}
 }
 
 // listInstances prints what browse finds, until the deadline or -c
@@ -161,7 +156,7 @@ func listInstances(ctx context.Context, io cli.IO, o listOptions, browse func(co
 	found := 0
 	enc := json.NewEncoder(io.Out)
 	if !o.json && !o.quiet && !o.parsable {
-		fmt.Fprintf(io.Out, "%-24s %-16s %-26s %-10s %9s  %s\n", "INSTANCE", "SERVICE", "ADDRESS", "INTERFACE", "TIME", "ATTRIBUTES")
+		fmt.Fprintln(io.Out, discovery.TableHeader)
 	}
 	err := browse(ctx, func(l listed) {
 		if o.count > 0 && found >= o.count {
@@ -171,11 +166,11 @@ func listInstances(ctx context.Context, io cli.IO, o listOptions, browse func(co
 		switch {
 		case o.quiet:
 		case o.parsable:
-			l.avahi(io.Out)
+			io.Out.Write([]byte(l.avahi))
 		case o.json:
 			enc.Encode(l.json)
 		default:
-			printRow(io.Out, l.in)
+			fmt.Fprintln(io.Out, l.in.Row())
 		}
 		if o.count > 0 && found >= o.count {
 			cancel()
@@ -191,74 +186,4 @@ func listInstances(ctx context.Context, io cli.IO, o listOptions, browse func(co
 		return cli.Failed(fmt.Errorf("found %d of %d instances", found, o.count))
 	}
 	return nil
-}
-
-// printRow prints one table row: the first address in the column, the
-// others after the attributes.
-func printRow(w io.Writer, in discovery.Instance) {
-	addr := ""
-	var more []string
-	for i, a := range in.Addrs {
-		if i == 0 {
-			addr = a.String()
-		} else {
-			more = append(more, a.String())
-		}
-	}
-	attrs := strings.Join(quoteAll(in.Attrs), " ")
-	if in.Truncated {
-		attrs += " (truncated)"
-	}
-	if len(more) > 0 {
-		attrs += "  also " + strings.Join(more, " ")
-	}
-	if in.Conflict {
-		var o []string
-		for _, a := range in.Others {
-			o = append(o, a.String())
-		}
-		attrs += "  (conflict: " + strings.Join(o, ", ") + ")"
-	}
-	fmt.Fprintf(w, "%-24s %-16s %-26s %-10s %9s  %s\n", in.Instance, in.Service, addr, in.Interface, fmtDur(in.FoundAfter), strings.TrimSpace(attrs))
-}
-
-func quoteAll(ss []string) []string {
-	out := make([]string, len(ss))
-	for i, s := range ss {
-		if strings.ContainsAny(s, " \"\\") || !isPrint(s) {
-			s = fmt.Sprintf("%q", s)
-		}
-		out[i] = s
-	}
-	return out
-}
-
-func isPrint(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// fmtDur prints a duration in ms with precision shrinking as it grows.
-func fmtDur(d time.Duration) string {
-	ms := float64(d.Microseconds()) / 1000
-	switch {
-	case ms < 10:
-		return fmt.Sprintf("%.2fms", ms)
-	case ms < 100:
-		return fmt.Sprintf("%.1fms", ms)
-	}
-	return fmt.Sprintf("%.0fms", ms)
-}
-
-// addrString joins AddrPorts.
-func addrString(as []netip.AddrPort) string {
-	s := make([]string, len(as))
-	for i, a := range as {
-		s[i] = a.String()
-	}
-	return strings.Join(s, ",")
 }

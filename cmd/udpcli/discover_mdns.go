@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"io"
 	"net/netip"
 	"strings"
 
@@ -35,7 +34,7 @@ func mdnsListed(in mdns.Instance) listed {
 		ttl := msNumber(in.TTL)
 		j.TTL = &ttl
 	}
-	return listed{in: d, json: j, avahi: func(w io.Writer) { printAvahiMDNS(w, in) }}
+	return listed{in: d, json: j, avahi: avahiMDNS(in)}
 }
 
 // fromMDNS shows an mDNS instance as a discovery one: addresses with the
@@ -58,14 +57,15 @@ type mdnsJSON struct {
 	TTL *float64 `json:"ttl_ms,omitempty"`
 }
 
-// printAvahiMDNS prints an instance as avahi-browse -p -r does: a '+'
-// line, then a '=' line per address with host name, address, port and
-// TXT, for each of IPv4 and IPv6 (the order and escapes of printAvahi).
-func printAvahiMDNS(w io.Writer, in mdns.Instance) {
-	d := fromMDNS(in)
-	host := func(netip.Addr) string { return strings.TrimSuffix(in.Host, ".") }
-	for _, proto := range avahiProtos {
-		avahiLines(w, '+', proto, d, host)
-		avahiLines(w, '=', proto, d, host)
+// avahiMDNS is an instance as avahi-browse -p -r prints it: a '+' line,
+// then a '=' line per address with host name, address, port and TXT, for
+// each of IPv4 and IPv6.
+func avahiMDNS(in mdns.Instance) string {
+	d, host := fromMDNS(in), strings.TrimSuffix(in.Host, ".")
+	var b []byte
+	for _, v6 := range []bool{false, true} {
+		b = d.AppendAvahi(b, '+', v6, host)
+		b = d.AppendAvahi(b, '=', v6, host)
 	}
+	return string(b)
 }

@@ -22,7 +22,7 @@ func TestParsableAvahiMDNS(t *testing.T) {
 		Text:      []string{"path=/", `say="hi"`},
 		Interface: "eth0"}
 	var b bytes.Buffer
-	printAvahiMDNS(&b, in)
+	b.WriteString(avahiMDNS(in))
 	want := `+;eth0;IPv4;Living\032Room\059\032v1\.2;_http._tcp;local
 =;eth0;IPv4;Living\032Room\059\032v1\.2;_http._tcp;local;vm-1.local;198.18.0.10;8080;"path=/" "say=\"hi\""
 +;eth0;IPv6;Living\032Room\059\032v1\.2;_http._tcp;local

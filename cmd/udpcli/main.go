@@ -6,9 +6,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/version"
@@ -24,17 +21,7 @@ var app = &cli.Program{
 	Order: []string{"send", "ping", "discover", "watch", "ifaces", "mcast", "bench", "completion", "man"},
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// Caught from the start, so that SIGQUIT never ends udpcli with a Go
-	// stack dump.
-	status := make(chan os.Signal, 1)
-	if len(statusSignals) > 0 { // Notify with no signal would relay all of them
-		signal.Notify(status, statusSignals...)
-	}
-	os.Exit(run(ctx, os.Args[1:], cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Status: status}))
-}
+func main() { app.Main() }
 
 // run executes udpcli with args (without the program name) and returns the
 // exit status.

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -103,14 +102,6 @@ func selectInterfaces(specs []string, group netip.Addr, w io.Writer) ([]netif.In
 	return list, nil
 }
 
-func ifaceNames(ifs []netif.Interface) string {
-	var names []string
-	for _, ifi := range ifs {
-		names = append(names, ifi.Name)
-	}
-	return strings.Join(names, ",")
-}
-
 // parseSource parses --source for a group.
 func parseSource(s string, group netip.Addr) (netip.Addr, error) {
 	a, err := multicast.ParseSource(s, group)
@@ -181,11 +172,7 @@ func mcastListen(ctx context.Context, io cli.IO, args []string, f *mcastFlags) e
 				Group: group, Multicast: p.Multicast, Interface: p.Interface, TTL: p.TTL, Size: p.N, Data: printable(data)})
 			return
 		}
-		dst := p.Dst.String()
-		if !p.Dst.IsValid() {
-			dst = "?"
-		}
-		line := fmt.Sprintf("%v > %s on %s ttl=%s %d bytes", p.Src, dst, orDash(p.Interface), ttlString(p.TTL), p.N)
+		line := p.String()
 		if s := printable(data); s != "" {
 			line += " " + strconv.Quote(s)
 		}

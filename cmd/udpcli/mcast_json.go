@@ -98,14 +98,8 @@ type summaryJSONT struct {
 }
 
 func summaryJSON(r *multicast.Report, maxLoss float64) summaryJSONT {
-	s := summaryJSONT{Type: "summary", Group: r.Group, Source: r.Source, TTL: r.TTL, Joined: r.Joined,
+	return summaryJSONT{Type: "summary", Group: r.Group, Source: r.Source, TTL: r.TTL, Joined: r.Joined,
 		Session: wire.SessionString(r.Session), Sent: r.Sent, Interfaces: r.Interfaces, SendsGroup: r.SendsGroup, Ignored: r.Ignored,
 		IgnoredSources: r.IgnoredSources, RateLimited: r.RateLimited, Interrupted: r.Interrupted,
-		Elapsed: msNumber(r.Duration), Peers: len(r.Peers), MaxLoss: maxLoss, OK: r.OK(maxLoss)}
-	for _, p := range r.Peers {
-		if p.Status(maxLoss) == multicast.StatusOK {
-			s.PeersOK++
-		}
-	}
-	return s
+		Elapsed: msNumber(r.Duration), Peers: len(r.Peers), PeersOK: r.PeersOK(maxLoss), MaxLoss: maxLoss, OK: r.OK(maxLoss)}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/netip"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/multicast"
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -27,8 +27,8 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 	interval := cliflag.Seconds(fs, "interval", "i", multicast.DefaultInterval, "time between probes: seconds (0.05) or a duration (50ms)")
 	wait := cliflag.Seconds(fs, "wait", "", multicast.DefaultStartWait, "how long to wait for the listed peers before the first probe: seconds or a duration")
 	maxLoss := fs.Float64("max-loss", 5, "highest multicast loss in percent that still counts as success")
-	size := fs.IntP("size", "s", 0, fmt.Sprintf("payload bytes of each probe, after its %d-byte header, as ping's -s (0 to %d)", wire.ProbeLen, maxUDPPayload-wire.ProbeLen))
-	datagram := fs.Int("datagram-size", 0, fmt.Sprintf("probe datagram size, header included (%d to %d): what -s meant before it followed ping", wire.ProbeLen, maxUDPPayload))
+	size := fs.IntP("size", "s", 0, fmt.Sprintf("payload bytes of each probe, after its %d-byte header, as ping's -s (0 to %d)", wire.ProbeLen, wire.MaxDatagram-wire.ProbeLen))
+	datagram := fs.Int("datagram-size", 0, fmt.Sprintf("probe datagram size, header included (%d to %d): what -s meant before it followed ping", wire.ProbeLen, wire.MaxDatagram))
 	noJoin := fs.Bool("no-join", false, "do not join the group (nor send to it): answer and probe by unicast only, like a host that is not a member")
 	unicastOnly := fs.Bool("unicast-only", false, "same as --no-join")
 	discover := fs.Bool("discover", false, "find peers by discovery even when PEERs are given (default: only when none is)")
@@ -80,12 +80,12 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		case fs.Changed("size") && fs.Changed("datagram-size"):
 			return cli.Usagef("-s/--size (payload) and --datagram-size (the whole probe) exclude each other")
 		case fs.Changed("datagram-size"):
-			if *datagram < wire.ProbeLen || *datagram > maxUDPPayload {
-				return cli.Usagef("--datagram-size %d out of range %d..%d", *datagram, wire.ProbeLen, maxUDPPayload)
+			if *datagram < wire.ProbeLen || *datagram > wire.MaxDatagram {
+				return cli.Usagef("--datagram-size %d out of range %d..%d", *datagram, wire.ProbeLen, wire.MaxDatagram)
 			}
 			whole = *datagram
-		case *size < 0 || whole > maxUDPPayload:
-			return cli.Usagef("-s/--size %d out of range 0..%d (payload bytes; the %d-byte probe header comes on top)", *size, maxUDPPayload-wire.ProbeLen, wire.ProbeLen)
+		case *size < 0 || whole > wire.MaxDatagram:
+			return cli.Usagef("-s/--size %d out of range 0..%d (payload bytes; the %d-byte probe header comes on top)", *size, wire.MaxDatagram-wire.ProbeLen, wire.ProbeLen)
 		}
 		ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
 		if err != nil {
@@ -110,7 +110,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 					enc.Encode(eventJSON(e))
 					return
 				}
-				fmt.Fprintln(io.Out, formatEvent(e))
+				fmt.Fprintln(io.Out, e)
 			}
 		}
 		t, err := multicast.NewTest(ctx, group, cfg)
@@ -146,7 +146,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 				disc = " + discovery"
 			}
 			fmt.Fprintf(io.Out, "MCAST TEST %v%s on %s, %s, ttl %d, %s listed%s, %s probes every %v (session %s)\n",
-				group, sourceSuffix(src), ifaceNames(t.Conn().Interfaces()), role, f.ttl, plural(len(peers), "peer"), disc,
+				group, sourceSuffix(src), strings.Join(netif.Selection{Interfaces: t.Conn().Interfaces()}.Names(), ","), role, f.ttl, plural(len(peers), "peer"), disc,
 				countString(n), iv, wire.SessionString(t.Session()))
 		}
 		r := t.Run(ctx)
@@ -156,7 +156,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 			}
 			enc.Encode(summaryJSON(r, *maxLoss))
 		} else {
-			writeSummary(io.Out, r, *maxLoss)
+			r.WriteText(io.Out, *maxLoss)
 		}
 		if !r.OK(*maxLoss) {
 			return cli.Failed(nil)
@@ -165,32 +165,11 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 	}
 }
 
-// maxUDPPayload is the largest UDP payload over IPv4.
-const maxUDPPayload = 65507
-
 func countString(n int) string {
 	if n < 0 {
 		return "unlimited"
 	}
 	return strconv.Itoa(n)
-}
-
-// formatEvent is the -v line, in omping's shape.
-func formatEvent(e multicast.Event) string {
-	var sb strings.Builder
-	if e.Reply {
-		fmt.Fprintf(&sb, "%v : %-9s reply seq=%d, size=%d bytes, ttl=%s, time=%s ms", e.Peer, e.Kind.String()+",",
-			e.Seq, e.Size, ttlString(e.TTL), msString(e.RTT))
-	} else {
-		fmt.Fprintf(&sb, "%v : %-9s probe seq=%d, size=%d bytes, ttl=%s, on %s", e.Peer, e.Kind.String()+",",
-			e.Seq, e.Size, ttlString(e.TTL), orDash(e.Interface))
-	}
-	if e.Duplicate {
-		sb.WriteString(" (DUP!)")
-	} else if e.Reordered {
-		sb.WriteString(" (reordered)")
-	}
-	return sb.String()
 }
 
 type eventJSONT struct {
@@ -218,123 +197,4 @@ func eventJSON(e multicast.Event) eventJSONT {
 		j.RTTMillis = &ms
 	}
 	return j
-}
-
-// writeSummary prints the per-peer summary.
-func writeSummary(w io.Writer, r *multicast.Report, maxLoss float64) {
-	fmt.Fprintf(w, "\n--- %v mcast test statistics ---\n", r.Group)
-	width := 0
-	for _, p := range r.Peers {
-		width = max(width, len(p.Peer.String()))
-	}
-	ok := 0
-	for _, p := range r.Peers {
-		name := fmt.Sprintf("%-*s", width, p.Peer.String())
-		pad := strings.Repeat(" ", width)
-		st := p.Status(maxLoss)
-		if st == multicast.StatusOK {
-			ok++
-		}
-		var lines []string
-		if p.Multicast != nil && p.Multicast.ReceiveOnly {
-			lines = append(lines,
-				"multicast : receiver only (source-specific); from source "+flowLine(p.Multicast.From),
-				"unicast   : "+kindLine(p.Unicast),
-				"from peer : unicast "+flowLine(p.Unicast.From),
-				fmt.Sprintf("round trip: unicast %d/%d/%s", p.Unicast.Sent, p.Unicast.Replies, pct(p.Unicast.RoundTripLoss)))
-		} else if p.Multicast != nil {
-			lines = append(lines,
-				"multicast : "+kindLine(p.Multicast),
-				"unicast   : "+kindLine(p.Unicast),
-				"from peer : multicast "+flowLine(p.Multicast.From)+", unicast "+flowLine(p.Unicast.From),
-				fmt.Sprintf("round trip: multicast %d/%d/%s, unicast %d/%d/%s",
-					p.Multicast.Sent, p.Multicast.Replies, pct(p.Multicast.RoundTripLoss),
-					p.Unicast.Sent, p.Unicast.Replies, pct(p.Unicast.RoundTripLoss)))
-		} else {
-			lines = append(lines,
-				"unicast   : "+kindLine(p.Unicast),
-				"from peer : unicast "+flowLine(p.Unicast.From),
-				fmt.Sprintf("round trip: unicast %d/%d/%s", p.Unicast.Sent, p.Unicast.Replies, pct(p.Unicast.RoundTripLoss)))
-		}
-		if p.Interface != "" || p.Discovered {
-			l := "via       : " + orDash(p.Interface)
-			if p.Discovered {
-				l += " (discovered)"
-			}
-			lines = append(lines, l)
-		}
-		for k, l := range lines {
-			if k == 0 {
-				fmt.Fprintf(w, "%s  %s\n", name, l)
-			} else {
-				fmt.Fprintf(w, "%s  %s\n", pad, l)
-			}
-		}
-		fmt.Fprintf(w, "%s  status    : %s%s\n", pad, st, statusDetail(p, st))
-	}
-	what := "received the group"
-	if !r.Joined {
-		what = "answered by unicast"
-	}
-	if len(r.Peers) == 0 {
-		fmt.Fprint(w, "no peer found: nobody answered or probed this participant")
-	} else {
-		fmt.Fprintf(w, "%d of %s %s within %s loss", ok, plural(len(r.Peers), "peer"), what, pct(maxLoss))
-	}
-	if r.Interrupted {
-		fmt.Fprint(w, " (interrupted)")
-	}
-	fmt.Fprintln(w)
-	if r.Ignored > 0 || r.RateLimited > 0 {
-		fmt.Fprintf(w, "not answered: %s from %s, %s over a peer's rate limit\n",
-			plural(r.Ignored, "group probe"), plural(r.IgnoredSources, "unknown source"), plural(r.RateLimited, "probe"))
-	}
-}
-
-func statusDetail(p multicast.PeerReport, st string) string {
-	switch st {
-	case multicast.StatusNotJoined:
-		return " (the peer answers unicast but says it did not join the group)"
-	case multicast.StatusNoMcast:
-		return " (the peer answers unicast, but none of our group probes reached it)"
-	case multicast.StatusNoAnswer:
-		return " (nothing came back: host down, firewalled or not running the test)"
-	}
-	return ""
-}
-
-func kindLine(k *multicast.KindReport) string {
-	s := fmt.Sprintf("xmt/rcv/%%loss = %d/%d/%s", k.Xmt, k.Rcv, pct(k.Loss))
-	if k.First > 1 {
-		s += fmt.Sprintf(" from seq %d", k.First)
-	}
-	if k.Replies > 0 {
-		s += fmt.Sprintf(", min/avg/max/std-dev = %s/%s/%s/%s ms", msString(k.RTTMin), msString(k.RTTAvg),
-			msString(k.RTTMax), msString(k.RTTStdDev))
-	}
-	s += ", ttl=" + ttlString(k.TTLSeen)
-	if k.Duplicates > 0 {
-		s += fmt.Sprintf(", %d dup", k.Duplicates)
-	}
-	if k.Reordered > 0 {
-		s += fmt.Sprintf(", %d reordered", k.Reordered)
-	}
-	return s
-}
-
-func flowLine(f multicast.FlowReport) string {
-	if f.Expected == 0 {
-		return "none"
-	}
-	s := fmt.Sprintf("%d/%d/%s ttl=%s", f.Expected, f.Received, pct(f.Loss), ttlString(f.TTL))
-	if f.First > 1 {
-		s += fmt.Sprintf(" from seq %d", f.First)
-	}
-	if f.Duplicates > 0 {
-		s += fmt.Sprintf(" %d dup", f.Duplicates)
-	}
-	if f.Reordered > 0 {
-		s += fmt.Sprintf(" %d reordered", f.Reordered)
-	}
-	return s
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"github.com/udpkit/udpkit/internal/cli"
 	"net"
 	"net/netip"
 	"strconv"
@@ -12,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/udpkit/udpkit/multicast"
+	"github.com/udpkit/udpkit/internal/cli"
 )
 
 func TestParseGroup(t *testing.T) {
@@ -63,14 +62,6 @@ func TestParsePeer(t *testing.T) {
 		got, err := parseOnePeer(tc.in, tc.group)
 		if tc.bad != (err != nil) || !tc.bad && got.String() != tc.want {
 			t.Errorf("parsePeer(%q) = %v, %v", tc.in, got, err)
-		}
-	}
-}
-
-func TestPct(t *testing.T) {
-	for v, want := range map[float64]string{0: "0%", 100: "100%", 19.54: "19.5%", 5: "5%", 33.333: "33.3%"} {
-		if got := pct(v); got != want {
-			t.Errorf("pct(%v) = %q, want %q", v, got, want)
 		}
 	}
 }
@@ -175,21 +166,6 @@ func TestParsePeerUnresolved(t *testing.T) {
 	}
 	if got, err := parseOnePeer("peer-b", netip.MustParseAddrPort("239.1.1.1:7")); err != nil || got.String() != "198.18.0.11:7" {
 		t.Errorf("parsePeer(peer-b) = %v, %v", got, err)
-	}
-}
-
-// TestMcastGrammar checks the summary lines that used to read "1 peers"
-// and "0 of 0 peers received the group".
-func TestMcastGrammar(t *testing.T) {
-	var b bytes.Buffer
-	writeSummary(&b, &multicast.Report{Group: netip.MustParseAddrPort("239.1.1.1:7"), Joined: true, Ignored: 1, IgnoredSources: 1}, 5)
-	if s := b.String(); !strings.Contains(s, "no peer found") || strings.Contains(s, "0 of 0") ||
-		!strings.Contains(s, "1 group probe from 1 unknown source,") {
-		t.Errorf("summary without peers:\n%s", s)
-	}
-	k := &multicast.KindReport{Xmt: 30, Rcv: 30, First: 21, TTLSeen: -1}
-	if s := kindLine(k); !strings.Contains(s, "30/30/0% from seq 21") {
-		t.Errorf("kindLine = %q", s)
 	}
 }
 

@@ -4,13 +4,9 @@ package main
 // untrusted text as udpcli prints them.
 
 import (
-	"context"
-	"math"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/udpkit/udpkit/internal/cli"
 )
 
 // fmtMs formats a duration in milliseconds with ping's precision: three
@@ -41,17 +37,6 @@ func plural(n int, word string) string {
 	return strconv.Itoa(n) + " " + word + "s"
 }
 
-// oneLine makes untrusted text (a server's NACK reason) safe to print on
-// one line.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-}
-
 // printable returns b as text when it is short printable UTF-8 (cut to 200
 // bytes), else "".
 func printable(b []byte) string {
@@ -65,50 +50,4 @@ func printable(b []byte) string {
 		}
 	}
 	return s
-}
-
-func ttlString(ttl int) string {
-	if ttl < 0 {
-		return "?"
-	}
-	return strconv.Itoa(ttl)
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-// pct formats a percentage with at most one decimal: "0%", "19.5%".
-func pct(v float64) string {
-	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) + "%"
-}
-
-// msString formats a duration in milliseconds with 3 decimals, as omping
-// and ping's summary do.
-func msString(d time.Duration) string {
-	return strconv.FormatFloat(float64(d)/1e6, 'f', 3, 64)
-}
-
-// statusRequests turns the signals that ask for an interim status line
-// (io.Status: SIGQUIT, SIGUSR1, SIGINFO) into the Status channel of
-// client.Bench and client.PingRun, until ctx ends.
-func statusRequests(ctx context.Context, io cli.IO) <-chan struct{} {
-	status := make(chan struct{}, 1)
-	go func() {
-		for {
-			select {
-			case <-io.Status:
-				select {
-				case status <- struct{}{}:
-				default:
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return status
 }

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"strconv"
 	"time"
 
 	"github.com/udpkit/udpkit/internal/cli"
@@ -89,20 +87,14 @@ func runPing(ctx context.Context, sio cli.IO, args []string, o pingOptions) erro
 	case o.size < 0 || o.size > wire.MaxDatagram-wire.HeaderLen:
 		return cli.Usagef("-s %d: want 0 to %d", o.size, wire.MaxDatagram-wire.HeaderLen)
 	}
-	trailer := 0
-	if o.keys != nil {
-		trailer = wire.AuthTrailerLen
-	}
-	c, err := dialServer(ctx, args[0], client.Config{MaxDatagram: max(wire.DefaultMaxDatagram, wire.HeaderLen+o.size+trailer), Keys: o.keys})
+	cfg := client.Config{Keys: o.keys} // room for -s bytes, however many
+	cfg.MaxDatagram = wire.DefaultMaxDatagram + max(0, o.size-cfg.MaxPayload())
+	c, err := dialServer(ctx, args[0], cfg)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 
-	body := make([]byte, o.size)
-	for i := range body {
-		body[i] = byte(i) // ping's pattern
-	}
 	// udpserver drops a PING larger than its --max-size (default 1472, an
 	// Ethernet frame) without answering: it cannot echo one smaller.
 	oversized := wire.HeaderLen+o.size > wire.DefaultMaxDatagram
@@ -116,41 +108,22 @@ func runPing(ctx context.Context, sio cli.IO, args []string, o pingOptions) erro
 		fmt.Fprintf(sio.Out, "PING %s (%s) %d bytes of data.\n", args[0], from, o.size)
 	}
 	st, loopErr := c.PingRun(ctx, client.PingRunConfig{Count: o.count, Interval: o.interval, Wait: o.wait,
-		Deadline: o.deadline, Body: body, Status: statusRequests(ctx, sio), OnStatus: func(s client.PingStats) {
-			// SIGQUIT, SIGUSR1 or SIGINFO: iputils ping's status line.
-			line := fmt.Sprintf("%d/%d packets, %d%% loss", s.Received, s.Transmitted, int(s.Loss()))
-			if len(s.RTTs) > 0 {
-				minR, avg, maxR, _ := s.RTT()
-				line += fmt.Sprintf(", min/avg/ewma/max = %.3f/%.3f/%.3f/%.3f ms", msNumber(minR), float64(avg)/1e6, float64(s.EWMA)/1e6, msNumber(maxR))
-			}
-			fmt.Fprintln(sio.Err, line)
+		Deadline: o.deadline, Body: client.PingPadding(o.size), Status: sio.StatusRequests(ctx), OnStatus: func(s client.PingStats) {
+			fmt.Fprintln(sio.Err, s.StatusLine()) // SIGQUIT, SIGUSR1 or SIGINFO, as iputils ping
 		}, OnReply: func(seq int, p client.Pong) {
-			rec := pingRecordJSON{Type: "reply", Seq: seq, ID: wire.IDString(p.ID), Addr: from}
-			var line string
-			switch {
-			case errors.Is(p.Err, client.ErrUnreachable):
-				rec.Type, rec.Error = "error", "destination host unreachable"
-				line = fmt.Sprintf("From %s seq=%d Destination Host Unreachable", from, seq)
-			case p.Err != nil:
-				rec.Type, rec.Error = "error", "destination port unreachable"
-				line = fmt.Sprintf("From %s seq=%d Destination Port Unreachable", from, seq)
-			default:
-				t := msNumber(p.RTT)
-				rec.Size, rec.RTTms, rec.Dup = max(0, p.Size-wire.HeaderLen), &t, p.Dup
-				line = fmt.Sprintf("%d bytes from %s: seq=%d time=%s ms", p.Size, from, seq, fmtMs(p.RTT))
-				if p.Dup {
-					line += " (DUP!)"
-				}
-			}
 			switch {
 			case o.quiet:
 			case o.json:
-				enc.Encode(rec)
+				enc.Encode(pingRecord(seq, from, p))
 			default:
-				fmt.Fprintln(sio.Out, line)
+				fmt.Fprintln(sio.Out, p.Text(seq, from))
 			}
 		}})
-	printPingSummary(sio.Out, enc, o.json, args[0], from, st)
+	if o.json {
+		enc.Encode(pingSummaryJSON(args[0], from, st))
+	} else {
+		st.WriteText(sio.Out, args[0])
+	}
 	switch {
 	case loopErr != nil:
 		return cli.Failed(loopErr)
@@ -165,37 +138,32 @@ func runPing(ctx context.Context, sio cli.IO, args []string, o pingOptions) erro
 	return nil
 }
 
-// printPingSummary writes ping's statistics.
-func printPingSummary(w io.Writer, enc *json.Encoder, asJSON bool, host, from string, s client.PingStats) {
-	loss := s.Loss()
-	minR, avgR, maxR, mdevR := s.RTT()
-	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
-	avg, mdev := ms(avgR), ms(mdevR)
-	elapsed := s.Elapsed
-	if asJSON {
-		sum := map[string]any{
-			"type": "summary", "target": host, "addr": from,
-			"sent": s.Transmitted, "replies": s.Received, "duplicates": s.Duplicates, "errors": s.Errors,
-			"loss_percent": loss, "elapsed_ms": msNumber(elapsed),
-		}
-		if len(s.RTTs) > 0 {
-			sum["rtt_min_ms"], sum["rtt_avg_ms"], sum["rtt_max_ms"], sum["rtt_mdev_ms"] = round3(ms(minR)), round3(avg), round3(ms(maxR)), round3(mdev)
-		}
-		enc.Encode(sum)
-		return
+// pingRecord is the --json line of a reply.
+func pingRecord(seq int, from string, p client.Pong) pingRecordJSON {
+	rec := pingRecordJSON{Type: "reply", Seq: seq, ID: wire.IDString(p.ID), Addr: from}
+	switch {
+	case errors.Is(p.Err, client.ErrUnreachable):
+		rec.Type, rec.Error = "error", "destination host unreachable"
+	case p.Err != nil:
+		rec.Type, rec.Error = "error", "destination port unreachable"
+	default:
+		t := msNumber(p.RTT)
+		rec.Size, rec.RTTms, rec.Dup = max(0, p.Size-wire.HeaderLen), &t, p.Dup
 	}
-	fmt.Fprintf(w, "\n--- %s ping statistics ---\n", host)
-	fmt.Fprintf(w, "%d packets transmitted, %d received", s.Transmitted, s.Received)
-	if s.Duplicates > 0 {
-		fmt.Fprintf(w, ", +%d duplicates", s.Duplicates)
-	}
-	if s.Errors > 0 {
-		fmt.Fprintf(w, ", +%d errors", s.Errors)
-	}
-	fmt.Fprintf(w, ", %s%% packet loss, time %dms\n", strconv.FormatFloat(loss, 'g', 6, 64), elapsed.Milliseconds())
-	if len(s.RTTs) > 0 {
-		fmt.Fprintf(w, "rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms\n", ms(minR), avg, ms(maxR), mdev)
-	}
+	return rec
 }
 
-func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+// pingSummaryJSON is the --json summary of ping's statistics.
+func pingSummaryJSON(host, from string, s client.PingStats) map[string]any {
+	sum := map[string]any{
+		"type": "summary", "target": host, "addr": from,
+		"sent": s.Transmitted, "replies": s.Received, "duplicates": s.Duplicates, "errors": s.Errors,
+		"loss_percent": s.Loss(), "elapsed_ms": msNumber(s.Elapsed),
+	}
+	if len(s.RTTs) > 0 {
+		minR, avg, maxR, mdev := s.RTT()
+		ms := func(d time.Duration) float64 { return math.Round(float64(d)/1e6*1000) / 1000 } // as ping, to microseconds
+		sum["rtt_min_ms"], sum["rtt_avg_ms"], sum["rtt_max_ms"], sum["rtt_mdev_ms"] = ms(minR), ms(avg), ms(maxR), ms(mdev)
+	}
+	return sum
+}

@@ -9,7 +9,6 @@ import (
 	"iter"
 	"net/netip"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/udpkit/udpkit/internal/cli"
@@ -111,17 +110,6 @@ func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) erro
 	case o.file != "" && len(args) == 2:
 		return cli.Usagef("give either MESSAGE or --file, not both")
 	}
-	maxPayload := wire.DefaultMaxDatagram - wire.HeaderLen
-	if o.keys != nil {
-		maxPayload -= wire.AuthTrailerLen
-	}
-	var whole []byte // --file: the one datagram
-	if o.file != "" {
-		var err error
-		if whole, err = readWhole(sio.In, o.file, maxPayload); err != nil {
-			return cli.Usagef("--file %s: %v", o.file, err)
-		}
-	}
 	cfg := client.Config{InitialTimeout: o.timeout, Retries: o.retries, Window: o.window, Keys: o.keys}
 	if o.retries == 0 {
 		cfg.Retries = -1
@@ -129,24 +117,30 @@ func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) erro
 	if o.timeout > client.DefaultMaxTimeout {
 		cfg.MaxTimeout = o.timeout
 	}
-	var sendAll func(ctx context.Context, payloads iter.Seq[[]byte], fn func(i int, r client.Result, via *client.ServiceResult, err error)) error
+	maxPayload := cfg.MaxPayload()
+	var whole []byte // --file: the one datagram
+	if o.file != "" {
+		var err error
+		if whole, err = readWhole(sio.In, o.file, maxPayload); err != nil {
+			return cli.Usagef("--file %s: %v", o.file, err)
+		}
+	}
+	var sendAll func(context.Context, iter.Seq[[]byte], func(int, client.ServiceResult, error)) error
 	if o.service.name != "" {
 		sc, err := dialService(ctx, sio, o.service, cfg)
 		if err != nil {
 			return err
 		}
 		defer sc.Close()
-		sendAll = func(ctx context.Context, payloads iter.Seq[[]byte], fn func(int, client.Result, *client.ServiceResult, error)) error {
-			return sc.SendAll(ctx, payloads, func(i int, r client.ServiceResult, err error) { fn(i, r.Result, &r, err) })
-		}
+		sendAll = sc.SendAll
 	} else {
 		c, err := dialServer(ctx, args[0], cfg)
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		sendAll = func(ctx context.Context, payloads iter.Seq[[]byte], fn func(int, client.Result, *client.ServiceResult, error)) error {
-			return c.SendAll(ctx, payloads, func(i int, r client.Result, err error) { fn(i, r, nil, err) })
+		sendAll = func(ctx context.Context, payloads iter.Seq[[]byte], fn func(int, client.ServiceResult, error)) error {
+			return c.SendAll(ctx, payloads, func(i int, r client.Result, err error) { fn(i, client.ServiceResult{Result: r}, err) })
 		}
 	}
 
@@ -161,95 +155,24 @@ func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) erro
 		payloads = lines.All
 	}
 
-	var total, acked, failedN, badInput, busy, limited int
-	failedBusy := map[string]int{} // lines that failed on NACK busy, by its text
+	var tally client.SendTally
 	enc := json.NewEncoder(sio.Out)
-	report := func(i int, r client.Result, via *client.ServiceResult, err error) {
+	report := func(i int, r client.ServiceResult, err error) {
 		seq := i + 1
-		total++
-		busy += r.Busy
-		limited += r.RateLimited
-		rec := sendRecord{Seq: seq, ID: wire.IDString(r.ID), Attempts: r.Attempts, ElapsedMs: msNumber(r.Elapsed), Busy: r.Busy, RateLimited: r.RateLimited}
-		by := "" // "by SERVER " with --service
-		if via != nil {
-			rec.Server, rec.Addr, rec.Failovers = via.Server, via.Addr.String(), via.Failovers
-			by = "by " + via.Server + " "
-		}
-		var text string
-		outcome := client.OutcomeOf(err)
-		rec.Status = outcome.String()
-		if outcome != client.Acked {
-			failedN++
-		}
-		switch outcome {
-		case client.Acked:
-			acked++
-			rtt := msNumber(r.RTT)
-			rec.RTTms = &rtt
-			// The time until the ACK; after retransmissions that is not
-			// the round trip, which then follows in brackets.
-			switch {
-			case r.Attempts == 1:
-				text = fmt.Sprintf("acked %sin %s ms (1 attempt)", by, fmtMs(r.Elapsed))
-			case r.Busy > 0 || r.RateLimited > 0:
-				text = fmt.Sprintf("acked %sin %s ms (%d attempts, %s, last round trip %s ms)", by, fmtMs(r.Elapsed), r.Attempts, nackCounts(r), fmtMs(r.RTT))
-			default:
-				text = fmt.Sprintf("acked %sin %s ms (%d attempts, last round trip %s ms)", by, fmtMs(r.Elapsed), r.Attempts, fmtMs(r.RTT))
+		tally.Add(r.Result, err)
+		if errors.Is(err, client.ErrTooLarge) {
+			if n, ok := lines.TooLong(seq); ok {
+				err = fmt.Errorf("line %d is %d bytes; a datagram holds at most %d bytes of payload", seq, n, maxPayload)
+			} else {
+				err = fmt.Errorf("message is %d bytes; a datagram holds at most %d bytes of payload", len(args[len(args)-1]), maxPayload)
 			}
-			if via != nil && via.Failovers > 0 {
-				text += fmt.Sprintf(" after %s", plural(via.Failovers, "failover"))
-			}
-		case client.Rejected:
-			var re *client.RejectedError
-			errors.As(err, &re)
-			code, reason := int(re.Code), oneLine(re.Reason)
-			rtt := msNumber(r.RTT)
-			rec.Code, rec.Reason, rec.RTTms, rec.Error = &code, &reason, &rtt, oneLine(err.Error())
-			text = fmt.Sprintf("rejected (%v)", re.Code)
-			if reason != "" {
-				text += ": " + reason
-			}
-			if x := re.Explain(); x != "" {
-				// Not a refusal for good: the server said "not now" until
-				// the retries ran out.
-				text = "failed: " + x
-				if reason != "" {
-					text += " [" + reason + "]"
-				}
-			}
-			if re.Code == wire.CodeBusy {
-				failedBusy[re.Reason]++
-			}
-		case client.Refused:
-			rec.Error = err.Error()
-			text = "refused: " + err.Error()
-		case client.Interrupted:
-			// Ctrl-C with the answer outstanding: not the network's verdict.
-			text = "interrupted"
-		case client.TimedOut:
-			rec.Error = err.Error()
-			text = fmt.Sprintf("timed out after %s (%.1f s)", plural(r.Attempts, "attempt"), r.Elapsed.Seconds())
-			if r.Busy > 0 || r.RateLimited > 0 {
-				text += " after " + nackCounts(r)
-			}
-		default:
-			if errors.Is(err, client.ErrTooLarge) {
-				badInput++
-				if n, ok := lines.TooLong(seq); ok {
-					err = fmt.Errorf("line %d is %d bytes; a datagram holds at most %d bytes of payload", seq, n, maxPayload)
-				} else {
-					err = fmt.Errorf("message is %d bytes; a datagram holds at most %d bytes of payload", len(args[len(args)-1]), maxPayload)
-				}
-			}
-			rec.Error = err.Error()
-			text = "error: " + err.Error()
 		}
 		switch {
 		case o.quiet:
 		case o.json:
-			enc.Encode(rec)
+			enc.Encode(sendRecordOf(seq, r, err))
 		default:
-			fmt.Fprintf(sio.Out, "%d: %s\n", seq, text)
+			fmt.Fprintf(sio.Out, "%d: %s\n", seq, r.Text(err))
 		}
 	}
 
@@ -257,20 +180,17 @@ func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) erro
 	if lines.Err() != nil && runErr == nil {
 		runErr = lines.Err()
 	}
-	if lines != nil && total == 0 && runErr == nil && ctx.Err() == nil {
+	if lines != nil && tally.Total == 0 && runErr == nil && ctx.Err() == nil {
 		// Nothing to send is a mistake, not a success: a script whose
 		// input came out empty must notice.
 		return cli.Usagef("no message: stdin was empty (give MESSAGE, --file, or lines on stdin)")
 	}
-	summary := sendSummary(lines != nil, total, acked, failedN, badInput)
-	if busy > 0 {
-		summary += fmt.Sprintf("; %d NACK busy retried", busy)
+	unit := "message"
+	if lines != nil {
+		unit = "line"
 	}
-	if limited > 0 {
-		summary += fmt.Sprintf("; %d NACK rate limited retried", limited)
-	}
-	fmt.Fprintln(sio.Err, summary)
-	if h := busyHint(failedBusy); h != "" {
+	fmt.Fprintln(sio.Err, tally.Summary(unit))
+	if h := tally.BusyHint(); h != "" {
 		fmt.Fprintln(sio.Err, h)
 	}
 	switch outcome := client.OutcomeOf(runErr); {
@@ -283,67 +203,36 @@ func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) erro
 		return cli.Failed(errors.New("interrupted"))
 	case runErr != nil:
 		return &cli.ExitError{Code: cli.ExitUsage, Err: runErr}
-	case badInput > 0:
+	case tally.TooLarge > 0:
 		return &cli.ExitError{Code: cli.ExitUsage}
-	case failedN > 0:
+	case tally.Failed > 0:
 		return cli.Failed(nil)
 	}
 	return nil
 }
 
-// nackCounts says how many NACK busy and rate limited a message had
-// retried: "2 NACK busy, 1 NACK rate limited".
-func nackCounts(r client.Result) string {
-	var parts []string
-	if r.Busy > 0 {
-		parts = append(parts, fmt.Sprintf("%d NACK busy", r.Busy))
+// sendRecordOf is the --json line of message seq.
+func sendRecordOf(seq int, r client.ServiceResult, err error) sendRecord {
+	rec := sendRecord{Seq: seq, ID: wire.IDString(r.ID), Attempts: r.Attempts, ElapsedMs: msNumber(r.Elapsed), Busy: r.Busy, RateLimited: r.RateLimited}
+	if r.Server != "" { // --service
+		rec.Server, rec.Addr, rec.Failovers = r.Server, r.Addr.String(), r.Failovers
 	}
-	if r.RateLimited > 0 {
-		parts = append(parts, fmt.Sprintf("%d NACK rate limited", r.RateLimited))
+	outcome := client.OutcomeOf(err)
+	rec.Status = outcome.String()
+	rtt := msNumber(r.RTT)
+	switch outcome {
+	case client.Acked:
+		rec.RTTms = &rtt
+	case client.Rejected:
+		var re *client.RejectedError
+		errors.As(err, &re)
+		code, reason := int(re.Code), re.PrintableReason()
+		rec.Code, rec.Reason, rec.RTTms, rec.Error = &code, &reason, &rtt, err.Error()
+	case client.Interrupted:
+	default:
+		rec.Error = err.Error()
 	}
-	return strings.Join(parts, ", ")
-}
-
-// busyHint is the one line on stderr after a send where lines failed on
-// NACK busy (byReason: how many, by the NACK's text), saying why and what
-// to do; "" when none did. A NACK's text only fits in the reply to a
-// request at least as long (PROTOCOL.md), so short lines get the code
-// alone and the hint names the likely causes.
-func busyHint(byReason map[string]int) string {
-	n := 0
-	for _, k := range byReason {
-		n += k
-	}
-	switch {
-	case n == 0:
-		return ""
-	case byReason[wire.ReasonSenderShareFull] > 0:
-		return fmt.Sprintf("hint: %s failed on NACK busy: the server's per-sender exactly-once share is full (udpserver takes 16384 new messages per 120 s from one address and port at its defaults): send fewer per 2 minutes from one socket, or raise udpserver --dedup-per-source (and --dedup-per-host)", plural(n, "line"))
-	case byReason[wire.ReasonNotStored] > 0:
-		return fmt.Sprintf("hint: %s failed on NACK busy: the server's storage did not confirm them (udpserver --forward: the NATS JetStream broker is down or unreachable, or the stream is full); check the broker and the stream (nats stream info), retry later or send to another server", plural(n, "line"))
-	case byReason[""] == n:
-		return fmt.Sprintf("hint: %s failed on NACK busy without a reason (a reply to a short line has no room for one): either the server's storage did not confirm them (udpserver --forward: the broker is down or the stream is full; check nats stream info), or this sender's exactly-once share is full (udpserver takes 16384 new messages per 120 s from one address and port at its defaults: send fewer per 2 minutes from one socket, or raise --dedup-per-source and --dedup-per-host); a --forward server logs what it could not store", plural(n, "line"))
-	case byReason[wire.ReasonHostShareFull] > 0:
-		return fmt.Sprintf("hint: %s failed on NACK busy: the server's per-host exactly-once share is full (65536 new messages per 120 s from one IP at its defaults): slow down, or raise udpserver --dedup-per-host", plural(n, "line"))
-	case byReason[wire.ReasonTableFull] > 0:
-		return fmt.Sprintf("hint: %s failed on NACK busy: the server's exactly-once table is full (all senders): retry later, or raise udpserver --dedup-entries", plural(n, "line"))
-	}
-	return fmt.Sprintf("hint: %s failed on NACK busy (the server was overloaded or its storage did not confirm): retry later or send to another server", plural(n, "line"))
-}
-
-// sendSummary is the line on stderr after a send: "4 lines: 2 acknowledged,
-// 2 failed (2 too long, not sent)". Lines too long for a datagram count as
-// failed, but were never sent, so the summary does not call them sent.
-func sendSummary(fromLines bool, total, acked, failedN, tooLong int) string {
-	unit := "message"
-	if fromLines {
-		unit = "line"
-	}
-	s := fmt.Sprintf("%s: %d acknowledged, %d failed", plural(total, unit), acked, failedN)
-	if tooLong > 0 {
-		s += fmt.Sprintf(" (%d too long, not sent)", tooLong)
-	}
-	return s
+	return rec
 }
 
 // readWhole reads all of name ("-": in) if it fits in one datagram of max
@@ -357,15 +246,5 @@ func readWhole(in io.Reader, name string, max int) ([]byte, error) {
 		defer f.Close()
 		in = f
 	}
-	b, err := io.ReadAll(io.LimitReader(in, int64(max)+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > max {
-		return nil, fmt.Errorf("more than %d bytes, the most one datagram carries", max)
-	}
-	if b == nil {
-		b = []byte{}
-	}
-	return b, nil
+	return client.ReadDatagram(in, max)
 }

@@ -290,21 +290,6 @@ func TestSendInterrupted(t *testing.T) {
 }
 
 func TestSendSummary(t *testing.T) {
-	tests := []struct {
-		lines                         bool
-		total, acked, failed, tooLong int
-		want                          string
-	}{
-		{true, 4, 2, 2, 2, "4 lines: 2 acknowledged, 2 failed (2 too long, not sent)"},
-		{true, 1, 1, 0, 0, "1 line: 1 acknowledged, 0 failed"},
-		{true, 0, 0, 0, 0, "0 lines: 0 acknowledged, 0 failed"},
-		{false, 1, 0, 1, 1, "1 message: 0 acknowledged, 1 failed (1 too long, not sent)"},
-	}
-	for _, tt := range tests {
-		if got := sendSummary(tt.lines, tt.total, tt.acked, tt.failed, tt.tooLong); got != tt.want {
-			t.Errorf("sendSummary(%v, %d, %d, %d, %d) = %q, want %q", tt.lines, tt.total, tt.acked, tt.failed, tt.tooLong, got, tt.want)
-		}
-	}
 	_, stderr, code := runCLI(t, "", "send", deadPort(t), strings.Repeat("z", 2000))
 	if code != cli.ExitUsage || !strings.Contains(stderr, "1 message: 0 acknowledged, 1 failed (1 too long, not sent)\n") {
 		t.Errorf("too long message: exit %d, stderr %q", code, stderr)

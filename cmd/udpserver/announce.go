@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"time"
 
 	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/internal/cliflag"
-	"github.com/udpkit/udpkit/internal/netaddr"
 	"github.com/udpkit/udpkit/netif"
+	"github.com/udpkit/udpkit/udpserver"
 	"github.com/udpkit/udpkit/wire"
 
 	"github.com/spf13/pflag"
@@ -105,17 +104,9 @@ func startAnnouncer(ctx context.Context, o announceOptions, conns []*net.UDPConn
 		close(done)
 		return nil, done, nil
 	}
-	var bound []netip.Addr
-	port := uint16(0)
-	for _, c := range conns {
-		ap := netaddr.AddrPort(c.LocalAddr())
-		if port == 0 {
-			port = ap.Port()
-		} else if ap.Port() != port {
-			log.Warn("listening on several ports; announcing the first", "port", port, "other", ap.Port())
-			continue
-		}
-		bound = append(bound, ap.Addr().Unmap())
+	port, bound, others := udpserver.Bound(conns)
+	for _, p := range others {
+		log.Warn("listening on several ports; announcing the first", "port", port, "other", p)
 	}
 	if o.off {
 		mdnsDone, err := startMDNS(ctx, o.mdns, o, "", port, bound, log)

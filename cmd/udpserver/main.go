@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -291,7 +290,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		})
 	}
 
-	conns, err := listenAll(ctx, opts.listen, log)
+	conns, err := udpserver.ListenAll(ctx, opts.listen, log)
 	if err != nil {
 		log.Error("cannot listen", "err", err)
 		return exitFailed
@@ -483,50 +482,6 @@ func newLogger(w io.Writer, o options) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, ho))
 	}
 	return slog.New(slog.NewTextHandler(w, ho))
-}
-
-// listenAll opens a socket per listen address; an empty host (or no
-// address at all) means an IPv4 and an IPv6-only wildcard socket, of which
-// the IPv6 one may fail with a warning. Either every required socket opens
-// or none stays open.
-func listenAll(ctx context.Context, addrs []string, log *slog.Logger) ([]*net.UDPConn, error) {
-	if len(addrs) == 0 {
-		addrs = []string{":" + strconv.Itoa(udpserver.DefaultPort)}
-	}
-	var conns []*net.UDPConn
-	fail := func(err error) ([]*net.UDPConn, error) {
-		for _, c := range conns {
-			c.Close()
-		}
-		return nil, err
-	}
-	for _, a := range addrs {
-		host, port, _ := net.SplitHostPort(a)
-		if host != "" {
-			c, err := udpserver.Listen(ctx, a)
-			if err != nil {
-				return fail(err)
-			}
-			conns = append(conns, c)
-			continue
-		}
-		c, err := udpserver.Listen(ctx, net.JoinHostPort("0.0.0.0", port))
-		if err != nil {
-			return fail(err)
-		}
-		conns = append(conns, c)
-		if port == "0" {
-			// Same port number for both families makes the pair one service.
-			port = strconv.Itoa(int(netaddr.AddrPort(c.LocalAddr()).Port()))
-		}
-		c6, err := udpserver.Listen(ctx, net.JoinHostPort("::", port))
-		if err != nil {
-			log.Warn("no IPv6: serving IPv4 only", "addr", net.JoinHostPort("::", port), "err", err)
-			continue
-		}
-		conns = append(conns, c6)
-	}
-	return conns, nil
 }
 
 // record is one JSON line on stdout.

@@ -9,8 +9,12 @@
 package manpage
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -166,3 +170,24 @@ func escLine(s string) string {
 }
 
 func quote(s string) string { return `"` + strings.ReplaceAll(esc(s), `"`, `\(dq`) + `"` }
+
+// WriteDir writes each page into dir (made if missing) as NAME.SECTION
+// and returns the files' paths, those written before an error included.
+func WriteDir(dir string, pages []Page) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, p := range pages {
+		var b bytes.Buffer
+		if err := p.Write(&b); err != nil {
+			return files, err
+		}
+		path := filepath.Join(dir, p.Name+"."+strconv.Itoa(p.Section))
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			return files, err
+		}
+		files = append(files, path)
+	}
+	return files, nil
+}

@@ -3,6 +3,7 @@ package manpage
 import (
 	"bytes"
 	"errors"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -82,5 +83,27 @@ func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full")
 func TestWriteError(t *testing.T) {
 	if err := page().Write(failWriter{}); err == nil || err.Error() != "disk full" {
 		t.Errorf("got %v", err)
+	}
+}
+
+func TestWriteDir(t *testing.T) {
+	dir := t.TempDir() + "/man1"
+	pages := []Page{{Name: "tool", Section: 1, Summary: "a tool", Help: "Usage: tool\n\nDoes things."},
+		{Name: "tool-run", Section: 1, Summary: "run it", Help: "Usage: tool run"}}
+	files, err := WriteDir(dir, pages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 || files[0] != dir+"/tool.1" || files[1] != dir+"/tool-run.1" {
+		t.Fatalf("files %v", files)
+	}
+	b, err := os.ReadFile(files[0])
+	var want bytes.Buffer
+	pages[0].Write(&want)
+	if err != nil || !bytes.Equal(b, want.Bytes()) {
+		t.Errorf("tool.1: %v\n%s", err, b)
+	}
+	if _, err := WriteDir(files[0]+"/sub", pages); err == nil {
+		t.Error("WriteDir under a file: no error")
 	}
 }
