@@ -195,6 +195,16 @@ for r in $(seq 1 "$ROUNDS"); do
 	done
 done
 
+# The streams both sides store in: the same storage, replicas, duplicate
+# window, retention (nats bench's has discard new and max bytes 1 GB, ours
+# discard old and no limit: neither limit is reached, the streams are purged
+# before each run).
+for st in NB FWD; do
+	printf '%s:' "$st"
+	"$NATS" -s $URL stream info -j "$st" | grep -E '^ *"(retention|max_bytes|discard|duplicate_window|storage|num_replicas)"' | tr -d ' \n'
+	echo
+done | tee -a "$OUT/streams.txt" >&2
+
 echo
 echo "nats-server $("$NATS_SERVER" --version 2>&1 | awk '{print $2}'), natscli $("$NATS" --version 2>&1), pin $PIN, generator $GEN, $ROUNDS rounds, nats bench $MSGS msgs, forward $SECS s, load $(cut -d' ' -f1-3 /proc/loadavg)"
 awk -v names="${names[*]}" -v windows="$WINDOWS" '
