@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -53,6 +54,8 @@ static void sendn(int fd, int n, double t) {
 	}
 	for (int done = 0; done < n;) {
 		int k = sendmmsg(fd, out + done, n - done, 0);
+		if (k < 0 && errno == ECONNREFUSED)
+			continue; /* an earlier datagram found no server: keep offering the load */
 		if (k <= 0) {
 			perror("sendmmsg");
 			exit(1);
