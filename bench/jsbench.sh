@@ -9,11 +9,15 @@
 #   nats-bench  nats bench js pub async --dedup --batch W, 104-byte messages
 #               (a Nats-Msg-Id each, as the forwarder sets): JetStream's own
 #               rate with at most W publishes in flight;
-#   nats-bench+h  the same with six constant headers the size of the
-#               forwarder's (HEADERS=1, default on): the same bytes per message;
-#   forward     the C closed-loop generator (bench/loadgen.c) keeping W DATA
-#               messages (120-byte datagrams, 104-byte payload, fresh IDs) in
-#               flight against udpserver --forward: each ACK means stored.
+#   nats-bench+h  the same with the forwarder's other seven headers, names and
+#               value sizes (HEADERS=1, default on; Nats-Expected-Stream
+#               included): the same headers and bytes per message;
+#   forward     the C closed-loop generator keeping W DATA messages (120-byte
+#               datagrams, 104-byte payload, fresh IDs) in flight against
+#               udpserver --forward: each ACK means stored. GEN=batch (the
+#               default) is bench/jsloadgen.c, one recvmmsg and one sendmmsg
+#               per batch of replies; GEN=plain is bench/loadgen.c, one recv
+#               and one send per message (its CPU competes with the broker's).
 # Prints every run, then a table of medians over the rounds (messages per
 # second), the median of the per-round ratios forward / nats-bench(+h), and
 # CPU per message (user+system from /proc, so only as fine as the clock
@@ -22,7 +26,7 @@
 #
 # Usage: sudo bench/jsbench.sh          (from anywhere; needs cc, go, nats, nats-server)
 # Environment:
-#   ROUNDS=3 WINDOWS="64 256" SECONDS_EACH=3 MSGS=200000 HEADERS=1
+#   ROUNDS=3 WINDOWS="64 256" SECONDS_EACH=3 MSGS=200000 HEADERS=1 GEN=batch
 #   PIN=none|split   split: nats-server on core 1, everything else on core 0
 #   NATS_SERVER=/usr/sbin/nats-server NATS=$(go env GOPATH)/bin/nats
 #   UDPSERVER=path   a prebuilt udpserver instead of building ./cmd/udpserver
@@ -38,6 +42,7 @@ WINDOWS=${WINDOWS:-64 256}
 SECS=${SECONDS_EACH:-3}
 MSGS=${MSGS:-200000}
 HEADERS=${HEADERS:-1}
+GEN=${GEN:-batch}
 PIN=${PIN:-none}
 OUT=${OUT:-/tmp/jsbench}
 NATS_SERVER=${NATS_SERVER:-$(command -v nats-server || echo /usr/sbin/nats-server)}
@@ -50,14 +55,18 @@ if [ -z "${JSBENCH_NS:-}" ]; then
 	[ -x "$NATS_SERVER" ] || { echo "jsbench: no nats-server ($NATS_SERVER)" >&2; exit 1; }
 	[ -x "$NATS" ] || { echo "jsbench: no nats CLI ($NATS): go install github.com/nats-io/natscli/nats@v0.5.0" >&2; exit 1; }
 	echo "building into $OUT" >&2
-	cc -O2 -o "$OUT/loadgen" bench/loadgen.c
+	case $GEN in
+	batch) cc -O2 -o "$OUT/loadgen" bench/jsloadgen.c ;;
+	plain) cc -O2 -o "$OUT/loadgen" bench/loadgen.c ;;
+	*) echo "jsbench: GEN=batch or GEN=plain, not $GEN" >&2; exit 1 ;;
+	esac
 	if [ -z "${UDPSERVER:-}" ]; then
 		go build -o "$OUT/udpserver" ./cmd/udpserver
 		UDPSERVER=$OUT/udpserver
 	fi
 	[ "$(id -u)" = 0 ] && command -v unshare >/dev/null ||
 		{ echo "jsbench: needs root and unshare: the broker runs in a network namespace of its own" >&2; exit 1; }
-	export JSBENCH_NS=1 OUT UDPSERVER NATS_SERVER NATS OLD_UDPSERVER
+	export JSBENCH_NS=1 OUT UDPSERVER NATS_SERVER NATS OLD_UDPSERVER GEN
 	exec unshare -n sh -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
 fi
 
@@ -115,12 +124,14 @@ kids() {
 	KIDS=$((a[15] + a[16]))
 }
 
-# Six constant headers of the forwarder's names and value sizes.
+# The forwarder's headers but Nats-Msg-Id (nats bench --dedup sets that),
+# constant, with its names and value sizes; Nats-Expected-Stream as well, so
+# that the broker checks the same.
 hdrs=()
 if [ "$HEADERS" = 1 ]; then
 	hdrs=(-H "Udpkit-Source:127.0.0.1:54321" -H "Udpkit-Destination:127.0.0.1:29850"
 		-H "Udpkit-Received:2026-12-01T12:00:00.123456789Z" -H "Udpkit-Kind:data"
-		-H "Udpkit-Message-Id:0123456789abcdef" -H "Udpkit-Instance:bench")
+		-H "Udpkit-Message-Id:0123456789abcdef" -H "Udpkit-Instance:bench" -H "Nats-Expected-Stream:NB")
 fi
 
 # run_nb NAME W: one nats bench run; prints "msgs/s broker_us client_us".
@@ -184,8 +195,18 @@ for r in $(seq 1 "$ROUNDS"); do
 	done
 done
 
+# The streams both sides store in: the same storage, replicas, duplicate
+# window, retention (nats bench's has discard new and max bytes 1 GB, ours
+# discard old and no limit: neither limit is reached, the streams are purged
+# before each run).
+for st in NB FWD; do
+	printf '%s:' "$st"
+	"$NATS" -s $URL stream info -j "$st" | grep -E '^ *"(retention|max_bytes|discard|duplicate_window|storage|num_replicas)"' | tr -d ' \n'
+	echo
+done | tee -a "$OUT/streams.txt" >&2
+
 echo
-echo "nats-server $("$NATS_SERVER" --version 2>&1 | awk '{print $2}'), natscli $("$NATS" --version 2>&1), pin $PIN, $ROUNDS rounds, nats bench $MSGS msgs, forward $SECS s, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "nats-server $("$NATS_SERVER" --version 2>&1 | awk '{print $2}'), natscli $("$NATS" --version 2>&1), pin $PIN, generator $GEN, $ROUNDS rounds, nats bench $MSGS msgs, forward $SECS s, load $(cut -d' ' -f1-3 /proc/loadavg)"
 awk -v names="${names[*]}" -v windows="$WINDOWS" '
 function median(a, n,   i, j, t) {
 	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }

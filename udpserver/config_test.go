@@ -18,11 +18,11 @@ func TestDefaultServer(t *testing.T) {
 			t.Errorf("rate %v: zero Server resolves to %+v, DefaultServer to %+v", limit, z.cfg, d.cfg)
 		}
 		for range DefaultMaxDeferred {
-			if !z.deferAdd() || !d.deferAdd() {
+			if z.deferAdd() == nil || d.deferAdd() == nil {
 				t.Fatal("fewer deferred replies than DefaultMaxDeferred")
 			}
 		}
-		if z.deferAdd() || d.deferAdd() {
+		if z.deferAdd() != nil || d.deferAdd() != nil {
 			t.Error("more deferred replies than DefaultMaxDeferred")
 		}
 		if (z.rates == nil) != (d.rates == nil) || z.rates != nil && (z.rates.burst != d.rates.burst || z.rates.max != d.rates.max || z.rates.perNs != d.rates.perNs) {

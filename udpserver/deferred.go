@@ -81,11 +81,13 @@ func (r *Request) Defer() (*Responder, error) {
 		return ex.resp, nil
 	}
 	s := ex.s
-	if !s.deferAdd() {
+	rs := s.deferAdd()
+	if rs == nil {
 		return nil, fmt.Errorf("%w: %w", ErrDeferLimit, &RejectError{Code: wire.CodeBusy, Reason: "too many messages pending"})
 	}
 	p := ex.p
-	ex.resp = &Responder{
+	ex.resp = rs
+	*rs = Responder{
 		s:    s,
 		c:    p.c,
 		rq:   p.rq,
@@ -204,10 +206,18 @@ type deferrals struct {
 	mu   sync.Mutex
 	n    int
 	idle chan struct{} // non-nil while n > 0
+	slab []Responder   // the next Responders to hand out
 }
 
-// deferAdd takes a slot for a deferred reply, if one is free.
-func (s *Server) deferAdd() bool {
+// responderSlab is how many Responders one allocation makes. Each is handed
+// out once and never reused (a Responder stays valid for as long as anyone
+// holds it), so a slab is freed when its last Responder is unreachable: a
+// long-lived Responder keeps at most this many alive.
+const responderSlab = 16
+
+// deferAdd takes a slot for a deferred reply, if one is free, and returns
+// a fresh Responder for it; nil if none is free.
+func (s *Server) deferAdd() *Responder {
 	d := &s.deferred
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -216,13 +226,18 @@ func (s *Server) deferAdd() bool {
 		limit = DefaultMaxDeferred
 	}
 	if d.n >= limit || s.ctx.Err() != nil {
-		return false
+		return nil
 	}
 	if d.n == 0 {
 		d.idle = make(chan struct{})
 	}
 	d.n++
-	return true
+	if len(d.slab) == 0 {
+		d.slab = make([]Responder, responderSlab)
+	}
+	rs := &d.slab[0]
+	d.slab = d.slab[1:]
+	return rs
 }
 
 func (s *Server) deferDone() {

@@ -32,18 +32,22 @@ func main() {
 	url := flag.String("nats", "nats://127.0.0.1:14222", "NATS server (loopback)")
 	seconds := flag.Float64("seconds", 8, "how long to serve and profile")
 	out := flag.String("o", "js.pprof", "CPU profile to write")
+	memOut := flag.String("memprofile", "", "also write an allocation profile (every allocation sampled) to `FILE`")
 	var cfg jetstream.Config
 	flag.IntVar(&cfg.MaxPending, "pending", 0, "Config.MaxPending (0: default)")
 	flag.StringVar(&cfg.Stream, "stream", "JSPROF", "stream to create (subjects udpkit.*) and store in")
 	s := udpserver.Server{DedupWindow: 200 * time.Millisecond, DedupPerSource: 1 << 18, DedupPerHost: 1 << 18, RateLimit: 0}
 	flag.Parse()
-	if err := run(*listen, *url, *out, cfg, &s, time.Duration(*seconds*float64(time.Second))); err != nil {
+	if *memOut != "" {
+		runtime.MemProfileRate = 1
+	}
+	if err := run(*listen, *url, *out, *memOut, cfg, &s, time.Duration(*seconds*float64(time.Second))); err != nil {
 		fmt.Fprintln(os.Stderr, "jsprof:", err)
 		os.Exit(1)
 	}
 }
 
-func run(listen, url, out string, cfg jetstream.Config, s *udpserver.Server, d time.Duration) error {
+func run(listen, url, out, memOut string, cfg jetstream.Config, s *udpserver.Server, d time.Duration) error {
 	nc, err := nats.Connect(url)
 	if err != nil {
 		return err
@@ -81,6 +85,11 @@ func run(listen, url, out string, cfg jetstream.Config, s *udpserver.Server, d t
 	pprof.StopCPUProfile()
 	runtime.ReadMemStats(&m1)
 	st1 := fwd.Stats()
+	if memOut != "" {
+		if err := writeHeap(memOut); err != nil {
+			return err
+		}
+	}
 	if err := s.Shutdown(ctx); err != nil {
 		s.Close()
 	}
@@ -93,4 +102,17 @@ func run(listen, url, out string, cfg jetstream.Config, s *udpserver.Server, d t
 		n, float64(n)/d.Seconds(), st1.Failed-st0.Failed,
 		float64(m1.Mallocs-m0.Mallocs)/float64(max(n, 1)), float64(m1.TotalAlloc-m0.TotalAlloc)/float64(max(n, 1)))
 	return nil
+}
+
+// writeHeap writes the allocation profile (go tool pprof -sample_index=alloc_objects).
+func writeHeap(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

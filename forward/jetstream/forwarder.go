@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/nats-io/nats.go"
 	njs "github.com/nats-io/nats.go/jetstream"
@@ -195,11 +196,28 @@ type slot struct {
 const maxAckBurst = 128
 
 // outMsg is one message being published, reused: nats.Conn.PublishMsg
-// copies the message into its buffer before it returns.
+// copies the message into its buffer before it returns. Its header map
+// keeps its keys from one message to the next, each mapped to a slice of
+// vals, so that filling in a message of the same shape (raw or DATA, with
+// or without a destination address) writes the values into vals and
+// touches the map not at all.
 type outMsg struct {
-	m    nats.Msg
-	vals [8]string
+	m     nats.Msg
+	vals  [8]string
+	shape int          // shape* bits the map's keys are set for; -1: none yet
+	buf   [outBuf]byte // the bytes the header values and the reply subject are strings of
 }
+
+// Shapes of a message's header set.
+const (
+	shapeRaw  = 1 << iota // a raw datagram: no message IDs
+	shapeDest             // the destination address is known
+)
+
+// outBuf holds the header values and reply subject of any message: the
+// longest are two IPv6 addresses with zones and ports, a key identity,
+// the time and the inbox, well under 384 bytes.
+const outBuf = 384
 
 // New returns a Forwarder that publishes through nc. It checks that a
 // stream stores the subject (ErrNoStream otherwise, or the broker's error
@@ -286,7 +304,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Forwarder, error) {
 	f.ring, f.mask = make([]slot, size), uint64(size-1)
 	f.head, f.tail = 1, 1
 	f.epoch = time.Now()
-	f.msgs.New = func() any { return &outMsg{m: nats.Msg{Header: make(nats.Header, 8)}} }
+	f.msgs.New = func() any { return &outMsg{m: nats.Msg{Header: make(nats.Header, 8)}, shape: -1} }
 	f.inbox = nc.NewInbox() + "."
 	// The subscription is registered before any publish on the same
 	// connection, so the server knows it before the first PubAck.
@@ -393,6 +411,7 @@ func (f *Forwarder) ServeUDP(ctx context.Context, r *udpserver.Request) error {
 	o := f.msgs.Get().(*outMsg)
 	f.fill(o, r, seq, now)
 	err = f.nc.PublishMsg(&o.m)
+	// Nothing may read o's strings once its buffer is reused.
 	o.m.Data, o.m.Reply, o.vals = nil, "", [8]string{}
 	f.msgs.Put(o)
 	if err != nil {
@@ -409,13 +428,13 @@ func (f *Forwarder) ServeUDP(ctx context.Context, r *udpserver.Request) error {
 }
 
 // fill makes o the message that stores r, with the reply subject of
-// publish seq. The header values and the reply subject are slices of one
-// string, and the header's value slices of o's array: one allocation for
-// all of them. The payload is not copied: PublishMsg copies it before
-// ServeUDP returns.
+// publish seq. The header values and the reply subject are strings over
+// o.buf (no allocation): PublishMsg copies them into the connection's
+// buffer before it returns, and ServeUDP clears them then, before o goes
+// back to the pool. The payload is not copied either, for the same
+// reason.
 func (f *Forwarder) fill(o *outMsg, r *udpserver.Request, seq uint64, now time.Time) {
-	var b [256]byte
-	t := r.Remote.AppendTo(b[:0])
+	t := r.Remote.AppendTo(o.buf[:0])
 	src := len(t)
 	idFrom := 0 // Nats-Msg-Id is all[idFrom:msgID]
 	if r.Authenticated && !r.Raw {
@@ -437,25 +456,57 @@ func (f *Forwarder) fill(o *outMsg, r *udpserver.Request, seq uint64, now time.T
 	dst := len(t)
 	t = append(t, f.inbox...)
 	t = strconv.AppendUint(t, seq, 36)
-	all := string(t)
+	var all string
+	if len(t) <= len(o.buf) && &t[0] == &o.buf[0] {
+		all = unsafe.String(&o.buf[0], len(t))
+	} else {
+		all = string(t) // longer than outBuf: appended elsewhere
+	}
+	shape := 0
+	if r.Raw {
+		shape |= shapeRaw
+	}
+	if r.Local.IsValid() {
+		shape |= shapeDest
+	}
+	if shape != o.shape {
+		o.setShape(shape)
+	}
 	m := &o.m
 	m.Subject, m.Reply, m.Data = f.Subject(r.Remote.Addr()), all[dst:], r.Payload
-	clear(m.Header)
-	set := func(i int, k, v string) { o.vals[i] = v; m.Header[k] = o.vals[i : i+1 : i+1] }
-	set(0, HeaderSource, all[:src])
-	if r.Local.IsValid() {
-		set(1, HeaderDestination, all[dec:dst])
-	}
-	set(2, HeaderReceived, all[msgID:recv])
-	set(3, HeaderInstance, f.cfg.Instance)
-	set(7, njs.ExpectedStreamHeader, f.stream)
+	o.vals[0] = all[:src]
+	o.vals[1] = all[dec:dst] // used only when shapeDest
+	o.vals[2] = all[msgID:recv]
+	o.vals[3] = f.cfg.Instance
+	o.vals[7] = f.stream
 	if r.Raw {
-		set(4, HeaderKind, "raw")
+		o.vals[4] = "raw"
 		return
 	}
-	set(4, HeaderKind, "data")
-	set(5, HeaderMessageID, all[recv:dec])
-	set(6, njs.MsgIDHeader, all[idFrom:msgID])
+	o.vals[4] = "data"
+	o.vals[5] = all[recv:dec]
+	o.vals[6] = all[idFrom:msgID]
+}
+
+// setShape sets the header's keys for a message of shape, each mapped to
+// its slot of vals.
+func (o *outMsg) setShape(shape int) {
+	h := o.m.Header
+	clear(h)
+	set := func(i int, k string) { h[k] = o.vals[i : i+1 : i+1] }
+	set(0, HeaderSource)
+	if shape&shapeDest != 0 {
+		set(1, HeaderDestination)
+	}
+	set(2, HeaderReceived)
+	set(3, HeaderInstance)
+	set(4, HeaderKind)
+	set(7, njs.ExpectedStreamHeader)
+	if shape&shapeRaw == 0 {
+		set(5, HeaderMessageID)
+		set(6, njs.MsgIDHeader)
+	}
+	o.shape = shape
 }
 
 // add registers resp as publish number seq, due by deadline.
