@@ -70,7 +70,7 @@ func TestSendShareFullHint(t *testing.T) {
 	for i := range 150 {
 		fmt.Fprintf(&in, "%s%d\n", long, i)
 	}
-	out, errOut, code := runCLI(t, in.String(), "send", "--retries", "1", "-t", "0.01", addr)
+	out, errOut, code := runCLI(t, in.String(), "send", "--retries", "1", "-t", "0.3", addr)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1; stderr %q", code, errOut)
 	}
@@ -91,7 +91,7 @@ func TestSendShareFullHint(t *testing.T) {
 	// Short lines: the NACK has no room for its text; the hint still says
 	// what it most likely is.
 	addr, _ = realServer(t, &udpserver.Server{DedupPerSource: 3})
-	_, errOut, code = runCLI(t, "1\n2\n3\n4\n5\n", "send", "--retries", "1", "-t", "0.01", addr)
+	_, errOut, code = runCLI(t, "1\n2\n3\n4\n5\n", "send", "--retries", "1", "-t", "0.3", addr)
 	if code != 1 || !strings.Contains(errOut, "5 lines: 3 acknowledged, 2 failed") ||
 		!strings.Contains(errOut, "hint: 2 lines failed on NACK busy without a reason") || !strings.Contains(errOut, "--dedup-per-source") {
 		t.Errorf("exit %d, stderr %q", code, errOut)
