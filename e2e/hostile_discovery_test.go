@@ -134,9 +134,9 @@ func TestWatchFloodOfForgedNames(t *testing.T) {
 	w := startWatchLog(t, watchHost, cli)
 	dst := netip.AddrPortFrom(watchHost.IPv4, 9798)
 	// Send until 4200 forged names have arrived (a loaded machine drops
-	// some from the watcher's socket buffer), at most 12000.
+	// some from the watcher's socket buffer), at most 30000.
 	sent := 0
-	for sent < 12000 && w.count("up", "") < 4200 {
+	for sent < 30000 && w.count("up", "") < 4200 {
 		for range 100 {
 			i := sent
 			sent++
