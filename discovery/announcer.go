@@ -726,6 +726,9 @@ func (a *Announcer) sendAll(t wire.Type, ttl uint32, all bool) {
 	for i := range a.links {
 		l := &a.links[i]
 		msg, err := wire.AppendRecord(nil, t, a.newID(), a.record(l, netip.Addr{}, ttl))
+		if err == nil && t == wire.TypeAnnounce && all {
+			msg = a.padAnnounce(msg) // pays for the peers' verification queries (verify.go)
+		}
 		if err == nil {
 			msg, err = a.gate.Seal(msg, -1)
 		}

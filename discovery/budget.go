@@ -39,14 +39,23 @@ type peer struct {
 	credit   int                 // bytes heard from it not yet spent on verification queries
 	tries    int                 // verification queries sent in its stay in the pending set
 	sent     time.Time           // when the last one went
-	qids     [verifyTries]uint64 // their message IDs
+	qids     [verifyTries]uint64 // message IDs of the last queries sent to it
+	nq       int                 // queries sent to it
 	answered time.Time           // when it first answered one of our own shared queries; zero if never
+	first    time.Time           // when it was first heard
+	graced   bool                // it holds one of its link's grace slots (verify.go)
 }
 
 // ranks reports whether pr counts in answer budgets at now: verified, or
-// within answerGrace of answering one of our own queries (verify.go).
+// while it waits for verification, for answerGrace after it answered one
+// of our own queries or after it was first heard when it holds a grace
+// slot (verify.go).
 func (pr *peer) ranks(now time.Time) bool {
-	return now.Before(pr.expires) && (pr.verified || !pr.answered.IsZero() && now.Sub(pr.answered) < answerGrace)
+	if !now.Before(pr.expires) {
+		return false
+	}
+	return pr.verified || !pr.answered.IsZero() && now.Sub(pr.answered) < answerGrace ||
+		pr.graced && now.Sub(pr.first) < answerGrace
 }
 
 // owns reports whether src (without zone) speaks for pr: the address it
@@ -107,21 +116,24 @@ func (a *Announcer) learn(p inPacket, id uint64, rec wire.Record, now time.Time)
 		if len(m) >= maxPeers && !a.makeRoom(m, now) {
 			return
 		}
-		pr = &peer{to: p.src}
+		pr = &peer{to: p.src, first: now}
 		m[h] = pr
 	}
-	pr.service, pr.instance, pr.cost = rec.Service, rec.Instance, len(p.b)
+	// The record's size, not the datagram's: start announcements are
+	// padded (verify.go), answers are not.
+	pr.service, pr.instance, pr.cost = rec.Service, rec.Instance, min(len(p.b), wire.RecordLen(rec)+a.gate.Overhead())
 	pr.addrs = plainAddrs(rec.Addrs)
 	pr.expires = now.Add(recordTTL(rec.TTL))
 	if id != pr.lastID || pr.ids == 0 {
 		pr.lastID = id
 		pr.ids = min(pr.ids+1, maxIDs)
 	}
-	pr.credit = min(pr.credit+len(p.b), maxCredit)
 	if pr.answered.IsZero() && a.isOwn(id) {
 		pr.answered = now // an ANSWER to our query (receive drops others)
 	}
 	if !pr.verified {
+		pr.credit = min(pr.credit+a.creditFor(p, id, h, pr, now), maxCredit)
+		a.grace(p.ifIndex, h, pr, now)
 		a.want(p.ifIndex, h, pr)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -65,11 +66,134 @@ const (
 
 var verifyRate = Rate{PerSecond: verifyPerSecond, Burst: verifyBurst}
 
+const (
+	// maxGrace is how many unverified peers of one link may rank while
+	// they wait for verification (grace); maxShares caps the shared
+	// datagrams whose bytes verification queries share.
+	maxGrace  = 4
+	maxShares = 512
+)
+
 // verifier is the verification state of one link.
 type verifier struct {
 	tokens  bucket
-	pending []uint64          // known-answer hashes of peers waiting, at most maxPending
-	out     map[uint64]uint64 // message IDs of queries in flight -> the peer's hash
+	pending []uint64            // known-answer hashes of peers waiting, at most maxPending
+	out     map[uint64]inFlight // by message ID: queries sent within verifyWindow
+	grace   []uint64            // peers holding a grace slot, at most maxGrace
+	shares  map[uint64]*share   // by message ID: shared announcements heard
+}
+
+// inFlight is a verification query sent: to which peer, when.
+type inFlight struct {
+	peer uint64
+	at   time.Time
+}
+
+// verifyWindow is how long the answer to a verification query is
+// accepted (a loaded host answers late; retries do not cancel it).
+const verifyWindow = 2 * time.Second
+
+// share is the byte budget of one shared announcement (every copy heard
+// of one message ID): the verification queries of every server that heard
+// it spend at most these bytes together.
+type share struct {
+	at    time.Time
+	bytes int
+	taken bool // this server took its part
+}
+
+// padAnnounce pads a start announcement msg (unsealed) with zero bytes,
+// which receivers ignore (PROTOCOL.md 6.3, extensions), to the size of one
+// IPv6 frame sealed. Every server that hears a new peer wants to verify it
+// and the servers share the bytes of the peer's shared datagrams for it
+// (creditFor): a record-sized announcement pays for one query per copy, a
+// padded one for about fourteen, so that on a LAN of servers started
+// together every server verifies every other with its start burst.
+// Re-announcements are not padded (one a minute per server).
+func (a *Announcer) padAnnounce(msg []byte) []byte {
+	if n := maxDatagram6 - a.gate.Overhead() - len(msg); n > 0 {
+		msg = append(msg, make([]byte, n)...)
+	}
+	return msg
+}
+
+// creditFor returns the bytes datagram p (message ID id) from unverified
+// peer pr (hash ph) lets this server spend on verifying pr. A datagram sent
+// to this server alone gives its bytes. A shared one (broadcast, group)
+// reached every server on the link, and each of them may want to verify
+// pr: as for the answers to a shared query (budget.go), the servers rank
+// by the message ID and their instances, and a server takes a query's
+// bytes (pr's cost) only when the servers ranked before it, and itself,
+// fit in the bytes of the copies heard. The servers ranked are the
+// verified peers: a forged flood of names adds none. A real peer's start
+// burst (three announcements, three copies each) pays for nine queries;
+// the servers left out verify it at its refreshes, and meanwhile its
+// grace slot (grace) keeps the budget.
+func (a *Announcer) creditFor(p inPacket, id, ph uint64, pr *peer, now time.Time) int {
+	l := netif.ByIndex(a.links, p.ifIndex)
+	if l == nil || !sharedQuery(p, l) {
+		return len(p.b)
+	}
+	v := a.verifierOf(p.ifIndex)
+	sh := v.shares[id]
+	if sh == nil {
+		if len(v.shares) >= maxShares {
+			for k, o := range v.shares {
+				if now.Sub(o.at) > 2*time.Second {
+					delete(v.shares, k)
+				}
+			}
+			if len(v.shares) >= maxShares {
+				clear(v.shares)
+			}
+		}
+		sh = &share{at: now}
+		v.shares[id] = sh
+	}
+	sh.bytes += len(p.b)
+	if sh.taken {
+		return 0
+	}
+	own := a.ownHash()
+	mine := rankKey(id, own, 4)
+	ahead := 0
+	for h, o := range a.peers[p.ifIndex] {
+		if h != ph && o.verified && now.Before(o.expires) {
+			if k := rankKey(id, h, 4); k < mine || k == mine && h < own {
+				ahead++
+			}
+		}
+	}
+	if (ahead+1)*pr.cost > sh.bytes {
+		return 0
+	}
+	sh.taken = true
+	return pr.cost
+}
+
+// grace gives unverified peer pr (hash h) on link ifIndex a grace slot
+// when one is free and pr looks like a real server: heard with two
+// distinct message IDs (a start burst sends three within 500 ms) within
+// answerGrace of its first datagram. While it holds the slot it ranks in
+// answer budgets, so a real peer that is not verified yet (loss, or left
+// out of the shared verification budget) costs no answer beyond a shared
+// query's bytes. Slots are few: forged names that take them take at most
+// maxGrace answers' bytes of a budget (a 1472-byte query has room for
+// about 14), and only for answerGrace.
+func (a *Announcer) grace(ifIndex int, h uint64, pr *peer, now time.Time) {
+	if pr.graced || pr.ids < 2 || now.Sub(pr.first) >= answerGrace {
+		return
+	}
+	v := a.verifierOf(ifIndex)
+	m := a.peers[ifIndex]
+	v.grace = slices.DeleteFunc(v.grace, func(k uint64) bool {
+		o := m[k]
+		return o == nil || o.verified || !o.graced || now.Sub(o.first) >= answerGrace
+	})
+	if len(v.grace) < maxGrace {
+		v.grace = append(v.grace, h)
+		pr.graced = true
+	}
 }
 
 // verifierOf returns link ifIndex's verifier, made on first use.
@@ -79,7 +203,7 @@ func (a *Announcer) verifierOf(ifIndex int) *verifier {
 	}
 	v := a.verify[ifIndex]
 	if v == nil {
-		v = &verifier{out: make(map[uint64]uint64)}
+		v = &verifier{out: make(map[uint64]inFlight), shares: make(map[uint64]*share)}
 		a.verify[ifIndex] = v
 	}
 	return v
@@ -112,14 +236,10 @@ func (a *Announcer) want(ifIndex int, h uint64, pr *peer) {
 	}
 }
 
-// dropPending removes entry j of v's pending set and forgets the queries
-// in flight of its peer.
+// dropPending removes entry j of v's pending set (the answers to the
+// queries sent are still accepted within verifyWindow).
 func (a *Announcer) dropPending(v *verifier, m map[uint64]*peer, j int) {
 	if pr := m[v.pending[j]]; pr != nil {
-		for _, id := range pr.qids {
-			delete(v.out, id)
-		}
-		pr.qids = [verifyTries]uint64{}
 		pr.tries = 0
 	}
 	v.pending[j] = v.pending[len(v.pending)-1]
@@ -154,11 +274,9 @@ func (a *Announcer) verifyRound(now time.Time) {
 			}
 			j++
 		}
-		if len(v.out) > 2*maxPending*verifyTries { // IDs of peers forgotten while pending
-			for id, h := range v.out {
-				if pr := m[h]; pr == nil || !slices.Contains(pr.qids[:], id) {
-					delete(v.out, id)
-				}
+		for id, f := range v.out {
+			if now.Sub(f.at) > verifyWindow {
+				delete(v.out, id)
 			}
 		}
 		for len(v.pending) > 0 {
@@ -215,9 +333,9 @@ func (a *Announcer) sendVerify(v *verifier, h uint64, pr *peer, ifIndex int, now
 		return // unreachable: the query is shorter than any record of the same names
 	}
 	pr.credit -= len(msg)
-	delete(v.out, pr.qids[(pr.tries-1)%verifyTries])
-	pr.qids[(pr.tries-1)%verifyTries] = id
-	v.out[id] = h
+	pr.nq++
+	pr.qids[pr.nq%len(pr.qids)] = id
+	v.out[id] = inFlight{h, now}
 	a.stats.verifyQueries.Add(1)
 	a.send(msg, pr.to, ifIndex)
 }
@@ -231,10 +349,11 @@ func (a *Announcer) verifyAnswer(p inPacket, h wire.Header, body []byte, now tim
 	if v == nil {
 		return false
 	}
-	ph, ok := v.out[h.ID]
+	f, ok := v.out[h.ID]
 	if !ok {
 		return false
 	}
+	ph := f.peer
 	rec, err := wire.ParseRecord(body)
 	if err != nil {
 		return true
