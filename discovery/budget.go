@@ -113,7 +113,7 @@ func (a *Announcer) learn(p inPacket, id uint64, rec wire.Record, now time.Time)
 		a.peers[p.ifIndex] = m
 	}
 	if pr == nil {
-		if len(m) >= maxPeers && !a.makeRoom(m, now) {
+		if len(m) >= maxPeers && !a.makeRoom(p.ifIndex, m, now) {
 			return
 		}
 		pr = &peer{to: p.src, first: now}
@@ -138,16 +138,21 @@ func (a *Announcer) learn(p inPacket, id uint64, rec wire.Record, now time.Time)
 	}
 }
 
-// makeRoom frees a slot of the full peer table m: expired peers go, else
-// an unverified one not heard more often than most (map order is random).
-func (a *Announcer) makeRoom(m map[uint64]*peer, now time.Time) bool {
-	for k, v := range m {
-		if !now.Before(v.expires) {
-			delete(m, k)
+// makeRoom frees a slot of the full peer table m of link ifIndex: expired
+// peers go (swept at most every sweepInterval: a flood calls this for
+// every datagram), else an unverified one heard with one message ID (map
+// order is random), else any unverified one.
+func (a *Announcer) makeRoom(ifIndex int, m map[uint64]*peer, now time.Time) bool {
+	if v := a.verifierOf(ifIndex); now.Sub(v.swept) >= sweepInterval {
+		v.swept = now
+		for k, o := range m {
+			if !now.Before(o.expires) {
+				delete(m, k)
+			}
 		}
-	}
-	if len(m) < maxPeers {
-		return true
+		if len(m) < maxPeers {
+			return true
+		}
 	}
 	n := 0
 	for k, v := range m {

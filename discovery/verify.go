@@ -81,6 +81,8 @@ type verifier struct {
 	out     map[uint64]inFlight // by message ID: queries sent within verifyWindow
 	grace   []uint64            // peers holding a grace slot, at most maxGrace
 	shares  map[uint64]*share   // by message ID: shared announcements heard
+	ranked  []uint64            // hashes of the verified peers (some may be gone: checked on use)
+	swept   time.Time           // the last sweep of a full peer table (makeRoom)
 }
 
 // inFlight is a verification query sent: to which peer, when.
@@ -157,8 +159,10 @@ func (a *Announcer) creditFor(p inPacket, id, ph uint64, pr *peer, now time.Time
 	own := a.ownHash()
 	mine := rankKey(id, own, 4)
 	ahead := 0
-	for h, o := range a.peers[p.ifIndex] {
-		if h != ph && o.verified && now.Before(o.expires) {
+	m := a.peers[p.ifIndex]
+	v.ranked = slices.DeleteFunc(v.ranked, func(h uint64) bool { o := m[h]; return o == nil || !o.verified })
+	for _, h := range v.ranked { // not the whole table: this runs for every forged datagram
+		if o := m[h]; h != ph && now.Before(o.expires) {
 			if k := rankKey(id, h, 4); k < mine || k == mine && h < own {
 				ahead++
 			}
@@ -379,6 +383,7 @@ func (a *Announcer) verifyAnswer(p inPacket, h wire.Header, body []byte, now tim
 		return true
 	}
 	pr.verified = true
+	v.ranked = append(v.ranked, ph)
 	pr.cost = len(p.b)
 	pr.addrs = plainAddrs(rec.Addrs)
 	pr.expires = now.Add(recordTTL(rec.TTL))
