@@ -125,9 +125,15 @@ type Announcer struct {
 	warmPeers  int       // warmFound when the last round went out
 	probeUntil time.Time // end of the current start burst's probing window
 
+	// Return routability of peers (verify.go), used by Run's goroutine.
+	verify      map[int]*verifier // by interface index
+	verifyT     *time.Timer       // Run's timer of verification rounds; nil outside Run
+	verifyArmed bool
+
 	stats struct {
 		queries, answers, dups, known, limSrc, limGlob, conflicts, renames atomic.Uint64
 		announces, deferred                                                atomic.Uint64
+		verifyQueries, verified                                            atomic.Uint64
 	}
 }
 
@@ -176,6 +182,12 @@ type AnnouncerStats struct {
 	// (among them the second copy of a message sent to several
 	// destinations).
 	Replays uint64
+	// VerifyQueries counts the unicast queries sent to peers heard
+	// announcing, to verify that they receive at their address before
+	// they count in answer budgets (PROTOCOL.md 6.4).
+	VerifyQueries uint64
+	// PeersVerified counts the peers verified by an answer to one.
+	PeersVerified uint64
 }
 
 // Stats returns the Announcer's counters. It is safe to call at any time.
@@ -183,7 +195,7 @@ func (a *Announcer) Stats() AnnouncerStats {
 	s := &a.stats
 	st := AnnouncerStats{Queries: s.queries.Load(), Answers: s.answers.Load(), Announcements: s.announces.Load(), Duplicates: s.dups.Load(),
 		Deferred: s.deferred.Load(), KnownSuppressed: s.known.Load(), LimitedSource: s.limSrc.Load(), LimitedGlobal: s.limGlob.Load(),
-		Conflicts: s.conflicts.Load(), Renames: s.renames.Load()}
+		Conflicts: s.conflicts.Load(), Renames: s.renames.Load(), VerifyQueries: s.verifyQueries.Load(), PeersVerified: s.verified.Load()}
 	st.Unauthenticated, st.Replays = a.gate.Counts()
 	return st
 }
@@ -399,6 +411,9 @@ func (a *Announcer) Run(ctx context.Context) error {
 	defer answerT.Stop()
 	warmT := time.NewTimer(0)
 	defer warmT.Stop()
+	a.verifyT = time.NewTimer(time.Hour)
+	a.verifyT.Stop()
+	defer a.verifyT.Stop()
 	n := 0
 	a.startProbing(time.Now())
 	for {
@@ -423,6 +438,8 @@ func (a *Announcer) Run(ctx context.Context) error {
 			if d, more := a.warmUp(); more {
 				warmT.Reset(d)
 			}
+		case now := <-a.verifyT.C:
+			a.verifyRound(now)
 		case p := <-in:
 			ans, ok, renamed := a.receive(p, time.Now())
 			if renamed { // start over under the new name
@@ -501,6 +518,9 @@ func (a *Announcer) receive(p inPacket, now time.Time) (ans pendingAnswer, ok, r
 		ans, ok = a.answer(p, h, body, now)
 		return ans, ok, false
 	case wire.TypeAnnounce, wire.TypeAnswer, wire.TypeGoodbye:
+		if h.Type == wire.TypeAnswer && a.verifyAnswer(p, h, body, now) {
+			return pendingAnswer{}, false, false // a peer proved its address (verify.go)
+		}
 		if h.Type == wire.TypeAnswer && !a.isOwn(h.ID) || h.Type != wire.TypeAnswer && a.isOwn(h.ID) {
 			return pendingAnswer{}, false, false // not an answer to our probe, or our own message
 		}
@@ -509,7 +529,7 @@ func (a *Announcer) receive(p inPacket, now time.Time) (ans pendingAnswer, ok, r
 			return pendingAnswer{}, false, false
 		}
 		known := a.peerCount()
-		a.learn(p, rec, now) // the peers that share answer budgets (budget.go)
+		a.learn(p, h.ID, rec, now) // the peers that share answer budgets (budget.go)
 		if h.Type == wire.TypeAnswer && a.peerCount() > known {
 			a.warmFound++ // a round of the start's peer discovery found one
 		}
@@ -706,6 +726,9 @@ func (a *Announcer) sendAll(t wire.Type, ttl uint32, all bool) {
 	for i := range a.links {
 		l := &a.links[i]
 		msg, err := wire.AppendRecord(nil, t, a.newID(), a.record(l, netip.Addr{}, ttl))
+		if err == nil && t == wire.TypeAnnounce && all {
+			msg = a.padAnnounce(msg) // pays for the peers' verification queries (verify.go)
+		}
 		if err == nil {
 			msg, err = a.gate.Seal(msg, -1)
 		}

@@ -26,21 +26,56 @@ import (
 
 // peer is another instance heard announcing on one link.
 type peer struct {
-	service, instance string     // as announced
-	cost              int        // bytes of its announcement: at most what one answer of it costs
-	src               netip.Addr // where it announced from, without zone
+	service, instance string         // as announced
+	cost              int            // bytes of its last datagram: at most what one answer of it costs
+	to                netip.AddrPort // where it was first heard from (with zone): verification queries go there
+	addrs             []netip.Addr   // the addresses its record lists, without zone
 	expires           time.Time
+
+	// Return routability (verify.go).
+	verified bool                // it answered a unicast query of ours at to: it ranks
+	lastID   uint64              // message ID of its last datagram
+	ids      int                 // distinct message IDs heard, at most maxIDs: its priority
+	credit   int                 // bytes heard from it not yet spent on verification queries
+	tries    int                 // verification queries sent in its stay in the pending set
+	sent     time.Time           // when the last one went
+	qids     [verifyTries]uint64 // message IDs of the last queries sent to it
+	nq       int                 // queries sent to it
+	answered time.Time           // when it first answered one of our own shared queries; zero if never
+	first    time.Time           // when it was first heard
+	graced   bool                // it holds one of its link's grace slots (verify.go)
 }
 
-// maxPeers caps the peers an Announcer tracks per interface. More peers
-// only make an Announcer answer less often in a first round (a forged flood
-// of names slows discovery; it cannot raise the bytes sent).
+// ranks reports whether pr counts in answer budgets at now: verified, or
+// while it waits for verification, for answerGrace after it answered one
+// of our own queries or after it was first heard when it holds a grace
+// slot (verify.go).
+func (pr *peer) ranks(now time.Time) bool {
+	if !now.Before(pr.expires) {
+		return false
+	}
+	return pr.verified || !pr.answered.IsZero() && now.Sub(pr.answered) < answerGrace ||
+		pr.graced && now.Sub(pr.first) < answerGrace
+}
+
+// owns reports whether src (without zone) speaks for pr: the address it
+// was first heard from, or one its record lists.
+func (pr *peer) owns(src netip.Addr) bool {
+	return src == plainAddr(pr.to.Addr()) || slices.Contains(pr.addrs, src)
+}
+
+// maxPeers caps the peers an Announcer tracks per interface. A full table
+// makes room by forgetting an unverified peer; verified ones leave only
+// when they expire or say goodbye.
 const maxPeers = 1024
 
 // learn notes the record rec, heard from p.src on p's link as an ANNOUNCE
-// (or an ANSWER to our probe), as a peer's; a GOODBYE (TTL 0) from the
-// source it announced from forgets it.
-func (a *Announcer) learn(p inPacket, rec wire.Record, now time.Time) {
+// (or an ANSWER to our probe) with message ID id, as a peer's; a GOODBYE
+// (TTL 0) from a source that speaks for it forgets it. A new peer is
+// unverified and asked to prove its address (verify.go). First come: while
+// a verified peer lives, a datagram of its name from another source is
+// ignored.
+func (a *Announcer) learn(p inPacket, id uint64, rec wire.Record, now time.Time) {
 	if netif.ByIndex(a.links, p.ifIndex) == nil {
 		return
 	}
@@ -50,11 +85,25 @@ func (a *Announcer) learn(p inPacket, rec wire.Record, now time.Time) {
 	}
 	src := plainAddr(p.src.Addr())
 	m := a.peers[p.ifIndex]
+	pr := m[h]
 	if rec.TTL == 0 {
-		if pr := m[h]; pr != nil && pr.src == src {
+		if pr != nil && pr.owns(src) {
 			delete(m, h)
 		}
 		return
+	}
+	if pr != nil && !pr.owns(src) {
+		if pr.verified && now.Before(pr.expires) {
+			return // first come
+		}
+		if !pr.verified && pr.to.Addr().Is4() == p.src.Addr().Is4() {
+			// Unverified: the newest source of the family is asked
+			// (an honest server's copies of both families do not
+			// flap it, its record lists both).
+			pr.to, pr.tries = p.src, 0
+		} else {
+			pr = nil // expired: a new claimant starts over
+		}
 	}
 	if m == nil {
 		if a.peers == nil {
@@ -63,23 +112,59 @@ func (a *Announcer) learn(p inPacket, rec wire.Record, now time.Time) {
 		m = make(map[uint64]*peer)
 		a.peers[p.ifIndex] = m
 	}
-	pr := m[h]
 	if pr == nil {
-		if len(m) >= maxPeers {
-			for k, v := range m {
-				if !now.Before(v.expires) {
-					delete(m, k)
-				}
-			}
-			if len(m) >= maxPeers {
-				return
-			}
+		if len(m) >= maxPeers && !a.makeRoom(p.ifIndex, m, now) {
+			return
 		}
-		pr = &peer{}
+		pr = &peer{to: p.src, first: now}
 		m[h] = pr
 	}
-	*pr = peer{service: rec.Service, instance: rec.Instance, cost: len(p.b), src: src,
-		expires: now.Add(recordTTL(rec.TTL))}
+	// The record's size, not the datagram's: start announcements are
+	// padded (verify.go), answers are not.
+	pr.service, pr.instance, pr.cost = rec.Service, rec.Instance, min(len(p.b), wire.RecordLen(rec)+a.gate.Overhead())
+	pr.addrs = plainAddrs(rec.Addrs)
+	pr.expires = now.Add(recordTTL(rec.TTL))
+	if id != pr.lastID || pr.ids == 0 {
+		pr.lastID = id
+		pr.ids = min(pr.ids+1, maxIDs)
+	}
+	if pr.answered.IsZero() && a.isOwn(id) {
+		pr.answered = now // an ANSWER to our query (receive drops others)
+	}
+	if !pr.verified {
+		pr.credit = min(pr.credit+a.creditFor(p, id, h, pr, now), maxCredit)
+		a.grace(p.ifIndex, h, pr, now)
+		a.want(p.ifIndex, h, pr)
+	}
+}
+
+// makeRoom frees a slot of the full peer table m of link ifIndex: expired
+// peers go (swept at most every sweepInterval: a flood calls this for
+// every datagram), else an unverified one heard with one message ID (map
+// order is random), else any unverified one.
+func (a *Announcer) makeRoom(ifIndex int, m map[uint64]*peer, now time.Time) bool {
+	if v := a.verifierOf(ifIndex); now.Sub(v.swept) >= sweepInterval {
+		v.swept = now
+		for k, o := range m {
+			if !now.Before(o.expires) {
+				delete(m, k)
+			}
+		}
+		if len(m) < maxPeers {
+			return true
+		}
+	}
+	n := 0
+	for k, v := range m {
+		if !v.verified {
+			if v.ids <= 1 || n >= 16 {
+				delete(m, k)
+				return true
+			}
+			n++
+		}
+	}
+	return false
 }
 
 // ownHash is the known-answer hash of the Announcer's instance.
@@ -115,7 +200,7 @@ func (a *Announcer) ahead(ifIndex int, id uint64, family int, q wire.Query, copi
 	mine := rankKey(id, own, family)
 	sum := 0
 	for h, pr := range a.peers[ifIndex] {
-		if !now.Before(pr.expires) || slices.Contains(q.Known, h) ||
+		if !pr.ranks(now) || slices.Contains(q.Known, h) ||
 			q.Service != "" && !wire.EqualFold(q.Service, pr.service) ||
 			q.Instance != "" && !wire.EqualFold(q.Instance, pr.instance) {
 			continue
@@ -171,7 +256,8 @@ func (a *Announcer) warmUp() (next time.Duration, more bool) {
 	// learned from its announcements, and answers no shared query yet.
 	n := a.warmFound
 	if a.warmRound > 0 {
-		if n > a.warmPeers {
+		// A peer still being verified may rank before us: not quiet.
+		if n > a.warmPeers || a.pendingVerifications() > 0 {
 			a.warmQuiet = 0
 		} else {
 			a.warmQuiet++
@@ -212,7 +298,7 @@ func (a *Announcer) askPeers() {
 		l := &a.links[i]
 		var known []uint64
 		for h, pr := range a.peers[l.Index] {
-			if time.Now().Before(pr.expires) {
+			if pr.verified && time.Now().Before(pr.expires) {
 				known = append(known, h)
 			}
 		}

@@ -27,7 +27,10 @@
 // goodbyes (TTL 0) when Run's context ends. The servers that one group or
 // broadcast query reaches share its bytes as their answer budget, ranked
 // by message ID, so that together they never send more than it carried,
-// even to a forged source (PROTOCOL.md 6.4, budget.go). Each
+// even to a forged source (PROTOCOL.md 6.4, budget.go). Only peers
+// that answered a unicast verification query at the address they were
+// heard from rank there (verify.go), so forged announcements of many
+// names take no budget from the real servers. Each
 // interface gets only the server's own addresses on that interface. A
 // server bound to specific addresses is announced only on the interfaces
 // holding them. Many Announcers (and Watchers) share port 9798 on one host.

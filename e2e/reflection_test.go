@@ -135,6 +135,17 @@ func TestNoReflection(t *testing.T) {
 			request{fmt.Sprintf("discovery QUERY IPv4 group, %d bytes", size), netip.AddrPortFrom(wire.DiscoveryGroup4, 9798), query(wire.Query{Service: "_udpkit._udp"}, size), 2},
 		)
 	}
+	// A forged ANNOUNCE of a new name from the victim's address draws the
+	// servers' verification QUERY (verify.go) to it: one in all, whatever
+	// the number of servers it reached (they share its bytes).
+	for i, dst := range []netip.AddrPort{srv(9798), netip.AddrPortFrom(bcast, 9798), netip.AddrPortFrom(wire.DiscoveryGroup4, 9798)} {
+		b, err := wire.AppendRecord(nil, wire.TypeAnnounce, 0, wire.Record{Service: "_udpkit._udp", Instance: fmt.Sprintf("forged-%d", i),
+			Port: 9797, TTL: 120, Addrs: []netip.Addr{victimHost.IPv4}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, request{fmt.Sprintf("discovery ANNOUNCE to %v", dst.Addr()), dst, b, min(1+i, 2)})
+	}
 	// A truncation follow-up: a unicast query for one instance by name.
 	reqs = append(reqs, request{"discovery QUERY follow-up for one instance", srv(9798),
 		query(wire.Query{Service: "_udpkit._udp", Instance: "srv-a"}, wire.DefaultMaxDatagram), 1})
@@ -156,6 +167,9 @@ func TestNoReflection(t *testing.T) {
 		// query's bytes as one answer budget (PROTOCOL.md 6.4).
 		if ratio > 1 {
 			t.Errorf("%s: %d bytes in drew %d bytes out (%.2f×), want at most 1× (%d servers reached)", r.name, len(r.b), out, ratio, r.servers)
+		}
+		if strings.Contains(r.name, "ANNOUNCE") && n != 1 {
+			t.Errorf("%s: %d datagrams out, want the one verification query", r.name, n)
 		}
 	}
 }
