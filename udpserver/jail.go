@@ -28,15 +28,15 @@ import (
 //
 // Detection costs a few integer operations per datagram and nothing else:
 // a Boyer–Moore majority vote over each window of jailWindow datagrams
-// picks a candidate (and the next window counts its datagrams exactly),
-// and only then, once per window, does the worker ask the kernel
+// picks a candidate, the next window counts the candidate's datagrams
+// exactly, and only then, once per window, does the worker ask the kernel
 // whether its socket is backlogged (SO_MEMINFO: receive drops rose, or
 // the queue holds more than 3/4 of its buffer). The watch runs before the
 // protocol, so garbage, bad tags and forged datagrams count as much as
 // valid DATA over its rate limit.
 
 // jailWindow is how many datagrams a worker reads between two
-// evaluations: a flood is jailed after one or two windows (a few ms), and
+// evaluations: a flood is jailed after two windows (a few ms), and
 // an evaluation costs one getsockopt (about 1 µs: 4 ns a datagram).
 const jailWindow = 256
 
@@ -283,22 +283,18 @@ func (w *jailWatch) observe(src netip.AddrPort) {
 	}
 }
 
-// evaluate ends a window: a source is heavy when it sent more than half
-// of the window's datagrams (a quarter on the quarantine socket, which
-// several jailed floods may share) while the socket is backlogged. Either
-// this window's candidate kept more votes than that (its votes are
-// distinct datagrams of its own: a flood holding nearly all of them is
-// caught after one window), or the last window's candidate was counted
-// that often in this one (exact, for a source with a bare majority).
+// evaluate ends a window: the last window's candidate is heavy when it
+// sent more than half of this window's datagrams (a quarter on the
+// quarantine socket, which several jailed floods may share) while the
+// socket is backlogged. Two windows, not one: a window that spans a quiet
+// spell of one client and the first moments of a flood is the client's
+// by the vote, and the flood's by the next window's count.
 func (w *jailWatch) evaluate() {
 	need := jailWindow / 2
 	if w.quarantine {
 		need = jailWindow / 4
 	}
-	k, heavy := w.cand, w.votes > need
-	if !heavy && w.prevHits > need {
-		k, heavy = w.prev, true
-	}
+	heavy, k := w.prevHits > need, w.prev
 	w.prev, w.prevHits, w.n, w.votes = w.cand, 0, 0, 0
 	backlogged := false
 	if w.mem.read() {

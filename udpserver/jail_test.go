@@ -365,3 +365,90 @@ func TestQuarantineBusyNotJailed(t *testing.T) {
 		t.Errorf("busy server: JailedTotal %d, Received %d", st.JailedTotal, st.Received)
 	}
 }
+
+// TestJailWatchVote runs the detector on made-up sequences of senders,
+// on a real socket whose queue is backlogged (a tiny buffer overflowed:
+// the kernel's drops rise) or not. Backlogged: a source with most of two
+// windows is jailed, also with a bare majority (60 %); a window of one
+// client's quiet spell followed by a flood jails the flood, not the
+// client; two sources half and half jail nobody. Not backlogged: nobody,
+// even a source alone.
+func TestJailWatchVote(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SO_MEMINFO is Linux's")
+	}
+	victim, flooder, other := netip.MustParseAddrPort("198.18.0.1:1000"), netip.MustParseAddrPort("198.18.0.2:2000"), netip.MustParseAddrPort("[fd18::3]:3000")
+	seq := func(parts ...any) []netip.AddrPort { // (sender, count)..., or a pattern func
+		var out []netip.AddrPort
+		for i := 0; i < len(parts); i += 2 {
+			for range parts[i+1].(int) {
+				out = append(out, parts[i].(netip.AddrPort))
+			}
+		}
+		return out
+	}
+	mix := func(n int, share float64, a, b netip.AddrPort) []netip.AddrPort {
+		var out []netip.AddrPort
+		acc := 0.0
+		for range n {
+			if acc += share; acc >= 1 {
+				acc--
+				out = append(out, a)
+			} else {
+				out = append(out, b)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name       string
+		backlogged bool
+		senders    []netip.AddrPort
+		want       []netip.AddrPort
+	}{
+		{"flood", true, seq(flooder, 3*jailWindow), []netip.AddrPort{flooder}},
+		{"quiet spell then flood", true, append(seq(victim, jailWindow*7/8), seq(flooder, 3*jailWindow)...), []netip.AddrPort{flooder}},
+		{"bare majority", true, mix(4*jailWindow, 0.6, flooder, other), []netip.AddrPort{flooder}},
+		{"half and half", true, mix(4*jailWindow, 0.5, flooder, other), nil},
+		{"alone, keeping up", false, seq(victim, 8*jailWindow), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Server{jailHold: time.Hour}
+			s.init()
+			socks := reusePortGroup(t, 1) // one socket: the test's datagrams all reach it
+			rc, _ := socks[0].SyscallConn()
+			g := newJailGroup(s, rc, 1, 0x9e3779b1)
+			defer g.close()
+			w, err := newJailWatch(g, rc, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.backlogged {
+				socks[0].SetReadBuffer(1) // the kernel's floor: a few datagrams fill it
+			}
+			to := socks[0].LocalAddr().(*net.UDPAddr).AddrPort()
+			c := dial(t, "udp4", to)
+			for i, src := range tc.senders {
+				if tc.backlogged && i%64 == 0 {
+					for range 64 { // keep the kernel dropping
+						c.Write(make([]byte, 512))
+					}
+				}
+				w.observe(src)
+			}
+			g.mu.Lock()
+			var got []netip.AddrPort
+			for _, cell := range g.cells {
+				for _, a := range []netip.AddrPort{victim, flooder, other} {
+					if jailKeyOf(a.Addr()) == cell.key {
+						got = append(got, a)
+					}
+				}
+			}
+			g.mu.Unlock()
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("jailed %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
