@@ -31,7 +31,9 @@ import (
 // picks a candidate, the next window counts the candidate's datagrams
 // exactly, and only then, once per window, does the worker ask the kernel
 // whether its socket is backlogged (SO_MEMINFO: receive drops rose, or
-// the queue holds more than 3/4 of its buffer). The watch runs before the
+// the queue holds more than 3/4 of its buffer); the candidate is jailed
+// when it held most of a window during which the socket stayed
+// backlogged. The watch runs before the
 // protocol, so garbage, bad tags and forged datagrams count as much as
 // valid DATA over its rate limit.
 
@@ -249,6 +251,7 @@ type jailWatch struct {
 	prev       jailKey // candidate of the last window, counted in this one
 	prevHits   int
 	drops      uint32 // the socket's drops at the last evaluation
+	backlogged bool   // the socket was backlogged at the last evaluation
 }
 
 func newJailWatch(g *jailGroup, rc syscall.RawConn, quarantine bool) (*jailWatch, error) {
@@ -285,10 +288,11 @@ func (w *jailWatch) observe(src netip.AddrPort) {
 
 // evaluate ends a window: the last window's candidate is heavy when it
 // sent more than half of this window's datagrams (a quarter on the
-// quarantine socket, which several jailed floods may share) while the
-// socket is backlogged. Two windows, not one: a window that spans a quiet
-// spell of one client and the first moments of a flood is the client's
-// by the vote, and the flood's by the next window's count.
+// quarantine socket, which several jailed floods may share), and it is
+// jailed when the socket was backlogged at both ends of this window.
+// Two windows and both ends: a window that begins in a quiet spell of one
+// client and ends in a flood's first moments is the client's by the vote
+// and by the count, but the socket was not backlogged when it began.
 func (w *jailWatch) evaluate() {
 	need := jailWindow / 2
 	if w.quarantine {
@@ -301,7 +305,8 @@ func (w *jailWatch) evaluate() {
 		backlogged = w.mem.drops != w.drops || w.mem.rmem >= w.mem.rcvbuf/4*3
 		w.drops = w.mem.drops
 	}
-	if heavy && backlogged {
+	if heavy && backlogged && w.backlogged {
 		w.g.heavy(k, w.quarantine)
 	}
+	w.backlogged = backlogged
 }
