@@ -454,3 +454,30 @@ func TestJailWatchVote(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkJailObserve is the detector's cost per datagram, the
+// evaluation (one getsockopt every jailWindow datagrams) included.
+func BenchmarkJailObserve(b *testing.B) {
+	if runtime.GOOS != "linux" {
+		b.Skip("SO_MEMINFO is Linux's")
+	}
+	s := &Server{jailHold: time.Hour}
+	s.init()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		b.Skip(err)
+	}
+	defer pc.Close()
+	rc, _ := pc.(*net.UDPConn).SyscallConn()
+	g := newJailGroup(s, rc, 1, 0x9e3779b1)
+	defer g.close()
+	w, err := newJailWatch(g, rc, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srcs := []netip.AddrPort{netip.MustParseAddrPort("198.18.0.1:1"), netip.MustParseAddrPort("198.18.0.2:2"), netip.MustParseAddrPort("[fd18::1]:3")}
+	b.ReportAllocs()
+	for i := range b.N {
+		w.observe(srcs[i%3])
+	}
+}
