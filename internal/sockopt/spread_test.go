@@ -172,7 +172,7 @@ func TestSpreadJailedVM(t *testing.T) {
 			{"7.0.18.198", 99},
 			{"fd18:0:0:7::1", 99},
 			{"fd18:0:1:5::1", 99}, // same second word of the /64
-			{"fd19:0:0:5::1", 99}, // same first word... almost
+			{"fd19:0:0:5::1", 99}, // another first word of the /64
 			{"::c612:7", 99},      // 198.18.0.7's bits in an IPv6 address
 		} {
 			src := addr(tc.src)
