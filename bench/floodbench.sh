@@ -11,18 +11,29 @@
 # it runs udpserver (default --rate-limit 10000/s), a victim (bench/floodbench
 # victim: one client.Client on 127.0.0.1, one message every 1/RATE s) and,
 # after WARMUP, the flooder (N datagrams); the victim stops TAIL after the
-# flood. It prints the victim's acked/sent, retransmissions, p50/p99/max and
-# the kernel's receive-queue drops of each server socket (/proc/net/udp),
-# "before" (--sockets 1 --no-cookies: the server as it was) and "after"
-# (--sockets SOCKETS: one queue per source by the CBPF program, cookies on),
-# interleaved over ROUNDS. In "after" the valid/garbage/badtag flooder is a
-# 127.0.0.x that the program puts on another socket than the victim's
-# (floodbench pick); one flooder in SOCKETS would share the victim's socket,
-# which is the "before" case for that victim.
+# flood. It prints the victim's acked/sent, retransmissions, p50/p99/max,
+# the kernel's receive-queue drops of each server socket (/proc/net/udp, in
+# inode order: the quarantine socket is the last one opened) and the
+# sources the server jailed, for each configuration of CONFIGS, interleaved
+# over ROUNDS:
+#
+#   single  --sockets 1 --no-cookies: the server before issue 14
+#   other   --sockets SOCKETS, quarantine off, the flooder on another socket
+#           than the victim's (3 hosts in 4 on a LAN)
+#   shared  --sockets SOCKETS, quarantine off, the flooder on the victim's
+#           socket (the worst case: 1 host in SOCKETS)
+#   jail    --sockets SOCKETS, quarantine on (the default), the flooder on
+#           the victim's socket
+#
+# The flooder's socket is chosen with floodbench pick and a fixed
+# --spread-multiplier (the server's default is a random one). The forged
+# flood carries the victim's own address, so it lands on the victim's
+# socket in every configuration.
 #
 # Usage: bench/floodbench.sh   (ROUNDS=3 N=200000 RATE=1000 SOCKETS=4
-#        CASES="valid garbage forged badtag" OUT=/tmp/floodbench
-#        AFTER_FLAGS="--cookie-rate 2000/s": more udpserver flags for "after")
+#        CASES="valid garbage forged badtag" CONFIGS="shared jail"
+#        OUT=/tmp/floodbench AFTER_FLAGS="...": more udpserver flags for
+#        the --sockets configurations)
 # Needs root (unshare -n; raw socket for the forged flood).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +42,8 @@ N=${N:-200000}
 RATE=${RATE:-1000}
 SOCKETS=${SOCKETS:-4}
 CASES=${CASES:-valid garbage forged badtag}
+CONFIGS=${CONFIGS:-shared jail}
+MUL=2654435761 # 0x9e3779b1
 WARMUP=${WARMUP:-0.5}
 TAIL=${TAIL:-0.5}
 OUT=${OUT:-/tmp/floodbench}
@@ -39,7 +52,7 @@ if [ -z "${FLOODBENCH_NS:-}" ]; then
 	go build -o "$OUT/udpserver" ./cmd/udpserver
 	go build -o "$OUT/udpcli" ./cmd/udpcli
 	go build -o "$OUT/floodbench" ./bench/floodbench
-	export FLOODBENCH_NS=1 OUT ROUNDS N RATE SOCKETS CASES WARMUP TAIL AFTER_FLAGS
+	export FLOODBENCH_NS=1 OUT ROUNDS N RATE SOCKETS CASES CONFIGS WARMUP TAIL AFTER_FLAGS
 	exec unshare -n "$0" "$@"
 fi
 ip link set lo up
@@ -54,17 +67,29 @@ drops() {
 	awk -v p=":$HEXPORT" 'NR > 1 && $2 ~ p"$" { printf "%s%s", sep, $13; sep = "," } END { print "" }' /proc/net/udp
 }
 
-run() { # run CASE before|after
+run() { # run CASE CONFIG
 	local c=$1 cfg=$2 flags=(--listen 127.0.0.1:$PORT --no-announce -q) vflags=() from
-	if [ "$cfg" = before ]; then
+	case $cfg in
+	single)
 		flags+=(--sockets 1 --no-cookies)
 		from=127.0.0.3
-	else
-		flags+=(--sockets "$SOCKETS")
+		;;
+	other | shared | jail)
+		flags+=(--sockets "$SOCKETS" --spread-multiplier $MUL)
 		# shellcheck disable=SC2206
 		flags+=(${AFTER_FLAGS:-})
-		from=$("$OUT/floodbench" pick -sockets "$SOCKETS" -avoid 127.0.0.1)
-	fi
+		if [ "$cfg" != jail ]; then flags+=(--no-quarantine); fi
+		if [ "$cfg" = other ]; then
+			from=$("$OUT/floodbench" pick -sockets "$SOCKETS" -mul $MUL -victim 127.0.0.1 -other)
+		else
+			from=$("$OUT/floodbench" pick -sockets "$SOCKETS" -mul $MUL -victim 127.0.0.1 -same)
+		fi
+		;;
+	*)
+		echo "unknown config $cfg" >&2
+		exit 2
+		;;
+	esac
 	if [ "$c" = badtag ]; then
 		flags+=(--key-file "$KEY")
 		vflags+=(-key-file "$KEY")
@@ -84,19 +109,23 @@ run() { # run CASE before|after
 	d=$(drops)
 	kill -TERM $srv
 	wait $srv || true
-	printf '%-8s %-6s | %s | %s | drops per socket %s\n' "$c" "$cfg" "$(cut -d' ' -f2- "$OUT/victim.out")" "${fl#flood $c: }" "$d"
+	local jailed
+	jailed=$(grep 'source jailed' "$OUT/server.err" | grep -o 'source=[^ ]*' | cut -d= -f2 | tr '\n' ' ' || true)
+	printf '%-8s %-6s | %s | %s | drops per socket %s | jailed %s\n' "$c" "$cfg" "$(cut -d' ' -f2- "$OUT/victim.out")" "${fl#flood $c: }" "$d" "$jailed"
 }
 
-echo "floodbench: $N datagrams per flood, victim at $RATE/s, after = --sockets $SOCKETS; $(nproc) CPUs; $(uname -r)"
+echo "floodbench: $N datagrams per flood, victim at $RATE/s, --sockets $SOCKETS; configs $CONFIGS; $(nproc) CPUs; $(uname -r)"
+read -ra cfgs <<<"$CONFIGS"
 for r in $(seq "$ROUNDS"); do
 	echo "# round $r"
 	for c in $CASES; do
-		if [ $((r % 2)) = 1 ]; then
-			run "$c" before
-			run "$c" after
-		else
-			run "$c" after
-			run "$c" before
+		order=("${cfgs[@]}")
+		if [ $((r % 2)) = 0 ]; then # every other round in reverse
+			order=()
+			for ((i = ${#cfgs[@]} - 1; i >= 0; i--)); do order+=("${cfgs[i]}"); done
 		fi
+		for cfg in "${order[@]}"; do
+			run "$c" "$cfg"
+		done
 	done
 done

@@ -27,10 +27,11 @@ type batchConn interface {
 
 // serveBatch is the read-handle-reply loop of one worker on a batchConn:
 // it reads up to BatchSize datagrams, runs process on each in order, and
-// sends all their replies at once. A reply thus waits for the handlers of
+// sends all their replies at once. jw, if any, watches the senders for a
+// flood (jail.go). A reply thus waits for the handlers of
 // the datagrams read after its request in the same batch; with a handler
 // that blocks, prefer BatchSize 1 and more Workers.
-func (s *Server) serveBatch(bc batchConn) error {
+func (s *Server) serveBatch(bc batchConn, jw *jailWatch) error {
 	defer s.wg.Done()
 	pkts := bc.packets()
 	bufs := make([][]byte, len(pkts))
@@ -49,6 +50,11 @@ func (s *Server) serveBatch(bc batchConn) error {
 			continue
 		}
 		backoff = 0
+		if jw != nil {
+			for i := range n {
+				jw.observe(pkts[i].remote)
+			}
+		}
 		for i := range n {
 			outs[i] = w.process(s.ctx, pkts[i], bufs[i])
 		}

@@ -68,19 +68,25 @@ func TestServeAllocs(t *testing.T) {
 		t.Skip("coverage instrumentation allocates")
 	}
 	for _, tc := range []struct {
-		name  string
-		bind  string
-		batch int
+		name    string
+		bind    string
+		batch   int
+		sockets int // with the flood detector of the quarantine (jail.go)
 	}{
-		{"batch", "127.0.0.1:0", 0},
-		{"batch-wildcard-pktinfo", "0.0.0.0:0", 0},
-		{"single", "127.0.0.1:0", 1},
+		{"batch", "127.0.0.1:0", 0, 1},
+		{"batch-wildcard-pktinfo", "0.0.0.0:0", 0, 1},
+		{"single", "127.0.0.1:0", 1, 1},
+		{"batch-quarantine", "127.0.0.1:0", 0, 2},
+		{"single-quarantine", "127.0.0.1:0", 1, 2},
 	} {
+		if tc.sockets > 1 && !batchSupported {
+			continue // SO_REUSEPORT groups are Linux's
+		}
 		t.Run(tc.name, func(t *testing.T) {
 			// A clock that moves 1 ms per datagram with a 256 ms window: the
 			// table settles at 256 entries, one expiring per insert.
 			var clock atomic.Int64
-			s := &Server{BatchSize: tc.batch, DedupEntries: 512, DedupWindow: 256 * time.Millisecond,
+			s := &Server{BatchSize: tc.batch, Sockets: tc.sockets, DedupEntries: 512, DedupWindow: 256 * time.Millisecond,
 				Handler: HandlerFunc(func(ctx context.Context, r *Request) error { return nil })}
 			s.clock = func() int64 { return clock.Add(int64(time.Millisecond)) }
 			addr := serve(t, s, "udp4", tc.bind)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,20 +60,23 @@ func BenchmarkServe(b *testing.B) {
 		batch    int // Server.BatchSize
 		mk       func([]byte, uint64) []byte
 		measure  bool // Server.MeasureHandlers, as with udpserver --metrics
+		sockets  int  // Server.Sockets: 2 with the quarantine's flood detector
 	}{
-		{"data-ack", "127.0.0.1:0", "127.0.0.1", 0, appendBenchData, false},
-		{"data-ack-nobatch", "127.0.0.1:0", "127.0.0.1", 1, appendBenchData, false},
-		{"data-ack-measure", "127.0.0.1:0", "127.0.0.1", 0, appendBenchData, true},
-		{"ping-pong", "127.0.0.1:0", "127.0.0.1", 0, appendBenchPing, false},
-		{"data-ack-wildcard-pktinfo", "0.0.0.0:0", "127.0.0.1", 0, appendBenchData, false},
-		{"data-ack-wildcard-pktinfo-nobatch", "0.0.0.0:0", "127.0.0.1", 1, appendBenchData, false},
+		{"data-ack", "127.0.0.1:0", "127.0.0.1", 0, appendBenchData, false, 0},
+		{"data-ack-nobatch", "127.0.0.1:0", "127.0.0.1", 1, appendBenchData, false, 0},
+		{"data-ack-measure", "127.0.0.1:0", "127.0.0.1", 0, appendBenchData, true, 0},
+		{"ping-pong", "127.0.0.1:0", "127.0.0.1", 0, appendBenchPing, false, 0},
+		{"data-ack-wildcard-pktinfo", "0.0.0.0:0", "127.0.0.1", 0, appendBenchData, false, 0},
+		{"data-ack-wildcard-pktinfo-nobatch", "0.0.0.0:0", "127.0.0.1", 1, appendBenchData, false, 0},
+		{"data-ack-sockets2", "127.0.0.1:0", "127.0.0.1", 0, appendBenchData, false, 2},
+		{"data-ack-sockets2-noquarantine", "127.0.0.1:0", "127.0.0.1", 0, appendBenchData, false, 2},
 	} {
 		for _, inflight := range []int{1, 64} {
 			b.Run(fmt.Sprintf("%s/inflight=%d", tc.name, inflight), func(b *testing.B) {
 				// Every DATA has a new ID; a 100 ms window keeps the table in
 				// its steady state (one entry expires per insert, ~30k live)
 				// instead of filling it and answering NACK busy.
-				s := &Server{BatchSize: tc.batch, MeasureHandlers: tc.measure, DedupWindow: 100 * time.Millisecond, DedupPerSource: 1 << 18,
+				s := &Server{BatchSize: tc.batch, Sockets: tc.sockets, DisableQuarantine: strings.HasSuffix(tc.name, "-noquarantine"), MeasureHandlers: tc.measure, DedupWindow: 100 * time.Millisecond, DedupPerSource: 1 << 18,
 					Handler: HandlerFunc(func(ctx context.Context, r *Request) error { return nil })}
 				pc, err := net.ListenPacket("udp4", tc.bind)
 				if err != nil {

@@ -109,8 +109,11 @@
 // datagrams forged with its address) while the server-wide CookieRate
 // lasts, or NACK "rate limited" once a second, and the rest is dropped.
 // Sockets > 1 gives each source host a kernel receive queue of its own
-// (sockets.go: a classic BPF program picks the socket by source
-// address), so one host's flood fills only its own queue. The rate-limit and
+// (sockets.go: a classic BPF program picks the socket by a hash of the
+// source address, with a random multiplier), so one host's flood fills
+// only its own queue; and one more socket, the quarantine socket
+// (jail.go, DisableQuarantine), takes a host found flooding, so that it
+// no longer shares its queue with the hosts the hash put with it. The rate-limit and
 // de-duplication tables have hard caps (RateSources, DedupEntries,
 // DedupPerSource, DedupPerHost), so memory stays bounded under any flood,
 // spoofed sources included; logs about single datagrams are rate-limited

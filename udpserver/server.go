@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/udpkit/udpkit/auth"
@@ -217,6 +218,27 @@ type Server struct {
 	// spread over every socket (and so does its flood). Default false.
 	SpreadByTuple bool
 
+	// DisableQuarantine turns off the quarantine socket. With Sockets > 1
+	// and the source-spreading program (no SpreadByTuple), the server
+	// opens one more socket on the address, and when a source (IPv4
+	// address, IPv6 /64) floods its socket (it sends most of that socket's
+	// datagrams while the socket cannot keep up: the kernel drops or its
+	// queue is almost full), the program is replaced by one that sends
+	// that source to the quarantine socket, where it is still served but
+	// no longer shares a queue with the hosts the hash put with it. It is
+	// released after 15 s without flooding; at most 64 sources are jailed
+	// at once (the one heavy least recently makes room). Stats.Jailed and
+	// JailedTotal count them; an info line is logged for each jail and
+	// release. Default false: the quarantine is on (SECURITY.md, "Floods").
+	DisableQuarantine bool
+
+	// SpreadMultiplier is the multiplier of the source-spreading hash
+	// (made odd). Default 0: a random one for each Serve, so that which
+	// socket (and so which hosts' queue) a host shares is not predictable
+	// from its address. Set it only to reproduce a placement, as
+	// bench/floodbench does.
+	SpreadMultiplier uint32
+
 	// RateLimit is how many datagrams a second each source may send
 	// (an IPv4 address, or the /64 prefix of an IPv6 address): DATA, PING
 	// and raw text. It is checked before de-duplication and the handler,
@@ -298,6 +320,10 @@ type Server struct {
 	cancel context.CancelFunc
 
 	logRead logLimiter // failed reads (readFailed), besides the kinds above
+	logJail logLimiter // sources jailed and released (jail.go)
+
+	jailHold time.Duration // test hook: how long a source stays jailed (defaultJailHold)
+	jails    []*jailGroup  // every group's jail, under mu
 
 	mu       sync.Mutex
 	conns    map[net.PacketConn]conn // each socket and its I/O layer
@@ -468,20 +494,28 @@ func (s *Server) Serve(pc net.PacketConn) error {
 		return s.cfg.err
 	}
 	pcs := []net.PacketConn{pc}
+	var jail *jailGroup
 	if s.cfg.sockets > 1 {
-		more, err := s.reusePortSiblings(pc)
+		more, g, err := s.reusePortSiblings(pc)
 		if err != nil {
 			pc.Close()
 			return err
 		}
-		pcs = append(pcs, more...)
+		pcs, jail = append(pcs, more...), g
 	}
 	if len(pcs) == 1 {
-		return s.serve(pc)
+		return s.serve(pc, nil, false)
+	}
+	if jail != nil {
+		s.mu.Lock()
+		s.jails = append(s.jails, jail)
+		s.mu.Unlock()
+		defer jail.close()
 	}
 	errs := make(chan error, len(pcs))
-	for _, pc := range pcs {
-		go func() { errs <- s.serve(pc) }()
+	for i, pc := range pcs {
+		quarantine := jail != nil && i == len(pcs)-1
+		go func() { errs <- s.serve(pc, jail, quarantine) }()
 	}
 	var err error
 	for range pcs {
@@ -499,8 +533,9 @@ func (s *Server) Serve(pc net.PacketConn) error {
 	return err
 }
 
-// serve serves one socket with Workers workers.
-func (s *Server) serve(pc net.PacketConn) error {
+// serve serves one socket with Workers workers. With a jail, each worker
+// watches for flooding sources (quarantine: pc is the jail's socket).
+func (s *Server) serve(pc net.PacketConn, jail *jailGroup, quarantine bool) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -514,13 +549,14 @@ func (s *Server) serve(pc net.PacketConn) error {
 
 	q := newReplyQueue(s, c)
 	worker := func() error {
+		jw := s.watch(pc, jail, quarantine)
 		if bc := newBatchConn(c, s.cfg.batchSize, s.cfg.maxDatagram); bc != nil {
 			for _, p := range bc.packets() {
 				p.c, p.rq = c, q
 			}
-			return s.serveBatch(bc)
+			return s.serveBatch(bc, jw)
 		}
-		return s.serveWorker(c, q)
+		return s.serveWorker(c, q, jw)
 	}
 	errs := make(chan error, s.cfg.workers)
 	for range s.cfg.workers - 1 {
@@ -546,7 +582,7 @@ func (s *Server) serve(pc net.PacketConn) error {
 }
 
 // serveWorker is one read-handle-reply loop on c.
-func (s *Server) serveWorker(c conn, q *replyQueue) error {
+func (s *Server) serveWorker(c conn, q *replyQueue, jw *jailWatch) error {
 	defer s.wg.Done()
 	p := newPacket(s.cfg.maxDatagram)
 	p.c, p.rq = c, q
@@ -562,6 +598,9 @@ func (s *Server) serveWorker(c conn, q *replyQueue) error {
 			continue
 		}
 		backoff = 0
+		if jw != nil {
+			jw.observe(p.remote)
+		}
 		out := w.process(s.ctx, p, reply)
 		w.done()
 		if out == nil {
@@ -572,6 +611,28 @@ func (s *Server) serveWorker(c conn, q *replyQueue) error {
 			s.logLimited(&s.logWrite, slog.LevelWarn, "udpserver: write failed", "to", p.remote, "err", err)
 		}
 	}
+}
+
+// watch returns a worker's flood detector for pc, nil without a jail (or
+// when the kernel does not report pc's queue: the worker then serves
+// without one, and says so).
+func (s *Server) watch(pc net.PacketConn, jail *jailGroup, quarantine bool) *jailWatch {
+	if jail == nil {
+		return nil
+	}
+	var jw *jailWatch
+	sc, ok := pc.(syscall.Conn)
+	err := fmt.Errorf("udpserver: quarantine: %T has no file descriptor", pc)
+	if ok {
+		var rc syscall.RawConn
+		if rc, err = sc.SyscallConn(); err == nil {
+			jw, err = newJailWatch(jail, rc, quarantine)
+		}
+	}
+	if err != nil {
+		s.log.Warn("udpserver: this socket's worker will not detect floods", "err", err)
+	}
+	return jw
 }
 
 // readBackoff is how long a worker waits after a failed read: the one

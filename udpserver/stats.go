@@ -77,6 +77,10 @@ type Stats struct {
 	DedupOverShare uint64 // NACK busy: the sender held DedupPerSource exchanges
 	DedupOverHost  uint64 // NACK busy: the sender's host held DedupPerHost exchanges
 
+	// The quarantine socket (Server.DisableQuarantine).
+	Jailed      int    // sources served on a quarantine socket now
+	JailedTotal uint64 // sources jailed since the start (a source jailed twice counts twice)
+
 	Dropped uint64 // datagrams dropped unanswered on purpose: InProgress, Empty, RawDropped, Malformed, the authentication failures, oversized non-DATA (any oversized datagram with Keys) and RateLimited without a NACK
 
 	ReadErrors  uint64 // socket read errors other than closing
@@ -149,6 +153,13 @@ func (s *Server) Stats() Stats {
 	if s.recv != nil {
 		st.AuthSenders = s.recv.Senders()
 	}
+	s.mu.Lock()
+	for _, g := range s.jails {
+		n, total := g.counts()
+		st.Jailed += n
+		st.JailedTotal += total
+	}
+	s.mu.Unlock()
 	d := s.dedup.counts()
 	st.DedupEntries, st.DedupBytes, st.DedupExpired = d.entries, d.bytes, d.expired
 	st.DedupFull, st.DedupOverShare, st.DedupOverHost = d.full, d.overPort, d.overHost

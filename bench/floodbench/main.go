@@ -7,7 +7,7 @@
 //
 //	floodbench flood  -mode valid|garbage|forged|badtag -n 200000 -to 127.0.0.1:9797 -from 127.0.0.3 [-victim 127.0.0.1] [-key-file F]
 //	floodbench victim -to 127.0.0.1:9797 -rate 1000 -for 3s [-key-file F]
-//	floodbench pick   -sockets N -avoid 127.0.0.1
+//	floodbench pick   -sockets N -mul M -victim 127.0.0.1 -same|-other
 package main
 
 import (
@@ -55,21 +55,28 @@ func main() {
 }
 
 // pick prints a loopback address (127.0.0.3 and up) whose datagrams the
-// source-spreading program puts on another socket than avoid's: the
-// flooder of the "after" runs is a host that does not share the victim's
-// socket (one in N would; that case is the one-socket case).
+// source-spreading program with multiplier mul (udpserver
+// --spread-multiplier) puts on the victim's socket (-same: the worst
+// case, one host in N shares it) or on another one (-other).
 func pick(args []string) error {
 	fs := flag.NewFlagSet("pick", flag.ExitOnError)
 	n := fs.Int("sockets", 1, "sockets")
-	avoid := fs.String("avoid", "127.0.0.1", "the victim's address")
+	mul := fs.Uint("mul", 0x9e3779b1, "the server's --spread-multiplier")
+	victim := fs.String("victim", "127.0.0.1", "the victim's address")
+	same := fs.Bool("same", false, "an address on the victim's socket")
+	other := fs.Bool("other", false, "an address on another socket than the victim's")
 	fs.Parse(args)
-	a, err := netip.ParseAddr(*avoid)
+	a, err := netip.ParseAddr(*victim)
 	if err != nil {
 		return err
 	}
+	if *same == *other {
+		return fmt.Errorf("pick: one of -same and -other")
+	}
+	sp := sockopt.Spread{Sockets: *n, Mul: uint32(*mul) | 1}
 	for i := 3; i < 255; i++ {
 		c := netip.AddrFrom4([4]byte{127, 0, 0, byte(i)})
-		if *n == 1 || sockopt.SourceIndex(c, *n) != sockopt.SourceIndex(a, *n) {
+		if (sp.Index(c) == sp.Index(a)) == *same {
 			fmt.Println(c)
 			return nil
 		}

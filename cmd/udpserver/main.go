@@ -139,6 +139,8 @@ type options struct {
 	batch           int     // udpserver.Server.BatchSize
 	sockets         int     // udpserver.Server.Sockets
 	spreadByTuple   bool    // udpserver.Server.SpreadByTuple
+	noQuarantine    bool    // udpserver.Server.DisableQuarantine
+	spreadMul       uint    // udpserver.Server.SpreadMultiplier
 	noCookies       bool    // udpserver.Server.DisableCookies
 	cookieRate      float64 // udpserver.Server.CookieRate
 	rateLimit       float64 // udpserver.Server.RateLimit, datagrams/s per source IP
@@ -250,16 +252,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	s := &udpserver.Server{
-		Logger:         log,
-		DisableRaw:     opts.noRaw,
-		MaxDatagram:    opts.maxSize,
-		BatchSize:      opts.batch,
-		Sockets:        opts.sockets,
-		SpreadByTuple:  opts.spreadByTuple,
-		DisableCookies: opts.noCookies,
-		CookieRate:     opts.cookieRate,
-		RateLimit:      opts.rateLimit,
-		RateBurst:      opts.rateBurst,
+		Logger:            log,
+		DisableRaw:        opts.noRaw,
+		MaxDatagram:       opts.maxSize,
+		BatchSize:         opts.batch,
+		Sockets:           opts.sockets,
+		SpreadByTuple:     opts.spreadByTuple,
+		DisableQuarantine: opts.noQuarantine,
+		SpreadMultiplier:  uint32(opts.spreadMul),
+		DisableCookies:    opts.noCookies,
+		CookieRate:        opts.cookieRate,
+		RateLimit:         opts.rateLimit,
+		RateBurst:         opts.rateBurst,
 		// Handler latency for udpkit_handler_duration_seconds: one clock
 		// read per message, paid only when someone is watching.
 		MeasureHandlers: opts.metrics != "",
@@ -380,7 +384,9 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	fs.StringVar(&o.logFormat, "log-format", "text", "log `format` on stderr: text or json")
 	shutdownTimeout := cliflag.Seconds(fs, "shutdown-timeout", "", 5*time.Second, "how long running handlers may take to finish after SIGINT, SIGTERM or SIGHUP, in seconds (5) or a duration (500ms)")
 	fs.IntVar(&o.batch, "batch", 0, "datagrams read (recvmmsg) and replies sent (sendmmsg) per system call on Linux; 0 means 64, 1 turns batching off")
-	fs.IntVar(&o.sockets, "sockets", 4, "`N` sockets per listen address with SO_REUSEPORT (Linux), each with its own kernel queue and worker; a classic BPF program picks the socket by source IP (IPv6: /64), so one host's flood fills only its own socket's queue and shares it with 1 in N other hosts (SECURITY.md); 1 for a single queue")
+	fs.IntVar(&o.sockets, "sockets", 4, "`N` sockets per listen address with SO_REUSEPORT (Linux), each with its own kernel queue and worker; a classic BPF program picks the socket by source IP (IPv6: /64), so one host's flood fills only its own socket's queue, shared with 1 in N other hosts until the host is moved to the quarantine socket (see --no-quarantine; SECURITY.md); 1 for a single queue")
+	fs.BoolVar(&o.noQuarantine, "no-quarantine", false, "with --sockets: no quarantine socket; by default one more socket serves the sources found flooding (each IPv4 address or IPv6 /64 that sends most of its socket's datagrams while that socket cannot keep up), so that they no longer share a queue with the hosts the hash put with them (SECURITY.md)")
+	fs.UintVar(&o.spreadMul, "spread-multiplier", 0, "with --sockets: the `M`ultiplier of the source hash (made odd); 0, the default, draws a random one at start so that which hosts share a socket is not predictable; set it only to reproduce a placement (bench/floodbench.sh)")
 	fs.BoolVar(&o.spreadByTuple, "spread-by-tuple", false, "with --sockets: let the kernel pick the socket by a hash of addresses and ports instead of by source IP (one host's ports then spread over every socket, and so does its flood)")
 	fs.BoolVar(&o.noCookies, "no-cookies", false, "never answer DATA over --rate-limit with a cookie (return-routability check; without --key-file only): datagrams forged with a client's address can then lock it out")
 	cookieRate := fs.String("cookie-rate", strconv.Itoa(udpserver.DefaultCookieRate)+"/s", "cookie NACKs a second at most, all sources together (`N/s` or N)")
@@ -438,6 +444,9 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	}
 	if o.batch < 0 || o.batch > 1024 {
 		return o, fmt.Errorf("invalid --batch %d: want 0 to 1024", o.batch)
+	}
+	if o.spreadMul > 1<<32-1 {
+		return o, fmt.Errorf("invalid --spread-multiplier %d: want 0 to %d", o.spreadMul, uint32(1<<32-1))
 	}
 	if o.sockets < 1 || o.sockets > 1024 {
 		return o, fmt.Errorf("invalid --sockets %d: want 1 to 1024", o.sockets)

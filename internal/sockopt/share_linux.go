@@ -70,7 +70,7 @@ func MulticastAll(c syscall.RawConn, v6, on bool) error {
 // ReusePort sets SO_REUSEPORT, before or after bind: sockets of one user
 // bound to one address and port with it form a group over which the
 // kernel spreads incoming datagrams (by a hash of the 4-tuple, or by the
-// program AttachReusePortCBPF attaches).
+// program AttachReusePortCBPF attaches (or replaces)).
 func ReusePort(c syscall.RawConn) error {
 	return setInt(c, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
 }
@@ -104,12 +104,12 @@ func SetV6Only(c syscall.RawConn, on bool) error {
 	return setInt(c, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v)
 }
 
-// AttachReusePortCBPF attaches a classic BPF program to the SO_REUSEPORT
+// AttachReusePortCBPF attaches (or replaces) a classic BPF program to the SO_REUSEPORT
 // group of the socket (SO_ATTACH_REUSEPORT_CBPF): it then picks, for every
 // datagram, the index of the group's socket that receives it, in the order
 // the sockets were bound (an index past the last socket falls back to the
 // kernel's hash). One socket of the group is enough; the program serves
-// them all. See SpreadSources.
+// them all, and attaching another replaces it. See Spread.
 func AttachReusePortCBPF(c syscall.RawConn, prog []bpf.RawInstruction) error {
 	if len(prog) == 0 || len(prog) > 4096 {
 		return fmt.Errorf("sockopt: SO_ATTACH_REUSEPORT_CBPF: %d instructions, want 1 to 4096", len(prog))

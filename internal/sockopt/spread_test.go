@@ -25,9 +25,18 @@ func ipHeader(src netip.Addr) []byte {
 	return h
 }
 
+// testMul is the hash multiplier of the table tests (any odd one works:
+// the server draws one at random).
+const testMul = 0x9e3779b1
+
 func runSpread(t *testing.T, n int, src netip.Addr) int {
 	t.Helper()
-	prog, err := spreadProgram(n, 0)
+	return runProgram(t, Spread{Sockets: n, Mul: testMul}, src)
+}
+
+func runProgram(t *testing.T, sp Spread, src netip.Addr) int {
+	t.Helper()
+	prog, err := sp.program(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +44,7 @@ func runSpread(t *testing.T, n int, src netip.Addr) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	i, err := vm.Run(ipHeader(src))
+	i, err := vm.Run(ipHeader(src.Unmap()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,8 +82,8 @@ func TestSpreadSourcesVM(t *testing.T) {
 					t.Fatalf("source %v: index %d out of [0, %d)", tc.other(i), k, tc.n)
 				}
 				hits[k]++
-				if g := SourceIndex(tc.other(i), tc.n); g != k {
-					t.Fatalf("source %v: SourceIndex %d, the program %d", tc.other(i), g, k)
+				if g := (Spread{Sockets: tc.n, Mul: testMul}).Index(tc.other(i)); g != k {
+					t.Fatalf("source %v: Index %d, the program %d", tc.other(i), g, k)
 				}
 			}
 			for k, h := range hits {
@@ -104,13 +113,115 @@ func v6(i int) netip.Addr {
 	return netip.AddrFrom16(a)
 }
 
-func TestSpreadSourcesRange(t *testing.T) {
-	for _, n := range []int{0, -1, 1<<16 + 1} {
-		if _, err := SpreadSources(n); err == nil {
-			t.Errorf("SpreadSources(%d) succeeded", n)
+func TestSpreadRange(t *testing.T) {
+	many := make([]netip.Addr, MaxJailed+1)
+	for i := range many {
+		many[i] = v4(i)
+	}
+	for _, sp := range []Spread{
+		{Sockets: 0, Mul: testMul},
+		{Sockets: -1, Mul: testMul},
+		{Sockets: 1 << 16, Mul: testMul},
+		{Sockets: 4, Mul: 2},
+		{Sockets: 4, Mul: testMul, Jailed: many},
+		{Sockets: 4, Mul: testMul, Jailed: []netip.Addr{{}}},
+	} {
+		if _, err := sp.Program(); err == nil {
+			t.Errorf("Spread{%d, %#x, %d jailed}.Program() succeeded", sp.Sockets, sp.Mul, len(sp.Jailed))
 		}
 	}
-	if p, err := SpreadSources(4); err != nil || len(p) == 0 {
-		t.Fatalf("SpreadSources(4) = %d instructions, %v", len(p), err)
+	if p, err := (Spread{Sockets: 4, Mul: testMul, Jailed: many[:MaxJailed]}).Program(); err != nil || len(p) == 0 {
+		t.Fatalf("Program() = %d instructions, %v", len(p), err)
+	}
+	for range 100 {
+		if m := RandomMultiplier(); m&1 == 0 || m>>31 == 0 {
+			t.Fatalf("RandomMultiplier() = %#x: want odd, top bit set", m)
+		}
+	}
+}
+
+// TestSpreadJailedVM: jailed sources (IPv4, IPv4-mapped, IPv6 /64s) go to
+// the quarantine socket, index Sockets; everyone else is hashed as
+// without a jail (the same index), and an address next to a jailed one
+// (same first 32 bits of a /64, other /64, other IPv4) is not jailed.
+func TestSpreadJailedVM(t *testing.T) {
+	addr := netip.MustParseAddr
+	const n = 4
+	jailed := []netip.Addr{
+		addr("198.18.0.7"),
+		addr("::ffff:198.18.0.9"),       // v4-mapped: jails 198.18.0.9
+		addr("fd18:0:0:5::1"),           // jails fd18:0:0:5::/64
+		addr("fd18:0:0:6:aaaa::1%eth0"), // zone ignored
+	}
+	for _, nj := range []int{0, 1, 2, 3, 4} {
+		sp := Spread{Sockets: n, Mul: testMul, Jailed: jailed[:nj]}
+		free := Spread{Sockets: n, Mul: testMul}
+		for _, tc := range []struct {
+			src  string
+			jail int // jailed when nj > jail
+		}{
+			{"198.18.0.7", 0},
+			{"::ffff:198.18.0.7", 0},
+			{"198.18.0.9", 1},
+			{"::ffff:198.18.0.9", 1},
+			{"fd18:0:0:5::1", 2},
+			{"fd18:0:0:5:ffff:ffff:ffff:ffff", 2},
+			{"fd18:0:0:6::2", 3},
+			{"198.18.0.8", 99},
+			{"198.18.1.7", 99},
+			{"7.0.18.198", 99},
+			{"fd18:0:0:7::1", 99},
+			{"fd18:0:1:5::1", 99}, // same second word of the /64
+			{"fd19:0:0:5::1", 99}, // another first word of the /64
+			{"::c612:7", 99},      // 198.18.0.7's bits in an IPv6 address
+		} {
+			src := addr(tc.src)
+			got := runProgram(t, sp, src)
+			want := free.Index(src)
+			if nj > tc.jail {
+				want = n
+			}
+			if got != want {
+				t.Errorf("%d jailed: %s on socket %d, want %d", nj, tc.src, got, want)
+			}
+			if g := sp.Index(src); g != got {
+				t.Errorf("%d jailed: %s: Index %d, the program %d", nj, tc.src, g, got)
+			}
+		}
+	}
+	// A full jail: every jailed source found, the rest hashed.
+	var full []netip.Addr
+	for i := range MaxJailed / 2 {
+		full = append(full, v4(2*i), v6(2*i))
+	}
+	sp := Spread{Sockets: n, Mul: testMul, Jailed: full}
+	for i := range MaxJailed + 8 {
+		for _, src := range []netip.Addr{v4(i), v6(i)} {
+			want := (Spread{Sockets: n, Mul: testMul}).Index(src)
+			if i%2 == 0 && i < MaxJailed {
+				want = n
+			}
+			if got := runProgram(t, sp, src); got != want {
+				t.Errorf("full jail: %v on socket %d, want %d", src, got, want)
+			}
+		}
+	}
+}
+
+// TestSpreadMultiplier: another multiplier puts hosts on other sockets
+// (the point of drawing it at random), still evenly.
+func TestSpreadMultiplier(t *testing.T) {
+	const n, sources = 4, 4096
+	a, b := Spread{Sockets: n, Mul: testMul}, Spread{Sockets: n, Mul: 0xc2b2ae35}
+	moved := 0
+	for i := range sources {
+		ia, ib := runProgram(t, a, v4(i)), runProgram(t, b, v4(i))
+		if ia != ib {
+			moved++
+		}
+	}
+	// Independent placements agree for 1 in n hosts.
+	if want := sources * (n - 1) / n; moved < want*3/4 {
+		t.Errorf("%d of %d hosts changed socket with the multiplier, want about %d", moved, sources, want)
 	}
 }

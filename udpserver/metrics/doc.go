@@ -18,6 +18,7 @@
 //	udpkit_duplicates_total, udpkit_pongs_sent_total
 //	udpkit_datagrams_dropped_total{reason}
 //	udpkit_rate_limited_datagrams_total, udpkit_rate_limit_sources, udpkit_rate_limit_sources_evicted_total
+//	udpkit_quarantined_sources, udpkit_quarantined_sources_total
 //	udpkit_cookies_total{event}: sent, valid, invalid
 //	udpkit_dedup_entries, udpkit_dedup_bytes, udpkit_dedup_expired_total, udpkit_dedup_busy_total{cause}
 //	udpkit_socket_read_errors_total, udpkit_socket_write_errors_total

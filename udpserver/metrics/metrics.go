@@ -51,6 +51,8 @@ var (
 	dRateLimited = desc("rate_limited_datagrams_total", "Datagrams over their source's rate limit (one NACK a second per source, the rest dropped).")
 	dRateSources = desc("rate_limit_sources", "Sources in the rate-limit table.")
 	dRateEvicted = desc("rate_limit_sources_evicted_total", "Sources forgotten because the rate-limit table was full.")
+	dJailed      = desc("quarantined_sources", "Sources (IPv4 addresses, IPv6 /64s) served on a quarantine socket now, found flooding their own socket.")
+	dJailedTotal = desc("quarantined_sources_total", "Sources jailed on a quarantine socket since the start (a source jailed twice counts twice).")
 	dCookies     = desc("cookies_total", "Cookies (return-routability check, no keys): cookie NACKs sent, and DATA that echoed a valid or an invalid cookie.", "event")
 	dDedup       = desc("dedup_entries", "Exchanges in the de-duplication table.")
 	dDedupBytes  = desc("dedup_bytes", "Memory the de-duplication table holds, in bytes.")
@@ -69,7 +71,7 @@ var (
 // Describe sends the descriptors of every metric the Collector reports.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{dReceived, dHandled, dHandlerErr, dPanics, dHandlerTime, dAcked,
-		dNacked, dDuplicates, dPongs, dDropped, dRateLimited, dRateSources, dRateEvicted, dCookies, dDedup,
+		dNacked, dDuplicates, dPongs, dDropped, dRateLimited, dRateSources, dRateEvicted, dJailed, dJailedTotal, dCookies, dDedup,
 		dDedupBytes, dDedupExpire, dBusy, dReadErrors, dWriteErrors, dSocketDrops, dBuildInfo} {
 		ch <- d
 	}
@@ -141,6 +143,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dRateLimited, st.RateLimited)
 	gauge(dRateSources, st.RateSources)
 	counter(dRateEvicted, st.RateEvicted)
+	gauge(dJailed, st.Jailed)
+	counter(dJailedTotal, st.JailedTotal)
 	counter(dCookies, st.Cookies, "sent")
 	counter(dCookies, st.CookieValid, "valid")
 	counter(dCookies, st.CookieInvalid, "invalid")

@@ -1,0 +1,312 @@
+package udpserver
+
+import (
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/udpkit/udpkit/internal/sockopt"
+)
+
+// The quarantine socket (Server.DisableQuarantine, SECURITY.md "Floods").
+//
+// The source-spreading program (sockets.go) puts each host on one of the
+// Sockets sockets by a hash of its address, so a flooding host fills only
+// its own socket's queue: but it shares that queue with one host in
+// Sockets. So the group has one more socket, the quarantine socket, and
+// every worker watches the sources it reads: when one source holds most
+// of a socket's datagrams while that socket cannot keep up, the source is
+// jailed: the group's program is replaced by one that sends it (by the
+// same key the program hashes: IPv4 address, IPv6 /64) to the quarantine
+// socket and hashes everyone else as before. The jailed source is still
+// served, by the quarantine socket's workers; it only no longer shares a
+// queue with anyone. It is released after jailHold without being heavy.
+//
+// Detection costs a few integer operations per datagram and nothing else:
+// a Boyer–Moore majority vote over each window of jailWindow datagrams
+// picks a candidate, the next window counts the candidate's datagrams
+// exactly, and only then, once per window, does the worker ask the kernel
+// whether its socket is backlogged (SO_MEMINFO: receive drops rose, or
+// the queue holds more than 3/4 of its buffer); the candidate is jailed
+// when it held most of a window during which the socket stayed
+// backlogged. The watch runs before the
+// protocol, so garbage, bad tags and forged datagrams count as much as
+// valid DATA over its rate limit.
+
+// jailWindow is how many datagrams a worker reads between two
+// evaluations: a flood is jailed after two windows (a few ms), and
+// an evaluation costs one getsockopt (about 1 µs: 4 ns a datagram).
+const jailWindow = 256
+
+// defaultJailHold is how long a jailed source stays jailed after it was
+// last seen heavy.
+const defaultJailHold = 15 * time.Second
+
+// maxJailed bounds the jail: past it, the source heavy least recently is
+// released to make room.
+const maxJailed = sockopt.MaxJailed
+
+// jailKey is a source as the program keys it, in two words: an IPv4
+// address (plain or IPv4-mapped) is {0, 0xffff<<32 | address}, an IPv6
+// address's /64 is {prefix, 0}. Comparable and computed without
+// allocating, for the per-datagram path.
+type jailKey struct{ hi, lo uint64 }
+
+func jailKeyOf(a netip.Addr) jailKey {
+	b := a.As16() // IPv4 as IPv4-mapped
+	hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+	if hi == 0 && lo>>32 == 0xffff {
+		return jailKey{0, lo}
+	}
+	return jailKey{hi, 0}
+}
+
+// addr is the key as an address: the IPv4 address or the /64's first one.
+func (k jailKey) addr() netip.Addr {
+	if k.hi == 0 && k.lo>>32 == 0xffff {
+		return netip.AddrFrom4([4]byte{byte(k.lo >> 24), byte(k.lo >> 16), byte(k.lo >> 8), byte(k.lo)})
+	}
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], k.hi)
+	return netip.AddrFrom16(b)
+}
+
+// String names the source in logs: an IPv4 address or an IPv6 /64.
+func (k jailKey) String() string {
+	a := k.addr()
+	if a.Is4() {
+		return a.String()
+	}
+	return netip.PrefixFrom(a, 64).String()
+}
+
+// jailGroup is the jail of one SO_REUSEPORT group: its program's hash
+// (Sockets sockets, multiplier) and the jailed sources.
+type jailGroup struct {
+	s       *Server
+	rc      syscall.RawConn // a socket of the group, to attach programs through
+	sockets int             // hashed sockets; the quarantine socket is index sockets
+	mul     uint32
+	hold    int64 // ns
+
+	mu     sync.Mutex
+	cells  []jailCell
+	total  uint64 // sources jailed since the start
+	timer  *time.Timer
+	closed bool
+}
+
+// jailCell is one jailed source.
+type jailCell struct {
+	key   jailKey
+	since int64 // jailed at, server clock
+	heavy int64 // last seen heavy, server clock
+}
+
+func newJailGroup(s *Server, rc syscall.RawConn, sockets int, mul uint32) *jailGroup {
+	hold := s.jailHold
+	if hold == 0 {
+		hold = defaultJailHold
+	}
+	return &jailGroup{s: s, rc: rc, sockets: sockets, mul: mul, hold: int64(hold)}
+}
+
+// spread is the group's program description with the jail as it is now.
+// Called with mu held.
+func (g *jailGroup) spread() sockopt.Spread {
+	sp := sockopt.Spread{Sockets: g.sockets, Mul: g.mul}
+	for _, c := range g.cells {
+		sp.Jailed = append(sp.Jailed, c.key.addr())
+	}
+	return sp
+}
+
+// attach replaces the group's program with one for the jail as it is now.
+// Called with mu held.
+func (g *jailGroup) attach() error {
+	prog, err := g.spread().Program()
+	if err != nil {
+		return err
+	}
+	return sockopt.AttachReusePortCBPF(g.rc, prog)
+}
+
+// heavy is a worker's verdict: k held most of the datagrams of a
+// backlogged socket (quarantine: of the quarantine socket). A jailed k is
+// kept jailed; another is jailed, unless it was read on the quarantine
+// socket (a datagram queued there before its release).
+func (g *jailGroup) heavy(k jailKey, quarantine bool) {
+	now := g.s.now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return
+	}
+	for i := range g.cells {
+		if g.cells[i].key == k {
+			g.cells[i].heavy = now
+			return
+		}
+	}
+	if quarantine {
+		return
+	}
+	if len(g.cells) == maxJailed {
+		old := 0
+		for i, c := range g.cells {
+			if c.heavy < g.cells[old].heavy {
+				old = i
+			}
+		}
+		g.release(old, now, "jail full")
+	}
+	g.cells = append(g.cells, jailCell{key: k, since: now, heavy: now})
+	if err := g.attach(); err != nil {
+		g.cells = g.cells[:len(g.cells)-1]
+		g.s.logLimited(&g.s.logJail, slog.LevelWarn, "udpserver: cannot jail a flooding source", "source", k.String(), "err", err)
+		return
+	}
+	g.total++
+	g.s.logLimited(&g.s.logJail, slog.LevelInfo, "udpserver: source jailed: it floods its socket; it is served on the quarantine socket now",
+		"source", k.String(), "jailed", len(g.cells))
+	if g.timer == nil {
+		g.timer = time.AfterFunc(time.Duration(g.hold), g.sweep)
+	} else if len(g.cells) == 1 {
+		g.timer.Reset(time.Duration(g.hold))
+	}
+}
+
+// release removes cell i (the caller attaches the new program).
+func (g *jailGroup) release(i int, now int64, why string) {
+	c := g.cells[i]
+	g.cells = append(g.cells[:i], g.cells[i+1:]...)
+	g.s.logLimited(&g.s.logJail, slog.LevelInfo, "udpserver: source released from the quarantine socket",
+		"source", c.key.String(), "why", why, "jailed_for", time.Duration(now-c.since).Round(time.Millisecond))
+}
+
+// sweep releases the sources not heavy for hold and sets the timer for
+// the next one due.
+func (g *jailGroup) sweep() {
+	now := g.s.now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return
+	}
+	released := false
+	next := int64(-1)
+	for i := 0; i < len(g.cells); {
+		due := g.cells[i].heavy + g.hold
+		if due <= now {
+			g.release(i, now, "no longer heavy")
+			released = true
+			continue
+		}
+		if next < 0 || due < next {
+			next = due
+		}
+		i++
+	}
+	if released {
+		if err := g.attach(); err != nil {
+			g.s.logLimited(&g.s.logJail, slog.LevelWarn, "udpserver: cannot release jailed sources", "err", err)
+		}
+	}
+	if next >= 0 {
+		g.timer.Reset(time.Duration(next - now))
+	}
+}
+
+// counts returns the sources jailed now and since the start.
+func (g *jailGroup) counts() (now int, total uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.cells), g.total
+}
+
+// close stops the release timer; the group's sockets are closing.
+func (g *jailGroup) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
+	g.cells = nil
+	if g.timer != nil {
+		g.timer.Stop()
+	}
+}
+
+// jailWatch is one worker's detector (see the top of the file). It is
+// owned by its worker: no locks.
+type jailWatch struct {
+	g          *jailGroup
+	quarantine bool     // the worker serves the quarantine socket
+	mem        *memInfo // the socket's receive queue (jail_linux.go)
+	n          int      // datagrams in this window
+	cand       jailKey  // Boyer–Moore candidate of this window
+	votes      int
+	prev       jailKey // candidate of the last window, counted in this one
+	prevHits   int
+	drops      uint32 // the socket's drops at the last evaluation
+	backlogged bool   // the socket was backlogged at the last evaluation
+}
+
+func newJailWatch(g *jailGroup, rc syscall.RawConn, quarantine bool) (*jailWatch, error) {
+	m, err := newMemInfo(rc)
+	if err != nil {
+		return nil, fmt.Errorf("udpserver: quarantine: %w", err)
+	}
+	w := &jailWatch{g: g, quarantine: quarantine, mem: m}
+	if m.read() {
+		w.drops = m.drops
+	}
+	return w, nil
+}
+
+// observe counts one datagram from src: a few integer operations, and
+// once per window an evaluation.
+func (w *jailWatch) observe(src netip.AddrPort) {
+	k := jailKeyOf(src.Addr())
+	if k == w.prev {
+		w.prevHits++
+	}
+	switch {
+	case w.votes == 0:
+		w.cand, w.votes = k, 1
+	case k == w.cand:
+		w.votes++
+	default:
+		w.votes--
+	}
+	if w.n++; w.n == jailWindow {
+		w.evaluate()
+	}
+}
+
+// evaluate ends a window: the last window's candidate is heavy when it
+// sent more than half of this window's datagrams (a quarter on the
+// quarantine socket, which several jailed floods may share), and it is
+// jailed when the socket was backlogged at both ends of this window.
+// Two windows and both ends: a window that begins in a quiet spell of one
+// client and ends in a flood's first moments is the client's by the vote
+// and by the count, but the socket was not backlogged when it began.
+func (w *jailWatch) evaluate() {
+	need := jailWindow / 2
+	if w.quarantine {
+		need = jailWindow / 4
+	}
+	heavy, k := w.prevHits > need, w.prev
+	w.prev, w.prevHits, w.n, w.votes = w.cand, 0, 0, 0
+	backlogged := false
+	if w.mem.read() {
+		backlogged = w.mem.drops != w.drops || w.mem.rmem >= w.mem.rcvbuf/4*3
+		w.drops = w.mem.drops
+	}
+	if heavy && backlogged && w.backlogged {
+		w.g.heavy(k, w.quarantine)
+	}
+	w.backlogged = backlogged
+}

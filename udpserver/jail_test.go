@@ -1,0 +1,483 @@
+package udpserver
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/udpkit/udpkit/auth"
+	"github.com/udpkit/udpkit/internal/sockopt"
+	"github.com/udpkit/udpkit/wire"
+)
+
+// TestJailKey: the key of the per-datagram path is the key the program
+// matches (sockopt.JailKey): IPv4 and IPv4-mapped alike, an IPv6 /64
+// whatever its interface ID and zone, and distinct sources distinct.
+func TestJailKey(t *testing.T) {
+	for _, tc := range []struct{ a, b string }{
+		{"198.18.0.1", "::ffff:198.18.0.1"},
+		{"fd18::1", "fd18::ffff:ffff:ffff:ffff"},
+		{"fe80::1%eth0", "fe80::2"},
+		{"::1", "::2"},
+	} {
+		ka, kb := jailKeyOf(netip.MustParseAddr(tc.a)), jailKeyOf(netip.MustParseAddr(tc.b))
+		if ka != kb {
+			t.Errorf("%s and %s: keys %v and %v, want one", tc.a, tc.b, ka, kb)
+		}
+		if got, want := ka.addr(), sockopt.JailKey(netip.MustParseAddr(tc.a)); got != want {
+			t.Errorf("%s: key address %v, sockopt.JailKey %v", tc.a, got, want)
+		}
+	}
+	distinct := []string{"198.18.0.1", "198.18.0.2", "0.0.0.0", "::", "fd18::", "fd18:0:0:1::", "fd19::", "0:0:c612:1::", "0:ffff:c612:1::"}
+	seen := map[jailKey]string{}
+	for _, a := range distinct {
+		k := jailKeyOf(netip.MustParseAddr(a))
+		if o, ok := seen[k]; ok {
+			t.Errorf("%s and %s share key %v", a, o, k)
+		}
+		seen[k] = a
+	}
+	if s := jailKeyOf(netip.MustParseAddr("fd18:0:0:5::9")).String(); s != "fd18:0:0:5::/64" {
+		t.Errorf("String() = %q", s)
+	}
+	if s := jailKeyOf(netip.MustParseAddr("::ffff:198.18.0.1")).String(); s != "198.18.0.1" {
+		t.Errorf("String() = %q", s)
+	}
+}
+
+// reusePortGroup opens n SO_REUSEPORT sockets on one 127.0.0.1 port.
+func reusePortGroup(t *testing.T, n int) []*net.UDPConn {
+	t.Helper()
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error { return sockopt.ReusePort(c) }}
+	socks := make([]*net.UDPConn, n)
+	for i := range socks {
+		addr := "127.0.0.1:0"
+		if i > 0 {
+			addr = socks[0].LocalAddr().String()
+		}
+		pc, err := lc.ListenPacket(context.Background(), "udp4", addr)
+		if err != nil {
+			t.Skipf("SO_REUSEPORT group: %v", err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		socks[i] = pc.(*net.UDPConn)
+	}
+	return socks
+}
+
+// TestJailTable: a heavy source is jailed once (again: refreshed), the
+// table holds maxJailed sources and makes room by releasing the one heavy
+// least recently, and a sweep releases exactly the sources not heavy for
+// the hold time; the attached program follows every change.
+func TestJailTable(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SO_ATTACH_REUSEPORT_CBPF is Linux's")
+	}
+	var logs bytes.Buffer
+	var clock int64
+	s := &Server{Logger: slog.New(slog.NewTextHandler(&logs, nil)), jailHold: time.Hour}
+	s.clock = func() int64 { return clock }
+	s.init()
+	socks := reusePortGroup(t, 3)
+	rc, _ := socks[0].SyscallConn()
+	g := newJailGroup(s, rc, 2, 0x9e3779b1)
+	defer g.close()
+	src := func(i int) jailKey { return jailKeyOf(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})) }
+	for i := range maxJailed {
+		clock = int64(i) * int64(time.Second)
+		g.heavy(src(i), false)
+	}
+	g.heavy(src(0), false) // refresh: src(1) is now the heavy least recently
+	g.heavy(src(1000), true)
+	if n, total := g.counts(); n != maxJailed || total != maxJailed {
+		t.Fatalf("after %d sources: %d jailed, %d total", maxJailed, n, total)
+	}
+	clock += int64(time.Second)
+	g.heavy(src(maxJailed), false)
+	n, total := g.counts()
+	if n != maxJailed || total != maxJailed+1 {
+		t.Fatalf("full jail: %d jailed, %d total", n, total)
+	}
+	in := func(k jailKey) bool {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.spread().Index(k.addr()) == 2
+	}
+	if in(src(1)) || !in(src(0)) || !in(src(2)) || !in(src(maxJailed)) || in(src(1000)) {
+		t.Errorf("jail full: src 0 %v, 1 %v, 2 %v, %d %v, 1000 (only seen on the quarantine socket) %v",
+			in(src(0)), in(src(1)), in(src(2)), maxJailed, in(src(maxJailed)), in(src(1000)))
+	}
+	if !strings.Contains(logs.String(), "source jailed") || !strings.Contains(logs.String(), "source=198.18.0.1 why=\"jail full\"") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+	// The hold is an hour; clock is now 64 s. Move it so that the sources
+	// last heavy at 0..9 s are due (src(0) was refreshed at 63 s).
+	clock = int64(time.Hour) + int64(9*time.Second) + 1
+	g.sweep()
+	for i := range maxJailed + 1 {
+		want := i == 0 || i >= 10
+		if i == 1 {
+			want = false
+		}
+		if in(src(i)) != want {
+			t.Errorf("after the sweep: source %d jailed %v, want %v", i, in(src(i)), want)
+		}
+	}
+	if n, _ := g.counts(); n != maxJailed-8 { // 2 to 9 released
+		t.Errorf("after the sweep: %d jailed, want %d", n, maxJailed-8)
+	}
+	// What is attached is what g says: a datagram from a jailed source
+	// lands on the quarantine socket.
+	if err := sendFrom(netip.MustParseAddr("127.0.0.1"), socks[0].LocalAddr().(*net.UDPAddr).AddrPort(), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	g.mu.Lock()
+	want := g.spread().Index(netip.MustParseAddr("127.0.0.1"))
+	g.mu.Unlock()
+	socks[want].SetReadDeadline(timeoutFromNow())
+	if _, _, err := socks[want].ReadFromUDPAddrPort(make([]byte, 16)); err != nil {
+		t.Errorf("socket %d: %v", want, err)
+	}
+}
+
+func sendFrom(src netip.Addr, to netip.AddrPort, b []byte) error {
+	c, err := net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), net.UDPAddrFromAddrPort(to))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Write(b)
+	return err
+}
+
+// syncBuffer is a log sink for a server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// sameSocket returns a loopback address (127.0.0.2 and up) that the
+// source-spreading program with mul puts on victim's socket of n.
+func sameSocket(t *testing.T, n int, mul uint32, victim netip.Addr) netip.Addr {
+	t.Helper()
+	sp := sockopt.Spread{Sockets: n, Mul: mul}
+	for i := 2; i < 255; i++ {
+		a := netip.AddrFrom4([4]byte{127, 0, 0, byte(i)})
+		if sp.Index(a) == sp.Index(victim) {
+			return a
+		}
+	}
+	t.Fatal("no address on the victim's socket")
+	return netip.Addr{}
+}
+
+// TestQuarantineFlood: on a server with 2 sockets and the quarantine
+// socket, a source on the victim's socket floods it (garbage, DATA over
+// its rate limit, bad tags) as fast as it can: it is jailed (Stats, an
+// info line naming it) within the flood, the victim is answered
+// throughout, the jailed source is still answered on the quarantine
+// socket, and it is released after the hold time once it stops.
+func TestQuarantineFlood(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SO_ATTACH_REUSEPORT_CBPF is Linux's")
+	}
+	key, other := testKeys(t, 1), testKeys(t, 2) // the flooder's: the same IDs, other secrets
+	sealWith := func(kr *auth.Keyring) func([]byte) []byte {
+		sn := sealer(t, kr, 99, time.Now)
+		var mu sync.Mutex
+		return func(b []byte) []byte {
+			mu.Lock()
+			defer mu.Unlock()
+			return mustSign(t, sn, b)
+		}
+	}
+	for _, mode := range []string{"garbage", "data", "badtag"} {
+		t.Run(mode, func(t *testing.T) {
+			const mul = 0x9e3779b1
+			var logs syncBuffer
+			s := &Server{Sockets: 2, SpreadMultiplier: mul, jailHold: 300 * time.Millisecond,
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+			var seal, forge func([]byte) []byte
+			switch mode {
+			case "data":
+				s.RateLimit = 1000
+			case "badtag":
+				s.Keys, seal, forge = key, sealWith(key), sealWith(other)
+			}
+			addr := serve(t, s, "udp4", "127.0.0.1:0")
+			victim := dial(t, "udp4", addr)
+			from := sameSocket(t, 2, mul, netip.MustParseAddr("127.0.0.1"))
+			fc, err := net.DialUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(from, 0)), net.UDPAddrFromAddrPort(addr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fc.Close()
+			var stop atomic.Bool
+			var sent atomic.Int64
+			flooded := make(chan struct{})
+			go func() {
+				defer close(flooded)
+				b := make([]byte, 0, 256)
+				for id := uint64(1); !stop.Load(); id++ {
+					b = wire.AppendData(b[:0], id, make([]byte, 32))
+					switch mode {
+					case "garbage":
+						b[3] = 0x7f
+					case "badtag":
+						b = forge(b)
+					}
+					fc.Write(b)
+					sent.Add(1)
+				}
+			}()
+			deadline := time.Now().Add(waitTimeout)
+			for s.Stats().JailedTotal == 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			st := s.Stats()
+			if st.JailedTotal != 1 || st.Jailed != 1 {
+				stop.Store(true)
+				<-flooded
+				t.Fatalf("after %d flood datagrams: Jailed %d, JailedTotal %d (received %d)", sent.Load(), st.Jailed, st.JailedTotal, st.Received)
+			}
+			t.Logf("jailed after %d flood datagrams sent, %d received", sent.Load(), st.Received)
+			// Still flooding: the victim is answered (it retries a lost
+			// PING; the queue it shared was full a moment ago).
+			for i := range 20 {
+				exchangeRetry(t, victim, uint64(100+i), seal)
+			}
+			// So is the jailed source, from another port of its own.
+			jc, err := net.DialUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(from, 0)), net.UDPAddrFromAddrPort(addr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer jc.Close()
+			exchangeRetry(t, jc, 7, seal)
+			stop.Store(true)
+			<-flooded
+			if !strings.Contains(logs.String(), fmt.Sprintf("source jailed: it floods its socket; it is served on the quarantine socket now\" source=%v", from)) {
+				t.Errorf("no jail line naming %v in the log:\n%s", from, logs.String())
+			}
+			for s.Stats().Jailed != 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if st := s.Stats(); st.Jailed != 0 || st.JailedTotal != 1 || !strings.Contains(logs.String(), "released") {
+				t.Errorf("after the flood: Jailed %d, JailedTotal %d; log:\n%s", st.Jailed, st.JailedTotal, logs.String())
+			}
+		})
+	}
+}
+
+// exchangeRetry sends PING id (sealed when seal is set) on c until a PONG
+// for it comes back.
+func exchangeRetry(t *testing.T, c *net.UDPConn, id uint64, seal func([]byte) []byte) {
+	t.Helper()
+	buf := make([]byte, 2048)
+	deadline := time.Now().Add(waitTimeout)
+	for time.Now().Before(deadline) {
+		msg := wire.Append(nil, wire.Header{Type: wire.TypePing, ID: id}, nil)
+		if seal != nil {
+			msg = seal(msg) // sealed anew: a resent datagram would be a replay
+		}
+		c.Write(msg)
+		c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				break
+			}
+			if h, _, err := wire.Parse(buf[:n]); (err == nil || seal != nil) && h.Type == wire.TypePong && h.ID == id {
+				return
+			}
+		}
+	}
+	t.Fatalf("no PONG for PING %d from %v", id, c.LocalAddr())
+}
+
+// TestQuarantineBusyNotJailed: a server with the quarantine that keeps
+// up (an idle spell, then one source and then two sending as fast as
+// their replies come back, 16 in flight: a busy client, not a flood) jails
+// no one, although the one source holds every datagram of its socket.
+func TestQuarantineBusyNotJailed(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SO_ATTACH_REUSEPORT_CBPF is Linux's")
+	}
+	s := &Server{Sockets: 2, DedupWindow: 100 * time.Millisecond, DedupPerSource: 1 << 16}
+	addr := serve(t, s, "udp4", "127.0.0.1:0")
+	time.Sleep(100 * time.Millisecond) // idle
+	run := func(src string, n int) {
+		c, err := net.DialUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(src), 0)), net.UDPAddrFromAddrPort(addr))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		const inflight = 16
+		buf := make([]byte, 2048)
+		msg := wire.AppendData(nil, 0, make([]byte, 32))
+		id := uint64(0)
+		send := func() {
+			id++
+			wire.AppendData(msg[:0], id, make([]byte, 32))
+			c.Write(msg)
+		}
+		for range inflight {
+			send()
+		}
+		for got := 0; got < n; got++ {
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			if _, err := c.Read(buf); err != nil {
+				send() // lost (it should not be): keep the window full
+				continue
+			}
+			send()
+		}
+	}
+	run("127.0.0.2", 8*jailWindow)
+	var wg sync.WaitGroup
+	for _, src := range []string{"127.0.0.2", "127.0.0.3"} {
+		wg.Go(func() { run(src, 8*jailWindow) })
+	}
+	wg.Wait()
+	if st := s.Stats(); st.JailedTotal != 0 || st.Received < 24*jailWindow {
+		t.Errorf("busy server: JailedTotal %d, Received %d", st.JailedTotal, st.Received)
+	}
+}
+
+// TestJailWatchVote runs the detector on made-up sequences of senders,
+// on a real socket whose queue is backlogged (a tiny buffer overflowed:
+// the kernel's drops rise) or not. Backlogged: a source with most of two
+// windows is jailed, also with a bare majority (60 %); a window of one
+// client's quiet spell followed by a flood jails the flood, not the
+// client; two sources half and half jail nobody. Not backlogged: nobody,
+// even a source alone.
+func TestJailWatchVote(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SO_MEMINFO is Linux's")
+	}
+	victim, flooder, other := netip.MustParseAddrPort("198.18.0.1:1000"), netip.MustParseAddrPort("198.18.0.2:2000"), netip.MustParseAddrPort("[fd18::3]:3000")
+	seq := func(parts ...any) []netip.AddrPort { // (sender, count)..., or a pattern func
+		var out []netip.AddrPort
+		for i := 0; i < len(parts); i += 2 {
+			for range parts[i+1].(int) {
+				out = append(out, parts[i].(netip.AddrPort))
+			}
+		}
+		return out
+	}
+	mix := func(n int, share float64, a, b netip.AddrPort) []netip.AddrPort {
+		var out []netip.AddrPort
+		acc := 0.0
+		for range n {
+			if acc += share; acc >= 1 {
+				acc--
+				out = append(out, a)
+			} else {
+				out = append(out, b)
+			}
+		}
+		return out
+	}
+	const quietSpell = 2*jailWindow - 40 // a window of the client alone, then most of the next
+	for _, tc := range []struct {
+		name       string
+		backlogged bool
+		quiet      int // datagrams before the socket is backlogged
+		senders    []netip.AddrPort
+		want       []netip.AddrPort
+	}{
+		{"flood", true, 0, seq(flooder, 4*jailWindow), []netip.AddrPort{flooder}},
+		{"quiet spell then flood", true, quietSpell, append(seq(victim, quietSpell), seq(flooder, 4*jailWindow)...), []netip.AddrPort{flooder}},
+		{"bare majority", true, 0, mix(4*jailWindow, 0.6, flooder, other), []netip.AddrPort{flooder}},
+		{"half and half", true, 0, mix(4*jailWindow, 0.5, flooder, other), nil},
+		{"alone, keeping up", false, 0, seq(victim, 8*jailWindow), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &Server{jailHold: time.Hour}
+			s.init()
+			socks := reusePortGroup(t, 1) // one socket: the test's datagrams all reach it
+			rc, _ := socks[0].SyscallConn()
+			g := newJailGroup(s, rc, 1, 0x9e3779b1)
+			defer g.close()
+			w, err := newJailWatch(g, rc, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			to := socks[0].LocalAddr().(*net.UDPAddr).AddrPort()
+			c := dial(t, "udp4", to)
+			for i, src := range tc.senders {
+				if tc.backlogged && i == tc.quiet {
+					socks[0].SetReadBuffer(1) // the kernel's floor: a few datagrams fill it
+				}
+				if tc.backlogged && i >= tc.quiet && (i-tc.quiet)%64 == 0 {
+					for range 64 { // keep the kernel dropping
+						c.Write(make([]byte, 512))
+					}
+				}
+				w.observe(src)
+			}
+			g.mu.Lock()
+			var got []netip.AddrPort
+			for _, cell := range g.cells {
+				for _, a := range []netip.AddrPort{victim, flooder, other} {
+					if jailKeyOf(a.Addr()) == cell.key {
+						got = append(got, a)
+					}
+				}
+			}
+			g.mu.Unlock()
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Errorf("jailed %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// BenchmarkJailObserve is the detector's cost per datagram, the
+// evaluation (one getsockopt every jailWindow datagrams) included.
+func BenchmarkJailObserve(b *testing.B) {
+	if runtime.GOOS != "linux" {
+		b.Skip("SO_MEMINFO is Linux's")
+	}
+	s := &Server{jailHold: time.Hour}
+	s.init()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		b.Skip(err)
+	}
+	defer pc.Close()
+	rc, _ := pc.(*net.UDPConn).SyscallConn()
+	g := newJailGroup(s, rc, 1, 0x9e3779b1)
+	defer g.close()
+	w, err := newJailWatch(g, rc, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srcs := []netip.AddrPort{netip.MustParseAddrPort("198.18.0.1:1"), netip.MustParseAddrPort("198.18.0.2:2"), netip.MustParseAddrPort("[fd18::1]:3")}
+	b.ReportAllocs()
+	for i := range b.N {
+		w.observe(srcs[i%3])
+	}
+}
