@@ -417,12 +417,13 @@ func (c *Conn) WriteTo(b []byte, dst netip.AddrPort, ifIndex int) error {
 		var cm *ipv6.ControlMessage
 		if ifIndex != 0 {
 			cm = &ipv6.ControlMessage{IfIndex: ifIndex}
-			if dst.Addr().Zone() != "" {
-				// A numeric zone: the net package's name-to-index cache
-				// is shared by every network namespace a process enters,
-				// so a name may map to another namespace's index.
-				dst = netip.AddrPortFrom(dst.Addr().WithZone(strconv.Itoa(ifIndex)), dst.Port())
-			}
+			// The control message names the interface, so the address
+			// goes without its zone: x/net turns a zone into an index
+			// through a cache of interface names, and a name may be
+			// another network namespace's (the cache is per process),
+			// while a numeric zone misses that cache and costs a
+			// netlink dump of every interface on each send.
+			dst = netip.AddrPortFrom(dst.Addr().WithZone(""), dst.Port())
 		}
 		_, err = c.p6.WriteTo(b, cm, net.UDPAddrFromAddrPort(dst))
 	}
