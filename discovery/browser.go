@@ -640,6 +640,14 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 	}
 }
 
+// famIndex is the index of a's address family in Browser.conns.
+func famIndex(a netip.Addr) int {
+	if a.Is4() || a.Is4In6() {
+		return 0
+	}
+	return 1
+}
+
 // fitKnown cuts the known-answer list to what fits a query for service.
 func fitKnown(h []uint64, service string) []uint64 {
 	n := (wire.DefaultMaxDatagram - wire.QueryFixedLen - len(service)) / 8
@@ -744,21 +752,28 @@ func (b *Browser) sendQuery(id uint64, q wire.Query) (int, error) {
 	var last error
 	for i := range b.links {
 		l := &b.links[i]
+		// The copies of one family go in one system call: every server
+		// gets both IPv4 copies before it is woken (the kernel runs the
+		// servers it woke when a send returns), not once per copy.
+		var dsts [2][]netip.AddrPort
 		forEachTarget(l, b.cfg.DiscoveryPort, func(dst netip.AddrPort) {
-			c, m := b.conns[0], msg
-			if !dst.Addr().Is4() {
-				c, m = b.conns[1], msg6
+			if f := famIndex(dst.Addr()); b.conns[f] != nil {
+				dsts[f] = append(dsts[f], dst)
 			}
-			if c == nil {
-				return
-			}
-			if err := c.writeTo(m, dst, l.Index); err != nil {
-				last = fmt.Errorf("%s to %v: %w", l.Name, dst, err)
-				b.log.Debug("discovery: query not sent", "interface", l.Name, "to", dst, "err", err)
-				return
-			}
-			sent++
 		})
+		for f, m := range [2][]byte{msg, msg6} {
+			if len(dsts[f]) == 0 {
+				continue
+			}
+			for j, err := range writeToEach(b.conns[f], m, dsts[f], l.Index) {
+				if err != nil {
+					last = fmt.Errorf("%s to %v: %w", l.Name, dsts[f][j], err)
+					b.log.Debug("discovery: query not sent", "interface", l.Name, "to", dsts[f][j], "err", err)
+					continue
+				}
+				sent++
+			}
+		}
 	}
 	if sent == 0 && last == nil {
 		last = ErrNoInterface
