@@ -387,6 +387,9 @@ func (a *Announcer) Run(ctx context.Context) error {
 	if !a.running.CompareAndSwap(false, true) {
 		return errors.New("discovery: Announcer.Run called twice")
 	}
+	a.loop.Lock()
+	a.startProbing(time.Now()) // before the first datagram is handled
+	a.loop.Unlock()
 	var wg sync.WaitGroup
 	conns := slices.Clone(a.shared)
 	for _, u := range a.uni {
@@ -408,9 +411,6 @@ func (a *Announcer) Run(ctx context.Context) error {
 	warmT := time.NewTimer(0)
 	defer warmT.Stop()
 	n := 0
-	a.loop.Lock()
-	a.startProbing(time.Now())
-	a.loop.Unlock()
 	for {
 		select {
 		case <-a.closing: // closed without goodbyes
