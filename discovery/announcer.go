@@ -111,7 +111,16 @@ type Announcer struct {
 	mu   sync.Mutex
 	seen map[queryKey]*queryState // queries handled or waiting for budget
 
-	// Used by Run's goroutine only.
+	// loop serializes the Announcer's state: Run's timers and the read
+	// loops, which answer a query in the goroutine that read it (no hop
+	// to another goroutine, which would cost a thread wake-up per
+	// datagram before the answer leaves). Lock order: loop, then mu.
+	loop sync.Mutex
+	// wake tells Run that pending or restart changed (capacity 1).
+	wake chan struct{}
+	// Under loop.
+	pending    []pendingAnswer          // shared copies waiting for their delay, soonest first
+	restart    bool                     // renamed: Run restarts the burst and the peer discovery
 	limiter    *answerLimiter           // nil: no limit
 	peers      map[int]map[uint64]*peer // by interface index and known-answer hash
 	own        [256]uint64              // IDs of recent messages this Announcer sent
@@ -277,7 +286,7 @@ func newAnnouncer(cfg AnnouncerConfig, links []netif.Interface, nw network) (*An
 	if err := wire.ValidateInstance(cfg.Instance); err != nil {
 		return nil, err
 	}
-	a := &Announcer{cfg: cfg, log: log, links: links, ttl: uint32(cfg.TTL / time.Second), auto: auto, closing: make(chan struct{}),
+	a := &Announcer{cfg: cfg, log: log, links: links, ttl: uint32(cfg.TTL / time.Second), auto: auto, closing: make(chan struct{}), wake: make(chan struct{}, 1),
 		seen: make(map[queryKey]*queryState), limiter: newAnswerLimiter(cfg.SourceRate, cfg.GlobalRate, maxSources)}
 	g, err := auth.NewGate(cfg.Keys, auth.ReplayConfig{NotBefore: time.Now()})
 	if err != nil {
@@ -364,12 +373,13 @@ func (a *Announcer) Close() error {
 	return a.closeEr
 }
 
-// inPacket is a datagram handed from a read loop to the main loop.
+// inPacket is a datagram as a read loop got it.
 type inPacket struct {
 	b       []byte
 	src     netip.AddrPort
 	dst     netip.Addr // the destination address; invalid when unknown
 	ifIndex int
+	at      time.Time // when the read returned it
 }
 
 // pendingAnswer is an answer to send: its unicast to the querier (dst) at
@@ -389,7 +399,13 @@ func (a *Announcer) Run(ctx context.Context) error {
 	if !a.running.CompareAndSwap(false, true) {
 		return errors.New("discovery: Announcer.Run called twice")
 	}
-	in := make(chan inPacket, 128)
+	a.loop.Lock()
+	// Both before the first datagram is handled (by the read goroutines,
+	// which may arm the verification timer).
+	a.verifyT = time.NewTimer(time.Hour)
+	a.verifyT.Stop()
+	a.startProbing(time.Now())
+	a.loop.Unlock()
 	var wg sync.WaitGroup
 	conns := slices.Clone(a.shared)
 	for _, u := range a.uni {
@@ -398,12 +414,11 @@ func (a *Announcer) Run(ctx context.Context) error {
 		}
 	}
 	for _, c := range conns {
-		wg.Go(func() { readLoop(c, in, a.log) })
+		wg.Go(func() { a.serve(c) })
 	}
 	defer wg.Wait()
 	defer a.Close()
 
-	var pending []pendingAnswer
 	announceT := time.NewTimer(0)
 	defer announceT.Stop()
 	answerT := time.NewTimer(time.Hour)
@@ -411,70 +426,129 @@ func (a *Announcer) Run(ctx context.Context) error {
 	defer answerT.Stop()
 	warmT := time.NewTimer(0)
 	defer warmT.Stop()
-	a.verifyT = time.NewTimer(time.Hour)
-	a.verifyT.Stop()
 	defer a.verifyT.Stop()
 	n := 0
-	a.startProbing(time.Now())
 	for {
 		select {
 		case <-a.closing: // closed without goodbyes
 			return nil
 		case <-ctx.Done():
-			for _, p := range pending { // answer what was promised
+			a.loop.Lock()
+			for _, p := range a.pending { // answer what was promised
 				a.sendAnswer(p)
 			}
+			a.pending = nil
 			a.sendAll(wire.TypeGoodbye, 0, true)
+			a.loop.Unlock()
 			time.Sleep(20 * time.Millisecond)
+			a.loop.Lock()
 			a.sendAll(wire.TypeGoodbye, 0, true)
+			a.loop.Unlock()
 			return nil
 		case <-announceT.C:
 			// The start burst goes to every destination; a refresh
 			// to one (refreshTarget): watchers repair a lost one.
+			a.loop.Lock()
 			a.sendAll(wire.TypeAnnounce, a.ttl, n < len(burstOffsets))
+			a.loop.Unlock()
 			announceT.Reset(announceDelay(n, a.cfg.TTL))
 			n++
 		case <-warmT.C:
-			if d, more := a.warmUp(); more {
+			a.loop.Lock()
+			d, more := a.warmUp()
+			a.loop.Unlock()
+			if more {
 				warmT.Reset(d)
 			}
 		case now := <-a.verifyT.C:
+			a.loop.Lock()
 			a.verifyRound(now)
-		case p := <-in:
-			ans, ok, renamed := a.receive(p, time.Now())
-			if renamed { // start over under the new name
-				pending = pending[:0]
-				answerT.Stop()
+			a.loop.Unlock()
+		case <-a.wake:
+			a.loop.Lock()
+			if a.restart { // renamed: start over under the new name
+				a.restart = false
 				n = 0
-				a.startProbing(time.Now())
 				announceT.Reset(0)
-				a.warmRound, a.warmQuiet = 0, 0 // probe the new name
 				warmT.Reset(0)
-				continue
 			}
-			if ok {
-				// The unicast answer goes at once: the instance is this
-				// server's alone, and RFC 6762 section 6 delays only
-				// shared answers, which many responders may send at
-				// once. The shared copy (to the broadcast address or
-				// ff02::1, heard by every host) waits its random delay.
-				a.sendAnswer(pendingAnswer{msg: ans.msg, dst: ans.dst, ifIndex: ans.ifIndex})
-				if ans.shared.IsValid() {
-					ans.dst = netip.AddrPort{}
-					pending = append(pending, ans)
-					slices.SortFunc(pending, func(x, y pendingAnswer) int { return x.due.Compare(y.due) })
-					answerT.Reset(time.Until(pending[0].due))
-				}
+			answerT.Stop()
+			if len(a.pending) > 0 {
+				answerT.Reset(time.Until(a.pending[0].due))
 			}
+			a.loop.Unlock()
 		case now := <-answerT.C:
-			for len(pending) > 0 && !pending[0].due.After(now) {
-				a.sendAnswer(pending[0])
-				pending = pending[1:]
+			a.loop.Lock()
+			for len(a.pending) > 0 && !a.pending[0].due.After(now) {
+				a.sendAnswer(a.pending[0])
+				a.pending = a.pending[1:]
 			}
-			if len(pending) > 0 {
-				answerT.Reset(time.Until(pending[0].due))
+			if len(a.pending) > 0 {
+				answerT.Reset(time.Until(a.pending[0].due))
 			}
+			a.loop.Unlock()
 		}
+	}
+}
+
+// serve reads datagrams from c and handles each in this goroutine
+// (handle) until c is closed. Other read errors are logged within a
+// budget and backed off (internal/readloop).
+func (a *Announcer) serve(c pconn) {
+	buf := make([]byte, 2048)
+	var fails readloop.Failures
+	for {
+		n, src, dst, idx, err := c.readFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			fails.Failed(nil, a.log, "discovery: read failed", err)
+			continue
+		}
+		fails.Succeeded()
+		if !wire.IsMessage(buf[:n]) {
+			continue
+		}
+		a.handle(inPacket{b: buf[:n], src: src, dst: dst, ifIndex: idx, at: time.Now()})
+	}
+}
+
+// handle processes one datagram under the loop lock: a query's answer to
+// the querier goes at once, from here; its shared copy is left to Run's
+// timer. p.b is not kept.
+func (a *Announcer) handle(p inPacket) {
+	a.loop.Lock()
+	defer a.loop.Unlock()
+	ans, ok, renamed := a.receive(p, p.at)
+	switch {
+	case renamed: // start over under the new name (Run resets its timers)
+		a.pending = a.pending[:0]
+		a.startProbing(p.at)
+		a.warmRound, a.warmQuiet = 0, 0 // probe the new name
+		a.restart = true
+		a.poke()
+	case ok:
+		// The unicast answer goes at once: the instance is this
+		// server's alone, and RFC 6762 section 6 delays only shared
+		// answers, which many responders may send at once. The shared
+		// copy (to the broadcast address or ff02::1, heard by every
+		// host) waits its random delay.
+		a.sendAnswer(pendingAnswer{msg: ans.msg, dst: ans.dst, ifIndex: ans.ifIndex})
+		if ans.shared.IsValid() {
+			ans.dst = netip.AddrPort{}
+			a.pending = append(a.pending, ans)
+			slices.SortFunc(a.pending, func(x, y pendingAnswer) int { return x.due.Compare(y.due) })
+			a.poke()
+		}
+	}
+}
+
+// poke wakes Run to look at pending and restart again.
+func (a *Announcer) poke() {
+	select {
+	case a.wake <- struct{}{}:
+	default: // a wake-up is already due
 	}
 }
 
@@ -499,7 +573,7 @@ func readLoop(c pconn, in chan<- inPacket, log *slog.Logger) {
 			continue
 		}
 		select {
-		case in <- inPacket{b: slices.Clone(buf[:n]), src: src, dst: dst, ifIndex: idx}:
+		case in <- inPacket{b: slices.Clone(buf[:n]), src: src, dst: dst, ifIndex: idx, at: time.Now()}:
 		default: // the main loop is overwhelmed: drop
 		}
 	}

@@ -458,8 +458,44 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 	}
 	round := 0
 	var nextRound time.Time // when the timer sends the next round
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	// sendRound sends the next round of queries and sets the timer for
+	// the one after.
+	sendRound := func() error {
+		flush(false)
+		hashes := make([]uint64, 0, len(order))
+		for _, k := range order {
+			hashes = append(hashes, known[k].hash)
+		}
+		id := rand.Uint64()
+		ids[id] = true
+		// From the third round on a query says so (QueryAgain):
+		// answers to it also go to the broadcast address or
+		// ff02::1, which needs no neighbour resolution. Not the
+		// second: on a busy host answers can be late for it, and
+		// every shared copy is delivered to every host.
+		sent, err := b.sendQuery(id, wire.Query{Service: service, Known: fitKnown(hashes, service), Again: round >= againRound})
+		if round == 0 && sent == 0 {
+			return fmt.Errorf("discovery: no query could be sent: %w", err)
+		}
+		asked := map[netip.Addr]bool{} // one follow-up per source and round
+		for _, k := range order {      // ask truncated ones again, by unicast
+			if f := known[k]; f.pending != nil && !asked[f.src] {
+				asked[f.src] = true
+				b.followUp(ids, &fb, f.pending)
+			}
+		}
+		round++
+		nextRound = start.Add(queryOffset(round))
+		timer.Reset(time.Until(nextRound))
+		return nil
+	}
+	// The first round goes now, not from the timer: a timer that fires
+	// at once still costs a pass through the scheduler.
+	if err := sendRound(); err != nil {
+		return err
+	}
 	hold := time.NewTimer(time.Hour)
 	hold.Stop()
 	defer hold.Stop()
@@ -492,32 +528,9 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 				hold.Reset(time.Until(first.Add(answerHold)))
 			}
 		case <-timer.C:
-			flush(false)
-			hashes := make([]uint64, 0, len(order))
-			for _, k := range order {
-				hashes = append(hashes, known[k].hash)
+			if err := sendRound(); err != nil {
+				return err
 			}
-			id := rand.Uint64()
-			ids[id] = true
-			// From the third round on a query says so (QueryAgain):
-			// answers to it also go to the broadcast address or
-			// ff02::1, which needs no neighbour resolution. Not the
-			// second: on a busy host answers can be late for it, and
-			// every shared copy is delivered to every host.
-			sent, err := b.sendQuery(id, wire.Query{Service: service, Known: fitKnown(hashes, service), Again: round >= againRound})
-			if round == 0 && sent == 0 {
-				return fmt.Errorf("discovery: no query could be sent: %w", err)
-			}
-			asked := map[netip.Addr]bool{} // one follow-up per source and round
-			for _, k := range order {      // ask truncated ones again, by unicast
-				if f := known[k]; f.pending != nil && !asked[f.src] {
-					asked[f.src] = true
-					b.followUp(ids, &fb, f.pending)
-				}
-			}
-			round++
-			nextRound = start.Add(queryOffset(round))
-			timer.Reset(time.Until(nextRound))
 		case p, ok := <-b.in:
 			if !ok {
 				return nil
@@ -543,7 +556,9 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			}
 			key := wire.FoldCase(rec.Service) + "\x00" + wire.FoldCase(rec.Instance)
 			in := instanceFrom(rec, p.src, ifaceName(b.links, p.ifIndex))
-			in.FoundAfter = time.Since(start)
+			// When the read returned it, not now: the answer may have
+			// waited in the channel behind others.
+			in.FoundAfter = p.at.Sub(start)
 			f := known[key]
 			if f == nil && len(known) >= maxWatched {
 				continue // a flood of made-up names: memory stays bounded
@@ -623,6 +638,14 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			}
 		}
 	}
+}
+
+// famIndex is the index of a's address family in Browser.conns.
+func famIndex(a netip.Addr) int {
+	if a.Is4() || a.Is4In6() {
+		return 0
+	}
+	return 1
 }
 
 // fitKnown cuts the known-answer list to what fits a query for service.
@@ -729,21 +752,28 @@ func (b *Browser) sendQuery(id uint64, q wire.Query) (int, error) {
 	var last error
 	for i := range b.links {
 		l := &b.links[i]
+		// The copies of one family go in one system call: every server
+		// gets both IPv4 copies before it is woken (the kernel runs the
+		// servers it woke when a send returns), not once per copy.
+		var dsts [2][]netip.AddrPort
 		forEachTarget(l, b.cfg.DiscoveryPort, func(dst netip.AddrPort) {
-			c, m := b.conns[0], msg
-			if !dst.Addr().Is4() {
-				c, m = b.conns[1], msg6
+			if f := famIndex(dst.Addr()); b.conns[f] != nil {
+				dsts[f] = append(dsts[f], dst)
 			}
-			if c == nil {
-				return
-			}
-			if err := c.writeTo(m, dst, l.Index); err != nil {
-				last = fmt.Errorf("%s to %v: %w", l.Name, dst, err)
-				b.log.Debug("discovery: query not sent", "interface", l.Name, "to", dst, "err", err)
-				return
-			}
-			sent++
 		})
+		for f, m := range [2][]byte{msg, msg6} {
+			if len(dsts[f]) == 0 {
+				continue
+			}
+			for j, err := range writeToEach(b.conns[f], m, dsts[f], l.Index) {
+				if err != nil {
+					last = fmt.Errorf("%s to %v: %w", l.Name, dsts[f][j], err)
+					b.log.Debug("discovery: query not sent", "interface", l.Name, "to", dsts[f][j], "err", err)
+					continue
+				}
+				sent++
+			}
+		}
 	}
 	if sent == 0 && last == nil {
 		last = ErrNoInterface

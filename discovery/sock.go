@@ -80,3 +80,26 @@ func (g gconn) writeTo(b []byte, dst netip.AddrPort, ifIndex int) error {
 }
 
 func (g gconn) close() error { return g.c.Close() }
+
+// eachWriter is a pconn that sends one datagram to several addresses in
+// one system call (gconn; the tests' fakes send one by one).
+type eachWriter interface {
+	writeToEach(b []byte, dsts []netip.AddrPort, ifIndex int) []error
+}
+
+func (g gconn) writeToEach(b []byte, dsts []netip.AddrPort, ifIndex int) []error {
+	return g.c.WriteToEach(b, dsts, ifIndex)
+}
+
+// writeToEach sends b to every address of dsts from c, in one system call
+// when c can, and returns one error per address.
+func writeToEach(c pconn, b []byte, dsts []netip.AddrPort, ifIndex int) []error {
+	if w, ok := c.(eachWriter); ok {
+		return w.writeToEach(b, dsts, ifIndex)
+	}
+	errs := make([]error, len(dsts))
+	for i, dst := range dsts {
+		errs[i] = c.writeTo(b, dst, ifIndex)
+	}
+	return errs
+}

@@ -417,16 +417,63 @@ func (c *Conn) WriteTo(b []byte, dst netip.AddrPort, ifIndex int) error {
 		var cm *ipv6.ControlMessage
 		if ifIndex != 0 {
 			cm = &ipv6.ControlMessage{IfIndex: ifIndex}
-			if dst.Addr().Zone() != "" {
-				// A numeric zone: the net package's name-to-index cache
-				// is shared by every network namespace a process enters,
-				// so a name may map to another namespace's index.
-				dst = netip.AddrPortFrom(dst.Addr().WithZone(strconv.Itoa(ifIndex)), dst.Port())
-			}
+			// The control message names the interface, so the address
+			// goes without its zone: x/net turns a zone into an index
+			// through a cache of interface names, and a name may be
+			// another network namespace's (the cache is per process),
+			// while a numeric zone misses that cache and costs a
+			// netlink dump of every interface on each send.
+			dst = netip.AddrPortFrom(dst.Addr().WithZone(""), dst.Port())
 		}
 		_, err = c.p6.WriteTo(b, cm, net.UDPAddrFromAddrPort(dst))
 	}
 	return err
+}
+
+// WriteToEach sends b to every address of dsts, out of the interface with
+// index ifIndex when it is not 0, in as few system calls as the platform
+// allows (one sendmmsg on Linux, else one per address): a host that gets
+// several copies (the broadcast and the group address) gets them before
+// it is woken, not once per copy. It returns one error per address, nil
+// for the ones sent.
+func (c *Conn) WriteToEach(b []byte, dsts []netip.AddrPort, ifIndex int) []error {
+	errs := make([]error, len(dsts))
+	var oob []byte
+	if ifIndex != 0 {
+		if c.p4 != nil {
+			oob = (&ipv4.ControlMessage{IfIndex: ifIndex}).Marshal()
+		} else {
+			oob = (&ipv6.ControlMessage{IfIndex: ifIndex}).Marshal()
+		}
+	}
+	ms := make([]ipv4.Message, len(dsts)) // ipv6.Message is the same type
+	for i, dst := range dsts {
+		a := dst.Addr().Unmap()
+		if ifIndex != 0 {
+			a = a.WithZone("") // the control message names the interface (WriteTo)
+		}
+		ms[i] = ipv4.Message{Buffers: [][]byte{b}, OOB: oob, Addr: net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, dst.Port()))}
+	}
+	for i := 0; i < len(ms); {
+		var n int
+		var err error
+		if c.p4 != nil {
+			n, err = c.p4.WriteBatch(ms[i:], 0)
+		} else {
+			n, err = c.p6.WriteBatch(ms[i:], 0)
+		}
+		i += max(n, 0)
+		if i >= len(ms) {
+			break
+		}
+		if err != nil || n <= 0 {
+			// The first one not sent, or no batch write on this
+			// platform (Windows): alone, with its own error.
+			errs[i] = c.WriteTo(b, dsts[i], ifIndex)
+			i++
+		}
+	}
+	return errs
 }
 
 // WriteGroup sends b to the group and port out of interface ifIndex.

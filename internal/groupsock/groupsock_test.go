@@ -179,3 +179,49 @@ func TestShareAndClose(t *testing.T) {
 		t.Fatal("Close did not end ReadFrom")
 	}
 }
+
+// WriteToEach delivers one datagram to every address (loopback unicast
+// only, so it needs no namespace), with and without an interface index.
+func TestWriteToEach(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Skip("no loopback interface named lo:", err)
+	}
+	for _, c := range []struct {
+		family  int
+		host    string
+		ifIndex int
+	}{{4, "127.0.0.1", 0}, {4, "127.0.0.1", lo.Index}, {6, "::1", lo.Index}} {
+		t.Run(strconv.Itoa(c.family)+"/"+strconv.Itoa(c.ifIndex), func(t *testing.T) {
+			var dsts []netip.AddrPort
+			var rs []*net.UDPConn
+			for range 2 {
+				r, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(c.host)})
+				if err != nil {
+					t.Skip("loopback:", err)
+				}
+				defer r.Close()
+				rs = append(rs, r)
+				dsts = append(dsts, r.LocalAddr().(*net.UDPAddr).AddrPort())
+			}
+			s, err := groupsock.Listen(t.Context(), groupsock.Config{Family: c.family})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			for i, err := range s.WriteToEach([]byte("each"), dsts, c.ifIndex) {
+				if err != nil {
+					t.Fatalf("to %v: %v", dsts[i], err)
+				}
+			}
+			buf := make([]byte, 16)
+			for i, r := range rs {
+				r.SetReadDeadline(time.Now().Add(5 * time.Second))
+				n, _, err := r.ReadFromUDPAddrPort(buf)
+				if err != nil || string(buf[:n]) != "each" {
+					t.Fatalf("receiver %d: %q, %v", i, buf[:n], err)
+				}
+			}
+		})
+	}
+}
