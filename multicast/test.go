@@ -64,7 +64,11 @@ type TestConfig struct {
 	// Discover says that peers are also added while the test runs, with
 	// Test.AddPeer (from service discovery): the start-up handshake then
 	// lasts until at least one peer was found, every peer found has
-	// answered and none was added for DefaultSettle, or until StartWait.
+	// proven that it receives at its address (it answered our hello or
+	// echoed our cookie: then it is probed from probe 1), every
+	// participant that introduced itself by unicast has echoed our
+	// cookie, and none was added or introduced itself for DefaultSettle;
+	// or until StartWait.
 	// Default: false.
 	Discover bool
 	// Count is the number of probes of each kind. Default (0):
