@@ -521,3 +521,87 @@ func BenchmarkJailObserve(b *testing.B) {
 		w.observe(srcs[i%3])
 	}
 }
+
+// TestQuarantineFloodSources: 3 and then 5 sources on the victim's
+// socket flood it with DATA over their rate limit, in turn from one
+// goroutine (no one of them holds a majority of the socket's datagrams):
+// every one is jailed, the victim is not, and it is answered while they
+// flood.
+func TestQuarantineFloodSources(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SO_ATTACH_REUSEPORT_CBPF is Linux's")
+	}
+	for _, n := range []int{3, 5} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			const mul = 0x9e3779b1
+			var logs syncBuffer
+			s := &Server{Sockets: 2, SpreadMultiplier: mul, RateLimit: 1000, jailHold: time.Hour,
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+			addr := serve(t, s, "udp4", "127.0.0.1:0")
+			victim := dial(t, "udp4", addr)
+			from := sameSockets(t, n, 2, mul, netip.MustParseAddr("127.0.0.1"))
+			var fcs []*net.UDPConn
+			for _, a := range from {
+				fc, err := net.DialUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, 0)), net.UDPAddrFromAddrPort(addr))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer fc.Close()
+				fcs = append(fcs, fc)
+			}
+			var stop atomic.Bool
+			var sent atomic.Int64
+			flooded := make(chan struct{})
+			go func() {
+				defer close(flooded)
+				b := make([]byte, 0, 256)
+				for id := uint64(1); !stop.Load(); id++ {
+					b = wire.AppendData(b[:0], id, make([]byte, 32))
+					fcs[id%uint64(len(fcs))].Write(b)
+					sent.Add(1)
+				}
+			}()
+			deadline := time.Now().Add(waitTimeout)
+			for s.Stats().JailedTotal < uint64(n) && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			// Still flooding: the victim is answered.
+			for i := range 20 {
+				exchangeRetry(t, victim, uint64(100+i), nil)
+			}
+			stop.Store(true)
+			<-flooded
+			st := s.Stats()
+			t.Logf("%d flood datagrams sent, %d received; jailed %d", sent.Load(), st.Received, st.JailedTotal)
+			if st.JailedTotal != uint64(n) || st.Jailed != n {
+				t.Errorf("%d flooders: Jailed %d, JailedTotal %d; log:\n%s", n, st.Jailed, st.JailedTotal, logs.String())
+			}
+			for _, a := range from {
+				if !strings.Contains(logs.String(), fmt.Sprintf("on the quarantine socket now\" source=%v ", a)) {
+					t.Errorf("no jail line naming %v in the log:\n%s", a, logs.String())
+				}
+			}
+			if strings.Contains(logs.String(), "source=127.0.0.1 ") {
+				t.Errorf("the victim was jailed; log:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+// sameSockets returns n loopback addresses (127.0.0.2 and up) that the
+// source-spreading program with mul puts on victim's socket of sockets.
+func sameSockets(t *testing.T, n, sockets int, mul uint32, victim netip.Addr) []netip.Addr {
+	t.Helper()
+	sp := sockopt.Spread{Sockets: sockets, Mul: mul}
+	var out []netip.Addr
+	for i := 2; i < 255 && len(out) < n; i++ {
+		a := netip.AddrFrom4([4]byte{127, 0, 0, byte(i)})
+		if sp.Index(a) == sp.Index(victim) {
+			out = append(out, a)
+		}
+	}
+	if len(out) < n {
+		t.Fatalf("only %d addresses on the victim's socket", len(out))
+	}
+	return out
+}
