@@ -18,24 +18,29 @@ import (
 // Sockets sockets by a hash of its address, so a flooding host fills only
 // its own socket's queue: but it shares that queue with one host in
 // Sockets. So the group has one more socket, the quarantine socket, and
-// every worker watches the sources it reads: when one source holds most
-// of a socket's datagrams while that socket cannot keep up, the source is
-// jailed: the group's program is replaced by one that sends it (by the
-// same key the program hashes: IPv4 address, IPv6 /64) to the quarantine
-// socket and hashes everyone else as before. The jailed source is still
-// served, by the quarantine socket's workers; it only no longer shares a
-// queue with anyone. It is released after jailHold without being heavy.
+// every worker watches the sources it reads: when sources hold more than
+// their share of a socket's datagrams while that socket cannot keep up,
+// they are jailed: the group's program is replaced by one that sends
+// them (by the same key the program hashes: IPv4 address, IPv6 /64) to
+// the quarantine socket and hashes everyone else as before. A jailed
+// source is still served, by the quarantine socket's workers; it only no
+// longer shares a queue with anyone but other jailed sources. It is
+// released after jailHold without being heavy.
 //
 // Detection costs a few integer operations per datagram and nothing else:
-// a Boyer–Moore majority vote over each window of jailWindow datagrams
-// picks a candidate, the next window counts the candidate's datagrams
-// exactly, and only then, once per window, does the worker ask the kernel
-// whether its socket is backlogged (SO_MEMINFO: receive drops rose, or
-// the queue holds more than 3/4 of its buffer); the candidate is jailed
-// when it held most of a window during which the socket stayed
-// backlogged. The watch runs before the
-// protocol, so garbage, bad tags and forged datagrams count as much as
-// valid DATA over its rate limit.
+// Misra–Gries heavy hitters with jailCounters counters over each window
+// of jailWindow datagrams pick the candidates (every source with more
+// than 1/(k+1) of the window among them), the next window counts the
+// candidates' datagrams exactly, and only then, once per window, does the
+// worker ask the kernel whether its socket is backlogged (SO_MEMINFO:
+// receive drops rose, or the queue holds more than 3/4 of its buffer);
+// each candidate with more than jailNeed (1/8) of a window during which
+// the socket stayed backlogged is jailed. A flood spread over up to 7
+// sources on one socket is caught, not only a majority; a flood spread
+// over many (spoofed) sources, each under an eighth, is not: no
+// per-source jail can catch it (SECURITY.md "Floods"). The watch runs
+// before the protocol, so garbage, bad tags and forged datagrams count as
+// much as valid DATA over its rate limit.
 
 // jailWindow is how many datagrams a worker reads between two
 // evaluations: a flood is jailed after two windows (a few ms), and
