@@ -497,7 +497,13 @@ func TestJailWatchVote(t *testing.T) {
 
 // BenchmarkJailObserve is the detector's cost per datagram, the
 // evaluation (one getsockopt every jailWindow datagrams) included.
-func BenchmarkJailObserve(b *testing.B) {
+func BenchmarkJailObserve(b *testing.B) { benchJailObserve(b, false) }
+
+// BenchmarkJailObserveMany is BenchmarkJailObserve with 24 sources in
+// turn: the detector's worst case.
+func BenchmarkJailObserveMany(b *testing.B) { benchJailObserve(b, true) }
+
+func benchJailObserve(b *testing.B, many bool) {
 	if runtime.GOOS != "linux" {
 		b.Skip("SO_MEMINFO is Linux's")
 	}
@@ -516,9 +522,17 @@ func BenchmarkJailObserve(b *testing.B) {
 		b.Fatal(err)
 	}
 	srcs := []netip.AddrPort{netip.MustParseAddrPort("198.18.0.1:1"), netip.MustParseAddrPort("198.18.0.2:2"), netip.MustParseAddrPort("[fd18::1]:3")}
+	if many {
+		// More sources than counters: every scan is full, and Misra–Gries
+		// decrements every counter now and then.
+		srcs = nil
+		for i := range 3 * jailCounters {
+			srcs = append(srcs, netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 2, byte(i)}), 1))
+		}
+	}
 	b.ReportAllocs()
 	for i := range b.N {
-		w.observe(srcs[i%3])
+		w.observe(srcs[i%len(srcs)])
 	}
 }
 
