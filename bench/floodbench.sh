@@ -25,12 +25,17 @@
 #   jail    --sockets SOCKETS, quarantine on (the default), the flooder on
 #           the victim's socket
 #
+# FLOODERS=K (default 1) floods from K addresses at once (valid, garbage,
+# badtag: one process, one socket per address, sent from in turn, N in
+# all), all on the victim's socket (shared, jail) or all on other sockets
+# (other); single uses 127.0.0.3 and up.
+#
 # The flooder's socket is chosen with floodbench pick and a fixed
 # --spread-multiplier (the server's default is a random one). The forged
 # flood carries the victim's own address, so it lands on the victim's
 # socket in every configuration.
 #
-# Usage: bench/floodbench.sh   (ROUNDS=3 N=200000 RATE=1000 SOCKETS=4
+# Usage: bench/floodbench.sh   (ROUNDS=3 N=200000 RATE=1000 SOCKETS=4 FLOODERS=1
 #        CASES="valid garbage forged badtag" CONFIGS="shared jail"
 #        OUT=/tmp/floodbench AFTER_FLAGS="...": more udpserver flags for
 #        the --sockets configurations)
@@ -41,6 +46,7 @@ ROUNDS=${ROUNDS:-3}
 N=${N:-200000}
 RATE=${RATE:-1000}
 SOCKETS=${SOCKETS:-4}
+FLOODERS=${FLOODERS:-1}
 CASES=${CASES:-valid garbage forged badtag}
 CONFIGS=${CONFIGS:-shared jail}
 MUL=2654435761 # 0x9e3779b1
@@ -52,7 +58,7 @@ if [ -z "${FLOODBENCH_NS:-}" ]; then
 	go build -o "$OUT/udpserver" ./cmd/udpserver
 	go build -o "$OUT/udpcli" ./cmd/udpcli
 	go build -o "$OUT/floodbench" ./bench/floodbench
-	export FLOODBENCH_NS=1 OUT ROUNDS N RATE SOCKETS CASES CONFIGS WARMUP TAIL AFTER_FLAGS
+	export FLOODBENCH_NS=1 OUT ROUNDS N RATE SOCKETS FLOODERS CASES CONFIGS WARMUP TAIL AFTER_FLAGS
 	exec unshare -n "$0" "$@"
 fi
 ip link set lo up
@@ -73,6 +79,7 @@ run() { # run CASE CONFIG
 	single)
 		flags+=(--sockets 1 --no-cookies)
 		from=127.0.0.3
+		for ((i = 1; i < FLOODERS; i++)); do from+=",127.0.0.$((3 + i))"; done
 		;;
 	other | shared | jail)
 		flags+=(--sockets "$SOCKETS" --spread-multiplier $MUL)
@@ -80,9 +87,9 @@ run() { # run CASE CONFIG
 		flags+=(${AFTER_FLAGS:-})
 		if [ "$cfg" != jail ]; then flags+=(--no-quarantine); fi
 		if [ "$cfg" = other ]; then
-			from=$("$OUT/floodbench" pick -sockets "$SOCKETS" -mul $MUL -victim 127.0.0.1 -other)
+			from=$("$OUT/floodbench" pick -sockets "$SOCKETS" -mul $MUL -victim 127.0.0.1 -other -count "$FLOODERS")
 		else
-			from=$("$OUT/floodbench" pick -sockets "$SOCKETS" -mul $MUL -victim 127.0.0.1 -same)
+			from=$("$OUT/floodbench" pick -sockets "$SOCKETS" -mul $MUL -victim 127.0.0.1 -same -count "$FLOODERS")
 		fi
 		;;
 	*)
@@ -114,7 +121,7 @@ run() { # run CASE CONFIG
 	printf '%-8s %-6s | %s | %s | drops per socket %s | jailed %s\n' "$c" "$cfg" "$(cut -d' ' -f2- "$OUT/victim.out")" "${fl#flood $c: }" "$d" "$jailed"
 }
 
-echo "floodbench: $N datagrams per flood, victim at $RATE/s, --sockets $SOCKETS; configs $CONFIGS; $(nproc) CPUs; $(uname -r)"
+echo "floodbench: $N datagrams per flood from $FLOODERS address(es), victim at $RATE/s, --sockets $SOCKETS; configs $CONFIGS; $(nproc) CPUs; $(uname -r)"
 read -ra cfgs <<<"$CONFIGS"
 for r in $(seq "$ROUNDS"); do
 	echo "# round $r"

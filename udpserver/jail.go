@@ -18,24 +18,29 @@ import (
 // Sockets sockets by a hash of its address, so a flooding host fills only
 // its own socket's queue: but it shares that queue with one host in
 // Sockets. So the group has one more socket, the quarantine socket, and
-// every worker watches the sources it reads: when one source holds most
-// of a socket's datagrams while that socket cannot keep up, the source is
-// jailed: the group's program is replaced by one that sends it (by the
-// same key the program hashes: IPv4 address, IPv6 /64) to the quarantine
-// socket and hashes everyone else as before. The jailed source is still
-// served, by the quarantine socket's workers; it only no longer shares a
-// queue with anyone. It is released after jailHold without being heavy.
+// every worker watches the sources it reads: when sources hold more than
+// their share of a socket's datagrams while that socket cannot keep up,
+// they are jailed: the group's program is replaced by one that sends
+// them (by the same key the program hashes: IPv4 address, IPv6 /64) to
+// the quarantine socket and hashes everyone else as before. A jailed
+// source is still served, by the quarantine socket's workers; it only no
+// longer shares a queue with anyone but other jailed sources. It is
+// released after jailHold without being heavy.
 //
 // Detection costs a few integer operations per datagram and nothing else:
-// a Boyer–Moore majority vote over each window of jailWindow datagrams
-// picks a candidate, the next window counts the candidate's datagrams
-// exactly, and only then, once per window, does the worker ask the kernel
-// whether its socket is backlogged (SO_MEMINFO: receive drops rose, or
-// the queue holds more than 3/4 of its buffer); the candidate is jailed
-// when it held most of a window during which the socket stayed
-// backlogged. The watch runs before the
-// protocol, so garbage, bad tags and forged datagrams count as much as
-// valid DATA over its rate limit.
+// Misra–Gries heavy hitters with jailCounters counters over each window
+// of jailWindow datagrams pick the candidates (every source with more
+// than 1/(k+1) of the window among them), the next window counts the
+// candidates' datagrams exactly, and only then, once per window, does the
+// worker ask the kernel whether its socket is backlogged (SO_MEMINFO:
+// receive drops rose, or the queue holds more than 3/4 of its buffer);
+// each candidate with more than jailNeed (1/8) of a window during which
+// the socket stayed backlogged is jailed. A flood spread over up to 7
+// sources on one socket is caught, not only a majority; a flood spread
+// over many (spoofed) sources, each under an eighth, is not: no
+// per-source jail can catch it (SECURITY.md "Floods"). The watch runs
+// before the protocol, so garbage, bad tags and forged datagrams count as
+// much as valid DATA over its rate limit.
 
 // jailWindow is how many datagrams a worker reads between two
 // evaluations: a flood is jailed after two windows (a few ms), and
@@ -135,47 +140,64 @@ func (g *jailGroup) attach() error {
 	return sockopt.AttachReusePortCBPF(g.rc, prog)
 }
 
-// heavy is a worker's verdict: k held most of the datagrams of a
-// backlogged socket (quarantine: of the quarantine socket). A jailed k is
-// kept jailed; another is jailed, unless it was read on the quarantine
-// socket (a datagram queued there before its release).
-func (g *jailGroup) heavy(k jailKey, quarantine bool) {
+// heavy is a worker's verdict: each of ks held more than its share of
+// a backlogged socket's datagrams (quarantine: of the quarantine
+// socket's). A jailed k is kept jailed; another is jailed, unless it was
+// read on the quarantine socket (a datagram queued there before its
+// release). One program is attached for all of ks.
+func (g *jailGroup) heavy(ks []jailKey, quarantine bool) {
 	now := g.s.now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
 		return
 	}
-	for i := range g.cells {
-		if g.cells[i].key == k {
-			g.cells[i].heavy = now
-			return
-		}
-	}
-	if quarantine {
-		return
-	}
-	if len(g.cells) == maxJailed {
-		old := 0
-		for i, c := range g.cells {
-			if c.heavy < g.cells[old].heavy {
-				old = i
+	wasEmpty := len(g.cells) == 0
+	added := 0
+next:
+	for _, k := range ks {
+		for i := range g.cells {
+			if g.cells[i].key == k {
+				g.cells[i].heavy = now
+				continue next
 			}
 		}
-		g.release(old, now, "jail full")
+		if quarantine {
+			continue
+		}
+		if len(g.cells) == maxJailed {
+			old := -1
+			for i, c := range g.cells {
+				if c.heavy < now && (old < 0 || c.heavy < g.cells[old].heavy) {
+					old = i
+				}
+			}
+			if old < 0 { // every jailed source is heavy now: keep them
+				continue
+			}
+			g.release(old, now, "jail full")
+		}
+		g.cells = append(g.cells, jailCell{key: k, since: now, heavy: now})
+		added++
 	}
-	g.cells = append(g.cells, jailCell{key: k, since: now, heavy: now})
-	if err := g.attach(); err != nil {
-		g.cells = g.cells[:len(g.cells)-1]
-		g.s.logLimited(&g.s.logJail, slog.LevelWarn, "udpserver: cannot jail a flooding source", "source", k.String(), "err", err)
+	if added == 0 {
 		return
 	}
-	g.total++
-	g.s.logLimited(&g.s.logJail, slog.LevelInfo, "udpserver: source jailed: it floods its socket; it is served on the quarantine socket now",
-		"source", k.String(), "jailed", len(g.cells))
+	if err := g.attach(); err != nil {
+		for _, c := range g.cells[len(g.cells)-added:] {
+			g.s.logLimited(&g.s.logJail, slog.LevelWarn, "udpserver: cannot jail a flooding source", "source", c.key.String(), "err", err)
+		}
+		g.cells = g.cells[:len(g.cells)-added]
+		return
+	}
+	g.total += uint64(added)
+	for _, c := range g.cells[len(g.cells)-added:] {
+		g.s.logLimited(&g.s.logJail, slog.LevelInfo, "udpserver: source jailed: it floods its socket; it is served on the quarantine socket now",
+			"source", c.key.String(), "jailed", len(g.cells))
+	}
 	if g.timer == nil {
 		g.timer = time.AfterFunc(time.Duration(g.hold), g.sweep)
-	} else if len(g.cells) == 1 {
+	} else if wasEmpty {
 		g.timer.Reset(time.Duration(g.hold))
 	}
 }
@@ -239,17 +261,40 @@ func (g *jailGroup) close() {
 	}
 }
 
+// jailCounters is the detector's k: Misra–Gries counters per window.
+// Every source with more than 1/(k+1) of a window keeps a counter to the
+// window's end, so every source over jailShare is a candidate.
+const jailCounters = 8
+
+// jailShare is the share of a backlogged socket's window (datagrams read)
+// above which a candidate is heavy: 1/8, so up to 7 sources flooding one
+// socket at equal rates are each heavy (with a victim's few datagrams),
+// and a client is heavy only if it sends an eighth of what a socket that
+// cannot keep up reads. The quarantine socket, which all jailed floods
+// share, refreshes a jailed source at half that share.
+const (
+	jailNeed           = jailWindow / 8
+	jailNeedQuarantine = jailWindow / 16
+)
+
+// jailCounter is a Misra–Gries counter: a source and its count.
+type jailCounter struct {
+	key jailKey
+	n   int32
+}
+
 // jailWatch is one worker's detector (see the top of the file). It is
 // owned by its worker: no locks.
 type jailWatch struct {
 	g          *jailGroup
-	quarantine bool     // the worker serves the quarantine socket
-	mem        *memInfo // the socket's receive queue (jail_linux.go)
-	n          int      // datagrams in this window
-	cand       jailKey  // Boyer–Moore candidate of this window
-	votes      int
-	prev       jailKey // candidate of the last window, counted in this one
-	prevHits   int
+	quarantine bool                      // the worker serves the quarantine socket
+	mem        *memInfo                  // the socket's receive queue (jail_linux.go)
+	n          int                       // datagrams in this window
+	mg         [jailCounters]jailCounter // Misra–Gries counters of this window
+	prev       [jailCounters]jailKey     // candidates of the last window, counted exactly in this one
+	prevHits   [jailCounters]int32
+	nprev      int
+	heavyBuf   [jailCounters]jailKey
 	drops      uint32 // the socket's drops at the last evaluation
 	backlogged bool   // the socket was backlogged at the last evaluation
 }
@@ -266,47 +311,79 @@ func newJailWatch(g *jailGroup, rc syscall.RawConn, quarantine bool) (*jailWatch
 	return w, nil
 }
 
-// observe counts one datagram from src: a few integer operations, and
+// observe counts one datagram from src: at most 2k key comparisons, and
 // once per window an evaluation.
 func (w *jailWatch) observe(src netip.AddrPort) {
 	k := jailKeyOf(src.Addr())
-	if k == w.prev {
-		w.prevHits++
+	for i := range w.prev[:w.nprev] {
+		if w.prev[i] == k {
+			w.prevHits[i]++
+			break
+		}
 	}
-	switch {
-	case w.votes == 0:
-		w.cand, w.votes = k, 1
-	case k == w.cand:
-		w.votes++
-	default:
-		w.votes--
+	// Misra–Gries: count k if it has a counter or a free one, else
+	// take one from every counter (k's datagram and k others cancel).
+	free := -1
+	for i := range w.mg {
+		c := &w.mg[i]
+		if c.n == 0 {
+			if free < 0 {
+				free = i
+			}
+		} else if c.key == k {
+			c.n++
+			goto counted
+		}
 	}
+	if free >= 0 {
+		w.mg[free] = jailCounter{k, 1}
+	} else {
+		for i := range w.mg {
+			w.mg[i].n--
+		}
+	}
+counted:
 	if w.n++; w.n == jailWindow {
 		w.evaluate()
 	}
 }
 
-// evaluate ends a window: the last window's candidate is heavy when it
-// sent more than half of this window's datagrams (a quarter on the
-// quarantine socket, which several jailed floods may share), and it is
-// jailed when the socket was backlogged at both ends of this window.
-// Two windows and both ends: a window that begins in a quiet spell of one
-// client and ends in a flood's first moments is the client's by the vote
-// and by the count, but the socket was not backlogged when it began.
+// evaluate ends a window: each of the last window's candidates is heavy
+// when it sent more than jailNeed of this window's datagrams, and the
+// heavy ones are jailed when the socket was backlogged at both ends of
+// this window. Two windows and both ends: a window that begins in a
+// quiet spell of one client and ends in a flood's first moments holds
+// the client's datagrams, but the socket was not backlogged when it
+// began. This window's counters are the next one's candidates.
 func (w *jailWatch) evaluate() {
-	need := jailWindow / 2
+	need := int32(jailNeed)
 	if w.quarantine {
-		need = jailWindow / 4
+		need = jailNeedQuarantine
 	}
-	heavy, k := w.prevHits > need, w.prev
-	w.prev, w.prevHits, w.n, w.votes = w.cand, 0, 0, 0
 	backlogged := false
 	if w.mem.read() {
 		backlogged = w.mem.drops != w.drops || w.mem.rmem >= w.mem.rcvbuf/4*3
 		w.drops = w.mem.drops
 	}
-	if heavy && backlogged && w.backlogged {
-		w.g.heavy(k, w.quarantine)
+	heavy := w.heavyBuf[:0]
+	if backlogged && w.backlogged {
+		for i := range w.prev[:w.nprev] {
+			if w.prevHits[i] > need {
+				heavy = append(heavy, w.prev[i])
+			}
+		}
+	}
+	w.nprev = 0
+	for i := range w.mg {
+		if w.mg[i].n > 0 {
+			w.prev[w.nprev], w.prevHits[w.nprev] = w.mg[i].key, 0
+			w.nprev++
+		}
+		w.mg[i] = jailCounter{}
+	}
+	w.n = 0
+	if len(heavy) > 0 {
+		w.g.heavy(heavy, w.quarantine)
 	}
 	w.backlogged = backlogged
 }

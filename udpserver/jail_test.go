@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,15 +96,15 @@ func TestJailTable(t *testing.T) {
 	src := func(i int) jailKey { return jailKeyOf(netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})) }
 	for i := range maxJailed {
 		clock = int64(i) * int64(time.Second)
-		g.heavy(src(i), false)
+		g.heavy([]jailKey{src(i)}, false)
 	}
-	g.heavy(src(0), false) // refresh: src(1) is now the heavy least recently
-	g.heavy(src(1000), true)
+	g.heavy([]jailKey{src(0)}, false) // refresh: src(1) is now the heavy least recently
+	g.heavy([]jailKey{src(1000)}, true)
 	if n, total := g.counts(); n != maxJailed || total != maxJailed {
 		t.Fatalf("after %d sources: %d jailed, %d total", maxJailed, n, total)
 	}
 	clock += int64(time.Second)
-	g.heavy(src(maxJailed), false)
+	g.heavy([]jailKey{src(maxJailed)}, false)
 	n, total := g.counts()
 	if n != maxJailed || total != maxJailed+1 {
 		t.Fatalf("full jail: %d jailed, %d total", n, total)
@@ -368,12 +369,21 @@ func TestQuarantineBusyNotJailed(t *testing.T) {
 
 // TestJailWatchVote runs the detector on made-up sequences of senders,
 // on a real socket whose queue is backlogged (a tiny buffer overflowed:
-// the kernel's drops rise) or not. Backlogged: a source with most of two
-// windows is jailed, also with a bare majority (60 %); a window of one
-// client's quiet spell followed by a flood jails the flood, not the
-// client; two sources half and half jail nobody. Not backlogged: nobody,
-// even a source alone.
+// the kernel's drops rise) or not. Backlogged: every source with more
+// than an eighth of two windows is jailed: one flooder alone, two at
+// 60/40 or half and half, 3, 5, 6 (with the victim and one-off sources
+// taking counters) and 7 in turn; the victim is not (a tenth of the
+// datagrams, or the quiet spell before a flood that fills the window in
+// which the flood begins); 9 flooders in turn (each under an eighth) are
+// beyond the detector. Not backlogged: nobody, even a source alone or 3.
 func TestJailWatchVote(t *testing.T) {
+	floodersOf := func(f int) []netip.AddrPort {
+		var out []netip.AddrPort
+		for i := range f {
+			out = append(out, netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 1, byte(i)}), 1))
+		}
+		return out
+	}
 	if runtime.GOOS != "linux" {
 		t.Skip("SO_MEMINFO is Linux's")
 	}
@@ -400,6 +410,23 @@ func TestJailWatchVote(t *testing.T) {
 		}
 		return out
 	}
+	// rr is n datagrams from f flooders (198.18.1.x) in turn; every 100
+	// datagrams, victim sends v and v distinct one-off sources one each
+	// (noise that takes Misra–Gries counters).
+	noise := 0
+	rr := func(n, v, f int) []netip.AddrPort {
+		var out []netip.AddrPort
+		for i := 0; len(out) < n; i++ {
+			if i%100 == 0 {
+				for range v {
+					noise++
+					out = append(out, victim, netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 19, byte(noise >> 8), byte(noise)}), 1))
+				}
+			}
+			out = append(out, netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 1, byte(i % f)}), 1))
+		}
+		return out[:n]
+	}
 	const quietSpell = 2*jailWindow - 40 // a window of the client alone, then most of the next
 	for _, tc := range []struct {
 		name       string
@@ -410,8 +437,15 @@ func TestJailWatchVote(t *testing.T) {
 	}{
 		{"flood", true, 0, seq(flooder, 4*jailWindow), []netip.AddrPort{flooder}},
 		{"quiet spell then flood", true, quietSpell, append(seq(victim, quietSpell), seq(flooder, 4*jailWindow)...), []netip.AddrPort{flooder}},
-		{"bare majority", true, 0, mix(4*jailWindow, 0.6, flooder, other), []netip.AddrPort{flooder}},
-		{"half and half", true, 0, mix(4*jailWindow, 0.5, flooder, other), nil},
+		{"60 and 40", true, 0, mix(4*jailWindow, 0.6, flooder, other), []netip.AddrPort{flooder, other}},
+		{"half and half", true, 0, mix(4*jailWindow, 0.5, flooder, other), []netip.AddrPort{flooder, other}},
+		{"3 flooders", true, 0, rr(4*jailWindow, 0, 3), floodersOf(3)},
+		{"5 flooders and the victim", true, 0, rr(4*jailWindow, 5, 5), floodersOf(5)},
+		{"6 flooders, the victim and noise", true, 0, rr(4*jailWindow, 5, 6), floodersOf(6)},
+		{"7 flooders", true, 0, rr(4*jailWindow, 0, 7), floodersOf(7)},
+		{"9 flooders: each under an eighth", true, 0, rr(4*jailWindow, 0, 9), nil},
+		{"victim a tenth", true, 0, mix(4*jailWindow, 0.1, victim, flooder), []netip.AddrPort{flooder}},
+		{"3 flooders, keeping up", false, 0, rr(8*jailWindow, 0, 3), nil},
 		{"alone, keeping up", false, 0, seq(victim, 8*jailWindow), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -441,13 +475,19 @@ func TestJailWatchVote(t *testing.T) {
 			g.mu.Lock()
 			var got []netip.AddrPort
 			for _, cell := range g.cells {
-				for _, a := range []netip.AddrPort{victim, flooder, other} {
+				found := false
+				for _, a := range append([]netip.AddrPort{victim, flooder, other}, floodersOf(9)...) {
 					if jailKeyOf(a.Addr()) == cell.key {
-						got = append(got, a)
+						got, found = append(got, a), true
 					}
+				}
+				if !found {
+					t.Errorf("jailed %v, a noise source", cell.key)
 				}
 			}
 			g.mu.Unlock()
+			slices.SortFunc(got, func(a, b netip.AddrPort) int { return a.Compare(b) })
+			slices.SortFunc(tc.want, func(a, b netip.AddrPort) int { return a.Compare(b) })
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Errorf("jailed %v, want %v", got, tc.want)
 			}
@@ -457,7 +497,13 @@ func TestJailWatchVote(t *testing.T) {
 
 // BenchmarkJailObserve is the detector's cost per datagram, the
 // evaluation (one getsockopt every jailWindow datagrams) included.
-func BenchmarkJailObserve(b *testing.B) {
+func BenchmarkJailObserve(b *testing.B) { benchJailObserve(b, false) }
+
+// BenchmarkJailObserveMany is BenchmarkJailObserve with 24 sources in
+// turn: the detector's worst case.
+func BenchmarkJailObserveMany(b *testing.B) { benchJailObserve(b, true) }
+
+func benchJailObserve(b *testing.B, many bool) {
 	if runtime.GOOS != "linux" {
 		b.Skip("SO_MEMINFO is Linux's")
 	}
@@ -476,8 +522,100 @@ func BenchmarkJailObserve(b *testing.B) {
 		b.Fatal(err)
 	}
 	srcs := []netip.AddrPort{netip.MustParseAddrPort("198.18.0.1:1"), netip.MustParseAddrPort("198.18.0.2:2"), netip.MustParseAddrPort("[fd18::1]:3")}
+	if many {
+		// More sources than counters: every scan is full, and Misra–Gries
+		// decrements every counter now and then.
+		srcs = nil
+		for i := range 3 * jailCounters {
+			srcs = append(srcs, netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 2, byte(i)}), 1))
+		}
+	}
 	b.ReportAllocs()
 	for i := range b.N {
-		w.observe(srcs[i%3])
+		w.observe(srcs[i%len(srcs)])
 	}
+}
+
+// TestQuarantineFloodSources: 3 and then 5 sources on the victim's
+// socket flood it with DATA over their rate limit, in turn from one
+// goroutine (no one of them holds a majority of the socket's datagrams):
+// every one is jailed, the victim is not, and it is answered while they
+// flood.
+func TestQuarantineFloodSources(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SO_ATTACH_REUSEPORT_CBPF is Linux's")
+	}
+	for _, n := range []int{3, 5} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			const mul = 0x9e3779b1
+			var logs syncBuffer
+			s := &Server{Sockets: 2, SpreadMultiplier: mul, RateLimit: 1000, jailHold: time.Hour,
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+			addr := serve(t, s, "udp4", "127.0.0.1:0")
+			victim := dial(t, "udp4", addr)
+			from := sameSockets(t, n, 2, mul, netip.MustParseAddr("127.0.0.1"))
+			var fcs []*net.UDPConn
+			for _, a := range from {
+				fc, err := net.DialUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(a, 0)), net.UDPAddrFromAddrPort(addr))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer fc.Close()
+				fcs = append(fcs, fc)
+			}
+			var stop atomic.Bool
+			var sent atomic.Int64
+			flooded := make(chan struct{})
+			go func() {
+				defer close(flooded)
+				b := make([]byte, 0, 256)
+				for id := uint64(1); !stop.Load(); id++ {
+					b = wire.AppendData(b[:0], id, make([]byte, 32))
+					fcs[id%uint64(len(fcs))].Write(b)
+					sent.Add(1)
+				}
+			}()
+			deadline := time.Now().Add(waitTimeout)
+			for s.Stats().JailedTotal < uint64(n) && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			// Still flooding: the victim is answered.
+			for i := range 20 {
+				exchangeRetry(t, victim, uint64(100+i), nil)
+			}
+			stop.Store(true)
+			<-flooded
+			st := s.Stats()
+			t.Logf("%d flood datagrams sent, %d received; jailed %d", sent.Load(), st.Received, st.JailedTotal)
+			if st.JailedTotal != uint64(n) || st.Jailed != n {
+				t.Errorf("%d flooders: Jailed %d, JailedTotal %d; log:\n%s", n, st.Jailed, st.JailedTotal, logs.String())
+			}
+			for _, a := range from {
+				if !strings.Contains(logs.String(), fmt.Sprintf("on the quarantine socket now\" source=%v ", a)) {
+					t.Errorf("no jail line naming %v in the log:\n%s", a, logs.String())
+				}
+			}
+			if strings.Contains(logs.String(), "source=127.0.0.1 ") {
+				t.Errorf("the victim was jailed; log:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+// sameSockets returns n loopback addresses (127.0.0.2 and up) that the
+// source-spreading program with mul puts on victim's socket of sockets.
+func sameSockets(t *testing.T, n, sockets int, mul uint32, victim netip.Addr) []netip.Addr {
+	t.Helper()
+	sp := sockopt.Spread{Sockets: sockets, Mul: mul}
+	var out []netip.Addr
+	for i := 2; i < 255 && len(out) < n; i++ {
+		a := netip.AddrFrom4([4]byte{127, 0, 0, byte(i)})
+		if sp.Index(a) == sp.Index(victim) {
+			out = append(out, a)
+		}
+	}
+	if len(out) < n {
+		t.Fatalf("only %d addresses on the victim's socket", len(out))
+	}
+	return out
 }

@@ -5,9 +5,9 @@
 // namespace of its own (the script uses unshare -n); the forged mode needs
 // a raw socket (root in that namespace).
 //
-//	floodbench flood  -mode valid|garbage|forged|badtag -n 200000 -to 127.0.0.1:9797 -from 127.0.0.3 [-victim 127.0.0.1] [-key-file F]
+//	floodbench flood  -mode valid|garbage|forged|badtag -n 200000 -to 127.0.0.1:9797 -from 127.0.0.3[,127.0.0.4...] [-victim 127.0.0.1] [-key-file F]
 //	floodbench victim -to 127.0.0.1:9797 -rate 1000 -for 3s [-key-file F]
-//	floodbench pick   -sockets N -mul M -victim 127.0.0.1 -same|-other
+//	floodbench pick   -sockets N -mul M -victim 127.0.0.1 -same|-other [-count K]
 package main
 
 import (
@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -54,10 +55,10 @@ func main() {
 	}
 }
 
-// pick prints a loopback address (127.0.0.3 and up) whose datagrams the
-// source-spreading program with multiplier mul (udpserver
-// --spread-multiplier) puts on the victim's socket (-same: the worst
-// case, one host in N shares it) or on another one (-other).
+// pick prints count loopback addresses (127.0.0.3 and up, comma
+// separated) whose datagrams the source-spreading program with multiplier
+// mul (udpserver --spread-multiplier) puts on the victim's socket (-same:
+// the worst case, one host in N shares it) or on another one (-other).
 func pick(args []string) error {
 	fs := flag.NewFlagSet("pick", flag.ExitOnError)
 	n := fs.Int("sockets", 1, "sockets")
@@ -65,6 +66,7 @@ func pick(args []string) error {
 	victim := fs.String("victim", "127.0.0.1", "the victim's address")
 	same := fs.Bool("same", false, "an address on the victim's socket")
 	other := fs.Bool("other", false, "an address on another socket than the victim's")
+	count := fs.Int("count", 1, "how many addresses")
 	fs.Parse(args)
 	a, err := netip.ParseAddr(*victim)
 	if err != nil {
@@ -73,15 +75,22 @@ func pick(args []string) error {
 	if *same == *other {
 		return fmt.Errorf("pick: one of -same and -other")
 	}
+	if *count < 1 {
+		return fmt.Errorf("pick: -count %d", *count)
+	}
 	sp := sockopt.Spread{Sockets: *n, Mul: uint32(*mul) | 1}
-	for i := 3; i < 255; i++ {
+	var out []string
+	for i := 3; i < 255 && len(out) < *count; i++ {
 		c := netip.AddrFrom4([4]byte{127, 0, 0, byte(i)})
 		if (sp.Index(c) == sp.Index(a)) == *same {
-			fmt.Println(c)
-			return nil
+			out = append(out, c.String())
 		}
 	}
-	return fmt.Errorf("no address found")
+	if len(out) < *count {
+		return fmt.Errorf("pick: %d addresses found, want %d", len(out), *count)
+	}
+	fmt.Println(strings.Join(out, ","))
+	return nil
 }
 
 func flood(args []string) error {
@@ -89,7 +98,7 @@ func flood(args []string) error {
 	mode := fs.String("mode", "valid", "valid, garbage, forged or badtag")
 	n := fs.Int("n", 200000, "datagrams to send")
 	to := fs.String("to", "127.0.0.1:9797", "server")
-	from := fs.String("from", "127.0.0.3", "source address (valid, garbage, badtag)")
+	from := fs.String("from", "127.0.0.3", "source addresses, comma separated: one socket each, sent from in turn (valid, garbage, badtag)")
 	victimIP := fs.String("victim", "127.0.0.1", "address to forge (forged)")
 	size := fs.Int("size", 64, "payload bytes")
 	fs.Parse(args)
@@ -112,16 +121,20 @@ func flood(args []string) error {
 			return err
 		}
 	case "valid", "garbage", "badtag":
-		src, err := netip.ParseAddr(*from)
-		if err != nil {
-			return err
+		var cs []*net.UDPConn
+		for _, f := range strings.Split(*from, ",") {
+			src, err := netip.ParseAddr(f)
+			if err != nil {
+				return err
+			}
+			c, err := net.DialUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), net.UDPAddrFromAddrPort(dst))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			go drain(c) // replies (NACKs, cookies) are read and thrown away
+			cs = append(cs, c)
 		}
-		c, err := net.DialUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(src, 0)), net.UDPAddrFromAddrPort(dst))
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		go drain(c) // replies (NACKs, cookies) are read and thrown away
 		var signer *auth.Sender
 		if *mode == "badtag" {
 			// A key nobody else has, with the key ID of the bench's key (1).
@@ -139,7 +152,8 @@ func flood(args []string) error {
 		}
 		b := make([]byte, 0, 2048)
 		id := r.Uint64() >> 12
-		for range *n {
+		for i := range *n {
+			c := cs[i%len(cs)]
 			id++
 			b = wire.AppendData(b[:0], id, payload)
 			switch *mode {
