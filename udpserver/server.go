@@ -450,7 +450,6 @@ func (s *Server) init() {
 			c.err = s.initAuth()
 			s.cfg.err = c.err
 		}
-		s.dedup = newDedupTable(c.dedupEntries, c.dedupPerSource, c.dedupPerHost, c.dedupWindow)
 		if s.RateLimit > 0 && c.err == nil {
 			burst := s.RateBurst
 			if burst == 0 {
@@ -470,6 +469,8 @@ func (s *Server) init() {
 				s.cfg.err = c.err
 			}
 		}
+		// With cookies a quarter of the table is kept for proved senders.
+		s.dedup = newDedupTable(c.dedupEntries, c.dedupPerSource, c.dedupPerHost, c.dedupWindow, s.cookies != nil)
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.conns = make(map[net.PacketConn]conn)
 		s.done = make(chan struct{})
