@@ -170,6 +170,12 @@ type Server struct {
 	// dropped to make room: when the table is full, a new message gets
 	// NACK busy (Stats.Busy) and the client tries again later. Default
 	// DefaultDedupEntries.
+	//
+	// With cookies, exchanges of senders that did not prove their address
+	// hold at most 3/4 of it (DedupEntries - DedupEntries/4); a new one
+	// past that gets a cookie NACK (or busy "table full" without budget),
+	// and the rest is kept for proved senders, so that datagrams forged
+	// from many addresses cannot lock every client out (PROTOCOL.md 3).
 	DedupEntries int
 
 	// DedupPerSource is the most entries one sender (address and port)

@@ -342,6 +342,41 @@ func TestShareAllocs(t *testing.T) {
 	if st.DedupCookies < 900 || st.DedupOverHost < 1000 || st.CookieValid < 4000 || st.DedupEntries != 2000 {
 		t.Errorf("the paths measured were not the ones meant: %+v", st)
 	}
+	// The table's claimed part full of forgeries from many hosts: a cookie
+	// NACK (a new sender each time), busy "table full" (no cookie left for
+	// the sender), a proved sender admitted into the rest.
+	s, _ = shareServer(t, &Server{RateLimit: 1e9, RateBurst: 1e9, CookieRate: 1e9, DedupEntries: 4096, DedupWindow: time.Hour})
+	if n := forgeTable(s, host, 4000, rand.New(rand.NewPCG(5, 6))); n != claimedPart(4096) {
+		t.Fatalf("%d forgeries taken, want %d", n, claimedPart(4096))
+	}
+	victim = newPacketFor(s, wire.AppendData(nil, 1, payload), "198.18.0.2:5000")
+	c = cookieOf(t, s.process(bg, victim, reply), 1)
+	proved = newPacketFor(s, wire.AppendDataCookie(nil, 1, payload, c), "198.18.0.2:5000")
+	st0 := s.Stats()
+	for _, tc := range []struct {
+		name string
+		f    func()
+	}{
+		{"table cookie", func() {
+			port++
+			victim.remote = netip.AddrPortFrom(host, port)
+			setID(victim, uint64(port))
+			s.process(bg, victim, reply)
+		}},
+		{"table busy", func() {
+			victim.remote = netip.AddrPortFrom(host, 9)
+			s.process(bg, victim, reply)
+		}},
+		{"table proved", func() { id++; setID(proved, id); s.process(bg, proved, reply) }},
+	} {
+		if n := testing.AllocsPerRun(500, tc.f); n != 0 {
+			t.Errorf("%s: %v allocations per datagram, want 0", tc.name, n)
+		}
+	}
+	st = s.Stats()
+	if st.DedupCookies-st0.DedupCookies < 450 || st.DedupFull-st0.DedupFull < 500 || st.DedupEntries != claimedPart(4096)+501 {
+		t.Errorf("the table paths measured were not the ones meant: %+v", st)
+	}
 }
 
 // forgeTable sends n DATA through s.process, each forged with a random
