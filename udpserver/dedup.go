@@ -27,6 +27,13 @@ import (
 // NACK busy for a new message ID; its remembered exchanges are answered
 // as before. No sender can make another (address, port)'s entries go.
 //
+// When senders can prove their address (the server sends cookies), the
+// table's total is split the same way: unproved (claimed) exchanges may
+// take at most claimedMax entries, 3/4 of max (claimedPart), so that
+// forgeries from many addresses, each under its shares, cannot fill the
+// table; a new unproved message past it gets dedupUnproved ("table
+// full"), a proved one is admitted into the rest, up to max.
+//
 // Shares are counted twice over, proved and claimed: an exchange whose
 // first copy echoed a valid cookie (cookie.go) counts in the shares of the
 // proved sender and proved host, any other in the shares of the sender
@@ -121,18 +128,20 @@ const dedupInitial = 1024
 // dedupTable remembers exchanges for a window, bounded in total, per
 // sender and per host. It is safe for concurrent use.
 type dedupTable struct {
-	mu      sync.Mutex
-	window  int64
-	max     int
-	perPort uint32
-	perHost uint32
-	seed    [6]uint64
+	mu       sync.Mutex
+	window   int64
+	max      int
+	claimMax int // the most unproved entries (claimedPart, or max without cookies)
+	perPort  uint32
+	perHost  uint32
+	seed     [6]uint64
 
-	ring  []dedupEntry // capacity: len(ring), grows to max
-	head  int          // oldest entry
-	n     int          // entries
-	index []uint64     // hash<<32 | ring position+1; 0: empty
-	srcs  []srcSlot
+	ring    []dedupEntry // capacity: len(ring), grows to max
+	head    int          // oldest entry
+	n       int          // entries
+	claimed int          // entries not proved (counted in the claimed shares)
+	index   []uint64     // hash<<32 | ring position+1; 0: empty
+	srcs    []srcSlot
 
 	reasons    []reasonSlot
 	nextReason int
@@ -143,12 +152,30 @@ type dedupTable struct {
 	cookies                  uint64 // refusals with a cookie NACK (refuse)
 }
 
-func newDedupTable(maxEntries, perPort, perHost int, window time.Duration) *dedupTable {
+// claimedPart is the most entries of a table of max that unproved
+// exchanges may hold when senders can prove their address: 3/4, so that
+// a quarter stays for proved senders however many addresses forgeries
+// claim (at least 1).
+func claimedPart(max int) int {
+	return max - max/4
+}
+
+// newDedupTable returns a table of maxEntries, perPort entries a sender and
+// perHost a host, remembering each exchange for window. proofs says the
+// server sends cookies: unproved exchanges then hold at most claimedPart
+// of the table; without proofs (nobody can prove anything) the whole.
+func newDedupTable(maxEntries, perPort, perHost int, window time.Duration, proofs bool) *dedupTable {
+	maxEntries = max(maxEntries, 1)
+	claimMax := maxEntries
+	if proofs {
+		claimMax = claimedPart(maxEntries)
+	}
 	t := &dedupTable{
-		window:  window.Nanoseconds(),
-		max:     max(maxEntries, 1),
-		perPort: uint32(min(max(perPort, 1), maxEntries)),
-		perHost: uint32(min(max(perHost, 1), maxEntries)),
+		window:   window.Nanoseconds(),
+		max:      maxEntries,
+		claimMax: claimMax,
+		perPort:  uint32(min(max(perPort, 1), maxEntries)),
+		perHost:  uint32(min(max(perHost, 1), maxEntries)),
 	}
 	for i := range t.seed {
 		t.seed[i] = rand.Uint64() | 1
@@ -197,9 +224,10 @@ func (t *dedupTable) fingerprints(addr *[16]byte, port uint16, proved bool) (sen
 // when done, the reply to repeat; for a new one without room, dedupFull
 // with wire.CodeBusy and the text that says which bound refused it, or
 // dedupUnproved (not counted yet: see refuse) when the bound is a claimed
-// share of a sender that did not prove its address. proved says the
-// datagram echoed a valid cookie: a new exchange is then counted in the
-// proved shares.
+// share, or the claimed part of the table, and the sender did not prove
+// its address. proved says the datagram echoed a valid cookie: a new
+// exchange is then counted in the proved shares and may take the table's
+// proved part.
 func (t *dedupTable) begin(key dedupKey, now int64, proved bool) (dedupState, wire.Code, string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -223,6 +251,10 @@ func (t *dedupTable) begin(key dedupKey, now int64, proved bool) (dedupState, wi
 	case t.n >= t.max:
 		t.full++
 		return dedupFull, wire.CodeBusy, wire.ReasonTableFull
+	case !proved && t.claimed >= t.claimMax:
+		// The claimed part is full, perhaps of forgeries from many
+		// addresses: the rest is for senders that prove theirs.
+		return dedupUnproved, wire.CodeBusy, wire.ReasonTableFull
 	case t.count(sfp) >= t.perPort:
 		if !proved {
 			return dedupUnproved, wire.CodeBusy, wire.ReasonSenderShareFull
@@ -242,6 +274,9 @@ func (t *dedupTable) begin(key dedupKey, now int64, proved bool) (dedupState, wi
 	p := (t.head + t.n) % len(t.ring)
 	t.ring[p] = dedupEntry{addr: key.addr, id: key.id, at: now, port: key.port, state: dedupRunning, proved: proved}
 	t.n++
+	if !proved {
+		t.claimed++
+	}
 	slot, _ := t.find(&key, h)
 	t.index[slot] = uint64(uint32(h))<<32 | uint64(p+1)
 	t.add(sfp, 1)
@@ -258,6 +293,8 @@ func (t *dedupTable) refuse(reason string, cookie bool) {
 	switch {
 	case cookie:
 		t.cookies++
+	case reason == wire.ReasonTableFull:
+		t.full++ // the claimed part
 	case reason == wire.ReasonSenderShareFull:
 		t.overPort++
 	default:
@@ -331,6 +368,9 @@ func (t *dedupTable) expire(now int64) {
 		sfp, hfp := t.fingerprints(&e.addr, e.port, e.proved)
 		t.add(sfp, -1)
 		t.add(hfp, -1)
+		if !e.proved {
+			t.claimed--
+		}
 		*e = dedupEntry{}
 		t.head = (t.head + 1) % len(t.ring)
 		t.n--

@@ -15,6 +15,7 @@ import (
 type dedupModel struct {
 	window                int64
 	max, perPort, perHost int
+	claimMax              int // the most unproved entries (claimedPart of max)
 	m                     map[dedupKey]*modelEntry
 }
 
@@ -31,7 +32,7 @@ type shareKey struct {
 	proved bool
 }
 
-func (m *dedupModel) live(now int64) (n int, port, host map[shareKey]int) {
+func (m *dedupModel) live(now int64) (n, claimed int, port, host map[shareKey]int) {
 	port, host = map[shareKey]int{}, map[shareKey]int{}
 	for k, e := range m.m {
 		if now-e.at >= m.window {
@@ -39,10 +40,13 @@ func (m *dedupModel) live(now int64) (n int, port, host map[shareKey]int) {
 			continue
 		}
 		n++
+		if !e.proved {
+			claimed++
+		}
 		port[senderOf(k, e.proved)]++
 		host[hostOf(k, e.proved)]++
 	}
-	return n, port, host
+	return n, claimed, port, host
 }
 
 func senderOf(k dedupKey, proved bool) shareKey {
@@ -73,8 +77,10 @@ var modelHosts = []netip.Addr{
 // byte picks the host, the port and whether it echoed a valid cookie.
 func runDedupModel(t *testing.T, ops []byte) {
 	const window = 1000
-	m := &dedupModel{window: window, max: 18, perPort: 4, perHost: 7, m: map[dedupKey]*modelEntry{}}
-	tab := newDedupTable(m.max, m.perPort, m.perHost, window)
+	// 13 unproved entries at most (18 - 18/4): with four hosts of at most
+	// 7 claimed entries each, the claimed part fills before their shares.
+	m := &dedupModel{window: window, max: 18, perPort: 4, perHost: 7, claimMax: 18 - 18/4, m: map[dedupKey]*modelEntry{}}
+	tab := newDedupTable(m.max, m.perPort, m.perHost, window, true)
 	var now int64
 	var running []dedupKey
 	for i := 0; i+3 <= len(ops); i += 3 {
@@ -84,7 +90,7 @@ func runDedupModel(t *testing.T, ops []byte) {
 		proved := who&16 != 0
 		switch op & 3 {
 		case 0, 1: // a datagram: new message or retransmission
-			n, port, host := m.live(now)
+			n, claimed, port, host := m.live(now)
 			st, code, reason := tab.begin(key, now, proved)
 			if e, ok := m.m[key]; ok {
 				if st != e.state || (st == dedupDone && code != e.code) {
@@ -92,14 +98,18 @@ func runDedupModel(t *testing.T, ops []byte) {
 				}
 				continue
 			}
-			// A new exchange: refused over the table's cap, over a share
-			// of its kind (a claimed share answers dedupUnproved), else
-			// admitted. Proved and claimed shares never count each other.
+			// A new exchange: refused over the table's cap, over the
+			// claimed part when unproved (dedupUnproved), over a share of
+			// its kind (a claimed share answers dedupUnproved), else
+			// admitted. Proved and claimed shares never count each other;
+			// a proved exchange may take what the claimed part leaves.
 			want := dedupNew
 			ps, ph := port[senderOf(key, proved)], host[hostOf(key, proved)]
 			switch {
 			case n >= m.max:
 				want = dedupFull
+			case !proved && claimed >= m.claimMax:
+				want = dedupUnproved
 			case ps >= m.perPort || ph >= m.perHost:
 				want = dedupFull
 				if !proved {

@@ -197,7 +197,7 @@ func TestDedupCaps(t *testing.T) {
 
 // TestDedupTableInvariants drives the table hard and checks its structure.
 func TestDedupTableInvariants(t *testing.T) {
-	tab := newDedupTable(50, 7, 20, time.Second)
+	tab := newDedupTable(50, 7, 20, time.Second, false)
 	now := int64(0)
 	for i := range 5000 {
 		now += int64(i%13) * int64(time.Millisecond)
@@ -218,9 +218,13 @@ func (t *dedupTable) check() error {
 	}
 	last := int64(-1 << 62)
 	per := map[uint64]uint32{}
+	claimed := 0
 	for i := range t.n {
 		p := (t.head + i) % len(t.ring)
 		e := &t.ring[p]
+		if !e.proved {
+			claimed++
+		}
 		if e.at < last {
 			return errors.New("ring out of arrival order")
 		}
@@ -232,6 +236,9 @@ func (t *dedupTable) check() error {
 		sfp, hfp := t.fingerprints(&e.addr, e.port, e.proved)
 		per[sfp]++
 		per[hfp]++
+	}
+	if claimed != t.claimed || claimed > t.claimMax {
+		return fmt.Errorf("%d unproved entries, counted %d, claimed part %d", claimed, t.claimed, t.claimMax)
 	}
 	used := 0
 	for _, v := range t.index {
@@ -278,7 +285,7 @@ func TestDedupNeverForgets(t *testing.T) {
 		{"proved table", 2, 100, 100, dk(1, 1), dk(2, 2), dk(3, 3), true, dedupFull},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tab := newDedupTable(tc.max, tc.perPort, tc.perHost, time.Minute)
+			tab := newDedupTable(tc.max, tc.perPort, tc.perHost, time.Minute, false)
 			tab.begin(tc.first, 0, tc.proved)
 			tab.begin(tc.second, 1, tc.proved)
 			tab.finish(tc.second, wire.CodeNone, "")
@@ -308,7 +315,7 @@ func TestDedupNeverForgets(t *testing.T) {
 // entry to the share it was taken from.
 func TestDedupProvedShares(t *testing.T) {
 	const window = int64(time.Minute)
-	tab := newDedupTable(10, 3, 4, time.Minute)
+	tab := newDedupTable(10, 3, 4, time.Minute, false)
 	forged := func(port uint16, id int) dedupKey { return dkp(1, port, id) }
 	// Claimed host share (4) filled by "forgeries" from other ports.
 	for i := range 4 {

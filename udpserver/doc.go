@@ -157,7 +157,10 @@
 // (proved) and for the rest (claimed), so that datagrams forged with a
 // host's address, once past the rate limiter, fill only the claimed
 // shares; an unproved sender over one gets a cookie NACK instead of busy
-// while the cookie budgets last (Stats.DedupCookies). A handler that
+// while the cookie budgets last (Stats.DedupCookies). The table's total
+// is split too: unproved exchanges take at most 3/4 of DedupEntries, so
+// that forgeries from many addresses cannot fill it; past that, the same
+// cookie NACK, and proved senders take the rest. A handler that
 // stores elsewhere says why it could not in the same way: the JetStream
 // forwarder's NACK busy carries wire.ReasonNotStored.
 //

@@ -110,7 +110,9 @@ func (s *worker) process(ctx context.Context, p *packet, reply []byte) []byte {
 // limit, or nil to send nothing. now is the server clock; proved says the
 // DATA echoed a valid cookie.
 func (s *worker) runExchange(ctx context.Context, p *packet, key dedupKey, id uint64, body []byte, limit int, now int64, proved bool, reply []byte) []byte {
-	state, code, reason := s.dedup.begin(key, now, proved)
+	// A verified tag proves the sender better than a cookie: with keys
+	// every exchange counts as proved, and the whole table is theirs.
+	state, code, reason := s.dedup.begin(key, now, proved || p.auth.ok)
 	switch state {
 	case dedupRunning:
 		return s.drop(&s.stats.inProgress, p, "in progress")
@@ -118,9 +120,10 @@ func (s *worker) runExchange(ctx context.Context, p *packet, key dedupKey, id ui
 		s.stats.duplicates.Add(1)
 		return s.answer(reply, id, code, reason, limit)
 	case dedupUnproved:
-		// The claimed share is full, perhaps of forgeries: a sender that
-		// proves its address (echoes the cookie) is counted in shares of
-		// its own. Without a cookie to send, busy.
+		// A claimed share or the table's claimed part is full, perhaps
+		// of forgeries: a sender that proves its address (echoes the
+		// cookie) is counted in shares of its own and may use the proved
+		// part. Without a cookie to send, busy.
 		out := s.cookieNack(p, id, limit, now, reply) // cookie.go
 		s.dedup.refuse(reason, out != nil)
 		if out != nil {

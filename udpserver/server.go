@@ -170,6 +170,12 @@ type Server struct {
 	// dropped to make room: when the table is full, a new message gets
 	// NACK busy (Stats.Busy) and the client tries again later. Default
 	// DefaultDedupEntries.
+	//
+	// With cookies, exchanges of senders that did not prove their address
+	// hold at most 3/4 of it (DedupEntries - DedupEntries/4); a new one
+	// past that gets a cookie NACK (or busy "table full" without budget),
+	// and the rest is kept for proved senders, so that datagrams forged
+	// from many addresses cannot lock every client out (PROTOCOL.md 3).
 	DedupEntries int
 
 	// DedupPerSource is the most entries one sender (address and port)
@@ -450,7 +456,6 @@ func (s *Server) init() {
 			c.err = s.initAuth()
 			s.cfg.err = c.err
 		}
-		s.dedup = newDedupTable(c.dedupEntries, c.dedupPerSource, c.dedupPerHost, c.dedupWindow)
 		if s.RateLimit > 0 && c.err == nil {
 			burst := s.RateBurst
 			if burst == 0 {
@@ -470,6 +475,8 @@ func (s *Server) init() {
 				s.cfg.err = c.err
 			}
 		}
+		// With cookies a quarter of the table is kept for proved senders.
+		s.dedup = newDedupTable(c.dedupEntries, c.dedupPerSource, c.dedupPerHost, c.dedupWindow, s.cookies != nil)
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.conns = make(map[net.PacketConn]conn)
 		s.done = make(chan struct{})

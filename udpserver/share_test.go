@@ -154,13 +154,32 @@ func TestHostShareCookie(t *testing.T) {
 			}
 		})
 	}
-	// A full table is not a claimed share: a cookie would not make room.
+	// The table's claimed part (3/4 of DedupEntries) is a claimed share
+	// too: once forgeries fill it, an unproved sender gets a cookie NACK,
+	// and the proved sender takes the rest. A full table is not: a cookie
+	// would not make room, so busy for everyone.
 	t.Run("table full", func(t *testing.T) {
 		s, _ := shareServer(t, &Server{RateLimit: 1e9, RateBurst: 1e9, DedupEntries: 40, DedupPerHost: 50})
-		forgeShare(s, host, 5000, 60, rand.New(rand.NewPCG(7, 8)))
-		h, body := parseReply(t, send(s, wire.AppendData(nil, 1, payload), victim))
-		if h.Type != wire.TypeNack || h.Code != wire.CodeBusy || string(body) != wire.ReasonTableFull {
-			t.Errorf("full table: %v %v %q, want NACK busy %q", h.Type, h.Code, body, wire.ReasonTableFull)
+		if n := forgeShare(s, host, 5000, 60, rand.New(rand.NewPCG(7, 8))); n != 30 {
+			t.Fatalf("%d forgeries taken, want the claimed part (30 of 40)", n)
+		}
+		c := cookieOf(t, send(s, wire.AppendData(nil, 1, payload), victim), 1)
+		for id := uint64(1); id <= 10; id++ {
+			if got := send(s, wire.AppendDataCookie(nil, id, payload, c), victim); !bytes.Equal(got, wire.AppendAck(nil, id)) {
+				t.Fatalf("proved message %d: reply %x, want ACK", id, got)
+			}
+		}
+		for _, req := range [][]byte{wire.AppendDataCookie(nil, 11, payload, c), wire.AppendData(nil, 12, payload)} {
+			h, body := parseReply(t, send(s, req, "198.18.0.2:5002"))
+			if h.Type != wire.TypeNack || h.Code != wire.CodeBusy || string(body) != wire.ReasonTableFull {
+				t.Errorf("full table: %v %v %q, want NACK busy %q", h.Type, h.Code, body, wire.ReasonTableFull)
+			}
+		}
+		if st := s.Stats(); st.DedupEntries != 40 || st.DedupCookies != 31 || outcomes(st) != st.Received {
+			t.Errorf("entries %d, share cookies %d (want 40, 30 forgeries and the victim), outcomes %d of %d received", st.DedupEntries, st.DedupCookies, outcomes(st), st.Received)
+		}
+		if err := checkTable(s); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
@@ -323,4 +342,143 @@ func TestShareAllocs(t *testing.T) {
 	if st.DedupCookies < 900 || st.DedupOverHost < 1000 || st.CookieValid < 4000 || st.DedupEntries != 2000 {
 		t.Errorf("the paths measured were not the ones meant: %+v", st)
 	}
+	// The table's claimed part full of forgeries from many hosts: a cookie
+	// NACK (a new sender each time), busy "table full" (no cookie left for
+	// the sender), a proved sender admitted into the rest.
+	s, _ = shareServer(t, &Server{RateLimit: 1e9, RateBurst: 1e9, CookieRate: 1e9, DedupEntries: 4096, DedupWindow: time.Hour})
+	if n := forgeTable(s, host, 4000, rand.New(rand.NewPCG(5, 6))); n != claimedPart(4096) {
+		t.Fatalf("%d forgeries taken, want %d", n, claimedPart(4096))
+	}
+	victim = newPacketFor(s, wire.AppendData(nil, 1, payload), "198.18.0.2:5000")
+	c = cookieOf(t, s.process(bg, victim, reply), 1)
+	proved = newPacketFor(s, wire.AppendDataCookie(nil, 1, payload, c), "198.18.0.2:5000")
+	st0 := s.Stats()
+	for _, tc := range []struct {
+		name string
+		f    func()
+	}{
+		{"table cookie", func() {
+			port++
+			victim.remote = netip.AddrPortFrom(host, port)
+			setID(victim, uint64(port))
+			s.process(bg, victim, reply)
+		}},
+		{"table busy", func() {
+			victim.remote = netip.AddrPortFrom(host, 9)
+			s.process(bg, victim, reply)
+		}},
+		{"table proved", func() { id++; setID(proved, id); s.process(bg, proved, reply) }},
+	} {
+		if n := testing.AllocsPerRun(500, tc.f); n != 0 {
+			t.Errorf("%s: %v allocations per datagram, want 0", tc.name, n)
+		}
+	}
+	st = s.Stats()
+	if st.DedupCookies-st0.DedupCookies < 450 || st.DedupFull-st0.DedupFull < 500 || st.DedupEntries != claimedPart(4096)+501 {
+		t.Errorf("the table paths measured were not the ones meant: %+v", st)
+	}
+}
+
+// forgeTable sends n DATA through s.process, each forged with a random
+// address of 127.16.0.0/16 and port other than those of avoid, with a new
+// ID, and returns how many the handler took.
+func forgeTable(s *Server, avoid netip.Addr, n int, r *rand.Rand) int {
+	p := newPacketFor(s, wire.AppendData(nil, 0, nil), "192.0.2.1:1")
+	reply := make([]byte, 0, 64)
+	taken := 0
+	for range n {
+		host := netip.AddrFrom4([4]byte{127, 16, byte(r.IntN(256)), byte(r.IntN(256))})
+		if host == avoid {
+			continue
+		}
+		p.remote = netip.AddrPortFrom(host, uint16(1024+r.IntN(60000)))
+		// 72 bytes, as the attacker's raw-socket flood sends.
+		p.n = len(wire.AppendData(p.buf[:0], r.Uint64(), []byte("forged forged forged forged forged forged forged forged forged f")[:72-wire.HeaderLen]))
+		if out := s.process(context.Background(), p, reply); len(out) == wire.HeaderLen && wire.Type(out[3]) == wire.TypeAck {
+			taken++
+		}
+	}
+	return taken
+}
+
+// TestForgedTableNoLockout: DATA forged with many addresses (127.16.x.y,
+// random ports), each far under its rate limit and its shares, fill the
+// de-duplication table's claimed part (3/4 of DedupEntries, small here)
+// and go on at ~3000/s, more than the cookie budget, while a
+// client.Client over a real loopback socket sends its messages: every
+// message is acknowledged and handled once, its exchanges counted in the
+// table's proved part. Before the claimed part (main at 5598763), the
+// forgeries filled the whole table and every message got NACK busy
+// "table full" until the client gave up.
+func TestForgedTableNoLockout(t *testing.T) {
+	var mu sync.Mutex
+	victimRuns := map[string]int{}
+	const entries = 1 << 12
+	s := &Server{RateLimit: 1e9, RateBurst: 1e9, DedupEntries: entries,
+		Handler: HandlerFunc(func(_ context.Context, r *Request) error {
+			if bytes.HasPrefix(r.Payload, []byte("victim ")) {
+				mu.Lock()
+				victimRuns[string(r.Payload)]++
+				mu.Unlock()
+			}
+			return nil
+		})}
+	addr := serve(t, s, "udp4", "127.0.0.1:0")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := client.Dial(ctx, addr.String(), client.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	victim := c.LocalAddr().Addr()
+	r := rand.New(rand.NewPCG(13, 14))
+	if n := forgeTable(s, victim, 2*entries, r); n != claimedPart(entries) {
+		t.Fatalf("%d forgeries taken, want the claimed part (%d of %d)", n, claimedPart(entries), entries)
+	}
+	stop := make(chan struct{})
+	var forged atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		r := rand.New(rand.NewPCG(15, 16))
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			forgeTable(s, victim, 30, r)
+			forged.Add(30)
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	const n = 50
+	for i := range n {
+		res, err := c.Send(ctx, fmt.Appendf(nil, "victim %d", i))
+		if err != nil {
+			t.Errorf("message %d under the forged flood: %v (%+v)", i, err, res)
+			break
+		}
+	}
+	close(stop)
+	wg.Wait()
+	mu.Lock()
+	for i := range n {
+		if k := victimRuns[fmt.Sprintf("victim %d", i)]; k != 1 {
+			t.Errorf("victim message %d handled %d times", i, k)
+		}
+	}
+	mu.Unlock()
+	st, cst := s.Stats(), c.Stats()
+	if cst.Cookies == 0 || st.CookieValid < n || st.DedupEntries > entries {
+		t.Errorf("client got %d cookies; server: %d valid echoes, %d entries of %d", cst.Cookies, st.CookieValid, st.DedupEntries, entries)
+	}
+	if outcomes(st) != st.Received {
+		t.Errorf("received %d, outcomes add up to %d", st.Received, outcomes(st))
+	}
+	if err := checkTable(s); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d forged datagrams after the claimed part filled; victim: %d messages acked, %d cookies, %d retransmitted; server: entries %d, busy %d, table full %d, share cookies %d, valid echoes %d",
+		forged.Load(), n, cst.Cookies, cst.Retransmitted, st.DedupEntries, st.Busy, st.DedupFull, st.DedupCookies, st.CookieValid)
 }

@@ -73,13 +73,13 @@ type Stats struct {
 	DedupEntries   int    // exchanges remembered now
 	DedupBytes     int    // memory the de-duplication table holds now, in bytes
 	DedupExpired   uint64 // exchanges forgotten after their whole window (the only way out)
-	DedupFull      uint64 // NACK busy: the table held DedupEntries exchanges
+	DedupFull      uint64 // NACK busy: the table held DedupEntries exchanges, or (unproved) its claimed part was full
 	DedupOverShare uint64 // NACK busy: the sender held DedupPerSource exchanges
 	DedupOverHost  uint64 // NACK busy: the sender's host held DedupPerHost exchanges
 
 	// DedupCookies counts new DATA of senders that had not proved their
-	// address, refused because the share they claim (sender or host) was
-	// full, and answered with a cookie NACK instead of NACK busy (counted
+	// address, refused because the share they claim (sender or host) or
+	// the table's claimed part (3/4 of DedupEntries) was full, and answered with a cookie NACK instead of NACK busy (counted
 	// in Cookies and Nacked, not in Busy; the handler did not run). Once
 	// they echo the cookie they are counted in shares that forgeries of
 	// their address cannot fill (PROTOCOL.md section 3.1).
