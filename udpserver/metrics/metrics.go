@@ -53,7 +53,7 @@ var (
 	dRateEvicted = desc("rate_limit_sources_evicted_total", "Sources forgotten because the rate-limit table was full.")
 	dJailed      = desc("quarantined_sources", "Sources (IPv4 addresses, IPv6 /64s) served on a quarantine socket now, found flooding their own socket.")
 	dJailedTotal = desc("quarantined_sources_total", "Sources jailed on a quarantine socket since the start (a source jailed twice counts twice).")
-	dCookies     = desc("cookies_total", "Cookies (return-routability check, no keys): cookie NACKs sent (share_full: the part sent instead of NACK busy to unproved senders whose claimed de-duplication share was full), and DATA that echoed a valid or an invalid cookie.", "event")
+	dCookies     = desc("cookies_total", "Cookies (return-routability check, no keys): cookie NACKs sent (share_full: the part sent instead of NACK busy to unproved senders whose claimed de-duplication share, or the claimed part of the table, was full), and DATA that echoed a valid or an invalid cookie.", "event")
 	dDedup       = desc("dedup_entries", "Exchanges in the de-duplication table.")
 	dDedupBytes  = desc("dedup_bytes", "Memory the de-duplication table holds, in bytes.")
 	dDedupExpire = desc("dedup_expired_total", "Exchanges forgotten after the whole de-duplication window.")
