@@ -205,6 +205,65 @@ func TestSyncWatcherHostile(t *testing.T) {
 				t.Error("no conflict counted")
 			}
 		}},
+		{"W2 a forger listing itself and the server loses the name to the server", func(t *testing.T, h *hostileLAN, stop func() ([]hev, WatcherStats)) {
+			// The forger's record names the server; the server's records
+			// do not name the forger: the server takes the name at its
+			// first datagram, flagged, and the forger is no owner source.
+			h.forge(wire.TypeAnnounce, "198.18.0.66:9798", 0, hrec("kitchen", 120, "198.18.0.66", "198.18.0.10"))
+			time.Sleep(s)
+			_, stopSrv := runFake(t, h.srv, kitchen)
+			defer stopSrv()
+			time.Sleep(s)
+			for range 3 {
+				h.forge(wire.TypeAnnounce, "198.18.0.66:9798", 0, hrec("kitchen", 120, "198.18.0.66", "198.18.0.10"))
+				h.forge(wire.TypeGoodbye, "198.18.0.66:9798", 0, hrec("kitchen", 0, "198.18.0.66", "198.18.0.10"))
+				time.Sleep(400 * time.Millisecond)
+			}
+			evs, st := stop()
+			sameEvents(t, evs, hev{"kitchen", Up, "announce", "198.18.0.66", 0}, hev{"kitchen", Update, "announce", "198.18.0.10", s})
+			// The takeover and the 3 announcements, and the IPv6 copy of
+			// the server's first announcement when it comes before the
+			// IPv4 one (its source is not in the forger's record).
+			if st.Conflicts < 1+3 || st.Conflicts > 1+3+1 || st.ForeignGoodbyes != 3 {
+				t.Errorf("Conflicts %d, ForeignGoodbyes %d; want 4 or 5 and 3", st.Conflicts, st.ForeignGoodbyes)
+			}
+		}},
+		{"W2 a forger listing the server, then itself, loses the name to the server", func(t *testing.T, h *hostileLAN, stop func() ([]hev, WatcherStats)) {
+			h.forge(wire.TypeAnnounce, "198.18.0.66:9798", 0, hrec("kitchen", 120, "198.18.0.10", "198.18.0.66"))
+			time.Sleep(s)
+			_, stopSrv := runFake(t, h.srv, kitchen)
+			defer stopSrv()
+			time.Sleep(s)
+			evs, st := stop()
+			sameEvents(t, evs, hev{"kitchen", Up, "announce", "198.18.0.10", 0}, hev{"kitchen", Update, "announce", "198.18.0.10", s})
+			if st.Conflicts != 1 {
+				t.Errorf("Conflicts %d, want 1", st.Conflicts)
+			}
+		}},
+		{"W2 a forger listing itself and the server after the server changes nothing", func(t *testing.T, h *hostileLAN, stop func() ([]hev, WatcherStats)) {
+			_, stopSrv := runFake(t, h.srv, kitchen)
+			defer stopSrv()
+			time.Sleep(s)
+			for range 3 {
+				h.forge(wire.TypeAnnounce, "198.18.0.66:9798", 0, hrec("kitchen", 120, "198.18.0.66", "198.18.0.10", "fe80::a"))
+				time.Sleep(400 * time.Millisecond)
+			}
+			evs, st := stop()
+			sameEvents(t, evs, hev{"kitchen", Up, "announce", "198.18.0.10", 0})
+			if st.Conflicts != 3 {
+				t.Errorf("Conflicts %d, want 3", st.Conflicts)
+			}
+		}},
+		{"W2 a dual-stack server's IPv4 and IPv6 announcements are no conflict", func(t *testing.T, h *hostileLAN, stop func() ([]hev, WatcherStats)) {
+			_, stopSrv := runFake(t, h.srv, kitchen)
+			defer stopSrv()
+			time.Sleep(300 * s) // the start burst and three refreshes, both families
+			evs, st := stop()
+			sameEvents(t, evs, hev{"kitchen", Up, "announce", "198.18.0.10", 0})
+			if st.Conflicts != 0 {
+				t.Errorf("Conflicts %d, want 0", st.Conflicts)
+			}
+		}},
 		{"W3 a silent owner loses the name after 5/6 of its TTL", func(t *testing.T, h *hostileLAN, stop func() ([]hev, WatcherStats)) {
 			// The owner refreshes every 2/3 of its TTL (80 s) and is asked
 			// at 80 % (96 s): another source takes the name only after
