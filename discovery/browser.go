@@ -42,10 +42,12 @@ type Instance struct {
 	// Source is the address and port the record came from.
 	Source netip.AddrPort
 	// Conflict is set when, within answerHold of the first answer, another
-	// source on the same interface and address family answered with the
-	// same name without listing this one's address (two servers with one
-	// name, or a forger: without keys the Browser cannot tell which is
-	// real, so it says so instead of picking one silently).
+	// source on the same interface answered with the same name and the two
+	// records do not each list the other's source (two servers with one
+	// name, or a forger: without keys the Browser cannot always tell which
+	// is real, so it says so instead of picking one silently). When one
+	// record names the other's source and is not named back, the named
+	// one is reported (PROTOCOL.md 6.6).
 	Conflict bool
 	// Others are the sources of the conflicting answers, with the port
 	// their records name.
@@ -239,13 +241,14 @@ type found struct {
 	hash    uint64
 	pending *Instance // truncated answer waiting for the unicast follow-up
 	held    *Instance // answer waiting for answerHold to pass
-	owners  []netip.Addr
 	since   time.Time
-	src     netip.Addr // where the first answer came from
-	iface   string     // the interface it came through
+	src     netip.Addr // where the reported answer came from
+	iface   string     // the interface the first answer came through
 	warned  bool       // a name conflict was logged
 	heard   []heard    // every source that answered for the name, first one first
+	rep     int        // the index in heard of the reported answer
 	others  []netip.AddrPort
+	extra   []netip.AddrPort // conflicting sources heard beyond maxHeard
 }
 
 // heard is one source that answered for a name.
@@ -253,7 +256,8 @@ type heard struct {
 	from   netip.AddrPort // the source address with the record's port
 	iface  string
 	owners []netip.Addr // the source and the addresses its record lists
-	mine   bool         // the server of the first answer (the reported one)
+	in     Instance     // the instance as this answer has it
+	mine   bool         // the reported answer's server
 	other  bool         // listed in Instance.Others
 }
 
@@ -263,103 +267,142 @@ const maxHeard = 16
 
 func (h *heard) src() netip.Addr { return h.owners[0] }
 
-// related reports whether a and b are one server: one lists the other's
-// source (an honest server lists its addresses of both families).
-func related(a, b *heard) bool {
-	return slices.Contains(a.owners, b.src()) || slices.Contains(b.owners, a.src())
+// names reports whether a's record speaks for b's source: it lists it
+// (or it is a's own source).
+func names(a, b *heard) bool { return slices.Contains(a.owners, b.src()) }
+
+// mutual reports whether a and b are one server (PROTOCOL.md 6.6): each
+// record lists the other's source. A server's records list all its
+// addresses on the link, among them every address it answers from, so
+// its IPv4 and IPv6 answers name each other; a forger's record can name
+// the server's address, but the server's never names the forger's.
+func mutual(a, b *heard) bool { return names(a, b) && names(b, a) }
+
+// denied reports whether f.heard[i] names the source of another answer
+// on its interface that does not name it back: it speaks for a server
+// that does not know it, as a forger listing its own and the real
+// server's addresses does. Only that server (or a forger that sends
+// with its address) can deny it.
+func (f *found) denied(i int) bool {
+	x := &f.heard[i]
+	for j := range f.heard {
+		if y := &f.heard[j]; j != i && y.iface == x.iface && names(x, y) && !names(y, x) {
+			return true
+		}
+	}
+	return false
 }
 
-// distinct reports whether a and b are surely two servers: they are not
-// related, and one of them lists an address of the other's family. A
-// server answers from an address it lists (else its answer is dropped as
-// foreign), so an answer of a family it lists addresses of, from none of
-// them, is someone else's. Two sources of one family that do not list
-// each other are two servers; across families, a record that lists no
-// address of the other family says nothing.
-func distinct(a, b *heard) bool {
-	fam := func(owners []netip.Addr, x netip.Addr) bool {
-		return slices.ContainsFunc(owners, func(o netip.Addr) bool { return o.Is4() == x.Is4() })
+// reported returns the answer f reports.
+func (f *found) reported() *heard { return &f.heard[f.rep] }
+
+// pick returns the index of the answer to report: the first one on the
+// first answer's interface that no other answer denies (the first answer,
+// unless it names a source that does not name it back), and among the
+// answers of that one's server the first of the first answer's family.
+func (f *found) pick() int {
+	first := &f.heard[0]
+	for i := range f.heard {
+		x := &f.heard[i]
+		if x.iface != first.iface || f.denied(i) {
+			continue
+		}
+		for j := range f.heard {
+			y := &f.heard[j]
+			if y.iface == x.iface && (j == i || mutual(x, y)) && y.src().Is4() == first.src().Is4() && !f.denied(j) {
+				return j
+			}
+		}
+		return i
 	}
-	return a.iface == b.iface && !related(a, b) && (fam(a.owners, b.src()) || fam(b.owners, a.src()))
+	return 0
 }
 
 // hear records an answer for f's name from n and reports whether it comes
-// from the server of the first answer, and whether it reveals a conflict
-// (PROTOCOL.md 6.6) not seen before. The comparison is with every source
-// heard so far, not only the first: the first answer may be the real
-// server's IPv6 copy and a forger's IPv4 answer then shows a conflict
-// only against the server's IPv4 addresses. The sources in a conflict
-// that are not the first answer's server go to f.others, one address per
-// server, of the first answer's family when known.
-func (f *found) hear(n heard) (mine, conflict bool) {
+// from the reported answer's server, whether the conflicting sources
+// (f.others) changed, and whether the reported answer moved to another
+// source. Answers from two sources on one interface are one server only
+// when each record lists the other's source (PROTOCOL.md 6.6); any other
+// source is a second server with the name, or a forger (a conflict). The
+// answer reported is the first one, unless another answer denies it
+// (pick): whichever of a forger naming the server and the server came
+// first, the server is reported. f.others lists one address per other
+// server, of the reported answer's family when heard.
+func (f *found) hear(n heard) (mine, conflict, moved bool) {
 	for i := range f.heard {
 		if h := &f.heard[i]; h.iface == n.iface && h.src() == n.src() {
-			return h.mine, false // a copy of an answer already heard
+			return h.mine, false, false // a copy of an answer already heard
 		}
 	}
-	if len(f.heard) == 0 {
-		n.mine = true
-	}
-	var cands []int
-	for i := range f.heard {
-		if distinct(&f.heard[i], &n) {
-			cands = append(cands, i)
+	old := slices.Clone(f.others)
+	if len(f.heard) >= maxHeard { // compared with the reported server, then forgotten
+		r := f.reported()
+		for i := range f.heard {
+			if h := &f.heard[i]; h.mine && !mutual(h, &n) {
+				if n.iface == r.iface && len(f.extra) < maxWarned && !slices.Contains(f.extra, n.from) {
+					f.extra = append(f.extra, n.from)
+					f.collect()
+				}
+				return false, !slices.Equal(old, f.others), false
+			}
 		}
+		return n.iface == r.iface, false, false
 	}
 	f.heard = append(f.heard, n)
-	ni := len(f.heard) - 1
-	for changed := true; changed; { // the first answer's server, grown by relation
-		changed = false
-		for i := range f.heard {
-			if h := &f.heard[i]; !h.mine {
-				for j := range f.heard {
-					if f.heard[j].mine && related(h, &f.heard[j]) {
-						h.mine, changed = true, true
-						break
-					}
-				}
-			}
-		}
-	}
-	mine = f.heard[ni].mine
-	if len(cands) > 0 {
-		cands = append(cands, ni)
-	}
-	for _, i := range cands {
-		if f.heard[i].mine || f.heard[i].other {
-			continue
-		}
-		conflict = true
-		f.addOther(i)
-	}
-	if len(f.heard) > maxHeard {
-		f.heard = f.heard[:ni] // compared, then forgotten
-	}
-	return mine, conflict
+	was := f.rep
+	f.rep = f.pick()
+	f.collect()
+	return f.heard[len(f.heard)-1].mine, len(f.others) > 0 && !slices.Equal(old, f.others), f.rep != was
 }
 
-// addOther lists the source of f.heard[i] in f.others, unless another
-// address of the same server is listed already (it replaces that one when
-// it is of the first answer's family and that one is not).
-func (f *found) addOther(i int) {
-	c := &f.heard[i]
-	fam4 := f.heard[0].src().Is4()
-	for j := range f.heard {
-		o := &f.heard[j]
-		if j == i || !o.other || !related(c, o) {
+// collect marks the reported answer's server (the answers on its interface
+// that name and are named by every one already marked, in the order
+// heard) and lists the other sources on that interface in f.others.
+func (f *found) collect() {
+	for i := range f.heard {
+		f.heard[i].mine, f.heard[i].other = false, false
+	}
+	r := f.reported()
+	r.mine = true
+	group := []*heard{r}
+	for i := range f.heard {
+		h := &f.heard[i]
+		if h != r && h.iface == r.iface && !slices.ContainsFunc(group, func(g *heard) bool { return !mutual(g, h) }) {
+			h.mine = true
+			group = append(group, h)
+		}
+	}
+	f.others = f.others[:0]
+	fam4 := r.src().Is4()
+	for i := range f.heard {
+		c := &f.heard[i]
+		if c.mine || c.iface != r.iface {
 			continue
 		}
-		if c.src().Is4() == fam4 && o.src().Is4() != fam4 {
-			if k := slices.Index(f.others, o.from); k >= 0 {
-				f.others[k] = c.from
+		dup := false
+		for j := range f.heard { // one address per other server
+			o := &f.heard[j]
+			if j == i || !o.other || !mutual(c, o) {
+				continue
 			}
-			o.other, c.other = false, true
+			dup = true
+			if c.src().Is4() == fam4 && o.src().Is4() != fam4 {
+				if k := slices.Index(f.others, o.from); k >= 0 {
+					f.others[k] = c.from
+				}
+				o.other, c.other = false, true
+			}
+			break
 		}
-		return
+		if !dup && len(f.others) < maxWarned {
+			c.other = true
+			f.others = append(f.others, c.from)
+		}
 	}
-	c.other = true
-	if len(f.others) < maxWarned && !slices.Contains(f.others, c.from) {
-		f.others = append(f.others, c.from)
+	for _, x := range f.extra {
+		if len(f.others) < maxWarned && !slices.Contains(f.others, x) {
+			f.others = append(f.others, x)
+		}
 	}
 }
 
@@ -392,9 +435,12 @@ const (
 // type and instance name) is reported once, with the addresses of the
 // interface its first answer came through; addresses of later answers are
 // never merged in. When another source answers with the same name within
-// the hold (a conflict, PROTOCOL.md section 6.6, or a forger), the first
-// answer is reported with Instance.Conflict set and the other sources in
-// Instance.Others, and a warning is logged. An answer whose record lists
+// the hold and the two records do not each list the other's source (a
+// conflict, PROTOCOL.md section 6.6, or a forger), the first answer is
+// reported with Instance.Conflict set and the other sources in
+// Instance.Others, and a warning is logged; but when the first answer's
+// record names a source whose record does not name it back, that source's
+// answer is the one reported. An answer whose record lists
 // addresses of its family but not the one it came from is dropped
 // (BrowserStats.ForeignAnswers). Queries go out
 // at 0, 15, 40, 90, 190, 390 and 790 ms, then once a second, on every selected
@@ -588,11 +634,11 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 					timer.Reset(time.Until(next))
 				}
 			}
-			n := heard{from: netip.AddrPortFrom(p.src.Addr(), rec.Port), iface: in.Interface, owners: ownersOf(in)}
+			n := heard{from: netip.AddrPortFrom(p.src.Addr(), rec.Port), iface: in.Interface, owners: ownersOf(in), in: in}
 			switch {
 			case f == nil && !rec.Truncated:
 				f = &found{hash: wire.KnownHash(rec.Service, rec.Instance), held: &in, since: time.Now(),
-					owners: ownersOf(in), src: p.src.Addr(), iface: in.Interface}
+					src: p.src.Addr(), iface: in.Interface}
 				f.hear(n)
 				known[key] = f
 				order = append(order, key)
@@ -603,7 +649,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 				continue
 			case f == nil:
 				f = &found{hash: wire.KnownHash(rec.Service, rec.Instance), pending: &in, since: time.Now(),
-					owners: ownersOf(in), src: p.src.Addr(), iface: in.Interface}
+					src: p.src.Addr(), iface: in.Interface}
 				f.hear(n)
 				known[key] = f
 				order = append(order, key)
@@ -611,23 +657,46 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 				continue
 			}
 			// One server answers each query once per address family and
-			// interface, from one address it lists: a source that is
-			// surely not the first answer's server is a second server with
-			// the same name (PROTOCOL.md 6.6), or a forger, whichever of
-			// the two answered first.
-			mine, conflict := f.hear(n)
-			if conflict {
+			// interface, from one address it lists, and its records list
+			// each other's sources: any other source is a second server
+			// with the same name (PROTOCOL.md 6.6), or a forger, whichever
+			// of the two answered first. An answer that names a source
+			// which does not name it back yields the report to that one.
+			mine, conflict, moved := f.hear(n)
+			if moved && (f.held != nil || f.pending != nil) {
+				r := f.reported().in
+				b.log.Debug("discovery: an answer names a source that does not name it back; reporting that source's answer",
+					"instance", rec.Instance, "reported", r.Source, "instead of", f.src)
+				f.src = r.Source.Addr()
+				if r.Truncated {
+					f.held, f.pending = nil, &r
+					if l := netif.ByIndex(b.links, p.ifIndex); l != nil && l.OnLink(r.Source.Addr()) {
+						b.followUp(ids, &fb, &r)
+					}
+				} else {
+					if f.held == nil && holding == 0 {
+						hold.Reset(max(time.Until(f.since.Add(answerHold)), 0))
+					}
+					if f.held == nil {
+						holding++
+					}
+					f.held, f.pending = &r, nil
+				}
+			}
+			if conflict || moved {
 				for _, h := range []*Instance{f.held, f.pending} {
 					if h != nil {
-						h.Conflict = true
+						h.Conflict = len(f.others) > 0
 						h.Others = slices.Clone(f.others)
 					}
 				}
+			}
+			if conflict {
 				if !f.warned {
 					f.warned = true
 					b.log.Warn("discovery: two servers answer with the same instance name",
 						"instance", rec.Instance, "service", rec.Service, "interface", in.Interface,
-						"first", f.src, "also", f.others)
+						"reported", f.src, "also", f.others)
 				}
 			}
 			if mine && f.pending != nil && !rec.Truncated {

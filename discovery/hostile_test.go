@@ -205,6 +205,65 @@ func TestSyncWatcherHostile(t *testing.T) {
 				t.Error("no conflict counted")
 			}
 		}},
+		{"W2 a forger listing itself and the server loses the name to the server", func(t *testing.T, h *hostileLAN, stop func() ([]hev, WatcherStats)) {
+			// The forger's record names the server; the server's records
+			// do not name the forger: the server takes the name at its
+			// first datagram, flagged, and the forger is no owner source.
+			h.forge(wire.TypeAnnounce, "198.18.0.66:9798", 0, hrec("kitchen", 120, "198.18.0.66", "198.18.0.10"))
+			time.Sleep(s)
+			_, stopSrv := runFake(t, h.srv, kitchen)
+			defer stopSrv()
+			time.Sleep(s)
+			for range 3 {
+				h.forge(wire.TypeAnnounce, "198.18.0.66:9798", 0, hrec("kitchen", 120, "198.18.0.66", "198.18.0.10"))
+				h.forge(wire.TypeGoodbye, "198.18.0.66:9798", 0, hrec("kitchen", 0, "198.18.0.66", "198.18.0.10"))
+				time.Sleep(400 * time.Millisecond)
+			}
+			evs, st := stop()
+			sameEvents(t, evs, hev{"kitchen", Up, "announce", "198.18.0.66", 0}, hev{"kitchen", Update, "announce", "198.18.0.10", s})
+			// The takeover and the 3 announcements, and the IPv6 copy of
+			// the server's first announcement when it comes before the
+			// IPv4 one (its source is not in the forger's record).
+			if st.Conflicts < 1+3 || st.Conflicts > 1+3+1 || st.ForeignGoodbyes != 3 {
+				t.Errorf("Conflicts %d, ForeignGoodbyes %d; want 4 or 5 and 3", st.Conflicts, st.ForeignGoodbyes)
+			}
+		}},
+		{"W2 a forger listing the server, then itself, loses the name to the server", func(t *testing.T, h *hostileLAN, stop func() ([]hev, WatcherStats)) {
+			h.forge(wire.TypeAnnounce, "198.18.0.66:9798", 0, hrec("kitchen", 120, "198.18.0.10", "198.18.0.66"))
+			time.Sleep(s)
+			_, stopSrv := runFake(t, h.srv, kitchen)
+			defer stopSrv()
+			time.Sleep(s)
+			evs, st := stop()
+			sameEvents(t, evs, hev{"kitchen", Up, "announce", "198.18.0.10", 0}, hev{"kitchen", Update, "announce", "198.18.0.10", s})
+			if st.Conflicts != 1 {
+				t.Errorf("Conflicts %d, want 1", st.Conflicts)
+			}
+		}},
+		{"W2 a forger listing itself and the server after the server changes nothing", func(t *testing.T, h *hostileLAN, stop func() ([]hev, WatcherStats)) {
+			_, stopSrv := runFake(t, h.srv, kitchen)
+			defer stopSrv()
+			time.Sleep(s)
+			for range 3 {
+				h.forge(wire.TypeAnnounce, "198.18.0.66:9798", 0, hrec("kitchen", 120, "198.18.0.66", "198.18.0.10", "fe80::a"))
+				time.Sleep(400 * time.Millisecond)
+			}
+			evs, st := stop()
+			sameEvents(t, evs, hev{"kitchen", Up, "announce", "198.18.0.10", 0})
+			if st.Conflicts != 3 {
+				t.Errorf("Conflicts %d, want 3", st.Conflicts)
+			}
+		}},
+		{"W2 a dual-stack server's IPv4 and IPv6 announcements are no conflict", func(t *testing.T, h *hostileLAN, stop func() ([]hev, WatcherStats)) {
+			_, stopSrv := runFake(t, h.srv, kitchen)
+			defer stopSrv()
+			time.Sleep(300 * s) // the start burst and three refreshes, both families
+			evs, st := stop()
+			sameEvents(t, evs, hev{"kitchen", Up, "announce", "198.18.0.10", 0})
+			if st.Conflicts != 0 {
+				t.Errorf("Conflicts %d, want 0", st.Conflicts)
+			}
+		}},
 		{"W3 a silent owner loses the name after 5/6 of its TTL", func(t *testing.T, h *hostileLAN, stop func() ([]hev, WatcherStats)) {
 			// The owner refreshes every 2/3 of its TTL (80 s) and is asked
 			// at 80 % (96 s): another source takes the name only after
@@ -334,22 +393,43 @@ func TestSyncBrowserHostile(t *testing.T) {
 		src    string // the attacker's source address; "" for none
 		forged wire.Record
 		want   want
-		alt    *want // also right: the real server was heard first
+		alt    *want         // also right: the real server was heard first
+		delay  time.Duration // the attacker answers this late (0: at once, before the server)
 	}{
 		{"B1 a forger answering with the server is reported as a conflict", true, "198.18.0.66", hrec("kitchen", 120, "198.18.0.66"),
 			want{"198.18.0.66", true, "[198.18.0.10:9797]", 120 * time.Second, false},
-			&want{"198.18.0.10", true, "[198.18.0.66:9797]", 120 * time.Second, false}},
+			&want{"198.18.0.10", true, "[198.18.0.66:9797]", 120 * time.Second, false}, 0},
+		{"B1 a forger answering after the server is reported as a conflict", true, "198.18.0.66", hrec("kitchen", 120, "198.18.0.66"),
+			want{"198.18.0.10", true, "[198.18.0.66:9797]", 120 * time.Second, false}, nil, 2 * time.Millisecond},
 		{"B2 a forger naming the real server's address is dropped", true, "198.18.0.66", hrec("kitchen", 120, "198.18.0.10"),
-			want{"198.18.0.10", false, "[]", 120 * time.Second, true}, nil},
+			want{"198.18.0.10", false, "[]", 120 * time.Second, true}, nil, 0},
 		{"B1 a forger listing no address is a conflict", true, "198.18.0.66", hrec("kitchen", 120),
 			want{"198.18.0.66", true, "[198.18.0.10:9797]", 120 * time.Second, false},
-			&want{"198.18.0.10", true, "[198.18.0.66:9797]", 120 * time.Second, false}},
+			&want{"198.18.0.10", true, "[198.18.0.66:9797]", 120 * time.Second, false}, 0},
 		{"B1 the real server alone: no conflict", true, "", wire.Record{},
-			want{"198.18.0.10", false, "[]", 120 * time.Second, false}, nil},
+			want{"198.18.0.10", false, "[]", 120 * time.Second, false}, nil, 0},
 		{"B3 a TTL of 2^32-1 s is reported as 24 h", false, "198.18.0.66", hrec("kitchen", 1<<32-1, "198.18.0.66"),
-			want{"198.18.0.66", false, "[]", MaxTTL, false}, nil},
-		{"limit: a forger spoofing the server's address and listing both", true, "198.18.0.10", hrec("kitchen", 120, "198.18.0.10", "198.18.0.66"),
-			want{"198.18.0.10", false, "[]", 120 * time.Second, false}, nil},
+			want{"198.18.0.66", false, "[]", MaxTTL, false}, nil, 0},
+		// A forger that sends with the server's address and lists all the
+		// server's addresses is one of its answers (a spoofed one that
+		// leaves out the IPv6 address is a conflict when heard before the
+		// server's IPv4 answer, which the browser then takes for a copy).
+		{"limit: a forger spoofing the server's address and listing all of them and its own", true, "198.18.0.10", hrec("kitchen", 120, "198.18.0.10", "fe80::a", "198.18.0.66"),
+			want{"198.18.0.10", false, "[]", 120 * time.Second, false}, nil, 0},
+		// B4: a forger that lists its own address and the server's is
+		// listed back by no record of the server: a conflict, and the
+		// report is the server's (the forger's record names it), whichever
+		// answer came first and in whichever order the forger lists them.
+		{"B4 a forger listing itself, then the server, answering first", true, "198.18.0.66", hrec("kitchen", 120, "198.18.0.66", "198.18.0.10"),
+			want{"198.18.0.10", true, "[198.18.0.66:9797]", 120 * time.Second, false}, nil, 0},
+		{"B4 a forger listing the server, then itself, answering first", true, "198.18.0.66", hrec("kitchen", 120, "198.18.0.10", "198.18.0.66"),
+			want{"198.18.0.10", true, "[198.18.0.66:9797]", 120 * time.Second, false}, nil, 0},
+		{"B4 a forger listing itself, then the server, answering second", true, "198.18.0.66", hrec("kitchen", 120, "198.18.0.66", "198.18.0.10"),
+			want{"198.18.0.10", true, "[198.18.0.66:9797]", 120 * time.Second, false}, nil, 2 * time.Millisecond},
+		{"B4 a forger listing the server, then itself, answering second", true, "198.18.0.66", hrec("kitchen", 120, "198.18.0.10", "198.18.0.66"),
+			want{"198.18.0.10", true, "[198.18.0.66:9797]", 120 * time.Second, false}, nil, 2 * time.Millisecond},
+		{"B4 a forger listing the server's IPv4 and IPv6 addresses and its own", true, "198.18.0.66", hrec("kitchen", 120, "fe80::a", "198.18.0.66", "198.18.0.10"),
+			want{"198.18.0.10", true, "[198.18.0.66:9797]", 120 * time.Second, false}, nil, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -376,6 +456,7 @@ func TestSyncBrowserHostile(t *testing.T) {
 										continue
 									}
 									b, _ := wire.AppendRecord(nil, wire.TypeAnswer, s.h.ID, c.forged)
+									time.Sleep(c.delay)
 									h.lan.inject(h.wh, int(s.src.Port()), netip.AddrPortFrom(netip.MustParseAddr(c.src), 9798), 2, b)
 								}
 							}
@@ -419,36 +500,88 @@ func TestBrowserConflictAnyOrder(t *testing.T) {
 	forger := heard{from: netip.MustParseAddrPort("198.18.0.66:9797"), iface: "eth0", owners: addrs("198.18.0.66")}
 	bare6 := heard{from: netip.MustParseAddrPort("[fe80::a%eth0]:9797"), iface: "eth0", owners: addrs("fe80::a")}
 	other := heard{from: netip.MustParseAddrPort("198.18.0.66:9797"), iface: "eth1", owners: addrs("198.18.0.66")}
+	// A forger that lists its own address and the server's (either order):
+	// the server's records list it back nowhere.
+	both := heard{from: netip.MustParseAddrPort("198.18.0.66:9797"), iface: "eth0", owners: addrs("198.18.0.66", "198.18.0.10")}
+	both6 := heard{from: netip.MustParseAddrPort("198.18.0.66:9797"), iface: "eth0", owners: addrs("198.18.0.66", "fe80::a")}
+	// A server with an IPv4, a link-local and a ULA address answers from
+	// each, every record listing all three.
+	ula := heard{from: netip.MustParseAddrPort("[fd18::a]:9797"), iface: "eth0", owners: addrs("fd18::a", "198.18.0.10", "fe80::a")}
+	v4u := heard{from: netip.MustParseAddrPort("198.18.0.10:9797"), iface: "eth0", owners: addrs("198.18.0.10", "fe80::a", "fd18::a")}
+	v6u := heard{from: netip.MustParseAddrPort("[fe80::a%eth0]:9797"), iface: "eth0", owners: addrs("fe80::a", "198.18.0.10", "fd18::a")}
+	// Two IPv4 addresses of one server on one link, and its IPv6 one.
+	two := heard{from: netip.MustParseAddrPort("198.18.0.11:9797"), iface: "eth0", owners: addrs("198.18.0.11", "198.18.0.10", "fe80::a")}
+	twoOf := heard{from: netip.MustParseAddrPort("198.18.0.10:9797"), iface: "eth0", owners: addrs("198.18.0.10", "198.18.0.11", "fe80::a")}
+	two6 := heard{from: netip.MustParseAddrPort("[fe80::a%eth0]:9797"), iface: "eth0", owners: addrs("fe80::a", "198.18.0.10", "198.18.0.11")}
+	// A server with only an IPv6 address.
+	only6 := heard{from: netip.MustParseAddrPort("[fe80::b%eth0]:9797"), iface: "eth0", owners: addrs("fe80::b")}
+	forger6 := heard{from: netip.MustParseAddrPort("198.18.0.66:9797"), iface: "eth0", owners: addrs("198.18.0.66", "fe80::b")}
 	cases := []struct {
 		name     string
 		order    []heard
 		conflict bool
 		others   string
+		reported string // the source whose record is reported
 	}{
-		{"forger, v4, v6", []heard{forger, v4, v6}, true, "[198.18.0.10:9797]"},
-		{"forger, v6, v4", []heard{forger, v6, v4}, true, "[198.18.0.10:9797]"},
-		{"v4, forger, v6", []heard{v4, forger, v6}, true, "[198.18.0.66:9797]"},
-		{"v4, v6, forger", []heard{v4, v6, forger}, true, "[198.18.0.66:9797]"},
-		{"v6, forger, v4", []heard{v6, forger, v4}, true, "[198.18.0.66:9797]"},
-		{"v6, v4, forger", []heard{v6, v4, forger}, true, "[198.18.0.66:9797]"},
-		{"forger, v6 only", []heard{forger, v6}, true, "[[fe80::a%eth0]:9797]"},
-		{"the server alone", []heard{v6, v4, v4, v6}, false, "[]"},
-		// A record listing no IPv4 address says nothing about an IPv4
-		// source: only the server's own IPv4 answer shows the conflict.
-		{"v6 listing no IPv4, forger", []heard{bare6, forger}, false, "[]"},
-		{"v6 listing no IPv4, forger, v4", []heard{bare6, forger, v4}, true, "[198.18.0.66:9797]"},
-		{"another interface", []heard{v4, other}, false, "[]"},
+		{"forger, v4, v6", []heard{forger, v4, v6}, true, "[198.18.0.10:9797]", "198.18.0.66:9797"},
+		{"forger, v6, v4", []heard{forger, v6, v4}, true, "[198.18.0.10:9797]", "198.18.0.66:9797"},
+		{"v4, forger, v6", []heard{v4, forger, v6}, true, "[198.18.0.66:9797]", "198.18.0.10:9797"},
+		{"v4, v6, forger", []heard{v4, v6, forger}, true, "[198.18.0.66:9797]", "198.18.0.10:9797"},
+		{"v6, forger, v4", []heard{v6, forger, v4}, true, "[198.18.0.66:9797]", "[fe80::a%eth0]:9797"},
+		{"v6, v4, forger", []heard{v6, v4, forger}, true, "[198.18.0.66:9797]", "[fe80::a%eth0]:9797"},
+		{"forger, v6 only", []heard{forger, v6}, true, "[[fe80::a%eth0]:9797]", "198.18.0.66:9797"},
+		{"the server alone", []heard{v6, v4, v4, v6}, false, "[]", "[fe80::a%eth0]:9797"},
+		{"the server alone, v4 first", []heard{v4, v6}, false, "[]", "198.18.0.10:9797"},
+		// Two sources are one server only when each record lists the
+		// other's: a record of the IPv6 address alone does not speak for
+		// any IPv4 source (a server lists all its addresses on the link,
+		// PROTOCOL.md 6.3, so its own IPv4 answer, which names the IPv6
+		// one without being named back, is a conflict too).
+		{"v6 listing no IPv4, forger", []heard{bare6, forger}, true, "[198.18.0.66:9797]", "[fe80::a%eth0]:9797"},
+		{"v6 listing no IPv4, forger, v4", []heard{bare6, forger, v4}, true, "[198.18.0.66:9797 198.18.0.10:9797]", "[fe80::a%eth0]:9797"},
+		{"another interface", []heard{v4, other}, false, "[]", "198.18.0.10:9797"},
+		// The forger names the server, the server does not name it: a
+		// conflict, and the server's record is reported whatever came first.
+		{"forger listing both, v4, v6", []heard{both, v4, v6}, true, "[198.18.0.66:9797]", "198.18.0.10:9797"},
+		{"forger listing both, v6, v4", []heard{both, v6, v4}, true, "[198.18.0.66:9797]", "198.18.0.10:9797"},
+		{"v4, forger listing both, v6", []heard{v4, both, v6}, true, "[198.18.0.66:9797]", "198.18.0.10:9797"},
+		{"v6, forger listing both, v4", []heard{v6, both, v4}, true, "[198.18.0.66:9797]", "[fe80::a%eth0]:9797"},
+		{"forger listing both, v4 only", []heard{both, v4}, true, "[198.18.0.66:9797]", "198.18.0.10:9797"},
+		{"v4, forger listing both", []heard{v4, both}, true, "[198.18.0.66:9797]", "198.18.0.10:9797"},
+		// v6 alone denies nothing of the forger's that it names (the
+		// forger names only its IPv4 address), but lists an IPv4 address
+		// other than the forger's: a conflict, first come until the
+		// server's IPv4 answer shows which one the forger spoke for.
+		{"forger listing both, v6 only", []heard{both, v6}, true, "[[fe80::a%eth0]:9797]", "198.18.0.66:9797"},
+		{"forger naming the IPv6 address, v6", []heard{both6, v6}, true, "[198.18.0.66:9797]", "[fe80::a%eth0]:9797"},
+		{"forger naming the IPv6 address, v6, v4", []heard{both6, v6, v4}, true, "[198.18.0.66:9797]", "198.18.0.10:9797"},
+		// Neither names the other's source: first come, flagged, until the
+		// server's IPv6 answer denies the forger.
+		{"forger naming the IPv6 address, v4", []heard{both6, v4}, true, "[198.18.0.10:9797]", "198.18.0.66:9797"},
+		{"forger naming the IPv6 address, v4, v6", []heard{both6, v4, v6}, true, "[198.18.0.66:9797]", "198.18.0.10:9797"},
+		{"forger naming the IPv6 address, bare v6", []heard{both6, bare6}, true, "[198.18.0.66:9797]", "[fe80::a%eth0]:9797"},
+		// A server with no IPv4 address says nothing of IPv4 sources, and
+		// a forger's IPv4 answer naming it is still denied.
+		{"forger naming an IPv6-only server", []heard{forger6, only6}, true, "[198.18.0.66:9797]", "[fe80::b%eth0]:9797"},
+		{"IPv6-only server, forger naming it", []heard{only6, forger6}, true, "[198.18.0.66:9797]", "[fe80::b%eth0]:9797"},
+		// Honest servers are never flagged, whatever order their answers
+		// come in.
+		{"three addresses, ULA first", []heard{ula, v6u, v4u}, false, "[]", "[fd18::a]:9797"},
+		{"three addresses, v4 first", []heard{v4u, ula, v6u}, false, "[]", "198.18.0.10:9797"},
+		{"three addresses, forger between", []heard{v6u, forger, ula, v4u}, true, "[198.18.0.66:9797]", "[fe80::a%eth0]:9797"},
+		{"two IPv4 addresses and IPv6", []heard{two, twoOf, two6}, false, "[]", "198.18.0.11:9797"},
+		{"IPv6 then two IPv4 addresses", []heard{two6, twoOf, two}, false, "[]", "[fe80::a%eth0]:9797"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			f := &found{}
 			conflict := false
 			for _, n := range c.order {
-				_, cf := f.hear(n)
+				_, cf, _ := f.hear(n)
 				conflict = conflict || cf
 			}
-			if conflict != c.conflict || fmt.Sprint(f.others) != c.others {
-				t.Errorf("conflict %v, others %v; want %v, %s", conflict, f.others, c.conflict, c.others)
+			if conflict != c.conflict || fmt.Sprint(f.others) != c.others || f.reported().from.String() != c.reported {
+				t.Errorf("conflict %v, others %v, reported %v; want %v, %s, %s", conflict, f.others, f.reported().from, c.conflict, c.others, c.reported)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"sort"
@@ -309,4 +310,70 @@ func TestLabWatch(t *testing.T) {
 		t.Errorf("expired after %v, TTL 2s", d)
 	}
 	k.Close()
+}
+
+// TestLabForgerListingBoth is the attacker's check of PROTOCOL.md 6.6 on a
+// namespace LAN with real sockets: a forger on h1 answers every query at
+// once, from its own address, with an ANSWER for the real server's
+// instance (h0) whose record lists the forger's address and the server's,
+// in either order. Every browse on h2 reports the real server's address,
+// marked as a conflict with the forger's, whichever answer came first.
+func TestLabForgerListingBoth(t *testing.T) {
+	lab := newLab(t, netlab.Config{Hosts: 3})
+	srv, forger := lab.Host(0), lab.Host(1)
+	startAnnouncer(t, srv, AnnouncerConfig{Port: 9797, Instance: "real1", TTL: 120 * time.Second})
+	var c net.PacketConn
+	if err := forger.Do(func() (err error) {
+		c, err = net.ListenPacket("udp4", fmt.Sprintf("0.0.0.0:%d", wire.DiscoveryPort))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	var order atomic.Int32 // 0: forger first in its record, 1: server first
+	var answered atomic.Int64
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			h, _, err := wire.Parse(buf[:n])
+			if err != nil || h.Type != wire.TypeQuery {
+				continue
+			}
+			as := []netip.Addr{forger.IPv4, srv.IPv4}
+			if order.Load() == 1 {
+				as[0], as[1] = as[1], as[0]
+			}
+			b, err := wire.AppendRecord(nil, wire.TypeAnswer, h.ID, wire.Record{Service: DefaultService, Instance: "real1", Port: 9797, TTL: 120, Addrs: as})
+			if err == nil {
+				if _, err := c.WriteTo(b, from); err == nil {
+					answered.Add(1)
+				}
+			}
+		}
+	}()
+	time.Sleep(time.Second) // past the server's start burst
+	b := browserIn(t, lab.Host(2), BrowserConfig{})
+	for run := range 6 {
+		order.Store(int32(run % 2))
+		got, _ := browseN(t, b, 1, time.Second)
+		if len(got) != 1 {
+			t.Fatalf("run %d: %d reports %+v, want 1", run, len(got), got)
+		}
+		in := got[0]
+		wantOther := netip.AddrPortFrom(forger.IPv4, 9797)
+		// The server's record lists its IPv4 address first; its IPv6
+		// answer may be the one reported (when it came first).
+		fromSrv := slices.ContainsFunc(in.Addrs, func(a netip.AddrPort) bool { return plainAddr(a.Addr()) == plainAddr(in.Source.Addr()) })
+		if in.Addrs[0].Addr() != srv.IPv4 || !fromSrv || in.Source.Addr() == forger.IPv4 || !in.Conflict || !slices.Contains(in.Others, wantOther) {
+			t.Errorf("run %d (record order %d): reported %v from %v, conflict %v, others %v; want %v from it, conflict with %v",
+				run, run%2, in.Addrs, in.Source, in.Conflict, in.Others, srv.IPv4, wantOther)
+		}
+	}
+	if answered.Load() == 0 {
+		t.Fatal("the forger answered no query")
+	}
 }

@@ -272,7 +272,10 @@ type WatcherStats struct {
 	ForeignGoodbyes uint64
 	// Conflicts counts announcements and answers of a live instance's
 	// name from a source that is not one of its owner sources (first
-	// come, first served: they neither replace nor rename it).
+	// come, first served: they neither replace nor rename it), and
+	// takeovers by an owner source whose record does not name the
+	// instance's source (the instance's record spoke for it: the
+	// Update event carries Instance.Conflict and the denied source).
 	Conflicts uint64
 	// Evicted counts unconfirmed entries dropped to make room in a full
 	// table (each also reported as a Down event with reason "evicted").
@@ -442,8 +445,26 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 		key := wire.FoldCase(inst.Service) + "\x00" + wire.FoldCase(inst.Instance) + "\x00" + inst.Interface
 		src := plainAddr(inst.Source.Addr())
 		e := table[key]
-		if e != nil && !slices.Contains(e.owners, src) {
-			if now.Sub(e.heard) <= takeoverAfter(e.in.TTL) {
+		// denied: the entry's record names src, but src's record does not
+		// name the entry's source (PROTOCOL.md 6.7): the entry spoke for a
+		// server that does not know it, as a forger listing its own and
+		// the real server's addresses does. The server takes the entry
+		// over at once, flagged as a conflict; from then on the forger's
+		// source is no owner source.
+		denied := false
+		if e != nil && slices.Contains(e.owners, src) {
+			esrc := plainAddr(e.in.Source.Addr())
+			denied = esrc != src && !slices.Contains(ownersOf(inst), esrc)
+			if denied {
+				w.stats.conflicts.Add(1)
+				w.log.Warn("discovery: a watched instance named an address that does not name it back; that address takes it over",
+					"instance", inst.Instance, "interface", inst.Interface, "was", e.in.Source, "now", inst.Source)
+				inst.Conflict = true
+				inst.Others = []netip.AddrPort{netip.AddrPortFrom(e.in.Source.Addr(), e.in.Addrs[0].Port())}
+			}
+		}
+		if e != nil && (denied || !slices.Contains(e.owners, src)) {
+			if !denied && now.Sub(e.heard) <= takeoverAfter(e.in.TTL) {
 				// First come, first served (PROTOCOL.md 6.6): the
 				// owner keeps announcing, the other source is ignored.
 				w.stats.conflicts.Add(1)
@@ -457,9 +478,9 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 				}
 				return
 			}
-			// The owner missed a re-announcement: the name moves (a
-			// server with a new address comes back within 5/6 of the
-			// TTL).
+			// The owner missed a re-announcement, or was denied: the
+			// name moves (a server with a new address comes back within
+			// 5/6 of the TTL).
 			release(e)
 			e.src, e.confirmed, e.firstID, e.warned = src, false, id, nil
 			e.owners, e.heard = ownersOf(inst), now
