@@ -187,6 +187,17 @@ func (p PeerReport) Status(maxLoss float64) string {
 	return StatusOK
 }
 
+// PeersOK counts the peers whose Status is StatusOK.
+func (r *Report) PeersOK(maxLoss float64) int {
+	n := 0
+	for _, p := range r.Peers {
+		if p.Status(maxLoss) == StatusOK {
+			n++
+		}
+	}
+	return n
+}
+
 // OK reports whether every peer is StatusOK and there is at least one.
 func (r *Report) OK(maxLoss float64) bool {
 	if len(r.Peers) == 0 {

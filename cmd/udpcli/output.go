@@ -4,6 +4,7 @@ package main
 // untrusted text as udpcli prints them.
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +36,30 @@ func plural(n int, word string) string {
 		return "1 " + word
 	}
 	return strconv.Itoa(n) + " " + word + "s"
+}
+
+func ttlString(ttl int) string {
+	if ttl < 0 {
+		return "?"
+	}
+	return strconv.Itoa(ttl)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// pct formats a percentage with at most one decimal: "0%", "19.5%".
+func pct(v float64) string {
+	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) + "%"
+}
+
+// msString formats a duration in milliseconds with 3 decimals, as omping.
+func msString(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/1e6, 'f', 3, 64)
 }
 
 // printable returns b as text when it is short printable UTF-8 (cut to 200
