@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/udpkit/udpkit/wire"
 )
 
 // fmtMs formats a duration in milliseconds with ping's precision: three
@@ -62,13 +64,13 @@ func msString(d time.Duration) string {
 	return strconv.FormatFloat(float64(d)/1e6, 'f', 3, 64)
 }
 
-// printable returns b as text when it is short printable UTF-8 (cut to 200
-// bytes), else "".
+// printable returns b as text when it is printable UTF-8, cut to 200
+// bytes at a character boundary, else "".
 func printable(b []byte) string {
-	if len(b) > 200 {
-		b = b[:200]
-	}
-	s := strings.TrimRight(string(b), "\r\n")
+	// One byte past the cut is enough for TruncateUTF8 to see whether the
+	// cut splits a character, without copying a large datagram.
+	s := wire.TruncateUTF8(string(b[:min(len(b), 201)]), 200)
+	s = strings.TrimRight(s, "\r\n")
 	for _, r := range s {
 		if r == '\uFFFD' || r < 0x20 && r != '\t' {
 			return ""
