@@ -171,13 +171,30 @@ func Load(path string, getenv func(string) string) (kr *Keyring, source string, 
 		kr, err = LoadFile(file)
 		return kr, "$" + EnvKeyFile + " (" + file + ")", err
 	case text != "":
-		kr, err = ParseKeyFile([]byte(strings.ReplaceAll(text, ";", "\n")))
+		kr, err = ParseKeyFile(envKeyText(text))
 		if err != nil {
 			return nil, "", fmt.Errorf("$%s: %w", EnvKey, err)
 		}
 		return kr, "$" + EnvKey, nil
 	}
 	return nil, "", nil
+}
+
+// envKeyText turns $UDPKIT_KEY into key file text: ';' ends a line as a
+// newline does, outside comments only, so that the variable takes a whole
+// key file (whose comments keygen writes with ';' in them) as well as one
+// line of shell ("current 1 HEX; previous 0 HEX").
+func envKeyText(text string) []byte {
+	var b strings.Builder
+	for line := range strings.Lines(text) {
+		comment := ""
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line, comment = line[:i], line[i:]
+		}
+		b.WriteString(strings.ReplaceAll(line, ";", "\n"))
+		b.WriteString(comment)
+	}
+	return []byte(b.String())
 }
 
 // WriteFile writes kr to path with mode 0600. Unless overwrite is set it

@@ -268,6 +268,10 @@ func TestLoad(t *testing.T) {
 		{"flag wins over env", path, map[string]string{EnvKey: "current 9 " + hexB}, 3, path, ""},
 		{"env file", "", map[string]string{EnvKeyFile: path}, 3, "$UDPKIT_KEY_FILE (" + path + ")", ""},
 		{"env text", "", map[string]string{EnvKey: "current 9 " + hexB + ";previous 3 " + hexA}, 9, "$UDPKIT_KEY", ""},
+		// A whole key file as keygen writes it: its comments hold ';'.
+		{"env file text", "", map[string]string{EnvKey: "# udpkit key file (udpcli keygen). Keep it secret: mode 0600.\n" +
+			"# ROLE ID SECRET: current signs and verifies; previous and next only verify.\ncurrent 9 " + hexB + "\n"}, 9, "$UDPKIT_KEY", ""},
+		{"env text comment", "", map[string]string{EnvKey: "current 9 " + hexB + " # signs; verifies;previous 3 " + hexA}, 9, "$UDPKIT_KEY", ""},
 		{"env both", "", map[string]string{EnvKey: "current 9 " + hexB, EnvKeyFile: path}, -1, "", "both"},
 		{"env text bad", "", map[string]string{EnvKey: "current 9"}, -1, "", "$UDPKIT_KEY"},
 		{"flag missing file", filepath.Join(dir, "nope"), nil, -1, "", "no such file"},

@@ -26,7 +26,7 @@
 #   OLD_UDPSERVER=/path/to/udpserver  adds that binary as a fourth server
 #                                     ("udpserver-old"), to compare two builds
 #   UDPSERVER_FLAGS=...               flags for udpserver (OLD_UDPSERVER_FLAGS for the old
-#                                     one; default none). The generator sends one fresh ID
+#                                     one; default: the same as UDPSERVER_FLAGS). The generator sends one fresh ID
 #                                     after another from one socket, and udpserver keeps
 #                                     every exchange for the whole de-duplication window,
 #                                     refusing a sender's new IDs with NACK busy past its
@@ -68,7 +68,7 @@ cmds=("$OUT/ackserver 127.0.0.1 PORT"
 	"$OUT/udpserver --quiet --no-announce --rate-limit 0 --sockets 1 $UDPSERVER_FLAGS --listen 127.0.0.1:PORT")
 if [ -n "${OLD_UDPSERVER:-}" ]; then
 	names+=(udpserver-old)
-	cmds+=("$OLD_UDPSERVER --quiet --no-announce --rate-limit 0 ${OLD_UDPSERVER_FLAGS:-} --listen 127.0.0.1:PORT")
+	cmds+=("$OLD_UDPSERVER --quiet --no-announce --rate-limit 0 --sockets 1 ${OLD_UDPSERVER_FLAGS-$UDPSERVER_FLAGS} --listen 127.0.0.1:PORT")
 fi
 nsrv=${#names[@]}
 

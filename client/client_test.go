@@ -83,7 +83,9 @@ func TestSendAcked(t *testing.T) {
 
 func TestSendRetransmitsThenAcked(t *testing.T) {
 	r := startResponder(t, "127.0.0.1:0", clienttest.Behavior{DropFirst: 1})
-	c := dial(t, r.Addr(), Config{InitialTimeout: 5 * time.Millisecond})
+	// 200 ms: with 5 ms a loaded machine answered the second copy late
+	// and a third went out.
+	c := dial(t, r.Addr(), Config{InitialTimeout: 200 * time.Millisecond})
 	res, err := c.Send(testContext(t), []byte("again"))
 	if err != nil {
 		t.Fatal(err)

@@ -175,6 +175,9 @@ func (t *tester) acceptProbe(pr wire.Probe, pk Packet) (*peerState, netip.AddrPo
 	p = t.addPeer(pk.Src, false)
 	p.session = pr.Session
 	t.bySess[pr.Session] = p
+	// With discovery, its announcement is probably on the way: the
+	// start-up handshake gives discovery DefaultSettle to find it.
+	t.added = time.Now()
 	return p, src
 }
 
@@ -284,8 +287,8 @@ func (t *tester) onReply(r wire.Reply, pk Packet) {
 		p.member = "no"
 	}
 	if r.Seq == 0 {
-		if r.First != 0 {
-			p.cookie = r.First // echoed in our probes to it
+		if r.First != 0 && r.First != p.cookie {
+			p.cookie, p.echoed = r.First, false // echoed in our probes to it
 		}
 		// An answer to our hello: the peer runs, and so its probe 1
 		// comes later.

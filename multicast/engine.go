@@ -41,9 +41,14 @@ type peerState struct {
 	// proven: it receives at its address (it answered one of our probes,
 	// or echoed the cookie we sent it). Only listed peers and proven ones
 	// are probed: anything else could be a forged source (reflection).
-	proven   bool
-	hellos   int    // hellos sent to it while it was a discovered, unproven peer
-	cookie   uint32 // the cookie it gave us (in the reply to our hello), echoed in our probes
+	proven bool
+	hellos int    // hellos sent to it while it was a discovered, unproven peer
+	cookie uint32 // the cookie it gave us (in the reply to our hello), echoed in our probes
+	// echoed: a hello carried cookie to it. During the start-up handshake
+	// a peer that gave us a cookie gets one hello echoing it, so that it
+	// may probe us before our first counted probe (when it found us only
+	// by our hello, not by discovery or a list).
+	echoed   bool
 	iface    string
 	tokens   float64   // reply budget
 	refilled time.Time // when tokens was last refilled
@@ -78,7 +83,7 @@ type tester struct {
 	seq      uint32 // last counted seq sent
 	buf      []byte
 	peerDone chan struct{} // signalled when something arrives
-	added    time.Time     // when the last peer was added by AddPeer
+	added    time.Time     // when the last peer was added by AddPeer or introduced itself
 	ignored  int
 	ignSrc   map[netip.Addr]struct{}
 	limited  int
@@ -158,8 +163,8 @@ func (t *tester) handshake(ctx context.Context) bool {
 }
 
 // handshakeDone reports whether every listed (or found) peer was heard
-// and, with Discover, at least one was found and none was added for
-// DefaultSettle.
+// (a found one: and proven) and, with Discover, at least one was found and
+// none was added or introduced itself for DefaultSettle.
 func (t *tester) handshakeDone(now time.Time) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -167,7 +172,17 @@ func (t *tester) handshakeDone(now time.Time) bool {
 		return false
 	}
 	for _, p := range t.peers {
-		if p.listed && !p.heard {
+		// A discovered peer must also have proven that it receives at
+		// its address: until then it gets no counted unicast probe,
+		// and a run started before would count them as lost.
+		if p.listed && (!p.heard || p.discovered && !p.proven) {
+			return false
+		}
+		// With discovery, a participant that introduced itself by
+		// unicast is waited for until it echoed our cookie (its
+		// announcement may not have come yet): then it is probed from
+		// probe 1.
+		if t.cfg.Discover && !p.listed && p.heard && !p.proven {
 			return false
 		}
 	}
@@ -279,16 +294,26 @@ func (t *tester) send(seq uint32, hello bool) {
 	var targets []target
 	for _, p := range t.peers {
 		probe := false
+		// one hello per cookie received, in answer to nothing: it
+		// draws one reply at most
+		echo := hello && p.cookie != 0 && !p.echoed
+		if echo {
+			p.echoed = true
+		}
 		switch {
 		case hello && p.discovered:
 			// A discovered peer may be a forged announcement naming
 			// a victim: it gets discoveredHellos until it answers.
-			probe = !p.heard && !p.proven && p.hellos < discoveredHellos
+			// A peer that introduced itself by unicast is greeted
+			// too: its probe proves nothing about its address, our
+			// hello's reply does.
+			probe = !p.proven && p.hellos < discoveredHellos
 			if probe {
 				p.hellos++
 			}
+			probe = probe || echo
 		case hello:
-			probe = p.listed && !p.heard
+			probe = p.listed && !p.heard || echo
 		default:
 			// Counted probes: listed peers, and the others only once
 			// they proved that they receive at their address.

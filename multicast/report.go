@@ -153,23 +153,30 @@ const (
 	StatusNoAnswer  = "no answer"    // nothing came back at all
 	StatusNotJoined = "not joined"   // the peer says it is not a member
 	StatusNoMcast   = "no multicast" // a member that received none of our group probes
+	StatusNoUcast   = "no unicast"   // it received none of our unicast probes (or we could send it none)
 	StatusLoss      = "loss"         // more loss than allowed
 )
 
 // Status judges the peer against maxLoss (percent): StatusOK when the
 // multicast loss (the unicast loss when there is no multicast report; the
 // loss of the source's group probes for a receiver of a source-specific
-// test) is at most maxLoss; otherwise the reason.
+// test) is at most maxLoss; otherwise the reason. Unicast is the control
+// of the test: a peer whose unicast path is dead in either direction is
+// StatusNoUcast whatever its multicast figures (see unicastLost); partial
+// unicast loss does not fail a peer that has multicast figures.
+// Discovered peers are judged like listed ones.
 func (p PeerReport) Status(maxLoss float64) string {
 	if !p.Answered {
 		return StatusNoAnswer
 	}
 	k := p.Multicast
 	switch {
+	case k != nil && p.Member == "no":
+		return StatusNotJoined
+	case p.unicastLost():
+		return StatusNoUcast
 	case k == nil:
 		k = p.Unicast
-	case p.Member == "no":
-		return StatusNotJoined
 	case k.ReceiveOnly: // SSM receiver: judge what came from the source
 		if k.From.Received == 0 {
 			return StatusNoMcast
@@ -196,6 +203,22 @@ func (r *Report) PeersOK(maxLoss float64) int {
 		}
 	}
 	return n
+}
+
+// unicastLost reports whether the unicast path to or from p is dead: p
+// received none of the unicast probes counted towards it (or it never
+// proved that it receives at its address, so none could be sent), or its
+// group probes reached us but none of its unicast probes did (every
+// participant probes by unicast the peers that answered it).
+func (p PeerReport) unicastLost() bool {
+	u := p.Unicast
+	if u == nil {
+		return false
+	}
+	if u.Xmt > 0 && u.Rcv == 0 {
+		return true
+	}
+	return p.Multicast != nil && p.Multicast.From.Received > 0 && u.From.Received == 0
 }
 
 // OK reports whether every peer is StatusOK and there is at least one.

@@ -61,8 +61,8 @@ func TestLossPercent(t *testing.T) {
 }
 
 func TestStatus(t *testing.T) {
-	ok := &KindReport{Xmt: 10, Rcv: 10}
-	lossy := &KindReport{Xmt: 10, Rcv: 8, Loss: 20}
+	ok := &KindReport{Xmt: 10, Rcv: 10, From: FlowReport{Expected: 10, Received: 10}}
+	lossy := &KindReport{Xmt: 10, Rcv: 8, Loss: 20, From: FlowReport{Expected: 10, Received: 9, Loss: 10}}
 	none := &KindReport{Xmt: 10, Rcv: 0, Loss: 100}
 	tests := []struct {
 		name string
@@ -76,6 +76,15 @@ func TestStatus(t *testing.T) {
 		{"loss", PeerReport{Answered: true, Member: "yes", Multicast: lossy, Unicast: ok}, StatusLoss},
 		{"unicast only ok", PeerReport{Answered: true, Member: "yes", Unicast: ok}, StatusOK},
 		{"unicast only loss", PeerReport{Answered: true, Member: "no", Unicast: lossy}, StatusLoss},
+		{"unicast only none", PeerReport{Answered: true, Member: "no", Unicast: none}, StatusNoUcast},
+		{"no unicast", PeerReport{Answered: true, Member: "yes", Multicast: ok, Unicast: none}, StatusNoUcast},
+		{"no unicast, lossy group", PeerReport{Answered: true, Member: "yes", Multicast: lossy, Unicast: none}, StatusNoUcast},
+		{"not joined, no unicast", PeerReport{Answered: true, Member: "no", Multicast: none, Unicast: none}, StatusNotJoined},
+		{"nothing by unicast from it", PeerReport{Answered: true, Member: "yes",
+			Multicast: ok, Unicast: &KindReport{Xmt: 10, Rcv: 10}}, StatusNoUcast},
+		{"unicast loss, group ok", PeerReport{Answered: true, Member: "yes", Multicast: ok, Unicast: lossy}, StatusOK},
+		{"ssm receiver no unicast", PeerReport{Answered: true, Member: "yes", Unicast: none,
+			Multicast: &KindReport{ReceiveOnly: true, From: FlowReport{Expected: 10, Received: 10}}}, StatusNoUcast},
 		{"ssm receiver ok", PeerReport{Answered: true, Member: "yes", Unicast: ok,
 			Multicast: &KindReport{ReceiveOnly: true, From: FlowReport{Expected: 10, Received: 10}}}, StatusOK},
 		{"ssm receiver loss", PeerReport{Answered: true, Member: "yes", Unicast: ok,

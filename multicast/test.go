@@ -64,7 +64,11 @@ type TestConfig struct {
 	// Discover says that peers are also added while the test runs, with
 	// Test.AddPeer (from service discovery): the start-up handshake then
 	// lasts until at least one peer was found, every peer found has
-	// answered and none was added for DefaultSettle, or until StartWait.
+	// proven that it receives at its address (it answered our hello or
+	// echoed our cookie: then it is probed from probe 1), every
+	// participant that introduced itself by unicast has echoed our
+	// cookie, and none was added or introduced itself for DefaultSettle;
+	// or until StartWait.
 	// Default: false.
 	Discover bool
 	// Count is the number of probes of each kind. Default (0):
@@ -180,12 +184,25 @@ func (t *Test) AddPeer(addr netip.AddrPort, session uint32) {
 	}
 	tt.mu.Lock()
 	defer tt.mu.Unlock()
-	if tt.byAddr[peerKey(addr)] != nil || session != 0 && tt.bySess[session] != nil || len(tt.peers) >= maxPeers {
-		return
+	p := tt.byAddr[peerKey(addr)]
+	if p == nil && session != 0 {
+		p = tt.bySess[session]
 	}
-	p := tt.addPeer(addr, true)
-	p.discovered = true
-	if session != 0 {
+	switch {
+	case p != nil && p.listed:
+		return // listed, or discovered before
+	case p != nil:
+		// It introduced itself (a unicast probe) before discovery found
+		// it: from now on it is a discovered peer, greeted, waited for
+		// and probed once proven, at the address it probes from.
+		p.listed, p.discovered = true, true
+	case len(tt.peers) >= maxPeers:
+		return
+	default:
+		p = tt.addPeer(addr, true)
+		p.discovered = true
+	}
+	if session != 0 && p.session == 0 {
 		p.session = session
 		tt.bySess[session] = p
 	}

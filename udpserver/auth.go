@@ -92,7 +92,7 @@ func (s *worker) processAuth(ctx context.Context, p *packet, reply []byte) []byt
 		p.auth = authInfo{ok: true, key: h.KeyID, sender: m.Freshness.Sender}
 		// The NACK's text is cut so that the sealed NACK is no longer
 		// than the request.
-		out := s.runExchange(ctx, p, dedupKey{addr: id, id: h.ID}, h.ID, m.Body, n-wire.AuthTrailerLen, now, reply)
+		out := s.runExchange(ctx, p, dedupKey{addr: id, id: h.ID}, h.ID, m.Body, n-wire.AuthTrailerLen, now, false, reply)
 		p.auth = authInfo{}
 		if out == nil {
 			return nil

@@ -165,10 +165,11 @@ func provedKey(ap netip.AddrPort) netip.Addr {
 // it claims otherwise. limited reports a message over its limit, and out
 // is then the reply to send (nil: drop it). A DATA over the limit gets a
 // cookie while the server-wide budget lasts, else NACK "rate limited" at
-// most once a second per source.
-func (s *worker) limit(p *packet, h wire.Header, b []byte, over bool, reply []byte) (out []byte, limited bool) {
+// most once a second per source. proved reports a valid cookie, which the
+// de-duplication table counts too (dedup.go).
+func (s *worker) limit(p *packet, h wire.Header, b []byte, over bool, reply []byte) (out []byte, limited, proved bool) {
 	now := s.now()
-	key, proved := rateKey(p.remote), false
+	key := rateKey(p.remote)
 	if h.Flags&wire.FlagCookie != 0 && s.cookies != nil {
 		c, _ := wire.CookieOf(h, b)
 		if s.cookies.valid(p.remote, c, now, &p.ck) {
@@ -180,19 +181,32 @@ func (s *worker) limit(p *packet, h wire.Header, b []byte, over bool, reply []by
 	}
 	ok, nack := s.rates.allow(key, now)
 	if ok {
-		return nil, false
+		return nil, false, proved
 	}
 	s.stats.rateLimited.Add(1)
 	if h.Type == wire.TypeData && !over {
-		if s.cookies != nil && !proved && len(b) >= wire.CookieNackLen && s.cookies.take(p.remote, now, &p.ck) {
-			s.stats.cookies.Add(1)
-			s.stats.nack(wire.CodeRateLimited)
-			return wire.AppendCookieNack(reply[:0], h.ID, s.cookies.make(p.remote, now, &p.ck)), true
+		if !proved {
+			if out := s.cookieNack(p, h.ID, len(b), now, reply); out != nil {
+				return out, true, false
+			}
 		}
 		if nack {
 			s.stats.nack(wire.CodeRateLimited)
-			return wire.AppendNack(reply[:0], h.ID, wire.CodeRateLimited, "", len(b)), true
+			return wire.AppendNack(reply[:0], h.ID, wire.CodeRateLimited, "", len(b)), true, proved
 		}
 	}
-	return s.drop(&s.stats.rateLimitedDropped, p, "rate limited"), true
+	return s.drop(&s.stats.rateLimitedDropped, p, "rate limited"), true, proved
+}
+
+// cookieNack returns a cookie NACK for message id of p's sender, or nil
+// when the server has no cookies, the request (size bytes) is shorter
+// than the NACK, or the budgets (server-wide, one a second per sender)
+// are spent. It counts what it sends.
+func (s *worker) cookieNack(p *packet, id uint64, size int, now int64, reply []byte) []byte {
+	if s.cookies == nil || size < wire.CookieNackLen || !s.cookies.take(p.remote, now, &p.ck) {
+		return nil
+	}
+	s.stats.cookies.Add(1)
+	s.stats.nack(wire.CodeRateLimited)
+	return wire.AppendCookieNack(reply[:0], id, s.cookies.make(p.remote, now, &p.ck))
 }

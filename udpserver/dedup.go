@@ -27,6 +27,15 @@ import (
 // NACK busy for a new message ID; its remembered exchanges are answered
 // as before. No sender can make another (address, port)'s entries go.
 //
+// Shares are counted twice over, proved and claimed: an exchange whose
+// first copy echoed a valid cookie (cookie.go) counts in the shares of the
+// proved sender and proved host, any other in the shares of the sender
+// and host it claims, each pair with the same limits. Datagrams forged
+// with a host's address fill only its claimed shares; the host's own
+// clients, once they have proved their address, are counted apart. An
+// unproved new message over a claimed share gets dedupUnproved, so that
+// the server can ask for that proof (a cookie NACK) instead of busy.
+//
 // Layout (issue 12: no map, no pointers, nothing allocated per datagram):
 // the entries sit in a ring in arrival order, which is also expiry order
 // because every entry lives for the same window; an open-addressing index
@@ -57,7 +66,12 @@ const (
 	dedupNew     dedupState = iota // first sight: the caller runs the handler, then calls finish
 	dedupRunning                   // the handler for this exchange is still running: drop
 	dedupDone                      // handled: repeat the stored reply
-	dedupFull                      // the table or the sender's share is full: refuse (NACK busy)
+	dedupFull                      // the table or a share is full: refuse (NACK busy)
+
+	// dedupUnproved: an unproved sender's claimed share (sender or host)
+	// is full. The caller asks for a proof of address (a cookie NACK)
+	// when it can, and otherwise calls refuse and answers NACK busy.
+	dedupUnproved
 )
 
 // dedupEntry is one remembered exchange: 40 bytes, no pointers.
@@ -68,7 +82,8 @@ type dedupEntry struct {
 	port   uint16
 	state  dedupState
 	code   wire.Code // wire.CodeNone for an ACK
-	reason uint32    // 1 + slot in reasons of the NACK text; 0: none
+	reason uint16    // 1 + slot in reasons of the NACK text; 0: none
+	proved bool      // counted in the proved shares (its first copy echoed a valid cookie)
 }
 
 // srcSlot counts the entries of one sender or host, by fingerprint.
@@ -81,6 +96,9 @@ type srcSlot struct {
 // slot): a retransmission of one of the last reasonSlots refused messages
 // gets the same text again; an older one the same code with no text.
 const reasonSlots = 4096
+
+// dedupEntry.reason holds 1 + a slot: reasonSlots must fit in a uint16.
+const _ = uint16(reasonSlots)
 
 type reasonSlot struct {
 	id   uint64 // the exchange it belongs to, to tell a reused slot
@@ -121,7 +139,8 @@ type dedupTable struct {
 
 	// Counters, read under mu.
 	expired                  uint64 // entries that lived their whole window
-	full, overPort, overHost uint64 // refusals, by cause
+	full, overPort, overHost uint64 // refusals with NACK busy, by cause
+	cookies                  uint64 // refusals with a cookie NACK (refuse)
 }
 
 func newDedupTable(maxEntries, perPort, perHost int, window time.Duration) *dedupTable {
@@ -151,8 +170,9 @@ func (t *dedupTable) hash(k *dedupKey) uint64 {
 }
 
 // fingerprints returns the counting keys of k's sender (address and port)
-// and host (IPv4 address, or IPv6 /64). Neither is 0 (the empty mark).
-func (t *dedupTable) fingerprints(addr *[16]byte, port uint16) (sender, host uint64) {
+// and host (IPv4 address, or IPv6 /64), the proved ones when proved (other
+// keys for the same sender and host). None is 0 (the empty mark).
+func (t *dedupTable) fingerprints(addr *[16]byte, port uint16, proved bool) (sender, host uint64) {
 	a := binary.LittleEndian.Uint64(addr[:8])
 	b := binary.LittleEndian.Uint64(addr[8:])
 	hostB := b
@@ -160,8 +180,12 @@ func (t *dedupTable) fingerprints(addr *[16]byte, port uint16) (sender, host uin
 		hostB = 0 // the /64
 	}
 	h := mum(a^t.seed[4], hostB^t.seed[5])
-	host = mum(h, t.seed[0]) | 1
-	sender = mum(mum(a^t.seed[4], b^t.seed[5])^uint64(port), t.seed[1]) | 1
+	host = mum(h, t.seed[0])
+	sender = mum(mum(a^t.seed[4], b^t.seed[5])^uint64(port), t.seed[1])
+	if proved {
+		host, sender = mum(host^t.seed[2], t.seed[3]), mum(sender^t.seed[3], t.seed[2])
+	}
+	host, sender = host|1, sender|1
 	if sender == host {
 		sender ^= 2 // keep the two kinds apart
 	}
@@ -171,8 +195,12 @@ func (t *dedupTable) fingerprints(addr *[16]byte, port uint16) (sender, host uin
 // begin looks key up at time now. For a new exchange it records it as
 // running and returns dedupNew; for a known one it returns its state and,
 // when done, the reply to repeat; for a new one without room, dedupFull
-// with wire.CodeBusy and the text that says which bound refused it.
-func (t *dedupTable) begin(key dedupKey, now int64) (dedupState, wire.Code, string) {
+// with wire.CodeBusy and the text that says which bound refused it, or
+// dedupUnproved (not counted yet: see refuse) when the bound is a claimed
+// share of a sender that did not prove its address. proved says the
+// datagram echoed a valid cookie: a new exchange is then counted in the
+// proved shares.
+func (t *dedupTable) begin(key dedupKey, now int64, proved bool) (dedupState, wire.Code, string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.expire(now)
@@ -190,15 +218,21 @@ func (t *dedupTable) begin(key dedupKey, now int64) (dedupState, wire.Code, stri
 			return e.state, e.code, t.reasonOf(e)
 		}
 	}
-	sfp, hfp := t.fingerprints(&key.addr, key.port)
+	sfp, hfp := t.fingerprints(&key.addr, key.port, proved)
 	switch {
 	case t.n >= t.max:
 		t.full++
 		return dedupFull, wire.CodeBusy, wire.ReasonTableFull
 	case t.count(sfp) >= t.perPort:
+		if !proved {
+			return dedupUnproved, wire.CodeBusy, wire.ReasonSenderShareFull
+		}
 		t.overPort++
 		return dedupFull, wire.CodeBusy, wire.ReasonSenderShareFull
 	case t.count(hfp) >= t.perHost:
+		if !proved {
+			return dedupUnproved, wire.CodeBusy, wire.ReasonHostShareFull
+		}
 		t.overHost++
 		return dedupFull, wire.CodeBusy, wire.ReasonHostShareFull
 	}
@@ -206,13 +240,29 @@ func (t *dedupTable) begin(key dedupKey, now int64) (dedupState, wire.Code, stri
 		t.grow()
 	}
 	p := (t.head + t.n) % len(t.ring)
-	t.ring[p] = dedupEntry{addr: key.addr, id: key.id, at: now, port: key.port, state: dedupRunning}
+	t.ring[p] = dedupEntry{addr: key.addr, id: key.id, at: now, port: key.port, state: dedupRunning, proved: proved}
 	t.n++
 	slot, _ := t.find(&key, h)
 	t.index[slot] = uint64(uint32(h))<<32 | uint64(p+1)
 	t.add(sfp, 1)
 	t.add(hfp, 1)
 	return dedupNew, 0, ""
+}
+
+// refuse counts the refusal of a message begin returned dedupUnproved
+// for, with the reason it gave: answered with a cookie NACK (cookie), or
+// NACK busy.
+func (t *dedupTable) refuse(reason string, cookie bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch {
+	case cookie:
+		t.cookies++
+	case reason == wire.ReasonSenderShareFull:
+		t.overPort++
+	default:
+		t.overHost++
+	}
 }
 
 // finish records the reply of an exchange begin returned dedupNew for.
@@ -237,7 +287,7 @@ func (t *dedupTable) finish(key dedupKey, code wire.Code, reason string) {
 		i := t.nextReason
 		t.nextReason = (i + 1) % reasonSlots
 		t.reasons[i] = reasonSlot{id: e.id, at: e.at, text: reason}
-		e.reason = uint32(i + 1)
+		e.reason = uint16(i + 1)
 	}
 }
 
@@ -278,7 +328,7 @@ func (t *dedupTable) expire(now int64) {
 		k := dedupKey{addr: e.addr, port: e.port, id: e.id}
 		slot, _ := t.find(&k, t.hash(&k))
 		deleteShift(t.index, slot, func(v uint64) int { return int(uint32(v >> 32)) })
-		sfp, hfp := t.fingerprints(&e.addr, e.port)
+		sfp, hfp := t.fingerprints(&e.addr, e.port, e.proved)
 		t.add(sfp, -1)
 		t.add(hfp, -1)
 		*e = dedupEntry{}
@@ -368,7 +418,7 @@ func (t *dedupTable) grow() {
 		h := t.hash(&k)
 		slot, _ := t.find(&k, h)
 		t.index[slot] = uint64(uint32(h))<<32 | uint64(p+1)
-		sfp, hfp := t.fingerprints(&e.addr, e.port)
+		sfp, hfp := t.fingerprints(&e.addr, e.port, e.proved)
 		t.add(sfp, 1)
 		t.add(hfp, 1)
 	}
@@ -385,6 +435,7 @@ type dedupCounts struct {
 	bytes                    int
 	expired                  uint64
 	full, overPort, overHost uint64
+	cookies                  uint64
 }
 
 func (t *dedupTable) counts() dedupCounts {
@@ -397,5 +448,6 @@ func (t *dedupTable) counts() dedupCounts {
 		full:     t.full,
 		overPort: t.overPort,
 		overHost: t.overHost,
+		cookies:  t.cookies,
 	}
 }

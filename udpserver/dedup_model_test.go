@@ -19,39 +19,46 @@ type dedupModel struct {
 }
 
 type modelEntry struct {
-	at    int64
-	state dedupState
-	code  wire.Code
+	at     int64
+	state  dedupState
+	code   wire.Code
+	proved bool // counted in the proved shares
 }
 
-func (m *dedupModel) live(now int64) (n int, port, host map[[18]byte]int) {
-	port, host = map[[18]byte]int{}, map[[18]byte]int{}
+// shareKey names one share: a sender's or a host's, proved or claimed.
+type shareKey struct {
+	who    [18]byte
+	proved bool
+}
+
+func (m *dedupModel) live(now int64) (n int, port, host map[shareKey]int) {
+	port, host = map[shareKey]int{}, map[shareKey]int{}
 	for k, e := range m.m {
 		if now-e.at >= m.window {
 			delete(m.m, k)
 			continue
 		}
 		n++
-		port[senderOf(k)]++
-		host[hostOf(k)]++
+		port[senderOf(k, e.proved)]++
+		host[hostOf(k, e.proved)]++
 	}
 	return n, port, host
 }
 
-func senderOf(k dedupKey) [18]byte {
+func senderOf(k dedupKey, proved bool) shareKey {
 	var s [18]byte
 	copy(s[:], k.addr[:])
 	s[16], s[17] = byte(k.port>>8), byte(k.port)
-	return s
+	return shareKey{s, proved}
 }
 
-func hostOf(k dedupKey) [18]byte {
+func hostOf(k dedupKey, proved bool) shareKey {
 	var s [18]byte
 	copy(s[:], k.addr[:])
 	if !netip.AddrFrom16(k.addr).Is4In6() {
 		clear(s[8:16]) // the /64
 	}
-	return s
+	return shareKey{s, proved}
 }
 
 // modelHosts are the senders' addresses: two IPv4 hosts, and two IPv6
@@ -62,7 +69,8 @@ var modelHosts = []netip.Addr{
 }
 
 // runDedupModel interprets ops, three bytes an operation, against the table
-// and the model, and fails at the first disagreement.
+// and the model, and fails at the first disagreement. A datagram's sender
+// byte picks the host, the port and whether it echoed a valid cookie.
 func runDedupModel(t *testing.T, ops []byte) {
 	const window = 1000
 	m := &dedupModel{window: window, max: 18, perPort: 4, perHost: 7, m: map[dedupKey]*modelEntry{}}
@@ -73,29 +81,41 @@ func runDedupModel(t *testing.T, ops []byte) {
 		op, who, id := ops[i], ops[i+1], ops[i+2]
 		now += int64(op>>2) / 16 // a few ticks; a window is ~500 operations
 		key := makeDedupKey(netip.AddrPortFrom(modelHosts[who&3], 1000+uint16(who>>2&3)), uint64(id&31))
+		proved := who&16 != 0
 		switch op & 3 {
 		case 0, 1: // a datagram: new message or retransmission
 			n, port, host := m.live(now)
-			st, code, _ := tab.begin(key, now)
+			st, code, reason := tab.begin(key, now, proved)
 			if e, ok := m.m[key]; ok {
 				if st != e.state || (st == dedupDone && code != e.code) {
 					t.Fatalf("op %d at %d: %v remembered as %v/%v, table says %v/%v", i/3, now, key, e.state, e.code, st, code)
 				}
 				continue
 			}
+			// A new exchange: refused over the table's cap, over a share
+			// of its kind (a claimed share answers dedupUnproved), else
+			// admitted. Proved and claimed shares never count each other.
+			want := dedupNew
+			ps, ph := port[senderOf(key, proved)], host[hostOf(key, proved)]
+			switch {
+			case n >= m.max:
+				want = dedupFull
+			case ps >= m.perPort || ph >= m.perHost:
+				want = dedupFull
+				if !proved {
+					want = dedupUnproved
+				}
+			}
+			if st != want {
+				t.Fatalf("op %d at %d: new %v (proved %v): table says %v (%q), want %v (%d entries, sender %d, host %d)",
+					i/3, now, key, proved, st, reason, want, n, ps, ph)
+			}
 			switch st {
-			case dedupFull:
-				if n < m.max && port[senderOf(key)] < m.perPort && host[hostOf(key)] < m.perHost {
-					t.Fatalf("op %d at %d: %v refused with room (%d entries, sender %d, host %d)", i/3, now, key, n, port[senderOf(key)], host[hostOf(key)])
-				}
+			case dedupUnproved:
+				tab.refuse(reason, who&32 != 0) // a cookie NACK or busy: only counted
 			case dedupNew:
-				if n >= m.max || port[senderOf(key)] >= m.perPort || host[hostOf(key)] >= m.perHost {
-					t.Fatalf("op %d at %d: %v admitted over a cap", i/3, now, key)
-				}
-				m.m[key] = &modelEntry{at: now, state: dedupRunning}
+				m.m[key] = &modelEntry{at: now, state: dedupRunning, proved: proved}
 				running = append(running, key)
-			default:
-				t.Fatalf("op %d at %d: unknown %v has state %v", i/3, now, key, st)
 			}
 		case 2: // a handler returns
 			if len(running) == 0 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -201,7 +202,7 @@ func TestDedupTableInvariants(t *testing.T) {
 	for i := range 5000 {
 		now += int64(i%13) * int64(time.Millisecond)
 		key := dk(i%23, i%311)
-		if st, _, _ := tab.begin(key, now); st == dedupNew && i%3 != 0 {
+		if st, _, _ := tab.begin(key, now, i%5 == 0); st == dedupNew && i%3 != 0 {
 			tab.finish(key, wire.CodeNone, "")
 		}
 		if err := tab.check(); err != nil {
@@ -228,7 +229,7 @@ func (t *dedupTable) check() error {
 		if _, q := t.find(&k, t.hash(&k)); q != p {
 			return fmt.Errorf("index finds entry %d at %d", p, q)
 		}
-		sfp, hfp := t.fingerprints(&e.addr, e.port)
+		sfp, hfp := t.fingerprints(&e.addr, e.port, e.proved)
 		per[sfp]++
 		per[hfp]++
 	}
@@ -258,38 +259,106 @@ func (t *dedupTable) check() error {
 }
 
 // TestDedupNeverForgets: a full table or share refuses the new message
-// and keeps every remembered exchange, running or done.
+// and keeps every remembered exchange, running or done; a claimed share
+// refuses an unproved sender with dedupUnproved (the server may ask for a
+// cookie), a proved share or the table with dedupFull.
 func TestDedupNeverForgets(t *testing.T) {
 	for _, tc := range []struct {
 		name                  string
 		max, perPort, perHost int
 		first, second, third  dedupKey
+		proved                bool
+		want                  dedupState
 	}{
-		{"per sender", 100, 2, 100, dk(1, 1), dk(1, 2), dk(1, 3)},
-		{"per host", 100, 100, 2, dk(1, 1), dkp(1, 7, 2), dkp(1, 8, 3)},
-		{"table", 2, 100, 100, dk(1, 1), dk(2, 2), dk(3, 3)},
+		{"per sender", 100, 2, 100, dk(1, 1), dk(1, 2), dk(1, 3), false, dedupUnproved},
+		{"per host", 100, 100, 2, dk(1, 1), dkp(1, 7, 2), dkp(1, 8, 3), false, dedupUnproved},
+		{"table", 2, 100, 100, dk(1, 1), dk(2, 2), dk(3, 3), false, dedupFull},
+		{"proved per sender", 100, 2, 100, dk(1, 1), dk(1, 2), dk(1, 3), true, dedupFull},
+		{"proved per host", 100, 100, 2, dk(1, 1), dkp(1, 7, 2), dkp(1, 8, 3), true, dedupFull},
+		{"proved table", 2, 100, 100, dk(1, 1), dk(2, 2), dk(3, 3), true, dedupFull},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tab := newDedupTable(tc.max, tc.perPort, tc.perHost, time.Minute)
-			tab.begin(tc.first, 0)
-			tab.begin(tc.second, 1)
+			tab.begin(tc.first, 0, tc.proved)
+			tab.begin(tc.second, 1, tc.proved)
 			tab.finish(tc.second, wire.CodeNone, "")
-			if st, _, _ := tab.begin(tc.third, 2); st != dedupFull {
-				t.Fatalf("third exchange: state %v, want dedupFull", st)
+			if st, _, _ := tab.begin(tc.third, 2, tc.proved); st != tc.want {
+				t.Fatalf("third exchange: state %v, want %v", st, tc.want)
 			}
-			if st, _, _ := tab.begin(tc.first, 3); st != dedupRunning {
+			if st, _, _ := tab.begin(tc.first, 3, tc.proved); st != dedupRunning {
 				t.Fatalf("the running exchange was forgotten: state %v", st)
 			}
-			if st, _, _ := tab.begin(tc.second, 3); st != dedupDone {
+			if st, _, _ := tab.begin(tc.second, 3, tc.proved); st != dedupDone {
 				t.Fatalf("the done exchange was forgotten: state %v", st)
 			}
-			if st, _, _ := tab.begin(tc.third, int64(time.Minute)); st != dedupNew {
+			if st, _, _ := tab.begin(tc.third, int64(time.Minute), tc.proved); st != dedupNew {
 				t.Fatalf("after the window: state %v, want dedupNew", st)
 			}
 			if err := tab.check(); err != nil {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestDedupProvedShares: the proved and claimed shares of one sender and
+// host are counted apart, each up to its limit; both count toward the
+// table's cap; an exchange keeps the kind its first copy had (a later
+// copy with or without a cookie is the same exchange); expiry returns each
+// entry to the share it was taken from.
+func TestDedupProvedShares(t *testing.T) {
+	const window = int64(time.Minute)
+	tab := newDedupTable(10, 3, 4, time.Minute)
+	forged := func(port uint16, id int) dedupKey { return dkp(1, port, id) }
+	// Claimed host share (4) filled by "forgeries" from other ports.
+	for i := range 4 {
+		if st, _, _ := tab.begin(forged(uint16(2000+i), i), 0, false); st != dedupNew {
+			t.Fatalf("forgery %d: %v", i, st)
+		}
+	}
+	victim := func(id int) dedupKey { return dkp(1, 1000, id) }
+	if st, _, r := tab.begin(victim(100), 1, false); st != dedupUnproved || r != wire.ReasonHostShareFull {
+		t.Fatalf("victim unproved: %v %q, want dedupUnproved, host share full", st, r)
+	}
+	// Proved: its own sender share (3), then refused with busy.
+	for i := range 3 {
+		if st, _, _ := tab.begin(victim(100+i), 2, true); st != dedupNew {
+			t.Fatalf("victim proved %d: %v", i, st)
+		}
+		tab.finish(victim(100+i), wire.CodeNone, "")
+	}
+	if st, _, r := tab.begin(victim(103), 3, true); st != dedupFull || r != wire.ReasonSenderShareFull {
+		t.Fatalf("victim over its proved share: %v %q", st, r)
+	}
+	// A retransmission without the cookie is the same exchange.
+	if st, code, _ := tab.begin(victim(100), 4, false); st != dedupDone || code != wire.CodeNone {
+		t.Fatalf("victim's retransmission without its cookie: %v %v", st, code)
+	}
+	// Another proved port of the host: the proved host share has 1 left.
+	if st, _, _ := tab.begin(dkp(1, 1001, 1), 5, true); st != dedupNew {
+		t.Fatalf("second proved port: %v", st)
+	}
+	if st, _, r := tab.begin(dkp(1, 1002, 1), 5, true); st != dedupFull || r != wire.ReasonHostShareFull {
+		t.Fatalf("proved host share: %v %q", st, r)
+	}
+	// The table's cap (10) counts both kinds: 8 held, 2 more from others.
+	for i := range 2 {
+		if st, _, _ := tab.begin(dk(2+i, 1), 6, i == 0); st != dedupNew {
+			t.Fatalf("other host %d: %v", i, st)
+		}
+	}
+	for _, proved := range []bool{false, true} {
+		if st, _, r := tab.begin(dk(9, 1), 7, proved); st != dedupFull || r != wire.ReasonTableFull {
+			t.Fatalf("full table, proved %v: %v %q", proved, st, r)
+		}
+	}
+	if err := tab.check(); err != nil {
+		t.Fatal(err)
+	}
+	// After the window every share is empty again.
+	tab.expire(7 + window)
+	if tab.n != 0 || len(tab.srcs) != 0 && slices.ContainsFunc(tab.srcs, func(s srcSlot) bool { return s.fp != 0 }) {
+		t.Fatalf("after the window: %d entries, counting slots %v", tab.n, tab.srcs)
 	}
 }
 

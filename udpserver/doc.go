@@ -152,7 +152,12 @@
 // A sender past its share gets NACK busy with the text
 // wire.ReasonSenderShareFull (wire.ReasonHostShareFull,
 // wire.ReasonTableFull for the other bounds) when the text fits whole in
-// a reply no longer than the request, else the code alone. A handler that
+// a reply no longer than the request, else the code alone. With cookies
+// the shares are kept apart for senders that echoed a valid cookie
+// (proved) and for the rest (claimed), so that datagrams forged with a
+// host's address, once past the rate limiter, fill only the claimed
+// shares; an unproved sender over one gets a cookie NACK instead of busy
+// while the cookie budgets last (Stats.DedupCookies). A handler that
 // stores elsewhere says why it could not in the same way: the JetStream
 // forwarder's NACK busy carries wire.ReasonNotStored.
 //

@@ -12,7 +12,7 @@ import (
 // received datagram; it must equal Received once no datagram is in process.
 func outcomes(st Stats) uint64 {
 	return st.Handled + st.Duplicates + st.InProgress + st.Pings + st.RateLimited +
-		st.Oversized + st.Empty + st.RawDropped + st.Malformed + st.Busy +
+		st.Oversized + st.Empty + st.RawDropped + st.Malformed + st.Busy + st.DedupCookies +
 		st.Unauthenticated + st.BadTag + st.Replayed + st.Stale + st.AuthSendersFull
 }
 

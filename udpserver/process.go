@@ -80,9 +80,12 @@ func (s *worker) process(ctx context.Context, p *packet, reply []byte) []byte {
 		}
 		return s.rejected(p, h, perr, len(b))
 	}
+	proved := false // the DATA echoed a valid cookie (cookie.go)
 	if s.rates != nil {
-		if out, limited := s.limit(p, h, b, over, reply); limited {
-			return out // cookie.go
+		var out []byte
+		var limited bool
+		if out, limited, proved = s.limit(p, h, b, over, reply); limited {
+			return out
 		}
 	}
 	t := h.Type
@@ -99,20 +102,31 @@ func (s *worker) process(ctx context.Context, p *packet, reply []byte) []byte {
 		return wire.Append(reply[:0], wire.Header{Type: wire.TypePong, ID: h.ID}, body)
 	}
 
-	return s.runExchange(ctx, p, makeDedupKey(unmap(p.remote), h.ID), h.ID, body, n, s.now(), reply)
+	return s.runExchange(ctx, p, makeDedupKey(unmap(p.remote), h.ID), h.ID, body, n, s.now(), proved, reply)
 }
 
 // runExchange runs the handler for a DATA message once per de-duplication
 // key and returns its reply (appended to reply[:0]), never longer than
-// limit, or nil to send nothing. now is the server clock.
-func (s *worker) runExchange(ctx context.Context, p *packet, key dedupKey, id uint64, body []byte, limit int, now int64, reply []byte) []byte {
-	state, code, reason := s.dedup.begin(key, now)
+// limit, or nil to send nothing. now is the server clock; proved says the
+// DATA echoed a valid cookie.
+func (s *worker) runExchange(ctx context.Context, p *packet, key dedupKey, id uint64, body []byte, limit int, now int64, proved bool, reply []byte) []byte {
+	state, code, reason := s.dedup.begin(key, now, proved)
 	switch state {
 	case dedupRunning:
 		return s.drop(&s.stats.inProgress, p, "in progress")
 	case dedupDone:
 		s.stats.duplicates.Add(1)
 		return s.answer(reply, id, code, reason, limit)
+	case dedupUnproved:
+		// The claimed share is full, perhaps of forgeries: a sender that
+		// proves its address (echoes the cookie) is counted in shares of
+		// its own. Without a cookie to send, busy.
+		out := s.cookieNack(p, id, limit, now, reply) // cookie.go
+		s.dedup.refuse(reason, out != nil)
+		if out != nil {
+			return out
+		}
+		fallthrough
 	case dedupFull:
 		s.stats.busy.Add(1)
 		s.stats.nack(wire.CodeBusy)

@@ -181,6 +181,13 @@ type Server struct {
 	// DedupPerHost is the most entries one host (IPv4 address or IPv6
 	// /64) may hold over all its ports; past it, its new messages get
 	// NACK busy. Default DefaultDedupPerHost (65536).
+	//
+	// With cookies (a RateLimit, no Keys) both shares are kept twice:
+	// exchanges whose DATA echoed a valid cookie count in the proved
+	// sender's and host's shares, the others in the shares their source
+	// address claims, which forgeries can fill; an unproved new message
+	// over a claimed share gets a cookie NACK instead of busy while the
+	// cookie budgets last (PROTOCOL.md 3.1, Stats.DedupCookies).
 	DedupPerHost int
 
 	// Workers is the number of goroutines that read, handle and answer

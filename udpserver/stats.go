@@ -5,9 +5,9 @@ import "sync/atomic"
 // Stats is a snapshot of a Server's counters since it started. Every
 // datagram read is counted in Received and then in exactly one of the
 // outcome counters: Handled (DATA and raw messages whose handler ran),
-// Duplicates, InProgress, Busy, Pings, RateLimited, Oversized, Empty,
-// RawDropped, Malformed, or (with Keys) Unauthenticated, BadTag, Replayed,
-// Stale or AuthSendersFull.
+// Duplicates, InProgress, Busy, DedupCookies, Pings, RateLimited,
+// Oversized, Empty, RawDropped, Malformed, or (with Keys) Unauthenticated,
+// BadTag, Replayed, Stale or AuthSendersFull.
 type Stats struct {
 	Received uint64 // datagrams read from the sockets
 
@@ -41,7 +41,7 @@ type Stats struct {
 	RateEvicted        uint64 // sources forgotten because the table was full
 
 	// Cookies (cookie.go, PROTOCOL.md section 3.1), without Keys.
-	Cookies       uint64 // NACKs "rate limited" that carried a cookie (counted in Nacked and RateLimited)
+	Cookies       uint64 // NACKs "rate limited" that carried a cookie (counted in Nacked, and in RateLimited or DedupCookies)
 	CookieValid   uint64 // DATA that echoed a valid cookie: counted in the bucket of its proved host
 	CookieInvalid uint64 // DATA that echoed a stale or forged cookie: counted as the host it claims
 
@@ -76,6 +76,14 @@ type Stats struct {
 	DedupFull      uint64 // NACK busy: the table held DedupEntries exchanges
 	DedupOverShare uint64 // NACK busy: the sender held DedupPerSource exchanges
 	DedupOverHost  uint64 // NACK busy: the sender's host held DedupPerHost exchanges
+
+	// DedupCookies counts new DATA of senders that had not proved their
+	// address, refused because the share they claim (sender or host) was
+	// full, and answered with a cookie NACK instead of NACK busy (counted
+	// in Cookies and Nacked, not in Busy; the handler did not run). Once
+	// they echo the cookie they are counted in shares that forgeries of
+	// their address cannot fill (PROTOCOL.md section 3.1).
+	DedupCookies uint64
 
 	// The quarantine socket (Server.DisableQuarantine).
 	Jailed      int    // sources served on a quarantine socket now
@@ -163,5 +171,6 @@ func (s *Server) Stats() Stats {
 	d := s.dedup.counts()
 	st.DedupEntries, st.DedupBytes, st.DedupExpired = d.entries, d.bytes, d.expired
 	st.DedupFull, st.DedupOverShare, st.DedupOverHost = d.full, d.overPort, d.overHost
+	st.DedupCookies = d.cookies
 	return st
 }
