@@ -40,6 +40,7 @@ func plural(n int, word string) string {
 	return strconv.Itoa(n) + " " + word + "s"
 }
 
+// ttlString is a received TTL, "?" when the socket did not say (-1).
 func ttlString(ttl int) string {
 	if ttl < 0 {
 		return "?"
@@ -47,6 +48,7 @@ func ttlString(ttl int) string {
 	return strconv.Itoa(ttl)
 }
 
+// orDash is s, or "-" for an empty column.
 func orDash(s string) string {
 	if s == "" {
 		return "-"
