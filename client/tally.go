@@ -44,12 +44,3 @@ func (t *SendTally) Add(r Result, err error) Outcome {
 	t.Failed++
 	return o
 }
-
-// FailedBusy is how many messages failed on NACK busy.
-func (t *SendTally) FailedBusy() int {
-	n := 0
-	for _, k := range t.BusyReasons {
-		n += k
-	}
-	return n
-}
