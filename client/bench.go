@@ -376,3 +376,11 @@ func benchConn(ctx context.Context, conn *net.UDPConn, kind wire.Type, cfg Bench
 	}
 	return res, rtts, nil
 }
+
+// PerSecond is the rate of replies over the run (0 for an empty run).
+func (r BenchResult) PerSecond() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Replies) / r.Elapsed.Seconds()
+}

@@ -172,3 +172,13 @@ func TestBenchKeysAllocs(t *testing.T) {
 		t.Errorf("%.1f allocations per request and reply, want 0", n)
 	}
 }
+
+func TestBenchPerSecond(t *testing.T) {
+	r := BenchResult{Elapsed: 2 * time.Second, Replies: 2400}
+	if got := r.PerSecond(); got != 1200 {
+		t.Errorf("PerSecond = %v, want 1200", got)
+	}
+	if got := (BenchResult{}).PerSecond(); got != 0 {
+		t.Errorf("empty PerSecond = %v", got)
+	}
+}

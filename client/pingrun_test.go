@@ -50,3 +50,13 @@ func TestDefaultPingRunConfig(t *testing.T) {
 		t.Errorf("zero %+v, default %+v", z, d)
 	}
 }
+
+func TestPingPadding(t *testing.T) {
+	b := PingPadding(300)
+	if len(b) != 300 || b[0] != 0 || b[1] != 1 || b[255] != 255 || b[256] != 0 || b[299] != 43 {
+		t.Errorf("PingPadding(300) = %v", b)
+	}
+	if len(PingPadding(0)) != 0 {
+		t.Error("PingPadding(0) not empty")
+	}
+}

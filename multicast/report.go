@@ -194,6 +194,17 @@ func (p PeerReport) Status(maxLoss float64) string {
 	return StatusOK
 }
 
+// PeersOK counts the peers whose Status is StatusOK.
+func (r *Report) PeersOK(maxLoss float64) int {
+	n := 0
+	for _, p := range r.Peers {
+		if p.Status(maxLoss) == StatusOK {
+			n++
+		}
+	}
+	return n
+}
+
 // unicastLost reports whether the unicast path to or from p is dead: p
 // received none of the unicast probes counted towards it (or it never
 // proved that it receives at its address, so none could be sent), or its

@@ -119,7 +119,7 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error
 		status := io.StatusRequests(ctx)
 		br, err := client.BenchAll(ctx, conns, client.BenchConfig{Ping: *ping, InFlight: *inflight, Size: whole,
 			Duration: *duration, Timeout: *timeout, Keys: keys, Status: status, OnStatus: func(r client.BenchResult) {
-				fmt.Fprintln(io.Err, r.StatusLine())
+				fmt.Fprintln(io.Err, benchStatusLine(r))
 			}})
 		r := toBenchResult(br)
 		if err != nil {
@@ -136,7 +136,7 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error
 			fmt.Fprintf(io.Out, "%.0f replies/s\n", r.PerSecond)
 			fmt.Fprintf(io.Out, "rtt p50/p90/p99/max = %.1f/%.1f/%.1f/%.1f µs, mean %.1f µs\n", r.P50*1000, r.P90*1000, r.P99*1000, r.Max*1000, r.Mean*1000)
 		}
-		for _, w := range br.Warnings() {
+		for _, w := range benchWarnings(br) {
 			fmt.Fprintf(io.Err, "udpcli bench: %s\n", w)
 		}
 		if r.Replies == 0 {
@@ -144,4 +144,36 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error
 		}
 		return nil
 	}
+}
+
+// benchStatusLine is the interim line on a status signal (as dd on
+// SIGUSR1): "1200 sent, 1190 replies, 2 lost, 0 nacks in 1.0 s: 1190
+// replies/s so far".
+func benchStatusLine(r client.BenchResult) string {
+	return fmt.Sprintf("%d sent, %d replies, %d lost, %d nacks in %.1f s: %.0f replies/s so far",
+		r.Sent, r.Replies, r.Lost, r.Nacks, r.Elapsed.Seconds(), float64(r.Replies)/r.Elapsed.Seconds())
+}
+
+// benchWarnings explain the figures of a run that measured something other
+// than the server's capacity (its rate limit, its de-duplication table, or
+// replies dropped for their authentication) and the udpserver flags that
+// measure it; none for a clean run.
+func benchWarnings(r client.BenchResult) []string {
+	var w []string
+	if r.RateLimited > 0 {
+		w = append(w, fmt.Sprintf("the server rate-limited this host (%d NACKs \"rate limited\", and the datagrams over the limit were dropped): "+
+			"run the server with --rate-limit 0 to measure it", r.RateLimited))
+	}
+	if busy := r.Nacks - r.RateLimited; busy > 0 && r.Kind == wire.TypeData {
+		// Each request carries a fresh ID from one socket: past the
+		// server's share per sender (16384 by default) it answers NACK
+		// busy, which measures the table, not the server.
+		w = append(w, fmt.Sprintf("%d requests got a NACK (busy, most likely: the server remembers at most --dedup-per-source message IDs of one sender for --dedup-window): "+
+			"run the server with --dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144 to measure it, or bench --ping", busy))
+	}
+	if r.Unauthenticated+r.BadAuth > 0 {
+		w = append(w, fmt.Sprintf("ignored %d unauthenticated and %d wrongly authenticated replies (does the server have the same key file, or none when bench has none?)",
+			r.Unauthenticated, r.BadAuth))
+	}
+	return w
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -144,7 +145,7 @@ func discovered(in discovery.Instance) listed {
 	j := toJSON(in)
 	ms := float64(in.FoundAfter.Microseconds()) / 1000
 	j.FoundAfter = &ms
-	return listed{in: in, json: j, avahi: in.Avahi("+=")}
+	return listed{in: in, json: j, avahi: avahiSigns(in, "+=")}
 }
 
 // listInstances prints what browse finds, until the deadline or -c
@@ -156,7 +157,7 @@ func listInstances(ctx context.Context, io cli.IO, o listOptions, browse func(co
 	found := 0
 	enc := json.NewEncoder(io.Out)
 	if !o.json && !o.quiet && !o.parsable {
-		fmt.Fprintln(io.Out, discovery.TableHeader)
+		fmt.Fprintln(io.Out, tableHeader)
 	}
 	err := browse(ctx, func(l listed) {
 		if o.count > 0 && found >= o.count {
@@ -170,7 +171,7 @@ func listInstances(ctx context.Context, io cli.IO, o listOptions, browse func(co
 		case o.json:
 			enc.Encode(l.json)
 		default:
-			fmt.Fprintln(io.Out, l.in.Row())
+			fmt.Fprintln(io.Out, instanceRow(l.in))
 		}
 		if o.count > 0 && found >= o.count {
 			cancel()
@@ -186,4 +187,73 @@ func listInstances(ctx context.Context, io cli.IO, o listOptions, browse func(co
 		return cli.Failed(fmt.Errorf("found %d of %d instances", found, o.count))
 	}
 	return nil
+}
+
+// tableHeader is the header of the table whose rows are instanceRow.
+var tableHeader = fmt.Sprintf(rowFormat, "INSTANCE", "SERVICE", "ADDRESS", "INTERFACE", "TIME", "ATTRIBUTES")
+
+const rowFormat = "%-24s %-16s %-26s %-10s %9s  %s"
+
+// instanceRow is in as a line of the table: name, service, the first
+// address, interface, FoundAfter, then the attributes (quoted when they
+// hold blanks, quotes or control characters), the other addresses and any
+// conflict.
+func instanceRow(in discovery.Instance) string {
+	addr := ""
+	var more []string
+	for i, a := range in.Addrs {
+		if i == 0 {
+			addr = a.String()
+		} else {
+			more = append(more, a.String())
+		}
+	}
+	attrs := make([]string, len(in.Attrs))
+	for i, a := range in.Attrs {
+		if strings.ContainsAny(a, " \"\\") || !isPrint(a) {
+			a = fmt.Sprintf("%q", a)
+		}
+		attrs[i] = a
+	}
+	rest := strings.Join(attrs, " ")
+	if in.Truncated {
+		rest += " (truncated)"
+	}
+	if len(more) > 0 {
+		rest += "  also " + strings.Join(more, " ")
+	}
+	if in.Conflict {
+		rest += "  (conflict: " + joinAddrs(in.Others, ", ") + ")"
+	}
+	return fmt.Sprintf(rowFormat, in.Instance, in.Service, addr, in.Interface, msColumn(in.FoundAfter), strings.TrimSpace(rest))
+}
+
+func isPrint(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// msColumn is the table's TIME: milliseconds with the unit, the precision
+// shrinking as the value grows ("3.14ms", "31.4ms", "314ms").
+func msColumn(d time.Duration) string {
+	ms := float64(d.Microseconds()) / 1000
+	switch {
+	case ms < 10:
+		return fmt.Sprintf("%.2fms", ms)
+	case ms < 100:
+		return fmt.Sprintf("%.1fms", ms)
+	}
+	return fmt.Sprintf("%.0fms", ms)
+}
+
+func joinAddrs(as []netip.AddrPort, sep string) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, sep)
 }

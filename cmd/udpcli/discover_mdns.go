@@ -59,13 +59,13 @@ type mdnsJSON struct {
 
 // avahiMDNS is an instance as avahi-browse -p -r prints it: a '+' line,
 // then a '=' line per address with host name, address, port and TXT, for
-// each of IPv4 and IPv6.
+// each of IPv4 and IPv6 (avahi-browse -r's order for a resolved name).
 func avahiMDNS(in mdns.Instance) string {
 	d, host := fromMDNS(in), strings.TrimSuffix(in.Host, ".")
 	var b []byte
 	for _, v6 := range []bool{false, true} {
-		b = d.AppendAvahi(b, '+', v6, host)
-		b = d.AppendAvahi(b, '=', v6, host)
+		b = appendAvahi(b, '+', v6, d, host)
+		b = appendAvahi(b, '=', v6, d, host)
 	}
 	return string(b)
 }

@@ -172,7 +172,7 @@ func mcastListen(ctx context.Context, io cli.IO, args []string, f *mcastFlags) e
 				Group: group, Multicast: p.Multicast, Interface: p.Interface, TTL: p.TTL, Size: p.N, Data: printable(data)})
 			return
 		}
-		line := p.String()
+		line := packetLine(p)
 		if s := printable(data); s != "" {
 			line += " " + strconv.Quote(s)
 		}
@@ -207,6 +207,16 @@ type listenJSON struct {
 	TTL       int            `json:"ttl"`
 	Size      int            `json:"size"`
 	Data      string         `json:"text,omitempty"` // the payload as text, as in udpserver's records
+}
+
+// packetLine is a datagram as listen prints it: "SRC > DST on IFACE ttl=N
+// SIZE bytes", with "?" and "-" for what is unknown.
+func packetLine(p multicast.Packet) string {
+	dst := "?"
+	if p.Dst.IsValid() {
+		dst = p.Dst.String()
+	}
+	return fmt.Sprintf("%v > %s on %s ttl=%s %d bytes", p.Src, dst, orDash(p.Interface), ttlString(p.TTL), p.N)
 }
 
 func sourceSuffix(src netip.Addr) string {

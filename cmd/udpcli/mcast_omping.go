@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"net/netip"
 	"strconv"
@@ -110,7 +111,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 					enc.Encode(eventJSON(e))
 					return
 				}
-				fmt.Fprintln(io.Out, e)
+				fmt.Fprintln(io.Out, formatEvent(e))
 			}
 		}
 		t, err := multicast.NewTest(ctx, group, cfg)
@@ -156,7 +157,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 			}
 			enc.Encode(summaryJSON(r, *maxLoss))
 		} else {
-			r.WriteText(io.Out, *maxLoss)
+			writeSummary(io.Out, r, *maxLoss)
 		}
 		if !r.OK(*maxLoss) {
 			return cli.Failed(nil)
@@ -197,4 +198,154 @@ func eventJSON(e multicast.Event) eventJSONT {
 		j.RTTMillis = &ms
 	}
 	return j
+}
+
+// formatEvent is the -v line, in omping's shape: "PEER : multicast, reply
+// seq=3, size=40 bytes, ttl=1, time=0.120 ms", with (DUP!) or (reordered)
+// after it.
+func formatEvent(e multicast.Event) string {
+	var sb strings.Builder
+	if e.Reply {
+		fmt.Fprintf(&sb, "%v : %-9s reply seq=%d, size=%d bytes, ttl=%s, time=%s ms", e.Peer, e.Kind.String()+",",
+			e.Seq, e.Size, ttlString(e.TTL), msString(e.RTT))
+	} else {
+		fmt.Fprintf(&sb, "%v : %-9s probe seq=%d, size=%d bytes, ttl=%s, on %s", e.Peer, e.Kind.String()+",",
+			e.Seq, e.Size, ttlString(e.TTL), orDash(e.Interface))
+	}
+	if e.Duplicate {
+		sb.WriteString(" (DUP!)")
+	} else if e.Reordered {
+		sb.WriteString(" (reordered)")
+	}
+	return sb.String()
+}
+
+// writeSummary prints omping's statistics: a block per peer (the loss, RTT
+// and TTL of each kind, what came from the peer, the round trip, the
+// interface and the status judged against maxLoss percent), then a line
+// saying how many peers passed.
+func writeSummary(w io.Writer, r *multicast.Report, maxLoss float64) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n--- %v mcast test statistics ---\n", r.Group)
+	width := 0
+	for _, p := range r.Peers {
+		width = max(width, len(p.Peer.String()))
+	}
+	for _, p := range r.Peers {
+		pad := strings.Repeat(" ", width)
+		st := p.Status(maxLoss)
+		for k, l := range peerLines(p) {
+			if k == 0 {
+				fmt.Fprintf(&b, "%-*s  %s\n", width, p.Peer.String(), l)
+			} else {
+				fmt.Fprintf(&b, "%s  %s\n", pad, l)
+			}
+		}
+		fmt.Fprintf(&b, "%s  status    : %s%s\n", pad, st, statusDetail(st))
+	}
+	what := "received the group"
+	if !r.Joined {
+		what = "answered by unicast"
+	}
+	if len(r.Peers) == 0 {
+		b.WriteString("no peer found: nobody answered or probed this participant")
+	} else {
+		fmt.Fprintf(&b, "%d of %s %s within %s loss", r.PeersOK(maxLoss), plural(len(r.Peers), "peer"), what, pct(maxLoss))
+	}
+	if r.Interrupted {
+		b.WriteString(" (interrupted)")
+	}
+	b.WriteByte('\n')
+	if r.Ignored > 0 || r.RateLimited > 0 {
+		fmt.Fprintf(&b, "not answered: %s from %s, %s over a peer's rate limit\n",
+			plural(r.Ignored, "group probe"), plural(r.IgnoredSources, "unknown source"), plural(r.RateLimited, "probe"))
+	}
+	io.WriteString(w, b.String())
+}
+
+// peerLines are p's block of the statistics, before its status line.
+func peerLines(p multicast.PeerReport) []string {
+	var lines []string
+	u := p.Unicast
+	switch m := p.Multicast; {
+	case m != nil && m.ReceiveOnly:
+		lines = append(lines,
+			"multicast : receiver only (source-specific); from source "+flowLine(m.From),
+			"unicast   : "+kindLine(u),
+			"from peer : unicast "+flowLine(u.From),
+			fmt.Sprintf("round trip: unicast %d/%d/%s", u.Sent, u.Replies, pct(u.RoundTripLoss)))
+	case m != nil:
+		lines = append(lines,
+			"multicast : "+kindLine(m),
+			"unicast   : "+kindLine(u),
+			"from peer : multicast "+flowLine(m.From)+", unicast "+flowLine(u.From),
+			fmt.Sprintf("round trip: multicast %d/%d/%s, unicast %d/%d/%s",
+				m.Sent, m.Replies, pct(m.RoundTripLoss), u.Sent, u.Replies, pct(u.RoundTripLoss)))
+	default:
+		lines = append(lines,
+			"unicast   : "+kindLine(u),
+			"from peer : unicast "+flowLine(u.From),
+			fmt.Sprintf("round trip: unicast %d/%d/%s", u.Sent, u.Replies, pct(u.RoundTripLoss)))
+	}
+	if p.Interface != "" || p.Discovered {
+		l := "via       : " + orDash(p.Interface)
+		if p.Discovered {
+			l += " (discovered)"
+		}
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+// statusDetail explains a failing status.
+func statusDetail(st string) string {
+	switch st {
+	case multicast.StatusNotJoined:
+		return " (the peer answers unicast but says it did not join the group)"
+	case multicast.StatusNoMcast:
+		return " (the peer answers unicast, but none of our group probes reached it)"
+	case multicast.StatusNoAnswer:
+		return " (nothing came back: host down, firewalled or not running the test)"
+	}
+	return ""
+}
+
+// kindLine is a kind's line of the statistics: "xmt/rcv/%loss =
+// 30/30/0%, min/avg/max/std-dev = ... ms, ttl=1".
+func kindLine(k *multicast.KindReport) string {
+	s := fmt.Sprintf("xmt/rcv/%%loss = %d/%d/%s", k.Xmt, k.Rcv, pct(k.Loss))
+	if k.First > 1 {
+		s += fmt.Sprintf(" from seq %d", k.First)
+	}
+	if k.Replies > 0 {
+		s += fmt.Sprintf(", min/avg/max/std-dev = %s/%s/%s/%s ms", msString(k.RTTMin), msString(k.RTTAvg),
+			msString(k.RTTMax), msString(k.RTTStdDev))
+	}
+	s += ", ttl=" + ttlString(k.TTLSeen)
+	if k.Duplicates > 0 {
+		s += fmt.Sprintf(", %d dup", k.Duplicates)
+	}
+	if k.Reordered > 0 {
+		s += fmt.Sprintf(", %d reordered", k.Reordered)
+	}
+	return s
+}
+
+// flowLine is what came from the peer: "expected/received/loss ttl=N", or
+// "none" when nothing was announced.
+func flowLine(f multicast.FlowReport) string {
+	if f.Expected == 0 {
+		return "none"
+	}
+	s := fmt.Sprintf("%d/%d/%s ttl=%s", f.Expected, f.Received, pct(f.Loss), ttlString(f.TTL))
+	if f.First > 1 {
+		s += fmt.Sprintf(" from seq %d", f.First)
+	}
+	if f.Duplicates > 0 {
+		s += fmt.Sprintf(" %d dup", f.Duplicates)
+	}
+	if f.Reordered > 0 {
+		s += fmt.Sprintf(" %d reordered", f.Reordered)
+	}
+	return s
 }

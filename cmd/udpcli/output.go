@@ -4,9 +4,12 @@ package main
 // untrusted text as udpcli prints them.
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/udpkit/udpkit/wire"
 )
 
 // fmtMs formats a duration in milliseconds with ping's precision: three
@@ -37,13 +40,39 @@ func plural(n int, word string) string {
 	return strconv.Itoa(n) + " " + word + "s"
 }
 
-// printable returns b as text when it is short printable UTF-8 (cut to 200
-// bytes), else "".
-func printable(b []byte) string {
-	if len(b) > 200 {
-		b = b[:200]
+// ttlString is a received TTL, "?" when the socket did not say (-1).
+func ttlString(ttl int) string {
+	if ttl < 0 {
+		return "?"
 	}
-	s := strings.TrimRight(string(b), "\r\n")
+	return strconv.Itoa(ttl)
+}
+
+// orDash is s, or "-" for an empty column.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// pct formats a percentage with at most one decimal: "0%", "19.5%".
+func pct(v float64) string {
+	return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) + "%"
+}
+
+// msString formats a duration in milliseconds with 3 decimals, as omping.
+func msString(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/1e6, 'f', 3, 64)
+}
+
+// printable returns b as text when it is printable UTF-8, cut to 200
+// bytes at a character boundary, else "".
+func printable(b []byte) string {
+	// One byte past the cut is enough for TruncateUTF8 to see whether the
+	// cut splits a character, without copying a large datagram.
+	s := wire.TruncateUTF8(string(b[:min(len(b), 201)]), 200)
+	s = strings.TrimRight(s, "\r\n")
 	for _, r := range s {
 		if r == '\uFFFD' || r < 0x20 && r != '\t' {
 			return ""

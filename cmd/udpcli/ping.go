@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/udpkit/udpkit/internal/cli"
@@ -109,20 +112,20 @@ func runPing(ctx context.Context, sio cli.IO, args []string, o pingOptions) erro
 	}
 	st, loopErr := c.PingRun(ctx, client.PingRunConfig{Count: o.count, Interval: o.interval, Wait: o.wait,
 		Deadline: o.deadline, Body: client.PingPadding(o.size), Status: sio.StatusRequests(ctx), OnStatus: func(s client.PingStats) {
-			fmt.Fprintln(sio.Err, s.StatusLine()) // SIGQUIT, SIGUSR1 or SIGINFO, as iputils ping
+			fmt.Fprintln(sio.Err, pingStatusLine(s)) // SIGQUIT, SIGUSR1 or SIGINFO, as iputils ping
 		}, OnReply: func(seq int, p client.Pong) {
 			switch {
 			case o.quiet:
 			case o.json:
 				enc.Encode(pingRecord(seq, from, p))
 			default:
-				fmt.Fprintln(sio.Out, p.Text(seq, from))
+				fmt.Fprintln(sio.Out, pongLine(seq, from, p))
 			}
 		}})
 	if o.json {
 		enc.Encode(pingSummaryJSON(args[0], from, st))
 	} else {
-		st.WriteText(sio.Out, args[0])
+		writePingStats(sio.Out, args[0], st)
 	}
 	switch {
 	case loopErr != nil:
@@ -166,4 +169,55 @@ func pingSummaryJSON(host, from string, s client.PingStats) map[string]any {
 		sum["rtt_min_ms"], sum["rtt_avg_ms"], sum["rtt_max_ms"], sum["rtt_mdev_ms"] = ms(minR), ms(avg), ms(maxR), ms(mdev)
 	}
 	return sum
+}
+
+// pongLine is ping's line for p, the reply to PING seq from the server at
+// from: "64 bytes from 127.0.0.1:9797: seq=1 time=0.123 ms", with (DUP!)
+// after a duplicate, or the ICMP error it got instead.
+func pongLine(seq int, from string, p client.Pong) string {
+	switch {
+	case errors.Is(p.Err, client.ErrUnreachable):
+		return fmt.Sprintf("From %s seq=%d Destination Host Unreachable", from, seq)
+	case p.Err != nil:
+		return fmt.Sprintf("From %s seq=%d Destination Port Unreachable", from, seq)
+	}
+	line := fmt.Sprintf("%d bytes from %s: seq=%d time=%s ms", p.Size, from, seq, fmtMs(p.RTT))
+	if p.Dup {
+		line += " (DUP!)"
+	}
+	return line
+}
+
+// pingStatusLine is the line iputils ping prints on SIGQUIT while it runs:
+// "3/4 packets, 25% loss, min/avg/ewma/max = 0.101/0.120/0.115/0.150 ms".
+func pingStatusLine(s client.PingStats) string {
+	line := fmt.Sprintf("%d/%d packets, %d%% loss", s.Received, s.Transmitted, int(s.Loss()))
+	if len(s.RTTs) > 0 {
+		minR, avg, maxR, _ := s.RTT()
+		line += fmt.Sprintf(", min/avg/ewma/max = %.3f/%.3f/%.3f/%.3f ms", msNumber(minR), float64(avg)/1e6, float64(s.EWMA)/1e6, msNumber(maxR))
+	}
+	return line
+}
+
+// writePingStats writes ping's closing statistics of a run to host:
+//
+//	--- HOST ping statistics ---
+//	4 packets transmitted, 3 received, 25% packet loss, time 3004ms
+//	rtt min/avg/max/mdev = 0.101/0.120/0.150/0.020 ms
+func writePingStats(w io.Writer, host string, s client.PingStats) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n--- %s ping statistics ---\n", host)
+	fmt.Fprintf(&b, "%d packets transmitted, %d received", s.Transmitted, s.Received)
+	if s.Duplicates > 0 {
+		fmt.Fprintf(&b, ", +%d duplicates", s.Duplicates)
+	}
+	if s.Errors > 0 {
+		fmt.Fprintf(&b, ", +%d errors", s.Errors)
+	}
+	fmt.Fprintf(&b, ", %s%% packet loss, time %dms\n", strconv.FormatFloat(s.Loss(), 'g', 6, 64), s.Elapsed.Milliseconds())
+	if len(s.RTTs) > 0 {
+		minR, avg, maxR, mdev := s.RTT()
+		fmt.Fprintf(&b, "rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms\n", float64(minR)/1e6, float64(avg)/1e6, float64(maxR)/1e6, float64(mdev)/1e6)
+	}
+	io.WriteString(w, b.String())
 }

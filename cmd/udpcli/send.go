@@ -9,6 +9,7 @@ import (
 	"iter"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/udpkit/udpkit/internal/cli"
@@ -172,7 +173,7 @@ func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) erro
 		case o.json:
 			enc.Encode(sendRecordOf(seq, r, err))
 		default:
-			fmt.Fprintf(sio.Out, "%d: %s\n", seq, r.Text(err))
+			fmt.Fprintf(sio.Out, "%d: %s\n", seq, sendText(r, err))
 		}
 	}
 
@@ -189,8 +190,8 @@ func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) erro
 	if lines != nil {
 		unit = "line"
 	}
-	fmt.Fprintln(sio.Err, tally.Summary(unit))
-	if h := tally.BusyHint(); h != "" {
+	fmt.Fprintln(sio.Err, sendSummary(&tally, unit))
+	if h := busyHint(tally.BusyReasons); h != "" {
 		fmt.Fprintln(sio.Err, h)
 	}
 	switch outcome := client.OutcomeOf(runErr); {
@@ -247,4 +248,123 @@ func readWhole(in io.Reader, name string, max int) ([]byte, error) {
 		in = f
 	}
 	return client.ReadDatagram(in, max)
+}
+
+// sendText is the line of a message: "acked in 0.21 ms (1 attempt)",
+// "acked by NAME in ... after 1 failover" with --service, "timed out after
+// 4 attempts (3.1 s)", "rejected (rejected): not for me", "failed: ..."
+// for a NACK busy or rate limited that outlasted the retries, and so on.
+func sendText(r client.ServiceResult, err error) string {
+	by := "" // "by SERVER " with --service
+	if r.Server != "" {
+		by = "by " + r.Server + " "
+	}
+	switch client.OutcomeOf(err) {
+	case client.Acked:
+		// The time until the ACK; after retransmissions that is not the
+		// round trip, which then follows in brackets.
+		var text string
+		switch {
+		case r.Attempts == 1:
+			text = fmt.Sprintf("acked %sin %s ms (1 attempt)", by, fmtMs(r.Elapsed))
+		case r.Busy > 0 || r.RateLimited > 0:
+			text = fmt.Sprintf("acked %sin %s ms (%d attempts, %s, last round trip %s ms)", by, fmtMs(r.Elapsed), r.Attempts, nackCounts(r.Result), fmtMs(r.RTT))
+		default:
+			text = fmt.Sprintf("acked %sin %s ms (%d attempts, last round trip %s ms)", by, fmtMs(r.Elapsed), r.Attempts, fmtMs(r.RTT))
+		}
+		if r.Server != "" && r.Failovers > 0 {
+			text += " after " + plural(r.Failovers, "failover")
+		}
+		return text
+	case client.Rejected:
+		var re *client.RejectedError
+		errors.As(err, &re)
+		reason := re.PrintableReason()
+		if x := re.Explain(); x != "" {
+			// Not a refusal for good: the server said "not now" until the
+			// retries ran out.
+			text := "failed: " + x
+			if reason != "" {
+				text += " [" + reason + "]"
+			}
+			return text
+		}
+		text := fmt.Sprintf("rejected (%v)", re.Code)
+		if reason != "" {
+			text += ": " + reason
+		}
+		return text
+	case client.Refused:
+		return "refused: " + err.Error()
+	case client.Interrupted:
+		// Ctrl-C with the answer outstanding: not the network's verdict.
+		return "interrupted"
+	case client.TimedOut:
+		text := fmt.Sprintf("timed out after %s (%.1f s)", plural(r.Attempts, "attempt"), r.Elapsed.Seconds())
+		if r.Busy > 0 || r.RateLimited > 0 {
+			text += " after " + nackCounts(r.Result)
+		}
+		return text
+	}
+	return "error: " + err.Error()
+}
+
+// nackCounts says how many NACK busy and rate limited a message had
+// retried: "2 NACK busy, 1 NACK rate limited".
+func nackCounts(r client.Result) string {
+	var parts []string
+	if r.Busy > 0 {
+		parts = append(parts, fmt.Sprintf("%d NACK busy", r.Busy))
+	}
+	if r.RateLimited > 0 {
+		parts = append(parts, fmt.Sprintf("%d NACK rate limited", r.RateLimited))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// sendSummary is the line on stderr after a send whose messages are called
+// unit ("line" or "message"): "4 lines: 2 acknowledged, 2 failed (2 too
+// long, not sent); 3 NACK busy retried". Messages too large for a datagram
+// count as failed, but were never sent, so the summary does not call them
+// sent.
+func sendSummary(t *client.SendTally, unit string) string {
+	s := fmt.Sprintf("%s: %d acknowledged, %d failed", plural(t.Total, unit), t.Acked, t.Failed)
+	if t.TooLarge > 0 {
+		s += fmt.Sprintf(" (%d too long, not sent)", t.TooLarge)
+	}
+	if t.Busy > 0 {
+		s += fmt.Sprintf("; %d NACK busy retried", t.Busy)
+	}
+	if t.RateLimited > 0 {
+		s += fmt.Sprintf("; %d NACK rate limited retried", t.RateLimited)
+	}
+	return s
+}
+
+// busyHint is the line on stderr after a send where messages failed on
+// NACK busy (byReason: how many, by the NACK's text), saying why and what
+// to do; "" when none did. A NACK's text only fits in the reply to a
+// request at least as long (PROTOCOL.md), so short lines get the code
+// alone and the hint names the likely causes.
+func busyHint(byReason map[string]int) string {
+	n := 0
+	for _, k := range byReason {
+		n += k
+	}
+	lines := plural(n, "line")
+	switch {
+	case n == 0:
+		return ""
+	case byReason[wire.ReasonSenderShareFull] > 0:
+		return "hint: " + lines + " failed on NACK busy: the server's per-sender exactly-once share is full (udpserver takes 16384 new messages per 120 s from one address and port at its defaults): send fewer per 2 minutes from one socket, or raise udpserver --dedup-per-source (and --dedup-per-host)"
+	case byReason[wire.ReasonNotStored] > 0:
+		return "hint: " + lines + " failed on NACK busy: the server's storage did not confirm them (udpserver --forward: the NATS JetStream broker is down or unreachable, or the stream is full); check the broker and the stream (nats stream info), retry later or send to another server"
+	case byReason[""] == n:
+		return "hint: " + lines + " failed on NACK busy without a reason (a reply to a short line has no room for one): either the server's storage did not confirm them (udpserver --forward: the broker is down or the stream is full; check nats stream info), or this sender's exactly-once share is full (udpserver takes 16384 new messages per 120 s from one address and port at its defaults: send fewer per 2 minutes from one socket, or raise --dedup-per-source and --dedup-per-host); a --forward server logs what it could not store"
+	case byReason[wire.ReasonHostShareFull] > 0:
+		return "hint: " + lines + " failed on NACK busy: the server's per-host exactly-once share is full (65536 new messages per 120 s from one IP at its defaults): slow down, or raise udpserver --dedup-per-host"
+	case byReason[wire.ReasonTableFull] > 0:
+		return "hint: " + lines + " failed on NACK busy: the server's exactly-once table is full (all senders): retry later, or raise udpserver --dedup-entries"
+	}
+	return "hint: " + lines + " failed on NACK busy (the server was overloaded or its storage did not confirm): retry later or send to another server"
 }

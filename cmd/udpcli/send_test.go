@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udpkit/udpkit/client"
 	"github.com/udpkit/udpkit/client/clienttest"
 	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/wire"
@@ -290,6 +291,22 @@ func TestSendInterrupted(t *testing.T) {
 }
 
 func TestSendSummary(t *testing.T) {
+	tests := []struct {
+		unit                          string
+		total, acked, failed, tooLong int
+		want                          string
+	}{
+		{"line", 4, 2, 2, 2, "4 lines: 2 acknowledged, 2 failed (2 too long, not sent)"},
+		{"line", 1, 1, 0, 0, "1 line: 1 acknowledged, 0 failed"},
+		{"line", 0, 0, 0, 0, "0 lines: 0 acknowledged, 0 failed"},
+		{"message", 1, 0, 1, 1, "1 message: 0 acknowledged, 1 failed (1 too long, not sent)"},
+	}
+	for _, tt := range tests {
+		tally := client.SendTally{Total: tt.total, Acked: tt.acked, Failed: tt.failed, TooLarge: tt.tooLong}
+		if got := sendSummary(&tally, tt.unit); got != tt.want {
+			t.Errorf("sendSummary(%+v, %q) = %q, want %q", tally, tt.unit, got, tt.want)
+		}
+	}
 	_, stderr, code := runCLI(t, "", "send", deadPort(t), strings.Repeat("z", 2000))
 	if code != cli.ExitUsage || !strings.Contains(stderr, "1 message: 0 acknowledged, 1 failed (1 too long, not sent)\n") {
 		t.Errorf("too long message: exit %d, stderr %q", code, stderr)

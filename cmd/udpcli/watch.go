@@ -66,10 +66,18 @@ func setupWatch(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []s
 					instanceJSON
 				}{e.Kind.String(), e.Reason, e.Time.UTC().Format(time.RFC3339Nano), toJSON(e.Instance)})
 			case *parsable:
-				io.Out.Write([]byte(e.Avahi()))
+				io.Out.Write([]byte(avahiEvent(e)))
 			default:
-				fmt.Fprintln(io.Out, e)
+				fmt.Fprintln(io.Out, watchLine(e))
 			}
 		})
 	}
+}
+
+// watchLine is an event as watch prints it: "15:04:05.000 up NAME SERVICE
+// IFACE ADDRS (REASON)", the time in the event's location.
+func watchLine(e discovery.Event) string {
+	in := e.Instance
+	return fmt.Sprintf("%s %-6s %-24s %-16s %-10s %s (%s)", e.Time.Format("15:04:05.000"), e.Kind,
+		in.Instance, in.Service, in.Interface, joinAddrs(in.Addrs, ","), e.Reason)
 }

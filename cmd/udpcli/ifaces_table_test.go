@@ -1,4 +1,4 @@
-package netif_test
+package main
 
 import (
 	"bytes"
@@ -9,9 +9,9 @@ import (
 	"github.com/udpkit/udpkit/netif"
 )
 
-// TestWriteTable: the text of udpcli ifaces, one block per interface and
+// TestIfaceTable: the text of udpcli ifaces, one block per interface and
 // one address per line, blanks trimmed at the ends of rows.
-func TestWriteTable(t *testing.T) {
+func TestIfaceTable(t *testing.T) {
 	up := net.FlagUp | net.FlagBroadcast | net.FlagMulticast | net.FlagRunning
 	sel := netif.Selection{
 		Interfaces: []netif.Interface{
@@ -29,7 +29,7 @@ func TestWriteTable(t *testing.T) {
 		Skipped: []netif.Skipped{{Name: "lo", Reason: netif.ReasonLoopback}, {Name: "eth2", Reason: "not matched"}},
 	}
 	var buf bytes.Buffer
-	if err := sel.WriteTable(&buf); err != nil {
+	if err := ifaceTable(&buf, sel); err != nil {
 		t.Fatal(err)
 	}
 	want := `NAME    INDEX  MTU   FLAGS                           IPV4            BROADCAST     IPV6
@@ -49,7 +49,7 @@ eth2     not matched
 	}
 
 	buf.Reset()
-	if err := (netif.Selection{}).WriteTable(&buf); err != nil || buf.String() != "NAME  INDEX  MTU  FLAGS  IPV4  BROADCAST  IPV6\n(none)\n" {
+	if err := ifaceTable(&buf, netif.Selection{}); err != nil || buf.String() != "NAME  INDEX  MTU  FLAGS  IPV4  BROADCAST  IPV6\n(none)\n" {
 		t.Errorf("empty selection: %v\n%q", err, buf.String())
 	}
 }
