@@ -306,6 +306,8 @@ func statusDetail(st string) string {
 		return " (the peer answers unicast, but none of our group probes reached it)"
 	case multicast.StatusNoAnswer:
 		return " (nothing came back: host down, firewalled or not running the test)"
+	case multicast.StatusNoUcast:
+		return " (none of the unicast probes between us got through: a firewall, or the peer never proved its address)"
 	}
 	return ""
 }
