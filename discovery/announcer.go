@@ -492,26 +492,9 @@ func (a *Announcer) Run(ctx context.Context) error {
 }
 
 // serve reads datagrams from c and handles each in this goroutine
-// (handle) until c is closed. Other read errors are logged within a
-// budget and backed off (internal/readloop).
+// (handle) until c is closed.
 func (a *Announcer) serve(c pconn) {
-	buf := make([]byte, 2048)
-	var fails readloop.Failures
-	for {
-		n, src, dst, idx, err := c.readFrom(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			fails.Failed(nil, a.log, "discovery: read failed", err)
-			continue
-		}
-		fails.Succeeded()
-		if !wire.IsMessage(buf[:n]) {
-			continue
-		}
-		a.handle(inPacket{b: buf[:n], src: src, dst: dst, ifIndex: idx, at: time.Now()})
-	}
+	readEach(c, a.log, a.handle)
 }
 
 // handle processes one datagram under the loop lock: a query's answer to
@@ -552,9 +535,23 @@ func (a *Announcer) poke() {
 	}
 }
 
-// readLoop reads datagrams from c into in until c is closed. Other read
-// errors are logged within a budget and backed off (internal/readloop).
+// readLoop reads datagrams from c into in until c is closed, each a copy;
+// when the main loop is overwhelmed (in is full) a datagram is dropped.
 func readLoop(c pconn, in chan<- inPacket, log *slog.Logger) {
+	readEach(c, log, func(p inPacket) {
+		p.b = slices.Clone(p.b)
+		select {
+		case in <- p:
+		default: // the main loop is overwhelmed: drop
+		}
+	})
+}
+
+// readEach reads datagrams from c and gives each udpkit message to f (its
+// bytes valid only during the call) until c is closed. Other read errors
+// are logged within a budget and backed off (internal/readloop); a socket
+// that is not closed ends with the loop's owner, which closes it.
+func readEach(c pconn, log *slog.Logger, f func(inPacket)) {
 	buf := make([]byte, 2048)
 	var fails readloop.Failures
 	for {
@@ -563,8 +560,6 @@ func readLoop(c pconn, in chan<- inPacket, log *slog.Logger) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// A socket that is not closed ends with the loop's owner,
-			// which closes it: nothing else to wait for.
 			fails.Failed(nil, log, "discovery: read failed", err)
 			continue
 		}
@@ -572,10 +567,7 @@ func readLoop(c pconn, in chan<- inPacket, log *slog.Logger) {
 		if !wire.IsMessage(buf[:n]) {
 			continue
 		}
-		select {
-		case in <- inPacket{b: slices.Clone(buf[:n]), src: src, dst: dst, ifIndex: idx, at: time.Now()}:
-		default: // the main loop is overwhelmed: drop
-		}
+		f(inPacket{b: buf[:n], src: src, dst: dst, ifIndex: idx, at: time.Now()})
 	}
 }
 
