@@ -236,8 +236,10 @@ func TestSyncWatcherHostile(t *testing.T) {
 			time.Sleep(s)
 			evs, st := stop()
 			sameEvents(t, evs, hev{"kitchen", Up, "announce", "198.18.0.10", 0}, hev{"kitchen", Update, "announce", "198.18.0.10", s})
-			if st.Conflicts != 1 {
-				t.Errorf("Conflicts %d, want 1", st.Conflicts)
+			// 2 when the server's IPv6 copy came before its IPv4 one
+			// (its source is not in the forger's record either).
+			if st.Conflicts < 1 || st.Conflicts > 2 {
+				t.Errorf("Conflicts %d, want 1 or 2", st.Conflicts)
 			}
 		}},
 		{"W2 a forger listing itself and the server after the server changes nothing", func(t *testing.T, h *hostileLAN, stop func() ([]hev, WatcherStats)) {
