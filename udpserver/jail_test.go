@@ -17,12 +17,13 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/auth"
+	"github.com/udpkit/udpkit/internal/netaddr"
 	"github.com/udpkit/udpkit/internal/sockopt"
 	"github.com/udpkit/udpkit/wire"
 )
 
 // TestJailKey: the key of the per-datagram path is the key the program
-// matches (sockopt.JailKey): IPv4 and IPv4-mapped alike, an IPv6 /64
+// matches (netaddr.HostKey): IPv4 and IPv4-mapped alike, an IPv6 /64
 // whatever its interface ID and zone, and distinct sources distinct.
 func TestJailKey(t *testing.T) {
 	for _, tc := range []struct{ a, b string }{
@@ -35,8 +36,8 @@ func TestJailKey(t *testing.T) {
 		if ka != kb {
 			t.Errorf("%s and %s: keys %v and %v, want one", tc.a, tc.b, ka, kb)
 		}
-		if got, want := ka.addr(), sockopt.JailKey(netip.MustParseAddr(tc.a)); got != want {
-			t.Errorf("%s: key address %v, sockopt.JailKey %v", tc.a, got, want)
+		if got, want := ka.addr(), netaddr.HostKey(netip.MustParseAddr(tc.a)); got != want {
+			t.Errorf("%s: key address %v, netaddr.HostKey %v", tc.a, got, want)
 		}
 	}
 	distinct := []string{"198.18.0.1", "198.18.0.2", "0.0.0.0", "::", "fd18::", "fd18:0:0:1::", "fd19::", "0:0:c612:1::", "0:ffff:c612:1::"}

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/udpkit/udpkit/internal/netaddr"
 )
 
 // DefaultRateSources is the hard cap of the rate-limit table: at about
@@ -18,14 +20,7 @@ const rateNackInterval = time.Second
 // rateKey is the source a budget belongs to: an IPv4 address, or the /64
 // prefix of an IPv6 address (one host on a LAN owns a whole /64, and could
 // otherwise pick a fresh budget with every datagram).
-func rateKey(ap netip.AddrPort) netip.Addr {
-	a := ap.Addr().Unmap().WithZone("")
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.Addr()
-	}
-	return a
-}
+func rateKey(ap netip.AddrPort) netip.Addr { return netaddr.HostKey(ap.Addr()) }
 
 // rateEntry is one source's token bucket, linked into the table's
 // recency list by index.

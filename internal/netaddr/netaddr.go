@@ -35,3 +35,16 @@ func Unmapped(a net.Addr) netip.AddrPort {
 	}
 	return ap
 }
+
+// HostKey returns the host a source address stands for, as udpkit counts
+// hosts (rate limits, de-duplication shares, the sockets' spreading and
+// quarantine): the IPv4 address (unmapped), or the /64 prefix of an IPv6
+// address, zone dropped.
+func HostKey(a netip.Addr) netip.Addr {
+	a = a.Unmap().WithZone("")
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
+}

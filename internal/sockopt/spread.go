@@ -7,6 +7,8 @@ import (
 	"net/netip"
 
 	"golang.org/x/net/bpf"
+
+	"github.com/udpkit/udpkit/internal/netaddr"
 )
 
 // skfNetOff is the classic BPF base offset (SKF_NET_OFF, linux/filter.h)
@@ -69,17 +71,6 @@ func (sp Spread) Program() ([]bpf.RawInstruction, error) {
 	return raw, nil
 }
 
-// JailKey returns the key Spread matches a source by: the IPv4 address
-// (unmapped), or the /64 prefix of an IPv6 address (zone dropped).
-func JailKey(src netip.Addr) netip.Addr {
-	src = src.Unmap().WithZone("")
-	if src.Is6() {
-		p, _ := src.Prefix(64)
-		return p.Addr()
-	}
-	return src
-}
-
 // program is Spread's program with the network header at offset base:
 // skfNetOff in the kernel, 0 in a test that runs it on an IP header with
 // golang.org/x/net/bpf's VM (which has no SKF_NET_OFF).
@@ -100,7 +91,7 @@ func (sp Spread) program(base int) ([]bpf.Instruction, error) {
 		if !a.IsValid() {
 			return nil, fmt.Errorf("sockopt: jailed source %v: not an address", a)
 		}
-		k := JailKey(a)
+		k := netaddr.HostKey(a)
 		if k.Is4() {
 			b := k.As4()
 			v4 = append(v4, binary.BigEndian.Uint32(b[:]))
@@ -152,9 +143,9 @@ func (sp Spread) program(base int) ([]bpf.Instruction, error) {
 // computed in Go (a test keeps the two equal): for tools that must know
 // where a source lands, such as bench/floodbench.
 func (sp Spread) Index(src netip.Addr) int {
-	k := JailKey(src)
+	k := netaddr.HostKey(src)
 	for _, j := range sp.Jailed {
-		if JailKey(j) == k {
+		if netaddr.HostKey(j) == k {
 			return sp.Sockets
 		}
 	}
