@@ -104,7 +104,9 @@ type ServiceClient struct {
 
 // DialService browses for the servers of service (such as "_udpkit._udp")
 // for ServiceConfig.DiscoverTime, or until ServiceConfig.Servers were
-// found, and returns a ServiceClient for them, in the order they answered.
+// found whose names no other source claims, and returns a ServiceClient for
+// them, in the order they answered, those with a contested name
+// (Instance.Conflict) after all the others.
 // It fails with ErrNoServer when none answered.
 func DialService(ctx context.Context, service string, cfg ServiceConfig) (*ServiceClient, error) {
 	if err := wire.ValidateService(service); err != nil {
@@ -122,9 +124,13 @@ func DialService(ctx context.Context, service string, cfg ServiceConfig) (*Servi
 	bctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	var found []discovery.Instance
+	settled := 0 // servers found whose name nobody else claims
 	err = b.Browse(bctx, service, func(in discovery.Instance) {
 		found = append(found, in)
-		if cfg.Servers > 0 && len(found) >= cfg.Servers {
+		if !in.Conflict {
+			settled++
+		}
+		if cfg.Servers > 0 && settled >= cfg.Servers {
 			cancel()
 		}
 	})
@@ -137,7 +143,24 @@ func DialService(ctx context.Context, service string, cfg ServiceConfig) (*Servi
 	if len(found) == 0 {
 		return nil, fmt.Errorf("client: %w of %s answered within %v", ErrNoServer, service, wait)
 	}
-	return NewServiceClient(found, cfg)
+	return NewServiceClient(uncontestedFirst(found), cfg)
+}
+
+// uncontestedFirst orders found servers so that those whose name another
+// source also claims (Instance.Conflict: without keys a forger that
+// answers faster than the real server is one of them, PROTOCOL.md 6.6)
+// come after every uncontested one, each group in the order found.
+func uncontestedFirst(found []discovery.Instance) []discovery.Instance {
+	slices.SortStableFunc(found, func(a, b discovery.Instance) int {
+		switch {
+		case a.Conflict == b.Conflict:
+			return 0
+		case b.Conflict:
+			return -1
+		}
+		return 1
+	})
+	return found
 }
 
 // NewServiceClient returns a ServiceClient for servers (found by a

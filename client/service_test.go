@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -222,5 +223,22 @@ func TestServiceSilentServerFailsOverPromptly(t *testing.T) {
 	r, err := sc2.Send(t.Context(), []byte("x"))
 	if !errors.Is(err, ErrNoServer) || !errors.Is(err, ErrTimeout) || r.Attempts != 7 || r.Failovers != 3 {
 		t.Errorf("both silent: %+v %v, want 7 attempts over 4 visits, ErrNoServer and ErrTimeout", r, err)
+	}
+}
+
+// TestUncontestedFirst: DialService tries servers whose name another
+// source also claims (a forger answering faster than the real server)
+// after every uncontested one, each group in the order found.
+func TestUncontestedFirst(t *testing.T) {
+	mk := func(name string, conflict bool) discovery.Instance {
+		return discovery.Instance{Instance: name, Conflict: conflict}
+	}
+	got := uncontestedFirst([]discovery.Instance{mk("real1", true), mk("real1", true), mk("real2", false), mk("x", true), mk("real3", false)})
+	var names []string
+	for _, in := range got {
+		names = append(names, fmt.Sprintf("%s/%v", in.Instance, in.Conflict))
+	}
+	if want := "[real2/false real3/false real1/true real1/true x/true]"; fmt.Sprint(names) != want {
+		t.Errorf("order %v, want %s", names, want)
 	}
 }

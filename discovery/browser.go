@@ -296,6 +296,41 @@ func (f *found) denied(i int) bool {
 // reported returns the answer f reports.
 func (f *found) reported() *heard { return &f.heard[f.rep] }
 
+// claimants returns in (the report of f's reported answer) and, when other
+// servers answered with the name and no record denies them (neither record
+// names the other's source: a forger listing only itself, or two servers
+// with one name), their answers too, each marked as a conflict with the
+// others as Others: without keys nothing says which one is real, so arrival
+// order must not pick one silently (PROTOCOL.md 6.6). A denied answer (it
+// named a server that does not name it back) is not reported.
+func (f *found) claimants(in Instance) []Instance {
+	out := []Instance{in}
+	r := f.reported()
+	for i := range f.heard {
+		h := &f.heard[i]
+		if !h.other || f.denied(i) {
+			continue
+		}
+		c := h.in
+		c.Conflict = true
+		rf := r.from // the reported server, by an address of c's family when heard
+		for j := range f.heard {
+			if m := &f.heard[j]; m.mine && m.src().Is4() == h.src().Is4() {
+				rf = m.from
+				break
+			}
+		}
+		c.Others = []netip.AddrPort{rf}
+		for _, o := range f.others {
+			if o != h.from {
+				c.Others = append(c.Others, o)
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 // pick returns the index of the answer to report: the first one on the
 // first answer's interface that no other answer denies (the first answer,
 // unless it names a source that does not name it back), and among the
@@ -472,9 +507,14 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 	// alone (it proved it receives at that address, as a cookie would).
 	fb := followBudget{in: map[netip.Addr]int{}, out: map[netip.Addr]int{},
 		ids: map[uint64]netip.Addr{}, proven: map[netip.Addr]bool{}}
-	report := func(in Instance) {
-		if ctx.Err() == nil {
-			fn(in)
+	// report reports in, the instance of f, and any other server that
+	// claims its name undenied (found.claimants); after ctx ended only
+	// when all is set (the browse's last flush).
+	report := func(f *found, in Instance, all bool) {
+		for _, x := range f.claimants(in) {
+			if all || ctx.Err() == nil {
+				fn(x)
+			}
 		}
 	}
 	// flush reports the truncated instances whose follow-up took too long
@@ -485,20 +525,12 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			if f.held != nil && (all || time.Since(f.since) >= answerHold) {
 				in := *f.held
 				f.held = nil
-				if all {
-					fn(in)
-				} else {
-					report(in)
-				}
+				report(f, in, all)
 			}
 			if f.pending != nil && (all || time.Since(f.since) >= truncatedWait) {
 				in := *f.pending
 				f.pending = nil
-				if all {
-					fn(in)
-				} else {
-					report(in)
-				}
+				report(f, in, all)
 			}
 		}
 	}
@@ -562,7 +594,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 				if time.Since(f.since) >= answerHold {
 					in := *f.held
 					f.held = nil
-					report(in)
+					report(f, in, false)
 					continue
 				}
 				holding++
@@ -703,7 +735,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 				in.Interface, in.Addrs = f.pending.Interface, f.pending.Addrs
 				in.Conflict, in.Others = f.pending.Conflict, f.pending.Others
 				f.pending = nil
-				report(in)
+				report(f, in, false)
 			}
 		}
 	}

@@ -212,8 +212,11 @@ func TestSyncConfiguredNameConflict(t *testing.T) {
 		defer cancel()
 		var got []Instance
 		b.Browse(ctx, "", func(in Instance) { got = append(got, in) })
-		if len(got) != 1 || got[0].Instance != "dup" {
-			t.Errorf("browser found %+v, want dup once", got)
+		// Neither record names the other: both servers are reported,
+		// both marked, each naming the other (PROTOCOL.md 6.6).
+		if len(got) != 2 || got[0].Instance != "dup" || got[1].Instance != "dup" || !got[0].Conflict || !got[1].Conflict ||
+			got[0].Source.Addr() == got[1].Source.Addr() {
+			t.Errorf("browser found %+v, want dup twice, from both servers, both marked", got)
 		}
 		if !strings.Contains(logB.String(), "same instance name") {
 			t.Errorf("browser did not warn: %q", logB.String())

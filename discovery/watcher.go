@@ -224,6 +224,13 @@ type watched struct {
 	// source with another ID confirms the entry.
 	firstID   uint64
 	confirmed bool
+	// announced is set once an owner source sent an ANNOUNCE of the
+	// instance. An entry known only from ANSWERs is provisional: a host
+	// that answers queries (any host sees a shared query's ID) but never
+	// announces may have been faster than the real server, and the first
+	// ANNOUNCE of the name from another source takes it over (PROTOCOL.md
+	// 6.7).
+	announced bool
 	// src and the key below count the entry against its creator's share
 	// of unconfirmed entries.
 	src    netip.Addr
@@ -463,8 +470,24 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 				inst.Others = []netip.AddrPort{netip.AddrPortFrom(e.in.Source.Addr(), e.in.Addrs[0].Port())}
 			}
 		}
-		if e != nil && (denied || !slices.Contains(e.owners, src)) {
-			if !denied && now.Sub(e.heard) <= takeoverAfter(e.in.TTL) {
+		// announces: the entry is known only from answers and src
+		// announces the name: the announcer takes it over at once, flagged,
+		// the answer-only source in Others.
+		announces := false
+		if e != nil && !denied && !slices.Contains(e.owners, src) && reason == "announce" && !e.announced {
+			announces = true
+			w.stats.conflicts.Add(1)
+			w.log.Warn("discovery: an instance known only from answers is announced by another source; the announcer takes it over",
+				"instance", inst.Instance, "interface", inst.Interface, "was", e.in.Source, "now", inst.Source)
+			inst.Conflict = true
+			inst.Others = []netip.AddrPort{netip.AddrPortFrom(e.in.Source.Addr(), e.in.Addrs[0].Port())}
+		}
+		if e != nil && (denied || announces || !slices.Contains(e.owners, src)) {
+			// An answer never takes a name from a source that announced
+			// it, however long that source was silent: only an
+			// announcement does (a server that moved announces).
+			hold := now.Sub(e.heard) <= takeoverAfter(e.in.TTL) || e.announced && reason != "announce"
+			if !denied && !announces && hold {
 				// First come, first served (PROTOCOL.md 6.6): the
 				// owner keeps announcing, the other source is ignored.
 				w.stats.conflicts.Add(1)
@@ -483,6 +506,7 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 			// 5/6 of the TTL).
 			release(e)
 			e.src, e.confirmed, e.firstID, e.warned = src, false, id, nil
+			e.announced = reason == "announce"
 			e.owners, e.heard = ownersOf(inst), now
 			unconfirmed[srcKey{src, inst.Interface}]++
 			fifo = append(fifo, key)
@@ -506,9 +530,12 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 			}
 			fifo = append(fifo, key)
 			table[key] = &watched{in: inst, expires: now.Add(inst.TTL), owners: ownersOf(inst), heard: now,
-				firstID: id, src: src, earned: size, size: size}
+				firstID: id, src: src, earned: size, size: size, announced: reason == "announce"}
 			fn(Event{Kind: Up, Reason: reason, Instance: inst, Time: now})
 		default:
+			if reason == "announce" {
+				e.announced = true
+			}
 			if !e.confirmed && id != e.firstID {
 				release(e)
 				e.confirmed = true

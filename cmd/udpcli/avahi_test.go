@@ -53,7 +53,12 @@ func TestDiscoverRow(t *testing.T) {
 		t.Errorf("tableHeader = %q", tableHeader)
 	}
 	e := discovery.Event{Kind: discovery.Down, Reason: "goodbye", Instance: in, Time: time.Date(2026, 1, 2, 15, 4, 5, 6e6, time.UTC)}
-	if got, want := watchLine(e), "15:04:05.006 down   kitchen                  _udpkit._udp     eth0       198.18.0.10:9797,[fd18::10]:9797 (goodbye)"; got != want {
+	if got, want := watchLine(e), "15:04:05.006 down   kitchen                  _udpkit._udp     eth0       198.18.0.10:9797,[fd18::10]:9797 (goodbye)  (conflict: 198.18.0.66:9797)"; got != want {
 		t.Errorf("watchLine:\n%q\nwant\n%q", got, want)
+	}
+	in.Conflict, in.Others = false, nil
+	e = discovery.Event{Kind: discovery.Up, Reason: "announce", Instance: in, Time: time.Date(2026, 1, 2, 15, 4, 5, 6e6, time.UTC)}
+	if got, want := watchLine(e), "15:04:05.006 up     kitchen                  _udpkit._udp     eth0       198.18.0.10:9797,[fd18::10]:9797 (announce)"; got != want {
+		t.Errorf("watchLine without conflict:\n%q\nwant\n%q", got, want)
 	}
 }

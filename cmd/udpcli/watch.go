@@ -75,9 +75,15 @@ func setupWatch(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []s
 }
 
 // watchLine is an event as watch prints it: "15:04:05.000 up NAME SERVICE
-// IFACE ADDRS (REASON)", the time in the event's location.
+// IFACE ADDRS (REASON)", the time in the event's location, then
+// "(conflict: OTHERS)" when another source claims the name (as discover
+// prints it): a contested name is never shown without the mark.
 func watchLine(e discovery.Event) string {
 	in := e.Instance
-	return fmt.Sprintf("%s %-6s %-24s %-16s %-10s %s (%s)", e.Time.Format("15:04:05.000"), e.Kind,
+	line := fmt.Sprintf("%s %-6s %-24s %-16s %-10s %s (%s)", e.Time.Format("15:04:05.000"), e.Kind,
 		in.Instance, in.Service, in.Interface, joinAddrs(in.Addrs, ","), e.Reason)
+	if in.Conflict {
+		line += "  (conflict: " + joinAddrs(in.Others, ", ") + ")"
+	}
+	return line
 }
