@@ -149,8 +149,37 @@ func DialService(ctx context.Context, service string, cfg ServiceConfig) (*Servi
 // uncontestedFirst orders found servers so that those whose name another
 // source also claims (Instance.Conflict: without keys a forger that
 // answers faster than the real server is one of them, PROTOCOL.md 6.6)
-// come after every uncontested one, each group in the order found.
+// come after every uncontested one, each group in the order found. A
+// Browser reports a claimant heard after the name's first report later,
+// and repeats the first report marked: every report of a name that one
+// report marks is taken as contested, and a repeated report (same name
+// and source) is kept once, where it came first.
 func uncontestedFirst(found []discovery.Instance) []discovery.Instance {
+	key := func(in discovery.Instance) string {
+		return wire.FoldCase(in.Service) + "\x00" + wire.FoldCase(in.Instance) + "\x00" + in.Interface
+	}
+	contested := map[string]bool{}
+	for _, in := range found {
+		if in.Conflict {
+			contested[key(in)] = true
+		}
+	}
+	type seenKey struct {
+		name string
+		src  netip.AddrPort
+	}
+	seen := map[seenKey]bool{}
+	out := found[:0]
+	for _, in := range found {
+		k := key(in)
+		if seen[seenKey{k, in.Source}] {
+			continue
+		}
+		seen[seenKey{k, in.Source}] = true
+		in.Conflict = in.Conflict || contested[k]
+		out = append(out, in)
+	}
+	found = out
 	slices.SortStableFunc(found, func(a, b discovery.Instance) int {
 		switch {
 		case a.Conflict == b.Conflict:

@@ -230,15 +230,18 @@ func TestServiceSilentServerFailsOverPromptly(t *testing.T) {
 // source also claims (a forger answering faster than the real server)
 // after every uncontested one, each group in the order found.
 func TestUncontestedFirst(t *testing.T) {
-	mk := func(name string, conflict bool) discovery.Instance {
-		return discovery.Instance{Instance: name, Conflict: conflict}
+	mk := func(name, src string, conflict bool) discovery.Instance {
+		return discovery.Instance{Instance: name, Source: netip.MustParseAddrPort(src), Conflict: conflict}
 	}
-	got := uncontestedFirst([]discovery.Instance{mk("real1", true), mk("real1", true), mk("real2", false), mk("x", true), mk("real3", false)})
+	// real1's forger (.66) was reported first, unmarked, then the server
+	// (.10, marked, late) and the forger again, marked.
+	got := uncontestedFirst([]discovery.Instance{mk("real1", "198.18.0.66:9798", false), mk("real2", "198.18.0.11:1", false),
+		mk("real1", "198.18.0.10:1", true), mk("real1", "198.18.0.66:9798", true), mk("x", "198.18.0.67:1", true), mk("real3", "198.18.0.12:1", false)})
 	var names []string
 	for _, in := range got {
-		names = append(names, fmt.Sprintf("%s/%v", in.Instance, in.Conflict))
+		names = append(names, fmt.Sprintf("%s/%s/%v", in.Instance, in.Source.Addr(), in.Conflict))
 	}
-	if want := "[real2/false real3/false real1/true real1/true x/true]"; fmt.Sprint(names) != want {
+	if want := "[real2/198.18.0.11/false real3/198.18.0.12/false real1/198.18.0.66/true real1/198.18.0.10/true x/198.18.0.67/true]"; fmt.Sprint(names) != want {
 		t.Errorf("order %v, want %s", names, want)
 	}
 }

@@ -305,28 +305,54 @@ func (f *found) reported() *heard { return &f.heard[f.rep] }
 // named a server that does not name it back) is not reported.
 func (f *found) claimants(in Instance) []Instance {
 	out := []Instance{in}
-	r := f.reported()
 	for i := range f.heard {
-		h := &f.heard[i]
-		if !h.other || f.denied(i) {
-			continue
+		if f.heard[i].other && !f.denied(i) {
+			out = append(out, f.claimant(i))
 		}
-		c := h.in
-		c.Conflict = true
-		rf := r.from // the reported server, by an address of c's family when heard
-		for j := range f.heard {
-			if m := &f.heard[j]; m.mine && m.src().Is4() == h.src().Is4() {
-				rf = m.from
-				break
-			}
+	}
+	return out
+}
+
+// claimant returns the instance as f.heard[i], another server than the
+// reported one, has it, marked as a conflict with the reported server (by
+// an address of its family when heard) and the other servers.
+func (f *found) claimant(i int) Instance {
+	h := &f.heard[i]
+	c := h.in
+	c.Conflict = true
+	rf := f.reported().from
+	for j := range f.heard {
+		if m := &f.heard[j]; m.mine && m.src().Is4() == h.src().Is4() {
+			rf = m.from
+			break
 		}
-		c.Others = []netip.AddrPort{rf}
-		for _, o := range f.others {
-			if o != h.from {
-				c.Others = append(c.Others, o)
-			}
+	}
+	c.Others = []netip.AddrPort{rf}
+	for _, o := range f.others {
+		if o != h.from {
+			c.Others = append(c.Others, o)
 		}
-		out = append(out, c)
+	}
+	return c
+}
+
+// late returns what a browse reports when, after f's name was reported,
+// an answer from another server arrives (i: its index in f.heard, -1 when
+// it was not kept): that server's answer, marked, unless it is denied, and
+// the reported answer again, now marked (Others listing the new one), so
+// that a server slower than answerHold still marks a faster forger's
+// report. When the new answer denies the reported one (moved), it is the
+// new report, marked, and the denied answer is not repeated.
+func (f *found) late(i int, moved bool) []Instance {
+	r := f.reported()
+	in := r.in
+	in.Conflict, in.Others = true, slices.Clone(f.others)
+	if moved {
+		return []Instance{in}
+	}
+	out := []Instance{in}
+	if i >= 0 && f.heard[i].other && !f.denied(i) {
+		out = append(out, f.claimant(i))
 	}
 	return out
 }
@@ -720,6 +746,20 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 					if h != nil {
 						h.Conflict = len(f.others) > 0
 						h.Others = slices.Clone(f.others)
+					}
+				}
+			}
+			if (conflict || moved) && f.held == nil && f.pending == nil {
+				// Reported already: the reports of the name are repeated,
+				// marked (found.late); conflict is set only when f.others
+				// changed, at most maxWarned times.
+				i := len(f.heard) - 1
+				if f.heard[i].from != n.from || f.heard[i].iface != n.iface {
+					i = -1
+				}
+				for _, x := range f.late(i, moved) {
+					if ctx.Err() == nil {
+						fn(x)
 					}
 				}
 			}

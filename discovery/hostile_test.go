@@ -794,3 +794,55 @@ func TestSyncWatcherHonestNoMark(t *testing.T) {
 		}
 	})
 }
+
+// TestSyncBrowserLateClaimant: a claimant of a name heard after the name
+// was reported (a server slower than answerHold on a loaded host, here a
+// forger answering 20 ms late) is reported then, marked, and the earlier
+// report is repeated with the mark, so that the first report of a faster
+// forger does not stay unmarked.
+func TestSyncBrowserLateClaimant(t *testing.T) {
+	for _, late := range []time.Duration{20 * time.Millisecond, 300 * time.Millisecond} {
+		synctest.Test(t, func(t *testing.T) {
+			h := newHostileLAN(t)
+			h.lan.tap = make(chan fakeSend, 1024)
+			_, stop := runFake(t, h.srv, AnnouncerConfig{Port: 9797, Instance: "kitchen", TTL: 120 * time.Second})
+			defer stop()
+			time.Sleep(time.Second)
+			actx, acancel := context.WithCancel(context.Background())
+			var awg sync.WaitGroup
+			defer func() { acancel(); awg.Wait() }()
+			first := true
+			awg.Go(func() {
+				for {
+					select {
+					case <-actx.Done():
+						return
+					case s := <-h.lan.tap:
+						if s.from != h.wh || s.h.Type != wire.TypeQuery || !s.src.Addr().Is4() || s.dst.Addr() != wire.DiscoveryGroup4 || !first {
+							continue
+						}
+						first = false // the forger answers the first round only
+						b, _ := wire.AppendRecord(nil, wire.TypeAnswer, s.h.ID, hrec("kitchen", 120, "198.18.0.66"))
+						time.Sleep(late)
+						h.lan.inject(h.wh, int(s.src.Port()), netip.MustParseAddrPort("198.18.0.66:9798"), 2, b)
+					}
+				}
+			})
+			b, err := newBrowser(BrowserConfig{}, h.wh.links, h.wh)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			var got []string
+			b.Browse(ctx, "", func(in Instance) {
+				got = append(got, fmt.Sprintf("%s %v %v", in.Addrs[0].Addr(), in.Conflict, in.Others))
+			})
+			want := []string{"198.18.0.10 false []", "198.18.0.10 true [198.18.0.66:9797]", "198.18.0.66 true [198.18.0.10:9797]"}
+			if !slices.Equal(got, want) {
+				t.Errorf("forger %v late: reports\n%q\nwant\n%q", late, got, want)
+			}
+		})
+	}
+}

@@ -543,7 +543,13 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 			e.heard = now
 			e.asks, e.size = 0, size
 			e.earned = min(e.earned+size, maxEarned)
-			if !sameInstance(e.in, inst) {
+			// The conflict mark sticks: a name once claimed by another
+			// source stays marked (the owner's refreshes do not clear
+			// it), and a report that marks it late is an update.
+			if e.in.Conflict && !inst.Conflict {
+				inst.Conflict, inst.Others = true, e.in.Others
+			}
+			if !sameInstance(e.in, inst) || inst.Conflict && !slices.Equal(inst.Others, e.in.Others) {
 				e.owners = ownersOf(inst)
 				e.in, e.expires = inst, now.Add(inst.TTL)
 				fn(Event{Kind: Update, Reason: reason, Instance: inst, Time: now})
