@@ -41,13 +41,14 @@ type Instance struct {
 	FoundAfter time.Duration
 	// Source is the address and port the record came from.
 	Source netip.AddrPort
-	// Conflict is set when, within answerHold of the first answer, another
-	// source on the same interface answered with the same name and the two
-	// records do not each list the other's source (two servers with one
-	// name, or a forger: without keys the Browser cannot always tell which
-	// is real, so it says so instead of picking one silently). When one
-	// record names the other's source and is not named back, the named
-	// one is reported (PROTOCOL.md 6.6).
+	// Conflict is set when another source on the same interface answered
+	// with the same name and the two records do not each list the other's
+	// source (two servers with one name, or a forger: without keys the
+	// Browser cannot always tell which is real, so it says so instead of
+	// picking one silently). When one record names the other's source and
+	// is not named back, only the named one is reported; otherwise every
+	// claimant is reported, each marked, with the others in Others
+	// (PROTOCOL.md 6.6).
 	Conflict bool
 	// Others are the sources of the conflicting answers, with the port
 	// their records name.
@@ -495,13 +496,14 @@ const (
 // answerHold (10 ms) after its first answer arrives. Each instance (service
 // type and instance name) is reported once, with the addresses of the
 // interface its first answer came through; addresses of later answers are
-// never merged in. When another source answers with the same name within
-// the hold and the two records do not each list the other's source (a
-// conflict, PROTOCOL.md section 6.6, or a forger), the first answer is
-// reported with Instance.Conflict set and the other sources in
-// Instance.Others, and a warning is logged; but when the first answer's
-// record names a source whose record does not name it back, that source's
-// answer is the one reported. An answer whose record lists
+// never merged in. When another source answers with the same name and the
+// two records do not each list the other's source (a conflict, PROTOCOL.md
+// section 6.6, or a forger), the name is contested: when one record names
+// a source whose record does not name it back, only that source's answer
+// is reported; otherwise every claimant is reported, each with
+// Instance.Conflict set and the others in Instance.Others, and a warning is
+// logged. A claimant heard after the name was reported is reported then,
+// and the earlier report is repeated with the mark. An answer whose record lists
 // addresses of its family but not the one it came from is dropped
 // (BrowserStats.ForeignAnswers). Queries go out
 // at 0, 15, 40, 90, 190, 390 and 790 ms, then once a second, on every selected
