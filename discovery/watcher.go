@@ -231,6 +231,10 @@ type watched struct {
 	// ANNOUNCE of the name from another source takes it over (PROTOCOL.md
 	// 6.7).
 	announced bool
+	// displaced are the owner sources of the answer-only entry an
+	// announcer took over: if one of them announces the name as well, it
+	// takes it back (it held the name first), once.
+	displaced []netip.Addr
 	// src and the key below count the entry against its creator's share
 	// of unconfirmed entries.
 	src    netip.Addr
@@ -473,14 +477,33 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 		// announces: the entry is known only from answers and src
 		// announces the name: the announcer takes it over at once, flagged,
 		// the answer-only source in Others.
-		announces := false
-		if e != nil && !denied && !slices.Contains(e.owners, src) && reason == "announce" && !e.announced {
-			announces = true
+		// announces: the entry is known only from answers and src
+		// announces the name: the announcer takes it over at once, flagged,
+		// the answer-only source in Others. retakes: the answer-only
+		// source so displaced announces the name too: it held the name
+		// first, so it takes it back (once: both announce, first come).
+		announces, retakes := false, false
+		if e != nil && !denied && !slices.Contains(e.owners, src) && reason == "announce" {
+			switch {
+			case !e.announced:
+				announces = true
+				w.log.Warn("discovery: an instance known only from answers is announced by another source; the announcer takes it over",
+					"instance", inst.Instance, "interface", inst.Interface, "was", e.in.Source, "now", inst.Source)
+			case slices.Contains(e.displaced, src):
+				retakes = true
+				w.log.Warn("discovery: the first source of a watched instance, displaced by an announcer, announces it too; it takes it back",
+					"instance", inst.Instance, "interface", inst.Interface, "was", e.in.Source, "now", inst.Source)
+			}
+		}
+		var displaced []netip.Addr // the owners of an entry an announcer takes over
+		if announces || retakes {
 			w.stats.conflicts.Add(1)
-			w.log.Warn("discovery: an instance known only from answers is announced by another source; the announcer takes it over",
-				"instance", inst.Instance, "interface", inst.Interface, "was", e.in.Source, "now", inst.Source)
 			inst.Conflict = true
 			inst.Others = []netip.AddrPort{netip.AddrPortFrom(e.in.Source.Addr(), e.in.Addrs[0].Port())}
+			if announces {
+				displaced = e.owners
+			}
+			announces = true
 		}
 		if e != nil && (denied || announces || !slices.Contains(e.owners, src)) {
 			// An answer never takes a name from a source that announced
@@ -507,7 +530,7 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 			release(e)
 			e.src, e.confirmed, e.firstID, e.warned = src, false, id, nil
 			e.announced = reason == "announce"
-			e.owners, e.heard = ownersOf(inst), now
+			e.owners, e.heard, e.displaced = ownersOf(inst), now, displaced
 			unconfirmed[srcKey{src, inst.Interface}]++
 			fifo = append(fifo, key)
 			e.in, e.expires = inst, now.Add(inst.TTL)
