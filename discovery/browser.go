@@ -536,11 +536,13 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 	fb := followBudget{in: map[netip.Addr]int{}, out: map[netip.Addr]int{},
 		ids: map[uint64]netip.Addr{}, proven: map[netip.Addr]bool{}}
 	// report reports in, the instance of f, and any other server that
-	// claims its name undenied (found.claimants); after ctx ended only
-	// when all is set (the browse's last flush).
+	// claims its name undenied (found.claimants), all of them even when fn
+	// cancels ctx at the first (a caller that stops after n instances
+	// still sees every claimant of a contested name); after ctx ended
+	// only when all is set (the browse's last flush).
 	report := func(f *found, in Instance, all bool) {
-		for _, x := range f.claimants(in) {
-			if all || ctx.Err() == nil {
+		if all || ctx.Err() == nil {
+			for _, x := range f.claimants(in) {
 				fn(x)
 			}
 		}
@@ -759,8 +761,8 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 				if f.heard[i].from != n.from || f.heard[i].iface != n.iface {
 					i = -1
 				}
-				for _, x := range f.late(i, moved) {
-					if ctx.Err() == nil {
+				if ctx.Err() == nil {
+					for _, x := range f.late(i, moved) {
 						fn(x)
 					}
 				}

@@ -159,11 +159,20 @@ func listInstances(ctx context.Context, io cli.IO, o listOptions, browse func(co
 	if !o.json && !o.quiet && !o.parsable {
 		fmt.Fprintln(io.Out, tableHeader)
 	}
+	// names printed: the other claimants of a contested name (reported
+	// with it, each marked) are printed beyond -c and not counted, so
+	// that -c 1 does not show a forger alone.
+	names := map[string]bool{}
 	err := browse(ctx, func(l listed) {
-		if o.count > 0 && found >= o.count {
+		name := wire.FoldCase(l.in.Service) + "\x00" + wire.FoldCase(l.in.Instance) + "\x00" + l.in.Interface
+		again := l.in.Conflict && names[name]
+		if o.count > 0 && found >= o.count && !again {
 			return
 		}
-		found++
+		if !again {
+			found++
+		}
+		names[name] = true
 		switch {
 		case o.quiet:
 		case o.parsable:

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -168,5 +170,35 @@ func TestLabDiscoverAndWatch(t *testing.T) {
 	code := lab.Host(2).Command(context.Background(), bin, "discover", "-t", "300ms").Run()
 	if ee, ok := code.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Errorf("discover with nothing to find: %v, want exit status 1", code)
+	}
+}
+
+// TestDiscoverCountContested: with -c 1, the other claimants of a contested
+// name (reported with it, each marked) are printed too and not counted;
+// a further name is not.
+func TestDiscoverCountContested(t *testing.T) {
+	mk := func(name, addr string, conflict bool, others ...string) discovery.Instance {
+		in := discovery.Instance{Service: "_udpkit._udp", Instance: name, Interface: "eth0", Conflict: conflict,
+			Addrs: []netip.AddrPort{netip.MustParseAddrPort(addr)}}
+		for _, o := range others {
+			in.Others = append(in.Others, netip.MustParseAddrPort(o))
+		}
+		return in
+	}
+	var out, errb bytes.Buffer
+	err := listInstances(context.Background(), cli.IO{Out: &out, Err: &errb}, listOptions{deadline: time.Second, count: 1, quiet: false},
+		func(ctx context.Context, found func(listed)) error {
+			found(discovered(mk("real1", "198.18.0.66:9797", true, "198.18.0.10:9797")))
+			found(discovered(mk("real1", "198.18.0.10:9797", true, "198.18.0.66:9797")))
+			found(discovered(mk("real2", "198.18.0.11:9797", false)))
+			return nil
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[1], "198.18.0.66:9797") || !strings.Contains(lines[1], "(conflict: 198.18.0.10:9797)") ||
+		!strings.Contains(lines[2], "198.18.0.10:9797") || !strings.Contains(lines[2], "(conflict: 198.18.0.66:9797)") {
+		t.Errorf("output:\n%s\nwant the header and both claimants of real1, marked, and not real2", out.String())
 	}
 }
