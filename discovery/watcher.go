@@ -286,7 +286,9 @@ type WatcherStats struct {
 	// come, first served: they neither replace nor rename it), and
 	// takeovers by an owner source whose record does not name the
 	// instance's source (the instance's record spoke for it: the
-	// Update event carries Instance.Conflict and the denied source).
+	// Update event carries Instance.Conflict and the denied source), and
+	// takeovers of an instance known only from answers by a source that
+	// announces it (PROTOCOL.md 6.7, announcements beat answers).
 	Conflicts uint64
 	// Evicted counts unconfirmed entries dropped to make room in a full
 	// table (each also reported as a Down event with reason "evicted").
