@@ -73,10 +73,15 @@
 // announcements. When another server uses its name, a generated name
 // (AnnouncerConfig.Instance empty) is replaced by a new one and announced
 // at once, with a warning in the log; a configured name is kept and the
-// conflict logged as an error. A Browser reports each name once, 10 ms
-// after its first answer; when another source answered with the name in
-// that time, the report carries Instance.Conflict and Instance.Others.
-// PROTOCOL.md section 6.6 has the rules.
+// conflict logged as an error. A Browser reports a name 10 ms after its
+// first answer. When another source answered with the name and neither
+// record lists the other's address (two servers with one name, or a
+// forger: without keys nothing says which is real), every claimant is
+// reported, each with Instance.Conflict and Instance.Others; a claimant
+// heard later is reported then and the first report repeated, marked. A
+// Watcher takes a name known only from answers as provisional: the first
+// source that announces it takes it over, marked. PROTOCOL.md sections
+// 6.6 and 6.7 have the rules.
 //
 // # Watching
 //
