@@ -20,10 +20,10 @@ import (
 
 func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	f := mcastCommon(fs)
-	fs.IntVar(&f.ttl, "ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the multicast probes, 1..255")
-	fs.BoolVar(&f.loop, "loop", false, "deliver our own multicast probes to this host too")
-	fs.StringVar(&f.source, "source", "", "source-specific join (SSM): receive the group only from this address")
-	fs.BoolVarP(&f.verbose, "verbose", "v", false, "print every reply and probe received")
+	ttl := fs.Int("ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the multicast probes, 1..255")
+	loop := fs.Bool("loop", false, "deliver our own multicast probes to this host too")
+	source := fs.String("source", "", "source-specific join (SSM): receive the group only from this address")
+	verbose := fs.BoolP("verbose", "v", false, "print every reply and probe received")
 	count := fs.IntP("count", "c", multicast.DefaultCount, "number of probes of each kind (0: until interrupted)")
 	interval := cliflag.Seconds(fs, "interval", "i", multicast.DefaultInterval, "time between probes: seconds (0.05) or a duration (50ms)")
 	wait := cliflag.Seconds(fs, "wait", "", multicast.DefaultStartWait, "how long to wait for the listed peers before the first probe: seconds or a duration")
@@ -52,7 +52,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 			return err
 		}
 		listed := len(args) > 1
-		src, err := parseSource(f.source, group.Addr())
+		src, err := parseSource(*source, group.Addr())
 		if err != nil {
 			return err
 		}
@@ -63,8 +63,8 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 			return cli.Usagef("--discover and --no-discover exclude each other")
 		}
 		useDiscovery := *discover || !listed && !*noDiscover
-		if f.ttl < 1 || f.ttl > 255 {
-			return cli.Usagef("--ttl %d out of range 1..255", f.ttl)
+		if *ttl < 1 || *ttl > 255 {
+			return cli.Usagef("--ttl %d out of range 1..255", *ttl)
 		}
 		if *count < 0 {
 			return cli.Usagef("--count must not be negative")
@@ -101,11 +101,11 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		}
 		enc := json.NewEncoder(io.Out)
 		cfg := multicast.TestConfig{
-			Config: multicast.Config{Interfaces: ifs, Source: src, TTL: f.ttl, Loopback: f.loop,
+			Config: multicast.Config{Interfaces: ifs, Source: src, TTL: *ttl, Loopback: *loop,
 				NoJoin: *noJoin || *unicastOnly},
 			Peers: peers, Count: n, Interval: iv, StartWait: wt, Size: whole, Discover: useDiscovery, Keys: keys,
 		}
-		if f.verbose {
+		if *verbose {
 			cfg.OnEvent = func(e multicast.Event) {
 				if f.json {
 					enc.Encode(eventJSON(e))
@@ -147,7 +147,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 				disc = " + discovery"
 			}
 			fmt.Fprintf(io.Out, "MCAST TEST %v%s on %s, %s, ttl %d, %s listed%s, %s probes every %v (session %s)\n",
-				group, sourceSuffix(src), strings.Join(netif.Selection{Interfaces: t.Conn().Interfaces()}.Names(), ","), role, f.ttl, plural(len(peers), "peer"), disc,
+				group, sourceSuffix(src), strings.Join(netif.Selection{Interfaces: t.Conn().Interfaces()}.Names(), ","), role, *ttl, plural(len(peers), "peer"), disc,
 				countString(n), iv, wire.SessionString(t.Session()))
 		}
 		r := t.Run(ctx)
