@@ -154,8 +154,9 @@ func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, ar
 				return
 			}
 			if f.json {
-				enc.Encode(listenJSON{Time: time.Now().UTC().Format(time.RFC3339Nano), From: p.Src, To: netip.AddrPortFrom(p.Dst, group.Port()),
-					Group: group, Multicast: p.Multicast, Interface: p.Interface, TTL: p.TTL, Size: p.N, Data: printable(data)})
+				// from and to as udpserver's records; text as theirs, the payload as text
+				enc.Encode(object{"time", time.Now().UTC().Format(time.RFC3339Nano), "from", p.Src, "to", omit(netip.AddrPortFrom(p.Dst, group.Port())),
+					"group", group, "multicast", p.Multicast, "interface", p.Interface, "ttl", p.TTL, "size", p.N, "text", omit(printable(data))})
 				return
 			}
 			line := packetLine(p)
@@ -182,18 +183,6 @@ func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, ar
 		}
 		return nil
 	}
-}
-
-type listenJSON struct {
-	Time      string         `json:"time"`
-	From      netip.AddrPort `json:"from"` // sender and destination, as udpserver's records
-	To        netip.AddrPort `json:"to,omitzero"`
-	Group     netip.AddrPort `json:"group"`
-	Multicast bool           `json:"multicast"`
-	Interface string         `json:"interface"`
-	TTL       int            `json:"ttl"`
-	Size      int            `json:"size"`
-	Data      string         `json:"text,omitempty"` // the payload as text, as in udpserver's records
 }
 
 // packetLine is a datagram as listen prints it: "SRC > DST on IFACE ttl=N

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/netip"
 	"strconv"
 	"strings"
 
@@ -153,7 +152,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		r := t.Run(ctx)
 		if f.json {
 			for _, p := range r.Peers {
-				enc.Encode(toPeerJSON(p, *maxLoss))
+				enc.Encode(peerJSON(p, *maxLoss))
 			}
 			enc.Encode(summaryJSON(r, *maxLoss))
 		} else {
@@ -173,31 +172,16 @@ func countString(n int) string {
 	return strconv.Itoa(n)
 }
 
-type eventJSONT struct {
-	Type      string         `json:"type"`
-	Peer      netip.AddrPort `json:"peer"`
-	Kind      string         `json:"kind"`
-	Seq       uint32         `json:"seq"`
-	Size      int            `json:"size"`
-	RTTMillis *float64       `json:"rtt_ms,omitempty"`
-	TTL       int            `json:"ttl"`
-	Interface string         `json:"interface,omitempty"`
-	Duplicate bool           `json:"duplicate"`
-	Reordered bool           `json:"reordered"`
-}
-
-func eventJSON(e multicast.Event) eventJSONT {
-	// size is the payload after the fixed part, as -s (the -v text line
-	// gives the whole datagram, as omping).
-	j := eventJSONT{Type: "probe", Peer: e.Peer, Kind: e.Kind.String(), Seq: e.Seq, Size: max(0, e.Size-wire.ProbeLen), TTL: e.TTL,
-		Interface: e.Interface, Duplicate: e.Duplicate, Reordered: e.Reordered}
+// eventJSON is the -v --json line of a probe or reply received: size is
+// the payload after the fixed part, as -s (the -v text line gives the whole
+// datagram, as omping).
+func eventJSON(e multicast.Event) object {
+	typ, size, rtt := "probe", max(0, e.Size-wire.ProbeLen), any(omitted{})
 	if e.Reply {
-		j.Type = "reply"
-		j.Size = max(0, e.Size-wire.ReplyLen)
-		ms := float64(e.RTT) / 1e6
-		j.RTTMillis = &ms
+		typ, size, rtt = "reply", max(0, e.Size-wire.ReplyLen), float64(e.RTT)/1e6
 	}
-	return j
+	return object{"type", typ, "peer", e.Peer, "kind", e.Kind.String(), "seq", e.Seq, "size", size, "rtt_ms", rtt, "ttl", e.TTL,
+		"interface", omit(e.Interface), "duplicate", e.Duplicate, "reordered", e.Reordered}
 }
 
 // formatEvent is the -v line, in omping's shape: "PEER : multicast, reply
