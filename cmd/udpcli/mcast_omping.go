@@ -249,28 +249,19 @@ func writeSummary(w io.Writer, r *multicast.Report, maxLoss float64) {
 
 // peerLines are p's block of the statistics, before its status line.
 func peerLines(p multicast.PeerReport) []string {
-	var lines []string
-	u := p.Unicast
-	switch m := p.Multicast; {
+	u, m := p.Unicast, p.Multicast
+	lines := []string{"unicast   : " + kindLine(u)}
+	from := "from peer : unicast " + flowLine(u.From)
+	trip := fmt.Sprintf("round trip: unicast %d/%d/%s", u.Sent, u.Replies, pct(u.RoundTripLoss))
+	switch {
 	case m != nil && m.ReceiveOnly:
-		lines = append(lines,
-			"multicast : receiver only (source-specific); from source "+flowLine(m.From),
-			"unicast   : "+kindLine(u),
-			"from peer : unicast "+flowLine(u.From),
-			fmt.Sprintf("round trip: unicast %d/%d/%s", u.Sent, u.Replies, pct(u.RoundTripLoss)))
+		lines = append([]string{"multicast : receiver only (source-specific); from source " + flowLine(m.From)}, lines...)
 	case m != nil:
-		lines = append(lines,
-			"multicast : "+kindLine(m),
-			"unicast   : "+kindLine(u),
-			"from peer : multicast "+flowLine(m.From)+", unicast "+flowLine(u.From),
-			fmt.Sprintf("round trip: multicast %d/%d/%s, unicast %d/%d/%s",
-				m.Sent, m.Replies, pct(m.RoundTripLoss), u.Sent, u.Replies, pct(u.RoundTripLoss)))
-	default:
-		lines = append(lines,
-			"unicast   : "+kindLine(u),
-			"from peer : unicast "+flowLine(u.From),
-			fmt.Sprintf("round trip: unicast %d/%d/%s", u.Sent, u.Replies, pct(u.RoundTripLoss)))
+		lines = append([]string{"multicast : " + kindLine(m)}, lines...)
+		from = "from peer : multicast " + flowLine(m.From) + ", unicast " + flowLine(u.From)
+		trip = fmt.Sprintf("round trip: multicast %d/%d/%s, unicast %d/%d/%s", m.Sent, m.Replies, pct(m.RoundTripLoss), u.Sent, u.Replies, pct(u.RoundTripLoss))
 	}
+	lines = append(lines, from, trip)
 	if p.Interface != "" || p.Discovered {
 		l := "via       : " + orDash(p.Interface)
 		if p.Discovered {
