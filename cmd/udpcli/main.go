@@ -7,14 +7,11 @@ package main
 import (
 	"context"
 	"embed"
-	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/completion"
-	"github.com/udpkit/udpkit/internal/manpage"
 	"github.com/udpkit/udpkit/internal/version"
 )
 
@@ -70,30 +67,4 @@ func oneArg(want string, fn func(io cli.IO, arg string) error) func(*pflag.FlagS
 			return fn(io, args[0])
 		}
 	}
-}
-
-func init() {
-	app.Register(&cli.Command{Name: "completion", Summary: "print a shell completion script (bash, zsh or fish)", Usage: helpText("completion"),
-		Setup: oneArg("shell: bash, zsh or fish", func(io cli.IO, shell string) error {
-			// TestCompletionBash drives the bash script in a real bash.
-			err := program().Write(io.Out, shell)
-			if errors.Is(err, completion.ErrUnknownShell) {
-				return cli.Usagef("unknown shell %q: want bash, zsh or fish", shell)
-			} else if err != nil {
-				return cli.Failed(fmt.Errorf("write: %w", err))
-			}
-			return nil
-		})})
-	app.Register(&cli.Command{Name: "man", Summary: "write the manual pages (udpcli.1, udpcli-send.1, ...) into a directory", Usage: helpText("man"),
-		Setup: oneArg("directory", func(io cli.IO, dir string) error {
-			pages := app.ManPages(program(), "send, ping, discover and test UDP services on the LAN", "udpkit "+version.String(), "udpserver(1)")
-			files, err := manpage.WriteDir(dir, pages)
-			if err != nil {
-				return cli.Failed(err)
-			}
-			for _, f := range files {
-				fmt.Fprintln(io.Out, f)
-			}
-			return nil
-		})})
 }
