@@ -42,16 +42,8 @@ type instanceJSON struct {
 }
 
 func toJSON(in discovery.Instance) instanceJSON {
-	j := instanceJSON{Instance: in.Instance, Service: in.Service, Interface: in.Interface,
-		TTL: msNumber(in.TTL), Attrs: attrMap(in.Attrs), Truncated: in.Truncated, Addrs: []string{}}
-	for _, a := range in.Addrs {
-		j.Addrs = append(j.Addrs, a.String())
-	}
-	j.Conflict = in.Conflict
-	for _, a := range in.Others {
-		j.Others = append(j.Others, a.String())
-	}
-	return j
+	return instanceJSON{Instance: in.Instance, Service: in.Service, Addrs: addrStrings(in.Addrs), Interface: in.Interface,
+		TTL: msNumber(in.TTL), Attrs: attrMap(in.Attrs), Truncated: in.Truncated, Conflict: in.Conflict, Others: addrStrings(in.Others)}
 }
 
 // attrMap turns attributes into a JSON object: "key=value" becomes a
@@ -209,13 +201,8 @@ const rowFormat = "%-24s %-16s %-26s %-10s %9s  %s"
 // conflict.
 func instanceRow(in discovery.Instance) string {
 	addr := ""
-	var more []string
-	for i, a := range in.Addrs {
-		if i == 0 {
-			addr = a.String()
-		} else {
-			more = append(more, a.String())
-		}
+	if len(in.Addrs) > 0 {
+		addr = in.Addrs[0].String()
 	}
 	attrs := make([]string, len(in.Attrs))
 	for i, a := range in.Attrs {
@@ -228,8 +215,8 @@ func instanceRow(in discovery.Instance) string {
 	if in.Truncated {
 		rest += " (truncated)"
 	}
-	if len(more) > 0 {
-		rest += "  also " + strings.Join(more, " ")
+	if len(in.Addrs) > 1 {
+		rest += "  also " + joinAddrs(in.Addrs[1:], " ")
 	}
 	if in.Conflict {
 		rest += "  (conflict: " + joinAddrs(in.Others, ", ") + ")"
@@ -259,10 +246,13 @@ func msColumn(d time.Duration) string {
 	return fmt.Sprintf("%.0fms", ms)
 }
 
-func joinAddrs(as []netip.AddrPort, sep string) string {
+func joinAddrs(as []netip.AddrPort, sep string) string { return strings.Join(addrStrings(as), sep) }
+
+// addrStrings is as in text, [] (not null) when empty.
+func addrStrings(as []netip.AddrPort) []string {
 	s := make([]string, len(as))
 	for i, a := range as {
 		s[i] = a.String()
 	}
-	return strings.Join(s, sep)
+	return s
 }

@@ -23,18 +23,17 @@ func discoverMDNS(ctx context.Context, io cli.IO, service string, ifaces []strin
 	})
 }
 
-// mdnsListed is an instance found by mDNS.
+// mdnsListed is an instance found by mDNS, with its host and avahi's lines.
 func mdnsListed(in mdns.Instance) listed {
-	d := fromMDNS(in)
-	j := mdnsJSON{instanceJSON: toJSON(d)}
-	ms := float64(in.FoundAfter.Microseconds()) / 1000
-	j.FoundAfter = &ms
+	l := discovered(fromMDNS(in))
+	j := mdnsJSON{instanceJSON: l.json.(instanceJSON)}
 	j.Host = in.Host
 	if in.TTL > 0 {
 		ttl := msNumber(in.TTL)
 		j.TTL = &ttl
 	}
-	return listed{in: d, json: j, avahi: avahiMDNS(in)}
+	l.json, l.avahi = j, avahiMDNS(in)
+	return l
 }
 
 // fromMDNS shows an mDNS instance as a discovery one: addresses with the

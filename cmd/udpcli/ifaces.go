@@ -61,53 +61,28 @@ func init() {
 	})
 }
 
-// The JSON of "ifaces --json": the command's format (netif's types carry no
-// encoding). Flags are names ("up", "broadcast", ...), can_broadcast and
-// can_multicast are derived, and empty lists are [], never null.
-type (
-	ifSelJSON struct {
-		Interfaces []ifaceJSON `json:"interfaces"`
-		Skipped    []skipJSON  `json:"skipped"`
-	}
-	ifaceJSON struct {
-		Name          string         `json:"name"`
-		Index         int            `json:"index"`
-		MTU           int            `json:"mtu"`
-		Flags         []string       `json:"flags"`
-		CanBroadcast  bool           `json:"can_broadcast"`
-		CanMulticast  bool           `json:"can_multicast"`
-		IPv4          []ipv4JSON     `json:"ipv4"`
-		IPv6LinkLocal netip.Addr     `json:"ipv6_link_local,omitzero"`
-		IPv6          []netip.Prefix `json:"ipv6"`
-	}
-	ipv4JSON struct {
-		Addr      netip.Prefix `json:"prefix"` // "addr" is host:port in every --json
-		Broadcast netip.Addr   `json:"broadcast,omitzero"`
-	}
-	skipJSON struct {
-		Name   string `json:"name"`
-		Reason string `json:"reason"`
-	}
-)
-
-func selectionJSON(s netif.Selection) ifSelJSON {
-	j := ifSelJSON{Interfaces: []ifaceJSON{}, Skipped: []skipJSON{}}
+// selectionJSON is "ifaces --json": the command's format (netif's types
+// carry no encoding). Flags are names ("up", "broadcast", ...),
+// can_broadcast and can_multicast are derived, an IPv4 address is a
+// "prefix" ("addr" is host:port in every --json), and empty lists are [],
+// never null.
+func selectionJSON(s netif.Selection) object {
+	ifaces, skipped := []object{}, []object{}
 	for _, i := range s.Interfaces {
-		ij := ifaceJSON{Name: i.Name, Index: i.Index, MTU: i.MTU, Flags: []string{}, CanBroadcast: i.CanBroadcast(),
-			CanMulticast: i.CanMulticast(), IPv4: []ipv4JSON{}, IPv6LinkLocal: i.IPv6LinkLocal, IPv6: []netip.Prefix{}}
+		flags, v4 := []string{}, []object{}
 		if i.Flags != 0 {
-			ij.Flags = strings.Split(i.Flags.String(), "|")
+			flags = strings.Split(i.Flags.String(), "|")
 		}
 		for _, a := range i.IPv4 {
-			ij.IPv4 = append(ij.IPv4, ipv4JSON(a))
+			v4 = append(v4, object{"prefix", a.Addr, "broadcast", omit(a.Broadcast)})
 		}
-		ij.IPv6 = append(ij.IPv6, i.IPv6...)
-		j.Interfaces = append(j.Interfaces, ij)
+		ifaces = append(ifaces, object{"name", i.Name, "index", i.Index, "mtu", i.MTU, "flags", flags, "can_broadcast", i.CanBroadcast(),
+			"can_multicast", i.CanMulticast(), "ipv4", v4, "ipv6_link_local", omit(i.IPv6LinkLocal), "ipv6", append([]netip.Prefix{}, i.IPv6...)})
 	}
 	for _, k := range s.Skipped {
-		j.Skipped = append(j.Skipped, skipJSON(k))
+		skipped = append(skipped, object{"name", k.Name, "reason", k.Reason})
 	}
-	return j
+	return object{"interfaces", ifaces, "skipped", skipped}
 }
 
 // ifaceTable writes s as an aligned, human-readable table: one block per

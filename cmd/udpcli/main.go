@@ -6,8 +6,12 @@ package main
 
 import (
 	"context"
+	"embed"
+	"strings"
 
+	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/internal/cli"
+	"github.com/udpkit/udpkit/internal/completion"
 	"github.com/udpkit/udpkit/internal/version"
 )
 
@@ -26,3 +30,41 @@ func main() { app.Main() }
 // run executes udpcli with args (without the program name) and returns the
 // exit status.
 func run(ctx context.Context, args []string, sio cli.IO) int { return app.Run(ctx, args, sio) }
+
+// The long help texts, one per command ("mcast-listen" for a subcommand):
+// the one source of --help, "udpcli help X", the man pages and completion.
+//
+//go:embed help/*.txt
+var helpFiles embed.FS
+
+// helpText returns help/NAME.txt without its final newline; it panics on a
+// missing file, which every test run of the command table would show.
+func helpText(name string) string {
+	b, err := helpFiles.ReadFile("help/" + name + ".txt")
+	if err != nil {
+		panic("udpcli: no help text " + name + ": " + err.Error())
+	}
+	return strings.TrimSuffix(string(b), "\n")
+}
+
+// program describes udpcli for completion scripts and man pages: the same
+// flag sets and help texts that parse and explain the command line.
+func program() completion.Program {
+	return app.Spec(map[string]completion.Args{"ifaces": completion.ArgsIfaces, "completion": completion.ArgsShells, "man": completion.ArgsDirs},
+		[]string{"iface"})
+}
+
+// specs returns every command's description.
+func specs() []completion.Command { return program().Commands }
+
+// oneArg is the Setup of a command without flags that takes one argument.
+func oneArg(want string, fn func(io cli.IO, arg string) error) func(*pflag.FlagSet) func(context.Context, cli.IO, []string) error {
+	return func(*pflag.FlagSet) func(context.Context, cli.IO, []string) error {
+		return func(_ context.Context, io cli.IO, args []string) error {
+			if len(args) != 1 {
+				return cli.Usagef("want one %s", want)
+			}
+			return fn(io, args[0])
+		}
+	}
+}

@@ -38,15 +38,8 @@ func init() {
 
 // mcastFlags are the flags every mcast subcommand has.
 type mcastFlags struct {
-	ifaces  []string
-	json    bool
-	source  string
-	ttl     int
-	loop    bool
-	verbose bool
-	quiet   bool
-	count   int           // -c
-	every   time.Duration // listen: -w, the deadline; send: -i, the interval
+	ifaces      []string
+	json, quiet bool
 }
 
 // mcastCommon registers the flags every mcast subcommand has, first.
@@ -115,98 +108,81 @@ func parseSource(s string, group netip.Addr) (netip.Addr, error) {
 
 func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	f := mcastCommon(fs)
-	fs.StringVar(&f.source, "source", "", "source-specific join (SSM): receive only from this address")
-	fs.IntVarP(&f.count, "count", "c", 0, "exit after this many datagrams (0: run until interrupted)")
+	source := fs.String("source", "", "source-specific join (SSM): receive only from this address")
+	count := fs.IntP("count", "c", 0, "exit after this many datagrams (0: run until interrupted)")
 	deadline := cliflag.Seconds(fs, "deadline", "w", 0, "exit after this many seconds (0.5) or this long (500ms); 0: no deadline")
 	return func(ctx context.Context, io cli.IO, args []string) error {
-		f.every = *deadline
-		return mcastListen(ctx, io, args, f)
-	}
-}
-
-func mcastListen(ctx context.Context, io cli.IO, args []string, f *mcastFlags) error {
-	count, dl := f.count, f.every
-	if len(args) != 1 {
-		return cli.Usagef("want exactly one GROUP[:PORT], got %d arguments", len(args))
-	}
-	group, err := parseGroup(args[0])
-	if err != nil {
-		return err
-	}
-	src, err := parseSource(f.source, group.Addr())
-	if err != nil {
-		return err
-	}
-	if count < 0 {
-		return cli.Usagef("--count %d: must be 0 (until interrupted) or more", count)
-	}
-	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
-	if err != nil {
-		return err
-	}
-	c, err := multicast.Listen(ctx, group, multicast.Config{Interfaces: ifs, Source: src, ReuseAddr: true})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	for _, m := range c.Memberships() {
-		if m.Err != nil {
-			fmt.Fprintf(io.Err, "udpcli mcast listen: %v\n", m.Err)
-		} else if !f.json {
-			fmt.Fprintf(io.Err, "joined %v on %s%s\n", group, m.Interface.Name, sourceSuffix(src))
+		if len(args) != 1 {
+			return cli.Usagef("want exactly one GROUP[:PORT], got %d arguments", len(args))
 		}
-	}
-	if dl > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, dl)
-		defer cancel()
-	}
-	enc := json.NewEncoder(io.Out)
-	start := time.Now()
-	n, err := c.Receive(ctx, count, func(p multicast.Packet, data []byte) {
-		if f.quiet {
-			return
+		group, err := parseGroup(args[0])
+		if err != nil {
+			return err
 		}
-		if f.json {
-			enc.Encode(listenJSON{Time: time.Now().UTC().Format(time.RFC3339Nano), From: p.Src, To: netip.AddrPortFrom(p.Dst, group.Port()),
-				Group: group, Multicast: p.Multicast, Interface: p.Interface, TTL: p.TTL, Size: p.N, Data: printable(data)})
-			return
+		src, err := parseSource(*source, group.Addr())
+		if err != nil {
+			return err
 		}
-		line := packetLine(p)
-		if s := printable(data); s != "" {
-			line += " " + strconv.Quote(s)
+		if *count < 0 {
+			return cli.Usagef("--count %d: must be 0 (until interrupted) or more", *count)
 		}
-		fmt.Fprintln(io.Out, line)
-	})
-	why := "count reached"
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		why = "deadline reached"
-	case ctx.Err() != nil:
-		why = "interrupted"
-	case err != nil:
-		why = "error"
+		ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
+		if err != nil {
+			return err
+		}
+		c, err := multicast.Listen(ctx, group, multicast.Config{Interfaces: ifs, Source: src, ReuseAddr: true})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		for _, m := range c.Memberships() {
+			if m.Err != nil {
+				fmt.Fprintf(io.Err, "udpcli mcast listen: %v\n", m.Err)
+			} else if !f.json {
+				fmt.Fprintf(io.Err, "joined %v on %s%s\n", group, m.Interface.Name, sourceSuffix(src))
+			}
+		}
+		if *deadline > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, *deadline)
+			defer cancel()
+		}
+		enc := json.NewEncoder(io.Out)
+		start := time.Now()
+		n, err := c.Receive(ctx, *count, func(p multicast.Packet, data []byte) {
+			if f.quiet {
+				return
+			}
+			if f.json {
+				// from and to as udpserver's records; text as theirs, the payload as text
+				enc.Encode(object{"time", time.Now().UTC().Format(time.RFC3339Nano), "from", p.Src, "to", omit(netip.AddrPortFrom(p.Dst, group.Port())),
+					"group", group, "multicast", p.Multicast, "interface", p.Interface, "ttl", p.TTL, "size", p.N, "text", omit(printable(data))})
+				return
+			}
+			line := packetLine(p)
+			if s := printable(data); s != "" {
+				line += " " + strconv.Quote(s)
+			}
+			fmt.Fprintln(io.Out, line)
+		})
+		why := "count reached"
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			why = "deadline reached"
+		case ctx.Err() != nil:
+			why = "interrupted"
+		case err != nil:
+			why = "error"
+		}
+		fmt.Fprintf(io.Err, "%s received from %v in %.1fs (%s)\n", plural(n, "datagram"), group, time.Since(start).Seconds(), why)
+		switch {
+		case why == "error":
+			return cli.Failed(err)
+		case n == 0, *count > 0 && n < *count && why == "deadline reached":
+			return cli.Failed(nil)
+		}
+		return nil
 	}
-	fmt.Fprintf(io.Err, "%s received from %v in %.1fs (%s)\n", plural(n, "datagram"), group, time.Since(start).Seconds(), why)
-	switch {
-	case why == "error":
-		return cli.Failed(err)
-	case n == 0, count > 0 && n < count && why == "deadline reached":
-		return cli.Failed(nil)
-	}
-	return nil
-}
-
-type listenJSON struct {
-	Time      string         `json:"time"`
-	From      netip.AddrPort `json:"from"` // sender and destination, as udpserver's records
-	To        netip.AddrPort `json:"to,omitzero"`
-	Group     netip.AddrPort `json:"group"`
-	Multicast bool           `json:"multicast"`
-	Interface string         `json:"interface"`
-	TTL       int            `json:"ttl"`
-	Size      int            `json:"size"`
-	Data      string         `json:"text,omitempty"` // the payload as text, as in udpserver's records
 }
 
 // packetLine is a datagram as listen prints it: "SRC > DST on IFACE ttl=N
@@ -230,70 +206,64 @@ func sourceSuffix(src netip.Addr) string {
 
 func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	f := mcastCommon(fs)
-	fs.IntVar(&f.ttl, "ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the datagrams, 1..255")
-	fs.BoolVar(&f.loop, "loop", false, "deliver to members on this host too (IP_MULTICAST_LOOP)")
-	fs.IntVarP(&f.count, "count", "c", 1, "number of datagrams per interface")
+	ttl := fs.Int("ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the datagrams, 1..255")
+	loop := fs.Bool("loop", false, "deliver to members on this host too (IP_MULTICAST_LOOP)")
+	count := fs.IntP("count", "c", 1, "number of datagrams per interface")
 	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "time between datagrams: seconds (0.05) or a duration (50ms)")
 	return func(ctx context.Context, io cli.IO, args []string) error {
-		f.every = *interval
-		return mcastSend(ctx, io, args, f)
-	}
-}
-
-func mcastSend(ctx context.Context, io cli.IO, args []string, f *mcastFlags) error {
-	count, iv := f.count, f.every
-	if len(args) < 1 || len(args) > 2 {
-		return cli.Usagef("want GROUP[:PORT] [MESSAGE], got %d arguments", len(args))
-	}
-	group, err := parseGroup(args[0])
-	if err != nil {
-		return err
-	}
-	if f.ttl < 1 || f.ttl > 255 {
-		return cli.Usagef("--ttl %d out of range 1..255", f.ttl)
-	}
-	if count < 1 {
-		return cli.Usagef("--count must be at least 1")
-	}
-	ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
-	if err != nil {
-		return err
-	}
-	c, err := multicast.Dial(ctx, group, multicast.Config{Interfaces: ifs, TTL: f.ttl, Loopback: f.loop})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	enc := json.NewEncoder(io.Out)
-	payload := func(seq int) []byte {
-		if len(args) == 2 {
-			return []byte(args[1])
+		if len(args) < 1 || len(args) > 2 {
+			return cli.Usagef("want GROUP[:PORT] [MESSAGE], got %d arguments", len(args))
 		}
-		return fmt.Appendf(nil, "udpcli mcast send %d", seq)
-	}
-	st := c.Repeat(ctx, count, iv, payload, func(s multicast.Sent) {
-		if f.json {
-			ev := sendJSON{Seq: s.Seq, Group: group, Interface: s.Interface.Name, TTL: f.ttl, Size: s.Size, From: s.Source}
-			if s.Err != nil {
-				ev.Error = s.Err.Error()
+		group, err := parseGroup(args[0])
+		if err != nil {
+			return err
+		}
+		if *ttl < 1 || *ttl > 255 {
+			return cli.Usagef("--ttl %d out of range 1..255", *ttl)
+		}
+		if *count < 1 {
+			return cli.Usagef("--count must be at least 1")
+		}
+		ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
+		if err != nil {
+			return err
+		}
+		c, err := multicast.Dial(ctx, group, multicast.Config{Interfaces: ifs, TTL: *ttl, Loopback: *loop})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		enc := json.NewEncoder(io.Out)
+		payload := func(seq int) []byte {
+			if len(args) == 2 {
+				return []byte(args[1])
 			}
-			enc.Encode(ev)
-		} else if s.Err != nil {
-			fmt.Fprintf(io.Err, "udpcli mcast send: %v\n", s.Err)
-		} else if !f.quiet {
-			fmt.Fprintf(io.Out, "sent %d bytes to %v on %s ttl=%d seq=%d\n", s.Size, group, s.Interface.Name, f.ttl, s.Seq)
+			return fmt.Appendf(nil, "udpcli mcast send %d", seq)
 		}
-	})
-	if st.Interrupted {
-		fmt.Fprintf(io.Err, "udpcli mcast send: interrupted: %d of %s sent\n", st.Sent, plural(st.Total, "datagram"))
+		st := c.Repeat(ctx, *count, *interval, payload, func(s multicast.Sent) {
+			if f.json {
+				ev := sendJSON{Seq: s.Seq, Group: group, Interface: s.Interface.Name, TTL: *ttl, Size: s.Size, From: s.Source}
+				if s.Err != nil {
+					ev.Error = s.Err.Error()
+				}
+				enc.Encode(ev)
+			} else if s.Err != nil {
+				fmt.Fprintf(io.Err, "udpcli mcast send: %v\n", s.Err)
+			} else if !f.quiet {
+				fmt.Fprintf(io.Out, "sent %d bytes to %v on %s ttl=%d seq=%d\n", s.Size, group, s.Interface.Name, *ttl, s.Seq)
+			}
+		})
+		if st.Interrupted {
+			fmt.Fprintf(io.Err, "udpcli mcast send: interrupted: %d of %s sent\n", st.Sent, plural(st.Total, "datagram"))
+		}
+		if st.Failed > 0 {
+			return cli.Failed(fmt.Errorf("%s could not be sent", plural(st.Failed, "datagram")))
+		}
+		if st.Sent == 0 {
+			return cli.Failed(nil)
+		}
+		return nil
 	}
-	if st.Failed > 0 {
-		return cli.Failed(fmt.Errorf("%s could not be sent", plural(st.Failed, "datagram")))
-	}
-	if st.Sent == 0 {
-		return cli.Failed(nil)
-	}
-	return nil
 }
 
 type sendJSON struct {

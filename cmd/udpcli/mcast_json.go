@@ -1,8 +1,6 @@
 package main
 
 import (
-	"net/netip"
-
 	"github.com/udpkit/udpkit/multicast"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -10,96 +8,34 @@ import (
 // The JSON lines of "mcast test --json": the command's output format, kept
 // here (multicast's report types carry no encoding).
 
-type flowJSON struct {
-	First      int     `json:"first_seq"`
-	Expected   int     `json:"expected"`
-	Received   int     `json:"received"`
-	Loss       float64 `json:"loss_percent"`
-	Duplicates int     `json:"duplicates"`
-	Reordered  int     `json:"reordered"`
-	TTL        int     `json:"ttl"`
-}
-
-type kindJSON struct {
-	Xmt           int      `json:"xmt"`
-	Rcv           int      `json:"rcv"`
-	Loss          float64  `json:"loss_percent"`
-	First         int      `json:"first_seq"`
-	Sent          int      `json:"sent"`
-	Replies       int      `json:"replies"`
-	RoundTripLoss float64  `json:"round_trip_loss_percent"`
-	Duplicates    int      `json:"duplicates"`
-	Reordered     int      `json:"reordered"`
-	RTTMin        float64  `json:"rtt_min_ms"` // milliseconds, as every --json; mdev as ping's
-	RTTAvg        float64  `json:"rtt_avg_ms"`
-	RTTMax        float64  `json:"rtt_max_ms"`
-	RTTStdDev     float64  `json:"rtt_mdev_ms"`
-	TTLSent       int      `json:"ttl_sent"`
-	TTLSeen       int      `json:"ttl_seen"`
-	From          flowJSON `json:"from_peer"`
-	ReceiveOnly   bool     `json:"receive_only,omitempty"`
-}
-
-func toKindJSON(k *multicast.KindReport) *kindJSON {
+// kindJSON is a kind's statistics in a "peer" line; null for a kind that
+// was not tested. Milliseconds, as every --json; mdev as ping's.
+func kindJSON(k *multicast.KindReport) any {
 	if k == nil {
 		return nil
 	}
 	f := k.From
-	return &kindJSON{
-		Xmt: k.Xmt, Rcv: k.Rcv, Loss: k.Loss, First: k.First, Sent: k.Sent, Replies: k.Replies,
-		RoundTripLoss: k.RoundTripLoss, Duplicates: k.Duplicates, Reordered: k.Reordered,
-		RTTMin: msNumber(k.RTTMin), RTTAvg: msNumber(k.RTTAvg), RTTMax: msNumber(k.RTTMax), RTTStdDev: msNumber(k.RTTStdDev),
-		TTLSent: k.TTLSent, TTLSeen: k.TTLSeen, ReceiveOnly: k.ReceiveOnly,
-		From: flowJSON{First: f.First, Expected: f.Expected, Received: f.Received, Loss: f.Loss,
-			Duplicates: f.Duplicates, Reordered: f.Reordered, TTL: f.TTL},
-	}
+	return object{"xmt", k.Xmt, "rcv", k.Rcv, "loss_percent", k.Loss, "first_seq", k.First, "sent", k.Sent, "replies", k.Replies,
+		"round_trip_loss_percent", k.RoundTripLoss, "duplicates", k.Duplicates, "reordered", k.Reordered,
+		"rtt_min_ms", msNumber(k.RTTMin), "rtt_avg_ms", msNumber(k.RTTAvg), "rtt_max_ms", msNumber(k.RTTMax), "rtt_mdev_ms", msNumber(k.RTTStdDev),
+		"ttl_sent", k.TTLSent, "ttl_seen", k.TTLSeen,
+		"from_peer", object{"first_seq", f.First, "expected", f.Expected, "received", f.Received, "loss_percent", f.Loss,
+			"duplicates", f.Duplicates, "reordered", f.Reordered, "ttl", f.TTL},
+		"receive_only", omit(k.ReceiveOnly)}
 }
 
 // peerJSON is one "peer" line.
-type peerJSON struct {
-	Type       string         `json:"type"`
-	Peer       netip.AddrPort `json:"peer"`
-	Listed     bool           `json:"listed"`
-	Discovered bool           `json:"discovered"`
-	Answered   bool           `json:"answered"`
-	Interface  string         `json:"interface,omitempty"`
-	Member     string         `json:"member"`
-	Multicast  *kindJSON      `json:"multicast"`
-	Unicast    *kindJSON      `json:"unicast"`
-	Status     string         `json:"status"`
+func peerJSON(p multicast.PeerReport, maxLoss float64) object {
+	return object{"type", "peer", "peer", p.Peer, "listed", p.Listed, "discovered", p.Discovered, "answered", p.Answered,
+		"interface", omit(p.Interface), "member", p.Member, "multicast", kindJSON(p.Multicast), "unicast", kindJSON(p.Unicast),
+		"status", p.Status(maxLoss)}
 }
 
-func toPeerJSON(p multicast.PeerReport, maxLoss float64) peerJSON {
-	return peerJSON{Type: "peer", Peer: p.Peer, Listed: p.Listed, Discovered: p.Discovered, Answered: p.Answered,
-		Interface: p.Interface, Member: p.Member, Multicast: toKindJSON(p.Multicast), Unicast: toKindJSON(p.Unicast),
-		Status: p.Status(maxLoss)}
-}
-
-// summaryJSONT is the "summary" line (the peers are on their own lines).
-type summaryJSONT struct {
-	Type           string         `json:"type"`
-	Group          netip.AddrPort `json:"group"`
-	Source         netip.Addr     `json:"source,omitzero"`
-	TTL            int            `json:"ttl"`
-	Joined         bool           `json:"joined"`
-	Session        string         `json:"session"` // wire.SessionString, as the text header
-	Sent           int            `json:"sent"`
-	Interfaces     []string       `json:"interfaces"`
-	SendsGroup     bool           `json:"sends_group"`
-	Ignored        int            `json:"ignored"`
-	IgnoredSources int            `json:"ignored_sources"`
-	RateLimited    int            `json:"rate_limited"`
-	Interrupted    bool           `json:"interrupted"`
-	Elapsed        float64        `json:"elapsed_ms"`
-	Peers          int            `json:"peers"`
-	PeersOK        int            `json:"peers_ok"`
-	MaxLoss        float64        `json:"max_loss_percent"`
-	OK             bool           `json:"ok"`
-}
-
-func summaryJSON(r *multicast.Report, maxLoss float64) summaryJSONT {
-	return summaryJSONT{Type: "summary", Group: r.Group, Source: r.Source, TTL: r.TTL, Joined: r.Joined,
-		Session: wire.SessionString(r.Session), Sent: r.Sent, Interfaces: r.Interfaces, SendsGroup: r.SendsGroup, Ignored: r.Ignored,
-		IgnoredSources: r.IgnoredSources, RateLimited: r.RateLimited, Interrupted: r.Interrupted,
-		Elapsed: msNumber(r.Duration), Peers: len(r.Peers), PeersOK: r.PeersOK(maxLoss), MaxLoss: maxLoss, OK: r.OK(maxLoss)}
+// summaryJSON is the "summary" line (the peers are on their own lines);
+// the session as the text header gives it (wire.SessionString).
+func summaryJSON(r *multicast.Report, maxLoss float64) object {
+	return object{"type", "summary", "group", r.Group, "source", omit(r.Source), "ttl", r.TTL, "joined", r.Joined,
+		"session", wire.SessionString(r.Session), "sent", r.Sent, "interfaces", r.Interfaces, "sends_group", r.SendsGroup,
+		"ignored", r.Ignored, "ignored_sources", r.IgnoredSources, "rate_limited", r.RateLimited, "interrupted", r.Interrupted,
+		"elapsed_ms", msNumber(r.Duration), "peers", len(r.Peers), "peers_ok", r.PeersOK(maxLoss), "max_loss_percent", maxLoss, "ok", r.OK(maxLoss)}
 }

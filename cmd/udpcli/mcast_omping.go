@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/netip"
 	"strconv"
 	"strings"
 
@@ -20,10 +19,10 @@ import (
 
 func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	f := mcastCommon(fs)
-	fs.IntVar(&f.ttl, "ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the multicast probes, 1..255")
-	fs.BoolVar(&f.loop, "loop", false, "deliver our own multicast probes to this host too")
-	fs.StringVar(&f.source, "source", "", "source-specific join (SSM): receive the group only from this address")
-	fs.BoolVarP(&f.verbose, "verbose", "v", false, "print every reply and probe received")
+	ttl := fs.Int("ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the multicast probes, 1..255")
+	loop := fs.Bool("loop", false, "deliver our own multicast probes to this host too")
+	source := fs.String("source", "", "source-specific join (SSM): receive the group only from this address")
+	verbose := fs.BoolP("verbose", "v", false, "print every reply and probe received")
 	count := fs.IntP("count", "c", multicast.DefaultCount, "number of probes of each kind (0: until interrupted)")
 	interval := cliflag.Seconds(fs, "interval", "i", multicast.DefaultInterval, "time between probes: seconds (0.05) or a duration (50ms)")
 	wait := cliflag.Seconds(fs, "wait", "", multicast.DefaultStartWait, "how long to wait for the listed peers before the first probe: seconds or a duration")
@@ -52,7 +51,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 			return err
 		}
 		listed := len(args) > 1
-		src, err := parseSource(f.source, group.Addr())
+		src, err := parseSource(*source, group.Addr())
 		if err != nil {
 			return err
 		}
@@ -63,8 +62,8 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 			return cli.Usagef("--discover and --no-discover exclude each other")
 		}
 		useDiscovery := *discover || !listed && !*noDiscover
-		if f.ttl < 1 || f.ttl > 255 {
-			return cli.Usagef("--ttl %d out of range 1..255", f.ttl)
+		if *ttl < 1 || *ttl > 255 {
+			return cli.Usagef("--ttl %d out of range 1..255", *ttl)
 		}
 		if *count < 0 {
 			return cli.Usagef("--count must not be negative")
@@ -101,11 +100,11 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		}
 		enc := json.NewEncoder(io.Out)
 		cfg := multicast.TestConfig{
-			Config: multicast.Config{Interfaces: ifs, Source: src, TTL: f.ttl, Loopback: f.loop,
+			Config: multicast.Config{Interfaces: ifs, Source: src, TTL: *ttl, Loopback: *loop,
 				NoJoin: *noJoin || *unicastOnly},
 			Peers: peers, Count: n, Interval: iv, StartWait: wt, Size: whole, Discover: useDiscovery, Keys: keys,
 		}
-		if f.verbose {
+		if *verbose {
 			cfg.OnEvent = func(e multicast.Event) {
 				if f.json {
 					enc.Encode(eventJSON(e))
@@ -147,13 +146,13 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 				disc = " + discovery"
 			}
 			fmt.Fprintf(io.Out, "MCAST TEST %v%s on %s, %s, ttl %d, %s listed%s, %s probes every %v (session %s)\n",
-				group, sourceSuffix(src), strings.Join(netif.Selection{Interfaces: t.Conn().Interfaces()}.Names(), ","), role, f.ttl, plural(len(peers), "peer"), disc,
+				group, sourceSuffix(src), strings.Join(netif.Selection{Interfaces: t.Conn().Interfaces()}.Names(), ","), role, *ttl, plural(len(peers), "peer"), disc,
 				countString(n), iv, wire.SessionString(t.Session()))
 		}
 		r := t.Run(ctx)
 		if f.json {
 			for _, p := range r.Peers {
-				enc.Encode(toPeerJSON(p, *maxLoss))
+				enc.Encode(peerJSON(p, *maxLoss))
 			}
 			enc.Encode(summaryJSON(r, *maxLoss))
 		} else {
@@ -173,31 +172,16 @@ func countString(n int) string {
 	return strconv.Itoa(n)
 }
 
-type eventJSONT struct {
-	Type      string         `json:"type"`
-	Peer      netip.AddrPort `json:"peer"`
-	Kind      string         `json:"kind"`
-	Seq       uint32         `json:"seq"`
-	Size      int            `json:"size"`
-	RTTMillis *float64       `json:"rtt_ms,omitempty"`
-	TTL       int            `json:"ttl"`
-	Interface string         `json:"interface,omitempty"`
-	Duplicate bool           `json:"duplicate"`
-	Reordered bool           `json:"reordered"`
-}
-
-func eventJSON(e multicast.Event) eventJSONT {
-	// size is the payload after the fixed part, as -s (the -v text line
-	// gives the whole datagram, as omping).
-	j := eventJSONT{Type: "probe", Peer: e.Peer, Kind: e.Kind.String(), Seq: e.Seq, Size: max(0, e.Size-wire.ProbeLen), TTL: e.TTL,
-		Interface: e.Interface, Duplicate: e.Duplicate, Reordered: e.Reordered}
+// eventJSON is the -v --json line of a probe or reply received: size is
+// the payload after the fixed part, as -s (the -v text line gives the whole
+// datagram, as omping).
+func eventJSON(e multicast.Event) object {
+	typ, size, rtt := "probe", max(0, e.Size-wire.ProbeLen), any(omitted{})
 	if e.Reply {
-		j.Type = "reply"
-		j.Size = max(0, e.Size-wire.ReplyLen)
-		ms := float64(e.RTT) / 1e6
-		j.RTTMillis = &ms
+		typ, size, rtt = "reply", max(0, e.Size-wire.ReplyLen), float64(e.RTT)/1e6
 	}
-	return j
+	return object{"type", typ, "peer", e.Peer, "kind", e.Kind.String(), "seq", e.Seq, "size", size, "rtt_ms", rtt, "ttl", e.TTL,
+		"interface", omit(e.Interface), "duplicate", e.Duplicate, "reordered", e.Reordered}
 }
 
 // formatEvent is the -v line, in omping's shape: "PEER : multicast, reply
@@ -265,28 +249,19 @@ func writeSummary(w io.Writer, r *multicast.Report, maxLoss float64) {
 
 // peerLines are p's block of the statistics, before its status line.
 func peerLines(p multicast.PeerReport) []string {
-	var lines []string
-	u := p.Unicast
-	switch m := p.Multicast; {
+	u, m := p.Unicast, p.Multicast
+	lines := []string{"unicast   : " + kindLine(u)}
+	from := "from peer : unicast " + flowLine(u.From)
+	trip := fmt.Sprintf("round trip: unicast %d/%d/%s", u.Sent, u.Replies, pct(u.RoundTripLoss))
+	switch {
 	case m != nil && m.ReceiveOnly:
-		lines = append(lines,
-			"multicast : receiver only (source-specific); from source "+flowLine(m.From),
-			"unicast   : "+kindLine(u),
-			"from peer : unicast "+flowLine(u.From),
-			fmt.Sprintf("round trip: unicast %d/%d/%s", u.Sent, u.Replies, pct(u.RoundTripLoss)))
+		lines = append([]string{"multicast : receiver only (source-specific); from source " + flowLine(m.From)}, lines...)
 	case m != nil:
-		lines = append(lines,
-			"multicast : "+kindLine(m),
-			"unicast   : "+kindLine(u),
-			"from peer : multicast "+flowLine(m.From)+", unicast "+flowLine(u.From),
-			fmt.Sprintf("round trip: multicast %d/%d/%s, unicast %d/%d/%s",
-				m.Sent, m.Replies, pct(m.RoundTripLoss), u.Sent, u.Replies, pct(u.RoundTripLoss)))
-	default:
-		lines = append(lines,
-			"unicast   : "+kindLine(u),
-			"from peer : unicast "+flowLine(u.From),
-			fmt.Sprintf("round trip: unicast %d/%d/%s", u.Sent, u.Replies, pct(u.RoundTripLoss)))
+		lines = append([]string{"multicast : " + kindLine(m)}, lines...)
+		from = "from peer : multicast " + flowLine(m.From) + ", unicast " + flowLine(u.From)
+		trip = fmt.Sprintf("round trip: multicast %d/%d/%s, unicast %d/%d/%s", m.Sent, m.Replies, pct(m.RoundTripLoss), u.Sent, u.Replies, pct(u.RoundTripLoss))
 	}
+	lines = append(lines, from, trip)
 	if p.Interface != "" || p.Discovered {
 		l := "via       : " + orDash(p.Interface)
 		if p.Discovered {

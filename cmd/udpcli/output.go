@@ -4,7 +4,9 @@ package main
 // untrusted text as udpcli prints them.
 
 import (
+	"encoding/json"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -79,4 +81,42 @@ func printable(b []byte) string {
 		}
 	}
 	return s
+}
+
+// object is a JSON object written in the order of its key, value pairs:
+// each --json line is spelled once, field beside value, instead of a
+// struct with tags and a function that fills it. A value wrapped in omit
+// is left out when it is the zero value or an empty list, as omitempty.
+type object []any
+
+// omitted marks a pair that omit leaves out.
+type omitted struct{}
+
+// omit is v, or the mark that leaves its pair out when v is empty.
+func omit(v any) any {
+	r := reflect.ValueOf(v)
+	if !r.IsValid() || r.IsZero() || (r.Kind() == reflect.Slice || r.Kind() == reflect.Map) && r.Len() == 0 {
+		return omitted{}
+	}
+	return v
+}
+
+// MarshalJSON writes o's pairs in order.
+func (o object) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i := 0; i+1 < len(o); i += 2 {
+		if _, skip := o[i+1].(omitted); skip {
+			continue
+		}
+		v, err := json.Marshal(o[i+1])
+		if err != nil {
+			return nil, err
+		}
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(strconv.AppendQuote(b, o[i].(string)), ':')
+		b = append(b, v...)
+	}
+	return append(b, '}'), nil
 }

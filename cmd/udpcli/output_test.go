@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -32,6 +35,42 @@ func TestPrintable(t *testing.T) {
 	for _, tt := range tests {
 		if got := printable([]byte(tt.in)); got != tt.want {
 			t.Errorf("%s: printable(%q) = %q, want %q", tt.name, tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestObject: an object encodes as the tagged struct it replaces would:
+// pairs in order, omit as omitempty/omitzero, nil as null, strings escaped
+// as json.Encoder escapes them.
+func TestObject(t *testing.T) {
+	type tagged struct {
+		B    bool           `json:"b"`
+		S    string         `json:"s,omitempty"`
+		N    int            `json:"n,omitempty"`
+		L    []string       `json:"l,omitempty"`
+		A    netip.Addr     `json:"a,omitzero"`
+		P    netip.AddrPort `json:"p"`
+		K    *float64       `json:"k"`
+		Text string         `json:"text"`
+	}
+	one := 1.5
+	for _, tc := range []struct {
+		st  tagged
+		obj object
+	}{
+		{tagged{Text: "<&>"}, object{"b", false, "s", omit(""), "n", omit(0), "l", omit([]string{}), "a", omit(netip.Addr{}), "p", netip.AddrPort{}, "k", nil, "text", "<&>"}},
+		{tagged{B: true, S: "x\n", N: -1, L: []string{"y"}, A: netip.MustParseAddr("fd18::1"), P: netip.MustParseAddrPort("198.18.0.1:9"), K: &one, Text: "\u2028"},
+			object{"b", true, "s", omit("x\n"), "n", omit(-1), "l", omit([]string{"y"}), "a", omit(netip.MustParseAddr("fd18::1")), "p", netip.MustParseAddrPort("198.18.0.1:9"), "k", &one, "text", "\u2028"}},
+	} {
+		var want, got bytes.Buffer
+		if err := json.NewEncoder(&want).Encode(tc.st); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.NewEncoder(&got).Encode(tc.obj); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("object encodes as\n%s\nthe struct as\n%s", got.String(), want.String())
 		}
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
-	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/client"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -30,37 +29,6 @@ func init() {
 	})
 }
 
-type pingOptions struct {
-	count    int
-	interval time.Duration
-	wait     time.Duration
-	deadline time.Duration
-	size     int
-	quiet    bool
-	json     bool
-	keys     *auth.Keyring // --key-file: nil means unauthenticated
-}
-
-func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
-	var o pingOptions
-	fs.IntVarP(&o.count, "count", "c", 0, "stop after sending this many probes (0: until Ctrl-C or -w)")
-	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "seconds between probes (0.2 or 200ms)")
-	wait := cliflag.Seconds(fs, "timeout", "W", time.Second, "seconds to wait for the last replies after the last probe (-c)")
-	deadline := cliflag.Seconds(fs, "deadline", "w", 0, "stop after this many seconds, whatever happened (0: no deadline)")
-	fs.IntVarP(&o.size, "size", "s", 56, "bytes of padding in each PING (the header adds 16)")
-	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only the first line and the summary")
-	fs.BoolVar(&o.json, "json", false, "write JSON Lines: one object per reply and a summary object")
-	loadKeys := cliflag.KeyFile(fs)
-	return func(ctx context.Context, io cli.IO, args []string) error {
-		o.interval, o.wait, o.deadline = *interval, *wait, *deadline
-		var err error
-		if o.keys, _, err = loadKeys(); err != nil {
-			return cli.Usagef("%v", err)
-		}
-		return runPing(ctx, io, args, o)
-	}
-}
-
 type pingRecordJSON struct {
 	Type  string   `json:"type"`
 	Seq   int      `json:"seq"`
@@ -72,73 +40,87 @@ type pingRecordJSON struct {
 	Error string   `json:"error,omitempty"`
 }
 
-func runPing(ctx context.Context, sio cli.IO, args []string, o pingOptions) error {
-	switch {
-	case len(args) == 0:
-		return cli.Usagef("missing HOST:PORT")
-	case len(args) > 1:
-		if hint := splitPortHint(args); hint != "" && len(args) == 2 {
-			return cli.Usagef("too many arguments: want one HOST:PORT, such as %s", hint)
+func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
+	count := fs.IntP("count", "c", 0, "stop after sending this many probes (0: until Ctrl-C or -w)")
+	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "seconds between probes (0.2 or 200ms)")
+	wait := cliflag.Seconds(fs, "timeout", "W", time.Second, "seconds to wait for the last replies after the last probe (-c)")
+	deadline := cliflag.Seconds(fs, "deadline", "w", 0, "stop after this many seconds, whatever happened (0: no deadline)")
+	size := fs.IntP("size", "s", 56, "bytes of padding in each PING (the header adds 16)")
+	quiet := fs.BoolP("quiet", "q", false, "print only the first line and the summary")
+	asJSON := fs.Bool("json", false, "write JSON Lines: one object per reply and a summary object")
+	loadKeys := cliflag.KeyFile(fs)
+	return func(ctx context.Context, sio cli.IO, args []string) error {
+		keys, _, err := loadKeys()
+		if err != nil {
+			return cli.Usagef("%v", err)
 		}
-		return cli.Usagef("too many arguments: want one HOST:PORT")
-	case o.count < 0:
-		return cli.Usagef("-c %d: want 0 or more", o.count)
-	case o.interval < time.Millisecond:
-		return cli.Usagef("-i: the interval must be at least 0.001 s")
-	case o.wait <= 0:
-		return cli.Usagef("-W: the wait must be more than 0")
-	case o.size < 0 || o.size > wire.MaxDatagram-wire.HeaderLen:
-		return cli.Usagef("-s %d: want 0 to %d", o.size, wire.MaxDatagram-wire.HeaderLen)
-	}
-	cfg := client.Config{Keys: o.keys} // room for -s bytes, however many
-	cfg.MaxDatagram = wire.DefaultMaxDatagram + max(0, o.size-cfg.MaxPayload())
-	c, err := dialServer(ctx, args[0], cfg)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-
-	// udpserver drops a PING larger than its --max-size (default 1472, an
-	// Ethernet frame) without answering: it cannot echo one smaller.
-	oversized := wire.HeaderLen+o.size > wire.DefaultMaxDatagram
-	if oversized {
-		fmt.Fprintf(sio.Err, "udpcli ping: note: a %d-byte PING is larger than udpserver accepts by default (%d bytes, --max-size) and than one Ethernet frame holds: a server with that limit drops it unanswered\n",
-			wire.HeaderLen+o.size, wire.DefaultMaxDatagram)
-	}
-	from := c.RemoteAddr().String()
-	enc := json.NewEncoder(sio.Out)
-	if !o.json {
-		fmt.Fprintf(sio.Out, "PING %s (%s) %d bytes of data.\n", args[0], from, o.size)
-	}
-	st, loopErr := c.PingRun(ctx, client.PingRunConfig{Count: o.count, Interval: o.interval, Wait: o.wait,
-		Deadline: o.deadline, Body: client.PingPadding(o.size), Status: sio.StatusRequests(ctx), OnStatus: func(s client.PingStats) {
-			fmt.Fprintln(sio.Err, pingStatusLine(s)) // SIGQUIT, SIGUSR1 or SIGINFO, as iputils ping
-		}, OnReply: func(seq int, p client.Pong) {
-			switch {
-			case o.quiet:
-			case o.json:
-				enc.Encode(pingRecord(seq, from, p))
-			default:
-				fmt.Fprintln(sio.Out, pongLine(seq, from, p))
+		switch {
+		case len(args) == 0:
+			return cli.Usagef("missing HOST:PORT")
+		case len(args) > 1:
+			if hint := splitPortHint(args); hint != "" && len(args) == 2 {
+				return cli.Usagef("too many arguments: want one HOST:PORT, such as %s", hint)
 			}
-		}})
-	if o.json {
-		enc.Encode(pingSummaryJSON(args[0], from, st))
-	} else {
-		writePingStats(sio.Out, args[0], st)
+			return cli.Usagef("too many arguments: want one HOST:PORT")
+		case *count < 0:
+			return cli.Usagef("-c %d: want 0 or more", *count)
+		case *interval < time.Millisecond:
+			return cli.Usagef("-i: the interval must be at least 0.001 s")
+		case *wait <= 0:
+			return cli.Usagef("-W: the wait must be more than 0")
+		case *size < 0 || *size > wire.MaxDatagram-wire.HeaderLen:
+			return cli.Usagef("-s %d: want 0 to %d", *size, wire.MaxDatagram-wire.HeaderLen)
+		}
+		cfg := client.Config{Keys: keys} // room for -s bytes, however many
+		cfg.MaxDatagram = wire.DefaultMaxDatagram + max(0, *size-cfg.MaxPayload())
+		c, err := dialServer(ctx, args[0], cfg)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+
+		// udpserver drops a PING larger than its --max-size (default 1472, an
+		// Ethernet frame) without answering: it cannot echo one smaller.
+		oversized := wire.HeaderLen+*size > wire.DefaultMaxDatagram
+		if oversized {
+			fmt.Fprintf(sio.Err, "udpcli ping: note: a %d-byte PING is larger than udpserver accepts by default (%d bytes, --max-size) and than one Ethernet frame holds: a server with that limit drops it unanswered\n",
+				wire.HeaderLen+*size, wire.DefaultMaxDatagram)
+		}
+		from := c.RemoteAddr().String()
+		enc := json.NewEncoder(sio.Out)
+		if !*asJSON {
+			fmt.Fprintf(sio.Out, "PING %s (%s) %d bytes of data.\n", args[0], from, *size)
+		}
+		st, loopErr := c.PingRun(ctx, client.PingRunConfig{Count: *count, Interval: *interval, Wait: *wait,
+			Deadline: *deadline, Body: client.PingPadding(*size), Status: sio.StatusRequests(ctx), OnStatus: func(s client.PingStats) {
+				fmt.Fprintln(sio.Err, pingStatusLine(s)) // SIGQUIT, SIGUSR1 or SIGINFO, as iputils ping
+			}, OnReply: func(seq int, p client.Pong) {
+				switch {
+				case *quiet:
+				case *asJSON:
+					enc.Encode(pingRecord(seq, from, p))
+				default:
+					fmt.Fprintln(sio.Out, pongLine(seq, from, p))
+				}
+			}})
+		if *asJSON {
+			enc.Encode(pingSummaryJSON(args[0], from, st))
+		} else {
+			writePingStats(sio.Out, args[0], st)
+		}
+		switch {
+		case loopErr != nil:
+			return cli.Failed(loopErr)
+		case st.Received == 0 && oversized:
+			return cli.Failed(fmt.Errorf("no reply to %d-byte PINGs: more than the server's default limit of %d bytes (try -s %d or less, or udpserver --max-size)",
+				wire.HeaderLen+*size, wire.DefaultMaxDatagram, wire.DefaultMaxDatagram-wire.HeaderLen))
+		case st.Received == 0:
+			return cli.Failed(nil)
+		case *deadline > 0 && *count > 0 && st.Received < *count:
+			return cli.Failed(nil)
+		}
+		return nil
 	}
-	switch {
-	case loopErr != nil:
-		return cli.Failed(loopErr)
-	case st.Received == 0 && oversized:
-		return cli.Failed(fmt.Errorf("no reply to %d-byte PINGs: more than the server's default limit of %d bytes (try -s %d or less, or udpserver --max-size)",
-			wire.HeaderLen+o.size, wire.DefaultMaxDatagram, wire.DefaultMaxDatagram-wire.HeaderLen))
-	case st.Received == 0:
-		return cli.Failed(nil)
-	case o.deadline > 0 && o.count > 0 && st.Received < o.count:
-		return cli.Failed(nil)
-	}
-	return nil
 }
 
 // pingRecord is the --json line of a reply.

@@ -10,13 +10,11 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/cliflag"
 
 	"github.com/spf13/pflag"
-	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/client"
 	"github.com/udpkit/udpkit/wire"
 )
@@ -28,41 +26,6 @@ func init() {
 		Usage:   helpText("send"),
 		Setup:   setupSend,
 	})
-}
-
-type sendOptions struct {
-	retries int
-	timeout time.Duration
-	window  int
-	json    bool
-	quiet   bool
-	file    string
-	service serviceOptions // --service: discover the servers, fail over between them
-	keys    *auth.Keyring  // --key-file: nil means unauthenticated
-}
-
-func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
-	var o sendOptions
-	fs.IntVar(&o.retries, "retries", client.DefaultRetries, "retransmissions of each datagram after the first send (0: none); with --service, across all servers")
-	timeout := cliflag.Seconds(fs, "timeout", "W", client.DefaultInitialTimeout, "first retransmission timeout, as ping's -W: seconds (0.5) or a duration (200ms)")
-	fs.IntVar(&o.window, "window", 8, "datagrams in flight at most (1 to 1024), for lines from stdin")
-	fs.BoolVar(&o.json, "json", false, "write one JSON object per datagram (JSON Lines)")
-	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print only the summary")
-	fs.StringVarP(&o.file, "file", "f", "", "send the whole of `FILE` (\"-\": standard input) as one datagram, bytes unchanged, instead of lines")
-	o.service.register(fs)
-	loadKeys := cliflag.KeyFile(fs)
-	// The letters of earlier releases, for scripts: -t is now -W (ping's
-	// per-reply timeout), and -w, ping's deadline, is --window here.
-	cliflag.Alias(fs, "timeout", "t")
-	cliflag.Alias(fs, "window", "w")
-	return func(ctx context.Context, io cli.IO, args []string) error {
-		o.timeout = *timeout
-		var err error
-		if o.keys, _, err = loadKeys(); err != nil {
-			return cli.Usagef("%v", err)
-		}
-		return runSend(ctx, io, args, o)
-	}
 }
 
 // sendRecord is one --json line.
@@ -83,133 +46,151 @@ type sendRecord struct {
 	Failovers   int      `json:"failovers,omitempty"`
 }
 
-func runSend(ctx context.Context, sio cli.IO, args []string, o sendOptions) error {
-	if o.service.name != "" {
-		if len(args) > 0 {
-			if _, err := netip.ParseAddrPort(args[0]); err == nil {
-				return cli.Usagef("give either HOST:PORT or --service, not both (%s would be sent as the message)", args[0])
-			}
-		}
-		// No HOST:PORT: the servers are discovered.
-		args = append([]string{""}, args...)
-	}
-	switch {
-	case len(args) == 0:
-		return cli.Usagef("missing HOST:PORT")
-	case len(args) > 2 && o.service.name != "":
-		return cli.Usagef("too many arguments: with --service, give at most MESSAGE (quoted), or send lines on stdin")
-	case len(args) > 1 && o.service.name == "" && splitPortHint(args) != "":
-		return cli.Usagef("%q has no port and %q looks like one: did you mean %s?", args[0], args[1], splitPortHint(args))
-	case len(args) > 2:
-		return cli.Usagef("too many arguments: quote the message (udpcli send HOST:PORT \"hello world\") or send lines on stdin")
-	case o.retries < 0:
-		return cli.Usagef("--retries %d: want 0 or more", o.retries)
-	case o.window < 1 || o.window > client.MaxWindow:
-		return cli.Usagef("--window %d: want 1 to %d", o.window, client.MaxWindow)
-	case o.timeout <= 0:
-		return cli.Usagef("--timeout must be more than 0")
-	case o.file != "" && len(args) == 2:
-		return cli.Usagef("give either MESSAGE or --file, not both")
-	}
-	cfg := client.Config{InitialTimeout: o.timeout, Retries: o.retries, Window: o.window, Keys: o.keys}
-	if o.retries == 0 {
-		cfg.Retries = -1
-	}
-	if o.timeout > client.DefaultMaxTimeout {
-		cfg.MaxTimeout = o.timeout
-	}
-	maxPayload := cfg.MaxPayload()
-	var whole []byte // --file: the one datagram
-	if o.file != "" {
-		var err error
-		if whole, err = readWhole(sio.In, o.file, maxPayload); err != nil {
-			return cli.Usagef("--file %s: %v", o.file, err)
-		}
-	}
-	var sendAll func(context.Context, iter.Seq[[]byte], func(int, client.ServiceResult, error)) error
-	if o.service.name != "" {
-		sc, err := dialService(ctx, sio, o.service, cfg)
+func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
+	retries := fs.Int("retries", client.DefaultRetries, "retransmissions of each datagram after the first send (0: none); with --service, across all servers")
+	timeout := cliflag.Seconds(fs, "timeout", "W", client.DefaultInitialTimeout, "first retransmission timeout, as ping's -W: seconds (0.5) or a duration (200ms)")
+	window := fs.Int("window", 8, "datagrams in flight at most (1 to 1024), for lines from stdin")
+	asJSON := fs.Bool("json", false, "write one JSON object per datagram (JSON Lines)")
+	quiet := fs.BoolP("quiet", "q", false, "print only the summary")
+	file := fs.StringP("file", "f", "", "send the whole of `FILE` (\"-\": standard input) as one datagram, bytes unchanged, instead of lines")
+	var service serviceOptions // --service: discover the servers, fail over between them
+	service.register(fs)
+	loadKeys := cliflag.KeyFile(fs)
+	// The letters of earlier releases, for scripts: -t is now -W (ping's
+	// per-reply timeout), and -w, ping's deadline, is --window here.
+	cliflag.Alias(fs, "timeout", "t")
+	cliflag.Alias(fs, "window", "w")
+	return func(ctx context.Context, sio cli.IO, args []string) error {
+		keys, _, err := loadKeys()
 		if err != nil {
-			return err
+			return cli.Usagef("%v", err)
 		}
-		defer sc.Close()
-		sendAll = sc.SendAll
-	} else {
-		c, err := dialServer(ctx, args[0], cfg)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		sendAll = func(ctx context.Context, payloads iter.Seq[[]byte], fn func(int, client.ServiceResult, error)) error {
-			return c.SendAll(ctx, payloads, func(i int, r client.Result, err error) { fn(i, client.ServiceResult{Result: r}, err) })
-		}
-	}
-
-	var payloads iter.Seq[[]byte]
-	var lines *client.Lines // nil unless the lines of stdin are sent
-	if whole != nil {
-		payloads = func(yield func([]byte) bool) { yield(whole) }
-	} else if len(args) == 2 && args[1] != "-" {
-		payloads = func(yield func([]byte) bool) { yield([]byte(args[1])) }
-	} else {
-		lines = client.NewLines(sio.In, maxPayload)
-		payloads = lines.All
-	}
-
-	var tally client.SendTally
-	enc := json.NewEncoder(sio.Out)
-	report := func(i int, r client.ServiceResult, err error) {
-		seq := i + 1
-		tally.Add(r.Result, err)
-		if errors.Is(err, client.ErrTooLarge) {
-			if n, ok := lines.TooLong(seq); ok {
-				err = fmt.Errorf("line %d is %d bytes; a datagram holds at most %d bytes of payload", seq, n, maxPayload)
-			} else {
-				err = fmt.Errorf("message is %d bytes; a datagram holds at most %d bytes of payload", len(args[len(args)-1]), maxPayload)
+		if service.name != "" {
+			if len(args) > 0 {
+				if _, err := netip.ParseAddrPort(args[0]); err == nil {
+					return cli.Usagef("give either HOST:PORT or --service, not both (%s would be sent as the message)", args[0])
+				}
 			}
+			// No HOST:PORT: the servers are discovered.
+			args = append([]string{""}, args...)
 		}
 		switch {
-		case o.quiet:
-		case o.json:
-			enc.Encode(sendRecordOf(seq, r, err))
-		default:
-			fmt.Fprintf(sio.Out, "%d: %s\n", seq, sendText(r, err))
+		case len(args) == 0:
+			return cli.Usagef("missing HOST:PORT")
+		case len(args) > 2 && service.name != "":
+			return cli.Usagef("too many arguments: with --service, give at most MESSAGE (quoted), or send lines on stdin")
+		case len(args) > 1 && service.name == "" && splitPortHint(args) != "":
+			return cli.Usagef("%q has no port and %q looks like one: did you mean %s?", args[0], args[1], splitPortHint(args))
+		case len(args) > 2:
+			return cli.Usagef("too many arguments: quote the message (udpcli send HOST:PORT \"hello world\") or send lines on stdin")
+		case *retries < 0:
+			return cli.Usagef("--retries %d: want 0 or more", *retries)
+		case *window < 1 || *window > client.MaxWindow:
+			return cli.Usagef("--window %d: want 1 to %d", *window, client.MaxWindow)
+		case *timeout <= 0:
+			return cli.Usagef("--timeout must be more than 0")
+		case *file != "" && len(args) == 2:
+			return cli.Usagef("give either MESSAGE or --file, not both")
 		}
-	}
+		cfg := client.Config{InitialTimeout: *timeout, Retries: *retries, Window: *window, Keys: keys}
+		if *retries == 0 {
+			cfg.Retries = -1
+		}
+		if *timeout > client.DefaultMaxTimeout {
+			cfg.MaxTimeout = *timeout
+		}
+		maxPayload := cfg.MaxPayload()
+		var whole []byte // --file: the one datagram
+		if *file != "" {
+			if whole, err = readWhole(sio.In, *file, maxPayload); err != nil {
+				return cli.Usagef("--file %s: %v", *file, err)
+			}
+		}
+		var sendAll func(context.Context, iter.Seq[[]byte], func(int, client.ServiceResult, error)) error
+		if service.name != "" {
+			sc, err := dialService(ctx, sio, service, cfg)
+			if err != nil {
+				return err
+			}
+			defer sc.Close()
+			sendAll = sc.SendAll
+		} else {
+			c, err := dialServer(ctx, args[0], cfg)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			sendAll = func(ctx context.Context, payloads iter.Seq[[]byte], fn func(int, client.ServiceResult, error)) error {
+				return c.SendAll(ctx, payloads, func(i int, r client.Result, err error) { fn(i, client.ServiceResult{Result: r}, err) })
+			}
+		}
 
-	runErr := sendAll(ctx, payloads, report)
-	if lines.Err() != nil && runErr == nil {
-		runErr = lines.Err()
-	}
-	if lines != nil && tally.Total == 0 && runErr == nil && ctx.Err() == nil {
-		// Nothing to send is a mistake, not a success: a script whose
-		// input came out empty must notice.
-		return cli.Usagef("no message: stdin was empty (give MESSAGE, --file, or lines on stdin)")
-	}
-	unit := "message"
-	if lines != nil {
-		unit = "line"
-	}
-	fmt.Fprintln(sio.Err, sendSummary(&tally, unit))
-	if h := busyHint(tally.BusyReasons); h != "" {
-		fmt.Fprintln(sio.Err, h)
-	}
-	switch outcome := client.OutcomeOf(runErr); {
-	case outcome == client.Refused:
-		if lines != nil {
-			runErr = fmt.Errorf("%w; the rest of the input was not sent", runErr)
+		var payloads iter.Seq[[]byte]
+		var lines *client.Lines // nil unless the lines of stdin are sent
+		if whole != nil {
+			payloads = func(yield func([]byte) bool) { yield(whole) }
+		} else if len(args) == 2 && args[1] != "-" {
+			payloads = func(yield func([]byte) bool) { yield([]byte(args[1])) }
+		} else {
+			lines = client.NewLines(sio.In, maxPayload)
+			payloads = lines.All
 		}
-		return cli.Failed(runErr)
-	case outcome == client.Interrupted:
-		return cli.Failed(errors.New("interrupted"))
-	case runErr != nil:
-		return &cli.ExitError{Code: cli.ExitUsage, Err: runErr}
-	case tally.TooLarge > 0:
-		return &cli.ExitError{Code: cli.ExitUsage}
-	case tally.Failed > 0:
-		return cli.Failed(nil)
+
+		var tally client.SendTally
+		enc := json.NewEncoder(sio.Out)
+		report := func(i int, r client.ServiceResult, err error) {
+			seq := i + 1
+			tally.Add(r.Result, err)
+			if errors.Is(err, client.ErrTooLarge) {
+				if n, ok := lines.TooLong(seq); ok {
+					err = fmt.Errorf("line %d is %d bytes; a datagram holds at most %d bytes of payload", seq, n, maxPayload)
+				} else {
+					err = fmt.Errorf("message is %d bytes; a datagram holds at most %d bytes of payload", len(args[len(args)-1]), maxPayload)
+				}
+			}
+			switch {
+			case *quiet:
+			case *asJSON:
+				enc.Encode(sendRecordOf(seq, r, err))
+			default:
+				fmt.Fprintf(sio.Out, "%d: %s\n", seq, sendText(r, err))
+			}
+		}
+
+		runErr := sendAll(ctx, payloads, report)
+		if lines.Err() != nil && runErr == nil {
+			runErr = lines.Err()
+		}
+		if lines != nil && tally.Total == 0 && runErr == nil && ctx.Err() == nil {
+			// Nothing to send is a mistake, not a success: a script whose
+			// input came out empty must notice.
+			return cli.Usagef("no message: stdin was empty (give MESSAGE, --file, or lines on stdin)")
+		}
+		unit := "message"
+		if lines != nil {
+			unit = "line"
+		}
+		fmt.Fprintln(sio.Err, sendSummary(&tally, unit))
+		if h := busyHint(tally.BusyReasons); h != "" {
+			fmt.Fprintln(sio.Err, h)
+		}
+		switch outcome := client.OutcomeOf(runErr); {
+		case outcome == client.Refused:
+			if lines != nil {
+				runErr = fmt.Errorf("%w; the rest of the input was not sent", runErr)
+			}
+			return cli.Failed(runErr)
+		case outcome == client.Interrupted:
+			return cli.Failed(errors.New("interrupted"))
+		case runErr != nil:
+			return &cli.ExitError{Code: cli.ExitUsage, Err: runErr}
+		case tally.TooLarge > 0:
+			return &cli.ExitError{Code: cli.ExitUsage}
+		case tally.Failed > 0:
+			return cli.Failed(nil)
+		}
+		return nil
 	}
-	return nil
 }
 
 // sendRecordOf is the --json line of message seq.
