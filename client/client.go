@@ -258,6 +258,7 @@ type Client struct {
 	cookies                                                                       atomic.Uint64
 
 	cookie atomic.Pointer[wire.Cookie] // the server's last cookie (cookie.go); nil: none
+	asking atomic.Bool                 // short DATA carries the placeholder cookie until one comes (cookie.go)
 }
 
 // reply is what the reader hands to a waiting message.
