@@ -2,8 +2,12 @@ package client
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/hex"
 	"net"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,5 +102,91 @@ func TestWithCookie(t *testing.T) {
 	big := wire.AppendData(nil, 8, make([]byte, 20)) // 36 + 8 > 40
 	if got := c.withCookie(big); !bytes.Equal(got, big) {
 		t.Errorf("a cookie past MaxDatagram: %d bytes", len(got))
+	}
+}
+
+// vector returns datagram name of testdata/vectors.txt.
+func vector(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../testdata/vectors.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, name+":"); ok {
+			h, _, _ := strings.Cut(rest, "=>")
+			d, err := hex.DecodeString(strings.ReplaceAll(strings.TrimSpace(h), " ", ""))
+			if err != nil {
+				t.Fatalf("vector %s: %v", name, err)
+			}
+			return d
+		}
+	}
+	t.Fatalf("testdata/vectors.txt has no vector %s", name)
+	return nil
+}
+
+// TestShortMessageCookie plays the short message's cookie exchange of
+// testdata/vectors.txt (short-data, nack-busy, short-placeholder,
+// nack-cookie, short-echo, ack) to the client byte for byte, from a
+// server played by the test over loopback: a 2-byte message that got NACK
+// busy is resent at once with the placeholder cookie, then with the
+// cookie it drew, and acknowledged within the first timeout; the next
+// short message carries the cookie from its first copy.
+func TestShortMessageCookie(t *testing.T) {
+	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	c := dial(t, pc.LocalAddr().String(), Config{InitialTimeout: 2 * time.Second, Retries: 3})
+	withID := func(b []byte, id uint64) []byte {
+		b = bytes.Clone(b)
+		binary.BigEndian.PutUint64(b[8:16], id)
+		return b
+	}
+	buf := make([]byte, 2048)
+	// expect reads the client's next datagram, wants vector want (with
+	// the client's message ID) and answers vector reply with that ID.
+	expect := func(want, reply string) uint64 {
+		t.Helper()
+		pc.SetReadDeadline(time.Now().Add(time.Second)) // under the first timeout: no waiting out
+		n, from, err := pc.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", want, err)
+		}
+		id := binary.BigEndian.Uint64(buf[8:16])
+		if w := withID(vector(t, want), id); !bytes.Equal(buf[:n], w) {
+			t.Fatalf("got % x, want %s: % x", buf[:n], want, w)
+		}
+		if _, err := pc.WriteToUDPAddrPort(withID(vector(t, reply), id), from); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	body := vector(t, "short-data")[wire.HeaderLen:]
+	done := make(chan error, 1)
+	var res Result
+	go func() {
+		var err error
+		res, err = c.Send(testContext(t), body)
+		done <- err
+	}()
+	expect("short-data", "nack-busy")
+	expect("short-placeholder", "nack-cookie")
+	expect("short-echo", "ack")
+	if err := <-done; err != nil || res.Attempts != 3 || res.Busy != 1 || res.Elapsed >= 2*time.Second {
+		t.Fatalf("Send: %v, %+v", err, res)
+	}
+	go func() {
+		_, err := c.Send(testContext(t), body)
+		done <- err
+	}()
+	expect("short-echo", "ack") // the cookie from the first copy on
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.Cookies != 1 {
+		t.Errorf("Cookies %d, want 1", st.Cookies)
 	}
 }

@@ -260,7 +260,8 @@ static int transient(int code)
  * exchange sends the datagram plain (whose bytes 8..15 are the message ID) on the connected socket fd until an
  * ACK or NACK with the same ID arrives. With a keyring kr, each transmission is sealed again with the next counter
  * of sender, and only authenticated replies count. Without one, a cookie NACK (PROTOCOL.md section 3.1) is
- * answered at once by the same message with the cookie echoed, and so is every later transmission. A NACK "busy"
+ * answered at once by the same message with the cookie echoed, and so is every later transmission; a message too
+ * short to draw a cookie asks for one with the placeholder after its first NACK "busy". A NACK "busy"
  * or "rate limited" without a cookie is a sign of congestion, not an answer: the client waits its current timeout
  * again and retransmits, and reports that NACK only when its 6 transmissions are spent. It sets *attempts, and
  * *code and text for a NACK.
@@ -343,6 +344,13 @@ static enum outcome exchange(int fd, const unsigned char *plain, size_t n, const
 				*code = buf[5];
 				if (!transient(*code) || a == ATTEMPTS)
 					return REJECTED;
+				if (*code == 4 && kr == NULL && !have_cookie && n < HDR + COOKIE_LEN) {
+					/* Too short to draw a cookie (section 3.1, "Short messages"): ask for one at once
+					 * with the placeholder, 8 zero bytes that make the DATA long enough for a cookie NACK. */
+					memset(cookie, 0, COOKIE_LEN);
+					have_cookie = resend = 1;
+					continue;
+				}
 				/* Retransmit no sooner than the current timeout after this NACK (once per transmission,
 				 * so that repeated NACKs cannot hold the client forever). */
 				if (!nacked_now)
