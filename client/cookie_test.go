@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -21,7 +22,23 @@ import (
 // DATA after, and is served from its proved host's own bucket: every
 // message is acknowledged and handled once, without waiting a timeout
 // for the one that drew the cookie.
+//
+// "short": 3-byte messages, too short to draw a cookie: the first NACK
+// rate limited makes the client ask with the placeholder (PROTOCOL.md
+// 3.1, "Short messages").
 func TestSendCookieUnderFlood(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		message func(i int) string
+	}{
+		{"long", func(i int) string { return "victim message " + strconv.Itoa(i) }},
+		{"short", func(i int) string { return fmt.Sprintf("v%02d", i) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testSendCookieUnderFlood(t, tc.message) })
+	}
+}
+
+func testSendCookieUnderFlood(t *testing.T, message func(int) string) {
 	srv := &udpserver.Server{RateLimit: 2000, RateBurst: 100}
 	addr, handled := startServer(t, srv)
 	flood, err := net.Dial("udp4", addr)
@@ -51,9 +68,9 @@ func TestSendCookieUnderFlood(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	c := dial(t, addr, Config{InitialTimeout: time.Second, Retries: 3})
-	const n = 100
+	const n = 100 // message(i) for i < 100
 	for i := range n {
-		res, err := c.Send(testContext(t), []byte("victim message "+strconv.Itoa(i)))
+		res, err := c.Send(testContext(t), []byte(message(i)))
 		if err != nil {
 			t.Fatalf("message %d: %v (%+v)", i, err, res)
 		}
@@ -72,7 +89,7 @@ func TestSendCookieUnderFlood(t *testing.T) {
 	}
 	got := handled()
 	for i := range n {
-		if k := got["victim message "+strconv.Itoa(i)]; k != 1 {
+		if k := got[message(i)]; k != 1 {
 			t.Errorf("message %d handled %d times", i, k)
 		}
 	}
@@ -84,11 +101,11 @@ func TestSendCookieUnderFlood(t *testing.T) {
 func TestWithCookie(t *testing.T) {
 	c := &Client{cfg: Config{MaxDatagram: 40}.resolve()}
 	d := wire.AppendData(nil, 7, []byte("hi"))
-	if got := c.withCookie(d); !bytes.Equal(got, d) {
+	if got := c.withCookie(d, 1); !bytes.Equal(got, d) {
 		t.Fatalf("no cookie yet: %x", got)
 	}
 	c.keepCookie(wire.Cookie{1, 2, 3, 4, 5, 6, 7, 8})
-	got := c.withCookie(d)
+	got := c.withCookie(d, 1)
 	if want := wire.AppendDataCookie(nil, 7, []byte("hi"), wire.Cookie{1, 2, 3, 4, 5, 6, 7, 8}); !bytes.Equal(got, want) {
 		t.Errorf("got %x, want %x", got, want)
 	}
@@ -96,11 +113,11 @@ func TestWithCookie(t *testing.T) {
 		t.Error("the message's own datagram was changed")
 	}
 	ping := wire.Append(nil, wire.Header{Type: wire.TypePing, ID: 1}, nil)
-	if got := c.withCookie(ping); !bytes.Equal(got, ping) {
+	if got := c.withCookie(ping, 1); !bytes.Equal(got, ping) {
 		t.Errorf("PING got a cookie: %x", got)
 	}
 	big := wire.AppendData(nil, 8, make([]byte, 20)) // 36 + 8 > 40
-	if got := c.withCookie(big); !bytes.Equal(got, big) {
+	if got := c.withCookie(big, 1); !bytes.Equal(got, big) {
 		t.Errorf("a cookie past MaxDatagram: %d bytes", len(got))
 	}
 }

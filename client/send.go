@@ -136,7 +136,7 @@ func (c *Client) sendVisit(ctx context.Context, id uint64, payload []byte, v *vi
 			c.retransmitted.Add(1)
 		}
 		res.Attempts++
-		if err := c.transmit(dg); err != nil && !errors.Is(err, ErrRefused) {
+		if err := c.transmit(dg, res.Attempts); err != nil && !errors.Is(err, ErrRefused) {
 			if !isTransient(err) {
 				res.Elapsed = time.Since(first)
 				return res, err
@@ -172,7 +172,7 @@ func (c *Client) await(ctx context.Context, ch chan reply, timer *time.Timer, ti
 				return r, true, nil
 			}
 			countNack(res, r.code)
-			if r.cookie || c.askCookie(r, dg) {
+			if r.cookie || c.askCookie(r, dg, res.Attempts) {
 				// The server wants its cookie back before it counts
 				// this sender apart from forgeries: resend now, with it.
 				if err := c.register(id, func(r reply) { ch <- r }); err != nil {
@@ -327,7 +327,7 @@ func (c *Client) SendAll(ctx context.Context, payloads iter.Seq[[]byte], fn func
 		}
 		f.res.Attempts++
 		f.deadline = f.last.Add(f.timeout)
-		err := c.transmit(f.dg)
+		err := c.transmit(f.dg, f.res.Attempts)
 		if err == nil || errors.Is(err, ErrRefused) { // a refusal arrives through box
 			return true
 		}
@@ -396,7 +396,7 @@ func (c *Client) SendAll(ctx context.Context, payloads iter.Seq[[]byte], fn func
 					if err := c.register(r.id, box.push); err != nil {
 						return fail(err)
 					}
-					if r.cookie || c.askCookie(r, f.dg) {
+					if r.cookie || c.askCookie(r, f.dg, f.res.Attempts) {
 						send(r.id, f) // with the cookie or the placeholder, at once (cookie.go)
 					}
 					continue
