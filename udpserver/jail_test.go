@@ -649,15 +649,24 @@ func benchJailObserve(b *testing.B, many bool) {
 
 // TestQuarantineFloodSources: 3 and then 5 sources on the victim's
 // socket flood it with DATA over their rate limit, in turn from one
-// goroutine (no one of them holds a majority of the socket's datagrams):
-// every one is jailed, the victim is not, and it is answered while they
-// flood.
+// goroutine (no one of them holds a majority of the socket's datagrams),
+// or each from a goroutine of its own (in bursts, as the scheduler runs
+// them): every one is jailed, the victim is not, and it is answered while
+// they flood.
 func TestQuarantineFloodSources(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("SO_ATTACH_REUSEPORT_CBPF is Linux's")
 	}
-	for _, n := range []int{3, 5} {
-		t.Run(fmt.Sprint(n), func(t *testing.T) {
+	for _, tc := range []struct {
+		n      int
+		bursts bool
+	}{{3, false}, {5, false}, {3, true}, {5, true}} {
+		n := tc.n
+		name := fmt.Sprint(n)
+		if tc.bursts {
+			name += "-goroutines"
+		}
+		t.Run(name, func(t *testing.T) {
 			const mul = 0x9e3779b1
 			var logs syncBuffer
 			s := &Server{Sockets: 2, SpreadMultiplier: mul, RateLimit: 1000, jailHold: time.Hour,
@@ -677,15 +686,23 @@ func TestQuarantineFloodSources(t *testing.T) {
 			var stop atomic.Bool
 			var sent atomic.Int64
 			flooded := make(chan struct{})
-			go func() {
-				defer close(flooded)
+			var wg sync.WaitGroup
+			flood := func(fcs []*net.UDPConn) {
 				b := make([]byte, 0, 256)
 				for id := uint64(1); !stop.Load(); id++ {
 					b = wire.AppendData(b[:0], id, make([]byte, 32))
 					fcs[id%uint64(len(fcs))].Write(b)
 					sent.Add(1)
 				}
-			}()
+			}
+			if tc.bursts {
+				for _, fc := range fcs {
+					wg.Go(func() { flood([]*net.UDPConn{fc}) })
+				}
+			} else {
+				wg.Go(func() { flood(fcs) })
+			}
+			go func() { wg.Wait(); close(flooded) }()
 			deadline := time.Now().Add(waitTimeout)
 			for s.Stats().JailedTotal < uint64(n) && time.Now().Before(deadline) {
 				time.Sleep(time.Millisecond)
