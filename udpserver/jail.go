@@ -388,14 +388,15 @@ counted:
 //   - both ends: a window that begins in a quiet spell of one client and
 //     ends in a flood's first moments holds the client's datagrams, but
 //     the socket was not backlogged when it began;
-//   - backlogged is now, not some time since the last evaluation: the
-//     queue still holds a quarter of its buffer when its drops rose (or
-//     three quarters). Once a flooder is jailed, the drops its backlog
-//     caused before the jail took effect are counted at the end of the
-//     window that drains that backlog; by then the queue is empty;
+//   - backlogged: the socket's drops rose since the last evaluation, or
+//     its queue holds three quarters of its buffer;
 //   - the jail did not change: the window that drains a jailed flood's
 //     backlog is made of it, and of its victim's datagrams at their own
-//     slow pace: it says nothing about who floods now;
+//     slow pace, and it ends with the drops the flood caused before its
+//     jail took effect: it says nothing about who floods now (requiring
+//     the queue to be still full at the window's end as well missed
+//     floods on a loaded machine, whose queue drains whenever the
+//     flooder is not scheduled);
 //   - minRate: a paced client alone on its socket, read as it sends,
 //     holds every datagram of a window but is read slowly (a whole window
 //     takes 256 ms at 1000/s).
@@ -412,8 +413,7 @@ func (w *jailWatch) evaluate() {
 	w.gen = gen
 	backlogged := false
 	if w.mem.read() {
-		rose := w.mem.drops != w.drops
-		backlogged = rose && w.mem.rmem >= w.mem.rcvbuf/4 || w.mem.rmem >= w.mem.rcvbuf/4*3
+		backlogged = w.mem.drops != w.drops || w.mem.rmem >= w.mem.rcvbuf/4*3
 		w.drops = w.mem.drops
 	}
 	heavy := w.heavyBuf[:0]
