@@ -40,8 +40,8 @@ import (
 // jailed (the candidates' exact counts, or a Misra–Gries lower bound for
 // a source that was not a candidate); a window during which the jail
 // changed is not judged, so a victim left alone on its socket, while the
-// jailed flood's backlog drains, is not mistaken for a flooder. A flood spread over up to 7
-// sources on one socket is caught, not only a majority; a flood spread
+// jailed flood's backlog drains, is not mistaken for a flooder. A flood
+// spread over up to 7 sources on one socket is caught, not only a majority; a flood spread
 // over many (spoofed) sources, each under an eighth, is not: no
 // per-source jail can catch it (SECURITY.md "Floods"). The watch runs
 // before the protocol, so garbage, bad tags and forged datagrams count as
@@ -311,7 +311,7 @@ type jailWatch struct {
 	g          *jailGroup
 	quarantine bool                      // the worker serves the quarantine socket
 	mem        *memInfo                  // the socket's receive queue (jail_linux.go)
-	minRate    float64                   // jailMinRate or a quarantine of the RateLimit, per second
+	minRate    float64                   // jailMinRate, or a quarter of the RateLimit if lower; per second
 	n          int                       // datagrams in this window
 	start      int64                     // server clock when this window began
 	gen        uint64                    // g.gen at the last evaluation
