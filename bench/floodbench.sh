@@ -24,11 +24,15 @@
 #           socket (the worst case: 1 host in SOCKETS)
 #   jail    --sockets SOCKETS, quarantine on (the default), the flooder on
 #           the victim's socket
+#   base    jail with the udpserver binary BASE_SERVER (another build, e.g.
+#           main's, interleaved with this one's)
 #
 # FLOODERS=K (default 1) floods from K addresses at once (valid, garbage,
 # badtag: one process, one socket per address, sent from in turn, N in
 # all), all on the victim's socket (shared, jail) or all on other sockets
-# (other); single uses 127.0.0.3 and up.
+# (other); single uses 127.0.0.3 and up. PROCS=1 floods from K processes
+# instead, one per address, N/K datagrams each, all at once (as K hosts
+# would: each in bursts as the scheduler runs it).
 #
 # The flooder's socket is chosen with floodbench pick and a fixed
 # --spread-multiplier (the server's default is a random one). The forged
@@ -47,6 +51,8 @@ N=${N:-200000}
 RATE=${RATE:-1000}
 SOCKETS=${SOCKETS:-4}
 FLOODERS=${FLOODERS:-1}
+PROCS=${PROCS:-0}
+BASE_SERVER=${BASE_SERVER:-}
 CASES=${CASES:-valid garbage forged badtag}
 CONFIGS=${CONFIGS:-shared jail}
 MUL=2654435761 # 0x9e3779b1
@@ -58,7 +64,7 @@ if [ -z "${FLOODBENCH_NS:-}" ]; then
 	go build -o "$OUT/udpserver" ./cmd/udpserver
 	go build -o "$OUT/udpcli" ./cmd/udpcli
 	go build -o "$OUT/floodbench" ./bench/floodbench
-	export FLOODBENCH_NS=1 OUT ROUNDS N RATE SOCKETS FLOODERS CASES CONFIGS WARMUP TAIL AFTER_FLAGS
+	export FLOODBENCH_NS=1 OUT ROUNDS N RATE SOCKETS FLOODERS PROCS BASE_SERVER CASES CONFIGS WARMUP TAIL AFTER_FLAGS
 	exec unshare -n "$0" "$@"
 fi
 ip link set lo up
@@ -74,18 +80,21 @@ drops() {
 }
 
 run() { # run CASE CONFIG
-	local c=$1 cfg=$2 flags=(--listen 127.0.0.1:$PORT --no-announce -q) vflags=() from
+	local c=$1 cfg=$2 flags=(--listen 127.0.0.1:$PORT --no-announce -q) vflags=() from server=$OUT/udpserver
 	case $cfg in
 	single)
 		flags+=(--sockets 1 --no-cookies)
 		from=127.0.0.3
 		for ((i = 1; i < FLOODERS; i++)); do from+=",127.0.0.$((3 + i))"; done
 		;;
-	other | shared | jail)
+	other | shared | jail | base)
+		if [ "$cfg" = base ]; then
+			server=${BASE_SERVER:?base needs BASE_SERVER}
+		fi
 		flags+=(--sockets "$SOCKETS" --spread-multiplier $MUL)
 		# shellcheck disable=SC2206
 		flags+=(${AFTER_FLAGS:-})
-		if [ "$cfg" != jail ]; then flags+=(--no-quarantine); fi
+		if [ "$cfg" = other ] || [ "$cfg" = shared ]; then flags+=(--no-quarantine); fi
 		if [ "$cfg" = other ]; then
 			from=$("$OUT/floodbench" pick -sockets "$SOCKETS" -mul $MUL -victim 127.0.0.1 -other -count "$FLOODERS")
 		else
@@ -101,14 +110,26 @@ run() { # run CASE CONFIG
 		flags+=(--key-file "$KEY")
 		vflags+=(-key-file "$KEY")
 	fi
-	"$OUT/udpserver" "${flags[@]}" 2>"$OUT/server.err" &
+	"$server" "${flags[@]}" 2>"$OUT/server.err" &
 	local srv=$!
 	sleep 0.3
 	"$OUT/floodbench" victim -to 127.0.0.1:$PORT -rate "$RATE" -for 60s "${vflags[@]}" >"$OUT/victim.out" &
 	local vic=$!
 	sleep "$WARMUP"
 	local fl
-	fl=$("$OUT/floodbench" flood -mode "$c" -n "$N" -to 127.0.0.1:$PORT -from "$from" -victim 127.0.0.1)
+	if [ "$PROCS" = 1 ] && [ "$c" != forged ]; then
+		local a pids=()
+		IFS=, read -ra addrs <<<"$from"
+		for a in "${addrs[@]}"; do
+			"$OUT/floodbench" flood -mode "$c" -n $((N / ${#addrs[@]})) -to 127.0.0.1:$PORT -from "$a" -victim 127.0.0.1 >"$OUT/flood.$a" &
+			pids+=($!)
+		done
+		wait "${pids[@]}"
+		fl="${#addrs[@]} processes:"
+		for a in "${addrs[@]}"; do fl+=" $(sed 's/.*datagrams in //' "$OUT/flood.$a")"; done
+	else
+		fl=$("$OUT/floodbench" flood -mode "$c" -n "$N" -to 127.0.0.1:$PORT -from "$from" -victim 127.0.0.1)
+	fi
 	sleep "$TAIL"
 	kill -TERM $vic
 	wait $vic || true
@@ -121,7 +142,7 @@ run() { # run CASE CONFIG
 	printf '%-8s %-6s | %s | %s | drops per socket %s | jailed %s\n' "$c" "$cfg" "$(cut -d' ' -f2- "$OUT/victim.out")" "${fl#flood $c: }" "$d" "$jailed"
 }
 
-echo "floodbench: $N datagrams per flood from $FLOODERS address(es), victim at $RATE/s, --sockets $SOCKETS; configs $CONFIGS; $(nproc) CPUs; $(uname -r)"
+echo "floodbench: $N datagrams per flood from $FLOODERS address(es) (PROCS=$PROCS), victim at $RATE/s, --sockets $SOCKETS; configs $CONFIGS; $(nproc) CPUs; $(uname -r)"
 read -ra cfgs <<<"$CONFIGS"
 for r in $(seq "$ROUNDS"); do
 	echo "# round $r"

@@ -381,9 +381,10 @@ func (c *Client) unregister(id uint64) {
 // transmit writes one datagram. A write can report the ICMP error of an
 // earlier datagram (the kernel keeps one pending socket error); that is
 // handled as a refusal of the traffic sent so far, and the datagram was not
-// sent: transmit returns an error matching ErrRefused.
-func (c *Client) transmit(b []byte) error {
-	b = c.withCookie(b) // cookie.go
+// sent: transmit returns an error matching ErrRefused. attempt counts the
+// transmissions of b from 1 (cookie.go).
+func (c *Client) transmit(b []byte, attempt int) error {
+	b = c.withCookie(b, attempt) // cookie.go
 	b, err := c.auth.seal(b)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)

@@ -136,7 +136,7 @@ func (c *Client) sendVisit(ctx context.Context, id uint64, payload []byte, v *vi
 			c.retransmitted.Add(1)
 		}
 		res.Attempts++
-		if err := c.transmit(dg); err != nil && !errors.Is(err, ErrRefused) {
+		if err := c.transmit(dg, res.Attempts); err != nil && !errors.Is(err, ErrRefused) {
 			if !isTransient(err) {
 				res.Elapsed = time.Since(first)
 				return res, err
@@ -144,7 +144,7 @@ func (c *Client) sendVisit(ctx context.Context, id uint64, payload []byte, v *vi
 			lastErr = err // as good as lost on the way: the timer resends
 		} // a refusal was delivered to ch
 		timer.Reset(timeout)
-		r, ok, err := c.await(ctx, ch, timer, timeout, id, &res, first)
+		r, ok, err := c.await(ctx, ch, timer, timeout, id, dg, &res, first)
 		if err != nil {
 			return res, err
 		}
@@ -164,7 +164,7 @@ func (c *Client) sendVisit(ctx context.Context, id uint64, payload []byte, v *vi
 // false) or ctx ends or the client closes (err). A NACK busy or rate
 // limited that may be retried is counted in res and waited past, as if
 // lost, with the timer restarted at timeout: the server asked for time.
-func (c *Client) await(ctx context.Context, ch chan reply, timer *time.Timer, timeout time.Duration, id uint64, res *Result, first time.Time) (r reply, ok bool, err error) {
+func (c *Client) await(ctx context.Context, ch chan reply, timer *time.Timer, timeout time.Duration, id uint64, dg []byte, res *Result, first time.Time) (r reply, ok bool, err error) {
 	for {
 		select {
 		case r := <-ch:
@@ -172,7 +172,7 @@ func (c *Client) await(ctx context.Context, ch chan reply, timer *time.Timer, ti
 				return r, true, nil
 			}
 			countNack(res, r.code)
-			if r.cookie {
+			if r.cookie || c.askCookie(r, dg, res.Attempts) {
 				// The server wants its cookie back before it counts
 				// this sender apart from forgeries: resend now, with it.
 				if err := c.register(id, func(r reply) { ch <- r }); err != nil {
@@ -327,7 +327,7 @@ func (c *Client) SendAll(ctx context.Context, payloads iter.Seq[[]byte], fn func
 		}
 		f.res.Attempts++
 		f.deadline = f.last.Add(f.timeout)
-		err := c.transmit(f.dg)
+		err := c.transmit(f.dg, f.res.Attempts)
 		if err == nil || errors.Is(err, ErrRefused) { // a refusal arrives through box
 			return true
 		}
@@ -396,8 +396,8 @@ func (c *Client) SendAll(ctx context.Context, payloads iter.Seq[[]byte], fn func
 					if err := c.register(r.id, box.push); err != nil {
 						return fail(err)
 					}
-					if r.cookie {
-						send(r.id, f) // with the cookie, at once (cookie.go)
+					if r.cookie || c.askCookie(r, f.dg, f.res.Attempts) {
+						send(r.id, f) // with the cookie or the placeholder, at once (cookie.go)
 					}
 					continue
 				}

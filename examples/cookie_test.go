@@ -146,6 +146,48 @@ func TestCookieExchangeVectors(t *testing.T) {
 	}
 }
 
+// TestShortCookieVectors plays the short message's cookie exchange of
+// testdata/vectors.txt (PROTOCOL.md section 3.1, "Short messages") to
+// each example: short-data answered with nack-busy must be followed at
+// once by short-placeholder, answered with nack-cookie by short-echo,
+// byte for byte, and acked after 3 attempts.
+func TestShortCookieVectors(t *testing.T) {
+	v := goldenVectors(t, "short-data", "nack-busy", "short-placeholder", "nack-cookie", "short-echo", "ack")
+	id := hex.EncodeToString(v["short-data"][8:16])
+	message := string(v["short-data"][16:])
+	for _, c := range clients(t) {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			s := startScript(t, func(i int, b []byte) [][]byte {
+				switch {
+				case bytes.Equal(b, v["short-echo"]):
+					return [][]byte{v["ack"]}
+				case bytes.Equal(b, v["short-placeholder"]):
+					return [][]byte{v["nack-cookie"]}
+				case bytes.Equal(b, v["short-data"]):
+					return [][]byte{v["nack-busy"]}
+				}
+				return nil
+			})
+			out, code := c.runArgs(t, nil, "--id", id, "127.0.0.1", s.port(), message)
+			got := s.received()
+			if code != 0 || acked(out) != 3 {
+				t.Errorf("exit %d, output %q; want 0, \"acked (3 attempts)\"", code, out)
+			}
+			want := [][]byte{v["short-data"], v["short-placeholder"], v["short-echo"]}
+			if len(got) != len(want) {
+				t.Fatalf("client sent %x; want %x", got, want)
+			}
+			for i := range want {
+				if !bytes.Equal(got[i], want[i]) {
+					t.Errorf("datagram %d = %x, want %x", i+1, got[i], want[i])
+				}
+			}
+			t.Logf("placeholder %v after the data, echo %v after it", s.gap(1), s.gap(2))
+		})
+	}
+}
+
 // TestCookieNewestEchoed: a client echoes the newest cookie; the same
 // cookie again does not draw an immediate resend. The server answers the
 // first DATA with cookie A, the echo of A with cookie B (as after an epoch

@@ -112,7 +112,13 @@ func TestServeAllocs(t *testing.T) {
 			if n := testing.AllocsPerRun(2000, exchange); n != 0 {
 				t.Errorf("%v allocations per exchange, want 0", n)
 			}
-			if st := s.Stats(); st.Busy != 0 || st.DedupEntries != 256 || st.Handled != 4001 {
+			// The flood detector reads the clock once per window of 256
+			// datagrams too (jail.go): a ms more, so one entry fewer.
+			minEntries := 256
+			if tc.sockets > 1 {
+				minEntries = 255
+			}
+			if st := s.Stats(); st.Busy != 0 || st.DedupEntries < minEntries || st.DedupEntries > 256 || st.Handled != 4001 {
 				t.Errorf("the messages were not all inserted and handled: %+v", st)
 			}
 		})

@@ -171,11 +171,15 @@ func (s *worker) limit(p *packet, h wire.Header, b []byte, over bool, reply []by
 	now := s.now()
 	key := rateKey(p.remote)
 	if h.Flags&wire.FlagCookie != 0 && s.cookies != nil {
-		c, _ := wire.CookieOf(h, b)
-		if s.cookies.valid(p.remote, c, now, &p.ck) {
+		// The placeholder (8 zero bytes) asks for a cookie: a DATA too
+		// short for a cookie NACK carries it (PROTOCOL.md 3.1). It is
+		// never valid, and not a bad cookie either.
+		switch c, _ := wire.CookieOf(h, b); {
+		case c == wire.Cookie{}: // the placeholder
+		case s.cookies.valid(p.remote, c, now, &p.ck):
 			s.stats.cookieValid.Add(1)
 			key, proved = provedKey(p.remote), true
-		} else {
+		default:
 			s.stats.cookieInvalid.Add(1) // stale or forged: counted as the address it claims
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,9 +35,13 @@ import (
 // candidates' datagrams exactly, and only then, once per window, does the
 // worker ask the kernel whether its socket is backlogged (SO_MEMINFO:
 // receive drops rose, or the queue holds more than 3/4 of its buffer);
-// each candidate with more than jailNeed (1/8) of a window during which
-// the socket stayed backlogged is jailed. A flood spread over up to 7
-// sources on one socket is caught, not only a majority; a flood spread
+// each source with more than jailNeed (1/8) of a window during which
+// the socket stayed backlogged, and read faster than jailMinRate, is
+// jailed (the candidates' exact counts, or a Misra–Gries lower bound for
+// a source that was not a candidate); a window during which the jail
+// changed is not judged, so a victim left alone on its socket, while the
+// jailed flood's backlog drains, is not mistaken for a flooder. A flood
+// spread over up to 7 sources on one socket is caught, not only a majority; a flood spread
 // over many (spoofed) sources, each under an eighth, is not: no
 // per-source jail can catch it (SECURITY.md "Floods"). The watch runs
 // before the protocol, so garbage, bad tags and forged datagrams count as
@@ -97,6 +102,11 @@ type jailGroup struct {
 	sockets int             // hashed sockets; the quarantine socket is index sockets
 	mul     uint32
 	hold    int64 // ns
+
+	// gen counts the jail's changes (a source jailed or released): a
+	// worker does not judge a window during which it changed, since
+	// that window's backlog may be the jailed sources' (jailWatch).
+	gen atomic.Uint64
 
 	mu     sync.Mutex
 	cells  []jailCell
@@ -191,6 +201,7 @@ next:
 		return
 	}
 	g.total += uint64(added)
+	g.gen.Add(1)
 	for _, c := range g.cells[len(g.cells)-added:] {
 		g.s.logLimited(&g.s.logJail, slog.LevelInfo, "udpserver: source jailed: it floods its socket; it is served on the quarantine socket now",
 			"source", c.key.String(), "jailed", len(g.cells))
@@ -234,6 +245,7 @@ func (g *jailGroup) sweep() {
 		i++
 	}
 	if released {
+		g.gen.Add(1)
 		if err := g.attach(); err != nil {
 			g.s.logLimited(&g.s.logJail, slog.LevelWarn, "udpserver: cannot release jailed sources", "err", err)
 		}
@@ -277,6 +289,16 @@ const (
 	jailNeedQuarantine = jailWindow / 16
 )
 
+// jailMinRate is the read rate (datagrams a second over the window)
+// under which a source is never heavy, whatever its share: a paced client
+// (1000/s) that is alone on its socket once its flooder is jailed holds
+// the whole of the slow windows that follow, and a socket may still look
+// backlogged then (the flood's queued datagrams, a stalled worker). With
+// a RateLimit under 4×jailMinRate the floor is a quarter of it. A flood
+// is read at the socket's drain rate (30–80k/s here): 7 flooders on one
+// socket are each read at several times the floor.
+const jailMinRate = 2500
+
 // jailCounter is a Misra–Gries counter: a source and its count.
 type jailCounter struct {
 	key jailKey
@@ -289,12 +311,15 @@ type jailWatch struct {
 	g          *jailGroup
 	quarantine bool                      // the worker serves the quarantine socket
 	mem        *memInfo                  // the socket's receive queue (jail_linux.go)
+	minRate    float64                   // jailMinRate, or a quarter of the RateLimit if lower; per second
 	n          int                       // datagrams in this window
+	start      int64                     // server clock when this window began
+	gen        uint64                    // g.gen at the last evaluation
 	mg         [jailCounters]jailCounter // Misra–Gries counters of this window
 	prev       [jailCounters]jailKey     // candidates of the last window, counted exactly in this one
 	prevHits   [jailCounters]int32
 	nprev      int
-	heavyBuf   [jailCounters]jailKey
+	heavyBuf   [2 * jailCounters]jailKey
 	drops      uint32 // the socket's drops at the last evaluation
 	backlogged bool   // the socket was backlogged at the last evaluation
 }
@@ -304,7 +329,11 @@ func newJailWatch(g *jailGroup, rc syscall.RawConn, quarantine bool) (*jailWatch
 	if err != nil {
 		return nil, fmt.Errorf("udpserver: quarantine: %w", err)
 	}
-	w := &jailWatch{g: g, quarantine: quarantine, mem: m}
+	minRate := float64(jailMinRate)
+	if r := g.s.RateLimit; r > 0 && r/4 < minRate {
+		minRate = r / 4
+	}
+	w := &jailWatch{g: g, quarantine: quarantine, mem: m, minRate: minRate, start: g.s.now(), gen: g.gen.Load()}
 	if m.read() {
 		w.drops = m.drops
 	}
@@ -348,28 +377,62 @@ counted:
 	}
 }
 
-// evaluate ends a window: each of the last window's candidates is heavy
-// when it sent more than jailNeed of this window's datagrams, and the
-// heavy ones are jailed when the socket was backlogged at both ends of
-// this window. Two windows and both ends: a window that begins in a
-// quiet spell of one client and ends in a flood's first moments holds
-// the client's datagrams, but the socket was not backlogged when it
-// began. This window's counters are the next one's candidates.
+// evaluate ends a window. A source is heavy when it sent more than
+// jailNeed of this window's datagrams, counted exactly (a candidate of
+// the last window) or at least (its Misra–Gries counter in this one,
+// which never counts more than it sent: a flood that comes in bursts
+// from one address after another may hold a window without having been
+// a candidate in the last), and was read faster than minRate. The heavy
+// ones are jailed when the socket was backlogged at both ends of this
+// window and the jail did not change during it:
+//   - both ends: a window that begins in a quiet spell of one client and
+//     ends in a flood's first moments holds the client's datagrams, but
+//     the socket was not backlogged when it began;
+//   - backlogged: the socket's drops rose since the last evaluation, or
+//     its queue holds three quarters of its buffer;
+//   - the jail did not change: the window that drains a jailed flood's
+//     backlog is made of it, and of its victim's datagrams at their own
+//     slow pace, and it ends with the drops the flood caused before its
+//     jail took effect: it says nothing about who floods now (requiring
+//     the queue to be still full at the window's end as well missed
+//     floods on a loaded machine, whose queue drains whenever the
+//     flooder is not scheduled);
+//   - minRate: a paced client alone on its socket, read as it sends,
+//     holds every datagram of a window but is read slowly (a whole window
+//     takes 256 ms at 1000/s).
 func (w *jailWatch) evaluate() {
 	need := int32(jailNeed)
 	if w.quarantine {
 		need = jailNeedQuarantine
 	}
+	now := w.g.s.now()
+	dur := float64(now - w.start)
+	w.start = now
+	gen := w.g.gen.Load()
+	changed := gen != w.gen
+	w.gen = gen
 	backlogged := false
 	if w.mem.read() {
 		backlogged = w.mem.drops != w.drops || w.mem.rmem >= w.mem.rcvbuf/4*3
 		w.drops = w.mem.drops
 	}
 	heavy := w.heavyBuf[:0]
-	if backlogged && w.backlogged {
+	if backlogged && w.backlogged && !changed {
+		fast := func(hits int32) bool { return float64(hits)*float64(time.Second) > w.minRate*dur }
 		for i := range w.prev[:w.nprev] {
-			if w.prevHits[i] > need {
+			if h := w.prevHits[i]; h > need && fast(h) {
 				heavy = append(heavy, w.prev[i])
+			}
+		}
+	mg:
+		for _, c := range w.mg {
+			if c.n > need && fast(c.n) {
+				for _, k := range heavy {
+					if k == c.key {
+						continue mg
+					}
+				}
+				heavy = append(heavy, c.key)
 			}
 		}
 	}

@@ -428,6 +428,19 @@ func TestJailWatchVote(t *testing.T) {
 		}
 		return out[:n]
 	}
+	// bursts is rounds of f flooders each sending a window's worth in
+	// turn: no window's candidate is in the next window.
+	bursts := func(rounds, f int) []netip.AddrPort {
+		var out []netip.AddrPort
+		for range rounds {
+			for i := range f {
+				for range jailWindow {
+					out = append(out, netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 1, byte(i)}), 1))
+				}
+			}
+		}
+		return out
+	}
 	const quietSpell = 2*jailWindow - 40 // a window of the client alone, then most of the next
 	for _, tc := range []struct {
 		name       string
@@ -445,12 +458,14 @@ func TestJailWatchVote(t *testing.T) {
 		{"6 flooders, the victim and noise", true, 0, rr(4*jailWindow, 5, 6), floodersOf(6)},
 		{"7 flooders", true, 0, rr(4*jailWindow, 0, 7), floodersOf(7)},
 		{"9 flooders: each under an eighth", true, 0, rr(4*jailWindow, 0, 9), nil},
+		{"5 flooders in bursts of a window", true, 0, bursts(4, 5), floodersOf(5)},
 		{"victim a tenth", true, 0, mix(4*jailWindow, 0.1, victim, flooder), []netip.AddrPort{flooder}},
 		{"3 flooders, keeping up", false, 0, rr(8*jailWindow, 0, 3), nil},
 		{"alone, keeping up", false, 0, seq(victim, 8*jailWindow), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &Server{jailHold: time.Hour}
+			s.clock = func() int64 { return 0 } // every window read in no time: jailMinRate never holds a source back
 			s.init()
 			socks := reusePortGroup(t, 1) // one socket: the test's datagrams all reach it
 			rc, _ := socks[0].SyscallConn()
@@ -493,6 +508,101 @@ func TestJailWatchVote(t *testing.T) {
 				t.Errorf("jailed %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestJailWatchVictimAfterJail: a victim paced at 1000/s shares a
+// backlogged socket with a flooder (one datagram in 20), which is jailed;
+// then, as on a busy machine right after the jail, the window that
+// drains the flooder's backlog ends with the socket's drops risen (the
+// drops of the flood before the jail took effect), and the victim is
+// alone on its socket at its own pace, first with the queue empty, then
+// with the queue looking backlogged all along (junk from elsewhere keeps
+// it full and dropping). The victim is never jailed; the flooder is.
+func TestJailWatchVictimAfterJail(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SO_MEMINFO is Linux's")
+	}
+	victim, flooder := netip.MustParseAddrPort("198.18.0.1:1000"), netip.MustParseAddrPort("198.18.0.2:2000")
+	var clock int64
+	s := &Server{jailHold: time.Hour}
+	s.clock = func() int64 { return clock }
+	s.init()
+	socks := reusePortGroup(t, 1)
+	rc, _ := socks[0].SyscallConn()
+	g := newJailGroup(s, rc, 1, 0x9e3779b1)
+	defer g.close()
+	w, err := newJailWatch(g, rc, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, "udp4", socks[0].LocalAddr().(*net.UDPAddr).AddrPort())
+	overflow := func() { // the kernel drops: the queue is full
+		for range 64 {
+			c.Write(make([]byte, 512))
+		}
+	}
+	drain := func() { // the worker catches up: the queue is empty
+		socks[0].SetReadBuffer(1 << 20)
+		buf := make([]byte, 2048)
+		for {
+			socks[0].SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+			if _, _, err := socks[0].ReadFromUDPAddrPort(buf); err != nil {
+				return
+			}
+		}
+	}
+	jailed := func() []jailKey {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		var ks []jailKey
+		for _, cell := range g.cells {
+			ks = append(ks, cell.key)
+		}
+		return ks
+	}
+	// The flood: 100k/s read, the victim one in 20.
+	socks[0].SetReadBuffer(1)
+	for i := range 3 * jailWindow {
+		if i%64 == 0 {
+			overflow()
+		}
+		clock += int64(10 * time.Microsecond)
+		if i%20 == 0 {
+			w.observe(victim)
+		} else {
+			w.observe(flooder)
+		}
+	}
+	if got := jailed(); len(got) != 1 || got[0] != jailKeyOf(flooder.Addr()) {
+		t.Fatalf("after the flood: jailed %v, want the flooder %v", got, flooder)
+	}
+	// The window that drains its backlog: 100 more of the flooder's, the
+	// victim's at 1 ms; the drops rose once (before the jail took effect).
+	overflow()
+	drain()
+	for range 100 {
+		clock += int64(10 * time.Microsecond)
+		w.observe(flooder)
+	}
+	for range 4 * jailWindow {
+		clock += int64(time.Millisecond)
+		w.observe(victim)
+	}
+	if got := jailed(); len(got) != 1 {
+		t.Fatalf("the victim alone, its socket drained: jailed %v, want only the flooder %v", got, flooder)
+	}
+	// The victim alone at its pace, the socket looking backlogged.
+	socks[0].SetReadBuffer(1)
+	for i := range 4 * jailWindow {
+		if i%64 == 0 {
+			overflow()
+		}
+		clock += int64(time.Millisecond)
+		w.observe(victim)
+	}
+	if got := jailed(); len(got) != 1 {
+		t.Fatalf("the victim alone at 1000/s, its socket backlogged: jailed %v, want only the flooder %v", got, flooder)
 	}
 }
 
@@ -539,15 +649,24 @@ func benchJailObserve(b *testing.B, many bool) {
 
 // TestQuarantineFloodSources: 3 and then 5 sources on the victim's
 // socket flood it with DATA over their rate limit, in turn from one
-// goroutine (no one of them holds a majority of the socket's datagrams):
-// every one is jailed, the victim is not, and it is answered while they
-// flood.
+// goroutine (no one of them holds a majority of the socket's datagrams),
+// or each from a goroutine of its own (in bursts, as the scheduler runs
+// them): every one is jailed, the victim is not, and it is answered while
+// they flood.
 func TestQuarantineFloodSources(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("SO_ATTACH_REUSEPORT_CBPF is Linux's")
 	}
-	for _, n := range []int{3, 5} {
-		t.Run(fmt.Sprint(n), func(t *testing.T) {
+	for _, tc := range []struct {
+		n      int
+		bursts bool
+	}{{3, false}, {5, false}, {3, true}, {5, true}} {
+		n := tc.n
+		name := fmt.Sprint(n)
+		if tc.bursts {
+			name += "-goroutines"
+		}
+		t.Run(name, func(t *testing.T) {
 			const mul = 0x9e3779b1
 			var logs syncBuffer
 			s := &Server{Sockets: 2, SpreadMultiplier: mul, RateLimit: 1000, jailHold: time.Hour,
@@ -567,15 +686,23 @@ func TestQuarantineFloodSources(t *testing.T) {
 			var stop atomic.Bool
 			var sent atomic.Int64
 			flooded := make(chan struct{})
-			go func() {
-				defer close(flooded)
+			var wg sync.WaitGroup
+			flood := func(fcs []*net.UDPConn) {
 				b := make([]byte, 0, 256)
 				for id := uint64(1); !stop.Load(); id++ {
 					b = wire.AppendData(b[:0], id, make([]byte, 32))
 					fcs[id%uint64(len(fcs))].Write(b)
 					sent.Add(1)
 				}
-			}()
+			}
+			if tc.bursts {
+				for _, fc := range fcs {
+					wg.Go(func() { flood([]*net.UDPConn{fc}) })
+				}
+			} else {
+				wg.Go(func() { flood(fcs) })
+			}
+			go func() { wg.Wait(); close(flooded) }()
 			deadline := time.Now().Add(waitTimeout)
 			for s.Stats().JailedTotal < uint64(n) && time.Now().Before(deadline) {
 				time.Sleep(time.Millisecond)

@@ -260,7 +260,8 @@ static int transient(int code)
  * exchange sends the datagram plain (whose bytes 8..15 are the message ID) on the connected socket fd until an
  * ACK or NACK with the same ID arrives. With a keyring kr, each transmission is sealed again with the next counter
  * of sender, and only authenticated replies count. Without one, a cookie NACK (PROTOCOL.md section 3.1) is
- * answered at once by the same message with the cookie echoed, and so is every later transmission. A NACK "busy"
+ * answered at once by the same message with the cookie echoed, and so is every later transmission; a message too
+ * short to draw a cookie asks for one with the placeholder on every second transmission (at once after a NACK "busy" or "rate limited"). A NACK "busy"
  * or "rate limited" without a cookie is a sign of congestion, not an answer: the client waits its current timeout
  * again and retransmits, and reports that NACK only when its 6 transmissions are spent. It sets *attempts, and
  * *code and text for a NACK.
@@ -284,6 +285,13 @@ static enum outcome exchange(int fd, const unsigned char *plain, size_t n, const
 			/* Echo: flag COOKIE, the body unchanged, the newest cookie after it (section 3.1). */
 			dg[4] = F_COOKIE;
 			memcpy(dg + n, cookie, COOKIE_LEN);
+			dn = n + COOKIE_LEN;
+		} else if (n < HDR + COOKIE_LEN && a % 2 == 0) {
+			/* Too short to draw a cookie (section 3.1, "Short messages"): every second transmission asks
+			 * for one with the placeholder, 8 zero bytes; the others stay plain, for a server that
+			 * predates cookies. */
+			dg[4] = F_COOKIE;
+			memset(dg + n, 0, COOKIE_LEN);
 			dn = n + COOKIE_LEN;
 		}
 		if (send(fd, dg, dn, 0) < 0)
@@ -343,6 +351,10 @@ static enum outcome exchange(int fd, const unsigned char *plain, size_t n, const
 				*code = buf[5];
 				if (!transient(*code) || a == ATTEMPTS)
 					return REJECTED;
+				if (kr == NULL && !have_cookie && n < HDR + COOKIE_LEN && a % 2 == 1) {
+					resend = 1; /* the next transmission, with the placeholder, at once */
+					continue;
+				}
 				/* Retransmit no sooner than the current timeout after this NACK (once per transmission,
 				 * so that repeated NACKs cannot hold the client forever). */
 				if (!nacked_now)

@@ -147,7 +147,8 @@ TRANSIENT = (4, 5)  # NACK "busy" and "rate limited" are not final (PROTOCOL.md 
 def exchange(sock, plain, msg_id, key):
     """Send datagram plain until it is answered; with key (current ID, keys, sender ID) seal each transmission
     with the next counter. Without a key, a cookie NACK (PROTOCOL.md section 3.1) is answered at once by the same
-    message with the cookie echoed, and so is every later transmission. A NACK "busy" or "rate limited" without a
+    message with the cookie echoed, and so is every later transmission; a message too short to draw a cookie asks
+    for one with the placeholder on every second transmission (at once after a NACK "busy" or "rate limited"). A NACK "busy" or "rate limited" without a
     cookie is a sign of congestion, not an answer: wait the current timeout again and retransmit; report it only
     when the transmissions are spent. Return (outcome, attempts, code, text)."""
     timeout = FIRST_TIMEOUT * (1.0 + 0.5 * random.random())
@@ -155,6 +156,10 @@ def exchange(sock, plain, msg_id, key):
     for attempt in range(1, ATTEMPTS + 1):
         if cookie is not None:  # echo the server's cookie: flag COOKIE, the cookie after the body
             plain = message[:4] + bytes([COOKIE]) + message[5:] + cookie
+        elif key is None and len(message) < HEADER.size + COOKIE_LEN:
+            # Too short to draw a cookie (section 3.1, "Short messages"): every second transmission asks for one
+            # with the placeholder, 8 zero bytes; the others stay plain, for a server that predates cookies.
+            plain = message[:4] + bytes([COOKIE]) + message[5:] + bytes(COOKIE_LEN) if attempt % 2 == 0 else message
         datagram = plain
         if key:
             current, keys, sender = key
@@ -189,6 +194,9 @@ def exchange(sock, plain, msg_id, key):
                 return "acked", attempt, 0, b""
             if code not in TRANSIENT or attempt == ATTEMPTS:
                 return "rejected", attempt, code, body
+            if key is None and cookie is None and len(message) < HEADER.size + COOKIE_LEN and attempt % 2 == 1:
+                resend = True  # the next transmission, with the placeholder, at once
+                break
             if not nacked_now:  # once per transmission, so that repeated NACKs cannot hold the client forever
                 deadline = time.monotonic() + timeout  # retransmit no sooner than the timeout after the NACK
             nack, nacked_now = (code, body), True
