@@ -22,7 +22,10 @@
 # second), the median of the per-round ratios forward / nats-bench(+h), and
 # CPU per message (user+system from /proc, so only as fine as the clock
 # tick) of the broker and of the client side (udpserver + loadgen, or nats
-# bench).
+# bench), and udpserver's context switches per forwarded message (its
+# threads sleeping and being woken: the goroutine hand-offs across threads).
+# A second table gives every forwarding build's median of per-round ratios
+# against each reference, and the ratios round by round.
 #
 # Usage: sudo bench/jsbench.sh          (from anywhere; needs cc, go, nats, nats-server)
 # Environment:
