@@ -22,7 +22,10 @@
 # second), the median of the per-round ratios forward / nats-bench(+h), and
 # CPU per message (user+system from /proc, so only as fine as the clock
 # tick) of the broker and of the client side (udpserver + loadgen, or nats
-# bench).
+# bench), and udpserver's context switches per forwarded message (its
+# threads sleeping and being woken: the goroutine hand-offs across threads).
+# A second table gives every forwarding build's median of per-round ratios
+# against each reference, and the ratios round by round.
 #
 # Usage: sudo bench/jsbench.sh          (from anywhere; needs cc, go, nats, nats-server)
 # Environment:
@@ -31,6 +34,8 @@
 #   NATS_SERVER=/usr/sbin/nats-server NATS=$(go env GOPATH)/bin/nats
 #   UDPSERVER=path   a prebuilt udpserver instead of building ./cmd/udpserver
 #   FORWARD_FLAGS=   extra udpserver flags (e.g. --forward-pending 1024)
+#   ALT_UDPSERVER=path  adds that binary (or wrapper script, e.g. one that
+#                    sets GOMAXPROCS) as "forward-alt" (stream FWDALT)
 #   OLD_UDPSERVER=path  adds that binary as "forward-old" (own port, stream
 #                    FWDOLD), to compare two builds in the same run
 #   OUT=/tmp/jsbench where binaries, the store and the log go
@@ -66,7 +71,7 @@ if [ -z "${JSBENCH_NS:-}" ]; then
 	fi
 	[ "$(id -u)" = 0 ] && command -v unshare >/dev/null ||
 		{ echo "jsbench: needs root and unshare: the broker runs in a network namespace of its own" >&2; exit 1; }
-	export JSBENCH_NS=1 OUT UDPSERVER NATS_SERVER NATS OLD_UDPSERVER GEN
+	export JSBENCH_NS=1 OUT UDPSERVER NATS_SERVER NATS OLD_UDPSERVER ALT_UDPSERVER GEN
 	exec unshare -n sh -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
 fi
 
@@ -113,9 +118,19 @@ if [ -n "${OLD_UDPSERVER:-}" ]; then
 	pids+=($oldid)
 	wait_fw $OLDUDP
 fi
+ALTUDP=$((UDP + 2))
+if [ -n "${ALT_UDPSERVER:-}" ]; then
+	altid=$(start_fw "$ALT_UDPSERVER" $ALTUDP FWDALT)
+	pids+=($altid)
+	wait_fw $ALTUDP
+fi
 
 HZ=$(getconf CLK_TCK)
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# switches PID: the context switches (voluntary and not) of all of PID's
+# threads so far: each one is a thread that slept and was woken, which is
+# what a hand-off between goroutines on different threads costs.
+switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s + 0 }'; }
 # kids: sets KIDS to the CPU ticks of this shell's waited-for children (nats
 # bench, loadgen); not in a $(...), whose subshell has children of its own.
 kids() {
@@ -149,33 +164,36 @@ run_nb() {
 	rate=$(grep -m1 -o '[0-9,]* msgs/sec' "$OUT/nb.out" | tr -d , | awk '{print $1}')
 	[ -n "$rate" ] || { echo "nats bench failed:" >&2; cat "$OUT/nb.out" >&2; exit 1; }
 	awk -v r="$rate" -v m="$MSGS" -v b=$((t1 - t0)) -v c=$((k1 - k0)) -v hz="$HZ" \
-		'BEGIN { printf "%d %.1f %.1f 0 -\n", r, b / hz * 1e6 / m, c / hz * 1e6 / m }'
+		'BEGIN { printf "%d %.1f %.1f 0 - -\n", r, b / hz * 1e6 / m, c / hz * 1e6 / m }'
 }
 
-# run_fw W PID PORT STREAM: one forwarded run; prints "acks/s broker_us client_us nacks".
+# run_fw W PID PORT STREAM: one forwarded run; prints "acks/s broker_us
+# client_us nacks udpserver_us udpserver_switches_per_msg".
 run_fw() {
-	local w=$1 pid=$2 port=$3 t0 t1 u0 u1 k0 k1 res
+	local w=$1 pid=$2 port=$3 t0 t1 u0 u1 k0 k1 s0 s1 res
 	"$NATS" -s $URL stream purge "$4" -f >/dev/null
-	t0=$(ticks $nspid) u0=$(ticks "$pid")
+	t0=$(ticks $nspid) u0=$(ticks "$pid") s0=$(switches "$pid")
 	kids
 	k0=$KIDS
 	"${clipin[@]}" "$OUT/loadgen" 127.0.0.1 "$port" "$w" "$SECS" >"$OUT/lg.out"
-	t1=$(ticks $nspid) u1=$(ticks "$pid")
+	t1=$(ticks $nspid) u1=$(ticks "$pid") s1=$(switches "$pid")
 	kids
 	k1=$KIDS
 	res=$(awk '{print $1, $10, $12}' "$OUT/lg.out")
 	# shellcheck disable=SC2086 # three words on purpose
 	set -- $res
-	awk -v r="$1" -v s="$SECS" -v b=$((t1 - t0)) -v c=$((u1 - u0 + k1 - k0)) -v u=$((u1 - u0)) -v hz="$HZ" -v n="$3" \
-		'BEGIN { m = r * s; if (m < 1) m = 1; printf "%d %.1f %.1f %d %.1f\n", r, b / hz * 1e6 / m, c / hz * 1e6 / m, n, u / hz * 1e6 / m }'
+	awk -v r="$1" -v s="$SECS" -v b=$((t1 - t0)) -v c=$((u1 - u0 + k1 - k0)) -v u=$((u1 - u0)) -v hz="$HZ" -v n="$3" -v sw=$((s1 - s0)) \
+		'BEGIN { m = r * s; if (m < 1) m = 1; printf "%d %.1f %.1f %d %.1f %.2f\n", r, b / hz * 1e6 / m, c / hz * 1e6 / m, n, u / hz * 1e6 / m, sw / m }'
 }
 
 names=(nats-bench forward)
 [ "$HEADERS" = 1 ] && names=(nats-bench nats-bench+h forward)
 [ -n "${OLD_UDPSERVER:-}" ] && names+=(forward-old)
+[ -n "${ALT_UDPSERVER:-}" ] && names+=(forward-alt)
 n=${#names[@]}
 "$OUT/loadgen" 127.0.0.1 $UDP 64 1 >/dev/null # warm-up: connection, stream, page cache
 [ -z "${OLD_UDPSERVER:-}" ] || "$OUT/loadgen" 127.0.0.1 $OLDUDP 64 1 >/dev/null
+[ -z "${ALT_UDPSERVER:-}" ] || "$OUT/loadgen" 127.0.0.1 $ALTUDP 64 1 >/dev/null
 : >"$LOG"
 for r in $(seq 1 "$ROUNDS"); do
 	for w in $WINDOWS; do
@@ -185,12 +203,13 @@ for r in $(seq 1 "$ROUNDS"); do
 			case $name in
 			forward) res=$(run_fw "$w" "$udpid" $UDP FWD) ;;
 			forward-old) res=$(run_fw "$w" "$oldid" $OLDUDP FWDOLD) ;;
+			forward-alt) res=$(run_fw "$w" "$altid" $ALTUDP FWDALT) ;;
 			*) res=$(run_nb "$name" "$w") ;;
 			esac
 			# shellcheck disable=SC2086
 			set -- $res
-			printf 'round %d  window %-4s  %-13s  msgs/s %s  broker_us/msg %s  client_us/msg %s  nacks %s  udpserver_us/msg %s\n' \
-				"$r" "$w" "$name" "$1" "$2" "$3" "$4" "$5" | tee -a "$LOG" >&2
+			printf 'round %d  window %-4s  %-13s  msgs/s %s  broker_us/msg %s  client_us/msg %s  nacks %s  udpserver_us/msg %s  udpserver_switches/msg %s\n' \
+				"$r" "$w" "$name" "$1" "$2" "$3" "$4" "$5" "$6" | tee -a "$LOG" >&2
 		done
 	done
 done
@@ -212,18 +231,32 @@ function median(a, n,   i, j, t) {
 	for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
 	return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
 }
-{ r = $2; w = $4; m = $5; rate[w, m, r] = $7; bro[w, m, r] = $9; cli[w, m, r] = $11; srv[w, m, r] = $15; rounds[r] = 1 }
+{ r = $2; w = $4; m = $5; rate[w, m, r] = $7; bro[w, m, r] = $9; cli[w, m, r] = $11; srv[w, m, r] = $15; sw[w, m, r] = $17; rounds[r] = 1 }
 END {
 	ns = split(names, N, " "); nw = split(windows, W, " ")
-	printf "\n| window | what | msgs/s (median, min–max) | broker µs/msg | client µs/msg | of which udpserver | forward / this |\n|---|---|---|---|---|---|---|\n"
+	printf "\n| window | what | msgs/s (median, min–max) | broker µs/msg | client µs/msg | of which udpserver | udpserver switches/msg | forward / this |\n|---|---|---|---|---|---|---|---|\n"
 	for (a = 1; a <= nw; a++) for (i = 1; i <= ns; i++) {
-		k = 0; delete x; delete y; delete z; delete q; delete u; lo = 1e12; hi = 0
+		k = 0; delete x; delete y; delete z; delete q; delete u; delete v; lo = 1e12; hi = 0
 		for (r in rounds) {
-			k++; x[k] = rate[W[a], N[i], r]; y[k] = bro[W[a], N[i], r]; z[k] = cli[W[a], N[i], r]; u[k] = srv[W[a], N[i], r]
+			k++; x[k] = rate[W[a], N[i], r]; y[k] = bro[W[a], N[i], r]; z[k] = cli[W[a], N[i], r]; u[k] = srv[W[a], N[i], r]; v[k] = sw[W[a], N[i], r]
 			q[k] = rate[W[a], "forward", r] / (rate[W[a], N[i], r] > 0 ? rate[W[a], N[i], r] : 1)
 			if (x[k] < lo) lo = x[k]; if (x[k] > hi) hi = x[k]
 		}
-		printf "| %s | %s | %.1fk (%.1f–%.1fk) | %.1f | %.1f | %s | %s |\n", W[a], N[i], median(x, k) / 1000, lo / 1000, hi / 1000,
-			median(y, k), median(z, k), N[i] ~ /^forward/ ? sprintf("%.1f", median(u, k)) : "—", N[i] ~ /^forward/ ? "" : sprintf("%.2f×", median(q, k))
+		fw = N[i] ~ /^forward/
+		printf "| %s | %s | %.1fk (%.1f–%.1fk) | %.1f | %.1f | %s | %s | %s |\n", W[a], N[i], median(x, k) / 1000, lo / 1000, hi / 1000,
+			median(y, k), median(z, k), fw ? sprintf("%.1f", median(u, k)) : "—", fw ? sprintf("%.2f", median(v, k)) : "—", fw ? "" : sprintf("%.2f×", median(q, k))
+	}
+	# Every forwarding build against every reference: the median of the
+	# per-round ratios, and the ratios themselves in round order.
+	printf "\n| window | forward build | reference | median of per-round ratios | per round |\n|---|---|---|---|---|\n"
+	nr = 0; for (r in rounds) nr++
+	for (a = 1; a <= nw; a++) for (i = 1; i <= ns; i++) for (j = 1; j <= ns; j++) {
+		if (N[i] !~ /^forward/ || N[j] ~ /^forward/) continue
+		k = 0; delete q; list = ""
+		for (r = 1; r <= nr; r++) {
+			k++; q[k] = rate[W[a], N[i], r] / (rate[W[a], N[j], r] > 0 ? rate[W[a], N[j], r] : 1)
+			list = list (k > 1 ? ", " : "") sprintf("%.2f", q[k])
+		}
+		printf "| %s | %s | %s | %.2f× | %s |\n", W[a], N[i], N[j], median(q, k), list
 	}
 }' "$LOG"

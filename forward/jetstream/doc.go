@@ -71,6 +71,15 @@
 // of one burst of PubAcks leave together (udpserver.AckAll: one sendmmsg).
 // A publish unconfirmed after Config.Timeout gets NACK busy.
 //
+// Each forwarded message passes through four goroutines (the server's
+// worker, nats.go's flusher and read loop, the PubAck subscription) and
+// the server's reply loop. With the broker on the same small machine (2
+// CPUs), run the server with GOMAXPROCS=1: those hand-offs then stay on one
+// thread instead of waking an idle one each time, which cut udpserver's
+// CPU per forwarded message by about a quarter and left the broker more of
+// the machine (BENCHMARKS.md). With the broker elsewhere, keep the
+// default: one P caps the server at one core.
+//
 // # Refusals and the log
 //
 // Every message the forwarder cannot store gets NACK busy with the text
