@@ -11,23 +11,23 @@ import (
 const DefaultBatchSize = 64
 
 // batchConn is the batch I/O layer of one socket (batch_linux.go). Its
-// packets are owned by one worker: readBatch fills the first n of them and
-// writeBatch sends the replies to those n.
+// packets are owned by one worker: each exchange sends the replies to the
+// packets the previous one filled, then fills them again.
 type batchConn interface {
 	// packets returns the conn's packets, BatchSize of them.
 	packets() []*packet
-	// readBatch blocks for at least one datagram and returns how many
-	// packets it filled.
-	readBatch() (n int, err error)
-	// writeBatch sends outs[i] to packet i's sender, from the address the
-	// packet was sent to, for each non-nil outs[i] with i < n. It returns
-	// how many replies it could not send, and the last error.
-	writeBatch(n int, outs [][]byte) (failed int, err error)
+	// exchange sends outs[i] to packet i's sender, from the address the
+	// packet was sent to, for each non-nil outs[i] with i < n, and returns
+	// how many replies it could not send and the last error; then it
+	// blocks for at least one datagram and returns how many packets it
+	// filled, or the read's error. The replies are sent even when the
+	// read fails.
+	exchange(n int, outs [][]byte) (failed int, werr error, next int, err error)
 }
 
 // serveBatch is the read-handle-reply loop of one worker on a batchConn:
 // it reads up to BatchSize datagrams, runs process on each in order, and
-// sends all their replies at once. jw, if any, watches the senders for a
+// sends all their replies at once, at the start of the next read. jw, if any, watches the senders for a
 // flood (jail.go). A reply thus waits for the handlers of
 // the datagrams read after its request in the same batch; with a handler
 // that blocks, prefer BatchSize 1 and more Workers.
@@ -41,15 +41,21 @@ func (s *Server) serveBatch(bc batchConn, jw *jailWatch) error {
 	}
 	w := newWorker(s)
 	var backoff readBackoff
+	n := 0 // packets read by the last exchange, whose replies outs holds
 	for {
-		n, err := bc.readBatch()
+		failed, werr, next, err := bc.exchange(n, outs)
+		if failed > 0 && !s.isClosing() {
+			s.stats.writeErrors.Add(uint64(failed))
+			s.logLimited(&s.logWrite, slog.LevelWarn, "udpserver: write failed", "err", werr, "replies", failed)
+		}
+		n = 0
 		if err != nil {
 			if err := s.readFailed(&backoff, err); err != nil {
 				return err
 			}
 			continue
 		}
-		backoff = 0
+		backoff, n = 0, next
 		if jw != nil {
 			for i := range n {
 				jw.observe(pkts[i].remote)
@@ -58,10 +64,6 @@ func (s *Server) serveBatch(bc batchConn, jw *jailWatch) error {
 		for i := range n {
 			outs[i] = w.process(s.ctx, pkts[i], bufs[i])
 		}
-		w.done()
-		if failed, err := bc.writeBatch(n, outs); failed > 0 && !s.isClosing() {
-			s.stats.writeErrors.Add(uint64(failed))
-			s.logLimited(&s.logWrite, slog.LevelWarn, "udpserver: write failed", "err", err, "replies", failed)
-		}
+		w.done() // counted before the replies leave, in the next exchange
 	}
 }

@@ -30,20 +30,21 @@ type batchUDPConn struct {
 	u  *udpConn
 	rc syscall.RawConn
 
-	pkts  []*packet
-	rhs   []unix.Mmsghdr          // read headers, one per packet
-	riov  []unix.Iovec            // read iovecs, one per packet
-	rname []unix.RawSockaddrInet6 // senders, large enough for both families
-	w     mmsgWriter              // write headers, one per reply
-	flags int                     // recvmmsg flags
-	n     int                     // result of the last system call
-	dirty int                     // read headers the last recvmmsg filled
-	errno syscall.Errno           // error of the last system call
-	rfn   func(fd uintptr) bool   // bound once: a method value per call would allocate
-	wfn   func(fd uintptr) bool   // recvmmsgWait, bound once
-	wait  waitState               // blocking reads (recvwait_linux.go)
-	zones map[uint32]string       // scope ID -> zone name, filled once per interface
-	zmu   sync.Mutex
+	pkts    []*packet
+	rhs     []unix.Mmsghdr          // read headers, one per packet
+	riov    []unix.Iovec            // read iovecs, one per packet
+	rname   []unix.RawSockaddrInet6 // senders, large enough for both families
+	w       mmsgWriter              // write headers, one per reply
+	flags   int                     // recvmmsg flags
+	n       int                     // result of the last system call
+	dirty   int                     // read headers the last recvmmsg filled
+	blocked bool                    // a read callback found the send buffer full and did not read
+	errno   syscall.Errno           // error of the last system call
+	rfn     func(fd uintptr) bool   // bound once: a method value per call would allocate
+	wfn     func(fd uintptr) bool   // recvmmsgWait, bound once
+	wait    waitState               // blocking reads (recvwait_linux.go)
+	zones   map[uint32]string       // scope ID -> zone name, filled once per interface
+	zmu     sync.Mutex
 }
 
 func newBatchConn(c conn, size, maxDatagram int) batchConn {
@@ -95,6 +96,9 @@ func (b *batchUDPConn) packets() []*packet { return b.pkts }
 // at 64 requests in flight that was ~20% of the server's time in context
 // switches (BENCHMARKS.md).
 func (b *batchUDPConn) recvmmsg(fd uintptr) bool {
+	if !b.sendFirst(fd) {
+		return true
+	}
 	for {
 		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.rhs[0])), uintptr(len(b.rhs)), uintptr(b.flags), 0, 0)
 		if e == unix.EINTR {
@@ -123,6 +127,9 @@ func (b *batchUDPConn) readBatch() (int, error) {
 	}
 	if err := b.rc.Read(fn); err != nil {
 		return 0, err
+	}
+	if b.blocked {
+		return 0, nil // exchange reads once the replies are out
 	}
 	if b.u.stopped.Load() {
 		return 0, errStopped
@@ -189,14 +196,14 @@ func (b *batchUDPConn) zone(id uint32) string {
 // mmsgWriter sends filled write headers with sendmmsg, for the batch
 // replies and for the queue of deferred replies (replyq_linux.go).
 type mmsgWriter struct {
-	rc    syscall.RawConn
-	whs   []unix.Mmsghdr
-	wiov  []unix.Iovec
-	fn    func(fd uintptr) bool // bound once: a method value per call would allocate
-	from  int                   // first header the next sendmmsg sends
-	len   int                   // headers filled
-	n     int                   // result of the last system call
-	errno syscall.Errno
+	rc     syscall.RawConn
+	whs    []unix.Mmsghdr
+	wiov   []unix.Iovec
+	fn     func(fd uintptr) bool // sendNow, bound once: a method value per call would allocate
+	from   int                   // first header the next sendmmsg sends
+	len    int                   // headers filled
+	failed int                   // headers given up on since start
+	err    error                 // the last of their errors
 }
 
 // init allocates size headers, each with its own iovec.
@@ -204,57 +211,95 @@ func (w *mmsgWriter) init(rc syscall.RawConn, size int) {
 	w.rc = rc
 	w.whs = make([]unix.Mmsghdr, size)
 	w.wiov = make([]unix.Iovec, size)
-	w.fn = w.sendmmsg
+	w.fn = w.sendNow
 	for i := range w.whs {
 		w.whs[i].Hdr.Iov = &w.wiov[i]
 		w.whs[i].Hdr.SetIovlen(1)
 	}
 }
 
-func (w *mmsgWriter) sendmmsg(fd uintptr) bool {
-	for {
+// start makes the first k headers the ones to send.
+func (w *mmsgWriter) start(k int) { w.from, w.len, w.failed, w.err = 0, k, 0, nil }
+
+// pending reports whether headers are left to send.
+func (w *mmsgWriter) pending() bool { return w.from < w.len }
+
+// sendNow sends the headers left on fd in as few sendmmsg calls as the
+// kernel allows, without waiting: it returns false, with headers left,
+// when the socket's send buffer is full (EAGAIN). When a message fails and
+// carries a source address, the kernel may refuse that source (a subnet
+// broadcast address, say): it is sent again without one, since a reply
+// from the kernel's choice beats no reply. Any other failure skips the
+// message (counted in failed). RawSyscall6: with MSG_DONTWAIT it cannot
+// block (see recvmmsg).
+func (w *mmsgWriter) sendNow(fd uintptr) bool {
+	for w.from < w.len {
 		r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.whs[w.from])), uintptr(w.len-w.from), unix.MSG_DONTWAIT, 0, 0)
-		if e == unix.EINTR {
-			continue
+		switch e {
+		case 0:
+			w.from += int(r)
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false
+		default:
+			if h := &w.whs[w.from].Hdr; h.Control != nil {
+				h.Control = nil
+				h.SetControllen(0)
+				continue
+			}
+			w.failed, w.err = w.failed+1, os.NewSyscallError("sendmmsg", e)
+			w.from++
 		}
-		w.n, w.errno = int(r), e
-		return e != unix.EAGAIN
 	}
+	return true
 }
 
-// send sends the first k headers in as few sendmmsg calls as the kernel
-// allows. When a message fails and carries a source address, the kernel
-// may refuse that source (a subnet broadcast address, say): it is sent
-// again without one, since a reply from the kernel's choice beats no
-// reply. Any other failure skips the message. It returns how many could
+// finish sends the headers left through the socket's RawConn, waiting in
+// the poller while the send buffer is full. It returns how many headers
+// since start could not be sent and the last error.
+func (w *mmsgWriter) finish() (failed int, err error) {
+	if w.pending() {
+		if e := w.rc.Write(w.fn); e != nil { // closed
+			w.failed, w.err = w.failed+w.len-w.from, e
+			w.from = w.len
+		}
+	}
+	return w.failed, w.err
+}
+
+// send sends the first k headers (see sendNow) and returns how many could
 // not be sent and the last error.
 func (w *mmsgWriter) send(k int) (failed int, err error) {
-	w.from, w.len = 0, k
-	for w.from < w.len {
-		if e := w.rc.Write(w.fn); e != nil {
-			return failed + w.len - w.from, e // closed
-		}
-		if w.errno == 0 {
-			w.from += w.n
-			continue
-		}
-		h := &w.whs[w.from].Hdr
-		if h.Control != nil {
-			h.Control = nil
-			h.SetControllen(0)
-			continue
-		}
-		err = os.NewSyscallError("sendmmsg", w.errno)
-		failed++
-		w.from++
-	}
-	return failed, err
+	w.start(k)
+	return w.finish()
 }
 
-// writeBatch sends outs[i] to the sender of packet i for every non-nil
-// outs[i], in as few sendmmsg calls as the kernel allows. It returns how
-// many replies could not be sent and the last error.
-func (b *batchUDPConn) writeBatch(n int, outs [][]byte) (failed int, err error) {
+// exchange sends outs[i] to the sender of packet i for every non-nil
+// outs[i] with i < n, then reads the next batch into the packets. The
+// replies leave from inside the read's RawConn callback, just before its
+// recvmmsg, so that a batch costs one RawConn call (its fd lock and
+// poller reset) rather than two; they take a RawConn write of their own
+// only when the send buffer is full or the read fails before its callback
+// runs (a read deadline: Shutdown), so a batch's replies are always sent,
+// even by a worker that then stops. It returns how many replies could not
+// be sent and the last error, then the read's results.
+func (b *batchUDPConn) exchange(n int, outs [][]byte) (failed int, werr error, next int, err error) {
+	b.w.start(b.fill(n, outs))
+	next, err = b.readBatch()
+	if b.w.pending() || b.blocked { // the callback stopped at a full send buffer, or never ran
+		failed, werr = b.w.finish()
+		if b.blocked {
+			b.blocked = false
+			next, err = b.readBatch()
+		}
+		return failed, werr, next, err
+	}
+	return b.w.failed, b.w.err, next, err
+}
+
+// fill fills a write header for each non-nil outs[i], i < n, and returns
+// how many.
+func (b *batchUDPConn) fill(n int, outs [][]byte) int {
 	u, m := b.u, 0
 	for i := range n {
 		out := outs[i]
@@ -265,7 +310,8 @@ func (b *batchUDPConn) writeBatch(n int, outs [][]byte) (failed int, err error) 
 		b.w.wiov[m].Base = &out[0]
 		b.w.wiov[m].SetLen(len(out))
 		// The reply goes back to the sockaddr recvmmsg wrote, as it is
-		// (family, scope ID and all): no re-encoding.
+		// (family, scope ID and all): no re-encoding. So it must leave
+		// before the next recvmmsg overwrites that sockaddr.
 		h.Hdr.Name = (*byte)(unsafe.Pointer(&b.rname[i]))
 		h.Hdr.Namelen = b.rhs[i].Hdr.Namelen
 		h.Hdr.Control = nil
@@ -277,11 +323,19 @@ func (b *batchUDPConn) writeBatch(n int, outs [][]byte) (failed int, err error) 
 		}
 		m++
 	}
-	f, e := b.w.send(m)
-	if e != nil {
-		err = e
+	return m
+}
+
+// sendFirst is the start of both read callbacks: it sends the previous
+// batch's replies. It returns false when the send buffer is full: the
+// callback then returns without reading (blocked), and exchange finishes
+// the replies through a RawConn write before it reads.
+func (b *batchUDPConn) sendFirst(fd uintptr) bool {
+	if b.w.sendNow(fd) {
+		return true
 	}
-	return failed + f, err
+	b.blocked, b.n, b.errno = true, 0, 0
+	return false
 }
 
 // ntohs converts a port from the sockaddr's byte order (big endian, stored

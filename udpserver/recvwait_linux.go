@@ -94,6 +94,9 @@ func (b *batchUDPConn) waits() bool {
 // waiting). Syscall6, not RawSyscall6: the call blocks. It returns false,
 // to wait in the poller, when SO_RCVTIMEO expired.
 func (b *batchUDPConn) recvmmsgWait(fd uintptr) bool {
+	if !b.sendFirst(fd) {
+		return true
+	}
 	for {
 		if b.u.stopped.Load() {
 			b.n, b.errno = 0, 0
