@@ -74,11 +74,13 @@
 // Each forwarded message passes through four goroutines (the server's
 // worker, nats.go's flusher and read loop, the PubAck subscription) and
 // the server's reply loop. With the broker on the same small machine (2
-// CPUs), run the server with GOMAXPROCS=1: those hand-offs then stay on one
-// thread instead of waking an idle one each time, which cut udpserver's
-// CPU per forwarded message by about a quarter and left the broker more of
-// the machine (BENCHMARKS.md). With the broker elsewhere, keep the
-// default: one P caps the server at one core.
+// CPUs), one P keeps those hand-offs on one thread instead of waking an
+// idle one each time, which cut udpserver's CPU per forwarded message by
+// about a quarter and left the broker more of the machine (BENCHMARKS.md):
+// udpserver --forward therefore runs on one P by itself when the broker it
+// connected to is on a loopback address, the host has at most 2 CPUs and
+// GOMAXPROCS is not set. With the broker elsewhere it keeps Go's default:
+// one P would cap the server at one core.
 //
 // # Refusals and the log
 //
