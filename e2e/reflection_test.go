@@ -137,10 +137,16 @@ func TestNoReflection(t *testing.T) {
 	}
 	// A forged ANNOUNCE of a new name from the victim's address draws the
 	// servers' verification QUERY (verify.go) to it: one in all, whatever
-	// the number of servers it reached (they share its bytes).
+	// the number of servers it reached (they share its bytes). Its
+	// attributes make it crowd the link (verification is lazy: a name
+	// that leaves every answer room in one browser query is not asked).
+	var attrs []string
+	for k := range 5 {
+		attrs = append(attrs, fmt.Sprintf("k%d=%s", k, strings.Repeat("x", 240)))
+	}
 	for i, dst := range []netip.AddrPort{srv(9798), netip.AddrPortFrom(bcast, 9798), netip.AddrPortFrom(wire.DiscoveryGroup4, 9798)} {
 		b, err := wire.AppendRecord(nil, wire.TypeAnnounce, 0, wire.Record{Service: "_udpkit._udp", Instance: fmt.Sprintf("forged-%d", i),
-			Port: 9797, TTL: 120, Addrs: []netip.Addr{victimHost.IPv4}})
+			Port: 9797, TTL: 120, Addrs: []netip.Addr{victimHost.IPv4}, Attrs: attrs})
 		if err != nil {
 			t.Fatal(err)
 		}
