@@ -27,15 +27,17 @@ import (
 // decides nothing while every peer's answer fits in one browser query
 // together: then every server answers whoever ranks before it. So while
 // a link is calm, the answers of all its live peers and ours within
-// calmBytes, a peer heard there is not asked to prove its address and
-// ranks as it is (calm). When the link gets crowded (a 17th server, or a
-// flood of forged names), the calm peers are asked at once, and a calm
+// calmBytes (2944 bytes with IPv4: about 46 servers of 63-byte answers),
+// a peer heard there is not asked to prove its address and ranks as it
+// is (calm). When the link gets crowded (more servers, or a flood of
+// forged names), the calm peers are asked at once, and a calm
 // peer that does not prove its address within its tries stops ranking
 // (refuted), as does every peer heard while the link is crowded until it
 // proves its address. A forger thus gets at most calmBytes of answers
 // ranked, only until the verification queries its names make crowded
 // have gone unanswered (verifyTries × verifyRetry, about 120 ms), and a
-// browser's padded query has room for them besides the real servers.
+// browser's first round has room for them besides the real servers
+// (in its IPv4 copies; its IPv6 copy, 1452 bytes, may be spent on them).
 //
 // The verification query costs at most what the peer sent: it is never
 // larger than the peer's datagram, and every query spends the bytes heard
@@ -82,9 +84,15 @@ const (
 var verifyRate = Rate{PerSecond: verifyPerSecond, Burst: verifyBurst}
 
 // calmBytes is the most the answers of a link's peers and ours may cost
-// together for the link to be calm (lazy): the smallest padded browser
-// query, an IPv6 one, has room for all of them.
-const calmBytes = maxDatagram6
+// together for the link to be calm (lazy): one round of a browser has
+// room for all of them, in its two IPv4 copies (broadcast and group, one
+// budget) on a link with IPv4, in its IPv6 copy on an IPv6-only one.
+func calmBytes(l *netif.Interface) int {
+	if len(l.IPv4) > 0 {
+		return 2 * DefaultQuerySize
+	}
+	return maxDatagram6
+}
 
 const (
 	// maxGrace is how many unverified peers of one link may rank while
@@ -262,28 +270,23 @@ func (a *Announcer) lazy(ifIndex int, h uint64, pr *peer, now time.Time) bool {
 }
 
 // crowded reports whether the answers of the live peers m of link ifIndex
-// and ours cost more than calmBytes together. It stops at calmBytes, so
-// it looks at a few dozen peers at most, even in a full table.
+// and ours cost more than calmBytes together. It stops there, so it looks
+// at a few dozen peers at most, even in a full table.
 func (a *Announcer) crowded(ifIndex int, m map[uint64]*peer, now time.Time) bool {
-	sum := a.ownCost(ifIndex)
+	l := netif.ByIndex(a.links, ifIndex)
+	if l == nil {
+		return true
+	}
+	limit := calmBytes(l)
+	sum := wire.RecordLen(a.record(l, netip.Addr{}, a.ttl)) + a.gate.Overhead() // our answer
 	for _, o := range m {
 		if now.Before(o.expires) {
-			if sum += o.cost; sum > calmBytes {
+			if sum += o.cost; sum > limit {
 				return true
 			}
 		}
 	}
 	return false
-}
-
-// ownCost returns the size of this server's answer on link ifIndex (its
-// record as announced, sealed).
-func (a *Announcer) ownCost(ifIndex int) int {
-	l := netif.ByIndex(a.links, ifIndex)
-	if l == nil {
-		return 0
-	}
-	return wire.RecordLen(a.record(l, netip.Addr{}, a.ttl)) + a.gate.Overhead()
 }
 
 // want notes that unverified peer pr (hash h) on link ifIndex needs a

@@ -17,9 +17,9 @@ import (
 // TestLabVerifyPeer: on a crowded link, a peer heard only from an ANNOUNCE
 // ranks in no answer budget until it answers the server's verification
 // QUERY (verify.go). On a namespace LAN, a socket on host 1 announces
-// "peer-1" to the server on host 0, with attributes that make its answer
-// alone crowd the link (more than calmBytes with the server's), and
-// receives the query (a unicast QUERY for its instance, no larger than its
+// "peer-1" to the server on host 0 after two names of the same size, with
+// attributes that make the three crowd the link (more than calmBytes with
+// the server's answer), and receives the query (a unicast QUERY for its instance, no larger than its
 // announcement). An attacker on host 2 answers it from
 // the peer's spoofed address with a wrong message ID, and with the right
 // ID from its own address: neither verifies. The peer's own answer with
@@ -43,6 +43,18 @@ func TestLabVerifyPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond) // the server runs
+	// Two names of the same size first: with peer-1 they crowd the link.
+	for i, name := range []string{"filler-a", "filler-b"} {
+		f := rec
+		f.Instance = name
+		b, err := wire.AppendRecord(nil, wire.TypeAnnounce, uint64(80+i), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.WriteToUDPAddrPort(b, netip.AddrPortFrom(srvHost.IPv4, wire.DiscoveryPort)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := c.WriteToUDPAddrPort(ann, netip.AddrPortFrom(srvHost.IPv4, wire.DiscoveryPort)); err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +76,9 @@ func TestLabVerifyPeer(t *testing.T) {
 			t.Fatal(err)
 		}
 		if q.Service != DefaultService || q.Instance != "peer-1" {
+			if q.Service == DefaultService && (q.Instance == "filler-a" || q.Instance == "filler-b") {
+				continue // asked too: the fillers were calm until peer-1 came
+			}
 			t.Fatalf("query for %q %q, want peer-1", q.Service, q.Instance)
 		}
 		if n > len(ann) {
@@ -117,7 +132,7 @@ func bigAttrs(n int) []string {
 
 // TestSyncLazyVerification (issue 12 item 4): verification is lazy. On a
 // calm LAN (10 servers, answers of about 90 bytes: all fit in one browser
-// query) no server sends a verification query, and every server ranks
+// round) no server sends a verification query, and every server ranks
 // every other. A few forged names announced there rank too (calm), and
 // forged shared queries still draw at most their bytes from all servers.
 // Forged names that crowd the link make every server ask its calm peers:
@@ -215,8 +230,8 @@ func TestSyncLazyVerification(t *testing.T) {
 			t.Errorf("3 forged names on a calm LAN: %d verification queries, want none", n)
 		}
 		budgetCheck("calm, 3 forged names")
-		// Crowd it: 20 forged names more.
-		for i := 3; i < 23; i++ {
+		// Crowd it: 30 forged names more (over 2 × 1472 bytes in all).
+		for i := 3; i < 33; i++ {
 			forge(i)
 		}
 		budgetCheck("just crowded")
