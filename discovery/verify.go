@@ -109,7 +109,7 @@ type verifier struct {
 	out     map[uint64]inFlight // by message ID: queries sent within verifyWindow
 	grace   []uint64            // peers holding a grace slot, at most maxGrace
 	shares  map[uint64]*share   // by message ID: shared announcements heard
-	ranked  []uint64            // hashes of the verified peers (some may be gone: checked on use)
+	ranked  []uint64            // hashes of the verified and calm peers (some may be gone: checked on use)
 	swept   time.Time           // the last sweep of a full peer table (makeRoom)
 	crowded bool                // the link was crowded when last looked at (lazy)
 }
@@ -255,7 +255,9 @@ func (a *Announcer) lazy(ifIndex int, h uint64, pr *peer, now time.Time) bool {
 	if !v.crowded {
 		if !pr.calm {
 			pr.calm = true
-			v.ranked = append(v.ranked, h)
+			if !slices.Contains(v.ranked, h) { // a refuted one may be listed still
+				v.ranked = append(v.ranked, h)
+			}
 		}
 		return true
 	}
@@ -462,8 +464,8 @@ func (a *Announcer) verifyAnswer(p inPacket, h wire.Header, body []byte, now tim
 	if n >= maxVerifiedPerSource {
 		return true
 	}
-	if !pr.calm {
-		v.ranked = append(v.ranked, ph) // a calm peer is listed already
+	if !slices.Contains(v.ranked, ph) { // a calm peer is listed already
+		v.ranked = append(v.ranked, ph)
 	}
 	pr.verified = true
 	pr.cost = len(p.b)
