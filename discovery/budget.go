@@ -44,17 +44,19 @@ type peer struct {
 	answered time.Time           // when it first answered one of our own shared queries; zero if never
 	first    time.Time           // when it was first heard
 	graced   bool                // it holds one of its link's grace slots (verify.go)
+	calm     bool                // heard while its link was calm: it ranks unverified (verify.go, lazy)
 }
 
-// ranks reports whether pr counts in answer budgets at now: verified, or
-// while it waits for verification, for answerGrace after it answered one
-// of our own queries or after it was first heard when it holds a grace
-// slot (verify.go).
+// ranks reports whether pr counts in answer budgets at now: verified,
+// heard while its link was calm and not refuted since (verify.go, lazy),
+// or while it waits for verification, for answerGrace after it answered
+// one of our own queries or after it was first heard when it holds a
+// grace slot (verify.go).
 func (pr *peer) ranks(now time.Time) bool {
 	if !now.Before(pr.expires) {
 		return false
 	}
-	return pr.verified || !pr.answered.IsZero() && now.Sub(pr.answered) < answerGrace ||
+	return pr.verified || pr.calm || !pr.answered.IsZero() && now.Sub(pr.answered) < answerGrace ||
 		pr.graced && now.Sub(pr.first) < answerGrace
 }
 
@@ -72,9 +74,10 @@ const maxPeers = 1024
 // learn notes the record rec, heard from p.src on p's link as an ANNOUNCE
 // (or an ANSWER to our probe) with message ID id, as a peer's; a GOODBYE
 // (TTL 0) from a source that speaks for it forgets it. A new peer is
-// unverified and asked to prove its address (verify.go). First come: while
-// a verified peer lives, a datagram of its name from another source is
-// ignored.
+// unverified: while its link is calm it ranks as it is, once the link is
+// crowded it is asked to prove its address (verify.go, lazy). First come:
+// while a verified peer lives, a datagram of its name from another source
+// is ignored.
 func (a *Announcer) learn(p inPacket, id uint64, rec wire.Record, now time.Time) {
 	if netif.ByIndex(a.links, p.ifIndex) == nil {
 		return
@@ -134,7 +137,9 @@ func (a *Announcer) learn(p inPacket, id uint64, rec wire.Record, now time.Time)
 	if !pr.verified {
 		pr.credit = min(pr.credit+a.creditFor(p, id, h, pr, now), maxCredit)
 		a.grace(p.ifIndex, h, pr, now)
-		a.want(p.ifIndex, h, pr)
+		if !a.lazy(p.ifIndex, h, pr, now) {
+			a.want(p.ifIndex, h, pr)
+		}
 	}
 }
 
@@ -298,7 +303,7 @@ func (a *Announcer) askPeers() {
 		l := &a.links[i]
 		var known []uint64
 		for h, pr := range a.peers[l.Index] {
-			if pr.verified && time.Now().Before(pr.expires) {
+			if (pr.verified || pr.calm) && time.Now().Before(pr.expires) {
 				known = append(known, h)
 			}
 		}

@@ -22,6 +22,23 @@ import (
 // address has seen. So a forger that cannot receive at its spoofed
 // addresses never ranks, however many names it announces.
 //
+// Verification is lazy: it costs frames (a query and an answer per peer
+// and server, and neighbour resolution for a forged source), and it
+// decides nothing while every peer's answer fits in one browser query
+// together: then every server answers whoever ranks before it. So while
+// a link is calm, the answers of all its live peers and ours within
+// calmBytes (2944 bytes with IPv4: about 46 servers of 63-byte answers),
+// a peer heard there is not asked to prove its address and ranks as it
+// is (calm). When the link gets crowded (more servers, or a flood of
+// forged names), the calm peers are asked at once, and a calm
+// peer that does not prove its address within its tries stops ranking
+// (refuted), as does every peer heard while the link is crowded until it
+// proves its address. A forger thus gets at most calmBytes of answers
+// ranked, only until the verification queries its names make crowded
+// have gone unanswered (verifyTries × verifyRetry, about 120 ms), and a
+// browser's first round has room for them besides the real servers
+// (in its IPv4 copies; its IPv6 copy, 1452 bytes, may be spent on them).
+//
 // The verification query costs at most what the peer sent: it is never
 // larger than the peer's datagram, and every query spends the bytes heard
 // from the peer (its credit), so one forged datagram draws at most one
@@ -66,6 +83,17 @@ const (
 
 var verifyRate = Rate{PerSecond: verifyPerSecond, Burst: verifyBurst}
 
+// calmBytes is the most the answers of a link's peers and ours may cost
+// together for the link to be calm (lazy): one round of a browser has
+// room for all of them, in its two IPv4 copies (broadcast and group, one
+// budget) on a link with IPv4, in its IPv6 copy on an IPv6-only one.
+func calmBytes(l *netif.Interface) int {
+	if len(l.IPv4) > 0 {
+		return 2 * DefaultQuerySize
+	}
+	return maxDatagram6
+}
+
 const (
 	// maxGrace is how many unverified peers of one link may rank while
 	// they wait for verification (grace); maxShares caps the shared
@@ -81,8 +109,9 @@ type verifier struct {
 	out     map[uint64]inFlight // by message ID: queries sent within verifyWindow
 	grace   []uint64            // peers holding a grace slot, at most maxGrace
 	shares  map[uint64]*share   // by message ID: shared announcements heard
-	ranked  []uint64            // hashes of the verified peers (some may be gone: checked on use)
+	ranked  []uint64            // hashes of the verified and calm peers (some may be gone: checked on use)
 	swept   time.Time           // the last sweep of a full peer table (makeRoom)
+	crowded bool                // the link was crowded when last looked at (lazy)
 }
 
 // inFlight is a verification query sent: to which peer, when.
@@ -127,7 +156,8 @@ func (a *Announcer) padAnnounce(msg []byte) []byte {
 // by the message ID and their instances, and a server takes a query's
 // bytes (pr's cost) only when the servers ranked before it, and itself,
 // fit in the bytes of the copies heard. The servers ranked are the
-// verified peers: a forged flood of names adds none. A real peer's start
+// verified and the calm peers: a forged flood of names adds none (a
+// flood makes the link crowded). A real peer's start
 // burst (three announcements, three copies each) pays for nine queries;
 // the servers left out verify it at its refreshes, and meanwhile its
 // grace slot (grace) keeps the budget.
@@ -160,7 +190,7 @@ func (a *Announcer) creditFor(p inPacket, id, ph uint64, pr *peer, now time.Time
 	mine := rankKey(id, own, 4)
 	ahead := 0
 	m := a.peers[p.ifIndex]
-	v.ranked = slices.DeleteFunc(v.ranked, func(h uint64) bool { o := m[h]; return o == nil || !o.verified })
+	v.ranked = slices.DeleteFunc(v.ranked, func(h uint64) bool { o := m[h]; return o == nil || !o.verified && !o.calm })
 	for _, h := range v.ranked { // not the whole table: this runs for every forged datagram
 		if o := m[h]; h != ph && now.Before(o.expires) {
 			if k := rankKey(id, h, 4); k < mine || k == mine && h < own {
@@ -213,6 +243,54 @@ func (a *Announcer) verifierOf(ifIndex int) *verifier {
 	return v
 }
 
+// lazy reports whether unverified peer pr (hash h), just heard on link
+// ifIndex, may go unverified: the link is calm. Then pr ranks as calm.
+// When the link has just become crowded, every calm peer of it is asked
+// to prove its address.
+func (a *Announcer) lazy(ifIndex int, h uint64, pr *peer, now time.Time) bool {
+	v := a.verifierOf(ifIndex)
+	m := a.peers[ifIndex]
+	was := v.crowded
+	v.crowded = a.crowded(ifIndex, m, now)
+	if !v.crowded {
+		if !pr.calm {
+			pr.calm = true
+			if !slices.Contains(v.ranked, h) { // a refuted one may be listed still
+				v.ranked = append(v.ranked, h)
+			}
+		}
+		return true
+	}
+	if !was {
+		for k, o := range m {
+			if k != h && o.calm && !o.verified && now.Before(o.expires) {
+				a.want(ifIndex, k, o)
+			}
+		}
+	}
+	return false
+}
+
+// crowded reports whether the answers of the live peers m of link ifIndex
+// and ours cost more than calmBytes together. It stops there, so it looks
+// at a few dozen peers at most, even in a full table.
+func (a *Announcer) crowded(ifIndex int, m map[uint64]*peer, now time.Time) bool {
+	l := netif.ByIndex(a.links, ifIndex)
+	if l == nil {
+		return true
+	}
+	limit := calmBytes(l)
+	sum := wire.RecordLen(a.record(l, netip.Addr{}, a.ttl)) + a.gate.Overhead() // our answer
+	for _, o := range m {
+		if now.Before(o.expires) {
+			if sum += o.cost; sum > limit {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // want notes that unverified peer pr (hash h) on link ifIndex needs a
 // verification query: it joins the pending set, replacing a random
 // waiting peer of no higher priority when the set is full.
@@ -241,10 +319,14 @@ func (a *Announcer) want(ifIndex int, h uint64, pr *peer) {
 }
 
 // dropPending removes entry j of v's pending set (the answers to the
-// queries sent are still accepted within verifyWindow).
+// queries sent are still accepted within verifyWindow); an unverified
+// peer removed stops ranking as calm.
 func (a *Announcer) dropPending(v *verifier, m map[uint64]*peer, j int) {
 	if pr := m[v.pending[j]]; pr != nil {
 		pr.tries = 0
+		if !pr.verified {
+			pr.calm = false // refuted: asked on a crowded link, not proved (lazy)
+		}
 	}
 	v.pending[j] = v.pending[len(v.pending)-1]
 	v.pending = v.pending[:len(v.pending)-1]
@@ -382,8 +464,10 @@ func (a *Announcer) verifyAnswer(p inPacket, h wire.Header, body []byte, now tim
 	if n >= maxVerifiedPerSource {
 		return true
 	}
+	if !slices.Contains(v.ranked, ph) { // a calm peer is listed already
+		v.ranked = append(v.ranked, ph)
+	}
 	pr.verified = true
-	v.ranked = append(v.ranked, ph)
 	pr.cost = len(p.b)
 	pr.addrs = plainAddrs(rec.Addrs)
 	pr.expires = now.Add(recordTTL(rec.TTL))

@@ -137,10 +137,29 @@ func TestNoReflection(t *testing.T) {
 	}
 	// A forged ANNOUNCE of a new name from the victim's address draws the
 	// servers' verification QUERY (verify.go) to it: one in all, whatever
-	// the number of servers it reached (they share its bytes).
+	// the number of servers it reached (they share its bytes). Names of
+	// this size crowd the link from the first one on, after two forged
+	// from an address nobody holds (verification is lazy: while every
+	// answer fits in one browser round, no name is asked).
+	var attrs []string
+	for k := range 5 {
+		attrs = append(attrs, fmt.Sprintf("k%d=%s", k, strings.Repeat("x", 240)))
+	}
+	filler := netip.AddrPortFrom(netip.AddrFrom4([4]byte{b4[0], b4[1], b4[2], 250}), 9798)
+	for k := range 2 {
+		b, err := wire.AppendRecord(nil, wire.TypeAnnounce, uint64(1<<40+k), wire.Record{Service: "_udpkit._udp", Instance: fmt.Sprintf("filler-%d", k),
+			Port: 9797, TTL: 120, Addrs: []netip.Addr{filler.Addr()}, Attrs: attrs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := attacker.SpoofUDP4(filler, netip.AddrPortFrom(bcast, 9798), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // their verification queries go to the filler's address
 	for i, dst := range []netip.AddrPort{srv(9798), netip.AddrPortFrom(bcast, 9798), netip.AddrPortFrom(wire.DiscoveryGroup4, 9798)} {
 		b, err := wire.AppendRecord(nil, wire.TypeAnnounce, 0, wire.Record{Service: "_udpkit._udp", Instance: fmt.Sprintf("forged-%d", i),
-			Port: 9797, TTL: 120, Addrs: []netip.Addr{victimHost.IPv4}})
+			Port: 9797, TTL: 120, Addrs: []netip.Addr{victimHost.IPv4}, Attrs: attrs})
 		if err != nil {
 			t.Fatal(err)
 		}

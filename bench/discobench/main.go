@@ -57,6 +57,7 @@ type options struct {
 	losses  []int
 	systems []string
 	bin     string
+	oldBin  string
 	timeout time.Duration
 	startup time.Duration
 	settle  time.Duration
@@ -71,8 +72,9 @@ func main() {
 	flag.IntVar(&o.servers, "servers", 10, "servers on the LAN")
 	flag.IntVar(&o.runs, "runs", 12, "browses per system and loss rate")
 	flag.StringVar(&losses, "loss", "0,30", "loss rates to run, percent, comma-separated")
-	flag.StringVar(&systems, "systems", "udpkit,mdns,avahi", "systems to compare: udpkit, mdns, avahi")
+	flag.StringVar(&systems, "systems", "udpkit,mdns,avahi", "systems to compare: udpkit, old (udpkit from -old-bin), mdns, avahi")
 	flag.StringVar(&o.bin, "bin", "/tmp/discobench", "directory with udpserver, udpcli and mdnspeer")
+	flag.StringVar(&o.oldBin, "old-bin", "", "directory with the udpserver and udpcli of another build, run as system \"old\" (before/after on one LAN)")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Second, "a browse gives up after this long")
 	flag.DurationVar(&o.startup, "startup", 3*time.Second, "how long the servers' start-up is counted before browsing")
 	flag.DurationVar(&o.settle, "settle", 300*time.Millisecond, "frames are still counted this long after the browser stopped")
@@ -90,6 +92,9 @@ func main() {
 	for _, s := range strings.Split(systems, ",") {
 		if _, ok := systemsByName[s]; !ok {
 			fatal(fmt.Errorf("-systems: unknown system %q", s))
+		}
+		if s == "old" && o.oldBin == "" {
+			fatal(errors.New("-systems: old needs -old-bin"))
 		}
 		o.systems = append(o.systems, s)
 	}
@@ -141,6 +146,7 @@ type system struct {
 
 var systemsByName = map[string]system{
 	"udpkit": {start: startUdpkit, browse: browseUdpkit},
+	"old":    {start: startOld, browse: browseOld},
 	"mdns":   {start: startMdns, browse: browseMdns},
 	"avahi":  {start: startAvahi, browse: browseAvahi, prepare: prepareAvahi},
 }
@@ -317,13 +323,30 @@ func readCounters(ctx context.Context, bridge string) (all, disc uint64, err err
 }
 
 func startUdpkit(ctx context.Context, o options, h *netlab.Host, i int) (*proc, error) {
-	c := h.Command(ctx, filepath.Join(o.bin, "udpserver"), "--quiet", "--rate-limit", "0",
+	return startUdpkitFrom(ctx, o.bin, h, i)
+}
+
+func browseUdpkit(ctx context.Context, o options, h *netlab.Host, n int) (float64, error) {
+	return browseUdpkitFrom(ctx, o, o.bin, h, n)
+}
+
+// startOld and browseOld run udpkit of the build in -old-bin (system "old").
+func startOld(ctx context.Context, o options, h *netlab.Host, i int) (*proc, error) {
+	return startUdpkitFrom(ctx, o.oldBin, h, i)
+}
+
+func browseOld(ctx context.Context, o options, h *netlab.Host, n int) (float64, error) {
+	return browseUdpkitFrom(ctx, o, o.oldBin, h, n)
+}
+
+func startUdpkitFrom(ctx context.Context, bin string, h *netlab.Host, i int) (*proc, error) {
+	c := h.Command(ctx, filepath.Join(bin, "udpserver"), "--quiet", "--rate-limit", "0",
 		"--instance", fmt.Sprintf("s%02d", i), "-I", "eth0")
 	return startWaitable(c, "udpserver")
 }
 
-func browseUdpkit(ctx context.Context, o options, h *netlab.Host, n int) (float64, error) {
-	out, _ := h.Command(ctx, filepath.Join(o.bin, "udpcli"), "discover", "-n", strconv.Itoa(n),
+func browseUdpkitFrom(ctx context.Context, o options, bin string, h *netlab.Host, n int) (float64, error) {
+	out, _ := h.Command(ctx, filepath.Join(bin, "udpcli"), "discover", "-n", strconv.Itoa(n),
 		"-t", o.timeout.String(), "-I", "eth0", "--json", "_udpkit._udp").Output()
 	var last float64
 	count := 0
