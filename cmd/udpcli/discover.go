@@ -64,9 +64,8 @@ func attrMap(attrs []string) map[string]any {
 func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	timeout := cliflag.Seconds(fs, "deadline", "w", time.Second, "stop after this many seconds (0.3) or this long (300ms), as ping's -w")
 	count := fs.IntP("count", "c", 0, "stop after N instances (0: run until the deadline)")
-	ifaces := new([]string)
-	ifaceFlag(fs, ifaces)
-	asJSON := fs.Bool("json", false, "print one JSON object per instance and line")
+	ifaces := cliflag.Interfaces(fs)
+	asJSON := cliflag.JSON(fs)
 	loadKeys := cliflag.KeyFile(fs)
 	quiet := fs.BoolP("quiet", "q", false, "print nothing: the exit status says whether a server was found")
 	parsable := fs.BoolP("parsable", "p", false, "print the lines of avahi-browse -p -r ('+' found, '=' resolved; see 'udpcli watch --help'); with the default -w 1 it stops after the first full round of queries, as avahi-browse -p -r -t")
@@ -105,7 +104,7 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args 
 		}
 		keys, _, err := loadKeys()
 		if err != nil {
-			return cli.Usagef("--key-file: %v", err)
+			return cli.Usagef("%v", err)
 		}
 		b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: *ifaces, QuerySize: *querySize, Keys: keys})
 		if err != nil {

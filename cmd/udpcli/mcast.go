@@ -45,9 +45,9 @@ type mcastFlags struct {
 // mcastCommon registers the flags every mcast subcommand has, first.
 func mcastCommon(fs *pflag.FlagSet) *mcastFlags {
 	f := &mcastFlags{}
-	ifaceFlag(fs, &f.ifaces)
+	cliflag.InterfacesVar(fs, &f.ifaces)
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "print no line per datagram, only the summary (mcast test prints only that by default)")
-	fs.BoolVar(&f.json, "json", false, "write JSON Lines instead of text")
+	cliflag.JSONVar(fs, &f.json)
 	return f
 }
 

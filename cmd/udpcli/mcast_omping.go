@@ -27,8 +27,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 	interval := cliflag.Seconds(fs, "interval", "i", multicast.DefaultInterval, "time between probes: seconds (0.05) or a duration (50ms)")
 	wait := cliflag.Seconds(fs, "wait", "", multicast.DefaultStartWait, "how long to wait for the listed peers before the first probe: seconds or a duration")
 	maxLoss := fs.Float64("max-loss", 5, "highest multicast loss in percent that still counts as success")
-	size := fs.IntP("size", "s", 0, fmt.Sprintf("payload bytes of each probe, after its %d-byte header, as ping's -s (0 to %d)", wire.ProbeLen, wire.MaxDatagram-wire.ProbeLen))
-	datagram := fs.Int("datagram-size", 0, fmt.Sprintf("probe datagram size, header included (%d to %d): what -s meant before it followed ping", wire.ProbeLen, wire.MaxDatagram))
+	size := cliflag.DatagramSize(fs, 0, wire.ProbeLen, wire.MaxDatagram)
 	noJoin := fs.Bool("no-join", false, "do not join the group (nor send to it): answer and probe by unicast only, like a host that is not a member")
 	unicastOnly := fs.Bool("unicast-only", false, "same as --no-join")
 	discover := fs.Bool("discover", false, "find peers by discovery even when PEERs are given (default: only when none is)")
@@ -37,7 +36,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 	return func(ctx context.Context, io cli.IO, args []string) error {
 		keys, _, err := loadKeys()
 		if err != nil {
-			return cli.Usagef("--key-file: %v", err)
+			return cli.Usagef("%v", err)
 		}
 		if len(args) < 1 {
 			return cli.Usagef("missing GROUP[:PORT]")
@@ -75,17 +74,9 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		if *maxLoss < 0 || *maxLoss > 100 || math.IsNaN(*maxLoss) {
 			return cli.Usagef("--max-loss %v out of range 0..100", *maxLoss)
 		}
-		whole := wire.ProbeLen + *size
-		switch {
-		case fs.Changed("size") && fs.Changed("datagram-size"):
-			return cli.Usagef("-s/--size (payload) and --datagram-size (the whole probe) exclude each other")
-		case fs.Changed("datagram-size"):
-			if *datagram < wire.ProbeLen || *datagram > wire.MaxDatagram {
-				return cli.Usagef("--datagram-size %d out of range %d..%d", *datagram, wire.ProbeLen, wire.MaxDatagram)
-			}
-			whole = *datagram
-		case *size < 0 || whole > wire.MaxDatagram:
-			return cli.Usagef("-s/--size %d out of range 0..%d (payload bytes; the %d-byte probe header comes on top)", *size, wire.MaxDatagram-wire.ProbeLen, wire.ProbeLen)
+		whole, err := size()
+		if err != nil {
+			return cli.Usagef("%v", err)
 		}
 		ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
 		if err != nil {

@@ -47,7 +47,7 @@ func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 	deadline := cliflag.Seconds(fs, "deadline", "w", 0, "stop after this many seconds, whatever happened (0: no deadline)")
 	size := fs.IntP("size", "s", 56, "bytes of padding in each PING (the header adds 16)")
 	quiet := fs.BoolP("quiet", "q", false, "print only the first line and the summary")
-	asJSON := fs.Bool("json", false, "write JSON Lines: one object per reply and a summary object")
+	asJSON := cliflag.JSON(fs)
 	loadKeys := cliflag.KeyFile(fs)
 	return func(ctx context.Context, sio cli.IO, args []string) error {
 		keys, _, err := loadKeys()

@@ -50,7 +50,7 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 	retries := fs.Int("retries", client.DefaultRetries, "retransmissions of each datagram after the first send (0: none); with --service, across all servers")
 	timeout := cliflag.Seconds(fs, "timeout", "W", client.DefaultInitialTimeout, "first retransmission timeout, as ping's -W: seconds (0.5) or a duration (200ms)")
 	window := fs.Int("window", 8, "datagrams in flight at most (1 to 1024), for lines from stdin")
-	asJSON := fs.Bool("json", false, "write one JSON object per datagram (JSON Lines)")
+	asJSON := cliflag.JSON(fs)
 	quiet := fs.BoolP("quiet", "q", false, "print only the summary")
 	file := fs.StringP("file", "f", "", "send the whole of `FILE` (\"-\": standard input) as one datagram, bytes unchanged, instead of lines")
 	var service serviceOptions // --service: discover the servers, fail over between them

@@ -1,0 +1,58 @@
+package cliflag
+
+import (
+	"fmt"
+
+	"github.com/spf13/pflag"
+)
+
+// JSON defines --json, one wording for every command: the command's
+// results as JSON objects, one a line, instead of text.
+func JSON(fs *pflag.FlagSet) *bool {
+	p := new(bool)
+	JSONVar(fs, p)
+	return p
+}
+
+// JSONVar is JSON storing into p.
+func JSONVar(fs *pflag.FlagSet, p *bool) {
+	fs.BoolVar(p, "json", false, "write the results as JSON objects, one a line (JSON Lines), instead of text")
+}
+
+// Interfaces defines -I/--iface, the interface selection (netif specs) of
+// the commands that browse, announce or join groups: repeatable, and not
+// split at commas (templates contain them).
+func Interfaces(fs *pflag.FlagSet) *[]string {
+	p := new([]string)
+	InterfacesVar(fs, p)
+	return p
+}
+
+// InterfacesVar is Interfaces storing into p.
+func InterfacesVar(fs *pflag.FlagSet, p *[]string) {
+	fs.StringArrayVarP(p, "iface", "I", nil, "interface to use: `name`, address, CIDR or go-sockaddr template (repeatable; default: every interface that is up, not loopback, and can broadcast or multicast; 'udpcli ifaces SPEC' shows what a SPEC selects)")
+}
+
+// DatagramSize defines -s/--size, the payload bytes after a header of
+// header bytes (as ping's -s), and --datagram-size, the whole datagram
+// (what -s meant before it followed ping); payload is -s's default. The
+// function it returns gives the whole datagram's size once the flags are
+// parsed, at most max bytes, or an error naming the flag.
+func DatagramSize(fs *pflag.FlagSet, payload, header, max int) func() (int, error) {
+	size := fs.IntP("size", "s", payload, fmt.Sprintf("payload bytes of each datagram, after its %d-byte header, as ping's -s (0 to %d)", header, max-header))
+	whole := fs.Int("datagram-size", 0, fmt.Sprintf("bytes of each datagram, header included (%d to %d): what -s meant before it followed ping", header, max))
+	return func() (int, error) {
+		switch {
+		case fs.Changed("size") && fs.Changed("datagram-size"):
+			return 0, fmt.Errorf("-s/--size (payload) and --datagram-size (the whole datagram) exclude each other")
+		case fs.Changed("datagram-size"):
+			if *whole < header || *whole > max {
+				return 0, fmt.Errorf("--datagram-size %d: want %d to %d bytes", *whole, header, max)
+			}
+			return *whole, nil
+		case *size < 0 || *size > max-header:
+			return 0, fmt.Errorf("-s/--size %d: want 0 to %d payload bytes (the %d-byte header comes on top)", *size, max-header, header)
+		}
+		return header + *size, nil
+	}
+}
