@@ -29,17 +29,6 @@ func init() {
 	})
 }
 
-type pingRecordJSON struct {
-	Type  string   `json:"type"`
-	Seq   int      `json:"seq"`
-	ID    string   `json:"id"` // wire.IDString
-	Addr  string   `json:"addr"`
-	Size  int      `json:"size,omitempty"` // payload bytes, as -s (the text line counts the header too)
-	RTTms *float64 `json:"rtt_ms,omitempty"`
-	Dup   bool     `json:"duplicate,omitempty"`
-	Error string   `json:"error,omitempty"`
-}
-
 func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	count := fs.IntP("count", "c", 0, "stop after sending this many probes (0: until Ctrl-C or -w)")
 	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "seconds between probes (0.2 or 200ms)")
@@ -123,19 +112,17 @@ func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 	}
 }
 
-// pingRecord is the --json line of a reply.
-func pingRecord(seq int, from string, p client.Pong) pingRecordJSON {
-	rec := pingRecordJSON{Type: "reply", Seq: seq, ID: wire.IDString(p.ID), Addr: from}
+// pingRecord is the --json line of a reply ("size": payload bytes, as -s;
+// the text line counts the header too).
+func pingRecord(seq int, from string, p client.Pong) object {
 	switch {
 	case errors.Is(p.Err, client.ErrUnreachable):
-		rec.Type, rec.Error = "error", "destination host unreachable"
+		return object{"type", "error", "seq", seq, "id", wire.IDString(p.ID), "addr", from, "error", "destination host unreachable"}
 	case p.Err != nil:
-		rec.Type, rec.Error = "error", "destination port unreachable"
-	default:
-		t := msNumber(p.RTT)
-		rec.Size, rec.RTTms, rec.Dup = max(0, p.Size-wire.HeaderLen), &t, p.Dup
+		return object{"type", "error", "seq", seq, "id", wire.IDString(p.ID), "addr", from, "error", "destination port unreachable"}
 	}
-	return rec
+	return object{"type", "reply", "seq", seq, "id", wire.IDString(p.ID), "addr", from, "size", omit(max(0, p.Size-wire.HeaderLen)),
+		"rtt_ms", msNumber(p.RTT), "duplicate", omit(p.Dup)}
 }
 
 // pingSummaryJSON is the --json summary of ping's statistics.

@@ -28,24 +28,6 @@ func init() {
 	})
 }
 
-// sendRecord is one --json line.
-type sendRecord struct {
-	Seq         int      `json:"seq"`
-	ID          string   `json:"id"` // wire.IDString
-	Status      string   `json:"status"`
-	Attempts    int      `json:"attempts"`
-	RTTms       *float64 `json:"rtt_ms,omitempty"`
-	ElapsedMs   float64  `json:"elapsed_ms"`
-	Code        *int     `json:"code,omitempty"`
-	Reason      *string  `json:"reason,omitempty"`
-	Error       string   `json:"error,omitempty"`
-	Busy        int      `json:"busy,omitempty"`
-	RateLimited int      `json:"rate_limited,omitempty"`
-	Server      string   `json:"server,omitempty"`
-	Addr        string   `json:"addr,omitempty"`
-	Failovers   int      `json:"failovers,omitempty"`
-}
-
 func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	retries := fs.Int("retries", client.DefaultRetries, "retransmissions of each datagram after the first send (0: none); with --service, across all servers")
 	timeout := cliflag.Seconds(fs, "timeout", "W", client.DefaultInitialTimeout, "first retransmission timeout, as ping's -W: seconds (0.5) or a duration (200ms)")
@@ -194,27 +176,28 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 }
 
 // sendRecordOf is the --json line of message seq.
-func sendRecordOf(seq int, r client.ServiceResult, err error) sendRecord {
-	rec := sendRecord{Seq: seq, ID: wire.IDString(r.ID), Attempts: r.Attempts, ElapsedMs: msNumber(r.Elapsed), Busy: r.Busy, RateLimited: r.RateLimited}
-	if r.Server != "" { // --service
-		rec.Server, rec.Addr, rec.Failovers = r.Server, r.Addr.String(), r.Failovers
-	}
+func sendRecordOf(seq int, r client.ServiceResult, err error) object {
 	outcome := client.OutcomeOf(err)
-	rec.Status = outcome.String()
-	rtt := msNumber(r.RTT)
+	rtt, code, reason, text := any(omitted{}), any(omitted{}), any(omitted{}), ""
 	switch outcome {
 	case client.Acked:
-		rec.RTTms = &rtt
+		rtt = msNumber(r.RTT)
 	case client.Rejected:
 		var re *client.RejectedError
 		errors.As(err, &re)
-		code, reason := int(re.Code), re.PrintableReason()
-		rec.Code, rec.Reason, rec.RTTms, rec.Error = &code, &reason, &rtt, err.Error()
+		rtt, code, reason, text = msNumber(r.RTT), int(re.Code), re.PrintableReason(), err.Error()
 	case client.Interrupted:
 	default:
-		rec.Error = err.Error()
+		text = err.Error()
 	}
-	return rec
+	var addr string // --service: the server's name, address and failovers
+	var failovers int
+	if r.Server != "" {
+		addr, failovers = r.Addr.String(), r.Failovers
+	}
+	return object{"seq", seq, "id", wire.IDString(r.ID), "status", outcome.String(), "attempts", r.Attempts, "rtt_ms", rtt,
+		"elapsed_ms", msNumber(r.Elapsed), "code", code, "reason", reason, "error", omit(text), "busy", omit(r.Busy),
+		"rate_limited", omit(r.RateLimited), "server", omit(r.Server), "addr", omit(addr), "failovers", omit(failovers)}
 }
 
 // readWhole reads all of name ("-": in) if it fits in one datagram of max

@@ -344,3 +344,21 @@ func TestSendFile(t *testing.T) {
 		}
 	}
 }
+
+// sendRecord decodes one --json line of send.
+type sendRecord struct {
+	Seq         int      `json:"seq"`
+	ID          string   `json:"id"` // wire.IDString
+	Status      string   `json:"status"`
+	Attempts    int      `json:"attempts"`
+	RTTms       *float64 `json:"rtt_ms,omitempty"`
+	ElapsedMs   float64  `json:"elapsed_ms"`
+	Code        *int     `json:"code,omitempty"`
+	Reason      *string  `json:"reason,omitempty"`
+	Error       string   `json:"error,omitempty"`
+	Busy        int      `json:"busy,omitempty"`
+	RateLimited int      `json:"rate_limited,omitempty"`
+	Server      string   `json:"server,omitempty"`
+	Addr        string   `json:"addr,omitempty"`
+	Failovers   int      `json:"failovers,omitempty"`
+}
