@@ -63,7 +63,7 @@ func attrMap(attrs []string) map[string]any {
 
 func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	timeout := cliflag.Seconds(fs, "deadline", "w", time.Second, "stop after this many seconds (0.3) or this long (300ms), as ping's -w")
-	count := fs.IntP("count", "c", 0, "stop after N instances (0: run until the deadline)")
+	count := cliflag.Count(fs, "count", "c", 0, 0, "stop after N instances (0: run until the deadline)")
 	ifaces := cliflag.Interfaces(fs)
 	asJSON := cliflag.JSON(fs)
 	loadKeys := cliflag.KeyFile(fs)
@@ -89,8 +89,8 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args 
 		if *asJSON && *parsable {
 			return cli.Usagef("--json and -p exclude each other")
 		}
-		if *timeout <= 0 || *count < 0 || *querySize < 0 {
-			return cli.Usagef("-w must be positive, -c and --query-size not negative")
+		if *timeout <= 0 || *querySize < 0 {
+			return cli.Usagef("-w must be positive, --query-size not negative")
 		}
 		lo := listOptions{deadline: *timeout, count: *count, json: *asJSON, quiet: *quiet, parsable: *parsable}
 		if *useMDNS {

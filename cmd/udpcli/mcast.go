@@ -109,7 +109,7 @@ func parseSource(s string, group netip.Addr) (netip.Addr, error) {
 func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	f := mcastCommon(fs)
 	source := fs.String("source", "", "source-specific join (SSM): receive only from this address")
-	count := fs.IntP("count", "c", 0, "exit after this many datagrams (0: run until interrupted)")
+	count := cliflag.Count(fs, "count", "c", 0, 0, "exit after this many datagrams (0: run until interrupted)")
 	deadline := cliflag.Seconds(fs, "deadline", "w", 0, "exit after this many seconds (0.5) or this long (500ms); 0: no deadline")
 	return func(ctx context.Context, io cli.IO, args []string) error {
 		if len(args) != 1 {
@@ -122,9 +122,6 @@ func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, ar
 		src, err := parseSource(*source, group.Addr())
 		if err != nil {
 			return err
-		}
-		if *count < 0 {
-			return cli.Usagef("--count %d: must be 0 (until interrupted) or more", *count)
 		}
 		ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
 		if err != nil {
@@ -208,7 +205,7 @@ func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 	f := mcastCommon(fs)
 	ttl := fs.Int("ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the datagrams, 1..255")
 	loop := fs.Bool("loop", false, "deliver to members on this host too (IP_MULTICAST_LOOP)")
-	count := fs.IntP("count", "c", 1, "number of datagrams per interface")
+	count := cliflag.Count(fs, "count", "c", 1, 1, "number of datagrams per interface")
 	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "time between datagrams: seconds (0.05) or a duration (50ms)")
 	return func(ctx context.Context, io cli.IO, args []string) error {
 		if len(args) < 1 || len(args) > 2 {
@@ -220,9 +217,6 @@ func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		}
 		if *ttl < 1 || *ttl > 255 {
 			return cli.Usagef("--ttl %d out of range 1..255", *ttl)
-		}
-		if *count < 1 {
-			return cli.Usagef("--count must be at least 1")
 		}
 		ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
 		if err != nil {

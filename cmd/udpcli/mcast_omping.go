@@ -23,7 +23,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 	loop := fs.Bool("loop", false, "deliver our own multicast probes to this host too")
 	source := fs.String("source", "", "source-specific join (SSM): receive the group only from this address")
 	verbose := fs.BoolP("verbose", "v", false, "print every reply and probe received")
-	count := fs.IntP("count", "c", multicast.DefaultCount, "number of probes of each kind (0: until interrupted)")
+	count := cliflag.Count(fs, "count", "c", multicast.DefaultCount, 0, "number of probes of each kind (0: until interrupted)")
 	interval := cliflag.Seconds(fs, "interval", "i", multicast.DefaultInterval, "time between probes: seconds (0.05) or a duration (50ms)")
 	wait := cliflag.Seconds(fs, "wait", "", multicast.DefaultStartWait, "how long to wait for the listed peers before the first probe: seconds or a duration")
 	maxLoss := fs.Float64("max-loss", 5, "highest multicast loss in percent that still counts as success")
@@ -63,9 +63,6 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		useDiscovery := *discover || !listed && !*noDiscover
 		if *ttl < 1 || *ttl > 255 {
 			return cli.Usagef("--ttl %d out of range 1..255", *ttl)
-		}
-		if *count < 0 {
-			return cli.Usagef("--count must not be negative")
 		}
 		iv, wt := *interval, *wait
 		if iv <= 0 {

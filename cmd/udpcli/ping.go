@@ -30,7 +30,7 @@ func init() {
 }
 
 func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
-	count := fs.IntP("count", "c", 0, "stop after sending this many probes (0: until Ctrl-C or -w)")
+	count := cliflag.Count(fs, "count", "c", 0, 0, "stop after sending this many probes (0: until Ctrl-C or -w)")
 	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "seconds between probes (0.2 or 200ms)")
 	wait := cliflag.Seconds(fs, "timeout", "W", time.Second, "seconds to wait for the last replies after the last probe (-c)")
 	deadline := cliflag.Seconds(fs, "deadline", "w", 0, "stop after this many seconds, whatever happened (0: no deadline)")
@@ -51,8 +51,6 @@ func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 				return cli.Usagef("too many arguments: want one HOST:PORT, such as %s", hint)
 			}
 			return cli.Usagef("too many arguments: want one HOST:PORT")
-		case *count < 0:
-			return cli.Usagef("-c %d: want 0 or more", *count)
 		case *interval < time.Millisecond:
 			return cli.Usagef("-i: the interval must be at least 0.001 s")
 		case *wait <= 0:

@@ -29,7 +29,7 @@ func init() {
 }
 
 func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
-	retries := fs.Int("retries", client.DefaultRetries, "retransmissions of each datagram after the first send (0: none); with --service, across all servers")
+	retries := cliflag.Count(fs, "retries", "", client.DefaultRetries, 0, "retransmissions of each datagram after the first send (0: none); with --service, across all servers")
 	timeout := cliflag.Seconds(fs, "timeout", "W", client.DefaultInitialTimeout, "first retransmission timeout, as ping's -W: seconds (0.5) or a duration (200ms)")
 	window := fs.Int("window", 8, "datagrams in flight at most (1 to 1024), for lines from stdin")
 	asJSON := cliflag.JSON(fs)
@@ -65,8 +65,6 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 			return cli.Usagef("%q has no port and %q looks like one: did you mean %s?", args[0], args[1], splitPortHint(args))
 		case len(args) > 2:
 			return cli.Usagef("too many arguments: quote the message (udpcli send HOST:PORT \"hello world\") or send lines on stdin")
-		case *retries < 0:
-			return cli.Usagef("--retries %d: want 0 or more", *retries)
 		case *window < 1 || *window > client.MaxWindow:
 			return cli.Usagef("--window %d: want 1 to %d", *window, client.MaxWindow)
 		case *timeout <= 0:

@@ -2,6 +2,7 @@ package cliflag
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/spf13/pflag"
 )
@@ -56,3 +57,33 @@ func DatagramSize(fs *pflag.FlagSet, payload, header, max int) func() (int, erro
 		return header + *size, nil
 	}
 }
+
+// Count defines an int flag (a count, retries) that takes min or more: a
+// smaller value is refused while parsing, in one wording for every command.
+func Count(fs *pflag.FlagSet, name, short string, value, min int, usage string) *int {
+	v := &countValue{n: value, min: min}
+	fs.VarP(v, name, short, usage)
+	return &v.n
+}
+
+// countValue is the value of a Count flag.
+type countValue struct{ n, min int }
+
+// Set parses s as a whole number of at least min.
+func (v *countValue) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	switch {
+	case err != nil:
+		return err
+	case n < v.min:
+		return fmt.Errorf("want %d or more", v.min)
+	}
+	v.n = n
+	return nil
+}
+
+// Type names the flag's kind in --help, as pflag's own int flags.
+func (v *countValue) Type() string { return "int" }
+
+// String formats the value.
+func (v *countValue) String() string { return strconv.Itoa(v.n) }
