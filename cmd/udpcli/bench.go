@@ -58,8 +58,8 @@ func toBenchResult(b client.BenchResult) benchResult {
 
 func setupBench(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error {
 	duration := cliflag.Seconds(fs, "duration", "d", 5*time.Second, "how long to load the server")
-	inflight := fs.Int("inflight", 1, "requests outstanding at once on each socket (1 to 4096)")
-	nconns := fs.Int("conns", 1, "client sockets, each its own source port and closed loop (1 to 256)")
+	inflight := cliflag.Int(fs, "inflight", "", 1, 1, 4096, "requests outstanding at once on each socket (1 to 4096)")
+	nconns := cliflag.Int(fs, "conns", "", 1, 1, 256, "client sockets, each its own source port and closed loop (1 to 256)")
 	size := cliflag.DatagramSize(fs, client.DefaultBenchSize-wire.HeaderLen, wire.HeaderLen, wire.DefaultMaxDatagram)
 	ping := fs.Bool("ping", false, "send PINGs (no handler, no de-duplication) instead of DATA")
 	timeout := cliflag.Seconds(fs, "timeout", "W", 500*time.Millisecond, "a request unanswered this long counts as lost")
@@ -75,12 +75,6 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error
 				return cli.Usagef("want exactly one HOST:PORT, such as %s", hint)
 			}
 			return cli.Usagef("want exactly one HOST:PORT, got %d arguments", len(args))
-		}
-		if *inflight < 1 || *inflight > 4096 {
-			return cli.Usagef("--inflight %d: want 1 to 4096", *inflight)
-		}
-		if *nconns < 1 || *nconns > 256 {
-			return cli.Usagef("--conns %d: want 1 to 256", *nconns)
 		}
 		whole, err := size()
 		if err != nil {

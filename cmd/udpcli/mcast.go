@@ -203,7 +203,7 @@ func sourceSuffix(src netip.Addr) string {
 
 func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	f := mcastCommon(fs)
-	ttl := fs.Int("ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the datagrams, 1..255")
+	ttl := cliflag.Int(fs, "ttl", "", multicast.DefaultTTL, 1, 255, "TTL (IPv6: hop limit) of the datagrams, 1..255")
 	loop := fs.Bool("loop", false, "deliver to members on this host too (IP_MULTICAST_LOOP)")
 	count := cliflag.Count(fs, "count", "c", 1, 1, "number of datagrams per interface")
 	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "time between datagrams: seconds (0.05) or a duration (50ms)")
@@ -214,9 +214,6 @@ func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		group, err := parseGroup(args[0])
 		if err != nil {
 			return err
-		}
-		if *ttl < 1 || *ttl > 255 {
-			return cli.Usagef("--ttl %d out of range 1..255", *ttl)
 		}
 		ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
 		if err != nil {
@@ -236,11 +233,11 @@ func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		}
 		st := c.Repeat(ctx, *count, *interval, payload, func(s multicast.Sent) {
 			if f.json {
-				ev := sendJSON{Seq: s.Seq, Group: group, Interface: s.Interface.Name, TTL: *ttl, Size: s.Size, From: s.Source}
+				var text string
 				if s.Err != nil {
-					ev.Error = s.Err.Error()
+					text = s.Err.Error()
 				}
-				enc.Encode(ev)
+				enc.Encode(object{"seq", s.Seq, "group", group, "from", s.Source, "interface", s.Interface.Name, "ttl", *ttl, "size", s.Size, "error", omit(text)})
 			} else if s.Err != nil {
 				fmt.Fprintf(io.Err, "udpcli mcast send: %v\n", s.Err)
 			} else if !f.quiet {
@@ -258,14 +255,4 @@ func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		}
 		return nil
 	}
-}
-
-type sendJSON struct {
-	Seq       int            `json:"seq"`
-	Group     netip.AddrPort `json:"group"`
-	From      netip.AddrPort `json:"from"` // where it left from, as from in every record
-	Interface string         `json:"interface"`
-	TTL       int            `json:"ttl"`
-	Size      int            `json:"size"`
-	Error     string         `json:"error,omitempty"`
 }

@@ -19,7 +19,7 @@ import (
 
 func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	f := mcastCommon(fs)
-	ttl := fs.Int("ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the multicast probes, 1..255")
+	ttl := cliflag.Int(fs, "ttl", "", multicast.DefaultTTL, 1, 255, "TTL (IPv6: hop limit) of the multicast probes, 1..255")
 	loop := fs.Bool("loop", false, "deliver our own multicast probes to this host too")
 	source := fs.String("source", "", "source-specific join (SSM): receive the group only from this address")
 	verbose := fs.BoolP("verbose", "v", false, "print every reply and probe received")
@@ -61,9 +61,6 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 			return cli.Usagef("--discover and --no-discover exclude each other")
 		}
 		useDiscovery := *discover || !listed && !*noDiscover
-		if *ttl < 1 || *ttl > 255 {
-			return cli.Usagef("--ttl %d out of range 1..255", *ttl)
-		}
 		iv, wt := *interval, *wait
 		if iv <= 0 {
 			return cli.Usagef("-i/--interval must be more than 0")

@@ -31,7 +31,7 @@ func init() {
 func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	retries := cliflag.Count(fs, "retries", "", client.DefaultRetries, 0, "retransmissions of each datagram after the first send (0: none); with --service, across all servers")
 	timeout := cliflag.Seconds(fs, "timeout", "W", client.DefaultInitialTimeout, "first retransmission timeout, as ping's -W: seconds (0.5) or a duration (200ms)")
-	window := fs.Int("window", 8, "datagrams in flight at most (1 to 1024), for lines from stdin")
+	window := cliflag.Int(fs, "window", "", 8, 1, client.MaxWindow, "datagrams in flight at most (1 to 1024), for lines from stdin")
 	asJSON := cliflag.JSON(fs)
 	quiet := fs.BoolP("quiet", "q", false, "print only the summary")
 	file := fs.StringP("file", "f", "", "send the whole of `FILE` (\"-\": standard input) as one datagram, bytes unchanged, instead of lines")
@@ -65,8 +65,6 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 			return cli.Usagef("%q has no port and %q looks like one: did you mean %s?", args[0], args[1], splitPortHint(args))
 		case len(args) > 2:
 			return cli.Usagef("too many arguments: quote the message (udpcli send HOST:PORT \"hello world\") or send lines on stdin")
-		case *window < 1 || *window > client.MaxWindow:
-			return cli.Usagef("--window %d: want 1 to %d", *window, client.MaxWindow)
 		case *timeout <= 0:
 			return cli.Usagef("--timeout must be more than 0")
 		case *file != "" && len(args) == 2:

@@ -2,6 +2,7 @@ package cliflag
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/spf13/pflag"
@@ -58,32 +59,40 @@ func DatagramSize(fs *pflag.FlagSet, payload, header, max int) func() (int, erro
 	}
 }
 
-// Count defines an int flag (a count, retries) that takes min or more: a
-// smaller value is refused while parsing, in one wording for every command.
-func Count(fs *pflag.FlagSet, name, short string, value, min int, usage string) *int {
-	v := &countValue{n: value, min: min}
+// Int defines an int flag that takes min to max (math.MaxInt: no upper
+// bound): other values are refused while parsing, in one wording for every
+// command ("want 0 or more", "want 1 to 255").
+func Int(fs *pflag.FlagSet, name, short string, value, min, max int, usage string) *int {
+	v := &intValue{n: value, min: min, max: max}
 	fs.VarP(v, name, short, usage)
 	return &v.n
 }
 
-// countValue is the value of a Count flag.
-type countValue struct{ n, min int }
+// Count is Int without an upper bound: counts, retries.
+func Count(fs *pflag.FlagSet, name, short string, value, min int, usage string) *int {
+	return Int(fs, name, short, value, min, math.MaxInt, usage)
+}
 
-// Set parses s as a whole number of at least min.
-func (v *countValue) Set(s string) error {
+// intValue is the value of an Int flag.
+type intValue struct{ n, min, max int }
+
+// Set parses s as a whole number from min to max.
+func (v *intValue) Set(s string) error {
 	n, err := strconv.Atoi(s)
 	switch {
 	case err != nil:
 		return err
-	case n < v.min:
+	case (n < v.min || n > v.max) && v.max == math.MaxInt:
 		return fmt.Errorf("want %d or more", v.min)
+	case n < v.min || n > v.max:
+		return fmt.Errorf("want %d to %d", v.min, v.max)
 	}
 	v.n = n
 	return nil
 }
 
 // Type names the flag's kind in --help, as pflag's own int flags.
-func (v *countValue) Type() string { return "int" }
+func (v *intValue) Type() string { return "int" }
 
 // String formats the value.
-func (v *countValue) String() string { return strconv.Itoa(v.n) }
+func (v *intValue) String() string { return strconv.Itoa(v.n) }

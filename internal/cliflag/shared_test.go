@@ -2,6 +2,7 @@ package cliflag
 
 import (
 	"io"
+	"math"
 	"strings"
 	"testing"
 
@@ -14,7 +15,7 @@ func newFS() *pflag.FlagSet {
 	return fs
 }
 
-func TestCount(t *testing.T) {
+func TestInt(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		min  int
@@ -70,6 +71,27 @@ func TestDatagramSize(t *testing.T) {
 			t.Errorf("%v: error %v; want %q", tc.args, err, tc.err)
 		}
 	}
+}
+
+func TestIntRange(t *testing.T) {
+	fs := newFS()
+	ttl := Int(fs, "ttl", "", 1, 1, 255, "ttl")
+	big := Int(fs, "big", "", 0, 0, math.MaxInt, "big")
+	if err := fs.Parse([]string{"--ttl", "255", "--big", "1000000"}); err != nil || *ttl != 255 || *big != 1000000 {
+		t.Fatalf("ttl %d big %d: %v", *ttl, *big, err)
+	}
+	for _, v := range []string{"0", "256", "-1"} {
+		err := newFSParse(v)
+		if got := ErrorText(err); got != `--ttl "`+v+`": want 1 to 255` {
+			t.Errorf("--ttl %s: %q", v, got)
+		}
+	}
+}
+
+func newFSParse(ttl string) error {
+	fs := newFS()
+	Int(fs, "ttl", "", 1, 1, 255, "ttl")
+	return fs.Parse([]string{"--ttl", ttl})
 }
 
 // TestSharedFlags: the shared flags parse as their commands expect (-I is
