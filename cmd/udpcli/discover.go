@@ -64,7 +64,8 @@ func attrMap(attrs []string) map[string]any {
 func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	timeout := cliflag.Seconds(fs, "deadline", "w", time.Second, "stop after this many seconds (0.3) or this long (300ms), as ping's -w")
 	count := cliflag.Count(fs, "count", "c", 0, 0, "stop after N instances (0: run until the deadline)")
-	ifaces := cliflag.Interfaces(fs)
+	var ifaces []string
+	cliflag.Interfaces(fs, &ifaces)
 	asJSON := cliflag.JSON(fs)
 	loadKeys := cliflag.KeyFile(fs)
 	quiet := fs.BoolP("quiet", "q", false, "print nothing: the exit status says whether a server was found")
@@ -97,7 +98,7 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args 
 			if fs.Changed("query-size") {
 				return cli.Usagef("--query-size is for udpkit discovery, not --mdns")
 			}
-			return discoverMDNS(ctx, io, service, *ifaces, lo)
+			return discoverMDNS(ctx, io, service, ifaces, lo)
 		}
 		if *querySize != 0 && (*querySize < discovery.MinQuerySize || *querySize > wire.DefaultMaxDatagram) {
 			return cli.Usagef("--query-size %d: want %d to %d bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize, wire.DefaultMaxDatagram)
@@ -106,7 +107,7 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args 
 		if err != nil {
 			return cli.Usagef("%v", err)
 		}
-		b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: *ifaces, QuerySize: *querySize, Keys: keys})
+		b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: ifaces, QuerySize: *querySize, Keys: keys})
 		if err != nil {
 			return err
 		}

@@ -26,7 +26,7 @@ func init() {
 		Setup: func(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error {
 			asJSON := cliflag.JSON(fs)
 			var specs []string
-			cliflag.InterfacesVar(fs, &specs) // -I SPEC, as in discover, mcast and udpserver
+			cliflag.Interfaces(fs, &specs) // -I SPEC, as in discover, mcast and udpserver
 			return func(ctx context.Context, io cli.IO, args []string) error {
 				args = append(specs, args...)
 				sel, err := netif.Select(args...)

@@ -38,26 +38,32 @@ func init() {
 
 // mcastFlags are the flags every mcast subcommand has.
 type mcastFlags struct {
-	ifaces      []string
-	json, quiet bool
+	ifaces []string
+	json   *bool
+	quiet  bool
 }
 
 // mcastCommon registers the flags every mcast subcommand has, first.
 func mcastCommon(fs *pflag.FlagSet) *mcastFlags {
 	f := &mcastFlags{}
-	cliflag.InterfacesVar(fs, &f.ifaces)
+	cliflag.Interfaces(fs, &f.ifaces)
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "print no line per datagram, only the summary (mcast test prints only that by default)")
-	cliflag.JSONVar(fs, &f.json)
+	f.json = cliflag.JSON(fs)
 	return f
 }
 
-// parseGroup parses GROUP[:PORT] (multicast.ParseGroup).
-func parseGroup(s string) (netip.AddrPort, error) {
+// parseGroup parses GROUP[:PORT] (multicast.ParseGroup) and --source
+// for it (multicast.ParseSource; "": none).
+func parseGroup(s, source string) (netip.AddrPort, netip.Addr, error) {
 	g, err := multicast.ParseGroup(s)
 	if err != nil {
-		return g, cli.Usagef("%v", err)
+		return g, netip.Addr{}, cli.Usagef("%v", err)
 	}
-	return g, nil
+	src, err := multicast.ParseSource(source, g.Addr())
+	if err != nil {
+		return g, src, cli.Usagef("bad --source %q: want a unicast address of the group's family", source)
+	}
+	return g, src, nil
 }
 
 // parsePeers parses the PEER list, this host left out
@@ -95,15 +101,6 @@ func selectInterfaces(specs []string, group netip.Addr, w io.Writer) ([]netif.In
 	return list, nil
 }
 
-// parseSource parses --source for a group.
-func parseSource(s string, group netip.Addr) (netip.Addr, error) {
-	a, err := multicast.ParseSource(s, group)
-	if err != nil {
-		return a, cli.Usagef("bad --source %q: want a unicast address of the group's family", s)
-	}
-	return a, nil
-}
-
 // ---- listen ----
 
 func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
@@ -115,11 +112,7 @@ func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, ar
 		if len(args) != 1 {
 			return cli.Usagef("want exactly one GROUP[:PORT], got %d arguments", len(args))
 		}
-		group, err := parseGroup(args[0])
-		if err != nil {
-			return err
-		}
-		src, err := parseSource(*source, group.Addr())
+		group, src, err := parseGroup(args[0], *source)
 		if err != nil {
 			return err
 		}
@@ -135,7 +128,7 @@ func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, ar
 		for _, m := range c.Memberships() {
 			if m.Err != nil {
 				fmt.Fprintf(io.Err, "udpcli mcast listen: %v\n", m.Err)
-			} else if !f.json {
+			} else if !*f.json {
 				fmt.Fprintf(io.Err, "joined %v on %s%s\n", group, m.Interface.Name, sourceSuffix(src))
 			}
 		}
@@ -150,7 +143,7 @@ func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, ar
 			if f.quiet {
 				return
 			}
-			if f.json {
+			if *f.json {
 				// from and to as udpserver's records; text as theirs, the payload as text
 				enc.Encode(object{"time", time.Now().UTC().Format(time.RFC3339Nano), "from", p.Src, "to", omit(netip.AddrPortFrom(p.Dst, group.Port())),
 					"group", group, "multicast", p.Multicast, "interface", p.Interface, "ttl", p.TTL, "size", p.N, "text", omit(printable(data))})
@@ -211,7 +204,7 @@ func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		if len(args) < 1 || len(args) > 2 {
 			return cli.Usagef("want GROUP[:PORT] [MESSAGE], got %d arguments", len(args))
 		}
-		group, err := parseGroup(args[0])
+		group, _, err := parseGroup(args[0], "")
 		if err != nil {
 			return err
 		}
@@ -232,7 +225,7 @@ func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 			return fmt.Appendf(nil, "udpcli mcast send %d", seq)
 		}
 		st := c.Repeat(ctx, *count, *interval, payload, func(s multicast.Sent) {
-			if f.json {
+			if *f.json {
 				var text string
 				if s.Err != nil {
 					text = s.Err.Error()

@@ -41,7 +41,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		if len(args) < 1 {
 			return cli.Usagef("missing GROUP[:PORT]")
 		}
-		group, err := parseGroup(args[0])
+		group, src, err := parseGroup(args[0], *source)
 		if err != nil {
 			return err
 		}
@@ -50,10 +50,6 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 			return err
 		}
 		listed := len(args) > 1
-		src, err := parseSource(*source, group.Addr())
-		if err != nil {
-			return err
-		}
 		if src.IsValid() && (*noJoin || *unicastOnly) {
 			return cli.Usagef("--source with --no-join: a participant that does not join receives no group, from any source; drop one of them")
 		}
@@ -91,7 +87,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		}
 		if *verbose {
 			cfg.OnEvent = func(e multicast.Event) {
-				if f.json {
+				if *f.json {
 					enc.Encode(eventJSON(e))
 					return
 				}
@@ -121,7 +117,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 				defer stop()
 			}
 		}
-		if !f.json {
+		if !*f.json {
 			role := "joined"
 			if cfg.NoJoin {
 				role = "not joined (unicast only)"
@@ -135,7 +131,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 				countString(n), iv, wire.SessionString(t.Session()))
 		}
 		r := t.Run(ctx)
-		if f.json {
+		if *f.json {
 			for _, p := range r.Peers {
 				enc.Encode(peerJSON(p, *maxLoss))
 			}

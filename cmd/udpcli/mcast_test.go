@@ -29,7 +29,7 @@ func TestParseGroup(t *testing.T) {
 		{"nonsense", "", true},
 	}
 	for _, tc := range tests {
-		got, err := parseGroup(tc.in)
+		got, _, err := parseGroup(tc.in, "")
 		if tc.bad != (err != nil) || !tc.bad && got.String() != tc.want {
 			t.Errorf("parseGroup(%q) = %v, %v", tc.in, got, err)
 		}

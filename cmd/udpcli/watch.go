@@ -23,7 +23,8 @@ func init() {
 }
 
 func setupWatch(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
-	ifaces := cliflag.Interfaces(fs)
+	var ifaces []string
+	cliflag.Interfaces(fs, &ifaces)
 	asJSON := cliflag.JSON(fs)
 	parsable := fs.BoolP("parsable", "p", false, "print avahi-browse style ';'-separated lines starting with +, = or -")
 	passive := fs.Bool("passive", false, "only listen; do not query at the start")
@@ -46,7 +47,7 @@ func setupWatch(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []s
 		if err != nil {
 			return cli.Usagef("%v", err)
 		}
-		w, err := discovery.NewWatcher(discovery.WatcherConfig{Interfaces: *ifaces, Passive: *passive, Keys: keys})
+		w, err := discovery.NewWatcher(discovery.WatcherConfig{Interfaces: ifaces, Passive: *passive, Keys: keys})
 		if err != nil {
 			return err
 		}

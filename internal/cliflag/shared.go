@@ -11,27 +11,13 @@ import (
 // JSON defines --json, one wording for every command: the command's
 // results as JSON objects, one a line, instead of text.
 func JSON(fs *pflag.FlagSet) *bool {
-	p := new(bool)
-	JSONVar(fs, p)
-	return p
-}
-
-// JSONVar is JSON storing into p.
-func JSONVar(fs *pflag.FlagSet, p *bool) {
-	fs.BoolVar(p, "json", false, "write the results as JSON objects, one a line (JSON Lines), instead of text")
+	return fs.Bool("json", false, "write the results as JSON objects, one a line (JSON Lines), instead of text")
 }
 
 // Interfaces defines -I/--iface, the interface selection (netif specs) of
 // the commands that browse, announce or join groups: repeatable, and not
 // split at commas (templates contain them).
-func Interfaces(fs *pflag.FlagSet) *[]string {
-	p := new([]string)
-	InterfacesVar(fs, p)
-	return p
-}
-
-// InterfacesVar is Interfaces storing into p.
-func InterfacesVar(fs *pflag.FlagSet, p *[]string) {
+func Interfaces(fs *pflag.FlagSet, p *[]string) {
 	fs.StringArrayVarP(p, "iface", "I", nil, "interface to use: `name`, address, CIDR or go-sockaddr template (repeatable; default: every interface that is up, not loopback, and can broadcast or multicast; 'udpcli ifaces SPEC' shows what a SPEC selects)")
 }
 

@@ -99,11 +99,12 @@ func newFSParse(ttl string) error {
 func TestSharedFlags(t *testing.T) {
 	fs := newFS()
 	j := JSON(fs)
-	ifs := Interfaces(fs)
+	var ifs []string
+	Interfaces(fs, &ifs)
 	if err := fs.Parse([]string{"--json", "-I", "lo", "--iface", `{{ GetAllInterfaces | include "name" "a,b" }}`}); err != nil {
 		t.Fatal(err)
 	}
-	if !*j || len(*ifs) != 2 || (*ifs)[0] != "lo" || !strings.Contains((*ifs)[1], "a,b") {
-		t.Errorf("json %v, ifaces %q", *j, *ifs)
+	if !*j || len(ifs) != 2 || ifs[0] != "lo" || !strings.Contains(ifs[1], "a,b") {
+		t.Errorf("json %v, ifaces %q", *j, ifs)
 	}
 }
