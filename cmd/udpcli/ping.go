@@ -34,7 +34,7 @@ func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "seconds between probes (0.2 or 200ms)")
 	wait := cliflag.Seconds(fs, "timeout", "W", time.Second, "seconds to wait for the last replies after the last probe (-c)")
 	deadline := cliflag.Seconds(fs, "deadline", "w", 0, "stop after this many seconds, whatever happened (0: no deadline)")
-	size := fs.IntP("size", "s", 56, "bytes of padding in each PING (the header adds 16)")
+	size := cliflag.Int(fs, "size", "s", 56, 0, wire.MaxDatagram-wire.HeaderLen, fmt.Sprintf("payload bytes of each PING, after its %d-byte header, as ping's -s (0 to %d)", wire.HeaderLen, wire.MaxDatagram-wire.HeaderLen))
 	quiet := fs.BoolP("quiet", "q", false, "print only the first line and the summary")
 	asJSON := cliflag.JSON(fs)
 	loadKeys := cliflag.KeyFile(fs)
@@ -55,8 +55,6 @@ func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 			return cli.Usagef("-i: the interval must be at least 0.001 s")
 		case *wait <= 0:
 			return cli.Usagef("-W: the wait must be more than 0")
-		case *size < 0 || *size > wire.MaxDatagram-wire.HeaderLen:
-			return cli.Usagef("-s %d: want 0 to %d", *size, wire.MaxDatagram-wire.HeaderLen)
 		}
 		cfg := client.Config{Keys: keys} // room for -s bytes, however many
 		cfg.MaxDatagram = wire.DefaultMaxDatagram + max(0, *size-cfg.MaxPayload())
