@@ -58,13 +58,12 @@ func toBenchResult(b client.BenchResult) benchResult {
 
 func setupBench(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error {
 	duration := cliflag.Seconds(fs, "duration", "d", 5*time.Second, "how long to load the server")
-	inflight := fs.Int("inflight", 1, "requests outstanding at once on each socket (1 to 4096)")
-	nconns := fs.Int("conns", 1, "client sockets, each its own source port and closed loop (1 to 256)")
-	size := fs.IntP("size", "s", client.DefaultBenchSize-wire.HeaderLen, fmt.Sprintf("payload bytes per request, after the %d-byte header, as ping's -s (0 to %d)", wire.HeaderLen, wire.DefaultMaxDatagram-wire.HeaderLen))
-	datagram := fs.Int("datagram-size", 0, fmt.Sprintf("bytes per request, header included (%d to %d): what -s meant before it followed ping", wire.HeaderLen, wire.DefaultMaxDatagram))
+	inflight := cliflag.Int(fs, "inflight", "", 1, 1, 4096, "requests outstanding at once on each socket (1 to 4096)")
+	nconns := cliflag.Int(fs, "conns", "", 1, 1, 256, "client sockets, each its own source port and closed loop (1 to 256)")
+	size := cliflag.DatagramSize(fs, client.DefaultBenchSize-wire.HeaderLen, wire.HeaderLen, wire.DefaultMaxDatagram)
 	ping := fs.Bool("ping", false, "send PINGs (no handler, no de-duplication) instead of DATA")
 	timeout := cliflag.Seconds(fs, "timeout", "W", 500*time.Millisecond, "a request unanswered this long counts as lost")
-	asJSON := fs.Bool("json", false, "print the result as one JSON object")
+	asJSON := cliflag.JSON(fs)
 	loadKeys := cliflag.KeyFile(fs)
 	return func(ctx context.Context, io cli.IO, args []string) error {
 		keys, _, err := loadKeys()
@@ -77,23 +76,9 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error
 			}
 			return cli.Usagef("want exactly one HOST:PORT, got %d arguments", len(args))
 		}
-		if *inflight < 1 || *inflight > 4096 {
-			return cli.Usagef("--inflight %d: want 1 to 4096", *inflight)
-		}
-		if *nconns < 1 || *nconns > 256 {
-			return cli.Usagef("--conns %d: want 1 to 256", *nconns)
-		}
-		whole := wire.HeaderLen + *size
-		switch {
-		case fs.Changed("size") && fs.Changed("datagram-size"):
-			return cli.Usagef("-s/--size (payload) and --datagram-size (the whole request) exclude each other")
-		case fs.Changed("datagram-size"):
-			if *datagram < wire.HeaderLen || *datagram > wire.DefaultMaxDatagram {
-				return cli.Usagef("--datagram-size %d: want %d to %d bytes", *datagram, wire.HeaderLen, wire.DefaultMaxDatagram)
-			}
-			whole = *datagram
-		case *size < 0 || whole > wire.DefaultMaxDatagram:
-			return cli.Usagef("-s/--size %d: want 0 to %d payload bytes (the %d-byte header comes on top)", *size, wire.DefaultMaxDatagram-wire.HeaderLen, wire.HeaderLen)
+		whole, err := size()
+		if err != nil {
+			return cli.Usagef("%v", err)
 		}
 		if *duration <= 0 || *timeout <= 0 {
 			return cli.Usagef("--duration and --timeout must be positive")

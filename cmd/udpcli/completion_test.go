@@ -144,7 +144,7 @@ func TestCompletionCoversEveryFlag(t *testing.T) {
 		scripts[sh] = runOut(t, "completion", sh)
 	}
 	n := 0
-	for _, c := range completion.Flatten(specs()) {
+	for _, c := range completion.Flatten(program().Commands) {
 		for _, f := range completion.Flags(c.Flags, program().Ifaces) {
 			n++
 			for sh, s := range scripts {
@@ -189,7 +189,7 @@ func TestManPages(t *testing.T) {
 	if gerr != nil {
 		t.Log("groff not installed: pages not checked for roff errors")
 	}
-	for _, c := range completion.Flatten(specs()) {
+	for _, c := range completion.Flatten(program().Commands) {
 		b, err := os.ReadFile(filepath.Join(dir, "udpcli-"+completion.Key(c.Name)+".1"))
 		if err != nil {
 			t.Fatal(err)

@@ -63,10 +63,10 @@ func attrMap(attrs []string) map[string]any {
 
 func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	timeout := cliflag.Seconds(fs, "deadline", "w", time.Second, "stop after this many seconds (0.3) or this long (300ms), as ping's -w")
-	count := fs.IntP("count", "c", 0, "stop after N instances (0: run until the deadline)")
-	ifaces := new([]string)
-	ifaceFlag(fs, ifaces)
-	asJSON := fs.Bool("json", false, "print one JSON object per instance and line")
+	count := cliflag.Count(fs, "count", "c", 0, 0, "stop after N instances (0: run until the deadline)")
+	var ifaces []string
+	cliflag.Interfaces(fs, &ifaces)
+	asJSON := cliflag.JSON(fs)
 	loadKeys := cliflag.KeyFile(fs)
 	quiet := fs.BoolP("quiet", "q", false, "print nothing: the exit status says whether a server was found")
 	parsable := fs.BoolP("parsable", "p", false, "print the lines of avahi-browse -p -r ('+' found, '=' resolved; see 'udpcli watch --help'); with the default -w 1 it stops after the first full round of queries, as avahi-browse -p -r -t")
@@ -90,24 +90,24 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args 
 		if *asJSON && *parsable {
 			return cli.Usagef("--json and -p exclude each other")
 		}
-		if *timeout <= 0 || *count < 0 || *querySize < 0 {
-			return cli.Usagef("-w must be positive, -c and --query-size not negative")
+		if *timeout <= 0 || *querySize < 0 {
+			return cli.Usagef("-w must be positive, --query-size not negative")
 		}
 		lo := listOptions{deadline: *timeout, count: *count, json: *asJSON, quiet: *quiet, parsable: *parsable}
 		if *useMDNS {
 			if fs.Changed("query-size") {
 				return cli.Usagef("--query-size is for udpkit discovery, not --mdns")
 			}
-			return discoverMDNS(ctx, io, service, *ifaces, lo)
+			return discoverMDNS(ctx, io, service, ifaces, lo)
 		}
 		if *querySize != 0 && (*querySize < discovery.MinQuerySize || *querySize > wire.DefaultMaxDatagram) {
 			return cli.Usagef("--query-size %d: want %d to %d bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize, wire.DefaultMaxDatagram)
 		}
 		keys, _, err := loadKeys()
 		if err != nil {
-			return cli.Usagef("--key-file: %v", err)
+			return cli.Usagef("%v", err)
 		}
-		b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: *ifaces, QuerySize: *querySize, Keys: keys})
+		b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: ifaces, QuerySize: *querySize, Keys: keys})
 		if err != nil {
 			return err
 		}

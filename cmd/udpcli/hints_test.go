@@ -135,7 +135,7 @@ func TestIfacesFlag(t *testing.T) {
 // 50ms (parsed only: the commands are not run).
 func TestEveryTimeFlag(t *testing.T) {
 	n := 0
-	for _, c := range completion.Flatten(specs()) {
+	for _, c := range completion.Flatten(program().Commands) {
 		c.Flags.VisitAll(func(f *pflag.Flag) {
 			if f.Value.Type() != "seconds" || f.Hidden {
 				return

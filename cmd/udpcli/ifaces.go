@@ -14,15 +14,9 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/internal/cli"
+	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/netif"
 )
-
-// ifaceFlag registers -I/--iface, the interface selection that discover,
-// watch and mcast share with udpserver: repeatable, and not split at commas
-// (templates contain them).
-func ifaceFlag(fs *pflag.FlagSet, p *[]string) {
-	fs.StringArrayVarP(p, "iface", "I", nil, "interface to use: `name`, address, CIDR or go-sockaddr template (repeatable; default: every interface that is up, not loopback, and can broadcast or multicast; 'udpcli ifaces SPEC' shows what a SPEC selects)")
-}
 
 func init() {
 	app.Register(&cli.Command{
@@ -30,9 +24,9 @@ func init() {
 		Summary: "show which interfaces a selection (-I) picks, and why others are skipped",
 		Usage:   helpText("ifaces"),
 		Setup: func(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error {
-			asJSON := fs.Bool("json", false, "write the selection as one JSON object")
+			asJSON := cliflag.JSON(fs)
 			var specs []string
-			ifaceFlag(fs, &specs) // -I SPEC, as in discover, mcast and udpserver
+			cliflag.Interfaces(fs, &specs) // -I SPEC, as in discover, mcast and udpserver
 			return func(ctx context.Context, io cli.IO, args []string) error {
 				args = append(specs, args...)
 				sel, err := netif.Select(args...)

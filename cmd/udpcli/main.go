@@ -54,9 +54,6 @@ func program() completion.Program {
 		[]string{"iface"})
 }
 
-// specs returns every command's description.
-func specs() []completion.Command { return program().Commands }
-
 // oneArg is the Setup of a command without flags that takes one argument.
 func oneArg(want string, fn func(io cli.IO, arg string) error) func(*pflag.FlagSet) func(context.Context, cli.IO, []string) error {
 	return func(*pflag.FlagSet) func(context.Context, cli.IO, []string) error {

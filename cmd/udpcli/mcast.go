@@ -38,26 +38,32 @@ func init() {
 
 // mcastFlags are the flags every mcast subcommand has.
 type mcastFlags struct {
-	ifaces      []string
-	json, quiet bool
+	ifaces []string
+	json   *bool
+	quiet  bool
 }
 
 // mcastCommon registers the flags every mcast subcommand has, first.
 func mcastCommon(fs *pflag.FlagSet) *mcastFlags {
 	f := &mcastFlags{}
-	ifaceFlag(fs, &f.ifaces)
+	cliflag.Interfaces(fs, &f.ifaces)
 	fs.BoolVarP(&f.quiet, "quiet", "q", false, "print no line per datagram, only the summary (mcast test prints only that by default)")
-	fs.BoolVar(&f.json, "json", false, "write JSON Lines instead of text")
+	f.json = cliflag.JSON(fs)
 	return f
 }
 
-// parseGroup parses GROUP[:PORT] (multicast.ParseGroup).
-func parseGroup(s string) (netip.AddrPort, error) {
+// parseGroup parses GROUP[:PORT] (multicast.ParseGroup) and --source
+// for it (multicast.ParseSource; "": none).
+func parseGroup(s, source string) (netip.AddrPort, netip.Addr, error) {
 	g, err := multicast.ParseGroup(s)
 	if err != nil {
-		return g, cli.Usagef("%v", err)
+		return g, netip.Addr{}, cli.Usagef("%v", err)
 	}
-	return g, nil
+	src, err := multicast.ParseSource(source, g.Addr())
+	if err != nil {
+		return g, src, cli.Usagef("bad --source %q: want a unicast address of the group's family", source)
+	}
+	return g, src, nil
 }
 
 // parsePeers parses the PEER list, this host left out
@@ -95,36 +101,20 @@ func selectInterfaces(specs []string, group netip.Addr, w io.Writer) ([]netif.In
 	return list, nil
 }
 
-// parseSource parses --source for a group.
-func parseSource(s string, group netip.Addr) (netip.Addr, error) {
-	a, err := multicast.ParseSource(s, group)
-	if err != nil {
-		return a, cli.Usagef("bad --source %q: want a unicast address of the group's family", s)
-	}
-	return a, nil
-}
-
 // ---- listen ----
 
 func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	f := mcastCommon(fs)
 	source := fs.String("source", "", "source-specific join (SSM): receive only from this address")
-	count := fs.IntP("count", "c", 0, "exit after this many datagrams (0: run until interrupted)")
+	count := cliflag.Count(fs, "count", "c", 0, 0, "exit after this many datagrams (0: run until interrupted)")
 	deadline := cliflag.Seconds(fs, "deadline", "w", 0, "exit after this many seconds (0.5) or this long (500ms); 0: no deadline")
 	return func(ctx context.Context, io cli.IO, args []string) error {
 		if len(args) != 1 {
 			return cli.Usagef("want exactly one GROUP[:PORT], got %d arguments", len(args))
 		}
-		group, err := parseGroup(args[0])
+		group, src, err := parseGroup(args[0], *source)
 		if err != nil {
 			return err
-		}
-		src, err := parseSource(*source, group.Addr())
-		if err != nil {
-			return err
-		}
-		if *count < 0 {
-			return cli.Usagef("--count %d: must be 0 (until interrupted) or more", *count)
 		}
 		ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
 		if err != nil {
@@ -138,7 +128,7 @@ func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, ar
 		for _, m := range c.Memberships() {
 			if m.Err != nil {
 				fmt.Fprintf(io.Err, "udpcli mcast listen: %v\n", m.Err)
-			} else if !f.json {
+			} else if !*f.json {
 				fmt.Fprintf(io.Err, "joined %v on %s%s\n", group, m.Interface.Name, sourceSuffix(src))
 			}
 		}
@@ -153,7 +143,7 @@ func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, ar
 			if f.quiet {
 				return
 			}
-			if f.json {
+			if *f.json {
 				// from and to as udpserver's records; text as theirs, the payload as text
 				enc.Encode(object{"time", time.Now().UTC().Format(time.RFC3339Nano), "from", p.Src, "to", omit(netip.AddrPortFrom(p.Dst, group.Port())),
 					"group", group, "multicast", p.Multicast, "interface", p.Interface, "ttl", p.TTL, "size", p.N, "text", omit(printable(data))})
@@ -206,23 +196,17 @@ func sourceSuffix(src netip.Addr) string {
 
 func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	f := mcastCommon(fs)
-	ttl := fs.Int("ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the datagrams, 1..255")
+	ttl := cliflag.Int(fs, "ttl", "", multicast.DefaultTTL, 1, 255, "TTL (IPv6: hop limit) of the datagrams, 1..255")
 	loop := fs.Bool("loop", false, "deliver to members on this host too (IP_MULTICAST_LOOP)")
-	count := fs.IntP("count", "c", 1, "number of datagrams per interface")
+	count := cliflag.Count(fs, "count", "c", 1, 1, "number of datagrams per interface")
 	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "time between datagrams: seconds (0.05) or a duration (50ms)")
 	return func(ctx context.Context, io cli.IO, args []string) error {
 		if len(args) < 1 || len(args) > 2 {
 			return cli.Usagef("want GROUP[:PORT] [MESSAGE], got %d arguments", len(args))
 		}
-		group, err := parseGroup(args[0])
+		group, _, err := parseGroup(args[0], "")
 		if err != nil {
 			return err
-		}
-		if *ttl < 1 || *ttl > 255 {
-			return cli.Usagef("--ttl %d out of range 1..255", *ttl)
-		}
-		if *count < 1 {
-			return cli.Usagef("--count must be at least 1")
 		}
 		ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
 		if err != nil {
@@ -241,12 +225,12 @@ func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 			return fmt.Appendf(nil, "udpcli mcast send %d", seq)
 		}
 		st := c.Repeat(ctx, *count, *interval, payload, func(s multicast.Sent) {
-			if f.json {
-				ev := sendJSON{Seq: s.Seq, Group: group, Interface: s.Interface.Name, TTL: *ttl, Size: s.Size, From: s.Source}
+			if *f.json {
+				var text string
 				if s.Err != nil {
-					ev.Error = s.Err.Error()
+					text = s.Err.Error()
 				}
-				enc.Encode(ev)
+				enc.Encode(object{"seq", s.Seq, "group", group, "from", s.Source, "interface", s.Interface.Name, "ttl", *ttl, "size", s.Size, "error", omit(text)})
 			} else if s.Err != nil {
 				fmt.Fprintf(io.Err, "udpcli mcast send: %v\n", s.Err)
 			} else if !f.quiet {
@@ -264,14 +248,4 @@ func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		}
 		return nil
 	}
-}
-
-type sendJSON struct {
-	Seq       int            `json:"seq"`
-	Group     netip.AddrPort `json:"group"`
-	From      netip.AddrPort `json:"from"` // where it left from, as from in every record
-	Interface string         `json:"interface"`
-	TTL       int            `json:"ttl"`
-	Size      int            `json:"size"`
-	Error     string         `json:"error,omitempty"`
 }

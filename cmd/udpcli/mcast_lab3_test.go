@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -96,4 +97,15 @@ func TestCLIListenSendStatus(t *testing.T) {
 	if code != cli.ExitOK || !strings.Contains(se.String(), "interrupted: ") || !strings.Contains(se.String(), "of 100 datagrams sent") {
 		t.Errorf("send interrupted: exit %d, stderr %q", code, se.String())
 	}
+}
+
+// sendJSON decodes one --json line of mcast send.
+type sendJSON struct {
+	Seq       int            `json:"seq"`
+	Group     netip.AddrPort `json:"group"`
+	From      netip.AddrPort `json:"from"` // where it left from, as from in every record
+	Interface string         `json:"interface"`
+	TTL       int            `json:"ttl"`
+	Size      int            `json:"size"`
+	Error     string         `json:"error,omitempty"`
 }

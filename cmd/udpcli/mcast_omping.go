@@ -19,16 +19,15 @@ import (
 
 func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	f := mcastCommon(fs)
-	ttl := fs.Int("ttl", multicast.DefaultTTL, "TTL (IPv6: hop limit) of the multicast probes, 1..255")
+	ttl := cliflag.Int(fs, "ttl", "", multicast.DefaultTTL, 1, 255, "TTL (IPv6: hop limit) of the multicast probes, 1..255")
 	loop := fs.Bool("loop", false, "deliver our own multicast probes to this host too")
 	source := fs.String("source", "", "source-specific join (SSM): receive the group only from this address")
 	verbose := fs.BoolP("verbose", "v", false, "print every reply and probe received")
-	count := fs.IntP("count", "c", multicast.DefaultCount, "number of probes of each kind (0: until interrupted)")
+	count := cliflag.Count(fs, "count", "c", multicast.DefaultCount, 0, "number of probes of each kind (0: until interrupted)")
 	interval := cliflag.Seconds(fs, "interval", "i", multicast.DefaultInterval, "time between probes: seconds (0.05) or a duration (50ms)")
 	wait := cliflag.Seconds(fs, "wait", "", multicast.DefaultStartWait, "how long to wait for the listed peers before the first probe: seconds or a duration")
 	maxLoss := fs.Float64("max-loss", 5, "highest multicast loss in percent that still counts as success")
-	size := fs.IntP("size", "s", 0, fmt.Sprintf("payload bytes of each probe, after its %d-byte header, as ping's -s (0 to %d)", wire.ProbeLen, wire.MaxDatagram-wire.ProbeLen))
-	datagram := fs.Int("datagram-size", 0, fmt.Sprintf("probe datagram size, header included (%d to %d): what -s meant before it followed ping", wire.ProbeLen, wire.MaxDatagram))
+	size := cliflag.DatagramSize(fs, 0, wire.ProbeLen, wire.MaxDatagram)
 	noJoin := fs.Bool("no-join", false, "do not join the group (nor send to it): answer and probe by unicast only, like a host that is not a member")
 	unicastOnly := fs.Bool("unicast-only", false, "same as --no-join")
 	discover := fs.Bool("discover", false, "find peers by discovery even when PEERs are given (default: only when none is)")
@@ -37,12 +36,12 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 	return func(ctx context.Context, io cli.IO, args []string) error {
 		keys, _, err := loadKeys()
 		if err != nil {
-			return cli.Usagef("--key-file: %v", err)
+			return cli.Usagef("%v", err)
 		}
 		if len(args) < 1 {
 			return cli.Usagef("missing GROUP[:PORT]")
 		}
-		group, err := parseGroup(args[0])
+		group, src, err := parseGroup(args[0], *source)
 		if err != nil {
 			return err
 		}
@@ -51,10 +50,6 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 			return err
 		}
 		listed := len(args) > 1
-		src, err := parseSource(*source, group.Addr())
-		if err != nil {
-			return err
-		}
 		if src.IsValid() && (*noJoin || *unicastOnly) {
 			return cli.Usagef("--source with --no-join: a participant that does not join receives no group, from any source; drop one of them")
 		}
@@ -62,12 +57,6 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 			return cli.Usagef("--discover and --no-discover exclude each other")
 		}
 		useDiscovery := *discover || !listed && !*noDiscover
-		if *ttl < 1 || *ttl > 255 {
-			return cli.Usagef("--ttl %d out of range 1..255", *ttl)
-		}
-		if *count < 0 {
-			return cli.Usagef("--count must not be negative")
-		}
 		iv, wt := *interval, *wait
 		if iv <= 0 {
 			return cli.Usagef("-i/--interval must be more than 0")
@@ -75,17 +64,9 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		if *maxLoss < 0 || *maxLoss > 100 || math.IsNaN(*maxLoss) {
 			return cli.Usagef("--max-loss %v out of range 0..100", *maxLoss)
 		}
-		whole := wire.ProbeLen + *size
-		switch {
-		case fs.Changed("size") && fs.Changed("datagram-size"):
-			return cli.Usagef("-s/--size (payload) and --datagram-size (the whole probe) exclude each other")
-		case fs.Changed("datagram-size"):
-			if *datagram < wire.ProbeLen || *datagram > wire.MaxDatagram {
-				return cli.Usagef("--datagram-size %d out of range %d..%d", *datagram, wire.ProbeLen, wire.MaxDatagram)
-			}
-			whole = *datagram
-		case *size < 0 || whole > wire.MaxDatagram:
-			return cli.Usagef("-s/--size %d out of range 0..%d (payload bytes; the %d-byte probe header comes on top)", *size, wire.MaxDatagram-wire.ProbeLen, wire.ProbeLen)
+		whole, err := size()
+		if err != nil {
+			return cli.Usagef("%v", err)
 		}
 		ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
 		if err != nil {
@@ -106,7 +87,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		}
 		if *verbose {
 			cfg.OnEvent = func(e multicast.Event) {
-				if f.json {
+				if *f.json {
 					enc.Encode(eventJSON(e))
 					return
 				}
@@ -136,7 +117,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 				defer stop()
 			}
 		}
-		if !f.json {
+		if !*f.json {
 			role := "joined"
 			if cfg.NoJoin {
 				role = "not joined (unicast only)"
@@ -150,7 +131,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 				countString(n), iv, wire.SessionString(t.Session()))
 		}
 		r := t.Run(ctx)
-		if f.json {
+		if *f.json {
 			for _, p := range r.Peers {
 				enc.Encode(peerJSON(p, *maxLoss))
 			}

@@ -29,7 +29,7 @@ func TestParseGroup(t *testing.T) {
 		{"nonsense", "", true},
 	}
 	for _, tc := range tests {
-		got, err := parseGroup(tc.in)
+		got, _, err := parseGroup(tc.in, "")
 		if tc.bad != (err != nil) || !tc.bad && got.String() != tc.want {
 			t.Errorf("parseGroup(%q) = %v, %v", tc.in, got, err)
 		}
@@ -76,15 +76,15 @@ func TestMcastUsage(t *testing.T) {
 		{[]string{"mcast", "frob"}, cli.ExitUsage, "unknown subcommand"},
 		{[]string{"mcast", "listen"}, cli.ExitUsage, "exactly one GROUP"},
 		{[]string{"mcast", "listen", "10.1.1.1:5"}, cli.ExitUsage, "not a multicast address"},
-		{[]string{"mcast", "send", "239.1.1.1:5", "--ttl", "0"}, cli.ExitUsage, "--ttl 0"},
+		{[]string{"mcast", "send", "239.1.1.1:5", "--ttl", "0"}, cli.ExitUsage, `--ttl "0": want 1 to 255`},
 		{[]string{"mcast", "test", "239.1.1.1:5", "--max-loss", "101"}, cli.ExitUsage, "--max-loss"},
 		{[]string{"mcast", "test", "239.1.1.1:5", "fd00::1"}, cli.ExitUsage, "family"},
 		{[]string{"mcast", "test", "239.1.1.1:5", "--source", "239.1.1.2"}, cli.ExitUsage, "--source"},
 		{[]string{"mcast", "test", "--bogus"}, cli.ExitUsage, "unknown flag"},
 		{[]string{"mcast", "test", "--help"}, cli.ExitOK, "omping-style"},
-		{[]string{"mcast", "test", "239.1.1.1:5", "-s", "65468"}, cli.ExitUsage, "-s/--size 65468 out of range 0..65467"},
+		{[]string{"mcast", "test", "239.1.1.1:5", "-s", "65468"}, cli.ExitUsage, "-s/--size 65468: want 0 to 65467 payload bytes"},
 		{[]string{"mcast", "test", "239.1.1.1:5", "-s", "-1"}, cli.ExitUsage, "-s/--size -1"},
-		{[]string{"mcast", "test", "239.1.1.1:5", "--datagram-size", "39"}, cli.ExitUsage, "--datagram-size 39 out of range 40..65507"},
+		{[]string{"mcast", "test", "239.1.1.1:5", "--datagram-size", "39"}, cli.ExitUsage, "--datagram-size 39: want 40 to 65507 bytes"},
 		{[]string{"mcast", "test", "239.1.1.1:5", "-s", "1", "--datagram-size", "100"}, cli.ExitUsage, "exclude"},
 		{[]string{"mcast", "--help"}, cli.ExitOK, "Subcommands"},
 		{[]string{"mcast", "--help"}, cli.ExitOK, "-h, --help"},
@@ -93,7 +93,7 @@ func TestMcastUsage(t *testing.T) {
 		{[]string{"mcast", "test", "239.255.0.1:9797", "255.255.255.255"}, cli.ExitUsage, "broadcast"},
 		{[]string{"mcast", "test", "239.255.0.1:9797", "--no-join", "--source", "198.18.0.10"}, cli.ExitUsage, "--source with --no-join"},
 		{[]string{"mcast", "test", "239.255.0.1:0"}, cli.ExitUsage, "port 0 cannot be joined"},
-		{[]string{"mcast", "listen", "239.9.9.9:5000", "-c", "-1"}, cli.ExitUsage, "--count -1"},
+		{[]string{"mcast", "listen", "239.9.9.9:5000", "-c", "-1"}, cli.ExitUsage, `-c/--count "-1": want 0 or more`},
 		{[]string{"mcast", "listen"}, cli.ExitUsage, "Run 'udpcli mcast listen --help'"},
 		{[]string{"mcast", "send", "239.1.1.1:5", "-c", "-1"}, cli.ExitUsage, "Run 'udpcli mcast send --help'"},
 		{[]string{"mcast", "test", "--bogus"}, cli.ExitUsage, "udpcli mcast test: unknown flag"},

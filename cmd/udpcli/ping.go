@@ -29,25 +29,14 @@ func init() {
 	})
 }
 
-type pingRecordJSON struct {
-	Type  string   `json:"type"`
-	Seq   int      `json:"seq"`
-	ID    string   `json:"id"` // wire.IDString
-	Addr  string   `json:"addr"`
-	Size  int      `json:"size,omitempty"` // payload bytes, as -s (the text line counts the header too)
-	RTTms *float64 `json:"rtt_ms,omitempty"`
-	Dup   bool     `json:"duplicate,omitempty"`
-	Error string   `json:"error,omitempty"`
-}
-
 func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
-	count := fs.IntP("count", "c", 0, "stop after sending this many probes (0: until Ctrl-C or -w)")
+	count := cliflag.Count(fs, "count", "c", 0, 0, "stop after sending this many probes (0: until Ctrl-C or -w)")
 	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "seconds between probes (0.2 or 200ms)")
 	wait := cliflag.Seconds(fs, "timeout", "W", time.Second, "seconds to wait for the last replies after the last probe (-c)")
 	deadline := cliflag.Seconds(fs, "deadline", "w", 0, "stop after this many seconds, whatever happened (0: no deadline)")
-	size := fs.IntP("size", "s", 56, "bytes of padding in each PING (the header adds 16)")
+	size := cliflag.Int(fs, "size", "s", 56, 0, wire.MaxDatagram-wire.HeaderLen, fmt.Sprintf("payload bytes of each PING, after its %d-byte header, as ping's -s (0 to %d)", wire.HeaderLen, wire.MaxDatagram-wire.HeaderLen))
 	quiet := fs.BoolP("quiet", "q", false, "print only the first line and the summary")
-	asJSON := fs.Bool("json", false, "write JSON Lines: one object per reply and a summary object")
+	asJSON := cliflag.JSON(fs)
 	loadKeys := cliflag.KeyFile(fs)
 	return func(ctx context.Context, sio cli.IO, args []string) error {
 		keys, _, err := loadKeys()
@@ -62,14 +51,10 @@ func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 				return cli.Usagef("too many arguments: want one HOST:PORT, such as %s", hint)
 			}
 			return cli.Usagef("too many arguments: want one HOST:PORT")
-		case *count < 0:
-			return cli.Usagef("-c %d: want 0 or more", *count)
 		case *interval < time.Millisecond:
 			return cli.Usagef("-i: the interval must be at least 0.001 s")
 		case *wait <= 0:
 			return cli.Usagef("-W: the wait must be more than 0")
-		case *size < 0 || *size > wire.MaxDatagram-wire.HeaderLen:
-			return cli.Usagef("-s %d: want 0 to %d", *size, wire.MaxDatagram-wire.HeaderLen)
 		}
 		cfg := client.Config{Keys: keys} // room for -s bytes, however many
 		cfg.MaxDatagram = wire.DefaultMaxDatagram + max(0, *size-cfg.MaxPayload())
@@ -123,19 +108,17 @@ func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 	}
 }
 
-// pingRecord is the --json line of a reply.
-func pingRecord(seq int, from string, p client.Pong) pingRecordJSON {
-	rec := pingRecordJSON{Type: "reply", Seq: seq, ID: wire.IDString(p.ID), Addr: from}
+// pingRecord is the --json line of a reply ("size": payload bytes, as -s;
+// the text line counts the header too).
+func pingRecord(seq int, from string, p client.Pong) object {
 	switch {
 	case errors.Is(p.Err, client.ErrUnreachable):
-		rec.Type, rec.Error = "error", "destination host unreachable"
+		return object{"type", "error", "seq", seq, "id", wire.IDString(p.ID), "addr", from, "error", "destination host unreachable"}
 	case p.Err != nil:
-		rec.Type, rec.Error = "error", "destination port unreachable"
-	default:
-		t := msNumber(p.RTT)
-		rec.Size, rec.RTTms, rec.Dup = max(0, p.Size-wire.HeaderLen), &t, p.Dup
+		return object{"type", "error", "seq", seq, "id", wire.IDString(p.ID), "addr", from, "error", "destination port unreachable"}
 	}
-	return rec
+	return object{"type", "reply", "seq", seq, "id", wire.IDString(p.ID), "addr", from, "size", omit(max(0, p.Size-wire.HeaderLen)),
+		"rtt_ms", msNumber(p.RTT), "duplicate", omit(p.Dup)}
 }
 
 // pingSummaryJSON is the --json summary of ping's statistics.

@@ -128,3 +128,15 @@ func TestPingUsage(t *testing.T) {
 		}
 	}
 }
+
+// pingRecordJSON decodes one --json reply line of ping.
+type pingRecordJSON struct {
+	Type  string   `json:"type"`
+	Seq   int      `json:"seq"`
+	ID    string   `json:"id"` // wire.IDString
+	Addr  string   `json:"addr"`
+	Size  int      `json:"size,omitempty"` // payload bytes, as -s (the text line counts the header too)
+	RTTms *float64 `json:"rtt_ms,omitempty"`
+	Dup   bool     `json:"duplicate,omitempty"`
+	Error string   `json:"error,omitempty"`
+}

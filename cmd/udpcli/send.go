@@ -28,29 +28,11 @@ func init() {
 	})
 }
 
-// sendRecord is one --json line.
-type sendRecord struct {
-	Seq         int      `json:"seq"`
-	ID          string   `json:"id"` // wire.IDString
-	Status      string   `json:"status"`
-	Attempts    int      `json:"attempts"`
-	RTTms       *float64 `json:"rtt_ms,omitempty"`
-	ElapsedMs   float64  `json:"elapsed_ms"`
-	Code        *int     `json:"code,omitempty"`
-	Reason      *string  `json:"reason,omitempty"`
-	Error       string   `json:"error,omitempty"`
-	Busy        int      `json:"busy,omitempty"`
-	RateLimited int      `json:"rate_limited,omitempty"`
-	Server      string   `json:"server,omitempty"`
-	Addr        string   `json:"addr,omitempty"`
-	Failovers   int      `json:"failovers,omitempty"`
-}
-
 func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
-	retries := fs.Int("retries", client.DefaultRetries, "retransmissions of each datagram after the first send (0: none); with --service, across all servers")
+	retries := cliflag.Count(fs, "retries", "", client.DefaultRetries, 0, "retransmissions of each datagram after the first send (0: none); with --service, across all servers")
 	timeout := cliflag.Seconds(fs, "timeout", "W", client.DefaultInitialTimeout, "first retransmission timeout, as ping's -W: seconds (0.5) or a duration (200ms)")
-	window := fs.Int("window", 8, "datagrams in flight at most (1 to 1024), for lines from stdin")
-	asJSON := fs.Bool("json", false, "write one JSON object per datagram (JSON Lines)")
+	window := cliflag.Int(fs, "window", "", 8, 1, client.MaxWindow, "datagrams in flight at most (1 to 1024), for lines from stdin")
+	asJSON := cliflag.JSON(fs)
 	quiet := fs.BoolP("quiet", "q", false, "print only the summary")
 	file := fs.StringP("file", "f", "", "send the whole of `FILE` (\"-\": standard input) as one datagram, bytes unchanged, instead of lines")
 	var service serviceOptions // --service: discover the servers, fail over between them
@@ -83,10 +65,6 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 			return cli.Usagef("%q has no port and %q looks like one: did you mean %s?", args[0], args[1], splitPortHint(args))
 		case len(args) > 2:
 			return cli.Usagef("too many arguments: quote the message (udpcli send HOST:PORT \"hello world\") or send lines on stdin")
-		case *retries < 0:
-			return cli.Usagef("--retries %d: want 0 or more", *retries)
-		case *window < 1 || *window > client.MaxWindow:
-			return cli.Usagef("--window %d: want 1 to %d", *window, client.MaxWindow)
 		case *timeout <= 0:
 			return cli.Usagef("--timeout must be more than 0")
 		case *file != "" && len(args) == 2:
@@ -194,27 +172,28 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 }
 
 // sendRecordOf is the --json line of message seq.
-func sendRecordOf(seq int, r client.ServiceResult, err error) sendRecord {
-	rec := sendRecord{Seq: seq, ID: wire.IDString(r.ID), Attempts: r.Attempts, ElapsedMs: msNumber(r.Elapsed), Busy: r.Busy, RateLimited: r.RateLimited}
-	if r.Server != "" { // --service
-		rec.Server, rec.Addr, rec.Failovers = r.Server, r.Addr.String(), r.Failovers
-	}
+func sendRecordOf(seq int, r client.ServiceResult, err error) object {
 	outcome := client.OutcomeOf(err)
-	rec.Status = outcome.String()
-	rtt := msNumber(r.RTT)
+	rtt, code, reason, text := any(omitted{}), any(omitted{}), any(omitted{}), ""
 	switch outcome {
 	case client.Acked:
-		rec.RTTms = &rtt
+		rtt = msNumber(r.RTT)
 	case client.Rejected:
 		var re *client.RejectedError
 		errors.As(err, &re)
-		code, reason := int(re.Code), re.PrintableReason()
-		rec.Code, rec.Reason, rec.RTTms, rec.Error = &code, &reason, &rtt, err.Error()
+		rtt, code, reason, text = msNumber(r.RTT), int(re.Code), re.PrintableReason(), err.Error()
 	case client.Interrupted:
 	default:
-		rec.Error = err.Error()
+		text = err.Error()
 	}
-	return rec
+	var addr string // --service: the server's name, address and failovers
+	var failovers int
+	if r.Server != "" {
+		addr, failovers = r.Addr.String(), r.Failovers
+	}
+	return object{"seq", seq, "id", wire.IDString(r.ID), "status", outcome.String(), "attempts", r.Attempts, "rtt_ms", rtt,
+		"elapsed_ms", msNumber(r.Elapsed), "code", code, "reason", reason, "error", omit(text), "busy", omit(r.Busy),
+		"rate_limited", omit(r.RateLimited), "server", omit(r.Server), "addr", omit(addr), "failovers", omit(failovers)}
 }
 
 // readWhole reads all of name ("-": in) if it fits in one datagram of max

@@ -27,7 +27,7 @@ type serviceOptions struct {
 
 func (o *serviceOptions) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.name, "service", "", "send to the servers of `SERVICE` (such as _udpkit._udp) found on the LAN instead of HOST:PORT, failing over between them")
-	fs.StringArrayVarP(&o.ifaces, "iface", "I", nil, "with --service: browse on `IFACE` (name, CIDR or go-sockaddr template; repeatable), as -I of discover")
+	cliflag.Interfaces(fs, &o.ifaces)           // with --service: where to browse
 	cliflag.AliasName(fs, "iface", "interface") // its first name, kept for scripts
 	o.wait = cliflag.Seconds(fs, "discover-time", "", client.DefaultDiscoverTime, "with --service: how long to look for servers, in seconds (1) or a duration (500ms)")
 	fs.IntVar(&o.count, "servers", 0, "with --service: stop looking once `N` servers were found (0: look for --discover-time)")

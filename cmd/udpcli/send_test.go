@@ -214,10 +214,10 @@ func TestSendUsage(t *testing.T) {
 		{[]string{"send", "::1:9797", "hi"}, `IPv6 addresses need brackets`},
 		{[]string{"send"}, "missing HOST:PORT"},
 		{[]string{"send", "127.0.0.1:9", "a", "b"}, "too many arguments"},
-		{[]string{"send", "--window", "0", "127.0.0.1:9"}, "--window 0"},
-		{[]string{"send", "--window", "1025", "127.0.0.1:9"}, "--window 1025: want 1 to 1024"},
+		{[]string{"send", "--window", "0", "127.0.0.1:9"}, `--window "0": want 1 to 1024`},
+		{[]string{"send", "--window", "1025", "127.0.0.1:9"}, `--window "1025": want 1 to 1024`},
 		{[]string{"send", "--timeout", "soon", "127.0.0.1:9"}, "not a duration"},
-		{[]string{"send", "--retries", "-1", "127.0.0.1:9"}, "--retries -1"},
+		{[]string{"send", "--retries", "-1", "127.0.0.1:9"}, `--retries "-1": want 0 or more`},
 		{[]string{"send", "--service", "_udpkit._udp", "127.0.0.1:9797"}, "either HOST:PORT or --service"},
 		{[]string{"send", "--service", "udpkit", "hi"}, `--service "udpkit"`},
 		{[]string{"send", "--service", "_udpkit._udp", "a", "b"}, "too many arguments"},
@@ -343,4 +343,22 @@ func TestSendFile(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
 	}
+}
+
+// sendRecord decodes one --json line of send.
+type sendRecord struct {
+	Seq         int      `json:"seq"`
+	ID          string   `json:"id"` // wire.IDString
+	Status      string   `json:"status"`
+	Attempts    int      `json:"attempts"`
+	RTTms       *float64 `json:"rtt_ms,omitempty"`
+	ElapsedMs   float64  `json:"elapsed_ms"`
+	Code        *int     `json:"code,omitempty"`
+	Reason      *string  `json:"reason,omitempty"`
+	Error       string   `json:"error,omitempty"`
+	Busy        int      `json:"busy,omitempty"`
+	RateLimited int      `json:"rate_limited,omitempty"`
+	Server      string   `json:"server,omitempty"`
+	Addr        string   `json:"addr,omitempty"`
+	Failovers   int      `json:"failovers,omitempty"`
 }

@@ -23,9 +23,9 @@ func init() {
 }
 
 func setupWatch(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
-	ifaces := new([]string)
-	ifaceFlag(fs, ifaces)
-	asJSON := fs.Bool("json", false, "print one JSON object per event and line")
+	var ifaces []string
+	cliflag.Interfaces(fs, &ifaces)
+	asJSON := cliflag.JSON(fs)
 	parsable := fs.BoolP("parsable", "p", false, "print avahi-browse style ';'-separated lines starting with +, = or -")
 	passive := fs.Bool("passive", false, "only listen; do not query at the start")
 	loadKeys := cliflag.KeyFile(fs)
@@ -45,9 +45,9 @@ func setupWatch(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []s
 		}
 		keys, _, err := loadKeys()
 		if err != nil {
-			return cli.Usagef("--key-file: %v", err)
+			return cli.Usagef("%v", err)
 		}
-		w, err := discovery.NewWatcher(discovery.WatcherConfig{Interfaces: *ifaces, Passive: *passive, Keys: keys})
+		w, err := discovery.NewWatcher(discovery.WatcherConfig{Interfaces: ifaces, Passive: *passive, Keys: keys})
 		if err != nil {
 			return err
 		}

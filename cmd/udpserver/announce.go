@@ -35,7 +35,7 @@ func (o *announceOptions) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.off, "no-announce", false, "do not announce the server on the LAN (and do not answer discovery queries)")
 	fs.StringVar(&o.service, "service", discovery.DefaultService, "DNS-SD service `type` to announce")
 	fs.StringVar(&o.instance, "instance", "", "instance `name`, unique on the LAN, up to 63 bytes of UTF-8 (default: host name and a short hash of port and addresses)")
-	fs.StringArrayVarP(&o.ifaces, "iface", "I", nil, "announce on this interface: `name`, address, CIDR or go-sockaddr template (repeatable; default: every interface that is up, not loopback, and can broadcast or multicast; see 'udpcli ifaces')")
+	cliflag.Interfaces(fs, &o.ifaces)
 	fs.StringArrayVar(&o.attrs, "attr", nil, "attribute to announce, `key=value` as in DNS-SD TXT records (repeatable)")
 	o.ttlFlag = cliflag.Seconds(fs, "announce-ttl", "", discovery.DefaultTTL, "how long browsers keep the announcement, in seconds (120) or a duration (2m); refreshed every 2/3 of it")
 	o.mdns.register(fs)

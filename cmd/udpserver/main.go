@@ -408,7 +408,7 @@ func parseFlags(args []string, helpOut io.Writer) (options, error) {
 	}
 	keys, source, err := loadKeys()
 	if err != nil {
-		return o, fmt.Errorf("--key-file: %w", err)
+		return o, err
 	}
 	o.keys, o.keySource, o.announce.keys = keys, source, keys
 	o.shutdownTimeout = *shutdownTimeout

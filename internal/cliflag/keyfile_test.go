@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spf13/pflag"
@@ -37,7 +38,7 @@ func TestKeyFile(t *testing.T) {
 	if err := fs.Parse([]string{"--key-file", filepath.Join(t.TempDir(), "missing")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := load(); !errors.Is(err, os.ErrNotExist) {
+	if _, _, err := load(); !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "--key-file: ") {
 		t.Fatalf("missing file: %v", err)
 	}
 }
