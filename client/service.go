@@ -85,8 +85,12 @@ type ServiceResult struct {
 //
 // The source port is kept by binding every server's socket to the same
 // local port (SO_REUSEADDR, each socket connected to its server). Servers
-// are tried with the address family of the first one's address, IPv4 when
-// it has one, so that the source address stays the same on one LAN.
+// are reached in one address family, the one most of them have (IPv4 on a
+// tie), so that the source address stays the same on one LAN; a server
+// reachable only in the other family is tried after all the others, and a
+// message retransmitted to it leaves from another address: a stream that
+// de-duplicates by sender may then store it twice (with keys the sender is
+// the key's identity, whatever the address).
 type ServiceClient struct {
 	cfg     ServiceConfig
 	ccfg    Config
@@ -112,7 +116,9 @@ func DialService(ctx context.Context, service string, cfg ServiceConfig) (*Servi
 	if err := wire.ValidateService(service); err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: cfg.Interfaces})
+	// The client's keys browse too: a keyed client looks for keyed
+	// servers, and sees no unauthenticated (possibly forged) answer.
+	b, err := discovery.NewBrowser(discovery.BrowserConfig{Interfaces: cfg.Interfaces, Keys: cfg.Client.Keys})
 	if err != nil {
 		return nil, fmt.Errorf("client: browse %s: %w", service, err)
 	}
@@ -197,16 +203,37 @@ func uncontestedFirst(found []discovery.Instance) []discovery.Instance {
 // in that order. It opens no socket until the first message.
 func NewServiceClient(servers []discovery.Instance, cfg ServiceConfig) (*ServiceClient, error) {
 	s := &ServiceClient{cfg: cfg, ccfg: cfg.Client}
-	want4 := true
+	// One family for all, the one most servers have (IPv4 on a tie): the
+	// source address is part of the sender's identity (a stream
+	// de-duplicating by sender stores a message twice when its
+	// retransmission to the next server leaves from another address), so
+	// servers reachable only in the other family come last.
+	n4, n6 := 0, 0
+	for _, in := range servers {
+		if ap, ok := pickAddr(in.Addrs, true); ok && ap.Addr().Is4() {
+			n4++
+		}
+		if ap, ok := pickAddr(in.Addrs, false); ok && !ap.Addr().Is4() {
+			n6++
+		}
+	}
+	want4 := n4 >= n6
+	var others []int
 	for i, in := range servers {
 		ap, ok := pickAddr(in.Addrs, want4)
 		if !ok {
 			continue
 		}
-		if i == 0 || len(s.addrs) == 0 {
-			want4 = ap.Addr().Is4()
+		if ap.Addr().Is4() != want4 {
+			others = append(others, i)
+			continue
 		}
 		s.servers = append(s.servers, in)
+		s.addrs = append(s.addrs, ap)
+	}
+	for _, i := range others {
+		ap, _ := pickAddr(servers[i].Addrs, want4)
+		s.servers = append(s.servers, servers[i])
 		s.addrs = append(s.addrs, ap)
 	}
 	if len(s.servers) == 0 {

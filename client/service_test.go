@@ -245,3 +245,36 @@ func TestUncontestedFirst(t *testing.T) {
 		t.Errorf("order %v, want %s", names, want)
 	}
 }
+
+// TestServiceOneFamily: the servers are reached in the family most of them
+// have, so a message failed over keeps its source address (the stream's
+// identity of the sender); one reachable only in the other family comes
+// last. The check's case: store-a IPv6 only, store-b dual-stack, found in
+// either order: both reached over IPv6.
+func TestServiceOneFamily(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	a := discovery.Instance{Instance: "store-a", Addrs: []netip.AddrPort{ap("[fd18::1]:9797")}}
+	b := discovery.Instance{Instance: "store-b", Addrs: []netip.AddrPort{ap("198.18.0.2:9797"), ap("[fd18::2]:9797")}}
+	c := discovery.Instance{Instance: "store-c", Addrs: []netip.AddrPort{ap("198.18.0.3:9797")}}
+	for _, tc := range []struct {
+		in   []discovery.Instance
+		want string
+	}{
+		{[]discovery.Instance{a, b}, "[store-a [fd18::1]:9797 store-b [fd18::2]:9797]"},
+		{[]discovery.Instance{b, a}, "[store-b [fd18::2]:9797 store-a [fd18::1]:9797]"},
+		// Two have IPv4: IPv4, the IPv6-only server last.
+		{[]discovery.Instance{a, b, c}, "[store-b 198.18.0.2:9797 store-c 198.18.0.3:9797 store-a [fd18::1]:9797]"},
+	} {
+		sc, err := NewServiceClient(tc.in, ServiceConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for i, in := range sc.Servers() {
+			got = append(got, in.Instance, sc.addrs[i].String())
+		}
+		if fmt.Sprint(got) != tc.want {
+			t.Errorf("%v: %v, want %s", tc.in, got, tc.want)
+		}
+	}
+}

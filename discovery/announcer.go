@@ -32,8 +32,10 @@ type AnnouncerConfig struct {
 	// bound to specific addresses is announced only on the interfaces
 	// that hold them, with only those addresses; bound to loopback only,
 	// it is announced nowhere (NewAnnouncer returns ErrNoInterface).
-	// Default (empty, or any unspecified address): every selected
-	// interface with all its addresses.
+	// A wildcard keeps its family's addresses: 0.0.0.0 every IPv4
+	// address, :: every IPv6 one (give both for a dual-stack socket, as
+	// udpserver.Bound does). Default (empty): every selected interface
+	// with all its addresses.
 	Bound []netip.Addr
 	// Interfaces selects interfaces in netif syntax (names, addresses,
 	// CIDR prefixes, go-sockaddr templates). Default: the netif default

@@ -231,6 +231,17 @@ func TestDiscoverWithKeys(t *testing.T) {
 	if got := names(); len(got) != 2 {
 		t.Errorf("without a key: found %v, want the forger's two answers", got)
 	}
+	// send --service browses with the client's key: it reaches the keyed
+	// server, never the forger (before, it browsed without the key, found
+	// only the forger's answers and timed out); only the keyed server can
+	// seal the ACK the client accepts.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := cliHost.Command(ctx, cli, "send", "--key-file", key, "--service", "_udpkit._udp", "--json", "keyed hello")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"kitchen"`) {
+		t.Errorf("send --key-file --service: %v\n%s", err, out)
+	}
 }
 
 var udpOutRE = regexp.MustCompile(`meta l4proto udp counter packets (\d+) bytes (\d+)`)

@@ -14,8 +14,21 @@ func TestRestrict(t *testing.T) {
 	if got := Restrict(links, nil); len(got) != 2 {
 		t.Errorf("no bound: %d links", len(got))
 	}
-	if got := Restrict(links, []netip.Addr{netip.IPv6Unspecified()}); len(got) != 2 {
-		t.Errorf("wildcard: %d links", len(got))
+	if got := Restrict(links, []netip.Addr{netip.IPv6Unspecified(), netip.IPv4Unspecified()}); len(got) != 2 || len(got[0].IPv4) != 2 || len(got[0].IPv6) != 1 {
+		t.Errorf("both wildcards: %+v", got)
+	}
+	// An IPv6-only wildcard socket is not announced at IPv4 addresses
+	// (it would draw datagrams it never receives), nor an IPv4 one at
+	// IPv6 addresses.
+	if got := Restrict(links, []netip.Addr{netip.IPv6Unspecified()}); len(got) != 1 || got[0].Name != "a" || len(got[0].IPv4) != 0 || len(got[0].IPv6) != 1 || !got[0].IPv6LinkLocal.IsValid() {
+		t.Errorf("IPv6 wildcard: %+v", got)
+	}
+	if got := Restrict(links, []netip.Addr{netip.IPv4Unspecified()}); len(got) != 2 || len(got[0].IPv4) != 2 || len(got[0].IPv6) != 0 || got[0].IPv6LinkLocal.IsValid() {
+		t.Errorf("IPv4 wildcard: %+v", got)
+	}
+	// An IPv6 wildcard and one IPv4 address: all IPv6, that IPv4 address.
+	if got := Restrict(links, []netip.Addr{netip.IPv6Unspecified(), netip.MustParseAddr("198.18.3.10")}); len(got) != 2 || len(got[0].IPv4) != 0 || len(got[1].IPv4) != 1 {
+		t.Errorf("IPv6 wildcard and 198.18.3.10: %+v", got)
 	}
 	got := Restrict(links, []netip.Addr{netip.MustParseAddr("::ffff:198.18.2.10"), netip.MustParseAddr("fe80::1")})
 	if len(got) != 1 || got[0].Name != "a" || len(got[0].IPv4) != 1 || got[0].IPv4[0].Addr.Addr() != netip.MustParseAddr("198.18.2.10") ||

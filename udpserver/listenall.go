@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/udpkit/udpkit/internal/netaddr"
+	"github.com/udpkit/udpkit/internal/sockopt"
 )
 
 // ListenAll opens a socket per address of addrs (host:port), as udpserver
@@ -74,6 +75,24 @@ func Bound(conns []*net.UDPConn) (port uint16, addrs []netip.Addr, others []uint
 			continue
 		}
 		addrs = append(addrs, ap.Addr().Unmap())
+		if ap.Addr() == netip.IPv6Unspecified() && dualStack(c) {
+			// A dual-stack wildcard (Listen with an empty host) takes
+			// IPv4 as well; an IPv6-only one (a "[::]" literal, or
+			// ListenAll's IPv6 socket) must not be announced with the
+			// link's IPv4 addresses.
+			addrs = append(addrs, netip.IPv4Unspecified())
+		}
 	}
 	return port, addrs, others
+}
+
+// dualStack reports whether an IPv6 socket also takes IPv4 (IPV6_V6ONLY
+// off); where that cannot be read, it is taken as dual-stack, as before.
+func dualStack(c *net.UDPConn) bool {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return true
+	}
+	only6, err := sockopt.V6Only(rc)
+	return err != nil || !only6
 }
