@@ -235,6 +235,13 @@ type watched struct {
 	// announcer took over: if one of them announces the name as well, it
 	// takes it back (it held the name first), once.
 	displaced []netip.Addr
+	// challenger and challengeID are the last source that announced the
+	// name against an answer-only entry, and that announcement's message
+	// ID: one forged ANNOUNCE only marks the entry; the challenger takes
+	// it over with a second announcement (another ID), as a server that
+	// keeps announcing does (its start burst, or its next refresh).
+	challenger  []netip.Addr // its owner sources: its source and record's addresses
+	challengeID uint64
 	// src and the key below count the entry against its creator's share
 	// of unconfirmed entries.
 	src    netip.Addr
@@ -487,6 +494,22 @@ func (w *Watcher) Watch(ctx context.Context, service string, fn func(Event)) err
 		announces, retakes := false, false
 		if e != nil && !denied && !slices.Contains(e.owners, src) && reason == "announce" {
 			switch {
+			case !e.announced && (!slices.Contains(e.challenger, src) || e.challengeID == id):
+				// A first announcement from another source: marked, not
+				// moved (one forged ANNOUNCE must not move a server known
+				// from its answer; the watcher cannot tell which of two
+				// claimants that both answered is the real one, but the
+				// real one keeps announcing).
+				e.challenger, e.challengeID = ownersOf(inst), id
+				w.stats.conflicts.Add(1)
+				if !e.in.Conflict || !slices.Contains(e.in.Others, netip.AddrPortFrom(inst.Source.Addr(), inst.Addrs[0].Port())) {
+					w.log.Warn("discovery: an instance known only from answers is announced by another source; marked, taken over if it announces again",
+						"instance", inst.Instance, "interface", inst.Interface, "owner", e.in.Source, "other", inst.Source)
+					e.in.Conflict = true
+					e.in.Others = append(slices.Clip(e.in.Others), netip.AddrPortFrom(inst.Source.Addr(), inst.Addrs[0].Port()))
+					fn(Event{Kind: Update, Reason: reason, Instance: e.in, Time: now})
+				}
+				return
 			case !e.announced:
 				announces = true
 				w.log.Warn("discovery: an instance known only from answers is announced by another source; the announcer takes it over",
