@@ -127,6 +127,9 @@ func (f *Forwarder) watch() {
 	defer close(f.watched)
 	var down time.Time
 	var failedBefore uint64
+	// The address of the server last connected to: once the connection
+	// is lost, ConnectedAddr is empty.
+	last := f.nc.ConnectedAddr()
 	for st := range f.status {
 		switch st {
 		case nats.DISCONNECTED, nats.RECONNECTING:
@@ -134,13 +137,17 @@ func (f *Forwarder) watch() {
 				continue // one line per outage
 			}
 			down, failedBefore = time.Now(), f.failed.Load()
-			attrs := []any{"server", f.nc.ConnectedAddr()}
+			if a := f.nc.ConnectedAddr(); a != "" {
+				last = a
+			}
+			attrs := []any{"server", last}
 			if err := f.nc.LastError(); err != nil {
 				attrs = append(attrs, "err", err.Error())
 			}
 			f.log.Info("jetstream forwarder: NATS connection lost; messages get NACK busy until it is back", attrs...)
 		case nats.CONNECTED:
-			attrs := []any{"server", f.nc.ConnectedAddr()}
+			last = f.nc.ConnectedAddr()
+			attrs := []any{"server", last}
 			if !down.IsZero() {
 				attrs = append(attrs, "down_for", time.Since(down).Round(time.Millisecond), "not_stored_meanwhile", f.failed.Load()-failedBefore)
 			}

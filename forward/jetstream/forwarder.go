@@ -274,7 +274,7 @@ func New(ctx context.Context, nc *nats.Conn, cfg Config) (*Forwarder, error) {
 	if f.stream == "" {
 		f.stream, err = js.StreamNameBySubject(ctx, probe)
 		if errors.Is(err, njs.ErrStreamNotFound) {
-			return nil, fmt.Errorf("jetstream forwarder: %w %q (create one, e.g. nats stream add --subjects 'udpkit.>' --dupe-window 2m UDPKIT)", ErrNoStream, probe)
+			return nil, fmt.Errorf("jetstream forwarder: %w %q (create one, e.g. nats stream add --subjects '%s' --dupe-window 2m --defaults UDPKIT)", ErrNoStream, probe, pattern)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("jetstream forwarder: looking up the stream of %q: %w", probe, noJetStream(err))
