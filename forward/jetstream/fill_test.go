@@ -23,9 +23,9 @@ func TestFillShapes(t *testing.T) {
 	src := netip.MustParseAddrPort("198.18.0.7:4000")
 	dst := netip.MustParseAddrPort("198.18.0.1:9797")
 	// Zones this long make the values outgrow outBuf: fill falls back to a
-	// string of their own.
+	// string of their own (the source is written without its zone).
 	long := netip.AddrPortFrom(netip.MustParseAddr("fd18:1111:2222:3333:4444:5555:6666:7777").WithZone(strings.Repeat("a", 150)), 65535)
-	longDst := netip.AddrPortFrom(netip.MustParseAddr("fd18:aaaa:bbbb:cccc:dddd:eeee:ffff:1111").WithZone(strings.Repeat("b", 150)), 65534)
+	longDst := netip.AddrPortFrom(netip.MustParseAddr("fd18:aaaa:bbbb:cccc:dddd:eeee:ffff:1111").WithZone(strings.Repeat("b", 300)), 65534)
 	tests := []struct {
 		name  string
 		r     udpserver.Request
@@ -50,7 +50,7 @@ func TestFillShapes(t *testing.T) {
 			njs.MsgIDHeader: "key:3:3fa2/7", njs.ExpectedStreamHeader: "S"}},
 		{"longer than the buffer", udpserver.Request{ID: 0xffffffffffffffff, Remote: long, Local: longDst, Authenticated: true, KeyID: 65535, Sender: 0xffffffffffffffff},
 			1 << 62, "_INBOX.abc." + strconv.FormatUint(1<<62, 36), map[string]string{
-				HeaderSource: long.String(), HeaderDestination: longDst.String(), HeaderReceived: "2026-12-01T12:00:00.123456789Z",
+				HeaderSource: netip.AddrPortFrom(long.Addr().WithZone(""), long.Port()).String(), HeaderDestination: longDst.String(), HeaderReceived: "2026-12-01T12:00:00.123456789Z",
 				HeaderKind: "data", HeaderMessageID: "ffffffffffffffff", HeaderInstance: "inst",
 				njs.MsgIDHeader: "key:65535:ffffffffffffffff/ffffffffffffffff", njs.ExpectedStreamHeader: "S"}},
 		{"data again", udpserver.Request{ID: 0x1c, Remote: src, Local: dst}, 35, "_INBOX.abc.z", map[string]string{

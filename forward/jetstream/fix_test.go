@@ -70,6 +70,10 @@ func TestMsgIDFormats(t *testing.T) {
 	for _, c := range []struct{ got, want string }{
 		{MsgID(netip.MustParseAddrPort("198.18.0.5:4000"), 0x1c), "198.18.0.5:4000/1c"},
 		{MsgID(netip.MustParseAddrPort("[fd18::5]:4000"), 1), "[fd18::5]:4000/1"},
+		// The zone is the receiving server's name of its interface: two
+		// servers on one link must give one sender one identity.
+		{MsgID(netip.MustParseAddrPort("[fe80::5%eth0]:4000"), 1), "[fe80::5]:4000/1"},
+		{MsgID(netip.MustParseAddrPort("[fe80::5%br0]:4000"), 1), "[fe80::5]:4000/1"},
 		{MsgID(netip.MustParseAddrPort("198.18.0.5:4000"), 0), ""},
 		{KeyMsgID(7, 0x3fa2, 0x1c), "key:7:3fa2/1c"},
 		{KeyMsgID(65535, 1<<63, 1), "key:65535:8000000000000000/1"},

@@ -346,7 +346,9 @@ func (f *Forwarder) Subject(src netip.Addr) string {
 }
 
 // MsgID returns the Nats-Msg-Id of message id from an unauthenticated
-// sender: "<address:port>/<message ID in hex>", the identity under which
+// sender: "<address:port>/<message ID in hex>" (an IPv6 link-local address
+// without its zone: the zone names an interface of the receiving server,
+// which another server on the same link calls otherwise), the identity under which
 // the server de-duplicates too, so that a retransmission that reaches
 // another server carries the same ID. Raw datagrams (id 0) have none: they
 // are not de-duplicated. Authenticated messages have KeyMsgID's.
@@ -354,7 +356,7 @@ func MsgID(sender netip.AddrPort, id uint64) string {
 	if id == 0 {
 		return ""
 	}
-	return sender.String() + "/" + strconv.FormatUint(id, 16)
+	return netip.AddrPortFrom(sender.Addr().WithZone(""), sender.Port()).String() + "/" + strconv.FormatUint(id, 16)
 }
 
 // KeyMsgID returns the Nats-Msg-Id of message id from an authenticated
@@ -434,7 +436,10 @@ func (f *Forwarder) ServeUDP(ctx context.Context, r *udpserver.Request) error {
 // back to the pool. The payload is not copied either, for the same
 // reason.
 func (f *Forwarder) fill(o *outMsg, r *udpserver.Request, seq uint64, now time.Time) {
-	t := r.Remote.AppendTo(o.buf[:0])
+	// Without the zone: it names an interface of this server, which
+	// another server on the link calls otherwise, and the source is part
+	// of Nats-Msg-Id, which must be the same on every server.
+	t := netip.AddrPortFrom(r.Remote.Addr().WithZone(""), r.Remote.Port()).AppendTo(o.buf[:0])
 	src := len(t)
 	idFrom := 0 // Nats-Msg-Id is all[idFrom:msgID]
 	if r.Authenticated && !r.Raw {
