@@ -24,8 +24,7 @@ import "github.com/udpkit/udpkit/wire"
 // placeholderAt reports whether transmission attempt (1 for the first) of
 // DATA datagram b carries the placeholder.
 func placeholderAt(b []byte, attempt int) bool {
-	return attempt%2 == 0 && len(b) >= wire.HeaderLen && len(b) < wire.CookieNackLen &&
-		wire.Type(b[3]) == wire.TypeData && wire.Flags(b[4]) == 0
+	return attempt%2 == 0 && len(b) < wire.CookieNackLen && wire.IsPlainData(b)
 }
 
 // askCookie reports whether reply r (NACK busy or rate limited) to DATA
@@ -51,12 +50,8 @@ func (c *Client) withCookie(b []byte, attempt int) []byte {
 	if ck == nil && placeholderAt(b, attempt) {
 		ck = &wire.Cookie{} // the placeholder: asks for a cookie
 	}
-	if ck == nil || c.auth != nil || len(b) < wire.HeaderLen || wire.Type(b[3]) != wire.TypeData ||
-		wire.Flags(b[4]) != 0 || len(b)+wire.CookieLen > c.cfg.maxDatagram {
+	if ck == nil || c.auth != nil || !wire.IsPlainData(b) || len(b)+wire.CookieLen > c.cfg.maxDatagram {
 		return b
 	}
-	out := make([]byte, len(b), len(b)+wire.CookieLen)
-	copy(out, b)
-	out[4] |= byte(wire.FlagCookie)
-	return append(out, ck[:]...)
+	return wire.EchoCookie(make([]byte, 0, len(b)+wire.CookieLen), b, *ck)
 }

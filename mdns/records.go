@@ -318,14 +318,7 @@ func renamed(name string, host bool) string {
 // fitLabel appends suffix to base, cutting base (at a rune boundary) so
 // the label stays within 63 bytes.
 func fitLabel(base, suffix string) string {
-	max := 63 - len(suffix)
-	if len(base) > max {
-		for max > 0 && base[max]&0xC0 == 0x80 {
-			max--
-		}
-		base = base[:max]
-	}
-	return base + suffix
+	return wire.TruncateUTF8(base, 63-len(suffix)) + suffix
 }
 
 func atoi(s string) (int, bool) {

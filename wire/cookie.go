@@ -77,3 +77,18 @@ func checkCookie(h Header, body []byte) ([]byte, error) {
 	}
 	return body[:len(body)-CookieLen], nil
 }
+
+// IsPlainData reports whether datagram b is a DATA message without flags
+// (neither AUTH nor COOKIE): one a client may add a cookie to.
+func IsPlainData(b []byte) bool {
+	return len(b) >= HeaderLen && IsMessage(b) && Type(b[3]) == TypeData && Flags(b[4]) == 0
+}
+
+// EchoCookie appends to dst the plain DATA datagram b (IsPlainData) with
+// cookie c echoed: FlagCookie set and c after the body.
+func EchoCookie(dst, b []byte, c Cookie) []byte {
+	n := len(dst)
+	dst = append(dst, b...)
+	dst[n+4] |= byte(FlagCookie)
+	return append(dst, c[:]...)
+}

@@ -287,11 +287,13 @@ func AppendNack(dst []byte, id uint64, code Code, text string, limit int) []byte
 }
 
 // TruncateUTF8 cuts s to at most n bytes without splitting a UTF-8
-// sequence: how every udpkit text that must fit a size is shortened.
+// sequence: how every udpkit text that must fit a size is shortened. A
+// negative n is taken as 0.
 func TruncateUTF8(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
+	n = max(n, 0)
 	for n > 0 && s[n]&0xC0 == 0x80 {
 		n--
 	}
