@@ -19,21 +19,10 @@ SECS=${SECONDS_PER_RUN:-2}
 PIN=${PIN:-same}
 INFLIGHT=${INFLIGHT:-1}
 OUT=${OUT:-/tmp/ackcpu}
-UDPSERVER_FLAGS=${UDPSERVER_FLAGS---dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144}
 mkdir -p "$OUT"
-if [ -z "${ACKCPU_NS:-}" ]; then
-	command -v perf >/dev/null || { echo "ackcpu: needs perf" >&2; exit 1; }
-	cc -O2 -o "$OUT/ackserver" bench/ackserver.c
-	cc -O2 -o "$OUT/loadgen" bench/loadgen.c
-	if [ $# -eq 0 ]; then
-		go build -o "$OUT/udpserver" ./cmd/udpserver
-		set -- "$OUT/udpserver"
-	fi
-	if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
-		export ACKCPU_NS=1 OUT
-		exec unshare -n sh -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
-	fi
-fi
+. bench/ackprep.sh
+ack_prepare ACKCPU "$@"
+set -- "${ACK_SERVERS[@]}"
 port=29870
 pin=()
 [ "$PIN" = same ] && pin=(taskset -c 0)

@@ -14,21 +14,10 @@ cd "$(dirname "$0")/.."
 INFLIGHT=${INFLIGHT:-64 1}
 SECS=${SECONDS_PER_RUN:-3}
 OUT=${OUT:-/tmp/ackrecord}
-UDPSERVER_FLAGS=${UDPSERVER_FLAGS---dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144}
 mkdir -p "$OUT"
-if [ -z "${ACKRECORD_NS:-}" ]; then
-	command -v perf >/dev/null || { echo "ackrecord: needs perf" >&2; exit 1; }
-	cc -O2 -o "$OUT/ackserver" bench/ackserver.c
-	cc -O2 -o "$OUT/loadgen" bench/loadgen.c
-	if [ $# -eq 0 ]; then
-		go build -o "$OUT/udpserver" ./cmd/udpserver
-		set -- "$OUT/udpserver"
-	fi
-	if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
-		export ACKRECORD_NS=1 OUT
-		exec unshare -n sh -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
-	fi
-fi
+. bench/ackprep.sh
+ack_prepare ACKRECORD "$@"
+set -- "${ACK_SERVERS[@]}"
 port=29891
 for f in $INFLIGHT; do
 	for b in C "$1"; do

@@ -20,21 +20,10 @@ ROUNDS=${ROUNDS:-3}
 SECS=${SECONDS_PER_RUN:-2}
 CELLS=${CELLS:-none/1 none/64 same/1 same/64}
 OUT=${OUT:-/tmp/acksyscalls}
-UDPSERVER_FLAGS=${UDPSERVER_FLAGS---dedup-window 0.2 --dedup-per-source 262144 --dedup-per-host 262144}
 mkdir -p "$OUT"
-if [ -z "${ACKSYSCALLS_NS:-}" ]; then
-	command -v perf >/dev/null || { echo "acksyscalls: needs perf" >&2; exit 1; }
-	cc -O2 -o "$OUT/ackserver" bench/ackserver.c
-	cc -O2 -o "$OUT/loadgen" bench/loadgen.c
-	if [ $# -eq 0 ]; then
-		go build -o "$OUT/udpserver" ./cmd/udpserver
-		set -- "$OUT/udpserver"
-	fi
-	if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
-		export ACKSYSCALLS_NS=1 OUT
-		exec unshare -n sh -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
-	fi
-fi
+. bench/ackprep.sh
+ack_prepare ACKSYSCALLS "$@"
+set -- "${ACK_SERVERS[@]}"
 port=29890
 events=task-clock,context-switches,syscalls:sys_enter_recvmmsg,syscalls:sys_enter_sendmmsg,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_futex,syscalls:sys_enter_nanosleep
 for r in $(seq 1 "$ROUNDS"); do
