@@ -218,23 +218,13 @@ func NewServiceClient(servers []discovery.Instance, cfg ServiceConfig) (*Service
 		}
 	}
 	want4 := n4 >= n6
-	var others []int
-	for i, in := range servers {
-		ap, ok := pickAddr(in.Addrs, want4)
-		if !ok {
-			continue
+	for _, same := range []bool{true, false} {
+		for _, in := range servers {
+			if ap, ok := pickAddr(in.Addrs, want4); ok && (ap.Addr().Is4() == want4) == same {
+				s.servers = append(s.servers, in)
+				s.addrs = append(s.addrs, ap)
+			}
 		}
-		if ap.Addr().Is4() != want4 {
-			others = append(others, i)
-			continue
-		}
-		s.servers = append(s.servers, in)
-		s.addrs = append(s.addrs, ap)
-	}
-	for _, i := range others {
-		ap, _ := pickAddr(servers[i].Addrs, want4)
-		s.servers = append(s.servers, servers[i])
-		s.addrs = append(s.addrs, ap)
 	}
 	if len(s.servers) == 0 {
 		return nil, fmt.Errorf("client: %w: no server with a usable address", ErrNoServer)

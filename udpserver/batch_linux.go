@@ -286,15 +286,14 @@ func (w *mmsgWriter) send(k int) (failed int, err error) {
 func (b *batchUDPConn) exchange(n int, outs [][]byte) (failed int, werr error, next int, err error) {
 	b.w.start(b.fill(n, outs))
 	next, err = b.readBatch()
-	if b.w.pending() || b.blocked { // the callback stopped at a full send buffer, or never ran
-		failed, werr = b.w.finish()
-		if b.blocked {
-			b.blocked = false
-			next, err = b.readBatch()
-		}
-		return failed, werr, next, err
+	// Replies left: the callback stopped at a full send buffer, or never
+	// ran; finish costs nothing when the callback sent them all.
+	failed, werr = b.w.finish()
+	if b.blocked {
+		b.blocked = false
+		next, err = b.readBatch()
 	}
-	return b.w.failed, b.w.err, next, err
+	return failed, werr, next, err
 }
 
 // fill fills a write header for each non-nil outs[i], i < n, and returns
