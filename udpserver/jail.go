@@ -26,7 +26,9 @@ import (
 // the quarantine socket and hashes everyone else as before. A jailed
 // source is still served, by the quarantine socket's workers; it only no
 // longer shares a queue with anyone but other jailed sources. It is
-// released after jailHold without being heavy.
+// released after jailHold without being heavy (on the quarantine socket:
+// over a sixteenth of a window and faster than jailMinRate, backlogged
+// or not).
 //
 // Detection costs a few integer operations per datagram and nothing else:
 // Misra–Gries heavy hitters with jailCounters counters over each window
@@ -417,7 +419,12 @@ func (w *jailWatch) evaluate() {
 		w.drops = w.mem.drops
 	}
 	heavy := w.heavyBuf[:0]
-	if backlogged && w.backlogged && !changed {
+	// The quarantine socket refreshes its jailed sources whether or not
+	// it keeps up: it holds only them, and one still sending faster than
+	// minRate would flood its old socket again the moment it was released
+	// (on a loaded machine the quarantine workers often keep up with a
+	// flood, and the flood was released and jailed anew every hold).
+	if (w.quarantine || backlogged && w.backlogged) && !changed {
 		fast := func(hits int32) bool { return float64(hits)*float64(time.Second) > w.minRate*dur }
 		for i := range w.prev[:w.nprev] {
 			if h := w.prevHits[i]; h > need && fast(h) {

@@ -747,3 +747,57 @@ func sameSockets(t *testing.T, n, sockets int, mul uint32, victim netip.Addr) []
 	}
 	return out
 }
+
+// TestJailWatchQuarantineRefresh: on the quarantine socket a jailed
+// source still sending fast is kept jailed although the socket keeps up
+// (it would flood its old socket again once released), and one that slows
+// to a paced client's rate is released after the hold.
+func TestJailWatchQuarantineRefresh(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SO_MEMINFO is Linux's")
+	}
+	flooder := netip.MustParseAddrPort("198.18.0.2:2000")
+	hold := time.Second
+	var clock int64
+	s := &Server{jailHold: hold}
+	s.clock = func() int64 { return clock }
+	s.init()
+	socks := reusePortGroup(t, 1)
+	rc, _ := socks[0].SyscallConn()
+	g := newJailGroup(s, rc, 1, 0x9e3779b1)
+	defer g.close()
+	g.heavy([]jailKey{jailKeyOf(flooder.Addr())}, false)
+	w, err := newJailWatch(g, rc, true) // the queue is empty: never backlogged
+	if err != nil {
+		t.Fatal(err)
+	}
+	heavyAt := func() int64 {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		if len(g.cells) != 1 {
+			t.Fatalf("jailed %d sources, want the flooder alone", len(g.cells))
+		}
+		return g.cells[0].heavy
+	}
+	// 100k/s for three windows: refreshed.
+	for range 3 * jailWindow {
+		clock += int64(10 * time.Microsecond)
+		w.observe(flooder)
+	}
+	if got := heavyAt(); got < clock-int64(jailWindow*10*time.Microsecond) {
+		t.Fatalf("fast on the quarantine socket: last heavy at %v, want within the last window (now %v)", time.Duration(got), time.Duration(clock))
+	}
+	// 1000/s for a hold and a bit: not refreshed, and the sweep releases it.
+	last := heavyAt()
+	for clock < last+2*int64(hold) {
+		clock += int64(time.Millisecond)
+		w.observe(flooder)
+	}
+	if got := heavyAt(); got != last {
+		t.Fatalf("at 1000/s on the quarantine socket: refreshed at %v, want no refresh after %v", time.Duration(got), time.Duration(last))
+	}
+	g.sweep()
+	if n, total := g.counts(); n != 0 || total != 1 {
+		t.Fatalf("after the sweep: jailed %d (total %d), want 0 (1)", n, total)
+	}
+}
