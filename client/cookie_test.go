@@ -70,10 +70,14 @@ func testSendCookieUnderFlood(t *testing.T, message func(int) string) {
 	c := dial(t, addr, Config{InitialTimeout: time.Second, Retries: 3})
 	const n = 100 // message(i) for i < 100
 	slow := 0
+	firstCookie := -1 // the message that drew the client's first cookie
 	for i := range n {
 		res, err := c.Send(testContext(t), []byte(message(i)))
 		if err != nil {
 			t.Fatalf("message %d: %v (%+v)", i, err, res)
+		}
+		if firstCookie < 0 && c.Stats().Cookies > 0 {
+			firstCookie = i
 		}
 		// Within the first timeout (1 s): the cookie NACK is answered
 		// at once, never waited out. A short first message whose plain
@@ -97,10 +101,12 @@ func testSendCookieUnderFlood(t *testing.T, message func(int) string) {
 		t.Errorf("%d of %d messages waited a timeout out: cookie NACKs are not answered at once", slow, n)
 	}
 	st, cst := srv.Stats(), c.Stats()
-	// Every message after the first carried the cookie; the server's
-	// counts may lag its replies by a batch, so ask for most of them.
-	if cst.Cookies == 0 || st.CookieValid < n/2 || st.CookieInvalid != 0 {
-		t.Errorf("client got %d cookies; server: %d valid cookies, %d invalid, %d cookies sent", cst.Cookies, st.CookieValid, st.CookieInvalid, st.Cookies)
+	// Every message after the one that drew the cookie carried it (on a
+	// loaded machine the flooder may stall, so the first messages can
+	// pass without one); the server's counts may lag its replies by a
+	// batch, so ask for most of them.
+	if cst.Cookies == 0 || st.CookieValid < uint64(n-1-firstCookie)/2 || st.CookieInvalid != 0 {
+		t.Errorf("client got %d cookies (first at message %d); server: %d valid cookies, %d invalid, %d cookies sent", cst.Cookies, firstCookie, st.CookieValid, st.CookieInvalid, st.Cookies)
 	}
 	got := handled()
 	for i := range n {
