@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -144,8 +145,10 @@ func TestSyncAnswerDelay(t *testing.T) {
 		// The answer to the querier goes at once (RFC 6762 section 6: a
 		// unique record's owner does not wait); the shared copy, which
 		// every host hears, after a random 0 to 5 ms.
+		// From the copy of the query the answer answers: its family's
+		// (a browser's IPv6 copy leaves restDelay after its first).
 		delay := func(a fakeSend) time.Duration {
-			i := slices.IndexFunc(queries, func(q fakeSend) bool { return q.h.ID == a.h.ID })
+			i := slices.IndexFunc(queries, func(q fakeSend) bool { return q.h.ID == a.h.ID && q.dst.Addr().Is4() == a.dst.Addr().Is4() })
 			if i < 0 {
 				t.Fatalf("answer %x to no query", a.h.ID)
 			}
@@ -188,7 +191,11 @@ func TestSyncQueryRounds(t *testing.T) {
 		if err := b.Browse(ctx, "", func(Instance) {}); err != nil {
 			t.Fatal(err)
 		}
-		qs := lan.sends(byType(cli, wire.TypeQuery, g4))
+		// A round is its first copy (the directed broadcast), then the
+		// IPv4 and IPv6 groups restDelay later (no answer comes to push
+		// them).
+		bcast := netip.MustParseAddrPort("198.18.0.255:9798")
+		qs := lan.sends(byType(cli, wire.TypeQuery, bcast))
 		want := []time.Duration{0, 15, 40, 90, 190, 390, 790, 1790, 2790, 3790, 4790}
 		if len(qs) != len(want) {
 			t.Fatalf("%d rounds in 5 s, want %d", len(qs), len(want))
@@ -199,10 +206,14 @@ func TestSyncQueryRounds(t *testing.T) {
 				t.Errorf("round %d at %v, want %v ms", i, got, want[i])
 			}
 			ids[q.h.ID] = true
-			// The same round (ID) goes to the broadcast address and the IPv6 group.
 			same := lan.sends(func(s fakeSend) bool { return s.h.ID == q.h.ID })
 			if len(same) != 3 {
 				t.Errorf("round %d: %d copies, want 3 (broadcast, two groups)", i, len(same))
+			}
+			for _, c := range same[1:] {
+				if c.dst == bcast || c.at.Sub(q.at) != restDelay {
+					t.Errorf("round %d: copy to %v after %v, want the groups %v after the broadcast", i, c.dst, c.at.Sub(q.at), restDelay)
+				}
 			}
 			if len(q.b) != DefaultQuerySize {
 				t.Errorf("query of %d bytes, want padding to %d", len(q.b), DefaultQuerySize)
@@ -412,4 +423,69 @@ func TestSyncAnnouncerCloseEndsRun(t *testing.T) {
 			t.Fatal("Close did not end Run")
 		}
 	})
+}
+
+// TestSyncRestCopies: a round's copies after the first wait restDelay,
+// or restGap past the latest new answer while answers keep coming, at
+// most restMax after the first copy.
+func TestSyncRestCopies(t *testing.T) {
+	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+	for _, tc := range []struct {
+		name    string
+		answers []time.Duration // when the responder answers, after the first copy
+		want    time.Duration   // when the other copies leave
+	}{
+		{"no answer", nil, restDelay},
+		{"answers before restDelay", []time.Duration{ms(0.2), ms(1.0)}, restDelay},
+		{"answers past restDelay", []time.Duration{ms(1.8), ms(2.2)}, ms(2.7)},
+		{"answers until past restMax", []time.Duration{ms(1.8), ms(2.2), ms(2.6), ms(3.0), ms(3.4), ms(3.8), ms(4.2), ms(4.6), ms(5.0), ms(5.4)}, restMax},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				lan := newFakeLAN()
+				cli, r := lan.addHost("cli", 20), lan.addHost("r", 10)
+				c, err := r.listen(4, wire.DiscoveryPort, true, r.links, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				go func() { // answers the first copy of the first round with new names
+					buf := make([]byte, 2048)
+					n, src, _, idx, err := c.readFrom(buf)
+					if err != nil {
+						return
+					}
+					h, _, _ := wire.Parse(buf[:n])
+					start := time.Now()
+					for i, at := range tc.answers {
+						time.Sleep(time.Until(start.Add(at)))
+						msg, _ := wire.AppendRecord(nil, wire.TypeAnswer, h.ID, wire.Record{TTL: 120, Port: 9797,
+							Service: DefaultService, Instance: fmt.Sprintf("x%d", i)})
+						c.writeTo(msg, src, idx)
+					}
+				}()
+				defer c.close()
+				b, err := newBrowser(BrowserConfig{}, cli.links, cli)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer b.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+				defer cancel()
+				found := 0
+				b.Browse(ctx, "", func(Instance) { found++ })
+				qs := lan.sends(byType(cli, wire.TypeQuery, netip.AddrPort{}))
+				if len(qs) != 3 {
+					t.Fatalf("%d copies in 10 ms, want one round of 3", len(qs))
+				}
+				for _, q := range qs[1:] {
+					if got := q.at.Sub(qs[0].at); got != tc.want {
+						t.Errorf("copy to %v %v after the first, want %v", q.dst, got, tc.want)
+					}
+				}
+				if found != len(tc.answers) {
+					t.Errorf("%d found, want %d", found, len(tc.answers))
+				}
+			})
+		})
+	}
 }
