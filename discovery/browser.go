@@ -491,19 +491,20 @@ const (
 	maxPush    = 50 * time.Millisecond
 )
 
-// A round's first copy (per link, the directed broadcast; else a group)
-// goes alone, its other copies restDelay later, or restGap after the
-// latest new answer when answers are still coming, at most restMax after
+// The first round's first copy (per link, the directed broadcast; else a
+// group) goes alone, its other copies restDelay later, or restGap after
+// the latest new answer while answers keep coming, at most restMax after
 // the first. Every copy wakes every server on the link, and on hosts that
 // share CPUs (a namespace LAN, VMs, containers) the servers' wake-ups for
 // the second and third copy compete with the first copy's answers: sent
 // together, they doubled the time to the tenth answer on a 2-CPU lab of
-// ten servers (BENCHMARKS.md). A lost first copy is still repaired within
-// the round, a few ms later.
+// ten servers (BENCHMARKS.md). A lost first copy is repaired by the others
+// within the round. Later rounds, which repair losses, send every copy at
+// once: few servers still answer them, and a split would delay the repair.
 const (
-	restDelay = 2 * time.Millisecond
+	restDelay = time.Millisecond
 	restGap   = 500 * time.Microsecond
-	restMax   = 5 * time.Millisecond
+	restMax   = 3 * time.Millisecond
 )
 
 // Browse queries for instances of service ("" for every service) until
@@ -583,7 +584,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 	var nextRound time.Time // when the timer sends the next round
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	// The copies of the last round after its first (restDelay), while
+	// The copies of the first round after its first (restDelay), while
 	// restDue is set.
 	var rest roundMsgs
 	var restFrom, restDue time.Time
@@ -620,6 +621,11 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			if sent == 0 { // nothing to wait for: the others now
 				n, e := b.sendCopies(m, restCopies)
 				if sent = n; e != nil || err == nil {
+					err = e
+				}
+			} else if round > 0 {
+				n, e := b.sendCopies(m, restCopies)
+				if sent += n; e != nil {
 					err = e
 				}
 			} else if b.hasRest() {
