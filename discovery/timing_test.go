@@ -493,3 +493,67 @@ func TestSyncRestCopies(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncRoundPush: new answers push the second round answerFlow past
+// the latest one, but not those that arrive after the first round's later
+// copies went out (they repair a lost first copy; under loss the second
+// round must not wait for them).
+func TestSyncRoundPush(t *testing.T) {
+	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+	for _, tc := range []struct {
+		name    string
+		answers []time.Duration
+		want    time.Duration // second round, after the first
+	}{
+		{"no answer", nil, queryOffset(1)},
+		{"answer before the later copies", []time.Duration{ms(0.8)}, ms(0.8) + answerFlow},
+		{"answer after them", []time.Duration{ms(0.2), ms(2.5)}, ms(0.2) + answerFlow}, // not 2.5 ms + answerFlow
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				lan := newFakeLAN()
+				cli, r := lan.addHost("cli", 20), lan.addHost("r", 10)
+				c, err := r.listen(4, wire.DiscoveryPort, true, r.links, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.close()
+				go func() {
+					buf := make([]byte, 2048)
+					n, src, _, idx, err := c.readFrom(buf)
+					if err != nil {
+						return
+					}
+					h, _, _ := wire.Parse(buf[:n])
+					start := time.Now()
+					for i, at := range tc.answers {
+						time.Sleep(time.Until(start.Add(at)))
+						msg, _ := wire.AppendRecord(nil, wire.TypeAnswer, h.ID, wire.Record{TTL: 120, Port: 9797,
+							Service: DefaultService, Instance: fmt.Sprintf("x%d", i)})
+						c.writeTo(msg, src, idx)
+					}
+					for { // drain the later copies and rounds
+						if _, _, _, _, err := c.readFrom(buf); err != nil {
+							return
+						}
+					}
+				}()
+				b, err := newBrowser(BrowserConfig{}, cli.links, cli)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer b.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+				defer cancel()
+				b.Browse(ctx, "", func(Instance) {})
+				qs := lan.sends(byType(cli, wire.TypeQuery, netip.MustParseAddrPort("198.18.0.255:9798")))
+				if len(qs) < 2 {
+					t.Fatalf("%d rounds in 30 ms", len(qs))
+				}
+				if got := qs[1].at.Sub(qs[0].at); got != tc.want {
+					t.Errorf("second round %v after the first, want %v", got, tc.want)
+				}
+			})
+		})
+	}
+}
