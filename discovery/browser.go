@@ -591,11 +591,9 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 	restT := time.NewTimer(time.Hour)
 	restT.Stop()
 	defer restT.Stop()
-	restSent := false
 	sendRest := func() {
 		restT.Stop()
 		restDue = time.Time{}
-		restSent = true
 		b.sendCopies(rest, restCopies)
 	}
 	// sendRound sends the next round of queries and sets the timer for
@@ -750,11 +748,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 					restT.Reset(time.Until(next))
 				}
 			}
-			if f == nil && round > 0 && !(round == 1 && restSent) {
-				// (Not the answers drawn by the first round's later
-				// copies: they repair a lost first copy, which on a
-				// clean LAN is none, and under loss the second round
-				// must not wait for them.)
+			if f == nil && round > 0 {
 				// New answers are still coming in: the next round waits
 				// until they have stopped for answerFlow (at most maxPush
 				// past its time), so that on a clean LAN a browse that
