@@ -523,7 +523,8 @@ const (
 // addresses of its family but not the one it came from is dropped
 // (BrowserStats.ForeignAnswers). Queries go out
 // at 0, 15, 40, 90, 190, 390 and 790 ms, then once a second, on every selected
-// interface by directed broadcast, the IPv4 group and the IPv6 group; each
+// interface by directed broadcast, the IPv4 group and the IPv6 group (in
+// the first round the groups 1 to 3 ms after the broadcast, restDelay); each
 // lists the instances already found so that they stay quiet.
 //
 // To stop after n instances, cancel ctx from fn. Browse returns nil when ctx
