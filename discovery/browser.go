@@ -601,7 +601,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 	// the one after.
 	sendRound := func() error {
 		if !restDue.IsZero() {
-			sendRest() // the last round's copies first, in order
+			sendRest() // the first round's copies first, in order
 		}
 		flush(false)
 		hashes := make([]uint64, 0, len(order))
@@ -617,23 +617,22 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 		// every shared copy is delivered to every host.
 		m, err := b.buildQuery(id, wire.Query{Service: service, Known: fitKnown(hashes, service), Again: round >= againRound})
 		sent := 0
-		if err == nil {
+		switch {
+		case err != nil:
+		case round > 0 || !b.hasRest():
+			sent, err = b.sendCopies(m, allCopies)
+		default:
 			sent, err = b.sendCopies(m, leadCopy)
 			if sent == 0 { // nothing to wait for: the others now
 				n, e := b.sendCopies(m, restCopies)
 				if sent = n; e != nil || err == nil {
 					err = e
 				}
-			} else if round > 0 {
-				n, e := b.sendCopies(m, restCopies)
-				if sent += n; e != nil {
-					err = e
-				}
-			} else if b.hasRest() {
-				rest, restFrom = m, time.Now()
-				restDue = restFrom.Add(restDelay)
-				restT.Reset(restDelay)
+				break
 			}
+			rest, restFrom = m, time.Now()
+			restDue = restFrom.Add(restDelay)
+			restT.Reset(restDelay)
 		}
 		if err == nil && sent == 0 {
 			err = ErrNoInterface
