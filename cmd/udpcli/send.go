@@ -74,9 +74,6 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 		if *retries == 0 {
 			cfg.Retries = -1
 		}
-		if *timeout > client.DefaultMaxTimeout {
-			cfg.MaxTimeout = *timeout
-		}
 		maxPayload := cfg.MaxPayload()
 		var whole []byte // --file: the one datagram
 		if *file != "" {
