@@ -53,14 +53,20 @@ type AnnouncerConfig struct {
 	// the querier itself goes at once. Default DefaultMaxAnswerDelay
 	// (5 ms); negative means none.
 	MaxAnswerDelay time.Duration
-	// SourceRate limits the answers sent to one source address, so that
-	// a flood of queries (spoofed or not) never turns into a flood of
-	// answers. Default DefaultSourceRate (20 a second, bursts of 40);
-	// PerSecond < 0: no per-source limit. At most 1024 source addresses
-	// are tracked; while all of them are active, new ones get no answer.
+	// SourceRate limits the answers sent to one source address and port,
+	// so that a flood of queries (spoofed or not) never turns into a
+	// flood of answers to one socket. Keyed by port too: a forger that
+	// sends queries with a browser's address must not use up the
+	// browser's answers (a browser asks from a fresh port). Default
+	// DefaultSourceRate (20 a second, bursts of 40); PerSecond < 0: no
+	// per-source limit. At most 1024 sources are tracked; when all are
+	// active, one is forgotten for a new one.
 	SourceRate Rate
 	// GlobalRate limits all answers together. Default DefaultGlobalRate
-	// (200 a second, bursts of 400); PerSecond < 0: no limit.
+	// (200 a second, bursts of 400); PerSecond < 0: no limit. Beyond it,
+	// answers to full-size queries (at least 1024 bytes, as browsers
+	// send) have a reserve of ten times GlobalRate (AnnouncerStats.Reserved),
+	// so that a flood of small spoofed queries cannot silence a server.
 	GlobalRate Rate
 	// DiscoveryPort is the UDP port of discovery traffic. Default wire.DiscoveryPort
 	// (9798); tests change it.
@@ -143,7 +149,7 @@ type Announcer struct {
 
 	stats struct {
 		queries, answers, dups, known, limSrc, limGlob, conflicts, renames atomic.Uint64
-		announces, deferred                                                atomic.Uint64
+		announces, deferred, reserved                                      atomic.Uint64
 		verifyQueries, verified                                            atomic.Uint64
 	}
 }
@@ -176,8 +182,13 @@ type AnnouncerStats struct {
 	// rate limit (or a full table of sources).
 	LimitedSource uint64
 	// LimitedGlobal counts the answers not sent because of the global
-	// rate limit.
+	// rate limit (and, for full-size queries, its reserve).
 	LimitedGlobal uint64
+	// Reserved counts the answers sent beyond the global rate limit, from
+	// the reserve of full-size queries (at least 1024 bytes, as browsers
+	// send; ten times GlobalRate): a flood of small spoofed queries
+	// exhausts GlobalRate, not the reserve.
+	Reserved uint64
 	// Conflicts counts the announcements and answers of this instance
 	// name heard from another server.
 	Conflicts uint64
@@ -206,7 +217,7 @@ func (a *Announcer) Stats() AnnouncerStats {
 	s := &a.stats
 	st := AnnouncerStats{Queries: s.queries.Load(), Answers: s.answers.Load(), Announcements: s.announces.Load(), Duplicates: s.dups.Load(),
 		Deferred: s.deferred.Load(), KnownSuppressed: s.known.Load(), LimitedSource: s.limSrc.Load(), LimitedGlobal: s.limGlob.Load(),
-		Conflicts: s.conflicts.Load(), Renames: s.renames.Load(), VerifyQueries: s.verifyQueries.Load(), PeersVerified: s.verified.Load()}
+		Reserved: s.reserved.Load(), Conflicts: s.conflicts.Load(), Renames: s.renames.Load(), VerifyQueries: s.verifyQueries.Load(), PeersVerified: s.verified.Load()}
 	st.Unauthenticated, st.Replays = a.gate.Counts()
 	return st
 }
@@ -713,7 +724,9 @@ func (a *Announcer) answer(p inPacket, h wire.Header, body []byte, now time.Time
 		ans.shared = netip.AddrPort{} // both copies must fit in the query
 	}
 	if a.limiter != nil {
-		switch a.limiter.allow(p.src.Addr(), now) {
+		switch a.limiter.allow(p.src, len(p.b), now) {
+		case reserved:
+			a.stats.reserved.Add(1)
 		case limitedSource:
 			a.stats.limSrc.Add(1)
 			markDone()
