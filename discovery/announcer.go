@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -113,8 +114,10 @@ type Announcer struct {
 	running atomic.Bool
 	closeMu sync.Once
 	closeEr error
-	closing chan struct{} // closed by Close: Run returns
-	gate    *auth.Gate    // nil without keys
+	closing chan struct{}   // closed by Close: Run returns
+	gate    *auth.Gate      // nil without keys
+	full    [2]atomic.Int64 // per uni socket: no answers tried before this (Unix ns; send)
+	bcast   [2]pconn        // the shared socket of each family: answers when uni's buffer is full
 
 	mu   sync.Mutex
 	seen map[queryKey]*queryState // queries handled or waiting for budget
@@ -149,7 +152,7 @@ type Announcer struct {
 
 	stats struct {
 		queries, answers, dups, known, limSrc, limGlob, conflicts, renames atomic.Uint64
-		announces, deferred, reserved                                      atomic.Uint64
+		announces, deferred, reserved, sendFull                            atomic.Uint64
 		verifyQueries, verified                                            atomic.Uint64
 	}
 }
@@ -189,6 +192,11 @@ type AnnouncerStats struct {
 	// send; ten times GlobalRate): a flood of small spoofed queries
 	// exhausts GlobalRate, not the reserve.
 	Reserved uint64
+	// SendBufferFull counts the datagrams not sent because the socket's
+	// send buffer stayed full (answers to spoofed addresses waiting for
+	// neighbour resolution hold it), answers among them that could not
+	// go by broadcast instead either (the querier not on the link).
+	SendBufferFull uint64
 	// Conflicts counts the announcements and answers of this instance
 	// name heard from another server.
 	Conflicts uint64
@@ -217,7 +225,7 @@ func (a *Announcer) Stats() AnnouncerStats {
 	s := &a.stats
 	st := AnnouncerStats{Queries: s.queries.Load(), Answers: s.answers.Load(), Announcements: s.announces.Load(), Duplicates: s.dups.Load(),
 		Deferred: s.deferred.Load(), KnownSuppressed: s.known.Load(), LimitedSource: s.limSrc.Load(), LimitedGlobal: s.limGlob.Load(),
-		Reserved: s.reserved.Load(), Conflicts: s.conflicts.Load(), Renames: s.renames.Load(), VerifyQueries: s.verifyQueries.Load(), PeersVerified: s.verified.Load()}
+		Reserved: s.reserved.Load(), SendBufferFull: s.sendFull.Load(), Conflicts: s.conflicts.Load(), Renames: s.renames.Load(), VerifyQueries: s.verifyQueries.Load(), PeersVerified: s.verified.Load()}
 	st.Unauthenticated, st.Replays = a.gate.Counts()
 	return st
 }
@@ -332,7 +340,7 @@ func newAnnouncer(cfg AnnouncerConfig, links []netif.Interface, nw network) (*An
 			continue
 		}
 		a.shared = append(a.shared, s)
-		a.uni[i] = u
+		a.uni[i], a.bcast[i] = u, s
 	}
 	if len(a.shared) == 0 {
 		return nil, fmt.Errorf("%w: %w", ErrNoInterface, errors.Join(errs...))
@@ -786,19 +794,33 @@ func (a *Announcer) record(l *netif.Interface, near netip.Addr, ttl uint32) wire
 		Addrs: announced(l, near), Attrs: a.cfg.Attrs}
 }
 
-// send writes msg to dst from the socket of dst's family.
-func (a *Announcer) send(msg []byte, dst netip.AddrPort, ifIndex int) {
-	u := a.uni[0]
-	if !dst.Addr().Is4() {
-		u = a.uni[1]
-	}
+// send writes msg to dst from the socket of dst's family. It reports
+// false when the datagram was dropped because the socket's send buffer
+// stayed full (sock.go, sendWait): then answers from that socket pause for
+// fullPause (sendAnswer).
+func (a *Announcer) send(msg []byte, dst netip.AddrPort, ifIndex int) bool {
+	fi := famIndex(dst.Addr())
+	u := a.uni[fi]
 	if u == nil {
-		return
+		return true
 	}
 	if err := u.writeTo(msg, dst, ifIndex); err != nil {
 		a.log.Debug("discovery: send failed", "to", dst, "err", err)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			a.stats.sendFull.Add(1)
+			a.full[fi].Store(time.Now().Add(fullPause).UnixNano())
+			return false
+		}
 	}
+	return true
 }
+
+// fullPause is how long answers from a socket are not even tried after
+// one found its send buffer full: each try may wait sendWait, and under a
+// flood of queries from spoofed addresses (whose answers hold the buffer
+// while neighbour resolution fails) the loop must keep reading.
+// Announcements and verification queries are still tried.
+const fullPause = 20 * time.Millisecond
 
 // sendAll sends an ANNOUNCE or GOODBYE on every link: with all, to each
 // directed broadcast address, the IPv4 group and the IPv6 group; else to
@@ -847,14 +869,52 @@ func refreshTarget(l *netif.Interface, port int) (netip.AddrPort, bool) {
 
 // sendAnswer sends an answer to its querier (dst, counted in Answers)
 // and its shared copy, each when set.
+//
+// When the unicast socket's send buffer is full (send), the answer goes
+// to the querier's port at its link's broadcast address (IPv4) or ff02::1
+// (IPv6) instead, from the discovery-port socket, whose buffer only such
+// answers use: a broadcast waits for no neighbour resolution, so it never
+// holds the buffer. The buffer fills when a flood of queries spoofed from
+// on-link addresses nobody holds is answered (each answer waits about 3 s
+// in the kernel for ARP to fail); without the fallback a browser's answers
+// are then lost with them (e2e/TestSpoofedQueriesForger, "many
+// addresses"). One datagram still goes out per answer.
 func (a *Announcer) sendAnswer(p pendingAnswer) {
 	if p.dst.IsValid() {
-		a.stats.answers.Add(1)
-		a.send(p.msg, p.dst, p.ifIndex)
+		fi := famIndex(p.dst.Addr())
+		switch {
+		case time.Now().UnixNano() >= a.full[fi].Load() && a.send(p.msg, p.dst, p.ifIndex):
+			a.stats.answers.Add(1)
+		case a.sendBroadcast(p):
+			a.stats.answers.Add(1)
+			return // the shared copy went the same way
+		default:
+			a.stats.sendFull.Add(1)
+		}
 	}
-	if p.shared.IsValid() {
+	if p.shared.IsValid() && time.Now().UnixNano() >= a.full[famIndex(p.shared.Addr())].Load() {
 		a.send(p.msg, p.shared, p.ifIndex)
 	}
+}
+
+// sendBroadcast sends the answer p to its querier's port at the link's
+// broadcast address or ff02::1 (sharedDst) from the discovery-port socket
+// of its family, and reports whether it went.
+func (a *Announcer) sendBroadcast(p pendingAnswer) bool {
+	l := netif.ByIndex(a.links, p.ifIndex)
+	c := a.bcast[famIndex(p.dst.Addr())]
+	if l == nil || c == nil {
+		return false
+	}
+	dst := sharedDst(l, p.dst)
+	if !dst.IsValid() {
+		return false
+	}
+	if err := c.writeTo(p.msg, dst, p.ifIndex); err != nil {
+		a.log.Debug("discovery: send failed", "to", dst, "err", err)
+		return false
+	}
+	return true
 }
 
 // forEachTarget calls f with every destination discovery traffic goes to
