@@ -794,11 +794,18 @@ func (a *Announcer) record(l *netif.Interface, near netip.Addr, ttl uint32) wire
 		Addrs: announced(l, near), Attrs: a.cfg.Attrs}
 }
 
-// send writes msg to dst from the socket of dst's family. It reports
-// false when the datagram was dropped because the socket's send buffer
-// stayed full (sock.go, sendWait): then answers from that socket pause for
-// fullPause (sendAnswer).
-func (a *Announcer) send(msg []byte, dst netip.AddrPort, ifIndex int) bool {
+// send writes msg to dst from the socket of dst's family. A datagram
+// dropped because the socket's send buffer stayed full (sock.go,
+// sendWait) is counted (SendBufferFull), and answers from that socket
+// pause for fullPause (sendAnswer).
+func (a *Announcer) send(msg []byte, dst netip.AddrPort, ifIndex int) {
+	if !a.trySend(msg, dst, ifIndex) {
+		a.stats.sendFull.Add(1)
+	}
+}
+
+// trySend is send without counting a dropped datagram.
+func (a *Announcer) trySend(msg []byte, dst netip.AddrPort, ifIndex int) bool {
 	fi := famIndex(dst.Addr())
 	u := a.uni[fi]
 	if u == nil {
@@ -807,7 +814,6 @@ func (a *Announcer) send(msg []byte, dst netip.AddrPort, ifIndex int) bool {
 	if err := u.writeTo(msg, dst, ifIndex); err != nil {
 		a.log.Debug("discovery: send failed", "to", dst, "err", err)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			a.stats.sendFull.Add(1)
 			a.full[fi].Store(time.Now().Add(fullPause).UnixNano())
 			return false
 		}
@@ -883,7 +889,7 @@ func (a *Announcer) sendAnswer(p pendingAnswer) {
 	if p.dst.IsValid() {
 		fi := famIndex(p.dst.Addr())
 		switch {
-		case time.Now().UnixNano() >= a.full[fi].Load() && a.send(p.msg, p.dst, p.ifIndex):
+		case time.Now().UnixNano() >= a.full[fi].Load() && a.trySend(p.msg, p.dst, p.ifIndex):
 			a.stats.answers.Add(1)
 		case a.sendBroadcast(p):
 			a.stats.answers.Add(1)

@@ -3,12 +3,16 @@ package discovery
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
+	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/udpkit/udpkit/netif"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -160,4 +164,104 @@ func spoofedQueries(t *testing.T, mode string) {
 		t.Fatalf("the forger answered %d queries and the server limited %d+%d answers: the test proves nothing", answered, st.LimitedSource, st.LimitedGlobal)
 	}
 	t.Logf("server found in %d of 10 browses; forger answered %d queries; %+v", found, answered, st)
+}
+
+// fullNet is a network whose ephemeral-port sockets, while full is set,
+// fail every unicast write as a socket whose send buffer stays full does
+// (sock.go, sendWait), counting the tries; broadcast and group writes and
+// the discovery-port sockets work.
+type fullNet struct {
+	network
+	full  atomic.Bool
+	tries atomic.Int64
+}
+
+func (n *fullNet) listen(family int, port int, shared bool, links []netif.Interface, log *slog.Logger) (pconn, error) {
+	p, err := n.network.listen(family, port, shared, links, log)
+	if err != nil || shared {
+		return p, err
+	}
+	return &fullConn{pconn: p, n: n}, nil
+}
+
+type fullConn struct {
+	pconn
+	n *fullNet
+}
+
+func (c *fullConn) writeTo(b []byte, dst netip.AddrPort, ifIndex int) error {
+	a := dst.Addr().WithZone("")
+	if c.n.full.Load() && !a.IsMulticast() && a != netip.MustParseAddr("198.18.0.255") {
+		c.n.tries.Add(1)
+		return fmt.Errorf("fake: write: %w", os.ErrDeadlineExceeded)
+	}
+	return c.pconn.writeTo(b, dst, ifIndex)
+}
+
+// TestSyncAnswerWhenSendBufferFull: while the server's unicast socket
+// cannot queue a datagram (its buffer held by answers to spoofed addresses
+// waiting for ARP), an answer goes to the querier's port at the broadcast
+// address (IPv4) or ff02::1 (IPv6) from the discovery-port socket, one
+// datagram per answer, and the unicast socket is not tried again for
+// answers within fullPause; the browser finds the server. A querier that
+// is not on the link gets nothing.
+func TestSyncAnswerWhenSendBufferFull(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newFakeLAN()
+		srvHost, wh := lan.addHost("srv", 10), lan.addHost("w", 20)
+		nw := &fullNet{network: srvHost}
+		a, err := newAnnouncer(AnnouncerConfig{Port: 9797, Instance: "kitchen", TTL: time.Hour}, srvHost.links, nw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { a.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		time.Sleep(time.Second)
+		nw.full.Store(true)
+
+		b, err := newBrowser(BrowserConfig{}, wh.links, wh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		bctx, bcancel := context.WithTimeout(context.Background(), time.Second)
+		var got []Instance
+		b.Browse(bctx, "", func(in Instance) { got = append(got, in) })
+		bcancel()
+		if len(got) != 1 || got[0].Instance != "kitchen" || got[0].Conflict {
+			t.Fatalf("browse with the server's unicast socket full: %+v", got)
+		}
+		answers := lan.sends(byType(srvHost, wire.TypeAnswer, netip.AddrPort{}))
+		if len(answers) == 0 {
+			t.Fatal("no answer went out")
+		}
+		for _, s := range answers {
+			d := s.dst.Addr().WithZone("")
+			if d != netip.MustParseAddr("198.18.0.255") && d != allNodes || s.src.Port() != wire.DiscoveryPort {
+				t.Errorf("answer to %v from %v: want the broadcast address or ff02::1, from the discovery port", s.dst, s.src)
+			}
+		}
+		st := a.Stats()
+		if st.Answers != uint64(len(answers)) || st.SendBufferFull != 0 {
+			t.Errorf("%d answers sent, stats %+v", len(answers), st)
+		}
+		// One failed try per family, then a pause: not one per answer.
+		if n := nw.tries.Load(); n < 1 || n > 2 {
+			t.Errorf("%d unicast tries for %d answers within the pause, want 1 or 2 (one per family)", n, len(answers))
+		}
+
+		// A querier off the link: no broadcast for it, the answer is
+		// counted as not sent.
+		q, _ := wire.AppendQuery(nil, 1<<45, wire.Query{}, DefaultQuerySize)
+		lan.inject(srvHost, wire.DiscoveryPort, netip.MustParseAddrPort("203.0.113.7:5353"), 2, q)
+		synctest.Wait()
+		if st := a.Stats(); st.SendBufferFull != 1 || st.Answers != uint64(len(answers)) {
+			t.Errorf("off-link querier while full: stats %+v", st)
+		}
+		if n := len(lan.sends(byType(srvHost, wire.TypeAnswer, netip.AddrPort{}))); n != len(answers) {
+			t.Errorf("%d answers, want %d: an off-link querier got one", n, len(answers))
+		}
+	})
 }
