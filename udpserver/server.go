@@ -239,7 +239,7 @@ type Server struct {
 	// cannot keep up: the kernel drops or its queue is almost full), the
 	// program is replaced by one that sends that source to the quarantine
 	// socket, where it is still served (at most 20000 datagrams a second
-	// for all jailed sources, so that their floods leave the CPU to the
+	// for all jailed sources, per worker, so that their floods leave the CPU to the
 	// others) but no longer shares a queue with the hosts the hash put
 	// with it. It is
 	// released after 15 s without flooding; at most 64 sources are jailed
