@@ -142,8 +142,6 @@ type dedupTable struct {
 	claimed int          // entries not proved (counted in the claimed shares)
 	index   []uint64     // hash<<32 | ring position+1; 0: empty
 	srcs    []srcSlot
-	last    int    // ring position of the last entry begin added
-	sink    uint64 // written by warm
 
 	reasons    []reasonSlot
 	nextReason int
@@ -233,14 +231,10 @@ func (t *dedupTable) fingerprints(addr *[16]byte, port uint16, proved bool) (sen
 func (t *dedupTable) begin(key dedupKey, now int64, proved bool) (dedupState, wire.Code, string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	h := t.hash(&key)
-	sfp, hfp := t.fingerprints(&key.addr, key.port, proved)
-	t.warm(h, sfp, hfp)
 	t.expire(now)
-	slot := -1 // where key goes in the index, if new
+	h := t.hash(&key)
 	if t.index != nil {
-		var p int
-		if slot, p = t.find(&key, h); p >= 0 {
+		if _, p := t.find(&key, h); p >= 0 {
 			e := &t.ring[p]
 			if e.state == dedupDone && e.code == wire.CodeBusy {
 				// NACK busy is not an answer to repeat: the handler did
@@ -252,6 +246,7 @@ func (t *dedupTable) begin(key dedupKey, now int64, proved bool) (dedupState, wi
 			return e.state, e.code, t.reasonOf(e)
 		}
 	}
+	sfp, hfp := t.fingerprints(&key.addr, key.port, proved)
 	switch {
 	case t.n >= t.max:
 		t.full++
@@ -275,52 +270,18 @@ func (t *dedupTable) begin(key dedupKey, now int64, proved bool) (dedupState, wi
 	}
 	if t.n == len(t.ring) {
 		t.grow()
-		slot, _ = t.find(&key, h) // a new index
 	}
-	p := t.wrap(t.head + t.n)
+	p := (t.head + t.n) % len(t.ring)
 	t.ring[p] = dedupEntry{addr: key.addr, id: key.id, at: now, port: key.port, state: dedupRunning, proved: proved}
 	t.n++
 	if !proved {
 		t.claimed++
 	}
-	// The lookup's empty slot: nothing changed the index since (expire ran
-	// before it, grow looked again).
+	slot, _ := t.find(&key, h)
 	t.index[slot] = uint64(uint32(h))<<32 | uint64(p+1)
-	t.last = p
 	t.add(sfp, 1)
 	t.add(hfp, 1)
 	return dedupNew, 0, ""
-}
-
-// warm loads, at once, the cache lines a new DATA's begin is about to use
-// at random places: its index slot, its sender's and host's counting
-// slots and the oldest entry (which expire may remove, probing the index
-// for it in turn). Why: at one request in flight the table is cold each
-// time (the kernel's work, the client, an idle vCPU come between two
-// datagrams), and begin used to take each of these misses one after the
-// other, ~3 % of the server's CPU in find alone (BENCHMARKS.md); loads
-// that do not depend on each other overlap their misses. The values are
-// not used (sink keeps the compiler from dropping the loads).
-func (t *dedupTable) warm(h, sfp, hfp uint64) {
-	if t.index == nil {
-		return
-	}
-	x := t.index[int(uint32(h))&(len(t.index)-1)]
-	m := len(t.srcs) - 1
-	x += t.srcs[int(sfp)&m].fp + t.srcs[int(hfp)&m].fp
-	if t.n > 0 {
-		x += uint64(t.ring[t.head].at)
-	}
-	t.sink = x
-}
-
-// wrap returns ring position i (< 2*len(ring)) modulo len(ring): the ring's
-// size need not be a power of two, and a division costs more than this.
-func (t *dedupTable) wrap(i int) int {
-	if i >= len(t.ring) {
-		i -= len(t.ring)
-	}
-	return i
 }
 
 // refuse counts the refusal of a message begin returned dedupUnproved
@@ -350,14 +311,7 @@ func (t *dedupTable) finish(key dedupKey, code wire.Code, reason string) {
 	if t.index == nil {
 		return
 	}
-	// Most often the entry is begin's last insert (a handler that
-	// returned at once): a running entry with the key is the key's one
-	// entry (slots outside the live part of the ring are zero), so the
-	// index need not be probed again.
-	p := t.last
-	if e := &t.ring[p]; e.state != dedupRunning || e.id != key.id || e.port != key.port || e.addr != key.addr {
-		_, p = t.find(&key, t.hash(&key))
-	}
+	_, p := t.find(&key, t.hash(&key))
 	if p < 0 || t.ring[p].state != dedupRunning {
 		return
 	}
@@ -418,7 +372,7 @@ func (t *dedupTable) expire(now int64) {
 			t.claimed--
 		}
 		*e = dedupEntry{}
-		t.head = t.wrap(t.head + 1)
+		t.head = (t.head + 1) % len(t.ring)
 		t.n--
 		t.expired++
 	}
