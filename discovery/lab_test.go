@@ -287,13 +287,15 @@ func TestLabWatch(t *testing.T) {
 	actx, acancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(actx); close(done) }()
-	e := next(Up, "announce", 2*time.Second)
+	// The waits for an event that must come are generous (only a failure
+	// waits them out): a loaded machine can stall the watcher a second.
+	e := next(Up, "announce", 5*time.Second)
 	if e.Instance.Instance != "polite" {
 		t.Errorf("up %+v", e.Instance)
 	}
 	acancel()
 	<-done
-	next(Down, "goodbye", time.Second)
+	next(Down, "goodbye", 5*time.Second)
 
 	// Crash: expiry after the TTL.
 	var k *Announcer
@@ -303,7 +305,7 @@ func TestLabWatch(t *testing.T) {
 	})
 	k.running.Store(true)
 	k.sendAll(0x11, 2, true) // one announcement, then silence: as if killed
-	next(Up, "announce", 2*time.Second)
+	next(Up, "announce", 5*time.Second)
 	start := time.Now()
 	next(Down, "expired", 4*time.Second)
 	if d := time.Since(start); d < time.Second {
