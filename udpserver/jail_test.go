@@ -852,3 +852,52 @@ func TestJailWatchQuarantineRefresh(t *testing.T) {
 		t.Fatalf("after the sweep: jailed %d (total %d), want 0 (1)", n, total)
 	}
 }
+
+// TestJailGroupPressed: the quarantine paces itself only while a hashed
+// socket is short of time (dropping, or its queue an eighth full); a
+// flood forged with a client's address jails the client with it, and a
+// quarantine paced while nobody else waits would starve that client.
+func TestJailGroupPressed(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SO_MEMINFO is Linux's")
+	}
+	s := &Server{jailHold: time.Hour}
+	s.init()
+	socks := reusePortGroup(t, 1)         // the hashed socket
+	quarantine := reusePortGroup(t, 1)[0] // apart: c's datagrams reach socks[0] only
+	rc0, _ := socks[0].SyscallConn()
+	rc1, _ := quarantine.SyscallConn()
+	g := newJailGroup(s, rc0, 1, 0x9e3779b1)
+	defer g.close()
+	if _, err := newJailWatch(g, rc0, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newJailWatch(g, rc1, true); err != nil { // the quarantine's own queue is not looked at
+		t.Fatal(err)
+	}
+	if g.pressed() {
+		t.Fatal("pressed with every queue empty")
+	}
+	c := dial(t, "udp4", socks[0].LocalAddr().(*net.UDPAddr).AddrPort())
+	socks[0].SetReadBuffer(1)
+	for range 64 {
+		c.Write(make([]byte, 512))
+	}
+	if !g.pressed() {
+		t.Fatal("not pressed while the hashed socket drops")
+	}
+	if !g.pressed() {
+		t.Fatal("not pressed while the hashed socket's queue is full")
+	}
+	socks[0].SetReadBuffer(1 << 20)
+	buf := make([]byte, 2048)
+	for {
+		socks[0].SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if _, _, err := socks[0].ReadFromUDPAddrPort(buf); err != nil {
+			break
+		}
+	}
+	if g.pressed() {
+		t.Fatal("pressed after the hashed socket was drained")
+	}
+}
