@@ -138,7 +138,7 @@ run() { # run CASE CONFIG
 	kill -TERM $srv
 	wait $srv || true
 	local jailed
-	jailed=$(grep 'source jailed' "$OUT/server.err" | grep -o 'source=[^ ]*' | cut -d= -f2 | tr '\n' ' ' || true)
+	jailed=$(grep 'source jailed' "$OUT/server.err" | grep -o 'source=[^ ]*' | cut -d= -f2 | tr ',\n' '  ' || true)
 	printf '%-8s %-6s | %s | %s | drops per socket %s | jailed %s\n' "$c" "$cfg" "$(cut -d' ' -f2- "$OUT/victim.out")" "${fl#flood $c: }" "$d" "$jailed"
 }
 

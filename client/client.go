@@ -61,7 +61,9 @@ type Config struct {
 	MinTimeout time.Duration
 
 	// MaxTimeout caps the doubling back-off and the adaptive timeout.
-	// Default DefaultMaxTimeout (4 s); at most ExchangeLifetime.
+	// Default the larger of DefaultMaxTimeout (4 s) and InitialTimeout,
+	// so that a long InitialTimeout is not cut short; at most
+	// ExchangeLifetime.
 	MaxTimeout time.Duration
 
 	// Retries is the number of retransmissions after the first
@@ -120,11 +122,10 @@ type config struct {
 // every default spelled out (udpkit's convention, after memberlist's
 // DefaultLANConfig): start from it to change one value. Dial(ctx, addr,
 // DefaultConfig()) and Dial(ctx, addr, Config{}) behave the same.
-// MinTimeout stays 0: its default follows InitialTimeout.
+// MinTimeout and MaxTimeout stay 0: their defaults follow InitialTimeout.
 func DefaultConfig() Config {
 	return Config{
 		InitialTimeout: DefaultInitialTimeout,
-		MaxTimeout:     DefaultMaxTimeout,
 		Retries:        DefaultRetries,
 		Window:         DefaultWindow,
 		MaxDatagram:    wire.DefaultMaxDatagram,
@@ -154,7 +155,7 @@ func (cfg Config) resolve() config {
 	}
 	c.max = cfg.MaxTimeout
 	if c.max <= 0 {
-		c.max = DefaultMaxTimeout
+		c.max = max(DefaultMaxTimeout, c.initial)
 	}
 	c.max = min(c.max, c.lifetime)
 	c.initial = min(c.initial, c.max)

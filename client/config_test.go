@@ -3,6 +3,7 @@ package client
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/wire"
@@ -44,5 +45,26 @@ func TestMaxPayload(t *testing.T) {
 	}
 	if err := c.checkSize("payload", cfg.MaxPayload()+1); err == nil {
 		t.Error("MaxPayload+1 bytes: no ErrTooLarge")
+	}
+}
+
+// A long InitialTimeout raises the default cap instead of being cut to it;
+// an explicit MaxTimeout still caps it.
+func TestMaxTimeoutFollowsInitial(t *testing.T) {
+	tests := []struct {
+		cfg              Config
+		initial, maxWant time.Duration
+	}{
+		{Config{}, DefaultInitialTimeout, DefaultMaxTimeout},
+		{Config{InitialTimeout: time.Second}, time.Second, DefaultMaxTimeout},
+		{Config{InitialTimeout: 10 * time.Second}, 10 * time.Second, 10 * time.Second},
+		{Config{InitialTimeout: 10 * time.Second, MaxTimeout: 2 * time.Second}, 2 * time.Second, 2 * time.Second},
+		{Config{InitialTimeout: 10 * time.Minute}, ExchangeLifetime, ExchangeLifetime},
+	}
+	for _, tt := range tests {
+		c := tt.cfg.resolve()
+		if c.initial != tt.initial || c.max != tt.maxWant {
+			t.Errorf("%+v: initial %v, max %v; want %v, %v", tt.cfg, c.initial, c.max, tt.initial, tt.maxWant)
+		}
 	}
 }

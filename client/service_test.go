@@ -58,8 +58,13 @@ func TestServiceFailover(t *testing.T) {
 	busy := startRecording(t, "busy", udpserver.Reject(wire.CodeBusy, "full"))
 	good := startRecording(t, "good", nil)
 	spare := startRecording(t, "spare", nil)
+	// Every failover here is on an answer (NACK busy) or a refusal, never
+	// on a timeout: a generous one only keeps a server stalled on a loaded
+	// machine from being given up (with 50 ms, a loaded run gave message 8
+	// up with "no server left: busy": the spare passed over, presumably
+	// after 50+100+200 ms without its ACK).
 	sc, err := NewServiceClient([]discovery.Instance{busy.instance(), good.instance(), spare.instance()},
-		ServiceConfig{Client: Config{Retries: 2, InitialTimeout: 50 * time.Millisecond}})
+		ServiceConfig{Client: Config{Retries: 2, InitialTimeout: time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}

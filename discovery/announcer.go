@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -53,14 +54,20 @@ type AnnouncerConfig struct {
 	// the querier itself goes at once. Default DefaultMaxAnswerDelay
 	// (5 ms); negative means none.
 	MaxAnswerDelay time.Duration
-	// SourceRate limits the answers sent to one source address, so that
-	// a flood of queries (spoofed or not) never turns into a flood of
-	// answers. Default DefaultSourceRate (20 a second, bursts of 40);
-	// PerSecond < 0: no per-source limit. At most 1024 source addresses
-	// are tracked; while all of them are active, new ones get no answer.
+	// SourceRate limits the answers sent to one source address and port,
+	// so that a flood of queries (spoofed or not) never turns into a
+	// flood of answers to one socket. Keyed by port too: a forger that
+	// sends queries with a browser's address must not use up the
+	// browser's answers (a browser asks from a fresh port). Default
+	// DefaultSourceRate (20 a second, bursts of 40); PerSecond < 0: no
+	// per-source limit. At most 1024 sources are tracked; when all are
+	// active, one is forgotten for a new one.
 	SourceRate Rate
 	// GlobalRate limits all answers together. Default DefaultGlobalRate
-	// (200 a second, bursts of 400); PerSecond < 0: no limit.
+	// (200 a second, bursts of 400); PerSecond < 0: no limit. Beyond it,
+	// answers to full-size queries (at least 1024 bytes, as browsers
+	// send) have a reserve of ten times GlobalRate (AnnouncerStats.Reserved),
+	// so that a flood of small spoofed queries cannot silence a server.
 	GlobalRate Rate
 	// DiscoveryPort is the UDP port of discovery traffic. Default wire.DiscoveryPort
 	// (9798); tests change it.
@@ -107,8 +114,10 @@ type Announcer struct {
 	running atomic.Bool
 	closeMu sync.Once
 	closeEr error
-	closing chan struct{} // closed by Close: Run returns
-	gate    *auth.Gate    // nil without keys
+	closing chan struct{}   // closed by Close: Run returns
+	gate    *auth.Gate      // nil without keys
+	full    [2]atomic.Int64 // per uni socket: no answers tried before this (Unix ns; send)
+	bcast   [2]pconn        // the shared socket of each family: answers when uni's buffer is full
 
 	mu   sync.Mutex
 	seen map[queryKey]*queryState // queries handled or waiting for budget
@@ -143,7 +152,7 @@ type Announcer struct {
 
 	stats struct {
 		queries, answers, dups, known, limSrc, limGlob, conflicts, renames atomic.Uint64
-		announces, deferred                                                atomic.Uint64
+		announces, deferred, reserved, sendFull                            atomic.Uint64
 		verifyQueries, verified                                            atomic.Uint64
 	}
 }
@@ -176,8 +185,18 @@ type AnnouncerStats struct {
 	// rate limit (or a full table of sources).
 	LimitedSource uint64
 	// LimitedGlobal counts the answers not sent because of the global
-	// rate limit.
+	// rate limit (and, for full-size queries, its reserve).
 	LimitedGlobal uint64
+	// Reserved counts the answers sent beyond the global rate limit, from
+	// the reserve of full-size queries (at least 1024 bytes, as browsers
+	// send; ten times GlobalRate): a flood of small spoofed queries
+	// exhausts GlobalRate, not the reserve.
+	Reserved uint64
+	// SendBufferFull counts the datagrams not sent because the socket's
+	// send buffer stayed full (answers to spoofed addresses waiting for
+	// neighbour resolution hold it), answers among them that could not
+	// go by broadcast instead either (the querier not on the link).
+	SendBufferFull uint64
 	// Conflicts counts the announcements and answers of this instance
 	// name heard from another server.
 	Conflicts uint64
@@ -206,7 +225,7 @@ func (a *Announcer) Stats() AnnouncerStats {
 	s := &a.stats
 	st := AnnouncerStats{Queries: s.queries.Load(), Answers: s.answers.Load(), Announcements: s.announces.Load(), Duplicates: s.dups.Load(),
 		Deferred: s.deferred.Load(), KnownSuppressed: s.known.Load(), LimitedSource: s.limSrc.Load(), LimitedGlobal: s.limGlob.Load(),
-		Conflicts: s.conflicts.Load(), Renames: s.renames.Load(), VerifyQueries: s.verifyQueries.Load(), PeersVerified: s.verified.Load()}
+		Reserved: s.reserved.Load(), SendBufferFull: s.sendFull.Load(), Conflicts: s.conflicts.Load(), Renames: s.renames.Load(), VerifyQueries: s.verifyQueries.Load(), PeersVerified: s.verified.Load()}
 	st.Unauthenticated, st.Replays = a.gate.Counts()
 	return st
 }
@@ -321,7 +340,7 @@ func newAnnouncer(cfg AnnouncerConfig, links []netif.Interface, nw network) (*An
 			continue
 		}
 		a.shared = append(a.shared, s)
-		a.uni[i] = u
+		a.uni[i], a.bcast[i] = u, s
 	}
 	if len(a.shared) == 0 {
 		return nil, fmt.Errorf("%w: %w", ErrNoInterface, errors.Join(errs...))
@@ -713,7 +732,9 @@ func (a *Announcer) answer(p inPacket, h wire.Header, body []byte, now time.Time
 		ans.shared = netip.AddrPort{} // both copies must fit in the query
 	}
 	if a.limiter != nil {
-		switch a.limiter.allow(p.src.Addr(), now) {
+		switch a.limiter.allow(p.src, len(p.b), now) {
+		case reserved:
+			a.stats.reserved.Add(1)
 		case limitedSource:
 			a.stats.limSrc.Add(1)
 			markDone()
@@ -773,19 +794,39 @@ func (a *Announcer) record(l *netif.Interface, near netip.Addr, ttl uint32) wire
 		Addrs: announced(l, near), Attrs: a.cfg.Attrs}
 }
 
-// send writes msg to dst from the socket of dst's family.
+// send writes msg to dst from the socket of dst's family. A datagram
+// dropped because the socket's send buffer stayed full (sock.go,
+// sendWait) is counted (SendBufferFull), and answers from that socket
+// pause for fullPause (sendAnswer).
 func (a *Announcer) send(msg []byte, dst netip.AddrPort, ifIndex int) {
-	u := a.uni[0]
-	if !dst.Addr().Is4() {
-		u = a.uni[1]
+	if !a.trySend(msg, dst, ifIndex) {
+		a.stats.sendFull.Add(1)
 	}
+}
+
+// trySend is send without counting a dropped datagram.
+func (a *Announcer) trySend(msg []byte, dst netip.AddrPort, ifIndex int) bool {
+	fi := famIndex(dst.Addr())
+	u := a.uni[fi]
 	if u == nil {
-		return
+		return true
 	}
 	if err := u.writeTo(msg, dst, ifIndex); err != nil {
 		a.log.Debug("discovery: send failed", "to", dst, "err", err)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			a.full[fi].Store(time.Now().Add(fullPause).UnixNano())
+			return false
+		}
 	}
+	return true
 }
+
+// fullPause is how long answers from a socket are not even tried after
+// one found its send buffer full: each try may wait sendWait, and under a
+// flood of queries from spoofed addresses (whose answers hold the buffer
+// while neighbour resolution fails) the loop must keep reading.
+// Announcements and verification queries are still tried.
+const fullPause = 20 * time.Millisecond
 
 // sendAll sends an ANNOUNCE or GOODBYE on every link: with all, to each
 // directed broadcast address, the IPv4 group and the IPv6 group; else to
@@ -834,14 +875,52 @@ func refreshTarget(l *netif.Interface, port int) (netip.AddrPort, bool) {
 
 // sendAnswer sends an answer to its querier (dst, counted in Answers)
 // and its shared copy, each when set.
+//
+// When the unicast socket's send buffer is full (send), the answer goes
+// to the querier's port at its link's broadcast address (IPv4) or ff02::1
+// (IPv6) instead, from the discovery-port socket, whose buffer only such
+// answers use: a broadcast waits for no neighbour resolution, so it never
+// holds the buffer. The buffer fills when a flood of queries spoofed from
+// on-link addresses nobody holds is answered (each answer waits about 3 s
+// in the kernel for ARP to fail); without the fallback a browser's answers
+// are then lost with them (e2e/TestSpoofedQueriesForger, "many
+// addresses"). One datagram still goes out per answer.
 func (a *Announcer) sendAnswer(p pendingAnswer) {
 	if p.dst.IsValid() {
-		a.stats.answers.Add(1)
-		a.send(p.msg, p.dst, p.ifIndex)
+		fi := famIndex(p.dst.Addr())
+		switch {
+		case time.Now().UnixNano() >= a.full[fi].Load() && a.trySend(p.msg, p.dst, p.ifIndex):
+			a.stats.answers.Add(1)
+		case a.sendBroadcast(p):
+			a.stats.answers.Add(1)
+			return // the shared copy went the same way
+		default:
+			a.stats.sendFull.Add(1)
+		}
 	}
-	if p.shared.IsValid() {
+	if p.shared.IsValid() && time.Now().UnixNano() >= a.full[famIndex(p.shared.Addr())].Load() {
 		a.send(p.msg, p.shared, p.ifIndex)
 	}
+}
+
+// sendBroadcast sends the answer p to its querier's port at the link's
+// broadcast address or ff02::1 (sharedDst) from the discovery-port socket
+// of its family, and reports whether it went.
+func (a *Announcer) sendBroadcast(p pendingAnswer) bool {
+	l := netif.ByIndex(a.links, p.ifIndex)
+	c := a.bcast[famIndex(p.dst.Addr())]
+	if l == nil || c == nil {
+		return false
+	}
+	dst := sharedDst(l, p.dst)
+	if !dst.IsValid() {
+		return false
+	}
+	if err := c.writeTo(p.msg, dst, p.ifIndex); err != nil {
+		a.log.Debug("discovery: send failed", "to", dst, "err", err)
+		return false
+	}
+	return true
 }
 
 // forEachTarget calls f with every destination discovery traffic goes to

@@ -55,10 +55,12 @@
 // # Limits
 //
 // An answer is never larger than its query, and an Announcer limits its
-// answers per source address (AnnouncerConfig.SourceRate, default 20 a
-// second after a burst of 40) and in all (GlobalRate, 200 a second after a
-// burst of 400), tracking at most 1024 sources, so a flood of queries,
-// spoofed or not, costs bounded memory and sends bounded answers.
+// answers per source address and port (AnnouncerConfig.SourceRate,
+// default 20 a second after a burst of 40) and in all (GlobalRate, 200 a
+// second after a burst of 400, and ten times as much beyond it for
+// full-size queries), tracking at most 1024 sources, so a flood of
+// queries, spoofed or not, costs bounded memory and sends bounded answers,
+// and queries forged with a browser's address do not use up its answers.
 // Announcer.Stats counts answers, duplicates, suppressed and limited
 // queries.
 //

@@ -14,9 +14,10 @@ import (
 )
 
 // fakeLAN is an in-memory LAN behind the network and pconn interfaces:
-// hosts with links; links of the same name form one segment. Broadcasts
-// and group sends reach every shared socket of the family on the segment
-// (the sender's own host included, as IP_MULTICAST_LOOP does); unicast
+// hosts with links; links of the same name form one segment. Group sends
+// reach every shared socket of the family on the segment, broadcasts and
+// ff02::1 every socket bound to the port (the sender's own host included,
+// as IP_MULTICAST_LOOP does); unicast
 // reaches the socket bound to the destination address and port. Delivery
 // is immediate, so tests under testing/synctest see exact times.
 type fakeLAN struct {
@@ -161,14 +162,18 @@ func (c *fakeConn) writeTo(b []byte, dst netip.AddrPort, ifIndex int) error {
 		}
 	}
 	to := dst.Addr().WithZone("")
-	group := to == wire.DiscoveryGroup4 || to == wire.DiscoveryGroup6 || slices.ContainsFunc(l.IPv4, func(v netif.IPv4Addr) bool { return v.Broadcast == to })
+	// Every socket bound to the port hears a broadcast or ff02::1 (every
+	// host is in it), as Linux delivers them to wildcard-bound sockets;
+	// the discovery groups only the shared sockets, which joined them.
+	all := to == allNodes || slices.ContainsFunc(l.IPv4, func(v netif.IPv4Addr) bool { return v.Broadcast == to })
+	group := all || to == wire.DiscoveryGroup4 || to == wire.DiscoveryGroup6
 	for _, r := range lan.conns {
 		if r.family != c.family || r.port != int(dst.Port()) || r.closed() {
 			continue
 		}
 		var rl *netif.Interface
 		for i := range r.host.links {
-			if x := &r.host.links[i]; x.Name == l.Name && (group && r.shared || !group && x.Has(to)) {
+			if x := &r.host.links[i]; x.Name == l.Name && (group && (r.shared || all) || !group && x.Has(to)) {
 				rl = x
 			}
 		}

@@ -35,41 +35,68 @@ func TestRateDefaults(t *testing.T) {
 func TestAnswerLimiter(t *testing.T) {
 	now := time.Unix(1000, 0)
 	l := newAnswerLimiter(Rate{10, 5}, Rate{1, 8}, 3)
-	src := func(i byte) netip.Addr { return netip.AddrFrom4([4]byte{198, 18, 0, i}) }
+	src := func(i byte, port uint16) netip.AddrPort {
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 0, i}), port)
+	}
+	const small, big = 200, 1472
 	var got []int
 	for range 7 {
-		got = append(got, l.allow(src(1), now))
+		got = append(got, l.allow(src(1, 40000), small, now))
 	}
 	want := []int{allowed, allowed, allowed, allowed, allowed, limitedSource, limitedSource}
 	if !equalInts(got, want) {
 		t.Errorf("burst of one source: %v, want %v", got, want)
 	}
+	// Keyed by port: queries forged with the address from another port
+	// do not use up a browser's fresh port.
+	if r := l.allow(src(1, 40001), small, now); r != allowed {
+		t.Errorf("same address, another port: %v", r)
+	}
 	now = now.Add(100 * time.Millisecond) // one token back
-	if r := l.allow(src(1), now); r != allowed {
+	if r := l.allow(src(1, 40000), small, now); r != allowed {
 		t.Errorf("after 100 ms at 10/s: %v", r)
 	}
-	// Global burst of 8 at 1/s: 6 used, 2.1 left; two more sources get
-	// one each, then the global limit holds.
-	if r := l.allow(src(2), now); r != allowed {
+	// Global burst of 8 at 1/s: 7 used, 1.1 left; one more source gets
+	// one, then the global limit holds for small queries, and full-size
+	// ones draw on the reserve (10 times the global limit: burst 80).
+	if r := l.allow(src(2, 9), small, now); r != allowed {
 		t.Errorf("second source: %v", r)
 	}
-	if r := l.allow(src(3), now); r != allowed {
-		t.Errorf("third source: %v", r)
+	if r := l.allow(src(2, 9), small, now); r != limitedGlobal {
+		t.Errorf("global burst spent, small query: %v", r)
 	}
-	if r := l.allow(src(3), now); r != limitedGlobal {
-		t.Errorf("global burst spent: %v", r)
+	if r := l.allow(src(2, 9), big, now); r != reserved {
+		t.Errorf("global burst spent, full-size query: %v", r)
 	}
-	if r := l.allow(src(4), now); r != limitedSource || len(l.sources) != 3 {
+	if len(l.sources) != 3 {
+		t.Fatalf("%d sources tracked, want 3", len(l.sources))
+	}
+	// A full table of active sources forgets one for a new source: a
+	// flood of made-up sources cannot lock a browser's new port out.
+	if r := l.allow(src(4, 1), big, now); r != reserved || len(l.sources) != 3 {
 		t.Errorf("fourth source with a full table of active sources: %v, %d tracked", r, len(l.sources))
 	}
+	// The reserve has a limit too: 80 at once, 10 a second.
+	n := 0
+	for i := range 200 {
+		if l.allow(src(5, uint16(i)), big, now) == reserved {
+			n++
+		}
+		if len(l.sources) > 3 {
+			t.Fatalf("%d sources tracked, cap 3", len(l.sources))
+		}
+	}
+	if n != 78 { // 80 less the two taken above
+		t.Errorf("%d answers from the reserve, want 78", n)
+	}
 	now = now.Add(time.Second) // every bucket refills: the sweep frees the table
-	if r := l.allow(src(4), now); r != allowed || len(l.sources) != 1 {
+	if r := l.allow(src(6, 1), small, now); r != allowed || len(l.sources) != 1 {
 		t.Errorf("after the sources went idle: %v, %d tracked", r, len(l.sources))
 	}
 	// No limit at all.
 	u := newAnswerLimiter(Rate{-1, 1}, Rate{-1, 1}, 1)
 	for i := range 1000 {
-		if u.allow(src(byte(i)), now) != allowed {
+		if u.allow(src(byte(i), uint16(i)), small, now) != allowed {
 			t.Fatal("unlimited limiter refused")
 		}
 	}
@@ -97,10 +124,15 @@ func TestSyncQueryFlood(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		sources int
+		size    int // of each query
 		maxAns  int // burst + 2 s of rate
 	}{
-		{"one source", 1, DefaultSourceRate.Burst + 2*int(DefaultSourceRate.PerSecond)},
-		{"many spoofed sources", 10000, DefaultGlobalRate.Burst + 2*int(DefaultGlobalRate.PerSecond)},
+		{"one source", 1, 512, DefaultSourceRate.Burst + 2*int(DefaultSourceRate.PerSecond)},
+		{"one source, full-size queries", 1, DefaultQuerySize, DefaultSourceRate.Burst + 2*int(DefaultSourceRate.PerSecond)},
+		{"many spoofed sources", 10000, 512, DefaultGlobalRate.Burst + 2*int(DefaultGlobalRate.PerSecond)},
+		// The global limit and its reserve for full-size queries.
+		{"many spoofed sources, full-size queries", 10000, DefaultQuerySize,
+			(1 + reserveFactor) * (DefaultGlobalRate.Burst + 2*int(DefaultGlobalRate.PerSecond))},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
@@ -115,7 +147,7 @@ func TestSyncQueryFlood(t *testing.T) {
 					for i := range batch {
 						n := (sent + i) % c.sources
 						src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(n >> 16), byte(n >> 8), byte(n)}), 5353)
-						q, _ := wire.AppendQuery(nil, id, wire.Query{}, 512)
+						q, _ := wire.AppendQuery(nil, id, wire.Query{}, c.size)
 						id++
 						lan.inject(srv, wire.DiscoveryPort, src, 2, q)
 						if i%10 == 0 { // and copies of the same query: handled once
@@ -128,7 +160,7 @@ func TestSyncQueryFlood(t *testing.T) {
 				synctest.Wait()
 				answers := len(lan.sends(byType(srv, wire.TypeAnswer, netip.AddrPort{})))
 				st := a.Stats()
-				if answers > c.maxAns || answers < c.maxAns/2 {
+				if answers > c.maxAns || answers < c.maxAns/2 || c.size < reserveQuerySize && st.Reserved != 0 {
 					t.Errorf("%d answers to %d queries in 2 s, want at most %d (and not far below)", answers, total, c.maxAns)
 				}
 				if uint64(answers) != st.Answers {

@@ -21,14 +21,42 @@ type Rate struct {
 // for at most one answer per address family and interface; the defaults
 // leave room for a few browsers on one host.
 var (
-	// DefaultSourceRate limits the answers to one source address.
+	// DefaultSourceRate limits the answers to one source address and
+	// port.
 	DefaultSourceRate = Rate{PerSecond: 20, Burst: 40}
-	// DefaultGlobalRate limits an Announcer's answers in all.
+	// DefaultGlobalRate limits an Announcer's answers in all (to full-size
+	// queries: ten times as much beyond it, reserveFactor).
 	DefaultGlobalRate = Rate{PerSecond: 200, Burst: 400}
 )
 
-// maxSources is the hard cap on the source addresses an Announcer tracks
-// for its per-source answer limit.
+// Why the per-source limit is keyed by address and port (SECURITY.md,
+// "Spoofed queries"): keyed by address alone, a forger that sends queries
+// with a browser's address as their source uses up the browser's answers
+// before the browser asks, and the browser hears only the forger's
+// ANSWERs. A browser asks from a fresh ephemeral port; the forger learns it
+// from the browser's first query, which the server has answered by then
+// (at once, without delay), so the forger loses the race. There is no
+// per-address cap above the per-port one: it is what the forger would
+// exhaust (with the browser's address and made-up ports), and it is not
+// needed for reflection, since every answer is at most its query's bytes
+// (both copies together, PROTOCOL.md 6.4) and the global limit bounds the
+// rate to all addresses.
+//
+// The global limit cannot be keyed: spoofed queries from made-up
+// addresses and ports look like browsers' first queries. A flood of small
+// ones (an answer needs a query of about 100 bytes) would exhaust 200 a
+// second for 20 kB/s. So answers to full-size queries (reserveQuerySize,
+// as browsers send: 1472 bytes, 1452 IPv6) have a reserve of
+// reserveFactor times the global limit beyond it: to deny them a forger
+// must send more than 2200 large queries a second (2.3 MB/s by default),
+// and the answers still stay at most the queries' bytes.
+const (
+	reserveQuerySize = 1024
+	reserveFactor    = 10
+)
+
+// maxSources is the hard cap on the source addresses and ports an
+// Announcer tracks for its per-source answer limit.
 const maxSources = 1024
 
 // sweepInterval is the shortest time between two sweeps of a full source
@@ -89,31 +117,36 @@ const (
 	allowed = iota
 	limitedSource
 	limitedGlobal
+	reserved // allowed beyond the global limit, from the full-size queries' reserve
 )
 
-// answerLimiter limits answers per source address and in all, with a hard
-// cap on the sources it tracks. It is used by one goroutine at a time.
+// answerLimiter limits answers per source address and port and in all,
+// with a hard cap on the sources it tracks. It is used by one goroutine at
+// a time.
 type answerLimiter struct {
-	source, global Rate
-	g              bucket
-	sources        map[netip.Addr]*bucket
-	max            int
-	swept          time.Time // last sweep of a full table
+	source, global, reserve Rate
+	g, r                    bucket
+	sources                 map[netip.AddrPort]*bucket
+	max                     int
+	swept                   time.Time // last sweep of a full table
 }
 
 func newAnswerLimiter(source, global Rate, max int) *answerLimiter {
-	return &answerLimiter{source: source, global: global, sources: make(map[netip.Addr]*bucket), max: max}
+	reserve := Rate{PerSecond: reserveFactor * global.PerSecond, Burst: reserveFactor * global.Burst}
+	return &answerLimiter{source: source, global: global, reserve: reserve, sources: make(map[netip.AddrPort]*bucket), max: max}
 }
 
-// allow decides whether an answer to src may go out at now. When the
-// table of sources is full, the sources whose buckets have refilled are
-// forgotten (at most every sweepInterval, so a flood of new sources does
-// not cost a sweep each); if none has, a new source is refused
-// (limitedSource) until one has: under a flood from more sources than the
-// cap, the global limit holds anyway.
-func (l *answerLimiter) allow(src netip.Addr, now time.Time) int {
+// allow decides whether an answer to a query of size bytes from src may
+// go out at now. When the table of sources is full, the sources whose
+// buckets have refilled are forgotten (at most every sweepInterval, so a
+// flood of new sources does not cost a sweep each); if none has, an
+// arbitrary one is (map order): a flood of made-up sources must not lock
+// out a browser's new port, and a forgotten source that comes back starts
+// with a full bucket, which only helps a browser whose port a forger
+// floods. The global limit holds anyway.
+func (l *answerLimiter) allow(src netip.AddrPort, size int, now time.Time) int {
 	if l.source.PerSecond >= 0 {
-		src = src.WithZone("")
+		src = netip.AddrPortFrom(src.Addr().WithZone(""), src.Port())
 		b := l.sources[src]
 		if b == nil {
 			if len(l.sources) >= l.max && now.Sub(l.swept) >= sweepInterval {
@@ -124,8 +157,11 @@ func (l *answerLimiter) allow(src netip.Addr, now time.Time) int {
 					}
 				}
 			}
-			if len(l.sources) >= l.max {
-				return limitedSource
+			for k := range l.sources {
+				if len(l.sources) < l.max {
+					break
+				}
+				delete(l.sources, k)
 			}
 			b = &bucket{}
 			l.sources[src] = b
@@ -134,8 +170,11 @@ func (l *answerLimiter) allow(src netip.Addr, now time.Time) int {
 			return limitedSource
 		}
 	}
-	if !l.g.take(l.global, now) {
-		return limitedGlobal
+	if l.g.take(l.global, now) {
+		return allowed
 	}
-	return allowed
+	if size >= reserveQuerySize && l.r.take(l.reserve, now) {
+		return reserved
+	}
+	return limitedGlobal
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"time"
 
 	"github.com/udpkit/udpkit/internal/groupsock"
 	"github.com/udpkit/udpkit/netif"
@@ -75,7 +76,19 @@ func (g gconn) readFrom(b []byte) (int, netip.AddrPort, netip.Addr, int, error) 
 	return p.N, p.Src, p.Dst, p.IfIndex, nil
 }
 
+// sendWait is the longest a discovery datagram waits for room in its
+// socket's send buffer before it is dropped (an error matching
+// os.ErrDeadlineExceeded). A unicast datagram to an address that does not
+// answer ARP or neighbour solicitation stays queued in the kernel, charged
+// to the socket, until resolution fails (about 3 s): answers to a flood of
+// queries spoofed from on-link addresses nobody holds fill the buffer, and
+// a blocking send would stall the Announcer's loop, so that its receive
+// queue overflows and real queries are lost (e2e/TestSpoofedQueriesForger).
+// A dropped datagram is a lost frame, which discovery tolerates.
+const sendWait = time.Millisecond
+
 func (g gconn) writeTo(b []byte, dst netip.AddrPort, ifIndex int) error {
+	g.c.SetWriteDeadline(time.Now().Add(sendWait))
 	return g.c.WriteTo(b, dst, ifIndex)
 }
 
@@ -88,6 +101,7 @@ type eachWriter interface {
 }
 
 func (g gconn) writeToEach(b []byte, dsts []netip.AddrPort, ifIndex int) []error {
+	g.c.SetWriteDeadline(time.Now().Add(sendWait))
 	return g.c.WriteToEach(b, dsts, ifIndex)
 }
 

@@ -55,24 +55,41 @@ func waitPublished(t *testing.T, servers ...*server) {
 // avahiLine is one resolved ("=") line of avahi-browse -p.
 type avahiLine struct{ iface, proto, name, typ, host, addr, port, txt string }
 
-func avahiBrowse(t *testing.T, a *netlab.Avahi, args ...string) []avahiLine {
+// avahiBrowse runs avahi-browse ARGS until it resolved IPv4 lines for
+// every name of want, or 20 s passed, and returns its last resolved
+// lines. With -t it ends at its "all for now", which on a loaded machine
+// can come before a server's answer was read: a user would run it again.
+func avahiBrowse(t *testing.T, a *netlab.Avahi, want []string, args ...string) []avahiLine {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	out, err := a.Command(ctx, "avahi-browse", args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("avahi-browse %v: %v\n%s", args, err, out)
-	}
-	t.Logf("avahi-browse %s:\n%s", strings.Join(args, " "), out)
-	var res []avahiLine
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	for sc.Scan() {
-		f := strings.Split(sc.Text(), ";")
-		if len(f) >= 10 && f[0] == "=" {
-			res = append(res, avahiLine{f[1], f[2], avahiUnescape(f[3]), f[4], f[6], f[7], f[8], f[9]})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		out, err := a.Command(ctx, "avahi-browse", args...).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("avahi-browse %v: %v\n%s", args, err, out)
 		}
+		t.Logf("avahi-browse %s:\n%s", strings.Join(args, " "), out)
+		var res []avahiLine
+		seen := map[string]bool{}
+		sc := bufio.NewScanner(strings.NewReader(string(out)))
+		for sc.Scan() {
+			f := strings.Split(sc.Text(), ";")
+			if len(f) >= 10 && f[0] == "=" {
+				l := avahiLine{f[1], f[2], avahiUnescape(f[3]), f[4], f[6], f[7], f[8], f[9]}
+				res = append(res, l)
+				seen[l.name] = seen[l.name] || l.proto == "IPv4"
+			}
+		}
+		all := true
+		for _, n := range want {
+			all = all && seen[n]
+		}
+		if all || time.Now().After(deadline) {
+			return res
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	return res
 }
 
 // avahiUnescape decodes the \DDD and \X escapes of avahi-browse -p.
@@ -108,7 +125,7 @@ func TestMDNSAvahiBrowseSeesServers(t *testing.T) {
 	}
 	waitPublished(t, servers...)
 	got := map[string]avahiLine{}
-	for _, l := range avahiBrowse(t, av, "-rpt", "_udpkit._udp") {
+	for _, l := range avahiBrowse(t, av, []string{"srv 0", "srv 1", "srv 2"}, "-rpt", "_udpkit._udp") {
 		if l.proto == "IPv4" {
 			got[l.name] = l
 		}
@@ -162,7 +179,7 @@ func TestMDNSNameConflict(t *testing.T) {
 	b := labServer(t, lab.Host(1), srvBin, "--quiet", "--mdns", "--instance", "twin")
 	waitPublished(t, a, b)
 	names := map[string]string{}
-	for _, l := range avahiBrowse(t, av, "-rpt", "_udpkit._udp") {
+	for _, l := range avahiBrowse(t, av, []string{"twin", "twin (2)"}, "-rpt", "_udpkit._udp") {
 		if l.proto == "IPv4" {
 			names[l.name] = l.addr
 		}

@@ -25,7 +25,14 @@ type victimSink struct {
 	n, by int
 	from  map[netip.Addr]int
 	byID  map[uint64]int // bytes by message ID, of the datagrams that parse
+	arr   []arrival      // every datagram since the last arrivals call
 	done  chan struct{}
+}
+
+// arrival is one datagram the victim received.
+type arrival struct {
+	from netip.Addr
+	b    []byte
 }
 
 func newVictim(t *testing.T, h *netlab.Host, port int) *victimSink {
@@ -52,6 +59,7 @@ func newVictim(t *testing.T, h *netlab.Host, port int) *victimSink {
 			if h, _, err := wire.Parse(b[:n]); err == nil {
 				v.byID[h.ID] += n
 			}
+			v.arr = append(v.arr, arrival{src.Addr().Unmap(), append([]byte(nil), b[:n]...)})
 			v.mu.Unlock()
 		}
 	}()
@@ -64,6 +72,15 @@ func (v *victimSink) bytesOf(id uint64) int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.byID[id]
+}
+
+// arrivals returns the datagrams received since its last call.
+func (v *victimSink) arrivals() []arrival {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	a := v.arr
+	v.arr = nil
+	return a
 }
 
 // take returns the datagrams and bytes counted since the last take.
@@ -168,20 +185,62 @@ func TestNoReflection(t *testing.T) {
 	// A truncation follow-up: a unicast query for one instance by name.
 	reqs = append(reqs, request{"discovery QUERY follow-up for one instance", srv(9798),
 		query(wire.Query{Service: "_udpkit._udp", Instance: "srv-a"}, wire.DefaultMaxDatagram), 1})
+	// Every datagram the victim gets is charged to the request that drew
+	// it: replies and answers carry its message ID, a verification query
+	// names the forged instance; anything else goes to the request just
+	// sent. So a reply late on a loaded machine counts for its own request,
+	// not the next one, and the last ones are waited for.
+	type tally struct {
+		n, out int
+		from   map[netip.Addr]int
+	}
+	tallies := make([]tally, len(reqs))
+	byID, byName := map[uint64]int{}, map[string]int{}
+	charge := func(cur int) {
+		for _, a := range victim.arrivals() {
+			k := cur
+			if h, body, err := wire.Parse(a.b); err == nil {
+				if i, ok := byID[h.ID]; ok {
+					k = i
+				} else if q, err := wire.ParseQuery(body); h.Type == wire.TypeQuery && err == nil {
+					if i, ok := byName[q.Instance]; ok {
+						k = i
+					}
+				}
+			}
+			if tallies[k].from == nil {
+				tallies[k].from = map[netip.Addr]int{}
+			}
+			tallies[k].n++
+			tallies[k].out += len(a.b)
+			tallies[k].from[a.from]++
+		}
+	}
+	victim.arrivals()
 	for i, r := range reqs {
 		// Each with a new message ID: the announcer ignores copies of
 		// a query it has handled.
-		if len(r.b) >= wire.HeaderLen && r.b[0] == 0xfa && r.b[1] == 0x4b && len(r.b) >= 16 {
+		if _, _, err := wire.Parse(r.b); err == nil {
 			r.b[8] = byte(i + 1)
 		}
-		victim.take()
+		if h, body, err := wire.Parse(r.b); err == nil {
+			byID[h.ID] = i
+			if rec, err := wire.ParseRecord(body); h.Type == wire.TypeAnnounce && err == nil {
+				byName[rec.Instance] = i
+			}
+		}
 		if err := attacker.SpoofUDP4(src, r.dst, r.b); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(150 * time.Millisecond) // answers wait at most 5 ms
-		n, out, from := victim.take()
+		charge(i)
+	}
+	time.Sleep(time.Second) // the late ones
+	charge(len(reqs) - 1)
+	for i, r := range reqs {
+		n, out := tallies[i].n, tallies[i].out
 		ratio := float64(out) / float64(len(r.b))
-		t.Logf("%-48s in %4d B -> out %d datagrams, %4d B (%.2f×) from %v", r.name, len(r.b), n, out, ratio, from)
+		t.Logf("%-48s in %4d B -> out %d datagrams, %4d B (%.2f×) from %v", r.name, len(r.b), n, out, ratio, tallies[i].from)
 		// Group and broadcast queries too: the servers share the
 		// query's bytes as one answer budget (PROTOCOL.md 6.4).
 		if ratio > 1 {

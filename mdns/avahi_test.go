@@ -3,6 +3,7 @@ package mdns
 import (
 	"bufio"
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -50,24 +51,42 @@ func TestAvahiBrowseResolvesResponder(t *testing.T) {
 	lab := newLab(t, netlab.Config{Hosts: 2})
 	av := startAvahi(t, lab.Host(1))
 	r, _, _ := startResponder(t, lab.Host(0), ResponderConfig{Instance: "kitchen hub", Port: 9797, Text: []string{"room=kitchen"}})
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	out, err := av.Command(ctx, "avahi-browse", "-rpt", "_udpkit._udp").CombinedOutput()
-	if err != nil {
-		t.Fatalf("avahi-browse: %v\n%s", err, out)
+	v4At := func(x avahiResolved) bool {
+		return x.proto == "IPv4" && x.addr == lab.Host(0).IPv4.String() && strings.Contains(x.txt, `"room=kitchen"`)
 	}
+	out, res := avahiBrowseUntil(t, av, "_udpkit._udp", func(res []avahiResolved) bool { return slices.ContainsFunc(res, v4At) })
 	t.Logf("avahi-browse -rpt _udpkit._udp:\n%s", out)
 	var v4 bool
-	for _, x := range parseAvahi(string(out)) {
+	for _, x := range res {
 		if x.name != "kitchen hub" || x.port != "9797" || x.host != r.Host()+".local" {
 			t.Errorf("resolved %+v", x)
 		}
-		if x.proto == "IPv4" && x.addr == lab.Host(0).IPv4.String() && strings.Contains(x.txt, `"room=kitchen"`) {
-			v4 = true
-		}
+		v4 = v4 || v4At(x)
 	}
 	if !v4 {
 		t.Fatalf("avahi-browse did not resolve kitchen hub at %v:9797 over IPv4", lab.Host(0).IPv4)
+	}
+}
+
+// avahiBrowseUntil runs avahi-browse -rpt TYPE until done accepts what it
+// resolved or 20 s passed, and returns its last output. avahi-browse -t
+// ends at its "all for now", which on a loaded machine can come before a
+// responder's answer was read: a user would run it again, as this does.
+func avahiBrowseUntil(t *testing.T, av *netlab.Avahi, typ string, done func([]avahiResolved) bool) (string, []avahiResolved) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		out, err := av.Command(ctx, "avahi-browse", "-rpt", typ).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("avahi-browse: %v\n%s", err, out)
+		}
+		res := parseAvahi(string(out))
+		if done(res) || time.Now().After(deadline) {
+			return string(out), res
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -144,20 +163,17 @@ func TestConflictWithAvahiRenames(t *testing.T) {
 	r, _, _ := startResponder(t, lab.Host(0), ResponderConfig{Instance: "kitchen", Port: 9797})
 	waitFor(t, 10*time.Second, func() bool { return r.Instance() == "kitchen (2)" }, "our responder renamed to kitchen (2)")
 	// avahi-browse sees both, under distinct names.
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	bout, err := av.Command(ctx, "avahi-browse", "-rpt", "_udpkit._udp").CombinedOutput()
-	if err != nil {
-		t.Fatalf("avahi-browse: %v\n%s", err, bout)
-	}
 	// Each name resolved to one of its host's addresses: avahi may
 	// resolve an entry browsed over IPv4 to the host's IPv6 address.
-	names := map[string]map[string]bool{}
-	for _, x := range parseAvahi(string(bout)) {
-		if names[x.name] == nil {
-			names[x.name] = map[string]bool{}
+	var names map[string]map[string]bool
+	collect := func(res []avahiResolved) {
+		names = map[string]map[string]bool{}
+		for _, x := range res {
+			if names[x.name] == nil {
+				names[x.name] = map[string]bool{}
+			}
+			names[x.name][x.addr] = true
 		}
-		names[x.name][x.addr] = true
 	}
 	owns := func(name string, h *netlab.Host) bool {
 		if len(names[name]) == 0 {
@@ -170,6 +186,10 @@ func TestConflictWithAvahiRenames(t *testing.T) {
 		}
 		return true
 	}
+	bout, _ := avahiBrowseUntil(t, av, "_udpkit._udp", func(res []avahiResolved) bool {
+		collect(res)
+		return len(names["kitchen"]) > 0 && len(names["kitchen (2)"]) > 0
+	})
 	if !owns("kitchen", lab.Host(1)) || !owns("kitchen (2)", lab.Host(0)) {
 		t.Fatalf("avahi-browse resolved %v\n%s", names, bout)
 	}
@@ -296,17 +316,11 @@ func TestSharesPortWithAvahi(t *testing.T) {
 	av0 := startAvahi(t, lab.Host(0))
 	av1 := startAvahi(t, lab.Host(1))
 	for _, av := range []*netlab.Avahi{av1, av0} {
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-		out, err := av.Command(ctx, "avahi-browse", "-rpt", "_udpkit._udp").CombinedOutput()
-		cancel()
-		if err != nil {
-			t.Fatalf("avahi-browse on %s: %v\n%s", av.HostName, err, out)
+		neighbour := func(x avahiResolved) bool {
+			return x.name == "neighbour" && x.addr == lab.Host(0).IPv4.String() && x.port == "9797"
 		}
-		ok := false
-		for _, x := range parseAvahi(string(out)) {
-			ok = ok || (x.name == "neighbour" && x.addr == lab.Host(0).IPv4.String() && x.port == "9797")
-		}
-		if !ok {
+		out, res := avahiBrowseUntil(t, av, "_udpkit._udp", func(res []avahiResolved) bool { return slices.ContainsFunc(res, neighbour) })
+		if !slices.ContainsFunc(res, neighbour) {
 			t.Errorf("avahi on %s does not resolve neighbour:\n%s", av.HostName, out)
 		}
 	}

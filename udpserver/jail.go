@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -37,17 +38,23 @@ import (
 // candidates' datagrams exactly, and only then, once per window, does the
 // worker ask the kernel whether its socket is backlogged (SO_MEMINFO:
 // receive drops rose, or the queue holds more than 3/4 of its buffer);
-// each source with more than jailNeed (1/8) of a window during which
+// each source with more than jailNeed (1/16) of a window during which
 // the socket stayed backlogged, and read faster than jailMinRate, is
 // jailed (the candidates' exact counts, or a Misra–Gries lower bound for
-// a source that was not a candidate); a window during which the jail
-// changed is not judged, so a victim left alone on its socket, while the
-// jailed flood's backlog drains, is not mistaken for a flooder. A flood
-// spread over up to 7 sources on one socket is caught, not only a majority; a flood spread
-// over many (spoofed) sources, each under an eighth, is not: no
-// per-source jail can catch it (SECURITY.md "Floods"). The watch runs
-// before the protocol, so garbage, bad tags and forged datagrams count as
-// much as valid DATA over its rate limit.
+// a source that was not a candidate), all of one window's at once; a
+// window during which the jail changed is not judged, so a victim left
+// alone on its socket, while the jailed flood's backlog drains, is not
+// mistaken for a flooder, unless the window is a surge (jailSurge: the
+// kernel dropped half as many datagrams as the worker read), which is
+// judged whether or not the socket was backlogged when it began or the
+// jail changed. A flood spread over up to 15 sources on one socket is
+// caught, not only a majority; a flood spread over many (spoofed)
+// sources, each under a sixteenth, is not: no per-source jail can catch
+// it (SECURITY.md "Floods"). The watch runs before the protocol, so
+// garbage, bad tags and forged datagrams count as much as valid DATA over
+// its rate limit. The quarantine socket's workers read at most
+// jailQuarantineRate datagrams a second while a hashed socket is pressed,
+// so that the jailed floods leave the CPU to everyone else.
 
 // jailWindow is how many datagrams a worker reads between two
 // evaluations: a flood is jailed after two windows (a few ms), and
@@ -115,6 +122,19 @@ type jailGroup struct {
 	total  uint64 // sources jailed since the start
 	timer  *time.Timer
 	closed bool
+
+	// hashed are the hashed sockets' queues, read by the quarantine
+	// workers to decide whether to pace themselves (pressed); its own
+	// lock, since a worker asks while others jail.
+	hashedMu sync.Mutex
+	hashed   []hashedQueue
+}
+
+// hashedQueue is a hashed socket's queue as a quarantine worker sees it
+// (its own memInfo: a worker's is not shared).
+type hashedQueue struct {
+	mem   *memInfo
+	drops uint32 // at the last look
 }
 
 // jailCell is one jailed source.
@@ -204,10 +224,17 @@ next:
 	}
 	g.total += uint64(added)
 	g.gen.Add(1)
-	for _, c := range g.cells[len(g.cells)-added:] {
-		g.s.logLimited(&g.s.logJail, slog.LevelInfo, "udpserver: source jailed: it floods its socket; it is served on the quarantine socket now",
-			"source", c.key.String(), "jailed", len(g.cells))
+	// One line for the sources jailed together (comma separated): a line
+	// each ran into the log limiter's budget when 10 were jailed at once.
+	var names strings.Builder
+	for i, c := range g.cells[len(g.cells)-added:] {
+		if i > 0 {
+			names.WriteByte(',')
+		}
+		names.WriteString(c.key.String())
 	}
+	g.s.logLimited(&g.s.logJail, slog.LevelInfo, "udpserver: source jailed: it floods its socket; it is served on the quarantine socket now",
+		"source", names.String(), "jailed", len(g.cells))
 	if g.timer == nil {
 		g.timer = time.AfterFunc(time.Duration(g.hold), g.sweep)
 	} else if wasEmpty {
@@ -277,19 +304,32 @@ func (g *jailGroup) close() {
 
 // jailCounters is the detector's k: Misra–Gries counters per window.
 // Every source with more than 1/(k+1) of a window keeps a counter to the
-// window's end, so every source over jailShare is a candidate.
-const jailCounters = 8
+// window's end, so every source over jailNeed is a candidate.
+const jailCounters = 16
 
-// jailShare is the share of a backlogged socket's window (datagrams read)
-// above which a candidate is heavy: 1/8, so up to 7 sources flooding one
-// socket at equal rates are each heavy (with a victim's few datagrams),
-// and a client is heavy only if it sends an eighth of what a socket that
-// cannot keep up reads. The quarantine socket, which all jailed floods
-// share, refreshes a jailed source at half that share.
+// jailNeed is the share of a backlogged socket's window (datagrams read)
+// above which a candidate is heavy: 1/16, so up to 15 sources flooding one
+// socket at equal rates are each heavy (with a victim's few datagrams;
+// with 1/8, 10 flooders each held 1/10 and none was jailed), and a client
+// is heavy only if it sends a sixteenth of what a socket that cannot keep
+// up reads (and faster than jailMinRate). The quarantine socket, which all
+// jailed floods share, refreshes a jailed source at half that share.
 const (
-	jailNeed           = jailWindow / 8
-	jailNeedQuarantine = jailWindow / 16
+	jailNeed           = jailWindow / 16
+	jailNeedQuarantine = jailWindow / 32
 )
+
+// jailSurge is how many receive drops in one window make it a surge: the
+// kernel dropped half as many datagrams as the worker read, so the socket
+// receives at least 1.5 times what it drains. A surge is judged although
+// the window began before the socket was backlogged (a flood's first
+// window), and although the jail changed during it (sources not jailed yet
+// still overflow the queue): on a loaded machine a flooded socket's queue
+// drains whenever the flooders are descheduled, the "backlogged at both
+// ends" pair then came only every few windows, and 5 flooders were jailed
+// 50 ms and 1200 drops after they began instead of 6 ms (bench/floodbench.sh
+// FLOODERS=5, BENCHMARKS.md "Floods").
+const jailSurge = jailWindow / 2
 
 // jailMinRate is the read rate (datagrams a second over the window)
 // under which a source is never heavy, whatever its share: a paced client
@@ -297,8 +337,10 @@ const (
 // the whole of the slow windows that follow, and a socket may still look
 // backlogged then (the flood's queued datagrams, a stalled worker). With
 // a RateLimit under 4×jailMinRate the floor is a quarter of it. A flood
-// is read at the socket's drain rate (30–80k/s here): 7 flooders on one
-// socket are each read at several times the floor.
+// is read at the socket's drain rate (30–80k/s here): 10 flooders on one
+// socket are each read at about the floor when the machine is loaded (one
+// of 10 was missed at 2460/s before jailQuarantineRate left the victim's
+// socket more CPU), 15 only when the socket is read at 40k/s or more.
 const jailMinRate = 2500
 
 // jailCounter is a Misra–Gries counter: a source and its count.
@@ -339,7 +381,37 @@ func newJailWatch(g *jailGroup, rc syscall.RawConn, quarantine bool) (*jailWatch
 	if m.read() {
 		w.drops = m.drops
 	}
+	if !quarantine {
+		if hm, err := newMemInfo(rc); err == nil {
+			hm.read()
+			g.hashedMu.Lock()
+			g.hashed = append(g.hashed, hashedQueue{mem: hm, drops: hm.drops})
+			g.hashedMu.Unlock()
+		}
+	}
 	return w, nil
+}
+
+// pressed reports whether a hashed socket is short of its worker's time
+// now: it dropped datagrams since the last look or its queue holds an
+// eighth of its buffer. One getsockopt per hashed socket, asked only by a
+// quarantine worker reading faster than jailQuarantineRate, at a window's
+// end.
+func (g *jailGroup) pressed() bool {
+	g.hashedMu.Lock()
+	defer g.hashedMu.Unlock()
+	pressed := false
+	for i := range g.hashed {
+		q := &g.hashed[i]
+		if !q.mem.read() {
+			continue
+		}
+		if q.mem.drops != q.drops || q.mem.rmem >= q.mem.rcvbuf/8 {
+			pressed = true
+		}
+		q.drops = q.mem.drops
+	}
+	return pressed
 }
 
 // observe counts one datagram from src: at most 2k key comparisons, and
@@ -385,8 +457,10 @@ counted:
 // which never counts more than it sent: a flood that comes in bursts
 // from one address after another may hold a window without having been
 // a candidate in the last), and was read faster than minRate. The heavy
-// ones are jailed when the socket was backlogged at both ends of this
-// window and the jail did not change during it:
+// ones are jailed when the window is a surge (its drops rose by
+// jailSurge: a flood's first window, or sources not yet jailed still
+// overflowing the queue after a jail), or when the socket was backlogged
+// at both ends of this window and the jail did not change during it:
 //   - both ends: a window that begins in a quiet spell of one client and
 //     ends in a flood's first moments holds the client's datagrams, but
 //     the socket was not backlogged when it began;
@@ -413,9 +487,10 @@ func (w *jailWatch) evaluate() {
 	gen := w.g.gen.Load()
 	changed := gen != w.gen
 	w.gen = gen
-	backlogged := false
+	backlogged, surge := false, false
 	if w.mem.read() {
 		backlogged = w.mem.drops != w.drops || w.mem.rmem >= w.mem.rcvbuf/4*3
+		surge = w.mem.drops-w.drops >= jailSurge
 		w.drops = w.mem.drops
 	}
 	heavy := w.heavyBuf[:0]
@@ -424,7 +499,7 @@ func (w *jailWatch) evaluate() {
 	// minRate would flood its old socket again the moment it was released
 	// (on a loaded machine the quarantine workers often keep up with a
 	// flood, and the flood was released and jailed anew every hold).
-	if (w.quarantine || backlogged && w.backlogged) && !changed {
+	if w.quarantine || surge || backlogged && w.backlogged && !changed {
 		fast := func(hits int32) bool { return float64(hits)*float64(time.Second) > w.minRate*dur }
 		for i := range w.prev[:w.nprev] {
 			if h := w.prevHits[i]; h > need && fast(h) {
@@ -456,4 +531,35 @@ func (w *jailWatch) evaluate() {
 		w.g.heavy(heavy, w.quarantine)
 	}
 	w.backlogged = backlogged
+	if w.quarantine {
+		w.pace(dur)
+	}
+}
+
+// jailQuarantineRate is the most datagrams a second a quarantine
+// socket's worker reads while a hashed socket is pressed (jailGroup.
+// pressed: its queue filling or dropping): past it the worker sleeps at a
+// window's end and the kernel drops the rest of the jailed floods. Only
+// then: a flood forged with a client's address jails the client with it,
+// and a quarantine paced while nobody else waits starved that client for
+// nothing (62–122 % retransmitted, some messages never acknowledged;
+// unpaced, as before, 5–10 %). Read as fast as they
+// came, 5 to 10 jailed floods took a core (40–70k/s), and on 2 loaded
+// CPUs the victim's own socket, full of the backlog of a flooder not yet
+// jailed, was read at 1.8k/s: its client's round trips passed its 50 ms
+// minimum timeout (bench/floodbench.sh FLOODERS=10, BENCHMARKS.md
+// "Floods"). Twice the default RateLimit: a jailed client within its rate
+// limit is still served in full if it is alone there.
+const jailQuarantineRate = 20000
+
+// pace sleeps out the rest of the shortest window a quarantine worker
+// may read (jailQuarantineRate) after one read in dur ns; the next window
+// starts after the sleep, so that its rate is the jailed sources' as they
+// are read, not the pace.
+func (w *jailWatch) pace(dur float64) {
+	const minDur = float64(jailWindow) * float64(time.Second) / jailQuarantineRate
+	if dur < minDur && w.g.pressed() {
+		time.Sleep(time.Duration(minDur - dur))
+		w.start = w.g.s.now()
+	}
 }

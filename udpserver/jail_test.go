@@ -371,12 +371,15 @@ func TestQuarantineBusyNotJailed(t *testing.T) {
 // TestJailWatchVote runs the detector on made-up sequences of senders,
 // on a real socket whose queue is backlogged (a tiny buffer overflowed:
 // the kernel's drops rise) or not. Backlogged: every source with more
-// than an eighth of two windows is jailed: one flooder alone, two at
+// than a sixteenth of two windows is jailed: one flooder alone, two at
 // 60/40 or half and half, 3, 5, 6 (with the victim and one-off sources
-// taking counters) and 7 in turn; the victim is not (a tenth of the
+// taking counters), 7, 10 and 15 in turn, 5 and 10 whose socket drains
+// between two windows (jailed on the surge of the first: never two
+// backlogged windows in a row); the victim is not (a twentieth of the
 // datagrams, or the quiet spell before a flood that fills the window in
-// which the flood begins); 9 flooders in turn (each under an eighth) are
-// beyond the detector. Not backlogged: nobody, even a source alone or 3.
+// which the flood begins); 17 flooders in turn (each under a sixteenth)
+// are beyond the detector. Not backlogged: nobody, even a source alone or
+// 3.
 func TestJailWatchVote(t *testing.T) {
 	floodersOf := func(f int) []netip.AddrPort {
 		var out []netip.AddrPort
@@ -448,20 +451,26 @@ func TestJailWatchVote(t *testing.T) {
 		quiet      int // datagrams before the socket is backlogged
 		senders    []netip.AddrPort
 		want       []netip.AddrPort
+		alternate  bool // backlogged in every other window only: the queue drains in between
 	}{
-		{"flood", true, 0, seq(flooder, 4*jailWindow), []netip.AddrPort{flooder}},
-		{"quiet spell then flood", true, quietSpell, append(seq(victim, quietSpell), seq(flooder, 4*jailWindow)...), []netip.AddrPort{flooder}},
-		{"60 and 40", true, 0, mix(4*jailWindow, 0.6, flooder, other), []netip.AddrPort{flooder, other}},
-		{"half and half", true, 0, mix(4*jailWindow, 0.5, flooder, other), []netip.AddrPort{flooder, other}},
-		{"3 flooders", true, 0, rr(4*jailWindow, 0, 3), floodersOf(3)},
-		{"5 flooders and the victim", true, 0, rr(4*jailWindow, 5, 5), floodersOf(5)},
-		{"6 flooders, the victim and noise", true, 0, rr(4*jailWindow, 5, 6), floodersOf(6)},
-		{"7 flooders", true, 0, rr(4*jailWindow, 0, 7), floodersOf(7)},
-		{"9 flooders: each under an eighth", true, 0, rr(4*jailWindow, 0, 9), nil},
-		{"5 flooders in bursts of a window", true, 0, bursts(4, 5), floodersOf(5)},
-		{"victim a tenth", true, 0, mix(4*jailWindow, 0.1, victim, flooder), []netip.AddrPort{flooder}},
-		{"3 flooders, keeping up", false, 0, rr(8*jailWindow, 0, 3), nil},
-		{"alone, keeping up", false, 0, seq(victim, 8*jailWindow), nil},
+		{"flood", true, 0, seq(flooder, 4*jailWindow), []netip.AddrPort{flooder}, false},
+		{"quiet spell then flood", true, quietSpell, append(seq(victim, quietSpell), seq(flooder, 4*jailWindow)...), []netip.AddrPort{flooder}, false},
+		{"60 and 40", true, 0, mix(4*jailWindow, 0.6, flooder, other), []netip.AddrPort{flooder, other}, false},
+		{"half and half", true, 0, mix(4*jailWindow, 0.5, flooder, other), []netip.AddrPort{flooder, other}, false},
+		{"3 flooders", true, 0, rr(4*jailWindow, 0, 3), floodersOf(3), false},
+		{"5 flooders and the victim", true, 0, rr(4*jailWindow, 5, 5), floodersOf(5), false},
+		{"6 flooders, the victim and noise", true, 0, rr(4*jailWindow, 5, 6), floodersOf(6), false},
+		{"7 flooders", true, 0, rr(4*jailWindow, 0, 7), floodersOf(7), false},
+		{"10 flooders", true, 0, rr(4*jailWindow, 0, 10), floodersOf(10), false},
+		{"10 flooders, the victim and noise", true, 0, rr(4*jailWindow, 3, 10), floodersOf(10), false},
+		{"15 flooders", true, 0, rr(4*jailWindow, 0, 15), floodersOf(15), false},
+		{"17 flooders: each under a sixteenth", true, 0, rr(4*jailWindow, 0, 17), nil, false},
+		{"5 flooders in bursts of a window", true, 0, bursts(4, 5), floodersOf(5), false},
+		{"victim a twentieth", true, 0, mix(4*jailWindow, 0.05, victim, flooder), []netip.AddrPort{flooder}, false},
+		{"5 flooders, the queue draining every other window", true, 0, rr(6*jailWindow, 1, 5), floodersOf(5), true},
+		{"10 flooders, the queue draining every other window", true, 0, rr(6*jailWindow, 1, 10), floodersOf(10), true},
+		{"3 flooders, keeping up", false, 0, rr(8*jailWindow, 0, 3), nil, false},
+		{"alone, keeping up", false, 0, seq(victim, 8*jailWindow), nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &Server{jailHold: time.Hour}
@@ -477,11 +486,21 @@ func TestJailWatchVote(t *testing.T) {
 			}
 			to := socks[0].LocalAddr().(*net.UDPAddr).AddrPort()
 			c := dial(t, "udp4", to)
+			buf := make([]byte, 2048)
 			for i, src := range tc.senders {
 				if tc.backlogged && i == tc.quiet {
 					socks[0].SetReadBuffer(1) // the kernel's floor: a few datagrams fill it
 				}
-				if tc.backlogged && i >= tc.quiet && (i-tc.quiet)%64 == 0 {
+				quietWindow := tc.alternate && ((i-tc.quiet)/jailWindow)%2 == 1
+				if quietWindow && (i-tc.quiet)%jailWindow == 0 {
+					for { // the worker catches up: no drops, the queue empty
+						socks[0].SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+						if _, _, err := socks[0].ReadFromUDPAddrPort(buf); err != nil {
+							break
+						}
+					}
+				}
+				if tc.backlogged && !quietWindow && i >= tc.quiet && (i-tc.quiet)%64 == 0 {
 					for range 64 { // keep the kernel dropping
 						c.Write(make([]byte, 512))
 					}
@@ -492,7 +511,7 @@ func TestJailWatchVote(t *testing.T) {
 			var got []netip.AddrPort
 			for _, cell := range g.cells {
 				found := false
-				for _, a := range append([]netip.AddrPort{victim, flooder, other}, floodersOf(9)...) {
+				for _, a := range append([]netip.AddrPort{victim, flooder, other}, floodersOf(17)...) {
 					if jailKeyOf(a.Addr()) == cell.key {
 						got, found = append(got, a), true
 					}
@@ -647,7 +666,7 @@ func benchJailObserve(b *testing.B, many bool) {
 	}
 }
 
-// TestQuarantineFloodSources: 3 and then 5 sources on the victim's
+// TestQuarantineFloodSources: 3, 5 and 10 sources on the victim's
 // socket flood it with DATA over their rate limit, in turn from one
 // goroutine (no one of them holds a majority of the socket's datagrams),
 // or each from a goroutine of its own (in bursts, as the scheduler runs
@@ -660,7 +679,7 @@ func TestQuarantineFloodSources(t *testing.T) {
 	for _, tc := range []struct {
 		n      int
 		bursts bool
-	}{{3, false}, {5, false}, {3, true}, {5, true}} {
+	}{{3, false}, {5, false}, {10, false}, {3, true}, {5, true}, {10, true}} {
 		n := tc.n
 		name := fmt.Sprint(n)
 		if tc.bursts {
@@ -718,16 +737,48 @@ func TestQuarantineFloodSources(t *testing.T) {
 			if st.JailedTotal != uint64(n) || st.Jailed != n {
 				t.Errorf("%d flooders: Jailed %d, JailedTotal %d; log:\n%s", n, st.Jailed, st.JailedTotal, logs.String())
 			}
+			// Who is jailed: the jail itself (the log's jail lines are
+			// rate-limited: sources jailed one window after another
+			// run out of its budget).
+			jailed := map[netip.Addr]bool{}
+			s.mu.Lock()
+			for _, g := range s.jails {
+				g.mu.Lock()
+				for _, c := range g.cells {
+					jailed[c.key.addr()] = true
+				}
+				g.mu.Unlock()
+			}
+			s.mu.Unlock()
 			for _, a := range from {
-				if !strings.Contains(logs.String(), fmt.Sprintf("on the quarantine socket now\" source=%v ", a)) {
-					t.Errorf("no jail line naming %v in the log:\n%s", a, logs.String())
+				if !jailed[a] {
+					t.Errorf("%v is not jailed; log:\n%s", a, logs.String())
 				}
 			}
-			if strings.Contains(logs.String(), "source=127.0.0.1 ") {
+			if jailed[netip.MustParseAddr("127.0.0.1")] || jailedInLog(logs.String())["127.0.0.1"] {
 				t.Errorf("the victim was jailed; log:\n%s", logs.String())
+			}
+			if !strings.Contains(logs.String(), "on the quarantine socket now\" source=") {
+				t.Errorf("no jail line in the log:\n%s", logs.String())
 			}
 		})
 	}
+}
+
+// jailedInLog returns the sources that the jail lines of a server's log
+// name (several jailed together share one line: source=a,b,c).
+func jailedInLog(log string) map[string]bool {
+	out := map[string]bool{}
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, "on the quarantine socket now\" source=") {
+			continue
+		}
+		f := strings.Fields(line[strings.Index(line, "\" source=")+len("\" source="):])
+		for _, a := range strings.Split(f[0], ",") {
+			out[a] = true
+		}
+	}
+	return out
 }
 
 // sameSockets returns n loopback addresses (127.0.0.2 and up) that the
@@ -799,5 +850,54 @@ func TestJailWatchQuarantineRefresh(t *testing.T) {
 	g.sweep()
 	if n, total := g.counts(); n != 0 || total != 1 {
 		t.Fatalf("after the sweep: jailed %d (total %d), want 0 (1)", n, total)
+	}
+}
+
+// TestJailGroupPressed: the quarantine paces itself only while a hashed
+// socket is short of time (dropping, or its queue an eighth full); a
+// flood forged with a client's address jails the client with it, and a
+// quarantine paced while nobody else waits would starve that client.
+func TestJailGroupPressed(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("SO_MEMINFO is Linux's")
+	}
+	s := &Server{jailHold: time.Hour}
+	s.init()
+	socks := reusePortGroup(t, 1)         // the hashed socket
+	quarantine := reusePortGroup(t, 1)[0] // apart: c's datagrams reach socks[0] only
+	rc0, _ := socks[0].SyscallConn()
+	rc1, _ := quarantine.SyscallConn()
+	g := newJailGroup(s, rc0, 1, 0x9e3779b1)
+	defer g.close()
+	if _, err := newJailWatch(g, rc0, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newJailWatch(g, rc1, true); err != nil { // the quarantine's own queue is not looked at
+		t.Fatal(err)
+	}
+	if g.pressed() {
+		t.Fatal("pressed with every queue empty")
+	}
+	c := dial(t, "udp4", socks[0].LocalAddr().(*net.UDPAddr).AddrPort())
+	socks[0].SetReadBuffer(1)
+	for range 64 {
+		c.Write(make([]byte, 512))
+	}
+	if !g.pressed() {
+		t.Fatal("not pressed while the hashed socket drops")
+	}
+	if !g.pressed() {
+		t.Fatal("not pressed while the hashed socket's queue is full")
+	}
+	socks[0].SetReadBuffer(1 << 20)
+	buf := make([]byte, 2048)
+	for {
+		socks[0].SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if _, _, err := socks[0].ReadFromUDPAddrPort(buf); err != nil {
+			break
+		}
+	}
+	if g.pressed() {
+		t.Fatal("pressed after the hashed socket was drained")
 	}
 }

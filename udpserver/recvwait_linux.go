@@ -24,7 +24,10 @@ import (
 // system call; with another P idle, sysmon does not take this one away
 // while it sleeps (it retakes a P blocked in a system call only when
 // there is other work and nobody to do it, or after 10 ms), so the thread
-// resumes without a hand-off.
+// resumes without a hand-off. Its price is sysmon: it never sleeps deeply
+// while a P is in a system call, and every retake (the other P busy) sets
+// it back to its 20 µs tick, 0.5–0.6 µs of CPU per exchange when measured
+// unpinned (BENCHMARKS.md, session 6).
 //
 // With one P (GOMAXPROCS 1: a one-core machine, or taskset to one core)
 // the same call is a loss: sysmon then takes the P from every system call

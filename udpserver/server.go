@@ -234,11 +234,14 @@ type Server struct {
 	// DisableQuarantine turns off the quarantine socket. With Sockets > 1
 	// and the source-spreading program (no SpreadByTuple), the server
 	// opens one more socket on the address, and when a source (IPv4
-	// address, IPv6 /64) floods its socket (it sends most of that socket's
-	// datagrams while the socket cannot keep up: the kernel drops or its
-	// queue is almost full), the program is replaced by one that sends
-	// that source to the quarantine socket, where it is still served but
-	// no longer shares a queue with the hosts the hash put with it. It is
+	// address, IPv6 /64) floods its socket (it sends over a sixteenth of
+	// that socket's datagrams, faster than 2500 a second, while the socket
+	// cannot keep up: the kernel drops or its queue is almost full), the
+	// program is replaced by one that sends that source to the quarantine
+	// socket, where it is still served (at most 20000 datagrams a second
+	// for all jailed sources, per worker, so that their floods leave the CPU to the
+	// others) but no longer shares a queue with the hosts the hash put
+	// with it. It is
 	// released after 15 s without flooding; at most 64 sources are jailed
 	// at once (the one heavy least recently makes room). Stats.Jailed and
 	// JailedTotal count them; an info line is logged for each jail and

@@ -25,37 +25,6 @@ func init() {
 	})
 }
 
-type benchResult struct {
-	Target    string  `json:"addr"`
-	Kind      string  `json:"kind"`
-	InFlight  int     `json:"inflight"` // per socket
-	Conns     int     `json:"conns"`    // sockets, each its own closed loop
-	Size      int     `json:"size"`     // payload bytes per request, as -s
-	ElapsedMs float64 `json:"elapsed_ms"`
-	Sent      int     `json:"sent"`
-	Replies   int     `json:"replies"`
-	Lost      int     `json:"lost"`
-	Nacks     int     `json:"nacks"`
-	Limited   int     `json:"rate_limited"`
-	PerSecond float64 `json:"replies_per_second"`
-	P50       float64 `json:"rtt_p50_ms"` // round trips in milliseconds, as every --json
-	P90       float64 `json:"rtt_p90_ms"`
-	P99       float64 `json:"rtt_p99_ms"`
-	Max       float64 `json:"rtt_max_ms"`
-	Mean      float64 `json:"rtt_avg_ms"` // as ping's
-}
-
-// toBenchResult is the command's form of a result: milliseconds as
-// floats, as in every --json.
-func toBenchResult(b client.BenchResult) benchResult {
-	r := benchResult{Kind: b.Kind.String(), InFlight: b.InFlight, Conns: b.Conns, Size: b.Size - wire.HeaderLen, ElapsedMs: msNumber(b.Elapsed),
-		Sent: b.Sent, Replies: b.Replies, Lost: b.Lost, Nacks: b.Nacks, Limited: b.RateLimited, PerSecond: b.PerSecond()}
-	if b.Replies > 0 {
-		r.P50, r.P90, r.P99, r.Max, r.Mean = msNumber(b.RTTP50), msNumber(b.RTTP90), msNumber(b.RTTP99), msNumber(b.RTTMax), msNumber(b.RTTMean)
-	}
-	return r
-}
-
 func setupBench(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error {
 	duration := cliflag.Seconds(fs, "duration", "d", 5*time.Second, "how long to load the server")
 	inflight := cliflag.Int(fs, "inflight", "", 1, 1, 4096, "requests outstanding at once on each socket (1 to 4096)")
@@ -106,25 +75,30 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error
 			Duration: *duration, Timeout: *timeout, Keys: keys, Status: status, OnStatus: func(r client.BenchResult) {
 				fmt.Fprintln(io.Err, benchStatusLine(r))
 			}})
-		r := toBenchResult(br)
 		if err != nil {
 			return cli.Failed(err)
 		}
-		r.Target = conns[0].RemoteAddr().String()
+		target, size := conns[0].RemoteAddr().String(), br.Size-wire.HeaderLen
+		p50, p90, p99, maxRTT, mean := msNumber(br.RTTP50), msNumber(br.RTTP90), msNumber(br.RTTP99), msNumber(br.RTTMax), msNumber(br.RTTMean)
 		if *asJSON {
-			if err := json.NewEncoder(io.Out).Encode(r); err != nil {
+			// size: payload bytes per request, as -s; inflight per socket;
+			// round trips in milliseconds, as every --json (avg as ping's).
+			if err := json.NewEncoder(io.Out).Encode(object{"addr", target, "kind", br.Kind.String(), "inflight", br.InFlight, "conns", br.Conns,
+				"size", size, "elapsed_ms", msNumber(br.Elapsed), "sent", br.Sent, "replies", br.Replies, "lost", br.Lost, "nacks", br.Nacks,
+				"rate_limited", br.RateLimited, "replies_per_second", br.PerSecond(),
+				"rtt_p50_ms", p50, "rtt_p90_ms", p90, "rtt_p99_ms", p99, "rtt_max_ms", maxRTT, "rtt_avg_ms", mean}); err != nil {
 				return err
 			}
 		} else {
-			fmt.Fprintf(io.Out, "BENCH %s: %s, %d data bytes, %d in flight on each of %d sockets, %.1f s\n", r.Target, r.Kind, r.Size, r.InFlight, r.Conns, r.ElapsedMs/1000)
-			fmt.Fprintf(io.Out, "%d sent, %d replies, %d lost, %d nacks\n", r.Sent, r.Replies, r.Lost, r.Nacks)
-			fmt.Fprintf(io.Out, "%.0f replies/s\n", r.PerSecond)
-			fmt.Fprintf(io.Out, "rtt p50/p90/p99/max = %.1f/%.1f/%.1f/%.1f µs, mean %.1f µs\n", r.P50*1000, r.P90*1000, r.P99*1000, r.Max*1000, r.Mean*1000)
+			fmt.Fprintf(io.Out, "BENCH %s: %s, %d data bytes, %d in flight on each of %d sockets, %.1f s\n", target, br.Kind, size, br.InFlight, br.Conns, msNumber(br.Elapsed)/1000)
+			fmt.Fprintf(io.Out, "%d sent, %d replies, %d lost, %d nacks\n", br.Sent, br.Replies, br.Lost, br.Nacks)
+			fmt.Fprintf(io.Out, "%.0f replies/s\n", br.PerSecond())
+			fmt.Fprintf(io.Out, "rtt p50/p90/p99/max = %.1f/%.1f/%.1f/%.1f µs, mean %.1f µs\n", p50*1000, p90*1000, p99*1000, maxRTT*1000, mean*1000)
 		}
 		for _, w := range benchWarnings(br) {
 			fmt.Fprintf(io.Err, "udpcli bench: %s\n", w)
 		}
-		if r.Replies == 0 {
+		if br.Replies == 0 {
 			return cli.Failed(errors.New("no reply came"))
 		}
 		return nil

@@ -26,24 +26,14 @@ func init() {
 	})
 }
 
-// instanceJSON is one line of discover --json and the instance of watch --json.
-type instanceJSON struct {
-	Instance   string         `json:"instance"`
-	Service    string         `json:"service"`
-	Addrs      []string       `json:"addrs"`
-	Interface  string         `json:"interface"`
-	FoundAfter *float64       `json:"found_after_ms,omitempty"`
-	TTL        float64        `json:"ttl_ms"` // milliseconds, as every duration in --json
-	Attrs      map[string]any `json:"attrs"`
-	Truncated  bool           `json:"truncated,omitempty"`
-	Conflict   bool           `json:"conflict,omitempty"`
-	Others     []string       `json:"others,omitempty"` // the other sources answering with the name
-	Host       string         `json:"host,omitempty"`
-}
-
-func toJSON(in discovery.Instance) instanceJSON {
-	return instanceJSON{Instance: in.Instance, Service: in.Service, Addrs: addrStrings(in.Addrs), Interface: in.Interface,
-		TTL: msNumber(in.TTL), Attrs: attrMap(in.Attrs), Truncated: in.Truncated, Conflict: in.Conflict, Others: addrStrings(in.Others)}
+// instanceObject is in as a line of discover --json (the instance of watch
+// --json): after is found_after_ms (omitted{} for none) and ttl ttl_ms,
+// in milliseconds as every duration in --json; others are the other
+// sources answering with the name.
+func instanceObject(in discovery.Instance, after, ttl any) object {
+	return object{"instance", in.Instance, "service", in.Service, "addrs", addrStrings(in.Addrs), "interface", in.Interface,
+		"found_after_ms", after, "ttl_ms", ttl, "attrs", attrMap(in.Attrs), "truncated", omit(in.Truncated),
+		"conflict", omit(in.Conflict), "others", omit(addrStrings(in.Others))}
 }
 
 // attrMap turns attributes into a JSON object: "key=value" becomes a
@@ -134,10 +124,7 @@ type listed struct {
 
 // discovered is an instance found by udpkit discovery.
 func discovered(in discovery.Instance) listed {
-	j := toJSON(in)
-	ms := float64(in.FoundAfter.Microseconds()) / 1000
-	j.FoundAfter = &ms
-	return listed{in: in, json: j, avahi: avahiSigns(in, "+=")}
+	return listed{in: in, json: instanceObject(in, foundAfter(in.FoundAfter), msNumber(in.TTL)), avahi: avahiSigns(in, "+=")}
 }
 
 // listInstances prints what browse finds, until the deadline or -c
@@ -256,3 +243,6 @@ func addrStrings(as []netip.AddrPort) []string {
 	}
 	return s
 }
+
+// foundAfter is found_after_ms: milliseconds, to microseconds.
+func foundAfter(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net/netip"
 	"strings"
 
 	"github.com/udpkit/udpkit/discovery"
@@ -25,35 +24,14 @@ func discoverMDNS(ctx context.Context, io cli.IO, service string, ifaces []strin
 
 // mdnsListed is an instance found by mDNS, with its host and avahi's lines.
 func mdnsListed(in mdns.Instance) listed {
-	l := discovered(fromMDNS(in))
-	j := mdnsJSON{instanceJSON: l.json.(instanceJSON)}
-	j.Host = in.Host
-	if in.TTL > 0 {
-		ttl := msNumber(in.TTL)
-		j.TTL = &ttl
-	}
-	l.json, l.avahi = j, avahiMDNS(in)
-	return l
+	return listed{in: fromMDNS(in), json: mdnsObject(in), avahi: avahiMDNS(in)}
 }
 
 // fromMDNS shows an mDNS instance as a discovery one: addresses with the
 // SRV port, TXT strings as attributes.
 func fromMDNS(in mdns.Instance) discovery.Instance {
-	d := discovery.Instance{Instance: in.Name, Service: in.Service, Interface: in.Interface,
+	return discovery.Instance{Instance: in.Name, Service: in.Service, Interface: in.Interface, Addrs: in.AddrPorts(),
 		FoundAfter: in.FoundAfter, TTL: in.TTL, Attrs: in.Text}
-	for _, a := range in.Addrs {
-		d.Addrs = append(d.Addrs, netip.AddrPortFrom(a, in.Port))
-	}
-	return d
-}
-
-// mdnsJSON is a line of discover --mdns --json: ttl_ms is the SRV
-// record's TTL as multicast by the responder, and absent when only a
-// legacy unicast answer was heard (its TTL is capped at 10 s, RFC 6762
-// section 6.7, and says nothing of the record's lifetime).
-type mdnsJSON struct {
-	instanceJSON
-	TTL *float64 `json:"ttl_ms,omitempty"`
 }
 
 // avahiMDNS is an instance as avahi-browse -p -r prints it: a '+' line,
@@ -67,4 +45,16 @@ func avahiMDNS(in mdns.Instance) string {
 		b = appendAvahi(b, '=', v6, d, host)
 	}
 	return string(b)
+}
+
+// mdnsObject is a line of discover --mdns --json: discover's fields, then
+// host and ttl_ms, the SRV record's TTL as multicast by the responder,
+// absent when only a legacy unicast answer was heard (its TTL is capped at
+// 10 s, RFC 6762 section 6.7, and says nothing of the record's lifetime).
+func mdnsObject(in mdns.Instance) object {
+	ttl := any(omitted{})
+	if in.TTL > 0 {
+		ttl = msNumber(in.TTL)
+	}
+	return append(instanceObject(fromMDNS(in), foundAfter(in.FoundAfter), omitted{}), "host", omit(in.Host), "ttl_ms", ttl)
 }

@@ -67,8 +67,8 @@ func TestCLIListenSendStatus(t *testing.T) {
 	if err := send.Run(); err != nil {
 		t.Fatalf("send: %v", err)
 	}
+	<-copied // before Wait, which closes the pipe under a copy still reading
 	code := exitCode(listen.Wait())
-	<-copied
 	if code != cli.ExitOK || !strings.Contains(rest.String(), "2 datagrams received") {
 		t.Errorf("listen -w with 2 datagrams: exit %d, stderr %q", code, rest.String())
 	}

@@ -74,9 +74,6 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 		if *retries == 0 {
 			cfg.Retries = -1
 		}
-		if *timeout > client.DefaultMaxTimeout {
-			cfg.MaxTimeout = *timeout
-		}
 		maxPayload := cfg.MaxPayload()
 		var whole []byte // --file: the one datagram
 		if *file != "" {
@@ -115,10 +112,13 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 		}
 
 		var tally client.SendTally
+		timedOut := 0
 		enc := json.NewEncoder(sio.Out)
 		report := func(i int, r client.ServiceResult, err error) {
 			seq := i + 1
-			tally.Add(r.Result, err)
+			if tally.Add(r.Result, err) == client.TimedOut {
+				timedOut++
+			}
 			if errors.Is(err, client.ErrTooLarge) {
 				if n, ok := lines.TooLong(seq); ok {
 					err = fmt.Errorf("line %d is %d bytes; a datagram holds at most %d bytes of payload", seq, n, maxPayload)
@@ -151,6 +151,11 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 		fmt.Fprintln(sio.Err, sendSummary(&tally, unit))
 		if h := busyHint(tally.BusyReasons); h != "" {
 			fmt.Fprintln(sio.Err, h)
+		}
+		if keys != nil && tally.Acked == 0 && timedOut > 0 {
+			// A keyed client ignores unauthenticated replies and an
+			// unkeyed server drops authenticated DATA: both are silence.
+			fmt.Fprintln(sio.Err, "hint: no reply came; with --key-file the server must hold this key (udpserver --key-file with the same key ID and secret): a server without it, or with another, ignores every message")
 		}
 		switch outcome := client.OutcomeOf(runErr); {
 		case outcome == client.Refused:

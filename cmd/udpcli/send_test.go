@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/udpkit/udpkit/auth"
 	"github.com/udpkit/udpkit/client"
 	"github.com/udpkit/udpkit/client/clienttest"
 	"github.com/udpkit/udpkit/internal/cli"
@@ -163,6 +164,28 @@ func TestSendSilentServerTimesOut(t *testing.T) {
 	}
 	if n := r.Datagrams(); n > 4 {
 		t.Errorf("responder got %d datagrams, want at most 4", n)
+	}
+	if strings.Contains(stderr, "hint:") {
+		t.Errorf("a hint without --key-file: %q", stderr)
+	}
+	// With a key, silence is most often a server without it: say so.
+	t.Setenv(auth.EnvKeyFile, "")
+	t.Setenv(auth.EnvKey, "")
+	k, err := auth.GenerateKey(1, auth.RoleCurrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := auth.NewKeyring(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "k.key")
+	if err := auth.WriteFile(path, kr, false); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code = runCLI(t, "", "send", "--key-file", path, "--retries", "1", "--timeout", "0.005", r.Addr(), "hello?")
+	if code != 1 || !strings.Contains(stderr, "hint: no reply came; with --key-file the server must hold this key") {
+		t.Errorf("keyed, no reply: exit %d, stderr %q", code, stderr)
 	}
 }
 

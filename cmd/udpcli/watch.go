@@ -56,15 +56,7 @@ func setupWatch(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []s
 		return w.Watch(ctx, service, func(e discovery.Event) {
 			switch {
 			case *asJSON:
-				// One flat object: discover's fields with the event's
-				// type, reason and time ("instance" is the name, as
-				// in discover --json).
-				enc.Encode(struct {
-					Type   string `json:"type"`
-					Reason string `json:"reason"`
-					Time   string `json:"time"`
-					instanceJSON
-				}{e.Kind.String(), e.Reason, e.Time.UTC().Format(time.RFC3339Nano), toJSON(e.Instance)})
+				enc.Encode(watchObject(e))
 			case *parsable:
 				io.Out.Write([]byte(avahiEvent(e)))
 			default:
@@ -86,4 +78,12 @@ func watchLine(e discovery.Event) string {
 		line += "  (conflict: " + joinAddrs(in.Others, ", ") + ")"
 	}
 	return line
+}
+
+// watchObject is a line of watch --json: one flat object, discover's
+// fields after the event's type, reason and time ("instance" is the name,
+// as in discover --json).
+func watchObject(e discovery.Event) object {
+	return append(object{"type", e.Kind.String(), "reason", e.Reason, "time", e.Time.UTC().Format(time.RFC3339Nano)},
+		instanceObject(e.Instance, omitted{}, msNumber(e.Instance.TTL))...)
 }

@@ -367,6 +367,11 @@ func (c *Conn) LocalAddr() netip.AddrPort {
 // SetReadDeadline sets the deadline of ReadFrom (zero: none).
 func (c *Conn) SetReadDeadline(t time.Time) error { return c.pc.SetReadDeadline(t) }
 
+// SetWriteDeadline sets the deadline of WriteTo, WriteToEach and
+// WriteGroup (zero: none): past it, a write that finds the send buffer
+// full fails with an error that matches os.ErrDeadlineExceeded.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.pc.SetWriteDeadline(t) }
+
 // ReadFrom reads the next datagram into b and describes it. After Close
 // it returns an error that wraps net.ErrClosed.
 func (c *Conn) ReadFrom(b []byte) (Packet, error) {

@@ -63,16 +63,16 @@ func echo(c *net.UDPConn) {
 	}
 }
 
-// ping sends a datagram from h to dst and waits for the echo, trying three
-// times.
-func ping(t *testing.T, h *Host, dst netip.AddrPort) error {
+// ping sends a datagram from h to dst and waits for the echo, sending
+// again every 300 ms for up to tries times.
+func ping(t *testing.T, h *Host, dst netip.AddrPort, tries int) error {
 	t.Helper()
 	c := listen(t, h, netip.IPv6Unspecified())
 	if dst.Addr().Is4() {
 		c = listen(t, h, netip.IPv4Unspecified())
 	}
 	buf := make([]byte, 64)
-	for range 3 {
+	for range tries {
 		if _, err := c.WriteToUDPAddrPort([]byte("ping"), dst); err != nil {
 			return err
 		}
@@ -84,6 +84,14 @@ func ping(t *testing.T, h *Host, dst netip.AddrPort) error {
 	}
 	return errors.New("no echo")
 }
+
+// Tries of ping: reachTries for a path that must work (up to 6 s, for a
+// loaded machine whose echo goroutine or neighbour resolution stalls),
+// unreachTries for one that must not (a stalled echo only makes that pass).
+const (
+	reachTries   = 20
+	unreachTries = 3
+)
 
 // rootLinks lists the links of the test's own namespace.
 func rootLinks(t *testing.T) []string {
@@ -217,12 +225,12 @@ func TestLab(t *testing.T) {
 			{"IPv4 segment B h0 to h2", h0, netip.AddrPortFrom(h2.SecondIPv4, port(h2))},
 			{"IPv6 segment B h2 to h0", h2, netip.AddrPortFrom(h0.SecondIPv6, port(h0))},
 		} {
-			if err := ping(t, tt.from, tt.to); err != nil {
+			if err := ping(t, tt.from, tt.to, reachTries); err != nil {
 				t.Errorf("%s (%v): %v", tt.name, tt.to, err)
 			}
 		}
 		// h1 is not on segment B and the bridge namespace does not route.
-		if err := ping(t, h1, netip.AddrPortFrom(h2.SecondIPv4, port(h2))); err == nil {
+		if err := ping(t, h1, netip.AddrPortFrom(h2.SecondIPv4, port(h2)), unreachTries); err == nil {
 			t.Error("h1 reached segment B")
 		}
 	})
@@ -248,7 +256,7 @@ func TestLab(t *testing.T) {
 			t.Fatal(err)
 		}
 		for k, c := range rx {
-			c.SetReadDeadline(time.Now().Add(time.Second))
+			c.SetReadDeadline(time.Now().Add(5 * time.Second)) // generous: only a failure waits it out
 			buf := make([]byte, 16)
 			n, from, err := c.ReadFromUDPAddrPort(buf)
 			if err != nil || string(buf[:n]) != "hello" || from.Addr().Unmap() != h0.IPv4 {
@@ -277,7 +285,7 @@ func TestLab(t *testing.T) {
 		if _, err := tx.WriteToUDPAddrPort([]byte("hello"), dst); err != nil {
 			t.Fatal(err)
 		}
-		rx.SetReadDeadline(time.Now().Add(time.Second))
+		rx.SetReadDeadline(time.Now().Add(5 * time.Second))
 		buf := make([]byte, 16)
 		n, from, err := rx.ReadFromUDPAddrPort(buf)
 		if err != nil || string(buf[:n]) != "hello" || from.Addr().Unmap() != h0.IPv4 {
@@ -323,25 +331,48 @@ func TestLab(t *testing.T) {
 		rx := listen(t, h1, h1.IPv4)
 		dst := rx.LocalAddr().(*net.UDPAddr).AddrPort()
 		tx := listen(t, h0, h0.IPv4)
-		// count sends n datagrams and counts those that arrive.
+		// count sends n datagrams, each tagged with its round, and counts
+		// those of this round that arrive. The receiver stops only after
+		// the last one was sent and then 300 ms passed without one, so a
+		// stalled sender or receiver on a loaded machine neither cuts a
+		// round short nor leaves its datagrams to the next round (which
+		// skips them by their tag).
+		round := byte(0)
 		count := func(n int) int {
+			round++
+			sent := make(chan struct{})
 			got := make(chan int)
 			go func() {
 				k := 0
 				buf := make([]byte, 16)
+				done := false
 				for {
-					rx.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-					if _, _, err := rx.ReadFromUDPAddrPort(buf); err != nil {
+					rx.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+					m, _, err := rx.ReadFromUDPAddrPort(buf)
+					if err != nil {
+						if !done {
+							select {
+							case <-sent:
+								done = true // one more quiet period after the last send
+							default:
+							}
+							continue
+						}
 						got <- k
 						return
 					}
-					k++
+					if m == 2 && buf[0] == 'x' && buf[1] == round {
+						k++
+					}
 				}
 			}()
 			for range n {
-				tx.WriteToUDPAddrPort([]byte("x"), dst)
+				if _, err := tx.WriteToUDPAddrPort([]byte{'x', round}, dst); err != nil {
+					t.Errorf("send: %v", err)
+				}
 				time.Sleep(100 * time.Microsecond)
 			}
+			close(sent)
 			return <-got
 		}
 		// Resolve neighbours while nothing is lost.
