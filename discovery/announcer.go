@@ -889,7 +889,7 @@ func (a *Announcer) sendAnswer(p pendingAnswer) {
 	if p.dst.IsValid() {
 		fi := famIndex(p.dst.Addr())
 		switch {
-		case time.Now().UnixNano() >= a.full[fi].Load() && a.trySend(p.msg, p.dst, p.ifIndex):
+		case !a.paused(fi) && a.trySend(p.msg, p.dst, p.ifIndex):
 			a.stats.answers.Add(1)
 		case a.sendBroadcast(p):
 			a.stats.answers.Add(1)
@@ -898,10 +898,14 @@ func (a *Announcer) sendAnswer(p pendingAnswer) {
 			a.stats.sendFull.Add(1)
 		}
 	}
-	if p.shared.IsValid() && time.Now().UnixNano() >= a.full[famIndex(p.shared.Addr())].Load() {
+	if p.shared.IsValid() && !a.paused(famIndex(p.shared.Addr())) {
 		a.send(p.msg, p.shared, p.ifIndex)
 	}
 }
+
+// paused reports whether answers from the unicast socket of family fi
+// wait out fullPause.
+func (a *Announcer) paused(fi int) bool { return time.Now().UnixNano() < a.full[fi].Load() }
 
 // sendBroadcast sends the answer p to its querier's port at the link's
 // broadcast address or ff02::1 (sharedDst) from the discovery-port socket

@@ -624,8 +624,8 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 		default:
 			sent, err = b.sendCopies(m, leadCopy)
 			if sent == 0 { // nothing to wait for: the others now
-				n, e := b.sendCopies(m, restCopies)
-				if sent = n; e != nil || err == nil {
+				var e error
+				if sent, e = b.sendCopies(m, restCopies); e != nil {
 					err = e
 				}
 				break

@@ -157,11 +157,11 @@ func (l *answerLimiter) allow(src netip.AddrPort, size int, now time.Time) int {
 					}
 				}
 			}
-			for k := range l.sources {
-				if len(l.sources) < l.max {
+			if len(l.sources) >= l.max {
+				for k := range l.sources { // an arbitrary one
+					delete(l.sources, k)
 					break
 				}
-				delete(l.sources, k)
 			}
 			b = &bucket{}
 			l.sources[src] = b
