@@ -7,11 +7,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/client"
 	"github.com/udpkit/udpkit/internal/cli"
 	"github.com/udpkit/udpkit/internal/cliflag"
-
-	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/wire"
 )
 

@@ -11,11 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/udpkit/udpkit/internal/cli"
-	"github.com/udpkit/udpkit/internal/cliflag"
-
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/client"
+	"github.com/udpkit/udpkit/internal/cli"
+	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/wire"
 )
 
