@@ -35,20 +35,19 @@ func setupBench(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error
 	loadKeys := cliflag.KeyFile(fs)
 	return func(ctx context.Context, io cli.IO, args []string) error {
 		keys, _, err := loadKeys()
-		if err != nil {
+		switch {
+		case err != nil:
 			return cli.Usagef("%v", err)
-		}
-		if len(args) != 1 {
-			if hint := splitPortHint(args); hint != "" && len(args) == 2 {
-				return cli.Usagef("want exactly one HOST:PORT, such as %s", hint)
-			}
+		case len(args) == 2 && splitPortHint(args) != "":
+			return cli.Usagef("want exactly one HOST:PORT, such as %s", splitPortHint(args))
+		case len(args) != 1:
 			return cli.Usagef("want exactly one HOST:PORT, got %d arguments", len(args))
 		}
 		whole, err := size()
-		if err != nil {
+		switch {
+		case err != nil:
 			return cli.Usagef("%v", err)
-		}
-		if *duration <= 0 || *timeout <= 0 {
+		case *duration <= 0 || *timeout <= 0:
 			return cli.Usagef("--duration and --timeout must be positive")
 		}
 		// The one address parser of udpcli (client.Resolve, as send and

@@ -35,10 +35,10 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 	loadKeys := cliflag.KeyFile(fs)
 	return func(ctx context.Context, io cli.IO, args []string) error {
 		keys, _, err := loadKeys()
-		if err != nil {
+		switch {
+		case err != nil:
 			return cli.Usagef("%v", err)
-		}
-		if len(args) < 1 {
+		case len(args) < 1:
 			return cli.Usagef("missing GROUP[:PORT]")
 		}
 		group, src, err := parseGroup(args[0], *source)
@@ -49,41 +49,29 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		if err != nil {
 			return err
 		}
-		listed := len(args) > 1
-		if src.IsValid() && (*noJoin || *unicastOnly) {
+		whole, sizeErr := size()
+		switch {
+		case src.IsValid() && (*noJoin || *unicastOnly):
 			return cli.Usagef("--source with --no-join: a participant that does not join receives no group, from any source; drop one of them")
-		}
-		if *discover && *noDiscover {
+		case *discover && *noDiscover:
 			return cli.Usagef("--discover and --no-discover exclude each other")
-		}
-		useDiscovery := *discover || !listed && !*noDiscover
-		iv, wt := *interval, *wait
-		if iv <= 0 {
+		case *interval <= 0:
 			return cli.Usagef("-i/--interval must be more than 0")
-		}
-		if *maxLoss < 0 || *maxLoss > 100 || math.IsNaN(*maxLoss) {
+		case *maxLoss < 0 || *maxLoss > 100 || math.IsNaN(*maxLoss):
 			return cli.Usagef("--max-loss %v out of range 0..100", *maxLoss)
+		case sizeErr != nil:
+			return cli.Usagef("%v", sizeErr)
 		}
-		whole, err := size()
-		if err != nil {
-			return cli.Usagef("%v", err)
-		}
+		useDiscovery := *discover || len(args) == 1 && !*noDiscover
 		ifs, err := selectInterfaces(f.ifaces, group.Addr(), io.Err)
 		if err != nil {
 			return err
-		}
-		n := *count
-		if n == 0 {
-			n = -1 // until interrupted
-		}
-		if wt == 0 {
-			wt = -1
 		}
 		enc := json.NewEncoder(io.Out)
 		cfg := multicast.TestConfig{
 			Config: multicast.Config{Interfaces: ifs, Source: src, TTL: *ttl, Loopback: *loop,
 				NoJoin: *noJoin || *unicastOnly},
-			Peers: peers, Count: n, Interval: iv, StartWait: wt, Size: whole, Discover: useDiscovery, Keys: keys,
+			Peers: peers, Count: none(*count), Interval: *interval, StartWait: none(*wait), Size: whole, Discover: useDiscovery, Keys: keys,
 		}
 		if *verbose {
 			cfg.OnEvent = func(e multicast.Event) {
@@ -128,7 +116,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 			}
 			fmt.Fprintf(io.Out, "MCAST TEST %v%s on %s, %s, ttl %d, %s listed%s, %s probes every %v (session %s)\n",
 				group, sourceSuffix(src), strings.Join(netif.Selection{Interfaces: t.Conn().Interfaces()}.Names(), ","), role, *ttl, plural(len(peers), "peer"), disc,
-				countString(n), iv, wire.SessionString(t.Session()))
+				countString(cfg.Count), *interval, wire.SessionString(t.Session()))
 		}
 		r := t.Run(ctx)
 		if *f.json {

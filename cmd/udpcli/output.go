@@ -42,6 +42,16 @@ func plural(n int, word string) string {
 	return strconv.Itoa(n) + " " + word + "s"
 }
 
+// none is a flag's value for a configuration field: 0 on the command line
+// means none (no retries, no wait, no limit), which the packages spell -1,
+// their 0 standing for the default.
+func none[T int | time.Duration](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
+}
+
 // ttlString is a received TTL, "?" when the socket did not say (-1).
 func ttlString(ttl int) string {
 	if ttl < 0 {

@@ -39,10 +39,9 @@ func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 	loadKeys := cliflag.KeyFile(fs)
 	return func(ctx context.Context, sio cli.IO, args []string) error {
 		keys, _, err := loadKeys()
-		if err != nil {
-			return cli.Usagef("%v", err)
-		}
 		switch {
+		case err != nil:
+			return cli.Usagef("%v", err)
 		case len(args) == 0:
 			return cli.Usagef("missing HOST:PORT")
 		case len(args) > 1:

@@ -71,10 +71,7 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 		case *file != "" && len(args) == 2:
 			return cli.Usagef("give either MESSAGE or --file, not both")
 		}
-		cfg := client.Config{InitialTimeout: *timeout, Retries: *retries, Window: *window, Keys: keys}
-		if *retries == 0 {
-			cfg.Retries = -1
-		}
+		cfg := client.Config{InitialTimeout: *timeout, Retries: none(*retries), Window: *window, Keys: keys}
 		maxPayload := cfg.MaxPayload()
 		var whole []byte // --file: the one datagram
 		if *file != "" {
@@ -229,15 +226,14 @@ func sendText(r client.ServiceResult, err error) string {
 	case client.Acked:
 		// The time until the ACK; after retransmissions that is not the
 		// round trip, which then follows in brackets.
-		var text string
-		switch {
-		case r.Attempts == 1:
-			text = fmt.Sprintf("acked %sin %s ms (1 attempt)", by, fmtMs(r.Elapsed))
-		case r.Busy > 0 || r.RateLimited > 0:
-			text = fmt.Sprintf("acked %sin %s ms (%d attempts, %s, last round trip %s ms)", by, fmtMs(r.Elapsed), r.Attempts, nackCounts(r.Result), fmtMs(r.RTT))
-		default:
-			text = fmt.Sprintf("acked %sin %s ms (%d attempts, last round trip %s ms)", by, fmtMs(r.Elapsed), r.Attempts, fmtMs(r.RTT))
+		text := fmt.Sprintf("acked %sin %s ms (%s", by, fmtMs(r.Elapsed), plural(r.Attempts, "attempt"))
+		if r.Attempts != 1 {
+			if r.Busy > 0 || r.RateLimited > 0 {
+				text += ", " + nackCounts(r.Result)
+			}
+			text += ", last round trip " + fmtMs(r.RTT) + " ms"
 		}
+		text += ")"
 		if r.Server != "" && r.Failovers > 0 {
 			text += " after " + plural(r.Failovers, "failover")
 		}
