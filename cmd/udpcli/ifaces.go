@@ -30,14 +30,12 @@ func init() {
 			return func(ctx context.Context, io cli.IO, args []string) error {
 				args = append(specs, args...)
 				sel, err := netif.Select(args...)
-				if *asJSON {
-					enc := json.NewEncoder(io.Out)
-					if encErr := enc.Encode(selectionJSON(sel)); encErr != nil {
-						return encErr
-					}
-				} else if len(sel.Interfaces)+len(sel.Skipped) > 0 {
-					if fmtErr := ifaceTable(io.Out, sel); fmtErr != nil {
-						return fmtErr
+				switch {
+				case *asJSON:
+					json.NewEncoder(io.Out).Encode(selectionJSON(sel)) // a failed write: Run reports it
+				case len(sel.Interfaces)+len(sel.Skipped) > 0:
+					if werr := ifaceTable(io.Out, sel); werr != nil {
+						return werr
 					}
 				}
 				if err != nil {
@@ -99,40 +97,37 @@ func ifaceTable(w io.Writer, s netif.Selection) error {
 		fmt.Fprintln(tw, "(none)")
 	}
 	for _, ifi := range s.Interfaces {
-		var v6 []string
+		flags := ifi.Flags.String()
+		if flags == "0" {
+			flags = "-"
+		}
+		// One address a line: the first line has every column ("-" for
+		// none), the next ones only the addresses that did not fit.
+		rows := [][]string{{ifi.Name, strconv.Itoa(ifi.Index), strconv.Itoa(ifi.MTU), flags, "-", "-", "-"}}
+		set := func(r, col int, v string) {
+			for len(rows) <= r {
+				rows = append(rows, make([]string, 7))
+			}
+			rows[r][col] = v
+		}
+		for r, a := range ifi.IPv4 {
+			bcast := "-"
+			if a.Broadcast.IsValid() {
+				bcast = a.Broadcast.String()
+			}
+			set(r, 4, a.Addr.String())
+			set(r, 5, bcast)
+		}
+		r := 0 // the link-local address first
 		if ifi.IPv6LinkLocal.IsValid() {
-			v6 = append(v6, ifi.IPv6LinkLocal.String())
+			set(r, 6, ifi.IPv6LinkLocal.String())
+			r++
 		}
-		for _, p := range ifi.IPv6 {
-			v6 = append(v6, p.String())
+		for i, p := range ifi.IPv6 {
+			set(r+i, 6, p.String())
 		}
-		rows := max(1, len(ifi.IPv4), len(v6))
-		for r := range rows {
-			var name, index, mtu, flags, v4, bcast, six string
-			if r == 0 {
-				name, index, mtu = ifi.Name, strconv.Itoa(ifi.Index), strconv.Itoa(ifi.MTU)
-				flags = ifi.Flags.String()
-				if flags == "0" {
-					flags = "-"
-				}
-			}
-			if r < len(ifi.IPv4) {
-				v4 = ifi.IPv4[r].Addr.String()
-				bcast = "-"
-				if ifi.IPv4[r].Broadcast.IsValid() {
-					bcast = ifi.IPv4[r].Broadcast.String()
-				}
-			}
-			if r < len(v6) {
-				six = v6[r]
-			}
-			if r == 0 && v4 == "" {
-				v4, bcast = "-", "-"
-			}
-			if r == 0 && six == "" {
-				six = "-"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, index, mtu, flags, v4, bcast, six)
+		for _, row := range rows {
+			fmt.Fprintln(tw, strings.Join(row, "\t"))
 		}
 	}
 	tw.Flush() // cannot fail: buf does not

@@ -140,20 +140,18 @@ func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, ar
 		enc := json.NewEncoder(io.Out)
 		start := time.Now()
 		n, err := c.Receive(ctx, *count, func(p multicast.Packet, data []byte) {
-			if f.quiet {
-				return
-			}
-			if *f.json {
+			text := printable(data)
+			switch {
+			case f.quiet:
+			case *f.json:
 				// from and to as udpserver's records; text as theirs, the payload as text
 				enc.Encode(object{"time", time.Now().UTC().Format(time.RFC3339Nano), "from", p.Src, "to", omit(netip.AddrPortFrom(p.Dst, group.Port())),
-					"group", group, "multicast", p.Multicast, "interface", p.Interface, "ttl", p.TTL, "size", p.N, "text", omit(printable(data))})
-				return
+					"group", group, "multicast", p.Multicast, "interface", p.Interface, "ttl", p.TTL, "size", p.N, "text", omit(text)})
+			case text != "":
+				fmt.Fprintln(io.Out, packetLine(p), strconv.Quote(text))
+			default:
+				fmt.Fprintln(io.Out, packetLine(p))
 			}
-			line := packetLine(p)
-			if s := printable(data); s != "" {
-				line += " " + strconv.Quote(s)
-			}
-			fmt.Fprintln(io.Out, line)
 		})
 		why := "count reached"
 		switch {

@@ -185,16 +185,12 @@ func writeSummary(w io.Writer, r *multicast.Report, maxLoss float64) {
 		width = max(width, len(p.Peer.String()))
 	}
 	for _, p := range r.Peers {
-		pad := strings.Repeat(" ", width)
 		st := p.Status(maxLoss)
-		for k, l := range peerLines(p) {
-			if k == 0 {
-				fmt.Fprintf(&b, "%-*s  %s\n", width, p.Peer.String(), l)
-			} else {
-				fmt.Fprintf(&b, "%s  %s\n", pad, l)
-			}
+		name := p.Peer.String() // on the block's first line
+		for _, l := range append(peerLines(p), "status    : "+st+statusDetail[st]) {
+			fmt.Fprintf(&b, "%-*s  %s\n", width, name, l)
+			name = ""
 		}
-		fmt.Fprintf(&b, "%s  status    : %s%s\n", pad, st, statusDetail(st))
 	}
 	what := "received the group"
 	if !r.Joined {
@@ -242,18 +238,11 @@ func peerLines(p multicast.PeerReport) []string {
 }
 
 // statusDetail explains a failing status.
-func statusDetail(st string) string {
-	switch st {
-	case multicast.StatusNotJoined:
-		return " (the peer answers unicast but says it did not join the group)"
-	case multicast.StatusNoMcast:
-		return " (the peer answers unicast, but none of our group probes reached it)"
-	case multicast.StatusNoAnswer:
-		return " (nothing came back: host down, firewalled or not running the test)"
-	case multicast.StatusNoUcast:
-		return " (none of the unicast probes between us got through: a firewall, or the peer never proved its address)"
-	}
-	return ""
+var statusDetail = map[string]string{
+	multicast.StatusNotJoined: " (the peer answers unicast but says it did not join the group)",
+	multicast.StatusNoMcast:   " (the peer answers unicast, but none of our group probes reached it)",
+	multicast.StatusNoAnswer:  " (nothing came back: host down, firewalled or not running the test)",
+	multicast.StatusNoUcast:   " (none of the unicast probes between us got through: a firewall, or the peer never proved its address)",
 }
 
 // kindLine is a kind's line of the statistics: "xmt/rcv/%loss =
