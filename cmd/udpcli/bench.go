@@ -14,16 +14,6 @@ import (
 	"github.com/udpkit/udpkit/wire"
 )
 
-func init() {
-	app.Register(&cli.Command{
-		Name:    "bench",
-		Summary: "measure a server's acknowledgement rate and latency under load",
-		Usage:   helpText("bench"),
-		Setup:   setupBench,
-		Status:  true,
-	})
-}
-
 func setupBench(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error {
 	duration := cliflag.Seconds(fs, "duration", "d", 5*time.Second, "how long to load the server")
 	inflight := cliflag.Int(fs, "inflight", "", 1, 1, 4096, "requests outstanding at once on each socket (1 to 4096)")

@@ -17,15 +17,6 @@ import (
 	"github.com/udpkit/udpkit/wire"
 )
 
-func init() {
-	app.Register(&cli.Command{
-		Name:    "discover",
-		Summary: "find udpkit servers on the LAN",
-		Usage:   helpText("discover"),
-		Setup:   setupDiscover,
-	})
-}
-
 // instanceObject is in as a line of discover --json (the instance of watch
 // --json): after is found_after_ms (omitted{} for none) and ttl ttl_ms,
 // in milliseconds as every duration in --json; others are the other

@@ -18,39 +18,32 @@ import (
 	"github.com/udpkit/udpkit/netif"
 )
 
-func init() {
-	app.Register(&cli.Command{
-		Name:    "ifaces",
-		Summary: "show which interfaces a selection (-I) picks, and why others are skipped",
-		Usage:   helpText("ifaces"),
-		Setup: func(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error {
-			asJSON := cliflag.JSON(fs)
-			var specs []string
-			cliflag.Interfaces(fs, &specs) // -I SPEC, as in discover, mcast and udpserver
-			return func(ctx context.Context, io cli.IO, args []string) error {
-				args = append(specs, args...)
-				sel, err := netif.Select(args...)
-				switch {
-				case *asJSON:
-					json.NewEncoder(io.Out).Encode(selectionJSON(sel)) // a failed write: Run reports it
-				case len(sel.Interfaces)+len(sel.Skipped) > 0:
-					if werr := ifaceTable(io.Out, sel); werr != nil {
-						return werr
-					}
-				}
-				if err != nil {
-					// A SPEC that selects nothing, or is not a SPEC,
-					// is bad input (exit 2), as in discover and mcast;
-					// an empty default selection is a fact (exit 1).
-					if len(args) == 0 && errors.Is(err, netif.ErrNoMatch) {
-						return cli.Failed(err)
-					}
-					return cli.Usagef("%v", err)
-				}
-				return nil
+func setupIfaces(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error {
+	asJSON := cliflag.JSON(fs)
+	var specs []string
+	cliflag.Interfaces(fs, &specs) // -I SPEC, as in discover, mcast and udpserver
+	return func(ctx context.Context, io cli.IO, args []string) error {
+		args = append(specs, args...)
+		sel, err := netif.Select(args...)
+		switch {
+		case *asJSON:
+			json.NewEncoder(io.Out).Encode(selectionJSON(sel)) // a failed write: Run reports it
+		case len(sel.Interfaces)+len(sel.Skipped) > 0:
+			if werr := ifaceTable(io.Out, sel); werr != nil {
+				return werr
 			}
-		},
-	})
+		}
+		if err != nil {
+			// A SPEC that selects nothing, or is not a SPEC,
+			// is bad input (exit 2), as in discover and mcast;
+			// an empty default selection is a fact (exit 1).
+			if len(args) == 0 && errors.Is(err, netif.ErrNoMatch) {
+				return cli.Failed(err)
+			}
+			return cli.Usagef("%v", err)
+		}
+		return nil
+	}
 }
 
 // selectionJSON is "ifaces --json": the command's format (netif's types

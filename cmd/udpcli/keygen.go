@@ -10,15 +10,6 @@ import (
 	"github.com/udpkit/udpkit/internal/cli"
 )
 
-func init() {
-	app.Register(&cli.Command{
-		Name:    "keygen",
-		Summary: "write a new key file for authenticated messages",
-		Usage:   helpText("keygen"),
-		Setup:   setupKeygen,
-	})
-}
-
 func setupKeygen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	id := fs.Uint16("id", 1, "key ID of the new key, 0 to 65535")
 	force := fs.Bool("force", false, "replace FILE if it exists")

@@ -15,14 +15,39 @@ import (
 	"github.com/udpkit/udpkit/internal/version"
 )
 
-// app is udpcli's command table (internal/cli), filled by the init
-// functions of the command files.
+// app is udpcli's command table (internal/cli); init fills in the commands.
 var app = &cli.Program{
 	Name:    "udpcli",
 	Help:    helpText("udpcli"),
 	Version: version.Line("udpcli"),
-	// The order of "udpcli help": the everyday commands first.
-	Order: []string{"send", "ping", "discover", "watch", "ifaces", "mcast", "bench", "completion", "man"},
+}
+
+// init lists the commands in the order of "udpcli help", the everyday ones
+// first, and gives each its help text. Not app's initializer: man and
+// completion read app.
+func init() {
+	app.Commands = []*cli.Command{
+		{Name: "send", Summary: "send datagrams and report whether each was acknowledged", Setup: setupSend},
+		{Name: "ping", Summary: "measure round trips to a udpkit server, like ping", Setup: setupPing, Status: true},
+		{Name: "discover", Summary: "find udpkit servers on the LAN", Setup: setupDiscover},
+		{Name: "watch", Summary: "report udpkit servers coming and going", Setup: setupWatch},
+		{Name: "ifaces", Summary: "show which interfaces a selection (-I) picks, and why others are skipped", Setup: setupIfaces},
+		{Name: "mcast", Summary: "join, listen to, send to and test multicast groups", Setup: setupMcast, Subs: []*cli.Command{
+			{Name: "listen", Summary: "join a group and print the datagrams sent to it", Setup: setupMcastListen},
+			{Name: "send", Summary: "send datagrams to a group on every selected interface", Setup: setupMcastSend},
+			{Name: "test", Summary: "test a group with its peers, like omping", Setup: setupMcastTest},
+		}},
+		{Name: "bench", Summary: "measure a server's acknowledgement rate and latency under load", Setup: setupBench, Status: true},
+		{Name: "completion", Summary: "print a shell completion script (bash, zsh or fish)", Setup: oneArg("shell: bash, zsh or fish", writeCompletion)},
+		{Name: "man", Summary: "write the manual pages (udpcli.1, udpcli-send.1, ...) into a directory", Setup: oneArg("directory", writeManPages)},
+		{Name: "keygen", Summary: "write a new key file for authenticated messages", Setup: setupKeygen},
+	}
+	for _, c := range app.Commands {
+		c.Usage = helpText(c.Name)
+		for _, s := range c.Subs {
+			s.Usage = helpText(c.Name + "-" + s.Name)
+		}
+	}
 }
 
 func main() { app.Main() }

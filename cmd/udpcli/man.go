@@ -8,17 +8,15 @@ import (
 	"github.com/udpkit/udpkit/internal/version"
 )
 
-func init() {
-	app.Register(&cli.Command{Name: "man", Summary: "write the manual pages (udpcli.1, udpcli-send.1, ...) into a directory", Usage: helpText("man"),
-		Setup: oneArg("directory", func(io cli.IO, dir string) error {
-			pages := app.ManPages(program(), "send, ping, discover and test UDP services on the LAN", "udpkit "+version.String(), "udpserver(1)")
-			files, err := manpage.WriteDir(dir, pages)
-			if err != nil {
-				return cli.Failed(err)
-			}
-			for _, f := range files {
-				fmt.Fprintln(io.Out, f)
-			}
-			return nil
-		})})
+// writeManPages is "udpcli man DIRECTORY".
+func writeManPages(io cli.IO, dir string) error {
+	pages := app.ManPages(program(), "send, ping, discover and test UDP services on the LAN", "udpkit "+version.String(), "udpserver(1)")
+	files, err := manpage.WriteDir(dir, pages)
+	if err != nil {
+		return cli.Failed(err)
+	}
+	for _, f := range files {
+		fmt.Fprintln(io.Out, f)
+	}
+	return nil
 }

@@ -18,22 +18,11 @@ import (
 	"github.com/udpkit/udpkit/netif"
 )
 
-func init() {
-	app.Register(&cli.Command{
-		Name:    "mcast",
-		Summary: "join, listen to, send to and test multicast groups",
-		Usage:   helpText("mcast"),
-		Setup: func(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
-			// A real flag, so that the help shows it under "Flags:".
-			fs.BoolP("help", "h", false, "show this help (and 'udpcli mcast SUBCOMMAND --help' for a subcommand's)")
-			return nil
-		},
-		Subs: []*cli.Command{
-			{Name: "listen", Summary: "join a group and print the datagrams sent to it", Usage: helpText("mcast-listen"), Setup: setupMcastListen},
-			{Name: "send", Summary: "send datagrams to a group on every selected interface", Usage: helpText("mcast-send"), Setup: setupMcastSend},
-			{Name: "test", Summary: "test a group with its peers, like omping", Usage: helpText("mcast-test"), Setup: setupMcastTest},
-		},
-	})
+// setupMcast is the command that holds the subcommands: only --help.
+func setupMcast(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
+	// A real flag, so that the help shows it under "Flags:".
+	fs.BoolP("help", "h", false, "show this help (and 'udpcli mcast SUBCOMMAND --help' for a subcommand's)")
+	return nil
 }
 
 // mcastFlags are the flags every mcast subcommand has.

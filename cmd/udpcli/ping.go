@@ -18,16 +18,6 @@ import (
 	"github.com/udpkit/udpkit/wire"
 )
 
-func init() {
-	app.Register(&cli.Command{
-		Name:    "ping",
-		Summary: "measure round trips to a udpkit server, like ping",
-		Usage:   helpText("ping"),
-		Setup:   setupPing,
-		Status:  true,
-	})
-}
-
 func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	count := cliflag.Count(fs, "count", "c", 0, 0, "stop after sending this many probes (0: until Ctrl-C or -w)")
 	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "seconds between probes (0.2 or 200ms)")

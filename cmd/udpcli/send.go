@@ -20,15 +20,6 @@ import (
 	"github.com/udpkit/udpkit/wire"
 )
 
-func init() {
-	app.Register(&cli.Command{
-		Name:    "send",
-		Summary: "send datagrams and report whether each was acknowledged",
-		Usage:   helpText("send"),
-		Setup:   setupSend,
-	})
-}
-
 func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	retries := cliflag.Count(fs, "retries", "", client.DefaultRetries, 0, "retransmissions of each datagram after the first send (0: none); with --service, across all servers")
 	timeout := cliflag.Seconds(fs, "timeout", "W", client.DefaultInitialTimeout, "first retransmission timeout, as ping's -W: seconds (0.5) or a duration (200ms)")

@@ -13,15 +13,6 @@ import (
 	"github.com/udpkit/udpkit/wire"
 )
 
-func init() {
-	app.Register(&cli.Command{
-		Name:    "watch",
-		Summary: "report udpkit servers coming and going",
-		Usage:   helpText("watch"),
-		Setup:   setupWatch,
-	})
-}
-
 func setupWatch(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	var ifaces []string
 	cliflag.Interfaces(fs, &ifaces)

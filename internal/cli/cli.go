@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -80,23 +79,8 @@ type Program struct {
 	Help string
 	// Version is the line "PROGRAM version" and --version print.
 	Version string
-	// Order ranks the commands in Help's list (the everyday ones first);
-	// commands it does not name follow in the order of Register.
-	Order []string
-	// Commands is the table, in Order once Register filled it.
+	// Commands is the table, in the order of Help's list.
 	Commands []*Command
-}
-
-// Register adds c to the table, keeping it sorted by Order.
-func (p *Program) Register(c *Command) {
-	p.Commands = append(p.Commands, c)
-	rank := func(name string) int {
-		if i := slices.Index(p.Order, name); i >= 0 {
-			return i
-		}
-		return len(p.Order)
-	}
-	slices.SortStableFunc(p.Commands, func(a, b *Command) int { return rank(a.Name) - rank(b.Name) })
 }
 
 // Lookup returns the command name, or nil.

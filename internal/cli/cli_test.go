@@ -13,8 +13,8 @@ import (
 // testProgram has a command that echoes, one that fails as asked, and one
 // with subcommands.
 func testProgram() *Program {
-	p := &Program{Name: "tool", Help: "tool: test.\n\nCommands:\n{{commands}}\nEnd.\n", Version: "tool 1.0", Order: []string{"echo", "grp"}}
-	p.Register(&Command{Name: "fail", Summary: "fail as asked", Usage: "Usage: tool fail [flags]",
+	p := &Program{Name: "tool", Help: "tool: test.\n\nCommands:\n{{commands}}\nEnd.\n", Version: "tool 1.0"}
+	fail := &Command{Name: "fail", Summary: "fail as asked", Usage: "Usage: tool fail [flags]",
 		Setup: func(fs *pflag.FlagSet) func(context.Context, IO, []string) error {
 			code := fs.Int("code", 0, "exit status")
 			usage := fs.Bool("usage", false, "a usage error")
@@ -31,8 +31,8 @@ func testProgram() *Program {
 				}
 				return nil
 			}
-		}})
-	p.Register(&Command{Name: "echo", Summary: "print the arguments", Usage: "Usage: tool echo [-n] WORD...",
+		}}
+	echo := &Command{Name: "echo", Summary: "print the arguments", Usage: "Usage: tool echo [-n] WORD...",
 		Setup: func(fs *pflag.FlagSet) func(context.Context, IO, []string) error {
 			n := fs.BoolP("no-newline", "n", false, "no final newline")
 			return func(ctx context.Context, io IO, args []string) error {
@@ -43,7 +43,7 @@ func testProgram() *Program {
 				_, err := io.Out.Write([]byte(s))
 				return err
 			}
-		}})
+		}}
 	leaf := func(name string) *Command {
 		return &Command{Name: name, Summary: name + " it", Usage: "Usage: tool grp " + name,
 			Setup: func(fs *pflag.FlagSet) func(context.Context, IO, []string) error {
@@ -54,12 +54,13 @@ func testProgram() *Program {
 				}
 			}}
 	}
-	p.Register(&Command{Name: "grp", Summary: "a group", Usage: "Usage: tool grp SUB",
+	grp := &Command{Name: "grp", Summary: "a group", Usage: "Usage: tool grp SUB",
 		Setup: func(fs *pflag.FlagSet) func(context.Context, IO, []string) error {
 			fs.BoolP("help", "h", false, "help")
 			return nil
 		},
-		Subs: []*Command{leaf("a"), leaf("b"), leaf("c")}})
+		Subs: []*Command{leaf("a"), leaf("b"), leaf("c")}}
+	p.Commands = []*Command{echo, grp, fail} // the order of the help
 	return p
 }
 

@@ -11,7 +11,7 @@ import (
 
 func Example() {
 	p := &cli.Program{Name: "greet", Help: "greet: say hello.\n\nCommands:\n{{commands}}", Version: "greet 1"}
-	p.Register(&cli.Command{Name: "hello", Summary: "greet someone", Usage: "Usage: greet hello NAME",
+	p.Commands = []*cli.Command{{Name: "hello", Summary: "greet someone", Usage: "Usage: greet hello NAME",
 		Setup: func(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error {
 			loud := fs.Bool("loud", false, "shout")
 			return func(ctx context.Context, io cli.IO, args []string) error {
@@ -25,7 +25,7 @@ func Example() {
 				fmt.Fprintln(io.Out, greeting, args[0])
 				return nil
 			}
-		}})
+		}}}
 	sio := cli.IO{Out: os.Stdout, Err: os.Stdout}
 	fmt.Println(p.Run(context.Background(), []string{"hello", "--loud", "world"}, sio))
 	fmt.Println(p.Run(context.Background(), []string{"hello"}, sio))
