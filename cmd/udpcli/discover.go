@@ -32,8 +32,7 @@ func instanceObject(in discovery.Instance, after, ttl any) object {
 func attrMap(attrs []string) map[string]any {
 	m := make(map[string]any, len(attrs))
 	for _, a := range attrs {
-		k, v, ok := wire.SplitAttr(a)
-		if ok {
+		if k, v, ok := wire.SplitAttr(a); ok {
 			m[k] = v
 		} else {
 			m[k] = true

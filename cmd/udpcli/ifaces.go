@@ -70,11 +70,9 @@ func selectionJSON(s netif.Selection) object {
 	return object{"interfaces", ifaces, "skipped", skipped}
 }
 
-// ifaceTable writes s as an aligned, human-readable table: one block per
-// selected interface (name, index, MTU, flags, IPv4 address and broadcast,
-// IPv6 addresses, one address per line), then the skipped interfaces with
-// the reason. The text form of udpcli ifaces (the --json form is
-// selectionJSON).
+// ifaceTable writes s as udpcli ifaces prints it (the --json form is
+// selectionJSON): a block per selected interface, one address a line, then
+// the skipped interfaces and why.
 //
 //	NAME  INDEX  MTU   FLAGS                           IPV4            BROADCAST     IPV6
 //	eth0  2      1500  up|broadcast|multicast|running  198.18.0.10/24  198.18.0.255  fe80::1%eth0

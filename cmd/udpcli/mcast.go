@@ -90,8 +90,6 @@ func selectInterfaces(specs []string, group netip.Addr, w io.Writer) ([]netif.In
 	return list, nil
 }
 
-// ---- listen ----
-
 func setupMcastListen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	f := mcastCommon(fs)
 	source := fs.String("source", "", "source-specific join (SSM): receive only from this address")
@@ -178,8 +176,6 @@ func sourceSuffix(src netip.Addr) string {
 	}
 	return ""
 }
-
-// ---- send ----
 
 func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	f := mcastCommon(fs)

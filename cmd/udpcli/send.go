@@ -9,6 +9,7 @@ import (
 	"iter"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,38 +65,18 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 		}
 		cfg := client.Config{InitialTimeout: *timeout, Retries: none(*retries), Window: *window, Keys: keys}
 		maxPayload := cfg.MaxPayload()
-		var whole []byte // --file: the one datagram
-		if *file != "" {
-			if whole, err = readWhole(sio.In, *file, maxPayload); err != nil {
-				return cli.Usagef("--file %s: %v", *file, err)
-			}
-		}
-		var sendAll func(context.Context, iter.Seq[[]byte], func(int, client.ServiceResult, error)) error
-		if service.name != "" {
-			sc, err := dialService(ctx, sio, service, cfg)
-			if err != nil {
-				return err
-			}
-			defer sc.Close()
-			sendAll = sc.SendAll
-		} else {
-			c, err := dialServer(ctx, args[0], cfg)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			sendAll = func(ctx context.Context, payloads iter.Seq[[]byte], fn func(int, client.ServiceResult, error)) error {
-				return c.SendAll(ctx, payloads, func(i int, r client.Result, err error) { fn(i, client.ServiceResult{Result: r}, err) })
-			}
-		}
-
 		var payloads iter.Seq[[]byte]
 		var lines *client.Lines // nil unless the lines of stdin are sent
-		if whole != nil {
-			payloads = func(yield func([]byte) bool) { yield(whole) }
-		} else if len(args) == 2 && args[1] != "-" {
-			payloads = func(yield func([]byte) bool) { yield([]byte(args[1])) }
-		} else {
+		switch {
+		case *file != "":
+			whole, err := readWhole(sio.In, *file, maxPayload)
+			if err != nil {
+				return cli.Usagef("--file %s: %v", *file, err)
+			}
+			payloads = slices.Values([][]byte{whole})
+		case len(args) == 2 && args[1] != "-":
+			payloads = slices.Values([][]byte{[]byte(args[1])})
+		default:
 			lines = client.NewLines(sio.In, maxPayload)
 			payloads = lines.All
 		}
@@ -124,7 +105,22 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 			}
 		}
 
-		runErr := sendAll(ctx, payloads, report)
+		var runErr error
+		if service.name != "" {
+			sc, err := dialService(ctx, sio, service, cfg)
+			if err != nil {
+				return err
+			}
+			defer sc.Close()
+			runErr = sc.SendAll(ctx, payloads, report)
+		} else {
+			c, err := dialServer(ctx, args[0], cfg)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			runErr = c.SendAll(ctx, payloads, func(i int, r client.Result, err error) { report(i, client.ServiceResult{Result: r}, err) })
+		}
 		if lines.Err() != nil && runErr == nil {
 			runErr = lines.Err()
 		}

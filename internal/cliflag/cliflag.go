@@ -86,24 +86,17 @@ const aliasOf = "cliflag-alias-of"
 // README's flag table lists it) and is reported under the flag's name in
 // errors. It panics when name is not defined, as pflag does for a flag
 // defined twice.
-func Alias(fs *pflag.FlagSet, name, short string) {
-	f := fs.Lookup(name)
-	if f == nil {
-		panic("cliflag: alias of undefined flag --" + name)
-	}
-	a := fs.VarPF(f.Value, name+"-"+short, short, "alias of --"+name)
-	a.NoOptDefVal = f.NoOptDefVal
-	a.Hidden = true
-	a.Annotations = map[string][]string{aliasOf: {name}}
-}
+func Alias(fs *pflag.FlagSet, name, short string) { alias(fs, name, name+"-"+short, short) }
 
 // AliasName makes --long another name of the flag name, like Alias.
-func AliasName(fs *pflag.FlagSet, name, long string) {
+func AliasName(fs *pflag.FlagSet, name, long string) { alias(fs, name, long, "") }
+
+func alias(fs *pflag.FlagSet, name, long, short string) {
 	f := fs.Lookup(name)
 	if f == nil {
 		panic("cliflag: alias of undefined flag --" + name)
 	}
-	a := fs.VarPF(f.Value, long, "", "alias of --"+name)
+	a := fs.VarPF(f.Value, long, short, "alias of --"+name)
 	a.NoOptDefVal = f.NoOptDefVal
 	a.Hidden = true
 	a.Annotations = map[string][]string{aliasOf: {name}}
