@@ -67,21 +67,19 @@ func setupDiscover(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args 
 				return cli.Usagef("%v", err)
 			}
 		}
-		if *asJSON && *parsable {
+		switch {
+		case *asJSON && *parsable:
 			return cli.Usagef("--json and -p exclude each other")
-		}
-		if *timeout <= 0 || *querySize < 0 {
+		case *timeout <= 0 || *querySize < 0:
 			return cli.Usagef("-w must be positive, --query-size not negative")
+		case *useMDNS && fs.Changed("query-size"):
+			return cli.Usagef("--query-size is for udpkit discovery, not --mdns")
+		case !*useMDNS && *querySize != 0 && (*querySize < discovery.MinQuerySize || *querySize > wire.DefaultMaxDatagram):
+			return cli.Usagef("--query-size %d: want %d to %d bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize, wire.DefaultMaxDatagram)
 		}
 		lo := listOptions{deadline: *timeout, count: *count, json: *asJSON, quiet: *quiet, parsable: *parsable}
 		if *useMDNS {
-			if fs.Changed("query-size") {
-				return cli.Usagef("--query-size is for udpkit discovery, not --mdns")
-			}
 			return discoverMDNS(ctx, io, service, ifaces, lo)
-		}
-		if *querySize != 0 && (*querySize < discovery.MinQuerySize || *querySize > wire.DefaultMaxDatagram) {
-			return cli.Usagef("--query-size %d: want %d to %d bytes (servers never answer with more bytes than the query)", *querySize, discovery.MinQuerySize, wire.DefaultMaxDatagram)
 		}
 		keys, _, err := loadKeys()
 		if err != nil {

@@ -20,11 +20,10 @@ func setupKeygen(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []
 			return cli.Usagef("want one FILE, got %d arguments", len(args))
 		}
 		path := args[0]
-		changed := fs.Changed("id") || *force
 		switch {
 		case *stage && *rotate:
 			return cli.Usagef("--stage and --rotate exclude each other")
-		case (*stage || *rotate) && changed:
+		case (*stage || *rotate) && (fs.Changed("id") || *force):
 			return cli.Usagef("--id and --force only apply to a new file, not with --stage or --rotate")
 		case (*stage || *rotate) && path == "-":
 			return cli.Usagef("--stage and --rotate change a FILE; \"-\" is not one")

@@ -223,10 +223,10 @@ func setupMcastSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		if st.Interrupted {
 			fmt.Fprintf(io.Err, "udpcli mcast send: interrupted: %d of %s sent\n", st.Sent, plural(st.Total, "datagram"))
 		}
-		if st.Failed > 0 {
+		switch {
+		case st.Failed > 0:
 			return cli.Failed(fmt.Errorf("%s could not be sent", plural(st.Failed, "datagram")))
-		}
-		if st.Sent == 0 {
+		case st.Sent == 0:
 			return cli.Failed(nil)
 		}
 		return nil
