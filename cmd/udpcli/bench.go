@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/spf13/pflag"
 	"github.com/udpkit/udpkit/client"
@@ -15,12 +14,12 @@ import (
 )
 
 func setupBench(fs *pflag.FlagSet) func(context.Context, cli.IO, []string) error {
-	duration := cliflag.Seconds(fs, "duration", "d", 5*time.Second, "how long to load the server")
-	inflight := cliflag.Int(fs, "inflight", "", 1, 1, 4096, "requests outstanding at once on each socket (1 to 4096)")
+	duration := cliflag.Seconds(fs, "duration", "d", client.DefaultBenchDuration, "how long to load the server")
+	inflight := cliflag.Int(fs, "inflight", "", client.DefaultBenchInFlight, 1, 4096, "requests outstanding at once on each socket (1 to 4096)")
 	nconns := cliflag.Int(fs, "conns", "", 1, 1, 256, "client sockets, each its own source port and closed loop (1 to 256)")
 	size := cliflag.DatagramSize(fs, client.DefaultBenchSize-wire.HeaderLen, wire.HeaderLen, wire.DefaultMaxDatagram)
 	ping := fs.Bool("ping", false, "send PINGs (no handler, no de-duplication) instead of DATA")
-	timeout := cliflag.Seconds(fs, "timeout", "W", 500*time.Millisecond, "a request unanswered this long counts as lost")
+	timeout := cliflag.Seconds(fs, "timeout", "W", client.DefaultBenchTimeout, "a request unanswered this long counts as lost")
 	asJSON := cliflag.JSON(fs)
 	loadKeys := cliflag.KeyFile(fs)
 	return func(ctx context.Context, io cli.IO, args []string) error {

@@ -71,7 +71,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		cfg := multicast.TestConfig{
 			Config: multicast.Config{Interfaces: ifs, Source: src, TTL: *ttl, Loopback: *loop,
 				NoJoin: *noJoin || *unicastOnly},
-			Peers: peers, Count: none(*count), Interval: *interval, StartWait: none(*wait), Size: whole, Discover: useDiscovery, Keys: keys,
+			Peers: peers, Count: noneIfZero(*count), Interval: *interval, StartWait: noneIfZero(*wait), Size: whole, Discover: useDiscovery, Keys: keys,
 		}
 		if *verbose {
 			cfg.OnEvent = func(e multicast.Event) {

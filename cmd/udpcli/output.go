@@ -42,10 +42,10 @@ func plural(n int, word string) string {
 	return strconv.Itoa(n) + " " + word + "s"
 }
 
-// none is a flag's value for a configuration field: 0 on the command line
-// means none (no retries, no wait, no limit), which the packages spell -1,
-// their 0 standing for the default.
-func none[T int | time.Duration](v T) T {
+// noneIfZero is a flag's value for a configuration field: 0 on the
+// command line means none (no retries, no wait, no limit), which the
+// packages spell -1, their 0 standing for the default.
+func noneIfZero[T int | time.Duration](v T) T {
 	if v == 0 {
 		return -1
 	}

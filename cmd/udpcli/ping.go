@@ -20,8 +20,9 @@ import (
 
 func setupPing(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	count := cliflag.Count(fs, "count", "c", 0, 0, "stop after sending this many probes (0: until Ctrl-C or -w)")
-	interval := cliflag.Seconds(fs, "interval", "i", time.Second, "seconds between probes (0.2 or 200ms)")
-	wait := cliflag.Seconds(fs, "timeout", "W", time.Second, "seconds to wait for the last replies after the last probe (-c)")
+	defaults := client.DefaultPingRunConfig()
+	interval := cliflag.Seconds(fs, "interval", "i", defaults.Interval, "seconds between probes (0.2 or 200ms)")
+	wait := cliflag.Seconds(fs, "timeout", "W", defaults.Wait, "seconds to wait for the last replies after the last probe (-c)")
 	deadline := cliflag.Seconds(fs, "deadline", "w", 0, "stop after this many seconds, whatever happened (0: no deadline)")
 	size := cliflag.Int(fs, "size", "s", 56, 0, wire.MaxDatagram-wire.HeaderLen, fmt.Sprintf("payload bytes of each PING, after its %d-byte header, as ping's -s (0 to %d)", wire.HeaderLen, wire.MaxDatagram-wire.HeaderLen))
 	quiet := fs.BoolP("quiet", "q", false, "print only the first line and the summary")

@@ -24,7 +24,7 @@ import (
 func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []string) error {
 	retries := cliflag.Count(fs, "retries", "", client.DefaultRetries, 0, "retransmissions of each datagram after the first send (0: none); with --service, across all servers")
 	timeout := cliflag.Seconds(fs, "timeout", "W", client.DefaultInitialTimeout, "first retransmission timeout, as ping's -W: seconds (0.5) or a duration (200ms)")
-	window := cliflag.Int(fs, "window", "", 8, 1, client.MaxWindow, "datagrams in flight at most (1 to 1024), for lines from stdin")
+	window := cliflag.Int(fs, "window", "", client.DefaultWindow, 1, client.MaxWindow, "datagrams in flight at most (1 to 1024), for lines from stdin")
 	asJSON := cliflag.JSON(fs)
 	quiet := fs.BoolP("quiet", "q", false, "print only the summary")
 	file := fs.StringP("file", "f", "", "send the whole of `FILE` (\"-\": standard input) as one datagram, bytes unchanged, instead of lines")
@@ -63,7 +63,7 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 		case *file != "" && len(args) == 2:
 			return cli.Usagef("give either MESSAGE or --file, not both")
 		}
-		cfg := client.Config{InitialTimeout: *timeout, Retries: none(*retries), Window: *window, Keys: keys}
+		cfg := client.Config{InitialTimeout: *timeout, Retries: noneIfZero(*retries), Window: *window, Keys: keys}
 		maxPayload := cfg.MaxPayload()
 		var payloads iter.Seq[[]byte]
 		var lines *client.Lines // nil unless the lines of stdin are sent
