@@ -181,7 +181,7 @@ func instanceRow(in discovery.Instance) string {
 	}
 	attrs := make([]string, len(in.Attrs))
 	for i, a := range in.Attrs {
-		if strings.ContainsAny(a, " \"\\") || !isPrint(a) {
+		if strings.ContainsFunc(a, func(r rune) bool { return r <= ' ' || r == '"' || r == '\\' || r == 0x7f }) {
 			a = fmt.Sprintf("%q", a)
 		}
 		attrs[i] = a
@@ -197,15 +197,6 @@ func instanceRow(in discovery.Instance) string {
 		rest += "  (conflict: " + joinAddrs(in.Others, ", ") + ")"
 	}
 	return fmt.Sprintf(rowFormat, in.Instance, in.Service, addr, in.Interface, msColumn(in.FoundAfter), strings.TrimSpace(rest))
-}
-
-func isPrint(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // msColumn is the table's TIME: milliseconds with the unit, the precision

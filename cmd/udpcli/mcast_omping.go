@@ -114,9 +114,13 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 			if useDiscovery {
 				disc = " + discovery"
 			}
+			count := "unlimited"
+			if cfg.Count > 0 {
+				count = strconv.Itoa(cfg.Count)
+			}
 			fmt.Fprintf(io.Out, "MCAST TEST %v%s on %s, %s, ttl %d, %s listed%s, %s probes every %v (session %s)\n",
 				group, sourceSuffix(src), strings.Join(netif.Selection{Interfaces: t.Conn().Interfaces()}.Names(), ","), role, *ttl, plural(len(peers), "peer"), disc,
-				countString(cfg.Count), *interval, wire.SessionString(t.Session()))
+				count, *interval, wire.SessionString(t.Session()))
 		}
 		r := t.Run(ctx)
 		if *f.json {
@@ -132,13 +136,6 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		}
 		return nil
 	}
-}
-
-func countString(n int) string {
-	if n < 0 {
-		return "unlimited"
-	}
-	return strconv.Itoa(n)
 }
 
 // eventJSON is the -v --json line of a probe or reply received: size is
