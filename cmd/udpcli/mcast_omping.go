@@ -154,20 +154,18 @@ func eventJSON(e multicast.Event) object {
 // seq=3, size=40 bytes, ttl=1, time=0.120 ms", with (DUP!) or (reordered)
 // after it.
 func formatEvent(e multicast.Event) string {
-	var sb strings.Builder
+	what, last := "probe", "on "+orDash(e.Interface)
 	if e.Reply {
-		fmt.Fprintf(&sb, "%v : %-9s reply seq=%d, size=%d bytes, ttl=%s, time=%s ms", e.Peer, e.Kind.String()+",",
-			e.Seq, e.Size, ttlString(e.TTL), msString(e.RTT))
-	} else {
-		fmt.Fprintf(&sb, "%v : %-9s probe seq=%d, size=%d bytes, ttl=%s, on %s", e.Peer, e.Kind.String()+",",
-			e.Seq, e.Size, ttlString(e.TTL), orDash(e.Interface))
+		what, last = "reply", "time="+msString(e.RTT)+" ms"
 	}
-	if e.Duplicate {
-		sb.WriteString(" (DUP!)")
-	} else if e.Reordered {
-		sb.WriteString(" (reordered)")
+	line := fmt.Sprintf("%v : %-9s %s seq=%d, size=%d bytes, ttl=%s, %s", e.Peer, e.Kind.String()+",", what, e.Seq, e.Size, ttlString(e.TTL), last)
+	switch {
+	case e.Duplicate:
+		line += " (DUP!)"
+	case e.Reordered:
+		line += " (reordered)"
 	}
-	return sb.String()
+	return line
 }
 
 // writeSummary prints omping's statistics: a block per peer (the loss, RTT
