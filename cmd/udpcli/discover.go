@@ -153,10 +153,9 @@ func listInstances(ctx context.Context, io cli.IO, o listOptions, browse func(co
 			cancel()
 		}
 	})
-	if err != nil {
-		return err
-	}
 	switch {
+	case err != nil:
+		return err
 	case found == 0:
 		return cli.Failed(errors.New("no instance found"))
 	case o.count > 0 && found < o.count:
