@@ -106,6 +106,7 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 		}
 
 		var runErr error
+		var ignored client.Stats // replies dropped for their authentication (one server only)
 		if service.name != "" {
 			sc, err := dialService(ctx, sio, service, cfg)
 			if err != nil {
@@ -120,6 +121,7 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 			}
 			defer c.Close()
 			runErr = c.SendAll(ctx, payloads, func(i int, r client.Result, err error) { report(i, client.ServiceResult{Result: r}, err) })
+			ignored = c.Stats()
 		}
 		if lines.Err() != nil && runErr == nil {
 			runErr = lines.Err()
@@ -137,10 +139,8 @@ func setupSend(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args []st
 		if h := busyHint(tally.BusyReasons); h != "" {
 			fmt.Fprintln(sio.Err, h)
 		}
-		if keys != nil && tally.Acked == 0 && timedOut > 0 {
-			// A keyed client ignores unauthenticated replies and an
-			// unkeyed server drops authenticated DATA: both are silence.
-			fmt.Fprintln(sio.Err, "hint: no reply came; with --key-file the server must hold this key (udpserver --key-file with the same key ID and secret): a server without it, or with another, ignores every message")
+		if h := authHint(keys != nil, tally.Acked == 0 && timedOut > 0, ignored); h != "" {
+			fmt.Fprintln(sio.Err, h)
 		}
 		switch outcome := client.OutcomeOf(runErr); {
 		case outcome == client.Refused:
@@ -333,6 +333,29 @@ func (o *serviceOptions) register(fs *pflag.FlagSet) {
 	cliflag.AliasName(fs, "iface", "interface") // its first name, kept for scripts
 	o.wait = cliflag.Seconds(fs, "discover-time", "", client.DefaultDiscoverTime, "with --service: how long to look for servers, in seconds (1) or a duration (500ms)")
 	fs.IntVar(&o.count, "servers", 0, "with --service: stop looking once `N` servers were found (0: look for --discover-time)")
+}
+
+// authHint explains a send that timed out (silent) when replies were
+// ignored for their authentication, or none came while the client had keys;
+// "" otherwise.
+func authHint(keyed, silent bool, st client.Stats) string {
+	ignored := st.Unauthenticated + st.BadAuth
+	replies := fmt.Sprintf("%d replies", ignored)
+	if ignored == 1 {
+		replies = "1 reply"
+	}
+	switch {
+	case !silent:
+		return ""
+	case ignored > 0 && keyed:
+		return "hint: " + replies + " came but failed authentication with this key, so none counted: the server answering holds no key or another one (or is not the server: a forger); give udpserver --key-file with the same key ID and secret"
+	case ignored > 0:
+		return "hint: " + replies + " came authenticated, so none counted: the server holds a key; give the same key with --key-file (or UDPKIT_KEY_FILE)"
+	case keyed:
+		// An unkeyed server drops authenticated DATA: silence.
+		return "hint: no reply came; with --key-file the server must hold this key (udpserver --key-file with the same key ID and secret): a server without it, or with another, ignores every message"
+	}
+	return ""
 }
 
 // dialService finds the servers and says which on stderr.

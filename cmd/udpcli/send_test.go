@@ -187,6 +187,32 @@ func TestSendSilentServerTimesOut(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "hint: no reply came; with --key-file the server must hold this key") {
 		t.Errorf("keyed, no reply: exit %d, stderr %q", code, stderr)
 	}
+	// A server that answers without the key: replies came, none counted.
+	plain := responder(t, "127.0.0.1:0", clienttest.Behavior{})
+	_, stderr, code = runCLI(t, "", "send", "--key-file", path, "--retries", "1", "--timeout", "0.005", plain.Addr(), "hello?")
+	if code != 1 || !strings.Contains(stderr, "came but failed authentication with this key") || strings.Contains(stderr, "no reply came") {
+		t.Errorf("keyed, unauthenticated replies: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestAuthHint(t *testing.T) {
+	for _, c := range []struct {
+		keyed, silent bool
+		st            client.Stats
+		want          string // a part of the hint; "" for none
+	}{
+		{false, true, client.Stats{}, ""},
+		{true, false, client.Stats{Unauthenticated: 3}, ""},
+		{true, true, client.Stats{}, "hint: no reply came; with --key-file"},
+		{true, true, client.Stats{Unauthenticated: 1}, "hint: 1 reply came but failed authentication"},
+		{true, true, client.Stats{Unauthenticated: 1, BadAuth: 2}, "hint: 3 replies came but failed authentication"},
+		{false, true, client.Stats{Unauthenticated: 2}, "hint: 2 replies came authenticated, so none counted: the server holds a key"},
+	} {
+		got := authHint(c.keyed, c.silent, c.st)
+		if c.want == "" && got != "" || !strings.Contains(got, c.want) {
+			t.Errorf("authHint(%v, %v, %+v) = %q, want %q", c.keyed, c.silent, c.st, got, c.want)
+		}
+	}
 }
 
 func TestSendRejected(t *testing.T) {
