@@ -182,6 +182,22 @@ func TestNoReflection(t *testing.T) {
 		}
 		reqs = append(reqs, request{fmt.Sprintf("discovery ANNOUNCE to %v", dst.Addr()), dst, b, min(1+i, 2)})
 	}
+	// Messages that are not requests draw nothing: an ACK or a PONG to the
+	// server's port, a GOODBYE or an ANSWER of a name nobody holds to the
+	// discovery port (unicast, broadcast, group).
+	reqs = append(reqs,
+		request{"server ACK", srv(9797), wire.AppendHeader(nil, wire.Header{Type: wire.TypeAck, ID: 8}), 1},
+		request{"server PONG", srv(9797), wire.AppendHeader(nil, wire.Header{Type: wire.TypePong, ID: 9}), 1})
+	for i, dst := range []netip.AddrPort{srv(9798), netip.AddrPortFrom(bcast, 9798), netip.AddrPortFrom(wire.DiscoveryGroup4, 9798)} {
+		for _, typ := range []wire.Type{wire.TypeGoodbye, wire.TypeAnswer} {
+			b, err := wire.AppendRecord(nil, typ, uint64(1<<41+2*i)+uint64(typ), wire.Record{Service: "_udpkit._udp", Instance: fmt.Sprintf("nobody-%d", i),
+				Port: 9797, TTL: 120, Addrs: []netip.Addr{victimHost.IPv4}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reqs = append(reqs, request{fmt.Sprintf("discovery %v to %v", typ, dst.Addr()), dst, b, min(1+i, 2)})
+		}
+	}
 	// A truncation follow-up: a unicast query for one instance by name.
 	reqs = append(reqs, request{"discovery QUERY follow-up for one instance", srv(9798),
 		query(wire.Query{Service: "_udpkit._udp", Instance: "srv-a"}, wire.DefaultMaxDatagram), 1})
