@@ -56,7 +56,7 @@ type Stats struct {
 	MalformedShort   uint64 // shorter than the header (or the auth tag is missing)
 	MalformedVersion uint64 // protocol version other than 1
 	MalformedType    uint64 // unknown message type
-	MalformedFlags   uint64 // unknown flag bits
+	MalformedFlags   uint64 // flags against the rules: an unknown bit, or COOKIE misplaced or its cookie cut
 	MalformedField   uint64 // reserved field, reason code or body breaks a rule of PROTOCOL.md
 	Unexpected       uint64 // a known type a server never takes: ACK, NACK, PONG, discovery, multicast tests
 	AuthUnsupported  uint64 // AUTH flag set on a server without Keys: it cannot check them, so it drops them

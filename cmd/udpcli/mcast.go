@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -16,6 +17,7 @@ import (
 	"github.com/udpkit/udpkit/internal/cliflag"
 	"github.com/udpkit/udpkit/multicast"
 	"github.com/udpkit/udpkit/netif"
+	"github.com/udpkit/udpkit/wire"
 )
 
 // setupMcast is the command that holds the subcommands: only --help.
@@ -67,6 +69,19 @@ func parsePeers(list []string, group netip.AddrPort) ([]netip.AddrPort, error) {
 		return p, cli.Usagef("%v", err)
 	}
 	return p, nil
+}
+
+// portTaken adds what to do to a bind error for a group port another
+// program holds: udpserver's default port is the groups' default too.
+func portTaken(err error, group netip.AddrPort) error {
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return err
+	}
+	why := "another program holds it"
+	if group.Port() == wire.DataPort {
+		why = "a udpserver on this host listens on it by default"
+	}
+	return fmt.Errorf("%w: port %d is taken (%s); pick another with GROUP:PORT, on every participant", err, group.Port(), why)
 }
 
 // lookupHost resolves a peer's host name (a variable for tests).

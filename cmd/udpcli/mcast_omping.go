@@ -84,7 +84,7 @@ func setupMcastTest(fs *pflag.FlagSet) func(ctx context.Context, io cli.IO, args
 		}
 		t, err := multicast.NewTest(ctx, group, cfg)
 		if err != nil {
-			return err
+			return portTaken(err, group)
 		}
 		defer t.Close()
 		for _, m := range t.Conn().Memberships() {

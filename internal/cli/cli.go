@@ -256,8 +256,12 @@ func PrintUsage(w io.Writer, c *Command, fs *pflag.FlagSet) {
 func (p *Program) PrintHelp(w io.Writer) {
 	head, tail, _ := strings.Cut(p.Help, "{{commands}}\n")
 	fmt.Fprint(w, head)
+	width := 8 // the summaries line up after the longest name
 	for _, c := range p.Commands {
-		fmt.Fprintf(w, "  %-9s %s\n", c.Name, c.Summary)
+		width = max(width, len(c.Name))
+	}
+	for _, c := range p.Commands {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.Name, c.Summary)
 	}
 	fmt.Fprint(w, tail)
 }

@@ -127,3 +127,14 @@ func TestExitError(t *testing.T) {
 		t.Errorf("ExitError{4}.Error() = %q", s)
 	}
 }
+
+func TestHelpAlignsLongNames(t *testing.T) {
+	p := &Program{Name: "tool", Help: "{{commands}}\n", Commands: []*Command{
+		{Name: "a", Summary: "short"}, {Name: "completion", Summary: "long"},
+	}}
+	var b strings.Builder
+	p.PrintHelp(&b)
+	if want := "  a           short\n  completion  long\n"; b.String() != want {
+		t.Errorf("help %q, want %q", b.String(), want)
+	}
+}
