@@ -91,7 +91,7 @@ run() { # run CASE CONFIG
 		if [ "$cfg" = base ]; then
 			server=${BASE_SERVER:?base needs BASE_SERVER}
 		fi
-		flags+=(--sockets "$SOCKETS" --spread-multiplier $MUL)
+		flags+=(--sockets "$SOCKETS" --spread-multiplier $MUL --metrics 127.0.0.1:9798)
 		# shellcheck disable=SC2206
 		flags+=(${AFTER_FLAGS:-})
 		if [ "$cfg" = other ] || [ "$cfg" = shared ]; then flags+=(--no-quarantine); fi
@@ -133,13 +133,16 @@ run() { # run CASE CONFIG
 	sleep "$TAIL"
 	kill -TERM $vic
 	wait $vic || true
-	local d
+	local d q
 	d=$(drops)
+	# The jail's own count: its log lines are rate-limited (main's lose
+	# the sources jailed past the budget).
+	q=$(curl -s --max-time 2 http://127.0.0.1:9798/metrics | awk '$1 == "udpkit_quarantined_sources" { print $2 }' || true)
 	kill -TERM $srv
 	wait $srv || true
 	local jailed
 	jailed=$(grep 'source jailed' "$OUT/server.err" | grep -o 'source=[^ ]*' | cut -d= -f2 | tr ',\n' '  ' || true)
-	printf '%-8s %-6s | %s | %s | drops per socket %s | jailed %s\n' "$c" "$cfg" "$(cut -d' ' -f2- "$OUT/victim.out")" "${fl#flood $c: }" "$d" "$jailed"
+	printf '%-8s %-6s | %s | %s | drops per socket %s | jailed %s (%s in the jail)\n' "$c" "$cfg" "$(cut -d' ' -f2- "$OUT/victim.out")" "${fl#flood $c: }" "$d" "$jailed" "${q:-?}"
 }
 
 echo "floodbench: $N datagrams per flood from $FLOODERS address(es) (PROCS=$PROCS), victim at $RATE/s, --sockets $SOCKETS; configs $CONFIGS; $(nproc) CPUs; $(uname -r)"
