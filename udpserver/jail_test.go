@@ -660,7 +660,7 @@ func benchJailObserve(b *testing.B, many, backlogged bool) {
 		pc.(*net.UDPConn).SetReadBuffer(1) // the kernel's floor, never read
 		c := dial(b, "udp4", pc.LocalAddr().(*net.UDPAddr).AddrPort())
 		c.Write(make([]byte, 1400)) // one datagram over 3/4 of the floor
-		w.backlogged = true // as at a backlogged window's end: the part looks begin
+		w.backlogged = true         // as at a backlogged window's end: the part looks begin
 	}
 	srcs := []netip.AddrPort{netip.MustParseAddrPort("198.18.0.1:1"), netip.MustParseAddrPort("198.18.0.2:2"), netip.MustParseAddrPort("[fd18::1]:3")}
 	if many {
