@@ -40,9 +40,8 @@ import (
 // worker ask the kernel whether its socket is backlogged (SO_MEMINFO:
 // receive drops rose, or the queue holds more than 3/4 of its buffer);
 // each source with more than jailNeed (1/16) of a window during which
-// the socket stayed backlogged, and sending faster than jailMinRate (its
-// read rate scaled by the window's drops, jailScaleMax), is jailed (the
-// candidates' exact counts, or a Misra–Gries lower bound for a source
+// the socket stayed backlogged, and read faster than jailMinRate, is
+// jailed (the candidates' exact counts, or a Misra–Gries lower bound for a source
 // that was not a candidate), all of one window's at once; a window during
 // which the jail changed is judged with twice the floor
 // (jailChangedFloor), so a victim left alone on its socket, while the
@@ -407,21 +406,16 @@ const jailSurge = jailWindow / 2
 // socket are each read at about the floor when the machine is loaded (one
 // of 10 was missed at 2460/s before jailQuarantineRate left the victim's
 // socket more CPU), 15 only when the socket is read at 40k/s or more.
+//
+// The floor judges the read rate, not an estimate of what a source sends:
+// scaled by the window's drops ((read+dropped)/read, at most 2×, since a
+// full queue drops every source's datagrams alike), it caught flooders
+// read at 1.3–2.4k/s by a starved worker, but it jailed the victim in 2 of
+// about 20 runs of 10 flood processes started together: retransmitting,
+// it was read at 1943/s (24 of 128 datagrams in a surge window), and
+// jailed with the floods it shared the quarantine with 60 % of its
+// messages retransmitted (branch flood8, BENCHMARKS.md "Floods").
 const jailMinRate = 2500
-
-// jailScaleMax bounds how the floor is scaled by a window's drops: a
-// source read at r a second in a window in which the worker read R
-// datagrams while the kernel dropped D sends about r·(R+D)/R (a full
-// queue drops every source's datagrams alike), and that, not r, is what
-// jailMinRate judges: 10 flood processes on 2 loaded CPUs, each running in
-// bursts, were read at 1.3–2.4k/s by a worker dropping 4 to 8 times what
-// it read, and stayed on the victim's socket until a window read them
-// faster (BENCHMARKS.md "Floods", branch flood8). At most 2: a window's drops
-// may be older than its reads (those of a flood before its jail took
-// effect, while the victim's later datagrams all got in), and a paced
-// client read at its own rate must stay under the floor then too: 1000/s
-// counts as at most 2000/s.
-const jailScaleMax = 2
 
 // jailChangedFloor multiplies the floor in a window during which the jail
 // changed and that is not a surge: the window that drains a jailed flood's
@@ -547,8 +541,7 @@ counted:
 // the last window) or at least (its Misra–Gries counter in this one,
 // which never counts more than it sent: a flood that comes in bursts
 // from one address after another may hold a window without having been
-// a candidate in the last), and sent faster than minRate: read faster
-// than minRate scaled down by the window's drops (jailScaleMax). The heavy
+// a candidate in the last), and was read faster than minRate. The heavy
 // ones are jailed when the window is a surge (its drops rose by
 // jailSurge: a flood's first window, or sources not yet jailed still
 // overflowing the queue after a jail), or when the socket was backlogged
@@ -597,10 +590,7 @@ func (w *jailWatch) evaluate() {
 	// (on a loaded machine the quarantine workers often keep up with a
 	// flood, and the flood was released and jailed anew every hold).
 	if w.quarantine || surge || backlogged && w.backlogged {
-		// What a source sends, not what the worker happened to read: the
-		// kernel drops every source's datagrams alike, so one read at r
-		// sends about r·(read+dropped)/read (jailScaleMax).
-		floor := w.minRate / min(float64(uint32(w.n)+dropped)/float64(w.n), jailScaleMax)
+		floor := w.minRate
 		if changed && !surge && !w.quarantine {
 			floor *= jailChangedFloor
 		}
