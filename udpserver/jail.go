@@ -411,7 +411,8 @@ const jailSurge = jailWindow / 2
 // scaled by the window's drops ((read+dropped)/read, at most 2×, since a
 // full queue drops every source's datagrams alike), it caught flooders
 // read at 1.3–2.4k/s by a starved worker, but it jailed the victim in 2 of
-// about 20 runs of 10 flood processes started together: retransmitting,
+// 8 runs of 10 flood processes started together (0 of 24 started one after
+// another): retransmitting,
 // it was read at 1943/s (24 of 128 datagrams in a surge window), and
 // jailed with the floods it shared the quarantine with 60 % of its
 // messages retransmitted (branch flood8, BENCHMARKS.md "Floods").
