@@ -32,7 +32,9 @@
 # all), all on the victim's socket (shared, jail) or all on other sockets
 # (other); single uses 127.0.0.3 and up. PROCS=1 floods from K processes
 # instead, one per address, N/K datagrams each, all at once (as K hosts
-# would: each in bursts as the scheduler runs it).
+# would: each in bursts as the scheduler runs it); with TOGETHER=1 they all
+# start sending at one moment (floodbench flood -at) instead of one after
+# another as the script starts them.
 #
 # The flooder's socket is chosen with floodbench pick and a fixed
 # --spread-multiplier (the server's default is a random one). The forged
@@ -52,6 +54,7 @@ RATE=${RATE:-1000}
 SOCKETS=${SOCKETS:-4}
 FLOODERS=${FLOODERS:-1}
 PROCS=${PROCS:-0}
+TOGETHER=${TOGETHER:-0}
 BASE_SERVER=${BASE_SERVER:-}
 CASES=${CASES:-valid garbage forged badtag}
 CONFIGS=${CONFIGS:-shared jail}
@@ -64,7 +67,7 @@ if [ -z "${FLOODBENCH_NS:-}" ]; then
 	go build -o "$OUT/udpserver" ./cmd/udpserver
 	go build -o "$OUT/udpcli" ./cmd/udpcli
 	go build -o "$OUT/floodbench" ./bench/floodbench
-	export FLOODBENCH_NS=1 OUT ROUNDS N RATE SOCKETS FLOODERS PROCS BASE_SERVER CASES CONFIGS WARMUP TAIL AFTER_FLAGS
+	export FLOODBENCH_NS=1 OUT ROUNDS N RATE SOCKETS FLOODERS PROCS TOGETHER BASE_SERVER CASES CONFIGS WARMUP TAIL AFTER_FLAGS
 	exec unshare -n "$0" "$@"
 fi
 ip link set lo up
@@ -91,7 +94,7 @@ run() { # run CASE CONFIG
 		if [ "$cfg" = base ]; then
 			server=${BASE_SERVER:?base needs BASE_SERVER}
 		fi
-		flags+=(--sockets "$SOCKETS" --spread-multiplier $MUL)
+		flags+=(--sockets "$SOCKETS" --spread-multiplier $MUL --metrics 127.0.0.1:9798)
 		# shellcheck disable=SC2206
 		flags+=(${AFTER_FLAGS:-})
 		if [ "$cfg" = other ] || [ "$cfg" = shared ]; then flags+=(--no-quarantine); fi
@@ -118,10 +121,13 @@ run() { # run CASE CONFIG
 	sleep "$WARMUP"
 	local fl
 	if [ "$PROCS" = 1 ] && [ "$c" != forged ]; then
-		local a pids=()
+		local a pids=() at=()
 		IFS=, read -ra addrs <<<"$from"
+		if [ "$TOGETHER" = 1 ]; then # every process starts sending at the same moment, 300 ms from now
+			at=(-at $(($(date +%s%N) + 300000000)))
+		fi
 		for a in "${addrs[@]}"; do
-			"$OUT/floodbench" flood -mode "$c" -n $((N / ${#addrs[@]})) -to 127.0.0.1:$PORT -from "$a" -victim 127.0.0.1 >"$OUT/flood.$a" &
+			"$OUT/floodbench" flood -mode "$c" -n $((N / ${#addrs[@]})) -to 127.0.0.1:$PORT -from "$a" -victim 127.0.0.1 "${at[@]}" >"$OUT/flood.$a" &
 			pids+=($!)
 		done
 		wait "${pids[@]}"
@@ -133,16 +139,19 @@ run() { # run CASE CONFIG
 	sleep "$TAIL"
 	kill -TERM $vic
 	wait $vic || true
-	local d
+	local d q
 	d=$(drops)
+	# The jail's own count: its log lines are rate-limited (main's lose
+	# the sources jailed past the budget).
+	q=$(curl -s --max-time 2 http://127.0.0.1:9798/metrics | awk '$1 == "udpkit_quarantined_sources" { print $2 }' || true)
 	kill -TERM $srv
 	wait $srv || true
 	local jailed
 	jailed=$(grep 'source jailed' "$OUT/server.err" | grep -o 'source=[^ ]*' | cut -d= -f2 | tr ',\n' '  ' || true)
-	printf '%-8s %-6s | %s | %s | drops per socket %s | jailed %s\n' "$c" "$cfg" "$(cut -d' ' -f2- "$OUT/victim.out")" "${fl#flood $c: }" "$d" "$jailed"
+	printf '%-8s %-6s | %s | %s | drops per socket %s | jailed %s (%s in the jail)\n' "$c" "$cfg" "$(cut -d' ' -f2- "$OUT/victim.out")" "${fl#flood $c: }" "$d" "$jailed" "${q:-?}"
 }
 
-echo "floodbench: $N datagrams per flood from $FLOODERS address(es) (PROCS=$PROCS), victim at $RATE/s, --sockets $SOCKETS; configs $CONFIGS; $(nproc) CPUs; $(uname -r)"
+echo "floodbench: $N datagrams per flood from $FLOODERS address(es) (PROCS=$PROCS TOGETHER=$TOGETHER), victim at $RATE/s, --sockets $SOCKETS; configs $CONFIGS; $(nproc) CPUs; $(uname -r)"
 read -ra cfgs <<<"$CONFIGS"
 for r in $(seq "$ROUNDS"); do
 	echo "# round $r"

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/udpkit/udpkit/internal/readloop"
 	"github.com/udpkit/udpkit/internal/sockopt"
 )
 
@@ -40,14 +41,16 @@ import (
 // receive drops rose, or the queue holds more than 3/4 of its buffer);
 // each source with more than jailNeed (1/16) of a window during which
 // the socket stayed backlogged, and read faster than jailMinRate, is
-// jailed (the candidates' exact counts, or a Misra–Gries lower bound for
-// a source that was not a candidate), all of one window's at once; a
-// window during which the jail changed is not judged, so a victim left
-// alone on its socket, while the jailed flood's backlog drains, is not
-// mistaken for a flooder, unless the window is a surge (jailSurge: the
-// kernel dropped half as many datagrams as the worker read), which is
-// judged whether or not the socket was backlogged when it began or the
-// jail changed. A flood spread over up to 15 sources on one socket is
+// jailed (the candidates' exact counts, or a Misra–Gries lower bound for a source
+// that was not a candidate), all of one window's at once; a window during
+// which the jail changed is judged with twice the floor
+// (jailChangedFloor), so a victim left alone on its socket, while the
+// jailed flood's backlog drains, is not mistaken for a flooder, unless
+// the window is a surge (jailSurge: the kernel dropped half as many
+// datagrams as the worker read), which is judged whether or not the
+// socket was backlogged when it began or the jail changed; a window that
+// began backlogged is also judged every jailPart datagrams, and ends
+// early when a source already floods it. A flood spread over up to 15 sources on one socket is
 // caught, not only a majority; a flood spread over many (spoofed)
 // sources, each under a sixteenth, is not: no per-source jail can catch
 // it (SECURITY.md "Floods"). The watch runs before the protocol, so
@@ -60,6 +63,20 @@ import (
 // evaluations: a flood is jailed after two windows (a few ms), and
 // an evaluation costs one getsockopt (about 1 µs: 4 ns a datagram).
 const jailWindow = 256
+
+// jailPart is how often, in datagrams, a hashed socket's worker looks at
+// a window that began backlogged before its end (jailWatch.evaluate): if
+// the socket is still backlogged and a source already holds more than
+// jailNeed of the window, faster than the floor, the window ends there
+// and the source is jailed. 10 flood processes on 2 loaded CPUs were
+// jailed one or two a window as the scheduler ran them, 7–10 windows of
+// 20–40 ms each, while the victim's socket dropped most of what it
+// received; most of a window's datagrams were the one or two that ran,
+// and 64 of them say as much as 256. A getsockopt every 64 datagrams
+// while backlogged (about 15 ns a datagram). Only a window that began
+// backlogged: one that began in a client's quiet spell holds its
+// datagrams before the flood's.
+const jailPart = jailWindow / 4
 
 // defaultJailHold is how long a jailed source stays jailed after it was
 // last seen heavy.
@@ -122,6 +139,12 @@ type jailGroup struct {
 	total  uint64 // sources jailed since the start
 	timer  *time.Timer
 	closed bool
+
+	// unlogged are sources jailed but not logged yet (the log budget was
+	// spent: logJailed), logTimer logs them later.
+	unlogged   []jailKey
+	logTimer   *time.Timer
+	logPending bool // logTimer is set to fire
 
 	// hashed are the hashed sockets' queues, read by the quarantine
 	// workers to decide whether to pace themselves (pressed); its own
@@ -224,21 +247,60 @@ next:
 	}
 	g.total += uint64(added)
 	g.gen.Add(1)
-	// One line for the sources jailed together (comma separated): a line
-	// each ran into the log limiter's budget when 10 were jailed at once.
-	var names strings.Builder
-	for i, c := range g.cells[len(g.cells)-added:] {
-		if i > 0 {
-			names.WriteByte(',')
+	for _, c := range g.cells[len(g.cells)-added:] {
+		if len(g.unlogged) < maxJailed {
+			g.unlogged = append(g.unlogged, c.key)
 		}
-		names.WriteString(c.key.String())
 	}
-	g.s.logLimited(&g.s.logJail, slog.LevelInfo, "udpserver: source jailed: it floods its socket; it is served on the quarantine socket now",
-		"source", names.String(), "jailed", len(g.cells))
+	g.logJailed()
 	if g.timer == nil {
 		g.timer = time.AfterFunc(time.Duration(g.hold), g.sweep)
 	} else if wasEmpty {
 		g.timer.Reset(time.Duration(g.hold))
+	}
+}
+
+// logJailed logs the sources jailed and not logged yet, on one line
+// (comma separated: a line each ran into the log limiter's budget when 10
+// were jailed at once). When the budget is spent, they wait for the next
+// line that passes, or for a timer: 10 flood processes were jailed in 7
+// steps, and the 6th and 7th never reached the log. Called with mu held.
+func (g *jailGroup) logJailed() {
+	if len(g.unlogged) == 0 {
+		return
+	}
+	ok, suppressed := g.s.logJail.Allow(g.s.now())
+	if !ok {
+		if g.logTimer == nil {
+			g.logTimer = time.AfterFunc(readloop.LogInterval, g.flushLog)
+		} else if !g.logPending {
+			g.logTimer.Reset(readloop.LogInterval)
+		}
+		g.logPending = true
+		return
+	}
+	var names strings.Builder
+	for i, k := range g.unlogged {
+		if i > 0 {
+			names.WriteByte(',')
+		}
+		names.WriteString(k.String())
+	}
+	args := []any{"source", names.String(), "jailed", len(g.cells)}
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	g.s.log.Info("udpserver: source jailed: it floods its socket; it is served on the quarantine socket now", args...)
+	g.unlogged = g.unlogged[:0]
+}
+
+// flushLog is the log timer's: it logs the jailed sources still waiting.
+func (g *jailGroup) flushLog() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.logPending = false
+	if !g.closed {
+		g.logJailed()
 	}
 }
 
@@ -300,6 +362,9 @@ func (g *jailGroup) close() {
 	if g.timer != nil {
 		g.timer.Stop()
 	}
+	if g.logTimer != nil {
+		g.logTimer.Stop()
+	}
 }
 
 // jailCounters is the detector's k: Misra–Gries counters per window.
@@ -341,7 +406,28 @@ const jailSurge = jailWindow / 2
 // socket are each read at about the floor when the machine is loaded (one
 // of 10 was missed at 2460/s before jailQuarantineRate left the victim's
 // socket more CPU), 15 only when the socket is read at 40k/s or more.
+//
+// The floor judges the read rate, not an estimate of what a source sends:
+// scaled by the window's drops ((read+dropped)/read, at most 2×, since a
+// full queue drops every source's datagrams alike), it caught flooders
+// read at 1.3–2.4k/s by a starved worker, but it jailed the victim in 2 of
+// 8 runs of 10 flood processes started together (0 of 24 started one after
+// another): retransmitting,
+// it was read at 1943/s (24 of 128 datagrams in a surge window), and
+// jailed with the floods it shared the quarantine with 60 % of its
+// messages retransmitted (branch flood8, BENCHMARKS.md "Floods").
 const jailMinRate = 2500
+
+// jailChangedFloor multiplies the floor in a window during which the jail
+// changed and that is not a surge: the window that drains a jailed flood's
+// backlog is made of it and of its victim's datagrams at their own pace,
+// and ends with drops the flood caused before its jail took effect, so it
+// says little about who floods now; but a source read faster than twice
+// the floor in it floods now. Not judging such windows at all left the
+// sources of a flood spread over several processes, jailed one burst
+// after another, unjudged in every other window (sources read at
+// 11–28k/s went by; 10 processes took 220 ms to jail).
+const jailChangedFloor = 2
 
 // jailCounter is a Misra–Gries counter: a source and its count.
 type jailCounter struct {
@@ -446,7 +532,7 @@ func (w *jailWatch) observe(src netip.AddrPort) {
 		}
 	}
 counted:
-	if w.n++; w.n == jailWindow {
+	if w.n++; w.n == jailWindow || w.n%jailPart == 0 && w.backlogged && !w.quarantine {
 		w.evaluate()
 	}
 }
@@ -460,38 +546,43 @@ counted:
 // ones are jailed when the window is a surge (its drops rose by
 // jailSurge: a flood's first window, or sources not yet jailed still
 // overflowing the queue after a jail), or when the socket was backlogged
-// at both ends of this window and the jail did not change during it:
+// at both ends of this window, with a floor jailChangedFloor times higher
+// if the jail changed during it:
 //   - both ends: a window that begins in a quiet spell of one client and
 //     ends in a flood's first moments holds the client's datagrams, but
 //     the socket was not backlogged when it began;
 //   - backlogged: the socket's drops rose since the last evaluation, or
 //     its queue holds three quarters of its buffer;
-//   - the jail did not change: the window that drains a jailed flood's
+//   - the jail changed: the window that drains a jailed flood's
 //     backlog is made of it, and of its victim's datagrams at their own
 //     slow pace, and it ends with the drops the flood caused before its
-//     jail took effect: it says nothing about who floods now (requiring
+//     jail took effect: it says little about who floods now (requiring
 //     the queue to be still full at the window's end as well missed
 //     floods on a loaded machine, whose queue drains whenever the
-//     flooder is not scheduled);
+//     flooder is not scheduled); a source read faster than twice the
+//     floor in it, though, floods now;
 //   - minRate: a paced client alone on its socket, read as it sends,
 //     holds every datagram of a window but is read slowly (a whole window
 //     takes 256 ms at 1000/s).
 func (w *jailWatch) evaluate() {
+	full := w.n == jailWindow
 	need := int32(jailNeed)
 	if w.quarantine {
 		need = jailNeedQuarantine
 	}
 	now := w.g.s.now()
 	dur := float64(now - w.start)
-	w.start = now
 	gen := w.g.gen.Load()
 	changed := gen != w.gen
-	w.gen = gen
-	backlogged, surge := false, false
-	if w.mem.read() {
-		backlogged = w.mem.drops != w.drops || w.mem.rmem >= w.mem.rcvbuf/4*3
-		surge = w.mem.drops-w.drops >= jailSurge
-		w.drops = w.mem.drops
+	backlogged, surge, known := false, false, w.mem.read()
+	var dropped uint32
+	if known {
+		dropped = w.mem.drops - w.drops
+		backlogged = dropped != 0 || w.mem.rmem >= w.mem.rcvbuf/4*3
+		surge = dropped >= uint32(w.n)*jailSurge/jailWindow
+	}
+	if !full && !backlogged {
+		return // a part of a window that began backlogged (observe): still flooded?
 	}
 	heavy := w.heavyBuf[:0]
 	// The quarantine socket refreshes its jailed sources whether or not
@@ -499,8 +590,12 @@ func (w *jailWatch) evaluate() {
 	// minRate would flood its old socket again the moment it was released
 	// (on a loaded machine the quarantine workers often keep up with a
 	// flood, and the flood was released and jailed anew every hold).
-	if w.quarantine || surge || backlogged && w.backlogged && !changed {
-		fast := func(hits int32) bool { return float64(hits)*float64(time.Second) > w.minRate*dur }
+	if w.quarantine || surge || backlogged && w.backlogged {
+		floor := w.minRate
+		if changed && !surge && !w.quarantine {
+			floor *= jailChangedFloor
+		}
+		fast := func(hits int32) bool { return float64(hits)*float64(time.Second) > floor*dur }
 		for i := range w.prev[:w.nprev] {
 			if h := w.prevHits[i]; h > need && fast(h) {
 				heavy = append(heavy, w.prev[i])
@@ -518,6 +613,27 @@ func (w *jailWatch) evaluate() {
 			}
 		}
 	}
+	// A part window goes on unless it found a flood: sources that hold
+	// a sixteenth only of a whole one (10 in turn) need all of it.
+	if !full && len(heavy) == 0 {
+		return
+	}
+	w.end(now, gen, known, backlogged)
+	if len(heavy) > 0 {
+		w.g.heavy(heavy, w.quarantine)
+	}
+	if w.quarantine {
+		w.pace(dur)
+	}
+}
+
+// end ends a window at now: this window's Misra–Gries candidates are
+// counted exactly in the next.
+func (w *jailWatch) end(now int64, gen uint64, known, backlogged bool) {
+	w.start, w.gen, w.backlogged = now, gen, backlogged
+	if known {
+		w.drops = w.mem.drops
+	}
 	w.nprev = 0
 	for i := range w.mg {
 		if w.mg[i].n > 0 {
@@ -527,13 +643,6 @@ func (w *jailWatch) evaluate() {
 		w.mg[i] = jailCounter{}
 	}
 	w.n = 0
-	if len(heavy) > 0 {
-		w.g.heavy(heavy, w.quarantine)
-	}
-	w.backlogged = backlogged
-	if w.quarantine {
-		w.pace(dur)
-	}
 }
 
 // jailQuarantineRate is the most datagrams a second a quarantine

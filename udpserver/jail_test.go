@@ -627,13 +627,18 @@ func TestJailWatchVictimAfterJail(t *testing.T) {
 
 // BenchmarkJailObserve is the detector's cost per datagram, the
 // evaluation (one getsockopt every jailWindow datagrams) included.
-func BenchmarkJailObserve(b *testing.B) { benchJailObserve(b, false) }
+func BenchmarkJailObserve(b *testing.B) { benchJailObserve(b, false, false) }
 
 // BenchmarkJailObserveMany is BenchmarkJailObserve with 24 sources in
 // turn: the detector's worst case.
-func BenchmarkJailObserveMany(b *testing.B) { benchJailObserve(b, true) }
+func BenchmarkJailObserveMany(b *testing.B) { benchJailObserve(b, true, false) }
 
-func benchJailObserve(b *testing.B, many bool) {
+// BenchmarkJailObserveBacklogged is BenchmarkJailObserveMany with the
+// socket's queue full all along: a look every jailPart datagrams, none of
+// the sources heavy.
+func BenchmarkJailObserveBacklogged(b *testing.B) { benchJailObserve(b, true, true) }
+
+func benchJailObserve(b *testing.B, many, backlogged bool) {
 	if runtime.GOOS != "linux" {
 		b.Skip("SO_MEMINFO is Linux's")
 	}
@@ -651,6 +656,12 @@ func benchJailObserve(b *testing.B, many bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if backlogged {
+		pc.(*net.UDPConn).SetReadBuffer(1) // the kernel's floor, never read
+		c := dial(b, "udp4", pc.LocalAddr().(*net.UDPAddr).AddrPort())
+		c.Write(make([]byte, 1400)) // one datagram over 3/4 of the floor
+		w.backlogged = true         // as at a backlogged window's end: the part looks begin
+	}
 	srcs := []netip.AddrPort{netip.MustParseAddrPort("198.18.0.1:1"), netip.MustParseAddrPort("198.18.0.2:2"), netip.MustParseAddrPort("[fd18::1]:3")}
 	if many {
 		// More sources than counters: every scan is full, and Misra–Gries
@@ -663,6 +674,9 @@ func benchJailObserve(b *testing.B, many bool) {
 	b.ReportAllocs()
 	for i := range b.N {
 		w.observe(srcs[i%len(srcs)])
+	}
+	if backlogged && !w.backlogged {
+		b.Fatal("the queue did not stay backlogged")
 	}
 }
 

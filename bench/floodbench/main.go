@@ -5,7 +5,7 @@
 // namespace of its own (the script uses unshare -n); the forged mode needs
 // a raw socket (root in that namespace).
 //
-//	floodbench flood  -mode valid|garbage|forged|badtag -n 200000 -to 127.0.0.1:9797 -from 127.0.0.3[,127.0.0.4...] [-victim 127.0.0.1] [-key-file F]
+//	floodbench flood  -mode valid|garbage|forged|badtag -n 200000 -to 127.0.0.1:9797 -from 127.0.0.3[,127.0.0.4...] [-victim 127.0.0.1] [-key-file F] [-at UNIX_NS]
 //	floodbench victim -to 127.0.0.1:9797 -rate 1000 -for 3s [-key-file F]
 //	floodbench pick   -sockets N -mul M -victim 127.0.0.1 -same|-other [-count K]
 package main
@@ -101,6 +101,7 @@ func flood(args []string) error {
 	from := fs.String("from", "127.0.0.3", "source addresses, comma separated: one socket each, sent from in turn (valid, garbage, badtag)")
 	victimIP := fs.String("victim", "127.0.0.1", "address to forge (forged)")
 	size := fs.Int("size", 64, "payload bytes")
+	at := fs.Int64("at", 0, "start sending at this Unix time in ns (0: at once), so that several flood processes begin together")
 	fs.Parse(args)
 	dst, err := netip.ParseAddrPort(*to)
 	if err != nil {
@@ -108,6 +109,9 @@ func flood(args []string) error {
 	}
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	payload := make([]byte, *size)
+	if *at != 0 {
+		time.Sleep(time.Until(time.Unix(0, *at)))
+	}
 	start := time.Now()
 	sent := 0
 	switch *mode {
