@@ -252,3 +252,50 @@ func TestJailHostTags(t *testing.T) {
 		t.Errorf("without cookies: tags %x, epoch timer %v", sp.Tags, ng.epoch != nil)
 	}
 }
+
+// TestCookieHostTag: a cookie's first 4 bytes are its host's tag (one for
+// every port of an IPv4 address, every address of an IPv6 /64), its last
+// 4 the sender's (address and port); the tag changes with the epoch and
+// the host, and hostTags gives this epoch's and the last's.
+func TestCookieHostTag(t *testing.T) {
+	j, err := newCookieJar(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scr [32]byte
+	ep := int64(cookieEpoch)
+	now := 7*ep + 5
+	ck := func(ap string, now int64) wire.Cookie { return j.make(netip.MustParseAddrPort(ap), now, &scr) }
+	tag := func(c wire.Cookie) uint32 { return binary.BigEndian.Uint32(c[:4]) }
+	for _, tc := range []struct {
+		a, b     string
+		sameHost bool
+	}{
+		{"198.18.0.1:1000", "198.18.0.1:2000", true},
+		{"198.18.0.1:1000", "[::ffff:198.18.0.1]:3000", true},
+		{"[fd18:0:0:5::1]:1000", "[fd18:0:0:5:aaaa:bbbb:cccc:dddd]:1000", true},
+		{"198.18.0.1:1000", "198.18.0.2:1000", false},
+		{"[fd18:0:0:5::1]:1000", "[fd18:0:0:6::1]:1000", false},
+		{"[::ffff:198.18.0.1]:1000", "[::c612:1]:1000", false},
+	} {
+		ca, cb := ck(tc.a, now), ck(tc.b, now)
+		if (tag(ca) == tag(cb)) != tc.sameHost {
+			t.Errorf("%s %x, %s %x: same tag %v, want %v", tc.a, ca, tc.b, cb, tag(ca) == tag(cb), tc.sameHost)
+		}
+		if ca == cb {
+			t.Errorf("%s and %s: one cookie %x", tc.a, tc.b, ca)
+		}
+		if tag(ca) == 0 {
+			t.Errorf("%s: tag 0", tc.a)
+		}
+	}
+	a := netip.MustParseAddr("198.18.0.1")
+	if got, want := j.hostTags(a, now), [2]uint32{tag(ck("198.18.0.1:1", now)), tag(ck("198.18.0.1:1", now-ep))}; got != want || got[0] == got[1] {
+		t.Errorf("hostTags %x, want this epoch's and the last's %x, distinct", got, want)
+	}
+	// The tag is not the sender MAC of another input: the domain byte.
+	c := ck("198.18.0.1:0", now)
+	if binary.BigEndian.Uint32(c[4:]) == tag(c) {
+		t.Errorf("port 0: the tag equals the sender MAC %x", c)
+	}
+}

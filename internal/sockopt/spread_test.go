@@ -340,7 +340,7 @@ func TestSpreadTagsVM(t *testing.T) {
 			}
 		}
 	}
-	if p, err := full.Program(); err != nil || len(p) > 640 {
+	if p, err := full.Program(); err != nil || len(p) > 609 {
 		t.Errorf("full jail with tags: %d instructions, %v", len(p), err)
 	}
 	if _, err := (Spread{Sockets: n, Mul: testMul, Tags: [][2]uint32{{1, 2}}}).Program(); err == nil {
