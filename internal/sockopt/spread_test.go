@@ -347,3 +347,26 @@ func TestSpreadTagsVM(t *testing.T) {
 		t.Error("tags without a jailed source accepted")
 	}
 }
+
+// FuzzSpreadPick: on any datagram from any source, the program (x/net/bpf's
+// VM) and Pick agree, with a jail of tagged and untagged sources, IPv4 and
+// IPv6.
+func FuzzSpreadPick(f *testing.F) {
+	f.Add([]byte{198, 18, 0, 7}, datagram(40, tagFlag, 0x11111111))
+	f.Add([]byte{198, 18, 0, 7}, datagram(24, tagFlag, 0x22222222))
+	f.Add([]byte{0xfd, 0x18, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 1}, datagram(30, tagFlag, 0x33333333))
+	f.Add([]byte{198, 18, 0, 9}, []byte("hi\n"))
+	sp := Spread{Sockets: 3, Mul: testMul,
+		Jailed: []netip.Addr{netip.MustParseAddr("198.18.0.7"), netip.MustParseAddr("fd18:0:0:5::1"), netip.MustParseAddr("198.18.0.9")},
+		Tags:   [][2]uint32{{0x11111111, 0x22222222}, {0x33333333, 0}},
+	}
+	f.Fuzz(func(t *testing.T, src, payload []byte) {
+		a, ok := netip.AddrFromSlice(src)
+		if !ok || len(payload) > 1500 {
+			return
+		}
+		if got, want := runPayload(t, sp, a, payload), sp.Pick(a, payload); got != want {
+			t.Errorf("%v %x: the program picks %d, Pick %d", a, payload, got, want)
+		}
+	})
+}
