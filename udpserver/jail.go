@@ -274,8 +274,6 @@ next:
 		}
 		return
 	}
-	g.total += uint64(added)
-	g.gen.Add(1)
 	for _, k := range strict {
 		g.s.logLimited(&g.s.logJail, slog.LevelInfo, "udpserver: jailed source floods with its own cookie: its host tag no longer skips the quarantine socket",
 			"source", k.String())
@@ -284,8 +282,11 @@ next:
 		g.epoch = time.AfterFunc(g.untilEpoch(), g.tick)
 	}
 	if added == 0 {
+		g.gen.Add(1) // the jail changed: tags taken
 		return
 	}
+	g.total += uint64(added)
+	g.gen.Add(1)
 	// One line for the sources jailed together (comma separated): a line
 	// each ran into the log limiter's budget when 10 were jailed at once.
 	var names strings.Builder
@@ -359,11 +360,11 @@ func (g *jailGroup) close() {
 	defer g.mu.Unlock()
 	g.closed = true
 	g.cells = nil
-	if g.timer != nil {
-		g.timer.Stop()
-	}
 	if g.epoch != nil {
 		g.epoch.Stop()
+	}
+	if g.timer != nil {
+		g.timer.Stop()
 	}
 }
 
