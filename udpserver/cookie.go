@@ -39,11 +39,26 @@ const DefaultCookieRate = 2000
 // secret every 120 s).
 const cookieEpoch = 60 * time.Second
 
-// cookieJar makes and checks cookies: a CBC-MAC with AES-128 over two
-// blocks of fixed layout (fixed-length CBC-MAC is a PRF), the address in
-// the first, port and epoch in the second, under a random key drawn at
-// start. The key never leaves the process, so no epoch key needs
-// rotating: the epoch in the MAC input retires old cookies.
+// cookieJar makes and checks cookies. A cookie is two 4-byte MACs (each
+// the first 4 bytes of a CBC-MAC with AES-128 over two blocks of fixed
+// layout: fixed-length CBC-MAC is a PRF), under a random key drawn at
+// start:
+//   - bytes 0-3, the host tag: of the host as the jail keys it (an IPv4
+//     address as ::ffff:a.b.c.d, an IPv6 /64 followed by 8 zero bytes)
+//     in the first block, 2 zero bytes, the epoch and a 1 in the second.
+//     It is what the source-spreading program checks in the kernel
+//     (sockopt.Spread.Tags), so that a jailed host that proves its
+//     address skips the quarantine socket its forgeries fill: the
+//     kernel can compare a word, not compute a MAC.
+//   - bytes 4-7: of the address in the first block, the port, the epoch
+//     and a 0 in the second (the domain byte keeps the two MACs apart).
+//
+// The server checks all 8 bytes, so a cookie is bound to the address and
+// port as before, with 64 bits against a forger; the kernel's check is
+// only the first 32 (one forgery in 2^32 that guesses it still reaches a
+// hashed socket, where the full check counts it as forged). The key
+// never leaves the process, so no epoch key needs rotating: the epoch in
+// the MAC input retires old cookies.
 type cookieJar struct {
 	block cipher.Block
 
@@ -85,20 +100,47 @@ func newCookieJar(rate float64) (*cookieJar, error) {
 // mac computes the cookie of ap in epoch e, with scratch (in the packet,
 // so that nothing escapes to the heap per datagram).
 func (j *cookieJar) mac(ap netip.AddrPort, e int64, scratch *[32]byte) wire.Cookie {
+	var c wire.Cookie
+	binary.BigEndian.PutUint32(c[0:4], j.tag(ap.Addr(), e, scratch))
 	a := ap.Addr().Unmap().WithZone("").As16()
+	copy(c[4:], j.cbcMAC(a, ap.Port(), e, 0, scratch))
+	return c
+}
+
+// tag is the host tag of a's host in epoch e: the cookie's first 4 bytes
+// (see cookieJar), never 0 so that the placeholder never carries it.
+func (j *cookieJar) tag(a netip.Addr, e int64, scratch *[32]byte) uint32 {
+	h := a.Unmap().WithZone("").As16()
+	if !a.Unmap().Is4() {
+		clear(h[8:])
+	}
+	t := binary.BigEndian.Uint32(j.cbcMAC(h, 0, e, 1, scratch))
+	return max(t, 1)
+}
+
+// hostTags returns the host tags of a's host the kernel accepts at server
+// time now: this epoch's and the previous one's, as valid accepts.
+func (j *cookieJar) hostTags(a netip.Addr, now int64) [2]uint32 {
+	var scratch [32]byte
+	e := now / int64(cookieEpoch)
+	return [2]uint32{j.tag(a, e, &scratch), j.tag(a, max(e-1, 0), &scratch)}
+}
+
+// cbcMAC returns the first 4 bytes of the CBC-MAC of block1 and a second
+// block (port, epoch e, domain byte d, zeros), in scratch.
+func (j *cookieJar) cbcMAC(block1 [16]byte, port uint16, e int64, d byte, scratch *[32]byte) []byte {
 	b1, b2 := scratch[:16], scratch[16:]
-	copy(b1, a[:])
+	copy(b1, block1[:])
 	j.block.Encrypt(b1, b1)
-	binary.BigEndian.PutUint16(b2[0:2], ap.Port())
+	binary.BigEndian.PutUint16(b2[0:2], port)
 	binary.BigEndian.PutUint64(b2[2:10], uint64(e))
-	clear(b2[10:16])
+	b2[10] = d
+	clear(b2[11:16])
 	for i := range 16 {
 		b2[i] ^= b1[i]
 	}
 	j.block.Encrypt(b2, b2)
-	var c wire.Cookie
-	copy(c[:], b2[:wire.CookieLen])
-	return c
+	return b2[:4]
 }
 
 // make returns the cookie for ap at server time now.

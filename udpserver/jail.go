@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -138,6 +139,7 @@ type jailGroup struct {
 	cells  []jailCell
 	total  uint64 // sources jailed since the start
 	timer  *time.Timer
+	epoch  *time.Timer // re-attaches the program with the new epoch's tags
 	closed bool
 
 	// unlogged are sources jailed but not logged yet (the log budget was
@@ -165,7 +167,17 @@ type jailCell struct {
 	key   jailKey
 	since int64 // jailed at, server clock
 	heavy int64 // last seen heavy, server clock
+	// strict: seen heavy on a hashed socket jailProvedGrace after its
+	// jail, where only its datagrams that echo its cookie arrive: it
+	// floods while proving its address, so it is jailed without tags.
+	strict bool
 }
+
+// jailProvedGrace is how long after its jail a source seen heavy on a
+// hashed socket is taken for the queue's backlog from before the jail
+// (a receive buffer drains in a few ms) rather than for datagrams that
+// came through its host tag.
+const jailProvedGrace = time.Second
 
 func newJailGroup(s *Server, rc syscall.RawConn, sockets int, mul uint32) *jailGroup {
 	hold := s.jailHold
@@ -175,14 +187,44 @@ func newJailGroup(s *Server, rc syscall.RawConn, sockets int, mul uint32) *jailG
 	return &jailGroup{s: s, rc: rc, sockets: sockets, mul: mul, hold: int64(hold)}
 }
 
-// spread is the group's program description with the jail as it is now.
-// Called with mu held.
+// spread is the group's program description with the jail as it is now:
+// with cookies, a jailed source's datagrams that echo its host tag of
+// this epoch or the last skip the quarantine socket (cookie.go), unless
+// it is strict. Called with mu held.
 func (g *jailGroup) spread() sockopt.Spread {
 	sp := sockopt.Spread{Sockets: g.sockets, Mul: g.mul}
+	now := g.s.now()
 	for _, c := range g.cells {
 		sp.Jailed = append(sp.Jailed, c.key.addr())
+		if g.s.cookies != nil && !c.strict {
+			sp.Tags = append(sp.Tags, g.s.cookies.hostTags(c.key.addr(), now))
+		} else {
+			sp.Tags = append(sp.Tags, [2]uint32{})
+		}
 	}
 	return sp
+}
+
+// tick re-attaches the program at each epoch change while sources are
+// jailed, so that the kernel accepts the new epoch's host tags.
+func (g *jailGroup) tick() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed || len(g.cells) == 0 {
+		g.epoch = nil
+		return
+	}
+	if err := g.attach(); err != nil {
+		g.s.logLimited(&g.s.logJail, slog.LevelWarn, "udpserver: cannot renew the jailed sources' host tags", "err", err)
+	}
+	g.epoch.Reset(g.untilEpoch())
+}
+
+// untilEpoch is the time to the next epoch of cookies, and a little more
+// (a timer that fired early would renew this epoch's tags).
+func (g *jailGroup) untilEpoch() time.Duration {
+	e := int64(cookieEpoch)
+	return time.Duration(e-g.s.now()%e) + 10*time.Millisecond
 }
 
 // attach replaces the group's program with one for the jail as it is now.
@@ -209,11 +251,16 @@ func (g *jailGroup) heavy(ks []jailKey, quarantine bool) {
 	}
 	wasEmpty := len(g.cells) == 0
 	added := 0
+	var strict []jailKey // made strict now
 next:
 	for _, k := range ks {
 		for i := range g.cells {
-			if g.cells[i].key == k {
-				g.cells[i].heavy = now
+			if c := &g.cells[i]; c.key == k {
+				c.heavy = now
+				if !quarantine && !c.strict && g.s.cookies != nil && now-c.since > int64(jailProvedGrace) {
+					c.strict = true
+					strict = append(strict, k)
+				}
 				continue next
 			}
 		}
@@ -235,7 +282,7 @@ next:
 		g.cells = append(g.cells, jailCell{key: k, since: now, heavy: now})
 		added++
 	}
-	if added == 0 {
+	if added == 0 && len(strict) == 0 {
 		return
 	}
 	if err := g.attach(); err != nil {
@@ -243,6 +290,22 @@ next:
 			g.s.logLimited(&g.s.logJail, slog.LevelWarn, "udpserver: cannot jail a flooding source", "source", c.key.String(), "err", err)
 		}
 		g.cells = g.cells[:len(g.cells)-added]
+		for i := range g.cells {
+			if slices.Contains(strict, g.cells[i].key) {
+				g.cells[i].strict = false
+			}
+		}
+		return
+	}
+	for _, k := range strict {
+		g.s.logLimited(&g.s.logJail, slog.LevelInfo, "udpserver: jailed source floods with its own cookie: its host tag no longer skips the quarantine socket",
+			"source", k.String())
+	}
+	if g.s.cookies != nil && g.epoch == nil && len(g.cells) > 0 {
+		g.epoch = time.AfterFunc(g.untilEpoch(), g.tick)
+	}
+	if added == 0 {
+		g.gen.Add(1) // the jail changed: tags taken
 		return
 	}
 	g.total += uint64(added)
@@ -359,6 +422,9 @@ func (g *jailGroup) close() {
 	defer g.mu.Unlock()
 	g.closed = true
 	g.cells = nil
+	if g.epoch != nil {
+		g.epoch.Stop()
+	}
 	if g.timer != nil {
 		g.timer.Stop()
 	}

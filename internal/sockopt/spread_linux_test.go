@@ -120,3 +120,132 @@ func sendAll(t *testing.T, socks []*net.UDPConn, sources int, src func(int) neti
 	}
 	return got, perSocket
 }
+
+// TestSpreadTagsSockets runs the tag check in the kernel, on a real group
+// of SO_REUSEPORT sockets (2 hashed, one quarantine) on 127.0.0.1 and on
+// ::1: a jailed source's datagram whose cookie begins with one of its
+// tags lands on the socket the hash picks for it, one without COOKIE,
+// with a wrong tag, another source's or too short on the quarantine
+// socket, and a source that is not jailed where the hash puts it.
+func TestSpreadTagsSockets(t *testing.T) {
+	for _, fam := range []struct {
+		network, group string
+		jailed, free   netip.Addr
+	}{
+		{"udp4", "127.0.0.1:0", netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")},
+		{"udp6", "[::1]:0", netip.MustParseAddr("::1"), netip.Addr{}},
+	} {
+		t.Run(fam.network, func(t *testing.T) {
+			const n = 2
+			lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error { return ReusePort(c) }}
+			socks := make([]*net.UDPConn, n+1)
+			for i := range socks {
+				addr := fam.group
+				if i > 0 {
+					addr = socks[0].LocalAddr().String()
+				}
+				pc, err := lc.ListenPacket(context.Background(), fam.network, addr)
+				if err != nil {
+					if i == 0 && fam.network == "udp6" {
+						t.Skipf("no IPv6 loopback: %v", err)
+					}
+					t.Fatal(err)
+				}
+				defer pc.Close()
+				socks[i] = pc.(*net.UDPConn)
+			}
+			rc, err := socks[0].SyscallConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sp := Spread{Sockets: n, Mul: testMul,
+				Jailed: []netip.Addr{netip.MustParseAddr("127.0.0.9"), fam.jailed, netip.MustParseAddr("fd18::1")},
+				Tags:   [][2]uint32{{0x77777777, 0x88888888}, {0x11111111, 0x22222222}, {0x99999999, 0x99999999}},
+			}
+			prog, err := sp.Program()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := AttachReusePortCBPF(rc, prog); err != nil {
+				if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.ENOPROTOOPT) {
+					t.Skipf("kernel refuses SO_ATTACH_REUSEPORT_CBPF: %v", err)
+				}
+				t.Fatal(err)
+			}
+			tagged := func(tag uint32) []byte { return datagram(40, tagFlag, tag) }
+			type send struct {
+				name    string
+				src     netip.Addr
+				payload []byte
+				hashed  bool
+			}
+			sends := []send{
+				{"current tag", fam.jailed, tagged(0x11111111), true},
+				{"previous tag", fam.jailed, tagged(0x22222222), true},
+				{"shortest", fam.jailed, datagram(24, tagFlag, 0x11111111), true},
+				{"wrong tag", fam.jailed, tagged(0x11111110), false},
+				{"another jailed source's tag", fam.jailed, tagged(0x77777777), false},
+				{"no COOKIE flag", fam.jailed, datagram(40, 0, 0x11111111), false},
+				{"23 bytes", fam.jailed, datagram(23, tagFlag, 0x11111111), false},
+				{"raw text", fam.jailed, []byte("hi\n"), false},
+				{"empty", fam.jailed, nil, false},
+			}
+			if fam.free.IsValid() {
+				sends = append(sends, send{"not jailed", fam.free, datagram(40, 0, 0), true}, send{"not jailed, short", fam.free, []byte("x"), true})
+			}
+			to := socks[0].LocalAddr().(*net.UDPAddr).AddrPort()
+			for _, s := range sends {
+				c, err := net.DialUDP(fam.network, net.UDPAddrFromAddrPort(netip.AddrPortFrom(s.src, 0)), net.UDPAddrFromAddrPort(to))
+				if err != nil {
+					t.Fatal(err)
+				}
+				// One datagram at a time, told apart by its source port.
+				if _, err := c.Write(s.payload); err != nil {
+					t.Fatal(err)
+				}
+				from := c.LocalAddr().(*net.UDPAddr).AddrPort()
+				c.Close()
+				want := n
+				if s.hashed {
+					want = sp.Index(s.src)
+					if want == n { // jailed: where the hash puts it untagged
+						want = (Spread{Sockets: n, Mul: testMul}).Index(s.src)
+					}
+				}
+				// The expected socket first, with a deadline for a loaded
+				// machine; then the others must be empty.
+				got := -1
+				buf := make([]byte, 64)
+				for _, i := range append([]int{want}, otherThan(want, len(socks))...) {
+					wait := 20 * time.Millisecond
+					if i == want || got < 0 {
+						wait = time.Second
+					}
+					socks[i].SetReadDeadline(time.Now().Add(wait))
+					k, src, err := socks[i].ReadFromUDPAddrPort(buf)
+					if err != nil {
+						continue
+					}
+					if src.Port() != from.Port() || string(buf[:k]) != string(s.payload) {
+						t.Fatalf("%s: socket %d read %x from %v, want %x from %v", s.name, i, buf[:k], src, s.payload, from)
+					}
+					got = i
+				}
+				if got != want {
+					t.Errorf("%s from %v: on socket %d, want %d (quarantine %d)", s.name, s.src, got, want, n)
+				}
+			}
+		})
+	}
+}
+
+// otherThan returns the indexes below n but i.
+func otherThan(i, n int) []int {
+	var o []int
+	for k := range n {
+		if k != i {
+			o = append(o, k)
+		}
+	}
+	return o
+}

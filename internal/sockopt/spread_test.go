@@ -36,7 +36,18 @@ func runSpread(t *testing.T, n int, src netip.Addr) int {
 
 func runProgram(t *testing.T, sp Spread, src netip.Addr) int {
 	t.Helper()
-	prog, err := sp.program(0)
+	return runPayload(t, sp, src, nil)
+}
+
+// vmPayload is where the VM tests put the UDP payload, after an IP
+// header (the kernel's program sees the payload at 0 and the header
+// through SKF_NET_OFF; the VM has one buffer).
+const vmPayload = 48
+
+// runPayload runs sp's program on a datagram from src carrying payload.
+func runPayload(t *testing.T, sp Spread, src netip.Addr, payload []byte) int {
+	t.Helper()
+	prog, err := sp.program(0, vmPayload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +55,9 @@ func runProgram(t *testing.T, sp Spread, src netip.Addr) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	i, err := vm.Run(ipHeader(src.Unmap()))
+	in := make([]byte, vmPayload, vmPayload+len(payload))
+	copy(in, ipHeader(src.Unmap()))
+	i, err := vm.Run(append(in, payload...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,4 +237,136 @@ func TestSpreadMultiplier(t *testing.T) {
 	if want := sources * (n - 1) / n; moved < want*3/4 {
 		t.Errorf("%d of %d hosts changed socket with the multiplier, want about %d", moved, sources, want)
 	}
+}
+
+// datagram returns a udpkit DATA of size bytes (at least 16) with flags
+// and, when flags has COOKIE, a cookie beginning with tag at its end.
+func datagram(size int, flags byte, tag uint32) []byte {
+	b := make([]byte, size)
+	b[0], b[1], b[2], b[3], b[4] = 0xfa, 0x4b, 1, 1, flags
+	if flags&tagFlag != 0 && size >= tagCookie {
+		binary.BigEndian.PutUint32(b[size-tagCookie:], tag)
+		binary.BigEndian.PutUint32(b[size-4:], 0x5a5a5a5a)
+	}
+	return b
+}
+
+// TestSpreadTagsVM: a jailed source's datagram that echoes a cookie
+// beginning with one of its tags is hashed as if not jailed; without
+// COOKIE, with another tag (a wrong one, another jailed source's), too
+// short, or the tag anywhere but the cookie, it goes to the quarantine
+// socket. A source with no tags, or that is not jailed, is unaffected.
+// Pick, in Go, agrees.
+func TestSpreadTagsVM(t *testing.T) {
+	addr := netip.MustParseAddr
+	const n = 4
+	sp := Spread{Sockets: n, Mul: testMul,
+		Jailed: []netip.Addr{addr("198.18.0.7"), addr("fd18:0:0:5::1"), addr("198.18.0.9"), addr("fd18:0:0:6::1"), addr("198.18.0.10")},
+		Tags:   [][2]uint32{{0x11111111, 0x22222222}, {0x33333333, 0x44444444}, {0, 0}, {0, 0x55555555}},
+	}
+	free := Spread{Sockets: n, Mul: testMul}
+	tagged := func(tag uint32) []byte { return datagram(40, tagFlag, tag) }
+	for _, tc := range []struct {
+		name    string
+		src     string
+		payload []byte
+		hashed  bool
+	}{
+		{"v4 current tag", "198.18.0.7", tagged(0x11111111), true},
+		{"v4 previous tag", "198.18.0.7", tagged(0x22222222), true},
+		{"v4-mapped source", "::ffff:198.18.0.7", tagged(0x11111111), true},
+		{"v4 shortest", "198.18.0.7", datagram(24, tagFlag, 0x11111111), true},
+		{"v4 flags with AUTH too", "198.18.0.7", datagram(40, tagFlag|1, 0x11111111), true}, // the server drops it
+		{"v4 wrong tag", "198.18.0.7", tagged(0x11111112), false},
+		{"v4 other source's tag", "198.18.0.7", tagged(0x33333333), false},
+		{"v4 placeholder", "198.18.0.7", tagged(0), false},
+		{"v4 no COOKIE flag", "198.18.0.7", datagram(40, 0, 0x11111111), false},
+		{"v4 23 bytes", "198.18.0.7", datagram(23, tagFlag, 0x11111111), false},
+		{"v4 3 bytes", "198.18.0.7", []byte("hi\n"), false},
+		{"v4 empty", "198.18.0.7", nil, false},
+		{"v4 tag in the body", "198.18.0.7", append(binary.BigEndian.AppendUint32(datagram(16, tagFlag, 0), 0x11111111), make([]byte, 8)...), false},
+		{"v6 current tag", "fd18:0:0:5::1", tagged(0x33333333), true},
+		{"v6 previous tag, other address of the /64", "fd18:0:0:5:abcd::9", tagged(0x44444444), true},
+		{"v6 v4 source's tag", "fd18:0:0:5::1", tagged(0x11111111), false},
+		{"v6 no COOKIE flag", "fd18:0:0:5::1", datagram(40, 0, 0x33333333), false},
+		{"v6 short", "fd18:0:0:5::1", datagram(20, tagFlag, 0x33333333), false},
+		{"no tags", "198.18.0.9", tagged(0x11111111), false},
+		{"no tags, zero", "198.18.0.9", tagged(0), false},
+		{"one tag of two", "fd18:0:0:6::1", tagged(0x55555555), true},
+		{"one tag of two, zero", "fd18:0:0:6::1", tagged(0), false},
+		{"past Tags", "198.18.0.10", tagged(0x11111111), false},
+		{"not jailed, tagged", "198.18.0.8", tagged(0x11111111), true},
+		{"not jailed, short", "198.18.0.8", []byte("x"), true},
+		{"not jailed v6", "fd18:0:0:7::1", tagged(0x33333333), true},
+	} {
+		src := addr(tc.src)
+		want := n
+		if tc.hashed {
+			want = free.Index(src)
+		}
+		if got := runPayload(t, sp, src, tc.payload); got != want {
+			t.Errorf("%s: %s on socket %d, want %d", tc.name, tc.src, got, want)
+		}
+		if got := sp.Pick(src, tc.payload); got != want {
+			t.Errorf("%s: %s: Pick %d, want %d", tc.name, tc.src, got, want)
+		}
+	}
+	// A full jail of tagged sources, IPv4 and IPv6 in turn: the longest
+	// program, every jump in reach.
+	var full Spread
+	full.Sockets, full.Mul = n, testMul
+	for i := range MaxJailed {
+		src := v4(i)
+		if i%2 == 1 {
+			src = v6(i)
+		}
+		full.Jailed = append(full.Jailed, src)
+		full.Tags = append(full.Tags, [2]uint32{uint32(1000 + i), uint32(2000 + i)})
+	}
+	for i := range MaxJailed + 4 {
+		for _, src := range []netip.Addr{v4(i), v6(i)} {
+			jailed := i < MaxJailed && src.Is4() == (i%2 == 0)
+			for _, tag := range []uint32{uint32(1000 + i), uint32(2000 + i), uint32(3000 + i)} {
+				want := free.Index(src)
+				if jailed && tag >= 3000 {
+					want = n
+				}
+				if got := runPayload(t, full, src, tagged(tag)); got != want {
+					t.Errorf("full jail: %v tag %d on socket %d, want %d", src, tag, got, want)
+				}
+			}
+			if want := map[bool]int{true: n, false: free.Index(src)}[jailed]; runPayload(t, full, src, nil) != want {
+				t.Errorf("full jail: %v untagged, want socket %d", src, want)
+			}
+		}
+	}
+	if p, err := full.Program(); err != nil || len(p) > 609 {
+		t.Errorf("full jail with tags: %d instructions, %v", len(p), err)
+	}
+	if _, err := (Spread{Sockets: n, Mul: testMul, Tags: [][2]uint32{{1, 2}}}).Program(); err == nil {
+		t.Error("tags without a jailed source accepted")
+	}
+}
+
+// FuzzSpreadPick: on any datagram from any source, the program (x/net/bpf's
+// VM) and Pick agree, with a jail of tagged and untagged sources, IPv4 and
+// IPv6.
+func FuzzSpreadPick(f *testing.F) {
+	f.Add([]byte{198, 18, 0, 7}, datagram(40, tagFlag, 0x11111111))
+	f.Add([]byte{198, 18, 0, 7}, datagram(24, tagFlag, 0x22222222))
+	f.Add([]byte{0xfd, 0x18, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 1}, datagram(30, tagFlag, 0x33333333))
+	f.Add([]byte{198, 18, 0, 9}, []byte("hi\n"))
+	sp := Spread{Sockets: 3, Mul: testMul,
+		Jailed: []netip.Addr{netip.MustParseAddr("198.18.0.7"), netip.MustParseAddr("fd18:0:0:5::1"), netip.MustParseAddr("198.18.0.9")},
+		Tags:   [][2]uint32{{0x11111111, 0x22222222}, {0x33333333, 0}},
+	}
+	f.Fuzz(func(t *testing.T, src, payload []byte) {
+		a, ok := netip.AddrFromSlice(src)
+		if !ok || len(payload) > 1500 {
+			return
+		}
+		if got, want := runPayload(t, sp, a, payload), sp.Pick(a, payload); got != want {
+			t.Errorf("%v %x: the program picks %d, Pick %d", a, payload, got, want)
+		}
+	})
 }
