@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -176,4 +179,19 @@ func parseOnePeer(s string, group netip.AddrPort) (netip.AddrPort, error) {
 		return netip.AddrPort{}, err
 	}
 	return ps[0], nil
+}
+
+func TestPortTaken(t *testing.T) {
+	bind := &net.OpError{Op: "listen", Net: "udp4", Err: os.NewSyscallError("bind", syscall.EADDRINUSE)}
+	err := portTaken(bind, netip.MustParseAddrPort("239.18.8.8:9797"))
+	if !errors.Is(err, syscall.EADDRINUSE) || !strings.Contains(err.Error(), "port 9797 is taken (a udpserver on this host listens on it by default); pick another with GROUP:PORT") {
+		t.Errorf("9797: %v", err)
+	}
+	err = portTaken(bind, netip.MustParseAddrPort("239.18.8.8:9900"))
+	if !strings.Contains(err.Error(), "port 9900 is taken (another program holds it)") {
+		t.Errorf("9900: %v", err)
+	}
+	if other := errors.New("no route"); portTaken(other, netip.MustParseAddrPort("239.18.8.8:9797")) != other {
+		t.Error("another error changed")
+	}
 }
