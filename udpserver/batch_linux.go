@@ -68,6 +68,7 @@ func newBatchConn(c conn, size, maxDatagram int) batchConn {
 		flags: unix.MSG_WAITFORONE | unix.MSG_DONTWAIT,
 	}
 	b.rfn, b.wfn = b.recvmmsg, b.recvmmsgWait
+	u.readers.Add(1)
 	b.initWait()
 	b.w.init(rc, size)
 	b.dirty = size // every header needs its lengths set before the first read
@@ -281,10 +282,19 @@ func (w *mmsgWriter) send(k int) (failed int, err error) {
 // poller reset) rather than two; they take a RawConn write of their own
 // only when the send buffer is full or the read fails before its callback
 // runs (a read deadline: Shutdown), so a batch's replies are always sent,
-// even by a worker that then stops. It returns how many replies could not
-// be sent and the last error, then the read's results.
+// even by a worker that then stops. With several batch workers on the
+// socket the replies take a RawConn write of their own first: the read
+// lock may be held by another worker waiting for a datagram (in recvmmsg
+// or in the poller), which would hold them up until one arrives. It
+// returns how many replies could not be sent and the last error, then the
+// read's results.
 func (b *batchUDPConn) exchange(n int, outs [][]byte) (failed int, werr error, next int, err error) {
 	b.w.start(b.fill(n, outs))
+	if b.u.readers.Load() > 1 {
+		failed, werr = b.w.finish()
+		next, err = b.readBatch()
+		return failed, werr, next, err
+	}
 	next, err = b.readBatch()
 	// Replies left: the callback stopped at a full send buffer, or never
 	// ran; finish costs nothing when the callback sent them all.

@@ -45,6 +45,10 @@ type udpConn struct {
 	waitOnce sync.Once
 	waitOK   atomic.Bool
 	stopped  atomic.Bool
+
+	// readers counts the batch workers reading the socket (batch_linux.go:
+	// with more than one, replies do not wait for the read lock).
+	readers atomic.Int32
 }
 
 func newUDPConn(c *net.UDPConn, log *slog.Logger) *udpConn {
