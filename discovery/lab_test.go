@@ -370,9 +370,12 @@ func TestLabForgerListingBoth(t *testing.T) {
 		// (found.late, moved); the batch came before it.
 		var got []Instance
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// A forger's answer stalled past answerHold behind the server's
+		// (a loaded machine) comes after the server's report, which the
+		// browser then repeats, marked: the browse ends at a marked one.
 		err := b.Browse(ctx, "", func(in Instance) {
 			got = append(got, in)
-			if in.Source.Addr() != forger.IPv4 {
+			if in.Source.Addr() != forger.IPv4 && in.Conflict {
 				cancel()
 			}
 		})
@@ -380,13 +383,16 @@ func TestLabForgerListingBoth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		k := slices.IndexFunc(got, func(in Instance) bool { return in.Source.Addr() != forger.IPv4 })
+		k := slices.IndexFunc(got, func(in Instance) bool { return in.Source.Addr() != forger.IPv4 && in.Conflict })
+		if k < 0 {
+			k = slices.IndexFunc(got, func(in Instance) bool { return in.Source.Addr() != forger.IPv4 })
+		}
 		if k < 0 {
 			t.Fatalf("run %d: reports %+v, want one from the server", run, got)
 		}
-		for i, early := range got {
+		for i, other := range got {
 			if i != k {
-				t.Logf("run %d: the forger's answer was reported too (%v), before the server's IPv4 answer came", run, early.FoundAfter)
+				t.Logf("run %d: also reported from %v (%v, conflict %v)", run, other.Source, other.FoundAfter, other.Conflict)
 			}
 		}
 		in := got[k]
