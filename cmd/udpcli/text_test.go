@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/udpkit/udpkit/client"
+	"github.com/udpkit/udpkit/udpserver"
 	"github.com/udpkit/udpkit/wire"
 )
 
@@ -137,5 +138,28 @@ func TestBenchText(t *testing.T) {
 	}
 	if w := benchWarnings(client.BenchResult{Kind: wire.TypeData, Replies: 5}); w != nil {
 		t.Errorf("clean run: benchWarnings = %q", w)
+	}
+}
+
+// The busy hints state udpserver's defaults; they must follow them (the
+// command does not import the server for three numbers).
+func TestBusyHintDefaults(t *testing.T) {
+	window := fmt.Sprintf("per %d s", int(udpserver.DefaultDedupWindow.Seconds()))
+	sender := fmt.Sprintf("takes %d new messages %s from one address and port", udpserver.DefaultDedupPerSource, window)
+	host := fmt.Sprintf("%d new messages %s from one IP", udpserver.DefaultDedupPerHost, window)
+	for _, c := range []struct {
+		reason string
+		want   []string
+	}{
+		{wire.ReasonSenderShareFull, []string{sender}},
+		{"", []string{sender}},
+		{wire.ReasonHostShareFull, []string{host}},
+	} {
+		h := busyHint(map[string]int{c.reason: 1})
+		for _, w := range c.want {
+			if !strings.Contains(h, w) {
+				t.Errorf("reason %q: hint %q does not say %q", c.reason, h, w)
+			}
+		}
 	}
 }
