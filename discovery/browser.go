@@ -739,14 +739,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 			if f == nil && !restDue.IsZero() {
 				// The round's first copy is still being answered: its
 				// other copies wait until the answers pause.
-				next := time.Now().Add(restGap)
-				if last := restFrom.Add(restMax); last.Before(next) {
-					next = last
-				}
-				if next.After(restDue) {
-					restDue = next
-					restT.Reset(time.Until(next))
-				}
+				postpone(&restDue, restT, restGap, restFrom.Add(restMax))
 			}
 			if f == nil && round > 0 {
 				// New answers are still coming in: the next round waits
@@ -755,15 +748,7 @@ func (b *Browser) Browse(ctx context.Context, service string, fn func(Instance))
 				// stops once it has what it wants sends one round (every
 				// round is heard by every host). Under loss the answers
 				// of a round come within a few ms: no delay.
-				due := start.Add(queryOffset(round))
-				next := time.Now().Add(answerFlow)
-				if last := due.Add(maxPush); last.Before(next) {
-					next = last
-				}
-				if next.After(nextRound) {
-					nextRound = next
-					timer.Reset(time.Until(next))
-				}
+				postpone(&nextRound, timer, answerFlow, start.Add(queryOffset(round)).Add(maxPush))
 			}
 			n := heard{from: netip.AddrPortFrom(p.src.Addr(), rec.Port), iface: in.Interface, owners: ownersOf(in), in: in}
 			switch {
@@ -1026,4 +1011,17 @@ func (b *Browser) hasRest() bool {
 		}
 	}
 	return false
+}
+
+// postpone moves *due to gap from now, but not past limit, when that is
+// later than *due, and resets t to fire then.
+func postpone(due *time.Time, t *time.Timer, gap time.Duration, limit time.Time) {
+	next := time.Now().Add(gap)
+	if limit.Before(next) {
+		next = limit
+	}
+	if next.After(*due) {
+		*due = next
+		t.Reset(time.Until(next))
+	}
 }

@@ -304,12 +304,11 @@ next:
 	if g.s.cookies != nil && g.epoch == nil && len(g.cells) > 0 {
 		g.epoch = time.AfterFunc(g.untilEpoch(), g.tick)
 	}
+	g.gen.Add(1) // the jail changed: sources jailed, or tags taken
 	if added == 0 {
-		g.gen.Add(1) // the jail changed: tags taken
 		return
 	}
 	g.total += uint64(added)
-	g.gen.Add(1)
 	for _, c := range g.cells[len(g.cells)-added:] {
 		if len(g.unlogged) < maxJailed {
 			g.unlogged = append(g.unlogged, c.key)

@@ -9,6 +9,7 @@ import (
 	"golang.org/x/net/bpf"
 
 	"github.com/udpkit/udpkit/internal/netaddr"
+	"github.com/udpkit/udpkit/wire"
 )
 
 // skfNetOff is the classic BPF base offset (SKF_NET_OFF, linux/filter.h)
@@ -66,10 +67,10 @@ type Spread struct {
 // kernel (SO_REUSEPORT programs see the packet from the UDP payload on,
 // and its length as the payload's).
 const (
-	tagMinLen   = 24 // a udpkit header and a cookie
-	tagFlagsOff = 4  // the flags byte
-	tagFlag     = 0x02
-	tagCookie   = 8 // the cookie is the last 8 bytes
+	tagMinLen   = wire.HeaderLen + wire.CookieLen // a udpkit header and a cookie
+	tagFlagsOff = 4                               // the flags byte
+	tagFlag     = byte(wire.FlagCookie)
+	tagCookie   = wire.CookieLen // the cookie is the last 8 bytes
 )
 
 // RandomMultiplier returns a random odd multiplier for Spread.Mul, with
@@ -225,7 +226,7 @@ func (sp Spread) program(base, pay int) ([]bpf.Instruction, error) {
 			bpf.TAX{},
 			// ...with flag COOKIE...
 			bpf.LoadAbsolute{Off: uint32(pay + tagFlagsOff), Size: 1},
-			bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: tagFlag, SkipFalse: 5},
+			bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: uint32(tagFlag), SkipFalse: 5},
 			// ...whose cookie begins with one of the source's tags.
 			bpf.LoadIndirect{Off: 0, Size: 4},
 			bpf.LoadScratch{Dst: bpf.RegX, N: 1},
